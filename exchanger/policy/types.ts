@@ -1,0 +1,128 @@
+/**
+ * The compiled policy: what `policy/compile.ts` produces from a parsed YAML file and what
+ * `policy/evaluate.ts` and the server read. Durations are whole seconds.
+ */
+import type { Claims } from '../claims.js';
+
+export type ProviderName = 'aws' | 'gcp' | 'github';
+
+/** Where something stands in the policy file, for errors and `explain`. 1-based. */
+export interface SourcePosition {
+  line: number;
+  col: number;
+}
+
+export interface IssuerConfig {
+  /** Compared byte for byte with the token's `iss`. */
+  url: string;
+  /** The token's `aud` must equal this (a string, or an array holding only it). */
+  audience: string;
+}
+
+export interface AwsRoleConfig {
+  roleArn: string;
+  region?: string;
+  /** Inline session policy document, passed to STS as JSON. */
+  sessionPolicy?: Record<string, unknown>;
+  /** Tag key → template such as `${repository}`, expanded from the token's claims. */
+  sessionTags?: Record<string, string>;
+}
+
+export interface GcpRoleConfig {
+  serviceAccount: string;
+  scopes: string[];
+  delegates: string[];
+  allowExtendedLifetime: boolean;
+}
+
+export interface GithubRoleConfig {
+  /** The one owner all `repositories` belong to: the App installation is looked up by it. */
+  owner: string;
+  /** Repository names without the owner, as GitHub's access-token API takes them. */
+  repositories: string[];
+  /** GitHub's permission names → `read` | `write` | `admin`. */
+  permissions: Record<string, 'read' | 'write' | 'admin'>;
+}
+
+export interface ApprovalConfig {
+  /** GitHub logins, or `org/team-slug`. */
+  approvers: string[];
+  required: number;
+  timeoutSeconds: number;
+  notify?: string;
+}
+
+/** A compiled matcher for one condition value (or a list of them). */
+export interface Matcher {
+  (value: string): boolean;
+}
+
+export interface Condition {
+  /** The claim name: an OIDC claim from `claims.ts`, or a custom one given under `claims:`. */
+  claim: string;
+  matches: Matcher;
+  position?: SourcePosition;
+}
+
+export interface Rule {
+  kind: 'allow' | 'deny';
+  /** 0-based index within its list, for messages ("allow[1]"). */
+  index: number;
+  conditions: Condition[];
+  position?: SourcePosition;
+}
+
+export interface Role {
+  name: string;
+  description?: string;
+  provider: ProviderName;
+  aws?: AwsRoleConfig;
+  gcp?: GcpRoleConfig;
+  github?: GithubRoleConfig;
+  /** Granted when a request names no duration. */
+  durationSeconds: number;
+  /** A request above this is refused, never shortened. */
+  maxDurationSeconds: number;
+  allow: Rule[];
+  deny: Rule[];
+  requireProtectedEnvironment: boolean;
+  approval?: ApprovalConfig;
+  position?: SourcePosition;
+}
+
+export interface Policy {
+  version: 1;
+  issuers: IssuerConfig[];
+  defaults: { durationSeconds: number; maxDurationSeconds: number };
+  roles: ReadonlyMap<string, Role>;
+  /** The file it came from, for logs. */
+  source?: string;
+}
+
+export type ConditionReason = 'held' | 'mismatch' | 'missing' | 'not_string';
+
+export interface ConditionOutcome {
+  claim: string;
+  held: boolean;
+  reason: ConditionReason;
+  /** The token's own value, when it was a string. Never the policy's expected value. */
+  actual?: string;
+}
+
+export interface RuleOutcome {
+  kind: 'allow' | 'deny';
+  index: number;
+  held: boolean;
+  conditions: ConditionOutcome[];
+}
+
+export interface Decision {
+  role: string;
+  granted: boolean;
+  allow: RuleOutcome[];
+  deny: RuleOutcome[];
+  /** One line for the client and the audit: which rule decided, or why none held. */
+  reason: string;
+}
+
+export type Evaluate = (role: Role, claims: Claims) => Decision;

@@ -1,0 +1,44 @@
+/**
+ * What the server asks of a cloud provider. A provider never sees the HTTP request, the store
+ * or `@actions/core`: it takes the role, the verified claims and the granted duration.
+ */
+import type { Claims } from '../claims.js';
+import type { ProviderName, Role } from '../policy/types.js';
+
+export interface MintRequest {
+  role: Role;
+  claims: Claims;
+  /** Already checked against the role's max_duration. */
+  durationSeconds: number;
+  requestId: string;
+  leaseId: string;
+}
+
+export interface Minted {
+  /** The provider-specific credential object of SPEC section 3 (`credentials`). */
+  credentials: Record<string, unknown>;
+  expiresAt: Date;
+  /**
+   * Material the provider needs to revoke this credential upstream later (the GitHub token).
+   * The server stores it only encrypted under a key derived from the lease's revoke_token.
+   */
+  revocationSecret?: string;
+}
+
+export interface Provider {
+  readonly name: ProviderName;
+  /** Throws JitkeyError (`upstream_error`, `invalid_request`, `access_denied`) on failure. */
+  mint(request: MintRequest): Promise<Minted>;
+  /** Revokes upstream where the platform allows it. An already-expired credential counts as revoked. */
+  revoke?(role: Role, revocationSecret: string): Promise<void>;
+}
+
+export type Providers = Partial<Record<ProviderName, Provider>>;
+
+/**
+ * Checks a role needs beyond the claim match, asked of an outside system before minting
+ * (e.g. "the environment exists and is protected"). Throws JitkeyError `access_denied`.
+ */
+export interface Guard {
+  check(role: Role, claims: Claims): Promise<void>;
+}
