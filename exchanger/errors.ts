@@ -11,7 +11,6 @@ export const ERROR_STATUS = {
   not_found: 404,
   not_approved: 409,
   already_redeemed: 409,
-  payload_too_large: 413,
   rate_limited: 429,
   internal_error: 500,
   upstream_error: 502,

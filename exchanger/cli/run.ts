@@ -1,0 +1,54 @@
+import { UsageError } from './args.js';
+
+const HELP = `jitkey — just-in-time cloud credentials for GitHub Actions
+
+usage:
+  jitkey serve    --policy FILE [--port 8080] [--host 127.0.0.1] [--store URL]
+  jitkey check    --policy FILE
+  jitkey explain  --policy FILE --role NAME (--claims FILE.json | --token JWT) [--json]
+  jitkey audit    [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--json]
+  jitkey requests --url URL
+  jitkey approve  ID --url URL [--reason TEXT]
+  jitkey deny     ID --url URL --reason TEXT
+
+--store: sqlite:PATH (default sqlite:./jitkey.db) or postgres://…
+`;
+
+type Command = (argv: string[]) => Promise<number | undefined>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => {
+    const { serve } = await import('./serve.js');
+    return async (argv) => {
+      await serve(argv);
+      return undefined; // keeps running
+    };
+  },
+  check: async () => (await import('./check.js')).check,
+  explain: async () => (await import('./explain.js')).explainCommand,
+  audit: async () => (await import('./audit.js')).audit,
+};
+
+/** Returns the exit code, or undefined for a command that keeps the process running. */
+export async function runCli(argv: string[]): Promise<number | undefined> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP);
+    return name ? 0 : 2;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`jitkey: unknown command '${name}'\n\n${HELP}`);
+    return 2;
+  }
+  try {
+    return await (await load())(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`jitkey ${name}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`jitkey ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * `jitkey serve`: wires the policy, verifier, store and providers into the HTTP server and
+ * owns the process lifecycle: SIGHUP reloads the policy (an invalid one is refused and the old
+ * one stays), SIGTERM/SIGINT stop accepting, let in-flight requests finish, then close the store.
+ */
+import { createLogger, type Logger, type LogLevel } from '../log.js';
+import { loadPolicyFile } from '../policy/compile.js';
+import { evaluate } from '../policy/evaluate.js';
+import type { Policy } from '../policy/types.js';
+import { buildGuards, buildProviders } from '../providers/from-env.js';
+import { createServer } from '../server/app.js';
+import { createMetrics } from '../server/metrics.js';
+import { openStore } from '../store/open.js';
+import type { TokenVerifier } from '../token/types.js';
+import { createVerifier } from '../token/verify-token.js';
+import { parse, required } from './args.js';
+
+const USAGE =
+  'jitkey serve --policy FILE [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…]';
+const SHUTDOWN_GRACE_MS = 25_000;
+
+export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { values } = parse(
+    argv,
+    {
+      policy: { type: 'string' },
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+      store: { type: 'string', default: env.JITKEY_STORE ?? 'sqlite:./jitkey.db' },
+    },
+    USAGE,
+  );
+  const policyPath = required(values.policy, '--policy', USAGE);
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--port must be 0–65535, got '${values.port}'`);
+  const log = createLogger({ level: (env.JITKEY_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+
+  let policy = await loadPolicyFile(policyPath);
+  let verifier = createVerifier({ issuers: policy.issuers, log });
+  const metrics = createMetrics();
+  const store = await openStore(values.store!, { log });
+  const providers = buildProviders(env, { log, metrics });
+  const guards = buildGuards(env, { log });
+  warnUnconfigured(policy, providers, log);
+
+  const server = createServer({
+    policy: () => policy,
+    verifier: () => verifier,
+    evaluate,
+    store,
+    providers,
+    guards,
+    metrics,
+    log,
+    now: () => new Date(),
+  });
+
+  process.on('SIGHUP', () => {
+    loadPolicyFile(policyPath).then(
+      (next) => {
+        if (JSON.stringify(next.issuers) !== JSON.stringify(policy.issuers)) {
+          verifier = createVerifier({ issuers: next.issuers, log });
+        }
+        policy = next;
+        metrics.reloads.inc({ outcome: 'ok' });
+        log.info('policy reloaded', { policy: policyPath, roles: next.roles.size });
+        warnUnconfigured(next, providers, log);
+      },
+      (err: unknown) => {
+        metrics.reloads.inc({ outcome: 'invalid' });
+        log.error('policy reload refused; the previous policy stays in force', {
+          policy: policyPath,
+          problems: String(err),
+        });
+      },
+    );
+  });
+
+  let stopping = false;
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down: finishing in-flight requests', { signal: sig });
+    const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+    server.close(() => {
+      clearTimeout(force);
+      store.close().finally(() => {
+        log.info('stopped');
+        process.exit(0);
+      });
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, values.host, () => resolve());
+  });
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  const host = values.host!.includes(':') ? `[${values.host}]` : values.host;
+  log.info('listening', {
+    url: `http://${host}:${boundPort}`,
+    policy: policyPath,
+    roles: policy.roles.size,
+    store: store.kind,
+  });
+  prefetchKeys(verifier, log);
+}
+
+/** Fetch issuer keys now so the first job does not pay for discovery; failure is not fatal. */
+function prefetchKeys(verifier: TokenVerifier, log: Logger): void {
+  const ready = (verifier as { ready?: () => Promise<void> }).ready;
+  ready
+    ?.call(verifier)
+    .catch((err: unknown) =>
+      log.warn('issuer keys not fetched yet; will retry on demand', { error: err as Error }),
+    );
+}
+
+function warnUnconfigured(policy: Policy, providers: Record<string, unknown>, log: Logger): void {
+  for (const role of policy.roles.values()) {
+    if (!providers[role.provider]) {
+      log.warn('a role uses a provider this exchanger has no configuration for; its exchanges will fail', {
+        role: role.name,
+        provider: role.provider,
+      });
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The HTTP surface (SPEC section 3): routing, request ids, error bodies, per-request logs.
+ * The work itself lives in exchange.ts / revoke.ts; this file only translates HTTP.
+ */
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { JitkeyError } from '../errors.js';
+import { newRequestId } from '../leases/secrets.js';
+import { type ExchangeDeps, exchange } from './exchange.js';
+import { asJitkeyError, bearerToken, readJsonObject, sendError, sendJson } from './http.js';
+import { revoke } from './revoke.js';
+
+export interface AppDeps extends ExchangeDeps {
+  /** Requests handled at once before new ones get 429 (protects memory under a fan-out burst). */
+  maxInFlight?: number;
+  /** Extra routes (approvals) tried before the 404. Return false when the path is not theirs. */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
+
+export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const maxInFlight = deps.maxInFlight ?? 4096;
+  let inFlight = 0;
+
+  const routes: Record<string, Handler> = {
+    'GET /healthz': async (_req, res) => sendJson(res, 200, { status: 'ok' }),
+    'GET /readyz': async (_req, res) => {
+      try {
+        deps.policy();
+        await deps.store.ping();
+        sendJson(res, 200, { status: 'ready' });
+      } catch (err) {
+        deps.log.warn('not ready', { error: err as Error });
+        sendJson(res, 503, { status: 'unavailable', message: 'the store is unreachable' });
+      }
+    },
+    'GET /metrics': async (_req, res) => {
+      const text = deps.metrics.render();
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(text);
+    },
+    'POST /v1/exchange': async (req, res, requestId) => {
+      const body = await readJsonObject(req);
+      const token = bearerToken(req);
+      const grant = await exchange(deps, token, body, requestId);
+      sendJson(res, 200, grant);
+      deps.log.info('exchange', {
+        request_id: requestId,
+        role: grant.role,
+        outcome: 'allowed',
+        lease_id: grant.lease_id,
+      });
+    },
+    'POST /v1/revoke': async (req, res, requestId) => {
+      await revoke(deps, await readJsonObject(req), requestId);
+      res.writeHead(204).end();
+      deps.log.info('revoke', { request_id: requestId });
+    },
+  };
+
+  return (req, res) => {
+    const requestId = newRequestId();
+    const path = (req.url ?? '/').split('?')[0];
+    const handler = routes[`${req.method} ${path}`];
+    if (inFlight >= maxInFlight) {
+      req.resume();
+      sendError(
+        res,
+        new JitkeyError('rate_limited', 'the exchanger is at capacity; retry shortly', { retryAfter: 1 }),
+        requestId,
+      );
+      return;
+    }
+    inFlight++;
+    res.on('close', () => inFlight--);
+    const run = handler
+      ? handler(req, res, requestId)
+      : (deps.extraRoutes?.(req, res, requestId) ?? Promise.resolve(false)).then((handled) => {
+          if (!handled) throw new JitkeyError('not_found', `no route for ${req.method} ${path}`);
+        });
+    run.catch((err: unknown) => {
+      const e = asJitkeyError(err);
+      if (e.status >= 500)
+        deps.log.error('request failed', {
+          request_id: requestId,
+          path,
+          code: e.code,
+          error: err as Error,
+          cause: e.cause as Error,
+        });
+      else deps.log.info('request refused', { request_id: requestId, path, code: e.code, reason: e.message });
+      if (!res.headersSent) sendError(res, e, requestId);
+      else res.destroy();
+    });
+  };
+}
+
+export function createServer(deps: AppDeps): Server {
+  const server = createHttpServer(
+    { keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 10_000 },
+    createApp(deps),
+  );
+  return server;
+}

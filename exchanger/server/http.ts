@@ -1,0 +1,84 @@
+/** The small HTTP toolkit the routes share: bounded JSON bodies, bearer tokens, JSON answers. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
+
+/** SPEC security floor: tokens and request bodies over 16 KiB are refused. */
+export const MAX_BODY_BYTES = 16 * 1024;
+export const MAX_TOKEN_BYTES = 16 * 1024;
+
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) {
+    req.resume();
+    return Promise.reject(invalidRequest(`request body exceeds ${limit / 1024} KiB`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(invalidRequest(`request body exceeds ${limit / 1024} KiB`));
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Parses a JSON object body; an empty body counts as `{}`. */
+export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const text = await readBody(req);
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw invalidRequest('the request body is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidRequest('the request body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+export function bearerToken(req: IncomingMessage, what = "the job's OIDC token"): string {
+  const header = req.headers.authorization;
+  if (!header) throw invalidToken(`missing Authorization header: send 'Authorization: Bearer <${what}>'`);
+  const match = /^Bearer +(\S+)\s*$/i.exec(header);
+  if (!match) throw invalidToken(`the Authorization header must be 'Bearer <${what}>'`);
+  const token = match[1]!;
+  if (token.length > MAX_TOKEN_BYTES) throw invalidToken('the token exceeds 16 KiB');
+  return token;
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, err: JitkeyError, requestId: string): void {
+  const headers: Record<string, string> = {};
+  if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
+  sendJson(res, err.status, { error: err.code, message: err.message, request_id: requestId }, headers);
+}
+
+/** Any thrown value as a JitkeyError; unknown failures become a 500 that reveals nothing. */
+export function asJitkeyError(err: unknown): JitkeyError {
+  if (err instanceof JitkeyError) return err;
+  return new JitkeyError('internal_error', 'internal error; the operators have the details', { cause: err });
+}
