@@ -1,0 +1,216 @@
+/**
+ * The exchanger's answers (SPEC section 3), read defensively. Secret fields are passed to
+ * `setSecret` before the answer is checked or used, so no later message or export can show them.
+ */
+import type { Core } from './core.js';
+import { ActionError, ExchangerError } from './errors.js';
+
+export interface AwsCredentials {
+  access_key_id: string;
+  secret_access_key: string;
+  session_token: string;
+  expiration: string;
+  region?: string;
+}
+export interface GcpCredentials {
+  access_token: string;
+  token_type: string;
+  service_account: string;
+}
+export interface GithubCredentials {
+  token: string;
+  permissions: Record<string, string>;
+  repositories: string[];
+}
+
+interface LeaseBase {
+  leaseId: string;
+  revokeToken: string;
+  role: string;
+  expiresAt: string;
+}
+export type Lease = LeaseBase &
+  (
+    | { provider: 'aws'; credentials: AwsCredentials }
+    | { provider: 'gcp'; credentials: GcpCredentials }
+    | { provider: 'github'; credentials: GithubCredentials }
+  );
+
+export interface PendingApproval {
+  requestId: string;
+  pollToken: string;
+  expiresAt: string;
+  approvers: string[];
+  required: number;
+}
+
+export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed';
+export interface RequestStatus {
+  status: RequestState;
+  approvals: Array<{ login: string; at: string }>;
+  reason: string | undefined;
+}
+
+/** Credential fields that are secrets, per provider. */
+const SECRET_FIELDS: Record<string, readonly string[]> = {
+  aws: ['access_key_id', 'secret_access_key', 'session_token'],
+  gcp: ['access_token'],
+  github: ['token'],
+};
+
+type Json = Record<string, unknown>;
+
+export async function readJson(response: Response, what: string): Promise<Json> {
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch {
+    // Not the parser's message: it quotes the text, which may hold a credential.
+    throw new ActionError('bad_response', `${what}: the exchanger's ${response.status} answer is not JSON`);
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ActionError(
+      'bad_response',
+      `${what}: the exchanger's ${response.status} answer is not a JSON object`,
+    );
+  }
+  return body as Json;
+}
+
+/** A 200 from /v1/exchange or /redeem. Masks every secret in it first. */
+export function parseLease(body: Json, core: Pick<Core, 'setSecret'>, what: string): Lease {
+  const credentials = body.credentials;
+  const creds = credentials !== null && typeof credentials === 'object' ? (credentials as Json) : undefined;
+  const provider = body.provider;
+  if (typeof body.revoke_token === 'string' && body.revoke_token) core.setSecret(body.revoke_token);
+  for (const field of typeof provider === 'string' ? (SECRET_FIELDS[provider] ?? []) : []) {
+    const value = creds?.[field];
+    if (typeof value === 'string' && value) core.setSecret(value);
+  }
+
+  const bad = (field: string) =>
+    new ActionError('bad_response', `${what}: the exchanger's answer lacks a valid '${field}'`);
+  const str = (o: Json | undefined, field: string, prefix = '') => {
+    const v = o?.[field];
+    if (typeof v !== 'string' || v === '') throw bad(prefix + field);
+    return v;
+  };
+  const base: LeaseBase = {
+    leaseId: str(body, 'lease_id'),
+    revokeToken: str(body, 'revoke_token'),
+    role: str(body, 'role'),
+    expiresAt: str(body, 'expires_at'),
+  };
+  if (!creds) throw bad('credentials');
+  const c = (field: string) => str(creds, field, 'credentials.');
+  switch (provider) {
+    case 'aws': {
+      const region = creds.region;
+      const aws: AwsCredentials = {
+        access_key_id: c('access_key_id'),
+        secret_access_key: c('secret_access_key'),
+        session_token: c('session_token'),
+        expiration: typeof creds.expiration === 'string' ? creds.expiration : base.expiresAt,
+        ...(typeof region === 'string' && region ? { region } : {}),
+      };
+      return { ...base, provider, credentials: aws };
+    }
+    case 'gcp':
+      return {
+        ...base,
+        provider,
+        credentials: {
+          access_token: c('access_token'),
+          token_type: typeof creds.token_type === 'string' ? creds.token_type : 'Bearer',
+          service_account: typeof creds.service_account === 'string' ? creds.service_account : '',
+        },
+      };
+    case 'github':
+      return {
+        ...base,
+        provider,
+        credentials: {
+          token: c('token'),
+          permissions: isStringRecord(creds.permissions) ? creds.permissions : {},
+          repositories: Array.isArray(creds.repositories)
+            ? creds.repositories.filter((r): r is string => typeof r === 'string')
+            : [],
+        },
+      };
+    default:
+      throw new ActionError(
+        'bad_response',
+        `${what}: the exchanger issued credentials for provider '${String(provider)}', which this version of the Action does not know; update the Action`,
+      );
+  }
+}
+
+/** A 202 from /v1/exchange. Masks the poll token first. */
+export function parsePending(body: Json, core: Pick<Core, 'setSecret'>): PendingApproval {
+  if (typeof body.poll_token === 'string' && body.poll_token) core.setSecret(body.poll_token);
+  const what = 'Exchange (approval pending)';
+  const str = (field: string) => {
+    const v = body[field];
+    if (typeof v !== 'string' || v === '') {
+      throw new ActionError('bad_response', `${what}: the exchanger's answer lacks a valid '${field}'`);
+    }
+    return v;
+  };
+  return {
+    requestId: str('request_id'),
+    pollToken: str('poll_token'),
+    expiresAt: typeof body.expires_at === 'string' ? body.expires_at : '',
+    approvers: Array.isArray(body.approvers)
+      ? body.approvers.filter((a): a is string => typeof a === 'string')
+      : [],
+    required: typeof body.required === 'number' && body.required > 0 ? body.required : 1,
+  };
+}
+
+const STATES: ReadonlySet<string> = new Set(['pending', 'approved', 'denied', 'expired', 'redeemed']);
+
+export function parseRequestStatus(body: Json): RequestStatus {
+  if (typeof body.status !== 'string' || !STATES.has(body.status)) {
+    throw new ActionError('bad_response', `Approval status: unknown status '${String(body.status)}'`);
+  }
+  const approvals = Array.isArray(body.approvals) ? body.approvals : [];
+  return {
+    status: body.status as RequestState,
+    approvals: approvals
+      .filter((a): a is Json => a !== null && typeof a === 'object' && typeof (a as Json).login === 'string')
+      .map((a) => ({ login: a.login as string, at: typeof a.at === 'string' ? a.at : '' })),
+    reason: typeof body.reason === 'string' && body.reason ? body.reason : undefined,
+  };
+}
+
+/** An error answer as ExchangerError; the body is `{error, message, request_id}` when the exchanger wrote it. */
+export async function errorFromResponse(response: Response, what: string): Promise<ExchangerError> {
+  const text = await response.text().catch(() => '');
+  let body: Json = {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Json;
+  } catch {
+    // A proxy's page rather than the exchanger's JSON: quote its start.
+    const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200);
+    if (snippet) body = { message: snippet };
+  }
+  const s = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  const requestId = s(body.request_id) ?? response.headers.get('x-request-id') ?? undefined;
+  const fields: { error?: string; message?: string; request_id?: string } = {};
+  const error = s(body.error);
+  const message = s(body.message);
+  if (error) fields.error = error;
+  if (message) fields.message = message;
+  if (requestId) fields.request_id = requestId;
+  return new ExchangerError(what, response.status, fields);
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  return (
+    v !== null &&
+    typeof v === 'object' &&
+    !Array.isArray(v) &&
+    Object.values(v).every((x) => typeof x === 'string')
+  );
+}

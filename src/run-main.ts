@@ -1,0 +1,85 @@
+/**
+ * The main step: inputs → OIDC token → exchange (→ approval → redeem) → mask, state, exports,
+ * outputs, summary. Every secret is masked where it first arrives (oidc.ts, api.ts), so nothing
+ * below can print it first.
+ */
+import type { Lease, PendingApproval, RequestStatus } from './api.js';
+import { waitForApproval } from './approval.js';
+import { type ClientOptions, exchange, redeem } from './client.js';
+import type { Deps } from './deps.js';
+import { envFor, publish } from './exports.js';
+import { describeFailure } from './failure.js';
+import { type Inputs, readInputs } from './inputs.js';
+import { requestIdToken } from './oidc.js';
+import { saveState } from './state.js';
+import { jobContext, renderFailureSummary, renderSummary } from './summary.js';
+
+export async function run(deps: Deps): Promise<void> {
+  const { core } = deps;
+  let inputs: Inputs | undefined;
+  let lastToken: string | undefined;
+  try {
+    inputs = readInputs(core.getInput);
+    const { exchangerUrl, role, audience, retries } = inputs;
+    if (!inputs.exportEnv && !inputs.outputCredentials) {
+      core.warning(
+        'export-env and output-credentials are both false: later steps get no credentials from this step.',
+      );
+    }
+    const getToken = async () => {
+      lastToken = await requestIdToken(deps, audience, retries);
+      return lastToken;
+    };
+    const client: ClientOptions = { baseUrl: exchangerUrl, retries };
+
+    core.info(`Exchanging the job's OIDC token for role '${role}' at ${inputs.exchangerUrlText}`);
+    const outcome = await exchange(deps, client, getToken, { role, durationSeconds: inputs.durationSeconds });
+    let lease: Lease;
+    let approval: { pending: PendingApproval; status: RequestStatus } | undefined;
+    if (outcome.kind === 'pending') {
+      const { pending } = outcome;
+      const status = await waitForApproval(deps, pending, {
+        client,
+        exchangerUrlText: inputs.exchangerUrlText,
+        role,
+        timeoutSeconds: inputs.approvalTimeoutSeconds,
+      });
+      approval = { pending, status };
+      lease = await redeem(deps, client, getToken, pending);
+    } else {
+      lease = outcome.lease;
+    }
+
+    const exportedNames = inputs.exportEnv ? envFor(lease).map(([name]) => name) : [];
+    saveState(core, {
+      leaseId: lease.leaseId,
+      revokeToken: lease.revokeToken,
+      exchangerUrl: inputs.exchangerUrlText,
+      expiresAt: lease.expiresAt,
+      exported: exportedNames,
+      revoke: inputs.revoke,
+    });
+    const exported = publish(core, lease, inputs);
+    core.appendSummary(
+      renderSummary({ lease, exported, job: jobContext(deps.env), ...(approval ? { approval } : {}) }),
+    );
+    core.info(
+      `Issued ${lease.provider} credentials for role '${lease.role}' until ${lease.expiresAt} (lease ${lease.leaseId})` +
+        (exported.length ? `; exported ${exported.join(', ')}` : ''),
+    );
+  } catch (e) {
+    const failure = describeFailure(e, {
+      role: inputs?.role ?? '',
+      audience: inputs?.audience ?? '',
+      token: lastToken,
+    });
+    core.setFailed(failure.message);
+    try {
+      core.appendSummary(
+        renderFailureSummary({ role: inputs?.role ?? '', ...failure, job: jobContext(deps.env) }),
+      );
+    } catch {
+      // The failure is already reported; a summary file that cannot be written changes nothing.
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * What the main step leaves for the post step (`GITHUB_STATE` → `STATE_<name>`): enough to revoke
+ * the lease and to clear what was exported.
+ */
+import type { Core } from './core.js';
+
+export interface PostState {
+  leaseId: string;
+  revokeToken: string;
+  exchangerUrl: string;
+  expiresAt: string;
+  /** Names of the variables the main step exported. */
+  exported: string[];
+  revoke: boolean;
+}
+
+const NAMES = {
+  leaseId: 'lease_id',
+  revokeToken: 'revoke_token',
+  exchangerUrl: 'exchanger_url',
+  expiresAt: 'expires_at',
+  exported: 'exported_env',
+  revoke: 'revoke',
+} as const;
+
+/** The revoke token must already be masked (the lease parser does it). */
+export function saveState(core: Pick<Core, 'saveState'>, state: PostState): void {
+  core.saveState(NAMES.leaseId, state.leaseId);
+  core.saveState(NAMES.revokeToken, state.revokeToken);
+  core.saveState(NAMES.exchangerUrl, state.exchangerUrl);
+  core.saveState(NAMES.expiresAt, state.expiresAt);
+  core.saveState(NAMES.exported, state.exported.join(','));
+  core.saveState(NAMES.revoke, String(state.revoke));
+}
+
+export function loadState(core: Pick<Core, 'getState'>): PostState {
+  return {
+    leaseId: core.getState(NAMES.leaseId),
+    revokeToken: core.getState(NAMES.revokeToken),
+    exchangerUrl: core.getState(NAMES.exchangerUrl),
+    expiresAt: core.getState(NAMES.expiresAt),
+    exported: core
+      .getState(NAMES.exported)
+      .split(',')
+      .filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n)),
+    revoke: core.getState(NAMES.revoke) !== 'false',
+  };
+}
