@@ -37,7 +37,10 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const log = createLogger({ level: (env.JITKEY_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
 
   let policy = await loadPolicyFile(policyPath);
-  let verifier = createVerifier({ issuers: policy.issuers, log });
+  const jwksCooldownMs = env.JITKEY_JWKS_COOLDOWN_MS ? Number(env.JITKEY_JWKS_COOLDOWN_MS) : undefined;
+  const makeVerifier = (p: Policy) =>
+    createVerifier({ issuers: p.issuers, log, ...(jwksCooldownMs !== undefined ? { jwksCooldownMs } : {}) });
+  let verifier = makeVerifier(policy);
   const metrics = createMetrics();
   const store = await openStore(values.store!, { log });
   const providers = buildProviders(env, { log, metrics });
@@ -60,7 +63,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     loadPolicyFile(policyPath).then(
       (next) => {
         if (JSON.stringify(next.issuers) !== JSON.stringify(policy.issuers)) {
-          verifier = createVerifier({ issuers: next.issuers, log });
+          verifier = makeVerifier(next);
         }
         policy = next;
         metrics.reloads.inc({ outcome: 'ok' });
