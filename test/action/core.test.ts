@@ -76,7 +76,7 @@ describe('core (runner protocol)', () => {
     expect(ourExit).toBe(1);
     for (const name of FILES) {
       expect(normalize(readFileSync(oursEnv[name]!, 'utf8'))).toBe(
-        normalize(readFileSync(theirsEnv[name], 'utf8')),
+        normalize(readFileSync(theirsEnv[name]!, 'utf8')),
       );
     }
     expect(oursEnv.AWS_ACCESS_KEY_ID).toBe('AKIA');

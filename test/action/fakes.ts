@@ -35,18 +35,40 @@ export function fakeCore(inputs: Record<string, string> = {}, state: Record<stri
   };
   const rec = (method: string, ...args: string[]) => calls.push({ method, args });
   const core: Core = {
-    getInput: (name) => (rec('getInput', name), inputs[name] ?? ''),
-    getState: (name) => (rec('getState', name), state[name] ?? ''),
+    getInput: (name) => {
+      rec('getInput', name);
+      return inputs[name] ?? '';
+    },
+    getState: (name) => {
+      rec('getState', name);
+      return state[name] ?? '';
+    },
     setSecret: (s) => rec('setSecret', s),
-    setOutput: (n, v) => (rec('setOutput', n, v), (f.outputs[n] = v)),
-    exportVariable: (n, v) => (rec('exportVariable', n, v), (f.exported[n] = v)),
-    saveState: (n, v) => (rec('saveState', n, v), (f.state[n] = v)),
+    setOutput: (n, v) => {
+      rec('setOutput', n, v);
+      f.outputs[n] = v;
+    },
+    exportVariable: (n, v) => {
+      rec('exportVariable', n, v);
+      f.exported[n] = v;
+    },
+    saveState: (n, v) => {
+      rec('saveState', n, v);
+      f.state[n] = v;
+    },
     debug: (m) => rec('debug', m),
     info: (m) => rec('info', m),
     warning: (m) => rec('warning', m),
     error: (m) => rec('error', m),
-    setFailed: (m) => (rec('setFailed', m), f.failed.push(m)),
-    appendSummary: (md) => (rec('appendSummary', md), f.summary.push(md), true),
+    setFailed: (m) => {
+      rec('setFailed', m);
+      f.failed.push(m);
+    },
+    appendSummary: (md) => {
+      rec('appendSummary', md);
+      f.summary.push(md);
+      return true;
+    },
   };
   const log = () =>
     calls

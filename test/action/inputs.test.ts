@@ -97,9 +97,12 @@ describe('inputs', () => {
     { name: 'a URL with a query', inputs: { 'exchanger-url': 'https://x.example/?a=1' }, says: 'query' },
     { name: 'a URL with a password', inputs: { 'exchanger-url': 'https://u:p@x.example' }, says: 'password' },
     { name: 'an empty role', inputs: { role: ' ' }, says: "input 'role': is required" },
-  ])('refuses $name, naming the input', ({ inputs, says }) => {
-    expect(failure({ ...base, ...inputs })).toContain(says);
-  });
+  ] as Array<{ name: string; inputs: Record<string, string>; says: string }>)(
+    'refuses $name, naming the input',
+    ({ inputs, says }) => {
+      expect(failure({ ...base, ...inputs })).toContain(says);
+    },
+  );
 
   it('reports every bad input at once', () => {
     const message = failure({ 'export-env': 'on', retries: 'many' });
