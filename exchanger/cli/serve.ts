@@ -86,8 +86,11 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     stopping = true;
     log.info('shutting down: finishing in-flight requests', { signal: sig });
     const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+    // Keep-alive connections go idle as their last response finishes: close them as they do.
+    const reap = setInterval(() => server.closeIdleConnections(), 50).unref();
     server.close(() => {
       clearTimeout(force);
+      clearInterval(reap);
       store.close().finally(() => {
         log.info('stopped');
         process.exit(0);
