@@ -1,0 +1,133 @@
+/**
+ * Builds the STS AssumeRole parameters from a mint request, within STS's own limits. Pure: no I/O.
+ *
+ * - DurationSeconds: the granted duration as is. Outside STS's 900..43200 s the request is refused
+ *   (`invalid_request`), never raised or shortened.
+ * - RoleSessionName: `jitkey-<run_id>-<run_attempt>`, or `jitkey-<lease id prefix>` when the token
+ *   has no `run_id`; characters outside `[\w+=,.@-]` become `_`; at most 64 characters.
+ * - SourceIdentity: the `actor` claim, characters outside `[\w+=,.@-]` replaced by `_`
+ *   (`dependabot[bot]` → `dependabot_bot_`). Omitted when the token has no `actor` or the result is
+ *   not 2–64 characters long: it is never truncated, since IAM conditions may compare it.
+ * - Tags: `session_tags` templates with `${claim}` replaced by the token's own string claim. A claim
+ *   the token lacks (or holds as a non-string) refuses the exchange (`invalid_request`): dropping the
+ *   tag or writing '' would let `StringNotEquals`/`…IfExists` conditions pass unexpectedly.
+ *   Characters of a claim value that STS does not allow in tag values, and `=` itself, are written
+ *   `=XX` (UTF-8 bytes, hex): an injective escape, so two different claim values can never become
+ *   the same tag value (plain replacement would let branch `a!b` pose as `a_b`). A value over 256
+ *   characters is refused rather than truncated, for the same reason.
+ * - Policy: the role's session policy as JSON.
+ */
+import type { AssumeRoleCommandInput, Tag } from '@aws-sdk/client-sts';
+import { ownClaim } from '../claims.js';
+import { formatDuration } from '../duration.js';
+import { JitkeyError } from '../errors.js';
+import type { Role } from '../policy/types.js';
+import type { MintRequest } from './types.js';
+
+export const STS_MIN_DURATION_SECONDS = 900;
+export const STS_MAX_DURATION_SECONDS = 43_200;
+const NAME_MAX = 64;
+const TAG_VALUE_MAX = 256;
+
+/** Characters STS allows in RoleSessionName and SourceIdentity. */
+const NAME_DISALLOWED = /[^\w+=,.@-]/g;
+/** One code point STS allows in a tag value, other than `=` (which the escape itself uses). */
+const TAG_CHAR_OK = /^[\p{L}\p{Z}\p{N}_.:/+\-@]$/u;
+const TEMPLATE = /\$\{([^}]*)\}/g;
+
+function sanitizeName(text: string): string {
+  return text.replace(NAME_DISALLOWED, '_');
+}
+
+export function checkDuration(role: Role, seconds: number): void {
+  if (!Number.isSafeInteger(seconds) || seconds < STS_MIN_DURATION_SECONDS) {
+    throw new JitkeyError(
+      'invalid_request',
+      `role '${role.name}' was asked for ${formatDuration(seconds)}, but AWS STS requires a duration of at ` +
+        `least ${STS_MIN_DURATION_SECONDS} s (15m): request a duration of 15m or more`,
+    );
+  }
+  if (seconds > STS_MAX_DURATION_SECONDS) {
+    throw new JitkeyError(
+      'invalid_request',
+      `role '${role.name}' was asked for ${formatDuration(seconds)}, but AWS STS allows at most ` +
+        `${STS_MAX_DURATION_SECONDS} s (12h)`,
+    );
+  }
+}
+
+export function roleSessionName(claims: MintRequest['claims'], leaseId: string): string {
+  const runId = ownClaim(claims, 'run_id');
+  const attempt = ownClaim(claims, 'run_attempt');
+  let name: string;
+  if (typeof runId === 'string' && runId !== '') {
+    name = `jitkey-${runId}${typeof attempt === 'string' && attempt !== '' ? `-${attempt}` : ''}`;
+  } else {
+    name = `jitkey-${leaseId.slice(0, 32)}`;
+  }
+  return sanitizeName(name).slice(0, NAME_MAX);
+}
+
+export function sourceIdentity(claims: MintRequest['claims']): string | undefined {
+  const actor = ownClaim(claims, 'actor');
+  if (typeof actor !== 'string') return undefined;
+  const value = sanitizeName(actor);
+  return value.length >= 2 && value.length <= NAME_MAX ? value : undefined;
+}
+
+/** The injective escape of a claim value into STS's tag-value alphabet. */
+export function escapeTagValue(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    if (TAG_CHAR_OK.test(ch)) out += ch;
+    else
+      for (const byte of Buffer.from(ch, 'utf8'))
+        out += `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+export function sessionTags(role: Role, claims: MintRequest['claims']): Tag[] | undefined {
+  const templates = role.aws?.sessionTags;
+  if (!templates) return undefined;
+  const tags: Tag[] = [];
+  for (const [key, template] of Object.entries(templates)) {
+    const value = template.replace(TEMPLATE, (_, claim: string) => {
+      const v = ownClaim(claims, claim);
+      if (typeof v !== 'string') {
+        throw new JitkeyError(
+          'invalid_request',
+          `role '${role.name}': session tag '${key}' uses \${${claim}} but the token has no string claim '${claim}'`,
+        );
+      }
+      return escapeTagValue(v);
+    });
+    if (value.length > TAG_VALUE_MAX) {
+      throw new JitkeyError(
+        'invalid_request',
+        `role '${role.name}': session tag '${key}' would be ${value.length} characters; AWS STS allows at most ${TAG_VALUE_MAX}`,
+      );
+    }
+    tags.push({ Key: key, Value: value });
+  }
+  return tags.length > 0 ? tags : undefined;
+}
+
+/** Throws JitkeyError `invalid_request` when the request cannot be expressed within STS's limits. */
+export function assumeRoleInput(request: MintRequest): AssumeRoleCommandInput {
+  const { role, claims } = request;
+  const aws = role.aws;
+  if (!aws) throw new JitkeyError('internal_error', `role '${role.name}' has no aws configuration`);
+  checkDuration(role, request.durationSeconds);
+  const input: AssumeRoleCommandInput = {
+    RoleArn: aws.roleArn,
+    RoleSessionName: roleSessionName(claims, request.leaseId),
+    DurationSeconds: request.durationSeconds,
+  };
+  const identity = sourceIdentity(claims);
+  if (identity !== undefined) input.SourceIdentity = identity;
+  const tags = sessionTags(role, claims);
+  if (tags) input.Tags = tags;
+  if (aws.sessionPolicy) input.Policy = JSON.stringify(aws.sessionPolicy);
+  return input;
+}

@@ -1,0 +1,51 @@
+/**
+ * Bounded retry with "full jitter" exponential backoff, shared by the upstream providers.
+ *
+ * Attempt n (1-based) that fails with a retryable error waits `random() * min(maxMs, baseMs * 2^(n-1))`
+ * before attempt n+1; after `tries` attempts, or on the first non-retryable error, the last error is
+ * thrown as is. Time and randomness are injectable so tests never wait.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+
+export interface RetryOptions {
+  /** Attempts in total, the first included (≥ 1). */
+  tries: number;
+  /** Backoff cap before jitter for the first retry; doubles on each further retry. */
+  baseMs: number;
+  /** Upper bound of any single wait. */
+  maxMs: number;
+  isRetryable(err: unknown): boolean;
+  sleep?: (ms: number) => Promise<void>;
+  /** In [0, 1), like Math.random. */
+  random?: () => number;
+  /** Called before each wait, for logs and metrics. */
+  onRetry?: (err: unknown, attempt: number, waitMs: number) => void;
+}
+
+const realSleep = (ms: number) => delay(ms).then(() => undefined);
+
+/** The wait before attempt `attempt + 1`, given the failed attempt's number. */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
+  const cap = Math.min(maxMs, baseMs * 2 ** (attempt - 1));
+  const r = Math.min(Math.max(random(), 0), 1);
+  return Math.floor(r * cap);
+}
+
+export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const { tries, baseMs, maxMs } = options;
+  if (!Number.isInteger(tries) || tries < 1)
+    throw new RangeError(`retry: tries must be an integer ≥ 1, got ${tries}`);
+  if (!(baseMs >= 0) || !(maxMs >= 0)) throw new RangeError('retry: baseMs and maxMs must be ≥ 0');
+  const sleep = options.sleep ?? realSleep;
+  const random = options.random ?? Math.random;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (attempt >= tries || !options.isRetryable(err)) throw err;
+      const wait = backoffMs(attempt, baseMs, maxMs, random);
+      options.onRetry?.(err, attempt, wait);
+      await sleep(wait);
+    }
+  }
+}
