@@ -10,6 +10,23 @@ export interface VerifiedToken {
 }
 
 export interface TokenVerifier {
-  /** Throws JitkeyError `invalid_token` with a message that says what was wrong. */
+  /**
+   * Throws JitkeyError `invalid_token` with a message that says what was wrong, or `unavailable`
+   * when the issuer's keys cannot be fetched (not the caller's fault).
+   */
   verify(token: string): Promise<VerifiedToken>;
+}
+
+/** An issuer the exchanger trusts (the policy's `issuers` entries). */
+export interface TrustedIssuer {
+  /** Compared byte for byte with the token's `iss`; https unless the host is loopback. */
+  url: string;
+  /** The token's `aud` must be this (a string, or an array holding only it). */
+  audience: string;
+}
+
+/** A verifier that can also load every issuer's keys ahead of the first token (start-up, /readyz). */
+export interface ReadyTokenVerifier extends TokenVerifier {
+  /** Resolves once every issuer's keys are loaded; throws JitkeyError `unavailable` otherwise. */
+  ready(): Promise<void>;
 }

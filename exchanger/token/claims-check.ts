@@ -1,0 +1,97 @@
+/**
+ * Audience, time and token-id rules of the security floor (SPEC section 3), applied to a payload
+ * whose signature has already been verified.
+ */
+import { invalidToken } from '../errors.js';
+import { quote } from './jws.js';
+
+/** The most clock skew the security floor allows. */
+export const MAX_CLOCK_TOLERANCE_SECONDS = 60;
+/** `exp - iat` above this is refused: GitHub issues 5-minute tokens. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 15 * 60;
+
+export interface TimeRules {
+  /** Seconds since the epoch (may be fractional). */
+  nowSeconds: number;
+  toleranceSeconds: number;
+}
+
+export interface CheckedClaims {
+  jti: string;
+  /** The token's `exp`, seconds since the epoch. */
+  exp: number;
+}
+
+function own(payload: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(payload, name) ? payload[name] : undefined;
+}
+
+function numericClaim(payload: Record<string, unknown>, name: string, required: boolean): number | undefined {
+  const value = own(payload, name);
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw invalidToken(
+      value === undefined
+        ? `the token has no "${name}" claim; it is required`
+        : `the token's "${name}" is not a number of seconds since the epoch`,
+    );
+  }
+  return value;
+}
+
+export function checkAudience(payload: Record<string, unknown>, audience: string): void {
+  const aud = own(payload, 'aud');
+  if (typeof aud === 'string' && aud === audience) return;
+  if (Array.isArray(aud) && aud.length > 0 && aud.every((a) => a === audience)) return;
+  const fix = `request the token with audience ${quote(audience)} (the Action's "audience" input)`;
+  if (aud === undefined) throw invalidToken(`the token has no "aud" claim; ${fix}`);
+  if (Array.isArray(aud)) {
+    throw invalidToken(`the token's audience ${quote(aud)} must hold only ${quote(audience)}; ${fix}`);
+  }
+  throw invalidToken(`the token's audience ${quote(aud)} is not ${quote(audience)}; ${fix}`);
+}
+
+export function checkTimes(payload: Record<string, unknown>, rules: TimeRules): number {
+  const exp = numericClaim(payload, 'exp', true)!;
+  const iat = numericClaim(payload, 'iat', true)!;
+  const nbf = numericClaim(payload, 'nbf', false);
+  const { nowSeconds: now, toleranceSeconds: skew } = rules;
+  if (exp <= iat) throw invalidToken('the token expires before it was issued ("exp" is not after "iat")');
+  if (exp - iat > MAX_TOKEN_LIFETIME_SECONDS) {
+    throw invalidToken(
+      `the token is valid for ${exp - iat} s ("exp" - "iat"); at most ${MAX_TOKEN_LIFETIME_SECONDS} s is accepted`,
+    );
+  }
+  if (now - skew >= exp) {
+    throw invalidToken(`the token expired ${Math.round(now - exp)} s ago; request a fresh token`);
+  }
+  if (nbf !== undefined && nbf > now + skew) {
+    throw invalidToken(
+      `the token is not valid for another ${Math.round(nbf - now)} s ("nbf"); check the clocks`,
+    );
+  }
+  if (iat > now + skew) {
+    throw invalidToken(
+      `the token was issued ${Math.round(iat - now)} s in the future ("iat"); check the clocks`,
+    );
+  }
+  return exp;
+}
+
+export function checkTokenId(payload: Record<string, unknown>): string {
+  const jti = own(payload, 'jti');
+  if (typeof jti !== 'string' || jti.length === 0) {
+    throw invalidToken('the token has no "jti" claim; a unique token id is required to refuse replays');
+  }
+  return jti;
+}
+
+export function checkClaims(
+  payload: Record<string, unknown>,
+  audience: string,
+  rules: TimeRules,
+): CheckedClaims {
+  checkAudience(payload, audience);
+  const exp = checkTimes(payload, rules);
+  return { jti: checkTokenId(payload), exp };
+}
