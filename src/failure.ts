@@ -3,7 +3,7 @@
  * (for the operators' logs), and for a denial the token's non-secret claims, so the claim that
  * did not fit the policy is visible at once.
  */
-import { ActionError, ExchangerError, requestIdNote } from './errors.js';
+import { ActionError, ExchangerError } from './errors.js';
 import { decodeClaims, shownClaims } from './oidc.js';
 
 export interface FailureContext {
@@ -14,7 +14,10 @@ export interface FailureContext {
 }
 
 export interface Failure {
+  /** For the step log and annotation. */
   message: string;
+  /** For the job summary, which shows the claims as a table of its own: the message without them. */
+  summaryText?: string;
   /** The shown claims, when the failure is a refusal that the claims explain. */
   claims?: Array<[string, string]>;
 }
@@ -26,24 +29,26 @@ export function describeFailure(e: unknown, ctx: FailureContext): Failure {
 }
 
 function describeExchangerError(e: ExchangerError, ctx: FailureContext): Failure {
-  const status = `${e.status} ${e.apiCode}${requestIdNote(e.requestId)}`;
+  const status = `${e.status} ${e.apiCode}${e.requestId ? `, request_id ${e.requestId}` : ''}`;
   const reason = e.apiMessage || '(the exchanger gave no reason)';
   const claims = ctx.token ? decodeClaims(ctx.token) : undefined;
   if (e.status === 403) {
     const rows = claims ? shownClaims(claims) : undefined;
-    const lines = [`The exchanger denied role '${ctx.role}' (${status}):`, `  ${reason}`];
+    const head = [`The exchanger denied role '${ctx.role}' (${status}):`, `  ${reason}`];
+    const table: string[] = [];
     if (rows) {
       const width = Math.max(...rows.map(([k]) => k.length));
-      lines.push("The job's OIDC token carries (non-secret claims):");
-      for (const [k, v] of rows) lines.push(`  ${k.padEnd(width)}  ${v}`);
+      table.push("The job's OIDC token carries (non-secret claims):");
+      for (const [k, v] of rows) table.push(`  ${k.padEnd(width)}  ${v}`);
     }
-    lines.push(
+    const hint =
       e.apiCode === 'self_approval'
         ? "The job's own actor cannot approve it: another approver has to."
         : "Compare these with the role's allow rules: run the job from a repository, branch, environment " +
-            "and event the role allows, or ask the exchanger's operators to change the policy.",
-    );
-    return rows ? { message: lines.join('\n'), claims: rows } : { message: lines.join('\n') };
+          "and event the role allows, or ask the exchanger's operators to change the policy.";
+    const message = [...head, ...table, hint].join('\n');
+    const summaryText = [...head, hint].join('\n');
+    return rows ? { message, summaryText, claims: rows } : { message };
   }
   if (e.status === 401) {
     const hint =

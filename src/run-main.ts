@@ -76,7 +76,12 @@ export async function run(deps: Deps): Promise<void> {
     core.setFailed(failure.message);
     try {
       core.appendSummary(
-        renderFailureSummary({ role: inputs?.role ?? '', ...failure, job: jobContext(deps.env) }),
+        renderFailureSummary({
+          role: inputs?.role ?? '',
+          message: failure.summaryText ?? failure.message,
+          claims: failure.claims,
+          job: jobContext(deps.env),
+        }),
       );
     } catch {
       // The failure is already reported; a summary file that cannot be written changes nothing.

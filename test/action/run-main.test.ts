@@ -157,7 +157,7 @@ describe('run (main step)', () => {
     expect(fc.failed).toHaveLength(1);
     const message = fc.failed[0]!;
     expect(message).toContain(
-      "The exchanger denied role 'deploy-web-prod' (403 access_denied (request_id req_403))",
+      "The exchanger denied role 'deploy-web-prod' (403 access_denied, request_id req_403)",
     );
     expect(message).toContain("rule 1: ref 'refs/heads/feature/x' does not match");
     expect(message).toMatch(/^ {2}repository +acme\/web$/m);
@@ -173,6 +173,7 @@ describe('run (main step)', () => {
     const summary = fc.summary.join('');
     expect(summary).toContain('no credentials for role deploy-web-prod');
     expect(summary).toContain('| event_name | pull_request |');
+    expect(summary).not.toContain('non-secret claims'); // the table only once
     expect(fc.exported).toEqual({});
     expect(fc.state).toEqual({});
   });
@@ -188,10 +189,10 @@ describe('run (main step)', () => {
   it.each([
     {
       error: 'invalid_token',
-      says: "rejected the job's OIDC token (401 invalid_token (request_id req_401))",
+      says: "rejected the job's OIDC token (401 invalid_token, request_id req_401)",
       hint: 'audience',
     },
-    { error: 'token_replayed', says: '401 token_replayed (request_id req_401)', hint: 'fresh OIDC token' },
+    { error: 'token_replayed', says: '401 token_replayed, request_id req_401', hint: 'fresh OIDC token' },
   ])('on 401 $error says so with the request_id', async ({ error, says, hint }) => {
     const fc = await runWith({
       status: 401,
@@ -212,7 +213,7 @@ describe('run (main step)', () => {
       },
     });
     expect(fc.failed[0]).toContain(
-      "refused the request for role 'deploy-web-prod' (400 invalid_request (request_id req_400))",
+      "refused the request for role 'deploy-web-prod' (400 invalid_request, request_id req_400)",
     );
     expect(fc.failed[0]).toContain('duration 2h is over the role max 1h');
   });
