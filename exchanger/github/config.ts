@@ -1,0 +1,61 @@
+/**
+ * The GitHub App settings from the environment (SPEC section 1), read in one place:
+ *
+ * | variable                            | option       |
+ * |-------------------------------------|--------------|
+ * | `JITKEY_GITHUB_APP_ID`              | `appId`      |
+ * | `JITKEY_GITHUB_APP_PRIVATE_KEY`     | `privateKey` (PEM; `\n` escapes allowed) |
+ * | `JITKEY_GITHUB_APP_PRIVATE_KEY_FILE`| `privateKey` (read from the file)        |
+ * | `JITKEY_GITHUB_API_URL`             | `apiUrl` (default https://api.github.com; GHES: https://HOST/api/v3) |
+ */
+import { readFileSync } from 'node:fs';
+import { parseServiceUrl } from './url.js';
+
+export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
+
+export interface GithubAppConfig {
+  appId: string;
+  privateKey: string;
+  apiUrl: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** `JITKEY_GITHUB_API_URL`, checked (http only on loopback), without a trailing slash. */
+export function githubApiUrlFromEnv(env: Env = process.env): string {
+  const raw = env.JITKEY_GITHUB_API_URL?.trim() || DEFAULT_GITHUB_API_URL;
+  return parseServiceUrl(raw, 'JITKEY_GITHUB_API_URL').toString().replace(/\/$/, '');
+}
+
+/**
+ * The App configuration, or `undefined` when no App is configured (neither id nor key set).
+ * Throws, naming the variable, on a half or contradictory configuration.
+ */
+export function githubAppConfigFromEnv(
+  env: Env = process.env,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): GithubAppConfig | undefined {
+  const appId = env.JITKEY_GITHUB_APP_ID?.trim();
+  const inline = env.JITKEY_GITHUB_APP_PRIVATE_KEY;
+  const file = env.JITKEY_GITHUB_APP_PRIVATE_KEY_FILE?.trim();
+  if (!appId && !inline && !file) return undefined;
+  if (!appId) throw new Error('JITKEY_GITHUB_APP_ID is required when a GitHub App private key is set');
+  if (inline && file) {
+    throw new Error('set JITKEY_GITHUB_APP_PRIVATE_KEY or JITKEY_GITHUB_APP_PRIVATE_KEY_FILE, not both');
+  }
+  let privateKey: string;
+  if (file) {
+    try {
+      privateKey = readFile(file);
+    } catch (cause) {
+      throw new Error(`JITKEY_GITHUB_APP_PRIVATE_KEY_FILE: cannot read '${file}'`, { cause });
+    }
+  } else if (inline) {
+    privateKey = inline;
+  } else {
+    throw new Error(
+      'JITKEY_GITHUB_APP_PRIVATE_KEY or JITKEY_GITHUB_APP_PRIVATE_KEY_FILE is required with JITKEY_GITHUB_APP_ID',
+    );
+  }
+  return { appId, privateKey, apiUrl: githubApiUrlFromEnv(env) };
+}

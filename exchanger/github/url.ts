@@ -1,0 +1,32 @@
+/**
+ * Upstream endpoints from configuration (`JITKEY_GITHUB_API_URL`, `JITKEY_GCP_IAM_ENDPOINT`):
+ * `https://` anywhere, `http://` only on a loopback host (SPEC section 1), so a typo cannot send
+ * an App JWT or a bearer token across the network in the clear.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host === '::1') return true;
+  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  return m?.slice(1).every((octet) => Number(octet) <= 255) ?? false;
+}
+
+/** Parses and checks an endpoint URL; `name` is the setting quoted in the error. Drops a trailing `/`. */
+export function parseServiceUrl(raw: string, name: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch (cause) {
+    throw new Error(`${name}: '${raw}' is not a URL`, { cause });
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new Error(`${name}: '${raw}' must be an https:// URL`);
+  }
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new Error(`${name}: '${raw}' uses http://, which is accepted only on loopback hosts; use https://`);
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new Error(`${name}: '${raw}' must not carry credentials, a query or a fragment`);
+  }
+  url.pathname = url.pathname.replace(/\/+$/, '');
+  return url;
+}

@@ -1,0 +1,62 @@
+/**
+ * The `github` provider: a GitHub App installation token narrowed to exactly the role's repositories
+ * and permissions (`POST /app/installations/{id}/access_tokens`).
+ *
+ * Expiry is GitHub's: installation tokens live one hour whatever the granted duration, and the lease's
+ * `expires_at` is the token's `expires_at`. Revoking the lease at job end (the Action's post step)
+ * is what ends the token sooner: `revoke` calls `DELETE /installation/token` with the token itself,
+ * which the server keeps only encrypted under the lease's revoke_token (`revocationSecret`).
+ */
+import { JitkeyError } from '../errors.js';
+import { createGithubApp, type GithubApp, type GithubAppOptions } from '../github/app.js';
+import { type Logger, silentLogger } from '../log.js';
+import type { Minted, MintRequest, Provider } from './types.js';
+
+export type GithubProviderOptions = GithubAppOptions | { app: GithubApp; log?: Logger };
+
+export interface GithubProvider extends Provider {
+  readonly name: 'github';
+  /** The App client, to share with the environment guard and approvals. */
+  readonly app: GithubApp;
+}
+
+export function createGithubProvider(options: GithubProviderOptions): GithubProvider {
+  const app = 'app' in options ? options.app : createGithubApp(options);
+  const log = options.log ?? silentLogger;
+
+  return {
+    name: 'github',
+    app,
+
+    async mint({ role, requestId, leaseId }: MintRequest): Promise<Minted> {
+      const config = role.github;
+      if (!config) throw new JitkeyError('internal_error', `role '${role.name}' has no github settings`);
+      const minted = await app.createInstallationToken(config.owner, {
+        repositories: config.repositories,
+        permissions: config.permissions,
+      });
+      const repositories = minted.repositories.length
+        ? minted.repositories
+        : config.repositories.map((name) => `${config.owner}/${name}`);
+      log.info('github installation token minted', {
+        role: role.name,
+        owner: config.owner,
+        repositories,
+        permissions: minted.permissions,
+        expires_at: minted.expiresAt.toISOString(),
+        request_id: requestId,
+        lease_id: leaseId,
+      });
+      return {
+        credentials: { token: minted.token, permissions: minted.permissions, repositories },
+        expiresAt: minted.expiresAt,
+        revocationSecret: minted.token,
+      };
+    },
+
+    async revoke(role, revocationSecret) {
+      const outcome = await app.revokeInstallationToken(revocationSecret);
+      log.info('github installation token revoked', { role: role.name, outcome });
+    },
+  };
+}
