@@ -6,6 +6,7 @@
  * Every write that guards a credential is awaited before the response is sent: a store
  * error surfaces as JitkeyError `unavailable` (503), never as credentials issued unrecorded.
  */
+import type { Logger } from '../log.js';
 
 export type AuditEvent = 'exchange' | 'revoke' | 'approval_request' | 'approve' | 'deny' | 'redeem';
 
@@ -67,9 +68,30 @@ export interface Store {
   /** Marks a lease revoked (idempotent) and writes the audit row, in one transaction. */
   markRevoked(id: string, at: Date, entry: AuditEntry): Promise<void>;
   queryAudit(filter: AuditFilter): Promise<AuditEntry[]>;
-  /** Deletes used jtis whose token has expired. Returns how many went. */
+  /**
+   * Deletes used jtis whose token has expired, leases more than a day past their expiry
+   * (the audit rows keep their id, role, repository and expiry) and, when a retention is set,
+   * audit rows older than it. Returns how many jtis went.
+   */
   purgeExpired(now: Date): Promise<number>;
   /** Resolves when the store can take writes; rejects otherwise (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What `openStore` (and each implementation) accepts besides the URL. */
+export interface StoreOptions {
+  log?: Logger;
+  /** The clock of the background purge. */
+  now?: () => Date;
+  /** Audit rows older than this are purged. Default: kept forever. */
+  auditRetentionDays?: number;
+  /** How often the background purge runs; default 60 s; 0 turns it off. */
+  purgeIntervalMs?: number;
+  /** PostgreSQL schema holding the tables (created if missing). Default: the connection's search_path. */
+  schema?: string;
+  /** PostgreSQL pool size; default 10. */
+  maxConnections?: number;
+  /** SQLite: apply the writes of one event-loop turn in one transaction (default true). */
+  groupCommit?: boolean;
 }

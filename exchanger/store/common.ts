@@ -1,0 +1,135 @@
+/** Pieces both store implementations share: failure wrapping, claim columns, the purge timer. */
+import { JitkeyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { StoreOptions } from './types.js';
+
+/** Rows deleted per purge statement, so a purge never holds the database for long. */
+export const PURGE_CHUNK = 5000;
+/**
+ * Leases are kept a day past their expiry, then deleted: by then the credential is dead, the
+ * sealed revocation material is useless, and a late `revoke` is answered `not_found`. The audit
+ * trail (kept per `auditRetentionDays`) still names the lease, its role, repository and expiry.
+ */
+export const LEASE_GRACE_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
+export const DEFAULT_AUDIT_LIMIT = 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The error every caller sees when the store fails: 503, details only for operators. */
+export function storeFailure(what: string, cause: unknown): JitkeyError {
+  if (cause instanceof JitkeyError) return cause;
+  const message = unreachable(cause)
+    ? 'the store is unreachable; try again shortly'
+    : `the store could not ${what}; try again shortly`;
+  const detail = `${what}: ${cause instanceof Error ? cause.message : String(cause)}`;
+  return new JitkeyError('unavailable', message, { cause, retryAfter: 1, detail });
+}
+
+/** Opening failed: the operator starting jitkey reads this, so it says what went wrong. */
+export function openFailure(where: string, cause: unknown): JitkeyError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new JitkeyError('unavailable', `cannot open the store at ${where}: ${why}`, {
+    cause,
+    retryAfter: 1,
+    detail: why,
+  });
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EPIPE',
+]);
+
+function unreachable(cause: unknown): boolean {
+  if (!(cause instanceof Error)) return false;
+  const code = (cause as { code?: unknown }).code;
+  if (
+    typeof code === 'string' &&
+    (NETWORK_CODES.has(code) || code.startsWith('57P') || code.startsWith('08'))
+  )
+    return true;
+  return /timeout|terminat|Connection|connect/i.test(cause.message);
+}
+
+/** `repository` gets a real column (filtered on); the other identifying claims go in JSON. */
+export function splitClaims(claims: Record<string, string>): { repository: string | null; rest: string } {
+  const { repository, ...rest } = claims;
+  return { repository: repository ?? null, rest: JSON.stringify(rest) };
+}
+
+export function joinClaims(repository: string | null, rest: unknown): Record<string, string> {
+  const parsed = (typeof rest === 'string' ? JSON.parse(rest) : (rest ?? {})) as Record<string, string>;
+  return repository === null ? parsed : { repository, ...parsed };
+}
+
+export function auditLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_AUDIT_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new JitkeyError('invalid_request', `audit limit must be a positive whole number, not ${limit}`);
+  }
+  return limit;
+}
+
+export interface PurgeSettings {
+  intervalMs: number;
+  retentionMs: number | undefined;
+  now: () => Date;
+}
+
+export function purgeSettings(options: StoreOptions): PurgeSettings {
+  const intervalMs = options.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS;
+  if (!Number.isFinite(intervalMs) || intervalMs < 0) {
+    throw new RangeError(`purgeIntervalMs must be 0 (off) or a positive number, not ${intervalMs}`);
+  }
+  const days = options.auditRetentionDays;
+  if (days !== undefined && (!Number.isFinite(days) || days <= 0)) {
+    throw new RangeError(`auditRetentionDays must be a positive number of days, not ${days}`);
+  }
+  return {
+    intervalMs,
+    retentionMs: days === undefined ? undefined : days * DAY_MS,
+    now: options.now ?? (() => new Date()),
+  };
+}
+
+/**
+ * Runs `purge` every `intervalMs` on an unref'd timer (it never keeps the process alive), one
+ * run at a time; a failure is logged and the next tick tries again. `stop` waits for a run in
+ * progress.
+ */
+export interface PurgeCounts {
+  jtis: number;
+  leases: number;
+  audit: number;
+}
+
+export function schedulePurge(
+  purge: (now: Date) => Promise<PurgeCounts>,
+  settings: PurgeSettings,
+  log: Logger,
+): { stop(): Promise<void> } {
+  if (settings.intervalMs === 0) return { stop: async () => {} };
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = purge(settings.now())
+      .then(
+        (counts) => log.debug('store purge done', { ...counts }),
+        (err: unknown) => log.warn('store purge failed; retrying on the next tick', { error: err as Error }),
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  }, settings.intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,387 @@
+/**
+ * The store contract: every Store implementation passes these tests. A harness gives each test
+ * a fresh database; `open` may be called several times to get instances sharing it (two
+ * processes on one SQLite file, two exchangers on one PostgreSQL database).
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Logger } from '../../exchanger/log.js';
+import type {
+  AuditEntry,
+  AuditFilter,
+  LeaseRecord,
+  Store,
+  StoreOptions,
+} from '../../exchanger/store/types.js';
+
+export interface StoreDatabase {
+  open(options?: StoreOptions): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+export interface StoreHarness {
+  name: string;
+  /** Writes of one event-loop turn share one transaction (and fail together). */
+  groupCommit: boolean;
+  fresh(): Promise<StoreDatabase>;
+}
+
+const T0 = new Date('2025-03-01T12:00:00.000Z');
+const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
+const HOUR = 60;
+const DAY = 24 * HOUR;
+
+export function entry(overrides: Partial<AuditEntry> = {}): AuditEntry {
+  return {
+    at: T0,
+    requestId: 'req-1',
+    event: 'exchange',
+    outcome: 'allowed',
+    role: 'deploy-web-prod',
+    provider: 'aws',
+    reason: 'granted for 15m',
+    claims: {
+      repository: 'acme/web',
+      repository_id: '123456',
+      ref: 'refs/heads/main',
+      event_name: 'push',
+      run_id: '42',
+      run_attempt: '1',
+    },
+    ...overrides,
+  };
+}
+
+export function lease(overrides: Partial<LeaseRecord> = {}): LeaseRecord {
+  return {
+    id: 'lease-1',
+    role: 'deploy-web-prod',
+    provider: 'aws',
+    createdAt: T0,
+    expiresAt: at(15),
+    revokeTokenHash: 'a'.repeat(64),
+    repository: 'acme/web',
+    runId: '42',
+    ...overrides,
+  };
+}
+
+export function captureLog(): Logger & { lines: { level: string; msg: string; fields?: object }[] } {
+  const lines: { level: string; msg: string; fields?: object }[] = [];
+  const push = (level: string) => (msg: string, fields?: object) => {
+    lines.push({ level, msg, ...(fields ? { fields } : {}) });
+  };
+  return { lines, debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
+}
+
+export function storeContract(harness: StoreHarness): void {
+  describe(`Store contract: ${harness.name}`, () => {
+    let db: StoreDatabase;
+    let opened: Store[] = [];
+    /** The background purge is off unless a test asks for it. */
+    const open = async (options: StoreOptions = {}) => {
+      const store = await db.open({ purgeIntervalMs: 0, ...options });
+      opened.push(store);
+      return store;
+    };
+
+    beforeEach(async () => {
+      db = await harness.fresh();
+    });
+    afterEach(async () => {
+      await Promise.all(opened.map((s) => s.close()));
+      opened = [];
+      await db.cleanup();
+    });
+
+    describe('consumeJti', () => {
+      it('is true the first time and false after', async () => {
+        const store = await open();
+        expect(await store.consumeJti('jti-1', at(5))).toBe(true);
+        expect(await store.consumeJti('jti-1', at(5))).toBe(false);
+        expect(await store.consumeJti('jti-2', at(5))).toBe(true);
+      });
+
+      it('of 50 concurrent calls with one jti, exactly one is true', async () => {
+        const store = await open();
+        const results = await Promise.all(
+          Array.from({ length: 50 }, () => store.consumeJti('jti-race', at(5))),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('of 50 concurrent calls spread over two instances, exactly one is true', async () => {
+        const [a, b] = [await open(), await open()];
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).consumeJti('jti-two', at(5))),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+    });
+
+    describe('record and getLease', () => {
+      it('writes an audit row without a lease, as given', async () => {
+        const store = await open();
+        const denied = entry({
+          outcome: 'denied',
+          errorCode: 'access_denied',
+          reason: "role 'deploy-web-prod': ref 'refs/heads/dev' did not match",
+          role: 'deploy-web-prod',
+        });
+        await store.record(denied);
+        expect(await store.queryAudit({})).toEqual([denied]);
+      });
+
+      it('writes the lease with its audit row', async () => {
+        const store = await open();
+        const granted = entry({ leaseId: 'lease-1', expiresAt: at(15) });
+        const theLease = lease({ sealedRevocation: 'v1.sealed-bytes' });
+        await store.record(granted, theLease);
+        expect(await store.getLease('lease-1')).toEqual(theLease);
+        expect(await store.queryAudit({})).toEqual([granted]);
+      });
+
+      it('keeps optional fields absent and keeps every claim', async () => {
+        const store = await open();
+        const bare = {
+          at: T0,
+          requestId: 'r',
+          event: 'approve',
+          outcome: 'pending',
+          reason: 'x',
+          claims: {},
+        } as const;
+        const full = entry({
+          requestId: 'r2',
+          at: at(1),
+          actor: 'octocat',
+          claims: { ...entry().claims, sha: 'f'.repeat(40), environment: 'production', actor: 'octocat' },
+        });
+        await store.record(bare);
+        await store.record(full);
+        expect(await store.queryAudit({})).toEqual([full, bare]);
+      });
+
+      it('answers undefined for an unknown lease', async () => {
+        const store = await open();
+        expect(await store.getLease('no-such-lease')).toBeUndefined();
+      });
+
+      it('a lease written by one instance is read by another', async () => {
+        const [a, b] = [await open(), await open()];
+        await a.record(entry({ leaseId: 'lease-x' }), lease({ id: 'lease-x' }));
+        expect((await b.getLease('lease-x'))?.role).toBe('deploy-web-prod');
+      });
+    });
+
+    describe('markRevoked', () => {
+      it('marks once, stays idempotent and audits each call', async () => {
+        const store = await open();
+        await store.record(entry({ leaseId: 'lease-1' }), lease());
+        const revoke = (minutes: number) =>
+          store.markRevoked(
+            'lease-1',
+            at(minutes),
+            entry({
+              at: at(minutes),
+              event: 'revoke',
+              outcome: 'revoked',
+              reason: 'lease revoked',
+              leaseId: 'lease-1',
+            }),
+          );
+        await revoke(5);
+        await revoke(7);
+        expect((await store.getLease('lease-1'))?.revokedAt).toEqual(at(5));
+        const rows = await store.queryAudit({ outcome: 'revoked' });
+        expect(rows.map((r) => r.at)).toEqual([at(7), at(5)]);
+      });
+
+      it('writes the audit row for an unknown lease without failing', async () => {
+        const store = await open();
+        await store.markRevoked('ghost', at(1), entry({ event: 'revoke', outcome: 'revoked' }));
+        expect(await store.getLease('ghost')).toBeUndefined();
+        expect(await store.queryAudit({ outcome: 'revoked' })).toHaveLength(1);
+      });
+    });
+
+    describe('queryAudit', () => {
+      const rows: AuditEntry[] = [
+        entry({ requestId: 'a', at: at(0) }),
+        entry({ requestId: 'b', at: at(10), outcome: 'denied', errorCode: 'access_denied' }),
+        entry({ requestId: 'c', at: at(20), claims: { repository: 'acme/api' }, role: 'read-artifacts' }),
+        entry({ requestId: 'd', at: at(30), claims: { repository: 'Acme/Web' }, outcome: 'denied' }),
+        entry({
+          requestId: 'e',
+          at: at(40),
+          claims: {},
+          role: undefined,
+          outcome: 'error',
+          reason: 'bad body',
+        }),
+        entry({ requestId: 'f', at: at(40), role: 'read-artifacts' }), // same time as e, written later
+      ];
+      const cases: { name: string; filter: AuditFilter; want: string[] }[] = [
+        {
+          name: 'no filter: newest first, ties by insertion',
+          filter: {},
+          want: ['f', 'e', 'd', 'c', 'b', 'a'],
+        },
+        { name: 'since is inclusive', filter: { since: at(20) }, want: ['f', 'e', 'd', 'c'] },
+        {
+          name: 'repository folds ASCII case',
+          filter: { repository: 'ACME/web' },
+          want: ['f', 'd', 'b', 'a'],
+        },
+        { name: 'outcome', filter: { outcome: 'denied' }, want: ['d', 'b'] },
+        { name: 'role', filter: { role: 'read-artifacts' }, want: ['f', 'c'] },
+        { name: 'limit keeps the newest', filter: { limit: 2 }, want: ['f', 'e'] },
+        {
+          name: 'filters combine',
+          filter: { since: at(5), repository: 'acme/web', outcome: 'denied', limit: 5 },
+          want: ['d', 'b'],
+        },
+        { name: 'nothing matches', filter: { repository: 'acme/none' }, want: [] },
+      ];
+      it.each(cases)('$name', async ({ filter, want }) => {
+        const store = await open();
+        for (const row of rows) await store.record(row);
+        expect((await store.queryAudit(filter)).map((r) => r.requestId)).toEqual(want);
+      });
+
+      it('refuses a limit that is not a positive whole number', async () => {
+        const store = await open();
+        await expect(store.queryAudit({ limit: 0 })).rejects.toMatchObject({ code: 'invalid_request' });
+      });
+    });
+
+    describe('purge', () => {
+      it('removes only the expired jtis, which can then be used again', async () => {
+        const store = await open();
+        await store.consumeJti('old-1', at(-10));
+        await store.consumeJti('old-2', at(-1));
+        await store.consumeJti('live', at(10));
+        expect(await store.purgeExpired(T0)).toBe(2);
+        expect(await store.consumeJti('live', at(10))).toBe(false);
+        expect(await store.consumeJti('old-1', at(10))).toBe(true);
+        expect(await store.purgeExpired(T0)).toBe(0);
+      });
+
+      it('keeps leases a day past their expiry, then deletes them; keeps audit rows by default', async () => {
+        const store = await open();
+        await store.record(entry({ at: at(-3 * DAY) }), lease({ id: 'gone', expiresAt: at(-DAY - 1) }));
+        await store.record(entry({ at: at(-DAY) }), lease({ id: 'kept', expiresAt: at(-DAY + 1) }));
+        await store.purgeExpired(T0);
+        expect(await store.getLease('gone')).toBeUndefined();
+        expect(await store.getLease('kept')).toBeDefined();
+        expect(await store.queryAudit({})).toHaveLength(2);
+      });
+
+      it('deletes audit rows older than auditRetentionDays', async () => {
+        const store = await open({ auditRetentionDays: 30 });
+        await store.record(entry({ requestId: 'old', at: at(-31 * DAY) }));
+        await store.record(entry({ requestId: 'new', at: at(-29 * DAY) }));
+        await store.purgeExpired(T0);
+        expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['new']);
+      });
+
+      it('runs in the background on its interval, with the clock it was given', async () => {
+        const log = captureLog();
+        const store = await open({ purgeIntervalMs: 5, now: () => at(60), log });
+        await store.consumeJti('expires-soon', at(30));
+        await store.consumeJti('later', at(90));
+        await vi.waitFor(() => expect(log.lines.some((l) => l.msg === 'store purge done')).toBe(true));
+        expect(await store.consumeJti('expires-soon', at(120))).toBe(true);
+        expect(await store.consumeJti('later', at(90))).toBe(false);
+      });
+    });
+
+    describe('writes under load', () => {
+      it('200 concurrent records all land, each visible to another instance when it resolves', async () => {
+        const [store, observer] = [await open(), await open()];
+        const seen = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => {
+            const repository = `acme/r${i}`;
+            return store
+              .record(entry({ requestId: `req-${i}`, claims: { repository } }))
+              .then(() => observer.queryAudit({ repository }))
+              .then((rows) => rows.length);
+          }),
+        );
+        expect(seen).toEqual(Array(200).fill(1));
+        expect(await store.queryAudit({ limit: 1000 })).toHaveLength(200);
+      });
+
+      it(
+        harness.groupCommit
+          ? 'a failing transaction rejects every caller of its batch with unavailable; nothing lands'
+          : 'a failing write rejects with unavailable; nothing of it lands',
+        async () => {
+          const store = await open();
+          await store.record(entry({ requestId: 'first' }), lease({ id: 'taken' }));
+          const results = await Promise.allSettled(
+            Array.from({ length: 10 }, (_, i) =>
+              store.record(
+                entry({ requestId: `batch-${i}` }),
+                lease({ id: i === 4 ? 'taken' : `lease-${i}` }),
+              ),
+            ),
+          );
+          const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+          for (const r of results) {
+            if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'unavailable', status: 503 });
+          }
+          const landed = (await store.queryAudit({})).map((r) => r.requestId).filter((id) => id !== 'first');
+          if (harness.groupCommit) {
+            expect(failed).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+            expect(landed).toEqual([]);
+            expect(await store.getLease('lease-0')).toBeUndefined();
+          } else {
+            expect(failed).toEqual([4]);
+            expect(landed).toHaveLength(9);
+          }
+          // the store works on afterwards
+          expect(await store.consumeJti('after', at(5))).toBe(true);
+        },
+      );
+    });
+
+    it('an invalid argument fails only its own caller, even within a batch', async () => {
+      const store = await open();
+      const results = await Promise.allSettled([
+        store.consumeJti('fine-1', at(5)),
+        store.consumeJti('bad', new Date(Number.NaN)),
+        store.record(entry({ requestId: 'fine-2' })),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((results[1] as PromiseRejectedResult).reason.code).toMatch(/^(internal_error|unavailable)$/);
+      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['fine-2']);
+    });
+
+    describe('lifecycle', () => {
+      it('ping resolves on an open store', async () => {
+        const store = await open();
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+
+      it('after close every call rejects with unavailable', async () => {
+        const store = await db.open({ purgeIntervalMs: 0 });
+        await store.close();
+        await store.close(); // twice is fine
+        await expect(store.consumeJti('j', at(5))).rejects.toMatchObject({ code: 'unavailable' });
+        await expect(store.record(entry())).rejects.toMatchObject({ code: 'unavailable' });
+        await expect(store.getLease('x')).rejects.toMatchObject({ code: 'unavailable' });
+        await expect(store.ping()).rejects.toMatchObject({ code: 'unavailable' });
+      });
+
+      it('reopening keeps the data and migrates nothing twice', async () => {
+        const first = await db.open({ purgeIntervalMs: 0 });
+        await first.record(entry({ leaseId: 'lease-1' }), lease());
+        await first.consumeJti('kept', at(5));
+        await first.close();
+        const again = await open();
+        expect(await again.getLease('lease-1')).toBeDefined();
+        expect(await again.consumeJti('kept', at(5))).toBe(false);
+      });
+    });
+  });
+}

@@ -1,0 +1,99 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../exchanger/store/open.js';
+import { entry, lease, storeContract } from './contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'jitkey-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const freshPath = () => join(dir, `store-${++n}.db`);
+
+storeContract({
+  name: 'sqlite (file)',
+  groupCommit: true,
+  async fresh() {
+    const path = freshPath();
+    return { open: (options) => openStore(`sqlite:${path}`, options), cleanup: async () => {} };
+  },
+});
+
+storeContract({
+  name: 'sqlite (file, one transaction per write)',
+  groupCommit: false,
+  async fresh() {
+    const path = freshPath();
+    return {
+      open: (options) => openStore(`sqlite:${path}`, { ...options, groupCommit: false }),
+      cleanup: async () => {},
+    };
+  },
+});
+
+describe('sqlite store', () => {
+  it('opens sqlite::memory:', async () => {
+    const store = await openStore('sqlite::memory:', { purgeIntervalMs: 0 });
+    expect(store.kind).toBe('sqlite');
+    expect(await store.consumeJti('j', new Date(Date.now() + 60_000))).toBe(true);
+    await store.close();
+  });
+
+  it('uses WAL and records its schema version', async () => {
+    const path = freshPath();
+    await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
+    const raw = new Database(path, { readonly: true });
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    raw.close();
+  });
+
+  it('refuses a file migrated by a newer jitkey', async () => {
+    const path = freshPath();
+    const raw = new Database(path);
+    raw.pragma('user_version = 99');
+    raw.close();
+    await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
+      code: 'unavailable',
+      message: expect.stringContaining('newer than this jitkey knows (1): upgrade jitkey'),
+    });
+  });
+
+  it('a path it cannot open is unavailable, naming the path', async () => {
+    await expect(openStore('sqlite:/nonexistent-dir/jitkey.db')).rejects.toMatchObject({
+      code: 'unavailable',
+      message: expect.stringContaining('cannot open the store at sqlite:/nonexistent-dir/jitkey.db: '),
+    });
+  });
+
+  it('two stores opening one new file at once both migrate it safely', async () => {
+    const path = freshPath();
+    const [a, b] = await Promise.all([
+      openStore(`sqlite:${path}`, { purgeIntervalMs: 0 }),
+      openStore(`sqlite:${path}`, { purgeIntervalMs: 0 }),
+    ]);
+    const exp = new Date(Date.now() + 60_000);
+    expect([await a.consumeJti('j', exp), await b.consumeJti('j', exp)]).toEqual([true, false]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('never holds the raw revoke token, only its hash', async () => {
+    const path = freshPath();
+    const revokeToken = `jkr_${randomBytes(24).toString('base64url')}`;
+    const hash = createHash('sha256').update(revokeToken).digest('hex');
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    await store.record(entry({ leaseId: 'lease-s' }), lease({ id: 'lease-s', revokeTokenHash: hash }));
+    await store.markRevoked('lease-s', new Date(), entry({ event: 'revoke', outcome: 'revoked' }));
+    const files = () => readdirSync(dir).filter((f) => f.startsWith(path.split('/').pop()!));
+    const bytes = () => Buffer.concat(files().map((f) => readFileSync(join(dir, f))));
+    // While open (WAL holds the latest pages) and after close (checkpointed into the main file).
+    expect(bytes().includes(revokeToken)).toBe(false);
+    await store.close();
+    const all = bytes();
+    expect(all.includes(hash)).toBe(true); // the right file was read
+    expect(all.includes(revokeToken)).toBe(false);
+    expect(all.includes(Buffer.from(revokeToken.slice(4), 'base64url'))).toBe(false);
+  });
+});
