@@ -7,7 +7,6 @@
  * bundle for a single `setSecret`), and its package `exports` allow no narrower import.
  * Apart from `appendSummary`, `Core` is a subset of `@actions/core`'s API, so either fits `run()`.
  */
-import { randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync } from 'node:fs';
 import { EOL } from 'node:os';
 
@@ -100,7 +99,8 @@ export function formatCommand(name: string, properties: Record<string, string>, 
 
 /** `name<<ghadelimiter_<uuid>` block, the multi-line-safe file command format. */
 export function keyValueMessage(key: string, value: string): string {
-  const delimiter = `ghadelimiter_${randomUUID()}`;
+  // The global Web Crypto loads on first use: a step that fails on its inputs never pays for it.
+  const delimiter = `ghadelimiter_${globalThis.crypto.randomUUID()}`;
   if (key.includes(delimiter))
     throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter}"`);
   if (value.includes(delimiter)) {
