@@ -53,9 +53,7 @@ export interface ApprovalConfig {
 }
 
 /** A compiled matcher for one condition value (or a list of them). */
-export interface Matcher {
-  (value: string): boolean;
-}
+export type Matcher = (value: string) => boolean;
 
 export interface Condition {
   /** The claim name: an OIDC claim from `claims.ts`, or a custom one given under `claims:`. */
@@ -107,6 +105,8 @@ export interface ConditionOutcome {
   reason: ConditionReason;
   /** The token's own value, when it was a string. Never the policy's expected value. */
   actual?: string;
+  /** For `not_string`: what the token held instead (`number`, `boolean`, `null`, `array`, `object`). */
+  actualType?: string;
 }
 
 export interface RuleOutcome {

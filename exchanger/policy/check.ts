@@ -1,0 +1,27 @@
+/**
+ * `jitkey check`: every load error and lint warning of a policy text, formatted
+ * `file:line:col: error|warning: message`. Warnings do not make a policy invalid.
+ */
+import { formatIssue, sortIssues } from './errors.js';
+import { lintPolicy } from './lint.js';
+import { parsePolicyText } from './parse.js';
+import { validatePolicy } from './validate.js';
+
+export interface CheckResult {
+  ok: boolean;
+  errors: string[];
+  warnings: string[];
+}
+
+export function checkPolicy(text: string, file: string): CheckResult {
+  const { parsed, issues } = parsePolicyText(text, file);
+  if (issues.length > 0) {
+    return { ok: false, errors: sortIssues(issues).map((i) => formatIssue(i, 'error')), warnings: [] };
+  }
+  const { doc, issues: errors } = validatePolicy(parsed);
+  return {
+    ok: errors.length === 0,
+    errors: sortIssues(errors).map((i) => formatIssue(i, 'error')),
+    warnings: sortIssues(lintPolicy(doc)).map((w) => formatIssue(w, 'warning')),
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Validated document → the `Policy` the server evaluates: each condition's patterns compiled
+ * once into a matcher, github repositories split into owner + names. `loadPolicy` runs the whole
+ * pipeline (parse → validate → compile) and throws a `PolicyError` listing every problem.
+ */
+import { readFile } from 'node:fs/promises';
+import { CASE_INSENSITIVE_CLAIMS } from '../claims.js';
+import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from './doc.js';
+import { PolicyError } from './errors.js';
+import { compilePatterns } from './glob.js';
+import { parsePolicyText } from './parse.js';
+import type { Condition, GithubRoleConfig, Policy, Role, Rule } from './types.js';
+import { validatePolicy } from './validate.js';
+
+export function compileCondition(c: ConditionDoc): Condition {
+  const foldCase = !c.custom && CASE_INSENSITIVE_CLAIMS.has(c.claim);
+  const matches = compilePatterns(
+    c.patterns.map((p) => p.value),
+    { foldCase },
+  );
+  return { claim: c.claim, matches, position: c.position };
+}
+
+function compileRule(rule: RuleDoc): Rule {
+  return {
+    kind: rule.kind,
+    index: rule.index,
+    conditions: rule.conditions.map(compileCondition),
+    position: rule.position,
+  };
+}
+
+function compileRole(doc: RoleDoc): Role {
+  if (!doc.provider)
+    throw new Error(`internal: role '${doc.name}' has no provider; compile only a valid document`);
+  const role: Role = {
+    name: doc.name,
+    provider: doc.provider,
+    durationSeconds: doc.durationSeconds,
+    maxDurationSeconds: doc.maxDurationSeconds,
+    allow: doc.allow.map(compileRule),
+    deny: doc.deny.map(compileRule),
+    requireProtectedEnvironment: doc.requireProtectedEnvironment,
+    position: doc.position,
+  };
+  if (doc.description !== undefined) role.description = doc.description;
+  if (doc.aws) role.aws = doc.aws;
+  if (doc.gcp) role.gcp = doc.gcp;
+  if (doc.github) role.github = splitRepositories(doc.github.repositories, doc.github.permissions);
+  if (doc.approval) role.approval = doc.approval;
+  return role;
+}
+
+function splitRepositories(full: string[], permissions: GithubRoleConfig['permissions']): GithubRoleConfig {
+  const first = full[0] ?? '/';
+  const owner = first.slice(0, first.indexOf('/'));
+  return { owner, repositories: full.map((r) => r.slice(r.indexOf('/') + 1)), permissions };
+}
+
+/** Only for a document `validatePolicy` returned without issues. */
+export function compilePolicy(doc: PolicyDoc): Policy {
+  const roles = new Map<string, Role>();
+  for (const r of doc.roles) roles.set(r.name, compileRole(r));
+  return { version: 1, issuers: doc.issuers, defaults: doc.defaults, roles, source: doc.file };
+}
+
+/** Parse, validate and compile; throws `PolicyError` with every problem found. */
+export function loadPolicy(text: string, file: string): Policy {
+  const { parsed, issues } = parsePolicyText(text, file);
+  if (issues.length > 0) throw new PolicyError(issues);
+  const validated = validatePolicy(parsed);
+  if (validated.issues.length > 0) throw new PolicyError(validated.issues);
+  return compilePolicy(validated.doc);
+}
+
+/** `loadPolicy` on a file; an unreadable file is a `PolicyError` too. */
+export async function loadPolicyFile(path: string): Promise<Policy> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new PolicyError([
+      { file: path, line: 1, col: 1, message: `cannot read the policy file (${reason})` },
+    ]);
+  }
+  return loadPolicy(text, path);
+}

@@ -1,0 +1,114 @@
+/**
+ * The decision for one role and one token's claims (SPEC section 2), pure and allocation-light:
+ * granted iff some allow rule holds and no deny rule holds; within a rule every condition must
+ * hold; a claim that is missing (not the token's own property) or not a string fails.
+ */
+import { type Claims, ownClaim } from '../claims.js';
+import type { Condition, ConditionOutcome, Decision, Role, Rule, RuleOutcome } from './types.js';
+
+export function evaluateCondition(c: Condition, claims: Claims): ConditionOutcome {
+  const v = ownClaim(claims, c.claim);
+  if (v === undefined) return { claim: c.claim, held: false, reason: 'missing' };
+  if (typeof v !== 'string') {
+    return { claim: c.claim, held: false, reason: 'not_string', actualType: typeName(v) };
+  }
+  const held = c.matches(v);
+  return { claim: c.claim, held, reason: held ? 'held' : 'mismatch', actual: v };
+}
+
+export function evaluateRule(rule: Rule, claims: Claims): RuleOutcome {
+  const conditions: ConditionOutcome[] = [];
+  let held = rule.conditions.length > 0;
+  for (const c of rule.conditions) {
+    const o = evaluateCondition(c, claims);
+    conditions.push(o);
+    if (!o.held) held = false;
+  }
+  return { kind: rule.kind, index: rule.index, held, conditions };
+}
+
+function evaluateRules(
+  rules: readonly Rule[],
+  claims: Claims,
+): { outcomes: RuleOutcome[]; first?: RuleOutcome } {
+  const outcomes: RuleOutcome[] = [];
+  let first: RuleOutcome | undefined;
+  for (const rule of rules) {
+    const o = evaluateRule(rule, claims);
+    outcomes.push(o);
+    if (o.held && !first) first = o;
+  }
+  return first ? { outcomes, first } : { outcomes };
+}
+
+export function evaluate(role: Role, claims: Claims): Decision {
+  const { outcomes: allow, first: allowHeld } = evaluateRules(role.allow, claims);
+  const { outcomes: deny, first: denyHeld } = evaluateRules(role.deny, claims);
+  const granted = allowHeld !== undefined && denyHeld === undefined;
+  let reason: string;
+  if (denyHeld)
+    reason = `role '${role.name}' denied: ${ruleName(denyHeld)} held: ${describeConditions(denyHeld, true)}`;
+  else if (allowHeld) reason = `role '${role.name}' granted: ${ruleName(allowHeld)} held`;
+  else if (allow.length === 0) reason = `role '${role.name}' denied: it has no allow rules`;
+  else {
+    const why = allow.map((r) => `${ruleName(r)}: ${describeConditions(r, false)}`).join(' — ');
+    reason = `role '${role.name}' denied: no allow rule held — ${why}`;
+  }
+  return { role: role.name, granted, allow, deny, reason };
+}
+
+export function ruleName(r: { kind: string; index: number }): string {
+  return `${r.kind}[${r.index}]`;
+}
+
+/** The held (or the failed) conditions of a rule, each with the token's own value. */
+function describeConditions(r: RuleOutcome, held: boolean): string {
+  const parts: string[] = [];
+  for (const c of r.conditions) if (c.held === held) parts.push(describeOutcome(c));
+  return parts.join('; ');
+}
+
+/** `ref was 'refs/heads/dev'`, `environment was missing`, `run_id was not a string (number)`. */
+export function describeOutcome(c: ConditionOutcome): string {
+  if (c.reason === 'missing') return `${c.claim} was missing`;
+  if (c.reason === 'not_string') return `${c.claim} was not a string (${c.actualType ?? 'unknown'})`;
+  return `${c.claim} was ${quote(c.actual ?? '')}`;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+const MAX_QUOTED = 120;
+
+/**
+ * Control characters, quotes, backslashes, line separators and bidi controls are escaped: a
+ * claim value must not be able to forge a second log line or reorder what a terminal shows.
+ */
+function unsafe(c: number): boolean {
+  return (
+    c < 0x20 ||
+    (c >= 0x7f && c <= 0x9f) ||
+    c === 0x27 ||
+    c === 0x5c ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069)
+  );
+}
+
+/** A token's value, single-quoted, escaped and cut to a readable length. */
+export function quote(value: string): string {
+  const cut = value.length > MAX_QUOTED ? `${value.slice(0, MAX_QUOTED)}…` : value;
+  let out = "'";
+  for (let i = 0; i < cut.length; i++) {
+    const c = cut.charCodeAt(i);
+    if (!unsafe(c)) out += cut[i];
+    else if (c === 0x27 || c === 0x5c) out += `\\${cut[i]}`;
+    else out += `\\u${c.toString(16).padStart(4, '0')}`;
+  }
+  return `${out}'`;
+}

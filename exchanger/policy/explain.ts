@@ -1,0 +1,69 @@
+/**
+ * `jitkey explain`: one decision spelled out per rule and per condition. Only the token's own
+ * values are shown, never the policy's patterns (the policy file is at hand for that).
+ */
+import type { Claims } from '../claims.js';
+import { invalidRequest } from '../errors.js';
+import { evaluate, quote, ruleName } from './evaluate.js';
+import { didYouMean } from './suggest.js';
+import type { ConditionOutcome, Decision, Policy, Role, RuleOutcome, SourcePosition } from './types.js';
+
+export function findRole(policy: Policy, roleName: string): Role {
+  const role = policy.roles.get(roleName);
+  if (!role) {
+    const hint = didYouMean(roleName, policy.roles.keys());
+    throw invalidRequest(`no role '${roleName}' in the policy${hint}`);
+  }
+  return role;
+}
+
+/** The structured decision, for `--json`. Throws `invalid_request` for an unknown role. */
+export function explainDecision(policy: Policy, roleName: string, claims: Claims): Decision {
+  return evaluate(findRole(policy, roleName), claims);
+}
+
+/** The human-readable explanation. Throws `invalid_request` for an unknown role. */
+export function explain(policy: Policy, roleName: string, claims: Claims): string {
+  const role = findRole(policy, roleName);
+  return formatExplanation(role, evaluate(role, claims), policy.source);
+}
+
+export function formatExplanation(role: Role, decision: Decision, source?: string): string {
+  const lines = [`role '${role.name}' (${role.provider})${where(source, role.position, ' at ')}`];
+  if (decision.allow.length === 0) lines.push('allow: none (the role can never be granted)');
+  for (const r of decision.allow) lines.push(...formatRule(r, role, source));
+  if (decision.deny.length === 0) lines.push('deny: none');
+  for (const r of decision.deny) lines.push(...formatRule(r, role, source));
+  lines.push(`decision: ${decision.granted ? 'GRANTED' : 'DENIED'}`);
+  lines.push(`reason: ${decision.reason}`);
+  return lines.join('\n');
+}
+
+function formatRule(r: RuleOutcome, role: Role, source?: string): string[] {
+  const rule = (r.kind === 'allow' ? role.allow : role.deny)[r.index];
+  let verdict: string;
+  if (r.kind === 'allow') verdict = r.held ? 'held' : 'did not hold';
+  else verdict = r.held ? 'held (the role is denied)' : 'did not hold';
+  return [
+    `${ruleName(r)}${where(source, rule?.position, ' at ')}: ${verdict}`,
+    ...r.conditions.map(formatCondition),
+  ];
+}
+
+export function formatCondition(c: ConditionOutcome): string {
+  switch (c.reason) {
+    case 'held':
+      return `  ${c.claim}: held (token has ${quote(c.actual ?? '')})`;
+    case 'mismatch':
+      return `  ${c.claim}: failed (token has ${quote(c.actual ?? '')})`;
+    case 'missing':
+      return `  ${c.claim}: failed (missing from the token)`;
+    case 'not_string':
+      return `  ${c.claim}: failed (not a string: the token has ${c.actualType ?? 'another type'})`;
+  }
+}
+
+function where(source: string | undefined, pos: SourcePosition | undefined, prefix: string): string {
+  if (!pos) return source ? `${prefix}${source}` : '';
+  return `${prefix}${source ?? ''}${source ? ':' : 'line '}${pos.line}:${pos.col}`;
+}

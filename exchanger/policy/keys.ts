@@ -1,0 +1,118 @@
+/**
+ * Every key the policy file may hold, in one place: the validator reads these sets and a test
+ * walks them against `schema/policy.schema.json` so the two cannot drift.
+ */
+import { CONDITION_CLAIMS } from '../claims.js';
+
+export const POLICY_KEYS = ['version', 'issuers', 'defaults', 'roles'] as const;
+export const ISSUER_KEYS = ['url', 'audience'] as const;
+export const DEFAULTS_KEYS = ['duration', 'max_duration'] as const;
+export const ROLE_KEYS = [
+  'description',
+  'provider',
+  'aws',
+  'gcp',
+  'github',
+  'duration',
+  'max_duration',
+  'require_protected_environment',
+  'approval',
+  'allow',
+  'deny',
+] as const;
+export const AWS_KEYS = ['role_arn', 'region', 'session_policy', 'session_tags'] as const;
+export const GCP_KEYS = ['service_account', 'scopes', 'delegates', 'allow_extended_lifetime'] as const;
+export const GITHUB_KEYS = ['repositories', 'permissions'] as const;
+export const APPROVAL_KEYS = ['approvers', 'required', 'timeout', 'notify'] as const;
+/** A rule's keys: the OIDC condition claims, plus `claims:` for any other claim. */
+export const RULE_KEYS = [...CONDITION_CLAIMS, 'claims'] as const;
+
+/** GitHub App permission names a `github` role may ask for. */
+export const GITHUB_PERMISSIONS = [
+  'actions',
+  'administration',
+  'checks',
+  'codespaces',
+  'contents',
+  'dependabot_secrets',
+  'deployments',
+  'environments',
+  'issues',
+  'metadata',
+  'packages',
+  'pages',
+  'pull_requests',
+  'repository_custom_properties',
+  'repository_hooks',
+  'repository_projects',
+  'secret_scanning_alerts',
+  'secrets',
+  'security_events',
+  'single_file',
+  'statuses',
+  'vulnerability_alerts',
+  'workflows',
+  'members',
+  'organization_administration',
+  'organization_custom_roles',
+  'organization_hooks',
+  'organization_packages',
+  'organization_plan',
+  'organization_projects',
+  'organization_secrets',
+  'organization_self_hosted_runners',
+  'organization_user_blocking',
+  'team_discussions',
+  'email_addresses',
+  'followers',
+  'git_ssh_keys',
+  'gpg_keys',
+  'interaction_limits',
+  'profile',
+  'starring',
+] as const;
+export const GITHUB_ACCESS = ['read', 'write', 'admin'] as const;
+export const PROVIDERS = ['aws', 'gcp', 'github'] as const;
+
+/** The keysets by name; the schema's `$defs` use the same names (the root is `policy`). */
+export const KEYSETS = {
+  policy: POLICY_KEYS,
+  issuer: ISSUER_KEYS,
+  defaults: DEFAULTS_KEYS,
+  role: ROLE_KEYS,
+  aws: AWS_KEYS,
+  gcp: GCP_KEYS,
+  github: GITHUB_KEYS,
+  github_permissions: GITHUB_PERMISSIONS,
+  approval: APPROVAL_KEYS,
+  rule: RULE_KEYS,
+} as const;
+
+export type KeysetName = keyof typeof KEYSETS;
+
+/** How keysets nest: `from.key` holds a `to` (directly, as list items, or as map values). */
+export const KEY_LINKS: readonly {
+  from: KeysetName;
+  key: string;
+  to: KeysetName;
+  as: 'object' | 'list' | 'map';
+}[] = [
+  { from: 'policy', key: 'issuers', to: 'issuer', as: 'list' },
+  { from: 'policy', key: 'defaults', to: 'defaults', as: 'object' },
+  { from: 'policy', key: 'roles', to: 'role', as: 'map' },
+  { from: 'role', key: 'aws', to: 'aws', as: 'object' },
+  { from: 'role', key: 'gcp', to: 'gcp', as: 'object' },
+  { from: 'role', key: 'github', to: 'github', as: 'object' },
+  { from: 'role', key: 'approval', to: 'approval', as: 'object' },
+  { from: 'role', key: 'allow', to: 'rule', as: 'list' },
+  { from: 'role', key: 'deny', to: 'rule', as: 'list' },
+  { from: 'github', key: 'permissions', to: 'github_permissions', as: 'object' },
+];
+
+/** Conditions that say who may use a rule: every allow rule needs one. */
+export const PIN_CLAIMS: ReadonlySet<string> = new Set([
+  'repository',
+  'repository_id',
+  'repository_owner',
+  'repository_owner_id',
+]);

@@ -1,0 +1,151 @@
+/**
+ * `jitkey check` warnings: valid policies that are probably not what their author meant.
+ *
+ * "Privileged" (for the pull_request check): every aws and gcp role — what the cloud role may do
+ * is decided in IAM, out of the policy's sight — and a github role with any `write` or `admin`
+ * permission. A github role with only `read` permissions is not flagged.
+ */
+import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from './doc.js';
+import type { PolicyIssue } from './errors.js';
+import { compilePatterns } from './glob.js';
+import type { SourcePosition } from './types.js';
+import { ownerPart } from './validate-rules.js';
+
+export type LintCode =
+  | 'repository-without-id'
+  | 'owner-glob'
+  | 'no-allow'
+  | 'pull-request-reachable'
+  | 'workflow-name'
+  | 'actor-login';
+
+export interface LintWarning extends PolicyIssue {
+  code: LintCode;
+}
+
+/** Events that run on behalf of a pull request (its author may not be trusted with the role). */
+export const PULL_REQUEST_EVENTS = [
+  'pull_request',
+  'pull_request_target',
+  'pull_request_review',
+  'pull_request_review_comment',
+] as const;
+
+/** Conditions whose value starts with the owner (`sub` after its `repo:` prefix). */
+const OWNER_POSITIONED: ReadonlySet<string> = new Set([
+  'repository',
+  'repository_owner',
+  'sub',
+  'workflow_ref',
+  'job_workflow_ref',
+]);
+
+export function lintPolicy(doc: PolicyDoc): LintWarning[] {
+  const out: LintWarning[] = [];
+  const warn = (at: SourcePosition, code: LintCode, message: string) =>
+    out.push({ file: doc.file, line: at.line, col: at.col, code, message });
+  for (const role of doc.roles) {
+    const path = `roles.${role.name}`;
+    if (role.allow.length === 0) {
+      warn(role.position, 'no-allow', `role '${role.name}' has no allow rules: it can never be granted`);
+    }
+    for (const rule of [...role.allow, ...role.deny])
+      lintRule(rule, `${path}.${rule.kind}[${rule.index}]`, warn);
+    lintPullRequests(role, warn);
+  }
+  return out;
+}
+
+type Warn = (at: SourcePosition, code: LintCode, message: string) => void;
+
+function lintRule(rule: RuleDoc, path: string, warn: Warn): void {
+  const has = (claim: string) => rule.conditions.some((c) => !c.custom && c.claim === claim);
+  for (const c of rule.conditions) {
+    if (c.custom) continue;
+    if (rule.kind === 'allow' && c.claim === 'repository') lintRepositoryId(c, path, has, warn);
+    if (rule.kind === 'allow' && OWNER_POSITIONED.has(c.claim)) lintOwnerGlobs(c, path, warn);
+    if (c.claim === 'workflow' && !has('job_workflow_ref') && !has('workflow_ref')) {
+      warn(
+        c.position,
+        'workflow-name',
+        `${path}.workflow matches the workflow's display name, which any edit of the file can change: ` +
+          'use job_workflow_ref or workflow_ref',
+      );
+    }
+    if (c.claim === 'actor' && !has('actor_id')) {
+      warn(
+        c.position,
+        'actor-login',
+        `${path}.actor matches a login, which can be renamed and re-registered: use actor_id`,
+      );
+    }
+  }
+}
+
+/**
+ * A name can change hands (rename, delete and re-create); an id cannot. An exact repository
+ * wants `repository_id`; a glob over an owner's repositories wants `repository_owner_id`.
+ */
+function lintRepositoryId(c: ConditionDoc, path: string, has: (claim: string) => boolean, warn: Warn): void {
+  if (has('repository_id')) return;
+  const globbed = c.patterns.some((p) => p.value.includes('*'));
+  if (globbed && has('repository_owner_id')) return;
+  const add = globbed ? 'repository_owner_id' : 'repository_id';
+  warn(
+    c.position,
+    'repository-without-id',
+    `${path} names repository without repository_id: a renamed or deleted repository's name can be ` +
+      `taken by another; add ${add} (immutable) as well`,
+  );
+}
+
+function lintOwnerGlobs(c: ConditionDoc, path: string, warn: Warn): void {
+  for (const p of c.patterns) {
+    const value = c.claim === 'sub' && p.value.startsWith('repo:') ? p.value.slice(5) : p.value;
+    if (!ownerPart(c.claim, value).includes('*')) continue;
+    warn(
+      p.position,
+      'owner-glob',
+      `${path}.${c.claim}: '${p.value}' has a wildcard in the owner position: it matches repositories of ` +
+        'any owner on GitHub; name the owner',
+    );
+  }
+}
+
+export function isPrivileged(role: RoleDoc): boolean {
+  if (role.provider === 'github') {
+    return Object.values(role.github?.permissions ?? {}).some((a) => a === 'write' || a === 'admin');
+  }
+  return role.provider === 'aws' || role.provider === 'gcp';
+}
+
+/** A privileged role that some allow rule admits from a pull_request* event no deny refuses. */
+function lintPullRequests(role: RoleDoc, warn: Warn): void {
+  if (!isPrivileged(role)) return;
+  const denied = (event: string) =>
+    role.deny.some(
+      (d) =>
+        d.conditions.length > 0 &&
+        d.conditions.every((c) => !c.custom && c.claim === 'event_name' && admits(c, event)),
+    );
+  for (const rule of role.allow) {
+    const events = rule.conditions.filter((c) => !c.custom && c.claim === 'event_name');
+    const reachable = PULL_REQUEST_EVENTS.filter((e) => events.every((c) => admits(c, e)) && !denied(e));
+    if (reachable.length === 0) continue;
+    const names = reachable.join(', ');
+    const how =
+      events.length === 0
+        ? `does not pin event_name and no deny rule refuses ${names}`
+        : `admits ${names} and no deny rule refuses ${reachable.length === 1 ? 'it' : 'them'}`;
+    warn(
+      rule.position,
+      'pull-request-reachable',
+      `role '${role.name}' (privileged) is reachable from pull request events: allow[${rule.index}] ${how}; ` +
+        'pin event_name or deny those events',
+    );
+  }
+}
+
+function admits(c: ConditionDoc, event: string): boolean {
+  return compilePatterns(c.patterns.map((p) => p.value))(event);
+}

@@ -1,0 +1,165 @@
+/** One role: provider, durations, guards (`require_protected_environment`, `approval`) and rules. */
+import { formatDuration } from '../duration.js';
+import type { RoleDoc } from './doc.js';
+import { APPROVAL_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
+import type { Field, Reader } from './read.js';
+import { didYouMean } from './suggest.js';
+import type { ApprovalConfig, ProviderName } from './types.js';
+import { readAws, readGcp, readGithub } from './validate-provider.js';
+import { readRules } from './validate-rules.js';
+
+const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$/;
+const TEAM = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?\/[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+const HOUR = 3600;
+/** The longest credential each provider can issue. GitHub installation tokens always last 1 h. */
+const PROVIDER_MAX: Record<ProviderName, number> = { aws: 12 * HOUR, gcp: 12 * HOUR, github: HOUR };
+const PROVIDER_LIMIT: Record<ProviderName, string> = {
+  aws: 'AWS issues (12h at most)',
+  gcp: 'GCP issues (12h at most)',
+  github: 'GitHub issues (installation tokens last 1h)',
+};
+const DEFAULT_APPROVAL_TIMEOUT = 30 * 60;
+
+export interface Defaults {
+  durationSeconds: number;
+  maxDurationSeconds: number;
+}
+
+export function readRole(r: Reader, entry: Field, defaults: Defaults): RoleDoc | undefined {
+  const name = entry.name;
+  const path = `roles.${name}`;
+  if (!ROLE_NAME.test(name)) {
+    r.error(entry.key, `role name '${name}' may hold only letters, digits, '.', '_' and '-' (at most 64)`);
+  }
+  const f = r.fields(entry.value, ROLE_KEYS, path, entry.key);
+  if (!f) return undefined;
+  const role: RoleDoc = {
+    name,
+    position: r.pos(entry.key),
+    durationSeconds: defaults.durationSeconds,
+    maxDurationSeconds: defaults.maxDurationSeconds,
+    requireProtectedEnvironment: false,
+    allow: readRules(r, f.get('allow'), 'allow', path),
+    deny: readRules(r, f.get('deny'), 'deny', path),
+  };
+  const description = f.get('description');
+  if (description) role.description = r.string(description, `${path}.description`);
+  readProvider(r, f, path, entry, role);
+  readDurations(r, f, path, entry, role, defaults);
+  const protectedEnv = f.get('require_protected_environment');
+  if (protectedEnv) {
+    role.requireProtectedEnvironment =
+      r.boolean(protectedEnv, `${path}.require_protected_environment`) ?? false;
+  }
+  const approval = f.get('approval');
+  if (approval) role.approval = readApproval(r, approval, `${path}.approval`);
+  return role;
+}
+
+function readProvider(r: Reader, f: Map<string, Field>, path: string, entry: Field, role: RoleDoc): void {
+  const field = r.require(f, 'provider', path, entry.key);
+  const value = field && r.string(field, `${path}.provider`);
+  if (value !== undefined && !(PROVIDERS as readonly string[]).includes(value)) {
+    r.error(
+      field?.value,
+      `${path}.provider: '${value}' must be aws, gcp or github${didYouMean(value, PROVIDERS)}`,
+    );
+  }
+  const provider = PROVIDERS.find((p) => p === value);
+  if (provider) role.provider = provider;
+  for (const p of PROVIDERS) {
+    const block = f.get(p);
+    if (block && provider && p !== provider) {
+      r.error(block.key, `${path}.${p}: this role's provider is '${provider}'; remove the ${p} block`);
+    }
+  }
+  if (!provider) return;
+  const block = f.get(provider);
+  if (!block) {
+    r.error(
+      field?.value,
+      `${path}: provider '${provider}' needs ${provider === 'aws' ? 'an' : 'a'} '${provider}:' block`,
+    );
+    return;
+  }
+  const blockPath = `${path}.${provider}`;
+  if (provider === 'aws') role.aws = readAws(r, block, blockPath);
+  else if (provider === 'gcp') role.gcp = readGcp(r, block, blockPath);
+  else role.github = readGithub(r, block, blockPath);
+}
+
+/**
+ * A role's `max_duration` defaults to `defaults.max_duration`; its `duration` to
+ * `defaults.duration`, lowered to the role's max when that is smaller. An explicit `duration`
+ * above the role's max is an error.
+ */
+function readDurations(
+  r: Reader,
+  f: Map<string, Field>,
+  path: string,
+  entry: Field,
+  role: RoleDoc,
+  defaults: Defaults,
+): void {
+  const maxField = f.get('max_duration');
+  const durField = f.get('duration');
+  const max = maxField ? r.duration(maxField, `${path}.max_duration`) : undefined;
+  const dur = durField ? r.duration(durField, `${path}.duration`) : undefined;
+  role.maxDurationSeconds = max ?? defaults.maxDurationSeconds;
+  role.durationSeconds = dur ?? Math.min(defaults.durationSeconds, role.maxDurationSeconds);
+  if (dur !== undefined && dur > role.maxDurationSeconds) {
+    r.error(
+      durField?.value,
+      `${path}.duration (${formatDuration(dur)}) is above the role's max_duration (${formatDuration(role.maxDurationSeconds)})`,
+    );
+  }
+  const at = maxField?.value ?? entry.key;
+  const provider = role.provider;
+  if (!provider) return;
+  const m = `${path}.max_duration: ${formatDuration(role.maxDurationSeconds)}`;
+  if (role.maxDurationSeconds > PROVIDER_MAX[provider]) {
+    r.error(at, `${m} is more than ${PROVIDER_LIMIT[provider]}`);
+  } else if (provider === 'gcp' && role.maxDurationSeconds > HOUR && !role.gcp?.allowExtendedLifetime) {
+    r.error(
+      at,
+      `${m} is over GCP's 1h: set gcp.allow_extended_lifetime: true (GCP also needs the ` +
+        'org policy constraints/iam.allowServiceAccountCredentialLifetimeExtension)',
+    );
+  }
+}
+
+function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | undefined {
+  const f = r.fields(field.value, APPROVAL_KEYS, path, field.key);
+  if (!f) return undefined;
+  const out: ApprovalConfig = { approvers: [], required: 1, timeoutSeconds: DEFAULT_APPROVAL_TIMEOUT };
+  const approvers = r.require(f, 'approvers', path, field.key);
+  for (const a of approvers ? r.strings(approvers, `${path}.approvers`, { nonEmpty: true }) : []) {
+    if (LOGIN.test(a.value) || TEAM.test(a.value)) {
+      if (!out.approvers.some((x) => x.toLowerCase() === a.value.toLowerCase())) out.approvers.push(a.value);
+    } else r.error(a.node, `${path}.approvers: '${a.value}' is neither a GitHub login nor org/team-slug`);
+  }
+  const required = f.get('required');
+  if (required) {
+    const n = r.integer(required, `${path}.required`);
+    if (n !== undefined && n < 1) r.error(required.value, `${path}.required must be at least 1`);
+    else if (n !== undefined) {
+      out.required = n;
+      const teams = out.approvers.some((a) => a.includes('/'));
+      if (!teams && out.approvers.length > 0 && n > out.approvers.length) {
+        r.error(
+          required.value,
+          `${path}.required is ${n} but only ${out.approvers.length} approver(s) are listed: no request could be approved`,
+        );
+      }
+    }
+  }
+  const timeout = f.get('timeout');
+  if (timeout) out.timeoutSeconds = r.duration(timeout, `${path}.timeout`) ?? DEFAULT_APPROVAL_TIMEOUT;
+  const notify = f.get('notify');
+  if (notify) {
+    const url = r.url(notify, `${path}.notify`);
+    if (url !== undefined) out.notify = url;
+  }
+  return out;
+}
