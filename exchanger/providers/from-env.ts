@@ -7,11 +7,12 @@
 import { createGithubApp, type GithubApp } from '../github/app.js';
 import { githubAppConfigFromEnv } from '../github/config.js';
 import { createEnvironmentGuard } from '../github/environment-guard.js';
+import { parseServiceUrl } from '../github/url.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../server/metrics.js';
 import { createAwsProvider } from './aws.js';
 import { createGithubProvider } from './github.js';
-import type { Guard, Providers } from './types.js';
+import type { Guard, Provider, Providers } from './types.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -38,7 +39,35 @@ export function buildProviders(
     aws: createAwsProvider({ log: deps.log, observe }),
   };
   if (app) providers.github = createGithubProvider({ app, log: deps.log });
+  // GCP's client library costs ~0.3 s to load: load it on the first GCP exchange, but check
+  // its endpoint now so a bad value stops the start, not a job.
+  const gcpEndpoint = env.JITKEY_GCP_IAM_ENDPOINT?.trim();
+  if (gcpEndpoint) parseServiceUrl(gcpEndpoint, 'JITKEY_GCP_IAM_ENDPOINT');
+  providers.gcp = lazyProvider('gcp', async () => {
+    const { createGcpProvider, gcpConfigFromEnv } = await import('./gcp.js');
+    return createGcpProvider({ ...gcpConfigFromEnv(env), log: deps.log, observe });
+  });
   return providers;
+}
+
+/** A provider built on first use; a failed build is tried again on the next request. */
+export function lazyProvider(name: Provider['name'], load: () => Promise<Provider>): Provider {
+  let loading: Promise<Provider> | undefined;
+  const get = () => {
+    loading ??= load().catch((err: unknown) => {
+      loading = undefined;
+      throw err;
+    });
+    return loading;
+  };
+  return {
+    name,
+    mint: async (request) => (await get()).mint(request),
+    revoke: async (role, secret) => {
+      const provider = await get();
+      await provider.revoke?.(role, secret);
+    },
+  };
 }
 
 export function buildGuards(env: Env, deps: { log: Logger }, app = githubAppFromEnv(env, deps.log)): Guard[] {
