@@ -19,7 +19,8 @@ export function redact(fields: Record<string, unknown>): Record<string, unknown>
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) {
     if (SECRET_KEYS.test(k) && !k.endsWith('_id') && typeof v === 'string') out[k] = '[redacted]';
-    else if (v instanceof Error) out[k] = { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
+    else if (v instanceof Error)
+      out[k] = { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
     else out[k] = v;
   }
   return out;
@@ -33,7 +34,9 @@ export function createLogger(
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
-    write(`${JSON.stringify({ time: now().toISOString(), level, msg, ...(fields ? redact(fields) : {}) })}\n`);
+    write(
+      `${JSON.stringify({ time: now().toISOString(), level, msg, ...(fields ? redact(fields) : {}) })}\n`,
+    );
   };
   return {
     debug: (m, f) => emit('debug', m, f),
