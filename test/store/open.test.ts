@@ -9,6 +9,18 @@ describe('parseStoreUrl', () => {
     { url: 'sqlite::memory:', want: { kind: 'sqlite', path: ':memory:' } },
     { url: 'postgres://u@db:5432/jitkey', want: { kind: 'postgres', url: 'postgres://u@db:5432/jitkey' } },
     { url: 'postgresql://u@db/jitkey', want: { kind: 'postgres', url: 'postgresql://u@db/jitkey' } },
+    {
+      url: 'postgres://u@db/jitkey?schema=jitkey_a',
+      want: { kind: 'postgres', url: 'postgres://u@db/jitkey', schema: 'jitkey_a' },
+    },
+    {
+      url: 'postgres://u:p@db/jitkey?sslmode=verify-full&schema=jitkey_a&application_name=x',
+      want: {
+        kind: 'postgres',
+        url: 'postgres://u:p@db/jitkey?sslmode=verify-full&application_name=x',
+        schema: 'jitkey_a',
+      },
+    },
   ])('$url', ({ url, want }) => {
     expect(parseStoreUrl(url)).toEqual(want);
   });
@@ -21,6 +33,10 @@ describe('parseStoreUrl', () => {
     expect(() => parseStoreUrl(url)).toThrow(says);
     expect(() => parseStoreUrl(url)).toThrow(/sqlite:PATH .* postgres:\/\//);
     expect(() => parseStoreUrl(url)).not.toThrow(/s3cret/);
+  });
+
+  it('openStore refuses a ?schema= that is not a plain identifier', async () => {
+    await expect(openStore('postgres://u@127.0.0.1:1/db?schema=a-b')).rejects.toThrow(/plain SQL identifier/);
   });
 
   it('openStore rejects the same way', async () => {
