@@ -12,10 +12,10 @@ import type { KeyObject } from 'node:crypto';
 import { Octokit } from '@octokit/rest';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
+import { parseServiceUrl } from '../net/service-url.js';
 import { DEFAULT_GITHUB_API_URL } from './config.js';
 import { appJwtHint, githubStatus, upstream } from './errors.js';
 import { parseAppPrivateKey, signAppJwt } from './jwt.js';
-import { parseServiceUrl } from './url.js';
 
 export type GithubPermissionLevel = 'read' | 'write' | 'admin';
 export type GithubPermissions = Record<string, GithubPermissionLevel>;

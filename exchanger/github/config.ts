@@ -9,7 +9,7 @@
  * | `JITKEY_GITHUB_API_URL`             | `apiUrl` (default https://api.github.com; GHES: https://HOST/api/v3) |
  */
 import { readFileSync } from 'node:fs';
-import { parseServiceUrl } from './url.js';
+import { parseServiceUrl } from '../net/service-url.js';
 
 export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
 

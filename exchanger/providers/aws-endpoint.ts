@@ -2,14 +2,7 @@
  * Which STS endpoints the exchanger accepts: `https://` anywhere, `http://` only on loopback
  * (127.0.0.0/8, localhost, [::1]) — for local stand-ins, never across a network.
  */
-
-/** `hostname` as `URL.hostname` gives it (IPv6 in brackets). */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.toLowerCase();
-  if (h === 'localhost' || h === '[::1]' || h === '::1') return true;
-  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
-  return m?.slice(1).every((o) => Number(o) <= 255) ?? false;
-}
+import { isLoopbackHost } from '../net/service-url.js';
 
 /** Throws a plain Error (a configuration mistake, found at start-up) unless `url` is acceptable. */
 export function assertStsEndpoint(url: string, source: string): URL {

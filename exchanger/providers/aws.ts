@@ -20,7 +20,8 @@ import {
 } from '@aws-sdk/client-sts';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
-import { assertStsEndpoint, isLoopbackHost } from './aws-endpoint.js';
+import { isLoopbackHost } from '../net/service-url.js';
+import { assertStsEndpoint } from './aws-endpoint.js';
 import { errorCode, isRetryable, outcomeOf, toJitkeyError, type UpstreamOutcome } from './aws-errors.js';
 import { assumeRoleInput } from './aws-params.js';
 import { retry } from './retry.js';
@@ -124,24 +125,20 @@ export function createAwsProvider(options: AwsProviderOptions = {}): AwsProvider
     let out: AssumeRoleCommandOutput;
     try {
       out = await retry(
-        async (attempt) => {
+        (attempt) => {
           attempts = attempt;
-          const started = performance.now();
-          try {
-            const result = await client.send(new AssumeRoleCommand(input));
-            observe((performance.now() - started) / 1000, 'ok');
-            return result;
-          } catch (err) {
-            if (!(err instanceof JitkeyError)) observe((performance.now() - started) / 1000, outcomeOf(err));
-            throw err;
-          }
+          return client.send(new AssumeRoleCommand(input));
         },
         {
           tries: maxAttempts,
           ...BACKOFF,
           isRetryable,
-          ...(options.sleep ? { sleep: options.sleep } : {}),
-          ...(options.random ? { random: options.random } : {}),
+          sleep: options.sleep,
+          random: options.random,
+          onAttempt: (seconds, err) => {
+            if (err === undefined) observe(seconds, 'ok');
+            else if (!(err instanceof JitkeyError)) observe(seconds, outcomeOf(err));
+          },
           onRetry: (err, attempt, waitMs) =>
             log.warn('aws sts retrying', {
               role: role.name,

@@ -7,8 +7,8 @@
 import { createGithubApp, type GithubApp } from '../github/app.js';
 import { githubAppConfigFromEnv } from '../github/config.js';
 import { createEnvironmentGuard } from '../github/environment-guard.js';
-import { parseServiceUrl } from '../github/url.js';
 import type { Logger } from '../log.js';
+import { parseServiceUrl } from '../net/service-url.js';
 import type { Metrics } from '../server/metrics.js';
 import { createAwsProvider } from './aws.js';
 import { createGithubProvider } from './github.js';

@@ -19,8 +19,8 @@
  */
 import { IAMCredentialsClient, type protos } from '@google-cloud/iam-credentials';
 import { JitkeyError } from '../errors.js';
-import { parseServiceUrl } from '../github/url.js';
 import { type Logger, silentLogger } from '../log.js';
+import { parseServiceUrl } from '../net/service-url.js';
 import {
   failureName,
   gcpFailure,
@@ -168,24 +168,17 @@ export function createGcpProvider(options: GcpProviderOptions = {}): GcpProvider
     let response: protos.google.iam.credentials.v1.IGenerateAccessTokenResponse;
     try {
       [response] = await retry(
-        async (attempt) => {
+        (attempt) => {
           attempts = attempt;
-          const started = performance.now();
-          try {
-            const result = await iam.generateAccessToken(request, { retry: { retryCodes: [] } });
-            observe((performance.now() - started) / 1000, 'ok');
-            return result;
-          } catch (err) {
-            observe((performance.now() - started) / 1000, outcomeOf(err));
-            throw err;
-          }
+          return iam.generateAccessToken(request, { retry: { retryCodes: [] } });
         },
         {
           tries: maxAttempts,
           ...BACKOFF,
           isRetryable,
-          ...(options.sleep ? { sleep: options.sleep } : {}),
-          ...(options.random ? { random: options.random } : {}),
+          sleep: options.sleep,
+          random: options.random,
+          onAttempt: (seconds, err) => observe(seconds, err === undefined ? 'ok' : outcomeOf(err)),
           onRetry: (err, attempt, waitMs) =>
             log.warn('gcp iam credentials retrying', {
               role: role.name,

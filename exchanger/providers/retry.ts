@@ -20,6 +20,8 @@ export interface RetryOptions {
   random?: () => number;
   /** Called before each wait, for logs and metrics. */
   onRetry?: (err: unknown, attempt: number, waitMs: number) => void;
+  /** Called after each attempt with its duration in seconds and its error (undefined on success). */
+  onAttempt?: (seconds: number, err: unknown) => void;
 }
 
 const realSleep = (ms: number) => delay(ms).then(() => undefined);
@@ -39,9 +41,13 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
   const sleep = options.sleep ?? realSleep;
   const random = options.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
     try {
-      return await fn(attempt);
+      const result = await fn(attempt);
+      options.onAttempt?.((performance.now() - started) / 1000, undefined);
+      return result;
     } catch (err) {
+      options.onAttempt?.((performance.now() - started) / 1000, err);
       if (attempt >= tries || !options.isRetryable(err)) throw err;
       const wait = backoffMs(attempt, baseMs, maxMs, random);
       options.onRetry?.(err, attempt, wait);

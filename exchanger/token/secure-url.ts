@@ -1,8 +1,5 @@
 /** `http://` is accepted only for loopback hosts (SPEC section 3); everything else must be https. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase();
-  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+import { isLoopbackHost } from '../net/service-url.js';
 
 /** Why `raw` may not be used to fetch keys, or undefined when it may. */
 export function insecureUrlReason(raw: string): string | undefined {

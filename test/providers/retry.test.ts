@@ -98,6 +98,31 @@ describe('retry', () => {
     ]);
   });
 
+  it('reports every attempt, with its error or undefined on success, to onAttempt', async () => {
+    const seen: unknown[] = [];
+    let n = 0;
+    const result = await retry(
+      async () => {
+        n++;
+        if (n < 3) throw new Error(`fail ${n}`);
+        return 'ok';
+      },
+      {
+        tries: 3,
+        baseMs: 1,
+        maxMs: 1,
+        isRetryable: () => true,
+        sleep: async () => {},
+        onAttempt: (seconds, err) => {
+          expect(seconds).toBeGreaterThanOrEqual(0);
+          seen.push(err instanceof Error ? err.message : err);
+        },
+      },
+    );
+    expect(result).toBe('ok');
+    expect(seen).toEqual(['fail 1', 'fail 2', undefined]);
+  });
+
   it('refuses a nonsensical bound', async () => {
     await expect(
       retry(async () => 1, { tries: 0, baseMs: 1, maxMs: 1, isRetryable: () => true }),

@@ -1,8 +1,10 @@
 /**
- * Upstream endpoints from configuration (`JITKEY_GITHUB_API_URL`, `JITKEY_GCP_IAM_ENDPOINT`):
- * `https://` anywhere, `http://` only on a loopback host (SPEC section 1), so a typo cannot send
- * an App JWT or a bearer token across the network in the clear.
+ * Every URL the exchanger calls or fetches keys from (issuers, STS, IAM Credentials, the GitHub
+ * API, approval webhooks): `https://` anywhere, `http://` only on a loopback host (SPEC sections
+ * 1 and 3), so a typo cannot send a bearer token across the network in the clear.
  */
+
+/** 127.0.0.0/8, localhost and ::1; `hostname` as `URL.hostname` gives it (IPv6 in brackets) or bare. */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === 'localhost' || host === '::1') return true;
