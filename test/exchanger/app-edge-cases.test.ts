@@ -107,7 +107,12 @@ describe('fail closed on the store', () => {
     const exchange = await serve({
       store: fakeStore({ consumeJti: async () => Promise.reject(new Error('disk I/O error')) }),
       providers: {
-        github: provider({ mint: async () => (minted++, Promise.reject(new Error('unreachable'))) }),
+        github: provider({
+          mint: async () => {
+            minted++;
+            throw new Error('unreachable');
+          },
+        }),
       },
     });
     const res = await exchange();
@@ -155,7 +160,15 @@ describe('capacity and unexpected failures', () => {
     const inMint = new Promise<void>((r) => (entered = r));
     const exchange = await serve({
       maxInFlight: 1,
-      providers: { github: provider({ mint: async (r) => (entered(), await gate, provider().mint(r)) }) },
+      providers: {
+        github: provider({
+          mint: async (r) => {
+            entered();
+            await gate;
+            return provider().mint(r);
+          },
+        }),
+      },
     });
     const first = exchange();
     await inMint;
