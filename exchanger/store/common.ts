@@ -104,6 +104,7 @@ export function purgeSettings(options: StoreOptions): PurgeSettings {
 export interface PurgeCounts {
   jtis: number;
   leases: number;
+  approvals: number;
   audit: number;
 }
 

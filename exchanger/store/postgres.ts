@@ -15,6 +15,7 @@
 import pg from 'pg';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
+import { postgresApprovals, postgresApprovalsMigration } from './approvals-postgres.js';
 import {
   auditLimit,
   joinClaims,
@@ -79,6 +80,7 @@ const MIGRATIONS: readonly ((t: (name: string) => string) => string)[] = [
     CREATE INDEX audit_repository_at ON ${t('audit')} (lower(repository), at, id);
     CREATE INDEX audit_outcome_at ON ${t('audit')} (outcome, at, id);
     CREATE INDEX audit_role_at ON ${t('audit')} (role, at, id);`,
+  postgresApprovalsMigration,
 ];
 
 interface AuditRow {
@@ -201,6 +203,13 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       'expires_at',
       new Date(now.getTime() - LEASE_GRACE_MS),
     );
+    const approvals = await chunked(
+      'purge expired approval requests',
+      'approval_requests',
+      'id',
+      'expires_at',
+      new Date(now.getTime() - LEASE_GRACE_MS),
+    );
     const audit =
       settings.retentionMs === undefined
         ? 0
@@ -211,7 +220,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
             'at',
             new Date(now.getTime() - settings.retentionMs),
           );
-    return { jtis, leases, audit };
+    return { jtis, leases, approvals, audit };
   };
   const purger = schedulePurge(purge, settings, log);
 
@@ -255,6 +264,14 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
         values: [...auditValues(entry), at, id],
       });
     },
+    ...postgresApprovals({
+      t,
+      query,
+      auditColumns: AUDIT_COLUMNS,
+      auditValues,
+      leaseColumns: LEASE_COLUMNS,
+      leaseValues,
+    }),
     async getLease(id) {
       const { rows } = await query<LeaseRow>('read the lease', {
         name: 'jitkey_get_lease',

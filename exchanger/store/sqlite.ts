@@ -11,6 +11,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
+import { SQLITE_APPROVALS_MIGRATION, sqliteApprovals } from './approvals-sqlite.js';
 import {
   auditLimit,
   joinClaims,
@@ -68,6 +69,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_repository_at ON audit (repository, at);
    CREATE INDEX audit_outcome_at ON audit (outcome, at);
    CREATE INDEX audit_role_at ON audit (role, at);`,
+  SQLITE_APPROVALS_MIGRATION,
 ];
 
 interface AuditRow {
@@ -142,6 +144,9 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   const purgeLeases = db.prepare<[number, number]>(
     'DELETE FROM leases WHERE id IN (SELECT id FROM leases WHERE expires_at < ? LIMIT ?)',
   );
+  const purgeApprovals = db.prepare<[number, number]>(
+    'DELETE FROM approval_requests WHERE id IN (SELECT id FROM approval_requests WHERE expires_at < ? LIMIT ?)',
+  );
   const purgeAudit = db.prepare<[number, number]>(
     'DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? LIMIT ?)',
   );
@@ -195,11 +200,12 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     try {
       const jtis = await chunked(purgeJtis, now.getTime());
       const leases = await chunked(purgeLeases, now.getTime() - LEASE_GRACE_MS);
+      const approvals = await chunked(purgeApprovals, now.getTime() - LEASE_GRACE_MS);
       const audit =
         settings.retentionMs === undefined
           ? 0
           : await chunked(purgeAudit, now.getTime() - settings.retentionMs);
-      return { jtis, leases, audit };
+      return { jtis, leases, approvals, audit };
     } catch (err) {
       throw storeFailure('purge expired rows', err);
     }
@@ -231,6 +237,18 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
           insertAudit.run(audit);
         };
       }),
+    ...sqliteApprovals(db, {
+      write,
+      read,
+      audit: (entry) => {
+        const row = auditRow(entry);
+        return () => insertAudit.run(row);
+      },
+      lease: (lease) => {
+        const row = leaseRow(lease);
+        return () => insertLease.run(row);
+      },
+    }),
     getLease: (id) =>
       read('read the lease', () => {
         const row = selectLease.get(id);

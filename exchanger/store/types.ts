@@ -8,7 +8,14 @@
  */
 import type { Logger } from '../log.js';
 
-export type AuditEvent = 'exchange' | 'revoke' | 'approval_request' | 'approve' | 'deny' | 'redeem';
+export type AuditEvent =
+  | 'exchange'
+  | 'revoke'
+  | 'approval_request'
+  | 'approve'
+  | 'deny'
+  | 'expire'
+  | 'redeem';
 
 export type AuditOutcome = 'allowed' | 'denied' | 'error' | 'revoked' | 'pending';
 
@@ -46,6 +53,52 @@ export interface LeaseRecord {
   revokedAt?: Date;
 }
 
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed';
+
+/** One approver's approval; `id` is the GitHub user id (as a string), which `required` counts. */
+export interface ApprovalVote {
+  login: string;
+  id: string;
+  at: Date;
+  reason?: string;
+}
+
+/** The parts of an approval request that change as it moves along (`approvals/state.ts`). */
+export interface ApprovalState {
+  status: ApprovalStatus;
+  /** Pending: the approval deadline. Approved: the redemption deadline. */
+  expiresAt: Date;
+  approvals: ApprovalVote[];
+  /** Why it was denied. */
+  reason?: string;
+  /** Who denied it (GitHub login). */
+  decidedBy?: string;
+  leaseId?: string;
+  redeemedAt?: Date;
+}
+
+/** A request for a role with `approval`, from the `202` until it is redeemed, denied or expires. */
+export interface ApprovalRequestRecord extends ApprovalState {
+  /** The request id the client sees (`request_id`). */
+  id: string;
+  role: string;
+  /** Bumped by every update: updates are compare-and-swap on it. */
+  version: number;
+  /** SHA-256 (hex) of the poll_token; the token itself is never stored. */
+  pollTokenHash: string;
+  createdAt: Date;
+  /** The duration the job asked for, granted (and checked again) at redemption. */
+  durationSeconds?: number;
+  /** As the policy named them when the request was made. */
+  approvers: string[];
+  required: number;
+  /**
+   * The job's identifying claims plus `actor_id`: what approvers see, what redemption compares
+   * (`repository_id`, `run_id`, `run_attempt`) and who may not approve (`actor_id`).
+   */
+  claims: Record<string, string>;
+}
+
 export interface AuditFilter {
   since?: Date;
   repository?: string;
@@ -69,11 +122,31 @@ export interface Store {
   markRevoked(id: string, at: Date, entry: AuditEntry): Promise<void>;
   queryAudit(filter: AuditFilter): Promise<AuditEntry[]>;
   /**
-   * Deletes used jtis whose token has expired, leases more than a day past their expiry
-   * (the audit rows keep their id, role, repository and expiry) and, when a retention is set,
-   * audit rows older than it. Returns how many jtis went.
+   * Deletes used jtis whose token has expired, leases and approval requests more than a day past
+   * their expiry (the audit rows keep their id, role, repository and expiry) and, when a
+   * retention is set, audit rows older than it. Returns how many jtis went.
    */
   purgeExpired(now: Date): Promise<number>;
+  /** Inserts a new approval request (version 1) and its audit row, in one transaction. */
+  createApprovalRequest(request: ApprovalRequestRecord, entry: AuditEntry): Promise<void>;
+  getApprovalRequest(id: string): Promise<ApprovalRequestRecord | undefined>;
+  /** Requests whose stored status is one of `statuses`, oldest first; default limit 100. */
+  listApprovalRequests(filter: {
+    statuses: ApprovalStatus[];
+    limit?: number;
+  }): Promise<ApprovalRequestRecord[]>;
+  /**
+   * Compare-and-swap: when the request is still at `version`, writes `next` (version + 1), the
+   * audit row and, for a redemption, the lease, in one transaction, and returns true. Returns
+   * false, writing nothing, when another update came first (or the request is gone).
+   */
+  updateApprovalRequest(
+    id: string,
+    version: number,
+    next: ApprovalState,
+    entry: AuditEntry,
+    lease?: LeaseRecord,
+  ): Promise<boolean>;
   /** Resolves when the store can take writes; rejects otherwise (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

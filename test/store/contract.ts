@@ -12,6 +12,7 @@ import type {
   Store,
   StoreOptions,
 } from '../../exchanger/store/types.js';
+import { approvalRequestContract } from './approvals-contract.js';
 
 export interface StoreDatabase {
   open(options?: StoreOptions): Promise<Store>;
@@ -356,6 +357,8 @@ export function storeContract(harness: StoreHarness): void {
       expect((results[1] as PromiseRejectedResult).reason.code).toMatch(/^(internal_error|unavailable)$/);
       expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['fine-2']);
     });
+
+    approvalRequestContract(open);
 
     describe('lifecycle', () => {
       it('ping resolves on an open store', async () => {

@@ -1,0 +1,226 @@
+/**
+ * Approval requests in the PostgreSQL store. Each write is one statement: the compare-and-swap
+ * UPDATE (`WHERE id = … AND version = …`) and the audit row (and, for a redemption, the lease)
+ * that depend on it are data-modifying CTEs, inserted `FROM` the updated row, so they land only
+ * when the update did. Under READ COMMITTED a second UPDATE on the row waits for the first and
+ * then finds the version gone: of concurrent updates on one version exactly one lands, across
+ * instances too.
+ */
+import type pg from 'pg';
+import { DEFAULT_APPROVAL_LIST_LIMIT, parseVotes, votesJson } from './approvals-sqlite.js';
+import type {
+  ApprovalRequestRecord,
+  ApprovalState,
+  ApprovalStatus,
+  AuditEntry,
+  LeaseRecord,
+  Store,
+} from './types.js';
+
+export const postgresApprovalsMigration = (t: (name: string) => string) => `
+  CREATE TABLE IF NOT EXISTS ${t('approval_requests')} (
+    id text PRIMARY KEY,
+    role text NOT NULL,
+    status text NOT NULL,
+    version integer NOT NULL,
+    poll_token_hash text NOT NULL,
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    duration_seconds integer,
+    approvers jsonb NOT NULL,
+    required integer NOT NULL,
+    claims jsonb NOT NULL,
+    approvals jsonb NOT NULL DEFAULT '[]',
+    reason text,
+    decided_by text,
+    lease_id text,
+    redeemed_at timestamptz
+  );
+  CREATE INDEX IF NOT EXISTS approval_requests_status_created ON ${t('approval_requests')} (status, created_at, id);
+  CREATE INDEX IF NOT EXISTS approval_requests_expires_at ON ${t('approval_requests')} (expires_at);`;
+
+interface RequestRow {
+  id: string;
+  role: string;
+  status: string;
+  version: number;
+  poll_token_hash: string;
+  created_at: Date;
+  expires_at: Date;
+  duration_seconds: number | null;
+  approvers: string[];
+  required: number;
+  claims: Record<string, string>;
+  approvals: unknown;
+  reason: string | null;
+  decided_by: string | null;
+  lease_id: string | null;
+  redeemed_at: Date | null;
+}
+
+const COLUMNS =
+  'id, role, status, version, poll_token_hash, created_at, expires_at, duration_seconds, approvers, required, claims, approvals, reason, decided_by, lease_id, redeemed_at';
+
+/** What `postgres.ts` lends: its query wrapper and its audit and lease column lists. */
+export interface PostgresIo {
+  t(name: string): string;
+  query<R extends pg.QueryResultRow>(what: string, config: pg.QueryConfig): Promise<pg.QueryResult<R>>;
+  auditColumns: string;
+  auditValues(entry: AuditEntry): unknown[];
+  leaseColumns: string;
+  leaseValues(lease: LeaseRecord): unknown[];
+}
+
+type ApprovalMethods = Pick<
+  Store,
+  'createApprovalRequest' | 'getApprovalRequest' | 'listApprovalRequests' | 'updateApprovalRequest'
+>;
+
+/** `$n::type, …` for the audit columns starting at parameter `first` (typed: they sit in a SELECT list). */
+function auditParams(first: number): string {
+  const types = [
+    'timestamptz',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'jsonb',
+    'text',
+    'timestamptz',
+    'text',
+  ];
+  return types.map((type, i) => `$${first + i}::${type}`).join(', ');
+}
+
+function leaseParams(first: number): string {
+  const types = [
+    'text',
+    'text',
+    'text',
+    'timestamptz',
+    'timestamptz',
+    'text',
+    'text',
+    'text',
+    'text',
+    'timestamptz',
+  ];
+  return types.map((type, i) => `$${first + i}::${type}`).join(', ');
+}
+
+export function postgresApprovals(io: PostgresIo): ApprovalMethods {
+  const { t } = io;
+  const table = t('approval_requests');
+  const insertAudit = (first: number, from: string) =>
+    `INSERT INTO ${t('audit')} (${io.auditColumns}) SELECT ${auditParams(first)} FROM ${from}`;
+
+  return {
+    async createApprovalRequest(request, entry) {
+      await io.query('record the approval request', {
+        name: 'jitkey_create_approval_request',
+        text: `WITH created AS (
+                 INSERT INTO ${table} (${COLUMNS})
+                 VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb, $11::jsonb, $12, $13, $14, $15)
+                 RETURNING id
+               )
+               ${insertAudit(16, 'created')}`,
+        values: [...requestValues(request), ...io.auditValues(entry)],
+      });
+    },
+    async getApprovalRequest(id) {
+      const { rows } = await io.query<RequestRow>('read the approval request', {
+        name: 'jitkey_get_approval_request',
+        text: `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
+        values: [id],
+      });
+      return rows[0] && requestRecord(rows[0]);
+    },
+    async listApprovalRequests({ statuses, limit = DEFAULT_APPROVAL_LIST_LIMIT }) {
+      if (statuses.length === 0) return [];
+      const { rows } = await io.query<RequestRow>('list approval requests', {
+        name: 'jitkey_list_approval_requests',
+        text: `SELECT ${COLUMNS} FROM ${table} WHERE status = ANY($1::text[]) ORDER BY created_at, id LIMIT $2`,
+        values: [statuses, limit],
+      });
+      return rows.map(requestRecord);
+    },
+    async updateApprovalRequest(id, version, next, entry, lease) {
+      const state = stateValues(next); // $1…$7
+      const audit = io.auditValues(entry); // $10…$22
+      const updated = `UPDATE ${table}
+                          SET status = $1, expires_at = $2, approvals = $3::jsonb, reason = $4,
+                              decided_by = $5, lease_id = $6, redeemed_at = $7, version = version + 1
+                        WHERE id = $8 AND version = $9
+                        RETURNING id`;
+      const { rowCount } = await io.query(lease ? 'record the redemption' : 'record the decision', {
+        name: lease ? 'jitkey_redeem_approval_request' : 'jitkey_update_approval_request',
+        text: lease
+          ? `WITH updated AS (${updated}),
+                  lease AS (
+                    INSERT INTO ${t('leases')} (${io.leaseColumns}) SELECT ${leaseParams(23)} FROM updated
+                  )
+             ${insertAudit(10, 'updated')}`
+          : `WITH updated AS (${updated}) ${insertAudit(10, 'updated')}`,
+        values: [...state, id, version, ...audit, ...(lease ? io.leaseValues(lease) : [])],
+      });
+      return rowCount === 1;
+    },
+  };
+}
+
+function stateValues(state: ApprovalState): unknown[] {
+  return [
+    state.status,
+    state.expiresAt,
+    votesJson(state.approvals),
+    state.reason ?? null,
+    state.decidedBy ?? null,
+    state.leaseId ?? null,
+    state.redeemedAt ?? null,
+  ];
+}
+
+function requestValues(r: ApprovalRequestRecord): unknown[] {
+  return [
+    r.id,
+    r.role,
+    r.status,
+    r.pollTokenHash,
+    r.createdAt,
+    r.expiresAt,
+    r.durationSeconds ?? null,
+    JSON.stringify(r.approvers),
+    r.required,
+    JSON.stringify(r.claims),
+    votesJson(r.approvals),
+    r.reason ?? null,
+    r.decidedBy ?? null,
+    r.leaseId ?? null,
+    r.redeemedAt ?? null,
+  ];
+}
+
+function requestRecord(row: RequestRow): ApprovalRequestRecord {
+  return {
+    id: row.id,
+    role: row.role,
+    status: row.status as ApprovalStatus,
+    version: row.version,
+    pollTokenHash: row.poll_token_hash,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    ...(row.duration_seconds !== null ? { durationSeconds: row.duration_seconds } : {}),
+    approvers: row.approvers,
+    required: row.required,
+    claims: row.claims,
+    approvals: parseVotes(row.approvals),
+    ...(row.reason !== null ? { reason: row.reason } : {}),
+    ...(row.decided_by !== null ? { decidedBy: row.decided_by } : {}),
+    ...(row.lease_id !== null ? { leaseId: row.lease_id } : {}),
+    ...(row.redeemed_at !== null ? { redeemedAt: row.redeemed_at } : {}),
+  };
+}

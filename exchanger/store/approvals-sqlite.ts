@@ -1,0 +1,213 @@
+/**
+ * Approval requests in the SQLite store: one row per request, updated by compare-and-swap on
+ * `version` inside the store's write transaction (group commit), so of two concurrent decisions
+ * or redemptions on one version exactly one lands. Times are integer milliseconds; the approvers,
+ * claims and approvals are JSON text.
+ */
+import type Database from 'better-sqlite3';
+import type {
+  ApprovalRequestRecord,
+  ApprovalState,
+  ApprovalStatus,
+  ApprovalVote,
+  AuditEntry,
+  LeaseRecord,
+  Store,
+} from './types.js';
+
+export const SQLITE_APPROVALS_MIGRATION = `
+  CREATE TABLE IF NOT EXISTS approval_requests (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    poll_token_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    duration_seconds INTEGER,
+    approvers TEXT NOT NULL,
+    required INTEGER NOT NULL,
+    claims TEXT NOT NULL,
+    approvals TEXT NOT NULL DEFAULT '[]',
+    reason TEXT,
+    decided_by TEXT,
+    lease_id TEXT,
+    redeemed_at INTEGER
+  );
+  CREATE INDEX IF NOT EXISTS approval_requests_status_created ON approval_requests (status, created_at);
+  CREATE INDEX IF NOT EXISTS approval_requests_expires_at ON approval_requests (expires_at);`;
+
+export const DEFAULT_APPROVAL_LIST_LIMIT = 100;
+
+interface StateRow {
+  status: string;
+  expires_at: number;
+  approvals: string;
+  reason: string | null;
+  decided_by: string | null;
+  lease_id: string | null;
+  redeemed_at: number | null;
+}
+
+interface RequestRow extends StateRow {
+  id: string;
+  role: string;
+  version: number;
+  poll_token_hash: string;
+  created_at: number;
+  duration_seconds: number | null;
+  approvers: string;
+  required: number;
+  claims: string;
+}
+
+/** What `sqlite.ts` lends: its write path (group commit), its read path and its row writers. */
+export interface SqliteIo {
+  write<T>(build: () => () => T): Promise<T>;
+  read<T>(what: string, op: () => T): Promise<T>;
+  /** Converts now (a bad value fails its caller only); the returned op inserts. */
+  audit(entry: AuditEntry): () => void;
+  lease(lease: LeaseRecord): () => void;
+}
+
+type ApprovalMethods = Pick<
+  Store,
+  'createApprovalRequest' | 'getApprovalRequest' | 'listApprovalRequests' | 'updateApprovalRequest'
+>;
+
+export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMethods {
+  const insert = db.prepare<RequestRow>(
+    `INSERT INTO approval_requests (id, role, status, version, poll_token_hash, created_at, expires_at,
+       duration_seconds, approvers, required, claims, approvals, reason, decided_by, lease_id, redeemed_at)
+     VALUES (@id, @role, @status, @version, @poll_token_hash, @created_at, @expires_at, @duration_seconds,
+       @approvers, @required, @claims, @approvals, @reason, @decided_by, @lease_id, @redeemed_at)`,
+  );
+  const select = db.prepare<[string], RequestRow>('SELECT * FROM approval_requests WHERE id = ?');
+  const update = db.prepare<StateRow & { id: string; version: number }>(
+    `UPDATE approval_requests
+        SET status = @status, expires_at = @expires_at, approvals = @approvals, reason = @reason,
+            decided_by = @decided_by, lease_id = @lease_id, redeemed_at = @redeemed_at,
+            version = version + 1
+      WHERE id = @id AND version = @version`,
+  );
+  const lists = new Map<number, Database.Statement<unknown[], RequestRow>>();
+
+  return {
+    createApprovalRequest: (request, entry) =>
+      io.write(() => {
+        const row = requestRow(request);
+        const audit = io.audit(entry);
+        return () => {
+          insert.run(row);
+          audit();
+        };
+      }),
+    getApprovalRequest: (id) =>
+      io.read('read the approval request', () => {
+        const row = select.get(id);
+        return row && requestRecord(row);
+      }),
+    listApprovalRequests: ({ statuses, limit = DEFAULT_APPROVAL_LIST_LIMIT }) =>
+      io.read('list approval requests', () => {
+        if (statuses.length === 0) return [];
+        let statement = lists.get(statuses.length);
+        if (!statement) {
+          statement = db.prepare<unknown[], RequestRow>(
+            `SELECT * FROM approval_requests WHERE status IN (${statuses.map(() => '?').join(', ')})
+              ORDER BY created_at, id LIMIT ?`,
+          );
+          lists.set(statuses.length, statement);
+        }
+        return statement.all(...statuses, limit).map(requestRecord);
+      }),
+    updateApprovalRequest: (id, version, next, entry, lease) =>
+      io.write(() => {
+        const row = { ...stateRow(next), id, version };
+        const audit = io.audit(entry);
+        const leased = lease && io.lease(lease);
+        return () => {
+          if (update.run(row).changes !== 1) return false;
+          leased?.();
+          audit();
+          return true;
+        };
+      }),
+  };
+}
+
+function ms(date: Date, field: string): number {
+  const value = date instanceof Date ? date.getTime() : Number.NaN;
+  if (!Number.isFinite(value)) throw new RangeError(`${field} must be a valid Date`);
+  return value;
+}
+
+export function votesJson(votes: readonly ApprovalVote[]): string {
+  return JSON.stringify(
+    votes.map((v) => ({
+      login: v.login,
+      id: v.id,
+      at: new Date(ms(v.at, 'approvals.at')).toISOString(),
+      ...(v.reason !== undefined ? { reason: v.reason } : {}),
+    })),
+  );
+}
+
+export function parseVotes(value: unknown): ApprovalVote[] {
+  const list = (typeof value === 'string' ? JSON.parse(value) : (value ?? [])) as Array<
+    Record<string, string>
+  >;
+  return list.map((v) => ({
+    login: String(v.login),
+    id: String(v.id),
+    at: new Date(String(v.at)),
+    ...(typeof v.reason === 'string' ? { reason: v.reason } : {}),
+  }));
+}
+
+function stateRow(state: ApprovalState): StateRow {
+  return {
+    status: state.status,
+    expires_at: ms(state.expiresAt, 'expiresAt'),
+    approvals: votesJson(state.approvals),
+    reason: state.reason ?? null,
+    decided_by: state.decidedBy ?? null,
+    lease_id: state.leaseId ?? null,
+    redeemed_at: state.redeemedAt === undefined ? null : ms(state.redeemedAt, 'redeemedAt'),
+  };
+}
+
+function requestRow(request: ApprovalRequestRecord): RequestRow {
+  return {
+    ...stateRow(request),
+    id: request.id,
+    role: request.role,
+    version: 1,
+    poll_token_hash: request.pollTokenHash,
+    created_at: ms(request.createdAt, 'createdAt'),
+    duration_seconds: request.durationSeconds ?? null,
+    approvers: JSON.stringify(request.approvers),
+    required: request.required,
+    claims: JSON.stringify(request.claims),
+  };
+}
+
+function requestRecord(row: RequestRow): ApprovalRequestRecord {
+  return {
+    id: row.id,
+    role: row.role,
+    status: row.status as ApprovalStatus,
+    version: row.version,
+    pollTokenHash: row.poll_token_hash,
+    createdAt: new Date(row.created_at),
+    expiresAt: new Date(row.expires_at),
+    ...(row.duration_seconds !== null ? { durationSeconds: row.duration_seconds } : {}),
+    approvers: JSON.parse(row.approvers) as string[],
+    required: row.required,
+    claims: JSON.parse(row.claims) as Record<string, string>,
+    approvals: parseVotes(row.approvals),
+    ...(row.reason !== null ? { reason: row.reason } : {}),
+    ...(row.decided_by !== null ? { decidedBy: row.decided_by } : {}),
+    ...(row.lease_id !== null ? { leaseId: row.lease_id } : {}),
+    ...(row.redeemed_at !== null ? { redeemedAt: new Date(row.redeemed_at) } : {}),
+  };
+}
