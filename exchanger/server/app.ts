@@ -48,6 +48,11 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       const body = await readJsonObject(req);
       const token = bearerToken(req);
       const grant = await exchange(deps, token, body, requestId);
+      if ('status' in grant) {
+        sendJson(res, 202, grant);
+        deps.log.info('exchange', { request_id: requestId, role: body.role, outcome: 'pending' });
+        return;
+      }
       sendJson(res, 200, grant);
       deps.log.info('exchange', {
         request_id: requestId,

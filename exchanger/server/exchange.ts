@@ -10,7 +10,7 @@ import { hashRevokeToken, newLeaseId, newRevokeToken, seal } from '../leases/sec
 import type { Logger } from '../log.js';
 import type { Evaluate, Policy, Role } from '../policy/types.js';
 import type { Guard, Minted, Providers } from '../providers/types.js';
-import type { AuditEntry, Store } from '../store/types.js';
+import type { AuditEntry, LeaseRecord, Store } from '../store/types.js';
 import type { TokenVerifier } from '../token/types.js';
 import type { Metrics } from './metrics.js';
 
@@ -25,6 +25,27 @@ export interface ExchangeDeps {
   metrics: Metrics;
   log: Logger;
   now: () => Date;
+  /** Opens a `202 pending` request for roles with `approval` (exchanger/approvals). */
+  approvals?: ApprovalOpener;
+}
+
+/** The answer to an exchange for a role with `approval` (SPEC section 3, Approvals). */
+export interface Pending {
+  status: 'pending';
+  request_id: string;
+  poll_token: string;
+  expires_at: string;
+  approvers: string[];
+  required: number;
+}
+
+export interface ApprovalOpener {
+  open(request: {
+    requestId: string;
+    role: Role;
+    claims: Claims;
+    durationSeconds?: number | undefined;
+  }): Promise<Pending>;
 }
 
 export interface ExchangeRequest {
@@ -107,7 +128,7 @@ export async function exchange(
   token: string,
   body: Record<string, unknown>,
   requestId: string,
-) {
+): Promise<Grant | Pending> {
   const ctx: Context = { requestId };
   try {
     const request = parseExchangeBody(body);
@@ -118,6 +139,20 @@ export async function exchange(
     ctx.role = role;
     const duration = grantedDuration(role, request.durationSeconds);
     await authorize(deps, role, verified.claims);
+    if (role.approval) {
+      if (!deps.approvals) {
+        throw new JitkeyError(
+          'access_denied',
+          `role '${role.name}' needs a human approval, which this exchanger does not offer`,
+        );
+      }
+      return await deps.approvals.open({
+        requestId: ctx.requestId,
+        role,
+        claims: verified.claims,
+        durationSeconds: request.durationSeconds,
+      });
+    }
     return await mintAndRecord(deps, ctx.requestId, role, verified.claims, duration);
   } catch (err) {
     await auditRefusal(deps, ctx, err);
@@ -139,6 +174,9 @@ export async function mintAndRecord(
   claims: Claims,
   durationSeconds: number,
   extra: Partial<AuditEntry> = {},
+  /** Writes the audit row and lease in one transaction; the approval redeem adds its own update. */
+  record: (entry: AuditEntry, lease: LeaseRecord) => Promise<void> = (entry, lease) =>
+    deps.store.record(entry, lease),
 ): Promise<Grant> {
   const provider = deps.providers[role.provider];
   if (!provider) {
@@ -180,7 +218,7 @@ export async function mintAndRecord(
     ...extra,
   };
   try {
-    await deps.store.record(entry, {
+    await record(entry, {
       id: leaseId,
       role: role.name,
       provider: role.provider,
