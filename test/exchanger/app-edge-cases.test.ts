@@ -97,7 +97,11 @@ async function serve(deps: Partial<AppDeps>) {
       headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    return { status: res.status, headers: res.headers, body: await res.json() };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: (await res.json()) as { error: string; message: string },
+    };
   };
 }
 
