@@ -27,6 +27,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   check: async () => (await import('./check.js')).check,
   explain: async () => (await import('./explain.js')).explainCommand,
   audit: async () => (await import('./audit.js')).audit,
+  requests: async () => (await import('./requests.js')).requests,
+  approve: async () => (await import('./approve.js')).approveCommand,
+  deny: async () => (await import('./approve.js')).denyCommand,
 };
 
 /** Returns the exit code, or undefined for a command that keeps the process running. */

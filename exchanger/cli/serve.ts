@@ -3,11 +3,15 @@
  * owns the process lifecycle: SIGHUP reloads the policy (an invalid one is refused and the old
  * one stays), SIGTERM/SIGINT stop accepting, let in-flight requests finish, then close the store.
  */
+
+import { publicUrlFromEnv } from '../approvals/notify.js';
+import { approvalRoutes } from '../approvals/routes.js';
+import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
-import { buildGuards, buildProviders } from '../providers/from-env.js';
+import { buildGuards, buildProviders, githubAppFromEnv } from '../providers/from-env.js';
 import { createServer } from '../server/app.js';
 import { createMetrics } from '../server/metrics.js';
 import { openStore } from '../store/open.js';
@@ -43,11 +47,14 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   let verifier = makeVerifier(policy);
   const metrics = createMetrics();
   const store = await openStore(values.store!, { log });
-  const providers = buildProviders(env, { log, metrics });
-  const guards = buildGuards(env, { log });
+  // One GitHub App client for the provider, the environment guard and approvals.
+  const github = githubAppFromEnv(env, log);
+  const providers = buildProviders(env, { log, metrics }, github);
+  const guards = buildGuards(env, { log }, github);
   warnUnconfigured(policy, providers, log);
+  warnApprovalsUnconfigured(policy, github, log);
 
-  const server = createServer({
+  const deps = {
     policy: () => policy,
     verifier: () => verifier,
     evaluate,
@@ -57,7 +64,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     metrics,
     log,
     now: () => new Date(),
-  });
+  };
+  const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
+  const server = createServer({ ...deps, approvals, extraRoutes: approvalRoutes(approvals, log) });
 
   process.on('SIGHUP', () => {
     loadPolicyFile(policyPath).then(
@@ -69,6 +78,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
         metrics.reloads.inc({ outcome: 'ok' });
         log.info('policy reloaded', { policy: policyPath, roles: next.roles.size });
         warnUnconfigured(next, providers, log);
+        warnApprovalsUnconfigured(next, github, log);
       },
       (err: unknown) => {
         metrics.reloads.inc({ outcome: 'invalid' });

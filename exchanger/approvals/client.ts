@@ -1,0 +1,93 @@
+/**
+ * The approver's side of the API, for `jitkey requests`, `jitkey approve` and `jitkey deny`: one
+ * JSON request with the approver's own GitHub token (from `GH_TOKEN` or `GITHUB_TOKEN`) to an
+ * exchanger at `https://` (plain `http://` only on loopback: the token must not cross a network
+ * in the clear).
+ */
+import { urlProblem } from '../policy/read.js';
+import type { RequestView } from './views.js';
+
+export interface ApproverClient {
+  list(): Promise<{ approver: string; requests: RequestView[] }>;
+  decide(id: string, kind: 'approve' | 'deny', reason: string | undefined): Promise<RequestView>;
+}
+
+/** A refusal or failure as the exchanger (or the network) reported it. */
+export class ExchangerRefusal extends Error {
+  override name = 'ExchangerRefusal';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const CLIENT_TIMEOUT_MS = 30_000;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The approver's GitHub token: `GH_TOKEN` (as the GitHub CLI reads it), else `GITHUB_TOKEN`. */
+export function githubTokenFromEnv(env: Env): string | undefined {
+  return env.GH_TOKEN?.trim() || env.GITHUB_TOKEN?.trim() || undefined;
+}
+
+/** Throws with what to write instead; returns the base URL without a trailing slash. */
+export function exchangerUrl(text: string): string {
+  const problem = urlProblem(text);
+  if (problem) throw new Error(`--url: ${problem}`);
+  return text.replace(/\/+$/, '');
+}
+
+export function approverClient(options: {
+  url: string;
+  token: string;
+  fetch?: typeof globalThis.fetch;
+  timeoutMs?: number;
+}): ApproverClient {
+  const base = exchangerUrl(options.url);
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${options.token}`,
+          accept: 'application/json',
+          'user-agent': 'jitkey-cli',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        redirect: 'error',
+        signal: AbortSignal.timeout(options.timeoutMs ?? CLIENT_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const why =
+        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      throw new ExchangerRefusal(0, 'unreachable', `cannot reach the exchanger at ${base}: ${why}`);
+    }
+    const text = await res.text();
+    let json: Record<string, unknown> | undefined;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        json = parsed as Record<string, unknown>;
+    } catch {
+      json = undefined;
+    }
+    if (res.ok && json) return json as T;
+    const code = typeof json?.error === 'string' ? json.error : `http_${res.status}`;
+    const message =
+      typeof json?.message === 'string'
+        ? json.message
+        : `the exchanger answered ${res.status} without a JSON body (is --url the exchanger?)`;
+    throw new ExchangerRefusal(res.status, code, message);
+  };
+  return {
+    list: () => call('GET', '/v1/requests?status=pending'),
+    decide: (id, kind, reason) =>
+      call('POST', `/v1/requests/${encodeURIComponent(id)}/${kind}`, reason ? { reason } : {}),
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * `approval.notify`: a JSON POST on each new approval request, so a chat bridge or pager can ask
+ * the approvers. Fire and forget: the job's 202 never waits for it, and a failure is logged, not
+ * fatal. The body carries no secret (no poll token, no OIDC token): only what an approver needs
+ * to find and decide the request. https only (http on loopback), a bounded timeout, no redirects.
+ */
+import type { Logger } from '../log.js';
+import { urlProblem } from '../policy/read.js';
+import type { ApprovalRequestRecord } from '../store/types.js';
+
+export const NOTIFY_TIMEOUT_MS = 5000;
+
+export interface NotifyDeps {
+  fetch: typeof globalThis.fetch;
+  log: Logger;
+  /** The exchanger's URL as approvers reach it (`JITKEY_PUBLIC_URL`), for the command line. */
+  publicUrl?: string;
+  timeoutMs?: number;
+}
+
+export interface NotifyPayload {
+  event: 'approval_requested';
+  request_id: string;
+  role: string;
+  repository?: string;
+  ref?: string;
+  environment?: string;
+  event_name?: string;
+  workflow_ref?: string;
+  run_id?: string;
+  run_attempt?: string;
+  actor?: string;
+  approvers: string[];
+  required: number;
+  created_at: string;
+  expires_at: string;
+  /** What an approver runs. */
+  approve_command: string;
+}
+
+export function approveCommand(requestId: string, publicUrl: string | undefined): string {
+  return `jitkey approve ${requestId} --url ${publicUrl ?? '<exchanger URL>'}`;
+}
+
+export function notifyPayload(request: ApprovalRequestRecord, publicUrl?: string): NotifyPayload {
+  const c = request.claims;
+  const pick = <K extends string>(names: readonly K[]) =>
+    Object.fromEntries(names.filter((n) => c[n] !== undefined).map((n) => [n, c[n]])) as Partial<
+      Record<K, string>
+    >;
+  return {
+    event: 'approval_requested',
+    request_id: request.id,
+    role: request.role,
+    ...pick([
+      'repository',
+      'ref',
+      'environment',
+      'event_name',
+      'workflow_ref',
+      'run_id',
+      'run_attempt',
+      'actor',
+    ] as const),
+    approvers: request.approvers,
+    required: request.required,
+    created_at: request.createdAt.toISOString(),
+    expires_at: request.expiresAt.toISOString(),
+    approve_command: approveCommand(request.id, publicUrl),
+  };
+}
+
+/** Sends the notification in the background; resolves when it is done (tests wait on it). */
+export function notify(deps: NotifyDeps, url: string, request: ApprovalRequestRecord): Promise<void> {
+  const problem = urlProblem(url);
+  if (problem) {
+    deps.log.warn('approval notification not sent: the notify URL is not allowed', {
+      request_id: request.id,
+      problem,
+    });
+    return Promise.resolve();
+  }
+  const target = new URL(url);
+  const where = `${target.origin}${target.pathname}`; // never the query: it may carry a webhook key
+  return deps
+    .fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'jitkey' },
+      body: JSON.stringify(notifyPayload(request, deps.publicUrl)),
+      redirect: 'error',
+      signal: AbortSignal.timeout(deps.timeoutMs ?? NOTIFY_TIMEOUT_MS),
+    })
+    .then(async (res) => {
+      await res.body?.cancel().catch(() => {});
+      if (res.ok) deps.log.info('approval notification sent', { request_id: request.id, url: where });
+      else
+        deps.log.warn('approval notification refused', {
+          request_id: request.id,
+          url: where,
+          status: res.status,
+        });
+    })
+    .catch((err: unknown) => {
+      deps.log.warn('approval notification failed', {
+        request_id: request.id,
+        url: where,
+        error: err as Error,
+      });
+    });
+}
+
+/** `JITKEY_PUBLIC_URL`: the exchanger's URL as approvers reach it; checked like every endpoint. */
+export function publicUrlFromEnv(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const text = env.JITKEY_PUBLIC_URL?.trim();
+  if (!text) return undefined;
+  const problem = urlProblem(text);
+  if (problem) throw new Error(`JITKEY_PUBLIC_URL: ${problem}`);
+  return text.replace(/\/+$/, '');
+}

@@ -1,0 +1,71 @@
+/**
+ * `jitkey approve ID --url URL [--reason TEXT]` and `jitkey deny ID --url URL --reason TEXT`: an
+ * approver's decision, made with their own GitHub token (`GH_TOKEN` or `GITHUB_TOKEN`). Prints what
+ * was decided on and where the request stands; exit 0 when the exchanger took the decision, 1 when
+ * it refused it, 2 on a usage error.
+ */
+import type { RequestView } from '../approvals/views.js';
+import { parse, UsageError } from './args.js';
+import { type ApproverCliDeps, approverSetup, clean, refused } from './requests.js';
+
+const USAGE = {
+  approve: 'jitkey approve ID --url URL [--reason TEXT]   (your GitHub token in GH_TOKEN or GITHUB_TOKEN)',
+  deny: 'jitkey deny ID --url URL --reason TEXT   (your GitHub token in GH_TOKEN or GITHUB_TOKEN)',
+};
+
+export const approveCommand = (argv: string[], deps?: ApproverCliDeps) => decide('approve', argv, deps);
+export const denyCommand = (argv: string[], deps?: ApproverCliDeps) => decide('deny', argv, deps);
+
+async function decide(
+  kind: 'approve' | 'deny',
+  argv: string[],
+  deps: ApproverCliDeps = { env: process.env },
+): Promise<number> {
+  const usage = USAGE[kind];
+  const { values, positionals } = parse(
+    argv,
+    { url: { type: 'string', default: deps.env.JITKEY_URL }, reason: { type: 'string' } },
+    usage,
+  );
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `${positionals.length ? 'give exactly one' : 'the'} request ID (as the job's log or \`jitkey requests\` shows it)\n\nusage: ${usage}`,
+    );
+  }
+  const id = positionals[0]!;
+  const reason = values.reason?.trim();
+  if (kind === 'deny' && !reason) {
+    throw new UsageError(
+      `--reason is required: the job's log shows it to the workflow author\n\nusage: ${usage}`,
+    );
+  }
+  const { client, out, err } = approverSetup(values.url, deps, usage);
+  try {
+    const view = await client.decide(id, kind, reason);
+    out(describeDecision(kind, view));
+    return 0;
+  } catch (e) {
+    return refused(e, err);
+  }
+}
+
+export function describeDecision(kind: 'approve' | 'deny', r: RequestView): string {
+  const what = [
+    r.repository && `${r.repository}${r.ref ? ` (${r.ref})` : ''}`,
+    r.run_id && `run ${r.run_id}${r.run_attempt ? `/${r.run_attempt}` : ''}`,
+    r.actor && `started by ${r.actor}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const head = `${kind === 'approve' ? 'Approved' : 'Denied'} request ${r.request_id}: role ${r.role}${what ? ` for ${what}` : ''}.`;
+  const count = `${new Set(r.approvals.map((a) => a.login)).size} of ${r.required} approvals`;
+  const status =
+    r.status === 'approved'
+      ? `Status: approved (${count}); the job redeems its credentials by ${r.expires_at}.`
+      : r.status === 'pending'
+        ? `Status: pending (${count}); ${r.required - new Set(r.approvals.map((a) => a.login)).size} more needed from ${r.approvers.join(', ')}.`
+        : r.status === 'denied'
+          ? `Status: denied${r.denied_by ? ` by ${r.denied_by}` : ''}; the job fails with: ${r.reason ?? '(no reason)'}`
+          : `Status: ${r.status}.`;
+  return `${clean(head)}\n${clean(status)}\n`;
+}
