@@ -1,0 +1,134 @@
+/** Who may decide: logins (case-insensitive), teams through the App, never the job's own actor. */
+import { describe, expect, it } from 'vitest';
+import {
+  type ApproverDirectory,
+  authorizeApprover,
+  identify,
+  isApprover,
+  isSelf,
+} from '../../exchanger/approvals/approvers.js';
+import { JitkeyError } from '../../exchanger/errors.js';
+
+/** A directory whose team memberships are a table; it counts the membership questions. */
+function directory(teams: Record<string, string[]> = {}, failTeams = false) {
+  const asked: string[] = [];
+  const dir: ApproverDirectory & { asked: string[] } = {
+    asked,
+    async getUser(token) {
+      if (token === 'gho_alice') return { login: 'alice', id: 1001 };
+      throw new JitkeyError('invalid_token', 'GitHub did not accept this GitHub token (401)');
+    },
+    async isTeamMember(org, slug, login) {
+      asked.push(`${org}/${slug}:${login}`);
+      if (failTeams) throw new JitkeyError('upstream_error', 'GitHub answered 503');
+      return (teams[`${org}/${slug}`.toLowerCase()] ?? []).includes(login.toLowerCase());
+    },
+  };
+  return dir;
+}
+
+const alice = { login: 'alice', id: '1001' };
+const carol = { login: 'Carol', id: '1003' };
+
+describe('identify', () => {
+  it('asks GitHub who holds the token; the id becomes a string like actor_id', async () => {
+    expect(await identify(directory(), 'gho_alice')).toEqual({ login: 'alice', id: '1001' });
+  });
+  it('a token GitHub refuses is invalid_token', async () => {
+    await expect(identify(directory(), 'gho_nobody')).rejects.toMatchObject({ code: 'invalid_token' });
+  });
+});
+
+describe('isApprover', () => {
+  const cases: {
+    name: string;
+    who: typeof alice;
+    approvers: string[];
+    teams?: Record<string, string[]>;
+    want: boolean;
+  }[] = [
+    { name: 'a listed login', who: alice, approvers: ['bob', 'alice'], want: true },
+    { name: 'logins compare case-insensitively', who: alice, approvers: ['ALICE'], want: true },
+    { name: 'an unlisted login', who: alice, approvers: ['bob'], want: false },
+    {
+      name: 'a member of a listed team',
+      who: carol,
+      approvers: ['alice', 'acme/platform-leads'],
+      teams: { 'acme/platform-leads': ['carol'] },
+      want: true,
+    },
+    {
+      name: 'not a member of the listed team',
+      who: carol,
+      approvers: ['acme/platform-leads'],
+      teams: { 'acme/platform-leads': ['dave'] },
+      want: false,
+    },
+    {
+      name: 'a login that looks like a team slug is not one',
+      who: alice,
+      approvers: ['acme/alice'],
+      want: false,
+    },
+  ];
+  it.each(cases)('$name', async ({ who, approvers, teams, want }) => {
+    expect(await isApprover(directory(teams), who, approvers)).toBe(want);
+  });
+
+  it('a listed login needs no team question', async () => {
+    const dir = directory({ 'acme/leads': ['alice'] });
+    expect(await isApprover(dir, alice, ['acme/leads', 'alice'])).toBe(true);
+    expect(dir.asked).toEqual([]);
+  });
+
+  it('asks about each team once per memo (a listing over many requests)', async () => {
+    const dir = directory({ 'acme/leads': ['carol'] });
+    const memo = new Map();
+    for (let i = 0; i < 5; i++) expect(await isApprover(dir, carol, ['acme/leads'], memo)).toBe(true);
+    expect(dir.asked).toEqual(['acme/leads:Carol']);
+  });
+
+  it('a failure to ask GitHub fails closed (the error, not a yes)', async () => {
+    await expect(isApprover(directory({}, true), carol, ['acme/leads'])).rejects.toMatchObject({
+      code: 'upstream_error',
+    });
+  });
+});
+
+describe('authorizeApprover', () => {
+  const request = (claims: Record<string, string>) => ({
+    id: 'req_1',
+    approvers: ['alice', 'acme/leads'],
+    claims,
+  });
+
+  it('passes a listed approver who did not start the job', async () => {
+    await expect(
+      authorizeApprover(directory(), alice, request({ actor: 'bob', actor_id: '1002' })),
+    ).resolves.toBeUndefined();
+  });
+
+  it('refuses someone not listed with access_denied, naming only them and the request id', async () => {
+    const err = await authorizeApprover(
+      directory(),
+      { login: 'mallory', id: '1666' },
+      request({ repository: 'acme/secret-repo', actor_id: '1002' }),
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'access_denied', status: 403 });
+    expect((err as Error).message).toBe(
+      "mallory is not an approver for request req_1: the role's policy names who is",
+    );
+  });
+
+  it('refuses the job’s own actor with self_approval, by user id', async () => {
+    await expect(
+      authorizeApprover(directory(), alice, request({ actor: 'someone-else', actor_id: '1001' })),
+    ).rejects.toMatchObject({ code: 'self_approval', status: 403 });
+  });
+
+  it('by login only when the token carried no actor_id', () => {
+    expect(isSelf(alice, { actor: 'ALICE' })).toBe(true);
+    expect(isSelf(alice, { actor: 'alice', actor_id: '7' })).toBe(false); // the id decides
+    expect(isSelf(alice, {})).toBe(false);
+  });
+});

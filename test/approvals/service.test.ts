@@ -1,0 +1,430 @@
+/**
+ * The approvals service with a real store (SQLite in memory), the real policy and evaluator, an
+ * injected clock, a fake token verifier, a fake provider and a fake GitHub directory: timeouts,
+ * distinct approvers, teams, self-approval, redemption rules and races, without waiting on time.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ApproverDirectory } from '../../exchanger/approvals/approvers.js';
+import { type Approvals, createApprovals } from '../../exchanger/approvals/service.js';
+import { JitkeyError } from '../../exchanger/errors.js';
+import { hashRevokeToken } from '../../exchanger/leases/secrets.js';
+import { silentLogger } from '../../exchanger/log.js';
+import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { evaluate } from '../../exchanger/policy/evaluate.js';
+import type { Policy } from '../../exchanger/policy/types.js';
+import type { Provider } from '../../exchanger/providers/types.js';
+import { type ExchangeDeps, exchange } from '../../exchanger/server/exchange.js';
+import { createMetrics } from '../../exchanger/server/metrics.js';
+import { openStore } from '../../exchanger/store/open.js';
+import type { Store } from '../../exchanger/store/types.js';
+
+const T0 = new Date('2025-03-01T12:00:00.000Z');
+const ISSUER = 'https://token.actions.githubusercontent.com';
+
+const policyText = (
+  opts: { approvers?: string; required?: number; ref?: string; max?: string } = {},
+) => `version: 1
+issuers: [{ url: ${ISSUER}, audience: jitkey }]
+defaults: { duration: 15m, max_duration: 1h }
+roles:
+  db-admin:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/db-admin" }
+    max_duration: ${opts.max ?? '30m'}
+    approval:
+      approvers: ${opts.approvers ?? '[alice, acme/leads, octocat]'}
+      required: ${opts.required ?? 1}
+      timeout: 30m
+      notify: https://hooks.acme.example/jitkey?key=webhook-secret
+    allow:
+      - repository_id: "123456"
+        ref: ${opts.ref ?? 'refs/heads/main'}
+  plain:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/plain" }
+    allow:
+      - repository_id: "123456"
+`;
+
+const JOB = {
+  iss: ISSUER,
+  repository: 'acme/db-ops',
+  repository_id: '123456',
+  ref: 'refs/heads/main',
+  event_name: 'workflow_dispatch',
+  actor: 'octocat',
+  actor_id: '1',
+  run_id: '42',
+  run_attempt: '1',
+};
+
+const GITHUB_USERS: Record<string, { login: string; id: number }> = {
+  gho_alice: { login: 'alice', id: 1001 },
+  gho_bob: { login: 'bob', id: 1002 },
+  gho_carol: { login: 'carol', id: 1003 },
+  gho_octocat: { login: 'octocat', id: 1 },
+};
+
+interface World {
+  approvals: Approvals;
+  deps: ExchangeDeps;
+  store: Store;
+  clock: { now: Date; advance(seconds: number): void };
+  setPolicy(text: string): void;
+  /** A token of the job (`claims` over JOB), fresh jti each time. */
+  token(claims?: Record<string, unknown>): string;
+  minted: number;
+  notified: Array<{ url: string; body: Record<string, unknown> }>;
+}
+
+let world: World;
+
+async function makeWorld(options: { github?: boolean } = {}): Promise<World> {
+  const store = await openStore('sqlite::memory:', { purgeIntervalMs: 0 });
+  const clock = {
+    now: T0,
+    advance(seconds: number) {
+      clock.now = new Date(clock.now.getTime() + seconds * 1000);
+    },
+  };
+  let policy: Policy = loadPolicy(policyText(), 'policy.yaml');
+  const tokens = new Map<string, Record<string, unknown>>();
+  let n = 0;
+  const w = {
+    minted: 0,
+    notified: [] as World['notified'],
+  } as World;
+  const provider: Provider = {
+    name: 'aws',
+    async mint({ durationSeconds }) {
+      w.minted++;
+      return {
+        credentials: { access_key_id: `AKIA${w.minted}`, secret_access_key: 's', session_token: 't' },
+        expiresAt: new Date(clock.now.getTime() + durationSeconds * 1000),
+      };
+    },
+  };
+  const github: ApproverDirectory = {
+    async getUser(token) {
+      const user = GITHUB_USERS[token];
+      if (!user) throw new JitkeyError('invalid_token', 'GitHub did not accept this GitHub token (401)');
+      return user;
+    },
+    async isTeamMember(org, slug, login) {
+      return `${org}/${slug}` === 'acme/leads' && login === 'carol';
+    },
+  };
+  const deps: ExchangeDeps = {
+    policy: () => policy,
+    verifier: () => ({
+      async verify(token) {
+        const claims = tokens.get(token);
+        if (!claims) throw new JitkeyError('invalid_token', 'unknown test token');
+        return {
+          claims,
+          jti: String(claims.jti),
+          issuer: ISSUER,
+          expiresAt: new Date(T0.getTime() + 86_400_000),
+        };
+      },
+    }),
+    evaluate,
+    store,
+    providers: { aws: provider },
+    guards: [],
+    metrics: createMetrics(),
+    log: silentLogger,
+    now: () => clock.now,
+  };
+  const fakeFetch = (async (url: string | URL | Request, init?: RequestInit) => {
+    w.notified.push({ url: String(url), body: JSON.parse(String(init?.body)) });
+    return new Response(null, { status: 204 });
+  }) as typeof fetch;
+  const approvals = createApprovals({
+    ...deps,
+    ...(options.github === false ? {} : { github }),
+    fetch: fakeFetch,
+    publicUrl: 'https://jitkey.acme.example',
+  });
+  deps.approvals = approvals;
+  Object.assign(w, {
+    approvals,
+    deps,
+    store,
+    clock,
+    setPolicy: (text: string) => {
+      policy = loadPolicy(text, 'policy.yaml');
+    },
+    token(claims: Record<string, unknown> = {}) {
+      const token = `tok_${++n}`;
+      tokens.set(token, { ...JOB, jti: `jti-${n}`, ...claims });
+      return token;
+    },
+  });
+  return w;
+}
+
+beforeEach(async () => {
+  world = await makeWorld();
+});
+afterEach(async () => {
+  await world.store.close();
+});
+
+/** The job asks for db-admin: the 202 body. */
+async function ask(body: Record<string, unknown> = {}, claims: Record<string, unknown> = {}) {
+  const answer = await exchange(
+    world.deps,
+    world.token(claims),
+    { role: 'db-admin', ...body },
+    `req_${Math.random().toString(36).slice(2, 10)}`,
+  );
+  if (!('status' in answer)) throw new Error('expected a pending answer');
+  return answer;
+}
+
+const decide = (id: string, user: string, kind: 'approve' | 'deny' = 'approve', reason?: string) =>
+  world.approvals.decide(id, `gho_${user}`, { kind, reason });
+const redeem = (id: string, pollToken: string, claims: Record<string, unknown> = {}) =>
+  world.approvals.redeem(id, world.token(claims), { poll_token: pollToken });
+
+describe('open', () => {
+  it('stores a pending request with only the poll token hash, audits it and notifies', async () => {
+    const pending = await ask();
+    expect(pending).toMatchObject({
+      status: 'pending',
+      expires_at: '2025-03-01T12:30:00.000Z',
+      approvers: ['alice', 'acme/leads', 'octocat'],
+      required: 1,
+    });
+    const stored = await world.store.getApprovalRequest(pending.request_id);
+    expect(stored?.pollTokenHash).toBe(hashRevokeToken(pending.poll_token));
+    expect(JSON.stringify(stored)).not.toContain(pending.poll_token);
+    expect(stored?.claims).toMatchObject({
+      repository_id: '123456',
+      run_id: '42',
+      run_attempt: '1',
+      actor_id: '1',
+    });
+    const [row] = await world.store.queryAudit({});
+    expect(row).toMatchObject({
+      event: 'approval_request',
+      outcome: 'pending',
+      requestId: pending.request_id,
+    });
+
+    await world.approvals.settled();
+    expect(world.notified).toHaveLength(1);
+    expect(world.notified[0]!.body).toMatchObject({
+      request_id: pending.request_id,
+      approve_command: `jitkey approve ${pending.request_id} --url https://jitkey.acme.example`,
+    });
+    expect(JSON.stringify(world.notified[0]!.body)).not.toContain(pending.poll_token);
+    expect(world.minted).toBe(0);
+  });
+
+  it('roles without approval still get credentials at once', async () => {
+    const answer = await exchange(world.deps, world.token(), { role: 'plain' }, 'req_plain');
+    expect(answer).toMatchObject({ role: 'plain', lease_id: expect.any(String) });
+  });
+
+  it('a token without run_id cannot be tied to its run: refused', async () => {
+    await expect(ask({}, { run_id: undefined })).rejects.toMatchObject({
+      code: 'access_denied',
+      message: expect.stringContaining('the token lacks run_id'),
+    });
+  });
+
+  it('without a GitHub App the role is refused with a message that says so', async () => {
+    await world.store.close();
+    world = await makeWorld({ github: false });
+    await expect(ask()).rejects.toMatchObject({
+      code: 'access_denied',
+      message: expect.stringContaining('no GitHub App configured to identify approvers'),
+    });
+    expect((await world.store.queryAudit({}))[0]).toMatchObject({
+      outcome: 'denied',
+      errorCode: 'access_denied',
+    });
+  });
+});
+
+describe('timeout (injected clock)', () => {
+  it('pending until the timeout, expired from then on, persisted and audited once', async () => {
+    const pending = await ask();
+    world.clock.advance(30 * 60 - 1);
+    expect((await world.approvals.status(pending.request_id, pending.poll_token)).status).toBe('pending');
+    world.clock.advance(1);
+    expect((await world.approvals.status(pending.request_id, pending.poll_token)).status).toBe('expired');
+    expect((await world.approvals.status(pending.request_id, pending.poll_token)).status).toBe('expired');
+    expect((await world.store.getApprovalRequest(pending.request_id))?.status).toBe('expired');
+    const expiries = (await world.store.queryAudit({})).filter((r) => r.event === 'expire');
+    expect(expiries.map((r) => r.reason)).toEqual(['expired with 0 of 1 approvals']);
+    await expect(decide(pending.request_id, 'alice')).rejects.toMatchObject({ code: 'invalid_request' });
+    await expect(redeem(pending.request_id, pending.poll_token)).rejects.toMatchObject({
+      code: 'not_approved',
+    });
+  });
+
+  it('an approval must be redeemed within the redeem window', async () => {
+    const pending = await ask();
+    world.clock.advance(29 * 60); // approved a minute before the approval timeout…
+    expect((await decide(pending.request_id, 'alice')).status).toBe('approved');
+    world.clock.advance(5 * 60); // …still redeemable after it: the window starts at the approval
+    expect((await world.approvals.status(pending.request_id, pending.poll_token)).status).toBe('approved');
+    world.clock.advance(5 * 60);
+    expect((await world.approvals.status(pending.request_id, pending.poll_token)).status).toBe('expired');
+    await expect(redeem(pending.request_id, pending.poll_token)).rejects.toMatchObject({
+      code: 'not_approved',
+      message: expect.stringContaining('without being redeemed'),
+    });
+  });
+});
+
+describe('deciding', () => {
+  it('required 2: distinct approvers, through a login and a team; the same one twice counts once', async () => {
+    world.setPolicy(policyText({ required: 2 }));
+    const pending = await ask();
+    expect((await decide(pending.request_id, 'alice')).status).toBe('pending');
+    expect((await decide(pending.request_id, 'alice')).approvals).toHaveLength(1);
+    const done = await decide(pending.request_id, 'carol');
+    expect(done).toMatchObject({ status: 'approved', approvals: [{ login: 'alice' }, { login: 'carol' }] });
+  });
+
+  it('two approvals at once both count (the loser of the race decides again)', async () => {
+    world.setPolicy(policyText({ required: 2 }));
+    const pending = await ask();
+    await Promise.all([decide(pending.request_id, 'alice'), decide(pending.request_id, 'carol')]);
+    const status = await world.approvals.status(pending.request_id, pending.poll_token);
+    expect(status.status).toBe('approved');
+    expect(status.approvals.map((a) => a.login).sort()).toEqual(['alice', 'carol']);
+  });
+
+  it('someone not listed, and the job’s own actor, are refused and audited; nothing changes', async () => {
+    const pending = await ask();
+    await expect(decide(pending.request_id, 'bob')).rejects.toMatchObject({ code: 'access_denied' });
+    await expect(decide(pending.request_id, 'octocat')).rejects.toMatchObject({ code: 'self_approval' });
+    await expect(decide(pending.request_id, 'nobody')).rejects.toMatchObject({ code: 'invalid_token' });
+    expect((await world.approvals.status(pending.request_id, pending.poll_token)).status).toBe('pending');
+    const refused = (await world.store.queryAudit({ outcome: 'denied' })).map((r) => [r.actor, r.errorCode]);
+    expect(refused).toEqual([
+      ['octocat', 'self_approval'],
+      ['bob', 'access_denied'],
+    ]);
+  });
+
+  it('who may decide follows the policy in force (a reload that drops an approver takes effect)', async () => {
+    const pending = await ask();
+    world.setPolicy(policyText({ approvers: '[acme/leads]' }));
+    await expect(decide(pending.request_id, 'alice')).rejects.toMatchObject({ code: 'access_denied' });
+    expect((await decide(pending.request_id, 'carol')).status).toBe('approved');
+  });
+
+  it('a denial keeps who and why, and the job reads them', async () => {
+    const pending = await ask();
+    await decide(pending.request_id, 'alice', 'deny', 'change freeze');
+    expect(await world.approvals.status(pending.request_id, pending.poll_token)).toMatchObject({
+      status: 'denied',
+      reason: 'change freeze',
+      denied_by: 'alice',
+    });
+    const row = (await world.store.queryAudit({}))[0];
+    expect(row).toMatchObject({
+      event: 'deny',
+      outcome: 'denied',
+      actor: 'alice',
+      reason: 'denied: change freeze',
+    });
+  });
+
+  it('listing shows an approver the pending requests they may decide, not their own', async () => {
+    const mine = await ask();
+    world.clock.advance(1); // listed oldest first
+    const byAlice = await ask({}, { actor: 'alice', actor_id: '1001' });
+    expect((await world.approvals.list('gho_alice')).requests.map((r) => r.request_id)).toEqual([
+      mine.request_id,
+    ]);
+    expect((await world.approvals.list('gho_carol')).requests.map((r) => r.request_id)).toEqual([
+      mine.request_id,
+      byAlice.request_id,
+    ]);
+    expect((await world.approvals.list('gho_bob')).requests).toEqual([]);
+    world.clock.advance(31 * 60);
+    expect((await world.approvals.list('gho_carol')).requests).toEqual([]);
+  });
+});
+
+describe('redeeming', () => {
+  it('the lease starts at redemption, for the duration asked at the exchange', async () => {
+    const pending = await ask({ duration_seconds: 600 });
+    await decide(pending.request_id, 'alice');
+    world.clock.advance(120);
+    const grant = await redeem(pending.request_id, pending.poll_token);
+    expect(grant.expires_at).toBe(new Date(world.clock.now.getTime() + 600_000).toISOString());
+    expect(await world.store.getApprovalRequest(pending.request_id)).toMatchObject({
+      status: 'redeemed',
+      leaseId: grant.lease_id,
+      redeemedAt: world.clock.now,
+    });
+    expect((await world.store.getLease(grant.lease_id))?.runId).toBe('42');
+  });
+
+  it('checks the policy again with the fresh token: a policy changed since is obeyed', async () => {
+    const pending = await ask({ duration_seconds: 900 });
+    await decide(pending.request_id, 'alice');
+    world.setPolicy(policyText({ ref: 'refs/heads/release' }));
+    await expect(redeem(pending.request_id, pending.poll_token)).rejects.toMatchObject({
+      code: 'access_denied',
+    });
+    world.setPolicy(policyText({ max: '5m' }));
+    await expect(redeem(pending.request_id, pending.poll_token)).rejects.toMatchObject({
+      code: 'invalid_request',
+    });
+    expect(world.minted).toBe(0);
+    world.setPolicy(policyText());
+    await expect(redeem(pending.request_id, pending.poll_token)).resolves.toMatchObject({ role: 'db-admin' });
+  });
+
+  it('only from the same run: repository_id, run_id and run_attempt must match', async () => {
+    const pending = await ask();
+    await decide(pending.request_id, 'alice');
+    for (const claims of [
+      { run_id: '43' },
+      { run_attempt: '2' },
+      { repository_id: '999' },
+      { run_id: undefined },
+    ]) {
+      await expect(redeem(pending.request_id, pending.poll_token, claims)).rejects.toMatchObject({
+        code: 'access_denied',
+      });
+    }
+    expect(world.minted).toBe(0);
+    await expect(redeem(pending.request_id, pending.poll_token)).resolves.toBeDefined();
+  });
+
+  it('exactly once, also when redemptions race: the losers’ credentials are never handed out', async () => {
+    const pending = await ask();
+    await decide(pending.request_id, 'alice');
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, () => redeem(pending.request_id, pending.poll_token)),
+    );
+    const granted = results.filter((r) => r.status === 'fulfilled');
+    expect(granted).toHaveLength(1);
+    for (const r of results) {
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'already_redeemed' });
+    }
+    const leases = (await world.store.queryAudit({ outcome: 'allowed' })).filter((r) => r.event === 'redeem');
+    expect(leases).toHaveLength(1);
+  });
+
+  it('a wrong poll token is not_found, before anything else is said', async () => {
+    const pending = await ask();
+    await expect(redeem(pending.request_id, 'guess')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(world.approvals.status(pending.request_id, 'guess')).rejects.toMatchObject({
+      code: 'not_found',
+    });
+    await expect(world.approvals.status('req_none', pending.poll_token)).rejects.toMatchObject({
+      code: 'not_found',
+    });
+  });
+});
