@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
+import { startWebhook } from '../test/approvals/support.js';
 import { type ExchangerProcess, runCli, startExchanger } from '../test/support/exchanger-process.js';
 import { startGcpStandin } from '../test/support/gcp-standin.js';
 import { PROTECTED_ENVIRONMENT, startGithubStandin } from '../test/support/github-standin.js';
@@ -96,7 +97,10 @@ async function main(): Promise<void> {
       },
     ],
     environments: { 'acme/web': { production: PROTECTED_ENVIRONMENT } },
+    users: { [ALICE_TOKEN]: { login: 'alice', id: 1001 } }, // an approver's own GitHub token
+    teams: { 'acme/dba-oncall': ['carol'] },
   });
+  const webhook = await startWebhook(); // the db-admin role's approval.notify
   const keyFile = join(dir, 'github-app.pem');
   writeFileSync(keyFile, github.privateKeyPem, { mode: 0o600 });
   say(`  OIDC issuer       ${idp.url}`);
@@ -107,6 +111,7 @@ async function main(): Promise<void> {
   heading('2. The exchanger: jitkey serve on examples/policy.yaml (issuer pointed at the local one)');
   const policy = parseDocument(readFileSync(join(REPO_ROOT, 'examples/policy.yaml'), 'utf8'));
   policy.setIn(['issuers', 0, 'url'], idp.url);
+  policy.setIn(['roles', 'db-admin', 'approval', 'notify'], webhook.url);
   const policyPath = join(dir, 'policy.yaml');
   writeFileSync(policyPath, policy.toString());
   const check = await runCli(['check', '--policy', policyPath]);
@@ -124,6 +129,7 @@ async function main(): Promise<void> {
       JITKEY_GITHUB_APP_ID: github.appId,
       JITKEY_GITHUB_APP_PRIVATE_KEY_FILE: keyFile,
       JITKEY_GITHUB_API_URL: github.url,
+      JITKEY_PUBLIC_URL: 'https://jitkey.acme.internal',
     },
   });
   say(`  listening on ${exchanger.url}, store sqlite:${join(dir, 'jitkey.db')}`);
@@ -178,6 +184,15 @@ async function main(): Promise<void> {
     if (mainStep.exitCode === 0) showStep('post step', await runPost(mainStep, { env }));
   }
 
+  await approvalRound(
+    exchanger,
+    tokens.env,
+    (next) => {
+      claims = next;
+    },
+    webhook,
+  );
+
   heading('4. The audit trail: jitkey audit');
   const audit = await runCli(['audit', '--store', exchanger.store]);
   say(indent(audit.stdout || audit.stderr));
@@ -187,8 +202,75 @@ async function main(): Promise<void> {
   );
 
   await exchanger.stop();
-  await Promise.all([idp.stop(), sts.stop(), gcp.stop(), github.stop(), tokens.stop()]);
+  await Promise.all([idp.stop(), sts.stop(), gcp.stop(), github.stop(), tokens.stop(), webhook.stop()]);
   say(`\ndemo finished in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+const ALICE_TOKEN = 'gho_demo_alice_0000000000000000000000';
+
+/**
+ * One approval round: a break-glass job asks for `db-admin` (approval required), the Action waits;
+ * alice lists what she may approve and approves it with her own GitHub token; the Action redeems.
+ */
+async function approvalRound(
+  exchanger: ExchangerProcess,
+  tokenEnv: Record<string, string>,
+  setClaims: (claims: ClaimOverrides) => void,
+  webhook: Awaited<ReturnType<typeof startWebhook>>,
+): Promise<void> {
+  heading('3.5 Job: bob runs the break-glass workflow on acme/db-ops — role db-admin, approval required');
+  setClaims({
+    repository: 'acme/db-ops',
+    repository_id: '223344',
+    sub: 'repo:acme/db-ops:ref:refs/heads/main',
+    event_name: 'workflow_dispatch',
+    environment: undefined,
+    actor: 'bob',
+    actor_id: '1002',
+    run_id: '9876543299',
+    workflow: 'break-glass',
+    workflow_ref: 'acme/db-ops/.github/workflows/break-glass.yml@refs/heads/main',
+    job_workflow_ref: 'acme/db-ops/.github/workflows/break-glass.yml@refs/heads/main',
+  });
+  const env = {
+    ...tokenEnv,
+    GITHUB_REPOSITORY: 'acme/db-ops',
+    GITHUB_RUN_ID: '9876543299',
+    GITHUB_RUN_ATTEMPT: '1',
+    GITHUB_WORKFLOW: 'break-glass',
+    GITHUB_JOB: 'migrate',
+  };
+  const waiting = runMain({
+    inputs: { 'exchanger-url': exchanger.url, role: 'db-admin', 'approval-timeout': '2m' },
+    env,
+  });
+
+  const asAlice = { GH_TOKEN: ALICE_TOKEN };
+  let listed = await runCli(['requests', '--url', exchanger.url], asAlice);
+  while (!/^req_\S+\s+db-admin/m.test(listed.stdout)) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    listed = await runCli(['requests', '--url', exchanger.url], asAlice);
+  }
+  const id = /^(req_\S+)\s+db-admin/m.exec(listed.stdout)![1]!;
+  if (webhook.received.length) {
+    say(`
+  ${bold('the notify webhook received')} ${dim('(no secrets: no token, no poll token)')}`);
+    say(indent(JSON.stringify(webhook.received[0]!.body, null, 2)));
+  }
+  say(`
+  ${bold('alice (an approver): jitkey requests --url …')} ${dim('(GH_TOKEN = her own GitHub token)')}`);
+  say(indent(listed.stdout));
+  const approve = await runCli(
+    ['approve', id, '--url', exchanger.url, '--reason', 'replica failover, ticket OPS-12'],
+    asAlice,
+  );
+  say(`
+  ${bold(`alice: jitkey approve ${id} --url … --reason 'replica failover, ticket OPS-12'`)}`);
+  say(indent(approve.stdout || approve.stderr));
+
+  const mainStep = await waiting;
+  showStep('main step (waited for the approval, then redeemed with a fresh OIDC token)', mainStep);
+  if (mainStep.exitCode === 0) showStep('post step', await runPost(mainStep, { env }));
 }
 
 main().catch((err: unknown) => {
