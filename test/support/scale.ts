@@ -40,7 +40,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const policy = policyFor(idp.url);
   const store = (options.storeUrl ?? ((d) => d.storeUrl))(db);
   // Started together, so the instances also race for the schema migration (advisory lock).
-  const instances = await Promise.all(
+  const started = await Promise.allSettled(
     Array.from({ length: options.instances ?? 2 }, () =>
       startExchanger({
         policy,
@@ -49,6 +49,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       }),
     ),
   );
+  const failure = started.find((s) => s.status === 'rejected');
+  if (failure) {
+    // Leave nothing behind: the instances that did start, the stand-ins, the schema.
+    await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+    await Promise.all([idp.stop(), sts.stop()]);
+    await db.drop();
+    throw failure.reason;
+  }
+  const instances = started.map((s) => (s as PromiseFulfilledResult<ExchangerProcess>).value);
   return {
     idp,
     sts,
