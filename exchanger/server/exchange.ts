@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { Evaluate, Policy, Role } from '../policy/types.js';
 import type { Guard, Minted, Providers } from '../providers/types.js';
 import type { AuditEntry, LeaseRecord, Store } from '../store/types.js';
-import type { TokenVerifier } from '../token/types.js';
+import type { TokenVerifier, VerifiedToken } from '../token/types.js';
 import type { Metrics } from './metrics.js';
 
 export interface ExchangeDeps {
@@ -97,9 +97,17 @@ export function grantedDuration(role: Role, requested: number | undefined): numb
   return requested;
 }
 
-/** Verifies the token and spends its jti. Shared by exchange and the approval redeem. */
-export async function verifyAndSpend(deps: ExchangeDeps, token: string) {
+/**
+ * Verifies the token and spends its jti. Shared by exchange and the approval redeem.
+ * `onVerified` sees the claims before the replay check, so a replay's audit row names its job.
+ */
+export async function verifyAndSpend(
+  deps: ExchangeDeps,
+  token: string,
+  onVerified?: (verified: VerifiedToken) => void,
+): Promise<VerifiedToken> {
   const verified = await deps.verifier().verify(token);
+  onVerified?.(verified);
   let fresh: boolean;
   try {
     fresh = await deps.store.consumeJti(verified.jti, verified.expiresAt);
@@ -133,8 +141,9 @@ export async function exchange(
   try {
     const request = parseExchangeBody(body);
     ctx.roleName = request.role;
-    const verified = await verifyAndSpend(deps, token);
-    ctx.claims = verified.claims;
+    const verified = await verifyAndSpend(deps, token, (v) => {
+      ctx.claims = v.claims;
+    });
     const role = lookupRole(deps.policy(), request.role);
     ctx.role = role;
     const duration = grantedDuration(role, request.durationSeconds);

@@ -67,6 +67,9 @@ describe('POST /v1/exchange', () => {
     const again = await stack.exchange(token, { role: 'deploy' });
     expect(again.status).toBe(401);
     expect(again.body).toMatchObject({ error: 'token_replayed', request_id: expect.stringMatching(/^req_/) });
+    const [row] = (await audit('--outcome', 'denied')).filter((r) => r.request_id === again.body.request_id);
+    expect(row).toMatchObject({ error_code: 'token_replayed' });
+    expect(JSON.stringify(row)).toContain('acme/web');
   });
 
   it('lets exactly one of 20 concurrent requests with one token succeed', async () => {

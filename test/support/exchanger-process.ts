@@ -15,6 +15,8 @@ import { CLI, REPO_ROOT } from './paths.js';
 
 export { CLI, REPO_ROOT };
 
+const START_DEADLINE_MS = 30_000;
+
 export interface ExchangerProcess {
   url: string;
   port: number;
@@ -67,10 +69,19 @@ export async function startExchanger(options: StartOptions): Promise<ExchangerPr
   let out = '';
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   const url = await new Promise<string>((res, rej) => {
+    // A process that never says it is listening is killed, not left behind.
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      rej(new Error(`jitkey serve did not start listening within ${START_DEADLINE_MS / 1000} s:\n${out}`));
+    }, START_DEADLINE_MS);
+    exited.then(() => clearTimeout(deadline));
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const m = /"msg":"listening"[^\n]*"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) res(m[1]!);
+      if (m) {
+        clearTimeout(deadline);
+        res(m[1]!);
+      }
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
