@@ -22,6 +22,12 @@ import { parse, required } from './args.js';
 const USAGE =
   'jitkey serve --policy FILE [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…]';
 const SHUTDOWN_GRACE_MS = 25_000;
+/**
+ * Connections the kernel queues before they are accepted. Node's default, 511, overflows when a
+ * matrix of a thousand jobs connects at once: each SYN beyond it is dropped and retried by the
+ * client a second later. Linux caps it at net.core.somaxconn (4096 by default since 5.4).
+ */
+const LISTEN_BACKLOG = 4096;
 
 export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const { values } = parse(
@@ -46,7 +52,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     createVerifier({ issuers: p.issuers, log, ...(jwksCooldownMs !== undefined ? { jwksCooldownMs } : {}) });
   let verifier = makeVerifier(policy);
   const metrics = createMetrics();
-  const store = await openStore(values.store!, { log });
+  const store = await openStore(values.store!, { log, ...purgeInterval(env) });
   // One GitHub App client for the provider, the environment guard and approvals.
   const github = githubAppFromEnv(env, log);
   const providers = buildProviders(env, { log, metrics }, github);
@@ -113,7 +119,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, values.host, () => resolve());
+    server.listen({ port, host: values.host, backlog: LISTEN_BACKLOG }, () => resolve());
   });
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
@@ -135,6 +141,19 @@ function prefetchKeys(verifier: TokenVerifier, log: Logger): void {
     .catch((err: unknown) =>
       log.warn('issuer keys not fetched yet; will retry on demand', { error: err as Error }),
     );
+}
+
+/** `JITKEY_PURGE_INTERVAL_MS`: how often expired token ids and leases are purged (default 60 s). */
+function purgeInterval(env: NodeJS.ProcessEnv): { purgeIntervalMs?: number } {
+  const text = env.JITKEY_PURGE_INTERVAL_MS;
+  if (text === undefined || text === '') return {};
+  const ms = Number(text);
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new Error(
+      `JITKEY_PURGE_INTERVAL_MS must be a number of milliseconds (0 turns the purge off), got '${text}'`,
+    );
+  }
+  return { purgeIntervalMs: ms };
 }
 
 function warnUnconfigured(policy: Policy, providers: Record<string, unknown>, log: Logger): void {
