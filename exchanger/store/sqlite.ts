@@ -5,6 +5,7 @@
  * file: `consumeJti` is one INSERT … ON CONFLICT DO NOTHING, atomic across connections.
  *
  * Writes go through group commit (`group-commit.ts`): one transaction per event-loop turn.
+ * WAL checkpoints run on a thread of their own (`sqlite-checkpoint.ts`), not inside a commit.
  * Times are stored as integer milliseconds since the epoch.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -25,6 +26,7 @@ import {
   storeFailure,
 } from './common.js';
 import { groupCommit } from './group-commit.js';
+import { startCheckpointer } from './sqlite-checkpoint.js';
 import type { AuditEntry, AuditFilter, LeaseRecord, Store, StoreOptions } from './types.js';
 
 /** Schema changes, in order; `PRAGMA user_version` counts how many were applied. Append only. */
@@ -120,6 +122,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     db?.close();
     throw openFailure(`sqlite:${path}`, err);
   }
+  const checkpointer = startCheckpointer(db, log);
 
   const insertJti = db.prepare<[string, number]>(
     'INSERT INTO used_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
@@ -275,6 +278,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       closed = true;
       await purger.stop();
       writes.flush(); // writes already queued were promised an answer: apply them first
+      await checkpointer.stop();
       db.close();
     },
   };
