@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { Evaluate, Policy, Role } from '../policy/types.js';
 import type { Guard, Minted, Providers } from '../providers/types.js';
 import type { AuditEntry, LeaseRecord, Store } from '../store/types.js';
+import { MAX_CLOCK_TOLERANCE_SECONDS } from '../token/claims-check.js';
 import type { TokenVerifier, VerifiedToken } from '../token/types.js';
 import type { Metrics } from './metrics.js';
 
@@ -98,6 +99,15 @@ export function grantedDuration(role: Role, requested: number | undefined): numb
 }
 
 /**
+ * How long a spent jti must be remembered: as long as the verifier would still accept the token,
+ * that is its `exp` plus the clock skew allowed. Remembering it only until `exp` lets the purge drop
+ * it while the token still verifies, and the same token buys credentials a second time.
+ */
+export function spentUntil(verified: VerifiedToken): Date {
+  return new Date(verified.expiresAt.getTime() + MAX_CLOCK_TOLERANCE_SECONDS * 1000);
+}
+
+/**
  * Verifies the token and spends its jti. Shared by exchange and the approval redeem.
  * `onVerified` sees the claims before the replay check, so a replay's audit row names its job.
  */
@@ -110,7 +120,7 @@ export async function verifyAndSpend(
   onVerified?.(verified);
   let fresh: boolean;
   try {
-    fresh = await deps.store.consumeJti(verified.jti, verified.expiresAt);
+    fresh = await deps.store.consumeJti(verified.jti, spentUntil(verified));
   } catch (err) {
     throw err instanceof JitkeyError ? err : unavailable('the store could not record the token id', err);
   }
