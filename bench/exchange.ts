@@ -1,0 +1,303 @@
+/**
+ * Sections 3–6: `jitkey serve` (SQLite store) over HTTP, driven by the load generator in its own
+ * process, with the STS stand-in answering (at once, or after 50 ms). The baseline is a bare
+ * node:http route (`bare-route.ts`) driven by the same generator in the same way.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import type { OidcIssuer, SigningKey } from '../test/support/oidc-issuer.js';
+import type { StsStandin } from '../test/support/sts-standin.js';
+import { runLoad } from './load.js';
+import type { LoadJob, LoadResult, TokenPlan } from './loadgen.js';
+import { listenOverflows, type ServerProcess, startBareRoute, startExchangerProcess } from './processes.js';
+import { type Row, row } from './report.js';
+import { minter, type TokenRecipe, tokenRecipe } from './tokens.js';
+
+export interface HttpContext {
+  idp: OidcIssuer;
+  key: SigningKey;
+  sts: StsStandin;
+  dir: string;
+  policyPath: string;
+  /** Environment of `jitkey serve` (the STS endpoint and keys). */
+  env: Record<string, string>;
+  cpuProfDir?: string;
+  log: (line: string) => void;
+}
+
+const PATH = '/v1/exchange';
+const BODY = JSON.stringify({ role: 'deploy' });
+const THROUGHPUT_CONNECTIONS = 64;
+const FAN_OUT = 1000;
+const STS_DELAY_MS = 50;
+/** Requests of the fixed-rate runs: 4 s at 1,000/s, 4 s at 500/s. */
+const AT_1000 = 4000;
+const AT_500 = 2000;
+
+const closed = (
+  url: string,
+  tokens: TokenPlan,
+  connections: number,
+  amount: { amount?: number; durationS?: number },
+): LoadJob => ({ kind: 'closed', url, path: PATH, body: BODY, tokens, connections, timeoutS: 30, ...amount });
+const paced = (url: string, tokens: TokenPlan, rate: number, count: number): LoadJob => ({
+  kind: 'paced',
+  url,
+  path: PATH,
+  body: BODY,
+  tokens,
+  rate,
+  count,
+});
+const preminted = (recipe: TokenRecipe, count: number): TokenPlan => ({ mode: 'preminted', recipe, count });
+
+function describe(r: LoadResult): string {
+  const codes = Object.entries(r.status)
+    .map(([c, n]) => `${n}×${c}`)
+    .join(' ');
+  const samples = r.errorSamples?.length ? ` (${r.errorSamples.join('; ')})` : '';
+  return `${r.completed} answers (${codes}), ${r.errors} errors${samples}, ${r.timeouts} timeouts in ${r.elapsedS.toFixed(2)} s`;
+}
+
+interface CpuShare {
+  result: LoadResult;
+  /** CPU ms per answered request: the server, this process (STS stand-in, issuer), the generator. */
+  serverMs: number;
+  stackMs: number;
+  generatorMs: number;
+}
+
+/** Runs `job` and accounts for the CPU each process used during it. */
+async function withCpu(server: ServerProcess, job: LoadJob): Promise<CpuShare> {
+  const serverBefore = server.cpuSeconds();
+  const stackBefore = process.cpuUsage();
+  const result = await runLoad(job);
+  const stack = process.cpuUsage(stackBefore);
+  const per = (seconds: number) => (seconds * 1000) / Math.max(1, result.completed);
+  return {
+    result,
+    serverMs: per(server.cpuSeconds() - serverBefore),
+    stackMs: per((stack.user + stack.system) / 1e6),
+    generatorMs: per(result.cpuS),
+  };
+}
+
+function describeCpu(c: CpuShare, server: string): string {
+  const total = c.serverMs + c.stackMs + c.generatorMs;
+  const busy = (total * c.result.completed) / 1000 / c.result.elapsedS;
+  return `CPU per request: ${server} ${c.serverMs.toFixed(3)} ms, STS stand-in + issuer ${c.stackMs.toFixed(3)} ms, load generator ${c.generatorMs.toFixed(3)} ms (${busy.toFixed(2)} CPUs busy with these)`;
+}
+
+/** Every request answered 200: anything else means the figure measured the wrong thing. */
+function expectAllOk(what: string, r: LoadResult, expected?: number): void {
+  const bad = r.completed - r.ok + r.errors + r.timeouts;
+  if (bad > 0 || (expected !== undefined && r.ok !== expected))
+    throw new Error(`${what}: not every request was a 200: ${describe(r)}`);
+}
+
+async function startExchanger(ctx: HttpContext, name: string, env: Record<string, string> = {}) {
+  const dir = join(ctx.dir, name);
+  mkdirSync(dir, { recursive: true });
+  const ex = await startExchangerProcess({
+    dir,
+    policyPath: ctx.policyPath,
+    env: { ...ctx.env, ...env },
+    ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
+  });
+  // One exchange by hand: the whole path works before anything is timed.
+  const res = await fetch(`${ex.url}${PATH}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${minter(tokenRecipe(ctx.idp, ctx.key))()}`,
+      'content-type': 'application/json',
+    },
+    body: BODY,
+  });
+  if (res.status !== 200)
+    throw new Error(`the exchanger refused the bench's token: ${res.status} ${await res.text()}`);
+  return { ex, dir };
+}
+
+/** A fan-out, and how many SYNs the kernel dropped meanwhile (each costs its client a 1 s retry). */
+async function fanOut(url: string, tokens: TokenPlan): Promise<{ result: LoadResult; overflows: number }> {
+  const before = listenOverflows();
+  const result = await runLoad(closed(url, tokens, FAN_OUT, { amount: FAN_OUT }));
+  return { result, overflows: listenOverflows() - before };
+}
+
+export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
+  const recipe = tokenRecipe(ctx.idp, ctx.key);
+  const sameBytes: TokenPlan = { mode: 'fixed', token: minter(recipe)() };
+
+  ctx.log('3–5 baselines: a bare node:http route, and one that makes one upstream call');
+  const bare = await startBareRoute(ctx.dir);
+  let bareMax: CpuShare;
+  let bare1000: LoadResult;
+  let bareFan: { result: LoadResult; overflows: number };
+  try {
+    await runLoad(closed(bare.url, sameBytes, THROUGHPUT_CONNECTIONS, { durationS: 1 }));
+    bareMax = await withCpu(bare, closed(bare.url, sameBytes, THROUGHPUT_CONNECTIONS, { durationS: 3 }));
+    bare1000 = await runLoad(paced(bare.url, sameBytes, 1000, AT_1000));
+    bareFan = await fanOut(bare.url, sameBytes);
+  } finally {
+    await bare.stop();
+  }
+  expectAllOk('bare route', bareMax.result);
+  ctx.sts.setDelay(STS_DELAY_MS);
+  const proxy = await startBareRoute(ctx.dir, ctx.sts.url);
+  let proxy500: LoadResult;
+  try {
+    await runLoad(paced(proxy.url, sameBytes, 500, 500));
+    proxy500 = await runLoad(paced(proxy.url, sameBytes, 500, AT_500));
+  } finally {
+    ctx.sts.setDelay(0);
+    await proxy.stop();
+  }
+
+  ctx.log('3 exchange throughput and latency');
+  const { ex } = await startExchanger(ctx, 'exchanger');
+  let max: CpuShare;
+  let at1000: LoadResult;
+  let at500: LoadResult;
+  let fan: { result: LoadResult; overflows: number };
+  try {
+    const warm = await runLoad(closed(ex.url, preminted(recipe, 2000), 32, { amount: 2000 }));
+    expectAllOk('warm-up', warm);
+    // About 3 s of tokens at the warm-up's pace (bounded either way).
+    const count = Math.min(12_000, Math.max(2500, Math.round(warm.rate * 3)));
+    max = await withCpu(
+      ex,
+      closed(ex.url, preminted(recipe, count), THROUGHPUT_CONNECTIONS, { amount: count }),
+    );
+    expectAllOk('throughput', max.result, count);
+    at1000 = await runLoad(paced(ex.url, preminted(recipe, AT_1000), 1000, AT_1000));
+    expectAllOk('1,000/s', at1000, AT_1000);
+
+    ctx.log(`4 exchanger overhead (STS answering after ${STS_DELAY_MS} ms)`);
+    ctx.sts.setDelay(STS_DELAY_MS);
+    at500 = await runLoad(paced(ex.url, preminted(recipe, AT_500), 500, AT_500));
+    ctx.sts.setDelay(0);
+    expectAllOk(`500/s with STS at ${STS_DELAY_MS} ms`, at500, AT_500);
+
+    ctx.log(`5 fan-out: ${FAN_OUT} exchanges at once`);
+    fan = await fanOut(ex.url, preminted(recipe, FAN_OUT));
+  } finally {
+    ctx.sts.setDelay(0);
+    await ex.stop();
+  }
+
+  const rows: Row[] = [
+    row(3, `exchanges/s, max (${THROUGHPUT_CONNECTIONS} connections)`, max.result.rate, '/s', {
+      baseline: { label: 'bare route', value: bareMax.result.rate },
+      goal: { text: '≥ 2,000/s', met: max.result.rate >= 2000 },
+      note: `${describe(max.result)}; latency p50 ${max.result.latencyMs.p50.toFixed(2)} ms, p99 ${max.result.latencyMs.p99.toFixed(2)} ms; ${describeCpu(max, 'jitkey serve')}; ${describeCpu(bareMax, 'bare route')}`,
+    }),
+    row(3, 'CPU of jitkey serve per exchange, at max', max.serverMs, 'ms', {
+      baseline: { label: 'bare route per request', value: bareMax.serverMs },
+    }),
+  ];
+  for (const key of ['p50', 'p99', 'p999'] as const) {
+    rows.push(
+      row(3, `exchange latency ${key} at 1,000/s`, at1000.latencyMs[key], 'ms', {
+        baseline: { label: 'bare route at 1,000/s', value: bare1000.latencyMs[key] },
+        ...(key === 'p99' ? { goal: { text: '≤ 25 ms', met: at1000.latencyMs.p99 <= 25 } } : {}),
+        ...(key === 'p50'
+          ? {
+              note: `${describe(at1000)}; achieved ${at1000.rate.toFixed(0)}/s; generator lag max ${at1000.maxLagMs?.toFixed(1)} ms`,
+            }
+          : {}),
+      }),
+    );
+  }
+
+  const floor = { label: `bare route + 1 upstream call`, value: 0 };
+  const over = (r: LoadResult, key: 'p50' | 'p99') => r.latencyMs[key] - STS_DELAY_MS;
+  rows.push(
+    row(4, `exchange latency p50 at 500/s, STS at ${STS_DELAY_MS} ms`, at500.latencyMs.p50, 'ms', {
+      baseline: { ...floor, value: proxy500.latencyMs.p50 },
+    }),
+    row(4, `exchanger overhead p50 (latency − ${STS_DELAY_MS} ms)`, over(at500, 'p50'), 'ms', {
+      baseline: { ...floor, value: over(proxy500, 'p50') },
+    }),
+    row(4, `exchanger overhead p99 (latency − ${STS_DELAY_MS} ms)`, over(at500, 'p99'), 'ms', {
+      baseline: { ...floor, value: over(proxy500, 'p99') },
+      goal: { text: '≤ 3 ms', met: over(at500, 'p99') <= 3 },
+      note: `${describe(at500)}; generator lag max ${at500.maxLagMs?.toFixed(1)} ms; baseline: ${describe(proxy500)}`,
+    }),
+  );
+
+  const unanswered = FAN_OUT - fan.result.ok;
+  rows.push(
+    row(5, `fan-out: ${FAN_OUT} at once, requests not answered 200`, unanswered, '', {
+      baseline: { label: 'bare route', value: FAN_OUT - bareFan.result.ok },
+      goal: {
+        text: '0 errors, none dropped',
+        met: unanswered === 0 && fan.result.errors === 0 && fan.result.timeouts === 0,
+      },
+      note: `${describe(fan.result)}; SYNs dropped on a full accept queue meanwhile: ${fan.overflows} (bare route: ${bareFan.overflows})`,
+    }),
+    row(5, 'fan-out latency p99', fan.result.latencyMs.p99, 'ms', {
+      baseline: { label: 'bare route', value: bareFan.result.latencyMs.p99 },
+      goal: { text: '≤ 1,000 ms', met: fan.result.latencyMs.p99 <= 1000 },
+    }),
+    row(5, 'fan-out latency max (all answered after)', fan.result.latencyMs.max, 'ms', {
+      baseline: { label: 'bare route', value: bareFan.result.latencyMs.max },
+    }),
+  );
+  return rows;
+}
+
+const MEMORY_STAGES = [10_000, 40_000, 50_000];
+const MEMORY_TOKEN_LIFETIME_S = 1;
+const PURGE_INTERVAL_MS = 500;
+
+/**
+ * Section 6: RSS of a fresh exchanger after 10k, 50k and 100k exchanges. Tokens live 1 s and the
+ * store purges every 500 ms (`JITKEY_PURGE_INTERVAL_MS`): a spent jti goes 60 s (the clock skew)
+ * after its token expired, so over the run the replay cache holds about a minute of exchanges
+ * rather than all of them.
+ */
+export async function benchMemory(ctx: HttpContext): Promise<Row[]> {
+  ctx.log('6 memory: 100k exchanges');
+  const { ex, dir } = await startExchanger(ctx, 'exchanger-memory', {
+    JITKEY_PURGE_INTERVAL_MS: String(PURGE_INTERVAL_MS),
+  });
+  const db = new Database(join(dir, 'jitkey.db'), { readonly: true, fileMustExist: true });
+  const jtiRows = () => (db.prepare('SELECT count(*) AS n FROM used_jtis').get() as { n: number }).n;
+  const recipe = tokenRecipe(ctx.idp, ctx.key, MEMORY_TOKEN_LIFETIME_S);
+  const samples: { done: number; rssMiB: number; jtis: number; rate: number }[] = [];
+  let done = 1; // the hand-made exchange of startExchanger
+  try {
+    for (const amount of MEMORY_STAGES) {
+      const r = await runLoad(closed(ex.url, { mode: 'live', recipe }, 32, { amount }));
+      expectAllOk(`memory stage of ${amount}`, r, amount);
+      done += r.ok;
+      await sleep(PURGE_INTERVAL_MS + 200); // a purge between the stage and the sample
+
+      samples.push({ done, rssMiB: ex.rssKiB() / 1024, jtis: jtiRows(), rate: r.rate });
+      ctx.log(`  after ${done} exchanges: RSS ${(samples.at(-1)!.rssMiB).toFixed(1)} MiB`);
+    }
+  } finally {
+    db.close();
+    await ex.stop();
+  }
+  const first = samples[0]!;
+  const last = samples.at(-1)!;
+  const growth = Math.max(...samples.map((s) => Math.abs(s.rssMiB / first.rssMiB - 1)));
+  const k = (n: number) => `${Math.round(n / 1000)}k`;
+  return samples.map((s, i) =>
+    row(6, `RSS after ${k(s.done)} exchanges`, s.rssMiB, 'MiB', {
+      ...(i > 0 ? { baseline: { label: `after ${k(first.done)}`, value: first.rssMiB } } : {}),
+      ...(s === last
+        ? {
+            goal: { text: 'flat within 10 %', met: growth <= 0.1 },
+            note: `replay-cache rows after each stage: ${samples.map((x) => x.jtis).join(' → ')} (tokens live ${MEMORY_TOKEN_LIFETIME_S} s, a jti is kept until exp + 60 s, purge every ${PURGE_INTERVAL_MS} ms); stages ran at ${samples.map((x) => `${x.rate.toFixed(0)}/s`).join(', ')}, tokens minted by the load generator as it went`,
+          }
+        : {}),
+    }),
+  );
+}
+
+export type { ServerProcess };
