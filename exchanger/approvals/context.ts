@@ -1,0 +1,136 @@
+/**
+ * What the approval operations (`open.ts`, `read.ts`, `decide.ts`, `redeem.ts`) share: their deps,
+ * the audit row of a request, recording it, and persisting an expiry that a read computed.
+ */
+import { IDENTIFYING_CLAIMS } from '../claims.js';
+import { JitkeyError, unavailable } from '../errors.js';
+import type { Policy } from '../policy/types.js';
+import type { ExchangeDeps } from '../server/exchange.js';
+import type { ApprovalRequestRecord, AuditEntry } from '../store/types.js';
+import type { ApproverDirectory } from './approvers.js';
+import { approvalCount, expire } from './state.js';
+
+export interface ApprovalDeps extends ExchangeDeps {
+  /** The GitHub App client; without it every approval role is refused (fail closed). */
+  github?: ApproverDirectory | undefined;
+  /** For the notify webhook. */
+  fetch?: typeof globalThis.fetch;
+  /** The exchanger's URL as approvers reach it (`JITKEY_PUBLIC_URL`), for notifications. */
+  publicUrl?: string | undefined;
+  redeemWindowSeconds?: number;
+}
+
+/** Claims a redemption must repeat: the same job run. */
+export const SAME_RUN_CLAIMS = ['repository_id', 'run_id', 'run_attempt'] as const;
+
+export const notFound = (id: string) =>
+  new JitkeyError(
+    'not_found',
+    `no approval request '${id}' matches (use the request_id and poll_token of the 202)`,
+  );
+
+/** The approvers and count in force: the current policy's, or the request's own if the role lost its approval. */
+export function approvalConfig(
+  policy: Policy,
+  request: Pick<ApprovalRequestRecord, 'role' | 'approvers' | 'required'>,
+): { approvers: string[]; required: number } {
+  const approval = policy.roles.get(request.role)?.approval;
+  return approval
+    ? { approvers: approval.approvers, required: approval.required }
+    : { approvers: request.approvers, required: request.required };
+}
+
+export interface ApprovalContext {
+  deps: ApprovalDeps;
+  store: ApprovalDeps['store'];
+  requireGithub(what: string): ApproverDirectory;
+  /** An audit row about `request`, with its identifying claims. */
+  entry(
+    request: ApprovalRequestRecord,
+    fields: Pick<AuditEntry, 'event' | 'outcome' | 'reason'> & Partial<AuditEntry>,
+  ): AuditEntry;
+  /** Records an audit row; a store failure is `unavailable`. */
+  record(row: AuditEntry): Promise<void>;
+  /** Writes the expiry a read computed; losing the race to another writer changes nothing. */
+  persistExpiry(request: ApprovalRequestRecord): Promise<void>;
+  /** Keeps a background notification until it settles. */
+  track(p: Promise<void>): void;
+  settled(): Promise<void>;
+}
+
+export function approvalContext(deps: ApprovalDeps): ApprovalContext {
+  const inFlight = new Set<Promise<void>>();
+  const store = deps.store;
+
+  const requireGithub = (what: string): ApproverDirectory => {
+    if (deps.github) return deps.github;
+    throw new JitkeyError(
+      'access_denied',
+      `${what}, and this exchanger has no GitHub App configured to identify approvers (set JITKEY_GITHUB_APP_ID and JITKEY_GITHUB_APP_PRIVATE_KEY)`,
+    );
+  };
+
+  const auditClaims = (claims: Readonly<Record<string, string>>) => {
+    const out: Record<string, string> = {};
+    for (const name of IDENTIFYING_CLAIMS) if (claims[name] !== undefined) out[name] = claims[name];
+    return out;
+  };
+
+  const entry: ApprovalContext['entry'] = (request, fields) => ({
+    at: deps.now(),
+    requestId: request.id,
+    role: request.role,
+    claims: auditClaims(request.claims),
+    ...fields,
+  });
+
+  const record = async (row: AuditEntry) => {
+    try {
+      await store.record(row);
+    } catch (err) {
+      deps.log.error('could not audit an approval event', { request_id: row.requestId, error: err as Error });
+      throw unavailable('the store could not record the decision', err);
+    }
+  };
+
+  const persistExpiry = async (request: ApprovalRequestRecord): Promise<void> => {
+    const next = expire(request, deps.now());
+    if (!next) return;
+    const wasApproved = request.status === 'approved';
+    const { required } = approvalConfig(deps.policy(), request);
+    const reason = wasApproved
+      ? `approved but not redeemed by ${request.expiresAt.toISOString()}`
+      : `expired with ${approvalCount(request)} of ${required} approvals`;
+    try {
+      await store.updateApprovalRequest(
+        request.id,
+        request.version,
+        next,
+        entry(request, { event: 'expire', outcome: 'denied', reason }),
+      );
+    } catch (err) {
+      deps.log.warn('could not record an approval request as expired; it reads as expired anyway', {
+        request_id: request.id,
+        error: err as Error,
+      });
+    }
+  };
+
+  const track = (p: Promise<void>) => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+
+  return {
+    deps,
+    store,
+    requireGithub,
+    entry,
+    record,
+    persistExpiry,
+    track,
+    async settled() {
+      await Promise.all([...inFlight]);
+    },
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * An approver's approve or deny: identified through GitHub, checked against the approvers in
+ * force, and committed by compare-and-swap with its audit row (re-read and retried on a lost race).
+ */
+import { JitkeyError, unavailable } from '../errors.js';
+import type { ApprovalRequestRecord, ApprovalState, AuditEntry } from '../store/types.js';
+import { type Approver, authorizeApprover, identify } from './approvers.js';
+import { type ApprovalContext, approvalConfig, notFound } from './context.js';
+import { approvalCount, approve, deny, effectiveStatus, REDEEM_WINDOW_SECONDS } from './state.js';
+import { type RequestView, requestView } from './views.js';
+
+export interface Decision {
+  kind: 'approve' | 'deny';
+  reason?: string | undefined;
+}
+
+const CAS_ATTEMPTS = 5;
+
+export async function decideRequest(
+  ctx: ApprovalContext,
+  id: string,
+  userToken: string,
+  decision: Decision,
+): Promise<RequestView> {
+  const { deps, store, record, entry, persistExpiry } = ctx;
+  const github = ctx.requireGithub('approvals need GitHub to say who you are');
+  const who = await identify(github, userToken);
+  for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+    const request = await store.getApprovalRequest(id);
+    if (!request) throw notFound(id);
+    const config = approvalConfig(deps.policy(), request);
+    try {
+      await authorizeApprover(github, who, { id, approvers: config.approvers, claims: request.claims });
+    } catch (err) {
+      if (err instanceof JitkeyError && (err.code === 'access_denied' || err.code === 'self_approval')) {
+        await record(
+          entry(request, {
+            event: decision.kind,
+            outcome: 'denied',
+            errorCode: err.code,
+            reason: `${decision.kind} refused: ${err.message}`,
+            actor: who.login,
+          }),
+        );
+      }
+      throw err;
+    }
+    const now = deps.now();
+    let next: ApprovalState;
+    try {
+      next = transition(ctx, request, who, decision, config.required, now);
+    } catch (err) {
+      await persistExpiry(request);
+      throw err;
+    }
+    if (next === request) return requestView(request, effectiveStatus(request, now), config);
+    const row = decisionEntry(ctx, request, next, who, decision, config.required);
+    if (await store.updateApprovalRequest(id, request.version, next, row)) {
+      deps.log.info(`approval request ${decision.kind === 'approve' ? 'approved' : 'denied'}`, {
+        request_id: id,
+        role: request.role,
+        by: who.login,
+        status: next.status,
+      });
+      return requestView({ ...request, ...next }, next.status, config);
+    }
+    // Another decision landed first: read the request again and decide on what it is now.
+  }
+  throw unavailable('the request kept changing while this decision was made; try again');
+}
+
+function transition(
+  { deps }: ApprovalContext,
+  request: ApprovalRequestRecord,
+  who: Approver,
+  decision: Decision,
+  required: number,
+  now: Date,
+): ApprovalState {
+  if (decision.kind === 'deny') return deny(request, who, decision.reason ?? '', now);
+  const vote = {
+    login: who.login,
+    id: who.id,
+    at: now,
+    ...(decision.reason ? { reason: decision.reason } : {}),
+  };
+  const result = approve(request, vote, {
+    required,
+    now,
+    redeemWindowSeconds: deps.redeemWindowSeconds ?? REDEEM_WINDOW_SECONDS,
+  });
+  return result.changed ? result.next : request;
+}
+
+function decisionEntry(
+  { entry }: ApprovalContext,
+  request: ApprovalRequestRecord,
+  next: ApprovalState,
+  who: Approver,
+  decision: Decision,
+  required: number,
+): AuditEntry {
+  const because = decision.reason ? `: ${decision.reason}` : '';
+  const reason =
+    decision.kind === 'deny'
+      ? `denied${because}`
+      : `approved (${approvalCount(next)} of ${required})${because}${next.status === 'approved' ? '; the job may redeem it' : ''}`;
+  return entry(request, {
+    event: decision.kind,
+    outcome: decision.kind === 'approve' ? 'allowed' : 'denied',
+    reason,
+    actor: who.login,
+    ...(next.status === 'approved' ? { expiresAt: next.expiresAt } : {}),
+  });
+}

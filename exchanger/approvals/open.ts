@@ -1,0 +1,89 @@
+/** Opening an approval request once every claim check has passed: stored, audited, notified. */
+import { randomBytes } from 'node:crypto';
+import { type Claims, identifyingClaims, ownClaim } from '../claims.js';
+import { formatDuration } from '../duration.js';
+import { JitkeyError } from '../errors.js';
+import { hashRevokeToken } from '../leases/secrets.js';
+import type { Role } from '../policy/types.js';
+import type { ApprovalRequestRecord } from '../store/types.js';
+import { type ApprovalContext, SAME_RUN_CLAIMS } from './context.js';
+import { notify } from './notify.js';
+import { type PendingView, pendingView } from './views.js';
+
+export interface OpenRequest {
+  requestId: string;
+  role: Role;
+  claims: Claims;
+  /** As the job asked; checked again against the role at redemption. */
+  durationSeconds?: number | undefined;
+}
+
+export function newPollToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export async function openRequest(
+  { deps, store, requireGithub, entry, track }: ApprovalContext,
+  { requestId, role, claims, durationSeconds }: OpenRequest,
+): Promise<PendingView> {
+  const approval = role.approval;
+  if (!approval) throw new Error(`role '${role.name}' has no approval block`);
+  requireGithub(`role '${role.name}' needs a human approval`);
+  const missing = SAME_RUN_CLAIMS.filter((name) => typeof ownClaim(claims, name) !== 'string');
+  if (missing.length) {
+    throw new JitkeyError(
+      'access_denied',
+      `role '${role.name}' needs a human approval, which is tied to the job's run: the token lacks ${missing.join(', ')}`,
+    );
+  }
+  const now = deps.now();
+  const pollToken = newPollToken();
+  const actorId = ownClaim(claims, 'actor_id');
+  const request: ApprovalRequestRecord = {
+    id: requestId,
+    role: role.name,
+    status: 'pending',
+    version: 1,
+    pollTokenHash: hashRevokeToken(pollToken),
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + approval.timeoutSeconds * 1000),
+    ...(durationSeconds !== undefined ? { durationSeconds } : {}),
+    approvers: [...approval.approvers],
+    required: approval.required,
+    claims: { ...identifyingClaims(claims), ...(typeof actorId === 'string' ? { actor_id: actorId } : {}) },
+    approvals: [],
+  };
+  await store.createApprovalRequest(
+    request,
+    entry(request, {
+      at: now,
+      event: 'approval_request',
+      outcome: 'pending',
+      provider: role.provider,
+      reason: `waiting for ${approval.required} of ${approval.approvers.join(', ')} to approve (timeout ${formatDuration(approval.timeoutSeconds)})`,
+      expiresAt: request.expiresAt,
+    }),
+  );
+  deps.metrics.decisions.inc({ role: role.name, outcome: 'pending', code: '' });
+  deps.log.info('approval requested', {
+    request_id: requestId,
+    role: role.name,
+    repository: request.claims.repository,
+    run_id: request.claims.run_id,
+    expires_at: request.expiresAt.toISOString(),
+  });
+  if (approval.notify) {
+    track(
+      notify(
+        {
+          fetch: deps.fetch ?? globalThis.fetch,
+          log: deps.log,
+          ...(deps.publicUrl ? { publicUrl: deps.publicUrl } : {}),
+        },
+        approval.notify,
+        request,
+      ),
+    );
+  }
+  return pendingView(request, pollToken);
+}

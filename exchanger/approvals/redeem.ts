@@ -1,0 +1,121 @@
+/**
+ * Redeeming an approved request with a fresh token of the same run: verified and spent, checked
+ * redeemable, authorized again, then minted and committed by compare-and-swap. A refusal is audited.
+ */
+import { type Claims, identifyingClaims, ownClaim } from '../claims.js';
+import { formatDuration } from '../duration.js';
+import { invalidRequest, JitkeyError } from '../errors.js';
+import { revokeTokenMatches } from '../leases/secrets.js';
+import {
+  authorize,
+  type Grant,
+  grantedDuration,
+  lookupRole,
+  mintAndRecord,
+  verifyAndSpend,
+} from '../server/exchange.js';
+import type { ApprovalRequestRecord } from '../store/types.js';
+import { type ApprovalContext, approvalConfig, notFound, SAME_RUN_CLAIMS } from './context.js';
+import { checkRedeemable, redeemed } from './state.js';
+
+export async function redeemRequest(
+  ctx: ApprovalContext,
+  id: string,
+  oidcToken: string,
+  body: Record<string, unknown>,
+): Promise<Grant> {
+  const { deps, store, persistExpiry } = ctx;
+  let request: ApprovalRequestRecord | undefined;
+  let claims: Claims | undefined;
+  try {
+    const pollToken = parseRedeemBody(body);
+    const verified = await verifyAndSpend(deps, oidcToken);
+    claims = verified.claims;
+    request = await store.getApprovalRequest(id);
+    if (!request || !revokeTokenMatches(pollToken, request.pollTokenHash)) {
+      request = undefined;
+      throw notFound(id);
+    }
+    checkSameRun(request, verified.claims);
+    try {
+      checkRedeemable({ ...request, required: approvalConfig(deps.policy(), request).required }, deps.now());
+    } catch (err) {
+      await persistExpiry(request);
+      throw err;
+    }
+    const role = lookupRole(deps.policy(), request.role);
+    const duration = grantedDuration(role, request.durationSeconds);
+    await authorize(deps, role, verified.claims);
+    const approved = request;
+    const approvedBy = approved.approvals.map((v) => v.login).join(', ');
+    return await mintAndRecord(
+      deps,
+      id,
+      role,
+      verified.claims,
+      duration,
+      { event: 'redeem', reason: `granted for ${formatDuration(duration)}; approved by ${approvedBy}` },
+      async (row, lease) => {
+        const next = redeemed(approved, lease.id, row.at);
+        if (!(await store.updateApprovalRequest(id, approved.version, next, row, lease))) {
+          throw new JitkeyError(
+            'already_redeemed',
+            'this request was redeemed (or changed) while these credentials were minted; they were discarded',
+          );
+        }
+      },
+    );
+  } catch (err) {
+    await auditRedeemRefusal(ctx, id, request, claims, err);
+    throw err;
+  }
+}
+
+async function auditRedeemRefusal(
+  { deps, record }: ApprovalContext,
+  id: string,
+  request: ApprovalRequestRecord | undefined,
+  claims: Claims | undefined,
+  err: unknown,
+): Promise<void> {
+  const code = err instanceof JitkeyError ? err.code : 'internal_error';
+  deps.metrics.decisions.inc({ role: request?.role ?? '', outcome: 'denied', code });
+  if (code === 'unavailable') return;
+  await record({
+    at: deps.now(),
+    requestId: id,
+    event: 'redeem',
+    outcome: code === 'upstream_error' || code === 'internal_error' ? 'error' : 'denied',
+    ...(request ? { role: request.role } : {}),
+    errorCode: code,
+    reason: err instanceof Error ? err.message : String(err),
+    claims: claims ? identifyingClaims(claims) : {},
+  });
+}
+
+export function parseRedeemBody(body: Record<string, unknown>): string {
+  for (const key of Object.keys(body)) {
+    if (key !== 'poll_token') throw invalidRequest(`unknown field '${key}': the body takes 'poll_token'`);
+  }
+  const token = body.poll_token;
+  if (typeof token !== 'string' || token === '')
+    throw invalidRequest("'poll_token' is required: the poll_token of the 202 answer");
+  return token;
+}
+
+/** The fresh token must come from the run that asked: same repository_id, run_id and run_attempt. */
+export function checkSameRun(request: Pick<ApprovalRequestRecord, 'claims'>, claims: Claims): void {
+  const differ = SAME_RUN_CLAIMS.filter((name) => {
+    const value = ownClaim(claims, name);
+    return typeof value !== 'string' || value !== request.claims[name];
+  });
+  if (differ.length === 0) return;
+  const shown = differ.map((name) => {
+    const value = ownClaim(claims, name);
+    return typeof value === 'string' ? `${name} '${value.slice(0, 64)}'` : `${name} missing`;
+  });
+  throw new JitkeyError(
+    'access_denied',
+    `this token is not from the run that asked for approval (${shown.join(', ')}): redeem with a fresh token of that same run`,
+  );
+}
