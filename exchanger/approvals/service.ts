@@ -7,6 +7,7 @@
  */
 import type { Policy } from '../policy/types.js';
 import type { Grant } from '../server/exchange.js';
+import { clean } from '../text/clean.js';
 import type { ApproverDirectory } from './approvers.js';
 import { type ApprovalDeps, approvalContext } from './context.js';
 import { type Decision, decideRequest } from './decide.js';
@@ -33,9 +34,7 @@ export const MAX_REASON_LENGTH = 500;
 
 /** A reason as people typed it, made safe for logs and the job's log: one line, bounded. */
 export function cleanReason(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
-  const line = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ');
-  return line.trim().slice(0, MAX_REASON_LENGTH);
+  return clean(text).replace(/\s+/g, ' ').trim().slice(0, MAX_REASON_LENGTH);
 }
 
 export function createApprovals(deps: ApprovalDeps): Approvals {

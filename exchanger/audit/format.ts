@@ -1,17 +1,11 @@
 /**
- * `jitkey audit` output: a fixed-width table for people, JSON lines for tools.
- * Values come from tokens and may hold anything: control characters are replaced so a crafted
- * claim cannot drive the operator's terminal.
+ * `jitkey audit` output: a fixed-width table for people (cleaned of control characters, see
+ * `text/clean.ts`), JSON lines for tools.
  */
 import type { AuditEntry } from '../store/types.js';
+import { type Column, formatTable } from '../text/table.js';
 
-interface Column {
-  title: string;
-  max: number;
-  value(entry: AuditEntry): string | undefined;
-}
-
-const COLUMNS: readonly Column[] = [
+const COLUMNS: readonly Column<AuditEntry>[] = [
   {
     title: 'TIME',
     max: 20,
@@ -44,14 +38,7 @@ const COLUMNS: readonly Column[] = [
 
 export function formatAuditTable(entries: readonly AuditEntry[]): string {
   if (entries.length === 0) return 'no audit entries match\n';
-  const rows = entries.map((entry) => COLUMNS.map((c) => truncate(clean(c.value(entry) || '-'), c.max)));
-  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return `${[line(COLUMNS.map((c) => c.title)), ...rows.map(line)].join('\n')}\n`;
+  return formatTable(COLUMNS, entries);
 }
 
 /** One JSON object per line, snake_case like the HTTP API, times in RFC 3339. */
@@ -75,15 +62,4 @@ export function formatAuditJson(entries: readonly AuditEntry[]): string {
     )
     .map((line) => `${line}\n`)
     .join('');
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
-
-function clean(text: string): string {
-  return text.replace(CONTROL, ' ');
 }

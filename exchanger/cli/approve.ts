@@ -5,8 +5,9 @@
  * it refused it, 2 on a usage error.
  */
 import type { RequestView } from '../approvals/views.js';
+import { clean } from '../text/clean.js';
 import { parse, UsageError } from './args.js';
-import { type ApproverCliDeps, approverSetup, clean, refused } from './requests.js';
+import { type ApproverCliDeps, approverSetup, refused } from './requests.js';
 
 const USAGE = {
   approve: 'jitkey approve ID --url URL [--reason TEXT]   (your GitHub token in GH_TOKEN or GITHUB_TOKEN)',

@@ -5,6 +5,8 @@
  */
 import { approverClient, ExchangerRefusal, githubTokenFromEnv } from '../approvals/client.js';
 import type { RequestView } from '../approvals/views.js';
+import { clean } from '../text/clean.js';
+import { type Column, formatTable } from '../text/table.js';
 import { parse, UsageError } from './args.js';
 
 const USAGE = 'jitkey requests --url URL [--json]   (your GitHub token in GH_TOKEN or GITHUB_TOKEN)';
@@ -74,11 +76,7 @@ export function refused(e: unknown, err: (text: string) => void): number {
   throw e;
 }
 
-const COLUMNS: Array<{
-  title: string;
-  max: number;
-  value: (r: RequestView, now: Date) => string | undefined;
-}> = [
+const columns = (now: Date): Column<RequestView>[] => [
   { title: 'ID', max: 40, value: (r) => r.request_id },
   { title: 'ROLE', max: 24, value: (r) => r.role },
   { title: 'REPOSITORY', max: 32, value: (r) => r.repository },
@@ -89,24 +87,17 @@ const COLUMNS: Array<{
     max: 16,
     value: (r) => r.run_id && `${r.run_id}${r.run_attempt ? `/${r.run_attempt}` : ''}`,
   },
-  { title: 'AGE', max: 8, value: (r, now) => age(now.getTime() - Date.parse(r.created_at)) },
+  { title: 'AGE', max: 8, value: (r) => age(now.getTime() - Date.parse(r.created_at)) },
   {
     title: 'APPROVALS',
     max: 9,
     value: (r) => `${new Set(r.approvals.map((a) => a.login)).size}/${r.required}`,
   },
-  { title: 'EXPIRES IN', max: 10, value: (r, now) => age(Date.parse(r.expires_at) - now.getTime()) },
+  { title: 'EXPIRES IN', max: 10, value: (r) => age(Date.parse(r.expires_at) - now.getTime()) },
 ];
 
 export function formatRequests(list: readonly RequestView[], now: Date): string {
-  const rows = list.map((r) => COLUMNS.map((c) => truncate(clean(c.value(r, now) || '-'), c.max)));
-  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return `${[line(COLUMNS.map((c) => c.title)), ...rows.map(line)].join('\n')}\n`;
+  return formatTable(columns(now), list);
 }
 
 /** `95_000` → `1m35s`, `7_200_000` → `2h`; never negative. */
@@ -120,15 +111,4 @@ export function age(ms: number): string {
   if (h) return `${h}h${m ? `${m}m` : ''}`;
   if (m) return `${m}m${s ? `${s}s` : ''}`;
   return `${s}s`;
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: values come from tokens; control characters are replaced
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
-
-export function clean(text: string): string {
-  return text.replace(CONTROL, ' ');
 }
