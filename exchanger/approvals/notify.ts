@@ -7,6 +7,7 @@
 import type { Logger } from '../log.js';
 import { urlProblem } from '../policy/read.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
+import { type RequestSummary, shownClaims } from './views.js';
 
 export const NOTIFY_TIMEOUT_MS = 5000;
 
@@ -18,22 +19,8 @@ export interface NotifyDeps {
   timeoutMs?: number;
 }
 
-export interface NotifyPayload {
+export interface NotifyPayload extends RequestSummary {
   event: 'approval_requested';
-  request_id: string;
-  role: string;
-  repository?: string;
-  ref?: string;
-  environment?: string;
-  event_name?: string;
-  workflow_ref?: string;
-  run_id?: string;
-  run_attempt?: string;
-  actor?: string;
-  approvers: string[];
-  required: number;
-  created_at: string;
-  expires_at: string;
   /** What an approver runs. */
   approve_command: string;
 }
@@ -43,25 +30,11 @@ export function approveCommand(requestId: string, publicUrl: string | undefined)
 }
 
 export function notifyPayload(request: ApprovalRequestRecord, publicUrl?: string): NotifyPayload {
-  const c = request.claims;
-  const pick = <K extends string>(names: readonly K[]) =>
-    Object.fromEntries(names.filter((n) => c[n] !== undefined).map((n) => [n, c[n]])) as Partial<
-      Record<K, string>
-    >;
   return {
     event: 'approval_requested',
     request_id: request.id,
     role: request.role,
-    ...pick([
-      'repository',
-      'ref',
-      'environment',
-      'event_name',
-      'workflow_ref',
-      'run_id',
-      'run_attempt',
-      'actor',
-    ] as const),
+    ...shownClaims(request),
     approvers: request.approvers,
     required: request.required,
     created_at: request.createdAt.toISOString(),

@@ -26,25 +26,42 @@ export interface StatusView {
   denied_by?: string;
 }
 
-export interface RequestView {
+/** The claims an approver is shown (and a notification carries), as the job's token had them. */
+const SHOWN_CLAIMS = [
+  'repository',
+  'ref',
+  'environment',
+  'event_name',
+  'workflow_ref',
+  'run_id',
+  'run_attempt',
+  'actor',
+] as const;
+
+export type ShownClaims = Partial<Record<(typeof SHOWN_CLAIMS)[number], string>>;
+
+/** What an approver needs to find and decide a request: the fields a listing and a notification share. */
+export interface RequestSummary extends ShownClaims {
   request_id: string;
-  status: ApprovalStatus;
   role: string;
-  repository?: string;
-  ref?: string;
-  environment?: string;
-  event_name?: string;
-  workflow_ref?: string;
-  run_id?: string;
-  run_attempt?: string;
-  actor?: string;
-  created_at: string;
-  expires_at: string;
   approvers: string[];
   required: number;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface RequestView extends RequestSummary {
+  status: ApprovalStatus;
   approvals: Array<{ login: string; at: string; reason?: string }>;
   reason?: string;
   denied_by?: string;
+}
+
+export function shownClaims(request: Pick<ApprovalRequestRecord, 'claims'>): ShownClaims {
+  const claims: ShownClaims = {};
+  for (const name of SHOWN_CLAIMS)
+    if (request.claims[name] !== undefined) claims[name] = request.claims[name];
+  return claims;
 }
 
 export function pendingView(request: ApprovalRequestRecord, pollToken: string): PendingView {
@@ -82,30 +99,16 @@ export function statusView(
   };
 }
 
-const SHOWN_CLAIMS = [
-  'repository',
-  'ref',
-  'environment',
-  'event_name',
-  'workflow_ref',
-  'run_id',
-  'run_attempt',
-  'actor',
-] as const;
-
 export function requestView(
   request: ApprovalRequestRecord,
   status: ApprovalStatus,
   config: { approvers: string[]; required: number },
 ): RequestView {
-  const claims: Partial<Record<(typeof SHOWN_CLAIMS)[number], string>> = {};
-  for (const name of SHOWN_CLAIMS)
-    if (request.claims[name] !== undefined) claims[name] = request.claims[name];
   return {
     request_id: request.id,
     status,
     role: request.role,
-    ...claims,
+    ...shownClaims(request),
     created_at: request.createdAt.toISOString(),
     expires_at: request.expiresAt.toISOString(),
     approvers: config.approvers,
