@@ -7,15 +7,15 @@
  * instances too.
  */
 import type pg from 'pg';
-import { DEFAULT_APPROVAL_LIST_LIMIT, parseVotes, votesJson } from './approvals-sqlite.js';
-import type {
-  ApprovalRequestRecord,
-  ApprovalState,
-  ApprovalStatus,
-  AuditEntry,
-  LeaseRecord,
-  Store,
-} from './types.js';
+import {
+  type ApprovalMethods,
+  DEFAULT_APPROVAL_LIST_LIMIT,
+  type RequestRowOf,
+  type RowDecoding,
+  requestRecord,
+  votesJson,
+} from './approvals-rows.js';
+import type { ApprovalRequestRecord, ApprovalState, AuditEntry, LeaseRecord } from './types.js';
 
 export const postgresApprovalsMigration = (t: (name: string) => string) => `
   CREATE TABLE IF NOT EXISTS ${t('approval_requests')} (
@@ -39,24 +39,9 @@ export const postgresApprovalsMigration = (t: (name: string) => string) => `
   CREATE INDEX IF NOT EXISTS approval_requests_status_created ON ${t('approval_requests')} (status, created_at, id);
   CREATE INDEX IF NOT EXISTS approval_requests_expires_at ON ${t('approval_requests')} (expires_at);`;
 
-interface RequestRow {
-  id: string;
-  role: string;
-  status: string;
-  version: number;
-  poll_token_hash: string;
-  created_at: Date;
-  expires_at: Date;
-  duration_seconds: number | null;
-  approvers: string[];
-  required: number;
-  claims: Record<string, string>;
-  approvals: unknown;
-  reason: string | null;
-  decided_by: string | null;
-  lease_id: string | null;
-  redeemed_at: Date | null;
-}
+/** pg returns timestamptz as Date and jsonb parsed. */
+type RequestRow = RequestRowOf<Date, unknown>;
+const DECODE: RowDecoding<Date, unknown> = { time: (value) => value, json: (value) => value };
 
 const COLUMNS =
   'id, role, status, version, poll_token_hash, created_at, expires_at, duration_seconds, approvers, required, claims, approvals, reason, decided_by, lease_id, redeemed_at';
@@ -70,11 +55,6 @@ export interface PostgresIo {
   leaseColumns: string;
   leaseValues(lease: LeaseRecord): unknown[];
 }
-
-type ApprovalMethods = Pick<
-  Store,
-  'createApprovalRequest' | 'getApprovalRequest' | 'listApprovalRequests' | 'updateApprovalRequest'
->;
 
 /** `$n::type, …` for the audit columns starting at parameter `first` (typed: they sit in a SELECT list). */
 function auditParams(first: number): string {
@@ -137,7 +117,7 @@ export function postgresApprovals(io: PostgresIo): ApprovalMethods {
         text: `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
         values: [id],
       });
-      return rows[0] && requestRecord(rows[0]);
+      return rows[0] && requestRecord(rows[0], DECODE);
     },
     async listApprovalRequests({ statuses, limit = DEFAULT_APPROVAL_LIST_LIMIT }) {
       if (statuses.length === 0) return [];
@@ -146,7 +126,7 @@ export function postgresApprovals(io: PostgresIo): ApprovalMethods {
         text: `SELECT ${COLUMNS} FROM ${table} WHERE status = ANY($1::text[]) ORDER BY created_at, id LIMIT $2`,
         values: [statuses, limit],
       });
-      return rows.map(requestRecord);
+      return rows.map((row) => requestRecord(row, DECODE));
     },
     async updateApprovalRequest(id, version, next, entry, lease) {
       const state = stateValues(next); // $1…$7
@@ -202,25 +182,4 @@ function requestValues(r: ApprovalRequestRecord): unknown[] {
     r.leaseId ?? null,
     r.redeemedAt ?? null,
   ];
-}
-
-function requestRecord(row: RequestRow): ApprovalRequestRecord {
-  return {
-    id: row.id,
-    role: row.role,
-    status: row.status as ApprovalStatus,
-    version: row.version,
-    pollTokenHash: row.poll_token_hash,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    ...(row.duration_seconds !== null ? { durationSeconds: row.duration_seconds } : {}),
-    approvers: row.approvers,
-    required: row.required,
-    claims: row.claims,
-    approvals: parseVotes(row.approvals),
-    ...(row.reason !== null ? { reason: row.reason } : {}),
-    ...(row.decided_by !== null ? { decidedBy: row.decided_by } : {}),
-    ...(row.lease_id !== null ? { leaseId: row.lease_id } : {}),
-    ...(row.redeemed_at !== null ? { redeemedAt: row.redeemed_at } : {}),
-  };
 }

@@ -5,15 +5,15 @@
  * claims and approvals are JSON text.
  */
 import type Database from 'better-sqlite3';
-import type {
-  ApprovalRequestRecord,
-  ApprovalState,
-  ApprovalStatus,
-  ApprovalVote,
-  AuditEntry,
-  LeaseRecord,
-  Store,
-} from './types.js';
+import {
+  type ApprovalMethods,
+  DEFAULT_APPROVAL_LIST_LIMIT,
+  ms,
+  type RowDecoding,
+  requestRecord,
+  votesJson,
+} from './approvals-rows.js';
+import type { ApprovalRequestRecord, ApprovalState, AuditEntry, LeaseRecord } from './types.js';
 
 export const SQLITE_APPROVALS_MIGRATION = `
   CREATE TABLE IF NOT EXISTS approval_requests (
@@ -36,8 +36,6 @@ export const SQLITE_APPROVALS_MIGRATION = `
   );
   CREATE INDEX IF NOT EXISTS approval_requests_status_created ON approval_requests (status, created_at);
   CREATE INDEX IF NOT EXISTS approval_requests_expires_at ON approval_requests (expires_at);`;
-
-export const DEFAULT_APPROVAL_LIST_LIMIT = 100;
 
 interface StateRow {
   status: string;
@@ -70,10 +68,11 @@ export interface SqliteIo {
   lease(lease: LeaseRecord): () => void;
 }
 
-type ApprovalMethods = Pick<
-  Store,
-  'createApprovalRequest' | 'getApprovalRequest' | 'listApprovalRequests' | 'updateApprovalRequest'
->;
+/** Times are integer milliseconds; approvers and claims are JSON text. */
+const DECODE: RowDecoding<number, string> = {
+  time: (value) => new Date(value),
+  json: (value) => JSON.parse(value),
+};
 
 export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMethods {
   const insert = db.prepare<RequestRow>(
@@ -105,7 +104,7 @@ export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMe
     getApprovalRequest: (id) =>
       io.read('read the approval request', () => {
         const row = select.get(id);
-        return row && requestRecord(row);
+        return row && requestRecord(row, DECODE);
       }),
     listApprovalRequests: ({ statuses, limit = DEFAULT_APPROVAL_LIST_LIMIT }) =>
       io.read('list approval requests', () => {
@@ -118,7 +117,7 @@ export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMe
           );
           lists.set(statuses.length, statement);
         }
-        return statement.all(...statuses, limit).map(requestRecord);
+        return statement.all(...statuses, limit).map((row) => requestRecord(row, DECODE));
       }),
     updateApprovalRequest: (id, version, next, entry, lease) =>
       io.write(() => {
@@ -133,35 +132,6 @@ export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMe
         };
       }),
   };
-}
-
-function ms(date: Date, field: string): number {
-  const value = date instanceof Date ? date.getTime() : Number.NaN;
-  if (!Number.isFinite(value)) throw new RangeError(`${field} must be a valid Date`);
-  return value;
-}
-
-export function votesJson(votes: readonly ApprovalVote[]): string {
-  return JSON.stringify(
-    votes.map((v) => ({
-      login: v.login,
-      id: v.id,
-      at: new Date(ms(v.at, 'approvals.at')).toISOString(),
-      ...(v.reason !== undefined ? { reason: v.reason } : {}),
-    })),
-  );
-}
-
-export function parseVotes(value: unknown): ApprovalVote[] {
-  const list = (typeof value === 'string' ? JSON.parse(value) : (value ?? [])) as Array<
-    Record<string, string>
-  >;
-  return list.map((v) => ({
-    login: String(v.login),
-    id: String(v.id),
-    at: new Date(String(v.at)),
-    ...(typeof v.reason === 'string' ? { reason: v.reason } : {}),
-  }));
 }
 
 function stateRow(state: ApprovalState): StateRow {
@@ -188,26 +158,5 @@ function requestRow(request: ApprovalRequestRecord): RequestRow {
     approvers: JSON.stringify(request.approvers),
     required: request.required,
     claims: JSON.stringify(request.claims),
-  };
-}
-
-function requestRecord(row: RequestRow): ApprovalRequestRecord {
-  return {
-    id: row.id,
-    role: row.role,
-    status: row.status as ApprovalStatus,
-    version: row.version,
-    pollTokenHash: row.poll_token_hash,
-    createdAt: new Date(row.created_at),
-    expiresAt: new Date(row.expires_at),
-    ...(row.duration_seconds !== null ? { durationSeconds: row.duration_seconds } : {}),
-    approvers: JSON.parse(row.approvers) as string[],
-    required: row.required,
-    claims: JSON.parse(row.claims) as Record<string, string>,
-    approvals: parseVotes(row.approvals),
-    ...(row.reason !== null ? { reason: row.reason } : {}),
-    ...(row.decided_by !== null ? { decidedBy: row.decided_by } : {}),
-    ...(row.lease_id !== null ? { leaseId: row.lease_id } : {}),
-    ...(row.redeemed_at !== null ? { redeemedAt: new Date(row.redeemed_at) } : {}),
   };
 }
