@@ -7,12 +7,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { isJitkeyError, type JitkeyError } from '../../exchanger/errors.js';
 import {
   type AwsProvider,
   type AwsProviderOptions,
   createAwsProvider,
 } from '../../exchanger/providers/aws.js';
+import { rejection as failure } from '../support/rejection.js';
 import { type StsStandin, startStsStandin } from '../support/sts-standin.js';
 import { awsRole, CLAIMS, KEY, mintRequest, ROLE_ARN } from './aws-fixtures.js';
 
@@ -44,15 +44,6 @@ function aws(options: Partial<AwsProviderOptions> = {}): AwsProvider {
     ...options,
   });
   return provider;
-}
-
-async function failure(p: Promise<unknown>): Promise<JitkeyError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isJitkeyError(err)) throw new Error(`expected a JitkeyError, got ${String(err)}`);
-  return err;
 }
 
 describe('mint', () => {

@@ -7,11 +7,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import { JWT } from 'google-auth-library';
 import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isJitkeyError, type JitkeyError } from '../../exchanger/errors.js';
 import type { Role } from '../../exchanger/policy/types.js';
 import { createGcpProvider, type GcpProvider, gcpConfigFromEnv } from '../../exchanger/providers/gcp.js';
-import type { MintRequest } from '../../exchanger/providers/types.js';
 import { type GcpStandin, type ServiceAccountKey, startGcpStandin } from '../support/gcp-standin.js';
+import { rejection } from '../support/rejection.js';
+import { mintRequestFor as request } from './mint-request.js';
 
 const NOW = new Date('2030-01-02T03:04:05.000Z');
 const SA = 'ci-reader@proj.iam.gserviceaccount.com';
@@ -34,23 +34,6 @@ function role(gcp: Partial<NonNullable<Role['gcp']>> = {}, name = 'read-artifact
     deny: [],
     requireProtectedEnvironment: false,
   };
-}
-
-const request = (r: Role, durationSeconds = 900): MintRequest => ({
-  role: r,
-  claims: { repository: 'acme/web' },
-  durationSeconds,
-  requestId: 'req-1',
-  leaseId: 'lease-1',
-});
-
-async function rejection(p: Promise<unknown>): Promise<JitkeyError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!isJitkeyError(e)) throw new Error(`expected a JitkeyError, got ${String(e)}`);
-  return e;
 }
 
 let gcp: GcpStandin;

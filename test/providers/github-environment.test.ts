@@ -4,7 +4,6 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Claims } from '../../exchanger/claims.js';
-import { isJitkeyError, type JitkeyError } from '../../exchanger/errors.js';
 import { createGithubApp, type GithubApp } from '../../exchanger/github/app.js';
 import { createEnvironmentGuard } from '../../exchanger/github/environment-guard.js';
 import type { Role } from '../../exchanger/policy/types.js';
@@ -16,6 +15,7 @@ import {
   startGithubStandin,
   UNPROTECTED_ENVIRONMENT,
 } from '../support/github-standin.js';
+import { rejection } from '../support/rejection.js';
 
 function role(requireProtectedEnvironment = true): Role {
   return {
@@ -34,15 +34,6 @@ const claims = (environment?: string, repository = 'acme/web'): Claims => ({
   repository,
   ...(environment === undefined ? {} : { environment }),
 });
-
-async function rejection(p: Promise<unknown>): Promise<JitkeyError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!isJitkeyError(e)) throw new Error(`expected a JitkeyError, got ${String(e)}`);
-  return e;
-}
 
 let gh: GithubStandin;
 let app: GithubApp;

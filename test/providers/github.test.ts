@@ -8,18 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isJitkeyError, type JitkeyError } from '../../exchanger/errors.js';
 import { createGithubApp } from '../../exchanger/github/app.js';
 import { githubAppConfigFromEnv } from '../../exchanger/github/config.js';
 import { parseAppPrivateKey, signAppJwt } from '../../exchanger/github/jwt.js';
 import type { Role } from '../../exchanger/policy/types.js';
 import { createGithubProvider, type GithubProvider } from '../../exchanger/providers/github.js';
-import type { MintRequest } from '../../exchanger/providers/types.js';
 import {
   type GithubStandin,
   type GithubStandinOptions,
   startGithubStandin,
 } from '../support/github-standin.js';
+import { rejection } from '../support/rejection.js';
+import { mintRequestFor as request } from './mint-request.js';
 
 const STANDIN: GithubStandinOptions = {
   installations: [
@@ -54,23 +54,6 @@ function role(github: Partial<NonNullable<Role['github']>> = {}, name = 'bump-de
     deny: [],
     requireProtectedEnvironment: false,
   };
-}
-
-const request = (r: Role): MintRequest => ({
-  role: r,
-  claims: { repository: 'acme/web' },
-  durationSeconds: 900,
-  requestId: 'req-1',
-  leaseId: 'lease-1',
-});
-
-async function rejection(p: Promise<unknown>): Promise<JitkeyError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!isJitkeyError(e)) throw new Error(`expected a JitkeyError, got ${String(e)}`);
-  return e;
 }
 
 let gh: GithubStandin;
