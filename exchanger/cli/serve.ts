@@ -74,27 +74,28 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
   const server = createServer({ ...deps, approvals, extraRoutes: approvalRoutes(approvals, log) });
 
-  process.on('SIGHUP', () => {
-    loadPolicyFile(policyPath).then(
-      (next) => {
-        if (JSON.stringify(next.issuers) !== JSON.stringify(policy.issuers)) {
-          verifier = makeVerifier(next);
-        }
-        policy = next;
-        metrics.reloads.inc({ outcome: 'ok' });
-        log.info('policy reloaded', { policy: policyPath, roles: next.roles.size });
-        warnUnconfigured(next, providers, log);
-        warnApprovalsUnconfigured(next, github, log);
-      },
-      (err: unknown) => {
-        metrics.reloads.inc({ outcome: 'invalid' });
-        log.error('policy reload refused; the previous policy stays in force', {
-          policy: policyPath,
-          problems: String(err),
-        });
-      },
-    );
-  });
+  // Everything that can refuse the new policy (parsing, the issuers' URLs) runs before anything
+  // is swapped, so a refused reload leaves the old policy and verifier in force.
+  const reload = async () => {
+    try {
+      const next = await loadPolicyFile(policyPath);
+      const nextVerifier =
+        JSON.stringify(next.issuers) !== JSON.stringify(policy.issuers) ? makeVerifier(next) : verifier;
+      policy = next;
+      verifier = nextVerifier;
+      metrics.reloads.inc({ outcome: 'ok' });
+      log.info('policy reloaded', { policy: policyPath, roles: next.roles.size });
+      warnUnconfigured(next, providers, log);
+      warnApprovalsUnconfigured(next, github, log);
+    } catch (err) {
+      metrics.reloads.inc({ outcome: 'invalid' });
+      log.error('policy reload refused; the previous policy stays in force', {
+        policy: policyPath,
+        problems: String(err),
+      });
+    }
+  };
+  process.on('SIGHUP', () => void reload());
 
   let stopping = false;
   const shutdown = (sig: string) => {
