@@ -3,16 +3,11 @@
  * status, who approved and a denial's reason; approvers, once GitHub and the policy say they are
  * one, see what they are deciding on: role, repository, ref, actor, run. Nobody sees a hash.
  */
+import type { Pending } from '../server/exchange.js';
 import type { ApprovalRequestRecord, ApprovalStatus } from '../store/types.js';
 
-export interface PendingView {
-  status: 'pending';
-  request_id: string;
-  poll_token: string;
-  expires_at: string;
-  approvers: string[];
-  required: number;
-}
+/** The job's `202`: the exchange route's own answer type. */
+export type PendingView = Pending;
 
 export interface StatusView {
   request_id: string;
