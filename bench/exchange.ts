@@ -32,9 +32,9 @@ const BODY = JSON.stringify({ role: 'deploy' });
 const THROUGHPUT_CONNECTIONS = 64;
 const FAN_OUT = 1000;
 const STS_DELAY_MS = 50;
-/** Requests of the fixed-rate runs: 4 s at 1,000/s, 4 s at 500/s. */
-const AT_1000 = 4000;
-const AT_500 = 2000;
+/** Requests of the fixed-rate runs: 3 s at 1,000/s, 3 s at 500/s. */
+const AT_1000 = 3000;
+const AT_500 = 1500;
 
 const closed = (
   url: string,
@@ -138,7 +138,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   let bareFan: { result: LoadResult; overflows: number };
   try {
     await runLoad(closed(bare.url, sameBytes, THROUGHPUT_CONNECTIONS, { durationS: 1 }));
-    bareMax = await withCpu(bare, closed(bare.url, sameBytes, THROUGHPUT_CONNECTIONS, { durationS: 3 }));
+    bareMax = await withCpu(bare, closed(bare.url, sameBytes, THROUGHPUT_CONNECTIONS, { durationS: 2 }));
     bare1000 = await runLoad(paced(bare.url, sameBytes, 1000, AT_1000));
     bareFan = await fanOut(bare.url, sameBytes);
   } finally {
@@ -163,10 +163,10 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   let at500: LoadResult;
   let fan: { result: LoadResult; overflows: number };
   try {
-    const warm = await runLoad(closed(ex.url, preminted(recipe, 2000), 32, { amount: 2000 }));
+    const warm = await runLoad(closed(ex.url, preminted(recipe, 1500), 32, { amount: 1500 }));
     expectAllOk('warm-up', warm);
     // About 3 s of tokens at the warm-up's pace (bounded either way).
-    const count = Math.min(12_000, Math.max(2500, Math.round(warm.rate * 3)));
+    const count = Math.min(12_000, Math.max(2000, Math.round(warm.rate * 3)));
     max = await withCpu(
       ex,
       closed(ex.url, preminted(recipe, count), THROUGHPUT_CONNECTIONS, { amount: count }),
@@ -267,16 +267,17 @@ export async function benchMemory(ctx: HttpContext): Promise<Row[]> {
   const db = new Database(join(dir, 'jitkey.db'), { readonly: true, fileMustExist: true });
   const jtiRows = () => (db.prepare('SELECT count(*) AS n FROM used_jtis').get() as { n: number }).n;
   const recipe = tokenRecipe(ctx.idp, ctx.key, MEMORY_TOKEN_LIFETIME_S);
-  const samples: { done: number; rssMiB: number; jtis: number; rate: number }[] = [];
+  const samples: { done: number; rssMiB: number; jtis: number; rate: number; cpu: CpuShare }[] = [];
   let done = 1; // the hand-made exchange of startExchanger
   try {
     for (const amount of MEMORY_STAGES) {
-      const r = await runLoad(closed(ex.url, { mode: 'live', recipe }, 32, { amount }));
+      const cpu = await withCpu(ex, closed(ex.url, { mode: 'live', recipe }, 64, { amount }));
+      const r = cpu.result;
       expectAllOk(`memory stage of ${amount}`, r, amount);
       done += r.ok;
       await sleep(PURGE_INTERVAL_MS + 200); // a purge between the stage and the sample
 
-      samples.push({ done, rssMiB: ex.rssKiB() / 1024, jtis: jtiRows(), rate: r.rate });
+      samples.push({ done, rssMiB: ex.rssKiB() / 1024, jtis: jtiRows(), rate: r.rate, cpu });
       ctx.log(`  after ${done} exchanges: RSS ${(samples.at(-1)!.rssMiB).toFixed(1)} MiB`);
     }
   } finally {
@@ -293,7 +294,7 @@ export async function benchMemory(ctx: HttpContext): Promise<Row[]> {
       ...(s === last
         ? {
             goal: { text: 'flat within 10 %', met: growth <= 0.1 },
-            note: `replay-cache rows after each stage: ${samples.map((x) => x.jtis).join(' → ')} (tokens live ${MEMORY_TOKEN_LIFETIME_S} s, a jti is kept until exp + 60 s, purge every ${PURGE_INTERVAL_MS} ms); stages ran at ${samples.map((x) => `${x.rate.toFixed(0)}/s`).join(', ')}, tokens minted by the load generator as it went`,
+            note: `replay-cache rows after each stage: ${samples.map((x) => x.jtis).join(' → ')} (tokens live ${MEMORY_TOKEN_LIFETIME_S} s, a jti is kept until exp + 60 s, purge every ${PURGE_INTERVAL_MS} ms); stages ran at ${samples.map((x) => `${x.rate.toFixed(0)}/s`).join(', ')}, tokens minted by the load generator as it went (last stage: ${describeCpu(last.cpu, 'jitkey serve')})`,
           }
         : {}),
     }),

@@ -11,7 +11,7 @@ import { type Row, row } from './report.js';
 import { summarize } from './stats.js';
 
 const ROLES = 1000;
-const DECISIONS = 200_000;
+const DECISIONS = 100_000;
 const ISSUER = 'https://token.actions.githubusercontent.com';
 
 const id = (i: number) => String(i).padStart(4, '0');

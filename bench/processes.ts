@@ -97,7 +97,7 @@ export function startExchangerProcess(options: ExchangerOptions): Promise<Server
   return launch(
     [
       ...prof,
-      CLI,
+      process.env.BENCH_JITKEY ?? CLI,
       'serve',
       '--policy',
       options.policyPath,

@@ -7,6 +7,7 @@
  *   BENCH_ONLY=1,2 npm run bench        # some sections
  *   BENCH_CPU_PROF=/tmp/prof npm run bench   # also write V8 CPU profiles of `jitkey serve`
  *   BENCH_KEEP=1 npm run bench          # keep the temporary directory (server logs, SQLite files)
+ *   BENCH_JITKEY=/other/checkout/lib/exchanger/cli/main.js npm run bench   # measure another build
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -14,7 +14,7 @@ import { median } from './stats.js';
 import { minter, tokenRecipe } from './tokens.js';
 
 const TOKENS = 1000;
-const ROUNDS = 5;
+const ROUNDS = 3;
 const ROUND_MS = 300;
 
 /** Verifications per second of `fn` over the tokens, cycling, for about `ms`. */
