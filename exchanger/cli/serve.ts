@@ -55,7 +55,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const store = await openStore(values.store!, { log, ...purgeInterval(env) });
   // One GitHub App client for the provider, the environment guard and approvals.
   const github = githubAppFromEnv(env, log);
-  const providers = buildProviders(env, { log, metrics }, github);
+  const providers = buildProviders(env, { log }, github);
   const guards = buildGuards(env, { log }, github);
   warnUnconfigured(policy, providers, log);
   warnApprovalsUnconfigured(policy, github, log);

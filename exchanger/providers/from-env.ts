@@ -9,7 +9,6 @@ import { githubAppConfigFromEnv } from '../github/config.js';
 import { createEnvironmentGuard } from '../github/environment-guard.js';
 import type { Logger } from '../log.js';
 import { parseServiceUrl } from '../net/service-url.js';
-import type { Metrics } from '../server/metrics.js';
 import { createAwsProvider } from './aws.js';
 import { createGithubProvider } from './github.js';
 import type { Guard, Provider, Providers } from './types.js';
@@ -18,7 +17,6 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 export interface ProviderDeps {
   log: Logger;
-  metrics: Metrics;
 }
 
 /** The GitHub App client is shared by the provider, the environment guard and approvals. */
@@ -32,11 +30,9 @@ export function buildProviders(
   deps: ProviderDeps,
   app = githubAppFromEnv(env, deps.log),
 ): Providers {
-  const observe = (provider: string, seconds: number, outcome: string) =>
-    deps.metrics.upstream.observe({ provider, outcome }, seconds);
   const providers: Providers = {
     // The AWS SDK finds its credentials lazily (default chain), so AWS is always offered.
-    aws: createAwsProvider({ log: deps.log, observe }),
+    aws: createAwsProvider({ log: deps.log }),
   };
   if (app) providers.github = createGithubProvider({ app, log: deps.log });
   // GCP's client library costs ~0.3 s to load: load it on the first GCP exchange, but check
@@ -45,7 +41,7 @@ export function buildProviders(
   if (gcpEndpoint) parseServiceUrl(gcpEndpoint, 'JITKEY_GCP_IAM_ENDPOINT');
   providers.gcp = lazyProvider('gcp', async () => {
     const { createGcpProvider, gcpConfigFromEnv } = await import('./gcp.js');
-    return createGcpProvider({ ...gcpConfigFromEnv(env), log: deps.log, observe });
+    return createGcpProvider({ ...gcpConfigFromEnv(env), log: deps.log });
   });
   return providers;
 }

@@ -74,7 +74,7 @@ export function createMetrics() {
   );
   const upstream = new Histogram(
     'jitkey_upstream_request_seconds',
-    'Latency of calls to the cloud providers, by provider and outcome.',
+    'Time to mint credentials upstream (retries included), once per exchange, by provider and outcome.',
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   );
   const revocations = new Counter('jitkey_revocations_total', 'Lease revocations by provider and outcome.');

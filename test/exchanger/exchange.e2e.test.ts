@@ -201,6 +201,9 @@ describe('operations', () => {
     expect(metrics).toMatch(
       /jitkey_upstream_request_seconds_bucket\{provider="aws",outcome="ok",le="0.5"\} [1-9]/,
     );
+    // Once per exchange: as many observations as STS issued credentials.
+    const count = /jitkey_upstream_request_seconds_count\{provider="aws",outcome="ok"\} (\d+)/.exec(metrics);
+    expect(Number(count?.[1])).toBe(stack.sts.issued.length);
   });
 
   it('answers 404 with the error shape for an unknown route', async () => {
