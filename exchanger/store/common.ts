@@ -55,6 +55,15 @@ function unreachable(cause: unknown): boolean {
   return /timeout|terminat|Connection|connect/i.test(cause.message);
 }
 
+/** Refuses a database a newer jitkey migrated: its schema may mean what this one does not know. */
+export function checkSchemaVersion(store: string, current: number, known: number): void {
+  if (current > known) {
+    throw new Error(
+      `the ${store} store has schema version ${current}, newer than this jitkey knows (${known}): upgrade jitkey`,
+    );
+  }
+}
+
 /** `repository` gets a real column (filtered on); the other identifying claims go in JSON. */
 export function splitClaims(claims: Record<string, string>): { repository: string | null; rest: string } {
   const { repository, ...rest } = claims;
@@ -96,11 +105,6 @@ export function purgeSettings(options: StoreOptions): PurgeSettings {
   };
 }
 
-/**
- * Runs `purge` every `intervalMs` on an unref'd timer (it never keeps the process alive), one
- * run at a time; a failure is logged and the next tick tries again. `stop` waits for a run in
- * progress.
- */
 export interface PurgeCounts {
   jtis: number;
   leases: number;
@@ -108,6 +112,64 @@ export interface PurgeCounts {
   audit: number;
 }
 
+/** A table a purge deletes from: its key, the time column compared with the cutoff, and what it does. */
+export interface PurgeTarget {
+  table: string;
+  key: string;
+  column: string;
+  what: string;
+}
+
+export const PURGE_TARGETS = {
+  jtis: { table: 'used_jtis', key: 'jti', column: 'expires_at', what: 'purge used token ids' },
+  leases: { table: 'leases', key: 'id', column: 'expires_at', what: 'purge expired leases' },
+  approvals: {
+    table: 'approval_requests',
+    key: 'id',
+    column: 'expires_at',
+    what: 'purge expired approval requests',
+  },
+  audit: { table: 'audit', key: 'id', column: 'at', what: 'purge old audit rows' },
+} as const satisfies Record<keyof PurgeCounts, PurgeTarget>;
+
+/**
+ * One purge: used token ids past their expiry, leases and approval requests a grace day past
+ * theirs, audit rows past the retention (kept forever without one). `chunked` deletes the rows of
+ * `target` older than `cutoffMs` (milliseconds since the epoch) and counts them.
+ */
+async function purgeRows(
+  now: Date,
+  settings: PurgeSettings,
+  chunked: (target: PurgeTarget, cutoffMs: number) => Promise<number>,
+): Promise<PurgeCounts> {
+  const at = now.getTime();
+  const jtis = await chunked(PURGE_TARGETS.jtis, at);
+  const leases = await chunked(PURGE_TARGETS.leases, at - LEASE_GRACE_MS);
+  const approvals = await chunked(PURGE_TARGETS.approvals, at - LEASE_GRACE_MS);
+  const audit =
+    settings.retentionMs === undefined ? 0 : await chunked(PURGE_TARGETS.audit, at - settings.retentionMs);
+  return { jtis, leases, approvals, audit };
+}
+
+/**
+ * A store's purge: scheduled per `settings` (`stop` ends it), and on demand as `purgeExpired`,
+ * which answers the number of used token ids deleted.
+ */
+export function startPurge(
+  settings: PurgeSettings,
+  log: Logger,
+  chunked: (target: PurgeTarget, cutoffMs: number) => Promise<number>,
+): { purgeExpired(now: Date): Promise<number>; stop(): Promise<void> } {
+  const purge = (now: Date) => purgeRows(now, settings, chunked);
+  const { stop } = schedulePurge(purge, settings, log);
+  return { purgeExpired: async (now) => (await purge(now)).jtis, stop };
+}
+
+/**
+ * Runs `purge` every `intervalMs` on an unref'd timer (it never keeps the process alive), one
+ * run at a time; a failure is logged and the next tick tries again. `stop` waits for a run in
+ * progress.
+ */
 export function schedulePurge(
   purge: (now: Date) => Promise<PurgeCounts>,
   settings: PurgeSettings,

@@ -1,0 +1,113 @@
+/**
+ * The PostgreSQL schema and its versioned migrations. `schema_migrations` records the versions
+ * applied; each runs in its own transaction, and all of them under `pg_advisory_lock`, so
+ * instances that start together migrate one after another and the others find it done.
+ */
+import type pg from 'pg';
+import type { Logger } from '../log.js';
+import { postgresApprovalsMigration } from './approvals-postgres.js';
+import { checkSchemaVersion } from './common.js';
+
+/** A table's name, qualified by jitkey's schema when one is configured. */
+export type TableName = (name: string) => string;
+
+/** Every jitkey instance takes this lock around migration ('jitk'). */
+const MIGRATION_LOCK = 0x6a69746b;
+const MIGRATION_TIMEOUT_MS = 60_000;
+
+/** Schema changes, in order; `schema_migrations` records which were applied. Append only. */
+const MIGRATIONS: readonly ((t: TableName) => string)[] = [
+  (t) => `
+    CREATE TABLE ${t('used_jtis')} (
+      jti text PRIMARY KEY,
+      expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX used_jtis_expires_at ON ${t('used_jtis')} (expires_at);
+
+    CREATE TABLE ${t('leases')} (
+      id text PRIMARY KEY,
+      role text NOT NULL,
+      provider text NOT NULL,
+      created_at timestamptz NOT NULL,
+      expires_at timestamptz NOT NULL,
+      revoke_token_hash text NOT NULL,
+      sealed_revocation text,
+      repository text,
+      run_id text,
+      revoked_at timestamptz
+    );
+    CREATE INDEX leases_expires_at ON ${t('leases')} (expires_at);
+
+    CREATE TABLE ${t('audit')} (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      at timestamptz NOT NULL,
+      request_id text NOT NULL,
+      event text NOT NULL,
+      outcome text NOT NULL,
+      role text,
+      provider text,
+      error_code text,
+      reason text NOT NULL,
+      repository text,
+      claims jsonb NOT NULL DEFAULT '{}',
+      lease_id text,
+      expires_at timestamptz,
+      actor text
+    );
+    CREATE INDEX audit_at ON ${t('audit')} (at, id);
+    CREATE INDEX audit_repository_at ON ${t('audit')} (lower(repository), at, id);
+    CREATE INDEX audit_outcome_at ON ${t('audit')} (outcome, at, id);
+    CREATE INDEX audit_role_at ON ${t('audit')} (role, at, id);`,
+  postgresApprovalsMigration,
+];
+
+/** Checks the configured schema is a plain identifier and returns the table namer for it. */
+export function tableNames(schema: string | undefined): TableName {
+  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new RangeError(`schema must be a plain SQL identifier (letters, digits, _), not '${schema}'`);
+  }
+  return (name: string) => (schema ? `"${schema}".${name}` : name);
+}
+
+export async function migratePostgres(
+  pool: pg.Pool,
+  schema: string | undefined,
+  t: TableName,
+  log: Logger,
+): Promise<void> {
+  const client = await pool.connect();
+  const onError = (err: Error) => log.warn('store: migration connection failed', { error: err });
+  client.on('error', onError);
+  const run = (text: string, values?: unknown[]) =>
+    client.query({ text, values, query_timeout: MIGRATION_TIMEOUT_MS + 5000 } as pg.QueryConfig);
+  try {
+    await run(`SET statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
+    await run('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    if (schema) await run(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await run(
+      `CREATE TABLE IF NOT EXISTS ${t('schema_migrations')} (
+         version integer PRIMARY KEY,
+         applied_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    );
+    const { rows } = await run(`SELECT coalesce(max(version), 0) AS version FROM ${t('schema_migrations')}`);
+    const current = Number(rows[0]?.version ?? 0);
+    checkSchemaVersion('PostgreSQL', current, MIGRATIONS.length);
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      await run('BEGIN');
+      try {
+        await run(MIGRATIONS[version]!(t));
+        await run(`INSERT INTO ${t('schema_migrations')} (version) VALUES ($1)`, [version + 1]);
+        await run('COMMIT');
+      } catch (err) {
+        await run('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    }
+  } finally {
+    client.off('error', onError);
+    // Destroyed, not returned to the pool: closing the session releases the advisory lock
+    // (also after a failure) and drops its longer statement_timeout.
+    client.release(true);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The `audit` and `leases` rows both stores share, and how a record becomes a row and back. The
+ * dialects differ only in how a time is stored (`TimeCodec`): SQLite as integer milliseconds,
+ * PostgreSQL as a timestamptz (pg takes and returns a Date). The audit query is one builder too;
+ * each dialect says how it writes a parameter and compares a repository (`rowsFor`).
+ */
+import { ms } from './approvals-rows.js';
+import { auditLimit, joinClaims, splitClaims } from './common.js';
+import type { AuditEntry, AuditFilter, LeaseRecord } from './types.js';
+
+export interface TimeCodec<Time> {
+  /** A Date as stored; SQLite refuses an invalid Date (RangeError naming `field`), never writes NULL. */
+  encode(date: Date, field: string): Time;
+  decode(value: Time): Date;
+}
+
+export const MS_TIMES: TimeCodec<number> = { encode: ms, decode: (value) => new Date(value) };
+export const DATE_TIMES: TimeCodec<Date> = { encode: (date) => date, decode: (value) => value };
+
+/** An `audit` row: `claims` is JSON text when written; read back, text (SQLite) or parsed (jsonb). */
+export interface AuditRowOf<Time, Claims = string> {
+  at: Time;
+  request_id: string;
+  event: AuditEntry['event'];
+  outcome: AuditEntry['outcome'];
+  role: string | null;
+  provider: string | null;
+  error_code: string | null;
+  reason: string;
+  repository: string | null;
+  claims: Claims;
+  lease_id: string | null;
+  expires_at: Time | null;
+  actor: string | null;
+}
+
+export interface LeaseRowOf<Time> {
+  id: string;
+  role: string;
+  provider: string;
+  created_at: Time;
+  expires_at: Time;
+  revoke_token_hash: string;
+  sealed_revocation: string | null;
+  repository: string | null;
+  run_id: string | null;
+  revoked_at: Time | null;
+}
+
+/** The columns in the order every INSERT and SELECT lists them. */
+export const AUDIT_FIELDS = [
+  'at',
+  'request_id',
+  'event',
+  'outcome',
+  'role',
+  'provider',
+  'error_code',
+  'reason',
+  'repository',
+  'claims',
+  'lease_id',
+  'expires_at',
+  'actor',
+] as const satisfies readonly (keyof AuditRowOf<unknown>)[];
+export const LEASE_FIELDS = [
+  'id',
+  'role',
+  'provider',
+  'created_at',
+  'expires_at',
+  'revoke_token_hash',
+  'sealed_revocation',
+  'repository',
+  'run_id',
+  'revoked_at',
+] as const satisfies readonly (keyof LeaseRowOf<unknown>)[];
+export const AUDIT_COLUMNS = AUDIT_FIELDS.join(', ');
+export const LEASE_COLUMNS = LEASE_FIELDS.join(', ');
+
+/** A row's values in `fields` order, for positional parameters. */
+export function rowValues<R>(row: R, fields: readonly (keyof R)[]): unknown[] {
+  return fields.map((field) => row[field]);
+}
+
+function auditRow<Time>(entry: AuditEntry, times: TimeCodec<Time>): AuditRowOf<Time> {
+  const { repository, rest } = splitClaims(entry.claims);
+  return {
+    at: times.encode(entry.at, 'at'),
+    request_id: entry.requestId,
+    event: entry.event,
+    outcome: entry.outcome,
+    role: entry.role ?? null,
+    provider: entry.provider ?? null,
+    error_code: entry.errorCode ?? null,
+    reason: entry.reason,
+    repository,
+    claims: rest,
+    lease_id: entry.leaseId ?? null,
+    expires_at: optional(entry.expiresAt, 'expiresAt', times),
+    actor: entry.actor ?? null,
+  };
+}
+
+function auditEntry<Time>(row: AuditRowOf<Time, unknown>, times: TimeCodec<Time>): AuditEntry {
+  return {
+    at: times.decode(row.at),
+    requestId: row.request_id,
+    event: row.event,
+    outcome: row.outcome,
+    ...(row.role !== null ? { role: row.role } : {}),
+    ...(row.provider !== null ? { provider: row.provider } : {}),
+    ...(row.error_code !== null ? { errorCode: row.error_code } : {}),
+    reason: row.reason,
+    claims: joinClaims(row.repository, row.claims),
+    ...(row.lease_id !== null ? { leaseId: row.lease_id } : {}),
+    ...(row.expires_at !== null ? { expiresAt: times.decode(row.expires_at) } : {}),
+    ...(row.actor !== null ? { actor: row.actor } : {}),
+  };
+}
+
+function leaseRow<Time>(lease: LeaseRecord, times: TimeCodec<Time>): LeaseRowOf<Time> {
+  return {
+    id: lease.id,
+    role: lease.role,
+    provider: lease.provider,
+    created_at: times.encode(lease.createdAt, 'createdAt'),
+    expires_at: times.encode(lease.expiresAt, 'expiresAt'),
+    revoke_token_hash: lease.revokeTokenHash,
+    sealed_revocation: lease.sealedRevocation ?? null,
+    repository: lease.repository ?? null,
+    run_id: lease.runId ?? null,
+    revoked_at: optional(lease.revokedAt, 'revokedAt', times),
+  };
+}
+
+function leaseRecord<Time>(row: LeaseRowOf<Time>, times: TimeCodec<Time>): LeaseRecord {
+  return {
+    id: row.id,
+    role: row.role,
+    provider: row.provider,
+    createdAt: times.decode(row.created_at),
+    expiresAt: times.decode(row.expires_at),
+    revokeTokenHash: row.revoke_token_hash,
+    ...(row.sealed_revocation !== null ? { sealedRevocation: row.sealed_revocation } : {}),
+    ...(row.repository !== null ? { repository: row.repository } : {}),
+    ...(row.run_id !== null ? { runId: row.run_id } : {}),
+    ...(row.revoked_at !== null ? { revokedAt: times.decode(row.revoked_at) } : {}),
+  };
+}
+
+function optional<Time>(date: Date | undefined, field: string, times: TimeCodec<Time>): Time | null {
+  return date === undefined ? null : times.encode(date, field);
+}
+
+/** How a dialect stores times, writes the audit query's parameters and matches a repository. */
+export interface RowDialect<Time> {
+  times: TimeCodec<Time>;
+  /** The placeholder of the parameter numbered `n` (1-based). */
+  param(n: number): string;
+  /** The case-insensitive `repository = …` condition (GitHub names fold ASCII case). */
+  repositoryEquals(placeholder: string): string;
+}
+
+/** The row mappers and the audit query of one dialect. */
+export interface DialectRows<Time> {
+  times: TimeCodec<Time>;
+  auditRow(entry: AuditEntry): AuditRowOf<Time>;
+  auditEntry(row: AuditRowOf<Time, unknown>): AuditEntry;
+  leaseRow(lease: LeaseRecord): LeaseRowOf<Time>;
+  leaseRecord(row: LeaseRowOf<Time>): LeaseRecord;
+  auditQuery(table: string, filter: AuditFilter): { sql: string; params: unknown[] };
+}
+
+export function rowsFor<Time>(dialect: RowDialect<Time>): DialectRows<Time> {
+  const { times } = dialect;
+  return {
+    times,
+    auditRow: (entry) => auditRow(entry, times),
+    auditEntry: (row) => auditEntry(row, times),
+    leaseRow: (lease) => leaseRow(lease, times),
+    leaseRecord: (row) => leaseRecord(row, times),
+    auditQuery: (table, filter) => auditQuery(table, filter, dialect),
+  };
+}
+
+function auditQuery<Time>(
+  table: string,
+  filter: AuditFilter,
+  dialect: RowDialect<Time>,
+): { sql: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return dialect.param(params.length);
+  };
+  if (filter.since) where.push(`at >= ${param(dialect.times.encode(filter.since, 'since'))}`);
+  if (filter.repository !== undefined) where.push(dialect.repositoryEquals(param(filter.repository)));
+  if (filter.outcome !== undefined) where.push(`outcome = ${param(filter.outcome)}`);
+  if (filter.role !== undefined) where.push(`role = ${param(filter.role)}`);
+  const limit = param(auditLimit(filter.limit));
+  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  return {
+    sql: `SELECT ${AUDIT_COLUMNS} FROM ${table} ${clause} ORDER BY at DESC, id DESC LIMIT ${limit}`,
+    params,
+  };
+}

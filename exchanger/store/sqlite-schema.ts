@@ -1,0 +1,66 @@
+/**
+ * The SQLite schema and its versioned migrations. `PRAGMA user_version` counts the migrations
+ * applied; they run in one IMMEDIATE transaction, so of several processes opening one file at
+ * once, one migrates and the others find the version already current.
+ */
+import type Database from 'better-sqlite3';
+import { SQLITE_APPROVALS_MIGRATION } from './approvals-sqlite.js';
+import { checkSchemaVersion } from './common.js';
+
+/** Schema changes, in order; `PRAGMA user_version` counts how many were applied. Append only. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE used_jtis (
+     jti TEXT PRIMARY KEY,
+     expires_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX used_jtis_expires_at ON used_jtis (expires_at);
+
+   CREATE TABLE leases (
+     id TEXT PRIMARY KEY,
+     role TEXT NOT NULL,
+     provider TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     revoke_token_hash TEXT NOT NULL,
+     sealed_revocation TEXT,
+     repository TEXT,
+     run_id TEXT,
+     revoked_at INTEGER
+   );
+   CREATE INDEX leases_expires_at ON leases (expires_at);
+
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     request_id TEXT NOT NULL,
+     event TEXT NOT NULL,
+     outcome TEXT NOT NULL,
+     role TEXT,
+     provider TEXT,
+     error_code TEXT,
+     reason TEXT NOT NULL,
+     repository TEXT COLLATE NOCASE,
+     claims TEXT NOT NULL DEFAULT '{}',
+     lease_id TEXT,
+     expires_at INTEGER,
+     actor TEXT
+   );
+   CREATE INDEX audit_at ON audit (at);
+   CREATE INDEX audit_repository_at ON audit (repository, at);
+   CREATE INDEX audit_outcome_at ON audit (outcome, at);
+   CREATE INDEX audit_role_at ON audit (role, at);`,
+  SQLITE_APPROVALS_MIGRATION,
+];
+
+export function migrateSqlite(db: Database.Database): void {
+  // IMMEDIATE: of several processes opening one file at once, one migrates; the others wait
+  // (busy_timeout), then find the version already current.
+  db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    checkSchemaVersion('SQLite', current, MIGRATIONS.length);
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    }
+  }).immediate();
+}
