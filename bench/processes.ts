@@ -106,7 +106,7 @@ export function startExchangerProcess(options: ExchangerOptions): Promise<Server
       '--port',
       '0',
       '--store',
-      `sqlite:${storePath}`,
+      process.env.BENCH_STORE ?? `sqlite:${storePath}`,
     ],
     { PATH: process.env.PATH ?? '', JITKEY_LOG_LEVEL: 'info', ...options.env },
     join(options.dir, 'exchanger.log'),
