@@ -4,6 +4,7 @@
  * the Action behaves the same when a runner or a test leaves an input unset.
  */
 import { parseDuration } from '../exchanger/duration.js';
+import { isLoopbackHost } from '../exchanger/net/loopback.js';
 import { ActionError } from './errors.js';
 
 export interface Inputs {
@@ -87,7 +88,7 @@ export function parseExchangerUrl(text: string): { base: URL; text: string } {
   } catch {
     throw new Error(`'${text}' is not an absolute URL such as https://jitkey.example.com`);
   }
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw new Error(`must use https (plain http is accepted only for loopback hosts), got '${text}'`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
@@ -97,8 +98,4 @@ export function parseExchangerUrl(text: string): { base: URL; text: string } {
   if (url.search || url.hash) throw new Error('must not carry a query or fragment');
   const base = new URL(url.href.endsWith('/') ? url.href : `${url.href}/`);
   return { base, text: base.href.replace(/\/$/, '') };
-}
-
-export function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }

@@ -4,13 +4,9 @@
  * 1 and 3), so a typo cannot send a bearer token across the network in the clear.
  */
 
-/** 127.0.0.0/8, localhost and ::1; `hostname` as `URL.hostname` gives it (IPv6 in brackets) or bare. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host === '::1') return true;
-  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
-  return m?.slice(1).every((octet) => Number(octet) <= 255) ?? false;
-}
+import { isLoopbackHost } from './loopback.js';
+
+export { isLoopbackHost };
 
 /** Parses and checks an endpoint URL; `name` is the setting quoted in the error. Drops a trailing `/`. */
 export function parseServiceUrl(raw: string, name: string): URL {
