@@ -45,8 +45,6 @@ export const invalidRequest = (message: string, cause?: unknown) =>
   new JitkeyError('invalid_request', message, { cause });
 export const invalidToken = (message: string, cause?: unknown) =>
   new JitkeyError('invalid_token', message, { cause });
-export const upstreamError = (message: string, cause?: unknown, detail?: string) =>
-  new JitkeyError('upstream_error', message, { cause, ...(detail ? { detail } : {}) });
 export const unavailable = (message: string, cause?: unknown) =>
   new JitkeyError('unavailable', message, { cause, retryAfter: 1 });
 

@@ -8,7 +8,7 @@ import type { Claims } from '../claims.js';
 import { silentLogger } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
 import { evaluate } from '../policy/evaluate.js';
-import { explain } from '../policy/explain.js';
+import { formatExplanation } from '../policy/explain.js';
 import { parse, required, UsageError } from './args.js';
 
 const USAGE = 'jitkey explain --policy FILE --role NAME (--claims FILE.json | --token JWT) [--json]';
@@ -29,20 +29,21 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const roleName = required(values.role, '--role', USAGE);
   if (!!values.claims === !!values.token)
     throw new UsageError(`give exactly one of --claims or --token\n\nusage: ${USAGE}`);
-  const claims = values.claims
-    ? await readClaims(values.claims)
-    : await verifiedClaims(values.token!, policy.issuers);
+  // The role first: a typo should not cost a round trip to the issuer.
   const role = policy.roles.get(roleName);
   if (!role) {
     const known = [...policy.roles.keys()].join(', ') || '(none)';
     throw new UsageError(`no role '${roleName}' in the policy; its roles are: ${known}`);
   }
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(evaluate(role, claims), null, 2)}\n`);
-  } else {
-    process.stdout.write(`${explain(policy, roleName, claims)}\n`);
-  }
-  return evaluate(role, claims).granted ? 0 : 1;
+  const claims = values.claims
+    ? await readClaims(values.claims)
+    : await verifiedClaims(values.token!, policy.issuers);
+  const decision = evaluate(role, claims);
+  const text = values.json
+    ? JSON.stringify(decision, null, 2)
+    : formatExplanation(role, decision, policy.source);
+  process.stdout.write(`${text}\n`);
+  return decision.granted ? 0 : 1;
 }
 
 async function readClaims(file: string): Promise<Claims> {
