@@ -49,53 +49,40 @@ describe('jitkey check', () => {
 });
 
 describe('jitkey explain', () => {
-  it('explains a grant per rule and condition, exit 0', async () => {
-    const out = await runCli([
+  let n = 0;
+  const explain = (role: string, tokenClaims: object, ...extra: string[]) =>
+    runCli([
       'explain',
       '--policy',
       policy,
       '--role',
-      'deploy',
+      role,
       '--claims',
-      file('ok.json', JSON.stringify(claims)),
+      file(`claims-${n++}.json`, JSON.stringify(tokenClaims)),
+      ...extra,
     ]);
+
+  it('explains a grant per rule and condition, exit 0', async () => {
+    const out = await explain('deploy', claims);
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/allow\[0\]/);
     expect(out.stdout).toMatch(/granted/i);
   });
 
   it('explains a denial with the failing claim and its value, exit 1', async () => {
-    const denied = file('dev.json', JSON.stringify({ ...claims, ref: 'refs/heads/dev' }));
-    const out = await runCli(['explain', '--policy', policy, '--role', 'deploy', '--claims', denied]);
+    const out = await explain('deploy', { ...claims, ref: 'refs/heads/dev' });
     expect(out.code).toBe(1);
     expect(out.stdout).toContain('refs/heads/dev');
     expect(out.stdout).toMatch(/denied/i);
   });
 
   it('prints the structured decision with --json', async () => {
-    const out = await runCli([
-      'explain',
-      '--policy',
-      policy,
-      '--role',
-      'deploy',
-      '--claims',
-      file('j.json', JSON.stringify(claims)),
-      '--json',
-    ]);
+    const out = await explain('deploy', claims, '--json');
     expect(JSON.parse(out.stdout)).toMatchObject({ role: 'deploy', granted: true });
   });
 
   it('names the roles there are when the role is unknown', async () => {
-    const out = await runCli([
-      'explain',
-      '--policy',
-      policy,
-      '--role',
-      'nope',
-      '--claims',
-      file('n.json', '{}'),
-    ]);
+    const out = await explain('nope', {});
     expect(out.code).toBe(2);
     expect(out.stderr).toMatch(/deploy/);
   });

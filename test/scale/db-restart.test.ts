@@ -43,39 +43,58 @@ afterAll(async () => {
   await proxy?.stop();
 });
 
+/**
+ * A steady load over both instances (`CONCURRENCY` workers, fresh tokens numbered from
+ * `firstToken`) until `stop()`; `results` fills as answers arrive.
+ */
+function steadyLoad(firstToken: number) {
+  const results: Result[] = [];
+  let n = firstToken;
+  let stopped = false;
+  const worker = async () => {
+    while (!stopped) {
+      const i = n++;
+      const instance = i % 2;
+      const r = await exchangeOn(c.instances[instance]!, freshToken(c.idp, i));
+      results.push({ ...r, job: { instance, token: '' }, instance });
+    }
+  };
+  const running = Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return {
+    results,
+    stop: async () => {
+      stopped = true;
+      await running;
+    },
+  };
+}
+
+/** Polls `done` until it holds; past `deadline` (ms since the epoch) it fails naming `what`. */
+async function until(what: string, deadline: number, done: () => boolean | Promise<boolean>) {
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 it(
   'PostgreSQL down mid-load: 503 while down, 200 again after, nothing half-written, no crash',
   async () => {
-    const results: Result[] = [];
     const marks = { down: 0, up: 0 };
-    let n = 0;
-    let stop = false;
-    // A steady load over both instances until told to stop.
-    const worker = async () => {
-      while (!stop) {
-        const i = n++;
-        const instance = i % 2;
-        const r = await exchangeOn(c.instances[instance]!, freshToken(c.idp, i));
-        results.push({ ...r, job: { instance, token: '' }, instance });
-      }
-    };
-    const load = Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const load = steadyLoad(0);
+    const { results } = load;
     const since = (mark: number) => results.filter((r) => r.start > mark);
-    const until = async (what: string, done: () => boolean | Promise<boolean>) => {
-      const deadline = Date.now() + PHASE_LIMIT_MS;
-      while (!(await done())) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
+    // Each phase has its own bound.
+    const phase = (what: string, done: () => boolean | Promise<boolean>) =>
+      until(what, Date.now() + PHASE_LIMIT_MS, done);
 
     try {
-      await until('50 grants before the outage', () => results.filter((r) => r.status === 200).length >= 50);
+      await phase('50 grants before the outage', () => results.filter((r) => r.status === 200).length >= 50);
 
       marks.down = performance.now();
       proxy.down();
       // Down long enough that both instances answer many requests, and both report not ready.
-      await until('both instances to answer while down', () =>
+      await phase('both instances to answer while down', () =>
         [0, 1].every((i) => since(marks.down).filter((r) => r.instance === i).length >= 20),
       );
       expect(await Promise.all(c.instances.map(readyz))).toEqual([503, 503]);
@@ -84,13 +103,12 @@ it(
       proxy.up();
       // The pools recover by themselves (a few 503s on the way are fine): wait for 50 grants on
       // each instance, from requests sent after PostgreSQL came back.
-      await until('50 grants on each instance after the outage', () =>
+      await phase('50 grants on each instance after the outage', () =>
         [0, 1].every((i) => since(marks.up).filter((r) => r.instance === i && r.status === 200).length >= 50),
       );
       expect(await Promise.all(c.instances.map(readyz))).toEqual([200, 200]);
     } finally {
-      stop = true;
-      await load;
+      await load.stop();
     }
 
     const whileDown = results.filter((r) => r.start > marks.down && r.end < marks.up);
@@ -139,45 +157,30 @@ it(
 it(
   'PostgreSQL that stops answering (hung, not down): requests fail within seconds with 503, never hang',
   async () => {
-    const results: Result[] = [];
-    let n = 10_000;
-    let stop = false;
-    const worker = async () => {
-      while (!stop) {
-        const i = n++;
-        const instance = i % 2;
-        const r = await exchangeOn(c.instances[instance]!, freshToken(c.idp, i));
-        results.push({ ...r, job: { instance, token: '' }, instance });
-      }
-    };
-    const load = Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const load = steadyLoad(10_000);
+    const { results } = load;
+    // One bound for the whole test.
     const deadline = Date.now() + 40_000;
-    const until = async (what: string, done: () => boolean | Promise<boolean>) => {
-      while (!(await done())) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
+    const phase = (what: string, done: () => boolean | Promise<boolean>) => until(what, deadline, done);
     let hungAt = 0;
     let upAt = 0;
     try {
-      await until('grants before', () => results.filter((r) => r.status === 200).length >= 20);
+      await phase('grants before', () => results.filter((r) => r.status === 200).length >= 20);
       hungAt = performance.now();
       proxy.hang();
-      await until('answers while hung', () =>
+      await phase('answers while hung', () =>
         [0, 1].every((i) => results.filter((r) => r.start > hungAt && r.instance === i).length >= 5),
       );
       expect(await Promise.all(c.instances.map(readyz))).toEqual([503, 503]);
       upAt = performance.now();
       proxy.up();
-      await until('grants after', () =>
+      await phase('grants after', () =>
         [0, 1].every(
           (i) => results.filter((r) => r.start > upAt && r.instance === i && r.status === 200).length >= 20,
         ),
       );
     } finally {
-      stop = true;
-      await load;
+      await load.stop();
     }
     const hung = results.filter((r) => r.end > hungAt && r.end < upAt);
     const slowest = Math.max(...hung.map((r) => r.end - r.start));
