@@ -3,14 +3,16 @@ import { UsageError } from './args.js';
 const HELP = `jitkey — just-in-time cloud credentials for GitHub Actions
 
 usage:
-  jitkey serve    --policy FILE [--port 8080] [--host 127.0.0.1] [--store URL]
-  jitkey check    --policy FILE
-  jitkey explain  --policy FILE --role NAME (--claims FILE.json | --token JWT) [--json]
+  jitkey serve    --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store URL]
+  jitkey check    --policy FILE|DIR
+  jitkey explain  --policy FILE|DIR --role NAME (--claims FILE.json | --token JWT) [--json]
+  jitkey test     --policy FILE|DIR [--reporter tap|junit] [--output FILE] [FIXTURE…]
   jitkey audit    [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--json]
   jitkey requests --url URL
   jitkey approve  ID --url URL [--reason TEXT]
   jitkey deny     ID --url URL --reason TEXT
 
+--policy DIR: org.yaml plus one <team>.yaml per team (docs/org-policy.md)
 --store: sqlite:PATH (default sqlite:./jitkey.db) or postgres://…
 `;
 
@@ -26,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   },
   check: async () => (await import('./check.js')).check,
   explain: async () => (await import('./explain.js')).explainCommand,
+  test: async () => (await import('./test.js')).testCommand,
   audit: async () => (await import('./audit.js')).audit,
   requests: async () => (await import('./requests.js')).requests,
   approve: async () => (await import('./approve.js')).approveCommand,

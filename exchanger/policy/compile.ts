@@ -3,7 +3,7 @@
  * once into a matcher, github repositories split into owner + names. `loadPolicy` runs the whole
  * pipeline (parse → validate → compile) and throws a `PolicyError` listing every problem.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { CASE_INSENSITIVE_CLAIMS } from '../claims.js';
 import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from './doc.js';
 import { PolicyError } from './errors.js';
@@ -21,7 +21,7 @@ export function compileCondition(c: ConditionDoc): Condition {
   return { claim: c.claim, matches, position: c.position };
 }
 
-function compileRule(rule: RuleDoc): Rule {
+export function compileRule(rule: RuleDoc): Rule {
   return {
     kind: rule.kind,
     index: rule.index,
@@ -30,7 +30,7 @@ function compileRule(rule: RuleDoc): Rule {
   };
 }
 
-function compileRole(doc: RoleDoc): Role {
+export function compileRole(doc: RoleDoc): Role {
   if (!doc.provider)
     throw new Error(`internal: role '${doc.name}' has no provider; compile only a valid document`);
   const role: Role = {
@@ -73,16 +73,24 @@ export function loadPolicy(text: string, file: string): Policy {
   return compilePolicy(validated.doc);
 }
 
-/** `loadPolicy` on a file; an unreadable file is a `PolicyError` too. */
+/**
+ * `loadPolicy` on a file, or `loadPolicyDir` on a directory (org.yaml + team files); an
+ * unreadable path is a `PolicyError` too.
+ */
 export async function loadPolicyFile(path: string): Promise<Policy> {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(path, 'utf8');
+    if (!(await stat(path)).isDirectory()) text = await readFile(path, 'utf8');
   } catch (e) {
     const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new PolicyError([
       { file: path, line: 1, col: 1, message: `cannot read the policy file (${reason})` },
     ]);
+  }
+  if (text === undefined) {
+    // Loaded on demand: directory.ts builds on this module.
+    const { loadPolicyDir } = await import('./directory.js');
+    return loadPolicyDir(path);
   }
   return loadPolicy(text, path);
 }

@@ -53,11 +53,58 @@ export interface RoleDoc {
   approval?: ApprovalConfig;
   allow: RuleDoc[];
   deny: RuleDoc[];
+  /** Where `provider` and `max_duration` are written, for org ceiling errors. */
+  providerPosition?: SourcePosition;
+  maxDurationPosition?: SourcePosition;
 }
 
 export interface PolicyDoc {
   file: string;
   issuers: IssuerConfig[];
   defaults: { durationSeconds: number; maxDurationSeconds: number };
+  roles: RoleDoc[];
+}
+
+/** Which roles a guardrail applies to: every given key must hold (an empty selector: every role). */
+export interface SelectorDoc {
+  /** Globs over role names (`prod-*`). */
+  roles?: string[];
+  providers?: ProviderName[];
+  /** Team names (the team file's name without `.yaml`). */
+  teams?: string[];
+  /** `true`: privileged roles only (see `lint.isPrivileged`); `false`: the others. */
+  write?: boolean;
+}
+
+export interface GuardrailDoc {
+  name: string;
+  description?: string;
+  file: string;
+  position: SourcePosition;
+  appliesTo: SelectorDoc;
+  deny: RuleDoc[];
+}
+
+export interface TeamLimitsDoc {
+  providers?: ProviderName[];
+  maxDurationSeconds?: number;
+  position: SourcePosition;
+}
+
+/** `org.yaml`: what the platform team decides for every team file. */
+export interface OrgDoc {
+  file: string;
+  issuers: IssuerConfig[];
+  defaults: { durationSeconds: number; maxDurationSeconds: number };
+  ceilings: { maxDurationSeconds?: number; providers?: ProviderName[] };
+  teams: Map<string, TeamLimitsDoc>;
+  guardrails: GuardrailDoc[];
+}
+
+/** One team file: the repositories it may grant to, and its roles. */
+export interface TeamDoc {
+  file: string;
+  team: string;
+  owners: PatternDoc[];
   roles: RoleDoc[];
 }

@@ -16,9 +16,11 @@ export function formatIssue(issue: PolicyIssue, severity?: 'error' | 'warning'):
   return severity ? `${where}: ${severity}: ${issue.message}` : `${where}: ${issue.message}`;
 }
 
-/** In file order, so output reads top to bottom. Stable for issues at the same place. */
+/** By file, then in file order, so output reads top to bottom. Stable for issues at the same place. */
 export function sortIssues<T extends PolicyIssue>(issues: readonly T[]): T[] {
-  return [...issues].sort((a, b) => a.line - b.line || a.col - b.col);
+  return [...issues].sort(
+    (a, b) => (a.file === b.file ? 0 : a.file < b.file ? -1 : 1) || a.line - b.line || a.col - b.col,
+  );
 }
 
 export class PolicyError extends Error {

@@ -4,7 +4,15 @@
  * hold; a claim that is missing (not the token's own property) or not a string fails.
  */
 import { type Claims, ownClaim } from '../claims.js';
-import type { Condition, ConditionOutcome, Decision, Role, Rule, RuleOutcome } from './types.js';
+import type {
+  Condition,
+  ConditionOutcome,
+  Decision,
+  GuardrailOutcome,
+  Role,
+  Rule,
+  RuleOutcome,
+} from './types.js';
 
 export function evaluateCondition(c: Condition, claims: Claims): ConditionOutcome {
   const v = ownClaim(claims, c.claim);
@@ -42,19 +50,37 @@ function evaluateRules(
 }
 
 export function evaluate(role: Role, claims: Claims): Decision {
+  const guardrails: GuardrailOutcome[] | undefined = role.guardrails ? [] : undefined;
+  let blocked: { name: string; rule: RuleOutcome } | undefined;
+  for (const g of role.guardrails ?? []) {
+    const { outcomes, first } = evaluateRules(g.deny, claims);
+    guardrails?.push({ name: g.name, source: g.source, held: first !== undefined, deny: outcomes });
+    if (first && !blocked) blocked = { name: g.name, rule: first };
+  }
   const { outcomes: allow, first: allowHeld } = evaluateRules(role.allow, claims);
   const { outcomes: deny, first: denyHeld } = evaluateRules(role.deny, claims);
-  const granted = allowHeld !== undefined && denyHeld === undefined;
-  let reason: string;
-  if (denyHeld)
-    reason = `role '${role.name}' denied: ${ruleName(denyHeld)} held: ${describeConditions(denyHeld, true)}`;
-  else if (allowHeld) reason = `role '${role.name}' granted: ${ruleName(allowHeld)} held`;
-  else if (allow.length === 0) reason = `role '${role.name}' denied: it has no allow rules`;
-  else {
-    const why = allow.map((r) => `${ruleName(r)}: ${describeConditions(r, false)}`).join(' — ');
-    reason = `role '${role.name}' denied: no allow rule held — ${why}`;
+  const granted = !blocked && allowHeld !== undefined && denyHeld === undefined;
+  const base = { role: role.name, granted, allow, deny, ...(guardrails ? { guardrails } : {}) };
+  // A guardrail is named, never its patterns: only the token's own values are quoted.
+  if (blocked) {
+    const reason = `role '${role.name}' denied by org guardrail '${blocked.name}': ${describeConditions(blocked.rule, true)}`;
+    return { ...base, code: 'guardrail', guardrail: blocked.name, reason };
   }
-  return { role: role.name, granted, allow, deny, reason };
+  if (denyHeld) {
+    const reason = `role '${role.name}' denied: ${ruleName(denyHeld)} held: ${describeConditions(denyHeld, true)}`;
+    return { ...base, code: 'deny_rule', reason };
+  }
+  if (allowHeld)
+    return { ...base, code: 'granted', reason: `role '${role.name}' granted: ${ruleName(allowHeld)} held` };
+  if (allow.length === 0) {
+    return { ...base, code: 'no_allow_rule', reason: `role '${role.name}' denied: it has no allow rules` };
+  }
+  const why = allow.map((r) => `${ruleName(r)}: ${describeConditions(r, false)}`).join(' — ');
+  return {
+    ...base,
+    code: 'no_allow_rule',
+    reason: `role '${role.name}' denied: no allow rule held — ${why}`,
+  };
 }
 
 export function ruleName(r: { kind: string; index: number }): string {

@@ -74,6 +74,14 @@ export const GITHUB_PERMISSIONS = [
 export const GITHUB_ACCESS = ['read', 'write', 'admin'] as const;
 export const PROVIDERS = ['aws', 'gcp', 'github'] as const;
 
+/** A policy directory (`--policy DIR`): `org.yaml` and one file per team. */
+export const ORG_KEYS = ['version', 'issuers', 'defaults', 'ceilings', 'teams', 'guardrails'] as const;
+export const CEILING_KEYS = ['max_duration', 'providers'] as const;
+export const TEAM_LIMIT_KEYS = ['max_duration', 'providers'] as const;
+export const GUARDRAIL_KEYS = ['name', 'description', 'applies_to', 'deny'] as const;
+export const SELECTOR_KEYS = ['roles', 'providers', 'teams', 'write'] as const;
+export const TEAM_KEYS = ['version', 'description', 'owners', 'roles'] as const;
+
 /** The keysets by name; the schema's `$defs` use the same names (the root is `policy`). */
 export const KEYSETS = {
   policy: POLICY_KEYS,
@@ -89,6 +97,34 @@ export const KEYSETS = {
 } as const;
 
 export type KeysetName = keyof typeof KEYSETS;
+
+/** The keysets of `org.yaml` (root `org`) and of a team file (root `team`), for their schemas. */
+export const ORG_KEYSETS = {
+  org: ORG_KEYS,
+  issuer: ISSUER_KEYS,
+  defaults: DEFAULTS_KEYS,
+  ceilings: CEILING_KEYS,
+  team_limits: TEAM_LIMIT_KEYS,
+  guardrail: GUARDRAIL_KEYS,
+  selector: SELECTOR_KEYS,
+  rule: RULE_KEYS,
+} as const;
+export const TEAM_KEYSETS = { ...KEYSETS, team: TEAM_KEYS } as const;
+
+export const ORG_KEY_LINKS: readonly {
+  from: keyof typeof ORG_KEYSETS;
+  key: string;
+  to: string;
+  as: 'object' | 'list' | 'map';
+}[] = [
+  { from: 'org', key: 'issuers', to: 'issuer', as: 'list' },
+  { from: 'org', key: 'defaults', to: 'defaults', as: 'object' },
+  { from: 'org', key: 'ceilings', to: 'ceilings', as: 'object' },
+  { from: 'org', key: 'teams', to: 'team_limits', as: 'map' },
+  { from: 'org', key: 'guardrails', to: 'guardrail', as: 'list' },
+  { from: 'guardrail', key: 'applies_to', to: 'selector', as: 'object' },
+  { from: 'guardrail', key: 'deny', to: 'rule', as: 'list' },
+];
 
 /** How keysets nest: `from.key` holds a `to` (directly, as list items, or as map values). */
 export const KEY_LINKS: readonly {

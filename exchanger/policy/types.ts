@@ -86,6 +86,19 @@ export interface Role {
   requireProtectedEnvironment: boolean;
   approval?: ApprovalConfig;
   position?: SourcePosition;
+  /** The file it is defined in, when the policy is a directory. */
+  source?: string;
+  /** The org guardrails that select this role, checked before its own rules. */
+  guardrails?: readonly Guardrail[];
+}
+
+/** A deny list from `org.yaml` that team files cannot weaken. */
+export interface Guardrail {
+  name: string;
+  /** The file it is defined in (`org.yaml`). */
+  source: string;
+  position?: SourcePosition;
+  deny: Rule[];
 }
 
 export interface Policy {
@@ -116,9 +129,27 @@ export interface RuleOutcome {
   conditions: ConditionOutcome[];
 }
 
+/**
+ * What decided: a guardrail, one of the role's deny rules, no allow rule holding, or an allow
+ * rule (granted). `jitkey test` fixtures name these as their expected `reason`.
+ */
+export type DecisionCode = 'granted' | 'guardrail' | 'deny_rule' | 'no_allow_rule';
+
+export interface GuardrailOutcome {
+  name: string;
+  source: string;
+  held: boolean;
+  deny: RuleOutcome[];
+}
+
 export interface Decision {
   role: string;
   granted: boolean;
+  code: DecisionCode;
+  /** The guardrail that denied, when `code` is `guardrail`. */
+  guardrail?: string;
+  /** Present when guardrails select the role. */
+  guardrails?: GuardrailOutcome[];
   allow: RuleOutcome[];
   deny: RuleOutcome[];
   /** One line for the client and the audit: which rule decided, or why none held. */

@@ -68,6 +68,7 @@ function readProvider(r: Reader, f: Map<string, Field>, path: string, entry: Fie
   }
   const provider = PROVIDERS.find((p) => p === value);
   if (provider) role.provider = provider;
+  if (field?.value) role.providerPosition = r.pos(field.value);
   for (const p of PROVIDERS) {
     const block = f.get(p);
     if (block && provider && p !== provider) {
@@ -107,6 +108,7 @@ function readDurations(
   const max = maxField ? r.duration(maxField, `${path}.max_duration`) : undefined;
   const dur = durField ? r.duration(durField, `${path}.duration`) : undefined;
   role.maxDurationSeconds = max ?? defaults.maxDurationSeconds;
+  if (maxField?.value) role.maxDurationPosition = r.pos(maxField.value);
   role.durationSeconds = dur ?? Math.min(defaults.durationSeconds, role.maxDurationSeconds);
   if (dur !== undefined && dur > role.maxDurationSeconds) {
     r.error(

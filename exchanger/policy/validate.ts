@@ -3,7 +3,7 @@
  * required fields. Every problem is collected with its position; the returned document is
  * usable for lint even when there were errors, but only an issue-free one may be compiled.
  */
-import { isScalar, isSeq } from 'yaml';
+import { isScalar, isSeq, type Node } from 'yaml';
 import { formatDuration } from '../duration.js';
 import type { PolicyDoc } from './doc.js';
 import type { PolicyIssue } from './errors.js';
@@ -31,12 +31,7 @@ export function validatePolicy(parsed: ParsedPolicy): { doc: PolicyDoc; issues: 
   }
   const f = r.fields(root, POLICY_KEYS, 'the policy');
   if (!f) return { doc, issues: r.issues };
-  const version = r.require(f, 'version', 'the policy', root);
-  if (version?.value && !(isScalar(version.value) && version.value.value === 1)) {
-    const v = version.value;
-    const got = isScalar(v) && typeof v.value === 'string' ? `the string '${v.value}'` : sourceText(v);
-    r.error(v, `version must be the number 1, not ${got}`);
-  }
+  readVersion(r, f, 'the policy', root);
   const issuers = r.require(f, 'issuers', 'the policy', root);
   if (issuers) doc.issuers = readIssuers(r, issuers);
   const defaults = f.get('defaults');
@@ -51,7 +46,16 @@ export function validatePolicy(parsed: ParsedPolicy): { doc: PolicyDoc; issues: 
   return { doc, issues: r.issues };
 }
 
-function readIssuers(r: Reader, field: Field): IssuerConfig[] {
+export function readVersion(r: Reader, f: Map<string, Field>, path: string, root: Node): void {
+  const version = r.require(f, 'version', path, root);
+  if (version?.value && !(isScalar(version.value) && version.value.value === 1)) {
+    const v = version.value;
+    const got = isScalar(v) && typeof v.value === 'string' ? `the string '${v.value}'` : sourceText(v);
+    r.error(v, `version must be the number 1, not ${got}`);
+  }
+}
+
+export function readIssuers(r: Reader, field: Field): IssuerConfig[] {
   const list = field.value;
   if (!list || !isSeq(list)) {
     r.error(r.at(field), 'issuers must be a list of { url, audience }');
@@ -75,7 +79,7 @@ function readIssuers(r: Reader, field: Field): IssuerConfig[] {
   return out;
 }
 
-function readDefaults(r: Reader, field: Field): Defaults {
+export function readDefaults(r: Reader, field: Field): Defaults {
   const out = { durationSeconds: DEFAULT_DURATION, maxDurationSeconds: DEFAULT_MAX_DURATION };
   const f = r.fields(field.value, DEFAULTS_KEYS, 'defaults', field.key);
   if (!f) return out;

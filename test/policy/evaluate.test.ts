@@ -77,6 +77,7 @@ describe('evaluate: the structured decision', () => {
     expect(d).toEqual({
       role: 'deny-wins',
       granted: false,
+      code: 'deny_rule',
       allow: [
         {
           kind: 'allow',

@@ -88,6 +88,7 @@ describe('explain', () => {
     expect(d).toEqual({
       role: 'read-artifacts',
       granted: true,
+      code: 'granted',
       allow: [
         {
           kind: 'allow',

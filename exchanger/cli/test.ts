@@ -1,0 +1,72 @@
+/**
+ * `jitkey test --policy PATH`: the `*.test.yaml` fixtures next to the policy, run as unit tests.
+ * Exit 0 when every expectation holds, 1 when one fails, 2 when the policy or a fixture does not
+ * load (or there is nothing to run).
+ */
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { loadPolicyFile } from '../policy/compile.js';
+import { FIXTURE_SUFFIX } from '../policy/directory.js';
+import { formatIssue, isPolicyError, type PolicyIssue, sortIssues } from '../policy/errors.js';
+import { readFixture, type TestCase } from '../policy/fixtures.js';
+import { junitReport, runCases, tapReport } from '../policy/run-fixtures.js';
+import type { Policy } from '../policy/types.js';
+import { parse, required, UsageError } from './args.js';
+
+const USAGE = 'jitkey test --policy FILE|DIR [--reporter tap|junit] [--output FILE] [FIXTURE.test.yaml…]';
+
+export async function testCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { policy: { type: 'string' }, reporter: { type: 'string', default: 'tap' }, output: { type: 'string' } },
+    USAGE,
+  );
+  const path = required(values.policy, '--policy', USAGE);
+  const reporter =
+    values.reporter === 'junit' ? junitReport : values.reporter === 'tap' ? tapReport : undefined;
+  if (!reporter)
+    throw new UsageError(`--reporter must be tap or junit, not '${values.reporter}'\n\nusage: ${USAGE}`);
+  let policy: Policy;
+  try {
+    policy = await loadPolicyFile(path);
+  } catch (err) {
+    if (!isPolicyError(err)) throw err;
+    return loadFailed(err.issues);
+  }
+  const files = positionals.length > 0 ? positionals : await fixturesFor(path);
+  if (files.length === 0) {
+    process.stderr.write(`jitkey test: no *.test.yaml fixtures next to ${path}: nothing to run\n`);
+    return 2;
+  }
+  const cases: TestCase[] = [];
+  const issues: PolicyIssue[] = [];
+  for (const file of files) {
+    const read = readFixture(await readFile(file, 'utf8'), file, policy);
+    cases.push(...read.cases);
+    issues.push(...read.issues);
+  }
+  if (issues.length > 0) return loadFailed(issues);
+  const results = runCases(policy, cases);
+  const report = reporter(results);
+  if (values.output) await writeFile(values.output, report);
+  else process.stdout.write(report);
+  const failed = results.filter((r) => !r.passed).length;
+  process.stderr.write(`jitkey test: ${results.length - failed} passed, ${failed} failed\n`);
+  return failed > 0 ? 1 : 0;
+}
+
+function loadFailed(issues: readonly PolicyIssue[]): number {
+  for (const i of sortIssues(issues)) process.stderr.write(`${formatIssue(i, 'error')}\n`);
+  return 2;
+}
+
+/** For a directory every `*.test.yaml` under it; for a file the ones beside it. */
+async function fixturesFor(path: string): Promise<string[]> {
+  const isDir = (await stat(path)).isDirectory();
+  const root = isDir ? path : dirname(path);
+  const entries = await readdir(root, { recursive: isDir, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && FIXTURE_SUFFIX.test(e.name))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+}

@@ -1,0 +1,142 @@
+/**
+ * What `org.yaml` decides over the team files, checked once every file is read: a role may not
+ * reach outside its team's `owners`, exceed the ceilings, use a provider its team may not, or
+ * reuse another file's role name. Each problem is a load error at the team file's line:col.
+ */
+import { formatDuration } from '../duration.js';
+import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, TeamDoc } from './doc.js';
+import type { PolicyIssue } from './errors.js';
+import { compilePattern } from './glob.js';
+import { isPrivileged } from './lint.js';
+import type { SourcePosition } from './types.js';
+import { teamCeiling } from './validate-team.js';
+
+export function checkTeams(org: OrgDoc, teams: readonly TeamDoc[]): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  const seen = new Map<string, { file: string; position: SourcePosition }>();
+  for (const team of teams) {
+    const error = (at: SourcePosition, message: string) =>
+      issues.push({ file: team.file, line: at.line, col: at.col, message });
+    for (const role of team.roles) {
+      const key = role.name.toLowerCase();
+      const first = seen.get(key);
+      if (first) {
+        error(
+          role.position,
+          `role '${role.name}' is also defined at ${first.file}:${first.position.line}:${first.position.col}: ` +
+            'role names must be unique across the policy directory',
+        );
+      } else seen.set(key, { file: team.file, position: role.position });
+      checkCeilings(org, team, role, error);
+      checkOwnership(team, role, error);
+    }
+  }
+  for (const g of org.guardrails) {
+    for (const name of g.appliesTo.teams ?? []) {
+      if (!teams.some((t) => t.team === name)) {
+        issues.push({
+          file: org.file,
+          line: g.position.line,
+          col: g.position.col,
+          message: `guardrails.${g.name}.applies_to.teams: no team file '${name}.yaml' in the directory`,
+        });
+      }
+    }
+  }
+  return issues;
+}
+
+type Report = (at: SourcePosition, message: string) => void;
+
+function checkCeilings(org: OrgDoc, team: TeamDoc, role: RoleDoc, error: Report): void {
+  const path = `roles.${role.name}`;
+  const allowed = org.teams.get(team.team)?.providers ?? org.ceilings.providers;
+  if (role.provider && allowed && !allowed.includes(role.provider)) {
+    const by = org.teams.get(team.team)?.providers ? `teams.${team.team}.providers` : 'ceilings.providers';
+    error(
+      role.providerPosition ?? role.position,
+      `${path}.provider: team '${team.team}' may not use '${role.provider}' (${org.file} ${by} allows ${allowed.join(', ')})`,
+    );
+  }
+  const ceiling = teamCeiling(org, team.team);
+  if (ceiling !== undefined && role.maxDurationSeconds > ceiling) {
+    error(
+      role.maxDurationPosition ?? role.position,
+      `${path}.max_duration: ${formatDuration(role.maxDurationSeconds)} is above the ceiling of ` +
+        `${formatDuration(ceiling)} set in ${org.file} for team '${team.team}'`,
+    );
+  }
+}
+
+/**
+ * A role stays inside `owners` when each allow rule has a `repository` or `repository_owner`
+ * condition all of whose patterns fall inside some owner glob, and every repository a github role
+ * names does. Rules pinned by ids alone cannot be checked against names, so they are refused.
+ */
+function checkOwnership(team: TeamDoc, role: RoleDoc, error: Report): void {
+  if (team.owners.length === 0) return; // reported as a missing or empty `owners`
+  const owners = team.owners.map((o) => o.value).join(', ');
+  const outside = `outside team '${team.team}' owners (${owners})`;
+  for (const rule of role.allow) {
+    const path = `roles.${role.name}.allow[${rule.index}]`;
+    const pins = rule.conditions.filter(
+      (c) => !c.custom && (c.claim === 'repository' || c.claim === 'repository_owner'),
+    );
+    if (pins.length === 0) {
+      if (rule.conditions.length > 0) {
+        error(
+          rule.position,
+          `${path} pins no repository or repository_owner: ownership cannot be checked on ids; add one`,
+        );
+      }
+      continue;
+    }
+    if (pins.some((c) => c.patterns.every((p) => inside(team.owners, c, p.value)))) continue;
+    const c = pins[0]!;
+    const bad = c.patterns.find((p) => !inside(team.owners, c, p.value))!;
+    error(bad.position, `${path}.${c.claim}: '${bad.value}' reaches ${outside}`);
+  }
+  for (const repo of role.github?.repositories ?? []) {
+    if (!repositoryInside(team.owners, repo)) {
+      error(role.position, `roles.${role.name}.github.repositories: '${repo}' is ${outside}`);
+    }
+  }
+}
+
+function inside(owners: readonly PatternDoc[], c: ConditionDoc, pattern: string): boolean {
+  return c.claim === 'repository' ? repositoryInside(owners, pattern) : ownerInside(owners, pattern);
+}
+
+/**
+ * Pattern P lies inside owner glob G when G matches P's text with P's `*` taken literally: each
+ * of P's stars then sits inside one of G's stars (G has no literal `*`), and a run without `/`
+ * stays one. A repository has one `/`, so P's `**` reaches no further than `*` does as long as
+ * P writes its `/`; without it P is refused (it would match across owners).
+ */
+function repositoryInside(owners: readonly PatternDoc[], pattern: string): boolean {
+  const text = pattern.replaceAll('**', '*');
+  if (text.split('/').length !== 2) return false;
+  return owners.some((o) => compilePattern(o.value, { foldCase: true })(text));
+}
+
+/** `repository_owner: acme` reaches all of acme's repositories: only `acme/*` owners cover it. */
+function ownerInside(owners: readonly PatternDoc[], pattern: string): boolean {
+  if (pattern.includes('*')) return false;
+  return owners.some((o) => {
+    const [owner, name] = o.value.split('/');
+    return (name === '*' || name === '**') && owner?.toLowerCase() === pattern.toLowerCase();
+  });
+}
+
+/** Whether a guardrail's selector picks a role of a team. */
+export function selects(
+  selector: OrgDoc['guardrails'][number]['appliesTo'],
+  role: RoleDoc,
+  team: string,
+): boolean {
+  if (selector.roles && !selector.roles.some((p) => compilePattern(p)(role.name))) return false;
+  if (selector.providers && !(role.provider && selector.providers.includes(role.provider))) return false;
+  if (selector.teams && !selector.teams.includes(team)) return false;
+  if (selector.write !== undefined && isPrivileged(role) !== selector.write) return false;
+  return true;
+}
