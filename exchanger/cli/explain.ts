@@ -11,7 +11,7 @@ import { evaluate } from '../policy/evaluate.js';
 import { formatExplanation } from '../policy/explain.js';
 import { parse, required, UsageError } from './args.js';
 
-const USAGE = 'jitkey explain --policy FILE --role NAME (--claims FILE.json | --token JWT) [--json]';
+const USAGE = 'jitkey explain --policy FILE|DIR --role NAME (--claims FILE.json | --token JWT) [--json]';
 
 export async function explainCommand(argv: string[]): Promise<number> {
   const { values } = parse(

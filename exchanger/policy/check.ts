@@ -2,8 +2,10 @@
  * `jitkey check`: every load error and lint warning of a policy text, formatted
  * `file:line:col: error|warning: message`. Warnings do not make a policy invalid.
  */
+import { type PolicyFileText, validateDirectory } from './directory.js';
 import { formatIssue, sortIssues } from './errors.js';
 import { lintPolicy } from './lint.js';
+import { selects } from './org-checks.js';
 import { parsePolicyText } from './parse.js';
 import { validatePolicy } from './validate.js';
 
@@ -23,5 +25,20 @@ export function checkPolicy(text: string, file: string): CheckResult {
     ok: errors.length === 0,
     errors: sortIssues(errors).map((i) => formatIssue(i, 'error')),
     warnings: sortIssues(lintPolicy(doc)).map((w) => formatIssue(w, 'warning')),
+  };
+}
+
+/** `jitkey check --policy DIR`: every file's errors, then lint with the org's guardrails in view. */
+export function checkDirectory(dir: string, files: readonly PolicyFileText[]): CheckResult {
+  const { org, teams, issues } = validateDirectory(dir, files);
+  const warnings = teams.flatMap((team) =>
+    lintPolicy(team, (role) =>
+      (org?.guardrails ?? []).filter((g) => selects(g.appliesTo, role, team.team)).flatMap((g) => g.deny),
+    ),
+  );
+  return {
+    ok: issues.length === 0,
+    errors: sortIssues(issues).map((i) => formatIssue(i, 'error')),
+    warnings: sortIssues(warnings).map((w) => formatIssue(w, 'warning')),
   };
 }

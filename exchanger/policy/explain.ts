@@ -6,7 +6,15 @@ import type { Claims } from '../claims.js';
 import { invalidRequest } from '../errors.js';
 import { evaluate, quote, ruleName } from './evaluate.js';
 import { didYouMean } from './suggest.js';
-import type { ConditionOutcome, Decision, Policy, Role, RuleOutcome, SourcePosition } from './types.js';
+import type {
+  ConditionOutcome,
+  Decision,
+  GuardrailOutcome,
+  Policy,
+  Role,
+  RuleOutcome,
+  SourcePosition,
+} from './types.js';
 
 export function findRole(policy: Policy, roleName: string): Role {
   const role = policy.roles.get(roleName);
@@ -28,15 +36,47 @@ export function explain(policy: Policy, roleName: string, claims: Claims): strin
   return formatExplanation(role, evaluate(role, claims), policy.source);
 }
 
-export function formatExplanation(role: Role, decision: Decision, source?: string): string {
+/** Which file, and which guardrail or rule, decided: one line for the end of the explanation. */
+function decidedBy(role: Role, decision: Decision, source?: string): string {
+  if (decision.code === 'guardrail') {
+    const g = role.guardrails?.find((x) => x.name === decision.guardrail);
+    return `decided by: org guardrail '${decision.guardrail}'${where(g?.source, g?.position, ' in ')}`;
+  }
+  const file = source ? ` in ${source}` : '';
+  if (decision.code === 'no_allow_rule') return `decided by: role '${role.name}'${file} (no allow rule held)`;
+  const rules = decision.code === 'deny_rule' ? decision.deny : decision.allow;
+  const rule = rules.find((r) => r.held);
+  return `decided by: role '${role.name}' ${rule ? ruleName(rule) : ''}${file}`.replace('  ', ' ');
+}
+
+export function formatExplanation(role: Role, decision: Decision, policySource?: string): string {
+  const source = role.source ?? policySource;
   const lines = [`role '${role.name}' (${role.provider})${where(source, role.position, ' at ')}`];
+  for (const g of decision.guardrails ?? []) lines.push(...formatGuardrail(g, role));
   if (decision.allow.length === 0) lines.push('allow: none (the role can never be granted)');
   for (const r of decision.allow) lines.push(...formatRule(r, role, source));
   if (decision.deny.length === 0) lines.push('deny: none');
   for (const r of decision.deny) lines.push(...formatRule(r, role, source));
   lines.push(`decision: ${decision.granted ? 'GRANTED' : 'DENIED'}`);
   lines.push(`reason: ${decision.reason}`);
+  if (decision.guardrails || role.source) lines.push(decidedBy(role, decision, source));
   return lines.join('\n');
+}
+
+/** A guardrail's deny rules; positions point into org.yaml, where the platform team keeps them. */
+function formatGuardrail(g: GuardrailOutcome, role: Role): string[] {
+  const guardrail = role.guardrails?.find((x) => x.name === g.name);
+  const out = [
+    `guardrail '${g.name}'${where(g.source, guardrail?.position, ' at ')}: ${g.held ? 'held (the role is denied)' : 'did not hold'}`,
+  ];
+  for (const r of g.deny) {
+    const rule = guardrail?.deny[r.index];
+    out.push(
+      `  ${ruleName(r)}${where(g.source, rule?.position, ' at ')}: ${r.held ? 'held' : 'did not hold'}`,
+    );
+    out.push(...r.conditions.map((c) => `  ${formatCondition(c)}`));
+  }
+  return out;
 }
 
 function formatRule(r: RuleOutcome, role: Role, source?: string): string[] {

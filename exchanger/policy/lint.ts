@@ -16,6 +16,8 @@ export type LintCode =
   | 'owner-glob'
   | 'no-allow'
   | 'pull-request-reachable'
+  | 'workflow-run-reachable'
+  | 'write-unpinned'
   | 'workflow-name'
   | 'actor-login';
 
@@ -40,7 +42,14 @@ const OWNER_POSITIONED: ReadonlySet<string> = new Set([
   'job_workflow_ref',
 ]);
 
-export function lintPolicy(doc: PolicyDoc): LintWarning[] {
+/**
+ * `guardrails` gives, for a role of a policy directory, the org's deny rules that select it:
+ * an event a guardrail refuses is not reported as reachable.
+ */
+export function lintPolicy(
+  doc: Pick<PolicyDoc, 'file' | 'roles'>,
+  guardrails: (role: RoleDoc) => readonly RuleDoc[] = () => [],
+): LintWarning[] {
   const out: LintWarning[] = [];
   const warn = (at: SourcePosition, code: LintCode, message: string) =>
     out.push({ file: doc.file, line: at.line, col: at.col, code, message });
@@ -51,7 +60,8 @@ export function lintPolicy(doc: PolicyDoc): LintWarning[] {
     }
     for (const rule of [...role.allow, ...role.deny])
       lintRule(rule, `${path}.${rule.kind}[${rule.index}]`, warn);
-    lintPullRequests(role, warn);
+    lintUntrustedEvents(role, guardrails(role), warn);
+    lintUnpinnedWrite(role, warn);
   }
   return out;
 }
@@ -119,31 +129,67 @@ export function isPrivileged(role: RoleDoc): boolean {
   return role.provider === 'aws' || role.provider === 'gcp';
 }
 
-/** A privileged role that some allow rule admits from a pull_request* event no deny refuses. */
-function lintPullRequests(role: RoleDoc, warn: Warn): void {
+/**
+ * A privileged role that some allow rule admits from an event no deny refuses: pull_request*
+ * (code the role's owners have not reviewed), and workflow_run (runs with the base repository's
+ * rights after an untrusted workflow, the shape of the Ultralytics compromise).
+ */
+function lintUntrustedEvents(role: RoleDoc, guardrails: readonly RuleDoc[], warn: Warn): void {
   if (!isPrivileged(role)) return;
   const denied = (event: string) =>
-    role.deny.some(
+    [...role.deny, ...guardrails].some(
       (d) =>
         d.conditions.length > 0 &&
         d.conditions.every((c) => !c.custom && c.claim === 'event_name' && admits(c, event)),
     );
   for (const rule of role.allow) {
     const events = rule.conditions.filter((c) => !c.custom && c.claim === 'event_name');
-    const reachable = PULL_REQUEST_EVENTS.filter((e) => events.every((c) => admits(c, e)) && !denied(e));
-    if (reachable.length === 0) continue;
-    const names = reachable.join(', ');
-    const how =
-      events.length === 0
-        ? `does not pin event_name and no deny rule refuses ${names}`
-        : `admits ${names} and no deny rule refuses ${reachable.length === 1 ? 'it' : 'them'}`;
+    const reachable = (list: readonly string[]) =>
+      list.filter((e) => events.every((c) => admits(c, e)) && !denied(e));
+    const report = (list: string[], code: LintCode, what: string) => {
+      if (list.length === 0) return;
+      const names = list.join(', ');
+      const how =
+        events.length === 0
+          ? `does not pin event_name and no deny rule refuses ${names}`
+          : `admits ${names} and no deny rule refuses ${list.length === 1 ? 'it' : 'them'}`;
+      warn(
+        rule.position,
+        code,
+        `role '${role.name}' (privileged) is reachable from ${what}: allow[${rule.index}] ${how}; ` +
+          'pin event_name or deny those events',
+      );
+    };
+    report(reachable(PULL_REQUEST_EVENTS), 'pull-request-reachable', 'pull request events');
+    report(reachable(['workflow_run']), 'workflow-run-reachable', 'workflow_run');
+  }
+}
+
+/**
+ * A privileged role should be reachable only from reviewed code: an allow rule that pins no
+ * `ref` lets any branch's workflow in, unless the role requires a protected environment (whose
+ * deployment branch rules and reviewers then decide) or the rule pins a reusable workflow at an
+ * exact ref (`job_workflow_ref: …@refs/heads/main`: the code that runs is then the reviewed one).
+ */
+function lintUnpinnedWrite(role: RoleDoc, warn: Warn): void {
+  if (!isPrivileged(role) || role.requireProtectedEnvironment) return;
+  for (const rule of role.allow) {
+    if (rule.conditions.some((c) => !c.custom && (c.claim === 'ref' || pinsWorkflowRef(c)))) continue;
     warn(
       rule.position,
-      'pull-request-reachable',
-      `role '${role.name}' (privileged) is reachable from pull request events: allow[${rule.index}] ${how}; ` +
-        'pin event_name or deny those events',
+      'write-unpinned',
+      `role '${role.name}' (privileged) allow[${rule.index}] pins no ref: any branch can use it; ` +
+        'add ref (e.g. refs/heads/main) or require_protected_environment: true',
     );
   }
+}
+
+function pinsWorkflowRef(c: ConditionDoc): boolean {
+  if (c.claim !== 'job_workflow_ref') return false;
+  return c.patterns.every((p) => {
+    const at = p.value.lastIndexOf('@');
+    return at > 0 && p.value.startsWith('refs/', at + 1) && !p.value.slice(at).includes('*');
+  });
 }
 
 function admits(c: ConditionDoc, event: string): boolean {

@@ -22,7 +22,9 @@ describe('checkPolicy', () => {
         warnings: [
           "spec.yaml:30:9: warning: roles.read-artifacts.allow[0] names repository without repository_id: a renamed or deleted repository's name can be taken by another; add repository_owner_id (immutable) as well",
           "spec.yaml:30:9: warning: role 'read-artifacts' (privileged) is reachable from pull request events: allow[0] does not pin event_name and no deny rule refuses pull_request, pull_request_target, pull_request_review, pull_request_review_comment; pin event_name or deny those events",
+          "spec.yaml:30:9: warning: role 'read-artifacts' (privileged) is reachable from workflow_run: allow[0] does not pin event_name and no deny rule refuses workflow_run; pin event_name or deny those events",
           "spec.yaml:36:9: warning: role 'bump-deps' (privileged) is reachable from pull request events: allow[0] does not pin event_name and no deny rule refuses pull_request, pull_request_target, pull_request_review, pull_request_review_comment; pin event_name or deny those events",
+          "spec.yaml:36:9: warning: role 'bump-deps' (privileged) is reachable from workflow_run: allow[0] does not pin event_name and no deny rule refuses workflow_run; pin event_name or deny those events",
         ],
       },
     },
@@ -59,9 +61,11 @@ describe('checkPolicy', () => {
           'p.yaml:9:9: error: roles.r.allow[1] must pin who may use it: add repository_id or repository_owner_id (or repository / repository_owner); a rule on ref or job_workflow_ref alone would admit any repository on GitHub',
         ],
         warnings: [
+          "p.yaml:8:9: warning: role 'r' (privileged) allow[0] pins no ref: any branch can use it; add ref (e.g. refs/heads/main) or require_protected_environment: true",
           "p.yaml:8:11: warning: roles.r.allow[0] names repository without repository_id: a renamed or deleted repository's name can be taken by another; add repository_id (immutable) as well",
           'p.yaml:8:33: warning: roles.r.allow[0].actor matches a login, which can be renamed and re-registered: use actor_id',
           "p.yaml:9:9: warning: role 'r' (privileged) is reachable from pull request events: allow[1] does not pin event_name and no deny rule refuses pull_request, pull_request_target, pull_request_review, pull_request_review_comment; pin event_name or deny those events",
+          "p.yaml:9:9: warning: role 'r' (privileged) is reachable from workflow_run: allow[1] does not pin event_name and no deny rule refuses workflow_run; pin event_name or deny those events",
         ],
       },
     },

@@ -33,6 +33,8 @@ describe('lintPolicy', () => {
       'pull-request-reachable',
       'repository-without-id',
       'workflow-name',
+      'workflow-run-reachable',
+      'write-unpinned',
     ]);
   });
 });
