@@ -98,33 +98,38 @@ export const KEYSETS = {
 
 export type KeysetName = keyof typeof KEYSETS;
 
-/** The keysets of `org.yaml` (root `org`) and of a team file (root `team`), for their schemas. */
+/**
+ * The keysets of `schema/org.schema.json` (root `org`, the rest under `$defs`). Issuers, defaults
+ * and rules are the single-file policy's own, referenced from `policy.schema.json`.
+ */
 export const ORG_KEYSETS = {
   org: ORG_KEYS,
-  issuer: ISSUER_KEYS,
-  defaults: DEFAULTS_KEYS,
   ceilings: CEILING_KEYS,
   team_limits: TEAM_LIMIT_KEYS,
   guardrail: GUARDRAIL_KEYS,
   selector: SELECTOR_KEYS,
-  rule: RULE_KEYS,
 } as const;
-export const TEAM_KEYSETS = { ...KEYSETS, team: TEAM_KEYS } as const;
+
+type OrgKeyset = keyof typeof ORG_KEYSETS;
+const POLICY_DEFS = 'policy.schema.json#/$defs/';
 
 export const ORG_KEY_LINKS: readonly {
-  from: keyof typeof ORG_KEYSETS;
+  from: OrgKeyset;
   key: string;
-  to: string;
+  ref: string;
   as: 'object' | 'list' | 'map';
 }[] = [
-  { from: 'org', key: 'issuers', to: 'issuer', as: 'list' },
-  { from: 'org', key: 'defaults', to: 'defaults', as: 'object' },
-  { from: 'org', key: 'ceilings', to: 'ceilings', as: 'object' },
-  { from: 'org', key: 'teams', to: 'team_limits', as: 'map' },
-  { from: 'org', key: 'guardrails', to: 'guardrail', as: 'list' },
-  { from: 'guardrail', key: 'applies_to', to: 'selector', as: 'object' },
-  { from: 'guardrail', key: 'deny', to: 'rule', as: 'list' },
+  { from: 'org', key: 'issuers', ref: `${POLICY_DEFS}issuer`, as: 'list' },
+  { from: 'org', key: 'defaults', ref: `${POLICY_DEFS}defaults`, as: 'object' },
+  { from: 'org', key: 'ceilings', ref: '#/$defs/ceilings', as: 'object' },
+  { from: 'org', key: 'teams', ref: '#/$defs/team_limits', as: 'map' },
+  { from: 'org', key: 'guardrails', ref: '#/$defs/guardrail', as: 'list' },
+  { from: 'guardrail', key: 'applies_to', ref: '#/$defs/selector', as: 'object' },
+  { from: 'guardrail', key: 'deny', ref: `${POLICY_DEFS}rule`, as: 'list' },
 ];
+
+/** `schema/team.schema.json`: its roles are `policy.schema.json`'s. */
+export const TEAM_ROLE_REF = `${POLICY_DEFS}role`;
 
 /** How keysets nest: `from.key` holds a `to` (directly, as list items, or as map values). */
 export const KEY_LINKS: readonly {
