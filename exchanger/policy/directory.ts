@@ -65,7 +65,8 @@ export function validateDirectory(dir: string, files: readonly PolicyFileText[])
     return { teams: [], issues: [{ file: dir, line: 1, col: 1, message }] };
   }
   const orgParsed = parsePolicyText(orgText.text, orgText.file);
-  issues.push(...orgParsed.issues);
+  // Team files are read against org.yaml's defaults and ceilings: without them, stop here.
+  if (orgParsed.issues.length > 0) return { teams: [], issues: orgParsed.issues };
   const { org, issues: orgIssues } = validateOrg(orgParsed.parsed);
   issues.push(...orgIssues);
   const teams: TeamDoc[] = [];

@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CONDITION_CLAIMS } from '../../exchanger/claims.js';
-import { KEY_LINKS, KEYSETS, type KeysetName, PROVIDERS } from '../../exchanger/policy/keys.js';
+import {
+  KEY_LINKS,
+  KEYSETS,
+  type KeysetName,
+  ORG_KEY_LINKS,
+  ORG_KEYSETS,
+  PROVIDERS,
+  TEAM_KEYS,
+  TEAM_ROLE_REF,
+} from '../../exchanger/policy/keys.js';
 
 interface SchemaNode {
   $ref?: string;
@@ -12,9 +21,15 @@ interface SchemaNode {
   $defs?: Record<string, SchemaNode>;
   [k: string]: unknown;
 }
-const schema = JSON.parse(
-  readFileSync(new URL('../../schema/policy.schema.json', import.meta.url), 'utf8'),
-) as SchemaNode;
+const read = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../../schema/${name}`, import.meta.url), 'utf8')) as SchemaNode;
+const schema = read('policy.schema.json');
+
+/** Where a key's value points: itself (`object`), its items (`list`) or its values (`map`). */
+function linkTarget(prop: SchemaNode | undefined, as: 'object' | 'list' | 'map'): string | undefined {
+  if (as === 'object') return prop?.$ref;
+  return as === 'list' ? prop?.items?.$ref : (prop?.additionalProperties as SchemaNode)?.$ref;
+}
 const def = (name: KeysetName): SchemaNode => (name === 'policy' ? schema : (schema.$defs?.[name] ?? {}));
 
 describe('schema/policy.schema.json and the validator know the same keys', () => {
@@ -31,14 +46,7 @@ describe('schema/policy.schema.json and the validator know the same keys', () =>
   it.each(KEY_LINKS.map((l) => ({ ...l, name: `${l.from}.${l.key} → ${l.to}` })))(
     '$name',
     ({ from, key, to, as }) => {
-      const prop = def(from).properties?.[key];
-      const target =
-        as === 'object'
-          ? prop?.$ref
-          : as === 'list'
-            ? prop?.items?.$ref
-            : (prop?.additionalProperties as SchemaNode)?.$ref;
-      expect(target).toBe(`#/$defs/${to}`);
+      expect(linkTarget(def(from).properties?.[key], as)).toBe(`#/$defs/${to}`);
     },
   );
 
@@ -67,3 +75,47 @@ describe('schema/policy.schema.json and the validator know the same keys', () =>
     expect(role.allOf?.map((c) => c.then?.required)).toEqual(PROVIDERS.map((p) => [p]));
   });
 });
+
+// A policy directory: org.yaml and team files (docs/org-policy.md).
+const org = read('org.schema.json');
+const team = read('team.schema.json');
+const orgDef = (name: keyof typeof ORG_KEYSETS) => (name === 'org' ? org : (org.$defs?.[name] ?? {}));
+
+describe('schema/org.schema.json and the validator know the same keys', () => {
+  it.each(Object.keys(ORG_KEYSETS).map((name) => ({ name: name as keyof typeof ORG_KEYSETS })))(
+    '$name',
+    ({ name }) => {
+      const d = orgDef(name);
+      expect(Object.keys(d.properties ?? {}).sort()).toEqual([...ORG_KEYSETS[name]].sort());
+      expect(d.additionalProperties).toBe(false);
+    },
+  );
+
+  it.each(ORG_KEY_LINKS.map((l) => ({ ...l, name: `${l.from}.${l.key} → ${l.ref}` })))(
+    '$name',
+    ({ from, key, ref, as }) => {
+      expect(linkTarget(orgDef(from).properties?.[key], as)).toBe(ref);
+    },
+  );
+});
+
+describe('schema/team.schema.json', () => {
+  it('has the team file keys, and roles from policy.schema.json', () => {
+    expect(Object.keys(team.properties ?? {}).sort()).toEqual([...TEAM_KEYS].sort());
+    expect(team.additionalProperties).toBe(false);
+    expect((team.properties?.roles?.additionalProperties as SchemaNode).$ref).toBe(TEAM_ROLE_REF);
+  });
+});
+
+describe('references into policy.schema.json resolve', () => {
+  it.each([org, team].flatMap((s) => refs(s)).map((ref) => ({ ref })))('$ref', ({ ref }) => {
+    const local = ref.startsWith('#') ? undefined : ref.replace(/^policy\.schema\.json#\/\$defs\//, '');
+    if (local === undefined) expect(org.$defs?.[ref.replace('#/$defs/', '')]).toBeDefined();
+    else expect(schema.$defs?.[local]).toBeDefined();
+  });
+});
+
+function refs(node: unknown): string[] {
+  if (!node || typeof node !== 'object') return [];
+  return Object.entries(node).flatMap(([k, v]) => (k === '$ref' && typeof v === 'string' ? [v] : refs(v)));
+}
