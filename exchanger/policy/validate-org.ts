@@ -60,11 +60,10 @@ function readProviders(r: Reader, field: Field, path: string): ProviderName[] {
   for (const p of r.strings(field, path, { nonEmpty: true })) {
     const known = PROVIDERS.find((x) => x === p.value);
     if (known) out.push(known);
-    else
-      r.error(
-        p.node,
-        `${path}: '${p.value}' is not a provider (aws, gcp, github)${didYouMean(p.value, PROVIDERS)}`,
-      );
+    else {
+      const help = didYouMean(p.value, PROVIDERS) || `; expected one of: ${PROVIDERS.join(', ')}`;
+      r.error(p.node, `${path}: '${p.value}' is not a provider${help}`);
+    }
   }
   return out;
 }
