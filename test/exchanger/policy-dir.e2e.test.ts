@@ -108,7 +108,22 @@ describe('jitkey test', () => {
     );
     const policy = await runCli(['test', '--policy', dir]);
     expect(policy.code).toBe(2);
-    expect(policy.stderr).toMatch(/web\.yaml:5:5: error: owners: '\*\/web' has a wildcard owner/);
+    expect(policy.stderr).toMatch(/web\.yaml:6:5: error: owners: '\*\/web' has a wildcard owner/);
+  });
+
+  it('takes a single-file policy and the fixtures beside it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jitkey-single-'));
+    cpSync(join(REPO_ROOT, 'examples/policy.yaml'), join(dir, 'policy.yaml'));
+    writeFileSync(
+      join(dir, 'policy.test.yaml'),
+      'claims: { repository: acme/web, repository_id: "123456", repository_owner_id: "7890", ref: refs/heads/main, environment: production, event_name: push }\n' +
+        'tests:\n' +
+        '  - { name: main deploys, role: deploy-web-prod, expect: allow, reason: granted }\n' +
+        '  - { name: a fork does not, role: deploy-web-prod, claims: { repository_id: "1" }, expect: deny, reason: no_allow_rule }\n',
+    );
+    const out = await runCli(['test', '--policy', join(dir, 'policy.yaml')]);
+    expect(out.stderr).toBe('jitkey test: 2 passed, 0 failed\n');
+    expect(out.code).toBe(0);
   });
 
   it('exits 2 when there is nothing to run or the reporter is unknown', async () => {
@@ -138,7 +153,7 @@ describe('check and explain on a directory', () => {
     const bad = await runCli(['check', '--policy', dir]);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain(
-      `${join(dir, 'web.yaml')}:16:3: error: roles.web-label-prs.github.repositories: 'acme/payments-api' is outside team 'web' owners (acme/web, acme/web-*)`,
+      `${join(dir, 'web.yaml')}:17:3: error: roles.web-label-prs.github.repositories: 'acme/payments-api' is outside team 'web' owners (acme/web, acme/web-*)`,
     );
   });
 

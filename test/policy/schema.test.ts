@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CONDITION_CLAIMS } from '../../exchanger/claims.js';
+import { CASE_KEYS, DECISION_CODES, FIXTURE_KEYS } from '../../exchanger/policy/fixtures.js';
 import {
   KEY_LINKS,
   KEYSETS,
@@ -115,6 +116,17 @@ describe('references from the org and team schemas resolve', () => {
       .slice(1)
       .reduce<unknown>((n, k) => (n as Record<string, unknown> | undefined)?.[k], file ? schema : org);
     expect(target).toBeTypeOf('object');
+  });
+});
+
+describe('schema/policy-test.schema.json (jitkey test fixtures)', () => {
+  const fixture = read('policy-test.schema.json');
+  it('has the fixture keys, the case keys and the decision codes', () => {
+    expect(Object.keys(fixture.properties ?? {}).sort()).toEqual([...FIXTURE_KEYS].sort());
+    const c = fixture.$defs?.case;
+    expect(Object.keys(c?.properties ?? {}).sort()).toEqual([...CASE_KEYS].sort());
+    expect(c?.additionalProperties).toBe(false);
+    expect(c?.properties?.reason?.enum).toEqual([...DECISION_CODES]);
   });
 });
 
