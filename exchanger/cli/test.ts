@@ -4,7 +4,7 @@
  * load (or there is nothing to run).
  */
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { loadPolicyFile } from '../policy/compile.js';
 import { FIXTURE_SUFFIX } from '../policy/directory.js';
 import { formatIssue, isPolicyError, type PolicyIssue, sortIssues } from '../policy/errors.js';
@@ -65,8 +65,14 @@ async function fixturesFor(path: string): Promise<string[]> {
   const isDir = (await stat(path)).isDirectory();
   const root = isDir ? path : dirname(path);
   const entries = await readdir(root, { recursive: isDir, withFileTypes: true });
+  // Hidden folders are skipped: a ConfigMap volume's `..data/` would list every fixture twice.
+  const hidden = (p: string) =>
+    relative(root, p)
+      .split(sep)
+      .some((part) => part.startsWith('.'));
   return entries
-    .filter((e) => e.isFile() && FIXTURE_SUFFIX.test(e.name))
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && FIXTURE_SUFFIX.test(e.name))
     .map((e) => join(e.parentPath, e.name))
+    .filter((p) => !hidden(p))
     .sort();
 }

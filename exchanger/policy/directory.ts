@@ -7,7 +7,7 @@
  *   validateDirectory(files) → { org, teams, issues }   (pure)
  *   compileDirectory(org, teams) → Policy   (pure; roles carry their file and guardrails)
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compileRole, compileRule } from './compile.js';
 import type { OrgDoc, TeamDoc } from './doc.js';
@@ -29,14 +29,22 @@ export interface PolicyFileText {
   text: string;
 }
 
-/** The directory's `org.yaml` and team files (`*.yaml` / `*.yml`, not `*.test.yaml`), by name. */
+/**
+ * The directory's `org.yaml` and team files (`*.yaml` / `*.yml`, not `*.test.yaml`), by name.
+ * Symbolic links are followed: a Kubernetes ConfigMap volume presents its files as links into
+ * `..data/`, which it swaps atomically on update.
+ */
 export async function readPolicyDir(dir: string): Promise<PolicyFileText[]> {
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true }))
-      .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name) && !FIXTURE_SUFFIX.test(e.name))
-      .map((e) => e.name)
-      .sort();
+    const entries = (await readdir(dir, { withFileTypes: true })).filter(
+      (e) => /\.ya?ml$/.test(e.name) && !FIXTURE_SUFFIX.test(e.name) && !e.name.startsWith('.'),
+    );
+    names = [];
+    for (const e of entries) {
+      if (e.isFile() || (e.isSymbolicLink() && (await stat(join(dir, e.name))).isFile())) names.push(e.name);
+    }
+    names.sort();
   } catch (e) {
     const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new PolicyError([

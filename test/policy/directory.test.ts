@@ -2,7 +2,7 @@
  * A policy directory (org.yaml + team files): load errors at file:line:col, ownership escapes,
  * ceilings, unique role names across files, and guardrails deciding before a team's rules.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -103,6 +103,18 @@ describe('a policy directory', () => {
     expect(names('prod-pay')).toEqual(['no-untrusted-events-on-write', 'prod-hosted-only']);
     expect(names('pay-read')).toBeUndefined(); // read-only github role, not prod-*
     expect(names('web-bot')).toEqual(['no-untrusted-events-on-write']);
+  });
+
+  it('follows symbolic links, as a Kubernetes ConfigMap volume presents its files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jitkey-cm-'));
+    mkdirSync(join(dir, '..2026_12_04'));
+    for (const f of files()) {
+      writeFileSync(join(dir, '..2026_12_04', f.name), f.text);
+      symlinkSync(join('..data', f.name), join(dir, f.name));
+    }
+    symlinkSync('..2026_12_04', join(dir, '..data'));
+    const p = await loadPolicyFile(dir);
+    expect([...p.roles.keys()]).toEqual(['prod-pay', 'pay-read', 'web-bot']);
   });
 
   it('a single-file policy still loads through the same entry point', async () => {
