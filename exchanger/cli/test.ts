@@ -41,7 +41,17 @@ export async function testCommand(argv: string[]): Promise<number> {
   const cases: TestCase[] = [];
   const issues: PolicyIssue[] = [];
   for (const file of files) {
-    const read = readFixture(await readFile(file, 'utf8'), file, policy);
+    const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      issues.push({
+        file,
+        line: 1,
+        col: 1,
+        message: `cannot read the fixture file (${e.code ?? e.message})`,
+      });
+      return undefined;
+    });
+    if (text === undefined) continue;
+    const read = readFixture(text, file, policy);
     cases.push(...read.cases);
     issues.push(...read.issues);
   }

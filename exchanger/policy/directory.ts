@@ -105,7 +105,8 @@ export function validateDirectory(dir: string, files: readonly PolicyFileText[])
       message: 'the policy directory has no team files: add <team>.yaml with owners and roles',
     });
   }
-  issues.push(...checkTeams(org, teams));
+  const present = new Set(files.filter((f) => f !== orgText).map((f) => f.name.replace(/\.ya?ml$/, '')));
+  issues.push(...checkTeams(org, teams, present));
   return { org, teams, issues };
 }
 

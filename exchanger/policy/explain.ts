@@ -46,7 +46,7 @@ function decidedBy(role: Role, decision: Decision, source?: string): string {
   if (decision.code === 'no_allow_rule') return `decided by: role '${role.name}'${file} (no allow rule held)`;
   const rules = decision.code === 'deny_rule' ? decision.deny : decision.allow;
   const rule = rules.find((r) => r.held);
-  return `decided by: role '${role.name}' ${rule ? ruleName(rule) : ''}${file}`.replace('  ', ' ');
+  return `decided by: role '${role.name}'${rule ? ` ${ruleName(rule)}` : ''}${file}`;
 }
 
 export function formatExplanation(role: Role, decision: Decision, policySource?: string): string {

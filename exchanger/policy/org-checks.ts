@@ -11,7 +11,12 @@ import { isPrivileged } from './lint.js';
 import type { SourcePosition } from './types.js';
 import { teamCeiling } from './validate-team.js';
 
-export function checkTeams(org: OrgDoc, teams: readonly TeamDoc[]): PolicyIssue[] {
+/** `present`: every team with a file, read or not (a file with a syntax error is still there). */
+export function checkTeams(
+  org: OrgDoc,
+  teams: readonly TeamDoc[],
+  present: ReadonlySet<string>,
+): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   const seen = new Map<string, { file: string; position: SourcePosition }>();
   for (const team of teams) {
@@ -31,9 +36,22 @@ export function checkTeams(org: OrgDoc, teams: readonly TeamDoc[]): PolicyIssue[
       checkOwnership(team, role, error);
     }
   }
+  // A limit for a team with no file is most likely a misspelt name: the real team would run
+  // without the limit the platform team meant to set.
+  for (const [name, limits] of org.teams) {
+    if (!present.has(name)) {
+      const { line, col } = limits.position;
+      issues.push({
+        file: org.file,
+        line,
+        col,
+        message: `teams.${name}: no team file '${name}.yaml' in the directory`,
+      });
+    }
+  }
   for (const g of org.guardrails) {
     for (const name of g.appliesTo.teams ?? []) {
-      if (!teams.some((t) => t.team === name)) {
+      if (!present.has(name)) {
         issues.push({
           file: org.file,
           line: g.position.line,

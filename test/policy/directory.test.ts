@@ -276,6 +276,11 @@ describe('load errors name file:line:col', () => {
       want: "org/org.yaml:9:5: guardrails.no-untrusted-events-on-write.applies_to.teams: no team file 'paymnts.yaml' in the directory",
     },
     {
+      name: 'limits for a team with no file (a misspelt team would run unlimited)',
+      over: { 'org.yaml': ORG.replace('  web: {', '  wbe: {') },
+      want: "org/org.yaml:7:3: teams.wbe: no team file 'wbe.yaml' in the directory",
+    },
+    {
       name: 'a typo in a guardrail selector',
       over: { 'org.yaml': ORG.replace('applies_to: { write: true }', 'applies_to: { rols: ["x"] }') },
       want: "org/org.yaml:10:19: unknown key 'rols' in guardrails.no-untrusted-events-on-write.applies_to; did you mean 'roles'?",
