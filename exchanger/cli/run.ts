@@ -3,7 +3,7 @@ import { UsageError } from './args.js';
 const HELP = `jitkey — just-in-time cloud credentials for GitHub Actions
 
 usage:
-  jitkey serve    --policy FILE [--port 8080] [--host 127.0.0.1] [--store URL]
+  jitkey serve    --policy FILE [--port 8080] [--host 127.0.0.1] [--store URL] [--workers N]
   jitkey check    --policy FILE
   jitkey explain  --policy FILE --role NAME (--claims FILE.json | --token JWT) [--json]
   jitkey audit    [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--json]
