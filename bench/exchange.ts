@@ -98,6 +98,15 @@ async function withCpu(server: ServerProcess, job: LoadJob): Promise<CpuShare> {
   };
 }
 
+/**
+ * The most this stack could do if every CPU ran it and nothing else: the CPUs ÷ the CPU one
+ * exchange costs across the exchanger, the stand-ins and the load generator.
+ */
+function ceiling(c: CpuShare, cpus: number): string {
+  const perExchange = c.serverMs + c.stackMs + c.generatorMs;
+  return `CPU ceiling of this stack on ${cpus} CPUs: ${((cpus * 1000) / perExchange).toFixed(0)}/s (${perExchange.toFixed(2)} ms of CPU per exchange, ${c.serverMs.toFixed(2)} of it the exchanger's)`;
+}
+
 /** How far a figure is from its goal, in the goal's own terms. */
 function goalGap(value: number, target: number, unit: string, higherIsBetter: boolean): string {
   const met = higherIsBetter ? value >= target : value <= target;
@@ -239,7 +248,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
       {
         baseline: { label: '--workers 1', value: one.result.rate },
         goal: { text: '≥ 2,000/s', met: max.result.rate >= 2000 },
-        note: `${goalGap(max.result.rate, 2000, '/s', true)}. ${limitOf(max.shares, machineCpus, workers)}. ${describe(max.result)}; latency p50 ${max.result.latencyMs.p50.toFixed(2)} ms, p99 ${max.result.latencyMs.p99.toFixed(2)} ms; ${describeCpu(max, 'jitkey serve')}; ${describeCpu(bareMax, 'bare route')}`,
+        note: `${goalGap(max.result.rate, 2000, '/s', true)}. ${ceiling(max, machineCpus)}. ${limitOf(max.shares, machineCpus, workers)}. ${describe(max.result)}; latency p50 ${max.result.latencyMs.p50.toFixed(2)} ms, p99 ${max.result.latencyMs.p99.toFixed(2)} ms; ${describeCpu(max, 'jitkey serve')}; ${describeCpu(bareMax, 'bare route')}`,
       },
     ),
     row(3, 'exchanges/s, max, --workers 1 (one process)', one.result.rate, '/s', {

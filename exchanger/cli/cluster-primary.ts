@@ -6,7 +6,7 @@
  *   could does the primary tell them to swap it in (one refusal aborts it everywhere);
  * - SIGTERM/SIGINT drain every worker (each finishes its in-flight requests), then exit;
  * - `/metrics`, asked of any worker, is the sum over all processes;
- * - a worker that dies is replaced; one that dies before it ever listened stops the group.
+ * - a worker that dies is replaced; one that dies before the group first listened stops it.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../log.js';
@@ -14,6 +14,7 @@ import { aggregateMetrics, createMetrics, type MetricsSnapshot } from '../server
 import { isMessage, type ToPrimary, type ToWorker, WORKER_INDEX_ENV } from './cluster-protocol.js';
 
 const REPLY_TIMEOUT_MS = 10_000;
+const RESTART_DELAY_MS = 1_000;
 /** Past the workers' own grace period, a worker still running is killed. */
 const KILL_AFTER_MS = 30_000;
 
@@ -130,13 +131,16 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
         if (slots.size === 0) finish?.();
         return;
       }
-      if (!listened.has(index)) {
+      if (url === undefined) {
         fail?.(new Error(`worker ${index} exited (${signal ?? `code ${code}`}) before it listened`));
         return;
       }
-      log.error('a worker exited; starting another', { worker: index, code, signal });
+      // A replacement that cannot start (say the policy file now holds a policy a reload
+      // refused) is retried after a pause rather than in a tight loop.
+      const delay = listened.has(index) ? 0 : RESTART_DELAY_MS;
+      log.error('a worker exited; starting another', { worker: index, code, signal, in_ms: delay });
       listened.delete(index);
-      start(index);
+      setTimeout(() => stopping || start(index), delay);
     });
   };
 

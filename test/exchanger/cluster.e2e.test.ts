@@ -4,7 +4,7 @@
  * both, and `/metrics` is the sum over every process whichever worker answers it.
  */
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/exchanger-process.js';
@@ -175,6 +175,29 @@ describe('jitkey serve --workers 2', () => {
     const out = s.exchanger.output();
     // Each worker stopped, then the primary.
     expect(out.match(/"msg":"stopped"/g)).toHaveLength(3);
+  });
+
+  it('replaces a worker that dies, and keeps answering on both', async () => {
+    stack = await twoWorkers();
+    const s = stack;
+    const children = readFileSync(
+      `/proc/${s.exchanger.child.pid}/task/${s.exchanger.child.pid}/children`,
+      'utf8',
+    )
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    expect(children).toHaveLength(2);
+    process.kill(children[0]!, 'SIGKILL');
+    await until(() => s.exchanger.output().includes('a worker exited; starting another'), 'the replacement');
+    await until(
+      () => (s.exchanger.output().match(/"msg":"worker listening"/g) ?? []).length === 3,
+      'it to listen',
+    );
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await exchange(s, s.idp.mint()));
+    expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
+    expect(new Set(await workersOf(s, answers))).toEqual(new Set([1, 2]));
   });
 
   it('/metrics sums every process, whichever worker answers', async () => {
