@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/exchanger-process.js';
+import { type TestDatabase, testDatabase } from '../support/pg.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 let stack: Stack | undefined;
@@ -230,6 +231,31 @@ describe('jitkey serve --workers 2', () => {
     // Both workers answered exchanges, so the sums above really added two registries.
     const leases = s.exchanger.output().match(/"msg":"exchange"[^\n]*"worker":\d/g) ?? [];
     expect(new Set(leases.map((l) => l.at(-1)))).toEqual(new Set(['1', '2']));
+  });
+});
+
+describe('jitkey serve --workers 2 on PostgreSQL', () => {
+  let db: TestDatabase | undefined;
+  afterEach(async () => {
+    // The exchanger goes before its schema does.
+    await stack?.stop();
+    stack = undefined;
+    await db?.drop();
+    db = undefined;
+  });
+
+  it('lets a token through once across workers, and records every grant once', async () => {
+    db = await testDatabase();
+    stack = await startStack({ exchanger: { store: db.storeUrl, args: ['--workers', '2'] } });
+    const s = stack;
+    for (let round = 0; round < 10; round++) {
+      const token = s.idp.mint();
+      const answers = await Promise.all([exchange(s, token), exchange(s, token)]);
+      expect(answers.map((x) => x.status).sort()).toEqual([200, 401]);
+    }
+    const [{ n }] = (await db.query<{ n: string }>('SELECT count(*) AS n FROM leases')) as [{ n: string }];
+    expect(Number(n)).toBe(10);
+    expect(s.sts.issued).toHaveLength(10);
   });
 });
 
