@@ -198,7 +198,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
 function workerCount(text: string, storeUrl: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
-    throw new UsageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}, got '${text}'`);
+    throw new UsageError(
+      `--workers (or JITKEY_WORKERS) must be a whole number from 1 to ${MAX_WORKERS}, got '${text}'`,
+    );
   const location = parseStoreUrl(storeUrl);
   if (n > 1 && location.kind === 'sqlite' && location.path === ':memory:')
     throw new UsageError(

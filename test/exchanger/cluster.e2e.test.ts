@@ -264,9 +264,13 @@ describe('jitkey serve --workers: bad values say what to change', () => {
     {
       name: 'zero',
       args: ['--workers', '0'],
-      message: /--workers must be a whole number from 1 to 256, got '0'/,
+      message: /--workers \(or JITKEY_WORKERS\) must be a whole number from 1 to 256, got '0'/,
     },
-    { name: 'not a number', args: ['--workers', 'all'], message: /--workers must be a whole number/ },
+    {
+      name: 'not a number',
+      args: ['--workers', 'all'],
+      message: /--workers \(or JITKEY_WORKERS\) must be a whole number/,
+    },
     {
       name: 'an in-memory store',
       args: ['--workers', '2', '--store', 'sqlite::memory:'],
