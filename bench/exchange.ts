@@ -1,18 +1,24 @@
 /**
  * Sections 3–6: `jitkey serve` (SQLite store) over HTTP, driven by the load generator in its own
  * process, with the STS stand-in answering (at once, or after 50 ms). The baseline is a bare
- * node:http route (`bare-route.ts`) driven by the same generator in the same way.
+ * node:http route (`bare-route.ts`) driven by the same generator in the same way. Sections 3–5
+ * run `--workers N` (N = CPUs, `BENCH_WORKERS` to change), and section 3 also one process, the
+ * baseline the workers are measured against.
  */
 import { mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { OidcIssuer, SigningKey } from '../test/support/oidc-issuer.js';
 import type { StsStandin } from '../test/support/sts-standin.js';
+import { limitOf, type RunShares } from './limits.js';
 import { runLoad } from './load.js';
 import type { LoadJob, LoadResult, TokenPlan } from './loadgen.js';
+import { metricsCostMs } from './metrics-cost.js';
 import { listenOverflows, type ServerProcess, startBareRoute, startExchangerProcess } from './processes.js';
 import { type Row, row } from './report.js';
+import { machineBusyS, schedShare, schedSnapshot } from './sched.js';
 import { minter, type TokenRecipe, tokenRecipe } from './tokens.js';
 
 export interface HttpContext {
@@ -67,21 +73,47 @@ interface CpuShare {
   serverMs: number;
   stackMs: number;
   generatorMs: number;
+  /** How each process was scheduled meanwhile: what limited the run (`limits.ts`). */
+  shares: RunShares;
 }
 
-/** Runs `job` and accounts for the CPU each process used during it. */
+/** Runs `job` and accounts for the CPU each process used during it, and how it was scheduled. */
 async function withCpu(server: ServerProcess, job: LoadJob): Promise<CpuShare> {
   const serverBefore = server.cpuSeconds();
+  const schedBefore = schedSnapshot(server.pid);
   const stackBefore = process.cpuUsage();
+  const machineBefore = machineBusyS();
   const result = await runLoad(job);
+  const machineBusy = machineBusyS() - machineBefore;
   const stack = process.cpuUsage(stackBefore);
+  const serverSched = schedShare(schedBefore, schedSnapshot(server.pid));
   const per = (seconds: number) => (seconds * 1000) / Math.max(1, result.completed);
+  const stackCpuS = (stack.user + stack.system) / 1e6;
   return {
     result,
     serverMs: per(server.cpuSeconds() - serverBefore),
-    stackMs: per((stack.user + stack.system) / 1e6),
+    stackMs: per(stackCpuS),
     generatorMs: per(result.cpuS),
+    shares: { result, server: serverSched, stackCpuS, machineBusyS: machineBusy },
   };
+}
+
+/**
+ * The most this stack could do if every CPU ran it and nothing else: the CPUs ÷ the CPU one
+ * exchange costs across the exchanger, the stand-ins and the load generator.
+ */
+function ceiling(c: CpuShare, cpus: number): string {
+  const perExchange = c.serverMs + c.stackMs + c.generatorMs;
+  return `CPU ceiling of this stack on ${cpus} CPUs: ${((cpus * 1000) / perExchange).toFixed(0)}/s (${perExchange.toFixed(2)} ms of CPU per exchange, ${c.serverMs.toFixed(2)} of it the exchanger's)`;
+}
+
+/** How far a figure is from its goal, in the goal's own terms. */
+function goalGap(value: number, target: number, unit: string, higherIsBetter: boolean): string {
+  const met = higherIsBetter ? value >= target : value <= target;
+  const ratio = value / target;
+  if (met) return `goal met (${ratio.toFixed(2)}× the goal)`;
+  const gap = Math.abs(value - target);
+  return `goal missed by ${gap.toFixed(unit === 'ms' ? 2 : 0)} ${unit} (${ratio.toFixed(2)}× the goal)`;
 }
 
 function describeCpu(c: CpuShare, server: string): string {
@@ -97,12 +129,13 @@ function expectAllOk(what: string, r: LoadResult, expected?: number): void {
     throw new Error(`${what}: not every request was a 200: ${describe(r)}`);
 }
 
-async function startExchanger(ctx: HttpContext, name: string, env: Record<string, string> = {}) {
+async function startExchanger(ctx: HttpContext, name: string, env: Record<string, string> = {}, workers = 1) {
   const dir = join(ctx.dir, name);
   mkdirSync(dir, { recursive: true });
   const ex = await startExchangerProcess({
     dir,
     policyPath: ctx.policyPath,
+    workers,
     env: { ...ctx.env, ...env },
     ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
   });
@@ -156,30 +189,48 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
     await proxy.stop();
   }
 
-  ctx.log('3 exchange throughput and latency');
-  const { ex } = await startExchanger(ctx, 'exchanger');
-  let max: CpuShare;
-  let at1000: LoadResult;
-  let at500: LoadResult;
-  let fan: { result: LoadResult; overflows: number };
-  try {
+  const machineCpus = cpus().length;
+  const workers = Number(process.env.BENCH_WORKERS ?? machineCpus);
+  /** Warm-up, then about 3 s of tokens at the warm-up's pace (bounded either way), all on `url`. */
+  const throughput = async (ex: ServerProcess, what: string): Promise<CpuShare> => {
     const warm = await runLoad(closed(ex.url, preminted(recipe, 1500), 32, { amount: 1500 }));
-    expectAllOk('warm-up', warm);
-    // About 3 s of tokens at the warm-up's pace (bounded either way).
+    expectAllOk(`${what} warm-up`, warm);
     const count = Math.min(12_000, Math.max(2000, Math.round(warm.rate * 3)));
-    max = await withCpu(
+    const run = await withCpu(
       ex,
       closed(ex.url, preminted(recipe, count), THROUGHPUT_CONNECTIONS, { amount: count }),
     );
-    expectAllOk('throughput', max.result, count);
+    expectAllOk(what, run.result, count);
+    return run;
+  };
+
+  ctx.log('3 exchange throughput: one process (--workers 1)');
+  let one: CpuShare;
+  {
+    const { ex } = await startExchanger(ctx, 'exchanger-1', {}, 1);
+    try {
+      one = await throughput(ex, 'throughput, one process');
+    } finally {
+      await ex.stop();
+    }
+  }
+
+  ctx.log(`3 exchange throughput and latency: --workers ${workers}`);
+  const { ex } = await startExchanger(ctx, 'exchanger', {}, workers);
+  let max: CpuShare;
+  let at1000: LoadResult;
+  let at500: CpuShare;
+  let fan: { result: LoadResult; overflows: number };
+  try {
+    max = await throughput(ex, `throughput, ${workers} workers`);
     at1000 = await runLoad(paced(ex.url, preminted(recipe, AT_1000), 1000, AT_1000));
     expectAllOk('1,000/s', at1000, AT_1000);
 
     ctx.log(`4 exchanger overhead (STS answering after ${STS_DELAY_MS} ms)`);
     ctx.sts.setDelay(STS_DELAY_MS);
-    at500 = await runLoad(paced(ex.url, preminted(recipe, AT_500), 500, AT_500));
+    at500 = await withCpu(ex, paced(ex.url, preminted(recipe, AT_500), 500, AT_500));
     ctx.sts.setDelay(0);
-    expectAllOk(`500/s with STS at ${STS_DELAY_MS} ms`, at500, AT_500);
+    expectAllOk(`500/s with STS at ${STS_DELAY_MS} ms`, at500.result, AT_500);
 
     ctx.log(`5 fan-out: ${FAN_OUT} exchanges at once`);
     fan = await fanOut(ex.url, preminted(recipe, FAN_OUT));
@@ -189,15 +240,36 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   }
 
   const rows: Row[] = [
-    row(3, `exchanges/s, max (${THROUGHPUT_CONNECTIONS} connections)`, max.result.rate, '/s', {
+    row(
+      3,
+      `exchanges/s, max, --workers ${workers} (${THROUGHPUT_CONNECTIONS} connections)`,
+      max.result.rate,
+      '/s',
+      {
+        baseline: { label: '--workers 1', value: one.result.rate },
+        goal: { text: '≥ 2,000/s', met: max.result.rate >= 2000 },
+        note: `${goalGap(max.result.rate, 2000, '/s', true)}. ${ceiling(max, machineCpus)}. ${limitOf(max.shares, machineCpus, workers)}. ${describe(max.result)}; latency p50 ${max.result.latencyMs.p50.toFixed(2)} ms, p99 ${max.result.latencyMs.p99.toFixed(2)} ms; ${describeCpu(max, 'jitkey serve')}; ${describeCpu(bareMax, 'bare route')}`,
+      },
+    ),
+    row(3, 'exchanges/s, max, --workers 1 (one process)', one.result.rate, '/s', {
       baseline: { label: 'bare route', value: bareMax.result.rate },
-      goal: { text: '≥ 2,000/s', met: max.result.rate >= 2000 },
-      note: `${describe(max.result)}; latency p50 ${max.result.latencyMs.p50.toFixed(2)} ms, p99 ${max.result.latencyMs.p99.toFixed(2)} ms; ${describeCpu(max, 'jitkey serve')}; ${describeCpu(bareMax, 'bare route')}`,
+      note: `${limitOf(one.shares, machineCpus, 1)}. ${describe(one.result)}; ${describeCpu(one, 'jitkey serve')}`,
     }),
-    row(3, 'CPU of jitkey serve per exchange, at max', max.serverMs, 'ms', {
+    row(3, `CPU of jitkey serve per exchange, --workers ${workers}`, max.serverMs, 'ms', {
+      baseline: { label: '--workers 1', value: one.serverMs },
+    }),
+    row(3, 'CPU of jitkey serve per exchange, --workers 1', one.serverMs, 'ms', {
       baseline: { label: 'bare route per request', value: bareMax.serverMs },
     }),
   ];
+  const metricsMs = metricsCostMs();
+  rows.push(
+    row(3, 'CPU of the metrics (prom-client) per exchange', metricsMs, 'ms', {
+      baseline: { label: 'CPU of jitkey serve per exchange, --workers 1', value: one.serverMs },
+      goal: { text: '≤ 3 % of an exchange', met: metricsMs <= 0.03 * one.serverMs },
+      note: "one counter increment and one histogram observation, as an allowed exchange makes them, timed in the bench process with prom-client's process metrics (event-loop delay monitor) on",
+    }),
+  );
   for (const key of ['p50', 'p99', 'p999'] as const) {
     rows.push(
       row(3, `exchange latency ${key} at 1,000/s`, at1000.latencyMs[key], 'ms', {
@@ -215,16 +287,16 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   const floor = { label: `bare route + 1 upstream call`, value: 0 };
   const over = (r: LoadResult, key: 'p50' | 'p99') => r.latencyMs[key] - STS_DELAY_MS;
   rows.push(
-    row(4, `exchange latency p50 at 500/s, STS at ${STS_DELAY_MS} ms`, at500.latencyMs.p50, 'ms', {
+    row(4, `exchange latency p50 at 500/s, STS at ${STS_DELAY_MS} ms`, at500.result.latencyMs.p50, 'ms', {
       baseline: { ...floor, value: proxy500.latencyMs.p50 },
     }),
-    row(4, `exchanger overhead p50 (latency − ${STS_DELAY_MS} ms)`, over(at500, 'p50'), 'ms', {
+    row(4, `exchanger overhead p50 (latency − ${STS_DELAY_MS} ms)`, over(at500.result, 'p50'), 'ms', {
       baseline: { ...floor, value: over(proxy500, 'p50') },
     }),
-    row(4, `exchanger overhead p99 (latency − ${STS_DELAY_MS} ms)`, over(at500, 'p99'), 'ms', {
+    row(4, `exchanger overhead p99 (latency − ${STS_DELAY_MS} ms)`, over(at500.result, 'p99'), 'ms', {
       baseline: { ...floor, value: over(proxy500, 'p99') },
-      goal: { text: '≤ 3 ms', met: over(at500, 'p99') <= 3 },
-      note: `${describe(at500)}; generator lag max ${at500.maxLagMs?.toFixed(1)} ms; baseline: ${describe(proxy500)}`,
+      goal: { text: '≤ 3 ms', met: over(at500.result, 'p99') <= 3 },
+      note: `${goalGap(over(at500.result, 'p99'), 3, 'ms', false)}; the same route without the exchanger's work (baseline) has ${over(proxy500, 'p99').toFixed(2)} ms of it on this machine now. ${limitOf(at500.shares, machineCpus, workers)}. ${describe(at500.result)}; generator lag max ${at500.result.maxLagMs?.toFixed(1)} ms; baseline: ${describe(proxy500)}`,
     }),
   );
 

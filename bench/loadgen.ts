@@ -12,6 +12,7 @@
  */
 import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
+import { type SchedShare, schedShare, schedSnapshot } from './sched.js';
 import { type Summary, summarize } from './stats.js';
 import { minter, type TokenRecipe } from './tokens.js';
 
@@ -57,6 +58,8 @@ export interface LoadResult {
   maxLagMs?: number;
   /** The first few errors, as text. */
   errorSamples?: string[];
+  /** The generator's own scheduling during the run: was it the bottleneck? */
+  sched: SchedShare;
 }
 
 function tokenSource(plan: TokenPlan): { next: () => string | undefined; mintS: number } {
@@ -88,6 +91,7 @@ async function closed(job: Extract<LoadJob, { kind: 'closed' }>): Promise<LoadRe
   const latencies: number[] = [];
   const status: Record<string, number> = {};
   const cpu = process.cpuUsage();
+  const sched = schedSnapshot(process.pid);
   const started = performance.now();
   const instance = autocannon({
     url: job.url,
@@ -112,6 +116,7 @@ async function closed(job: Extract<LoadJob, { kind: 'closed' }>): Promise<LoadRe
   const result = await instance;
   const elapsedS = (performance.now() - started) / 1000;
   const cpuS = cpuSince(cpu);
+  const share = schedShare(sched, schedSnapshot(process.pid));
   return {
     completed: latencies.length,
     ok: status[200] ?? 0,
@@ -123,6 +128,7 @@ async function closed(job: Extract<LoadJob, { kind: 'closed' }>): Promise<LoadRe
     latencyMs: summarize(latencies),
     mintS,
     cpuS,
+    sched: share,
   };
 }
 
@@ -168,6 +174,7 @@ async function paced(job: Extract<LoadJob, { kind: 'paced' }>): Promise<LoadResu
   };
 
   const cpu = process.cpuUsage();
+  const sched = schedSnapshot(process.pid);
   const started = performance.now();
   await new Promise<void>((resolve) => {
     const onSettled = () => {
@@ -188,6 +195,7 @@ async function paced(job: Extract<LoadJob, { kind: 'paced' }>): Promise<LoadResu
   });
   const elapsedS = (performance.now() - started) / 1000;
   const cpuS = cpuSince(cpu);
+  const share = schedShare(sched, schedSnapshot(process.pid));
   agent.destroy();
   return {
     completed: latencies.length,
@@ -202,6 +210,7 @@ async function paced(job: Extract<LoadJob, { kind: 'paced' }>): Promise<LoadResu
     cpuS,
     maxLagMs,
     errorSamples,
+    sched: share,
   };
 }
 

@@ -8,6 +8,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI, REPO_ROOT } from '../test/support/paths.js';
+import { descendants } from './sched.js';
 
 export interface ServerProcess {
   url: string;
@@ -15,7 +16,7 @@ export interface ServerProcess {
   logPath: string;
   /** Resident set size in KiB, from /proc/<pid>/status (VmRSS). */
   rssKiB(): number;
-  /** CPU time used so far (user + system), seconds, from /proc/<pid>/stat. */
+  /** CPU time used so far (user + system) by the process and its children (workers), seconds. */
   cpuSeconds(): number;
   stop(): Promise<void>;
 }
@@ -51,7 +52,7 @@ async function launch(args: string[], env: NodeJS.ProcessEnv, logPath: string): 
     pid,
     logPath,
     rssKiB: () => rssKiB(pid),
-    cpuSeconds: () => cpuSeconds(pid),
+    cpuSeconds: () => descendants(pid).reduce((sum, p) => sum + cpuSeconds(p), 0),
     async stop() {
       if (exitCode === undefined) child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -78,7 +79,12 @@ export function rssKiB(pid: number): number {
 
 /** utime + stime of a process, in seconds (clock ticks of 1/100 s, Linux's USER_HZ). */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0; // ended meanwhile
+  }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
@@ -89,6 +95,8 @@ export interface ExchangerOptions {
   env: Record<string, string>;
   /** Write a V8 CPU profile (`--cpu-prof`) into this directory when the process stops. */
   cpuProfDir?: string;
+  /** `--workers`; default 1 (one process). */
+  workers?: number;
 }
 
 export function startExchangerProcess(options: ExchangerOptions): Promise<ServerProcess> {
@@ -107,6 +115,8 @@ export function startExchangerProcess(options: ExchangerOptions): Promise<Server
       '0',
       '--store',
       process.env.BENCH_STORE ?? `sqlite:${storePath}`,
+      '--workers',
+      String(options.workers ?? 1),
     ],
     { PATH: process.env.PATH ?? '', JITKEY_LOG_LEVEL: 'info', ...options.env },
     join(options.dir, 'exchanger.log'),

@@ -21,6 +21,7 @@ import { benchAction } from './action.js';
 import { benchHttp, benchMemory, type HttpContext } from './exchange.js';
 import { benchPolicy } from './policy.js';
 import { fmt, type Row, renderTable } from './report.js';
+import { benchStoreWriters } from './store-writers.js';
 import { benchVerify } from './verify.js';
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -80,6 +81,11 @@ async function main(): Promise<void> {
     [[1], '1 token verification', () => benchVerify(idp, key)],
     [[2], '2 policy evaluation', () => benchPolicy()],
     [[3, 4, 5], '3–5 exchanges over HTTP', () => benchHttp(ctx)],
+    [
+      [3],
+      '3 SQLite shared by worker processes',
+      () => benchStoreWriters(dir, Number(process.env.BENCH_WORKERS ?? cpus().length)),
+    ],
     [[6], '6 memory', () => benchMemory(ctx)],
     [[7], '7 the Action', () => benchAction()],
   ];

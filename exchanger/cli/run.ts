@@ -3,7 +3,7 @@ import { UsageError } from './args.js';
 const HELP = `jitkey — just-in-time cloud credentials for GitHub Actions
 
 usage:
-  jitkey serve    --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store URL]
+  jitkey serve    --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store URL] [--workers N]
   jitkey check    --policy FILE|DIR
   jitkey explain  --policy FILE|DIR --role NAME (--claims FILE.json | --token JWT) [--json]
   jitkey test     --policy FILE|DIR [--reporter tap|junit] [--output FILE] [FIXTURE…]

@@ -2,7 +2,13 @@
  * `jitkey serve`: wires the policy, verifier, store and providers into the HTTP server and
  * owns the process lifecycle: SIGHUP reloads the policy (an invalid one is refused and the old
  * one stays), SIGTERM/SIGINT stop accepting, let in-flight requests finish, then close the store.
+ *
+ * `--workers N` (default: one per CPU) runs N such servers as node:cluster workers behind one
+ * socket; the primary (cluster-primary.ts) coordinates reloads, shutdown and `/metrics`.
+ * `--workers 1` is one process, as before.
  */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 
 import { publicUrlFromEnv } from '../approvals/notify.js';
 import { approvalRoutes } from '../approvals/routes.js';
@@ -13,14 +19,18 @@ import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
 import { buildGuards, buildProviders, githubAppFromEnv } from '../providers/from-env.js';
 import { createServer } from '../server/app.js';
-import { createMetrics } from '../server/metrics.js';
-import { openStore } from '../store/open.js';
+import { createMetrics, type Metrics } from '../server/metrics.js';
+import { openStore, parseStoreUrl } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
 import { createVerifier } from '../token/verify-token.js';
-import { parse, required } from './args.js';
+import { parse, required, UsageError } from './args.js';
+import { runPrimary } from './cluster-primary.js';
+import { WORKER_INDEX_ENV } from './cluster-protocol.js';
+import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
 
 const USAGE =
-  'jitkey serve --policy FILE [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…]';
+  'jitkey serve --policy FILE [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N]';
+const MAX_WORKERS = 256;
 const SHUTDOWN_GRACE_MS = 25_000;
 /**
  * Connections the kernel queues before they are accepted. Node's default, 511, overflows when a
@@ -37,6 +47,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       port: { type: 'string', default: '8080' },
       host: { type: 'string', default: '127.0.0.1' },
       store: { type: 'string', default: env.JITKEY_STORE ?? 'sqlite:./jitkey.db' },
+      workers: { type: 'string', default: env.JITKEY_WORKERS ?? String(availableParallelism()) },
     },
     USAGE,
   );
@@ -44,21 +55,74 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port must be 0–65535, got '${values.port}'`);
-  const log = createLogger({ level: (env.JITKEY_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+  const workers = workerCount(values.workers!, values.store!);
+  const baseLog = createLogger({ level: (env.JITKEY_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+
+  if (workers > 1 && cluster.isPrimary) {
+    // Refused here once, with the reason, rather than by every worker: a bad policy, a store
+    // that cannot be opened. Opening the store also applies its migrations before any worker.
+    const log = baseLog;
+    const first = await loadPolicyFile(policyPath);
+    const store = await openStore(values.store!, { log, purgeIntervalMs: 0 });
+    const kind = store.kind;
+    await store.close();
+    return runPrimary({
+      workers,
+      log,
+      describe: (url) => ({ url, policy: policyPath, roles: first.roles.size, store: kind }),
+    });
+  }
+  const workerIndex = cluster.isWorker ? Number(env[WORKER_INDEX_ENV] ?? cluster.worker?.id ?? 1) : 0;
+  // Each worker's lines say which worker wrote them.
+  const log = workerIndex ? tagged(baseLog, { worker: workerIndex }) : baseLog;
 
   let policy = await loadPolicyFile(policyPath);
   const jwksCooldownMs = env.JITKEY_JWKS_COOLDOWN_MS ? Number(env.JITKEY_JWKS_COOLDOWN_MS) : undefined;
   const makeVerifier = (p: Policy) =>
     createVerifier({ issuers: p.issuers, log, ...(jwksCooldownMs !== undefined ? { jwksCooldownMs } : {}) });
   let verifier = makeVerifier(policy);
-  const metrics = createMetrics();
-  const store = await openStore(values.store!, { log, ...purgeInterval(env) });
+  const ownMetrics = createMetrics();
+  // One purger is enough: the other workers' would only find the rows already gone.
+  const purge = workerIndex > 1 ? { purgeIntervalMs: 0 } : purgeInterval(env);
+  const store = await openStore(values.store!, { log, ...purge });
   // One GitHub App client for the provider, the environment guard and approvals.
   const github = githubAppFromEnv(env, log);
   const providers = buildProviders(env, { log }, github);
   const guards = buildGuards(env, { log }, github);
   warnUnconfigured(policy, providers, log);
   warnApprovalsUnconfigured(policy, github, log);
+
+  // Reloads come in two steps, so a cluster's primary can put a policy in force in every worker
+  // or in none; everything that can refuse it (parsing, the issuers' URLs) runs in the first.
+  let staged: { policy: Policy; verifier: ReturnType<typeof makeVerifier> } | undefined;
+  const stageReload = async () => {
+    staged = undefined;
+    const next = await loadPolicyFile(policyPath);
+    const nextVerifier =
+      JSON.stringify(next.issuers) !== JSON.stringify(policy.issuers) ? makeVerifier(next) : verifier;
+    staged = { policy: next, verifier: nextVerifier };
+    return { roles: next.roles.size };
+  };
+  const commitReload = () => {
+    if (!staged) return;
+    policy = staged.policy;
+    verifier = staged.verifier;
+    staged = undefined;
+    warnUnconfigured(policy, providers, log);
+    warnApprovalsUnconfigured(policy, github, log);
+  };
+  const link: WorkerLink | undefined = cluster.isWorker
+    ? linkWorker({
+        snapshot: ownMetrics.snapshot,
+        stageReload,
+        commitReload,
+        abortReload: () => {
+          staged = undefined;
+        },
+        log,
+      })
+    : undefined;
+  const metrics: Metrics = link ? { ...ownMetrics, render: link.clusterMetrics } : ownMetrics;
 
   const deps = {
     policy: () => policy,
@@ -74,19 +138,12 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
   const server = createServer({ ...deps, approvals, extraRoutes: approvalRoutes(approvals, log) });
 
-  // Everything that can refuse the new policy (parsing, the issuers' URLs) runs before anything
-  // is swapped, so a refused reload leaves the old policy and verifier in force.
   const reload = async () => {
     try {
-      const next = await loadPolicyFile(policyPath);
-      const nextVerifier =
-        JSON.stringify(next.issuers) !== JSON.stringify(policy.issuers) ? makeVerifier(next) : verifier;
-      policy = next;
-      verifier = nextVerifier;
+      const { roles } = await stageReload();
+      commitReload();
       metrics.reloads.inc({ outcome: 'ok' });
-      log.info('policy reloaded', { policy: policyPath, roles: next.roles.size });
-      warnUnconfigured(next, providers, log);
-      warnApprovalsUnconfigured(next, github, log);
+      log.info('policy reloaded', { policy: policyPath, roles });
     } catch (err) {
       metrics.reloads.inc({ outcome: 'invalid' });
       log.error('policy reload refused; the previous policy stays in force', {
@@ -95,7 +152,11 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       });
     }
   };
-  process.on('SIGHUP', () => void reload());
+  // A worker reloads only when its primary says so (a SIGHUP sent to the whole process group
+  // must not make one worker decide alone, nor end it: SIGHUP's default action).
+  process.on('SIGHUP', () =>
+    link ? log.debug('SIGHUP ignored: the primary reloads workers') : void reload(),
+  );
 
   let stopping = false;
   const shutdown = (sig: string) => {
@@ -125,13 +186,27 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const host = values.host!.includes(':') ? `[${values.host}]` : values.host;
-  log.info('listening', {
-    url: `http://${host}:${boundPort}`,
-    policy: policyPath,
-    roles: policy.roles.size,
-    store: store.kind,
-  });
+  const url = `http://${host}:${boundPort}`;
+  if (link) {
+    log.debug('worker listening', { url, worker: workerIndex });
+    link.listening(url);
+  } else log.info('listening', { url, policy: policyPath, roles: policy.roles.size, store: store.kind });
   prefetchKeys(verifier, log);
+}
+
+/** `--workers N`: 1 is one process; more need a store every process can share. */
+function workerCount(text: string, storeUrl: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
+    throw new UsageError(
+      `--workers (or JITKEY_WORKERS) must be a whole number from 1 to ${MAX_WORKERS}, got '${text}'`,
+    );
+  const location = parseStoreUrl(storeUrl);
+  if (n > 1 && location.kind === 'sqlite' && location.path === ':memory:')
+    throw new UsageError(
+      `--store sqlite::memory: is private to one process, so ${n} workers would not share replay protection: use a file (sqlite:./jitkey.db) or --workers 1`,
+    );
+  return n;
 }
 
 /** Fetch issuer keys now so the first job does not pay for discovery; failure is not fatal. */

@@ -40,8 +40,8 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       }
     },
     'GET /metrics': async (_req, res) => {
-      const text = deps.metrics.render();
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      const text = await deps.metrics.render();
+      res.writeHead(200, { 'content-type': deps.metrics.contentType });
       res.end(text);
     },
     'POST /v1/exchange': async (req, res, requestId) => {

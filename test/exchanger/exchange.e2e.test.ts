@@ -199,7 +199,7 @@ describe('operations', () => {
       /jitkey_decisions_total\{role="deploy",outcome="denied",code="access_denied"\} [1-9]/,
     );
     expect(metrics).toMatch(
-      /jitkey_upstream_request_seconds_bucket\{provider="aws",outcome="ok",le="0.5"\} [1-9]/,
+      /jitkey_upstream_request_seconds_bucket\{le="0.5",provider="aws",outcome="ok"\} [1-9]/,
     );
     // Once per exchange: as many observations as STS issued credentials.
     const count = /jitkey_upstream_request_seconds_count\{provider="aws",outcome="ok"\} (\d+)/.exec(metrics);

@@ -60,6 +60,10 @@ export async function startExchanger(options: StartOptions): Promise<ExchangerPr
     String(options.port ?? 0),
     '--store',
     store,
+    // One process unless a test asks for workers (`args: ['--workers', '2']`, the later flag wins):
+    // the suite's counts of JWKS fetches, GitHub calls and log lines assume one.
+    '--workers',
+    '1',
     ...(options.args ?? []),
   ];
   const child = spawn(process.execPath, args, {
