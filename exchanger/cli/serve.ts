@@ -29,7 +29,7 @@ import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
 
 const USAGE =
-  'jitkey serve --policy FILE [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N]';
+  'jitkey serve --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N]';
 const MAX_WORKERS = 256;
 const SHUTDOWN_GRACE_MS = 25_000;
 /**
