@@ -30,6 +30,12 @@ export function explain(policy: Policy, roleName: string, claims: Claims): strin
 
 export function formatExplanation(role: Role, decision: Decision, source?: string): string {
   const lines = [`role '${role.name}' (${role.provider})${where(source, role.position, ' at ')}`];
+  const k = role.kubernetes;
+  if (k) {
+    // What a grant hands out, so a reader sees the cluster and account without opening the file.
+    const audiences = k.audiences.length ? `, audiences ${k.audiences.join(', ')}` : '';
+    lines.push(`grants: service account ${k.namespace}/${k.serviceAccount} at ${k.server}${audiences}`);
+  }
   if (decision.allow.length === 0) lines.push('allow: none (the role can never be granted)');
   for (const r of decision.allow) lines.push(...formatRule(r, role, source));
   if (decision.deny.length === 0) lines.push('deny: none');
