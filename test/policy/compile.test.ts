@@ -179,7 +179,12 @@ describe('PolicyError', () => {
     const pe = error as PolicyError;
     expect(pe.issues).toEqual([
       { file: 'p.yaml', line: 2, col: 10, message: 'issuers must not be empty' },
-      { file: 'p.yaml', line: 3, col: 25, message: "roles.r.provider: 'azure' must be aws, gcp, github or kubernetes" },
+      {
+        file: 'p.yaml',
+        line: 3,
+        col: 25,
+        message: "roles.r.provider: 'azure' must be aws, gcp, github or kubernetes",
+      },
     ]);
     expect(pe.toString()).toBe(
       "p.yaml:2:10: issuers must not be empty\np.yaml:3:25: roles.r.provider: 'azure' must be aws, gcp, github or kubernetes",
