@@ -7,6 +7,7 @@
 import { publicUrlFromEnv } from '../approvals/notify.js';
 import { approvalRoutes } from '../approvals/routes.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
+import { startSweeps } from '../leases/sweep.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
 import { evaluate } from '../policy/evaluate.js';
@@ -14,6 +15,7 @@ import type { Policy } from '../policy/types.js';
 import { buildGuards, buildProviders, githubAppFromEnv } from '../providers/from-env.js';
 import { createServer } from '../server/app.js';
 import { createMetrics } from '../server/metrics.js';
+import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
 import { openStore } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
 import { createVerifier } from '../token/verify-token.js';
@@ -52,7 +54,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     createVerifier({ issuers: p.issuers, log, ...(jwksCooldownMs !== undefined ? { jwksCooldownMs } : {}) });
   let verifier = makeVerifier(policy);
   const metrics = createMetrics();
-  const store = await openStore(values.store!, { log, ...purgeInterval(env) });
+  const purge = purgeInterval(env);
+  const store = await openStore(values.store!, { log, ...purge });
   // One GitHub App client for the provider, the environment guard and approvals.
   const github = githubAppFromEnv(env, log);
   const providers = buildProviders(env, { log }, github);
@@ -96,6 +99,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     }
   };
   process.on('SIGHUP', () => void reload());
+  // Upstream lease end (Kubernetes Secrets) on the purge's clock: 60 s unless JITKEY_PURGE_INTERVAL_MS.
+  const stopSweeps = startSweeps({
+    providers,
+    policy: () => policy,
+    log,
+    intervalMs: purge.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS,
+  });
 
   let stopping = false;
   const shutdown = (sig: string) => {
@@ -106,6 +116,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // Keep-alive connections go idle as their last response finishes: close them as they do.
     const reap = setInterval(() => server.closeIdleConnections(), 50).unref();
     server.close(() => {
+      stopSweeps();
       clearTimeout(force);
       clearInterval(reap);
       store.close().finally(() => {

@@ -11,6 +11,9 @@ import type { Logger } from '../log.js';
 import { parseServiceUrl } from '../net/service-url.js';
 import { createAwsProvider } from './aws.js';
 import { createGithubProvider } from './github.js';
+import { createKubernetesProvider } from './kubernetes.js';
+import { createKubeApi } from './kubernetes-api.js';
+import { kubeCredentialsFromEnv } from './kubernetes-config.js';
 import type { Guard, Provider, Providers } from './types.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -43,6 +46,13 @@ export function buildProviders(
     const { createGcpProvider, gcpConfigFromEnv } = await import('./gcp.js');
     return createGcpProvider({ ...gcpConfigFromEnv(env), log: deps.log });
   });
+  const kube = kubeCredentialsFromEnv(env);
+  if (kube) {
+    providers.kubernetes = createKubernetesProvider({
+      connect: (server) => createKubeApi(kube.connectionFor(server)),
+      log: deps.log,
+    });
+  }
   return providers;
 }
 
@@ -62,6 +72,11 @@ export function lazyProvider(name: Provider['name'], load: () => Promise<Provide
     revoke: async (role, secret) => {
       const provider = await get();
       await provider.revoke?.(role, secret);
+    },
+    // Loading only to find nothing to sweep would cost the start what laziness saves.
+    sweep: async (roles) => {
+      if (roles.length === 0 && !loading) return 0;
+      return (await get()).sweep?.(roles) ?? 0;
     },
   };
 }
