@@ -50,6 +50,7 @@ export interface KubernetesProviderOptions {
 
 export interface KubernetesProvider extends Provider {
   readonly name: 'kubernetes';
+  revoke(role: Role | undefined, revocationSecret: string): Promise<void>;
   /** Deletes jitkey's Secrets past their lease in the namespaces these roles (and past mints) name. */
   sweep(roles: Role[]): Promise<number>;
   /** Cancels the per-lease timers (the sweep of the next start takes over). */
