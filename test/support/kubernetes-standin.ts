@@ -26,8 +26,9 @@
  * A service account may list and get ConfigMaps in its own namespace only (its RBAC).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,8 @@ export interface KubeRequest {
 
 export interface KubernetesStandin {
   url: string;
+  /** Base64 PEM of the CA, with `tls` (a kubeconfig's certificate-authority-data). */
+  caData?: string;
   exchangerToken: string;
   secrets: Map<string, StoredSecret>;
   issued: IssuedToken[];
@@ -84,6 +87,11 @@ export interface KubernetesStandin {
 interface Options {
   /** namespace → its service accounts. */
   namespaces: Record<string, string[]>;
+  /**
+   * Serve https with the certificate in test/fixtures/kubernetes-standin-tls (127.0.0.1, signed by
+   * its own CA, `caData`). Real clients want it: client-node refuses http without skip-TLS-verify.
+   */
+  tls?: boolean;
 }
 
 type Reply = { status: number; body: unknown };
@@ -358,7 +366,7 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
     };
   };
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -384,12 +392,19 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
       });
       res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
     });
-  });
+  };
+  const tlsFile = (name: string) =>
+    readFileSync(new URL(`../fixtures/kubernetes-standin-tls/${name}`, import.meta.url));
+  const server = options.tls
+    ? createHttpsServer({ key: tlsFile('server.key'), cert: tlsFile('server.crt') }, onRequest)
+    : createServer(onRequest);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const caData = options.tls ? tlsFile('ca.crt').toString('base64') : undefined;
 
   return {
     url,
+    ...(caData ? { caData } : {}),
     exchangerToken,
     secrets,
     issued,
@@ -405,7 +420,7 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
       const path = join(dir, 'exchanger.kubeconfig');
       writeFileSync(
         path,
-        `apiVersion: v1\nkind: Config\nclusters:\n  - name: standin\n    cluster: { server: "${url}" }\nusers:\n  - name: jitkey\n    user: { token: "${exchangerToken}" }\ncontexts:\n  - name: standin\n    context: { cluster: standin, user: jitkey }\ncurrent-context: standin\n`,
+        `apiVersion: v1\nkind: Config\nclusters:\n  - name: standin\n    cluster: { server: "${url}"${caData ? `, certificate-authority-data: "${caData}"` : ''} }\nusers:\n  - name: jitkey\n    user: { token: "${exchangerToken}" }\ncontexts:\n  - name: standin\n    context: { cluster: standin, user: jitkey }\ncurrent-context: standin\n`,
         { mode: 0o600 },
       );
       return path;
