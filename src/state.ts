@@ -34,7 +34,7 @@ export function saveState(core: Pick<Core, 'saveState'>, state: PostState): void
   core.saveState(NAMES.expiresAt, state.expiresAt);
   core.saveState(NAMES.exported, state.exported.join(','));
   core.saveState(NAMES.revoke, String(state.revoke));
-  core.saveState(NAMES.kubeconfig, state.kubeconfig);
+  if (state.kubeconfig) core.saveState(NAMES.kubeconfig, state.kubeconfig);
 }
 
 export function loadState(core: Pick<Core, 'getState'>): PostState {
