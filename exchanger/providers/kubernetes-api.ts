@@ -59,6 +59,11 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** An API answer larger than this is not one of ours (a Secret list is paged at this size too). */
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 const LIST_LIMIT = 500;
+/**
+ * The sweep asks for Secrets' metadata only: `list` would let it read their data, and it never
+ * wants to hold another workload's secrets in memory (plain JSON is the fallback a server may pick).
+ */
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json';
 
 /** The RBAC rule each call needs, named in a 403's message. */
 const NEEDS = {
@@ -78,10 +83,17 @@ export function createKubeApi(conn: KubeConnection): KubeApi {
   const base = new URL(conn.server);
   const prefix = base.pathname.replace(/\/+$/, '');
 
-  const send = (call: Call, method: string, path: string, namespace: string, body?: unknown) =>
+  const send = (
+    call: Call,
+    method: string,
+    path: string,
+    namespace: string,
+    body?: unknown,
+    accept?: string,
+  ) =>
     new Promise<Answer>((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
-      const headers: Record<string, string> = { accept: 'application/json' };
+      const headers: Record<string, string> = { accept: accept ?? 'application/json' };
       if (payload !== undefined) {
         headers['content-type'] = 'application/json';
         // Node frames a DELETE body only when told its length.
@@ -163,7 +175,14 @@ export function createKubeApi(conn: KubeConnection): KubeApi {
       do {
         const query = new URLSearchParams({ labelSelector, limit: String(LIST_LIMIT) });
         if (next) query.set('continue', next);
-        const { body } = await send('listSecrets', 'GET', `${ns(namespace)}/secrets?${query}`, namespace);
+        const { body } = await send(
+          'listSecrets',
+          'GET',
+          `${ns(namespace)}/secrets?${query}`,
+          namespace,
+          undefined,
+          METADATA_ONLY,
+        );
         const items = Array.isArray(body.items)
           ? (body.items as { metadata?: Record<string, unknown> }[])
           : [];

@@ -165,6 +165,9 @@ describe('kubernetes provider against the API stand-in', () => {
       now: () => later,
     });
     expect(await restarted.sweep([role])).toBe(1);
+    // Metadata only: the sweep never asks for other workloads' secret data.
+    const list = kube.requests.find((r) => r.method === 'GET' && r.path === '/api/v1/namespaces/web/secrets');
+    expect(list?.accept).toMatch(/^application\/json;as=PartialObjectMetadataList;g=meta\.k8s\.io;v=v1/);
     expect(await useToken(kube, (short.credentials as { token: string }).token)).toBe(401);
     expect(await useToken(kube, (long.credentials as { token: string }).token)).toBe(200);
     // Secrets jitkey did not make are never touched.

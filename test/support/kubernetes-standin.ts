@@ -63,6 +63,7 @@ export interface IssuedToken {
 export interface KubeRequest {
   method: string;
   path: string;
+  accept?: string;
   user?: string;
   status: number;
 }
