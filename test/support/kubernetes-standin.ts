@@ -388,6 +388,7 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
       requests.push({
         method: req.method ?? 'GET',
         path: url.pathname,
+        ...(req.headers.accept ? { accept: req.headers.accept } : {}),
         ...(user ? { user } : {}),
         status: reply.status,
       });
