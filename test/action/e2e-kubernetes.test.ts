@@ -3,7 +3,7 @@
  * the kubeconfig lands in RUNNER_TEMP (0600), works with real clients (@kubernetes/client-node, and
  * kubectl when installed), and stops working the moment the post step revokes the lease.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientNodeProbe, findKubectl, kubectl, NODE24 } from '../support/kube-clients.js';
@@ -163,6 +163,43 @@ describe('e2e: the Action against jitkey serve (Kubernetes)', () => {
       error: 'upstream_error',
       message: `namespace 'nowhere' does not exist on ${kube.url}: create it or fix the role's namespace`,
     });
+  });
+
+  it('revoke deletes the Secret even after the role left the policy (SIGHUP)', async () => {
+    const grant = await stack.exchange(stack.idp.mint(), { role: 'deploy-k8s' });
+    expect(grant.status, JSON.stringify(grant.body)).toBe(200);
+    expect(Object.keys(grant.body.credentials).sort()).toEqual([
+      'ca_data',
+      'expires_at',
+      'namespace',
+      'server',
+      'token',
+    ]);
+    const token = grant.body.credentials.token as string;
+    expect(kube.authenticate(token)).toBe('system:serviceaccount:web:deployer');
+
+    const original = readFileSync(stack.exchanger.policyPath, 'utf8');
+    // Asking for far more than max_duration mints nothing: 400 says whether the role is still known.
+    const roleState = async () => {
+      const res = await stack.exchange(stack.idp.mint(), { role: 'deploy-k8s', duration_seconds: 10 ** 6 });
+      return String(res.body.message).startsWith('unknown role') ? 'gone' : 'known';
+    };
+    writeFileSync(stack.exchanger.policyPath, policyFor(stack.idp.url));
+    stack.exchanger.signal('SIGHUP');
+    try {
+      await expect.poll(roleState, { timeout: 20_000 }).toBe('gone');
+      const res = await stack.post('/v1/revoke', {
+        lease_id: grant.body.lease_id,
+        revoke_token: grant.body.revoke_token,
+      });
+      expect(res.status).toBe(204);
+      expect(kube.authenticate(token)).toBeUndefined();
+      expect([...kube.secrets.keys()]).toEqual([]);
+    } finally {
+      writeFileSync(stack.exchanger.policyPath, original);
+      stack.exchanger.signal('SIGHUP');
+      await expect.poll(roleState, { timeout: 20_000 }).toBe('known');
+    }
   });
 
   it('TokenRequest forbidden: 502 naming the RBAC verb and resource; no Secret left behind', async () => {
