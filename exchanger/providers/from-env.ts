@@ -46,6 +46,8 @@ export function buildProviders(
     const { createGcpProvider, gcpConfigFromEnv } = await import('./gcp.js');
     return createGcpProvider({ ...gcpConfigFromEnv(env), log: deps.log });
   });
+  // Cheap (no client library: see kubernetes-api.ts), so built now; a bad JITKEY_KUBECONFIG stops the start.
+  // Not lazy on purpose: its sweep must run at start, before any kubernetes exchange.
   const kube = kubeCredentialsFromEnv(env);
   if (kube) {
     providers.kubernetes = createKubernetesProvider({
@@ -72,11 +74,6 @@ export function lazyProvider(name: Provider['name'], load: () => Promise<Provide
     revoke: async (role, secret) => {
       const provider = await get();
       await provider.revoke?.(role, secret);
-    },
-    // Loading only to find nothing to sweep would cost the start what laziness saves.
-    sweep: async (roles) => {
-      if (roles.length === 0 && !loading) return 0;
-      return (await get()).sweep?.(roles) ?? 0;
     },
   };
 }
