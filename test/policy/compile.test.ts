@@ -202,7 +202,13 @@ describe('loadPolicyFile', () => {
     writeFileSync(path, example);
     const p = await loadPolicyFile(path);
     expect(p.source).toBe(path);
-    expect([...p.roles.keys()]).toEqual(['deploy-web-prod', 'read-artifacts', 'bump-deps', 'db-admin']);
+    expect([...p.roles.keys()]).toEqual([
+      'deploy-web-prod',
+      'read-artifacts',
+      'bump-deps',
+      'db-admin',
+      'deploy-web-k8s',
+    ]);
   });
 
   it('names the file in its errors', async () => {
