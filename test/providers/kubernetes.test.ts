@@ -43,6 +43,16 @@ async function useToken(kube: KubernetesStandin, token: string, namespace = 'web
   return res.status;
 }
 
+/** What the API server says of a token when asked (TokenReview, as the exchanger's identity). */
+async function tokenReview(kube: KubernetesStandin, token: string): Promise<unknown> {
+  const res = await fetch(`${kube.url}/apis/authentication.k8s.io/v1/tokenreviews`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${kube.exchangerToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } }),
+  });
+  return ((await res.json()) as { status: unknown }).status;
+}
+
 async function refusal(p: Promise<unknown>): Promise<JitkeyError> {
   const err = await p.then(
     () => undefined,
@@ -125,9 +135,14 @@ describe('kubernetes provider against the API stand-in', () => {
     const minted = await mint(provider, roleFor(kube.url));
     const token = (minted.credentials as { token: string }).token;
     expect(await useToken(kube, token)).toBe(200);
+    expect(await tokenReview(kube, token)).toEqual({
+      authenticated: true,
+      user: { username: 'system:serviceaccount:web:deployer' },
+    });
     await provider.revoke(undefined, minted.revocationSecret!);
     expect(kube.secrets.size).toBe(0);
     expect(await useToken(kube, token)).toBe(401);
+    expect(await tokenReview(kube, token)).toEqual({ user: {}, error: 'invalid bearer token' });
     expect(scheduled[0]?.cancelled).toBe(true);
     // Twice is fine: the Secret is already gone.
     await provider.revoke(undefined, minted.revocationSecret!);
