@@ -23,6 +23,15 @@ export interface GithubCredentials {
   repositories: string[];
 }
 
+export interface KubernetesCredentials {
+  server: string;
+  /** Base64 PEM of the cluster CA, as a kubeconfig's certificate-authority-data. */
+  ca_data?: string;
+  namespace: string;
+  token: string;
+  expires_at: string;
+}
+
 interface LeaseBase {
   leaseId: string;
   revokeToken: string;
@@ -34,6 +43,7 @@ export type Lease = LeaseBase &
     | { provider: 'aws'; credentials: AwsCredentials }
     | { provider: 'gcp'; credentials: GcpCredentials }
     | { provider: 'github'; credentials: GithubCredentials }
+    | { provider: 'kubernetes'; credentials: KubernetesCredentials }
   );
 
 export interface PendingApproval {
@@ -56,6 +66,7 @@ const SECRET_FIELDS: Record<string, readonly string[]> = {
   aws: ['access_key_id', 'secret_access_key', 'session_token'],
   gcp: ['access_token'],
   github: ['token'],
+  kubernetes: ['token'],
 };
 
 type Json = Record<string, unknown>;
@@ -137,6 +148,20 @@ export function parseLease(body: Json, core: Pick<Core, 'setSecret'>, what: stri
             : [],
         },
       };
+    case 'kubernetes': {
+      const ca = creds.ca_data;
+      return {
+        ...base,
+        provider,
+        credentials: {
+          server: c('server'),
+          namespace: c('namespace'),
+          token: c('token'),
+          expires_at: typeof creds.expires_at === 'string' ? creds.expires_at : base.expiresAt,
+          ...(typeof ca === 'string' && ca ? { ca_data: ca } : {}),
+        },
+      };
+    }
     default:
       throw new ActionError(
         'bad_response',

@@ -5,8 +5,11 @@
 import type { Lease } from './api.js';
 import type { Core } from './core.js';
 
-/** The variables a lease exports, in order; AWS region variables only when the exchanger named one. */
-export function envFor(lease: Lease): Array<[string, string]> {
+/**
+ * The variables a lease exports, in order; AWS region variables only when the exchanger named one.
+ * Kubernetes exports `KUBECONFIG`, the file `kubeconfig.ts` wrote (its path is `kubeconfigPath`).
+ */
+export function envFor(lease: Lease, kubeconfigPath?: string): Array<[string, string]> {
   switch (lease.provider) {
     case 'aws': {
       const c = lease.credentials;
@@ -25,16 +28,24 @@ export function envFor(lease: Lease): Array<[string, string]> {
       ];
     case 'github':
       return [['GH_TOKEN', lease.credentials.token]];
+    case 'kubernetes':
+      return kubeconfigPath ? [['KUBECONFIG', kubeconfigPath]] : [];
   }
 }
 
 /** Step outputs: always the lease's identity; the credentials only when asked for. */
-export function outputsFor(lease: Lease, withCredentials: boolean): Array<[string, string]> {
+export function outputsFor(
+  lease: Lease,
+  withCredentials: boolean,
+  kubeconfigPath?: string,
+): Array<[string, string]> {
   const outputs: Array<[string, string]> = [
     ['lease-id', lease.leaseId],
     ['expires-at', lease.expiresAt],
     ['provider', lease.provider],
   ];
+  // The path is not a secret: later steps may pass it to tools that ignore KUBECONFIG.
+  if (kubeconfigPath) outputs.push(['kubeconfig-path', kubeconfigPath]);
   if (!withCredentials) return outputs;
   switch (lease.provider) {
     case 'aws':
@@ -50,6 +61,9 @@ export function outputsFor(lease: Lease, withCredentials: boolean): Array<[strin
     case 'github':
       outputs.push(['github-token', lease.credentials.token]);
       break;
+    case 'kubernetes':
+      outputs.push(['kubernetes-token', lease.credentials.token]);
+      break;
   }
   return outputs;
 }
@@ -58,10 +72,12 @@ export function outputsFor(lease: Lease, withCredentials: boolean): Array<[strin
 export function publish(
   core: Core,
   lease: Lease,
-  options: { exportEnv: boolean; outputCredentials: boolean },
+  options: { exportEnv: boolean; outputCredentials: boolean; kubeconfigPath?: string | undefined },
 ) {
-  const exported = options.exportEnv ? envFor(lease) : [];
+  const exported = options.exportEnv ? envFor(lease, options.kubeconfigPath) : [];
   for (const [name, value] of exported) core.exportVariable(name, value);
-  for (const [name, value] of outputsFor(lease, options.outputCredentials)) core.setOutput(name, value);
+  for (const [name, value] of outputsFor(lease, options.outputCredentials, options.kubeconfigPath)) {
+    core.setOutput(name, value);
+  }
   return exported.map(([name]) => name);
 }

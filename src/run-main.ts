@@ -10,6 +10,7 @@ import type { Deps } from './deps.js';
 import { envFor, publish } from './exports.js';
 import { describeFailure } from './failure.js';
 import { type Inputs, readInputs } from './inputs.js';
+import { kubeconfigPath as kubeconfigPathFor, writeKubeconfig } from './kubeconfig.js';
 import { requestIdToken } from './oidc.js';
 import { saveState } from './state.js';
 import { jobContext, renderFailureSummary, renderSummary } from './summary.js';
@@ -50,7 +51,17 @@ export async function run(deps: Deps): Promise<void> {
       lease = outcome.lease;
     }
 
-    const exportedNames = inputs.exportEnv ? envFor(lease).map(([name]) => name) : [];
+    // The state is saved before anything can fail, so the post step revokes the lease and deletes the file.
+    let kubeconfigPath: string | undefined;
+    let kubeconfigProblem: unknown;
+    if (lease.provider === 'kubernetes') {
+      try {
+        kubeconfigPath = kubeconfigPathFor(deps.env, lease.leaseId);
+      } catch (e) {
+        kubeconfigProblem = e;
+      }
+    }
+    const exportedNames = inputs.exportEnv ? envFor(lease, kubeconfigPath).map(([name]) => name) : [];
     saveState(core, {
       leaseId: lease.leaseId,
       revokeToken: lease.revokeToken,
@@ -58,8 +69,11 @@ export async function run(deps: Deps): Promise<void> {
       expiresAt: lease.expiresAt,
       exported: exportedNames,
       revoke: inputs.revoke,
+      kubeconfig: kubeconfigPath ?? '',
     });
-    const exported = publish(core, lease, inputs);
+    if (kubeconfigProblem) throw kubeconfigProblem;
+    if (lease.provider === 'kubernetes' && kubeconfigPath) writeKubeconfig(kubeconfigPath, lease);
+    const exported = publish(core, lease, { ...inputs, kubeconfigPath });
     core.appendSummary(
       renderSummary({ lease, exported, job: jobContext(deps.env), ...(approval ? { approval } : {}) }),
     );

@@ -7,6 +7,7 @@ import { revoke } from './client.js';
 import type { Deps } from './deps.js';
 import { errorMessage } from './errors.js';
 import { parseExchangerUrl } from './inputs.js';
+import { removeKubeconfig } from './kubeconfig.js';
 import { loadState } from './state.js';
 
 export const POST_RETRIES = 2;
@@ -33,6 +34,10 @@ export async function runPost(deps: Deps): Promise<void> {
       }
     }
   } finally {
+    // The file holds the token: it goes whether or not the lease was revoked.
+    if (state.kubeconfig && removeKubeconfig(state.kubeconfig)) {
+      core.info(`jitkey: deleted ${state.kubeconfig}.`);
+    }
     for (const name of state.exported) core.exportVariable(name, '');
     if (state.exported.length) core.info(`jitkey: cleared ${state.exported.join(', ')}.`);
   }

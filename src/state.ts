@@ -12,6 +12,8 @@ export interface PostState {
   /** Names of the variables the main step exported. */
   exported: string[];
   revoke: boolean;
+  /** The kubeconfig file of a Kubernetes lease, deleted by the post step ('' when none). */
+  kubeconfig: string;
 }
 
 const NAMES = {
@@ -21,6 +23,7 @@ const NAMES = {
   expiresAt: 'expires_at',
   exported: 'exported_env',
   revoke: 'revoke',
+  kubeconfig: 'kubeconfig',
 } as const;
 
 /** The revoke token must already be masked (the lease parser does it). */
@@ -31,6 +34,7 @@ export function saveState(core: Pick<Core, 'saveState'>, state: PostState): void
   core.saveState(NAMES.expiresAt, state.expiresAt);
   core.saveState(NAMES.exported, state.exported.join(','));
   core.saveState(NAMES.revoke, String(state.revoke));
+  if (state.kubeconfig) core.saveState(NAMES.kubeconfig, state.kubeconfig);
 }
 
 export function loadState(core: Pick<Core, 'getState'>): PostState {
@@ -44,5 +48,6 @@ export function loadState(core: Pick<Core, 'getState'>): PostState {
       .split(',')
       .filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n)),
     revoke: core.getState(NAMES.revoke) !== 'false',
+    kubeconfig: core.getState(NAMES.kubeconfig),
   };
 }

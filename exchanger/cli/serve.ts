@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { publicUrlFromEnv } from '../approvals/notify.js';
 import { approvalRoutes } from '../approvals/routes.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
+import { startSweeps } from '../leases/sweep.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
 import { evaluate } from '../policy/evaluate.js';
@@ -21,6 +22,7 @@ import { buildGuards, buildProviders, githubAppFromEnv } from '../providers/from
 import { createServer } from '../server/app.js';
 import { createMetrics, type Metrics } from '../server/metrics.js';
 import { openStore, parseStoreUrl } from '../store/open.js';
+import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
 import type { TokenVerifier } from '../token/types.js';
 import { createVerifier } from '../token/verify-token.js';
 import { parse, required, UsageError } from './args.js';
@@ -157,6 +159,17 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   process.on('SIGHUP', () =>
     link ? log.debug('SIGHUP ignored: the primary reloads workers') : void reload(),
   );
+  // Upstream lease end (Kubernetes Secrets) on the purge's clock: 60 s unless JITKEY_PURGE_INTERVAL_MS.
+  // One sweeper is enough, like one purger: worker 1, or the single process.
+  const stopSweeps =
+    workerIndex > 1
+      ? () => {}
+      : startSweeps({
+          providers,
+          policy: () => policy,
+          log,
+          intervalMs: purge.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS,
+        });
 
   let stopping = false;
   const shutdown = (sig: string) => {
@@ -167,6 +180,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // Keep-alive connections go idle as their last response finishes: close them as they do.
     const reap = setInterval(() => server.closeIdleConnections(), 50).unref();
     server.close(() => {
+      stopSweeps();
       clearTimeout(force);
       clearInterval(reap);
       store.close().finally(() => {

@@ -47,6 +47,7 @@ export function compileRole(doc: RoleDoc): Role {
   if (doc.aws) role.aws = doc.aws;
   if (doc.gcp) role.gcp = doc.gcp;
   if (doc.github) role.github = splitRepositories(doc.github.repositories, doc.github.permissions);
+  if (doc.kubernetes) role.kubernetes = doc.kubernetes;
   if (doc.approval) role.approval = doc.approval;
   return role;
 }

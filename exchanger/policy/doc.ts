@@ -7,6 +7,7 @@ import type {
   AwsRoleConfig,
   GcpRoleConfig,
   IssuerConfig,
+  KubernetesRoleConfig,
   ProviderName,
   SourcePosition,
 } from './types.js';
@@ -47,6 +48,7 @@ export interface RoleDoc {
   aws?: AwsRoleConfig;
   gcp?: GcpRoleConfig;
   github?: GithubRoleDoc;
+  kubernetes?: KubernetesRoleConfig;
   durationSeconds: number;
   maxDurationSeconds: number;
   requireProtectedEnvironment: boolean;

@@ -53,6 +53,12 @@ export function formatExplanation(role: Role, decision: Decision, policySource?:
   const source = role.source ?? policySource;
   const lines = [`role '${role.name}' (${role.provider})${where(source, role.position, ' at ')}`];
   for (const g of decision.guardrails ?? []) lines.push(...formatGuardrail(g, role));
+  const k = role.kubernetes;
+  if (k) {
+    // What a grant hands out, so a reader sees the cluster and account without opening the file.
+    const audiences = k.audiences.length ? `, audiences ${k.audiences.join(', ')}` : '';
+    lines.push(`grants: service account ${k.namespace}/${k.serviceAccount} at ${k.server}${audiences}`);
+  }
   if (decision.allow.length === 0) lines.push('allow: none (the role can never be granted)');
   for (const r of decision.allow) lines.push(...formatRule(r, role, source));
   if (decision.deny.length === 0) lines.push('deny: none');

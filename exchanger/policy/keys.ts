@@ -13,6 +13,7 @@ export const ROLE_KEYS = [
   'aws',
   'gcp',
   'github',
+  'kubernetes',
   'duration',
   'max_duration',
   'require_protected_environment',
@@ -23,6 +24,7 @@ export const ROLE_KEYS = [
 export const AWS_KEYS = ['role_arn', 'region', 'session_policy', 'session_tags'] as const;
 export const GCP_KEYS = ['service_account', 'scopes', 'delegates', 'allow_extended_lifetime'] as const;
 export const GITHUB_KEYS = ['repositories', 'permissions'] as const;
+export const KUBERNETES_KEYS = ['server', 'ca_data', 'namespace', 'service_account', 'audiences'] as const;
 export const APPROVAL_KEYS = ['approvers', 'required', 'timeout', 'notify'] as const;
 /** A rule's keys: the OIDC condition claims, plus `claims:` for any other claim. */
 export const RULE_KEYS = [...CONDITION_CLAIMS, 'claims'] as const;
@@ -72,7 +74,7 @@ export const GITHUB_PERMISSIONS = [
   'starring',
 ] as const;
 export const GITHUB_ACCESS = ['read', 'write', 'admin'] as const;
-export const PROVIDERS = ['aws', 'gcp', 'github'] as const;
+export const PROVIDERS = ['aws', 'gcp', 'github', 'kubernetes'] as const;
 
 /** A policy directory (`--policy DIR`): `org.yaml` and one file per team. */
 export const ORG_KEYS = ['version', 'issuers', 'defaults', 'ceilings', 'teams', 'guardrails'] as const;
@@ -92,6 +94,7 @@ export const KEYSETS = {
   gcp: GCP_KEYS,
   github: GITHUB_KEYS,
   github_permissions: GITHUB_PERMISSIONS,
+  kubernetes: KUBERNETES_KEYS,
   approval: APPROVAL_KEYS,
   rule: RULE_KEYS,
 } as const;
@@ -144,6 +147,7 @@ export const KEY_LINKS: readonly {
   { from: 'role', key: 'aws', to: 'aws', as: 'object' },
   { from: 'role', key: 'gcp', to: 'gcp', as: 'object' },
   { from: 'role', key: 'github', to: 'github', as: 'object' },
+  { from: 'role', key: 'kubernetes', to: 'kubernetes', as: 'object' },
   { from: 'role', key: 'approval', to: 'approval', as: 'object' },
   { from: 'role', key: 'allow', to: 'rule', as: 'list' },
   { from: 'role', key: 'deny', to: 'rule', as: 'list' },

@@ -3,7 +3,8 @@
  *
  * "Privileged" (for the pull_request check): every aws and gcp role — what the cloud role may do
  * is decided in IAM, out of the policy's sight — and a github role with any `write` or `admin`
- * permission. A github role with only `read` permissions is not flagged.
+ * permission. A github role with only `read` permissions is not flagged. Every kubernetes role
+ * is privileged too: what its service account may do is decided by RBAC, out of the policy's sight.
  */
 import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from './doc.js';
 import type { PolicyIssue } from './errors.js';
@@ -19,7 +20,8 @@ export type LintCode =
   | 'workflow-run-reachable'
   | 'write-unpinned'
   | 'workflow-name'
-  | 'actor-login';
+  | 'actor-login'
+  | 'kubernetes-unapproved';
 
 export interface LintWarning extends PolicyIssue {
   code: LintCode;
@@ -62,6 +64,7 @@ export function lintPolicy(
       lintRule(rule, `${path}.${rule.kind}[${rule.index}]`, warn);
     lintUntrustedEvents(role, guardrails(role), warn);
     lintUnpinnedWrite(role, warn);
+    lintKubernetes(role, warn);
   }
   return out;
 }
@@ -126,7 +129,33 @@ export function isPrivileged(role: RoleDoc): boolean {
   if (role.provider === 'github') {
     return Object.values(role.github?.permissions ?? {}).some((a) => a === 'write' || a === 'admin');
   }
-  return role.provider === 'aws' || role.provider === 'gcp';
+  return role.provider === 'aws' || role.provider === 'gcp' || role.provider === 'kubernetes';
+}
+
+/** Namespaces that hold the cluster's own machinery. */
+const SYSTEM_NAMESPACES: ReadonlySet<string> = new Set(['kube-system', 'kube-public', 'kube-node-lease']);
+/** Service account names that usually come with cluster-wide bindings. */
+const ADMIN_ACCOUNT = /(^|[-.])(cluster-admin|admin|root)([-.]|$)/;
+
+/**
+ * A token for the cluster's own namespaces, or for an admin-looking service account, opens the
+ * whole cluster: such a role should need a human's approval per use.
+ */
+function lintKubernetes(role: RoleDoc, warn: Warn): void {
+  const k = role.kubernetes;
+  if (role.provider !== 'kubernetes' || !k || role.approval) return;
+  const why = SYSTEM_NAMESPACES.has(k.namespace)
+    ? `its namespace '${k.namespace}' holds the cluster's own components`
+    : ADMIN_ACCOUNT.test(k.serviceAccount)
+      ? `its service account '${k.serviceAccount}' looks cluster-admin-like`
+      : undefined;
+  if (!why) return;
+  warn(
+    role.position,
+    'kubernetes-unapproved',
+    `role '${role.name}' (kubernetes): ${why}, and the role has no approval: add ` +
+      'approval: { approvers: [...] } or use a namespaced deploy service account',
+  );
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import type { Claims } from '../claims.js';
 
-export type ProviderName = 'aws' | 'gcp' | 'github';
+export type ProviderName = 'aws' | 'gcp' | 'github' | 'kubernetes';
 
 /** Where something stands in the policy file, for errors and `explain`. 1-based. */
 export interface SourcePosition {
@@ -44,6 +44,17 @@ export interface GithubRoleConfig {
   permissions: Record<string, 'read' | 'write' | 'admin'>;
 }
 
+export interface KubernetesRoleConfig {
+  /** The API server URL the job's kubeconfig names (https; http only on loopback). Trailing `/` dropped. */
+  server: string;
+  /** Base64 PEM of the CA the job trusts for `server`; optional for http on loopback. */
+  caData?: string;
+  namespace: string;
+  serviceAccount: string;
+  /** TokenRequest audiences; empty means the API server's own. */
+  audiences: string[];
+}
+
 export interface ApprovalConfig {
   /** GitHub logins, or `org/team-slug`. */
   approvers: string[];
@@ -77,6 +88,7 @@ export interface Role {
   aws?: AwsRoleConfig;
   gcp?: GcpRoleConfig;
   github?: GithubRoleConfig;
+  kubernetes?: KubernetesRoleConfig;
   /** Granted when a request names no duration. */
   durationSeconds: number;
   /** A request above this is refused, never shortened. */

@@ -5,6 +5,7 @@ import { APPROVAL_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { ApprovalConfig, ProviderName } from './types.js';
+import { readKubernetes } from './validate-kubernetes.js';
 import { readAws, readGcp, readGithub } from './validate-provider.js';
 import { readRules } from './validate-rules.js';
 
@@ -13,11 +14,18 @@ const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$/;
 const TEAM = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?\/[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
 const HOUR = 3600;
 /** The longest credential each provider can issue. GitHub installation tokens always last 1 h. */
-const PROVIDER_MAX: Record<ProviderName, number> = { aws: 12 * HOUR, gcp: 12 * HOUR, github: HOUR };
+const PROVIDER_MAX: Record<ProviderName, number> = {
+  aws: 12 * HOUR,
+  gcp: 12 * HOUR,
+  github: HOUR,
+  kubernetes: 12 * HOUR,
+};
 const PROVIDER_LIMIT: Record<ProviderName, string> = {
   aws: 'AWS issues (12h at most)',
   gcp: 'GCP issues (12h at most)',
   github: 'GitHub issues (installation tokens last 1h)',
+  // Not a Kubernetes limit: a job's credential should not outlive a working day.
+  kubernetes: 'jitkey issues for Kubernetes (12h at most)',
 };
 const DEFAULT_APPROVAL_TIMEOUT = 30 * 60;
 
@@ -63,7 +71,7 @@ function readProvider(r: Reader, f: Map<string, Field>, path: string, entry: Fie
   if (value !== undefined && !(PROVIDERS as readonly string[]).includes(value)) {
     r.error(
       field?.value,
-      `${path}.provider: '${value}' must be aws, gcp or github${didYouMean(value, PROVIDERS)}`,
+      `${path}.provider: '${value}' must be aws, gcp, github or kubernetes${didYouMean(value, PROVIDERS)}`,
     );
   }
   const provider = PROVIDERS.find((p) => p === value);
@@ -87,7 +95,8 @@ function readProvider(r: Reader, f: Map<string, Field>, path: string, entry: Fie
   const blockPath = `${path}.${provider}`;
   if (provider === 'aws') role.aws = readAws(r, block, blockPath);
   else if (provider === 'gcp') role.gcp = readGcp(r, block, blockPath);
-  else role.github = readGithub(r, block, blockPath);
+  else if (provider === 'github') role.github = readGithub(r, block, blockPath);
+  else role.kubernetes = readKubernetes(r, block, blockPath);
 }
 
 /**

@@ -11,6 +11,9 @@ import type { Logger } from '../log.js';
 import { parseServiceUrl } from '../net/service-url.js';
 import { createAwsProvider } from './aws.js';
 import { createGithubProvider } from './github.js';
+import { createKubernetesProvider } from './kubernetes.js';
+import { createKubeApi } from './kubernetes-api.js';
+import { kubeCredentialsFromEnv } from './kubernetes-config.js';
 import type { Guard, Provider, Providers } from './types.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -43,6 +46,15 @@ export function buildProviders(
     const { createGcpProvider, gcpConfigFromEnv } = await import('./gcp.js');
     return createGcpProvider({ ...gcpConfigFromEnv(env), log: deps.log });
   });
+  // Cheap (no client library: see kubernetes-api.ts), so built now; a bad JITKEY_KUBECONFIG stops the start.
+  // Not lazy on purpose: its sweep must run at start, before any kubernetes exchange.
+  const kube = kubeCredentialsFromEnv(env);
+  if (kube) {
+    providers.kubernetes = createKubernetesProvider({
+      connect: (server) => createKubeApi(kube.connectionFor(server)),
+      log: deps.log,
+    });
+  }
   return providers;
 }
 

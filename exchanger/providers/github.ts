@@ -56,7 +56,7 @@ export function createGithubProvider(options: GithubProviderOptions): GithubProv
 
     async revoke(role, revocationSecret) {
       const outcome = await app.revokeInstallationToken(revocationSecret);
-      log.info('github installation token revoked', { role: role.name, outcome });
+      log.info('github installation token revoked', { role: role?.name, outcome });
     },
   };
 }

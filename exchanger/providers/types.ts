@@ -29,8 +29,17 @@ export interface Provider {
   readonly name: ProviderName;
   /** Throws JitkeyError (`upstream_error`, `invalid_request`, `access_denied`) on failure. */
   mint(request: MintRequest): Promise<Minted>;
-  /** Revokes upstream where the platform allows it. An already-expired credential counts as revoked. */
-  revoke?(role: Role, revocationSecret: string): Promise<void>;
+  /**
+   * Revokes upstream where the platform allows it. An already-expired credential counts as revoked.
+   * `role` is the current policy's role of that name, if any: revocation works from `revocationSecret`
+   * alone, so a lease of a role since removed from the policy is still revoked.
+   */
+  revoke?(role: Role | undefined, revocationSecret: string): Promise<void>;
+  /**
+   * Ends upstream what outlived its lease (the Kubernetes lease Secrets), given the current policy's
+   * roles of this provider. Run at start and periodically (`leases/sweep.ts`); returns how many ended.
+   */
+  sweep?(roles: Role[]): Promise<number>;
 }
 
 export type Providers = Partial<Record<ProviderName, Provider>>;

@@ -41,8 +41,9 @@ export async function revoke(
 
   let upstream = 'not revocable upstream; expires on its own';
   const provider = deps.providers[lease.provider as keyof Providers];
+  // The sealed material alone revokes: a role removed from the policy since still has its lease ended.
   const role = deps.policy().roles.get(lease.role);
-  if (lease.sealedRevocation && provider?.revoke && role) {
+  if (lease.sealedRevocation && provider?.revoke) {
     try {
       await provider.revoke(role, unseal(lease.sealedRevocation, token, lease.id));
       upstream = 'revoked upstream';

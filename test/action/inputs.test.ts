@@ -172,6 +172,8 @@ describe('action.yml', () => {
       'aws-session-token',
       'gcp-access-token',
       'github-token',
+      'kubeconfig-path',
+      'kubernetes-token',
     ]);
     expect(doc.runs).toEqual({
       using: 'node24',

@@ -179,10 +179,15 @@ describe('PolicyError', () => {
     const pe = error as PolicyError;
     expect(pe.issues).toEqual([
       { file: 'p.yaml', line: 2, col: 10, message: 'issuers must not be empty' },
-      { file: 'p.yaml', line: 3, col: 25, message: "roles.r.provider: 'azure' must be aws, gcp or github" },
+      {
+        file: 'p.yaml',
+        line: 3,
+        col: 25,
+        message: "roles.r.provider: 'azure' must be aws, gcp, github or kubernetes",
+      },
     ]);
     expect(pe.toString()).toBe(
-      "p.yaml:2:10: issuers must not be empty\np.yaml:3:25: roles.r.provider: 'azure' must be aws, gcp or github",
+      "p.yaml:2:10: issuers must not be empty\np.yaml:3:25: roles.r.provider: 'azure' must be aws, gcp, github or kubernetes",
     );
     expect(pe.message).toBe(`invalid policy (2 errors):\n${pe.toString()}`);
     expect(String(pe)).toBe(pe.toString());
@@ -197,7 +202,13 @@ describe('loadPolicyFile', () => {
     writeFileSync(path, example);
     const p = await loadPolicyFile(path);
     expect(p.source).toBe(path);
-    expect([...p.roles.keys()]).toEqual(['deploy-web-prod', 'read-artifacts', 'bump-deps', 'db-admin']);
+    expect([...p.roles.keys()]).toEqual([
+      'deploy-web-prod',
+      'read-artifacts',
+      'bump-deps',
+      'db-admin',
+      'deploy-web-k8s',
+    ]);
   });
 
   it('names the file in its errors', async () => {

@@ -28,6 +28,7 @@ describe('lintPolicy', () => {
     );
     expect([...new Set(all.flat().map((w) => w.code))].sort()).toEqual([
       'actor-login',
+      'kubernetes-unapproved',
       'no-allow',
       'owner-glob',
       'pull-request-reachable',

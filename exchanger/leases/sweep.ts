@@ -1,0 +1,45 @@
+/**
+ * Lease end, upstream: every provider with a `sweep` (Kubernetes: delete the Secrets of ended
+ * leases) runs it once at start — leases that ended while no exchanger ran — and then every
+ * `intervalMs`. A failed sweep is logged and tried again on the next tick; sweeps never overlap.
+ */
+import type { Logger } from '../log.js';
+import type { Policy, ProviderName } from '../policy/types.js';
+import type { Providers } from '../providers/types.js';
+
+export interface SweepDeps {
+  providers: Providers;
+  policy: () => Policy;
+  log: Logger;
+  /** 0 runs the first sweep only. */
+  intervalMs: number;
+}
+
+/** Starts sweeping; returns stop. */
+export function startSweeps(deps: SweepDeps): () => void {
+  let running = false;
+  const tick = () => {
+    if (running) return;
+    running = true;
+    void sweepOnce(deps).finally(() => {
+      running = false;
+    });
+  };
+  tick();
+  const timer = deps.intervalMs > 0 ? setInterval(tick, deps.intervalMs) : undefined;
+  timer?.unref();
+  return () => clearInterval(timer);
+}
+
+export async function sweepOnce(deps: Omit<SweepDeps, 'intervalMs'>): Promise<void> {
+  const roles = [...deps.policy().roles.values()];
+  for (const [name, provider] of Object.entries(deps.providers)) {
+    if (!provider?.sweep) continue;
+    try {
+      const ended = await provider.sweep(roles.filter((r) => r.provider === (name as ProviderName)));
+      if (ended > 0) deps.log.info('ended leases swept upstream', { provider: name, ended });
+    } catch (err) {
+      deps.log.warn('lease sweep failed; retried next interval', { provider: name, error: err as Error });
+    }
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * The four Kubernetes API calls the provider makes (create/delete/list Secrets, TokenRequest), over
+ * node:http(s) with the exchanger's own credentials.
+ *
+ * Why not `@kubernetes/client-node`: version 2 ships undici 8, which needs Node ≥ 22.19 and fails at
+ * import on the Node 20 this project supports (and its Docker image runs); it is 67 MB on disk and took
+ * 3.6–4.9 s to import here (load average 10–20; these three modules: 0.5–0.6 s, mostly the yaml the
+ * policy needs anyway). Four REST calls with JSON bodies do not need it. The tests still run the real
+ * client against the Kubernetes stand-in (under Node 24) to prove the stand-in's wire format.
+ *
+ * Every failure becomes `upstream_error` (502) that says what to fix: a 403 names the RBAC verb and
+ * resource the exchanger's identity lacks, a 404 the missing namespace or service account.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { JitkeyError } from '../errors.js';
+
+/** How the exchanger itself reaches and authenticates to one API server. */
+export interface KubeConnection {
+  server: string;
+  /** PEM of the CA to trust; the system CAs when absent. */
+  ca?: string;
+  /** A bearer token, read at each call (in-cluster tokens rotate on disk). */
+  token?: () => string;
+  /** Client certificate authentication (PEM). */
+  cert?: string;
+  key?: string;
+  /** Where these settings came from, for messages (`JITKEY_KUBECONFIG context 'x'`, `in-cluster`). */
+  source: string;
+}
+
+export interface SecretRef {
+  namespace: string;
+  name: string;
+}
+
+export interface SecretSummary {
+  name: string;
+  annotations: Record<string, string>;
+}
+
+export interface KubeApi {
+  /** Creates an Opaque Secret with no data; returns its uid. */
+  createSecret(
+    ref: SecretRef,
+    meta: { labels: Record<string, string>; annotations: Record<string, string> },
+  ): Promise<string>;
+  /** TokenRequest bound to the Secret; returns the token and its expiry as the API server set it. */
+  requestToken(
+    namespace: string,
+    serviceAccount: string,
+    spec: { audiences: string[]; expirationSeconds: number; secret: SecretRef & { uid: string } },
+  ): Promise<{ token: string; expiresAt: Date }>;
+  /** Deletes a Secret; `gone` when it was not there (already deleted counts as done). */
+  deleteSecret(ref: SecretRef): Promise<'deleted' | 'gone'>;
+  listSecrets(namespace: string, labelSelector: string): Promise<SecretSummary[]>;
+}
+
+const REQUEST_TIMEOUT_MS = 10_000;
+/** An API answer larger than this is not one of ours (a Secret list is paged at this size too). */
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+const LIST_LIMIT = 500;
+/**
+ * The sweep asks for Secrets' metadata only: `list` would let it read their data, and it never
+ * wants to hold another workload's secrets in memory (plain JSON is the fallback a server may pick).
+ */
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json';
+
+/** The RBAC rule each call needs, named in a 403's message. */
+const NEEDS = {
+  createSecret: { verb: 'create', resource: 'secrets' },
+  requestToken: { verb: 'create', resource: 'serviceaccounts/token' },
+  deleteSecret: { verb: 'delete', resource: 'secrets' },
+  listSecrets: { verb: 'list', resource: 'secrets' },
+} as const;
+type Call = keyof typeof NEEDS;
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export function createKubeApi(conn: KubeConnection): KubeApi {
+  const base = new URL(conn.server);
+  const prefix = base.pathname.replace(/\/+$/, '');
+
+  const send = (
+    call: Call,
+    method: string,
+    path: string,
+    namespace: string,
+    body?: unknown,
+    accept?: string,
+  ) =>
+    new Promise<Answer>((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const headers: Record<string, string> = { accept: accept ?? 'application/json' };
+      if (payload !== undefined) {
+        headers['content-type'] = 'application/json';
+        // Node frames a DELETE body only when told its length.
+        headers['content-length'] = String(Buffer.byteLength(payload));
+      }
+      const token = conn.token?.();
+      if (token) headers.authorization = `Bearer ${token}`;
+      const options = {
+        method,
+        host: base.hostname.replace(/^\[|\]$/g, ''),
+        port: base.port || (base.protocol === 'https:' ? 443 : 80),
+        path: `${prefix}${path}`,
+        headers,
+        timeout: REQUEST_TIMEOUT_MS,
+        ...(conn.ca ? { ca: conn.ca } : {}),
+        ...(conn.cert && conn.key ? { cert: conn.cert, key: conn.key } : {}),
+      };
+      const req = (base.protocol === 'https:' ? httpsRequest : httpRequest)(options, (res) =>
+        readAnswer(res).then(resolve, reject),
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
+      req.on('error', (err) => reject(unreachable(conn, err)));
+      req.end(payload);
+    }).then((answer) => {
+      if (answer.status >= 400 && !(call === 'deleteSecret' && answer.status === 404)) {
+        throw refusal(conn, call, namespace, answer);
+      }
+      return answer;
+    });
+
+  const ns = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
+
+  return {
+    async createSecret(ref, meta) {
+      const { body } = await send('createSecret', 'POST', `${ns(ref.namespace)}/secrets`, ref.namespace, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'Opaque',
+        metadata: { name: ref.name, namespace: ref.namespace, ...meta },
+      });
+      const uid = (body.metadata as { uid?: unknown } | undefined)?.uid;
+      if (typeof uid !== 'string') throw malformed(conn, 'the created Secret has no metadata.uid');
+      return uid;
+    },
+
+    async requestToken(namespace, serviceAccount, spec) {
+      const path = `${ns(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`;
+      const { body } = await send('requestToken', 'POST', path, namespace, {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          ...(spec.audiences.length ? { audiences: spec.audiences } : {}),
+          expirationSeconds: spec.expirationSeconds,
+          boundObjectRef: { kind: 'Secret', apiVersion: 'v1', name: spec.secret.name, uid: spec.secret.uid },
+        },
+      });
+      const status = body.status as { token?: unknown; expirationTimestamp?: unknown } | undefined;
+      const expiresAt = new Date(String(status?.expirationTimestamp));
+      if (typeof status?.token !== 'string' || !status.token || Number.isNaN(expiresAt.getTime())) {
+        throw malformed(conn, 'the TokenRequest answer has no status.token and status.expirationTimestamp');
+      }
+      return { token: status.token, expiresAt };
+    },
+
+    async deleteSecret(ref) {
+      const path = `${ns(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`;
+      // Background: the Secret goes at once; nothing depends on it but the token, which dies with it.
+      const { status } = await send('deleteSecret', 'DELETE', path, ref.namespace, {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        propagationPolicy: 'Background',
+      });
+      return status === 404 ? 'gone' : 'deleted';
+    },
+
+    async listSecrets(namespace, labelSelector) {
+      const out: SecretSummary[] = [];
+      let next: string | undefined;
+      do {
+        const query = new URLSearchParams({ labelSelector, limit: String(LIST_LIMIT) });
+        if (next) query.set('continue', next);
+        const { body } = await send(
+          'listSecrets',
+          'GET',
+          `${ns(namespace)}/secrets?${query}`,
+          namespace,
+          undefined,
+          METADATA_ONLY,
+        );
+        const items = Array.isArray(body.items)
+          ? (body.items as { metadata?: Record<string, unknown> }[])
+          : [];
+        for (const item of items) {
+          const name = item.metadata?.name;
+          if (typeof name !== 'string') continue;
+          const annotations = (item.metadata?.annotations ?? {}) as Record<string, string>;
+          out.push({ name, annotations });
+        }
+        const cont = (body.metadata as { continue?: unknown } | undefined)?.continue;
+        next = typeof cont === 'string' && cont ? cont : undefined;
+      } while (next);
+      return out;
+    },
+  };
+}
+
+function readAnswer(res: IncomingMessage): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_ANSWER_BYTES) res.destroy(new Error(`answer over ${MAX_ANSWER_BYTES} bytes`));
+      else chunks.push(chunk);
+    });
+    res.on('error', reject);
+    res.on('end', () => {
+      let body: Record<string, unknown> = {};
+      try {
+        const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+        if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
+      } catch {
+        // A proxy's HTML error page: the status code alone says enough.
+      }
+      resolve({ status: res.statusCode ?? 0, body });
+    });
+  });
+}
+
+function unreachable(conn: KubeConnection, cause: Error): JitkeyError {
+  return new JitkeyError(
+    'upstream_error',
+    `the Kubernetes API server at ${conn.server} is unreachable; try again shortly`,
+    { cause, detail: `${conn.source}: ${cause.message}` },
+  );
+}
+
+function malformed(conn: KubeConnection, what: string): JitkeyError {
+  return new JitkeyError(
+    'upstream_error',
+    `the Kubernetes API server at ${conn.server} answered oddly: ${what}`,
+  );
+}
+
+/** The API server's Status message is for operators (it names our identity); the client gets ours. */
+function refusal(conn: KubeConnection, call: Call, namespace: string, answer: Answer): JitkeyError {
+  const upstream = typeof answer.body.message === 'string' ? answer.body.message : '';
+  const detail = `${conn.source}: HTTP ${answer.status} ${upstream}`.trim();
+  const need = NEEDS[call];
+  let message: string;
+  if (answer.status === 403) {
+    message =
+      `the Kubernetes API server at ${conn.server} refused: the exchanger's identity lacks RBAC permission ` +
+      `'${need.verb}' on '${need.resource}' in namespace '${namespace}' (grant it with a Role and RoleBinding ` +
+      'there: see deploy/kubernetes/)';
+  } else if (answer.status === 401) {
+    message =
+      `the Kubernetes API server at ${conn.server} did not accept the exchanger's own credentials ` +
+      `(${conn.source}): check JITKEY_KUBECONFIG or the in-cluster service account`;
+  } else if (answer.status === 404) {
+    const details = answer.body.details as { kind?: unknown; name?: unknown } | undefined;
+    message =
+      details?.kind === 'serviceaccounts'
+        ? `service account '${String(details.name)}' does not exist in namespace '${namespace}' on ${conn.server}: create it or fix the role's service_account`
+        : `namespace '${namespace}' does not exist on ${conn.server}: create it or fix the role's namespace`;
+  } else {
+    message = `the Kubernetes API server at ${conn.server} answered HTTP ${answer.status} to ${need.verb} ${need.resource}`;
+  }
+  return new JitkeyError('upstream_error', message, { detail });
+}

@@ -1,0 +1,138 @@
+/**
+ * The exchanger's own Kubernetes credentials: `JITKEY_KUBECONFIG` when set, else the in-cluster
+ * service account (what client-go's `BuildConfigFromFlags` does: an explicit kubeconfig wins).
+ *
+ * A role names the server jobs reach (`kubernetes.server`); the exchanger may reach the same cluster
+ * by another address (in-cluster: kubernetes.default.svc). So: the kubeconfig context whose cluster
+ * `server` equals the role's is used; otherwise the current context (in-cluster: the one cluster).
+ *
+ * Supported kubeconfig users: `token`, `tokenFile`, client certificates (`…-data` or file). `exec`
+ * and `auth-provider` plugins are refused at start with a message: they run programs, and the
+ * exchanger's identity should be a plain service-account token or certificate.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { parseServiceUrl } from '../net/service-url.js';
+import { serverUrl } from '../policy/validate-kubernetes.js';
+import type { KubeConnection } from './kubernetes-api.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** In-cluster tokens are rotated by the kubelet; re-read them this often. */
+const TOKEN_REREAD_MS = 60_000;
+
+export interface KubeCredentials {
+  /** The connection to use for a role's server. */
+  connectionFor(server: string): KubeConnection;
+  readonly source: string;
+}
+
+/** Undefined when neither JITKEY_KUBECONFIG nor an in-cluster service account is there. */
+export function kubeCredentialsFromEnv(
+  env: Env,
+  options: { inClusterDir?: string; now?: () => number } = {},
+): KubeCredentials | undefined {
+  const path = env.JITKEY_KUBECONFIG?.trim();
+  if (path) return readKubeconfig(path, options.now);
+  const host = env.KUBERNETES_SERVICE_HOST?.trim();
+  if (!host) return undefined;
+  const dir = options.inClusterDir ?? IN_CLUSTER_DIR;
+  const port = env.KUBERNETES_SERVICE_PORT?.trim() || '443';
+  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const conn: KubeConnection = {
+    server,
+    ca: readFileSync(`${dir}/ca.crt`, 'utf8'),
+    token: rereading(`${dir}/token`, options.now),
+    source: 'the in-cluster service account',
+  };
+  return { source: conn.source, connectionFor: () => conn };
+}
+
+interface Named<T> {
+  name?: unknown;
+  cluster?: T;
+  user?: T;
+  context?: T;
+}
+
+export function readKubeconfig(path: string, now?: () => number): KubeCredentials {
+  const where = `JITKEY_KUBECONFIG (${path})`;
+  let doc: Record<string, unknown>;
+  try {
+    doc = (parse(readFileSync(path, 'utf8')) ?? {}) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${where}: cannot read it as a kubeconfig: ${(err as Error).message}`);
+  }
+  const base = dirname(resolve(path));
+  const list = <T>(key: string) => (Array.isArray(doc[key]) ? (doc[key] as Named<T>[]) : []);
+  const clusters = new Map(
+    list<Record<string, unknown>>('clusters').map((c) => [String(c.name), c.cluster ?? {}]),
+  );
+  const users = new Map(list<Record<string, unknown>>('users').map((u) => [String(u.name), u.user ?? {}]));
+  const contexts = list<Record<string, unknown>>('contexts');
+  if (contexts.length === 0) throw new Error(`${where}: it has no contexts`);
+
+  const file = (value: unknown) =>
+    typeof value === 'string' ? readFileSync(resolve(base, value), 'utf8') : undefined;
+  const data = (value: unknown) =>
+    typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : undefined;
+
+  const connections = contexts.map((entry): KubeConnection => {
+    const name = String(entry.name);
+    const ctx = entry.context ?? {};
+    const cluster = clusters.get(String(ctx.cluster));
+    const user = users.get(String(ctx.user)) ?? {};
+    const at = `${where} context '${name}'`;
+    if (!cluster || typeof cluster.server !== 'string') throw new Error(`${at}: its cluster has no server`);
+    if (cluster['insecure-skip-tls-verify'] === true) {
+      throw new Error(`${at}: insecure-skip-tls-verify is refused; give certificate-authority-data`);
+    }
+    if (user.exec || user['auth-provider']) {
+      throw new Error(
+        `${at}: exec and auth-provider users are not supported; use a service-account token (token or tokenFile) or a client certificate`,
+      );
+    }
+    const conn: KubeConnection = {
+      server: serverUrl(parseServiceUrl(cluster.server, `${at} server`)),
+      source: at,
+    };
+    const ca = data(cluster['certificate-authority-data']) ?? file(cluster['certificate-authority']);
+    if (ca) conn.ca = ca;
+    if (typeof user.token === 'string') {
+      const token = user.token;
+      conn.token = () => token;
+    } else if (typeof user.tokenFile === 'string') conn.token = rereading(resolve(base, user.tokenFile), now);
+    const cert = data(user['client-certificate-data']) ?? file(user['client-certificate']);
+    const key = data(user['client-key-data']) ?? file(user['client-key']);
+    if (cert && key) Object.assign(conn, { cert, key });
+    if (!conn.token && !conn.cert) {
+      throw new Error(`${at}: its user has no token, tokenFile or client certificate`);
+    }
+    return conn;
+  });
+  const current = contexts.findIndex((c) => c.name === doc['current-context']);
+  const fallback = connections[Math.max(current, 0)]!;
+  return {
+    source: where,
+    connectionFor: (server) => connections.find((c) => c.server === server) ?? fallback,
+  };
+}
+
+/** A token file read again when older than a minute (the kubelet rotates projected tokens). */
+function rereading(path: string, now: () => number = Date.now): () => string {
+  let value = readFileSync(path, 'utf8').trim();
+  let readAt = now();
+  return () => {
+    if (now() - readAt >= TOKEN_REREAD_MS) {
+      try {
+        value = readFileSync(path, 'utf8').trim();
+      } catch {
+        // Keep the last good token; the API server says so if it has expired.
+      }
+      readAt = now();
+    }
+    return value;
+  };
+}

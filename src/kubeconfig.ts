@@ -1,0 +1,101 @@
+/**
+ * A Kubernetes lease becomes a kubeconfig file at `$RUNNER_TEMP/jitkey-<lease_id>.kubeconfig`
+ * (SPEC section 6): mode 0600, created exclusively (an existing file or symlink there is refused),
+ * never in the workspace, deleted by the post step. Written as JSON, which is YAML too, so the
+ * bundle needs no YAML library.
+ *
+ * Seam for refresh (SPEC section 5, the refresh agent): `kubeconfigDocument` takes the user entry;
+ * with `refresh: true` the caller passes an `exec` user (client.authentication.k8s.io/v1) that asks
+ * the agent, instead of `tokenUser(lease)`. Not built here.
+ */
+import { realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, isAbsolute, join, relative } from 'node:path';
+import type { KubernetesCredentials, Lease } from './api.js';
+import { ActionError } from './errors.js';
+
+type KubernetesLease = Extract<Lease, { provider: 'kubernetes' }>;
+type Env = Readonly<Record<string, string | undefined>>;
+const FILE_NAME = /^jitkey-[A-Za-z0-9_-]+\.kubeconfig$/;
+
+/** The kubeconfig `users[].user` entry. */
+export type KubeUser = { token: string } | { exec: Record<string, unknown> };
+
+export const tokenUser = (credentials: KubernetesCredentials): KubeUser => ({ token: credentials.token });
+
+export function kubeconfigDocument(lease: KubernetesLease, user: KubeUser = tokenUser(lease.credentials)) {
+  const c = lease.credentials;
+  const name = `jitkey-${lease.role}`;
+  return {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name,
+        cluster: { server: c.server, ...(c.ca_data ? { 'certificate-authority-data': c.ca_data } : {}) },
+      },
+    ],
+    users: [{ name, user }],
+    contexts: [{ name, context: { cluster: name, user: name, namespace: c.namespace } }],
+    'current-context': name,
+  };
+}
+
+/** Where the file goes; refuses a missing RUNNER_TEMP or one inside the workspace. */
+export function kubeconfigPath(env: Env, leaseId: string): string {
+  const temp = env.RUNNER_TEMP;
+  if (!temp || !isAbsolute(temp)) {
+    throw new ActionError(
+      'invalid_input',
+      'RUNNER_TEMP is not set to an absolute directory: the kubeconfig is written only there (never into the workspace); run this Action on a GitHub Actions runner',
+    );
+  }
+  const workspace = env.GITHUB_WORKSPACE;
+  if (workspace && isInside(real(temp), real(workspace))) {
+    throw new ActionError(
+      'invalid_input',
+      `RUNNER_TEMP (${temp}) is inside the workspace (${workspace}); the kubeconfig holds a token and is not written there`,
+    );
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(leaseId)) {
+    throw new ActionError('bad_response', `the exchanger's lease id '${leaseId}' is not a safe file name`);
+  }
+  return join(temp, `jitkey-${leaseId}.kubeconfig`);
+}
+
+/** Writes the file at `kubeconfigPath` (mode 0600, exclusive create). The token must already be masked. */
+export function writeKubeconfig(path: string, lease: KubernetesLease, user?: KubeUser): void {
+  try {
+    writeFileSync(path, `${JSON.stringify(kubeconfigDocument(lease, user), null, 2)}\n`, {
+      mode: 0o600,
+      flag: 'wx',
+    });
+  } catch (cause) {
+    throw new ActionError(
+      'invalid_input',
+      `could not create the kubeconfig ${path}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+/** Only a file this Action names (the post step's state could otherwise point anywhere). */
+export function removeKubeconfig(path: string): boolean {
+  if (!FILE_NAME.test(basename(path))) return false;
+  rmSync(path, { force: true });
+  return true;
+}
+
+function real(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
