@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     [[2], '2 policy evaluation', () => benchPolicy()],
     [[3, 4, 5], '3–5 exchanges over HTTP', () => benchHttp(ctx)],
     [[6], '6 memory', () => benchMemory(ctx)],
-    [[7], '7 the Action', () => benchAction()],
+    [[7], '7 the Action', () => benchAction(ctx)],
   ];
   try {
     for (const [ids, name, run] of sections) {
