@@ -14,10 +14,15 @@
  * own figures: 121 ms against a 23 ms floor, so 0.4 × anchor ≈ 2.1 × the floor.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/support/paths.js';
-import { actionDefaults, inputVariable, parseFileCommands } from '../test/support/runner.js';
+import {
+  actionDefaults,
+  fileCommandFiles,
+  inputVariable,
+  parseFileCommands,
+} from '../test/support/runner.js';
 import { startTlsFront, TEST_CA } from '../test/support/tls-front.js';
 import { startTokenEndpoint } from '../test/support/token-endpoint.js';
 import type { HttpContext } from './exchange.js';
@@ -84,13 +89,7 @@ async function compare(
 /** One main step as the runner runs it; checks it exported the credentials. */
 async function happyStep(node: string, env: Record<string, string>): Promise<Timed> {
   const dir = mkdtempSync(join(env.RUNNER_TEMP!, 'step-'));
-  const files = {
-    GITHUB_ENV: join(dir, 'env'),
-    GITHUB_OUTPUT: join(dir, 'output'),
-    GITHUB_STATE: join(dir, 'state'),
-    GITHUB_STEP_SUMMARY: join(dir, 'summary.md'),
-  };
-  for (const path of Object.values(files)) writeFileSync(path, '');
+  const files = fileCommandFiles(dir);
   const result = await timeProcess(node, [MAIN], { ...env, ...files });
   const exported = parseFileCommands(readFileSync(files.GITHUB_ENV, 'utf8'));
   rmSync(dir, { recursive: true, force: true });
