@@ -124,8 +124,12 @@ function connectTunnel(proxy: ProxyRoute, target: URL, signal: AbortSignal): Pro
       signal,
     });
     connect.on('error', reject);
-    connect.on('connect', (res, socket) => {
-      if (res.statusCode === 200) return resolve(socket);
+    connect.on('connect', (res, socket, head) => {
+      if (res.statusCode === 200) {
+        // Bytes the proxy sent after its answer belong to the tunnel.
+        if (head.length) socket.unshift(head);
+        return resolve(socket);
+      }
       socket.destroy();
       if (res.statusCode === 407) return reject(proxyAuthRefused(proxy));
       // Not an ActionError: a proxy that cannot reach the target now is retried like a network error.
