@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       () => benchStoreWriters(dir, Number(process.env.BENCH_WORKERS ?? cpus().length)),
     ],
     [[6], '6 memory', () => benchMemory(ctx)],
-    [[7], '7 the Action', () => benchAction()],
+    [[7], '7 the Action', () => benchAction(ctx)],
   ];
   try {
     for (const [ids, name, run] of sections) {

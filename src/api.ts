@@ -4,6 +4,7 @@
  */
 import type { Core } from './core.js';
 import { ActionError, ExchangerError } from './errors.js';
+import type { HttpResponse } from './http.js';
 
 export interface AwsCredentials {
   access_key_id: string;
@@ -71,10 +72,10 @@ const SECRET_FIELDS: Record<string, readonly string[]> = {
 
 type Json = Record<string, unknown>;
 
-export async function readJson(response: Response, what: string): Promise<Json> {
+export function readJson(response: HttpResponse, what: string): Json {
   let body: unknown;
   try {
-    body = await response.json();
+    body = JSON.parse(response.body);
   } catch {
     // Not the parser's message: it quotes the text, which may hold a credential.
     throw new ActionError('bad_response', `${what}: the exchanger's ${response.status} answer is not JSON`);
@@ -209,8 +210,8 @@ export function parseRequestStatus(body: Json): RequestStatus {
 }
 
 /** An error answer as ExchangerError; the body is `{error, message, request_id}` when the exchanger wrote it. */
-export async function errorFromResponse(response: Response, what: string): Promise<ExchangerError> {
-  const text = await response.text().catch(() => '');
+export function errorFromResponse(response: HttpResponse, what: string): ExchangerError {
+  const text = response.body;
   let body: Json = {};
   try {
     const parsed: unknown = JSON.parse(text);
@@ -221,7 +222,7 @@ export async function errorFromResponse(response: Response, what: string): Promi
     if (snippet) body = { message: snippet };
   }
   const s = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
-  const requestId = s(body.request_id) ?? response.headers.get('x-request-id') ?? undefined;
+  const requestId = s(body.request_id) ?? s(response.headers['x-request-id']);
   const fields: { error?: string; message?: string; request_id?: string } = {};
   const error = s(body.error);
   const message = s(body.message);

@@ -1,6 +1,6 @@
 /**
- * The exchanger's HTTP API as the Action uses it (SPEC section 3): one JSON request per call with
- * the global fetch. Calls that spend an OIDC token take `getToken` and ask it again on every
+ * The exchanger's HTTP API as the Action uses it (SPEC section 3): one JSON request per call through
+ * `deps.send` (http.ts). Calls that spend an OIDC token take `getToken` and ask it again on every
  * attempt: a token is single use (`jti`), so a retry after a 5xx or a lost answer needs a new one.
  */
 import {
@@ -14,7 +14,16 @@ import {
   readJson,
 } from './api.js';
 import type { Deps } from './deps.js';
-import { isRetryableStatus, RETRY_DEFAULTS, retryAfterMs, withRetries } from './retry.js';
+import { ActionError } from './errors.js';
+import type { HttpResponse } from './http.js';
+import {
+  isRetryableStatus,
+  networkReason,
+  RETRY_DEFAULTS,
+  refuseRedirect,
+  retryAfterMs,
+  withRetries,
+} from './retry.js';
 
 export interface ClientOptions {
   /** Base URL ending in `/`. */
@@ -42,12 +51,12 @@ export async function exchange(
   const response = await postWithToken(deps, options, 'v1/exchange', getToken, body);
   const what = `Exchange for role '${request.role}'`;
   if (response.status === 200) {
-    return { kind: 'issued', lease: parseLease(await readJson(response, what), deps.core, what) };
+    return { kind: 'issued', lease: parseLease(readJson(response, what), deps.core, what) };
   }
   if (response.status === 202) {
-    return { kind: 'pending', pending: parsePending(await readJson(response, what), deps.core) };
+    return { kind: 'pending', pending: parsePending(readJson(response, what), deps.core) };
   }
-  throw await errorFromResponse(response, what);
+  throw errorFromResponse(response, what);
 }
 
 export async function redeem(
@@ -60,8 +69,8 @@ export async function redeem(
   const body = JSON.stringify({ poll_token: pending.pollToken });
   const response = await postWithToken(deps, options, path, getToken, body);
   const what = `Redeeming approved request ${pending.requestId}`;
-  if (response.status === 200) return parseLease(await readJson(response, what), deps.core, what);
-  throw await errorFromResponse(response, what);
+  if (response.status === 200) return parseLease(readJson(response, what), deps.core, what);
+  throw errorFromResponse(response, what);
 }
 
 /** One poll: the status, or `retryAfterMs` when the exchanger is busy or unreachable for now. */
@@ -75,10 +84,11 @@ export async function pollRequest(
   pending: Pick<PendingApproval, 'requestId' | 'pollToken'>,
 ): Promise<PollResult> {
   const url = new URL(`v1/requests/${encodeURIComponent(pending.requestId)}`, options.baseUrl);
-  let response: Response;
+  let response: HttpResponse;
   try {
-    response = await deps.fetch(url.href, {
+    response = await deps.send({
       method: 'GET',
+      url,
       headers: {
         authorization: `Bearer ${pending.pollToken}`,
         accept: 'application/json',
@@ -87,11 +97,12 @@ export async function pollRequest(
       signal: AbortSignal.timeout(RETRY_DEFAULTS.timeoutMs),
     });
   } catch (e) {
-    return { kind: 'transient', why: e instanceof Error ? e.message : String(e) };
+    if (e instanceof ActionError) throw e;
+    return { kind: 'transient', why: networkReason(e) };
   }
+  refuseRedirect(response, label(options));
   if (isRetryableStatus(response.status)) {
-    const after = retryAfterMs(response.headers.get('retry-after'), deps.now());
-    await response.body?.cancel().catch(() => {});
+    const after = retryAfterMs(response.headers['retry-after'], deps.now());
     return {
       kind: 'transient',
       why: `answered ${response.status}`,
@@ -100,8 +111,8 @@ export async function pollRequest(
   }
   const what = `Approval status of request ${pending.requestId}`;
   if (response.status === 200)
-    return { kind: 'status', status: parseRequestStatus(await readJson(response, what)) };
-  throw await errorFromResponse(response, what);
+    return { kind: 'status', status: parseRequestStatus(readJson(response, what)) };
+  throw errorFromResponse(response, what);
 }
 
 export async function revoke(
@@ -112,13 +123,10 @@ export async function revoke(
   const url = new URL('v1/revoke', options.baseUrl);
   const body = JSON.stringify({ lease_id: lease.leaseId, revoke_token: lease.revokeToken });
   const response = await withRetries(deps, { retries: options.retries, label: label(options) }, (signal) =>
-    deps.fetch(url.href, { method: 'POST', headers: jsonHeaders(), body, signal }),
+    deps.send({ method: 'POST', url, headers: jsonHeaders(), body, signal }),
   );
-  if (response.status === 204 || response.status === 200) {
-    await response.body?.cancel().catch(() => {});
-    return;
-  }
-  throw await errorFromResponse(response, `Revoking lease ${lease.leaseId}`);
+  if (response.status === 204 || response.status === 200) return;
+  throw errorFromResponse(response, `Revoking lease ${lease.leaseId}`);
 }
 
 async function postWithToken(
@@ -127,12 +135,13 @@ async function postWithToken(
   path: string,
   getToken: () => Promise<string>,
   body: string,
-): Promise<Response> {
+): Promise<HttpResponse> {
   const url = new URL(path, options.baseUrl);
   return withRetries(deps, { retries: options.retries, label: label(options) }, async (signal) => {
     const token = await getToken();
-    return deps.fetch(url.href, {
+    return deps.send({
       method: 'POST',
+      url,
       headers: { ...jsonHeaders(), authorization: `Bearer ${token}` },
       body,
       signal,

@@ -1,9 +1,11 @@
 import { type Core, createCore } from './core.js';
+import { createSend, type Send } from './http.js';
 
 /** Everything the Action touches outside its own code, handed in as one object so tests pass fakes. */
 export interface Deps {
   core: Core;
-  fetch: (url: string, init: RequestInit) => Promise<Response>;
+  /** One HTTP request (http.ts): no redirects followed, proxies from the environment. */
+  send: Send;
   /** The step's environment (runner variables such as ACTIONS_ID_TOKEN_REQUEST_URL). */
   env: Readonly<Record<string, string | undefined>>;
   /** Milliseconds since the epoch. */
@@ -16,7 +18,7 @@ export interface Deps {
 export function realDeps(): Deps {
   return {
     core: createCore(),
-    fetch: (url, init) => fetch(url, init),
+    send: createSend(process.env),
     env: process.env,
     now: () => Date.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -9,6 +9,7 @@ export type ActionErrorCode =
   | 'unreachable'
   | 'exchanger_error'
   | 'bad_response'
+  | 'redirected'
   | 'approval_denied'
   | 'approval_expired'
   | 'approval_timeout';

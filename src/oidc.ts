@@ -20,14 +20,14 @@ export async function requestIdToken(deps: Deps, audience: string, retries: numb
   url.searchParams.set('audience', audience);
 
   const response = await withRetries(deps, { retries, label: "the runner's OIDC token endpoint" }, (signal) =>
-    deps.fetch(url.href, {
+    deps.send({
       method: 'GET',
+      url,
       headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json' },
       signal,
     }),
   );
-  if (!response.ok) {
-    await response.body?.cancel().catch(() => {});
+  if (response.status < 200 || response.status > 299) {
     throw new ActionError(
       'oidc_failed',
       `The runner refused the OIDC token request: HTTP ${response.status}. ` +
@@ -36,7 +36,7 @@ export async function requestIdToken(deps: Deps, audience: string, retries: numb
   }
   let value: unknown;
   try {
-    value = ((await response.json()) as { value?: unknown } | null)?.value;
+    value = (JSON.parse(response.body) as { value?: unknown } | null)?.value;
   } catch {
     value = undefined;
   }

@@ -1,11 +1,13 @@
 /**
  * Retries for calls to the exchanger and the runner's token endpoint: only network errors, 5xx and
- * 429 are retried, with jittered exponential back-off, honouring `Retry-After` up to a cap. Any
- * other answer (200, 202, 4xx) is returned to the caller at once. Each attempt builds its request
- * afresh, so a retried exchange can carry a fresh single-use OIDC token.
+ * 429 are retried, with jittered exponential back-off, honouring `Retry-After` up to a cap. A 3xx
+ * is refused (nothing follows a redirect: the token would go to another address). Any other answer
+ * (200, 202, 4xx) is returned to the caller at once. Each attempt builds its request afresh, so a
+ * retried exchange can carry a fresh single-use OIDC token.
  */
 import type { Deps } from './deps.js';
 import { ActionError, errorMessage } from './errors.js';
+import type { HttpResponse } from './http.js';
 
 export interface RetryOptions {
   retries: number;
@@ -24,17 +26,17 @@ export const RETRY_DEFAULTS = {
   timeoutMs: 30_000,
 };
 
-export type Attempt = (signal: AbortSignal) => Promise<Response>;
+export type Attempt = (signal: AbortSignal) => Promise<HttpResponse>;
 
 export async function withRetries(
   deps: Pick<Deps, 'core' | 'now' | 'sleep' | 'random'>,
   options: RetryOptions,
   attempt: Attempt,
-): Promise<Response> {
+): Promise<HttpResponse> {
   const o = { ...RETRY_DEFAULTS, ...options };
   const attempts = o.retries + 1;
   for (let n = 1; ; n++) {
-    let response: Response | undefined;
+    let response: HttpResponse | undefined;
     let failure: unknown;
     try {
       response = await attempt(AbortSignal.timeout(o.timeoutMs));
@@ -42,6 +44,7 @@ export async function withRetries(
       if (e instanceof ActionError) throw e;
       failure = e;
     }
+    if (response) refuseRedirect(response, o.label);
     if (response && !isRetryableStatus(response.status)) return response;
     if (n >= attempts) {
       if (response) return response;
@@ -52,10 +55,9 @@ export async function withRetries(
       );
     }
     const backoff = jittered(Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (n - 1)), deps.random);
-    const retryAfter = response ? retryAfterMs(response.headers.get('retry-after'), deps.now()) : undefined;
+    const retryAfter = response ? retryAfterMs(response.headers['retry-after'], deps.now()) : undefined;
     const delay = retryAfter === undefined ? backoff : Math.min(retryAfter, o.maxRetryAfterMs);
     const why = response ? `answered ${response.status}` : `failed (${networkReason(failure)})`;
-    await response?.body?.cancel().catch(() => {});
     deps.core.info(
       `${capitalize(o.label)} ${why}; retrying in ${(delay / 1000).toFixed(1)}s (attempt ${n + 1} of ${attempts})`,
     );
@@ -65,27 +67,48 @@ export async function withRetries(
 
 export const isRetryableStatus = (status: number) => status === 429 || status >= 500;
 
+/**
+ * Throws on a 3xx: the request is not repeated anywhere, so its bearer token or revoke token never
+ * reaches the address a redirect names (which is only quoted without its query).
+ */
+export function refuseRedirect(response: HttpResponse, label: string): void {
+  if (response.status < 300 || response.status > 399) return;
+  let to = '';
+  try {
+    const location = new URL(String(response.headers.location ?? ''));
+    to = ` to ${location.origin}${location.pathname}`;
+  } catch {
+    // No Location, or a relative one: the status alone says enough.
+  }
+  throw new ActionError(
+    'redirected',
+    `${capitalize(label)} answered ${response.status} with a redirect${to}; jitkey does not follow redirects, ` +
+      'so no token is sent to another address. Use the URL that answers directly (the final address, with https).',
+  );
+}
+
 /** Half fixed, half random ("equal jitter"): spreads retries out but never retries at once. */
 export function jittered(ms: number, random: () => number): number {
   return Math.round(ms / 2 + random() * (ms / 2));
 }
 
 /** `Retry-After: 7` or an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now: number): number | undefined {
-  if (header === null) return undefined;
+export function retryAfterMs(header: string | null | undefined, now: number): number | undefined {
+  if (header === null || header === undefined) return undefined;
   const text = header.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** fetch reports "fetch failed" and hides the reason in `cause` (ECONNREFUSED, ENOTFOUND…). */
+/** Node's message (`connect ECONNREFUSED 10.0.0.1:443`), with the code when the message lacks it. */
 export function networkReason(e: unknown): string {
-  if (e instanceof Error && e.name === 'TimeoutError') return 'no answer within the timeout';
-  const cause =
-    e instanceof Error ? (e.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  if (cause && typeof cause.code === 'string') return `${errorMessage(e)} (${cause.code})`;
-  return errorMessage(e);
+  // An aborted request carries the signal's reason as its cause: a TimeoutError from AbortSignal.timeout.
+  const timedOut = (x: unknown) => x instanceof Error && x.name === 'TimeoutError';
+  if (timedOut(e) || (e instanceof Error && timedOut(e.cause))) return 'no answer within the timeout';
+  const message = errorMessage(e);
+  const code = e instanceof Error ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
 }
 
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

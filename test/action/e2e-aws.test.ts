@@ -190,7 +190,7 @@ describe('e2e: the Action against jitkey serve (AWS)', () => {
     });
     expect(step.exitCode).toBe(1);
     expect(errors(step)).toEqual([
-      `Could not reach the exchanger at http://127.0.0.1:${port} after 3 attempts: fetch failed (ECONNREFUSED)`,
+      `Could not reach the exchanger at http://127.0.0.1:${port} after 3 attempts: connect ECONNREFUSED 127.0.0.1:${port}`,
     ]);
     const retries = step.stdoutLines.filter((l) => l.includes('retrying in'));
     expect(retries).toHaveLength(2);

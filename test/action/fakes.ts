@@ -6,6 +6,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Core } from '../../src/core.js';
 import type { Deps } from '../../src/deps.js';
+import { createSend } from '../../src/http.js';
 
 export interface Call {
   method: string;
@@ -83,17 +84,21 @@ export interface FakeDeps extends Deps {
   clock: { t: number };
 }
 
-/** Real fetch (to loopback servers), recorded into `calls` so ordering checks see what was sent. */
+/**
+ * The real transport (to loopback servers; proxies from `env`), each request recorded into `calls`
+ * as `send` so ordering checks see what was sent.
+ */
 export function fakeDeps(fc: FakeCore, env: Record<string, string | undefined> = {}, random = 0.5): FakeDeps {
   const clock = { t: Date.parse('2030-01-01T00:00:00Z') };
   const sleeps: number[] = [];
+  const send = createSend(env);
   return {
     core: fc.core,
     env,
-    fetch: (url, init) => {
-      const headers = JSON.stringify(init.headers ?? {});
-      fc.calls.push({ method: 'fetch', args: [String(init.method), url, headers, String(init.body ?? '')] });
-      return fetch(url, init);
+    send: (req) => {
+      const headers = JSON.stringify(req.headers);
+      fc.calls.push({ method: 'send', args: [req.method, req.url.href, headers, req.body ?? ''] });
+      return send(req);
     },
     now: () => clock.t,
     sleep: async (ms) => {

@@ -1,7 +1,7 @@
 /**
  * "Mask first, always": for every secret, the first recorded call whose arguments contain it is
  * `setSecret(secret)` itself; every log line, output, export, state write, summary and request
- * comes after. The recording covers core calls and the requests sent (fetch) in one sequence.
+ * comes after. The recording covers core calls and the requests sent (send) in one sequence.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { run } from '../../src/run-main.js';
@@ -119,7 +119,7 @@ describe('masking order', () => {
     expectMaskedFirst(fc.calls, [tokens!.issued[0]!]);
     expect(
       fc.calls
-        .filter((c) => c.method !== 'fetch' && c.method !== 'setSecret')
+        .filter((c) => c.method !== 'send' && c.method !== 'setSecret')
         .flatMap((c) => c.args)
         .join(),
     ).not.toContain(tokens!.issued[0]!);

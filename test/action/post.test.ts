@@ -71,7 +71,7 @@ describe('post step', () => {
     await runPost(fakeDeps(fc));
     expect(fc.failed).toEqual([]);
     expect(fc.exported).toEqual({});
-    expect(fc.calls.some((c) => c.method === 'fetch')).toBe(false);
+    expect(fc.calls.some((c) => c.method === 'send')).toBe(false);
   });
 
   it('clears only well-formed variable names from state', async () => {

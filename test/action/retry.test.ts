@@ -149,7 +149,7 @@ describe('exchange retries', () => {
     expect(e).toBeInstanceOf(ActionError);
     expect((e as ActionError).code).toBe('unreachable');
     expect((e as ActionError).message).toMatch(
-      /^Could not reach the exchanger at http:\/\/127\.0\.0\.1:\d+ after 4 attempts: fetch failed \(ECONNREFUSED\)$/,
+      /^Could not reach the exchanger at http:\/\/127\.0\.0\.1:\d+ after 4 attempts: connect ECONNREFUSED 127\.0\.0\.1:\d+$/,
     );
     expect(deps.sleeps).toHaveLength(3);
     server = undefined;

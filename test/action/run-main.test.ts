@@ -233,7 +233,7 @@ describe('run (main step)', () => {
     const fc = fakeCore({ 'exchanger-url': server.url, role: 'r', revoke: 'maybe' });
     await run(fakeDeps(fc, {}));
     expect(fc.failed[0]).toContain("input 'revoke': must be true or false, got 'maybe'");
-    expect(fc.calls.some((c) => c.method === 'fetch')).toBe(false);
+    expect(fc.calls.some((c) => c.method === 'send')).toBe(false);
   });
 
   it('refuses an answer without the credentials, quoting no value', async () => {

@@ -79,8 +79,8 @@ export function actionDefaults(): Record<string, string> {
   return defaults;
 }
 
-export async function runStep(step: Step, options: StepOptions = {}): Promise<StepResult> {
-  const dir = mkdtempSync(join(tmpdir(), `jitkey-step-${step}-`));
+/** The four file-command files, created empty in `dir`, by the variable naming each. */
+export function fileCommandFiles(dir: string) {
   const files = {
     GITHUB_ENV: join(dir, 'env'),
     GITHUB_OUTPUT: join(dir, 'output'),
@@ -88,6 +88,12 @@ export async function runStep(step: Step, options: StepOptions = {}): Promise<St
     GITHUB_STEP_SUMMARY: join(dir, 'summary.md'),
   };
   for (const path of Object.values(files)) writeFileSync(path, '');
+  return files;
+}
+
+export async function runStep(step: Step, options: StepOptions = {}): Promise<StepResult> {
+  const dir = mkdtempSync(join(tmpdir(), `jitkey-step-${step}-`));
+  const files = fileCommandFiles(dir);
   const workspace = mkdtempSync(join(tmpdir(), 'jitkey-workspace-'));
   const runnerTemp = mkdtempSync(join(tmpdir(), 'jitkey-runner-temp-'));
 
