@@ -70,6 +70,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     metrics,
     log,
     now: () => new Date(),
+    ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
   };
   const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
   const server = createServer({ ...deps, approvals, extraRoutes: approvalRoutes(approvals, log) });
