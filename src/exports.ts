@@ -59,8 +59,10 @@ export function publish(
   core: Core,
   lease: Lease,
   options: { exportEnv: boolean; outputCredentials: boolean },
+  /** With a credentials agent: its variables instead of the lease's static credentials. */
+  agentEnv?: Array<[string, string]>,
 ) {
-  const exported = options.exportEnv ? envFor(lease) : [];
+  const exported = agentEnv ?? (options.exportEnv ? envFor(lease) : []);
   for (const [name, value] of exported) core.exportVariable(name, value);
   for (const [name, value] of outputsFor(lease, options.outputCredentials)) core.setOutput(name, value);
   return exported.map(([name]) => name);

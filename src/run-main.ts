@@ -11,6 +11,7 @@ import { envFor, publish } from './exports.js';
 import { describeFailure } from './failure.js';
 import { type Inputs, readInputs } from './inputs.js';
 import { requestIdToken } from './oidc.js';
+import { startRefresh } from './refresh.js';
 import { saveState } from './state.js';
 import { jobContext, renderFailureSummary, renderSummary } from './summary.js';
 
@@ -50,7 +51,12 @@ export async function run(deps: Deps): Promise<void> {
       lease = outcome.lease;
     }
 
-    const exportedNames = inputs.exportEnv ? envFor(lease).map(([name]) => name) : [];
+    const agent = inputs.refresh ? await startRefresh(deps, inputs, lease) : undefined;
+    const exportedNames = agent
+      ? agent.env.map(([name]) => name)
+      : inputs.exportEnv
+        ? envFor(lease).map(([name]) => name)
+        : [];
     saveState(core, {
       leaseId: lease.leaseId,
       revokeToken: lease.revokeToken,
@@ -58,8 +64,9 @@ export async function run(deps: Deps): Promise<void> {
       expiresAt: lease.expiresAt,
       exported: exportedNames,
       revoke: inputs.revoke,
+      ...(agent ? { agent: agent.handle } : {}),
     });
-    const exported = publish(core, lease, inputs);
+    const exported = publish(core, lease, inputs, agent?.env);
     core.appendSummary(
       renderSummary({ lease, exported, job: jobContext(deps.env), ...(approval ? { approval } : {}) }),
     );

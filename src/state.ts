@@ -12,6 +12,8 @@ export interface PostState {
   /** Names of the variables the main step exported. */
   exported: string[];
   revoke: boolean;
+  /** The credentials agent (`refresh: true`), when one was started. */
+  agent?: { origin: string; bearer: string; pid: number };
 }
 
 const NAMES = {
@@ -21,6 +23,9 @@ const NAMES = {
   expiresAt: 'expires_at',
   exported: 'exported_env',
   revoke: 'revoke',
+  agentOrigin: 'agent_origin',
+  agentToken: 'agent_token',
+  agentPid: 'agent_pid',
 } as const;
 
 /** The revoke token must already be masked (the lease parser does it). */
@@ -31,6 +36,11 @@ export function saveState(core: Pick<Core, 'saveState'>, state: PostState): void
   core.saveState(NAMES.expiresAt, state.expiresAt);
   core.saveState(NAMES.exported, state.exported.join(','));
   core.saveState(NAMES.revoke, String(state.revoke));
+  if (state.agent) {
+    core.saveState(NAMES.agentOrigin, state.agent.origin);
+    core.saveState(NAMES.agentToken, state.agent.bearer);
+    core.saveState(NAMES.agentPid, String(state.agent.pid));
+  }
 }
 
 export function loadState(core: Pick<Core, 'getState'>): PostState {
@@ -44,5 +54,17 @@ export function loadState(core: Pick<Core, 'getState'>): PostState {
       .split(',')
       .filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n)),
     revoke: core.getState(NAMES.revoke) !== 'false',
+    ...agentState(core),
   };
+}
+
+function agentState(core: Pick<Core, 'getState'>): Pick<PostState, 'agent'> {
+  const origin = core.getState(NAMES.agentOrigin);
+  const bearer = core.getState(NAMES.agentToken);
+  const pid = Number(core.getState(NAMES.agentPid));
+  // Only ever a loopback agent: the post step sends its token nowhere else.
+  if (!/^http:\/\/127\.0\.0\.1:\d{1,5}$/.test(origin) || !bearer || !Number.isSafeInteger(pid) || pid <= 0) {
+    return {};
+  }
+  return { agent: { origin, bearer, pid } };
 }
