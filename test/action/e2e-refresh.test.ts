@@ -10,6 +10,7 @@ import { DecodeAuthorizationMessageCommand, STSClient } from '@aws-sdk/client-st
 import { fromContainerMetadata, fromHttp } from '@aws-sdk/credential-providers';
 import { Compute } from 'google-auth-library';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { signBody } from '../../exchanger/github/webhook-signature.js';
 import { openStore } from '../../exchanger/store/open.js';
 import { type GcpStandin, startGcpStandin } from '../support/gcp-standin.js';
 import { assertMaskedFirst, assertNoLeaks, errors, log, runMain, runPost } from '../support/runner.js';
@@ -24,6 +25,8 @@ const GCP_ROLE = `  read-gcp:
 `;
 const JOB_ENV = { GITHUB_REPOSITORY: 'acme/web', GITHUB_RUN_ID: '9876543210', JITKEY_AGENT_RENEW_AT: '0.05' };
 
+const WEBHOOK_SECRET = 'refresh-webhook-secret';
+
 let gcp: GcpStandin;
 let stack: Stack;
 let tokens: TokenEndpoint;
@@ -34,7 +37,13 @@ beforeAll(async () => {
   const key = await gcp.writeServiceAccountKey();
   stack = await startStack({
     policy: (issuer) => policyFor(issuer, GCP_ROLE),
-    exchanger: { env: { GOOGLE_APPLICATION_CREDENTIALS: key.path, JITKEY_GCP_IAM_ENDPOINT: gcp.url } },
+    exchanger: {
+      env: {
+        GOOGLE_APPLICATION_CREDENTIALS: key.path,
+        JITKEY_GCP_IAM_ENDPOINT: gcp.url,
+        JITKEY_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      },
+    },
   });
   // Each test is its own run attempt, so max_duration and webhooks of one never touch another.
   tokens = await startTokenEndpoint({
@@ -203,6 +212,41 @@ describe('refresh: true', () => {
     expect((await leasesOfRun()).filter((l) => !l.revoked)).toEqual([]);
     await expect(fetch(path, { headers: { 'metadata-flavor': 'Google' } })).rejects.toThrow();
     assertNoLeaks(post, { first, second });
+  });
+
+  it('after a workflow_run completed webhook the agent is refused its renewal (403 run_completed)', async () => {
+    const result = await main('deploy');
+    const origin = result.state.agent_origin!;
+    const bearer = result.env.AWS_CONTAINER_AUTHORIZATION_TOKEN!;
+    const body = JSON.stringify({
+      action: 'completed',
+      repository: { id: 123456 },
+      workflow_run: { id: 9876543210, run_attempt: runAttempt },
+    });
+    const hook = await fetch(`${stack.exchanger.url}/v1/github/webhook`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'workflow_run',
+        'x-hub-signature-256': signBody(WEBHOOK_SECRET, body),
+      },
+      body,
+    });
+    expect(hook.status).toBe(200);
+    const status = await until('the agent to stop renewing', async () => {
+      const res = await fetch(`${origin}/v1/agent/status`, {
+        headers: { authorization: `Bearer ${bearer}` },
+      });
+      const s = (await res.json()) as { stopped?: string };
+      return s.stopped ? s : undefined;
+    });
+    expect(status.stopped).toMatch(
+      /refused the renewal: run_completed: run 9876543210 attempt \d+ has completed/,
+    );
+    expect((await leasesOfRun()).filter((l) => !l.revoked)).toEqual([]);
+    const post = await runPost(result);
+    expect(post.exitCode, log(post)).toBe(0);
+    expect(log(post)).toMatch(/renewing had stopped: the exchanger refused the renewal: run_completed/);
   });
 
   it('an agent killed mid-job: the next credential request fails clearly; nothing leaks', async () => {
