@@ -20,6 +20,7 @@ import type { Logger } from '../log.js';
 import type { Policy, Role } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
 import type { LeaseRecord, RunKey, Store } from '../store/types.js';
+import { readBodyBytes } from './http.js';
 
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 
@@ -47,7 +48,7 @@ export async function handleWebhook(
       'the GitHub webhook is not enabled on this exchanger (set JITKEY_GITHUB_WEBHOOK_SECRET)',
     );
   }
-  const body = await readRawBody(req, MAX_WEBHOOK_BYTES);
+  const body = await readBodyBytes(req, MAX_WEBHOOK_BYTES);
   const event = header(req, 'x-github-event');
   if (!signatureMatches(secret, body, header(req, 'x-hub-signature-256'))) {
     await deps.store.record({
@@ -156,28 +157,4 @@ function runOf(payload: Payload): RunKey {
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-/** The body as bytes (the signature covers them exactly), refused past `limit`. */
-function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = () => invalidRequest(`the webhook body exceeds ${limit / 1024 / 1024} MiB`);
-  if (Number(req.headers['content-length']) > limit) {
-    req.resume();
-    return Promise.reject(tooLarge());
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(tooLarge());
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
