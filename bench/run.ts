@@ -20,6 +20,7 @@ import { startStsStandin } from '../test/support/sts-standin.js';
 import { benchAction } from './action.js';
 import { benchHttp, benchMemory, type HttpContext } from './exchange.js';
 import { benchPolicy } from './policy.js';
+import { benchRefresh } from './refresh.js';
 import { fmt, type Row, renderTable } from './report.js';
 import { benchStoreWriters } from './store-writers.js';
 import { benchVerify } from './verify.js';
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
     ],
     [[6], '6 memory', () => benchMemory(ctx)],
     [[7], '7 the Action', () => benchAction(ctx)],
+    [[8], '8 refresh agent', () => benchRefresh(ctx)],
   ];
   try {
     for (const [ids, name, run] of sections) {

@@ -8,6 +8,8 @@ export const ERROR_STATUS = {
   token_replayed: 401,
   access_denied: 403,
   self_approval: 403,
+  /** The token's run attempt has ended (`workflow_run completed` webhook). */
+  run_completed: 403,
   not_found: 404,
   not_approved: 409,
   already_redeemed: 409,

@@ -19,6 +19,7 @@ import { REPO_ROOT } from '../test/support/paths.js';
 import { runMain, runPost, type StepResult } from '../test/support/runner.js';
 import { startStsStandin } from '../test/support/sts-standin.js';
 import { startTokenEndpoint } from '../test/support/token-endpoint.js';
+import { DEMO_WEBHOOK_SECRET, refreshRound } from './demo-refresh.js';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
       JITKEY_GITHUB_APP_PRIVATE_KEY_FILE: keyFile,
       JITKEY_GITHUB_API_URL: github.url,
       JITKEY_PUBLIC_URL: 'https://jitkey.acme.internal',
+      JITKEY_GITHUB_WEBHOOK_SECRET: DEMO_WEBHOOK_SECRET,
     },
   });
   say(`  listening on ${exchanger.url}, store sqlite:${join(dir, 'jitkey.db')}`);
@@ -192,6 +194,19 @@ async function main(): Promise<void> {
     },
     webhook,
   );
+
+  await refreshRound({
+    exchanger,
+    sts,
+    github,
+    tokenEnv: tokens.env,
+    setClaims: (next) => {
+      claims = next;
+    },
+    say,
+    showStep,
+    heading,
+  });
 
   heading('4. The audit trail: jitkey audit');
   const audit = await runCli(['audit', '--store', exchanger.store]);

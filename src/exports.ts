@@ -73,8 +73,10 @@ export function publish(
   core: Core,
   lease: Lease,
   options: { exportEnv: boolean; outputCredentials: boolean; kubeconfigPath?: string | undefined },
+  /** With a credentials agent: its variables instead of the lease's static credentials. */
+  agentEnv?: Array<[string, string]>,
 ) {
-  const exported = options.exportEnv ? envFor(lease, options.kubeconfigPath) : [];
+  const exported = agentEnv ?? (options.exportEnv ? envFor(lease, options.kubeconfigPath) : []);
   for (const [name, value] of exported) core.exportVariable(name, value);
   for (const [name, value] of outputsFor(lease, options.outputCredentials, options.kubeconfigPath)) {
     core.setOutput(name, value);

@@ -18,6 +18,8 @@ export interface Inputs {
   exportEnv: boolean;
   outputCredentials: boolean;
   revoke: boolean;
+  /** Renew the lease in the background for the whole job (SPEC section 5). */
+  refresh: boolean;
   retries: number;
   approvalTimeoutSeconds: number;
 }
@@ -27,6 +29,7 @@ export const INPUT_DEFAULTS: Readonly<Record<string, string>> = {
   'export-env': 'true',
   'output-credentials': 'false',
   revoke: 'true',
+  refresh: 'false',
   retries: '3',
   'approval-timeout': '30m',
 };
@@ -58,9 +61,15 @@ export function readInputs(getInput: (name: string) => string): Inputs {
     exportEnv: field('export-env', parseBoolean, true),
     outputCredentials: field('output-credentials', parseBoolean, false),
     revoke: field('revoke', parseBoolean, true),
+    refresh: field('refresh', parseBoolean, false),
     retries: field('retries', parseRetries, 3),
     approvalTimeoutSeconds: field('approval-timeout', parseDuration, 1800),
   };
+  if (inputs.refresh && !inputs.exportEnv) {
+    problems.push(
+      "input 'refresh': true needs export-env: true (later steps find the credentials agent through exported variables)",
+    );
+  }
   if (problems.length > 0 || !url) {
     throw new ActionError('invalid_input', `Invalid inputs:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }

@@ -9,6 +9,25 @@
 import { isLoopbackHost } from '../exchanger/net/loopback.js';
 import { ActionError } from './errors.js';
 
+/** Every variable proxyFor reads, for handing them to another process (the credentials agent). */
+export const PROXY_VARIABLES = [
+  'https_proxy',
+  'HTTPS_PROXY',
+  'http_proxy',
+  'HTTP_PROXY',
+  'no_proxy',
+  'NO_PROXY',
+] as const;
+
+export function proxyVariables(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of PROXY_VARIABLES) {
+    const value = env[name];
+    if (value) out[name] = value;
+  }
+  return out;
+}
+
 export interface ProxyRoute {
   /** `http://host:port` of the proxy: never its credentials, so it is safe in messages. */
   origin: string;

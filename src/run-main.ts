@@ -12,6 +12,7 @@ import { describeFailure } from './failure.js';
 import { type Inputs, readInputs } from './inputs.js';
 import { kubeconfigPath as kubeconfigPathFor, writeKubeconfig } from './kubeconfig.js';
 import { requestIdToken } from './oidc.js';
+import { startRefresh } from './refresh.js';
 import { saveState } from './state.js';
 import { jobContext, renderFailureSummary, renderSummary } from './summary.js';
 
@@ -61,7 +62,12 @@ export async function run(deps: Deps): Promise<void> {
         kubeconfigProblem = e;
       }
     }
-    const exportedNames = inputs.exportEnv ? envFor(lease, kubeconfigPath).map(([name]) => name) : [];
+    const agent = inputs.refresh ? await startRefresh(deps, inputs, lease) : undefined;
+    const exportedNames = agent
+      ? agent.env.map(([name]) => name)
+      : inputs.exportEnv
+        ? envFor(lease, kubeconfigPath).map(([name]) => name)
+        : [];
     saveState(core, {
       leaseId: lease.leaseId,
       revokeToken: lease.revokeToken,
@@ -70,10 +76,11 @@ export async function run(deps: Deps): Promise<void> {
       exported: exportedNames,
       revoke: inputs.revoke,
       kubeconfig: kubeconfigPath ?? '',
+      ...(agent ? { agent: agent.handle } : {}),
     });
     if (kubeconfigProblem) throw kubeconfigProblem;
     if (lease.provider === 'kubernetes' && kubeconfigPath) writeKubeconfig(kubeconfigPath, lease);
-    const exported = publish(core, lease, { ...inputs, kubeconfigPath });
+    const exported = publish(core, lease, { ...inputs, kubeconfigPath }, agent?.env);
     core.appendSummary(
       renderSummary({ lease, exported, job: jobContext(deps.env), ...(approval ? { approval } : {}) }),
     );

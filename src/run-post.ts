@@ -3,6 +3,7 @@
  * variables the main step exported. It never fails the job: an exchanger that is down gets a
  * warning (the credentials still expire on their own at expires-at).
  */
+import { stopAgent } from './agent-process.js';
 import { revoke } from './client.js';
 import type { Deps } from './deps.js';
 import { errorMessage } from './errors.js';
@@ -16,7 +17,9 @@ export async function runPost(deps: Deps): Promise<void> {
   const { core } = deps;
   const state = loadState(core);
   if (state.revokeToken) core.setSecret(state.revokeToken);
+  if (state.agent) core.setSecret(state.agent.bearer);
   try {
+    if (state.agent) await stopRefresh(deps, state.agent);
     if (!state.leaseId) {
       core.info('jitkey: no lease was issued in the main step; nothing to revoke.');
     } else if (!state.revoke) {
@@ -40,5 +43,30 @@ export async function runPost(deps: Deps): Promise<void> {
     }
     for (const name of state.exported) core.exportVariable(name, '');
     if (state.exported.length) core.info(`jitkey: cleared ${state.exported.join(', ')}.`);
+  }
+}
+
+/** Stops the credentials agent, which revokes the leases it renewed; never fails the job. */
+async function stopRefresh(
+  deps: Deps,
+  agent: NonNullable<ReturnType<typeof loadState>['agent']>,
+): Promise<void> {
+  const { core } = deps;
+  try {
+    const report = await stopAgent(deps, agent);
+    core.info(
+      `jitkey: stopped the credentials agent after ${report.renewals} renewal(s); revoked ${report.revoked.length} renewed lease(s)` +
+        (report.stopped ? ` (renewing had stopped: ${report.stopped})` : '') +
+        '.',
+    );
+    if (report.failed.length) {
+      core.warning(
+        `jitkey: could not revoke renewed lease(s) ${report.failed.join(', ')}; they end on their own at their expiry.`,
+      );
+    }
+  } catch (e) {
+    core.warning(
+      `jitkey: ${errorMessage(e)}. Leases it renewed end on their own at their expiry (at most the role's duration).`,
+    );
   }
 }

@@ -14,6 +14,8 @@ export interface PostState {
   revoke: boolean;
   /** The kubeconfig file of a Kubernetes lease, deleted by the post step ('' when none). */
   kubeconfig: string;
+  /** The credentials agent (`refresh: true`), when one was started. */
+  agent?: { origin: string; bearer: string; pid: number };
 }
 
 const NAMES = {
@@ -24,6 +26,9 @@ const NAMES = {
   exported: 'exported_env',
   revoke: 'revoke',
   kubeconfig: 'kubeconfig',
+  agentOrigin: 'agent_origin',
+  agentToken: 'agent_token',
+  agentPid: 'agent_pid',
 } as const;
 
 /** The revoke token must already be masked (the lease parser does it). */
@@ -35,6 +40,11 @@ export function saveState(core: Pick<Core, 'saveState'>, state: PostState): void
   core.saveState(NAMES.exported, state.exported.join(','));
   core.saveState(NAMES.revoke, String(state.revoke));
   if (state.kubeconfig) core.saveState(NAMES.kubeconfig, state.kubeconfig);
+  if (state.agent) {
+    core.saveState(NAMES.agentOrigin, state.agent.origin);
+    core.saveState(NAMES.agentToken, state.agent.bearer);
+    core.saveState(NAMES.agentPid, String(state.agent.pid));
+  }
 }
 
 export function loadState(core: Pick<Core, 'getState'>): PostState {
@@ -49,5 +59,17 @@ export function loadState(core: Pick<Core, 'getState'>): PostState {
       .filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n)),
     revoke: core.getState(NAMES.revoke) !== 'false',
     kubeconfig: core.getState(NAMES.kubeconfig),
+    ...agentState(core),
   };
+}
+
+function agentState(core: Pick<Core, 'getState'>): Pick<PostState, 'agent'> {
+  const origin = core.getState(NAMES.agentOrigin);
+  const bearer = core.getState(NAMES.agentToken);
+  const pid = Number(core.getState(NAMES.agentPid));
+  // Only ever a loopback agent: the post step sends its token nowhere else.
+  if (!/^http:\/\/127\.0\.0\.1:\d{1,5}$/.test(origin) || !bearer || !Number.isSafeInteger(pid) || pid <= 0) {
+    return {};
+  }
+  return { agent: { origin, bearer, pid } };
 }

@@ -21,8 +21,8 @@ import type { Policy } from '../policy/types.js';
 import { buildGuards, buildProviders, githubAppFromEnv } from '../providers/from-env.js';
 import { createServer } from '../server/app.js';
 import { createMetrics, type Metrics } from '../server/metrics.js';
-import { openStore, parseStoreUrl } from '../store/open.js';
 import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
+import { openStore, parseStoreUrl } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
 import { createVerifier } from '../token/verify-token.js';
 import { parse, required, UsageError } from './args.js';
@@ -136,6 +136,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     metrics,
     log,
     now: () => new Date(),
+    ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
   };
   const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
   const server = createServer({ ...deps, approvals, extraRoutes: approvalRoutes(approvals, log) });

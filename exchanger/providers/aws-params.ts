@@ -1,8 +1,9 @@
 /**
  * Builds the STS AssumeRole parameters from a mint request, within STS's own limits. Pure: no I/O.
  *
- * - DurationSeconds: the granted duration as is. Outside STS's 900..43200 s the request is refused
- *   (`invalid_request`), never raised or shortened.
+ * - DurationSeconds: the granted duration as is, within STS's 900..43200 s. A lease of 60..899 s
+ *   asks STS for 900 s and ends by the session policy's `aws:CurrentTime` Deny (`aws-lease-end.ts`).
+ *   Outside 60..43200 s the request is refused (`invalid_request`), never raised or shortened.
  * - RoleSessionName: `jitkey-<run_id>-<run_attempt>`, or `jitkey-<lease id prefix>` when the token
  *   has no `run_id`; characters outside `[\w+=,.@-]` become `_`; at most 64 characters.
  * - SourceIdentity: the `actor` claim, characters outside `[\w+=,.@-]` replaced by `_`
@@ -15,13 +16,14 @@
  *   `=XX` (UTF-8 bytes, hex): an injective escape, so two different claim values can never become
  *   the same tag value (plain replacement would let branch `a!b` pose as `a_b`). A value over 256
  *   characters is refused rather than truncated, for the same reason.
- * - Policy: the role's session policy as JSON.
+ * - Policy: the role's session policy as JSON, with the lease-end Deny for leases under 900 s.
  */
 import type { AssumeRoleCommandInput, Tag } from '@aws-sdk/client-sts';
 import { ownClaim } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
 import type { Role } from '../policy/types.js';
+import { AWS_MIN_LEASE_SECONDS, leaseEndPolicy } from './aws-lease-end.js';
 import type { MintRequest } from './types.js';
 
 export const STS_MIN_DURATION_SECONDS = 900;
@@ -40,11 +42,11 @@ function sanitizeName(text: string): string {
 }
 
 export function checkDuration(role: Role, seconds: number): void {
-  if (!Number.isSafeInteger(seconds) || seconds < STS_MIN_DURATION_SECONDS) {
+  if (!Number.isSafeInteger(seconds) || seconds < AWS_MIN_LEASE_SECONDS) {
     throw new JitkeyError(
       'invalid_request',
-      `role '${role.name}' was asked for ${formatDuration(seconds)}, but AWS STS requires a duration of at ` +
-        `least ${STS_MIN_DURATION_SECONDS} s (15m): request a duration of 15m or more`,
+      `role '${role.name}' was asked for ${formatDuration(seconds)}, but an AWS lease lasts at ` +
+        `least ${AWS_MIN_LEASE_SECONDS} s (1m): request a duration of 1m or more`,
     );
   }
   if (seconds > STS_MAX_DURATION_SECONDS) {
@@ -113,8 +115,17 @@ export function sessionTags(role: Role, claims: MintRequest['claims']): Tag[] | 
   return tags.length > 0 ? tags : undefined;
 }
 
+/**
+ * When the lease ends before STS's own expiry: `now` + the duration, in whole seconds (the
+ * policy's date has no fraction). Undefined for leases STS can end itself (900 s or more).
+ */
+export function shortLeaseEnd(durationSeconds: number, now: Date): Date | undefined {
+  if (durationSeconds >= STS_MIN_DURATION_SECONDS) return undefined;
+  return new Date(Math.floor(now.getTime() / 1000) * 1000 + durationSeconds * 1000);
+}
+
 /** Throws JitkeyError `invalid_request` when the request cannot be expressed within STS's limits. */
-export function assumeRoleInput(request: MintRequest): AssumeRoleCommandInput {
+export function assumeRoleInput(request: MintRequest, now: Date = new Date()): AssumeRoleCommandInput {
   const { role, claims } = request;
   const aws = role.aws;
   if (!aws) throw new JitkeyError('internal_error', `role '${role.name}' has no aws configuration`);
@@ -122,12 +133,14 @@ export function assumeRoleInput(request: MintRequest): AssumeRoleCommandInput {
   const input: AssumeRoleCommandInput = {
     RoleArn: aws.roleArn,
     RoleSessionName: roleSessionName(claims, request.leaseId),
-    DurationSeconds: request.durationSeconds,
+    DurationSeconds: Math.max(request.durationSeconds, STS_MIN_DURATION_SECONDS),
   };
   const identity = sourceIdentity(claims);
   if (identity !== undefined) input.SourceIdentity = identity;
   const tags = sessionTags(role, claims);
   if (tags) input.Tags = tags;
-  if (aws.sessionPolicy) input.Policy = JSON.stringify(aws.sessionPolicy);
+  const end = shortLeaseEnd(request.durationSeconds, now);
+  if (end) input.Policy = leaseEndPolicy(aws.sessionPolicy, end);
+  else if (aws.sessionPolicy) input.Policy = JSON.stringify(aws.sessionPolicy);
   return input;
 }

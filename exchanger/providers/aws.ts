@@ -23,7 +23,7 @@ import { type Logger, silentLogger } from '../log.js';
 import { isLoopbackHost } from '../net/service-url.js';
 import { assertStsEndpoint } from './aws-endpoint.js';
 import { errorCode, isRetryable, outcomeOf, toJitkeyError, type UpstreamOutcome } from './aws-errors.js';
-import { assumeRoleInput } from './aws-params.js';
+import { assumeRoleInput, shortLeaseEnd } from './aws-params.js';
 import { retry } from './retry.js';
 import type { Minted, MintRequest, Provider } from './types.js';
 
@@ -46,6 +46,8 @@ export interface AwsProviderOptions {
   maxAttempts?: number;
   /** Per-try limit on an STS answer, in ms. Default 10 000. */
   requestTimeoutMs?: number;
+  /** The clock that dates a short lease's end (default `new Date()`). */
+  now?: () => Date;
   /** Injected into the backoff, for tests. */
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -118,7 +120,8 @@ export function createAwsProvider(options: AwsProviderOptions = {}): AwsProvider
 
   async function mint(request: MintRequest): Promise<Minted> {
     const { role } = request;
-    const input = assumeRoleInput(request);
+    const now = options.now?.() ?? new Date();
+    const input = assumeRoleInput(request, now);
     const roleRegion = role.aws?.region ?? options.region;
     const client = clientFor(roleRegion);
     let attempts = 0;
@@ -174,15 +177,18 @@ export function createAwsProvider(options: AwsProviderOptions = {}): AwsProvider
       sts_request_id: out.$metadata.requestId,
       attempts,
     });
+    // A short lease ends at its session policy's Deny, before STS's own 900 s: SDKs must renew
+    // by then, so that is the expiration they are told.
+    const expiresAt = shortLeaseEnd(request.durationSeconds, now) ?? c.Expiration;
     return {
       credentials: {
         access_key_id: c.AccessKeyId,
         secret_access_key: c.SecretAccessKey,
         session_token: c.SessionToken,
-        expiration: c.Expiration.toISOString(),
+        expiration: expiresAt.toISOString(),
         ...(region ? { region } : {}),
       },
-      expiresAt: c.Expiration,
+      expiresAt,
     };
   }
 

@@ -13,6 +13,7 @@ import { newRequestId } from '../leases/secrets.js';
 import { type ExchangeDeps, exchange } from './exchange.js';
 import { asJitkeyError, bearerToken, readJsonObject, sendError, sendJson } from './http.js';
 import { revoke } from './revoke.js';
+import { handleWebhook } from './webhook.js';
 
 export interface AppDeps extends ExchangeDeps {
   /** Requests handled at once before new ones get 429 (protects memory under a fan-out burst). */
@@ -60,6 +61,12 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
         outcome: 'allowed',
         lease_id: grant.lease_id,
       });
+    },
+    'POST /v1/github/webhook': async (req, res, requestId) => {
+      const outcome = await handleWebhook(deps, req, requestId);
+      if (outcome.status === 204) res.writeHead(204).end();
+      else sendJson(res, 200, { revoked: outcome.revoked });
+      deps.log.info('github webhook', { request_id: requestId, status: outcome.status });
     },
     'POST /v1/revoke': async (req, res, requestId) => {
       await revoke(deps, await readJsonObject(req), requestId);

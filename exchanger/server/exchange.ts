@@ -6,6 +6,7 @@
 import { type Claims, identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
+import { runKeyOf, sealForRunEnd } from '../leases/run-end.js';
 import { hashRevokeToken, newLeaseId, newRevokeToken, seal } from '../leases/secrets.js';
 import type { Logger } from '../log.js';
 import type { Evaluate, Policy, Role } from '../policy/types.js';
@@ -14,6 +15,7 @@ import type { AuditEntry, LeaseRecord, Store } from '../store/types.js';
 import { MAX_CLOCK_TOLERANCE_SECONDS } from '../token/claims-check.js';
 import type { TokenVerifier, VerifiedToken } from '../token/types.js';
 import type { Metrics } from './metrics.js';
+import { limitByRun } from './run-limits.js';
 
 export interface ExchangeDeps {
   policy: () => Policy;
@@ -28,6 +30,8 @@ export interface ExchangeDeps {
   now: () => Date;
   /** Opens a `202 pending` request for roles with `approval` (exchanger/approvals). */
   approvals?: ApprovalOpener;
+  /** JITKEY_GITHUB_WEBHOOK_SECRET: GitHub tokens are also sealed under it (`leases/run-end.ts`). */
+  webhookSecret?: string;
 }
 
 /** The answer to an exchange for a role with `approval` (SPEC section 3, Approvals). */
@@ -156,8 +160,9 @@ export async function exchange(
     });
     const role = lookupRole(deps.policy(), request.role);
     ctx.role = role;
-    const duration = grantedDuration(role, request.durationSeconds);
+    const requested = grantedDuration(role, request.durationSeconds);
     await authorize(deps, role, verified.claims);
+    const duration = await limitByRun(deps, role, verified.claims, requested);
     if (role.approval) {
       if (!deps.approvals) {
         throw new JitkeyError(
@@ -223,6 +228,7 @@ export async function mintAndRecord(
   const revokeToken = newRevokeToken();
   const now = deps.now();
   const idClaims = identifyingClaims(claims);
+  const run = runKeyOf(claims);
   const entry: AuditEntry = {
     at: now,
     requestId,
@@ -249,6 +255,10 @@ export async function mintAndRecord(
         : {}),
       ...(idClaims.repository ? { repository: idClaims.repository } : {}),
       ...(idClaims.run_id ? { runId: idClaims.run_id } : {}),
+      ...(run ? { repositoryId: run.repositoryId, runAttempt: run.runAttempt } : {}),
+      ...(minted.revocationSecret && deps.webhookSecret
+        ? { sealedRunEnd: sealForRunEnd(minted.revocationSecret, deps.webhookSecret, leaseId) }
+        : {}),
     });
   } catch (err) {
     await discard(deps, role, minted, leaseId);

@@ -6,11 +6,20 @@ import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 export const MAX_BODY_BYTES = 16 * 1024;
 export const MAX_TOKEN_BYTES = 16 * 1024;
 
-export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
+export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
+  return (await readBodyBytes(req, limit)).toString('utf8');
+}
+
+/** The body as bytes (a signature over them must see them exactly), refused past `limit`. */
+export function readBodyBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = () =>
+    invalidRequest(
+      `request body exceeds ${limit >= 1024 * 1024 ? `${limit / 1024 / 1024} MiB` : `${limit / 1024} KiB`}`,
+    );
   const declared = Number(req.headers['content-length']);
   if (declared > limit) {
     req.resume();
-    return Promise.reject(invalidRequest(`request body exceeds ${limit / 1024} KiB`));
+    return Promise.reject(tooLarge());
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -18,13 +27,13 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        reject(invalidRequest(`request body exceeds ${limit / 1024} KiB`));
+        reject(tooLarge());
         req.resume();
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }

@@ -88,6 +88,9 @@ function leaseParams(first: number): string {
     'text',
     'text',
     'timestamptz',
+    'text',
+    'text',
+    'text',
   ];
   return types.map((type, i) => `$${first + i}::${type}`).join(', ');
 }

@@ -59,6 +59,18 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
     CREATE INDEX audit_outcome_at ON ${t('audit')} (outcome, at, id);
     CREATE INDEX audit_role_at ON ${t('audit')} (role, at, id);`,
   postgresApprovalsMigration,
+  // Run attempts (issue 10): leases findable by run attempt; attempts a webhook completed.
+  (t) => `
+    ALTER TABLE ${t('leases')} ADD COLUMN repository_id text,
+      ADD COLUMN run_attempt text, ADD COLUMN sealed_run_end text;
+    CREATE INDEX leases_run ON ${t('leases')} (repository_id, run_id, run_attempt, role, created_at);
+    CREATE TABLE ${t('completed_runs')} (
+      repository_id text NOT NULL,
+      run_id text NOT NULL,
+      run_attempt text NOT NULL,
+      completed_at timestamptz NOT NULL,
+      PRIMARY KEY (repository_id, run_id, run_attempt)
+    );`,
 ];
 
 /** Checks the configured schema is a plain identifier and returns the table namer for it. */

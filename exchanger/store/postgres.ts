@@ -107,7 +107,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
         name: 'jitkey_record_lease',
         text: `WITH lease AS (
                  INSERT INTO ${t('leases')} (${LEASE_COLUMNS})
-                 VALUES ($14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+                 VALUES (${LEASE_FIELDS.map((_, i) => `$${AUDIT_FIELDS.length + 1 + i}`).join(', ')})
                )
                ${insertAudit}`,
         values: [...auditValues(entry), ...leaseValues(lease)],
@@ -147,6 +147,41 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
         values,
       });
       return rows.map(dialect.auditEntry);
+    },
+    async runState(run, role) {
+      const { rows } = await query<{ completed: boolean; first_lease_at: Date | null }>(
+        'read the run attempt',
+        {
+          name: 'jitkey_run_state',
+          text: `SELECT EXISTS (SELECT 1 FROM ${t('completed_runs')}
+                                 WHERE repository_id = $1 AND run_id = $2 AND run_attempt = $3) AS completed,
+                        (SELECT min(created_at) FROM ${t('leases')}
+                          WHERE repository_id = $1 AND run_id = $2 AND run_attempt = $3 AND role = $4) AS first_lease_at`,
+          values: [run.repositoryId, run.runId, run.runAttempt, role],
+        },
+      );
+      const row = rows[0]!;
+      return {
+        completed: row.completed,
+        ...(row.first_lease_at ? { firstLeaseAt: row.first_lease_at } : {}),
+      };
+    },
+    async completeRun(run, at, entry) {
+      const n = AUDIT_FIELDS.length;
+      const { rows } = await query<LeaseRowOf<Date>>('record the completed run', {
+        name: 'jitkey_complete_run',
+        text: `WITH done AS (
+                 INSERT INTO ${t('completed_runs')} (repository_id, run_id, run_attempt, completed_at)
+                 VALUES ($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}) ON CONFLICT DO NOTHING
+               ), audited AS (
+                 ${insertAudit}
+               )
+               SELECT ${LEASE_COLUMNS} FROM ${t('leases')}
+                WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
+                  AND revoked_at IS NULL`,
+        values: [...auditValues(entry), run.repositoryId, run.runId, run.runAttempt, at],
+      });
+      return rows.map(dialect.leaseRecord);
     },
     purgeExpired: purger.purgeExpired,
     async ping() {

@@ -45,6 +45,9 @@ export interface LeaseRowOf<Time> {
   repository: string | null;
   run_id: string | null;
   revoked_at: Time | null;
+  repository_id: string | null;
+  run_attempt: string | null;
+  sealed_run_end: string | null;
 }
 
 /** The columns in the order every INSERT and SELECT lists them. */
@@ -74,6 +77,9 @@ export const LEASE_FIELDS = [
   'repository',
   'run_id',
   'revoked_at',
+  'repository_id',
+  'run_attempt',
+  'sealed_run_end',
 ] as const satisfies readonly (keyof LeaseRowOf<unknown>)[];
 export const AUDIT_COLUMNS = AUDIT_FIELDS.join(', ');
 export const LEASE_COLUMNS = LEASE_FIELDS.join(', ');
@@ -131,6 +137,9 @@ function leaseRow<Time>(lease: LeaseRecord, times: TimeCodec<Time>): LeaseRowOf<
     repository: lease.repository ?? null,
     run_id: lease.runId ?? null,
     revoked_at: optional(lease.revokedAt, 'revokedAt', times),
+    repository_id: lease.repositoryId ?? null,
+    run_attempt: lease.runAttempt ?? null,
+    sealed_run_end: lease.sealedRunEnd ?? null,
   };
 }
 
@@ -145,6 +154,9 @@ function leaseRecord<Time>(row: LeaseRowOf<Time>, times: TimeCodec<Time>): Lease
     ...(row.sealed_revocation !== null ? { sealedRevocation: row.sealed_revocation } : {}),
     ...(row.repository !== null ? { repository: row.repository } : {}),
     ...(row.run_id !== null ? { runId: row.run_id } : {}),
+    ...(row.repository_id !== null ? { repositoryId: row.repository_id } : {}),
+    ...(row.run_attempt !== null ? { runAttempt: row.run_attempt } : {}),
+    ...(row.sealed_run_end !== null ? { sealedRunEnd: row.sealed_run_end } : {}),
     ...(row.revoked_at !== null ? { revokedAt: times.decode(row.revoked_at) } : {}),
   };
 }

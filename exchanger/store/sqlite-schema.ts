@@ -50,6 +50,18 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_outcome_at ON audit (outcome, at);
    CREATE INDEX audit_role_at ON audit (role, at);`,
   SQLITE_APPROVALS_MIGRATION,
+  // Run attempts (issue 10): leases findable by run attempt; attempts a webhook completed.
+  `ALTER TABLE leases ADD COLUMN repository_id TEXT;
+   ALTER TABLE leases ADD COLUMN run_attempt TEXT;
+   ALTER TABLE leases ADD COLUMN sealed_run_end TEXT;
+   CREATE INDEX leases_run ON leases (repository_id, run_id, run_attempt, role, created_at);
+   CREATE TABLE completed_runs (
+     repository_id TEXT NOT NULL,
+     run_id TEXT NOT NULL,
+     run_attempt TEXT NOT NULL,
+     completed_at INTEGER NOT NULL,
+     PRIMARY KEY (repository_id, run_id, run_attempt)
+   ) WITHOUT ROWID;`,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

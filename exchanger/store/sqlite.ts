@@ -39,6 +39,7 @@ import type { Store, StoreOptions } from './types.js';
 
 type AuditRow = AuditRowOf<number>;
 type LeaseRow = LeaseRowOf<number>;
+type RunStateRow = { completed: number; first_lease_at: number | null };
 
 const dialect = rowsFor({
   times: MS_TIMES,
@@ -80,6 +81,18 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     'UPDATE leases SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?',
   );
   const selectLease = db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?');
+  const selectRunState = db.prepare<[string, string, string, string, string, string, string], RunStateRow>(
+    `SELECT EXISTS (SELECT 1 FROM completed_runs WHERE repository_id = ? AND run_id = ? AND run_attempt = ?) AS completed,
+            (SELECT min(created_at) FROM leases
+              WHERE repository_id = ? AND run_id = ? AND run_attempt = ? AND role = ?) AS first_lease_at`,
+  );
+  const insertCompletedRun = db.prepare<[string, string, string, number]>(
+    `INSERT INTO completed_runs (repository_id, run_id, run_attempt, completed_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT DO NOTHING`,
+  );
+  const selectRunLeases = db.prepare<[string, string, string], LeaseRow>(
+    `SELECT * FROM leases WHERE repository_id = ? AND run_id = ? AND run_attempt = ? AND revoked_at IS NULL`,
+  );
   // Bounded deletes: a purge takes the write lock for one chunk at a time, between request batches.
   const purges = new Map<string, Database.Statement<[number, number]>>(
     Object.values(PURGE_TARGETS).map(({ table, key, column }) => [
@@ -192,6 +205,25 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
           auditQueries.set(sql, statement);
         }
         return statement.all(...params).map(dialect.auditEntry);
+      }),
+    runState: (run, role) =>
+      read('read the run attempt', () => {
+        const { repositoryId: r, runId: i, runAttempt: a } = run;
+        const row = selectRunState.get(r, i, a, r, i, a, role)!;
+        return {
+          completed: row.completed === 1,
+          ...(row.first_lease_at !== null ? { firstLeaseAt: new Date(row.first_lease_at) } : {}),
+        };
+      }),
+    completeRun: (run, at, entry) =>
+      write(() => {
+        const audit = dialect.auditRow(entry);
+        const when = dialect.times.encode(at, 'at');
+        return () => {
+          insertCompletedRun.run(run.repositoryId, run.runId, run.runAttempt, when);
+          insertAudit.run(audit);
+          return selectRunLeases.all(run.repositoryId, run.runId, run.runAttempt).map(dialect.leaseRecord);
+        };
       }),
     purgeExpired: purger.purgeExpired,
     ping: () =>

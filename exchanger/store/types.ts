@@ -15,7 +15,8 @@ export type AuditEvent =
   | 'approve'
   | 'deny'
   | 'expire'
-  | 'redeem';
+  | 'redeem'
+  | 'webhook';
 
 export type AuditOutcome = 'allowed' | 'denied' | 'error' | 'revoked' | 'pending';
 
@@ -50,7 +51,30 @@ export interface LeaseRecord {
   sealedRevocation?: string;
   repository?: string;
   runId?: string;
+  /** With `runId`: the run attempt a `workflow_run completed` webhook ends (SPEC section 5). */
+  repositoryId?: string;
+  runAttempt?: string;
+  /**
+   * Upstream revocation material sealed a second time, under a key derived from the webhook
+   * secret, so the webhook can revoke without the revoke_token (`leases/run-end.ts`).
+   */
+  sealedRunEnd?: string;
   revokedAt?: Date;
+}
+
+/** One attempt of one workflow run: what a `workflow_run` webhook and a token's claims share. */
+export interface RunKey {
+  repositoryId: string;
+  runId: string;
+  runAttempt: string;
+}
+
+/** What an exchange must know of its run attempt before it mints. */
+export interface RunState {
+  /** A `workflow_run completed` webhook has been received for it. */
+  completed: boolean;
+  /** When the attempt's first lease of this role was created, if any. */
+  firstLeaseAt?: Date;
 }
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed';
@@ -121,6 +145,13 @@ export interface Store {
   /** Marks a lease revoked (idempotent) and writes the audit row, in one transaction. */
   markRevoked(id: string, at: Date, entry: AuditEntry): Promise<void>;
   queryAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+  /** Whether the run attempt has completed, and when it first leased `role`. */
+  runState(run: RunKey, role: string): Promise<RunState>;
+  /**
+   * Records the run attempt as completed (idempotent) with its audit row, in one transaction, and
+   * returns its leases not yet revoked (the caller revokes them one by one).
+   */
+  completeRun(run: RunKey, at: Date, entry: AuditEntry): Promise<LeaseRecord[]>;
   /**
    * Deletes used jtis whose token has expired, leases and approval requests more than a day past
    * their expiry (the audit rows keep their id, role, repository and expiry) and, when a

@@ -137,6 +137,17 @@ describe('action.yml', () => {
     runs: Record<string, string>;
   };
 
+  it('refuses refresh without export-env, saying why', () => {
+    const inputs: Record<string, string> = {
+      'exchanger-url': 'https://jitkey.example.com',
+      role: 'r',
+      refresh: 'true',
+      'export-env': 'false',
+    };
+    expect(() => readInputs((n) => inputs[n] ?? '')).toThrow(/refresh': true needs export-env: true/);
+    expect(readInputs((n) => ({ ...inputs, 'export-env': 'true' })[n] ?? '').refresh).toBe(true);
+  });
+
   it('declares the inputs of SPEC section 4 with their defaults, the same as the code', () => {
     expect(Object.keys(doc.inputs).sort()).toEqual(
       [
@@ -147,6 +158,7 @@ describe('action.yml', () => {
         'export-env',
         'output-credentials',
         'revoke',
+        'refresh',
         'retries',
         'approval-timeout',
       ].sort(),

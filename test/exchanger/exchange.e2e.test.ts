@@ -110,7 +110,7 @@ describe('POST /v1/exchange', () => {
       { role: 'deploy', duration_seconds: 3600 },
       /exceeds role 'deploy' max_duration 30m/,
     ],
-    ['a duration below the STS floor', { role: 'deploy', duration_seconds: 600 }, /900/],
+    ['a duration below the 60 s AWS floor', { role: 'deploy', duration_seconds: 59 }, /at least 60 s/],
     ['no role', {}, /'role' is required/],
     ['an unknown field', { role: 'deploy', duration: '15m' }, /unknown field 'duration'/],
     ['a fractional duration', { role: 'deploy', duration_seconds: 900.5 }, /positive whole number/],

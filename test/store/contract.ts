@@ -174,6 +174,40 @@ export function storeContract(harness: StoreHarness): void {
       });
     });
 
+    describe('run attempts (runState, completeRun)', () => {
+      const RUN = { repositoryId: '123456', runId: '42', runAttempt: '1' };
+      const ofRun = (id: string, minutes: number, more: Partial<LeaseRecord> = {}) =>
+        lease({ id, createdAt: at(minutes), repositoryId: '123456', runAttempt: '1', ...more });
+
+      it('knows the first lease of a role, and returns the unrevoked leases of a completed attempt', async () => {
+        const store = await open();
+        expect(await store.runState(RUN, 'deploy-web-prod')).toEqual({ completed: false });
+        await store.record(entry(), ofRun('l-2', 2));
+        await store.record(entry(), ofRun('l-1', 1, { sealedRunEnd: 'v1.sealed' }));
+        await store.record(entry(), ofRun('l-other-role', 0, { role: 'other' }));
+        await store.record(entry(), ofRun('l-attempt-2', 0, { runAttempt: '2' }));
+        await store.record(entry(), ofRun('l-revoked', 0, { revokedAt: at(3) }));
+        expect(await store.runState(RUN, 'deploy-web-prod')).toEqual({
+          completed: false,
+          firstLeaseAt: at(0),
+        });
+        expect(await store.runState(RUN, 'other')).toEqual({ completed: false, firstLeaseAt: at(0) });
+
+        const done = entry({ event: 'webhook', reason: 'workflow_run completed', at: at(4) });
+        const leases = await store.completeRun(RUN, at(4), done);
+        expect(leases.map((l) => l.id).sort()).toEqual(['l-1', 'l-2', 'l-other-role']);
+        expect(leases.find((l) => l.id === 'l-1')).toMatchObject({
+          sealedRunEnd: 'v1.sealed',
+          runAttempt: '1',
+        });
+        expect((await store.runState(RUN, 'deploy-web-prod')).completed).toBe(true);
+        expect((await store.runState({ ...RUN, runAttempt: '2' }, 'deploy-web-prod')).completed).toBe(false);
+        // Idempotent: a redelivered webhook records nothing twice but audits the delivery.
+        await store.completeRun(RUN, at(5), done);
+        expect((await store.queryAudit({})).filter((r) => r.event === 'webhook')).toHaveLength(2);
+      });
+    });
+
     describe('markRevoked', () => {
       it('marks once, stays idempotent and audits each call', async () => {
         const store = await open();

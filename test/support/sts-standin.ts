@@ -14,6 +14,7 @@
  *   sts.setFailures(n, 'Throttling' | 'InternalFailure' | 'ServiceUnavailable' | 'reset')
  *                     // the next n signed requests fail: 400 Throttling, 500, 503, or a dropped connection
  *   sts.denyRole(arn) // AssumeRole of that role → 403 AccessDenied
+ *   sts.advance(ms)   // moves the stand-in's clock (expiry, session policies' aws:CurrentTime)
  *   await sts.stop()
  *
  * Like STS it verifies SigV4 (service `sts`, the region of the credential scope, or only `region`
@@ -25,7 +26,10 @@
  * Errors use STS's XML (`<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>`).
  * GetCallerIdentity works for the configured key (`arn:aws:iam::000000000000:user/jitkey-exchanger`)
  * and for issued credentials (with their session token, until they expire), so end-to-end tests
- * can check that a credential is live. With `record: false` nothing is kept (long benchmarks), and
+ * can check that a credential is live. GetCallerIdentity ignores policies, as in AWS; to see a
+ * session policy at work, call DecodeAuthorizationMessage with issued credentials: the stand-in
+ * evaluates their session policy for `sts:DecodeAuthorizationMessage` at its own clock
+ * (`session-policy.ts`) and answers 403 AccessDenied on an explicit or implicit deny. With `record: false` nothing is kept (long benchmarks), and
  * issued credentials are then unknown to GetCallerIdentity.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -33,6 +37,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { evaluatePolicy } from './session-policy.js';
 
 export type StsFailure = 'Throttling' | 'InternalFailure' | 'ServiceUnavailable' | 'reset';
 
@@ -84,6 +89,8 @@ export interface StsStandin {
   setDelay(ms: number): void;
   setFailures(count: number, code?: StsFailure): void;
   denyRole(roleArn: string): void;
+  /** Moves the stand-in's clock forward by `ms` (negative: back). */
+  advance(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -192,6 +199,8 @@ export async function startStsStandin(options: StsStandinOptions): Promise<StsSt
   let delayMs = options.delayMs ?? 0;
   let failures = options.failFirst?.count ?? 0;
   let failureCode: StsFailure = options.failFirst?.code ?? 'Throttling';
+  let clockOffsetMs = 0;
+  const clock = () => Date.now() + clockOffsetMs;
 
   const signerFor = (accessKeyId: string, secretAccessKey: string, region: string): SignatureV4 => {
     const key = `${accessKeyId}\n${region}`;
@@ -248,7 +257,7 @@ export async function startStsStandin(options: StsStandinOptions): Promise<StsSt
           'The security token included in the request is invalid.',
         );
       }
-      if (cred.expiration.getTime() <= Date.now()) {
+      if (cred.expiration.getTime() <= clock()) {
         throw new StsError(403, 'ExpiredToken', 'The security token included in the request is expired');
       }
       secret = cred.secretAccessKey;
@@ -276,7 +285,7 @@ export async function startStsStandin(options: StsStandinOptions): Promise<StsSt
         'Date must be in ISO-8601 basic format and match the credential scope.',
       );
     }
-    if (Math.abs(Date.now() - signedAt.getTime()) > MAX_SKEW_MS) {
+    if (Math.abs(clock() - signedAt.getTime()) > MAX_SKEW_MS) {
       throw new StsError(
         403,
         'SignatureDoesNotMatch',
@@ -418,7 +427,7 @@ export async function startStsStandin(options: StsStandinOptions): Promise<StsSt
       accessKeyId: randomId('ASIA', 16),
       secretAccessKey: randomBytes(30).toString('base64'),
       sessionToken: `IQoJb3JpZ2luX2VjE${randomBytes(144).toString('base64')}`,
-      expiration: new Date(Math.floor(Date.now() / 1000) * 1000 + duration * 1000),
+      expiration: new Date(Math.floor(clock() / 1000) * 1000 + duration * 1000),
       roleArn,
       roleSessionName: sessionName,
       tags,
@@ -454,6 +463,33 @@ export async function startStsStandin(options: StsStandinOptions): Promise<StsSt
       `<GetCallerIdentityResponse xmlns="${NS}"><GetCallerIdentityResult><Arn>${xmlEscape(arn)}</Arn>` +
       `<UserId>${xmlEscape(userId)}</UserId><Account>${account}</Account></GetCallerIdentityResult>`
     );
+  }
+
+  /** An action governed by policies: the caller's session policy decides, at the stand-in's clock. */
+  function decodeAuthorizationMessage(
+    caller: IssuedCredential | null,
+    params: Record<string, string>,
+  ): string {
+    const action = 'sts:DecodeAuthorizationMessage';
+    if (caller?.policy !== undefined) {
+      const decision = evaluatePolicy(caller.policy, action, new Date(clock()));
+      if (decision !== 'allow') {
+        const why =
+          decision === 'explicit-deny'
+            ? 'with an explicit deny in a session policy'
+            : 'because no session policy allows it';
+        throw new StsError(
+          403,
+          'AccessDenied',
+          `User: ${caller.assumedRoleArn} is not authorized to perform: ${action} ${why}`,
+        );
+      }
+    }
+    if (params.EncodedMessage === undefined)
+      throw constraint(null, 'encodedMessage', 'Member must not be null');
+    return `<DecodeAuthorizationMessageResponse xmlns="${NS}"><DecodeAuthorizationMessageResult><DecodedMessage>${xmlEscape(
+      JSON.stringify({ allowed: false, message: params.EncodedMessage }),
+    )}</DecodedMessage></DecodeAuthorizationMessageResult>`;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
@@ -517,6 +553,8 @@ export async function startStsStandin(options: StsStandinOptions): Promise<StsSt
         if (caller) throw new StsError(403, 'AccessDenied', 'The stand-in does not chain roles.');
         result = assumeRole(params);
       } else if (rec.action === 'GetCallerIdentity') result = getCallerIdentity(caller);
+      else if (rec.action === 'DecodeAuthorizationMessage')
+        result = decodeAuthorizationMessage(caller, params);
       else
         throw new StsError(
           400,
@@ -588,6 +626,9 @@ export async function startStsStandin(options: StsStandinOptions): Promise<StsSt
     },
     denyRole(roleArn) {
       denied.add(roleArn);
+    },
+    advance(ms) {
+      clockOffsetMs += ms;
     },
     stop() {
       return new Promise<void>((resolve) => {

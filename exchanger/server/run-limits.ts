@@ -1,0 +1,47 @@
+/**
+ * Limits an exchange takes from its run attempt (SPEC section 5), checked before minting:
+ * - an attempt a `workflow_run completed` webhook has ended gets nothing more: `403 run_completed`;
+ * - a role's `max_duration` counts from the attempt's first lease of that role, so renewals (the
+ *   refresh agent's, or any repeated exchange) cannot stretch credentials past it: the granted
+ *   duration is cut to what is left, and nothing is left → `403 access_denied`.
+ */
+import type { Claims } from '../claims.js';
+import { formatDuration } from '../duration.js';
+import { JitkeyError, unavailable } from '../errors.js';
+import { runKeyOf } from '../leases/run-end.js';
+import type { Role } from '../policy/types.js';
+import type { Store } from '../store/types.js';
+
+export async function limitByRun(
+  deps: { store: Store; now: () => Date },
+  role: Role,
+  claims: Claims,
+  durationSeconds: number,
+): Promise<number> {
+  const run = runKeyOf(claims);
+  if (!run) return durationSeconds;
+  let state: Awaited<ReturnType<Store['runState']>>;
+  try {
+    state = await deps.store.runState(run, role.name);
+  } catch (err) {
+    throw err instanceof JitkeyError ? err : unavailable('the store could not read the run attempt', err);
+  }
+  if (state.completed) {
+    throw new JitkeyError(
+      'run_completed',
+      `run ${run.runId} attempt ${run.runAttempt} has completed (GitHub sent workflow_run completed): ` +
+        'its tokens get no more credentials; re-run the job for a new attempt',
+    );
+  }
+  if (!state.firstLeaseAt) return durationSeconds;
+  const deadline = state.firstLeaseAt.getTime() + role.maxDurationSeconds * 1000;
+  const left = Math.floor((deadline - deps.now().getTime()) / 1000);
+  if (left <= 0) {
+    throw new JitkeyError(
+      'access_denied',
+      `role '${role.name}': this run attempt has had its max_duration (${formatDuration(role.maxDurationSeconds)}) ` +
+        `since its first lease at ${state.firstLeaseAt.toISOString()}; no further renewal`,
+    );
+  }
+  return Math.min(durationSeconds, left);
+}

@@ -1,0 +1,160 @@
+/**
+ * POST /v1/github/webhook (SPEC section 5): job-end revocation without the post step.
+ *
+ * - Not configured (no JITKEY_GITHUB_WEBHOOK_SECRET): 404, as for any route this exchanger lacks.
+ * - Bodies up to 25 MiB (GitHub's own cap on a payload); the signature is checked over the raw
+ *   bytes before anything is parsed. Missing or wrong signature: 401 and an audit row.
+ * - Events other than `workflow_run`, and `workflow_run` actions other than `completed`: 204.
+ * - `workflow_run completed`: the run attempt is recorded as completed (later exchanges with its
+ *   tokens get `403 run_completed`), then each of its leases is revoked: GitHub tokens deleted
+ *   upstream, every lease marked revoked with its own audit row. Answer: 200 `{"revoked": N}`.
+ *
+ * Revoking never depends on the role still being in the policy: a renamed or removed role's
+ * GitHub tokens are deleted all the same.
+ */
+import type { IncomingMessage } from 'node:http';
+import { invalidRequest, JitkeyError } from '../errors.js';
+import { signatureMatches } from '../github/webhook-signature.js';
+import { unsealForRunEnd } from '../leases/run-end.js';
+import type { Logger } from '../log.js';
+import type { Policy, Role } from '../policy/types.js';
+import type { Providers } from '../providers/types.js';
+import type { LeaseRecord, RunKey, Store } from '../store/types.js';
+import { readBodyBytes } from './http.js';
+
+export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
+
+export interface WebhookDeps {
+  policy: () => Policy;
+  store: Store;
+  providers: Providers;
+  log: Logger;
+  now: () => Date;
+  webhookSecret?: string;
+}
+
+export type WebhookOutcome = { status: 204 } | { status: 200; revoked: number };
+
+export async function handleWebhook(
+  deps: WebhookDeps,
+  req: IncomingMessage,
+  requestId: string,
+): Promise<WebhookOutcome> {
+  const secret = deps.webhookSecret;
+  if (!secret) {
+    req.resume();
+    throw new JitkeyError(
+      'not_found',
+      'the GitHub webhook is not enabled on this exchanger (set JITKEY_GITHUB_WEBHOOK_SECRET)',
+    );
+  }
+  const body = await readBodyBytes(req, MAX_WEBHOOK_BYTES);
+  const event = header(req, 'x-github-event');
+  if (!signatureMatches(secret, body, header(req, 'x-hub-signature-256'))) {
+    await deps.store.record({
+      at: deps.now(),
+      requestId,
+      event: 'webhook',
+      outcome: 'denied',
+      errorCode: 'invalid_token',
+      reason: `GitHub webhook refused: missing or wrong X-Hub-Signature-256 (event '${(event ?? '').slice(0, 64)}', delivery '${(header(req, 'x-github-delivery') ?? '').slice(0, 64)}')`,
+      claims: {},
+    });
+    throw new JitkeyError(
+      'invalid_token',
+      'X-Hub-Signature-256 is missing or does not match: the webhook secret in GitHub must equal JITKEY_GITHUB_WEBHOOK_SECRET',
+    );
+  }
+  if (event !== 'workflow_run') return { status: 204 };
+  const payload = parsePayload(body);
+  if (payload.action !== 'completed') return { status: 204 };
+  const run = runOf(payload);
+  return { status: 200, revoked: await endRun(deps, run, requestId) };
+}
+
+/** Records the attempt as completed and revokes its leases; returns how many it revoked. */
+export async function endRun(deps: WebhookDeps, run: RunKey, requestId: string): Promise<number> {
+  const claims = { repository_id: run.repositoryId, run_id: run.runId, run_attempt: run.runAttempt };
+  const leases = await deps.store.completeRun(run, deps.now(), {
+    at: deps.now(),
+    requestId,
+    event: 'webhook',
+    outcome: 'allowed',
+    reason: `workflow_run completed: run ${run.runId} attempt ${run.runAttempt} ended; revoking its leases`,
+    claims,
+  });
+  for (const lease of leases) {
+    const upstream = await revokeUpstream(deps, lease);
+    await deps.store.markRevoked(lease.id, deps.now(), {
+      at: deps.now(),
+      requestId,
+      event: 'revoke',
+      outcome: 'revoked',
+      role: lease.role,
+      provider: lease.provider,
+      reason: `lease revoked: workflow run completed (${upstream})`,
+      claims: { ...(lease.repository ? { repository: lease.repository } : {}), ...claims },
+      leaseId: lease.id,
+      expiresAt: lease.expiresAt,
+    });
+  }
+  return leases.length;
+}
+
+async function revokeUpstream(deps: WebhookDeps, lease: LeaseRecord): Promise<string> {
+  const provider = deps.providers[lease.provider as keyof Providers];
+  if (!lease.sealedRunEnd || !provider?.revoke || !deps.webhookSecret) {
+    return 'not revocable upstream; expires on its own';
+  }
+  // The role as the policy has it now, or just its name: revoking needs only the token.
+  const role =
+    deps.policy().roles.get(lease.role) ?? ({ name: lease.role, provider: lease.provider } as Role);
+  try {
+    await provider.revoke(role, unsealForRunEnd(lease.sealedRunEnd, deps.webhookSecret, lease.id));
+    return 'revoked upstream';
+  } catch (err) {
+    deps.log.warn('upstream revocation failed', {
+      lease_id: lease.id,
+      provider: lease.provider,
+      error: err as Error,
+    });
+    return 'upstream revocation failed; it expires on its own';
+  }
+}
+
+interface Payload {
+  action?: unknown;
+  repository?: { id?: unknown };
+  workflow_run?: { id?: unknown; run_attempt?: unknown };
+}
+
+function parsePayload(body: Buffer): Payload {
+  try {
+    const value: unknown = JSON.parse(body.toString('utf8'));
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Payload;
+  } catch {
+    // fall through
+  }
+  throw invalidRequest(
+    'the webhook body is not a JSON object (set the webhook content type to application/json)',
+  );
+}
+
+function runOf(payload: Payload): RunKey {
+  const id = (v: unknown) =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? String(v) : undefined;
+  const repositoryId = id(payload.repository?.id);
+  const runId = id(payload.workflow_run?.id);
+  const runAttempt = id(payload.workflow_run?.run_attempt);
+  if (!repositoryId || !runId || !runAttempt) {
+    throw invalidRequest(
+      'workflow_run payload lacks repository.id, workflow_run.id or workflow_run.run_attempt',
+    );
+  }
+  return { repositoryId, runId, runAttempt };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,81 @@
+/**
+ * The agent process: config from stdin, then a server on 127.0.0.1 (random port) whose port is the
+ * one line it ever writes to stdout. It then lives until the post step shuts it down (or SIGTERM,
+ * which does the same), or the runner ends the job's processes.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Core } from '../core.js';
+import type { Deps } from '../deps.js';
+import { createSend } from '../http.js';
+import { type AgentConfig, parseAgentConfig } from './config.js';
+import { KINDS } from './kinds.js';
+import { startRenewer } from './renewer.js';
+import { createAgentServer } from './server.js';
+
+/** The agent has no log: what happened is in `/v1/agent/status`, which the post step prints. */
+const silentCore: Core = {
+  getInput: () => '',
+  getState: () => '',
+  setSecret: () => {},
+  setOutput: () => {},
+  exportVariable: () => {},
+  saveState: () => {},
+  debug: () => {},
+  info: () => {},
+  warning: () => {},
+  error: () => {},
+  setFailed: () => {},
+  appendSummary: () => false,
+};
+
+export interface AgentIo {
+  stdin: NodeJS.ReadableStream;
+  /** Receives the ready line `{"port":N}` and nothing else. */
+  ready: (line: string) => void;
+  exit: (code: number) => void;
+}
+
+export async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startAgent(config: AgentConfig, io: Pick<AgentIo, 'exit'>): Promise<Server> {
+  const kind = KINDS[config.lease.provider];
+  if (!kind) throw new Error(`jitkey agent: no credential endpoint for provider '${config.lease.provider}'`);
+  const deps: Deps = {
+    core: silentCore,
+    send: createSend(config.proxyEnv ?? {}),
+    env: {},
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    random: () => Math.random(),
+  };
+  const renewer = startRenewer(config, deps, {
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  });
+  const server = createAgentServer({
+    bearer: config.bearer,
+    kind,
+    renewer,
+    now: () => Date.now(),
+    onShutdown: () => server.close(() => io.exit(0)),
+  });
+  process.once('SIGTERM', () => {
+    void renewer.stop().finally(() => io.exit(0));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return server;
+}
+
+export async function runAgent(io: AgentIo): Promise<void> {
+  const config = parseAgentConfig(await readAll(io.stdin));
+  const server = await startAgent(config, io);
+  io.ready(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+}

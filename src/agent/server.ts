@@ -1,0 +1,88 @@
+/**
+ * The agent's HTTP surface on 127.0.0.1: the credential kind's endpoints (`kinds.ts`) and, for the
+ * post step, `GET /v1/agent/status` and `POST /v1/agent/shutdown`. Every request but GCP's
+ * metadata ones must carry the bearer token (raw, as AWS SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN,
+ * or as `Bearer <token>`), compared in constant time.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { CredentialKind } from './kinds.js';
+import type { Renewer } from './renewer.js';
+
+export interface AgentServerOptions {
+  bearer: string;
+  kind: CredentialKind;
+  renewer: Renewer;
+  now: () => number;
+  /** Called after the shutdown answer is sent. */
+  onShutdown: () => void;
+}
+
+function authorized(req: IncomingMessage, bearer: string): boolean {
+  const header = req.headers.authorization ?? '';
+  const given = Buffer.from(header.replace(/^Bearer\s+/i, ''));
+  const want = Buffer.from(bearer);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}
+
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) =>
+  send(res, status, JSON.stringify(body), { 'content-type': 'application/json', ...headers });
+
+export function createAgentServer(options: AgentServerOptions): Server {
+  const { kind, renewer } = options;
+  let shuttingDown = false;
+  return createServer((req, res) => {
+    req.resume();
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const control = path.startsWith('/v1/agent/');
+    if ((control || kind.bearer) && !authorized(req, options.bearer)) {
+      json(
+        res,
+        401,
+        { message: 'the jitkey agent needs its token (AWS_CONTAINER_AUTHORIZATION_TOKEN)' },
+        kind.headers,
+      );
+      return;
+    }
+    if (path === '/v1/agent/status' && req.method === 'GET') {
+      json(res, 200, renewer.status());
+      return;
+    }
+    if (path === '/v1/agent/shutdown' && req.method === 'POST') {
+      if (shuttingDown) {
+        json(res, 409, { message: 'already shutting down' });
+        return;
+      }
+      shuttingDown = true;
+      void renewer.stop().then((result) => {
+        json(res, 200, { ...renewer.status(), ...result });
+        res.on('finish', options.onShutdown);
+      });
+      return;
+    }
+    const current = renewer.current();
+    if ('reason' in current) {
+      json(res, 503, { message: current.reason }, kind.headers);
+      return;
+    }
+    const answer = kind.answer(
+      { method: req.method ?? 'GET', path, headers: req.headers },
+      current.lease,
+      options.now(),
+    );
+    if (!answer) {
+      json(res, 404, { message: `no such path on the jitkey agent: ${path}` }, kind.headers);
+      return;
+    }
+    send(res, answer.status, answer.body, answer.headers);
+  });
+}

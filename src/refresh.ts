@@ -1,0 +1,64 @@
+/**
+ * `refresh: true` in the main step: after the first lease, start the credentials agent that renews
+ * it for the rest of the job, and say what later steps get instead of static credentials. Roles
+ * whose provider has no agent endpoint (github) get a warning and the usual static credentials.
+ */
+
+import { type AgentHandle, agentKind, launchAgent, newAgentToken } from './agent-process.js';
+import type { Lease } from './api.js';
+import type { Deps } from './deps.js';
+import { ActionError } from './errors.js';
+import type { Inputs } from './inputs.js';
+import { MISSING_PERMISSION_MESSAGE } from './oidc.js';
+import { proxyVariables } from './proxy.js';
+
+export interface Refresh {
+  handle: Omit<AgentHandle, 'kind'>;
+  env: Array<[string, string]>;
+}
+
+export async function startRefresh(deps: Deps, inputs: Inputs, lease: Lease): Promise<Refresh | undefined> {
+  const kind = agentKind(lease);
+  if (!kind) {
+    deps.core.warning(
+      `refresh: true has no effect for ${lease.provider} roles: their credentials are exported as usual ` +
+        'and end when the post step (or the workflow_run webhook) revokes them.',
+    );
+    return undefined;
+  }
+  const tokenRequestUrl = deps.env.ACTIONS_ID_TOKEN_REQUEST_URL;
+  const tokenRequestToken = deps.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
+  if (!tokenRequestUrl || !tokenRequestToken)
+    throw new ActionError('oidc_unavailable', MISSING_PERMISSION_MESSAGE);
+  const bearer = newAgentToken(deps.core);
+  const handle = await launchAgent(deps, {
+    exchangerUrl: inputs.exchangerUrl.href,
+    role: inputs.role,
+    audience: inputs.audience,
+    ...(inputs.durationSeconds === undefined ? {} : { durationSeconds: inputs.durationSeconds }),
+    retries: inputs.retries,
+    tokenRequestUrl,
+    tokenRequestToken,
+    bearer,
+    lease,
+    ...renewAtFromEnv(deps.env),
+    proxyEnv: proxyVariables(deps.env),
+  });
+  const env = kind.exports(
+    { origin: handle.origin, host: handle.origin.replace(/^http:\/\//, ''), bearer },
+    lease,
+  );
+  deps.core.info(
+    `Started the credentials agent on ${handle.origin} (pid ${handle.pid}): it renews the lease when two thirds of it have passed.`,
+  );
+  return { handle, env };
+}
+
+/**
+ * JITKEY_AGENT_RENEW_AT (a fraction in (0, 1)) moves the renewal point: for tests and demos
+ * that cannot wait two thirds of a real lease. Not an input: workflows have no reason to set it.
+ */
+function renewAtFromEnv(env: Deps['env']): { renewAt?: number } {
+  const value = Number(env.JITKEY_AGENT_RENEW_AT);
+  return value > 0 && value < 1 ? { renewAt: value } : {};
+}
