@@ -42,6 +42,18 @@ const dialect = rowsFor({
 const auditValues = (entry: AuditEntry) => rowValues(dialect.auditRow(entry), AUDIT_FIELDS);
 const leaseValues = (lease: LeaseRecord) => rowValues(dialect.leaseRow(lease), LEASE_FIELDS);
 
+/**
+ * pg would send an invalid Date as the text `NaN` (deprecated; the server refuses it anyway):
+ * refuse it before it leaves, as SQLite's row codec does, so only its own caller fails.
+ */
+function refuseInvalidDates(values: readonly unknown[] | undefined): void {
+  const index = values?.findIndex((v) => v instanceof Date && Number.isNaN(v.getTime())) ?? -1;
+  if (index < 0) return;
+  throw new JitkeyError('internal_error', 'the store was given an invalid value', {
+    detail: `query parameter $${index + 1} is an invalid Date`,
+  });
+}
+
 export async function openPostgresStore(url: string, options: StoreOptions = {}): Promise<Store> {
   const log = options.log ?? silentLogger;
   const settings = purgeSettings(options);
@@ -58,6 +70,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
   }
 
   const query = async <R extends pg.QueryResultRow>(what: string, config: pg.QueryConfig) => {
+    refuseInvalidDates(config.values);
     try {
       return await pool.query<R>(config);
     } catch (err) {
