@@ -12,12 +12,13 @@ import type pg from 'pg';
 import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { postgresApprovals } from './approvals-postgres.js';
-import { openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
+import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
 import { describe, openPool, withTimeout } from './postgres-pool.js';
 import { migratePostgres, tableNames } from './postgres-schema.js';
 import {
   AUDIT_COLUMNS,
   AUDIT_FIELDS,
+  AUDIT_PAGE_ROWS,
   type AuditRowOf,
   DATE_TIMES,
   LEASE_COLUMNS,
@@ -160,6 +161,45 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
         values,
       });
       return rows.map(dialect.auditEntry);
+    },
+    /**
+     * A server-side cursor in a read-only transaction: one snapshot, `AUDIT_PAGE_ROWS` rows per
+     * round trip, whatever matches. Exact where a keyset would not be: `at` holds microseconds,
+     * a JavaScript Date only milliseconds.
+     */
+    async *streamAudit(filter) {
+      const limit = filter.limit === undefined ? undefined : auditLimit(filter.limit);
+      const { sql, params } = dialect.auditPage(t('audit'), filter, { limit });
+      const what = 'read the audit trail';
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw storeFailure(what, err);
+      }
+      let done = false;
+      let failure: unknown;
+      try {
+        refuseInvalidDates(params);
+        await client.query('BEGIN READ ONLY');
+        await client.query({ text: `DECLARE jitkey_audit NO SCROLL CURSOR FOR ${sql}`, values: params });
+        for (;;) {
+          const { rows } = await client.query<AuditRowOf<Date, unknown>>(
+            `FETCH ${AUDIT_PAGE_ROWS} FROM jitkey_audit`,
+          );
+          for (const row of rows) yield dialect.auditEntry(row);
+          if (rows.length < AUDIT_PAGE_ROWS) break;
+        }
+        await client.query('COMMIT');
+        done = true;
+      } catch (err) {
+        failure = err;
+        throw storeFailure(what, err);
+      } finally {
+        // Stopped early or failed: end the transaction, or drop the connection if that fails too.
+        if (!done) await client.query('ROLLBACK').catch((err: unknown) => (failure ??= err));
+        client.release(failure instanceof Error ? failure : undefined);
+      }
     },
     purgeExpired: purger.purgeExpired,
     async ping() {

@@ -104,7 +104,7 @@ export interface AuditFilter {
   repository?: string;
   outcome?: AuditOutcome;
   role?: string;
-  /** Newest first; default 1000. */
+  /** Newest first; `queryAudit` defaults to 1000, `streamAudit` to every row. */
   limit?: number;
 }
 
@@ -121,6 +121,11 @@ export interface Store {
   /** Marks a lease revoked (idempotent) and writes the audit row, in one transaction. */
   markRevoked(id: string, at: Date, entry: AuditEntry): Promise<void>;
   queryAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+  /**
+   * Every matching audit row, newest first (only `filter.limit` caps it), read a page at a time:
+   * memory stays constant however many rows match. Stopping early (`break`) releases the read.
+   */
+  streamAudit(filter: AuditFilter): AsyncIterable<AuditEntry>;
   /**
    * Deletes used jtis whose token has expired, leases and approval requests more than a day past
    * their expiry (the audit rows keep their id, role, repository and expiry) and, when a
