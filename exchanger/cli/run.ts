@@ -6,7 +6,7 @@ usage:
   jitkey serve    --policy FILE [--port 8080] [--host 127.0.0.1] [--store URL]
   jitkey check    --policy FILE
   jitkey explain  --policy FILE --role NAME (--claims FILE.json | --token JWT) [--json]
-  jitkey audit    [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--json]
+  jitkey audit    [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--limit N] [--json]
   jitkey requests --url URL
   jitkey approve  ID --url URL [--reason TEXT]
   jitkey deny     ID --url URL --reason TEXT
