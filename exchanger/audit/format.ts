@@ -43,23 +43,23 @@ export function formatAuditTable(entries: readonly AuditEntry[]): string {
 
 /** One JSON object per line, snake_case like the HTTP API, times in RFC 3339. */
 export function formatAuditJson(entries: readonly AuditEntry[]): string {
-  return entries
-    .map((e) =>
-      JSON.stringify({
-        at: e.at.toISOString(),
-        request_id: e.requestId,
-        event: e.event,
-        outcome: e.outcome,
-        role: e.role,
-        provider: e.provider,
-        error_code: e.errorCode,
-        reason: e.reason,
-        claims: e.claims,
-        lease_id: e.leaseId,
-        expires_at: e.expiresAt?.toISOString(),
-        actor: e.actor,
-      }),
-    )
-    .map((line) => `${line}\n`)
-    .join('');
+  return entries.map(auditJsonLine).join('');
+}
+
+/** One entry as a JSON line (with its newline). */
+export function auditJsonLine(e: AuditEntry): string {
+  return `${JSON.stringify({
+    at: e.at.toISOString(),
+    request_id: e.requestId,
+    event: e.event,
+    outcome: e.outcome,
+    role: e.role,
+    provider: e.provider,
+    error_code: e.errorCode,
+    reason: e.reason,
+    claims: e.claims,
+    lease_id: e.leaseId,
+    expires_at: e.expiresAt?.toISOString(),
+    actor: e.actor,
+  })}\n`;
 }

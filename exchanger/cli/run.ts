@@ -7,7 +7,7 @@ usage:
   jitkey check    --policy FILE|DIR
   jitkey explain  --policy FILE|DIR --role NAME (--claims FILE.json | --token JWT) [--json]
   jitkey test     --policy FILE|DIR [--reporter tap|junit] [--output FILE] [FIXTURE…]
-  jitkey audit    [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--json]
+  jitkey audit    [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--limit N] [--json]
   jitkey requests --url URL
   jitkey approve  ID --url URL [--reason TEXT]
   jitkey deny     ID --url URL --reason TEXT

@@ -12,12 +12,13 @@ import type pg from 'pg';
 import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { postgresApprovals } from './approvals-postgres.js';
-import { openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
+import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
 import { describe, openPool, withTimeout } from './postgres-pool.js';
 import { migratePostgres, tableNames } from './postgres-schema.js';
 import {
   AUDIT_COLUMNS,
   AUDIT_FIELDS,
+  AUDIT_PAGE_ROWS,
   type AuditRowOf,
   DATE_TIMES,
   LEASE_COLUMNS,
@@ -42,6 +43,18 @@ const dialect = rowsFor({
 const auditValues = (entry: AuditEntry) => rowValues(dialect.auditRow(entry), AUDIT_FIELDS);
 const leaseValues = (lease: LeaseRecord) => rowValues(dialect.leaseRow(lease), LEASE_FIELDS);
 
+/**
+ * pg would send an invalid Date as the text `NaN` (deprecated; the server refuses it anyway):
+ * refuse it before it leaves, as SQLite's row codec does, so only its own caller fails.
+ */
+function refuseInvalidDates(values: readonly unknown[] | undefined): void {
+  const index = values?.findIndex((v) => v instanceof Date && Number.isNaN(v.getTime())) ?? -1;
+  if (index < 0) return;
+  throw new JitkeyError('internal_error', 'the store was given an invalid value', {
+    detail: `query parameter $${index + 1} is an invalid Date`,
+  });
+}
+
 export async function openPostgresStore(url: string, options: StoreOptions = {}): Promise<Store> {
   const log = options.log ?? silentLogger;
   const settings = purgeSettings(options);
@@ -58,6 +71,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
   }
 
   const query = async <R extends pg.QueryResultRow>(what: string, config: pg.QueryConfig) => {
+    refuseInvalidDates(config.values);
     try {
       return await pool.query<R>(config);
     } catch (err) {
@@ -182,6 +196,45 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
         values: [...auditValues(entry), run.repositoryId, run.runId, run.runAttempt, at],
       });
       return rows.map(dialect.leaseRecord);
+    },
+    /**
+     * A server-side cursor in a read-only transaction: one snapshot, `AUDIT_PAGE_ROWS` rows per
+     * round trip, whatever matches. Exact where a keyset would not be: `at` holds microseconds,
+     * a JavaScript Date only milliseconds.
+     */
+    async *streamAudit(filter) {
+      const limit = filter.limit === undefined ? undefined : auditLimit(filter.limit);
+      const { sql, params } = dialect.auditPage(t('audit'), filter, { limit });
+      const what = 'read the audit trail';
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw storeFailure(what, err);
+      }
+      let done = false;
+      let failure: unknown;
+      try {
+        refuseInvalidDates(params);
+        await client.query('BEGIN READ ONLY');
+        await client.query({ text: `DECLARE jitkey_audit NO SCROLL CURSOR FOR ${sql}`, values: params });
+        for (;;) {
+          const { rows } = await client.query<AuditRowOf<Date, unknown>>(
+            `FETCH ${AUDIT_PAGE_ROWS} FROM jitkey_audit`,
+          );
+          for (const row of rows) yield dialect.auditEntry(row);
+          if (rows.length < AUDIT_PAGE_ROWS) break;
+        }
+        await client.query('COMMIT');
+        done = true;
+      } catch (err) {
+        failure = err;
+        throw storeFailure(what, err);
+      } finally {
+        // Stopped early or failed: end the transaction, or drop the connection if that fails too.
+        if (!done) await client.query('ROLLBACK').catch((err: unknown) => (failure ??= err));
+        client.release(failure instanceof Error ? failure : undefined);
+      }
     },
     purgeExpired: purger.purgeExpired,
     async ping() {

@@ -174,14 +174,33 @@ export interface RowDialect<Time> {
   repositoryEquals(placeholder: string): string;
 }
 
-/** The row mappers and the audit query of one dialect. */
+/** Where the next page of a keyset-paginated audit read resumes: the last row's `at` and `id`. */
+export interface AuditKey<Time> {
+  at: Time;
+  id: number;
+}
+
+/** How many rows an audit read takes at once: memory stays bounded by this, whatever matches. */
+export const AUDIT_PAGE_ROWS = 1000;
+
+/** The row mappers and the audit queries of one dialect. */
 export interface DialectRows<Time> {
   times: TimeCodec<Time>;
   auditRow(entry: AuditEntry): AuditRowOf<Time>;
   auditEntry(row: AuditRowOf<Time, unknown>): AuditEntry;
   leaseRow(lease: LeaseRecord): LeaseRowOf<Time>;
   leaseRecord(row: LeaseRowOf<Time>): LeaseRecord;
+  /** Newest first, up to `filter.limit` (default 1000). */
   auditQuery(table: string, filter: AuditFilter): { sql: string; params: unknown[] };
+  /**
+   * Newest first, every matching row unless `page.limit` caps it, older than `page.after` when
+   * given; each row also carries its `id` (the keyset).
+   */
+  auditPage(
+    table: string,
+    filter: AuditFilter,
+    page: { limit?: number; after?: AuditKey<Time> },
+  ): { sql: string; params: unknown[] };
 }
 
 export function rowsFor<Time>(dialect: RowDialect<Time>): DialectRows<Time> {
@@ -192,13 +211,15 @@ export function rowsFor<Time>(dialect: RowDialect<Time>): DialectRows<Time> {
     auditEntry: (row) => auditEntry(row, times),
     leaseRow: (lease) => leaseRow(lease, times),
     leaseRecord: (row) => leaseRecord(row, times),
-    auditQuery: (table, filter) => auditQuery(table, filter, dialect),
+    auditQuery: (table, filter) => auditPage(table, filter, { limit: auditLimit(filter.limit) }, dialect),
+    auditPage: (table, filter, page) => auditPage(table, filter, page, dialect),
   };
 }
 
-function auditQuery<Time>(
+function auditPage<Time>(
   table: string,
   filter: AuditFilter,
+  page: { limit?: number; after?: AuditKey<Time> },
   dialect: RowDialect<Time>,
 ): { sql: string; params: unknown[] } {
   const where: string[] = [];
@@ -211,10 +232,12 @@ function auditQuery<Time>(
   if (filter.repository !== undefined) where.push(dialect.repositoryEquals(param(filter.repository)));
   if (filter.outcome !== undefined) where.push(`outcome = ${param(filter.outcome)}`);
   if (filter.role !== undefined) where.push(`role = ${param(filter.role)}`);
-  const limit = param(auditLimit(filter.limit));
+  // A row value, so the (at, id) order of the index is walked from the key, not re-filtered.
+  if (page.after) where.push(`(at, id) < (${param(page.after.at)}, ${param(page.after.id)})`);
+  const limit = page.limit === undefined ? '' : ` LIMIT ${param(page.limit)}`;
   const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
   return {
-    sql: `SELECT ${AUDIT_COLUMNS} FROM ${table} ${clause} ORDER BY at DESC, id DESC LIMIT ${limit}`,
+    sql: `SELECT ${AUDIT_COLUMNS}, id FROM ${table} ${clause} ORDER BY at DESC, id DESC${limit}`,
     params,
   };
 }

@@ -15,6 +15,7 @@ import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { sqliteApprovals } from './approvals-sqlite.js';
 import {
+  auditLimit,
   openFailure,
   PURGE_CHUNK,
   PURGE_TARGETS,
@@ -26,6 +27,8 @@ import { groupCommit } from './group-commit.js';
 import {
   AUDIT_COLUMNS,
   AUDIT_FIELDS,
+  AUDIT_PAGE_ROWS,
+  type AuditKey,
   type AuditRowOf,
   LEASE_COLUMNS,
   LEASE_FIELDS,
@@ -102,7 +105,15 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       ),
     ]),
   );
-  const auditQueries = new Map<string, Database.Statement<unknown[], AuditRow>>();
+  const auditQueries = new Map<string, Database.Statement<unknown[], AuditRow & { id: number }>>();
+  const auditStatement = (sql: string) => {
+    let statement = auditQueries.get(sql);
+    if (!statement) {
+      statement = db.prepare<unknown[], AuditRow & { id: number }>(sql);
+      auditQueries.set(sql, statement);
+    }
+    return statement;
+  };
 
   const begin = db.transaction((work: () => void) => work());
   const writes = groupCommit(
@@ -199,12 +210,9 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     queryAudit: (filter) =>
       read('read the audit trail', () => {
         const { sql, params } = dialect.auditQuery('audit', filter);
-        let statement = auditQueries.get(sql);
-        if (!statement) {
-          statement = db.prepare<unknown[], AuditRow>(sql);
-          auditQueries.set(sql, statement);
-        }
-        return statement.all(...params).map(dialect.auditEntry);
+        return auditStatement(sql)
+          .all(...params)
+          .map(dialect.auditEntry);
       }),
     runState: (run, role) =>
       read('read the run attempt', () => {
@@ -225,6 +233,27 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
           return selectRunLeases.all(run.repositoryId, run.runId, run.runAttempt).map(dialect.leaseRecord);
         };
       }),
+    /**
+     * Keyset pages rather than one `.iterate()`: an open iterator makes the connection refuse
+     * writes, and one read snapshot held through a long export keeps the WAL from being reset.
+     * Keys are exact here (integer milliseconds, integer ids).
+     */
+    async *streamAudit(filter) {
+      let remaining = filter.limit === undefined ? Number.POSITIVE_INFINITY : auditLimit(filter.limit);
+      let after: AuditKey<number> | undefined;
+      while (remaining > 0) {
+        const limit = Math.min(AUDIT_PAGE_ROWS, remaining);
+        const rows = await read('read the audit trail', () => {
+          const { sql, params } = dialect.auditPage('audit', filter, { limit, after });
+          return auditStatement(sql).all(...params);
+        });
+        for (const row of rows) yield dialect.auditEntry(row);
+        const last = rows.at(-1);
+        if (!last || rows.length < limit) return;
+        remaining -= rows.length;
+        after = { at: last.at, id: last.id };
+      }
+    },
     purgeExpired: purger.purgeExpired,
     ping: () =>
       read('answer a ping', () => {

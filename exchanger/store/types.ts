@@ -128,7 +128,7 @@ export interface AuditFilter {
   repository?: string;
   outcome?: AuditOutcome;
   role?: string;
-  /** Newest first; default 1000. */
+  /** Newest first; `queryAudit` defaults to 1000, `streamAudit` to every row. */
   limit?: number;
 }
 
@@ -152,6 +152,11 @@ export interface Store {
    * returns its leases not yet revoked (the caller revokes them one by one).
    */
   completeRun(run: RunKey, at: Date, entry: AuditEntry): Promise<LeaseRecord[]>;
+  /**
+   * Every matching audit row, newest first (only `filter.limit` caps it), read a page at a time:
+   * memory stays constant however many rows match. Stopping early (`break`) releases the read.
+   */
+  streamAudit(filter: AuditFilter): AsyncIterable<AuditEntry>;
   /**
    * Deletes used jtis whose token has expired, leases and approval requests more than a day past
    * their expiry (the audit rows keep their id, role, repository and expiry) and, when a

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApprovalStack, eventually, startApprovalStack } from '../approvals/support.js';
 import { runCli } from '../support/exchanger-process.js';
-import { assertNoLeaks, errors, log, runMain, runPost, type StepResult } from '../support/runner.js';
+import { actionNodes, actionRunner, assertNoLeaks, errors, log, type StepResult } from '../support/runner.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
 
 let s: ApprovalStack;
@@ -26,7 +26,11 @@ afterAll(async () => {
   await s?.stop();
 });
 
-function job(role: string, inputs: Record<string, string> = {}): Promise<StepResult> {
+function jobOn(
+  runMain: ReturnType<typeof actionRunner>['runMain'],
+  role: string,
+  inputs: Record<string, string> = {},
+): Promise<StepResult> {
   runId++;
   return runMain({
     inputs: { 'exchanger-url': s.stack.exchanger.url, role, ...inputs },
@@ -65,7 +69,9 @@ async function auditOf(requestId: string, leaseId?: string) {
     .reverse();
 }
 
-describe('e2e: the Action waits for a human approval', () => {
+describe.each(actionNodes())('e2e: the Action waits for a human approval, on $name', (node) => {
+  const { runMain, runPost } = actionRunner(node.path);
+  const job = (role: string, inputs: Record<string, string> = {}) => jobOn(runMain, role, inputs);
   it('prints who can approve and how, waits, redeems on approval, and the post step revokes', async () => {
     const main = job('db-admin');
     const id = await waitingRequest();

@@ -6,12 +6,12 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/exchanger-process.js';
 import {
+  actionNodes,
+  actionRunner,
   assertMaskedFirst,
   assertNoLeaks,
   errors,
   log,
-  runMain,
-  runPost,
   type StepResult,
 } from '../support/runner.js';
 import { type Stack, startStack } from '../support/stack.js';
@@ -58,7 +58,8 @@ async function audit(leaseId: string) {
     .filter((r) => r.lease_id === leaseId);
 }
 
-describe('e2e: the Action against jitkey serve (AWS)', () => {
+describe.each(actionNodes())('e2e: the Action against jitkey serve (AWS), on $name', (node) => {
+  const { runMain, runPost } = actionRunner(node.path);
   let main: StepResult;
   let secrets: Record<string, string>;
 

@@ -4,7 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GithubStandin, startGithubStandin } from '../support/github-standin.js';
-import { assertMaskedFirst, assertNoLeaks, errors, log, runMain, runPost } from '../support/runner.js';
+import {
+  actionNodes,
+  actionRunner,
+  assertMaskedFirst,
+  assertNoLeaks,
+  errors,
+  log,
+} from '../support/runner.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
 
@@ -43,7 +50,8 @@ afterAll(async () => {
   await gh?.stop();
 });
 
-describe('e2e: the Action against jitkey serve (GitHub App)', () => {
+describe.each(actionNodes())('e2e: the Action against jitkey serve (GitHub App), on $name', (node) => {
+  const { runMain, runPost } = actionRunner(node.path);
   it('exports GH_TOKEN as issued, and the post step revokes it at GitHub', async () => {
     const main = await runMain({
       inputs: { 'exchanger-url': stack.exchanger.url, role: 'bump-deps' },

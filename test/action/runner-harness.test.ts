@@ -1,6 +1,10 @@
 /** The runner harness (test/support/runner.ts) itself: its parsers and its leak checks must bite. */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import {
+  ACTION_YML,
+  actionNodes,
   assertMaskedFirst,
   assertNoLeaks,
   inputVariable,
@@ -30,6 +34,13 @@ function step(stdout: string, files: Partial<StepResult['files']> = {}): StepRes
 }
 
 describe('runner harness', () => {
+  it('runs the Action under the Node that action.yml names, and under the one running the tests', () => {
+    const using = (parseYaml(readFileSync(ACTION_YML, 'utf8')) as { runs: { using: string } }).runs.using;
+    const names = actionNodes().map((n) => n.name);
+    expect(names).toContain(using.replace(/^node(\d+)$/, 'node $1'));
+    expect(names).toContain(`node ${process.versions.node.split('.')[0]}`);
+  });
+
   it('names inputs as the runner does', () => {
     expect(inputVariable('exchanger-url')).toBe('INPUT_EXCHANGER-URL');
     expect(inputVariable('my input')).toBe('INPUT_MY_INPUT');

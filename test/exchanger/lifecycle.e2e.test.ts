@@ -9,12 +9,16 @@ afterEach(async () => {
   stack = undefined;
 });
 
+/**
+ * Polls until `check` holds. A bound, not a target: generous (the machine may be loaded; 5 s
+ * was not always enough for a reload), and below the test timeout so the failure names `what`.
+ */
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
+  const deadline = Date.now() + 25_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('SIGHUP', () => {

@@ -66,6 +66,13 @@ export function lease(overrides: Partial<LeaseRecord> = {}): LeaseRecord {
   };
 }
 
+/** Every entry `streamAudit` yields, collected. */
+export async function streamed(store: Store, filter: AuditFilter): Promise<AuditEntry[]> {
+  const rows: AuditEntry[] = [];
+  for await (const row of store.streamAudit(filter)) rows.push(row);
+  return rows;
+}
+
 export function captureLog(): Logger & { lines: { level: string; msg: string; fields?: object }[] } {
   const lines: { level: string; msg: string; fields?: object }[] = [];
   const push = (level: string) => (msg: string, fields?: object) => {
@@ -286,6 +293,71 @@ export function storeContract(harness: StoreHarness): void {
       it('refuses a limit that is not a positive whole number', async () => {
         const store = await open();
         await expect(store.queryAudit({ limit: 0 })).rejects.toMatchObject({ code: 'invalid_request' });
+      });
+
+      it.each(cases)('$name, streamed', async ({ filter, want }) => {
+        const store = await open();
+        for (const row of rows) await store.record(row);
+        expect((await streamed(store, filter)).map((r) => r.requestId)).toEqual(want);
+      });
+    });
+
+    describe('streamAudit', () => {
+      // More than two pages (1000 rows each), three rows per instant: ties straddle page ends.
+      const COUNT = 2345;
+      const many = Array.from({ length: COUNT }, (_, i) =>
+        entry({
+          requestId: `r${i}`,
+          at: new Date(T0.getTime() + Math.floor(i / 3) * 1000),
+          outcome: i % 4 === 0 ? 'denied' : 'allowed',
+        }),
+      );
+      // In batches: thousands of writes at once would wait past the pool's connect timeout.
+      const fill = async (store: Store) => {
+        for (let i = 0; i < many.length; i += 50) {
+          await Promise.all(many.slice(i, i + 50).map((row) => store.record(row)));
+        }
+      };
+      const ids = (rows: AuditEntry[]) => rows.map((r) => r.requestId);
+
+      it('yields every row, in the one query order, across pages', async () => {
+        const store = await open();
+        await fill(store);
+        const all = await streamed(store, {});
+        expect(all).toHaveLength(COUNT);
+        expect(new Set(ids(all)).size).toBe(COUNT);
+        expect(ids(all)).toEqual(ids(await store.queryAudit({ limit: COUNT })));
+      });
+
+      it('filters and caps across pages', async () => {
+        const store = await open();
+        await fill(store);
+        const denied = await streamed(store, { outcome: 'denied' });
+        expect(denied).toHaveLength(Math.ceil(COUNT / 4));
+        expect(ids(denied)).toEqual(ids(await store.queryAudit({ outcome: 'denied', limit: COUNT })));
+        expect(ids(await streamed(store, { limit: 1500 }))).toEqual(
+          ids(await store.queryAudit({ limit: 1500 })),
+        );
+      });
+
+      it('stopping early releases the read, every time', async () => {
+        await fill(await open());
+        const store = await open({ maxConnections: 2 });
+        const [newest] = ids(await store.queryAudit({ limit: 1 }));
+        // More early stops than connections: one not given back would stall the next.
+        for (let i = 0; i < 5; i++) {
+          for await (const row of store.streamAudit({})) {
+            expect(row.requestId).toBe(newest);
+            break;
+          }
+        }
+        await store.record(entry({ requestId: 'after', at: at(DAY) }));
+        expect(ids(await store.queryAudit({ limit: 1 }))).toEqual(['after']);
+      });
+
+      it('refuses a limit that is not a positive whole number', async () => {
+        const store = await open();
+        await expect(streamed(store, { limit: 0 })).rejects.toMatchObject({ code: 'invalid_request' });
       });
     });
 

@@ -2,7 +2,21 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-export const PG_URL = process.env.JITKEY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/**
+ * The run's server: the embedded one `test/global-postgres.ts` starts, or the one the variable
+ * named before the run.
+ */
+export const PG_URL = testDatabaseUrl();
+
+function testDatabaseUrl(): string {
+  const url = process.env.JITKEY_TEST_DATABASE_URL;
+  if (!url) {
+    throw new Error(
+      'JITKEY_TEST_DATABASE_URL is not set: run the tests with `npm test` (it starts an embedded PostgreSQL), or set it to postgres://USER@HOST:PORT/DB',
+    );
+  }
+  return url;
+}
 
 export const newSchema = () => `jitkey_test_${randomBytes(6).toString('hex')}`;
 

