@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   access_denied: 403,
   self_approval: 403,
   not_found: 404,
+  request_timeout: 408,
   not_approved: 409,
   already_redeemed: 409,
   rate_limited: 429,

@@ -7,12 +7,14 @@
 import { publicUrlFromEnv } from '../approvals/notify.js';
 import { approvalRoutes } from '../approvals/routes.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
+import { parseDuration } from '../duration.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
 import { buildGuards, buildProviders, githubAppFromEnv } from '../providers/from-env.js';
 import { createServer } from '../server/app.js';
+import { limitsFromEnv } from '../server/limits.js';
 import { createMetrics } from '../server/metrics.js';
 import { openStore } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
@@ -20,7 +22,7 @@ import { createVerifier } from '../token/verify-token.js';
 import { parse, required } from './args.js';
 
 const USAGE =
-  'jitkey serve --policy FILE [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…]';
+  'jitkey serve --policy FILE [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--audit-retention 90d]';
 const SHUTDOWN_GRACE_MS = 25_000;
 /**
  * Connections the kernel queues before they are accepted. Node's default, 511, overflows when a
@@ -37,6 +39,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       port: { type: 'string', default: '8080' },
       host: { type: 'string', default: '127.0.0.1' },
       store: { type: 'string', default: env.JITKEY_STORE ?? 'sqlite:./jitkey.db' },
+      'audit-retention': { type: 'string', default: env.JITKEY_AUDIT_RETENTION ?? '' },
     },
     USAGE,
   );
@@ -52,7 +55,12 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     createVerifier({ issuers: p.issuers, log, ...(jwksCooldownMs !== undefined ? { jwksCooldownMs } : {}) });
   let verifier = makeVerifier(policy);
   const metrics = createMetrics();
-  const store = await openStore(values.store!, { log, ...purgeInterval(env) });
+  const limits = limitsFromEnv(env);
+  const store = await openStore(values.store!, {
+    log,
+    ...purgeInterval(env),
+    ...auditRetention(values['audit-retention']),
+  });
   // One GitHub App client for the provider, the environment guard and approvals.
   const github = githubAppFromEnv(env, log);
   const providers = buildProviders(env, { log }, github);
@@ -72,7 +80,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     now: () => new Date(),
   };
   const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
-  const server = createServer({ ...deps, approvals, extraRoutes: approvalRoutes(approvals, log) });
+  const server = createServer({ ...deps, limits, approvals, extraRoutes: approvalRoutes(approvals, log) });
 
   // Everything that can refuse the new policy (parsing, the issuers' URLs) runs before anything
   // is swapped, so a refused reload leaves the old policy and verifier in force.
@@ -155,6 +163,26 @@ function purgeInterval(env: NodeJS.ProcessEnv): { purgeIntervalMs?: number } {
     );
   }
   return { purgeIntervalMs: ms };
+}
+
+/**
+ * `--audit-retention 90d` (or `JITKEY_AUDIT_RETENTION`): audit rows older than this go in the
+ * store's background purge. Unset keeps them forever, as before.
+ */
+function auditRetention(text: string | undefined): { auditRetentionDays?: number } {
+  if (!text) return {};
+  let seconds: number;
+  try {
+    seconds = parseDuration(text);
+  } catch {
+    throw new Error(`--audit-retention must be a duration such as 90d or 2160h, got '${text}'`);
+  }
+  if (seconds < 3600) {
+    throw new Error(
+      `--audit-retention '${text}' is under an hour: audit rows must outlive the leases they record`,
+    );
+  }
+  return { auditRetentionDays: seconds / 86_400 };
 }
 
 function warnUnconfigured(policy: Policy, providers: Record<string, unknown>, log: Logger): void {

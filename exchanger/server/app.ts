@@ -11,21 +11,45 @@ import {
 import { JitkeyError } from '../errors.js';
 import { newRequestId } from '../leases/secrets.js';
 import { type ExchangeDeps, exchange } from './exchange.js';
-import { asJitkeyError, bearerToken, readJsonObject, sendError, sendJson } from './http.js';
+import { asJitkeyError, bearerToken, readBody, readJsonObject, sendError, sendJson } from './http.js';
+import { DEFAULT_LIMITS, type HttpLimits, peerConnectionCap } from './limits.js';
 import { revoke } from './revoke.js';
 
 export interface AppDeps extends ExchangeDeps {
   /** Requests handled at once before new ones get 429 (protects memory under a fan-out burst). */
   maxInFlight?: number;
+  /** Timeouts and caps (`limits.ts`); `maxInFlight` above wins over `limits.maxInFlight`. */
+  limits?: Partial<HttpLimits>;
   /** Extra routes (approvals) tried before the 404. Return false when the path is not theirs. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
 
+/** Answered at once, never counted or limited, and to HEAD as to GET. */
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
+function limitsOf(deps: AppDeps): HttpLimits {
+  return {
+    ...DEFAULT_LIMITS,
+    ...deps.limits,
+    ...(deps.maxInFlight !== undefined ? { maxInFlight: deps.maxInFlight } : {}),
+  };
+}
+
 export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const maxInFlight = deps.maxInFlight ?? 4096;
+  const { maxInFlight, bodyTimeoutMs } = limitsOf(deps);
   let inFlight = 0;
+
+  /** A slot is taken only once the body is in: a trickled body holds a connection, not a slot. */
+  const admit = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    await readBody(req, { timeoutMs: bodyTimeoutMs });
+    if (inFlight >= maxInFlight) {
+      throw new JitkeyError('rate_limited', 'the exchanger is at capacity; retry shortly', { retryAfter: 1 });
+    }
+    inFlight++;
+    res.once('close', () => inFlight--);
+  };
 
   const routes: Record<string, Handler> = {
     'GET /healthz': async (_req, res) => sendJson(res, 200, { status: 'ok' }),
@@ -70,25 +94,17 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
 
   return (req, res) => {
     const requestId = newRequestId();
-    const path = (req.url ?? '/').split('?')[0];
-    const handler = routes[`${req.method} ${path}`];
-    if (inFlight >= maxInFlight) {
-      req.resume();
-      sendError(
-        res,
-        new JitkeyError('rate_limited', 'the exchanger is at capacity; retry shortly', { retryAfter: 1 }),
-        requestId,
-      );
-      return;
-    }
-    inFlight++;
-    res.on('close', () => inFlight--);
-    const run = handler
-      ? handler(req, res, requestId)
-      : (deps.extraRoutes?.(req, res, requestId) ?? Promise.resolve(false)).then((handled) => {
-          if (!handled) throw new JitkeyError('not_found', `no route for ${req.method} ${path}`);
-        });
-    run.catch((err: unknown) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const method = req.method === 'HEAD' && PROBES.has(path) ? 'GET' : req.method;
+    const handler = routes[`${method} ${path}`];
+    const work = async () => {
+      if (handler && PROBES.has(path)) return handler(req, res, requestId);
+      await admit(req, res);
+      if (handler) return handler(req, res, requestId);
+      const handled = await (deps.extraRoutes?.(req, res, requestId) ?? false);
+      if (!handled) throw new JitkeyError('not_found', `no route for ${req.method} ${path}`);
+    };
+    work().catch((err: unknown) => {
       const e = asJitkeyError(err);
       if (e.status >= 500)
         deps.log.error('request failed', {
@@ -99,22 +115,36 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
           cause: e.cause as Error,
         });
       else deps.log.info('request refused', { request_id: requestId, path, code: e.code, reason: e.message });
-      if (!res.headersSent) sendError(res, e, requestId);
-      else res.destroy();
+      if (res.headersSent) return void res.destroy();
+      // A body we stopped reading (oversize, too slow) is not drained: the connection goes.
+      if (!req.complete) res.setHeader('connection', 'close');
+      sendError(res, e, requestId);
     });
   };
 }
 
 export function createServer(deps: AppDeps): Server {
-  return createHttpServer(
+  const limits = limitsOf(deps);
+  const server = createHttpServer(
     {
       keepAliveTimeout: 65_000,
-      requestTimeout: 30_000,
-      headersTimeout: 10_000,
+      // Node's own backstop for the whole request; the body timeout above answers sooner.
+      requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs + 5_000,
+      headersTimeout: limits.headersTimeoutMs,
+      // How often Node checks those two timeouts (default 30 s, which lets a slow client
+      // hold its connection three times longer than the timeout says).
+      connectionsCheckingInterval: 1_000,
       // Room above the 16 KiB token limit, so an oversize token gets our 401 that says why
       // rather than Node's bare 431.
       maxHeaderSize: 32 * 1024,
     },
     createApp(deps),
   );
+  const admitPeer = peerConnectionCap(limits.maxConnectionsPerPeer);
+  server.on('connection', (socket) => {
+    if (!admitPeer(socket.remoteAddress ?? '', (release) => socket.once('close', release))) {
+      socket.destroy();
+    }
+  });
+  return server;
 }
