@@ -29,7 +29,11 @@ export interface Provider {
   readonly name: ProviderName;
   /** Throws JitkeyError (`upstream_error`, `invalid_request`, `access_denied`) on failure. */
   mint(request: MintRequest): Promise<Minted>;
-  /** Revokes upstream where the platform allows it. An already-expired credential counts as revoked. */
+  /**
+   * Revokes upstream where the platform allows it. An already-expired credential counts as revoked.
+   * `role` may be retired (renamed or removed since the mint: name and provider only), so a revoke
+   * must work from `revocationSecret` alone.
+   */
   revoke?(role: Role, revocationSecret: string): Promise<void>;
 }
 
