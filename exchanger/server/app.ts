@@ -13,6 +13,7 @@ import { newRequestId } from '../leases/secrets.js';
 import { type ExchangeDeps, exchange } from './exchange.js';
 import { asJitkeyError, bearerToken, readBody, readJsonObject, sendError, sendJson } from './http.js';
 import { DEFAULT_LIMITS, type HttpLimits, peerConnectionCap } from './limits.js';
+import { createRefusalFold } from './refusal-fold.js';
 import { revoke } from './revoke.js';
 
 export interface AppDeps extends ExchangeDeps {
@@ -71,7 +72,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     'POST /v1/exchange': async (req, res, requestId) => {
       const body = await readJsonObject(req);
       const token = bearerToken(req);
-      const grant = await exchange(deps, token, body, requestId);
+      const grant = await exchange(deps, token, body, requestId, req.socket.remoteAddress ?? '');
       if ('status' in grant) {
         sendJson(res, 202, grant);
         deps.log.info('exchange', { request_id: requestId, role: body.role, outcome: 'pending' });
@@ -125,6 +126,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
 
 export function createServer(deps: AppDeps): Server {
   const limits = limitsOf(deps);
+  const refusals = deps.refusals ?? createRefusalFold({ now: deps.now, requestId: newRequestId });
   const server = createHttpServer(
     {
       keepAliveTimeout: 65_000,
@@ -138,8 +140,20 @@ export function createServer(deps: AppDeps): Server {
       // rather than Node's bare 431.
       maxHeaderSize: 32 * 1024,
     },
-    createApp(deps),
+    createApp({ ...deps, refusals }),
   );
+  const writeFolded = (all: boolean) => {
+    for (const entry of refusals.due(all)) {
+      deps.store.record(entry).catch((err: unknown) => {
+        deps.log.warn('could not audit folded refusals', { reason: entry.reason, error: err as Error });
+      });
+    }
+  };
+  const folding = setInterval(() => writeFolded(false), 5_000).unref();
+  server.on('close', () => {
+    clearInterval(folding);
+    writeFolded(true);
+  });
   const admitPeer = peerConnectionCap(limits.maxConnectionsPerPeer);
   server.on('connection', (socket) => {
     if (!admitPeer(socket.remoteAddress ?? '', (release) => socket.once('close', release))) {
