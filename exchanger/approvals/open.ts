@@ -50,7 +50,11 @@ export async function openRequest(
     ...(durationSeconds !== undefined ? { durationSeconds } : {}),
     approvers: [...approval.approvers],
     required: approval.required,
-    claims: { ...identifyingClaims(claims), ...(typeof actorId === 'string' ? { actor_id: actorId } : {}) },
+    // A numeric actor_id is kept as its string: the self-approval check compares ids, never logins.
+    claims: {
+      ...identifyingClaims(claims),
+      ...(typeof actorId === 'string' || typeof actorId === 'number' ? { actor_id: String(actorId) } : {}),
+    },
     approvals: [],
   };
   await store.createApprovalRequest(
