@@ -9,10 +9,11 @@
  * The schema and its migrations: `sqlite-schema.ts`; the audit and lease rows, shared with
  * PostgreSQL: `rows.ts`. Times are stored as integer milliseconds since the epoch.
  */
+import { closeSync, openSync, statSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { JitkeyError } from '../errors.js';
-import { silentLogger } from '../log.js';
+import { type Logger, silentLogger } from '../log.js';
 import { sqliteApprovals } from './approvals-sqlite.js';
 import {
   openFailure,
@@ -49,11 +50,34 @@ const dialect = rowsFor({
 
 const named = (fields: readonly string[]) => fields.map((field) => `@${field}`).join(', ');
 
+/**
+ * The store holds sealed revocation secrets and the audit trail: the file is created owner-only
+ * (0600) before SQLite opens it, and SQLite gives its -wal and -shm files the database file's
+ * mode. An existing file readable by others is left as it is, with a warning that says so.
+ */
+function createPrivate(path: string, log: Logger): void {
+  if (path === ':memory:' || path === '') return;
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const mode = statSync(path).mode & 0o777;
+  if (mode & 0o077) {
+    log.warn('the SQLite store is readable by other users; chmod 600 it (and its -wal and -shm files)', {
+      path,
+      mode: mode.toString(8),
+    });
+  }
+}
+
 export async function openSqliteStore(path: string, options: StoreOptions = {}): Promise<Store> {
   const log = options.log ?? silentLogger;
   const settings = purgeSettings(options);
   let db: Database.Database | undefined;
   try {
+    createPrivate(path, log);
     db = new Database(path);
     // Another process holding the write lock is waited for (up to 5 s, blocking this thread),
     // then the write fails as `unavailable`.
