@@ -133,7 +133,7 @@ export async function verifyAndSpend(
 async function spend(deps: ExchangeDeps, verified: VerifiedToken): Promise<void> {
   let fresh: boolean;
   try {
-    fresh = await deps.store.consumeJti(verified.jti, spentUntil(verified));
+    fresh = await deps.store.consumeJti(verified.jti, spentUntil(verified), verified.issuer);
   } catch (err) {
     throw err instanceof JitkeyError ? err : unavailable('the store could not record the token id', err);
   }

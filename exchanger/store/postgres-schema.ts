@@ -59,6 +59,11 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
     CREATE INDEX audit_outcome_at ON ${t('audit')} (outcome, at, id);
     CREATE INDEX audit_role_at ON ${t('audit')} (role, at, id);`,
   postgresApprovalsMigration,
+  // Spent jtis keyed by issuer and jti (rows from before carry issuer '', still honoured).
+  (t) => `
+    ALTER TABLE ${t('used_jtis')} ADD COLUMN issuer text NOT NULL DEFAULT '';
+    ALTER TABLE ${t('used_jtis')} DROP CONSTRAINT used_jtis_pkey;
+    ALTER TABLE ${t('used_jtis')} ADD PRIMARY KEY (issuer, jti);`,
 ];
 
 /** Checks the configured schema is a plain identifier and returns the table namer for it. */

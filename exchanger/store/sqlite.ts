@@ -19,6 +19,7 @@ import {
   openFailure,
   PURGE_CHUNK,
   PURGE_TARGETS,
+  type PurgeTarget,
   purgeSettings,
   startPurge,
   storeFailure,
@@ -91,8 +92,11 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   }
   const checkpointer = startCheckpointer(db, log);
 
-  const insertJti = db.prepare<[string, number]>(
-    'INSERT INTO used_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
+  // A row of issuer '' was written before jtis were keyed by issuer: it still counts as spent.
+  const insertJti = db.prepare<{ issuer: string; jti: string; until: number }>(
+    `INSERT INTO used_jtis (issuer, jti, expires_at)
+       SELECT @issuer, @jti, @until WHERE NOT EXISTS (SELECT 1 FROM used_jtis WHERE issuer = '' AND jti = @jti)
+       ON CONFLICT (issuer, jti) DO NOTHING`,
   );
   const insertAudit = db.prepare<AuditRow>(
     `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (${named(AUDIT_FIELDS)})`,
@@ -106,12 +110,20 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   const selectLease = db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?');
   // Bounded deletes: a purge takes the write lock for one chunk at a time, between request batches.
   const purges = new Map<string, Database.Statement<[number, number]>>(
-    Object.values(PURGE_TARGETS).map(({ table, key, column }) => [
-      table,
-      db.prepare<[number, number]>(
-        `DELETE FROM ${table} WHERE ${key} IN (SELECT ${key} FROM ${table} WHERE ${column} < ? LIMIT ?)`,
-      ),
-    ]),
+    Object.values(PURGE_TARGETS).map((target: PurgeTarget) => {
+      const { table, key, column, databaseClockMarginMs: margin } = target;
+      // SQLite's clock, in ms like the columns: julianday('now') counts days since 4714 BC.
+      const before =
+        margin === undefined
+          ? '?'
+          : `min(?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - ${margin})`;
+      return [
+        table,
+        db.prepare<[number, number]>(
+          `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${column} < ${before} LIMIT ?)`,
+        ),
+      ];
+    }),
   );
   const auditQueries = new Map<string, Database.Statement<unknown[], AuditRow>>();
 
@@ -167,10 +179,10 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
 
   return {
     kind: 'sqlite',
-    consumeJti: (jti, expiresAt) =>
+    consumeJti: (jti, expiresAt, issuer = '') =>
       write(() => {
         const until = dialect.times.encode(expiresAt, 'expiresAt');
-        return () => insertJti.run(jti, until).changes === 1;
+        return () => insertJti.run({ issuer, jti, until }).changes === 1;
       }),
     record: (entry, lease) =>
       write(() => {
