@@ -66,6 +66,9 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
     ALTER TABLE ${t('used_jtis')} ADD PRIMARY KEY (issuer, jti);`,
 ];
 
+/** The schema version a fresh database reaches: the number of migrations. */
+export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
+
 /** Checks the configured schema is a plain identifier and returns the table namer for it. */
 export function tableNames(schema: string | undefined): TableName {
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
