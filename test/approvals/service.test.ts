@@ -400,6 +400,26 @@ describe('after a policy change (issue 16, item 4)', () => {
   });
 });
 
+describe('pending requests per run (issue 16, item 9)', () => {
+  it('one run attempt may have at most 50 open requests; another run is unaffected', async () => {
+    for (let i = 0; i < 50; i++) await ask();
+    await expect(ask()).rejects.toMatchObject({ code: 'rate_limited', status: 429 });
+    expect((await ask({}, { run_attempt: '2' })).status).toBe('pending');
+    expect((await world.store.listApprovalRequests({ statuses: ['pending'] })).length).toBe(51);
+  });
+
+  it('a decided request frees its place, and a flooding run does not push others out of the list', async () => {
+    const other = await ask({}, { run_id: '77' });
+    const first = await ask();
+    for (let i = 0; i < 49; i++) await ask();
+    await decide(first.request_id, 'alice', 'deny', 'not now');
+    expect((await ask()).status).toBe('pending');
+    const listed = (await world.approvals.list('gho_alice')).requests.map((r) => r.request_id);
+    expect(listed).toHaveLength(51);
+    expect(listed).toContain(other.request_id);
+  });
+});
+
 describe('re-runs (issue 16, item 5)', () => {
   it('whoever triggered the run attempt may not approve it, though the token names another actor', async () => {
     world.triggeredBy['42/2'] = '1001'; // alice clicked re-run
