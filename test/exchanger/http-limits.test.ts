@@ -3,27 +3,13 @@
  * requests whose body never arrives must not take the in-flight slots that real jobs and the
  * probes need. The real app on a loopback port; collaborators are in-process fakes.
  */
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../exchanger/log.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
 import { type AppDeps, createServer } from '../../exchanger/server/app.js';
-import { createMetrics } from '../../exchanger/server/metrics.js';
 import type { Store } from '../../exchanger/store/types.js';
+import { fixedDeps, listen, ONE_GITHUB_ROLE } from '../support/app-policy.js';
 import { firstStatus, type RawConnection, rawConnect, startSlowPost } from '../support/raw-http.js';
 
-const policy = loadPolicy(
-  `version: 1
-issuers: [{ url: "https://token.actions.githubusercontent.com", audience: jitkey }]
-roles:
-  deploy:
-    provider: github
-    github: { repositories: [acme/web], permissions: { contents: read } }
-    allow: [{ repository_id: "123456" }]
-`,
-  'policy.yaml',
-);
+const policy = ONE_GITHUB_ROLE;
 
 const store = {
   kind: 'sqlite',
@@ -54,7 +40,6 @@ async function serve(deps: Partial<AppDeps> = {}) {
         expiresAt: new Date(Date.now() + 300_000),
       }),
     }),
-    evaluate,
     store,
     providers: {
       github: {
@@ -65,19 +50,12 @@ async function serve(deps: Partial<AppDeps> = {}) {
         }),
       },
     },
-    guards: [],
-    metrics: createMetrics(),
-    log: silentLogger,
-    now: () => new Date(),
+    ...fixedDeps(),
     ...deps,
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanup.push(() => {
-    server.closeAllConnections();
-    return new Promise((r) => server.close(() => r()));
-  });
-  const port = (server.address() as AddressInfo).port;
-  return { port, url: `http://127.0.0.1:${port}` };
+  const app = await listen(server);
+  cleanup.push(app.close);
+  return app;
 }
 
 async function holdSlowBodies(port: number, n: number, localAddress?: string): Promise<RawConnection[]> {
