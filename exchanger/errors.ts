@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   /** The token's run attempt has ended (`workflow_run completed` webhook). */
   run_completed: 403,
   not_found: 404,
+  request_timeout: 408,
   not_approved: 409,
   already_redeemed: 409,
   rate_limited: 429,

@@ -6,8 +6,10 @@
  */
 import { JitkeyError } from '../errors.js';
 import type { GithubApp } from '../github/app.js';
+import { asciiLower, equalsAscii } from '../policy/glob.js';
+import type { ApprovalVote } from '../store/types.js';
 
-export type ApproverDirectory = Pick<GithubApp, 'getUser' | 'isTeamMember'>;
+export type ApproverDirectory = Pick<GithubApp, 'getUser' | 'isTeamMember' | 'getRunAttempt'>;
 
 export interface Approver {
   login: string;
@@ -33,12 +35,11 @@ export async function isApprover(
   approvers: readonly string[],
   memo: MembershipMemo = new Map(),
 ): Promise<boolean> {
-  const login = who.login.toLowerCase();
-  if (approvers.some((a) => !a.includes('/') && a.toLowerCase() === login)) return true;
+  if (approvers.some((a) => !a.includes('/') && equalsAscii(a, who.login, true))) return true;
   for (const entry of approvers) {
     const slash = entry.indexOf('/');
     if (slash < 0) continue;
-    const key = entry.toLowerCase();
+    const key = `${asciiLower(entry)} ${asciiLower(who.login)}`;
     let answer = memo.get(key);
     if (!answer) {
       answer = github.isTeamMember(entry.slice(0, slash), entry.slice(slash + 1), who.login);
@@ -73,8 +74,56 @@ export async function authorizeApprover(
   }
 }
 
-/** By GitHub user id (`actor_id`); by login only for a token that carries no `actor_id`. */
-export function isSelf(who: Approver, claims: Readonly<Record<string, string>>): boolean {
-  if (claims.actor_id !== undefined) return claims.actor_id === who.id;
-  return claims.actor !== undefined && claims.actor.toLowerCase() === who.login.toLowerCase();
+/** By GitHub user id (`actor_id`, compared as a string); by login only for a token without one. */
+export function isSelf(who: Approver, claims: Readonly<Record<string, unknown>>): boolean {
+  const id = claims.actor_id;
+  if (typeof id === 'string' || typeof id === 'number') return String(id) === who.id;
+  return typeof claims.actor === 'string' && equalsAscii(claims.actor, who.login, true);
+}
+
+/**
+ * A re-run keeps the token's `actor` (who started the first attempt); whoever clicked "re-run"
+ * is the attempt's `triggering_actor`, which only GitHub knows. They may not approve it either.
+ * Fail closed: when GitHub cannot say, the approval is refused (`upstream_error`).
+ */
+export async function checkNotTriggeredBy(
+  github: ApproverDirectory,
+  who: Approver,
+  request: { id: string; claims: Readonly<Record<string, string>> },
+): Promise<void> {
+  const { repository = '', run_id: runId, run_attempt: attempt } = request.claims;
+  const [owner, repo] = repository.split('/');
+  if (!owner || !repo || !runId || !attempt) {
+    throw new JitkeyError(
+      'access_denied',
+      `request ${request.id} does not name its repository and run attempt, so who started it cannot be checked`,
+    );
+  }
+  const run = await github.getRunAttempt(owner, repo, runId, attempt);
+  if (run.triggeringActorId === undefined) {
+    throw new JitkeyError(
+      'upstream_error',
+      `GitHub did not say who started run ${runId} attempt ${attempt}: the approval is refused until it does`,
+    );
+  }
+  if (run.triggeringActorId === who.id) {
+    throw new JitkeyError(
+      'self_approval',
+      `${who.login} started attempt ${attempt} of this run (a re-run) and cannot approve it: another approver has to`,
+    );
+  }
+}
+
+/** The votes of approvers the policy in force still names (a removed approver's vote lapses). */
+export async function votesInForce(
+  github: ApproverDirectory,
+  votes: readonly ApprovalVote[],
+  approvers: readonly string[],
+  memo: MembershipMemo = new Map(),
+): Promise<ApprovalVote[]> {
+  const kept: ApprovalVote[] = [];
+  for (const vote of votes) {
+    if (await isApprover(github, { login: vote.login, id: vote.id }, approvers, memo)) kept.push(vote);
+  }
+  return kept;
 }

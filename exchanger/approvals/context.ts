@@ -8,6 +8,7 @@ import type { Policy } from '../policy/types.js';
 import type { ExchangeDeps } from '../server/exchange.js';
 import type { ApprovalRequestRecord, AuditEntry } from '../store/types.js';
 import type { ApproverDirectory } from './approvers.js';
+import { cachedDirectory } from './identity-cache.js';
 import { approvalCount, expire } from './state.js';
 
 export interface ApprovalDeps extends ExchangeDeps {
@@ -62,8 +63,9 @@ export function approvalContext(deps: ApprovalDeps): ApprovalContext {
   const inFlight = new Set<Promise<void>>();
   const store = deps.store;
 
+  const github = deps.github && cachedDirectory(deps.github, { now: deps.now });
   const requireGithub = (what: string): ApproverDirectory => {
-    if (deps.github) return deps.github;
+    if (github) return github;
     throw new JitkeyError(
       'access_denied',
       `${what}, and this exchanger has no GitHub App configured to identify approvers (set JITKEY_GITHUB_APP_ID and JITKEY_GITHUB_APP_PRIVATE_KEY)`,

@@ -4,7 +4,14 @@
  */
 import { JitkeyError, unavailable } from '../errors.js';
 import type { ApprovalRequestRecord, ApprovalState, AuditEntry } from '../store/types.js';
-import { type Approver, authorizeApprover, identify } from './approvers.js';
+import {
+  type Approver,
+  authorizeApprover,
+  checkNotTriggeredBy,
+  identify,
+  type MembershipMemo,
+  votesInForce,
+} from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';
 import { approvalCount, approve, deny, effectiveStatus, REDEEM_WINDOW_SECONDS } from './state.js';
 import { type RequestView, requestView } from './views.js';
@@ -29,8 +36,15 @@ export async function decideRequest(
     const request = await store.getApprovalRequest(id);
     if (!request) throw notFound(id);
     const config = approvalConfig(deps.policy(), request);
+    const memo: MembershipMemo = new Map();
+    let inForce: Set<string> | undefined;
     try {
-      await authorizeApprover(github, who, { id, approvers: config.approvers, claims: request.claims });
+      await authorizeApprover(github, who, { id, approvers: config.approvers, claims: request.claims }, memo);
+      if (decision.kind === 'approve') {
+        await checkNotTriggeredBy(github, who, request);
+        const kept = await votesInForce(github, request.approvals, config.approvers, memo);
+        inForce = new Set(kept.map((v) => v.id));
+      }
     } catch (err) {
       if (err instanceof JitkeyError && (err.code === 'access_denied' || err.code === 'self_approval')) {
         await record(
@@ -48,13 +62,13 @@ export async function decideRequest(
     const now = deps.now();
     let next: ApprovalState;
     try {
-      next = transition(ctx, request, who, decision, config.required, now);
+      next = transition(ctx, request, who, decision, config.required, now, inForce);
     } catch (err) {
       await persistExpiry(request);
       throw err;
     }
     if (next === request) return requestView(request, effectiveStatus(request, now), config);
-    const row = decisionEntry(ctx, request, next, who, decision, config.required);
+    const row = decisionEntry(ctx, request, next, who, decision, config.required, inForce);
     if (await store.updateApprovalRequest(id, request.version, next, row)) {
       deps.log.info(`approval request ${decision.kind === 'approve' ? 'approved' : 'denied'}`, {
         request_id: id,
@@ -76,6 +90,7 @@ function transition(
   decision: Decision,
   required: number,
   now: Date,
+  inForce: ReadonlySet<string> | undefined,
 ): ApprovalState {
   if (decision.kind === 'deny') return deny(request, who, decision.reason ?? '', now);
   const vote = {
@@ -88,6 +103,7 @@ function transition(
     required,
     now,
     redeemWindowSeconds: deps.redeemWindowSeconds ?? REDEEM_WINDOW_SECONDS,
+    ...(inForce ? { inForce } : {}),
   });
   return result.changed ? result.next : request;
 }
@@ -99,12 +115,13 @@ function decisionEntry(
   who: Approver,
   decision: Decision,
   required: number,
+  inForce: ReadonlySet<string> | undefined,
 ): AuditEntry {
   const because = decision.reason ? `: ${decision.reason}` : '';
   const reason =
     decision.kind === 'deny'
       ? `denied${because}`
-      : `approved (${approvalCount(next)} of ${required})${because}${next.status === 'approved' ? '; the job may redeem it' : ''}`;
+      : `approved (${approvalCount(next, inForce && new Set([...inForce, who.id]))} of ${required})${because}${next.status === 'approved' ? '; the job may redeem it' : ''}`;
   return entry(request, {
     event: decision.kind,
     outcome: decision.kind === 'approve' ? 'allowed' : 'denied',

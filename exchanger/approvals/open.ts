@@ -18,6 +18,28 @@ export interface OpenRequest {
   durationSeconds?: number | undefined;
 }
 
+/**
+ * Open requests one run attempt may have at once (issue 16, item 9). A matrix shares its run, so
+ * this leaves room for a wide one; a flood from one run cannot bury everyone else's requests.
+ */
+export const MAX_PENDING_PER_RUN = 50;
+/** Pending requests read at most, for this count and for an approver's list (`read.ts`). */
+export const PENDING_SCAN_LIMIT = 10_000;
+
+async function checkRunCap(store: ApprovalContext['store'], claims: Claims): Promise<void> {
+  const pending = await store.listApprovalRequests({ statuses: ['pending'], limit: PENDING_SCAN_LIMIT });
+  const sameRun = pending.filter((r) =>
+    SAME_RUN_CLAIMS.every((name) => r.claims[name] === ownClaim(claims, name)),
+  );
+  if (sameRun.length >= MAX_PENDING_PER_RUN) {
+    throw new JitkeyError(
+      'rate_limited',
+      `this run attempt already has ${sameRun.length} requests waiting for approval (at most ${MAX_PENDING_PER_RUN}): wait for them to be decided or expire`,
+      { retryAfter: 60 },
+    );
+  }
+}
+
 export function newPollToken(): string {
   return randomBytes(32).toString('base64url');
 }
@@ -36,6 +58,7 @@ export async function openRequest(
       `role '${role.name}' needs a human approval, which is tied to the job's run: the token lacks ${missing.join(', ')}`,
     );
   }
+  await checkRunCap(store, claims);
   const now = deps.now();
   const pollToken = newPollToken();
   const actorId = ownClaim(claims, 'actor_id');
@@ -50,7 +73,11 @@ export async function openRequest(
     ...(durationSeconds !== undefined ? { durationSeconds } : {}),
     approvers: [...approval.approvers],
     required: approval.required,
-    claims: { ...identifyingClaims(claims), ...(typeof actorId === 'string' ? { actor_id: actorId } : {}) },
+    // A numeric actor_id is kept as its string: the self-approval check compares ids, never logins.
+    claims: {
+      ...identifyingClaims(claims),
+      ...(typeof actorId === 'string' || typeof actorId === 'number' ? { actor_id: String(actorId) } : {}),
+    },
     approvals: [],
   };
   await store.createApprovalRequest(

@@ -2,10 +2,9 @@
 import { revokeTokenMatches } from '../leases/secrets.js';
 import { identify, isApprover, isSelf, type MembershipMemo } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';
+import { PENDING_SCAN_LIMIT } from './open.js';
 import { effectiveStatus } from './state.js';
 import { type RequestView, requestView, type StatusView, statusView } from './views.js';
-
-const LIST_LIMIT = 500;
 
 export async function requestStatus(
   { deps, store, persistExpiry }: ApprovalContext,
@@ -26,7 +25,7 @@ export async function listForApprover(
   const github = requireGithub('approvals need GitHub to say who you are');
   const who = await identify(github, userToken);
   const memo: MembershipMemo = new Map();
-  const pending = await store.listApprovalRequests({ statuses: ['pending'], limit: LIST_LIMIT });
+  const pending = await store.listApprovalRequests({ statuses: ['pending'], limit: PENDING_SCAN_LIMIT });
   const mine: RequestView[] = [];
   for (const request of pending) {
     if (effectiveStatus(request, deps.now()) !== 'pending') {

@@ -15,6 +15,7 @@ import {
   verifyAndSpend,
 } from '../server/exchange.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
+import { votesInForce } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound, SAME_RUN_CLAIMS } from './context.js';
 import { checkRedeemable, redeemed } from './state.js';
 
@@ -43,6 +44,7 @@ export async function redeemRequest(
       await persistExpiry(request);
       throw err;
     }
+    await checkApprovalStillHolds(ctx, request);
     const role = lookupRole(deps.policy(), request.role);
     const duration = grantedDuration(role, request.durationSeconds);
     await authorize(deps, role, verified.claims);
@@ -69,6 +71,22 @@ export async function redeemRequest(
     await auditRedeemRefusal(ctx, id, request, claims, err);
     throw err;
   }
+}
+
+/**
+ * An approval is redeemed under the policy in force: votes of approvers it no longer names do not
+ * count, and a `required` raised since must be met (README: 403 when the policy changed).
+ */
+async function checkApprovalStillHolds(ctx: ApprovalContext, request: ApprovalRequestRecord): Promise<void> {
+  const config = approvalConfig(ctx.deps.policy(), request);
+  const github = ctx.requireGithub('redeeming an approval needs GitHub to check its approvers');
+  const kept = await votesInForce(github, request.approvals, config.approvers);
+  const count = new Set(kept.map((v) => v.id)).size;
+  if (count >= config.required) return;
+  throw new JitkeyError(
+    'access_denied',
+    `the role's approval policy changed since this request was approved: ${count} of the ${config.required} approvals it now requires come from approvers it names; re-run the job to ask again`,
+  );
 }
 
 async function auditRedeemRefusal(

@@ -13,6 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalidRequest } from '../errors.js';
 import type { Logger } from '../log.js';
 import { bearerToken, readJsonObject, sendJson } from '../server/http.js';
+import { callerBudget } from './caller-budget.js';
 import { type Approvals, cleanReason } from './service.js';
 
 /** Request ids are the exchanger's own (`req_` + base64url); anything else is no request. */
@@ -22,10 +23,16 @@ const ACTION = new RegExp(`^/v1/requests/(${ID})/(approve|deny|redeem)$`);
 
 export type ExtraRoutes = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 
-export function approvalRoutes(approvals: Approvals, log: Logger): ExtraRoutes {
+export function approvalRoutes(
+  approvals: Approvals,
+  log: Logger,
+  now: () => Date = () => new Date(),
+): ExtraRoutes {
+  const spend = callerBudget({ now });
   return async (req, res, requestId) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
+    const peer = req.socket.remoteAddress ?? '';
 
     if (req.method === 'GET' && path === '/v1/requests') {
       const status = url.searchParams.get('status') ?? 'pending';
@@ -35,6 +42,7 @@ export function approvalRoutes(approvals: Approvals, log: Logger): ExtraRoutes {
         );
       }
       const token = bearerToken(req, 'your GitHub token');
+      spend(peer);
       sendJson(res, 200, await approvals.list(token));
       return true;
     }
@@ -64,6 +72,7 @@ export function approvalRoutes(approvals: Approvals, log: Logger): ExtraRoutes {
       }
       const reason = parseReason(body, verb);
       const token = bearerToken(req, 'your GitHub token');
+      spend(peer);
       const view = await approvals.decide(id, token, { kind: verb, reason });
       sendJson(res, 200, view);
       log.info(verb, { request_id: requestId, approval_request: id, status: view.status });

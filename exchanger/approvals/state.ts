@@ -28,9 +28,12 @@ export function expire(state: ApprovalState, now: Date): ApprovalState | undefin
     : undefined;
 }
 
-/** Distinct approvers (by GitHub user id) so far. */
-export function approvalCount(state: Pick<ApprovalState, 'approvals'>): number {
-  return new Set(state.approvals.map((v) => v.id)).size;
+/** Distinct approvers (by GitHub user id) so far; with `inForce`, only those voter ids count. */
+export function approvalCount(
+  state: Pick<ApprovalState, 'approvals'>,
+  inForce?: ReadonlySet<string>,
+): number {
+  return new Set(state.approvals.map((v) => v.id).filter((id) => !inForce || inForce.has(id))).size;
 }
 
 const closed = (state: ApprovalState, now: Date, verb: string): JitkeyError => {
@@ -59,7 +62,13 @@ export interface ApproveResult {
 export function approve(
   state: ApprovalState,
   vote: ApprovalVote,
-  options: { required: number; now: Date; redeemWindowSeconds?: number },
+  options: {
+    required: number;
+    now: Date;
+    redeemWindowSeconds?: number;
+    /** Voter ids the policy in force still names; earlier votes of others no longer count. */
+    inForce?: ReadonlySet<string>;
+  },
 ): ApproveResult {
   const status = effectiveStatus(state, options.now);
   if (status === 'approved') return { next: state, changed: false };
@@ -67,7 +76,8 @@ export function approve(
   if (state.approvals.some((v) => v.id === vote.id)) return { next: state, changed: false };
   const approvals = [...state.approvals, vote];
   const next: ApprovalState = { ...state, approvals };
-  if (approvalCount(next) >= options.required) {
+  const inForce = options.inForce && new Set([...options.inForce, vote.id]);
+  if (approvalCount(next, inForce) >= options.required) {
     next.status = 'approved';
     const window = (options.redeemWindowSeconds ?? REDEEM_WINDOW_SECONDS) * 1000;
     next.expiresAt = new Date(options.now.getTime() + window);

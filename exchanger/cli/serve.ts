@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { publicUrlFromEnv } from '../approvals/notify.js';
 import { approvalRoutes } from '../approvals/routes.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
+import { parseDuration } from '../duration.js';
 import { startSweeps } from '../leases/sweep.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
@@ -20,6 +21,7 @@ import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
 import { buildGuards, buildProviders, githubAppFromEnv } from '../providers/from-env.js';
 import { createServer } from '../server/app.js';
+import { limitsFromEnv } from '../server/limits.js';
 import { createMetrics, type Metrics } from '../server/metrics.js';
 import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
 import { openStore, parseStoreUrl } from '../store/open.js';
@@ -31,7 +33,7 @@ import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
 
 const USAGE =
-  'jitkey serve --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N]';
+  'jitkey serve --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N] [--audit-retention 90d]';
 const MAX_WORKERS = 256;
 const SHUTDOWN_GRACE_MS = 25_000;
 /**
@@ -50,6 +52,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       host: { type: 'string', default: '127.0.0.1' },
       store: { type: 'string', default: env.JITKEY_STORE ?? 'sqlite:./jitkey.db' },
       workers: { type: 'string', default: env.JITKEY_WORKERS ?? String(availableParallelism()) },
+      'audit-retention': { type: 'string', default: env.JITKEY_AUDIT_RETENTION ?? '' },
     },
     USAGE,
   );
@@ -58,6 +61,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port must be 0–65535, got '${values.port}'`);
   const workers = workerCount(values.workers!, values.store!);
+  // Settings are refused here, before any worker starts, with the reason once.
+  const limits = limitsFromEnv(env);
+  const retention = auditRetention(values['audit-retention']);
   const baseLog = createLogger({ level: (env.JITKEY_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
 
   if (workers > 1 && cluster.isPrimary) {
@@ -86,7 +92,11 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const ownMetrics = createMetrics();
   // One purger is enough: the other workers' would only find the rows already gone.
   const purge = workerIndex > 1 ? { purgeIntervalMs: 0 } : purgeInterval(env);
-  const store = await openStore(values.store!, { log, ...purge });
+  const store = await openStore(values.store!, {
+    log,
+    ...purge,
+    ...retention,
+  });
   // One GitHub App client for the provider, the environment guard and approvals.
   const github = githubAppFromEnv(env, log);
   const providers = buildProviders(env, { log }, github);
@@ -139,7 +149,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
   };
   const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
-  const server = createServer({ ...deps, approvals, extraRoutes: approvalRoutes(approvals, log) });
+  const server = createServer({ ...deps, limits, approvals, extraRoutes: approvalRoutes(approvals, log) });
 
   const reload = async () => {
     try {
@@ -245,6 +255,26 @@ function purgeInterval(env: NodeJS.ProcessEnv): { purgeIntervalMs?: number } {
     );
   }
   return { purgeIntervalMs: ms };
+}
+
+/**
+ * `--audit-retention 90d` (or `JITKEY_AUDIT_RETENTION`): audit rows older than this go in the
+ * store's background purge. Unset keeps them forever, as before.
+ */
+function auditRetention(text: string | undefined): { auditRetentionDays?: number } {
+  if (!text) return {};
+  let seconds: number;
+  try {
+    seconds = parseDuration(text);
+  } catch {
+    throw new Error(`--audit-retention must be a duration such as 90d or 2160h, got '${text}'`);
+  }
+  if (seconds < 3600) {
+    throw new Error(
+      `--audit-retention '${text}' is under an hour: audit rows must outlive the leases they record`,
+    );
+  }
+  return { auditRetentionDays: seconds / 86_400 };
 }
 
 function warnUnconfigured(policy: Policy, providers: Record<string, unknown>, log: Logger): void {

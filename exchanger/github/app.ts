@@ -68,12 +68,24 @@ export interface GithubApp {
   getUser(userToken: string): Promise<{ login: string; id: number }>;
   /** Active member of `org/teamSlug`? Needs the App's Members: read organization permission. */
   isTeamMember(org: string, teamSlug: string, username: string): Promise<boolean>;
+  /**
+   * Who started a run attempt (`triggering_actor`: whoever clicked re-run) and whose run it is
+   * (`actor`), as GitHub user ids. Needs Actions: read; throws `upstream_error` when GitHub cannot
+   * answer, `access_denied` when it knows no such run attempt.
+   */
+  getRunAttempt(owner: string, repo: string, runId: string, attempt: string): Promise<RunAttempt>;
+}
+
+export interface RunAttempt {
+  actorId?: string;
+  triggeringActorId?: string;
+  triggeringActorLogin?: string;
 }
 
 const API_VERSION = '2022-11-28';
 const JWT_REUSE_MARGIN_S = 120;
 const INTERNAL_TOKEN_MARGIN_MS = 5 * 60_000;
-const ENVIRONMENT_READ: GithubPermissions = { actions: 'read' };
+const ACTIONS_READ: GithubPermissions = { actions: 'read' };
 const MEMBERS_READ: GithubPermissions = { members: 'read' };
 
 type TokenScopeParams = NonNullable<Parameters<Octokit['rest']['apps']['createInstallationAccessToken']>[0]>;
@@ -251,7 +263,7 @@ export function createGithubApp(options: GithubAppOptions): GithubApp {
 
     async getEnvironment(owner, repo, name) {
       try {
-        return await withInternalToken(owner, ENVIRONMENT_READ, async (auth) => {
+        return await withInternalToken(owner, ACTIONS_READ, async (auth) => {
           try {
             const { data } = await octokit.rest.repos.getEnvironment({
               owner,
@@ -290,6 +302,42 @@ export function createGithubApp(options: GithubAppOptions): GithubApp {
           throw new JitkeyError('invalid_token', 'GitHub did not accept this GitHub token (401)');
         }
         throw upstream('asking GitHub who holds a token (GET /user)', e);
+      }
+    },
+
+    async getRunAttempt(owner, repo, runId, attempt) {
+      const what = `run ${runId} attempt ${attempt} of ${owner}/${repo}`;
+      try {
+        return await withInternalToken(owner, ACTIONS_READ, async (auth) => {
+          const { data } = await octokit.rest.actions.getWorkflowRunAttempt({
+            owner,
+            repo,
+            run_id: Number(runId),
+            attempt_number: Number(attempt),
+            ...auth,
+          });
+          const id = (u: { id?: number } | null | undefined) =>
+            u?.id === undefined ? undefined : String(u.id);
+          const actorId = id(data.actor);
+          const triggeringActorId = id(data.triggering_actor);
+          return {
+            ...(actorId ? { actorId } : {}),
+            ...(triggeringActorId ? { triggeringActorId } : {}),
+            ...(data.triggering_actor?.login ? { triggeringActorLogin: data.triggering_actor.login } : {}),
+          };
+        });
+      } catch (e) {
+        if (e instanceof JitkeyError) throw e;
+        if (githubStatus(e) === 404) {
+          throw new JitkeyError('access_denied', `GitHub knows no ${what}: the approval is refused`);
+        }
+        throw upstream(
+          `asking GitHub who started ${what}`,
+          e,
+          githubStatus(e) === 403
+            ? 'the GitHub App needs the Actions: read repository permission'
+            : undefined,
+        );
       }
     },
 

@@ -13,6 +13,7 @@
 import { type Claims, ownClaim } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
+import { asciiLower } from '../policy/glob.js';
 import type { Role } from '../policy/types.js';
 import type { Guard } from '../providers/types.js';
 import type { EnvironmentInfo, GithubApp } from './app.js';
@@ -42,7 +43,8 @@ export function createEnvironmentGuard(options: EnvironmentGuardOptions): Guard 
 
   async function lookup(owner: string, repo: string, name: string): Promise<EnvironmentInfo | undefined> {
     // GitHub compares owner, repository and environment names case-insensitively; so does the cache.
-    const key = `${owner}/${repo}\n${name}`.toLowerCase();
+    // ASCII folding only (SPEC): Unicode lowering would make `\u212A` (Kelvin) share the key of `k`.
+    const key = asciiLower(`${owner}/${repo}\n${name}`);
     const at = now().getTime();
     const hit = cache.get(key);
     if (hit && at - hit.at < ttl) return hit.environment;

@@ -28,6 +28,11 @@ function fold(code: number): number {
   return code >= 65 && code <= 90 ? code + 32 : code;
 }
 
+/** `A`–`Z` lowered, nothing else: a key for names GitHub compares case-insensitively (`É` stays `É`). */
+export function asciiLower(text: string): string {
+  return text.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
 /** Equality, with ASCII-only case folding when asked. */
 export function equalsAscii(a: string, b: string, foldCase: boolean): boolean {
   if (a.length !== b.length) return false;

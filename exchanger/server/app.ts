@@ -11,22 +11,55 @@ import {
 import { JitkeyError } from '../errors.js';
 import { newRequestId } from '../leases/secrets.js';
 import { type ExchangeDeps, exchange } from './exchange.js';
-import { asJitkeyError, bearerToken, readJsonObject, sendError, sendJson } from './http.js';
+import {
+  asJitkeyError,
+  bearerToken,
+  MAX_BODY_BYTES,
+  readBody,
+  readJsonObject,
+  sendError,
+  sendJson,
+} from './http.js';
+import { DEFAULT_LIMITS, type HttpLimits, peerConnectionCap } from './limits.js';
+import { createRefusalFold } from './refusal-fold.js';
 import { revoke } from './revoke.js';
-import { handleWebhook } from './webhook.js';
+import { handleWebhook, MAX_WEBHOOK_BYTES, WEBHOOK_PATH } from './webhook.js';
 
 export interface AppDeps extends ExchangeDeps {
   /** Requests handled at once before new ones get 429 (protects memory under a fan-out burst). */
   maxInFlight?: number;
+  /** Timeouts and caps (`limits.ts`); `maxInFlight` above wins over `limits.maxInFlight`. */
+  limits?: Partial<HttpLimits>;
   /** Extra routes (approvals) tried before the 404. Return false when the path is not theirs. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
 
+/** Answered at once, never counted or limited, and to HEAD as to GET. */
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
+function limitsOf(deps: AppDeps): HttpLimits {
+  return {
+    ...DEFAULT_LIMITS,
+    ...deps.limits,
+    ...(deps.maxInFlight !== undefined ? { maxInFlight: deps.maxInFlight } : {}),
+  };
+}
+
 export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const maxInFlight = deps.maxInFlight ?? 4096;
+  const { maxInFlight, bodyTimeoutMs } = limitsOf(deps);
   let inFlight = 0;
+
+  /** A slot is taken only once the body is in: a trickled body holds a connection, not a slot. */
+  const admit = async (req: IncomingMessage, res: ServerResponse, limit: number): Promise<void> => {
+    await readBody(req, { limit, timeoutMs: bodyTimeoutMs });
+    if (inFlight >= maxInFlight) {
+      throw new JitkeyError('rate_limited', 'the exchanger is at capacity; retry shortly', { retryAfter: 1 });
+    }
+    inFlight++;
+    res.once('close', () => inFlight--);
+  };
 
   const routes: Record<string, Handler> = {
     'GET /healthz': async (_req, res) => sendJson(res, 200, { status: 'ok' }),
@@ -48,7 +81,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     'POST /v1/exchange': async (req, res, requestId) => {
       const body = await readJsonObject(req);
       const token = bearerToken(req);
-      const grant = await exchange(deps, token, body, requestId);
+      const grant = await exchange(deps, token, body, requestId, req.socket.remoteAddress ?? '');
       if ('status' in grant) {
         sendJson(res, 202, grant);
         deps.log.info('exchange', { request_id: requestId, role: body.role, outcome: 'pending' });
@@ -62,7 +95,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
         lease_id: grant.lease_id,
       });
     },
-    'POST /v1/github/webhook': async (req, res, requestId) => {
+    [`POST ${WEBHOOK_PATH}`]: async (req, res, requestId) => {
       const outcome = await handleWebhook(deps, req, requestId);
       if (outcome.status === 204) res.writeHead(204).end();
       else sendJson(res, 200, { revoked: outcome.revoked });
@@ -77,25 +110,18 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
 
   return (req, res) => {
     const requestId = newRequestId();
-    const path = (req.url ?? '/').split('?')[0];
-    const handler = routes[`${req.method} ${path}`];
-    if (inFlight >= maxInFlight) {
-      req.resume();
-      sendError(
-        res,
-        new JitkeyError('rate_limited', 'the exchanger is at capacity; retry shortly', { retryAfter: 1 }),
-        requestId,
-      );
-      return;
-    }
-    inFlight++;
-    res.on('close', () => inFlight--);
-    const run = handler
-      ? handler(req, res, requestId)
-      : (deps.extraRoutes?.(req, res, requestId) ?? Promise.resolve(false)).then((handled) => {
-          if (!handled) throw new JitkeyError('not_found', `no route for ${req.method} ${path}`);
-        });
-    run.catch((err: unknown) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const method = req.method === 'HEAD' && PROBES.has(path) ? 'GET' : req.method;
+    const handler = routes[`${method} ${path}`];
+    const work = async () => {
+      if (handler && PROBES.has(path)) return handler(req, res, requestId);
+      // GitHub's webhook deliveries reach 25 MiB; every other body is held to the 16 KiB floor.
+      await admit(req, res, path === WEBHOOK_PATH ? MAX_WEBHOOK_BYTES : MAX_BODY_BYTES);
+      if (handler) return handler(req, res, requestId);
+      const handled = await (deps.extraRoutes?.(req, res, requestId) ?? false);
+      if (!handled) throw new JitkeyError('not_found', `no route for ${req.method} ${path}`);
+    };
+    work().catch((err: unknown) => {
       const e = asJitkeyError(err);
       if (e.status >= 500)
         deps.log.error('request failed', {
@@ -106,22 +132,49 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
           cause: e.cause as Error,
         });
       else deps.log.info('request refused', { request_id: requestId, path, code: e.code, reason: e.message });
-      if (!res.headersSent) sendError(res, e, requestId);
-      else res.destroy();
+      if (res.headersSent) return void res.destroy();
+      // A body we stopped reading (oversize, too slow) is not drained: the connection goes.
+      if (!req.complete) res.setHeader('connection', 'close');
+      sendError(res, e, requestId);
     });
   };
 }
 
 export function createServer(deps: AppDeps): Server {
-  return createHttpServer(
+  const limits = limitsOf(deps);
+  const refusals = deps.refusals ?? createRefusalFold({ now: deps.now, requestId: newRequestId });
+  const server = createHttpServer(
     {
       keepAliveTimeout: 65_000,
-      requestTimeout: 30_000,
-      headersTimeout: 10_000,
+      // Node's own backstop for the whole request; the body timeout above answers sooner.
+      requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs + 5_000,
+      headersTimeout: limits.headersTimeoutMs,
+      // How often Node checks those two timeouts (default 30 s, which lets a slow client
+      // hold its connection three times longer than the timeout says).
+      connectionsCheckingInterval: 1_000,
       // Room above the 16 KiB token limit, so an oversize token gets our 401 that says why
       // rather than Node's bare 431.
       maxHeaderSize: 32 * 1024,
     },
-    createApp(deps),
+    createApp({ ...deps, refusals }),
   );
+  const writeFolded = (all: boolean) => {
+    for (const entry of refusals.due(all)) {
+      deps.store.record(entry).catch((err: unknown) => {
+        deps.log.warn('could not audit folded refusals', { reason: entry.reason, error: err as Error });
+      });
+    }
+  };
+  const folding = setInterval(() => writeFolded(false), 5_000).unref();
+  server.on('close', () => {
+    clearInterval(folding);
+    writeFolded(true);
+  });
+  const admitPeer = peerConnectionCap(limits.maxConnectionsPerPeer);
+  server.on('connection', (socket) => {
+    if (!admitPeer(socket.remoteAddress ?? '', (release) => socket.once('close', release))) {
+      socket.destroy();
+    }
+  });
+  return server;
 }

@@ -9,12 +9,15 @@ import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
 import { runKeyOf, sealForRunEnd } from '../leases/run-end.js';
 import { hashRevokeToken, newLeaseId, newRevokeToken, seal } from '../leases/secrets.js';
 import type { Logger } from '../log.js';
+import { quote } from '../policy/evaluate.js';
 import type { Evaluate, Policy, Role } from '../policy/types.js';
 import type { Guard, Minted, Providers } from '../providers/types.js';
 import type { AuditEntry, LeaseRecord, Store } from '../store/types.js';
+import { clean, truncate } from '../text/clean.js';
 import { MAX_CLOCK_TOLERANCE_SECONDS } from '../token/claims-check.js';
 import type { TokenVerifier, VerifiedToken } from '../token/types.js';
 import type { Metrics } from './metrics.js';
+import type { RefusalFold } from './refusal-fold.js';
 import { limitByRun } from './run-limits.js';
 
 export interface ExchangeDeps {
@@ -32,6 +35,8 @@ export interface ExchangeDeps {
   approvals?: ApprovalOpener;
   /** JITKEY_GITHUB_WEBHOOK_SECRET: GitHub tokens are also sealed under it (`leases/run-end.ts`). */
   webhookSecret?: string;
+  /** Folds the audit rows of unverified callers, one per peer per window (`refusal-fold.ts`). */
+  refusals?: RefusalFold;
 }
 
 /** The answer to an exchange for a role with `approval` (SPEC section 3, Approvals). */
@@ -72,7 +77,7 @@ const BODY_FIELDS = new Set(['role', 'duration_seconds']);
 export function parseExchangeBody(body: Record<string, unknown>): ExchangeRequest {
   for (const key of Object.keys(body)) {
     if (!BODY_FIELDS.has(key))
-      throw invalidRequest(`unknown field '${key}': the body takes 'role' and 'duration_seconds'`);
+      throw invalidRequest(`unknown field ${quote(key)}: the body takes 'role' and 'duration_seconds'`);
   }
   const { role, duration_seconds: duration } = body;
   if (typeof role !== 'string' || role === '')
@@ -87,6 +92,8 @@ export function parseExchangeBody(body: Record<string, unknown>): ExchangeReques
 /** What the audit row and metrics learn as the request moves along. */
 interface Context {
   requestId: string;
+  /** The client's address, for folding refusals of unverified tokens. */
+  peer: string;
   role?: Role;
   roleName?: string;
   claims?: Claims;
@@ -122,9 +129,15 @@ export async function verifyAndSpend(
 ): Promise<VerifiedToken> {
   const verified = await deps.verifier().verify(token);
   onVerified?.(verified);
+  await spend(deps, verified);
+  return verified;
+}
+
+/** Records the token's jti as used; `token_replayed` when it already was. */
+async function spend(deps: ExchangeDeps, verified: VerifiedToken): Promise<void> {
   let fresh: boolean;
   try {
-    fresh = await deps.store.consumeJti(verified.jti, spentUntil(verified));
+    fresh = await deps.store.consumeJti(verified.jti, spentUntil(verified), verified.issuer);
   } catch (err) {
     throw err instanceof JitkeyError ? err : unavailable('the store could not record the token id', err);
   }
@@ -135,13 +148,14 @@ export async function verifyAndSpend(
       {},
     );
   }
-  return verified;
 }
 
 export function lookupRole(policy: Policy, name: string): Role {
   const role = policy.roles.get(name);
   if (!role)
-    throw invalidRequest(`unknown role '${name}': check the 'role' input against the exchanger's policy`);
+    throw invalidRequest(
+      `unknown role ${quote(name)}: check the 'role' input against the exchanger's policy`,
+    );
   return role;
 }
 
@@ -150,14 +164,16 @@ export async function exchange(
   token: string,
   body: Record<string, unknown>,
   requestId: string,
+  peer = '',
 ): Promise<Grant | Pending> {
-  const ctx: Context = { requestId };
+  const ctx: Context = { requestId, peer };
   try {
+    // The token first: nothing an unverified caller sent reaches an audit row or a log line.
+    const verified = await deps.verifier().verify(token);
+    ctx.claims = verified.claims;
     const request = parseExchangeBody(body);
-    ctx.roleName = request.role;
-    const verified = await verifyAndSpend(deps, token, (v) => {
-      ctx.claims = v.claims;
-    });
+    ctx.roleName = truncate(clean(request.role), MAX_AUDITED_ROLE);
+    await spend(deps, verified);
     const role = lookupRole(deps.policy(), request.role);
     ctx.role = role;
     const requested = grantedDuration(role, request.durationSeconds);
@@ -289,11 +305,16 @@ async function discard(deps: ExchangeDeps, role: Role, minted: Minted, leaseId: 
   });
 }
 
+/** Longest role name and reason an audit row keeps of what the caller sent. */
+const MAX_AUDITED_ROLE = 100;
+const MAX_AUDITED_REASON = 1000;
+
 async function auditRefusal(deps: ExchangeDeps, ctx: Context, err: unknown): Promise<void> {
   const code = err instanceof JitkeyError ? err.code : 'internal_error';
   const known = ctx.role !== undefined;
   deps.metrics.decisions.inc({ role: known ? ctx.role!.name : '', outcome: 'denied', code });
   if (code === 'unavailable') return; // the store is what failed: nothing more to write there
+  if (!ctx.claims && deps.refusals && !deps.refusals.admit(ctx.peer)) return;
   try {
     await deps.store.record({
       at: deps.now(),
@@ -303,7 +324,7 @@ async function auditRefusal(deps: ExchangeDeps, ctx: Context, err: unknown): Pro
       ...(ctx.roleName ? { role: ctx.roleName } : {}),
       ...(ctx.role ? { provider: ctx.role.provider } : {}),
       errorCode: code,
-      reason: err instanceof Error ? err.message : String(err),
+      reason: truncate(err instanceof Error ? err.message : String(err), MAX_AUDITED_REASON),
       claims: ctx.claims ? identifyingClaims(ctx.claims) : {},
     });
   } catch (storeErr) {

@@ -6,35 +6,80 @@ import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 export const MAX_BODY_BYTES = 16 * 1024;
 export const MAX_TOKEN_BYTES = 16 * 1024;
 
-export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
-  return (await readBodyBytes(req, limit)).toString('utf8');
+type BodyOptions = { limit?: number; timeoutMs?: number };
+
+const bodies = new WeakMap<IncomingMessage, Promise<Buffer>>();
+
+/**
+ * The request body, read once: the app reads it before the request takes an in-flight slot, and
+ * the route that parses it later gets the same bytes. An oversize body is not drained but cut
+ * (the caller answers with `Connection: close`); a body that has not arrived within `timeoutMs`
+ * fails as 408 `request_timeout`. The first read's options decide: later readers share its result.
+ */
+export function readBodyBytes(
+  req: IncomingMessage,
+  { limit = MAX_BODY_BYTES, timeoutMs }: BodyOptions = {},
+): Promise<Buffer> {
+  let body = bodies.get(req);
+  if (!body) {
+    body = readOnce(req, limit, timeoutMs);
+    bodies.set(req, body);
+  }
+  return body;
 }
 
-/** The body as bytes (a signature over them must see them exactly), refused past `limit`. */
-export function readBodyBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, options: BodyOptions = {}): Promise<string> {
+  return (await readBodyBytes(req, options)).toString('utf8');
+}
+
+function readOnce(req: IncomingMessage, limit: number, timeoutMs: number | undefined): Promise<Buffer> {
   const tooLarge = () =>
     invalidRequest(
       `request body exceeds ${limit >= 1024 * 1024 ? `${limit / 1024 / 1024} MiB` : `${limit / 1024} KiB`}`,
     );
-  const declared = Number(req.headers['content-length']);
-  if (declared > limit) {
-    req.resume();
-    return Promise.reject(tooLarge());
-  }
+  if (Number(req.headers['content-length']) > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(tooLarge());
-        req.resume();
-        return;
+    const stop = (err?: JitkeyError) => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      if (err) {
+        req.pause();
+        reject(err);
       }
-      chunks.push(chunk);
+    };
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () =>
+              stop(
+                new JitkeyError(
+                  'request_timeout',
+                  `the request body did not arrive within ${timeoutMs / 1000} s: send it with the headers`,
+                ),
+              ),
+            timeoutMs,
+          );
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) stop(tooLarge());
+      else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => {
+      stop();
+      resolve(Buffer.concat(chunks));
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('error', (err) => {
+      stop();
+      reject(err);
+    });
+    // A client that goes away mid-body: nothing will answer, but the reader must not hang.
+    req.on('close', () => {
+      if (!req.complete) stop(invalidRequest('the client closed the connection before the body ended'));
+    });
   });
 }
 

@@ -6,9 +6,9 @@
 import { invalidRequest, JitkeyError } from '../errors.js';
 import { revokeTokenMatches, unseal } from '../leases/secrets.js';
 import type { Logger } from '../log.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy, ProviderName, Role } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
-import type { Store } from '../store/types.js';
+import type { LeaseRecord, Store } from '../store/types.js';
 import type { Metrics } from './metrics.js';
 
 export interface RevokeDeps {
@@ -41,9 +41,8 @@ export async function revoke(
 
   let upstream = 'not revocable upstream; expires on its own';
   const provider = deps.providers[lease.provider as keyof Providers];
-  // The sealed material alone revokes: a role removed from the policy since still has its lease ended.
-  const role = deps.policy().roles.get(lease.role);
   if (lease.sealedRevocation && provider?.revoke) {
+    const role = roleOf(deps.policy(), lease);
     try {
       await provider.revoke(role, unseal(lease.sealedRevocation, token, lease.id));
       upstream = 'revoked upstream';
@@ -76,4 +75,23 @@ export async function revoke(
     leaseId: lease.id,
     expiresAt: lease.expiresAt,
   });
+}
+
+/**
+ * The role a lease was minted for, as far as revoking needs it. The policy may have renamed or
+ * removed it (or given the name to another provider) since: the credential still has to die, and
+ * the sealed secret is all a revoke needs, so a retired role carries just the name and provider.
+ */
+function roleOf(policy: Policy, lease: LeaseRecord): Role {
+  const current = policy.roles.get(lease.role);
+  if (current && current.provider === lease.provider) return current;
+  return {
+    name: lease.role,
+    provider: lease.provider as ProviderName,
+    durationSeconds: 0,
+    maxDurationSeconds: 0,
+    allow: [],
+    deny: [],
+    requireProtectedEnvironment: false,
+  };
 }

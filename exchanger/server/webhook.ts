@@ -23,6 +23,7 @@ import type { LeaseRecord, RunKey, Store } from '../store/types.js';
 import { readBodyBytes } from './http.js';
 
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
+export const WEBHOOK_PATH = '/v1/github/webhook';
 
 export interface WebhookDeps {
   policy: () => Policy;
@@ -48,7 +49,7 @@ export async function handleWebhook(
       'the GitHub webhook is not enabled on this exchanger (set JITKEY_GITHUB_WEBHOOK_SECRET)',
     );
   }
-  const body = await readBodyBytes(req, MAX_WEBHOOK_BYTES);
+  const body = await readBodyBytes(req, { limit: MAX_WEBHOOK_BYTES });
   const event = header(req, 'x-github-event');
   if (!signatureMatches(secret, body, header(req, 'x-hub-signature-256'))) {
     await deps.store.record({

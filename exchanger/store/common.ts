@@ -118,10 +118,25 @@ export interface PurgeTarget {
   key: string;
   column: string;
   what: string;
+  /**
+   * Rows whose deletion re-opens a door (spent jtis) are purged only once the database's own clock,
+   * less this margin, is past them too: an instance whose clock runs ahead must not drop a jti that
+   * another instance would still accept the token for.
+   */
+  databaseClockMarginMs?: number;
 }
 
+/** See `PurgeTarget.databaseClockMarginMs`: well above any clock skew between instances. */
+export const JTI_PURGE_MARGIN_MS = 5 * 60_000;
+
 export const PURGE_TARGETS = {
-  jtis: { table: 'used_jtis', key: 'jti', column: 'expires_at', what: 'purge used token ids' },
+  jtis: {
+    table: 'used_jtis',
+    key: 'issuer, jti',
+    column: 'expires_at',
+    what: 'purge used token ids',
+    databaseClockMarginMs: JTI_PURGE_MARGIN_MS,
+  },
   leases: { table: 'leases', key: 'id', column: 'expires_at', what: 'purge expired leases' },
   approvals: {
     table: 'approval_requests',
@@ -143,7 +158,7 @@ async function purgeRows(
   chunked: (target: PurgeTarget, cutoffMs: number) => Promise<number>,
 ): Promise<PurgeCounts> {
   const at = now.getTime();
-  const jtis = await chunked(PURGE_TARGETS.jtis, at);
+  const jtis = await chunked(PURGE_TARGETS.jtis, at - JTI_PURGE_MARGIN_MS);
   const leases = await chunked(PURGE_TARGETS.leases, at - LEASE_GRACE_MS);
   const approvals = await chunked(PURGE_TARGETS.approvals, at - LEASE_GRACE_MS);
   const audit =

@@ -71,7 +71,15 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
       completed_at timestamptz NOT NULL,
       PRIMARY KEY (repository_id, run_id, run_attempt)
     );`,
+  // Spent jtis keyed by issuer and jti (rows from before carry issuer '', still honoured).
+  (t) => `
+    ALTER TABLE ${t('used_jtis')} ADD COLUMN issuer text NOT NULL DEFAULT '';
+    ALTER TABLE ${t('used_jtis')} DROP CONSTRAINT used_jtis_pkey;
+    ALTER TABLE ${t('used_jtis')} ADD PRIMARY KEY (issuer, jti);`,
 ];
+
+/** The schema version a fresh database reaches: the number of migrations. */
+export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Checks the configured schema is a plain identifier and returns the table namer for it. */
 export function tableNames(schema: string | undefined): TableName {

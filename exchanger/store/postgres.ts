@@ -83,28 +83,41 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
 
   let closed = false;
   /** Deletes in bounded chunks; SKIP LOCKED lets several instances purge side by side. */
-  const purger = startPurge(settings, log, async ({ what, table, key, column }, cutoff) => {
-    let total = 0;
-    for (;;) {
-      if (closed) return total;
-      const { rowCount } = await query(what, {
-        name: `jitkey_purge_${table}`,
-        text: `DELETE FROM ${t(table)} WHERE ${key} IN
-                 (SELECT ${key} FROM ${t(table)} WHERE ${column} < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-        values: [new Date(cutoff), PURGE_CHUNK],
-      });
-      total += rowCount ?? 0;
-      if ((rowCount ?? 0) < PURGE_CHUNK) return total;
-    }
-  });
+  const purger = startPurge(
+    settings,
+    log,
+    async ({ what, table, key, column, databaseClockMarginMs }, cutoff) => {
+      // The database's clock, not this instance's (see PurgeTarget.databaseClockMarginMs).
+      const before =
+        databaseClockMarginMs === undefined
+          ? '$1'
+          : `LEAST($1::timestamptz, now() - interval '${databaseClockMarginMs} milliseconds')`;
+      let total = 0;
+      for (;;) {
+        if (closed) return total;
+        const { rowCount } = await query(what, {
+          name: `jitkey_purge_${table}`,
+          text: `DELETE FROM ${t(table)} WHERE (${key}) IN
+                 (SELECT ${key} FROM ${t(table)} WHERE ${column} < ${before} LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+          values: [new Date(cutoff), PURGE_CHUNK],
+        });
+        total += rowCount ?? 0;
+        if ((rowCount ?? 0) < PURGE_CHUNK) return total;
+      }
+    },
+  );
 
   return {
     kind: 'postgres',
-    async consumeJti(jti, expiresAt) {
+    async consumeJti(jti, expiresAt, issuer = '') {
+      // A row of issuer '' was written before jtis were keyed by issuer: it still counts as spent.
       const { rowCount } = await query('record the token id', {
         name: 'jitkey_consume_jti',
-        text: `INSERT INTO ${t('used_jtis')} (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING RETURNING jti`,
-        values: [jti, expiresAt],
+        text: `INSERT INTO ${t('used_jtis')} (issuer, jti, expires_at)
+                 SELECT $3, $1, $2
+                 WHERE NOT EXISTS (SELECT 1 FROM ${t('used_jtis')} WHERE issuer = '' AND jti = $1)
+                 ON CONFLICT (issuer, jti) DO NOTHING RETURNING jti`,
+        values: [jti, expiresAt, issuer],
       });
       return rowCount === 1;
     },

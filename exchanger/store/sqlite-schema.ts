@@ -62,6 +62,18 @@ const MIGRATIONS: readonly string[] = [
      completed_at INTEGER NOT NULL,
      PRIMARY KEY (repository_id, run_id, run_attempt)
    ) WITHOUT ROWID;`,
+  // Spent jtis keyed by issuer and jti: two issuers may use the same jti. Rows from before carry
+  // issuer '' and are still honoured (consumeJti checks them) until they expire.
+  `CREATE TABLE used_jtis_by_issuer (
+     issuer TEXT NOT NULL,
+     jti TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (issuer, jti)
+   ) WITHOUT ROWID;
+   INSERT INTO used_jtis_by_issuer (issuer, jti, expires_at) SELECT '', jti, expires_at FROM used_jtis;
+   DROP TABLE used_jtis;
+   ALTER TABLE used_jtis_by_issuer RENAME TO used_jtis;
+   CREATE INDEX used_jtis_expires_at ON used_jtis (expires_at);`,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

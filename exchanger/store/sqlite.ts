@@ -9,16 +9,18 @@
  * The schema and its migrations: `sqlite-schema.ts`; the audit and lease rows, shared with
  * PostgreSQL: `rows.ts`. Times are stored as integer milliseconds since the epoch.
  */
+import { closeSync, openSync, statSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { JitkeyError } from '../errors.js';
-import { silentLogger } from '../log.js';
+import { type Logger, silentLogger } from '../log.js';
 import { sqliteApprovals } from './approvals-sqlite.js';
 import {
   auditLimit,
   openFailure,
   PURGE_CHUNK,
   PURGE_TARGETS,
+  type PurgeTarget,
   purgeSettings,
   startPurge,
   storeFailure,
@@ -53,11 +55,34 @@ const dialect = rowsFor({
 
 const named = (fields: readonly string[]) => fields.map((field) => `@${field}`).join(', ');
 
+/**
+ * The store holds sealed revocation secrets and the audit trail: the file is created owner-only
+ * (0600) before SQLite opens it, and SQLite gives its -wal and -shm files the database file's
+ * mode. An existing file readable by others is left as it is, with a warning that says so.
+ */
+function createPrivate(path: string, log: Logger): void {
+  if (path === ':memory:' || path === '') return;
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const mode = statSync(path).mode & 0o777;
+  if (mode & 0o077) {
+    log.warn('the SQLite store is readable by other users; chmod 600 it (and its -wal and -shm files)', {
+      path,
+      mode: mode.toString(8),
+    });
+  }
+}
+
 export async function openSqliteStore(path: string, options: StoreOptions = {}): Promise<Store> {
   const log = options.log ?? silentLogger;
   const settings = purgeSettings(options);
   let db: Database.Database | undefined;
   try {
+    createPrivate(path, log);
     db = new Database(path);
     // Another process holding the write lock is waited for (up to 5 s, blocking this thread),
     // then the write fails as `unavailable`.
@@ -71,8 +96,11 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   }
   const checkpointer = startCheckpointer(db, log);
 
-  const insertJti = db.prepare<[string, number]>(
-    'INSERT INTO used_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
+  // A row of issuer '' was written before jtis were keyed by issuer: it still counts as spent.
+  const insertJti = db.prepare<{ issuer: string; jti: string; until: number }>(
+    `INSERT INTO used_jtis (issuer, jti, expires_at)
+       SELECT @issuer, @jti, @until WHERE NOT EXISTS (SELECT 1 FROM used_jtis WHERE issuer = '' AND jti = @jti)
+       ON CONFLICT (issuer, jti) DO NOTHING`,
   );
   const insertAudit = db.prepare<AuditRow>(
     `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (${named(AUDIT_FIELDS)})`,
@@ -98,12 +126,20 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   );
   // Bounded deletes: a purge takes the write lock for one chunk at a time, between request batches.
   const purges = new Map<string, Database.Statement<[number, number]>>(
-    Object.values(PURGE_TARGETS).map(({ table, key, column }) => [
-      table,
-      db.prepare<[number, number]>(
-        `DELETE FROM ${table} WHERE ${key} IN (SELECT ${key} FROM ${table} WHERE ${column} < ? LIMIT ?)`,
-      ),
-    ]),
+    Object.values(PURGE_TARGETS).map((target: PurgeTarget) => {
+      const { table, key, column, databaseClockMarginMs: margin } = target;
+      // SQLite's clock, in ms like the columns: julianday('now') counts days since 4714 BC.
+      const before =
+        margin === undefined
+          ? '?'
+          : `min(?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - ${margin})`;
+      return [
+        table,
+        db.prepare<[number, number]>(
+          `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${column} < ${before} LIMIT ?)`,
+        ),
+      ];
+    }),
   );
   const auditQueries = new Map<string, Database.Statement<unknown[], AuditRow & { id: number }>>();
   const auditStatement = (sql: string) => {
@@ -167,10 +203,10 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
 
   return {
     kind: 'sqlite',
-    consumeJti: (jti, expiresAt) =>
+    consumeJti: (jti, expiresAt, issuer = '') =>
       write(() => {
         const until = dialect.times.encode(expiresAt, 'expiresAt');
-        return () => insertJti.run(jti, until).changes === 1;
+        return () => insertJti.run({ issuer, jti, until }).changes === 1;
       }),
     record: (entry, lease) =>
       write(() => {

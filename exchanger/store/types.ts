@@ -135,10 +135,12 @@ export interface AuditFilter {
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /**
-   * Records a token id as used until `expiresAt`. Returns false when it was already used.
-   * Atomic: of concurrent calls with one jti, across instances, exactly one returns true.
+   * Records a token id of `issuer` as used until `expiresAt`. Returns false when it was already
+   * used. Atomic: of concurrent calls with one issuer and jti, across instances, exactly one
+   * returns true. The purge drops it only once the database's clock, less a margin, is past
+   * `expiresAt` too.
    */
-  consumeJti(jti: string, expiresAt: Date): Promise<boolean>;
+  consumeJti(jti: string, expiresAt: Date, issuer?: string): Promise<boolean>;
   /** Writes an audit row and, for a grant, its lease, in one transaction. */
   record(entry: AuditEntry, lease?: LeaseRecord): Promise<void>;
   getLease(id: string): Promise<LeaseRecord | undefined>;

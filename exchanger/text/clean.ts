@@ -6,9 +6,18 @@
 // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
-/** Each control character (C0, DEL, C1, U+2028, U+2029) becomes a space. */
+/**
+ * Bidi controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) reorder what a terminal
+ * shows: `main\u202Enoisserpmi` can read as another value. They are shown escaped, as `\u202e`,
+ * the way `policy/evaluate.ts` quotes a claim, so the reader sees they are there.
+ */
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Each control character (C0, DEL, C1, U+2028, U+2029) becomes a space; bidi controls are escaped. */
 export function clean(text: string): string {
-  return text.replace(CONTROL, ' ');
+  return text
+    .replace(CONTROL, ' ')
+    .replace(BIDI, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** At most `max` characters; a cut text ends in `…`. */

@@ -213,6 +213,34 @@ describe('approvers', () => {
   });
 });
 
+describe('re-runs (issue 16, item 5)', () => {
+  it('whoever clicked re-run may not approve the attempt: GitHub names them, the token does not', async () => {
+    s.gh.setRunAttempt('acme/web', '5550001', '2', {
+      actor: { login: 'octocat', id: 1 },
+      triggering_actor: { login: 'alice', id: 1001 },
+    });
+    const pending = await ask('db-admin', { run_id: '5550001', run_attempt: '2' });
+    const out = await s.cli(['approve', pending.request_id], 'alice');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^403 self_approval: alice started attempt 2 of this run/);
+    expect(s.gh.requests.some((r) => r.path === '/repos/acme/web/actions/runs/5550001/attempts/2')).toBe(
+      true,
+    );
+    expect((await poll(pending.request_id, pending.poll_token)).body.status).toBe('pending');
+    const carol = await s.cli(['approve', pending.request_id], 'carol');
+    expect(carol.code, carol.stderr).toBe(0);
+  });
+
+  it('fails closed when GitHub cannot answer for the run attempt', async () => {
+    const pending = await ask('db-admin', { run_id: '5550002' });
+    s.gh.failNext({ method: 'GET', path: /\/actions\/runs\/5550002\/attempts\/1$/ }, 503, 2);
+    const out = await s.cli(['approve', pending.request_id], 'alice');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^502 upstream_error: /);
+    expect((await poll(pending.request_id, pending.poll_token)).body.status).toBe('pending');
+  });
+});
+
 describe('redeem', () => {
   it('with a fresh token of the same run: 200 with credentials, once; another run is refused', async () => {
     const pending = await ask('db-admin', {}, { duration_seconds: 900 });

@@ -23,6 +23,9 @@ function directory(teams: Record<string, string[]> = {}, failTeams = false) {
       if (failTeams) throw new JitkeyError('upstream_error', 'GitHub answered 503');
       return (teams[`${org}/${slug}`.toLowerCase()] ?? []).includes(login.toLowerCase());
     },
+    async getRunAttempt() {
+      return { actorId: '1', triggeringActorId: '1' };
+    },
   };
   return dir;
 }
@@ -130,5 +133,19 @@ describe('authorizeApprover', () => {
     expect(isSelf(alice, { actor: 'ALICE' })).toBe(true);
     expect(isSelf(alice, { actor: 'alice', actor_id: '7' })).toBe(false); // the id decides
     expect(isSelf(alice, {})).toBe(false);
+  });
+});
+
+describe('ASCII folding and ids (issue 16, items 5 and 8)', () => {
+  it('compares logins with ASCII folding only: a Unicode case pair is another login', async () => {
+    // U+212A KELVIN SIGN lowercases to "k" under Unicode rules; GitHub logins are ASCII.
+    expect(await isApprover(directory(), { login: 'kate', id: '7' }, ['\u212Aate'])).toBe(false);
+    expect(await isApprover(directory(), { login: 'KATE', id: '7' }, ['kate'])).toBe(true);
+    expect(isSelf({ login: 'kate', id: '7' }, { actor: '\u212Aate' })).toBe(false);
+  });
+
+  it('a numeric actor_id is compared as a string, never falling back to the login', () => {
+    expect(isSelf(alice, { actor_id: 1001, actor: 'someone-else' })).toBe(true);
+    expect(isSelf(alice, { actor_id: 1002, actor: 'alice' })).toBe(false);
   });
 });

@@ -75,6 +75,10 @@ interface World {
   token(claims?: Record<string, unknown>): string;
   minted: number;
   notified: Array<{ url: string; body: Record<string, unknown> }>;
+  /** `run_id/run_attempt` → the GitHub user id who started that attempt (default: the actor, 1). */
+  triggeredBy: Record<string, string>;
+  runAsked: string[];
+  githubDown: boolean;
 }
 
 let world: World;
@@ -93,7 +97,10 @@ async function makeWorld(options: { github?: boolean } = {}): Promise<World> {
   const w = {
     minted: 0,
     notified: [] as World['notified'],
-  } as World;
+    triggeredBy: {},
+    runAsked: [] as string[],
+    githubDown: false,
+  } as unknown as World;
   const provider: Provider = {
     name: 'aws',
     async mint({ durationSeconds }) {
@@ -112,6 +119,11 @@ async function makeWorld(options: { github?: boolean } = {}): Promise<World> {
     },
     async isTeamMember(org, slug, login) {
       return `${org}/${slug}` === 'acme/leads' && login === 'carol';
+    },
+    async getRunAttempt(owner, repo, runId, attempt) {
+      w.runAsked.push(`${owner}/${repo}#${runId}/${attempt}`);
+      if (w.githubDown) throw new JitkeyError('upstream_error', 'GitHub answered 503');
+      return { actorId: '1', triggeringActorId: w.triggeredBy[`${runId}/${attempt}`] ?? '1' };
     },
   };
   const deps: ExchangeDeps = {
@@ -351,6 +363,86 @@ describe('deciding', () => {
     expect((await world.approvals.list('gho_bob')).requests).toEqual([]);
     world.clock.advance(31 * 60);
     expect((await world.approvals.list('gho_carol')).requests).toEqual([]);
+  });
+});
+
+describe('after a policy change (issue 16, item 4)', () => {
+  it("a removed approver's earlier vote no longer counts toward required", async () => {
+    world.setPolicy(policyText({ approvers: '[alice, bob, acme/leads]', required: 2 }));
+    const pending = await ask();
+    expect((await decide(pending.request_id, 'alice')).status).toBe('pending');
+    world.setPolicy(policyText({ approvers: '[bob, acme/leads]', required: 2 }));
+    expect((await decide(pending.request_id, 'bob')).status).toBe('pending');
+    expect((await decide(pending.request_id, 'carol')).status).toBe('approved');
+  });
+
+  it('an approved request is not redeemed once the role requires more approvals', async () => {
+    const pending = await ask();
+    expect((await decide(pending.request_id, 'alice')).status).toBe('approved');
+    world.setPolicy(policyText({ required: 2 }));
+    const err = await redeem(pending.request_id, pending.poll_token).catch((e: JitkeyError) => e);
+    expect(err).toMatchObject({ code: 'access_denied', status: 403 });
+    expect((err as JitkeyError).message).toMatch(
+      /^the role's approval policy changed .*: 1 of the 2 approvals/,
+    );
+    expect(world.minted).toBe(0);
+  });
+
+  it('nor once the approver who approved it is no longer named', async () => {
+    const pending = await ask();
+    await decide(pending.request_id, 'alice');
+    world.setPolicy(policyText({ approvers: '[acme/leads, octocat]' }));
+    await expect(redeem(pending.request_id, pending.poll_token)).rejects.toMatchObject({
+      code: 'access_denied',
+    });
+    world.setPolicy(policyText());
+    expect(await redeem(pending.request_id, pending.poll_token)).toMatchObject({ role: 'db-admin' });
+  });
+});
+
+describe('pending requests per run (issue 16, item 9)', () => {
+  it('one run attempt may have at most 50 open requests; another run is unaffected', async () => {
+    for (let i = 0; i < 50; i++) await ask();
+    await expect(ask()).rejects.toMatchObject({ code: 'rate_limited', status: 429 });
+    expect((await ask({}, { run_attempt: '2' })).status).toBe('pending');
+    expect((await world.store.listApprovalRequests({ statuses: ['pending'] })).length).toBe(51);
+  });
+
+  it('a decided request frees its place, and a flooding run does not push others out of the list', async () => {
+    const other = await ask({}, { run_id: '77' });
+    const first = await ask();
+    for (let i = 0; i < 49; i++) await ask();
+    await decide(first.request_id, 'alice', 'deny', 'not now');
+    expect((await ask()).status).toBe('pending');
+    const listed = (await world.approvals.list('gho_alice')).requests.map((r) => r.request_id);
+    expect(listed).toHaveLength(51);
+    expect(listed).toContain(other.request_id);
+  });
+});
+
+describe('re-runs (issue 16, item 5)', () => {
+  it('whoever triggered the run attempt may not approve it, though the token names another actor', async () => {
+    world.triggeredBy['42/2'] = '1001'; // alice clicked re-run
+    const pending = await ask({}, { run_attempt: '2' });
+    await expect(decide(pending.request_id, 'alice')).rejects.toMatchObject({ code: 'self_approval' });
+    expect(world.runAsked).toEqual(['acme/db-ops#42/2']);
+    expect((await world.store.queryAudit({ outcome: 'denied' }))[0]).toMatchObject({
+      actor: 'alice',
+      errorCode: 'self_approval',
+    });
+    expect((await decide(pending.request_id, 'carol')).status).toBe('approved');
+  });
+
+  it('fails closed: when GitHub cannot say who started the attempt, the approval is refused', async () => {
+    const pending = await ask();
+    world.githubDown = true;
+    await expect(decide(pending.request_id, 'alice')).rejects.toMatchObject({ code: 'upstream_error' });
+    expect((await world.approvals.status(pending.request_id, pending.poll_token)).status).toBe('pending');
+  });
+
+  it('a numeric actor_id claim still identifies the job’s own actor', async () => {
+    const pending = await ask({}, { actor_id: 1001, actor: 'someone-else' });
+    await expect(decide(pending.request_id, 'alice')).rejects.toMatchObject({ code: 'self_approval' });
   });
 });
 

@@ -95,7 +95,9 @@ export interface ApprovalStack {
 export async function startApprovalStack(options: { githubApp?: boolean } = {}): Promise<ApprovalStack> {
   const webhook = await startWebhook();
   const gh = await startGithubStandin({
-    installations: [{ owner: 'acme', permissions: { members: 'read' }, repositories: ['web'] }],
+    installations: [
+      { owner: 'acme', permissions: { members: 'read', actions: 'read' }, repositories: ['web'] },
+    ],
     users: Object.fromEntries(Object.values(USERS).map((u) => [u.token, { login: u.login, id: u.id }])),
     teams: { 'acme/platform-leads': ['carol'] },
   });

@@ -7,24 +7,14 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { silentLogger } from '../../exchanger/log.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
 import { evaluate } from '../../exchanger/policy/evaluate.js';
 import type { Provider } from '../../exchanger/providers/types.js';
 import { type AppDeps, createServer } from '../../exchanger/server/app.js';
 import { createMetrics } from '../../exchanger/server/metrics.js';
 import type { AuditEntry, LeaseRecord, Store } from '../../exchanger/store/types.js';
+import { ONE_GITHUB_ROLE } from '../support/app-policy.js';
 
-const policy = loadPolicy(
-  `version: 1
-issuers: [{ url: "https://token.actions.githubusercontent.com", audience: jitkey }]
-roles:
-  deploy:
-    provider: github
-    github: { repositories: [acme/web], permissions: { contents: read } }
-    allow: [{ repository_id: "123456" }]
-`,
-  'policy.yaml',
-);
+const policy = ONE_GITHUB_ROLE;
 
 const claims = { repository: 'acme/web', repository_id: '123456', run_id: '1' };
 

@@ -102,6 +102,14 @@ export function storeContract(harness: StoreHarness): void {
     });
 
     describe('consumeJti', () => {
+      it('keys a spent jti by its issuer: the same jti of another issuer is fresh (issue 16, item 13)', async () => {
+        const store = await open();
+        expect(await store.consumeJti('shared', at(5), 'https://a.example')).toBe(true);
+        expect(await store.consumeJti('shared', at(5), 'https://b.example')).toBe(true);
+        expect(await store.consumeJti('shared', at(5), 'https://a.example')).toBe(false);
+        expect(await store.consumeJti('shared', at(5), 'https://b.example')).toBe(false);
+      });
+
       it('is true the first time and false after', async () => {
         const store = await open();
         expect(await store.consumeJti('jti-1', at(5))).toBe(true);
@@ -365,9 +373,11 @@ export function storeContract(harness: StoreHarness): void {
       it('removes only the expired jtis, which can then be used again', async () => {
         const store = await open();
         await store.consumeJti('old-1', at(-10));
-        await store.consumeJti('old-2', at(-1));
+        await store.consumeJti('old-2', at(-6));
+        await store.consumeJti('within-margin', at(-4));
         await store.consumeJti('live', at(10));
         expect(await store.purgeExpired(T0)).toBe(2);
+        expect(await store.consumeJti('within-margin', at(10))).toBe(false);
         expect(await store.consumeJti('live', at(10))).toBe(false);
         expect(await store.consumeJti('old-1', at(10))).toBe(true);
         expect(await store.purgeExpired(T0)).toBe(0);
@@ -389,6 +399,15 @@ export function storeContract(harness: StoreHarness): void {
         await store.record(entry({ requestId: 'new', at: at(-29 * DAY) }));
         await store.purgeExpired(T0);
         expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['new']);
+      });
+
+      it("keeps a jti the database's clock says is still live, whatever this instance's clock says (issue 16, item 13)", async () => {
+        const store = await open();
+        const soon = new Date(Date.now() + 60_000);
+        await store.consumeJti('live-by-db-clock', soon, 'https://issuer.example');
+        // An instance whose clock runs a day ahead purges: the token is still good elsewhere.
+        await store.purgeExpired(new Date(Date.now() + 86_400_000));
+        expect(await store.consumeJti('live-by-db-clock', soon, 'https://issuer.example')).toBe(false);
       });
 
       it('runs in the background on its interval, with the clock it was given', async () => {

@@ -46,8 +46,26 @@ describe('sqlite store', () => {
     await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(3);
+    expect(raw.pragma('user_version', { simple: true })).toBe(4);
     raw.close();
+  });
+
+  it('a jti recorded without an issuer (before jtis were keyed by issuer) still counts as spent', async () => {
+    const path = freshPath();
+    await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
+    // The migration copies the old rows with issuer '': write one the way it does.
+    const db = new Database(path);
+    db.prepare("INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ('', ?, ?)").run(
+      'spent-before',
+      Date.now() + 600_000,
+    );
+    db.close();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    const soon = new Date(Date.now() + 600_000);
+    const issuer = 'https://token.actions.githubusercontent.com';
+    expect(await store.consumeJti('spent-before', soon, issuer)).toBe(false);
+    expect(await store.consumeJti('fresh', soon, issuer)).toBe(true);
+    await store.close();
   });
 
   it('refuses a file migrated by a newer jitkey', async () => {
@@ -57,7 +75,7 @@ describe('sqlite store', () => {
     raw.close();
     await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
       code: 'unavailable',
-      message: expect.stringContaining('newer than this jitkey knows (3): upgrade jitkey'),
+      message: expect.stringContaining('newer than this jitkey knows (4): upgrade jitkey'),
     });
   });
 

@@ -39,6 +39,10 @@
  * - `GET /user` with a configured user token → `{login, id}`, else 401.
  * - `GET /orgs/{org}/teams/{slug}/memberships/{user}` with an installation token of `org` with
  *   `members: read` → 200 `{state: 'active', role: 'member'}` or 404.
+ * - `GET /repos/{owner}/{repo}/actions/runs/{id}/attempts/{n}` with an installation token that covers
+ *   the repository and has `actions: read` (else 403): the attempt with `actor` and `triggering_actor`
+ *   (`setRunAttempt`; an attempt not set was started by `defaultRunActor`, octocat id 1, the test
+ *   issuer's default actor); 404 for a repository outside the installation.
  * Errors are GitHub's JSON (`{message, documentation_url, status}`). Test-only: never import this from `exchanger/`.
  */
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
@@ -95,6 +99,8 @@ export interface GithubStandinOptions {
   users?: Record<string, { login: string; id: number }>;
   /** `org/team-slug` → logins with an active membership. */
   teams?: Record<string, string[]>;
+  /** Who started a run attempt that `setRunAttempt` did not set (default octocat, id 1). */
+  defaultRunActor?: { login: string; id: number };
   tokenTtlSeconds?: number;
   now?: () => Date;
 }
@@ -146,6 +152,13 @@ export interface GithubStandin {
   setEnvironment(repository: string, name: string, environment: StandinEnvironment | undefined): void;
   addUserToken(token: string, user: { login: string; id: number }): void;
   setTeam(team: string, logins: string[]): void;
+  /** Who started the run (`actor`) and this attempt of it (`triggering_actor`, e.g. a re-run). */
+  setRunAttempt(
+    repository: string,
+    runId: string,
+    attempt: string,
+    who: { actor: { login: string; id: number }; triggering_actor: { login: string; id: number } },
+  ): void;
   /** The live (not revoked, not expired) token's record. */
   tokenInfo(token: string): GithubIssuedToken | undefined;
   stop(): Promise<void>;
@@ -227,6 +240,9 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
     else envs.delete(lc(name));
   }
   const setTeam = (team: string, logins: string[]) => teams.set(lc(team), new Set(logins.map(lc)));
+  type RunActors = Parameters<GithubStandin['setRunAttempt']>[3];
+  const runAttempts = new Map<string, RunActors>();
+  const defaultRunActor = options.defaultRunActor ?? { login: 'octocat', id: 1 };
 
   for (const i of options.installations ?? []) addInstallation(i);
   for (const [repo, envs] of Object.entries(options.environments ?? {})) {
@@ -472,6 +488,32 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
       const user = [...users.values()].find((u) => u.login === auth.login)!;
       return [200, { login: user.login, id: user.id, type: 'User' }];
     }
+    const attemptRoute = at('GET', /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)\/attempts\/(\d+)$/);
+    if (attemptRoute) {
+      requireAuth(auth, 'installation');
+      const t = installationToken(auth)!;
+      const [owner, repo, runId, attempt] = attemptRoute.slice(1) as [string, string, string, string];
+      const i = installations.find((x) => x.id === t.installationId)!;
+      if (lc(i.owner) !== lc(owner) || !i.repositories.some((r) => lc(r) === lc(repo)))
+        throw new ApiError(404, 'Not Found');
+      if (!t.permissions.actions) throw new ApiError(403, 'Resource not accessible by integration');
+      const who = runAttempts.get(lc(`${owner}/${repo}#${runId}/${attempt}`)) ?? {
+        actor: defaultRunActor,
+        triggering_actor: defaultRunActor,
+      };
+      const user = (u: { login: string; id: number }) => ({ login: u.login, id: u.id, type: 'User' });
+      return [
+        200,
+        {
+          id: Number(runId),
+          run_attempt: Number(attempt),
+          status: 'in_progress',
+          repository: { full_name: `${owner}/${repo}` },
+          actor: user(who.actor),
+          triggering_actor: user(who.triggering_actor),
+        },
+      ];
+    }
     const membership = at('GET', /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/);
     if (membership) {
       requireAuth(auth, 'installation');
@@ -554,6 +596,9 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
       users.set(token, user);
     },
     setTeam,
+    setRunAttempt(repository, runId, attempt, who) {
+      runAttempts.set(lc(`${repository}#${runId}/${attempt}`), who);
+    },
     tokenInfo: liveToken,
     async stop() {
       server.closeAllConnections();

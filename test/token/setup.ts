@@ -1,4 +1,5 @@
 /** Shared fixtures for the token tests: a controllable clock and a fetch that records every URL. */
+import { decodeJwt } from 'jose';
 import { expect } from 'vitest';
 import type { Logger } from '../../exchanger/log.js';
 import { createVerifier, type VerifierOptions } from '../../exchanger/token/verify-token.js';
@@ -48,4 +49,21 @@ export async function expectRefused(verify: Promise<unknown>, token: string, mes
   expect(err.message).toMatch(message);
   if (token) expect(err.message).not.toContain(token);
   for (const part of token.split('.')) if (part.length > 16) expect(err.message).not.toContain(part);
+}
+
+/**
+ * The verifier accepts `token` and answers exactly what it carries: its issuer, its jti and every
+ * claim of its payload (not merely "something").
+ */
+export async function expectAccepted(
+  verifier: { verify(token: string): Promise<unknown> },
+  token: string,
+): Promise<void> {
+  const payload = decodeJwt(token);
+  expect(typeof payload.jti).toBe('string');
+  await expect(verifier.verify(token)).resolves.toMatchObject({
+    issuer: payload.iss,
+    jti: payload.jti,
+    claims: payload,
+  });
 }

@@ -12,7 +12,7 @@ import {
   signJwt,
   startOidcIssuer,
 } from '../support/oidc-issuer.js';
-import { expectRefused, harness, NOW } from './setup.js';
+import { expectAccepted, expectRefused, harness, NOW } from './setup.js';
 
 const T = NOW / 1000;
 let idp: OidcIssuer;
@@ -67,7 +67,7 @@ describe('accepted tokens', () => {
     const token = sizedToken(16_384);
     expect(token.length).toBeGreaterThan(16_380);
     expect(token.length).toBeLessThanOrEqual(16_384);
-    await expect(verifier.verify(token)).resolves.toBeDefined();
+    await expectAccepted(verifier, token);
   });
 
   it('accepts an issuer with a path (GHES: https://HOST/_services/token)', async () => {
@@ -311,7 +311,7 @@ describe('refused tokens', () => {
       const { verifier } = harness(any, { algorithms: ['RS256', 'PS256', 'ES256'] });
       const t = any.mint({}, { alg: 'HS256' });
       await expectRefused(verifier.verify(t), t, /HMAC/);
-      await expect(verifier.verify(any.mint({}, { alg: 'PS256' }))).resolves.toBeDefined();
+      await expectAccepted(verifier, any.mint({}, { alg: 'PS256' }));
     } finally {
       await any.stop();
     }

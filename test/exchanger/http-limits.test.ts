@@ -1,0 +1,177 @@
+/**
+ * The HTTP surface under an unauthenticated client that holds connections open (issue 16, item 1):
+ * requests whose body never arrives must not take the in-flight slots that real jobs and the
+ * probes need. The real app on a loopback port; collaborators are in-process fakes.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type AppDeps, createServer } from '../../exchanger/server/app.js';
+import type { Store } from '../../exchanger/store/types.js';
+import { fixedDeps, listen, ONE_GITHUB_ROLE } from '../support/app-policy.js';
+import { firstStatus, type RawConnection, rawConnect, startSlowPost } from '../support/raw-http.js';
+
+const policy = ONE_GITHUB_ROLE;
+
+const store = {
+  kind: 'sqlite',
+  consumeJti: async () => true,
+  record: async () => {},
+  getLease: async () => undefined,
+  markRevoked: async () => {},
+  queryAudit: async () => [],
+  purgeExpired: async () => 0,
+  ping: async () => {},
+  close: async () => {},
+} as unknown as Store;
+
+let cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+async function serve(deps: Partial<AppDeps> = {}) {
+  const server = createServer({
+    policy: () => policy,
+    verifier: () => ({
+      verify: async () => ({
+        claims: { repository: 'acme/web', repository_id: '123456', run_id: '1' },
+        jti: `jti-${Math.random()}`,
+        issuer: 'x',
+        expiresAt: new Date(Date.now() + 300_000),
+      }),
+    }),
+    store,
+    providers: {
+      github: {
+        name: 'github',
+        mint: async () => ({
+          credentials: { token: 'ghs_minted', permissions: {}, repositories: [] },
+          expiresAt: new Date(Date.now() + 3_600_000),
+        }),
+      },
+    },
+    ...fixedDeps(),
+    ...deps,
+  });
+  const app = await listen(server);
+  cleanup.push(app.close);
+  return app;
+}
+
+async function holdSlowBodies(port: number, n: number, localAddress?: string): Promise<RawConnection[]> {
+  const conns: RawConnection[] = [];
+  for (let i = 0; i < n; i++) {
+    const conn = await rawConnect(port, localAddress ? { localAddress } : {});
+    startSlowPost(conn, '/v1/exchange', { declared: 100, sent: 1 });
+    conns.push(conn);
+  }
+  cleanup.push(() => {
+    for (const c of conns) c.socket.destroy();
+  });
+  // The server has read each head once every connection is known to it: a probe on a fresh
+  // connection is answered only after the earlier ones were accepted (one accept queue).
+  await fetch(`http://127.0.0.1:${port}/healthz`);
+  return conns;
+}
+
+describe('in-flight slots (issue 16, item 1)', () => {
+  it('does not count a request whose body has not arrived: jobs and probes still get through', async () => {
+    const { port, url } = await serve({ maxInFlight: 4 });
+    await holdSlowBodies(port, 6);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${url}/metrics`)).status).toBe(200);
+    const res = await fetch(`${url}/v1/exchange`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+      body: JSON.stringify({ role: 'deploy' }),
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it('answers the probes even when every slot is taken by requests in progress', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered = 0;
+    const { url } = await serve({
+      maxInFlight: 2,
+      providers: {
+        github: {
+          name: 'github',
+          mint: async () => {
+            entered++;
+            await gate;
+            return { credentials: {}, expiresAt: new Date(Date.now() + 60_000) };
+          },
+        },
+      },
+    });
+    const post = () =>
+      fetch(`${url}/v1/exchange`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'deploy' }),
+      });
+    const held = [post(), post()];
+    while (entered < 2) await new Promise((r) => setTimeout(r, 10));
+    expect((await post()).status).toBe(429);
+    for (const probe of ['/healthz', '/readyz', '/metrics']) {
+      expect((await fetch(`${url}${probe}`)).status, probe).toBe(200);
+    }
+    release();
+    expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
+  });
+
+  it('cuts a body that does not arrive within the body timeout, closing the connection', async () => {
+    const { port } = await serve({ limits: { bodyTimeoutMs: 200 } });
+    const conn = await rawConnect(port);
+    startSlowPost(conn, '/v1/exchange', { declared: 100, sent: 1 });
+    expect(await firstStatus(conn)).toBe(408);
+    await conn.closed;
+    expect(conn.received()).toMatch(/"error":"request_timeout"/);
+  });
+});
+
+describe('connections per peer (issue 16, item 1)', () => {
+  it('closes connections past the per-peer cap at once; other peers are unaffected', async () => {
+    const { port } = await serve({ limits: { maxConnectionsPerPeer: 3 } });
+    await holdSlowBodies(port, 3, '127.0.0.5');
+    const extra = await rawConnect(port, { localAddress: '127.0.0.5' });
+    await extra.closed;
+    expect(extra.received()).toBe('');
+    const other = await rawConnect(port, { localAddress: '127.0.0.6' });
+    other.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(await firstStatus(other)).toBe(200);
+  });
+});
+
+describe('probes and bodies (issue 16, items 11 and 16)', () => {
+  it.each(['/healthz', '/readyz', '/metrics'])('answers HEAD %s like GET, without a body', async (path) => {
+    const { url } = await serve();
+    const res = await fetch(`${url}${path}`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('');
+  });
+
+  it('refuses an oversize chunked body and closes the connection instead of draining it', async () => {
+    const { port } = await serve();
+    const conn = await rawConnect(port);
+    conn.socket.write(
+      'POST /v1/exchange HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nTransfer-Encoding: chunked\r\n\r\n',
+    );
+    const chunk = 'x'.repeat(8 * 1024);
+    for (let i = 0; i < 3; i++) conn.socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+    expect(await firstStatus(conn)).toBe(400);
+    await conn.closed;
+    expect(conn.received()).toMatch(/connection: close/i);
+    expect(conn.received()).toMatch(/exceeds 16 KiB/);
+  });
+
+  it('refuses a declared oversize body and closes the connection', async () => {
+    const { port } = await serve();
+    const conn = await rawConnect(port);
+    startSlowPost(conn, '/v1/exchange', { declared: 10_000_000, sent: 10 });
+    expect(await firstStatus(conn)).toBe(400);
+    await conn.closed;
+  });
+});

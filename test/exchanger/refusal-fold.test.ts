@@ -1,0 +1,51 @@
+/** The per-peer folding of refusals of unverified tokens (issue 16, item 2): exact counts. */
+import { describe, expect, it } from 'vitest';
+import { createRefusalFold } from '../../exchanger/server/refusal-fold.js';
+
+function fold() {
+  let t = 1_000_000;
+  let n = 0;
+  const f = createRefusalFold({ now: () => new Date(t), windowMs: 60_000, requestId: () => `req_${++n}` });
+  return { f, advance: (ms: number) => (t += ms) };
+}
+
+describe('refusal fold', () => {
+  it('admits the first refusal of each peer per window and counts the rest exactly', () => {
+    const { f, advance } = fold();
+    expect(f.admit('10.0.0.1')).toBe(true);
+    expect(f.admit('10.0.0.2')).toBe(true);
+    for (let i = 0; i < 41; i++) expect(f.admit('10.0.0.1')).toBe(false);
+    expect(f.due()).toEqual([]);
+    advance(60_000);
+    const rows = f.due();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.reason).toMatch(
+      /^41 more refused requests with an unverified token from 10\.0\.0\.1 in 60 s/,
+    );
+    expect(rows[0]).toMatchObject({
+      event: 'exchange',
+      outcome: 'denied',
+      errorCode: 'invalid_token',
+      claims: {},
+    });
+    expect(f.due()).toEqual([]);
+    expect(f.admit('10.0.0.1')).toBe(true);
+  });
+
+  it('keeps the count of a window that ended when the peer comes back before it was drained', () => {
+    const { f, advance } = fold();
+    f.admit('p');
+    f.admit('p');
+    advance(61_000);
+    expect(f.admit('p')).toBe(true);
+    expect(f.due().map((r) => r.reason)).toEqual([expect.stringMatching(/^1 more refused request with/)]);
+  });
+
+  it('reports windows still open when asked for all (shutdown)', () => {
+    const { f } = fold();
+    f.admit('p');
+    f.admit('p');
+    f.admit('p');
+    expect(f.due(true).map((r) => r.reason)).toEqual([expect.stringMatching(/^2 more /)]);
+  });
+});
