@@ -117,6 +117,7 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
   let ready: (() => void) | undefined;
   let finish: (() => void) | undefined;
   let fail: ((err: Error) => void) | undefined;
+  let failed = false;
   const start = (index: number) => {
     const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
     slots.set(index, worker);
@@ -158,12 +159,14 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     fail = (err) => {
       stopping = true;
+      failed = true;
       for (const w of slots.values()) w.process.kill('SIGTERM');
       reject(err);
     };
     finish = () => {
       log.info('stopped');
-      process.exit(0);
+      // A group that never started exits as a failure, whichever worker stopped last.
+      process.exit(failed ? 1 : 0);
     };
     process.on('SIGHUP', () => {
       reloading = reloading.then(reload, reload);

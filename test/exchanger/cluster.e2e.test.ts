@@ -4,8 +4,11 @@
  * both, and `/metrics` is the sum over every process whichever worker answers it.
  */
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/exchanger-process.js';
 import { type TestDatabase, testDatabase } from '../support/pg.js';
@@ -281,5 +284,26 @@ describe('jitkey serve --workers: bad values say what to change', () => {
     const { code, stderr } = await runCli(['serve', '--policy', 'unused.yaml', ...args]);
     expect(code).toBe(2);
     expect(stderr).toMatch(message);
+  });
+});
+
+describe('jitkey serve --workers 2 that cannot start', () => {
+  it('a port already in use: the reason once per worker, and the group exits 1 (it hung before)', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    const dir = mkdtempSync(join(tmpdir(), 'jitkey-cluster-'));
+    try {
+      const policy = join(dir, 'policy.yaml');
+      writeFileSync(policy, readFileSync(new URL('../fixtures/policies/spec-example.yaml', import.meta.url)));
+      const args = ['serve', '--policy', policy, '--port', String(port), '--workers', '2'];
+      const { code, stderr } = await runCli([...args, '--store', `sqlite:${join(dir, 'j.db')}`]);
+      expect(code).toBe(1);
+      expect(stderr).toContain(`EADDRINUSE 127.0.0.1:${port}`);
+      expect(stderr).toMatch(/worker \d exited \(code 1\) before it listened/);
+    } finally {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
