@@ -4,7 +4,7 @@
  * the Action behaves the same when a runner or a test leaves an input unset.
  */
 import { parseDuration } from '../exchanger/duration.js';
-import { isLoopbackHost } from '../exchanger/net/loopback.js';
+import { isLoopbackHost } from '../exchanger/net/url-rule.js';
 import { ActionError } from './errors.js';
 
 export interface Inputs {

@@ -5,8 +5,9 @@
  * step that changes a request is one compare-and-swap in the store together with its audit row;
  * the state machine itself is `state.ts`, the shared internals `context.ts`.
  */
+
+import type { Grant } from '../exchange/types.js';
 import type { Policy } from '../policy/types.js';
-import type { Grant } from '../server/exchange.js';
 import { clean } from '../text/clean.js';
 import type { ApproverDirectory } from './approvers.js';
 import { type ApprovalDeps, approvalContext } from './context.js';

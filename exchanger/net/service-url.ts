@@ -4,7 +4,7 @@
  * 1 and 3), so a typo cannot send a bearer token across the network in the clear.
  */
 
-import { isLoopbackHost } from './loopback.js';
+import { isLoopbackHost } from './url-rule.js';
 
 export { isLoopbackHost };
 

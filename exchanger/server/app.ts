@@ -1,6 +1,6 @@
 /**
  * The HTTP surface (SPEC section 3): routing, request ids, error bodies, per-request logs.
- * The work itself lives in exchange.ts / revoke.ts; this file only translates HTTP.
+ * The work itself lives in exchange/ and revoke.ts; this file only translates HTTP.
  */
 import {
   createServer as createHttpServer,
@@ -9,12 +9,15 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { JitkeyError } from '../errors.js';
-import { newRequestId } from '../leases/secrets.js';
-import { type ExchangeDeps, exchange } from './exchange.js';
+import { exchange } from '../exchange/exchange.js';
+import type { ExchangeDeps } from '../exchange/types.js';
 import { asJitkeyError, bearerToken, readJsonObject, sendError, sendJson } from './http.js';
+import type { Metrics } from './metrics.js';
+import { newRequestId } from './request-id.js';
 import { revoke } from './revoke.js';
 
 export interface AppDeps extends ExchangeDeps {
+  metrics: Metrics;
   /** Requests handled at once before new ones get 429 (protects memory under a fan-out burst). */
   maxInFlight?: number;
   /** Extra routes (approvals) tried before the 404. Return false when the path is not theirs. */

@@ -2,9 +2,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 
-/** SPEC security floor: tokens and request bodies over 16 KiB are refused. */
+import { MAX_TOKEN_BYTES } from '../token/jws.js';
+
+/** SPEC security floor: request bodies over 16 KiB are refused (tokens too: `MAX_TOKEN_BYTES`). */
 export const MAX_BODY_BYTES = 16 * 1024;
-export const MAX_TOKEN_BYTES = 16 * 1024;
 
 export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
   const declared = Number(req.headers['content-length']);
