@@ -4,8 +4,9 @@
  * exchanger at `https://` (plain `http://` only on loopback: the token must not cross a network
  * in the clear).
  */
+
+import type { RequestView } from '../approvals/views.js';
 import { urlProblem } from '../policy/read.js';
-import type { RequestView } from './views.js';
 
 export interface ApproverClient {
   list(): Promise<{ approver: string; requests: RequestView[] }>;

@@ -5,7 +5,6 @@
  */
 
 import { publicUrlFromEnv } from '../approvals/notify.js';
-import { approvalRoutes } from '../approvals/routes.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
@@ -13,6 +12,7 @@ import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
 import { buildGuards, buildProviders, githubAppFromEnv } from '../providers/from-env.js';
 import { createServer } from '../server/app.js';
+import { approvalRoutes } from '../server/approval-routes.js';
 import { createMetrics } from '../server/metrics.js';
 import { openStore } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
