@@ -6,7 +6,7 @@
 
 import { publicUrlFromEnv } from '../approvals/notify.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
-import { createLogger, type Logger, type LogLevel } from '../log.js';
+import { createLogger, type Logger, parseLogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
@@ -41,10 +41,12 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     USAGE,
   );
   const policyPath = required(values.policy, '--policy', USAGE);
+  // Refused before anything starts: a typo must not silently log at another level.
+  const level = parseLogLevel(env.JITKEY_LOG_LEVEL);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port must be 0–65535, got '${values.port}'`);
-  const log = createLogger({ level: (env.JITKEY_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+  const log = createLogger({ level });
 
   let policy = await loadPolicyFile(policyPath);
   const jwksCooldownMs = env.JITKEY_JWKS_COOLDOWN_MS ? Number(env.JITKEY_JWKS_COOLDOWN_MS) : undefined;

@@ -11,6 +11,7 @@ import {
 import { JitkeyError } from '../errors.js';
 import { exchange } from '../exchange/exchange.js';
 import type { ExchangeDeps } from '../exchange/types.js';
+import { childLogger, type Logger } from '../log.js';
 import { asJitkeyError, bearerToken, readJsonObject, sendError, sendJson } from './http.js';
 import type { Metrics } from './metrics.js';
 import { newRequestId } from './request-id.js';
@@ -24,7 +25,8 @@ export interface AppDeps extends ExchangeDeps {
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
+/** `log` carries the request's `request_id` on every line. */
+type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string, log: Logger) => Promise<void>;
 
 export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const maxInFlight = deps.maxInFlight ?? 4096;
@@ -47,32 +49,32 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(text);
     },
-    'POST /v1/exchange': async (req, res, requestId) => {
+    'POST /v1/exchange': async (req, res, requestId, log) => {
       const body = await readJsonObject(req);
       const token = bearerToken(req);
       const grant = await exchange(deps, token, body, requestId);
       if ('status' in grant) {
         sendJson(res, 202, grant);
-        deps.log.info('exchange', { request_id: requestId, role: body.role, outcome: 'pending' });
+        log.info('exchange', { role: body.role, outcome: 'pending' });
         return;
       }
       sendJson(res, 200, grant);
-      deps.log.info('exchange', {
-        request_id: requestId,
+      log.info('exchange', {
         role: grant.role,
         outcome: 'allowed',
         lease_id: grant.lease_id,
       });
     },
-    'POST /v1/revoke': async (req, res, requestId) => {
+    'POST /v1/revoke': async (req, res, requestId, log) => {
       await revoke(deps, await readJsonObject(req), requestId);
       res.writeHead(204).end();
-      deps.log.info('revoke', { request_id: requestId });
+      log.info('revoke');
     },
   };
 
   return (req, res) => {
     const requestId = newRequestId();
+    const log = childLogger(deps.log, { request_id: requestId });
     const path = (req.url ?? '/').split('?')[0];
     const handler = routes[`${req.method} ${path}`];
     if (inFlight >= maxInFlight) {
@@ -87,21 +89,15 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     inFlight++;
     res.on('close', () => inFlight--);
     const run = handler
-      ? handler(req, res, requestId)
+      ? handler(req, res, requestId, log)
       : (deps.extraRoutes?.(req, res, requestId) ?? Promise.resolve(false)).then((handled) => {
           if (!handled) throw new JitkeyError('not_found', `no route for ${req.method} ${path}`);
         });
     run.catch((err: unknown) => {
       const e = asJitkeyError(err);
-      if (e.status >= 500)
-        deps.log.error('request failed', {
-          request_id: requestId,
-          path,
-          code: e.code,
-          error: err as Error,
-          cause: e.cause as Error,
-        });
-      else deps.log.info('request refused', { request_id: requestId, path, code: e.code, reason: e.message });
+      // An unexpected failure is logged with its stack (and its cause's) for operators.
+      if (e.status >= 500) log.error('request failed', { path, code: e.code, error: err });
+      else log.info('request refused', { path, code: e.code, reason: e.message });
       if (!res.headersSent) sendError(res, e, requestId);
       else res.destroy();
     });
