@@ -6,7 +6,7 @@
  */
 
 import type { RequestView } from '../approvals/views.js';
-import { urlProblem } from '../policy/read.js';
+import { checkUrl } from '../net/url-rule.js';
 
 export interface ApproverClient {
   list(): Promise<{ approver: string; requests: RequestView[] }>;
@@ -36,8 +36,7 @@ export function githubTokenFromEnv(env: Env): string | undefined {
 
 /** Throws with what to write instead; returns the base URL without a trailing slash. */
 export function exchangerUrl(text: string): string {
-  const problem = urlProblem(text);
-  if (problem) throw new Error(`--url: ${problem}`);
+  checkUrl(text, '--url');
   return text.replace(/\/+$/, '');
 }
 

@@ -9,13 +9,13 @@
 import type { Claims } from '../claims.js';
 import { invalidToken } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
+import { UrlRefusal, urlRefusal } from '../net/url-rule.js';
 import { allowedAlgorithms } from './algorithms.js';
 import { checkClaims, MAX_CLOCK_TOLERANCE_SECONDS } from './claims-check.js';
 import { type CheckedHeader, checkHeader } from './header.js';
 import { unusableReason, type VerificationKey, verifySignature } from './jwk.js';
 import { createKeySource, type KeySource } from './jwks.js';
 import { type CompactParts, decodeSegment, quote, splitCompact } from './jws.js';
-import { insecureUrlReason } from './secure-url.js';
 import type { ReadyTokenVerifier, TrustedIssuer, VerifiedToken } from './types.js';
 
 export interface VerifierOptions {
@@ -102,9 +102,9 @@ export function createVerifier(options: VerifierOptions): ReadyTokenVerifier {
   if (options.issuers.length === 0) throw new Error('token verifier: no issuers are configured');
   const issuers = new Map<string, IssuerState>();
   for (const { url, audience } of options.issuers) {
-    const reason =
-      insecureUrlReason(url) ?? (/[?#]/.test(url) ? 'an issuer has no query or fragment' : undefined);
-    if (reason) throw new Error(`token verifier: issuer ${JSON.stringify(url)} is refused: ${reason}`);
+    // An issuer is a base URL: `/.well-known/openid-configuration` is appended to it.
+    const refusal = urlRefusal(url, { refuseCredentials: true, refuseQuery: true });
+    if (refusal) throw new UrlRefusal(refusal.reason, `token verifier: issuer refused: ${refusal.message}`);
     if (typeof audience !== 'string' || audience.length === 0) {
       throw new Error(`token verifier: issuer ${url} needs a non-empty audience`);
     }
