@@ -17,10 +17,6 @@ import { listForApprover, requestStatus } from './read.js';
 import { redeemRequest } from './redeem.js';
 import type { PendingView, RequestView, StatusView } from './views.js';
 
-export { type ApprovalDeps, approvalConfig, SAME_RUN_CLAIMS } from './context.js';
-export { newPollToken, type OpenRequest } from './open.js';
-export { checkSameRun, parseRedeemBody } from './redeem.js';
-
 export interface Approvals {
   open(request: OpenRequest): Promise<PendingView>;
   status(id: string, pollToken: string): Promise<StatusView>;
