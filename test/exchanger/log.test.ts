@@ -1,15 +1,10 @@
 /**
  * The exchanger's logs (pino): JSON lines, secrets redacted by path, request ids on a child
- * logger, stack traces of unexpected failures kept, and an unknown JITKEY_LOG_LEVEL refused.
+ * logger, stack traces of unexpected failures kept (the HTTP side: app-edge-cases.test.ts), and an
+ * unknown JITKEY_LOG_LEVEL refused.
  */
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { childLogger, createLogger, parseLogLevel, REDACTED, silentLogger } from '../../exchanger/log.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
-import { createServer } from '../../exchanger/server/app.js';
-import { createMetrics } from '../../exchanger/server/metrics.js';
-import type { Store } from '../../exchanger/store/types.js';
 import { runCli } from '../support/exchanger-process.js';
 
 function capture(level: 'debug' | 'info' = 'debug') {
@@ -115,62 +110,5 @@ describe('JITKEY_LOG_LEVEL', () => {
     expect(run.stderr).toBe(
       "jitkey serve: JITKEY_LOG_LEVEL: 'verbose' is not a log level; set one of debug, info, warn, error\n",
     );
-  });
-});
-
-describe('an unexpected 500', () => {
-  it('is logged with its stack and the request id on the line, the bearer token nowhere', async () => {
-    const { log, lines, parsed } = capture();
-    const policy = loadPolicy(
-      `version: 1
-issuers: [{ url: "https://token.actions.githubusercontent.com", audience: jitkey }]
-roles:
-  deploy:
-    provider: github
-    github: { repositories: [acme/web], permissions: { contents: read } }
-    allow: [{ repository_id: "123456" }]
-`,
-      'policy.yaml',
-    );
-    const store = {
-      consumeJti: async () => true,
-      record: async () => {},
-    } as unknown as Store;
-    const server = createServer({
-      policy: () => policy,
-      verifier: () => ({
-        verify: async () => ({
-          claims: { repository: 'acme/web', repository_id: '123456' },
-          jti: 'j',
-          issuer: 'x',
-          expiresAt: new Date(Date.now() + 300_000),
-        }),
-      }),
-      evaluate,
-      store,
-      providers: {
-        github: { name: 'github', mint: async () => Promise.reject(new TypeError('boom in the provider')) },
-      },
-      guards: [],
-      metrics: createMetrics(),
-      log,
-      now: () => new Date(),
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    try {
-      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/exchange`, {
-        method: 'POST',
-        headers: { authorization: 'Bearer eyJhbGciOi.the-job-token.sig', 'content-type': 'application/json' },
-        body: JSON.stringify({ role: 'deploy' }),
-      });
-      const body = (await res.json()) as { error: string; request_id: string };
-      expect(res.status).toBe(500);
-      const failed = parsed().find((l) => l.msg === 'request failed');
-      expect(failed).toMatchObject({ level: 'error', request_id: body.request_id, code: 'internal_error' });
-      expect((failed!.error as { stack: string }).stack).toMatch(/^TypeError: boom in the provider\n\s+at /);
-      expect(lines.join('')).not.toContain('the-job-token');
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
   });
 });
