@@ -25,11 +25,12 @@ const LAYERS: { name: string; parts: string[] }[] = [
   },
   {
     name: 'domain',
-    parts: ['exchanger/token/', 'exchanger/policy/', 'exchanger/store/', 'exchanger/leases/'],
+    parts: ['exchanger/token/', 'exchanger/policy/', 'exchanger/store/'],
   },
   { name: 'github client, audit reads', parts: ['exchanger/github/', 'exchanger/audit/'] },
   { name: 'providers', parts: ['exchanger/providers/'] },
-  { name: 'exchange use-case', parts: ['exchanger/exchange/'] },
+  // leases/ sits with the exchange: it seals what providers mint and sweeps leases through them.
+  { name: 'exchange use-case', parts: ['exchanger/exchange/', 'exchanger/leases/'] },
   { name: 'approvals use-case', parts: ['exchanger/approvals/'] },
   { name: 'http', parts: ['exchanger/server/'] },
   { name: 'cli', parts: ['exchanger/cli/'] },
