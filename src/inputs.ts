@@ -4,7 +4,7 @@
  * the Action behaves the same when a runner or a test leaves an input unset.
  */
 import { parseDuration } from '../exchanger/duration.js';
-import { isLoopbackHost } from '../exchanger/net/loopback.js';
+import { UrlRefusal, urlRefusal } from '../exchanger/net/url-rule.js';
 import { ActionError } from './errors.js';
 
 export interface Inputs {
@@ -91,20 +91,11 @@ export function parseRetries(text: string): number {
 
 /** https anywhere; plain http only to a loopback host (a local exchanger in tests or a sidecar). */
 export function parseExchangerUrl(text: string): { base: URL; text: string } {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new Error(`'${text}' is not an absolute URL such as https://jitkey.example.com`);
-  }
-  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    throw new Error(`must use https (plain http is accepted only for loopback hosts), got '${text}'`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new Error(`must be an https URL, got '${text}'`);
-  }
-  if (url.username || url.password) throw new Error('must not carry a user name or password');
-  if (url.search || url.hash) throw new Error('must not carry a query or fragment');
+  const refusal = urlRefusal(text, { refuseCredentials: true, refuseQuery: true });
+  if (refusal?.reason === 'not_absolute')
+    throw new UrlRefusal(refusal.reason, `${refusal.message} such as https://jitkey.example.com`);
+  if (refusal) throw refusal;
+  const url = new URL(text);
   const base = new URL(url.href.endsWith('/') ? url.href : `${url.href}/`);
   return { base, text: base.href.replace(/\/$/, '') };
 }

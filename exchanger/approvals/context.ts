@@ -4,8 +4,8 @@
  */
 import { IDENTIFYING_CLAIMS } from '../claims.js';
 import { JitkeyError, unavailable } from '../errors.js';
+import type { ExchangeDeps } from '../exchange/types.js';
 import type { Policy } from '../policy/types.js';
-import type { ExchangeDeps } from '../server/exchange.js';
 import type { ApprovalRequestRecord, AuditEntry } from '../store/types.js';
 import type { ApproverDirectory } from './approvers.js';
 import { cachedDirectory } from './identity-cache.js';

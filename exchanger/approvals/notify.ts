@@ -5,7 +5,7 @@
  * to find and decide the request. https only (http on loopback), a bounded timeout, no redirects.
  */
 import type { Logger } from '../log.js';
-import { urlProblem } from '../policy/read.js';
+import { checkUrl, urlRefusal } from '../net/url-rule.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
 import { type RequestSummary, shownClaims } from './views.js';
 
@@ -45,11 +45,11 @@ export function notifyPayload(request: ApprovalRequestRecord, publicUrl?: string
 
 /** Sends the notification in the background; resolves when it is done (tests wait on it). */
 export function notify(deps: NotifyDeps, url: string, request: ApprovalRequestRecord): Promise<void> {
-  const problem = urlProblem(url);
-  if (problem) {
+  const refusal = urlRefusal(url);
+  if (refusal) {
     deps.log.warn('approval notification not sent: the notify URL is not allowed', {
       request_id: request.id,
-      problem,
+      problem: refusal.message,
     });
     return Promise.resolve();
   }
@@ -86,7 +86,6 @@ export function notify(deps: NotifyDeps, url: string, request: ApprovalRequestRe
 export function publicUrlFromEnv(env: Readonly<Record<string, string | undefined>>): string | undefined {
   const text = env.JITKEY_PUBLIC_URL?.trim();
   if (!text) return undefined;
-  const problem = urlProblem(text);
-  if (problem) throw new Error(`JITKEY_PUBLIC_URL: ${problem}`);
+  checkUrl(text, 'JITKEY_PUBLIC_URL');
   return text.replace(/\/+$/, '');
 }

@@ -1,9 +1,9 @@
 /** Opening an approval request once every claim check has passed: stored, audited, notified. */
 import { randomBytes } from 'node:crypto';
 import { type Claims, identifyingClaims, ownClaim } from '../claims.js';
+import { hashSecret } from '../digest.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
-import { hashRevokeToken } from '../leases/secrets.js';
 import type { Role } from '../policy/types.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
 import { type ApprovalContext, SAME_RUN_CLAIMS } from './context.js';
@@ -67,7 +67,7 @@ export async function openRequest(
     role: role.name,
     status: 'pending',
     version: 1,
-    pollTokenHash: hashRevokeToken(pollToken),
+    pollTokenHash: hashSecret(pollToken),
     createdAt: now,
     expiresAt: new Date(now.getTime() + approval.timeoutSeconds * 1000),
     ...(durationSeconds !== undefined ? { durationSeconds } : {}),

@@ -1,5 +1,5 @@
 /** Reading approval requests: the job polls its status; an approver lists what they may decide. */
-import { revokeTokenMatches } from '../leases/secrets.js';
+import { secretMatches } from '../digest.js';
 import { identify, isApprover, isSelf, type MembershipMemo } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';
 import { PENDING_SCAN_LIMIT } from './open.js';
@@ -12,7 +12,7 @@ export async function requestStatus(
   pollToken: string,
 ): Promise<StatusView> {
   const request = await store.getApprovalRequest(id);
-  if (!request || !revokeTokenMatches(pollToken, request.pollTokenHash)) throw notFound(id);
+  if (!request || !secretMatches(pollToken, request.pollTokenHash)) throw notFound(id);
   await persistExpiry(request);
   const { required } = approvalConfig(deps.policy(), request);
   return statusView(request, effectiveStatus(request, deps.now()), required);

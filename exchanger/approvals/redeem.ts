@@ -3,17 +3,12 @@
  * redeemable, authorized again, then minted and committed by compare-and-swap. A refusal is audited.
  */
 import { type Claims, identifyingClaims, ownClaim } from '../claims.js';
+import { secretMatches } from '../digest.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError } from '../errors.js';
-import { revokeTokenMatches } from '../leases/secrets.js';
-import {
-  authorize,
-  type Grant,
-  grantedDuration,
-  lookupRole,
-  mintAndRecord,
-  verifyAndSpend,
-} from '../server/exchange.js';
+import { authorize, grantedDuration, lookupRole, verifyAndSpend } from '../exchange/exchange.js';
+import { mintAndRecord } from '../exchange/mint.js';
+import type { Grant } from '../exchange/types.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
 import { votesInForce } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound, SAME_RUN_CLAIMS } from './context.js';
@@ -33,7 +28,7 @@ export async function redeemRequest(
     const verified = await verifyAndSpend(deps, oidcToken);
     claims = verified.claims;
     request = await store.getApprovalRequest(id);
-    if (!request || !revokeTokenMatches(pollToken, request.pollTokenHash)) {
+    if (!request || !secretMatches(pollToken, request.pollTokenHash)) {
       request = undefined;
       throw notFound(id);
     }
@@ -50,14 +45,17 @@ export async function redeemRequest(
     await authorize(deps, role, verified.claims);
     const approved = request;
     const approvedBy = approved.approvals.map((v) => v.login).join(', ');
-    return await mintAndRecord(
+    return await mintAndRecord({
       deps,
-      id,
+      requestId: id,
       role,
-      verified.claims,
-      duration,
-      { event: 'redeem', reason: `granted for ${formatDuration(duration)}; approved by ${approvedBy}` },
-      async (row, lease) => {
+      claims: verified.claims,
+      durationSeconds: duration,
+      audit: {
+        event: 'redeem',
+        reason: `granted for ${formatDuration(duration)}; approved by ${approvedBy}`,
+      },
+      record: async (row, lease) => {
         const next = redeemed(approved, lease.id, row.at);
         if (!(await store.updateApprovalRequest(id, approved.version, next, row, lease))) {
           throw new JitkeyError(
@@ -66,7 +64,7 @@ export async function redeemRequest(
           );
         }
       },
-    );
+    });
   } catch (err) {
     await auditRedeemRefusal(ctx, id, request, claims, err);
     throw err;

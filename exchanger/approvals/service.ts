@@ -5,8 +5,9 @@
  * step that changes a request is one compare-and-swap in the store together with its audit row;
  * the state machine itself is `state.ts`, the shared internals `context.ts`.
  */
+
+import type { Grant } from '../exchange/types.js';
 import type { Policy } from '../policy/types.js';
-import type { Grant } from '../server/exchange.js';
 import { clean } from '../text/clean.js';
 import type { ApproverDirectory } from './approvers.js';
 import { type ApprovalDeps, approvalContext } from './context.js';
@@ -15,10 +16,6 @@ import { type OpenRequest, openRequest } from './open.js';
 import { listForApprover, requestStatus } from './read.js';
 import { redeemRequest } from './redeem.js';
 import type { PendingView, RequestView, StatusView } from './views.js';
-
-export { type ApprovalDeps, approvalConfig, SAME_RUN_CLAIMS } from './context.js';
-export { newPollToken, type OpenRequest } from './open.js';
-export { checkSameRun, parseRedeemBody } from './redeem.js';
 
 export interface Approvals {
   open(request: OpenRequest): Promise<PendingView>;

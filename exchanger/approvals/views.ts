@@ -3,7 +3,7 @@
  * status, who approved and a denial's reason; approvers, once GitHub and the policy say they are
  * one, see what they are deciding on: role, repository, ref, actor, run. Nobody sees a hash.
  */
-import type { Pending } from '../server/exchange.js';
+import type { Pending } from '../exchange/types.js';
 import type { ApprovalRequestRecord, ApprovalStatus } from '../store/types.js';
 
 /** The job's `202`: the exchange route's own answer type. */

@@ -3,10 +3,11 @@
  * (repository, ref, actor, role, age), as the exchanger works out from the caller's own GitHub
  * token (`GH_TOKEN` or `GITHUB_TOKEN`).
  */
-import { approverClient, ExchangerRefusal, githubTokenFromEnv } from '../approvals/client.js';
+
 import type { RequestView } from '../approvals/views.js';
 import { clean } from '../text/clean.js';
 import { type Column, formatTable } from '../text/table.js';
+import { approverClient, ExchangerRefusal, githubTokenFromEnv } from './approver-client.js';
 import { parse, UsageError } from './args.js';
 
 const USAGE = 'jitkey requests --url URL [--json]   (your GitHub token in GH_TOKEN or GITHUB_TOKEN)';

@@ -11,16 +11,16 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 
 import { publicUrlFromEnv } from '../approvals/notify.js';
-import { approvalRoutes } from '../approvals/routes.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
 import { parseDuration } from '../duration.js';
 import { startSweeps } from '../leases/sweep.js';
-import { createLogger, type Logger, type LogLevel } from '../log.js';
+import { createLogger, type Logger, parseLogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
 import { buildGuards, buildProviders, githubAppFromEnv } from '../providers/from-env.js';
 import { createServer } from '../server/app.js';
+import { approvalRoutes } from '../server/approval-routes.js';
 import { limitsFromEnv } from '../server/limits.js';
 import { createMetrics, type Metrics } from '../server/metrics.js';
 import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
@@ -57,6 +57,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     USAGE,
   );
   const policyPath = required(values.policy, '--policy', USAGE);
+  // Refused before anything starts: a typo must not silently log at another level.
+  const level = parseLogLevel(env.JITKEY_LOG_LEVEL);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port must be 0–65535, got '${values.port}'`);
@@ -64,7 +66,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   // Settings are refused here, before any worker starts, with the reason once.
   const limits = limitsFromEnv(env);
   const retention = auditRetention(values['audit-retention']);
-  const baseLog = createLogger({ level: (env.JITKEY_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+  const baseLog = createLogger({ level });
 
   if (workers > 1 && cluster.isPrimary) {
     // Refused here once, with the reason, rather than by every worker: a bad policy, a store

@@ -14,8 +14,8 @@ import { type Claims, ownClaim } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { asciiLower } from '../policy/glob.js';
+import type { Guard } from '../policy/guard.js';
 import type { Role } from '../policy/types.js';
-import type { Guard } from '../providers/types.js';
 import type { EnvironmentInfo, GithubApp } from './app.js';
 
 export const MAX_ENVIRONMENT_CACHE_TTL_MS = 60_000;

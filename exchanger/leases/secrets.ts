@@ -3,59 +3,24 @@
  * upstream revocation material (a GitHub token) is sealed under a key derived from the
  * revoke_token, so a copy of the database alone revokes nothing and reveals nothing.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  hkdfSync,
-  randomBytes,
-  randomFillSync,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { hashSecret, secretMatches } from '../digest.js';
+import { randomString } from '../random.js';
 
 const SEAL_VERSION = 'v1';
 const HKDF_INFO = Buffer.from('jitkey lease revocation v1');
 
-/**
- * Random bytes drawn from one pooled buffer, refilled from the CSPRNG when spent (as Node's
- * randomUUID does): three small randomBytes calls per exchange showed as ~7 % of its CPU.
- * Every byte is handed out once.
- */
-const POOL_SIZE = 8192;
-const pool = Buffer.alloc(POOL_SIZE);
-let offset = POOL_SIZE;
-
-function randomString(bytes: number): string {
-  if (offset + bytes > POOL_SIZE) {
-    randomFillSync(pool);
-    offset = 0;
-  }
-  const out = pool.toString('base64url', offset, offset + bytes);
-  offset += bytes;
-  return out;
-}
-
 export function newLeaseId(): string {
   return `lease_${randomString(16)}`;
-}
-
-export function newRequestId(): string {
-  return `req_${randomString(12)}`;
 }
 
 export function newRevokeToken(): string {
   return randomString(32);
 }
 
-export function hashRevokeToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
-
-export function revokeTokenMatches(token: string, storedHash: string): boolean {
-  const a = Buffer.from(hashRevokeToken(token), 'hex');
-  const b = Buffer.from(storedHash, 'hex');
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+/** The store keeps only this hash of a revoke_token. */
+export const hashRevokeToken = hashSecret;
+export const revokeTokenMatches = secretMatches;
 
 function deriveKey(revokeToken: string, leaseId: string): Buffer {
   return Buffer.from(hkdfSync('sha256', revokeToken, leaseId, HKDF_INFO, 32));

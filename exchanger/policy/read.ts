@@ -4,6 +4,7 @@
  */
 import { isAlias, isMap, isScalar, isSeq, type Node, type YAMLMap } from 'yaml';
 import { parseDuration } from '../duration.js';
+import { urlRefusal } from '../net/url-rule.js';
 import type { PolicyIssue } from './errors.js';
 import type { ParsedPolicy } from './parse.js';
 import { didYouMean } from './suggest.js';
@@ -15,8 +16,6 @@ export interface Field {
   key: Node;
   value: Node | null;
 }
-
-const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export class Reader {
   readonly issues: PolicyIssue[] = [];
@@ -167,26 +166,10 @@ export class Reader {
   url(field: Field, path: string): string | undefined {
     const text = this.string(field, path);
     if (text === undefined) return undefined;
-    const problem = urlProblem(text);
-    if (problem) this.error(field.value, `${path}: ${problem}`);
-    return problem ? undefined : text;
+    const refusal = urlRefusal(text);
+    if (refusal) this.error(field.value, `${path}: ${refusal.message}`);
+    return refusal ? undefined : text;
   }
-}
-
-export function urlProblem(text: string, options: { httpsOnly?: boolean } = {}): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return `'${text}' is not an absolute URL`;
-  }
-  if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:' && !options.httpsOnly) {
-    return LOOPBACK_HOSTS.has(url.hostname)
-      ? undefined
-      : `'${text}' must use https (http is accepted only for 127.0.0.1, localhost and [::1])`;
-  }
-  return `'${text}' must be an https URL`;
 }
 
 function isPosition(at: unknown): at is SourcePosition {

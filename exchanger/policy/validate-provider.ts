@@ -1,9 +1,10 @@
 /** The provider blocks of a role: `aws`, `gcp`, `github` (SPEC section 2). */
 import { isMap } from 'yaml';
 import { CONDITION_CLAIMS } from '../claims.js';
+import { urlRefusal } from '../net/url-rule.js';
 import type { GithubRoleDoc } from './doc.js';
 import { AWS_KEYS, GCP_KEYS, GITHUB_ACCESS, GITHUB_KEYS, GITHUB_PERMISSIONS } from './keys.js';
-import { type Field, type Reader, urlProblem } from './read.js';
+import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { AwsRoleConfig, GcpRoleConfig } from './types.js';
 
@@ -109,9 +110,9 @@ export function readGcp(r: Reader, block: Field, path: string): GcpRoleConfig | 
   if (scopesField) {
     out.scopes = [];
     for (const s of r.strings(scopesField, `${path}.scopes`, { nonEmpty: true })) {
-      const problem = urlProblem(s.value, { httpsOnly: true });
-      if (problem)
-        r.error(s.node, `${path}.scopes: ${problem} (scopes are URLs like ${CLOUD_PLATFORM_SCOPE})`);
+      const refusal = urlRefusal(s.value, { httpsOnly: true });
+      if (refusal)
+        r.error(s.node, `${path}.scopes: ${refusal.message} (scopes are URLs like ${CLOUD_PLATFORM_SCOPE})`);
       else out.scopes.push(s.value);
     }
   }

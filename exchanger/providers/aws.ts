@@ -20,8 +20,7 @@ import {
 } from '@aws-sdk/client-sts';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
-import { isLoopbackHost } from '../net/service-url.js';
-import { assertStsEndpoint } from './aws-endpoint.js';
+import { checkUrl, isLoopbackHost } from '../net/url-rule.js';
 import { errorCode, isRetryable, outcomeOf, toJitkeyError, type UpstreamOutcome } from './aws-errors.js';
 import { assumeRoleInput, shortLeaseEnd } from './aws-params.js';
 import { retry } from './retry.js';
@@ -64,11 +63,11 @@ const BACKOFF = { baseMs: 200, maxMs: 2_000 };
 const MAX_SOCKETS = 128;
 
 export function createAwsProvider(options: AwsProviderOptions = {}): AwsProvider {
-  if (options.endpoint !== undefined) assertStsEndpoint(options.endpoint, 'AWS STS endpoint');
+  if (options.endpoint !== undefined) checkUrl(options.endpoint, 'AWS STS endpoint');
   else {
     for (const name of ENV_ENDPOINTS) {
       const value = process.env[name];
-      if (value) assertStsEndpoint(value, name);
+      if (value) checkUrl(value, name);
     }
   }
   const log = options.log ?? silentLogger;

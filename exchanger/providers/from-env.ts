@@ -9,12 +9,13 @@ import { githubAppConfigFromEnv } from '../github/config.js';
 import { createEnvironmentGuard } from '../github/environment-guard.js';
 import type { Logger } from '../log.js';
 import { parseServiceUrl } from '../net/service-url.js';
+import type { Guard } from '../policy/guard.js';
 import { createAwsProvider } from './aws.js';
 import { createGithubProvider } from './github.js';
 import { createKubernetesProvider } from './kubernetes.js';
 import { createKubeApi } from './kubernetes-api.js';
 import { kubeCredentialsFromEnv } from './kubernetes-config.js';
-import type { Guard, Provider, Providers } from './types.js';
+import type { Provider, Providers } from './types.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

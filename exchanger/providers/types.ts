@@ -43,11 +43,3 @@ export interface Provider {
 }
 
 export type Providers = Partial<Record<ProviderName, Provider>>;
-
-/**
- * Checks a role needs beyond the claim match, asked of an outside system before minting
- * (e.g. "the environment exists and is protected"). Throws JitkeyError `access_denied`.
- */
-export interface Guard {
-  check(role: Role, claims: Claims): Promise<void>;
-}

@@ -1,6 +1,6 @@
 /**
  * The HTTP surface (SPEC section 3): routing, request ids, error bodies, per-request logs.
- * The work itself lives in exchange.ts / revoke.ts; this file only translates HTTP.
+ * The work itself lives in exchange/ and revoke.ts; this file only translates HTTP.
  */
 import {
   createServer as createHttpServer,
@@ -9,8 +9,10 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { JitkeyError } from '../errors.js';
-import { newRequestId } from '../leases/secrets.js';
-import { type ExchangeDeps, exchange } from './exchange.js';
+import { exchange } from '../exchange/exchange.js';
+import { createRefusalFold } from '../exchange/refusal-fold.js';
+import type { ExchangeDeps } from '../exchange/types.js';
+import { childLogger, type Logger } from '../log.js';
 import {
   asJitkeyError,
   bearerToken,
@@ -21,11 +23,13 @@ import {
   sendJson,
 } from './http.js';
 import { DEFAULT_LIMITS, type HttpLimits, peerConnectionCap } from './limits.js';
-import { createRefusalFold } from './refusal-fold.js';
+import type { Metrics } from './metrics.js';
+import { newRequestId } from './request-id.js';
 import { revoke } from './revoke.js';
 import { handleWebhook, MAX_WEBHOOK_BYTES, WEBHOOK_PATH } from './webhook.js';
 
 export interface AppDeps extends ExchangeDeps {
+  metrics: Metrics;
   /** Requests handled at once before new ones get 429 (protects memory under a fan-out burst). */
   maxInFlight?: number;
   /** Timeouts and caps (`limits.ts`); `maxInFlight` above wins over `limits.maxInFlight`. */
@@ -34,7 +38,8 @@ export interface AppDeps extends ExchangeDeps {
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
+/** `log` carries the request's `request_id` on every line. */
+type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string, log: Logger) => Promise<void>;
 
 /** Answered at once, never counted or limited, and to HEAD as to GET. */
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -78,60 +83,54 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       res.writeHead(200, { 'content-type': deps.metrics.contentType });
       res.end(text);
     },
-    'POST /v1/exchange': async (req, res, requestId) => {
+    'POST /v1/exchange': async (req, res, requestId, log) => {
       const body = await readJsonObject(req);
       const token = bearerToken(req);
       const grant = await exchange(deps, token, body, requestId, req.socket.remoteAddress ?? '');
       if ('status' in grant) {
         sendJson(res, 202, grant);
-        deps.log.info('exchange', { request_id: requestId, role: body.role, outcome: 'pending' });
+        log.info('exchange', { role: body.role, outcome: 'pending' });
         return;
       }
       sendJson(res, 200, grant);
-      deps.log.info('exchange', {
-        request_id: requestId,
+      log.info('exchange', {
         role: grant.role,
         outcome: 'allowed',
         lease_id: grant.lease_id,
       });
     },
-    [`POST ${WEBHOOK_PATH}`]: async (req, res, requestId) => {
+    [`POST ${WEBHOOK_PATH}`]: async (req, res, requestId, log) => {
       const outcome = await handleWebhook(deps, req, requestId);
       if (outcome.status === 204) res.writeHead(204).end();
       else sendJson(res, 200, { revoked: outcome.revoked });
-      deps.log.info('github webhook', { request_id: requestId, status: outcome.status });
+      log.info('github webhook', { status: outcome.status });
     },
-    'POST /v1/revoke': async (req, res, requestId) => {
+    'POST /v1/revoke': async (req, res, requestId, log) => {
       await revoke(deps, await readJsonObject(req), requestId);
       res.writeHead(204).end();
-      deps.log.info('revoke', { request_id: requestId });
+      log.info('revoke');
     },
   };
 
   return (req, res) => {
     const requestId = newRequestId();
+    const log = childLogger(deps.log, { request_id: requestId });
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const method = req.method === 'HEAD' && PROBES.has(path) ? 'GET' : req.method;
     const handler = routes[`${method} ${path}`];
     const work = async () => {
-      if (handler && PROBES.has(path)) return handler(req, res, requestId);
+      if (handler && PROBES.has(path)) return handler(req, res, requestId, log);
       // GitHub's webhook deliveries reach 25 MiB; every other body is held to the 16 KiB floor.
       await admit(req, res, path === WEBHOOK_PATH ? MAX_WEBHOOK_BYTES : MAX_BODY_BYTES);
-      if (handler) return handler(req, res, requestId);
+      if (handler) return handler(req, res, requestId, log);
       const handled = await (deps.extraRoutes?.(req, res, requestId) ?? false);
       if (!handled) throw new JitkeyError('not_found', `no route for ${req.method} ${path}`);
     };
     work().catch((err: unknown) => {
       const e = asJitkeyError(err);
-      if (e.status >= 500)
-        deps.log.error('request failed', {
-          request_id: requestId,
-          path,
-          code: e.code,
-          error: err as Error,
-          cause: e.cause as Error,
-        });
-      else deps.log.info('request refused', { request_id: requestId, path, code: e.code, reason: e.message });
+      // An unexpected failure is logged with its stack (and its cause's) for operators.
+      if (e.status >= 500) log.error('request failed', { path, code: e.code, error: err });
+      else log.info('request refused', { path, code: e.code, reason: e.message });
       if (res.headersSent) return void res.destroy();
       // A body we stopped reading (oversize, too slow) is not drained: the connection goes.
       if (!req.complete) res.setHeader('connection', 'close');

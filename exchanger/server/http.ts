@@ -2,9 +2,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 
-/** SPEC security floor: tokens and request bodies over 16 KiB are refused. */
+import { MAX_TOKEN_BYTES } from '../token/jws.js';
+import { refuseToken } from '../token/refusal.js';
+
+/** SPEC security floor: request bodies over 16 KiB are refused (tokens too: `MAX_TOKEN_BYTES`). */
 export const MAX_BODY_BYTES = 16 * 1024;
-export const MAX_TOKEN_BYTES = 16 * 1024;
 
 type BodyOptions = { limit?: number; timeoutMs?: number };
 
@@ -105,7 +107,7 @@ export function bearerToken(req: IncomingMessage, what = "the job's OIDC token")
   const match = /^Bearer +(\S+)\s*$/i.exec(header);
   if (!match) throw invalidToken(`the Authorization header must be 'Bearer <${what}>'`);
   const token = match[1]!;
-  if (token.length > MAX_TOKEN_BYTES) throw invalidToken('the token exceeds 16 KiB');
+  if (token.length > MAX_TOKEN_BYTES) throw refuseToken('oversize', 'the token exceeds 16 KiB');
   return token;
 }
 

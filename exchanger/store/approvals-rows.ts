@@ -3,6 +3,7 @@
  * add to the store, the list limit, the approvals as JSON, and one `approval_requests` row read
  * back as a record. Each dialect says how its times and JSON columns decode.
  */
+import { ms } from './rows.js';
 import type { ApprovalRequestRecord, ApprovalStatus, ApprovalVote, Store } from './types.js';
 
 export type ApprovalMethods = Pick<
@@ -11,13 +12,6 @@ export type ApprovalMethods = Pick<
 >;
 
 export const DEFAULT_APPROVAL_LIST_LIMIT = 100;
-
-/** Milliseconds of a Date; anything else (or an invalid Date) is a RangeError naming the field. */
-export function ms(date: Date, field: string): number {
-  const value = date instanceof Date ? date.getTime() : Number.NaN;
-  if (!Number.isFinite(value)) throw new RangeError(`${field} must be a valid Date`);
-  return value;
-}
 
 export function votesJson(votes: readonly ApprovalVote[]): string {
   return JSON.stringify(

@@ -8,11 +8,11 @@ import type Database from 'better-sqlite3';
 import {
   type ApprovalMethods,
   DEFAULT_APPROVAL_LIST_LIMIT,
-  ms,
   type RowDecoding,
   requestRecord,
   votesJson,
 } from './approvals-rows.js';
+import { ms } from './rows.js';
 import type { ApprovalRequestRecord, ApprovalState, AuditEntry, LeaseRecord } from './types.js';
 
 export const SQLITE_APPROVALS_MIGRATION = `

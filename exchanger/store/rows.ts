@@ -4,9 +4,15 @@
  * PostgreSQL as a timestamptz (pg takes and returns a Date). The audit query is one builder too;
  * each dialect says how it writes a parameter and compares a repository (`rowsFor`).
  */
-import { ms } from './approvals-rows.js';
 import { auditLimit, joinClaims, splitClaims } from './common.js';
 import type { AuditEntry, AuditFilter, LeaseRecord } from './types.js';
+
+/** Milliseconds of a Date; anything else (or an invalid Date) is a RangeError naming the field. */
+export function ms(date: Date, field: string): number {
+  const value = date instanceof Date ? date.getTime() : Number.NaN;
+  if (!Number.isFinite(value)) throw new RangeError(`${field} must be a valid Date`);
+  return value;
+}
 
 export interface TimeCodec<Time> {
   /** A Date as stored; SQLite refuses an invalid Date (RangeError naming `field`), never writes NULL. */

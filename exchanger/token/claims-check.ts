@@ -2,8 +2,8 @@
  * Audience, time and token-id rules of the security floor (SPEC section 3), applied to a payload
  * whose signature has already been verified.
  */
-import { invalidToken } from '../errors.js';
 import { quote } from './jws.js';
+import { refuseToken } from './refusal.js';
 
 /** The most clock skew the security floor allows. */
 export const MAX_CLOCK_TOLERANCE_SECONDS = 60;
@@ -30,11 +30,9 @@ function numericClaim(payload: Record<string, unknown>, name: string, required: 
   const value = own(payload, name);
   if (value === undefined && !required) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw invalidToken(
-      value === undefined
-        ? `the token has no "${name}" claim; it is required`
-        : `the token's "${name}" is not a number of seconds since the epoch`,
-    );
+    throw value === undefined
+      ? refuseToken('missing', `the token has no "${name}" claim; it is required`, name)
+      : refuseToken('invalid', `the token's "${name}" is not a number of seconds since the epoch`, name);
   }
   return value;
 }
@@ -44,11 +42,19 @@ export function checkAudience(payload: Record<string, unknown>, audience: string
   if (typeof aud === 'string' && aud === audience) return;
   if (Array.isArray(aud) && aud.length > 0 && aud.every((a) => a === audience)) return;
   const fix = `request the token with audience ${quote(audience)} (the Action's "audience" input)`;
-  if (aud === undefined) throw invalidToken(`the token has no "aud" claim; ${fix}`);
+  if (aud === undefined) throw refuseToken('missing', `the token has no "aud" claim; ${fix}`, 'aud');
   if (Array.isArray(aud)) {
-    throw invalidToken(`the token's audience ${quote(aud)} must hold only ${quote(audience)}; ${fix}`);
+    throw refuseToken(
+      'audience_mismatch',
+      `the token's audience ${quote(aud)} must hold only ${quote(audience)}; ${fix}`,
+      'aud',
+    );
   }
-  throw invalidToken(`the token's audience ${quote(aud)} is not ${quote(audience)}; ${fix}`);
+  throw refuseToken(
+    'audience_mismatch',
+    `the token's audience ${quote(aud)} is not ${quote(audience)}; ${fix}`,
+    'aud',
+  );
 }
 
 export function checkTimes(payload: Record<string, unknown>, rules: TimeRules): number {
@@ -56,23 +62,35 @@ export function checkTimes(payload: Record<string, unknown>, rules: TimeRules): 
   const iat = numericClaim(payload, 'iat', true)!;
   const nbf = numericClaim(payload, 'nbf', false);
   const { nowSeconds: now, toleranceSeconds: skew } = rules;
-  if (exp <= iat) throw invalidToken('the token expires before it was issued ("exp" is not after "iat")');
+  if (exp <= iat) {
+    throw refuseToken('lifetime', 'the token expires before it was issued ("exp" is not after "iat")', 'exp');
+  }
   if (exp - iat > MAX_TOKEN_LIFETIME_SECONDS) {
-    throw invalidToken(
+    throw refuseToken(
+      'lifetime',
       `the token is valid for ${exp - iat} s ("exp" - "iat"); at most ${MAX_TOKEN_LIFETIME_SECONDS} s is accepted`,
+      'exp',
     );
   }
   if (now - skew >= exp) {
-    throw invalidToken(`the token expired ${Math.round(now - exp)} s ago; request a fresh token`);
+    throw refuseToken(
+      'expired',
+      `the token expired ${Math.round(now - exp)} s ago; request a fresh token`,
+      'exp',
+    );
   }
   if (nbf !== undefined && nbf > now + skew) {
-    throw invalidToken(
+    throw refuseToken(
+      'not_yet_valid',
       `the token is not valid for another ${Math.round(nbf - now)} s ("nbf"); check the clocks`,
+      'nbf',
     );
   }
   if (iat > now + skew) {
-    throw invalidToken(
+    throw refuseToken(
+      'issued_in_future',
       `the token was issued ${Math.round(iat - now)} s in the future ("iat"); check the clocks`,
+      'iat',
     );
   }
   return exp;
@@ -81,7 +99,11 @@ export function checkTimes(payload: Record<string, unknown>, rules: TimeRules): 
 export function checkTokenId(payload: Record<string, unknown>): string {
   const jti = own(payload, 'jti');
   if (typeof jti !== 'string' || jti.length === 0) {
-    throw invalidToken('the token has no "jti" claim; a unique token id is required to refuse replays');
+    throw refuseToken(
+      'missing',
+      'the token has no "jti" claim; a unique token id is required to refuse replays',
+      'jti',
+    );
   }
   return jti;
 }

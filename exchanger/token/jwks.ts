@@ -10,10 +10,10 @@
  */
 import { unavailable } from '../errors.js';
 import type { Logger } from '../log.js';
+import { UrlRefusal, urlRefusal } from '../net/url-rule.js';
 import { fetchJson } from './fetch-json.js';
 import { importJwks, type KeyIndex, type VerificationKey } from './jwk.js';
 import { quote } from './jws.js';
-import { insecureUrlReason } from './secure-url.js';
 
 export interface KeySourceOptions {
   /** The configured issuer URL, exactly as in the policy. */
@@ -61,8 +61,8 @@ export function createKeySource(options: KeySourceOptions): KeySource {
     }
     const uri = doc?.jwks_uri;
     if (typeof uri !== 'string') throw new Error('its discovery document has no "jwks_uri"');
-    const reason = insecureUrlReason(uri);
-    if (reason) throw new Error(`its jwks_uri ${quote(uri)} is refused: ${reason}`);
+    const refusal = urlRefusal(uri, { refuseCredentials: true });
+    if (refusal) throw new UrlRefusal(refusal.reason, `its jwks_uri is refused: ${refusal.message}`);
     return uri;
   }
 

@@ -2,7 +2,7 @@
  * Splitting and decoding a compact JWS, strictly: three base64url segments, JSON objects in the
  * first two. Nothing here trusts the content; `header.ts` and `claims-check.ts` judge it.
  */
-import { invalidToken } from '../errors.js';
+import { refuseToken } from './refusal.js';
 
 /** SPEC section 3: tokens over 16 KiB are refused before any parsing. */
 export const MAX_TOKEN_BYTES = 16 * 1024;
@@ -19,14 +19,18 @@ export interface CompactParts {
 }
 
 export function splitCompact(token: unknown): CompactParts {
-  if (typeof token !== 'string' || token.length === 0) throw invalidToken('no token was given');
+  if (typeof token !== 'string' || token.length === 0)
+    throw refuseToken('missing_token', 'no token was given');
   if (token.length > MAX_TOKEN_BYTES) {
-    throw invalidToken(`the token is ${token.length} bytes; the limit is ${MAX_TOKEN_BYTES}`);
+    throw refuseToken('oversize', `the token is ${token.length} bytes; the limit is ${MAX_TOKEN_BYTES}`);
   }
   const first = token.indexOf('.');
   const second = first < 0 ? -1 : token.indexOf('.', first + 1);
   if (second < 0 || token.indexOf('.', second + 1) >= 0) {
-    throw invalidToken('the token is malformed: a JWT has three dot-separated parts (compact JWS)');
+    throw refuseToken(
+      'malformed',
+      'the token is malformed: a JWT has three dot-separated parts (compact JWS)',
+    );
   }
   const parts = {
     header: token.slice(0, first),
@@ -37,11 +41,11 @@ export function splitCompact(token: unknown): CompactParts {
   for (const name of ['header', 'payload', 'signature'] as const) {
     const segment = parts[name];
     if (!BASE64URL.test(segment) || segment.length % 4 === 1) {
-      throw invalidToken(`the token is malformed: its ${name} is not base64url`);
+      throw refuseToken('malformed', `the token is malformed: its ${name} is not base64url`);
     }
   }
   if (parts.header.length === 0 || parts.payload.length === 0) {
-    throw invalidToken('the token is malformed: its header or payload is empty');
+    throw refuseToken('malformed', 'the token is malformed: its header or payload is empty');
   }
   return parts;
 }
@@ -52,10 +56,10 @@ export function decodeSegment(segment: string, name: 'header' | 'payload'): Reco
   try {
     value = JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')));
   } catch {
-    throw invalidToken(`the token is malformed: its ${name} is not UTF-8 JSON`);
+    throw refuseToken('malformed', `the token is malformed: its ${name} is not UTF-8 JSON`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalidToken(`the token is malformed: its ${name} is not a JSON object`);
+    throw refuseToken('malformed', `the token is malformed: its ${name} is not a JSON object`);
   }
   return value as Record<string, unknown>;
 }

@@ -7,15 +7,15 @@
  * audience, times, lifetime, `jti`. Claims are judged only once the signature holds.
  */
 import type { Claims } from '../claims.js';
-import { invalidToken } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
+import { UrlRefusal, urlRefusal } from '../net/url-rule.js';
 import { allowedAlgorithms } from './algorithms.js';
 import { checkClaims, MAX_CLOCK_TOLERANCE_SECONDS } from './claims-check.js';
 import { type CheckedHeader, checkHeader } from './header.js';
 import { unusableReason, type VerificationKey, verifySignature } from './jwk.js';
 import { createKeySource, type KeySource } from './jwks.js';
 import { type CompactParts, decodeSegment, quote, splitCompact } from './jws.js';
-import { insecureUrlReason } from './secure-url.js';
+import { refuseToken } from './refusal.js';
 import type { ReadyTokenVerifier, TrustedIssuer, VerifiedToken } from './types.js';
 
 export interface VerifierOptions {
@@ -68,11 +68,16 @@ function checkSignature(
     else tried = true;
   }
   if (tried) {
-    throw invalidToken(
+    throw refuseToken(
+      'bad_signature',
       `the token's signature does not verify with issuer ${iss}'s key ${quote(header.kid)}; it was altered or signed by another key`,
     );
   }
-  throw invalidToken(`issuer ${iss}'s key ${quote(header.kid)} cannot verify ${header.alg}: ${why}`);
+  throw refuseToken(
+    'unusable_key',
+    `issuer ${iss}'s key ${quote(header.kid)} cannot verify ${header.alg}: ${why}`,
+    'kid',
+  );
 }
 
 export function createVerifier(options: VerifierOptions): ReadyTokenVerifier {
@@ -102,9 +107,9 @@ export function createVerifier(options: VerifierOptions): ReadyTokenVerifier {
   if (options.issuers.length === 0) throw new Error('token verifier: no issuers are configured');
   const issuers = new Map<string, IssuerState>();
   for (const { url, audience } of options.issuers) {
-    const reason =
-      insecureUrlReason(url) ?? (/[?#]/.test(url) ? 'an issuer has no query or fragment' : undefined);
-    if (reason) throw new Error(`token verifier: issuer ${JSON.stringify(url)} is refused: ${reason}`);
+    // An issuer is a base URL: `/.well-known/openid-configuration` is appended to it.
+    const refusal = urlRefusal(url, { refuseCredentials: true, refuseQuery: true });
+    if (refusal) throw new UrlRefusal(refusal.reason, `token verifier: issuer refused: ${refusal.message}`);
     if (typeof audience !== 'string' || audience.length === 0) {
       throw new Error(`token verifier: issuer ${url} needs a non-empty audience`);
     }
@@ -119,14 +124,22 @@ export function createVerifier(options: VerifierOptions): ReadyTokenVerifier {
     const payload = decodeSegment(parts.payload, 'payload');
 
     const iss = Object.hasOwn(payload, 'iss') ? payload.iss : undefined;
-    if (typeof iss !== 'string') throw invalidToken('the token has no "iss" claim');
+    if (typeof iss !== 'string') throw refuseToken('missing', 'the token has no "iss" claim', 'iss');
     const issuer = issuers.get(iss);
-    if (!issuer) throw invalidToken(`the token's issuer ${quote(iss)} is not trusted; trusted: ${trusted}`);
+    if (!issuer) {
+      throw refuseToken(
+        'untrusted_issuer',
+        `the token's issuer ${quote(iss)} is not trusted; trusted: ${trusted}`,
+        'iss',
+      );
+    }
 
     const candidates = await issuer.keys.keysFor(header.kid);
     if (candidates.length === 0) {
-      throw invalidToken(
+      throw refuseToken(
+        'unknown_key',
         `issuer ${iss} publishes no key ${quote(header.kid)}; the token was not signed by this issuer's current keys`,
+        'kid',
       );
     }
     checkSignature(candidates, header, parts, iss);

@@ -8,12 +8,13 @@
  * - A failure (network, 5xx, 429, after the client's own retries) is tried again, sooner as the
  *   lease runs out, until it ends.
  */
+
+import { type AgentConfig, DEFAULT_RENEW_AT } from '../agent-config.js';
 import type { Lease } from '../api.js';
 import { type ClientOptions, exchange, revoke } from '../client.js';
 import type { Deps } from '../deps.js';
 import { ExchangerError, errorMessage } from '../errors.js';
 import { requestIdToken } from '../oidc.js';
-import { type AgentConfig, DEFAULT_RENEW_AT } from './config.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;

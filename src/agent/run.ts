@@ -5,11 +5,11 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type AgentConfig, parseAgentConfig } from '../agent-config.js';
+import { KINDS } from '../agent-kinds.js';
 import type { Core } from '../core.js';
 import type { Deps } from '../deps.js';
 import { createSend } from '../http.js';
-import { type AgentConfig, parseAgentConfig } from './config.js';
-import { KINDS } from './kinds.js';
 import { startRenewer } from './renewer.js';
 import { createAgentServer } from './server.js';
 

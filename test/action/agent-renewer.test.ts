@@ -4,8 +4,8 @@
  * good, what it retries, and what it revokes when stopped.
  */
 import { describe, expect, it } from 'vitest';
-import type { AgentConfig } from '../../src/agent/config.js';
 import { startRenewer } from '../../src/agent/renewer.js';
+import type { AgentConfig } from '../../src/agent-config.js';
 import type { Lease } from '../../src/api.js';
 import type { Deps } from '../../src/deps.js';
 

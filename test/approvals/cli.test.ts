@@ -1,11 +1,11 @@
 /** `jitkey requests`, `approve` and `deny` with a fake exchanger: what they send, print and exit with. */
 import { describe, expect, it } from 'vitest';
-import { parseReason } from '../../exchanger/approvals/routes.js';
 import { cleanReason } from '../../exchanger/approvals/service.js';
 import type { RequestView } from '../../exchanger/approvals/views.js';
 import { approveCommand, denyCommand, describeDecision } from '../../exchanger/cli/approve.js';
 import { UsageError } from '../../exchanger/cli/args.js';
 import { age, requests } from '../../exchanger/cli/requests.js';
+import { parseReason } from '../../exchanger/server/approval-routes.js';
 
 const NOW = new Date('2025-03-01T12:10:00.000Z');
 const VIEW: RequestView = {

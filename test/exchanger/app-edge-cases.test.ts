@@ -6,7 +6,8 @@
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JitkeyError } from '../../exchanger/errors.js';
-import { silentLogger } from '../../exchanger/log.js';
+import { createLogger, silentLogger } from '../../exchanger/log.js';
+import { loadPolicy } from '../../exchanger/policy/compile.js';
 import { evaluate } from '../../exchanger/policy/evaluate.js';
 import type { Provider } from '../../exchanger/providers/types.js';
 import { type AppDeps, createServer } from '../../exchanger/server/app.js';
@@ -184,6 +185,21 @@ describe('capacity and unexpected failures', () => {
     expect(res.status).toBe(500);
     expect(res.body.error).toBe('internal_error');
     expect(res.body.message).not.toContain('internals');
+  });
+
+  it('logs an unexpected exception at error with its stack, on a line carrying the request id', async () => {
+    const lines: string[] = [];
+    const exchange = await serve({
+      log: createLogger({ write: (line) => lines.push(line) }),
+      providers: {
+        github: provider({ mint: async () => Promise.reject(new TypeError('boom in the provider')) }),
+      },
+    });
+    const res = await exchange();
+    const body = res.body as unknown as { request_id: string };
+    const failed = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request failed');
+    expect(failed).toMatchObject({ level: 'error', request_id: body.request_id, code: 'internal_error' });
+    expect(failed.error.stack).toMatch(/^TypeError: boom in the provider\n\s+at /);
   });
 
   it('maps a provider JitkeyError to its own status', async () => {

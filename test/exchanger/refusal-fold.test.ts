@@ -1,6 +1,6 @@
 /** The per-peer folding of refusals of unverified tokens (issue 16, item 2): exact counts. */
 import { describe, expect, it } from 'vitest';
-import { createRefusalFold } from '../../exchanger/server/refusal-fold.js';
+import { createRefusalFold } from '../../exchanger/exchange/refusal-fold.js';
 
 function fold() {
   let t = 1_000_000;

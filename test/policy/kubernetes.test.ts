@@ -49,7 +49,7 @@ describe('kubernetes role block', () => {
       name: 'http off loopback',
       block: '{ server: "http://k8s.acme.internal", namespace: web, service_account: deployer }',
       error:
-        "roles.deploy.kubernetes.server: 'http://k8s.acme.internal' uses http://, which is accepted only on loopback hosts; use https://",
+        "roles.deploy.kubernetes.server: 'http://k8s.acme.internal' must use https (http is accepted only on loopback hosts: 127.0.0.0/8, localhost and [::1])",
     },
     {
       name: 'https without ca_data',

@@ -282,7 +282,7 @@ describe('gcp configuration', () => {
   it.each([
     ['http on a non-loopback host', 'http://iamcredentials.example.com', 'only on loopback'],
     ['a path', 'https://iamcredentials.googleapis.com/v1', 'no path'],
-    ['not a URL', 'iamcredentials', 'not a URL'],
+    ['not a URL', 'iamcredentials', 'not an absolute URL'],
   ])('refuses an endpoint with %s', (_name, endpoint, message) => {
     expect(() => createGcpProvider({ endpoint })).toThrow(message);
   });

@@ -375,7 +375,7 @@ describe('construction', () => {
     {
       name: 'issuer with a query',
       options: issuer('https://token.example/?x=1'),
-      message: /no query or fragment/,
+      message: /must not carry a query or fragment/,
     },
     { name: 'no issuers', options: { issuers: [] }, message: /no issuers/ },
     {

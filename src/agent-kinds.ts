@@ -3,7 +3,7 @@
  * of the endpoint its SDKs read. A new kind (the Kubernetes exec-credential plugin of SPEC
  * section 6) adds an entry to `KINDS` and its routes; the renewal loop and the server stay as they are.
  */
-import type { Lease } from '../api.js';
+import type { Lease } from './api.js';
 
 export interface KindRequest {
   method: string;

@@ -6,71 +6,14 @@
 import { type Claims, identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
-import { runKeyOf, sealForRunEnd } from '../leases/run-end.js';
-import { hashRevokeToken, newLeaseId, newRevokeToken, seal } from '../leases/secrets.js';
-import type { Logger } from '../log.js';
 import { quote } from '../policy/evaluate.js';
-import type { Evaluate, Policy, Role } from '../policy/types.js';
-import type { Guard, Minted, Providers } from '../providers/types.js';
-import type { AuditEntry, LeaseRecord, Store } from '../store/types.js';
+import type { Policy, Role } from '../policy/types.js';
 import { clean, truncate } from '../text/clean.js';
 import { MAX_CLOCK_TOLERANCE_SECONDS } from '../token/claims-check.js';
-import type { TokenVerifier, VerifiedToken } from '../token/types.js';
-import type { Metrics } from './metrics.js';
-import type { RefusalFold } from './refusal-fold.js';
+import type { VerifiedToken } from '../token/types.js';
+import { mintAndRecord } from './mint.js';
 import { limitByRun } from './run-limits.js';
-
-export interface ExchangeDeps {
-  policy: () => Policy;
-  verifier: () => TokenVerifier;
-  evaluate: Evaluate;
-  store: Store;
-  providers: Providers;
-  /** Run, in order, for roles they apply to (each guard decides that from the role). */
-  guards: Guard[];
-  metrics: Metrics;
-  log: Logger;
-  now: () => Date;
-  /** Opens a `202 pending` request for roles with `approval` (exchanger/approvals). */
-  approvals?: ApprovalOpener;
-  /** JITKEY_GITHUB_WEBHOOK_SECRET: GitHub tokens are also sealed under it (`leases/run-end.ts`). */
-  webhookSecret?: string;
-  /** Folds the audit rows of unverified callers, one per peer per window (`refusal-fold.ts`). */
-  refusals?: RefusalFold;
-}
-
-/** The answer to an exchange for a role with `approval` (SPEC section 3, Approvals). */
-export interface Pending {
-  status: 'pending';
-  request_id: string;
-  poll_token: string;
-  expires_at: string;
-  approvers: string[];
-  required: number;
-}
-
-export interface ApprovalOpener {
-  open(request: {
-    requestId: string;
-    role: Role;
-    claims: Claims;
-    durationSeconds?: number | undefined;
-  }): Promise<Pending>;
-}
-
-export interface ExchangeRequest {
-  role: string;
-  durationSeconds?: number;
-}
-
-export interface Grant {
-  lease_id: string;
-  revoke_token: string;
-  role: string;
-  provider: string;
-  expires_at: string;
-  credentials: Record<string, unknown>;
-}
+import type { ExchangeDeps, ExchangeRequest, Grant, Pending } from './types.js';
 
 const BODY_FIELDS = new Set(['role', 'duration_seconds']);
 
@@ -193,7 +136,13 @@ export async function exchange(
         durationSeconds: request.durationSeconds,
       });
     }
-    return await mintAndRecord(deps, ctx.requestId, role, verified.claims, duration);
+    return await mintAndRecord({
+      deps,
+      requestId: ctx.requestId,
+      role,
+      claims: verified.claims,
+      durationSeconds: duration,
+    });
   } catch (err) {
     await auditRefusal(deps, ctx, err);
     throw err;
@@ -205,104 +154,6 @@ export async function authorize(deps: ExchangeDeps, role: Role, claims: Claims):
   const decision = deps.evaluate(role, claims);
   if (!decision.granted) throw new JitkeyError('access_denied', decision.reason);
   for (const guard of deps.guards) await guard.check(role, claims);
-}
-
-export async function mintAndRecord(
-  deps: ExchangeDeps,
-  requestId: string,
-  role: Role,
-  claims: Claims,
-  durationSeconds: number,
-  extra: Partial<AuditEntry> = {},
-  /** Writes the audit row and lease in one transaction; the approval redeem adds its own update. */
-  record: (entry: AuditEntry, lease: LeaseRecord) => Promise<void> = (entry, lease) =>
-    deps.store.record(entry, lease),
-): Promise<Grant> {
-  const provider = deps.providers[role.provider];
-  if (!provider) {
-    throw new JitkeyError(
-      'upstream_error',
-      `provider '${role.provider}' is not configured on this exchanger`,
-    );
-  }
-  const leaseId = newLeaseId();
-  const started = performance.now();
-  let minted: Minted;
-  try {
-    minted = await provider.mint({ role, claims, durationSeconds, requestId, leaseId });
-    deps.metrics.upstream.observe(
-      { provider: role.provider, outcome: 'ok' },
-      (performance.now() - started) / 1000,
-    );
-  } catch (err) {
-    deps.metrics.upstream.observe(
-      { provider: role.provider, outcome: 'error' },
-      (performance.now() - started) / 1000,
-    );
-    throw err;
-  }
-  const revokeToken = newRevokeToken();
-  const now = deps.now();
-  const idClaims = identifyingClaims(claims);
-  const run = runKeyOf(claims);
-  const entry: AuditEntry = {
-    at: now,
-    requestId,
-    event: 'exchange',
-    outcome: 'allowed',
-    role: role.name,
-    provider: role.provider,
-    reason: `granted for ${formatDuration(durationSeconds)}`,
-    claims: idClaims,
-    leaseId,
-    expiresAt: minted.expiresAt,
-    ...extra,
-  };
-  try {
-    await record(entry, {
-      id: leaseId,
-      role: role.name,
-      provider: role.provider,
-      createdAt: now,
-      expiresAt: minted.expiresAt,
-      revokeTokenHash: hashRevokeToken(revokeToken),
-      ...(minted.revocationSecret
-        ? { sealedRevocation: seal(minted.revocationSecret, revokeToken, leaseId) }
-        : {}),
-      ...(idClaims.repository ? { repository: idClaims.repository } : {}),
-      ...(idClaims.run_id ? { runId: idClaims.run_id } : {}),
-      ...(run ? { repositoryId: run.repositoryId, runAttempt: run.runAttempt } : {}),
-      ...(minted.revocationSecret && deps.webhookSecret
-        ? { sealedRunEnd: sealForRunEnd(minted.revocationSecret, deps.webhookSecret, leaseId) }
-        : {}),
-    });
-  } catch (err) {
-    await discard(deps, role, minted, leaseId);
-    throw err instanceof JitkeyError ? err : unavailable('the store could not record the lease', err);
-  }
-  deps.metrics.decisions.inc({ role: role.name, outcome: 'allowed', code: '' });
-  return {
-    lease_id: leaseId,
-    revoke_token: revokeToken,
-    role: role.name,
-    provider: role.provider,
-    expires_at: minted.expiresAt.toISOString(),
-    credentials: minted.credentials,
-  };
-}
-
-/** Credentials minted but not recorded are never handed out; revoke them where the platform can. */
-async function discard(deps: ExchangeDeps, role: Role, minted: Minted, leaseId: string): Promise<void> {
-  const provider = deps.providers[role.provider];
-  if (minted.revocationSecret && provider?.revoke) {
-    await provider.revoke(role, minted.revocationSecret).catch((err: unknown) => {
-      deps.log.warn('could not revoke an unrecorded credential', { lease_id: leaseId, error: err as Error });
-    });
-  }
-  deps.log.error('credentials minted but the lease could not be recorded; they were not handed out', {
-    lease_id: leaseId,
-    role: role.name,
-  });
 }
 
 /** Longest role name and reason an audit row keeps of what the caller sent. */

@@ -4,8 +4,9 @@
  * exchanger at `https://` (plain `http://` only on loopback: the token must not cross a network
  * in the clear).
  */
-import { urlProblem } from '../policy/read.js';
-import type { RequestView } from './views.js';
+
+import type { RequestView } from '../approvals/views.js';
+import { checkUrl } from '../net/url-rule.js';
 
 export interface ApproverClient {
   list(): Promise<{ approver: string; requests: RequestView[] }>;
@@ -35,8 +36,7 @@ export function githubTokenFromEnv(env: Env): string | undefined {
 
 /** Throws with what to write instead; returns the base URL without a trailing slash. */
 export function exchangerUrl(text: string): string {
-  const problem = urlProblem(text);
-  if (problem) throw new Error(`--url: ${problem}`);
+  checkUrl(text, '--url');
   return text.replace(/\/+$/, '');
 }
 

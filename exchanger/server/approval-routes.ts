@@ -10,11 +10,11 @@
  * Only HTTP here: the work is in `service.ts`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { callerBudget } from '../approvals/caller-budget.js';
+import { type Approvals, cleanReason } from '../approvals/service.js';
 import { invalidRequest } from '../errors.js';
 import type { Logger } from '../log.js';
-import { bearerToken, readJsonObject, sendJson } from '../server/http.js';
-import { callerBudget } from './caller-budget.js';
-import { type Approvals, cleanReason } from './service.js';
+import { bearerToken, readJsonObject, sendJson } from './http.js';
 
 /** Request ids are the exchanger's own (`req_` + base64url); anything else is no request. */
 const ID = '[A-Za-z0-9_-]{1,64}';

@@ -1,0 +1,73 @@
+/**
+ * The exchange use-case's ports and answers: what it needs handed in (`ExchangeDeps`) and what
+ * it gives back (`Grant`, `Pending`). The HTTP layer (server/) and approvals depend on these.
+ */
+import type { Claims } from '../claims.js';
+import type { Logger } from '../log.js';
+import type { Guard } from '../policy/guard.js';
+import type { Evaluate, Policy, Role } from '../policy/types.js';
+import type { Providers } from '../providers/types.js';
+import type { Store } from '../store/types.js';
+import type { TokenVerifier } from '../token/types.js';
+import type { RefusalFold } from './refusal-fold.js';
+
+/**
+ * What the use-case counts. server/metrics.ts provides it as Prometheus series; declaring the
+ * shape here keeps the use-case from importing the HTTP layer.
+ */
+export interface ExchangeMetrics {
+  decisions: { inc(labels: { role: string; outcome: string; code: string }): void };
+  upstream: { observe(labels: { provider: string; outcome: string }, seconds: number): void };
+}
+
+export interface ExchangeDeps {
+  policy: () => Policy;
+  verifier: () => TokenVerifier;
+  evaluate: Evaluate;
+  store: Store;
+  providers: Providers;
+  /** Run, in order, for roles they apply to (each guard decides that from the role). */
+  guards: Guard[];
+  metrics: ExchangeMetrics;
+  log: Logger;
+  now: () => Date;
+  /** Opens a `202 pending` request for roles with `approval` (exchanger/approvals). */
+  approvals?: ApprovalOpener;
+  /** JITKEY_GITHUB_WEBHOOK_SECRET: GitHub tokens are also sealed under it (`leases/run-end.ts`). */
+  webhookSecret?: string;
+  /** Folds the audit rows of unverified callers, one per peer per window (`refusal-fold.ts`). */
+  refusals?: RefusalFold;
+}
+
+/** The answer to an exchange for a role with `approval` (SPEC section 3, Approvals). */
+export interface Pending {
+  status: 'pending';
+  request_id: string;
+  poll_token: string;
+  expires_at: string;
+  approvers: string[];
+  required: number;
+}
+
+export interface ApprovalOpener {
+  open(request: {
+    requestId: string;
+    role: Role;
+    claims: Claims;
+    durationSeconds?: number | undefined;
+  }): Promise<Pending>;
+}
+
+export interface ExchangeRequest {
+  role: string;
+  durationSeconds?: number;
+}
+
+export interface Grant {
+  lease_id: string;
+  revoke_token: string;
+  role: string;
+  provider: string;
+  expires_at: string;
+  credentials: Record<string, unknown>;
+}

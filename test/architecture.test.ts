@@ -1,0 +1,227 @@
+/**
+ * The layers of docs/architecture.md, enforced: every import in exchanger/** and src/** runs
+ * downwards (or stays in its folder), folders never import each other in a cycle, and the Action
+ * bundles nothing of the exchanger beyond its core. A new folder must be given a layer here.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, posix, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './support/paths.js';
+
+/** Lowest first. A file may import its own layer's files or any lower layer's. */
+const LAYERS: { name: string; parts: string[] }[] = [
+  {
+    name: 'core',
+    parts: [
+      'exchanger/errors.ts',
+      'exchanger/claims.ts',
+      'exchanger/duration.ts',
+      'exchanger/log.ts',
+      'exchanger/random.ts',
+      'exchanger/digest.ts',
+      'exchanger/text/',
+      'exchanger/net/',
+    ],
+  },
+  {
+    name: 'domain',
+    parts: ['exchanger/token/', 'exchanger/policy/', 'exchanger/store/'],
+  },
+  { name: 'github client, audit reads', parts: ['exchanger/github/', 'exchanger/audit/'] },
+  { name: 'providers', parts: ['exchanger/providers/'] },
+  // leases/ sits with the exchange: it seals what providers mint and sweeps leases through them.
+  { name: 'exchange use-case', parts: ['exchanger/exchange/', 'exchanger/leases/'] },
+  { name: 'approvals use-case', parts: ['exchanger/approvals/'] },
+  { name: 'http', parts: ['exchanger/server/'] },
+  { name: 'cli', parts: ['exchanger/cli/'] },
+];
+
+/** The Action: its own world, which may take the exchanger's core and nothing more. */
+const ACTION = 'src/';
+const ACTION_MAY_IMPORT = 'core';
+
+interface Import {
+  from: string;
+  to: string;
+}
+
+function layerOf(file: string): number {
+  return LAYERS.findIndex((l) => l.parts.some((p) => (p.endsWith('/') ? file.startsWith(p) : file === p)));
+}
+
+/** The folder a file belongs to for the cycle check (`exchanger/x.ts` counts as `exchanger/`). */
+function folderOf(file: string): string {
+  return `${posix.dirname(file)}/`;
+}
+
+/** What is wrong with these imports; empty when every one runs the right way. */
+function violations(imports: Import[], files: string[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    if (!f.startsWith(ACTION) && layerOf(f) < 0) out.push(`${f} belongs to no layer: add it to LAYERS`);
+  }
+  const core = LAYERS.findIndex((l) => l.name === ACTION_MAY_IMPORT);
+  for (const { from, to } of imports) {
+    const fromAction = from.startsWith(ACTION);
+    const toAction = to.startsWith(ACTION);
+    if (fromAction && toAction) continue;
+    if (toAction) {
+      out.push(`${from} imports ${to}: the exchanger never imports the Action`);
+      continue;
+    }
+    const target = layerOf(to);
+    if (fromAction) {
+      if (target !== core)
+        out.push(`${from} imports ${to}: the Action bundles only the exchanger's ${ACTION_MAY_IMPORT} layer`);
+      continue;
+    }
+    const source = layerOf(from);
+    if (source >= 0 && target > source) {
+      out.push(
+        `${from} (${LAYERS[source]!.name}) imports ${to} (${LAYERS[target]!.name}): a lower layer must not import a higher one`,
+      );
+    }
+  }
+  out.push(...folderCycles(imports));
+  return out;
+}
+
+/** Cycles between folders (e.g. github/ ↔ providers/), even within one layer. */
+function folderCycles(imports: Import[]): string[] {
+  const edges = new Map<string, Set<string>>();
+  for (const { from, to } of imports) {
+    const a = folderOf(from);
+    const b = folderOf(to);
+    if (a === b) continue;
+    if (!edges.has(a)) edges.set(a, new Set());
+    edges.get(a)!.add(b);
+  }
+  const out: string[] = [];
+  const reaches = (start: string, goal: string): boolean => {
+    const seen = new Set<string>();
+    const stack = [...(edges.get(start) ?? [])];
+    while (stack.length) {
+      const next = stack.pop()!;
+      if (next === goal) return true;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      stack.push(...(edges.get(next) ?? []));
+    }
+    return false;
+  };
+  for (const [a, targets] of edges) {
+    for (const b of targets) {
+      if (a < b && reaches(b, a)) out.push(`folders ${a} and ${b} import each other (a cycle)`);
+    }
+  }
+  return out;
+}
+
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+/** Relative imports of one file, resolved to repository paths (`.js` specifiers name `.ts` sources). */
+function importsOf(file: string, source: string): Import[] {
+  const out: Import[] = [];
+  for (const m of source.matchAll(IMPORT)) {
+    const spec = m[1] ?? m[2];
+    if (!spec?.startsWith('.')) continue;
+    const to = posix.normalize(posix.join(posix.dirname(file), spec)).replace(/\.js$/, '.ts');
+    out.push({ from: file, to });
+  }
+  return out;
+}
+
+function sources(dir: string): string[] {
+  const root = REPO_ROOT;
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.ts')) out.push(relative(root, path).split('\\').join('/'));
+    }
+  };
+  walk(join(root, dir));
+  return out;
+}
+
+describe('architecture', () => {
+  const files = [...sources('exchanger'), ...sources('src')];
+  const imports = files.flatMap((f) => importsOf(f, readFileSync(join(REPO_ROOT, f), 'utf8')));
+
+  it('reads the imports it judges', () => {
+    expect(files.length).toBeGreaterThan(100);
+    expect(imports).toContainEqual({
+      from: 'exchanger/server/app.ts',
+      to: 'exchanger/exchange/exchange.ts',
+    });
+    // a dynamic import counts too
+    expect(imports).toContainEqual({
+      from: 'exchanger/providers/from-env.ts',
+      to: 'exchanger/providers/gcp.ts',
+    });
+  });
+
+  it('every import runs downwards, without folder cycles', () => {
+    expect(violations(imports, files)).toEqual([]);
+  });
+
+  it.each([
+    {
+      name: 'a lower layer importing a higher one',
+      imports: [{ from: 'exchanger/store/sqlite.ts', to: 'exchanger/server/http.ts' }],
+      says: /store\/sqlite.ts \(domain\) imports exchanger\/server\/http.ts \(http\)/,
+    },
+    {
+      name: 'the use-case importing the HTTP layer',
+      imports: [{ from: 'exchanger/exchange/exchange.ts', to: 'exchanger/server/metrics.ts' }],
+      says: /a lower layer must not import a higher one/,
+    },
+    {
+      name: 'the Action importing more than the core',
+      imports: [{ from: 'src/inputs.ts', to: 'exchanger/policy/read.ts' }],
+      says: /the Action bundles only/,
+    },
+    {
+      name: 'the exchanger importing the Action',
+      imports: [{ from: 'exchanger/cli/main.ts', to: 'src/inputs.ts' }],
+      says: /never imports the Action/,
+    },
+    {
+      name: 'a folder cycle within one layer',
+      imports: [
+        { from: 'exchanger/github/app.ts', to: 'exchanger/audit/format.ts' },
+        { from: 'exchanger/audit/format.ts', to: 'exchanger/github/app.ts' },
+      ],
+      says: /import each other/,
+    },
+  ])('fails on $name', ({ imports: bad, says }) => {
+    const found = violations(bad, [...new Set(bad.flatMap((i) => [i.from, i.to]))]);
+    expect(found.join('\n')).toMatch(says);
+  });
+
+  it('fails on a file in no layer', () => {
+    expect(violations([], ['exchanger/newfolder/x.ts'])).toEqual([
+      'exchanger/newfolder/x.ts belongs to no layer: add it to LAYERS',
+    ]);
+  });
+
+  it('parses static, re-export, type-only and dynamic imports', () => {
+    const src = [
+      "import { a } from './a.js';",
+      "import type { B } from '../b/b.js';",
+      "export { c } from './c.js';",
+      'import {\n  d,\n  e,\n} from "./d.js";',
+      "const f = await import('./f.js');",
+      "import { readFileSync } from 'node:fs';",
+    ].join('\n');
+    expect(importsOf('exchanger/x/y.ts', src).map((i) => i.to)).toEqual([
+      'exchanger/x/a.ts',
+      'exchanger/b/b.ts',
+      'exchanger/x/c.ts',
+      'exchanger/x/d.ts',
+      'exchanger/x/f.ts',
+    ]);
+  });
+});
