@@ -6,9 +6,9 @@
 import { type Claims, identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
-import { quote } from '../policy/evaluate.js';
 import type { Policy, Role } from '../policy/types.js';
 import { clean, truncate } from '../text/clean.js';
+import { quote } from '../text/quote.js';
 import { MAX_CLOCK_TOLERANCE_SECONDS } from '../token/claims-check.js';
 import type { VerifiedToken } from '../token/types.js';
 import { mintAndRecord } from './mint.js';

@@ -4,6 +4,7 @@
  * hold; a claim that is missing (not the token's own property) or not a string fails.
  */
 import { type Claims, ownClaim } from '../claims.js';
+import { quote } from '../text/quote.js';
 import type {
   Condition,
   ConditionOutcome,
@@ -105,36 +106,4 @@ function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
   return typeof v;
-}
-
-const MAX_QUOTED = 120;
-
-/**
- * Control characters, quotes, backslashes, line separators and bidi controls are escaped: a
- * claim value must not be able to forge a second log line or reorder what a terminal shows.
- */
-function unsafe(c: number): boolean {
-  return (
-    c < 0x20 ||
-    (c >= 0x7f && c <= 0x9f) ||
-    c === 0x27 ||
-    c === 0x5c ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    (c >= 0x202a && c <= 0x202e) ||
-    (c >= 0x2066 && c <= 0x2069)
-  );
-}
-
-/** A token's value, single-quoted, escaped and cut to a readable length. */
-export function quote(value: string): string {
-  const cut = value.length > MAX_QUOTED ? `${value.slice(0, MAX_QUOTED)}…` : value;
-  let out = "'";
-  for (let i = 0; i < cut.length; i++) {
-    const c = cut.charCodeAt(i);
-    if (!unsafe(c)) out += cut[i];
-    else if (c === 0x27 || c === 0x5c) out += `\\${cut[i]}`;
-    else out += `\\u${c.toString(16).padStart(4, '0')}`;
-  }
-  return `${out}'`;
 }

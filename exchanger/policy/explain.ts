@@ -4,7 +4,8 @@
  */
 import type { Claims } from '../claims.js';
 import { invalidRequest } from '../errors.js';
-import { evaluate, quote, ruleName } from './evaluate.js';
+import { quote } from '../text/quote.js';
+import { evaluate, ruleName } from './evaluate.js';
 import { didYouMean } from './suggest.js';
 import type {
   ConditionOutcome,

@@ -2,7 +2,7 @@
  * Audience, time and token-id rules of the security floor (SPEC section 3), applied to a payload
  * whose signature has already been verified.
  */
-import { quote } from './jws.js';
+import { quote } from '../text/quote.js';
 import { refuseToken } from './refusal.js';
 
 /** The most clock skew the security floor allows. */

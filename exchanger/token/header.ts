@@ -2,8 +2,9 @@
  * Protected-header checks, done on the decoded header before any key is looked up, so that a
  * key or key location is never taken from the token itself.
  */
+
+import { quote } from '../text/quote.js';
 import type { AlgorithmSpec } from './algorithms.js';
-import { quote } from './jws.js';
 import { refuseToken } from './refusal.js';
 
 /** Headers that carry a key or say where to fetch one: the attacker would choose the key. */

@@ -11,9 +11,9 @@
 import { unavailable } from '../errors.js';
 import type { Logger } from '../log.js';
 import { UrlRefusal, urlRefusal } from '../net/url-rule.js';
+import { quote } from '../text/quote.js';
 import { fetchJson } from './fetch-json.js';
 import { importJwks, type KeyIndex, type VerificationKey } from './jwk.js';
-import { quote } from './jws.js';
 
 export interface KeySourceOptions {
   /** The configured issuer URL, exactly as in the policy. */

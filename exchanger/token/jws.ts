@@ -63,9 +63,3 @@ export function decodeSegment(segment: string, name: 'header' | 'payload'): Reco
   }
   return value as Record<string, unknown>;
 }
-
-/** A token-supplied value for a message: JSON-quoted and cut short, never the token itself. */
-export function quote(value: unknown, max = 80): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > max ? `${text.slice(0, max)}…` : text;
-}

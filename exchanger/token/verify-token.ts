@@ -9,12 +9,13 @@
 import type { Claims } from '../claims.js';
 import { type Logger, silentLogger } from '../log.js';
 import { UrlRefusal, urlRefusal } from '../net/url-rule.js';
+import { quote } from '../text/quote.js';
 import { allowedAlgorithms } from './algorithms.js';
 import { checkClaims, MAX_CLOCK_TOLERANCE_SECONDS } from './claims-check.js';
 import { type CheckedHeader, checkHeader } from './header.js';
 import { unusableReason, type VerificationKey, verifySignature } from './jwk.js';
 import { createKeySource, type KeySource } from './jwks.js';
-import { type CompactParts, decodeSegment, quote, splitCompact } from './jws.js';
+import { type CompactParts, decodeSegment, splitCompact } from './jws.js';
 import { refuseToken } from './refusal.js';
 import type { ReadyTokenVerifier, TrustedIssuer, VerifiedToken } from './types.js';
 

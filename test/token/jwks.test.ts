@@ -190,7 +190,7 @@ describe('issuer failures', () => {
     await expect(verifier.verify(idp.mint())).rejects.toMatchObject({
       code: 'unavailable',
       message: expect.stringMatching(
-        /names issuer "https:\/\/token.actions.githubusercontent.com", not "http:\/\/127/,
+        /names issuer 'https:\/\/token.actions.githubusercontent.com', not 'http:\/\/127/,
       ),
     });
     expect(idp.jwksFetches).toBe(0);
