@@ -15,22 +15,15 @@
 import type { IncomingMessage } from 'node:http';
 import { invalidRequest, JitkeyError } from '../errors.js';
 import { signatureMatches } from '../github/webhook-signature.js';
+import { type EndLeaseDeps, endLease } from '../leases/end.js';
 import { unsealForRunEnd } from '../leases/run-end.js';
-import type { Logger } from '../log.js';
-import type { Policy, Role } from '../policy/types.js';
-import type { Providers } from '../providers/types.js';
-import type { LeaseRecord, RunKey, Store } from '../store/types.js';
+import type { RunKey } from '../store/types.js';
 import { readBodyBytes } from './http.js';
 
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 export const WEBHOOK_PATH = '/v1/github/webhook';
 
-export interface WebhookDeps {
-  policy: () => Policy;
-  store: Store;
-  providers: Providers;
-  log: Logger;
-  now: () => Date;
+export interface WebhookDeps extends EndLeaseDeps {
   webhookSecret?: string;
 }
 
@@ -85,42 +78,16 @@ export async function endRun(deps: WebhookDeps, run: RunKey, requestId: string):
     claims,
   });
   for (const lease of leases) {
-    const upstream = await revokeUpstream(deps, lease);
-    await deps.store.markRevoked(lease.id, deps.now(), {
-      at: deps.now(),
+    const sealed = lease.sealedRunEnd;
+    const key = deps.webhookSecret;
+    await endLease(deps, lease, {
       requestId,
-      event: 'revoke',
-      outcome: 'revoked',
-      role: lease.role,
-      provider: lease.provider,
-      reason: `lease revoked: workflow run completed (${upstream})`,
-      claims: { ...(lease.repository ? { repository: lease.repository } : {}), ...claims },
-      leaseId: lease.id,
-      expiresAt: lease.expiresAt,
+      secret: sealed && key ? () => unsealForRunEnd(sealed, key, lease.id) : undefined,
+      why: ': workflow run completed',
+      claims,
     });
   }
   return leases.length;
-}
-
-async function revokeUpstream(deps: WebhookDeps, lease: LeaseRecord): Promise<string> {
-  const provider = deps.providers[lease.provider as keyof Providers];
-  if (!lease.sealedRunEnd || !provider?.revoke || !deps.webhookSecret) {
-    return 'not revocable upstream; expires on its own';
-  }
-  // The role as the policy has it now, or just its name: revoking needs only the token.
-  const role =
-    deps.policy().roles.get(lease.role) ?? ({ name: lease.role, provider: lease.provider } as Role);
-  try {
-    await provider.revoke(role, unsealForRunEnd(lease.sealedRunEnd, deps.webhookSecret, lease.id));
-    return 'revoked upstream';
-  } catch (err) {
-    deps.log.warn('upstream revocation failed', {
-      lease_id: lease.id,
-      provider: lease.provider,
-      error: err as Error,
-    });
-    return 'upstream revocation failed; it expires on its own';
-  }
 }
 
 interface Payload {

@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { createLogger, silentLogger } from '../../exchanger/log.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
 import { evaluate } from '../../exchanger/policy/evaluate.js';
 import type { Provider } from '../../exchanger/providers/types.js';
 import { type AppDeps, createServer } from '../../exchanger/server/app.js';
