@@ -10,11 +10,12 @@ import { copyFileSync, existsSync, readFileSync, rmSync, statSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientNodeProbe, findKubectl, kubectl, NODE24 } from '../support/kube-clients.js';
-import { type KubernetesStandin, startKubernetesStandin } from '../support/kubernetes-standin.js';
+import { type KubernetesJob, startKubernetesJob } from '../support/kubernetes-job.js';
+import type { KubernetesStandin } from '../support/kubernetes-standin.js';
 import { REPO_ROOT } from '../support/paths.js';
 import { assertMaskedFirst, assertNoLeaks, errors, log, runMain, runPost } from '../support/runner.js';
-import { policyFor, type Stack, startStack } from '../support/stack.js';
-import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
+import type { Stack } from '../support/stack.js';
+import type { TokenEndpoint } from '../support/token-endpoint.js';
 
 const roles = (server: string, ca: string) => `  deploy-k8s:
     provider: kubernetes
@@ -31,18 +32,14 @@ let kube: KubernetesStandin;
 let stack: Stack;
 let tokens: TokenEndpoint;
 
+let job: KubernetesJob | undefined;
+
 beforeAll(async () => {
-  kube = await startKubernetesStandin({ namespaces: { web: ['deployer'] }, tls: true });
-  stack = await startStack({
-    policy: (issuer) => policyFor(issuer, roles(kube.url, kube.caData!)),
-    exchanger: { env: { JITKEY_KUBECONFIG: kube.writeKubeconfig() } },
-  });
-  tokens = await startTokenEndpoint({ token: (aud) => stack.idp.mint({ aud }) });
+  job = await startKubernetesJob(roles);
+  ({ kube, stack, tokens } = job);
 }, 60_000);
 afterAll(async () => {
-  await tokens?.stop();
-  await stack?.stop();
-  await kube?.stop();
+  await job?.stop();
 });
 
 interface ExecUser {
