@@ -207,7 +207,9 @@ describe('refresh: true on a Kubernetes role (exec credential plugin)', () => {
     expect(errors(main), log(main)).toEqual([]);
     const url = `${main.state.agent_origin}/kubernetes/exec-credential`;
     expect((await fetch(url)).status).toBe(401);
-    expect((await fetch(url, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    const wrong = await fetch(url, { headers: { authorization: 'Bearer nope' } });
+    expect(wrong.status).toBe(401);
+    expect(((await wrong.json()) as { message: string }).message).toContain('JITKEY_AGENT_TOKEN');
     const ok = await fetch(url, { headers: { authorization: `Bearer ${main.state.agent_token}` } });
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as { status: { token: string } }).status.token).toBe(kube.issued.at(-1)!.token);
