@@ -13,7 +13,16 @@ import { clientNodeProbe, findKubectl, kubectl, NODE24 } from '../support/kube-c
 import { type KubernetesJob, startKubernetesJob } from '../support/kubernetes-job.js';
 import type { KubernetesStandin } from '../support/kubernetes-standin.js';
 import { REPO_ROOT } from '../support/paths.js';
-import { assertMaskedFirst, assertNoLeaks, errors, log, runMain, runPost } from '../support/runner.js';
+import {
+  actionNodes,
+  actionRunner,
+  assertMaskedFirst,
+  assertNoLeaks,
+  errors,
+  log,
+  runMain,
+  runPost,
+} from '../support/runner.js';
 import type { Stack } from '../support/stack.js';
 import type { TokenEndpoint } from '../support/token-endpoint.js';
 
@@ -73,133 +82,145 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 
 const whoami = ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'];
 
-describe('refresh: true on a Kubernetes role (exec credential plugin)', () => {
-  it('kubectl and client-node get the token from the agent, the renewed one after a renewal; nothing works after post', async () => {
-    const main = await runMain({
-      inputs: { 'exchanger-url': stack.exchanger.url, role: 'deploy-k8s', duration: '600', refresh: 'true' },
-      env: {
-        ...tokens.env,
-        GITHUB_REPOSITORY: 'acme/web',
-        GITHUB_RUN_ID: '11',
-        JITKEY_AGENT_RENEW_AT: '0.005',
-      },
-    });
-    expect(errors(main), log(main)).toEqual([]);
-    const first = kube.issued.at(-1)!.token;
-    const issuedAtStart = kube.issued.length;
-    const path = main.env.KUBECONFIG!;
-    expect(main.env).toEqual({ KUBECONFIG: path });
-    expect(path).toBe(`${main.stepEnv.RUNNER_TEMP}/jitkey-${main.outputs['lease-id']}.kubeconfig`);
-    expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(main.workspaceFiles).toEqual([]);
-    const bearer = main.state.agent_token!;
-    const origin = main.state.agent_origin!;
-
-    const text = readFileSync(path, 'utf8');
-    // No token in the file: the plugin asks the agent each time.
-    expect(text).not.toContain(first);
-    const config = JSON.parse(text);
-    const exec = config.users[0].user.exec as ExecUser;
-    expect(Object.keys(config.users[0].user)).toEqual(['exec']);
-    expect(exec).toMatchObject({
-      apiVersion: 'client.authentication.k8s.io/v1',
-      command: process.execPath,
-      args: [join(REPO_ROOT, 'dist/agent/index.js'), 'exec-credential'],
-      env: [
-        { name: 'JITKEY_AGENT_URL', value: origin },
-        { name: 'JITKEY_AGENT_TOKEN', value: bearer },
-      ],
-      interactiveMode: 'Never',
-      provideClusterInfo: false,
-    });
-    const copy = `${path}.copy`;
-    copyFileSync(path, copy);
-    try {
-      const before = await runPlugin(exec);
-      expect(before.code, before.stderr).toBe(0);
-      expect(JSON.parse(before.stdout)).toEqual({
-        apiVersion: 'client.authentication.k8s.io/v1',
-        kind: 'ExecCredential',
-        status: {
-          token: first,
-          expirationTimestamp: main.outputs['expires-at']!.replace(/\.\d+Z$/, 'Z'),
+// The plugin's command is the node that ran the Action: run it under both (the runner uses node24).
+describe.each(actionNodes())(
+  'refresh: true on a Kubernetes role (exec credential plugin), on $name',
+  (node) => {
+    const { runMain, runPost } = actionRunner(node.path);
+    it('kubectl and client-node get the token from the agent, the renewed one after a renewal; nothing works after post', async () => {
+      const main = await runMain({
+        inputs: {
+          'exchanger-url': stack.exchanger.url,
+          role: 'deploy-k8s',
+          duration: '600',
+          refresh: 'true',
+        },
+        env: {
+          ...tokens.env,
+          GITHUB_REPOSITORY: 'acme/web',
+          GITHUB_RUN_ID: `11${node.name.replace(/\D/g, '')}`,
+          JITKEY_AGENT_RENEW_AT: '0.005',
         },
       });
-      if (KUBECTL) expect(await kubectl(KUBECTL, path, whoami)).toEqual({ ok: true, out: USER });
-      if (HAS_NODE24) expect((await clientNodeProbe(path)).ok).toBe(true);
+      expect(errors(main), log(main)).toEqual([]);
+      const first = kube.issued.at(-1)!.token;
+      const issuedAtStart = kube.issued.length;
+      const path = main.env.KUBECONFIG!;
+      expect(main.env).toEqual({ KUBECONFIG: path });
+      expect(path).toBe(`${main.stepEnv.RUNNER_TEMP}/jitkey-${main.outputs['lease-id']}.kubeconfig`);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(main.workspaceFiles).toEqual([]);
+      const bearer = main.state.agent_token!;
+      const origin = main.state.agent_origin!;
 
-      // The renewal: a second TokenRequest, served by the agent from then on.
-      const second = await until('a renewal', () =>
-        kube.issued.length > issuedAtStart ? kube.issued.at(-1)!.token : undefined,
-      );
-      expect(second).not.toBe(first);
-      await until('the renewed token from the plugin', async () => {
-        const r = await runPlugin(exec);
-        return r.code === 0 && JSON.parse(r.stdout).status.token === second ? true : undefined;
+      const text = readFileSync(path, 'utf8');
+      // No token in the file: the plugin asks the agent each time.
+      expect(text).not.toContain(first);
+      const config = JSON.parse(text);
+      const exec = config.users[0].user.exec as ExecUser;
+      expect(Object.keys(config.users[0].user)).toEqual(['exec']);
+      expect(exec).toMatchObject({
+        apiVersion: 'client.authentication.k8s.io/v1',
+        command: node.path,
+        args: [join(REPO_ROOT, 'dist/agent/index.js'), 'exec-credential'],
+        env: [
+          { name: 'JITKEY_AGENT_URL', value: origin },
+          { name: 'JITKEY_AGENT_TOKEN', value: bearer },
+        ],
+        interactiveMode: 'Never',
+        provideClusterInfo: false,
       });
-      // Kill the first lease's token: from here on, a client that succeeds used the renewed one.
-      const revoked = await stack.post('/v1/revoke', {
-        lease_id: main.outputs['lease-id'],
-        revoke_token: main.state.revoke_token,
-      });
-      expect(revoked.status).toBe(204);
-      expect(kube.authenticate(first)).toBeUndefined();
-      expect(kube.authenticate(second)).toBe(USER);
-      if (KUBECTL) {
-        expect(await kubectl(KUBECTL, path, whoami)).toEqual({ ok: true, out: USER });
-        expect(await kubectl(KUBECTL, path, ['get', 'configmaps', '-o', 'name'])).toEqual({
-          ok: true,
-          out: 'configmap/app-config',
+      const copy = `${path}.copy`;
+      copyFileSync(path, copy);
+      try {
+        const before = await runPlugin(exec);
+        expect(before.code, before.stderr).toBe(0);
+        expect(JSON.parse(before.stdout)).toEqual({
+          apiVersion: 'client.authentication.k8s.io/v1',
+          kind: 'ExecCredential',
+          status: {
+            token: first,
+            expirationTimestamp: main.outputs['expires-at']!.replace(/\.\d+Z$/, 'Z'),
+          },
         });
-      }
-      if (HAS_NODE24) {
-        expect(JSON.parse((await clientNodeProbe(path)).out)).toEqual({
-          version: 'v1.31.0-jitkey-standin',
-          user: USER,
-          configMaps: ['app-config'],
+        if (KUBECTL) expect(await kubectl(KUBECTL, path, whoami)).toEqual({ ok: true, out: USER });
+        if (HAS_NODE24) expect((await clientNodeProbe(path)).ok).toBe(true);
+
+        // The renewal: a second TokenRequest, served by the agent from then on.
+        const second = await until('a renewal', () =>
+          kube.issued.length > issuedAtStart ? kube.issued.at(-1)!.token : undefined,
+        );
+        expect(second).not.toBe(first);
+        await until('the renewed token from the plugin', async () => {
+          const r = await runPlugin(exec);
+          return r.code === 0 && JSON.parse(r.stdout).status.token === second ? true : undefined;
         });
+        // Kill the first lease's token: from here on, a client that succeeds used the renewed one.
+        const revoked = await stack.post('/v1/revoke', {
+          lease_id: main.outputs['lease-id'],
+          revoke_token: main.state.revoke_token,
+        });
+        expect(revoked.status).toBe(204);
+        expect(kube.authenticate(first)).toBeUndefined();
+        expect(kube.authenticate(second)).toBe(USER);
+        if (KUBECTL) {
+          expect(await kubectl(KUBECTL, path, whoami)).toEqual({ ok: true, out: USER });
+          expect(await kubectl(KUBECTL, path, ['get', 'configmaps', '-o', 'name'])).toEqual({
+            ok: true,
+            out: 'configmap/app-config',
+          });
+        }
+        if (HAS_NODE24) {
+          expect(JSON.parse((await clientNodeProbe(path)).out)).toEqual({
+            version: 'v1.31.0-jitkey-standin',
+            user: USER,
+            configMaps: ['app-config'],
+          });
+        }
+
+        const post = await runPost(main);
+        expect(post.exitCode, log(post)).toBe(0);
+        expect(log(post)).toMatch(
+          /stopped the credentials agent after \d+ renewal\(s\); revoked \d+ renewed lease\(s\)/,
+        );
+        expect(existsSync(path)).toBe(false);
+        expect(post.env).toEqual({ KUBECONFIG: '' });
+        expect(kube.secrets.size).toBe(0);
+        expect(kube.authenticate(second)).toBeUndefined();
+
+        // The kept copy: the plugin now fails with a reason, and so do the clients.
+        const after = await runPlugin(exec);
+        expect(after.code).toBe(1);
+        expect(after.stdout).toBe('');
+        expect(after.stderr).toMatch(
+          /^jitkey: the credentials agent at http:\/\/127\.0\.0\.1:\d+ did not answer \(.*ECONNREFUSED.*\); it runs only between this job's jitkey step and its post step/,
+        );
+        if (KUBECTL) {
+          const refused = await kubectl(KUBECTL, copy, whoami);
+          expect(refused.ok).toBe(false);
+          expect(refused.out).toContain('jitkey: the credentials agent at');
+        }
+        if (HAS_NODE24) expect((await clientNodeProbe(copy)).ok).toBe(false);
+
+        const secrets = {
+          first,
+          second,
+          bearer,
+          revokeToken: main.state.revoke_token!,
+          oidc: tokens.issued.at(-1)!,
+        };
+        assertMaskedFirst(main, [bearer, first]);
+        assertNoLeaks(main, secrets, { state: ['agent_token', 'revoke_token'] });
+        assertNoLeaks(post, secrets);
+      } finally {
+        rmSync(copy, { force: true });
       }
+    });
+  },
+);
 
-      const post = await runPost(main);
-      expect(post.exitCode, log(post)).toBe(0);
-      expect(log(post)).toMatch(
-        /stopped the credentials agent after \d+ renewal\(s\); revoked \d+ renewed lease\(s\)/,
-      );
-      expect(existsSync(path)).toBe(false);
-      expect(post.env).toEqual({ KUBECONFIG: '' });
-      expect(kube.secrets.size).toBe(0);
-      expect(kube.authenticate(second)).toBeUndefined();
-
-      // The kept copy: the plugin now fails with a reason, and so do the clients.
-      const after = await runPlugin(exec);
-      expect(after.code).toBe(1);
-      expect(after.stdout).toBe('');
-      expect(after.stderr).toMatch(
-        /^jitkey: the credentials agent at http:\/\/127\.0\.0\.1:\d+ did not answer \(.*ECONNREFUSED.*\); it runs only between this job's jitkey step and its post step/,
-      );
-      if (KUBECTL) {
-        const refused = await kubectl(KUBECTL, copy, whoami);
-        expect(refused.ok).toBe(false);
-        expect(refused.out).toContain('jitkey: the credentials agent at');
-      }
-      if (HAS_NODE24) expect((await clientNodeProbe(copy)).ok).toBe(false);
-
-      const secrets = {
-        first,
-        second,
-        bearer,
-        revokeToken: main.state.revoke_token!,
-        oidc: tokens.issued.at(-1)!,
-      };
-      assertMaskedFirst(main, [bearer, first]);
-      assertNoLeaks(main, secrets, { state: ['agent_token', 'revoke_token'] });
-      assertNoLeaks(post, secrets);
-    } finally {
-      rmSync(copy, { force: true });
-    }
-  });
-
-  it('the agent refuses the exec-credential endpoint without its bearer', async () => {
+describe('the agent of a Kubernetes lease', () => {
+  it('refuses the exec-credential endpoint without its bearer', async () => {
     const main = await runMain({
       inputs: { 'exchanger-url': stack.exchanger.url, role: 'deploy-k8s', duration: '600', refresh: 'true' },
       env: { ...tokens.env, GITHUB_REPOSITORY: 'acme/web', GITHUB_RUN_ID: '12' },
