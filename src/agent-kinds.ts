@@ -1,7 +1,7 @@
 /**
  * The credential kinds the agent serves, by provider: each turns the current lease into the answer
- * of the endpoint its SDKs read. A new kind (the Kubernetes exec-credential plugin of SPEC
- * section 6) adds an entry to `KINDS` and its routes; the renewal loop and the server stay as they are.
+ * of the endpoint its SDKs read (for Kubernetes, the kubeconfig's exec plugin, `agent/exec-credential.ts`).
+ * A new kind adds an entry to `KINDS` and its routes; the renewal loop and the server stay as they are.
  */
 import type { Lease } from './api.js';
 
@@ -105,4 +105,38 @@ const gcp: CredentialKind = {
   },
 };
 
-export const KINDS: Readonly<Partial<Record<Lease['provider'], CredentialKind>>> = { aws, gcp };
+export const EXEC_CREDENTIAL_PATH = '/kubernetes/exec-credential';
+export const EXEC_CREDENTIAL_API_VERSION = 'client.authentication.k8s.io/v1';
+/** The exec `env` entries that tell the plugin where the agent is and its bearer. */
+export const AGENT_URL_VAR = 'JITKEY_AGENT_URL';
+export const AGENT_TOKEN_VAR = 'JITKEY_AGENT_TOKEN';
+
+/**
+ * The `ExecCredential` a kubeconfig exec plugin prints. `expirationTimestamp` is the lease's end
+ * (RFC 3339, whole seconds, rounded down): kubectl and client-node cache the token until then and
+ * run the plugin again after, by which time the agent has renewed (at two thirds).
+ */
+export function execCredential(token: string, expiresAt: string) {
+  return {
+    apiVersion: EXEC_CREDENTIAL_API_VERSION,
+    kind: 'ExecCredential',
+    status: { token, expirationTimestamp: new Date(expiresAt).toISOString().replace(/\.\d+Z$/, 'Z') },
+  };
+}
+
+/**
+ * Kubernetes: nothing to export from the kind itself; the main step writes the kubeconfig whose
+ * exec user runs `agent/exec-credential.ts`, which asks this endpoint (with the bearer) and prints
+ * the answer.
+ */
+const kubernetes: CredentialKind = {
+  bearer: true,
+  exports: () => [],
+  answer: (request, lease) => {
+    if (request.path !== EXEC_CREDENTIAL_PATH || lease.provider !== 'kubernetes') return undefined;
+    if (request.method !== 'GET') return json(405, { message: 'use GET' });
+    return json(200, execCredential(lease.credentials.token, lease.expiresAt));
+  },
+};
+
+export const KINDS: Readonly<Partial<Record<Lease['provider'], CredentialKind>>> = { aws, gcp, kubernetes };

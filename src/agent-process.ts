@@ -34,7 +34,7 @@ const START_TIMEOUT_MS = 15_000;
  * dist/agent/index.js beside this bundle (dist/main). Built from parts so that ncc does not take
  * the path for an import and bundle a copy of the agent into dist/main.
  */
-function bundledAgentPath(): string {
+export function bundledAgentPath(): string {
   const parts = ['..', 'agent', 'index.js'];
   return join(dirname(fileURLToPath(import.meta.url)), ...parts);
 }

@@ -4,12 +4,14 @@
  * never in the workspace, deleted by the post step. Written as JSON, which is YAML too, so the
  * bundle needs no YAML library.
  *
- * Seam for refresh (SPEC section 5, the refresh agent): `kubeconfigDocument` takes the user entry;
- * with `refresh: true` the caller passes an `exec` user (client.authentication.k8s.io/v1) that asks
- * the agent, instead of `tokenUser(lease)`. Not built here.
+ * With `refresh: true` (SPEC section 5) the user is `execUser(...)` instead of `tokenUser(lease)`:
+ * an exec credential plugin (client.authentication.k8s.io/v1) that asks the credentials agent for
+ * the current token, so clients pick up renewals. The agent's URL and bearer are exec `env` entries
+ * of this 0600 file, never command-line arguments (which other users of the machine can list).
  */
 import { realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join, relative } from 'node:path';
+import { AGENT_TOKEN_VAR, AGENT_URL_VAR, EXEC_CREDENTIAL_API_VERSION } from './agent-kinds.js';
 import type { KubernetesCredentials, Lease } from './api.js';
 import { ActionError } from './errors.js';
 
@@ -21,6 +23,28 @@ const FILE_NAME = /^jitkey-[A-Za-z0-9_-]+\.kubeconfig$/;
 export type KubeUser = { token: string } | { exec: Record<string, unknown> };
 
 export const tokenUser = (credentials: KubernetesCredentials): KubeUser => ({ token: credentials.token });
+
+/**
+ * The exec user that runs `node <agent script> exec-credential`: `node` is the runner's node that
+ * runs the Action (its absolute path, so PATH does not matter), the script the bundled agent.
+ */
+export function execUser(agent: { node: string; script: string; origin: string; bearer: string }): KubeUser {
+  return {
+    exec: {
+      apiVersion: EXEC_CREDENTIAL_API_VERSION,
+      command: agent.node,
+      args: [agent.script, 'exec-credential'],
+      env: [
+        { name: AGENT_URL_VAR, value: agent.origin },
+        { name: AGENT_TOKEN_VAR, value: agent.bearer },
+      ],
+      interactiveMode: 'Never',
+      provideClusterInfo: false,
+      installHint:
+        'This kubeconfig was written by the jitkey Action (refresh: true); it works only while the job runs, between the jitkey step and its post step.',
+    },
+  };
+}
 
 export function kubeconfigDocument(lease: KubernetesLease, user: KubeUser = tokenUser(lease.credentials)) {
   const c = lease.credentials;

@@ -4,17 +4,26 @@
  * whose provider has no agent endpoint (github) get a warning and the usual static credentials.
  */
 
-import { type AgentHandle, agentKind, launchAgent, newAgentToken } from './agent-process.js';
+import {
+  type AgentHandle,
+  agentKind,
+  bundledAgentPath,
+  launchAgent,
+  newAgentToken,
+} from './agent-process.js';
 import type { Lease } from './api.js';
 import type { Deps } from './deps.js';
 import { ActionError } from './errors.js';
 import type { Inputs } from './inputs.js';
+import { execUser, type KubeUser } from './kubeconfig.js';
 import { MISSING_PERMISSION_MESSAGE } from './oidc.js';
 import { proxyVariables } from './proxy.js';
 
 export interface Refresh {
   handle: Omit<AgentHandle, 'kind'>;
   env: Array<[string, string]>;
+  /** Kubernetes: the kubeconfig user whose exec plugin asks the agent (instead of a fixed token). */
+  kubeUser?: KubeUser;
 }
 
 export async function startRefresh(deps: Deps, inputs: Inputs, lease: Lease): Promise<Refresh | undefined> {
@@ -51,7 +60,14 @@ export async function startRefresh(deps: Deps, inputs: Inputs, lease: Lease): Pr
   deps.core.info(
     `Started the credentials agent on ${handle.origin} (pid ${handle.pid}): it renews the lease when two thirds of it have passed.`,
   );
-  return { handle, env };
+  if (lease.provider !== 'kubernetes') return { handle, env };
+  const kubeUser = execUser({
+    node: process.execPath,
+    script: bundledAgentPath(),
+    origin: handle.origin,
+    bearer,
+  });
+  return { handle, env, kubeUser };
 }
 
 /**

@@ -63,8 +63,11 @@ export async function run(deps: Deps): Promise<void> {
       }
     }
     const agent = inputs.refresh ? await startRefresh(deps, inputs, lease) : undefined;
-    const exportedNames = agent
-      ? agent.env.map(([name]) => name)
+    // With an agent, a Kubernetes role still exports KUBECONFIG: the file's exec user asks the agent.
+    const agentEnv: Array<[string, string]> | undefined =
+      agent && kubeconfigPath ? [...agent.env, ['KUBECONFIG', kubeconfigPath]] : agent?.env;
+    const exportedNames = agentEnv
+      ? agentEnv.map(([name]) => name)
       : inputs.exportEnv
         ? envFor(lease, kubeconfigPath).map(([name]) => name)
         : [];
@@ -79,8 +82,10 @@ export async function run(deps: Deps): Promise<void> {
       ...(agent ? { agent: agent.handle } : {}),
     });
     if (kubeconfigProblem) throw kubeconfigProblem;
-    if (lease.provider === 'kubernetes' && kubeconfigPath) writeKubeconfig(kubeconfigPath, lease);
-    const exported = publish(core, lease, { ...inputs, kubeconfigPath }, agent?.env);
+    if (lease.provider === 'kubernetes' && kubeconfigPath) {
+      writeKubeconfig(kubeconfigPath, lease, agent?.kubeUser);
+    }
+    const exported = publish(core, lease, { ...inputs, kubeconfigPath }, agentEnv);
     core.appendSummary(
       renderSummary({ lease, exported, job: jobContext(deps.env), ...(approval ? { approval } : {}) }),
     );

@@ -48,7 +48,10 @@ export function createAgentServer(options: AgentServerOptions): Server {
       json(
         res,
         401,
-        { message: 'the jitkey agent needs its token (AWS_CONTAINER_AUTHORIZATION_TOKEN)' },
+        {
+          message:
+            "the jitkey agent needs its token (AWS_CONTAINER_AUTHORIZATION_TOKEN, or JITKEY_AGENT_TOKEN in the kubeconfig's exec env)",
+        },
         kind.headers,
       );
       return;

@@ -7,10 +7,11 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientNodeProbe, findKubectl, kubectl, NODE24 } from '../support/kube-clients.js';
-import { type KubernetesStandin, startKubernetesStandin } from '../support/kubernetes-standin.js';
+import { type KubernetesJob, startKubernetesJob } from '../support/kubernetes-job.js';
+import type { KubernetesStandin } from '../support/kubernetes-standin.js';
 import { assertMaskedFirst, assertNoLeaks, errors, log, runMain, runPost } from '../support/runner.js';
-import { policyFor, type Stack, startStack } from '../support/stack.js';
-import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
+import { policyFor, type Stack } from '../support/stack.js';
+import type { TokenEndpoint } from '../support/token-endpoint.js';
 
 const roles = (server: string, ca: string) => `  deploy-k8s:
     provider: kubernetes
@@ -31,26 +32,23 @@ let kube: KubernetesStandin;
 let stack: Stack;
 let tokens: TokenEndpoint;
 
+let job: KubernetesJob | undefined;
+
 beforeAll(async () => {
-  kube = await startKubernetesStandin({ namespaces: { web: ['deployer'] }, tls: true });
-  // A Secret of a lease that ended while no exchanger ran: the start-up sweep must delete it.
-  kube.secrets.set('web/jitkey-lease-0ld', {
-    namespace: 'web',
-    name: 'jitkey-lease-0ld',
-    uid: 'old',
-    labels: { 'app.kubernetes.io/managed-by': 'jitkey' },
-    annotations: { 'jitkey.dev/expires-at': '2020-01-01T00:00:00.000Z' },
+  job = await startKubernetesJob(roles, (k) => {
+    // A Secret of a lease that ended while no exchanger ran: the start-up sweep must delete it.
+    k.secrets.set('web/jitkey-lease-0ld', {
+      namespace: 'web',
+      name: 'jitkey-lease-0ld',
+      uid: 'old',
+      labels: { 'app.kubernetes.io/managed-by': 'jitkey' },
+      annotations: { 'jitkey.dev/expires-at': '2020-01-01T00:00:00.000Z' },
+    });
   });
-  stack = await startStack({
-    policy: (issuer) => policyFor(issuer, roles(kube.url, kube.caData!)),
-    exchanger: { env: { JITKEY_KUBECONFIG: kube.writeKubeconfig() } },
-  });
-  tokens = await startTokenEndpoint({ token: (aud) => stack.idp.mint({ aud }) });
+  ({ kube, stack, tokens } = job);
 }, 60_000);
 afterAll(async () => {
-  await tokens?.stop();
-  await stack?.stop();
-  await kube?.stop();
+  await job?.stop();
 });
 
 describe('e2e: the Action against jitkey serve (Kubernetes)', () => {
