@@ -12,13 +12,7 @@ import type { ParsedPolicy } from './parse.js';
 import { type Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { ProviderName } from './types.js';
-import {
-  DEFAULT_DURATION,
-  DEFAULT_MAX_DURATION,
-  readDefaults,
-  readIssuers,
-  readVersion,
-} from './validate.js';
+import { defaultDurations, readHead } from './validate.js';
 import { readRules } from './validate-rules.js';
 
 /** Guardrail and team names: what a file name or a log line can carry without quoting. */
@@ -29,7 +23,7 @@ export function validateOrg(parsed: ParsedPolicy): { org: OrgDoc; issues: Policy
   const org: OrgDoc = {
     file: parsed.file,
     issuers: [],
-    defaults: { durationSeconds: DEFAULT_DURATION, maxDurationSeconds: DEFAULT_MAX_DURATION },
+    defaults: defaultDurations(),
     ceilings: {},
     teams: new Map(),
     guardrails: [],
@@ -41,11 +35,7 @@ export function validateOrg(parsed: ParsedPolicy): { org: OrgDoc; issues: Policy
   }
   const f = r.fields(root, ORG_KEYS, 'org.yaml', undefined, '; roles belong in team files, not in org.yaml');
   if (!f) return { org, issues: r.issues };
-  readVersion(r, f, 'org.yaml', root);
-  const issuers = r.require(f, 'issuers', 'org.yaml', root);
-  if (issuers) org.issuers = readIssuers(r, issuers);
-  const defaults = f.get('defaults');
-  if (defaults) org.defaults = readDefaults(r, defaults);
+  readHead(r, f, 'org.yaml', root, org);
   const ceilings = f.get('ceilings');
   if (ceilings) readCeilings(r, ceilings, org);
   const teams = f.get('teams');

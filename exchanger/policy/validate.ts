@@ -21,7 +21,7 @@ export function validatePolicy(parsed: ParsedPolicy): { doc: PolicyDoc; issues: 
   const doc: PolicyDoc = {
     file: parsed.file,
     issuers: [],
-    defaults: { durationSeconds: DEFAULT_DURATION, maxDurationSeconds: DEFAULT_MAX_DURATION },
+    defaults: defaultDurations(),
     roles: [],
   };
   const root = r.node(parsed.doc.contents);
@@ -31,11 +31,7 @@ export function validatePolicy(parsed: ParsedPolicy): { doc: PolicyDoc; issues: 
   }
   const f = r.fields(root, POLICY_KEYS, 'the policy');
   if (!f) return { doc, issues: r.issues };
-  readVersion(r, f, 'the policy', root);
-  const issuers = r.require(f, 'issuers', 'the policy', root);
-  if (issuers) doc.issuers = readIssuers(r, issuers);
-  const defaults = f.get('defaults');
-  if (defaults) doc.defaults = readDefaults(r, defaults);
+  readHead(r, f, 'the policy', root, doc);
   const roles = r.require(f, 'roles', 'the policy', root);
   const entries = roles ? r.entries(roles.value, 'roles', roles.key) : undefined;
   if (roles && entries?.length === 0) r.error(roles.value, 'roles is empty: define at least one role');
@@ -44,6 +40,26 @@ export function validatePolicy(parsed: ParsedPolicy): { doc: PolicyDoc; issues: 
     if (role) doc.roles.push(role);
   }
   return { doc, issues: r.issues };
+}
+
+export const defaultDurations = (): Defaults => ({
+  durationSeconds: DEFAULT_DURATION,
+  maxDurationSeconds: DEFAULT_MAX_DURATION,
+});
+
+/** What a single-file policy and org.yaml both begin with: version, issuers, defaults. */
+export function readHead(
+  r: Reader,
+  f: Map<string, Field>,
+  path: string,
+  root: Node,
+  into: { issuers: IssuerConfig[]; defaults: Defaults },
+): void {
+  readVersion(r, f, path, root);
+  const issuers = r.require(f, 'issuers', path, root);
+  if (issuers) into.issuers = readIssuers(r, issuers);
+  const defaults = f.get('defaults');
+  if (defaults) into.defaults = readDefaults(r, defaults);
 }
 
 export function readVersion(r: Reader, f: Map<string, Field>, path: string, root: Node): void {
