@@ -116,12 +116,14 @@ export const ORG_KEYSETS = {
 type OrgKeyset = keyof typeof ORG_KEYSETS;
 const POLICY_DEFS = 'policy.schema.json#/$defs/';
 
-export const ORG_KEY_LINKS: readonly {
-  from: OrgKeyset;
+/** How keysets nest: `from.key` holds another keyset (directly, as list items, or as map values). */
+interface KeyLink<From> {
+  from: From;
   key: string;
-  ref: string;
   as: 'object' | 'list' | 'map';
-}[] = [
+}
+
+export const ORG_KEY_LINKS: readonly (KeyLink<OrgKeyset> & { ref: string })[] = [
   { from: 'org', key: 'issuers', ref: `${POLICY_DEFS}issuer`, as: 'list' },
   { from: 'org', key: 'defaults', ref: `${POLICY_DEFS}defaults`, as: 'object' },
   { from: 'org', key: 'ceilings', ref: '#/$defs/ceilings', as: 'object' },
@@ -134,13 +136,8 @@ export const ORG_KEY_LINKS: readonly {
 /** `schema/team.schema.json`: its roles are `policy.schema.json`'s. */
 export const TEAM_ROLE_REF = `${POLICY_DEFS}role`;
 
-/** How keysets nest: `from.key` holds a `to` (directly, as list items, or as map values). */
-export const KEY_LINKS: readonly {
-  from: KeysetName;
-  key: string;
-  to: KeysetName;
-  as: 'object' | 'list' | 'map';
-}[] = [
+/** The single-file policy's nesting: `from.key` holds a `to`. */
+export const KEY_LINKS: readonly (KeyLink<KeysetName> & { to: KeysetName })[] = [
   { from: 'policy', key: 'issuers', to: 'issuer', as: 'list' },
   { from: 'policy', key: 'defaults', to: 'defaults', as: 'object' },
   { from: 'policy', key: 'roles', to: 'role', as: 'map' },
