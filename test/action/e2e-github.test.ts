@@ -3,7 +3,7 @@
  * the (stand-in) GitHub API issued, and the post step's revocation reaches GitHub itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GithubStandin, startGithubStandin } from '../support/github-standin.js';
+import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
 import {
   actionNodes,
   actionRunner,
@@ -35,11 +35,7 @@ beforeAll(async () => {
   stack = await startStack({
     policy: (issuer) => policyFor(issuer, ROLE),
     exchanger: {
-      env: {
-        JITKEY_GITHUB_APP_ID: gh.appId,
-        JITKEY_GITHUB_APP_PRIVATE_KEY: gh.privateKeyPem,
-        JITKEY_GITHUB_API_URL: gh.url,
-      },
+      env: githubAppEnv(gh),
     },
   });
   tokens = await startTokenEndpoint({ token: (aud) => stack.idp.mint({ aud }) });

@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runCli } from '../support/exchanger-process.js';
-import { type GithubStandin, startGithubStandin } from '../support/github-standin.js';
+import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
 import { type Answer, policyFor, ROLE_ARN, type Stack, startStack } from '../support/stack.js';
 
 /** Approvers and their GitHub tokens. `octocat` (id 1) is the test issuer's default job actor. */
@@ -101,14 +101,7 @@ export async function startApprovalStack(options: { githubApp?: boolean } = {}):
     users: Object.fromEntries(Object.values(USERS).map((u) => [u.token, { login: u.login, id: u.id }])),
     teams: { 'acme/platform-leads': ['carol'] },
   });
-  const appEnv: Record<string, string> =
-    options.githubApp === false
-      ? {}
-      : {
-          JITKEY_GITHUB_APP_ID: gh.appId,
-          JITKEY_GITHUB_APP_PRIVATE_KEY: gh.privateKeyPem,
-          JITKEY_GITHUB_API_URL: gh.url,
-        };
+  const appEnv: Record<string, string> = options.githubApp === false ? {} : githubAppEnv(gh);
   const stack = await startStack({
     policy: (issuer) => policyFor(issuer, approvalRoles(webhook.url)),
     exchanger: { env: { ...appEnv, JITKEY_PUBLIC_URL: 'https://jitkey.acme.example' } },

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../approvals/support.js';
-import { type GithubStandin, startGithubStandin } from '../support/github-standin.js';
+import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 const botRole = (name: string) => `  ${name}:
@@ -26,11 +26,7 @@ beforeAll(async () => {
   stack = await startStack({
     policy: (issuer) => policyFor(issuer, botRole('bump-deps')),
     exchanger: {
-      env: {
-        JITKEY_GITHUB_APP_ID: gh.appId,
-        JITKEY_GITHUB_APP_PRIVATE_KEY: gh.privateKeyPem,
-        JITKEY_GITHUB_API_URL: gh.url,
-      },
+      env: githubAppEnv(gh),
     },
   });
 });

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signBody } from '../../exchanger/github/webhook-signature.js';
 import { openStore } from '../../exchanger/store/open.js';
-import { type GithubStandin, startGithubStandin } from '../support/github-standin.js';
+import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 const SECRET = 'webhook-test-secret';
@@ -30,9 +30,7 @@ beforeAll(async () => {
     policy: (issuer) => policyFor(issuer, GITHUB_ROLE),
     exchanger: {
       env: {
-        JITKEY_GITHUB_APP_ID: gh.appId,
-        JITKEY_GITHUB_APP_PRIVATE_KEY: gh.privateKeyPem,
-        JITKEY_GITHUB_API_URL: gh.url,
+        ...githubAppEnv(gh),
         JITKEY_GITHUB_WEBHOOK_SECRET: SECRET,
       },
     },

@@ -51,6 +51,13 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { jwtVerify } from 'jose';
 
+/** The GitHub App this stand-in plays, as `jitkey serve` reads it from its environment. */
+export const githubAppEnv = (gh: Pick<GithubStandin, 'appId' | 'privateKeyPem' | 'url'>) => ({
+  JITKEY_GITHUB_APP_ID: gh.appId,
+  JITKEY_GITHUB_APP_PRIVATE_KEY: gh.privateKeyPem,
+  JITKEY_GITHUB_API_URL: gh.url,
+});
+
 export type PermissionLevel = 'read' | 'write' | 'admin';
 
 export interface StandinInstallation {
