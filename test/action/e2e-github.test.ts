@@ -3,7 +3,8 @@
  * the (stand-in) GitHub API issued, and the post step's revocation reaches GitHub itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { githubRole, startGithubStack } from '../support/github-stack.js';
+import type { GithubStandin } from '../support/github-standin.js';
 import {
   actionNodes,
   actionRunner,
@@ -12,32 +13,20 @@ import {
   errors,
   log,
 } from '../support/runner.js';
-import { policyFor, type Stack, startStack } from '../support/stack.js';
+import type { Stack } from '../support/stack.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
-
-const ROLE = `  bump-deps:
-    provider: github
-    github: { repositories: [acme/infra], permissions: { contents: write } }
-    allow:
-      - repository_owner_id: "7890"
-`;
 
 let gh: GithubStandin;
 let stack: Stack;
 let tokens: TokenEndpoint;
 
 beforeAll(async () => {
-  gh = await startGithubStandin({
+  ({ gh, stack } = await startGithubStack({
+    roles: githubRole(),
     installations: [
       { owner: 'acme', permissions: { contents: 'write', metadata: 'read' }, repositories: ['web', 'infra'] },
     ],
-  });
-  stack = await startStack({
-    policy: (issuer) => policyFor(issuer, ROLE),
-    exchanger: {
-      env: githubAppEnv(gh),
-    },
-  });
+  }));
   tokens = await startTokenEndpoint({ token: (aud) => stack.idp.mint({ aud }) });
 });
 afterAll(async () => {

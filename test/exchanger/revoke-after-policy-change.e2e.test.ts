@@ -6,29 +6,17 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../approvals/support.js';
-import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
-import { policyFor, type Stack, startStack } from '../support/stack.js';
+import { githubRole, startGithubStack } from '../support/github-stack.js';
+import type { GithubStandin } from '../support/github-standin.js';
+import { policyFor, type Stack } from '../support/stack.js';
 
-const botRole = (name: string) => `  ${name}:
-    provider: github
-    github: { repositories: [acme/infra], permissions: { contents: write } }
-    allow:
-      - repository_id: "123456"
-`;
+const botRole = (name: string) => githubRole(name, 'repository_id: "123456"');
 
 let gh: GithubStandin;
 let stack: Stack;
 
 beforeAll(async () => {
-  gh = await startGithubStandin({
-    installations: [{ owner: 'acme', permissions: { contents: 'write' }, repositories: ['infra'] }],
-  });
-  stack = await startStack({
-    policy: (issuer) => policyFor(issuer, botRole('bump-deps')),
-    exchanger: {
-      env: githubAppEnv(gh),
-    },
-  });
+  ({ gh, stack } = await startGithubStack({ roles: botRole('bump-deps') }));
 });
 afterAll(async () => {
   await stack?.stop();

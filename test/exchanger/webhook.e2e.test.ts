@@ -8,33 +8,20 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signBody } from '../../exchanger/github/webhook-signature.js';
 import { openStore } from '../../exchanger/store/open.js';
-import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { githubRole, startGithubStack } from '../support/github-stack.js';
+import type { GithubStandin } from '../support/github-standin.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 const SECRET = 'webhook-test-secret';
-const GITHUB_ROLE = `  bump-deps:
-    provider: github
-    github: { repositories: [acme/infra], permissions: { contents: write } }
-    allow:
-      - repository_owner_id: "7890"
-`;
 
 let gh: GithubStandin;
 let stack: Stack;
 
 beforeAll(async () => {
-  gh = await startGithubStandin({
-    installations: [{ owner: 'acme', permissions: { contents: 'write' }, repositories: ['infra'] }],
-  });
-  stack = await startStack({
-    policy: (issuer) => policyFor(issuer, GITHUB_ROLE),
-    exchanger: {
-      env: {
-        ...githubAppEnv(gh),
-        JITKEY_GITHUB_WEBHOOK_SECRET: SECRET,
-      },
-    },
-  });
+  ({ gh, stack } = await startGithubStack({
+    roles: githubRole(),
+    env: { JITKEY_GITHUB_WEBHOOK_SECRET: SECRET },
+  }));
 });
 afterAll(async () => {
   await stack?.stop();
@@ -106,10 +93,7 @@ describe('POST /v1/github/webhook', () => {
     expect([aws.status, github.status, otherAttempt.status]).toEqual([200, 200, 200]);
 
     // The role is renamed before the run ends: the upstream delete must not depend on it.
-    writeFileSync(
-      stack.exchanger.policyPath,
-      policyFor(stack.idp.url, GITHUB_ROLE.replace('bump-deps:', 'bump-deps-renamed:')),
-    );
+    writeFileSync(stack.exchanger.policyPath, policyFor(stack.idp.url, githubRole('bump-deps-renamed')));
     stack.exchanger.signal('SIGHUP');
     await waitFor(async () => (await stack.exchange(stack.idp.mint(), { role: 'bump-deps' })).status === 400);
 
