@@ -23,18 +23,20 @@ export interface OpenRequest {
  * this leaves room for a wide one; a flood from one run cannot bury everyone else's requests.
  */
 export const MAX_PENDING_PER_RUN = 50;
-/** Pending requests read at most, for this count and for an approver's list (`read.ts`). */
+/** Pending requests an approver's listing reads at most (`read.ts`). */
 export const PENDING_SCAN_LIMIT = 10_000;
 
 async function checkRunCap(store: ApprovalContext['store'], claims: Claims): Promise<void> {
-  const pending = await store.listApprovalRequests({ statuses: ['pending'], limit: PENDING_SCAN_LIMIT });
-  const sameRun = pending.filter((r) =>
-    SAME_RUN_CLAIMS.every((name) => r.claims[name] === ownClaim(claims, name)),
-  );
+  const [repositoryId, runId, runAttempt] = SAME_RUN_CLAIMS.map((name) => String(ownClaim(claims, name)));
+  const sameRun = await store.listApprovalRequests({
+    statuses: ['pending'],
+    run: { repositoryId: repositoryId!, runId: runId!, runAttempt: runAttempt! },
+    limit: MAX_PENDING_PER_RUN,
+  });
   if (sameRun.length >= MAX_PENDING_PER_RUN) {
     throw new JitkeyError(
       'rate_limited',
-      `this run attempt already has ${sameRun.length} requests waiting for approval (at most ${MAX_PENDING_PER_RUN}): wait for them to be decided or expire`,
+      `this run attempt already has ${MAX_PENDING_PER_RUN} requests waiting for approval (at most ${MAX_PENDING_PER_RUN}): wait for them to be decided or expire`,
       { retryAfter: 60 },
     );
   }

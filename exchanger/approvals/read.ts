@@ -18,6 +18,11 @@ export async function requestStatus(
   return statusView(request, effectiveStatus(request, deps.now()), required);
 }
 
+/**
+ * The pending requests `userToken`'s holder may decide. Which roles those are comes from the
+ * policy in force, so the query reads only them, never the caller's own jobs: however many
+ * requests other runs open, they cannot push this approver's out of the listing (issue 16, item 9).
+ */
 export async function listForApprover(
   { deps, store, requireGithub, persistExpiry }: ApprovalContext,
   userToken: string,
@@ -25,7 +30,18 @@ export async function listForApprover(
   const github = requireGithub('approvals need GitHub to say who you are');
   const who = await identify(github, userToken);
   const memo: MembershipMemo = new Map();
-  const pending = await store.listApprovalRequests({ statuses: ['pending'], limit: PENDING_SCAN_LIMIT });
+  const gated = [...deps.policy().roles.values()].filter((role) => role.approval);
+  const decidable: string[] = [];
+  for (const role of gated) {
+    if (await isApprover(github, who, role.approval!.approvers, memo)) decidable.push(role.name);
+  }
+  const pending = await store.listApprovalRequests({
+    statuses: ['pending'],
+    // A request whose role the policy no longer gates keeps its recorded approvers: checked below.
+    roles: { in: decidable, orNotIn: gated.map((role) => role.name) },
+    notActorId: who.id,
+    limit: PENDING_SCAN_LIMIT,
+  });
   const mine: RequestView[] = [];
   for (const request of pending) {
     if (effectiveStatus(request, deps.now()) !== 'pending') {

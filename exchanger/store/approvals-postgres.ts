@@ -122,12 +122,30 @@ export function postgresApprovals(io: PostgresIo): ApprovalMethods {
       });
       return rows[0] && requestRecord(rows[0], DECODE);
     },
-    async listApprovalRequests({ statuses, limit = DEFAULT_APPROVAL_LIST_LIMIT }) {
+    async listApprovalRequests({ statuses, roles, notActorId, run, limit = DEFAULT_APPROVAL_LIST_LIMIT }) {
       if (statuses.length === 0) return [];
+      // One statement for every filter: an absent narrowing is a NULL parameter.
       const { rows } = await io.query<RequestRow>('list approval requests', {
         name: 'jitkey_list_approval_requests',
-        text: `SELECT ${COLUMNS} FROM ${table} WHERE status = ANY($1::text[]) ORDER BY created_at, id LIMIT $2`,
-        values: [statuses, limit],
+        text: `SELECT ${COLUMNS} FROM ${table}
+                WHERE status = ANY($1::text[])
+                  AND ($2::text[] IS NULL OR role = ANY($2::text[])
+                       OR ($3::text[] IS NOT NULL AND NOT (role = ANY($3::text[]))))
+                  AND ($4::text IS NULL OR claims->>'actor_id' IS DISTINCT FROM $4::text)
+                  AND ($6::text IS NULL
+                       OR (claims->>'repository_id' = $5::text AND claims->>'run_id' = $6::text
+                           AND claims->>'run_attempt' = $7::text))
+                ORDER BY created_at, id LIMIT $8`,
+        values: [
+          statuses,
+          roles ? [...roles.in] : null,
+          roles?.orNotIn ? [...roles.orNotIn] : null,
+          notActorId ?? null,
+          run?.repositoryId ?? null,
+          run?.runId ?? null,
+          run?.runAttempt ?? null,
+          limit,
+        ],
       });
       return rows.map((row) => requestRecord(row, DECODE));
     },

@@ -13,7 +13,13 @@ import {
   votesJson,
 } from './approvals-rows.js';
 import { ms } from './rows.js';
-import type { ApprovalRequestRecord, ApprovalState, AuditEntry, LeaseRecord } from './types.js';
+import type {
+  ApprovalListFilter,
+  ApprovalRequestRecord,
+  ApprovalState,
+  AuditEntry,
+  LeaseRecord,
+} from './types.js';
 
 export const SQLITE_APPROVALS_MIGRATION = `
   CREATE TABLE IF NOT EXISTS approval_requests (
@@ -89,7 +95,20 @@ export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMe
             version = version + 1
       WHERE id = @id AND version = @version`,
   );
-  const lists = new Map<number, Database.Statement<unknown[], RequestRow>>();
+  // One statement for every filter: lists travel as JSON arrays, an absent narrowing as NULL.
+  const list = db.prepare<ListParams, RequestRow>(
+    `SELECT * FROM approval_requests
+      WHERE status IN (SELECT value FROM json_each(@statuses))
+        AND (@roles_in IS NULL
+             OR role IN (SELECT value FROM json_each(@roles_in))
+             OR (@roles_not_in IS NOT NULL AND role NOT IN (SELECT value FROM json_each(@roles_not_in))))
+        AND (@not_actor_id IS NULL OR json_extract(claims, '$.actor_id') IS NOT @not_actor_id)
+        AND (@run_id IS NULL
+             OR (json_extract(claims, '$.repository_id') = @repository_id
+                 AND json_extract(claims, '$.run_id') = @run_id
+                 AND json_extract(claims, '$.run_attempt') = @run_attempt))
+      ORDER BY created_at, id LIMIT @limit`,
+  );
 
   return {
     createApprovalRequest: (request, entry) =>
@@ -106,18 +125,10 @@ export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMe
         const row = select.get(id);
         return row && requestRecord(row, DECODE);
       }),
-    listApprovalRequests: ({ statuses, limit = DEFAULT_APPROVAL_LIST_LIMIT }) =>
+    listApprovalRequests: (filter) =>
       io.read('list approval requests', () => {
-        if (statuses.length === 0) return [];
-        let statement = lists.get(statuses.length);
-        if (!statement) {
-          statement = db.prepare<unknown[], RequestRow>(
-            `SELECT * FROM approval_requests WHERE status IN (${statuses.map(() => '?').join(', ')})
-              ORDER BY created_at, id LIMIT ?`,
-          );
-          lists.set(statuses.length, statement);
-        }
-        return statement.all(...statuses, limit).map((row) => requestRecord(row, DECODE));
+        if (filter.statuses.length === 0) return [];
+        return list.all(listParams(filter)).map((row) => requestRecord(row, DECODE));
       }),
     updateApprovalRequest: (id, version, next, entry, lease) =>
       io.write(() => {
@@ -131,6 +142,36 @@ export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMe
           return true;
         };
       }),
+  };
+}
+
+interface ListParams {
+  statuses: string;
+  roles_in: string | null;
+  roles_not_in: string | null;
+  not_actor_id: string | null;
+  repository_id: string | null;
+  run_id: string | null;
+  run_attempt: string | null;
+  limit: number;
+}
+
+function listParams({
+  statuses,
+  roles,
+  notActorId,
+  run,
+  limit = DEFAULT_APPROVAL_LIST_LIMIT,
+}: ApprovalListFilter): ListParams {
+  return {
+    statuses: JSON.stringify(statuses),
+    roles_in: roles ? JSON.stringify(roles.in) : null,
+    roles_not_in: roles?.orNotIn ? JSON.stringify(roles.orNotIn) : null,
+    not_actor_id: notActorId ?? null,
+    repository_id: run?.repositoryId ?? null,
+    run_id: run?.runId ?? null,
+    run_attempt: run?.runAttempt ?? null,
+    limit,
   };
 }
 

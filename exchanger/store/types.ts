@@ -123,6 +123,26 @@ export interface ApprovalRequestRecord extends ApprovalState {
   claims: Record<string, string>;
 }
 
+/**
+ * Which approval requests to list. Every narrowing happens in the query, so requests that do not
+ * match never count against `limit` (issue 16, item 9: a flood of others cannot push them out).
+ */
+export interface ApprovalListFilter {
+  statuses: ApprovalStatus[];
+  /**
+   * Only requests for a role in `in`, or (when `orNotIn` is given) for a role not in `orNotIn`:
+   * an approver's listing is the roles they may decide plus those the policy no longer gates,
+   * whose own recorded approvers the caller checks.
+   */
+  roles?: { in: readonly string[]; orNotIn?: readonly string[] };
+  /** Leaves out requests whose `actor_id` claim is this (nobody lists their own job). */
+  notActorId?: string;
+  /** Only this run attempt's requests (its `repository_id`, `run_id` and `run_attempt` claims). */
+  run?: RunKey;
+  /** Default 100. */
+  limit?: number;
+}
+
 export interface AuditFilter {
   since?: Date;
   repository?: string;
@@ -168,11 +188,8 @@ export interface Store {
   /** Inserts a new approval request (version 1) and its audit row, in one transaction. */
   createApprovalRequest(request: ApprovalRequestRecord, entry: AuditEntry): Promise<void>;
   getApprovalRequest(id: string): Promise<ApprovalRequestRecord | undefined>;
-  /** Requests whose stored status is one of `statuses`, oldest first; default limit 100. */
-  listApprovalRequests(filter: {
-    statuses: ApprovalStatus[];
-    limit?: number;
-  }): Promise<ApprovalRequestRecord[]>;
+  /** Requests whose stored status is one of `statuses`, narrowed by the query, oldest first. */
+  listApprovalRequests(filter: ApprovalListFilter): Promise<ApprovalRequestRecord[]>;
   /**
    * Compare-and-swap: when the request is still at `version`, writes `next` (version + 1), the
    * audit row and, for a redemption, the lease, in one transaction, and returns true. Returns

@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ApproverDirectory } from '../../exchanger/approvals/approvers.js';
+import { MAX_PENDING_PER_RUN, PENDING_SCAN_LIMIT } from '../../exchanger/approvals/open.js';
 import { type Approvals, createApprovals } from '../../exchanger/approvals/service.js';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { exchange } from '../../exchanger/exchange/exchange.js';
@@ -18,6 +19,7 @@ import type { Provider } from '../../exchanger/providers/types.js';
 import { createMetrics } from '../../exchanger/server/metrics.js';
 import { openStore } from '../../exchanger/store/open.js';
 import type { Store } from '../../exchanger/store/types.js';
+import { approvalRequest } from '../store/approvals-contract.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 const ISSUER = 'https://token.actions.githubusercontent.com';
@@ -418,6 +420,67 @@ describe('pending requests per run (issue 16, item 9)', () => {
     const listed = (await world.approvals.list('gho_alice')).requests.map((r) => r.request_id);
     expect(listed).toHaveLength(51);
     expect(listed).toContain(other.request_id);
+  });
+});
+
+describe('a flood of other requests (issue 16, item 9: filtered in the query)', () => {
+  /** PENDING_SCAN_LIMIT pending requests, older than anything the test asks, for a role only bob decides. */
+  async function flood(): Promise<void> {
+    world.setPolicy(
+      `${policyText()}  deploy:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/deploy" }
+    approval: { approvers: [bob], timeout: 30m }
+    allow:
+      - repository_id: "123456"
+`,
+    );
+    const base = approvalRequest();
+    for (let batch = 0; batch < PENDING_SCAN_LIMIT / 1000; batch++) {
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => {
+          const n = batch * 1000 + i;
+          const id = `req_flood${n}`;
+          return world.store.createApprovalRequest(
+            approvalRequest({
+              id,
+              role: 'deploy',
+              createdAt: new Date(T0.getTime() - 60_000 + n),
+              expiresAt: new Date(T0.getTime() + 1_800_000),
+              claims: {
+                ...base.claims,
+                repository_id: '999',
+                run_id: String(n),
+                actor: 'octocat',
+                actor_id: '1',
+              },
+            }),
+            {
+              at: T0,
+              requestId: id,
+              event: 'approval_request',
+              outcome: 'pending',
+              reason: 'flood',
+              claims: {},
+            },
+          );
+        }),
+      );
+    }
+  }
+
+  it("does not push an approver's request out of their listing", async () => {
+    await flood();
+    const mine = await ask();
+    const listed = (await world.approvals.list('gho_alice')).requests.map((r) => r.request_id);
+    expect(listed).toEqual([mine.request_id]);
+    expect((await world.approvals.list('gho_bob')).requests).toHaveLength(PENDING_SCAN_LIMIT);
+  });
+
+  it('does not hide a run’s own requests from its cap of 50', async () => {
+    await flood();
+    for (let i = 0; i < MAX_PENDING_PER_RUN; i++) await ask();
+    await expect(ask()).rejects.toMatchObject({ code: 'rate_limited', status: 429 });
   });
 });
 

@@ -4,7 +4,13 @@
  * updates on a version lands, with its audit row (and lease), on one instance or across two.
  */
 import { describe, expect, it } from 'vitest';
-import type { ApprovalRequestRecord, AuditEntry, Store, StoreOptions } from '../../exchanger/store/types.js';
+import type {
+  ApprovalListFilter,
+  ApprovalRequestRecord,
+  AuditEntry,
+  Store,
+  StoreOptions,
+} from '../../exchanger/store/types.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -169,6 +175,52 @@ export function approvalRequestContract(open: (options?: StoreOptions) => Promis
       expect(await ids(['pending', 'approved'])).toEqual(['r1', 'r3', 'r4']);
       expect(await ids(['pending'], 1)).toEqual(['r1']);
       expect(await ids([])).toEqual([]);
+    });
+
+    it('narrows the list in the query: roles, not the caller’s own jobs, one run attempt', async () => {
+      const store = await open();
+      const claims = approvalRequest().claims;
+      const make = (id: string, minutes: number, role: string, extra: Record<string, string> = {}) =>
+        store.createApprovalRequest(
+          approvalRequest({ id, role, createdAt: at(minutes), claims: { ...claims, ...extra } }),
+          audit({ requestId: id }),
+        );
+      await make('a1', 1, 'db-admin');
+      await make('a2', 2, 'db-admin', { actor_id: '1001' });
+      await make('b1', 3, 'deploy', { run_id: '43' });
+      await make('c1', 4, 'retired', { run_attempt: '2' });
+      const { actor_id: _, ...noActor } = claims;
+      await store.createApprovalRequest(
+        approvalRequest({ id: 'n1', role: 'db-admin', createdAt: at(5), claims: noActor }),
+        audit({ requestId: 'n1' }),
+      );
+      const ids = async (filter: Omit<ApprovalListFilter, 'statuses'>) =>
+        (await store.listApprovalRequests({ statuses: ['pending'], ...filter })).map((r) => r.id);
+
+      expect(await ids({})).toEqual(['a1', 'a2', 'b1', 'c1', 'n1']);
+      expect(await ids({ roles: { in: ['db-admin'] } })).toEqual(['a1', 'a2', 'n1']);
+      expect(await ids({ roles: { in: [] } })).toEqual([]);
+      // A role outside the gated ones ('retired') is listed too, for its own approvers.
+      expect(await ids({ roles: { in: ['db-admin'], orNotIn: ['db-admin', 'deploy'] } })).toEqual([
+        'a1',
+        'a2',
+        'c1',
+        'n1',
+      ]);
+      expect(await ids({ roles: { in: [], orNotIn: [] } })).toEqual(['a1', 'a2', 'b1', 'c1', 'n1']);
+      // A request without actor_id is kept: the caller compares logins for it.
+      expect(await ids({ notActorId: '1002' })).toEqual(['a2', 'n1']);
+      expect(await ids({ notActorId: '1001' })).toEqual(['a1', 'b1', 'c1', 'n1']);
+      const run = { repositoryId: '223344', runId: '42', runAttempt: '1' };
+      expect(await ids({ run })).toEqual(['a1', 'a2', 'n1']);
+      expect(await ids({ run: { ...run, runAttempt: '2' } })).toEqual(['c1']);
+      expect(await ids({ run: { ...run, repositoryId: '1' } })).toEqual([]);
+      // The limit counts only what matched: the oldest of that run, not the oldest overall.
+      expect(await ids({ run: { ...run, runId: '43' }, limit: 1 })).toEqual(['b1']);
+      expect(await ids({ roles: { in: ['retired'] }, notActorId: '1001', limit: 1 })).toEqual(['c1']);
+      // Quotes and JSON-looking names are data, not syntax.
+      await make('q1', 6, `it's "odd"]`);
+      expect(await ids({ roles: { in: [`it's "odd"]`] } })).toEqual(['q1']);
     });
 
     it('purges requests a day past their expiry', async () => {
