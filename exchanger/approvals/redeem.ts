@@ -6,10 +6,18 @@ import { type Claims, identifyingClaims, ownClaim } from '../claims.js';
 import { secretMatches } from '../digest.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError } from '../errors.js';
-import { authorize, grantedDuration, lookupRole, verifyAndSpend } from '../exchange/exchange.js';
+import {
+  authorize,
+  grantedDuration,
+  lookupRole,
+  MAX_AUDITED_REASON,
+  verifyAndSpend,
+} from '../exchange/exchange.js';
 import { mintAndRecord } from '../exchange/mint.js';
+import { auditsRefusal } from '../exchange/refusal-fold.js';
 import type { Grant } from '../exchange/types.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
+import { truncate } from '../text/clean.js';
 import { votesInForce } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound, SAME_RUN_CLAIMS } from './context.js';
 import { checkRedeemable, redeemed } from './state.js';
@@ -19,14 +27,20 @@ export async function redeemRequest(
   id: string,
   oidcToken: string,
   body: Record<string, unknown>,
+  /** The client's address, for folding refusals of unverified tokens. */
+  peer = '',
 ): Promise<Grant> {
   const { deps, store, persistExpiry } = ctx;
   let request: ApprovalRequestRecord | undefined;
   let claims: Claims | undefined;
   try {
-    const pollToken = parseRedeemBody(body);
-    const verified = await verifyAndSpend(deps, oidcToken);
-    claims = verified.claims;
+    // The token first, as for an exchange: nothing an unverified caller sent reaches the audit.
+    // The body is read before the token is spent, so a malformed one does not burn it.
+    let pollToken = '';
+    const verified = await verifyAndSpend(deps, oidcToken, (v) => {
+      claims = v.claims;
+      pollToken = parseRedeemBody(body);
+    });
     request = await store.getApprovalRequest(id);
     if (!request || !secretMatches(pollToken, request.pollTokenHash)) {
       request = undefined;
@@ -66,7 +80,7 @@ export async function redeemRequest(
       },
     });
   } catch (err) {
-    await auditRedeemRefusal(ctx, id, request, claims, err);
+    await auditRedeemRefusal(ctx, { id, peer, request, claims }, err);
     throw err;
   }
 }
@@ -89,14 +103,18 @@ async function checkApprovalStillHolds(ctx: ApprovalContext, request: ApprovalRe
 
 async function auditRedeemRefusal(
   { deps, record }: ApprovalContext,
-  id: string,
-  request: ApprovalRequestRecord | undefined,
-  claims: Claims | undefined,
+  {
+    id,
+    peer,
+    request,
+    claims,
+  }: { id: string; peer: string; request?: ApprovalRequestRecord; claims?: Claims },
   err: unknown,
 ): Promise<void> {
   const code = err instanceof JitkeyError ? err.code : 'internal_error';
   deps.metrics.decisions.inc({ role: request?.role ?? '', outcome: 'denied', code });
   if (code === 'unavailable') return;
+  if (!auditsRefusal(deps.refusals, claims !== undefined, peer, 'redeem')) return;
   await record({
     at: deps.now(),
     requestId: id,
@@ -104,7 +122,7 @@ async function auditRedeemRefusal(
     outcome: code === 'upstream_error' || code === 'internal_error' ? 'error' : 'denied',
     ...(request ? { role: request.role } : {}),
     errorCode: code,
-    reason: err instanceof Error ? err.message : String(err),
+    reason: truncate(err instanceof Error ? err.message : String(err), MAX_AUDITED_REASON),
     claims: claims ? identifyingClaims(claims) : {},
   });
 }

@@ -22,7 +22,8 @@ export interface Approvals {
   status(id: string, pollToken: string): Promise<StatusView>;
   list(userToken: string): Promise<{ approver: string; requests: RequestView[] }>;
   decide(id: string, userToken: string, decision: Decision): Promise<RequestView>;
-  redeem(id: string, oidcToken: string, body: Record<string, unknown>): Promise<Grant>;
+  /** `peer`: the client's address, for folding refusals of unverified tokens. */
+  redeem(id: string, oidcToken: string, body: Record<string, unknown>, peer?: string): Promise<Grant>;
   /** Resolves when the notifications sent so far have finished (tests, shutdown). */
   settled(): Promise<void>;
 }
@@ -41,7 +42,7 @@ export function createApprovals(deps: ApprovalDeps): Approvals {
     status: (id, pollToken) => requestStatus(ctx, id, pollToken),
     list: (userToken) => listForApprover(ctx, userToken),
     decide: (id, userToken, decision) => decideRequest(ctx, id, userToken, decision),
-    redeem: (id, oidcToken, body) => redeemRequest(ctx, id, oidcToken, body),
+    redeem: (id, oidcToken, body, peer) => redeemRequest(ctx, id, oidcToken, body, peer),
     settled: ctx.settled,
   };
 }

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { publicUrlFromEnv } from '../approvals/notify.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
 import { parseDuration } from '../duration.js';
+import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
 import { startSweeps } from '../leases/sweep.js';
 import { createLogger, type Logger, parseLogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
@@ -23,6 +24,7 @@ import { createServer } from '../server/app.js';
 import { approvalRoutes } from '../server/approval-routes.js';
 import { limitsFromEnv } from '../server/limits.js';
 import { createMetrics, type Metrics } from '../server/metrics.js';
+import { newRequestId } from '../server/request-id.js';
 import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
 import { openStore, parseStoreUrl } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
@@ -148,8 +150,11 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     metrics,
     log,
     now: () => new Date(),
+    // One fold for exchanges and redemptions; its last rows are written before the store closes.
+    refusals: createRefusalFold({ now: () => new Date(), requestId: newRequestId }),
     ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
   };
+  const foldedRefusals = writeFoldedRefusals(deps.refusals, deps);
   const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
   const server = createServer({ ...deps, limits, approvals, extraRoutes: approvalRoutes(approvals, log) });
 
@@ -196,10 +201,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       stopSweeps();
       clearTimeout(force);
       clearInterval(reap);
-      store.close().finally(() => {
-        log.info('stopped');
-        process.exit(0);
-      });
+      foldedRefusals
+        .stop()
+        .then(() => store.close())
+        .finally(() => {
+          log.info('stopped');
+          process.exit(0);
+        });
     });
     server.closeIdleConnections();
   };

@@ -12,6 +12,7 @@ import { quote } from '../text/quote.js';
 import { MAX_CLOCK_TOLERANCE_SECONDS } from '../token/claims-check.js';
 import type { VerifiedToken } from '../token/types.js';
 import { mintAndRecord } from './mint.js';
+import { auditsRefusal } from './refusal-fold.js';
 import { limitByRun } from './run-limits.js';
 import type { ExchangeDeps, ExchangeRequest, Grant, Pending } from './types.js';
 
@@ -158,14 +159,14 @@ export async function authorize(deps: ExchangeDeps, role: Role, claims: Claims):
 
 /** Longest role name and reason an audit row keeps of what the caller sent. */
 const MAX_AUDITED_ROLE = 100;
-const MAX_AUDITED_REASON = 1000;
+export const MAX_AUDITED_REASON = 1000;
 
 async function auditRefusal(deps: ExchangeDeps, ctx: Context, err: unknown): Promise<void> {
   const code = err instanceof JitkeyError ? err.code : 'internal_error';
   const known = ctx.role !== undefined;
   deps.metrics.decisions.inc({ role: known ? ctx.role!.name : '', outcome: 'denied', code });
   if (code === 'unavailable') return; // the store is what failed: nothing more to write there
-  if (!ctx.claims && deps.refusals && !deps.refusals.admit(ctx.peer)) return;
+  if (!auditsRefusal(deps.refusals, ctx.claims !== undefined, ctx.peer, 'exchange')) return;
   try {
     await deps.store.record({
       at: deps.now(),

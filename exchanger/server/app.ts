@@ -10,7 +10,7 @@ import {
 } from 'node:http';
 import { JitkeyError } from '../errors.js';
 import { exchange } from '../exchange/exchange.js';
-import { createRefusalFold } from '../exchange/refusal-fold.js';
+import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
 import type { ExchangeDeps } from '../exchange/types.js';
 import { childLogger, type Logger } from '../log.js';
 import {
@@ -157,18 +157,12 @@ export function createServer(deps: AppDeps): Server {
     },
     createApp({ ...deps, refusals }),
   );
-  const writeFolded = (all: boolean) => {
-    for (const entry of refusals.due(all)) {
-      deps.store.record(entry).catch((err: unknown) => {
-        deps.log.warn('could not audit folded refusals', { reason: entry.reason, error: err as Error });
-      });
-    }
-  };
-  const folding = setInterval(() => writeFolded(false), 5_000).unref();
-  server.on('close', () => {
-    clearInterval(folding);
-    writeFolded(true);
-  });
+  // A fold handed in is written by its owner (`jitkey serve`, which awaits the last rows before
+  // closing the store); one made here is written here.
+  if (!deps.refusals) {
+    const folded = writeFoldedRefusals(refusals, deps);
+    server.on('close', () => void folded.stop());
+  }
   const admitPeer = peerConnectionCap(limits.maxConnectionsPerPeer);
   server.on('connection', (socket) => {
     if (!admitPeer(socket.remoteAddress ?? '', (release) => socket.once('close', release))) {

@@ -60,7 +60,7 @@ export function approvalRoutes(
       const body = await readJsonObject(req);
       if (verb === 'redeem') {
         const token = bearerToken(req);
-        const grant = await approvals.redeem(id, token, body);
+        const grant = await approvals.redeem(id, token, body, peer);
         sendJson(res, 200, grant);
         log.info('redeem', {
           request_id: requestId,

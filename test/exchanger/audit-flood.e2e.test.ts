@@ -55,6 +55,20 @@ describe('unauthenticated audit and log flooding (issue 16, item 2)', () => {
     expect(rows[0]!.claims).toEqual({});
   });
 
+  it('treats a redemption the same: token before body, one row per peer per window', async () => {
+    const key = `REDEEMKEY${'k'.repeat(15_000)}`;
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        stack.post('/v1/requests/req_abc/redeem', { [key]: 1 }, { authorization: 'Bearer junk.junk.junk' }),
+      ),
+    );
+    expect(answers.map((a) => `${a.status} ${a.body.error}`)).toEqual(Array(30).fill('401 invalid_token'));
+    expect(written()).not.toContain('REDEEMKEY');
+    const rows = (await auditRows()).filter((r) => r.event === 'redeem');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ requestId: 'req_abc', errorCode: 'invalid_token', claims: {} });
+  });
+
   it('still audits each refusal of a verified token, with the echoed role name cut short', async () => {
     const role = `eyJ${'a'.repeat(5_000)}`;
     const res = await stack.exchange(stack.idp.mint(), { role });
@@ -73,5 +87,44 @@ describe('unauthenticated audit and log flooding (issue 16, item 2)', () => {
     expect(res.status).toBe(400);
     expect(res.body.message).toMatch(/^unknown field 'xy+…': the body takes/);
     expect(res.body.message.length).toBeLessThan(300);
+  });
+});
+
+describe('the folded count at shutdown', () => {
+  it('is written before the store closes: the last minute’s refusals are counted, not lost', async () => {
+    const own = await startStack();
+    try {
+      const exchanges = await Promise.all(
+        Array.from({ length: 7 }, () => own.exchange('junk.junk.junk', {})),
+      );
+      const redeems = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          own.post('/v1/requests/req_x/redeem', {}, { authorization: 'Bearer junk.junk.junk' }),
+        ),
+      );
+      expect([...exchanges, ...redeems].every((a) => a.status === 401)).toBe(true);
+    } finally {
+      await own.stop();
+    }
+    expect(own.exchanger.child.exitCode).toBe(0);
+    const store = await openStore(own.exchanger.store, { purgeIntervalMs: 0 });
+    try {
+      const rows = await store.queryAudit({ limit: 100 });
+      const reasons = (event: string) =>
+        rows
+          .filter((r) => r.event === event)
+          .map((r) => r.reason.replace(/ from .*/, ''))
+          .sort();
+      expect(reasons('exchange')).toEqual([
+        '6 more refused requests with an unverified token',
+        expect.stringMatching(/^the token is malformed/),
+      ]);
+      expect(reasons('redeem')).toEqual([
+        '3 more refused requests with an unverified token',
+        expect.stringMatching(/^the token is malformed/),
+      ]);
+    } finally {
+      await store.close();
+    }
   });
 });

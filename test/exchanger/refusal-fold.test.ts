@@ -48,4 +48,17 @@ describe('refusal fold', () => {
     f.admit('p');
     expect(f.due(true).map((r) => r.reason)).toEqual([expect.stringMatching(/^2 more /)]);
   });
+
+  it('keeps exchanges and redemptions apart: each has its own row and its own count', () => {
+    const { f } = fold();
+    expect(f.admit('p', 'exchange')).toBe(true);
+    expect(f.admit('p', 'redeem')).toBe(true);
+    expect(f.admit('p', 'redeem')).toBe(false);
+    expect(f.admit('p')).toBe(false);
+    expect(f.admit('p', 'redeem')).toBe(false);
+    expect(f.due(true).map((r) => [r.event, r.reason.slice(0, 6)])).toEqual([
+      ['exchange', '1 more'],
+      ['redeem', '2 more'],
+    ]);
+  });
 });
