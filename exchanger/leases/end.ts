@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../log.js';
 import type { Policy, ProviderName, Role } from '../policy/types.js';
+import { retry } from '../providers/retry.js';
 import type { Providers } from '../providers/types.js';
 import type { AuditEntry, LeaseRecord, Store } from '../store/types.js';
 
@@ -15,7 +16,19 @@ export interface EndLeaseDeps {
   providers: Providers;
   log: Logger;
   now: () => Date;
+  /** The wait between revoke attempts; tests pass one that does not wait. */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/**
+ * A failed upstream revoke is tried again, briefly: every provider's revoke is idempotent (GitHub
+ * answers 401 for a token already gone, Kubernetes 404 for a Secret), and the alternative is a
+ * credential that lives on until it expires. Bounded by attempts and by time, so an upstream that
+ * hangs does not hold the post step or the webhook for three timeouts.
+ */
+export const REVOKE_TRIES = 3;
+const REVOKE_BACKOFF_MS = { baseMs: 200, maxMs: 800 };
+const REVOKE_RETRY_BUDGET_MS = 3_000;
 
 export interface EndLease {
   requestId: string;
@@ -54,17 +67,39 @@ async function revokeUpstream(
 ): Promise<string> {
   const provider = deps.providers[lease.provider as keyof Providers];
   if (!secret || !provider?.revoke) return 'not revocable upstream; expires on its own';
+  const role = roleOf(deps.policy(), lease);
+  const started = performance.now();
+  let attempts = 0;
   try {
-    await provider.revoke(roleOf(deps.policy(), lease), secret());
+    await retry(
+      async (attempt) => {
+        attempts = attempt;
+        await provider.revoke!(role, secret());
+      },
+      {
+        tries: REVOKE_TRIES,
+        ...REVOKE_BACKOFF_MS,
+        isRetryable: () => performance.now() - started < REVOKE_RETRY_BUDGET_MS,
+        ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        onRetry: (err, attempt) =>
+          deps.log.info('upstream revocation failed; trying again', {
+            lease_id: lease.id,
+            provider: lease.provider,
+            attempt,
+            error: err as Error,
+          }),
+      },
+    );
     return REVOKED;
   } catch (err) {
     // The lease is still marked revoked: the job is over either way, and the credential expires.
     deps.log.warn('upstream revocation failed', {
       lease_id: lease.id,
       provider: lease.provider,
+      attempts,
       error: err as Error,
     });
-    return 'upstream revocation failed; it expires on its own';
+    return `upstream revocation failed after ${attempts} attempt${attempts === 1 ? '' : 's'}; it expires on its own`;
   }
 }
 
