@@ -146,15 +146,26 @@ it(
 
     // Every answer that came back is a 200; the failures are all at the client, on the victim.
     expect(results.filter((r) => r.status !== 0 && r.status !== 200)).toEqual([]);
-    expect(fromVictim.length).toBeGreaterThan(0);
-    expect(failed.length).toBeGreaterThan(0);
+    expect(fromVictim.length + failed.length).toBe(TOTAL / 2);
+    expect(retries).toHaveLength(failed.length);
+    // The first KILL_AFTER answers came in before the kill: all grants, the victim's among them.
+    const beforeKill = results.slice(0, KILL_AFTER);
+    expect(beforeKill.every((r) => r.status === 200)).toBe(true);
+    expect(fromVictim.length).toBeGreaterThanOrEqual(beforeKill.filter((r) => r.instance === 0).length);
+    // Job n is sent once n − CONCURRENCY + 1 answers are in, so every job from KILL_AFTER +
+    // CONCURRENCY on was sent after the kill: each of the victim's failed, each of the survivor's
+    // was granted.
+    const sentAfterKill = (instance: number) =>
+      jobs.filter((j, n) => n >= KILL_AFTER + CONCURRENCY && j.instance === instance).length;
+    expect(sentAfterKill(0)).toBe((TOTAL - KILL_AFTER - CONCURRENCY) / 2);
+    expect(failed.length).toBeGreaterThanOrEqual(sentAfterKill(0));
     // Retried on the survivor: granted if the victim never spent the token, else token_replayed.
     for (const r of retries) {
       expect(r.status === 200 || r.body?.error === 'token_replayed', JSON.stringify(r.body)).toBe(true);
     }
     // The survivor kept serving: it answered every job routed to it, also after the kill.
     expect(results.filter((r) => r.instance === 1).every((r) => r.status === 200)).toBe(true);
-    expect(survivorAfterKill.length).toBeGreaterThan(0);
+    expect(survivorAfterKill.length).toBeGreaterThanOrEqual(sentAfterKill(1));
     expect(await readyz(survivor)).toBe(200);
 
     const ledger = await readLedger(c.db);
