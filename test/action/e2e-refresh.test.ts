@@ -140,7 +140,7 @@ describe('refresh: true', () => {
     });
     await expect(
       sts.send(new DecodeAuthorizationMessageCommand({ EncodedMessage: 'x' })),
-    ).resolves.toBeDefined();
+    ).resolves.toMatchObject({ DecodedMessage: JSON.stringify({ allowed: false, message: 'x' }) });
     stack.sts.advance(61_000);
     await expect(
       sts.send(new DecodeAuthorizationMessageCommand({ EncodedMessage: 'x' })),

@@ -555,7 +555,11 @@ describe('redeeming', () => {
       });
     }
     expect(world.minted).toBe(0);
-    await expect(redeem(pending.request_id, pending.poll_token)).resolves.toBeDefined();
+    await expect(redeem(pending.request_id, pending.poll_token)).resolves.toMatchObject({
+      role: 'db-admin',
+      credentials: { access_key_id: 'AKIA1' },
+    });
+    expect(world.minted).toBe(1);
   });
 
   it('exactly once, also when redemptions race: the losers’ credentials are never handed out', async () => {
