@@ -109,6 +109,7 @@ export interface PurgeCounts {
   jtis: number;
   leases: number;
   approvals: number;
+  completedRuns: number;
   audit: number;
 }
 
@@ -144,12 +145,18 @@ export const PURGE_TARGETS = {
     column: 'expires_at',
     what: 'purge expired approval requests',
   },
+  completedRuns: {
+    table: 'completed_runs',
+    key: 'repository_id, run_id, run_attempt',
+    column: 'completed_at',
+    what: 'purge completed run attempts',
+  },
   audit: { table: 'audit', key: 'id', column: 'at', what: 'purge old audit rows' },
 } as const satisfies Record<keyof PurgeCounts, PurgeTarget>;
 
 /**
  * One purge: used token ids past their expiry, leases and approval requests a grace day past
- * theirs, audit rows past the retention (kept forever without one). `chunked` deletes the rows of
+ * theirs, completed run attempts a day after they completed, audit rows past the retention (kept forever without one). `chunked` deletes the rows of
  * `target` older than `cutoffMs` (milliseconds since the epoch) and counts them.
  */
 async function purgeRows(
@@ -161,9 +168,12 @@ async function purgeRows(
   const jtis = await chunked(PURGE_TARGETS.jtis, at - JTI_PURGE_MARGIN_MS);
   const leases = await chunked(PURGE_TARGETS.leases, at - LEASE_GRACE_MS);
   const approvals = await chunked(PURGE_TARGETS.approvals, at - LEASE_GRACE_MS);
+  // A completed attempt blocks its tokens (`run_completed`); none lives 15 minutes past its
+  // issue (MAX_TOKEN_LIFETIME_SECONDS), so a day later the row guards nothing.
+  const completedRuns = await chunked(PURGE_TARGETS.completedRuns, at - LEASE_GRACE_MS);
   const audit =
     settings.retentionMs === undefined ? 0 : await chunked(PURGE_TARGETS.audit, at - settings.retentionMs);
-  return { jtis, leases, approvals, audit };
+  return { jtis, leases, approvals, completedRuns, audit };
 }
 
 /**

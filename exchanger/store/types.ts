@@ -181,8 +181,9 @@ export interface Store {
   streamAudit(filter: AuditFilter): AsyncIterable<AuditEntry>;
   /**
    * Deletes used jtis whose token has expired, leases and approval requests more than a day past
-   * their expiry (the audit rows keep their id, role, repository and expiry) and, when a
-   * retention is set, audit rows older than it. Returns how many jtis went.
+   * their expiry (the audit rows keep their id, role, repository and expiry), run attempts
+   * completed more than a day ago and, when a retention is set, audit rows older than it.
+   * Returns how many jtis went.
    */
   purgeExpired(now: Date): Promise<number>;
   /** Inserts a new approval request (version 1) and its audit row, in one transaction. */

@@ -221,6 +221,19 @@ export function storeContract(harness: StoreHarness): void {
         await store.completeRun(RUN, at(5), done);
         expect((await store.queryAudit({})).filter((r) => r.event === 'webhook')).toHaveLength(2);
       });
+
+      it('forgets a completed attempt a day after it completed: its tokens died long before', async () => {
+        const store = await open();
+        const done = entry({ event: 'webhook', reason: 'workflow_run completed' });
+        const old = { ...RUN, runId: 'old' };
+        const recent = { ...RUN, runId: 'recent' };
+        await store.completeRun(old, at(-25 * 60), done);
+        await store.completeRun(recent, at(-23 * 60), done);
+        await store.purgeExpired(T0);
+        expect((await store.runState(old, 'deploy-web-prod')).completed).toBe(false);
+        expect((await store.runState(recent, 'deploy-web-prod')).completed).toBe(true);
+        expect((await store.queryAudit({})).filter((r) => r.event === 'webhook')).toHaveLength(2);
+      });
     });
 
     describe('markRevoked', () => {
