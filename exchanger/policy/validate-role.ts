@@ -20,6 +20,11 @@ const PROVIDER_MAX: Record<ProviderName, number> = {
   github: HOUR,
   kubernetes: 12 * HOUR,
 };
+/**
+ * AWS's shortest lease: STS issues 900 s at least, and a session-policy Deny ends a shorter lease
+ * (`providers/aws-lease-end.ts`) — down to a minute, not below (SPEC section 5).
+ */
+export const AWS_MIN_LEASE_SECONDS = 60;
 const PROVIDER_LIMIT: Record<ProviderName, string> = {
   aws: 'AWS issues (12h at most)',
   gcp: 'GCP issues (12h at most)',
@@ -129,6 +134,12 @@ function readDurations(
   const provider = role.provider;
   if (!provider) return;
   const m = `${path}.max_duration: ${formatDuration(role.maxDurationSeconds)}`;
+  if (provider === 'aws' && role.durationSeconds < AWS_MIN_LEASE_SECONDS) {
+    r.error(
+      durField?.value ?? at,
+      `${path}.duration: ${formatDuration(role.durationSeconds)} is shorter than an AWS lease can be (1m): set duration (and max_duration) to 1m or more`,
+    );
+  }
   if (role.maxDurationSeconds > PROVIDER_MAX[provider]) {
     r.error(at, `${m} is more than ${PROVIDER_LIMIT[provider]}`);
   } else if (provider === 'gcp' && role.maxDurationSeconds > HOUR && !role.gcp?.allowExtendedLifetime) {

@@ -13,7 +13,6 @@
  * GetCallerIdentity needs no permission and ignores this Deny: use another call to check a lease.
  * Pure: no I/O.
  */
-export const AWS_MIN_LEASE_SECONDS = 60;
 export const LEASE_END_SID = 'JitkeyLeaseEnd';
 
 type Statement = Record<string, unknown>;

@@ -23,7 +23,8 @@ import { ownClaim } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
 import type { Role } from '../policy/types.js';
-import { AWS_MIN_LEASE_SECONDS, leaseEndPolicy } from './aws-lease-end.js';
+import { AWS_MIN_LEASE_SECONDS } from '../policy/validate-role.js';
+import { leaseEndPolicy } from './aws-lease-end.js';
 import type { MintRequest } from './types.js';
 
 export const STS_MIN_DURATION_SECONDS = 900;
