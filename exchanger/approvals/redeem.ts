@@ -18,6 +18,7 @@ import { auditsRefusal } from '../exchange/refusal-fold.js';
 import type { Grant } from '../exchange/types.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
 import { truncate } from '../text/clean.js';
+import { quote } from '../text/quote.js';
 import { votesInForce } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound, SAME_RUN_CLAIMS } from './context.js';
 import { checkRedeemable, redeemed } from './state.js';
@@ -129,7 +130,8 @@ async function auditRedeemRefusal(
 
 export function parseRedeemBody(body: Record<string, unknown>): string {
   for (const key of Object.keys(body)) {
-    if (key !== 'poll_token') throw invalidRequest(`unknown field '${key}': the body takes 'poll_token'`);
+    if (key !== 'poll_token')
+      throw invalidRequest(`unknown field ${quote(key)}: the body takes 'poll_token'`);
   }
   const token = body.poll_token;
   if (typeof token !== 'string' || token === '')

@@ -14,6 +14,7 @@ import { callerBudget } from '../approvals/caller-budget.js';
 import { type Approvals, cleanReason } from '../approvals/service.js';
 import { invalidRequest } from '../errors.js';
 import type { Logger } from '../log.js';
+import { quote } from '../text/quote.js';
 import { bearerToken, readJsonObject, sendJson } from './http.js';
 
 /** Request ids are the exchanger's own (`req_` + base64url); anything else is no request. */
@@ -84,7 +85,7 @@ export function approvalRoutes(
 
 export function parseReason(body: Record<string, unknown>, verb: 'approve' | 'deny'): string | undefined {
   for (const key of Object.keys(body)) {
-    if (key !== 'reason') throw invalidRequest(`unknown field '${key}': the body takes 'reason'`);
+    if (key !== 'reason') throw invalidRequest(`unknown field ${quote(key)}: the body takes 'reason'`);
   }
   const { reason } = body;
   if (reason !== undefined && typeof reason !== 'string') throw invalidRequest("'reason' must be a string");

@@ -159,6 +159,10 @@ describe('reasons', () => {
     expect(() => parseReason({ reason: ' \n ' }, 'deny')).toThrow(/a denial needs a 'reason'/);
     expect(() => parseReason({ reason: 3 }, 'approve')).toThrow(/must be a string/);
     expect(() => parseReason({ why: 'x' }, 'approve')).toThrow(/unknown field 'why'/);
+    // An unknown field's name is quoted and cut, as everywhere: it reaches the log line.
+    expect(() => parseReason({ [`w${'h'.repeat(5_000)}`]: 'x' }, 'deny')).toThrow(
+      /^unknown field 'wh{119}…': the body takes 'reason'$/,
+    );
   });
 
   it('ages read like durations', () => {

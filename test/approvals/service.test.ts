@@ -423,6 +423,27 @@ describe('pending requests per run (issue 16, item 9)', () => {
   });
 });
 
+describe('a malformed redemption (issue 16, item 2)', () => {
+  it('is refused with the unknown field cut short, and does not spend the token', async () => {
+    const pending = await ask();
+    await decide(pending.request_id, 'alice');
+    const token = world.token();
+    const key = `x${'y'.repeat(10_000)}`;
+    const err = await world.approvals
+      .redeem(pending.request_id, token, { poll_token: pending.poll_token, [key]: 1 })
+      .catch((e: JitkeyError) => e);
+    expect(err).toMatchObject({ code: 'invalid_request' });
+    expect((err as JitkeyError).message).toMatch(/^unknown field 'xy+…': the body takes 'poll_token'$/);
+    expect((err as JitkeyError).message.length).toBeLessThan(200);
+    const [row] = await world.store.queryAudit({ outcome: 'denied', limit: 1 });
+    expect(row).toMatchObject({ event: 'redeem', errorCode: 'invalid_request', claims: { run_id: '42' } });
+    expect(row!.reason.length).toBeLessThan(200);
+    await expect(
+      world.approvals.redeem(pending.request_id, token, { poll_token: pending.poll_token }),
+    ).resolves.toMatchObject({ role: 'db-admin' });
+  });
+});
+
 describe('a flood of other requests (issue 16, item 9: filtered in the query)', () => {
   /** PENDING_SCAN_LIMIT pending requests, older than anything the test asks, for a role only bob decides. */
   async function flood(): Promise<void> {
