@@ -1,9 +1,9 @@
 /**
  * Refusals of callers whose token did not verify are the one kind of audit row anyone on the
- * network can make the exchanger write (an exchange or a redemption). Each peer gets one row per
- * window and event; the refusals after it in that window are counted and written as one summary
- * row when the window ends (issue 16, item 2). Refusals of verified tokens are always audited one
- * by one: they name a job.
+ * network can make the exchanger write (an exchange, a redemption, or a webhook delivery without
+ * its signature). Each peer gets one row per window and event; the refusals after it in that
+ * window are counted and written as one summary row when the window ends (issue 16, item 2).
+ * Refusals of verified tokens are always audited one by one: they name a job.
  */
 import type { Logger } from '../log.js';
 import type { AuditEntry, Store } from '../store/types.js';
@@ -13,8 +13,8 @@ export const FOLD_WINDOW_MS = 60_000;
 const MAX_PEERS = 10_000;
 const OVERFLOW_PEER = 'other peers';
 
-/** The requests an unverified caller can be refused on. */
-export type FoldedEvent = 'exchange' | 'redeem';
+/** The requests an unverified caller can be refused on (a webhook without its signature is one). */
+export type FoldedEvent = 'exchange' | 'redeem' | 'webhook';
 
 export interface RefusalFold {
   /** True when this refusal gets its own audit row; false when it was counted into the window. */
@@ -57,7 +57,7 @@ export function createRefusalFold(options: {
     event: w.event,
     outcome: 'denied',
     errorCode: 'invalid_token',
-    reason: `${w.folded} more refused request${w.folded === 1 ? '' : 's'} with an unverified token from ${w.peer} in ${windowMs / 1000} s after the one audited (counted, not audited one by one)`,
+    reason: `${w.folded} more refused request${w.folded === 1 ? '' : 's'} with ${w.event === 'webhook' ? 'a wrong webhook signature' : 'an unverified token'} from ${w.peer} in ${windowMs / 1000} s after the one audited (counted, not audited one by one)`,
     claims: {},
   });
   return {

@@ -3,7 +3,8 @@
  *
  * - Not configured (no JITKEY_GITHUB_WEBHOOK_SECRET): 404, as for any route this exchanger lacks.
  * - Bodies up to 25 MiB (GitHub's own cap on a payload); the signature is checked over the raw
- *   bytes before anything is parsed. Missing or wrong signature: 401 and an audit row.
+ *   bytes before anything is parsed. Missing or wrong signature: 401 and an audit row (one per
+ *   client address per minute, the others counted into a summary row).
  * - Events other than `workflow_run`, and `workflow_run` actions other than `completed`: 204.
  * - `workflow_run completed`: the run attempt is recorded as completed (later exchanges with its
  *   tokens get `403 run_completed`), then each of its leases is revoked: GitHub tokens deleted
@@ -14,10 +15,12 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { invalidRequest, JitkeyError } from '../errors.js';
+import { auditsRefusal, type RefusalFold } from '../exchange/refusal-fold.js';
 import { signatureMatches } from '../github/webhook-signature.js';
 import { type EndLeaseDeps, endLease } from '../leases/end.js';
 import { unsealForRunEnd } from '../leases/run-end.js';
 import type { RunKey } from '../store/types.js';
+import { quote } from '../text/quote.js';
 import { readBodyBytes } from './http.js';
 
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
@@ -25,6 +28,7 @@ export const WEBHOOK_PATH = '/v1/github/webhook';
 
 export interface WebhookDeps extends EndLeaseDeps {
   webhookSecret?: string;
+  refusals?: RefusalFold | undefined;
 }
 
 export type WebhookOutcome = { status: 204 } | { status: 200; revoked: number };
@@ -45,15 +49,18 @@ export async function handleWebhook(
   const body = await readBodyBytes(req, { limit: MAX_WEBHOOK_BYTES });
   const event = header(req, 'x-github-event');
   if (!signatureMatches(secret, body, header(req, 'x-hub-signature-256'))) {
-    await deps.store.record({
-      at: deps.now(),
-      requestId,
-      event: 'webhook',
-      outcome: 'denied',
-      errorCode: 'invalid_token',
-      reason: `GitHub webhook refused: missing or wrong X-Hub-Signature-256 (event '${(event ?? '').slice(0, 64)}', delivery '${(header(req, 'x-github-delivery') ?? '').slice(0, 64)}')`,
-      claims: {},
-    });
+    // Anyone can send these: one row per peer per minute, the rest counted (as for exchanges).
+    if (auditsRefusal(deps.refusals, false, req.socket.remoteAddress ?? '', 'webhook')) {
+      await deps.store.record({
+        at: deps.now(),
+        requestId,
+        event: 'webhook',
+        outcome: 'denied',
+        errorCode: 'invalid_token',
+        reason: `GitHub webhook refused: missing or wrong X-Hub-Signature-256 (event ${quote(event ?? '', 64)}, delivery ${quote(header(req, 'x-github-delivery') ?? '', 64)})`,
+        claims: {},
+      });
+    }
     throw new JitkeyError(
       'invalid_token',
       'X-Hub-Signature-256 is missing or does not match: the webhook secret in GitHub must equal JITKEY_GITHUB_WEBHOOK_SECRET',

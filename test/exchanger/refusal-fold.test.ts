@@ -49,16 +49,19 @@ describe('refusal fold', () => {
     expect(f.due(true).map((r) => r.reason)).toEqual([expect.stringMatching(/^2 more /)]);
   });
 
-  it('keeps exchanges and redemptions apart: each has its own row and its own count', () => {
+  it('keeps exchanges, redemptions and webhooks apart: each has its own row and its own count', () => {
     const { f } = fold();
     expect(f.admit('p', 'exchange')).toBe(true);
     expect(f.admit('p', 'redeem')).toBe(true);
     expect(f.admit('p', 'redeem')).toBe(false);
     expect(f.admit('p')).toBe(false);
     expect(f.admit('p', 'redeem')).toBe(false);
-    expect(f.due(true).map((r) => [r.event, r.reason.slice(0, 6)])).toEqual([
-      ['exchange', '1 more'],
-      ['redeem', '2 more'],
+    expect(f.admit('p', 'webhook')).toBe(true);
+    expect(f.admit('p', 'webhook')).toBe(false);
+    expect(f.due(true).map((r) => [r.event, r.reason.replace(/ from .*/, '')])).toEqual([
+      ['exchange', '1 more refused request with an unverified token'],
+      ['redeem', '2 more refused requests with an unverified token'],
+      ['webhook', '1 more refused request with a wrong webhook signature'],
     ]);
   });
 });
