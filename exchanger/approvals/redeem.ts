@@ -15,6 +15,7 @@ import {
 } from '../exchange/exchange.js';
 import { mintAndRecord } from '../exchange/mint.js';
 import { auditsRefusal } from '../exchange/refusal-fold.js';
+import { limitByRun } from '../exchange/run-limits.js';
 import type { Grant } from '../exchange/types.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
 import { truncate } from '../text/clean.js';
@@ -56,8 +57,15 @@ export async function redeemRequest(
     }
     await checkApprovalStillHolds(ctx, request);
     const role = lookupRole(deps.policy(), request.role);
-    const duration = grantedDuration(role, request.durationSeconds);
     await authorize(deps, role, verified.claims);
+    // The run's limits hold for a redemption as for any exchange: nothing for a completed run
+    // attempt (`run_completed`), and max_duration counted from the attempt's first lease.
+    const duration = await limitByRun(
+      deps,
+      role,
+      verified.claims,
+      grantedDuration(role, request.durationSeconds),
+    );
     const approved = request;
     const approvedBy = approved.approvals.map((v) => v.login).join(', ');
     return await mintAndRecord({

@@ -423,6 +423,58 @@ describe('pending requests per run (issue 16, item 9)', () => {
   });
 });
 
+describe("the run attempt's limits at redemption", () => {
+  const RUN = { repositoryId: '123456', runId: '42', runAttempt: '1' };
+
+  it('nothing for a run attempt that has completed, though approved before', async () => {
+    const pending = await ask();
+    await decide(pending.request_id, 'alice');
+    await world.store.completeRun(RUN, world.clock.now, {
+      at: world.clock.now,
+      requestId: 'req_webhook',
+      event: 'webhook',
+      outcome: 'revoked',
+      reason: 'workflow_run completed',
+      claims: {},
+    });
+    await expect(redeem(pending.request_id, pending.poll_token)).rejects.toMatchObject({
+      code: 'run_completed',
+      status: 403,
+    });
+    expect(world.minted).toBe(0);
+  });
+
+  it("max_duration counts from the attempt's first lease of the role", async () => {
+    // db-admin: max_duration 30m. A first lease 25 min ago leaves 5 min for the redemption.
+    const pending = await ask({ duration_seconds: 1800 });
+    await decide(pending.request_id, 'alice');
+    await world.store.record(
+      {
+        at: world.clock.now,
+        requestId: 'req_first',
+        event: 'exchange',
+        outcome: 'allowed',
+        reason: 'first',
+        claims: {},
+      },
+      {
+        id: 'lease_first',
+        role: 'db-admin',
+        provider: 'aws',
+        createdAt: new Date(world.clock.now.getTime() - 25 * 60_000),
+        expiresAt: new Date(world.clock.now.getTime() + 5 * 60_000),
+        revokeTokenHash: 'c'.repeat(64),
+        repository: 'acme/db-ops',
+        repositoryId: '123456',
+        runId: '42',
+        runAttempt: '1',
+      },
+    );
+    const grant = await redeem(pending.request_id, pending.poll_token);
+    expect(new Date(grant.expires_at).getTime() - world.clock.now.getTime()).toBe(5 * 60_000);
+  });
+});
+
 describe('a malformed redemption (issue 16, item 2)', () => {
   it('is refused with the unknown field cut short, and does not spend the token', async () => {
     const pending = await ask();
