@@ -13,6 +13,8 @@ import { exchange } from '../exchange/exchange.js';
 import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
 import type { ExchangeDeps } from '../exchange/types.js';
 import { childLogger, type Logger } from '../log.js';
+import { truncate } from '../text/clean.js';
+import { quote } from '../text/quote.js';
 import {
   asJitkeyError,
   bearerToken,
@@ -26,7 +28,13 @@ import { DEFAULT_LIMITS, type HttpLimits, peerConnectionCap } from './limits.js'
 import type { Metrics } from './metrics.js';
 import { newRequestId } from './request-id.js';
 import { revoke } from './revoke.js';
-import { handleWebhook, MAX_WEBHOOK_BYTES, WEBHOOK_PATH } from './webhook.js';
+import {
+  handleWebhook,
+  MAX_BUFFERED_WEBHOOK_BYTES,
+  MAX_WEBHOOK_BYTES,
+  screenWebhook,
+  WEBHOOK_PATH,
+} from './webhook.js';
 
 export interface AppDeps extends ExchangeDeps {
   metrics: Metrics;
@@ -40,6 +48,9 @@ export interface AppDeps extends ExchangeDeps {
 
 /** `log` carries the request's `request_id` on every line. */
 type Handler = (req: IncomingMessage, res: ServerResponse, requestId: string, log: Logger) => Promise<void>;
+
+/** A request path in a log line: the route is in the first characters; the rest is noise. */
+const MAX_LOGGED_PATH = 200;
 
 /** Answered at once, never counted or limited, and to HEAD as to GET. */
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -64,6 +75,24 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     }
     inFlight++;
     res.once('close', () => inFlight--);
+  };
+
+  /** Webhook bodies are checked only once read (the signature covers them): a bounded budget. */
+  let webhookBytes = 0;
+  const reserveWebhookBytes = (req: IncomingMessage, res: ServerResponse): void => {
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    const size = Number.isSafeInteger(declared) ? Math.min(declared, MAX_WEBHOOK_BYTES) : MAX_WEBHOOK_BYTES;
+    if (webhookBytes + size > MAX_BUFFERED_WEBHOOK_BYTES) {
+      throw new JitkeyError(
+        'rate_limited',
+        'the exchanger is reading as many webhook bodies as it will; retry shortly',
+        {
+          retryAfter: 5,
+        },
+      );
+    }
+    webhookBytes += size;
+    res.once('close', () => (webhookBytes -= size));
   };
 
   const routes: Record<string, Handler> = {
@@ -100,6 +129,14 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       });
     },
     [`POST ${WEBHOOK_PATH}`]: async (req, res, requestId, log) => {
+      if ((await screenWebhook(deps, req, requestId)) === 'ignore') {
+        // Not read, so not kept: the connection goes with the answer.
+        res.writeHead(204, { connection: 'close' }).end();
+        log.info('github webhook', { status: 204 });
+        return;
+      }
+      reserveWebhookBytes(req, res);
+      await admit(req, res, MAX_WEBHOOK_BYTES);
       const outcome = await handleWebhook(deps, req, requestId);
       if (outcome.status === 204) res.writeHead(204).end();
       else sendJson(res, 200, { revoked: outcome.revoked });
@@ -120,17 +157,25 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     const handler = routes[`${method} ${path}`];
     const work = async () => {
       if (handler && PROBES.has(path)) return handler(req, res, requestId, log);
-      // GitHub's webhook deliveries reach 25 MiB; every other body is held to the 16 KiB floor.
-      await admit(req, res, path === WEBHOOK_PATH ? MAX_WEBHOOK_BYTES : MAX_BODY_BYTES);
+      // GitHub's webhook deliveries reach 25 MiB: the route screens their head and reads them
+      // itself. Every other body is held to the 16 KiB floor.
+      if (handler && path === WEBHOOK_PATH) return handler(req, res, requestId, log);
+      await admit(req, res, MAX_BODY_BYTES);
       if (handler) return handler(req, res, requestId, log);
       const handled = await (deps.extraRoutes?.(req, res, requestId) ?? false);
-      if (!handled) throw new JitkeyError('not_found', `no route for ${req.method} ${path}`);
+      if (!handled) throw new JitkeyError('not_found', `no route for ${quote(req.method)} ${quote(path)}`);
     };
     work().catch((err: unknown) => {
       const e = asJitkeyError(err);
       // An unexpected failure is logged with its stack (and its cause's) for operators.
-      if (e.status >= 500) log.error('request failed', { path, code: e.code, error: err });
-      else log.info('request refused', { path, code: e.code, reason: e.message });
+      if (e.status >= 500)
+        log.error('request failed', { path: truncate(path, MAX_LOGGED_PATH), code: e.code, error: err });
+      else
+        log.info('request refused', {
+          path: truncate(path, MAX_LOGGED_PATH),
+          code: e.code,
+          reason: e.message,
+        });
       if (res.headersSent) return void res.destroy();
       // A body we stopped reading (oversize, too slow) is not drained: the connection goes.
       if (!req.complete) res.setHeader('connection', 'close');

@@ -39,7 +39,7 @@ export function approvalRoutes(
       const status = url.searchParams.get('status') ?? 'pending';
       if (status !== 'pending') {
         throw invalidRequest(
-          `status '${status}' is not listed: only status=pending is (approvers act on those)`,
+          `status ${quote(status)} is not listed: only status=pending is (approvers act on those)`,
         );
       }
       const token = bearerToken(req, 'your GitHub token');

@@ -1,11 +1,14 @@
 /**
  * POST /v1/github/webhook (SPEC section 5): job-end revocation without the post step.
  *
- * - Not configured (no JITKEY_GITHUB_WEBHOOK_SECRET): 404, as for any route this exchanger lacks.
- * - Bodies up to 25 MiB (GitHub's own cap on a payload); the signature is checked over the raw
- *   bytes before anything is parsed. Missing or wrong signature: 401 and an audit row (one per
- *   client address per minute, the others counted into a summary row).
- * - Events other than `workflow_run`, and `workflow_run` actions other than `completed`: 204.
+ * - Before any of the body is read (`screenWebhook`): not configured (no
+ *   JITKEY_GITHUB_WEBHOOK_SECRET) → 404, as for any route this exchanger lacks; no signature
+ *   header → 401; an event other than `workflow_run` → 204, unread.
+ * - Bodies up to 25 MiB (GitHub's own cap on a payload), at most 64 MiB of them held at once (then
+ *   429); the signature is checked over the raw bytes before anything is parsed. Missing or wrong
+ *   signature: 401 and an audit row (one per client address per minute, the others counted into
+ *   a summary row).
+ * - `workflow_run` actions other than `completed`: 204.
  * - `workflow_run completed`: the run attempt is recorded as completed (later exchanges with its
  *   tokens get `403 run_completed`), then each of its leases is revoked: GitHub tokens deleted
  *   upstream, every lease marked revoked with its own audit row. Answer: 200 `{"revoked": N}`.
@@ -24,6 +27,12 @@ import { quote } from '../text/quote.js';
 import { readBodyBytes } from './http.js';
 
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
+/**
+ * Webhook bodies held at once, across deliveries. The signature covers the whole body, so a body
+ * must be read before it can be checked: this bounds what unsigned senders can make the server
+ * buffer (GitHub's own `workflow_run` deliveries are tens of KiB).
+ */
+export const MAX_BUFFERED_WEBHOOK_BYTES = 64 * 1024 * 1024;
 export const WEBHOOK_PATH = '/v1/github/webhook';
 
 export interface WebhookDeps extends EndLeaseDeps {
@@ -33,44 +42,60 @@ export interface WebhookDeps extends EndLeaseDeps {
 
 export type WebhookOutcome = { status: 204 } | { status: 200; revoked: number };
 
-export async function handleWebhook(
+/**
+ * What can be decided before the body is read, so nothing is buffered for it: no webhook secret
+ * configured (404), no signature header (401, audited), an event other than `workflow_run`
+ * (`ignore`: answered 204 unread).
+ */
+export async function screenWebhook(
   deps: WebhookDeps,
   req: IncomingMessage,
   requestId: string,
-): Promise<WebhookOutcome> {
-  const secret = deps.webhookSecret;
-  if (!secret) {
-    req.resume();
+): Promise<'read' | 'ignore'> {
+  if (!deps.webhookSecret) {
     throw new JitkeyError(
       'not_found',
       'the GitHub webhook is not enabled on this exchanger (set JITKEY_GITHUB_WEBHOOK_SECRET)',
     );
   }
+  if (!header(req, 'x-hub-signature-256')) await refuseSignature(deps, req, requestId);
+  return header(req, 'x-github-event') === 'workflow_run' ? 'read' : 'ignore';
+}
+
+/** A `workflow_run` delivery whose head passed `screenWebhook`: the body, its signature, the work. */
+export async function handleWebhook(
+  deps: WebhookDeps,
+  req: IncomingMessage,
+  requestId: string,
+): Promise<WebhookOutcome> {
+  const secret = deps.webhookSecret ?? '';
   const body = await readBodyBytes(req, { limit: MAX_WEBHOOK_BYTES });
-  const event = header(req, 'x-github-event');
   if (!signatureMatches(secret, body, header(req, 'x-hub-signature-256'))) {
-    // Anyone can send these: one row per peer per minute, the rest counted (as for exchanges).
-    if (auditsRefusal(deps.refusals, false, req.socket.remoteAddress ?? '', 'webhook')) {
-      await deps.store.record({
-        at: deps.now(),
-        requestId,
-        event: 'webhook',
-        outcome: 'denied',
-        errorCode: 'invalid_token',
-        reason: `GitHub webhook refused: missing or wrong X-Hub-Signature-256 (event ${quote(event ?? '', 64)}, delivery ${quote(header(req, 'x-github-delivery') ?? '', 64)})`,
-        claims: {},
-      });
-    }
-    throw new JitkeyError(
-      'invalid_token',
-      'X-Hub-Signature-256 is missing or does not match: the webhook secret in GitHub must equal JITKEY_GITHUB_WEBHOOK_SECRET',
-    );
+    await refuseSignature(deps, req, requestId);
   }
-  if (event !== 'workflow_run') return { status: 204 };
   const payload = parsePayload(body);
   if (payload.action !== 'completed') return { status: 204 };
   const run = runOf(payload);
   return { status: 200, revoked: await endRun(deps, run, requestId) };
+}
+
+/** Audits (folded per client address, as anyone can send these) and throws the 401. */
+async function refuseSignature(deps: WebhookDeps, req: IncomingMessage, requestId: string): Promise<never> {
+  if (auditsRefusal(deps.refusals, false, req.socket.remoteAddress ?? '', 'webhook')) {
+    await deps.store.record({
+      at: deps.now(),
+      requestId,
+      event: 'webhook',
+      outcome: 'denied',
+      errorCode: 'invalid_token',
+      reason: `GitHub webhook refused: missing or wrong X-Hub-Signature-256 (event ${quote(header(req, 'x-github-event') ?? '', 64)}, delivery ${quote(header(req, 'x-github-delivery') ?? '', 64)})`,
+      claims: {},
+    });
+  }
+  throw new JitkeyError(
+    'invalid_token',
+    'X-Hub-Signature-256 is missing or does not match: the webhook secret in GitHub must equal JITKEY_GITHUB_WEBHOOK_SECRET',
+  );
 }
 
 /** Records the attempt as completed and revokes its leases; returns how many it revoked. */

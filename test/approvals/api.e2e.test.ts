@@ -109,6 +109,14 @@ describe('POST /v1/exchange for a role with approval', () => {
 });
 
 describe('approvers', () => {
+  it('are told which status is listed, with what they sent quoted, escaped and cut', async () => {
+    const status = `\u202e${'x'.repeat(5_000)}`;
+    const res = await s.asUser('alice', 'GET', `/v1/requests?status=${encodeURIComponent(status)}`);
+    expect(res.status).toBe(400);
+    expect(res.body.message).toMatch(/^status '\\u202ex+…' is not listed: only status=pending is/);
+    expect(res.body.message.length).toBeLessThan(200);
+  });
+
   it('list the pending requests they may decide, through a login or a team', async () => {
     const pending = await ask('db-admin');
     const alice = await s.asUser('alice', 'GET', '/v1/requests?status=pending');

@@ -175,3 +175,68 @@ describe('probes and bodies (issue 16, items 11 and 16)', () => {
     await conn.closed;
   });
 });
+
+describe('echoed request text', () => {
+  it('quotes and cuts an unknown path in the answer', async () => {
+    const { url } = await serve();
+    const res = await fetch(`${url}/${'p'.repeat(20_000)}`, { method: 'POST' });
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { message: string };
+    expect(body.message).toMatch(/^no route for 'POST' '\/p+…'$/);
+    expect(body.message.length).toBeLessThan(200);
+  });
+});
+
+describe('webhook bodies (read before their signature can be checked)', () => {
+  const MiB = 1024 * 1024;
+  /** The head of a webhook delivery announcing `declared` bytes, of which none are sent. */
+  function deliveryHead(conn: RawConnection, declared: number, headers: Record<string, string>): void {
+    const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`);
+    conn.socket.write(
+      `POST /v1/github/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${lines.join('')}Content-Length: ${declared}\r\n\r\n`,
+    );
+  }
+  const signed = { 'X-GitHub-Event': 'workflow_run', 'X-Hub-Signature-256': 'sha256=00' };
+
+  it('answers 404 before reading a body when the webhook is not enabled', async () => {
+    const { port } = await serve({ limits: { bodyTimeoutMs: 5_000 } });
+    const conn = await rawConnect(port);
+    deliveryHead(conn, 24 * MiB, signed);
+    expect(await firstStatus(conn)).toBe(404);
+    await conn.closed;
+  });
+
+  it('answers 401 to a delivery without a signature, and 204 to other events, before reading', async () => {
+    const { port } = await serve({ webhookSecret: 'whsec', limits: { bodyTimeoutMs: 5_000 } });
+    const unsigned = await rawConnect(port);
+    deliveryHead(unsigned, 24 * MiB, { 'X-GitHub-Event': 'workflow_run' });
+    expect(await firstStatus(unsigned)).toBe(401);
+    const ping = await rawConnect(port);
+    deliveryHead(ping, 24 * MiB, { 'X-GitHub-Event': 'ping', 'X-Hub-Signature-256': 'sha256=00' });
+    expect(await firstStatus(ping)).toBe(204);
+    await Promise.all([unsigned.closed, ping.closed]);
+  });
+
+  it('holds at most 64 MiB of webhook bodies at once: the next delivery gets 429 at once', async () => {
+    const { port } = await serve({ webhookSecret: 'whsec', limits: { bodyTimeoutMs: 5_000 } });
+    const held: RawConnection[] = [];
+    for (let i = 0; i < 2; i++) {
+      const conn = await rawConnect(port);
+      deliveryHead(conn, 25 * MiB, signed);
+      held.push(conn);
+    }
+    cleanup.push(() => {
+      for (const c of held) c.socket.destroy();
+    });
+    await fetch(`http://127.0.0.1:${port}/healthz`); // both heads have been read
+    const third = await rawConnect(port);
+    deliveryHead(third, 20 * MiB, signed);
+    expect(await firstStatus(third)).toBe(429);
+    expect(third.received()).toMatch(/retry-after: 5/i);
+    // A delivery of GitHub's usual size still fits beside them.
+    const small = await rawConnect(port);
+    deliveryHead(small, 1 * MiB, signed);
+    small.socket.write('x'.repeat(1 * MiB));
+    expect(await firstStatus(small)).toBe(401);
+  });
+});
