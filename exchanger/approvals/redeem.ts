@@ -123,7 +123,7 @@ async function auditRedeemRefusal(
   const code = err instanceof JitkeyError ? err.code : 'internal_error';
   deps.metrics.decisions.inc({ role: request?.role ?? '', outcome: 'denied', code });
   if (code === 'unavailable') return;
-  if (!auditsRefusal(deps.refusals, claims !== undefined, peer, 'redeem')) return;
+  if (!auditsRefusal(deps.refusals, { peer, event: 'redeem', claims, code })) return;
   await record({
     at: deps.now(),
     requestId: id,

@@ -166,7 +166,13 @@ async function auditRefusal(deps: ExchangeDeps, ctx: Context, err: unknown): Pro
   const known = ctx.role !== undefined;
   deps.metrics.decisions.inc({ role: known ? ctx.role!.name : '', outcome: 'denied', code });
   if (code === 'unavailable') return; // the store is what failed: nothing more to write there
-  if (!auditsRefusal(deps.refusals, ctx.claims !== undefined, ctx.peer, 'exchange')) return;
+  const audited = auditsRefusal(deps.refusals, {
+    peer: ctx.peer,
+    event: 'exchange',
+    claims: ctx.claims,
+    code,
+  });
+  if (!audited) return;
   try {
     await deps.store.record({
       at: deps.now(),

@@ -1,46 +1,67 @@
 /**
  * Refusals of callers whose token did not verify are the one kind of audit row anyone on the
  * network can make the exchanger write (an exchange, a redemption, or a webhook delivery without
- * its signature). Each peer gets one row per window and event; the refusals after it in that
- * window are counted and written as one summary row when the window ends (issue 16, item 2).
- * Refusals of verified tokens are always audited one by one: they name a job.
+ * its signature); a replay of a spent token is one that anyone holding the token can repeat.
+ * Each client address (for a replay: each token) gets one row per window and event; the refusals
+ * after it in that window are counted and written as one summary row when the window ends (issue
+ * 16, item 2). Other refusals of verified tokens are always audited one by one: they name a job.
  */
+import { type Claims, ownClaim } from '../claims.js';
 import type { Logger } from '../log.js';
 import type { AuditEntry, Store } from '../store/types.js';
+import { quote } from '../text/quote.js';
 
 export const FOLD_WINDOW_MS = 60_000;
-/** Peers tracked at once; past this, new peers share one bucket (an address-hopping flood). */
+/** Subjects tracked at once; past this, new ones share one bucket (an address-hopping flood). */
 const MAX_PEERS = 10_000;
-const OVERFLOW_PEER = 'other peers';
+const OVERFLOW_PEER = 'other peers or tokens';
 
 /** The requests an unverified caller can be refused on (a webhook without its signature is one). */
 export type FoldedEvent = 'exchange' | 'redeem' | 'webhook';
+/** What was wrong: no valid token (or signature), or a token already spent. */
+export type FoldedCode = 'invalid_token' | 'token_replayed';
 
 export interface RefusalFold {
-  /** True when this refusal gets its own audit row; false when it was counted into the window. */
-  admit(peer: string, event?: FoldedEvent): boolean;
+  /**
+   * True when this refusal gets its own audit row; false when it was counted into the window.
+   * `subject` is whose refusals are counted together: a client address, or for a replay the token.
+   */
+  admit(subject: string, event?: FoldedEvent, code?: FoldedCode): boolean;
   /** Summary rows for the windows that have ended (all of them with `all`), which it forgets. */
   due(all?: boolean): AuditEntry[];
 }
 
 interface Window {
-  peer: string;
+  subject: string;
   event: FoldedEvent;
+  code: FoldedCode;
   start: number;
   folded: number;
 }
 
 /**
- * Whether a refusal gets its own audit row: always once the token verified; for an unverified
- * caller only when the fold admits it. One rule for exchanges and redemptions.
+ * Whether a refusal gets its own audit row: for an unverified caller, or a replayed token, only
+ * when the fold admits it; any other refusal always. One rule for exchanges, redemptions and
+ * webhook deliveries.
  */
 export function auditsRefusal(
   fold: RefusalFold | undefined,
-  verified: boolean,
-  peer: string,
-  event: FoldedEvent,
+  refusal: { peer: string; event: FoldedEvent; claims?: Claims | undefined; code?: string },
 ): boolean {
-  return verified || !fold || fold.admit(peer, event);
+  const { claims } = refusal;
+  if (!fold) return true;
+  if (!claims) return fold.admit(refusal.peer, refusal.event, 'invalid_token');
+  if (refusal.code !== 'token_replayed') return true;
+  // By token, wherever it comes from: each spent token still gets its own first row.
+  const token = `jti ${quote(ownClaim(claims, 'jti'), 64)} of ${quote(ownClaim(claims, 'iss'), 100)}`;
+  return fold.admit(token, refusal.event, 'token_replayed');
+}
+
+function summaryOf(w: Window): string {
+  const n = `${w.folded} more refused request${w.folded === 1 ? '' : 's'}`;
+  if (w.code === 'token_replayed') return `${n} replaying the token with ${w.subject}`;
+  const what = w.event === 'webhook' ? 'a wrong webhook signature' : 'an unverified token';
+  return `${n} with ${what} from ${w.subject}`;
 }
 
 export function createRefusalFold(options: {
@@ -56,23 +77,23 @@ export function createRefusalFold(options: {
     requestId: options.requestId(),
     event: w.event,
     outcome: 'denied',
-    errorCode: 'invalid_token',
-    reason: `${w.folded} more refused request${w.folded === 1 ? '' : 's'} with ${w.event === 'webhook' ? 'a wrong webhook signature' : 'an unverified token'} from ${w.peer} in ${windowMs / 1000} s after the one audited (counted, not audited one by one)`,
+    errorCode: w.code,
+    reason: `${summaryOf(w)} in ${windowMs / 1000} s after the one audited (counted, not audited one by one)`,
     claims: {},
   });
   return {
-    admit(address, event = 'exchange') {
+    admit(who, event = 'exchange', code = 'invalid_token') {
       const at = options.now().getTime();
-      let peer = address;
-      if (!windows.has(`${event} ${address}`) && windows.size >= MAX_PEERS) peer = OVERFLOW_PEER;
-      const key = `${event} ${peer}`;
+      let subject = who;
+      if (!windows.has(`${event} ${code} ${who}`) && windows.size >= MAX_PEERS) subject = OVERFLOW_PEER;
+      const key = `${event} ${code} ${subject}`;
       const w = windows.get(key);
       if (w && at - w.start < windowMs) {
         w.folded++;
         return false;
       }
       if (w && w.folded > 0) ended.push(summary(w));
-      windows.set(key, { peer, event, start: at, folded: 0 });
+      windows.set(key, { subject, event, code, start: at, folded: 0 });
       return true;
     },
     due(all = false) {

@@ -81,7 +81,7 @@ export async function handleWebhook(
 
 /** Audits (folded per client address, as anyone can send these) and throws the 401. */
 async function refuseSignature(deps: WebhookDeps, req: IncomingMessage, requestId: string): Promise<never> {
-  if (auditsRefusal(deps.refusals, false, req.socket.remoteAddress ?? '', 'webhook')) {
+  if (auditsRefusal(deps.refusals, { peer: req.socket.remoteAddress ?? '', event: 'webhook' })) {
     await deps.store.record({
       at: deps.now(),
       requestId,

@@ -69,6 +69,21 @@ describe('unauthenticated audit and log flooding (issue 16, item 2)', () => {
     expect(rows[0]).toMatchObject({ requestId: 'req_abc', errorCode: 'invalid_token', claims: {} });
   });
 
+  it('audits the replays of one spent token once per window, each spent token once', async () => {
+    const first = stack.idp.mint();
+    const second = stack.idp.mint();
+    expect((await stack.exchange(first, { role: 'deploy' })).status).toBe(200);
+    expect((await stack.exchange(second, { role: 'deploy' })).status).toBe(200);
+    const replays = await Promise.all([
+      ...Array.from({ length: 20 }, () => stack.exchange(first, { role: 'deploy' })),
+      stack.exchange(second, { role: 'deploy' }),
+    ]);
+    expect(replays.map((a) => `${a.status} ${a.body.error}`)).toEqual(Array(21).fill('401 token_replayed'));
+    const rows = (await auditRows()).filter((r) => r.errorCode === 'token_replayed');
+    expect(rows).toHaveLength(2);
+    expect(rows.every((r) => r.claims.repository === 'acme/web')).toBe(true);
+  });
+
   it('still audits each refusal of a verified token, with the echoed role name cut short', async () => {
     const role = `eyJ${'a'.repeat(5_000)}`;
     const res = await stack.exchange(stack.idp.mint(), { role });

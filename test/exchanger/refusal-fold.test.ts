@@ -1,6 +1,6 @@
 /** The per-peer folding of refusals of unverified tokens (issue 16, item 2): exact counts. */
 import { describe, expect, it } from 'vitest';
-import { createRefusalFold } from '../../exchanger/exchange/refusal-fold.js';
+import { auditsRefusal, createRefusalFold } from '../../exchanger/exchange/refusal-fold.js';
 
 function fold() {
   let t = 1_000_000;
@@ -62,6 +62,32 @@ describe('refusal fold', () => {
       ['exchange', '1 more refused request with an unverified token'],
       ['redeem', '2 more refused requests with an unverified token'],
       ['webhook', '1 more refused request with a wrong webhook signature'],
+    ]);
+  });
+
+  it('folds replays by token, wherever they come from; other refusals of verified tokens never', () => {
+    const { f } = fold();
+    const spent = { iss: 'https://token.actions.githubusercontent.com', jti: 'j-1', repository: 'acme/web' };
+    const replay = (peer: string, claims = spent) =>
+      auditsRefusal(f, { peer, event: 'exchange', claims, code: 'token_replayed' });
+    expect(replay('10.0.0.1')).toBe(true);
+    expect(replay('10.0.0.2')).toBe(false);
+    expect(replay('10.0.0.3')).toBe(false);
+    expect(replay('10.0.0.1', { ...spent, jti: 'j-2' })).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      expect(
+        auditsRefusal(f, { peer: '10.0.0.1', event: 'exchange', claims: spent, code: 'access_denied' }),
+      ).toBe(true);
+    }
+    expect(auditsRefusal(undefined, { peer: 'p', event: 'exchange' })).toBe(true);
+    expect(f.due(true)).toEqual([
+      expect.objectContaining({
+        event: 'exchange',
+        errorCode: 'token_replayed',
+        reason: expect.stringMatching(
+          /^2 more refused requests replaying the token with jti 'j-1' of 'https:\/\/token\.actions\.githubusercontent\.com' in 60 s/,
+        ),
+      }),
     ]);
   });
 });
