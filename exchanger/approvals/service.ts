@@ -8,6 +8,7 @@
 
 import type { Grant } from '../exchange/types.js';
 import type { Policy } from '../policy/types.js';
+import type { RunKey } from '../store/types.js';
 import { clean } from '../text/clean.js';
 import type { ApproverDirectory } from './approvers.js';
 import { type ApprovalDeps, approvalContext } from './context.js';
@@ -15,6 +16,7 @@ import { type Decision, decideRequest } from './decide.js';
 import { type OpenRequest, openRequest } from './open.js';
 import { listForApprover, requestStatus } from './read.js';
 import { redeemRequest } from './redeem.js';
+import { closeRunRequests } from './run-end.js';
 import type { PendingView, RequestView, StatusView } from './views.js';
 
 export interface Approvals {
@@ -24,6 +26,8 @@ export interface Approvals {
   decide(id: string, userToken: string, decision: Decision): Promise<RequestView>;
   /** `peer`: the client's address, for folding refusals of unverified tokens. */
   redeem(id: string, oidcToken: string, body: Record<string, unknown>, peer?: string): Promise<Grant>;
+  /** The run attempt completed: closes its pending and approved requests; returns how many. */
+  closeRun(run: RunKey): Promise<number>;
   /** Resolves when the notifications sent so far have finished (tests, shutdown). */
   settled(): Promise<void>;
 }
@@ -43,6 +47,7 @@ export function createApprovals(deps: ApprovalDeps): Approvals {
     list: (userToken) => listForApprover(ctx, userToken),
     decide: (id, userToken, decision) => decideRequest(ctx, id, userToken, decision),
     redeem: (id, oidcToken, body, peer) => redeemRequest(ctx, id, oidcToken, body, peer),
+    closeRun: (run) => closeRunRequests(ctx, run),
     settled: ctx.settled,
   };
 }

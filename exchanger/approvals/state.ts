@@ -4,6 +4,7 @@
  *   pending ──approve (distinct approvers reach `required`)──▶ approved ──redeem──▶ redeemed
  *      │ └──deny (any one approver)──▶ denied
  *      └──expiresAt passes──▶ expired ◀──redeem window passes── approved
+ *            (or its run attempt completes, from pending or approved)
  *
  * A pending request expires at its `timeout`; an approved one must be redeemed within the redeem
  * window that starts at the approval. Expiry is computed on read (`effective`), so no background
@@ -28,6 +29,16 @@ export function expire(state: ApprovalState, now: Date): ApprovalState | undefin
     : undefined;
 }
 
+/**
+ * The request's run attempt has completed (GitHub's `workflow_run` webhook): nothing can be
+ * approved or redeemed for it any more. Undefined when it was already closed.
+ */
+export function closeForRunEnd(state: ApprovalState, now: Date, why: string): ApprovalState | undefined {
+  const status = effectiveStatus(state, now);
+  if (status !== 'pending' && status !== 'approved') return undefined;
+  return { ...state, status: 'expired', expiresAt: now, reason: why };
+}
+
 /** Distinct approvers (by GitHub user id) so far; with `inForce`, only those voter ids count. */
 export function approvalCount(
   state: Pick<ApprovalState, 'approvals'>,
@@ -40,7 +51,7 @@ const closed = (state: ApprovalState, now: Date, verb: string): JitkeyError => {
   const status = effectiveStatus(state, now);
   const why =
     status === 'expired'
-      ? `it expired at ${state.expiresAt.toISOString()}`
+      ? `it expired at ${state.expiresAt.toISOString()}${state.reason ? ` (${state.reason})` : ''}`
       : status === 'denied'
         ? `it was denied${state.decidedBy ? ` by ${state.decidedBy}` : ''}`
         : status === 'redeemed'
@@ -123,7 +134,7 @@ export function checkRedeemable(state: ApprovalState & { required?: number }, no
     case 'expired':
       throw new JitkeyError(
         'not_approved',
-        `this request expired at ${state.expiresAt.toISOString()} without being redeemed; re-run the job to ask again`,
+        `this request expired at ${state.expiresAt.toISOString()}${state.reason ? ` (${state.reason})` : ''} without being redeemed; re-run the job to ask again`,
       );
   }
 }

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Guard } from '../policy/guard.js';
 import type { Evaluate, Policy, Role } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
-import type { Store } from '../store/types.js';
+import type { RunKey, Store } from '../store/types.js';
 import type { TokenVerifier } from '../token/types.js';
 import type { RefusalFold } from './refusal-fold.js';
 
@@ -31,8 +31,8 @@ export interface ExchangeDeps {
   metrics: ExchangeMetrics;
   log: Logger;
   now: () => Date;
-  /** Opens a `202 pending` request for roles with `approval` (exchanger/approvals). */
-  approvals?: ApprovalOpener;
+  /** Opens a `202 pending` request for roles with `approval`; closes a run's (exchanger/approvals). */
+  approvals?: RunApprovals;
   /** JITKEY_GITHUB_WEBHOOK_SECRET: GitHub tokens are also sealed under it (`leases/run-end.ts`). */
   webhookSecret?: string;
   /** Folds the audit rows of unverified callers, one per peer per window (`refusal-fold.ts`). */
@@ -49,13 +49,16 @@ export interface Pending {
   required: number;
 }
 
-export interface ApprovalOpener {
+/** What an exchange and the end of a run need of the approvals. */
+export interface RunApprovals {
   open(request: {
     requestId: string;
     role: Role;
     claims: Claims;
     durationSeconds?: number | undefined;
   }): Promise<Pending>;
+  /** Closes the run attempt's pending and approved requests (it completed); returns how many. */
+  closeRun?(run: RunKey): Promise<number>;
 }
 
 export interface ExchangeRequest {

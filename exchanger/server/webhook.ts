@@ -19,6 +19,7 @@
 import type { IncomingMessage } from 'node:http';
 import { invalidRequest, JitkeyError } from '../errors.js';
 import { auditsRefusal, type RefusalFold } from '../exchange/refusal-fold.js';
+import type { RunApprovals } from '../exchange/types.js';
 import { signatureMatches } from '../github/webhook-signature.js';
 import { type EndLeaseDeps, endLease } from '../leases/end.js';
 import { unsealForRunEnd } from '../leases/run-end.js';
@@ -38,6 +39,7 @@ export const WEBHOOK_PATH = '/v1/github/webhook';
 export interface WebhookDeps extends EndLeaseDeps {
   webhookSecret?: string;
   refusals?: RefusalFold | undefined;
+  approvals?: Pick<RunApprovals, 'closeRun'> | undefined;
 }
 
 export type WebhookOutcome = { status: 204 } | { status: 200; revoked: number };
@@ -109,6 +111,8 @@ export async function endRun(deps: WebhookDeps, run: RunKey, requestId: string):
     reason: `workflow_run completed: run ${run.runId} attempt ${run.runAttempt} ended; revoking its leases`,
     claims,
   });
+  // Its approval requests first: nobody should be asked to approve for a job that has ended.
+  await deps.approvals?.closeRun?.(run);
   for (const lease of leases) {
     const sealed = lease.sealedRunEnd;
     const key = deps.webhookSecret;

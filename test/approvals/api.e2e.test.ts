@@ -5,8 +5,9 @@
  * webhook and the audit trail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signBody } from '../../exchanger/github/webhook-signature.js';
 import { runCli } from '../support/exchanger-process.js';
-import { type ApprovalStack, eventually, startApprovalStack, USERS } from './support.js';
+import { type ApprovalStack, eventually, startApprovalStack, USERS, WEBHOOK_SECRET } from './support.js';
 
 let s: ApprovalStack;
 beforeAll(async () => {
@@ -404,5 +405,63 @@ describe('without a GitHub App', () => {
     } finally {
       await bare.stop();
     }
+  });
+});
+
+describe('when the run completes (GitHub workflow_run webhook)', () => {
+  it('closes its pending and approved requests: no longer listed, not redeemable, audited', async () => {
+    const runId = String(Date.now());
+    const ask = () => s.stack.exchange(s.stack.idp.mint({ run_id: runId }), { role: 'db-admin' });
+    const pending = (await ask()).body;
+    const approved = (await ask()).body;
+    expect((await s.asUser('alice', 'POST', `/v1/requests/${approved.request_id}/approve`, {})).status).toBe(
+      200,
+    );
+    const other = (await s.stack.exchange(s.stack.idp.mint(), { role: 'db-admin' })).body;
+
+    const body = JSON.stringify({
+      action: 'completed',
+      repository: { id: 123456, full_name: 'acme/web' },
+      workflow_run: { id: Number(runId), run_attempt: 1, status: 'completed', conclusion: 'success' },
+    });
+    const hook = await fetch(`${s.stack.exchanger.url}/v1/github/webhook`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'workflow_run',
+        'x-hub-signature-256': signBody(WEBHOOK_SECRET, body),
+      },
+      body,
+    });
+    expect(hook.status).toBe(200);
+
+    const listed = (await s.asUser('alice', 'GET', '/v1/requests?status=pending')).body.requests.map(
+      (r: { request_id: string }) => r.request_id,
+    );
+    expect(listed).not.toContain(pending.request_id);
+    expect(listed).toContain(other.request_id);
+    for (const r of [pending, approved]) {
+      const status = await fetch(`${s.stack.exchanger.url}/v1/requests/${r.request_id}`, {
+        headers: { authorization: `Bearer ${r.poll_token}` },
+      });
+      expect(((await status.json()) as { status: string }).status).toBe('expired');
+    }
+    const redeem = await s.stack.post(
+      `/v1/requests/${approved.request_id}/redeem`,
+      { poll_token: approved.poll_token },
+      { authorization: `Bearer ${s.stack.idp.mint({ run_id: runId })}` },
+    );
+    expect(redeem.status).toBe(409);
+    expect(redeem.body.error).toBe('not_approved');
+    expect(redeem.body.message).toContain(`(run ${runId} attempt 1 completed) without being redeemed`);
+    const audit = await runCli(['audit', '--store', s.stack.exchanger.store, '--json']);
+    const closed = audit.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { event: string; reason: string; request_id: string })
+      .filter((row) => row.event === 'expire' && row.reason === `closed: run ${runId} attempt 1 completed`);
+    expect(closed.map((row) => row.request_id).sort()).toEqual(
+      [pending.request_id, approved.request_id].sort(),
+    );
   });
 });

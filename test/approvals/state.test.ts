@@ -4,6 +4,7 @@ import {
   approvalCount,
   approve,
   checkRedeemable,
+  closeForRunEnd,
   deny,
   effectiveStatus,
   expire,
@@ -208,5 +209,29 @@ describe('redeem', () => {
       expect.objectContaining({ code: 'already_redeemed' }),
     );
     expect(() => deny(state, { login: 'bob' }, 'late', at(80))).toThrow();
+  });
+});
+
+describe('closeForRunEnd', () => {
+  const why = 'run 42 attempt 1 completed';
+  it('closes a pending or approved request as expired now, saying why', () => {
+    for (const state of [pending(), pending({ status: 'approved', expiresAt: at(600) })]) {
+      const next = closeForRunEnd(state, at(60), why);
+      expect(next).toMatchObject({ status: 'expired', expiresAt: at(60), reason: why });
+      expect(() => checkRedeemable(next!, at(61))).toThrow(
+        /expired at .* \(run 42 attempt 1 completed\) without/,
+      );
+    }
+  });
+
+  it('leaves a request already ended alone', () => {
+    for (const state of [
+      pending({ status: 'denied', reason: 'no' }),
+      redeemed(pending({ status: 'approved' }), 'lease-1', at(5)),
+      pending({ status: 'expired' }),
+      pending(),
+    ]) {
+      expect(closeForRunEnd(state, at(TIMEOUT + 1), why)).toBeUndefined();
+    }
   });
 });

@@ -81,6 +81,9 @@ export async function startWebhook(): Promise<Webhook> {
   };
 }
 
+/** The exchanger's `JITKEY_GITHUB_WEBHOOK_SECRET` in this stack. */
+export const WEBHOOK_SECRET = 'approval-stack-webhook-secret';
+
 export interface ApprovalStack {
   stack: Stack;
   gh: GithubStandin;
@@ -104,7 +107,13 @@ export async function startApprovalStack(options: { githubApp?: boolean } = {}):
   const appEnv: Record<string, string> = options.githubApp === false ? {} : githubAppEnv(gh);
   const stack = await startStack({
     policy: (issuer) => policyFor(issuer, approvalRoles(webhook.url)),
-    exchanger: { env: { ...appEnv, JITKEY_PUBLIC_URL: 'https://jitkey.acme.example' } },
+    exchanger: {
+      env: {
+        ...appEnv,
+        JITKEY_PUBLIC_URL: 'https://jitkey.acme.example',
+        JITKEY_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      },
+    },
   });
   const url = stack.exchanger.url;
   return {
