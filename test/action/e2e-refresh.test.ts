@@ -10,9 +10,9 @@ import { DecodeAuthorizationMessageCommand, STSClient } from '@aws-sdk/client-st
 import { fromContainerMetadata, fromHttp } from '@aws-sdk/credential-providers';
 import { Compute } from 'google-auth-library';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { signBody } from '../../exchanger/github/webhook-signature.js';
 import { openStore } from '../../exchanger/store/open.js';
 import { type GcpStandin, startGcpStandin } from '../support/gcp-standin.js';
+import { deliverWebhook, workflowRun } from '../support/github-webhook.js';
 import { assertMaskedFirst, assertNoLeaks, errors, log, runMain, runPost } from '../support/runner.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
@@ -218,20 +218,11 @@ describe('refresh: true', () => {
     const result = await main('deploy');
     const origin = result.state.agent_origin!;
     const bearer = result.env.AWS_CONTAINER_AUTHORIZATION_TOKEN!;
-    const body = JSON.stringify({
-      action: 'completed',
-      repository: { id: 123456 },
-      workflow_run: { id: 9876543210, run_attempt: runAttempt },
-    });
-    const hook = await fetch(`${stack.exchanger.url}/v1/github/webhook`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-github-event': 'workflow_run',
-        'x-hub-signature-256': signBody(WEBHOOK_SECRET, body),
-      },
-      body,
-    });
+    const hook = await deliverWebhook(
+      stack.exchanger.url,
+      WEBHOOK_SECRET,
+      workflowRun(9876543210, runAttempt),
+    );
     expect(hook.status).toBe(200);
     const status = await until('the agent to stop renewing', async () => {
       const res = await fetch(`${origin}/v1/agent/status`, {

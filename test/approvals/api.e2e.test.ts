@@ -5,8 +5,8 @@
  * webhook and the audit trail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signBody } from '../../exchanger/github/webhook-signature.js';
 import { runCli } from '../support/exchanger-process.js';
+import { deliverWebhook, workflowRun } from '../support/github-webhook.js';
 import { type ApprovalStack, eventually, startApprovalStack, USERS, WEBHOOK_SECRET } from './support.js';
 
 let s: ApprovalStack;
@@ -419,20 +419,7 @@ describe('when the run completes (GitHub workflow_run webhook)', () => {
     );
     const other = (await s.stack.exchange(s.stack.idp.mint(), { role: 'db-admin' })).body;
 
-    const body = JSON.stringify({
-      action: 'completed',
-      repository: { id: 123456, full_name: 'acme/web' },
-      workflow_run: { id: Number(runId), run_attempt: 1, status: 'completed', conclusion: 'success' },
-    });
-    const hook = await fetch(`${s.stack.exchanger.url}/v1/github/webhook`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-github-event': 'workflow_run',
-        'x-hub-signature-256': signBody(WEBHOOK_SECRET, body),
-      },
-      body,
-    });
+    const hook = await deliverWebhook(s.stack.exchanger.url, WEBHOOK_SECRET, workflowRun(runId, 1));
     expect(hook.status).toBe(200);
 
     const listed = (await s.asUser('alice', 'GET', '/v1/requests?status=pending')).body.requests.map(

@@ -10,6 +10,7 @@ import { signBody } from '../../exchanger/github/webhook-signature.js';
 import { openStore } from '../../exchanger/store/open.js';
 import { githubRole, startGithubStack } from '../support/github-stack.js';
 import type { GithubStandin } from '../support/github-standin.js';
+import { deliverWebhook, workflowRun } from '../support/github-webhook.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 const SECRET = 'webhook-test-secret';
@@ -28,25 +29,8 @@ afterAll(async () => {
   await gh?.stop();
 });
 
-const workflowRun = (runId: number, attempt: number, action = 'completed') => ({
-  action,
-  repository: { id: 123456, full_name: 'acme/web' },
-  workflow_run: { id: runId, run_attempt: attempt, status: 'completed', conclusion: 'success' },
-});
-
-async function deliver(payload: unknown, options: { event?: string; signature?: string | null } = {}) {
-  const body = JSON.stringify(payload);
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'x-github-event': options.event ?? 'workflow_run',
-    'x-github-delivery': 'delivery-1',
-  };
-  const signature = options.signature === undefined ? signBody(SECRET, body) : options.signature;
-  if (signature !== null) headers['x-hub-signature-256'] = signature;
-  const res = await fetch(`${stack.exchanger.url}/v1/github/webhook`, { method: 'POST', headers, body });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const deliver = (payload: unknown, options: { event?: string; signature?: string | null } = {}) =>
+  deliverWebhook(stack.exchanger.url, SECRET, payload, options);
 
 const claims = (runId: string, attempt: string) => ({ run_id: runId, run_attempt: attempt });
 
