@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync, statSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientNodeProbe, findKubectl, kubectl, NODE24 } from '../support/kube-clients.js';
-import { type KubernetesJob, startKubernetesJob } from '../support/kubernetes-job.js';
+import { type KubernetesJob, kubernetesRole, startKubernetesJob } from '../support/kubernetes-job.js';
 import type { KubernetesStandin } from '../support/kubernetes-standin.js';
 import { REPO_ROOT } from '../support/paths.js';
 import {
@@ -26,12 +26,7 @@ import {
 import type { Stack } from '../support/stack.js';
 import type { TokenEndpoint } from '../support/token-endpoint.js';
 
-const roles = (server: string, ca: string) => `  deploy-k8s:
-    provider: kubernetes
-    kubernetes: { server: "${server}", ca_data: "${ca}", namespace: web, service_account: deployer }
-    allow:
-      - repository_id: "123456"
-`;
+const roles = (server: string, ca: string) => kubernetesRole('deploy-k8s', server, ca);
 
 const KUBECTL = findKubectl();
 const HAS_NODE24 = existsSync(NODE24);

@@ -7,23 +7,14 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientNodeProbe, findKubectl, kubectl, NODE24 } from '../support/kube-clients.js';
-import { type KubernetesJob, startKubernetesJob } from '../support/kubernetes-job.js';
+import { type KubernetesJob, kubernetesRole, startKubernetesJob } from '../support/kubernetes-job.js';
 import type { KubernetesStandin } from '../support/kubernetes-standin.js';
 import { assertMaskedFirst, assertNoLeaks, errors, log, runMain, runPost } from '../support/runner.js';
 import { policyFor, type Stack } from '../support/stack.js';
 import type { TokenEndpoint } from '../support/token-endpoint.js';
 
-const roles = (server: string, ca: string) => `  deploy-k8s:
-    provider: kubernetes
-    kubernetes: { server: "${server}", ca_data: "${ca}", namespace: web, service_account: deployer }
-    allow:
-      - repository_id: "123456"
-  k8s-nowhere:
-    provider: kubernetes
-    kubernetes: { server: "${server}", ca_data: "${ca}", namespace: nowhere, service_account: deployer }
-    allow:
-      - repository_id: "123456"
-`;
+const roles = (server: string, ca: string) =>
+  kubernetesRole('deploy-k8s', server, ca) + kubernetesRole('k8s-nowhere', server, ca, 'nowhere');
 
 const KUBECTL = findKubectl();
 const HAS_NODE24 = existsSync(NODE24);

@@ -7,6 +7,14 @@ import { type KubernetesStandin, startKubernetesStandin } from './kubernetes-sta
 import { policyFor, type Stack, startStack } from './stack.js';
 import { startTokenEndpoint, type TokenEndpoint } from './token-endpoint.js';
 
+/** A policy role for the stand-in's `deployer` service account in `namespace`. */
+export const kubernetesRole = (name: string, server: string, ca: string, namespace = 'web') => `  ${name}:
+    provider: kubernetes
+    kubernetes: { server: "${server}", ca_data: "${ca}", namespace: ${namespace}, service_account: deployer }
+    allow:
+      - repository_id: "123456"
+`;
+
 export interface KubernetesJob {
   kube: KubernetesStandin;
   stack: Stack;
