@@ -72,11 +72,10 @@ export function outputsFor(
 export function publish(
   core: Core,
   lease: Lease,
-  options: { exportEnv: boolean; outputCredentials: boolean; kubeconfigPath?: string | undefined },
-  /** With a credentials agent: its variables instead of the lease's static credentials. */
-  agentEnv?: Array<[string, string]>,
+  options: { outputCredentials: boolean; kubeconfigPath?: string | undefined },
+  /** The variables to export: `envFor`'s, a credentials agent's, or none. */
+  exported: Array<[string, string]>,
 ) {
-  const exported = agentEnv ?? (options.exportEnv ? envFor(lease, options.kubeconfigPath) : []);
   for (const [name, value] of exported) core.exportVariable(name, value);
   for (const [name, value] of outputsFor(lease, options.outputCredentials, options.kubeconfigPath)) {
     core.setOutput(name, value);

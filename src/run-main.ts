@@ -52,7 +52,8 @@ export async function run(deps: Deps): Promise<void> {
       lease = outcome.lease;
     }
 
-    // The state is saved before anything can fail, so the post step revokes the lease and deletes the file.
+    // The state is saved before anything can fail (the agent's start included), so the post step
+    // revokes the lease and deletes the file.
     let kubeconfigPath: string | undefined;
     let kubeconfigProblem: unknown;
     if (lease.provider === 'kubernetes') {
@@ -62,30 +63,35 @@ export async function run(deps: Deps): Promise<void> {
         kubeconfigProblem = e;
       }
     }
-    const agent = inputs.refresh ? await startRefresh(deps, inputs, lease) : undefined;
-    // With an agent, a Kubernetes role still exports KUBECONFIG: the file's exec user asks the agent.
-    const agentEnv: Array<[string, string]> | undefined =
-      agent && kubeconfigPath ? [...agent.env, ['KUBECONFIG', kubeconfigPath]] : agent?.env;
-    const exportedNames = agentEnv
-      ? agentEnv.map(([name]) => name)
-      : inputs.exportEnv
-        ? envFor(lease, kubeconfigPath).map(([name]) => name)
-        : [];
-    saveState(core, {
+    const state = {
       leaseId: lease.leaseId,
       revokeToken: lease.revokeToken,
       exchangerUrl: inputs.exchangerUrlText,
       expiresAt: lease.expiresAt,
-      exported: exportedNames,
+      exported: [] as string[],
       revoke: inputs.revoke,
       kubeconfig: kubeconfigPath ?? '',
+    };
+    saveState(core, state);
+    const agent = inputs.refresh ? await startRefresh(deps, inputs, lease) : undefined;
+    // With an agent, a Kubernetes role still exports KUBECONFIG: the file's exec user asks the agent.
+    const exportedVars: Array<[string, string]> = agent
+      ? kubeconfigPath
+        ? [...agent.env, ['KUBECONFIG', kubeconfigPath]]
+        : agent.env
+      : inputs.exportEnv
+        ? envFor(lease, kubeconfigPath)
+        : [];
+    saveState(core, {
+      ...state,
+      exported: exportedVars.map(([name]) => name),
       ...(agent ? { agent: agent.handle } : {}),
     });
     if (kubeconfigProblem) throw kubeconfigProblem;
     if (lease.provider === 'kubernetes' && kubeconfigPath) {
       writeKubeconfig(kubeconfigPath, lease, agent?.kubeUser);
     }
-    const exported = publish(core, lease, { ...inputs, kubeconfigPath }, agentEnv);
+    const exported = publish(core, lease, { ...inputs, kubeconfigPath }, exportedVars);
     core.appendSummary(
       renderSummary({ lease, exported, job: jobContext(deps.env), ...(approval ? { approval } : {}) }),
     );

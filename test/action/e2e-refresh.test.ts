@@ -104,6 +104,22 @@ const agentAlive = (pid: number) => {
 };
 
 describe('refresh: true', () => {
+  it('an agent that cannot start fails the step, and the post step still revokes the lease', async () => {
+    runAttempt++;
+    const result = await runMain({
+      inputs: { 'exchanger-url': stack.exchanger.url, role: 'deploy', duration: '60', refresh: 'true' },
+      // The agent's working directory does not exist: spawning it fails.
+      env: { ...tokens.env, ...JOB_ENV, RUNNER_TEMP: '/nonexistent/jitkey-runner-temp' },
+    });
+    expect(result.exitCode).not.toBe(0);
+    expect(log(result)).toMatch(/agent/);
+    const [lease] = await leasesOfRun();
+    expect(result.state.lease_id).toBe(lease!.id);
+    const post = await runPost(result);
+    expect(post.exitCode, log(post)).toBe(0);
+    expect(await leasesOfRun()).toEqual([{ id: lease!.id, revoked: true }]);
+  });
+
   it('AWS: the SDK container providers get renewed keys; the post step stops the agent and revokes every lease', async () => {
     const result = await main('deploy');
     expect(Object.keys(result.env).sort()).toEqual([
