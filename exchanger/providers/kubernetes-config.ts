@@ -10,7 +10,7 @@
  * and `auth-provider` plugins are refused at start with a message: they run programs, and the
  * exchanger's identity should be a plain service-account token or certificate.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { parseServiceUrl } from '../net/service-url.js';
@@ -37,8 +37,10 @@ export function kubeCredentialsFromEnv(
   const path = env.JITKEY_KUBECONFIG?.trim();
   if (path) return readKubeconfig(path, options.now);
   const host = env.KUBERNETES_SERVICE_HOST?.trim();
-  if (!host) return undefined;
   const dir = options.inClusterDir ?? IN_CLUSTER_DIR;
+  // Every pod has KUBERNETES_SERVICE_HOST; only one with a mounted service account has credentials
+  // (our own deployment sets automountServiceAccountToken: false).
+  if (!host || !existsSync(`${dir}/token`)) return undefined;
   const port = env.KUBERNETES_SERVICE_PORT?.trim() || '443';
   const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const conn: KubeConnection = {

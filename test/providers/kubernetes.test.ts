@@ -325,4 +325,10 @@ contexts: [ { name: c, context: { cluster: a, user: u } } ]
     expect(conn?.token?.()).toBe('in-cluster-token');
     expect(kubeCredentialsFromEnv({})).toBeUndefined();
   });
+
+  it('is not configured in a pod without a mounted service account (automountServiceAccountToken: false)', () => {
+    expect(
+      kubeCredentialsFromEnv({ KUBERNETES_SERVICE_HOST: '10.0.0.1' }, { inClusterDir: dir() }),
+    ).toBeUndefined();
+  });
 });
