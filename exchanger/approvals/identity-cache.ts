@@ -4,7 +4,7 @@
  * can spend the App's rate limit. A token is remembered by its SHA-256, never itself; GitHub's
  * "no" (401) is remembered as long as its "yes"; a failure to ask is not remembered at all.
  */
-import { createHash } from 'node:crypto';
+import { hashSecret } from '../digest.js';
 import { JitkeyError } from '../errors.js';
 import { asciiLower } from '../policy/glob.js';
 import type { ApproverDirectory } from './approvers.js';
@@ -41,8 +41,7 @@ export function cachedDirectory(
   }
 
   return {
-    getUser: (token) =>
-      remember(users, createHash('sha256').update(token).digest('hex'), () => github.getUser(token)),
+    getUser: (token) => remember(users, hashSecret(token), () => github.getUser(token)),
     isTeamMember: (org, slug, username) =>
       remember(teams, asciiLower(`${org}/${slug} ${username}`), () =>
         github.isTeamMember(org, slug, username),

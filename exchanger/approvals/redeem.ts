@@ -2,27 +2,19 @@
  * Redeeming an approved request with a fresh token of the same run: verified and spent, checked
  * redeemable, authorized again, then minted and committed by compare-and-swap. A refusal is audited.
  */
-import { type Claims, identifyingClaims, ownClaim } from '../claims.js';
+import { type Claims, ownClaim } from '../claims.js';
 import { secretMatches } from '../digest.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError } from '../errors.js';
-import {
-  authorize,
-  grantedDuration,
-  lookupRole,
-  MAX_AUDITED_REASON,
-  verifyAndSpend,
-} from '../exchange/exchange.js';
+import { authorize, grantedDuration, lookupRole, refusalRow, spend } from '../exchange/exchange.js';
 import { mintAndRecord } from '../exchange/mint.js';
-import { auditsRefusal } from '../exchange/refusal-fold.js';
 import { limitByRun } from '../exchange/run-limits.js';
 import type { Grant } from '../exchange/types.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
-import { truncate } from '../text/clean.js';
 import { quote } from '../text/quote.js';
 import { votesInForce } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound, SAME_RUN_CLAIMS } from './context.js';
-import { checkRedeemable, redeemed } from './state.js';
+import { approvalCount, checkRedeemable, redeemed } from './state.js';
 
 export async function redeemRequest(
   ctx: ApprovalContext,
@@ -38,11 +30,10 @@ export async function redeemRequest(
   try {
     // The token first, as for an exchange: nothing an unverified caller sent reaches the audit.
     // The body is read before the token is spent, so a malformed one does not burn it.
-    let pollToken = '';
-    const verified = await verifyAndSpend(deps, oidcToken, (v) => {
-      claims = v.claims;
-      pollToken = parseRedeemBody(body);
-    });
+    const verified = await deps.verifier().verify(oidcToken);
+    claims = verified.claims;
+    const pollToken = parseRedeemBody(body);
+    await spend(deps, verified);
     request = await store.getApprovalRequest(id);
     if (!request || !secretMatches(pollToken, request.pollTokenHash)) {
       request = undefined;
@@ -102,7 +93,7 @@ async function checkApprovalStillHolds(ctx: ApprovalContext, request: ApprovalRe
   const config = approvalConfig(ctx.deps.policy(), request);
   const github = ctx.requireGithub('redeeming an approval needs GitHub to check its approvers');
   const kept = await votesInForce(github, request.approvals, config.approvers);
-  const count = new Set(kept.map((v) => v.id)).size;
+  const count = approvalCount({ approvals: kept });
   if (count >= config.required) return;
   throw new JitkeyError(
     'access_denied',
@@ -120,20 +111,15 @@ async function auditRedeemRefusal(
   }: { id: string; peer: string; request?: ApprovalRequestRecord; claims?: Claims },
   err: unknown,
 ): Promise<void> {
-  const code = err instanceof JitkeyError ? err.code : 'internal_error';
-  deps.metrics.decisions.inc({ role: request?.role ?? '', outcome: 'denied', code });
-  if (code === 'unavailable') return;
-  if (!auditsRefusal(deps.refusals, { peer, event: 'redeem', claims, code })) return;
-  await record({
-    at: deps.now(),
-    requestId: id,
+  const row = refusalRow(deps, err, {
     event: 'redeem',
-    outcome: code === 'upstream_error' || code === 'internal_error' ? 'error' : 'denied',
-    ...(request ? { role: request.role } : {}),
-    errorCode: code,
-    reason: truncate(err instanceof Error ? err.message : String(err), MAX_AUDITED_REASON),
-    claims: claims ? identifyingClaims(claims) : {},
+    requestId: id,
+    peer,
+    claims,
+    role: request?.role,
+    metricRole: request?.role ?? '',
   });
+  if (row) await record(row);
 }
 
 export function parseRedeemBody(body: Record<string, unknown>): string {

@@ -7,6 +7,7 @@ import { type Claims, identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
 import type { Policy, Role } from '../policy/types.js';
+import type { AuditEntry } from '../store/types.js';
 import { clean, truncate } from '../text/clean.js';
 import { quote } from '../text/quote.js';
 import { MAX_CLOCK_TOLERANCE_SECONDS } from '../token/claims-check.js';
@@ -63,22 +64,10 @@ export function spentUntil(verified: VerifiedToken): Date {
 }
 
 /**
- * Verifies the token and spends its jti. Shared by exchange and the approval redeem.
- * `onVerified` sees the claims before the replay check, so a replay's audit row names its job.
+ * Records the token's jti as used; `token_replayed` when it already was. Callers verify first and
+ * read the body before this, so a malformed body does not burn the token.
  */
-export async function verifyAndSpend(
-  deps: ExchangeDeps,
-  token: string,
-  onVerified?: (verified: VerifiedToken) => void,
-): Promise<VerifiedToken> {
-  const verified = await deps.verifier().verify(token);
-  onVerified?.(verified);
-  await spend(deps, verified);
-  return verified;
-}
-
-/** Records the token's jti as used; `token_replayed` when it already was. */
-async function spend(deps: ExchangeDeps, verified: VerifiedToken): Promise<void> {
+export async function spend(deps: ExchangeDeps, verified: VerifiedToken): Promise<void> {
   let fresh: boolean;
   try {
     fresh = await deps.store.consumeJti(verified.jti, spentUntil(verified), verified.issuer);
@@ -159,32 +148,59 @@ export async function authorize(deps: ExchangeDeps, role: Role, claims: Claims):
 
 /** Longest role name and reason an audit row keeps of what the caller sent. */
 const MAX_AUDITED_ROLE = 100;
-export const MAX_AUDITED_REASON = 1000;
+const MAX_AUDITED_REASON = 1000;
+
+/**
+ * The audit row of a refused exchange or redemption, with the metric counted; undefined when no
+ * row is written: the store is what failed (`unavailable`), or the refusal was folded.
+ */
+export function refusalRow(
+  deps: ExchangeDeps,
+  err: unknown,
+  refusal: {
+    event: 'exchange' | 'redeem';
+    requestId: string;
+    peer: string;
+    claims: Claims | undefined;
+    /** The role as asked for (an audit row keeps it even when unknown). */
+    role?: string | undefined;
+    provider?: string | undefined;
+    /** The metric's role label: a role the policy knows, or ''. */
+    metricRole: string;
+  },
+): AuditEntry | undefined {
+  const code = err instanceof JitkeyError ? err.code : 'internal_error';
+  const { claims } = refusal;
+  deps.metrics.decisions.inc({ role: refusal.metricRole, outcome: 'denied', code });
+  if (code === 'unavailable') return undefined;
+  if (!auditsRefusal(deps.refusals, { peer: refusal.peer, event: refusal.event, claims, code }))
+    return undefined;
+  return {
+    at: deps.now(),
+    requestId: refusal.requestId,
+    event: refusal.event,
+    outcome: code === 'upstream_error' || code === 'internal_error' ? 'error' : 'denied',
+    ...(refusal.role ? { role: refusal.role } : {}),
+    ...(refusal.provider ? { provider: refusal.provider } : {}),
+    errorCode: code,
+    reason: truncate(err instanceof Error ? err.message : String(err), MAX_AUDITED_REASON),
+    claims: claims ? identifyingClaims(claims) : {},
+  };
+}
 
 async function auditRefusal(deps: ExchangeDeps, ctx: Context, err: unknown): Promise<void> {
-  const code = err instanceof JitkeyError ? err.code : 'internal_error';
-  const known = ctx.role !== undefined;
-  deps.metrics.decisions.inc({ role: known ? ctx.role!.name : '', outcome: 'denied', code });
-  if (code === 'unavailable') return; // the store is what failed: nothing more to write there
-  const audited = auditsRefusal(deps.refusals, {
-    peer: ctx.peer,
+  const row = refusalRow(deps, err, {
     event: 'exchange',
+    requestId: ctx.requestId,
+    peer: ctx.peer,
     claims: ctx.claims,
-    code,
+    role: ctx.roleName,
+    provider: ctx.role?.provider,
+    metricRole: ctx.role?.name ?? '',
   });
-  if (!audited) return;
+  if (!row) return;
   try {
-    await deps.store.record({
-      at: deps.now(),
-      requestId: ctx.requestId,
-      event: 'exchange',
-      outcome: code === 'upstream_error' || code === 'internal_error' ? 'error' : 'denied',
-      ...(ctx.roleName ? { role: ctx.roleName } : {}),
-      ...(ctx.role ? { provider: ctx.role.provider } : {}),
-      errorCode: code,
-      reason: truncate(err instanceof Error ? err.message : String(err), MAX_AUDITED_REASON),
-      claims: ctx.claims ? identifyingClaims(ctx.claims) : {},
-    });
+    await deps.store.record(row);
   } catch (storeErr) {
     deps.log.error('could not audit a refusal', { request_id: ctx.requestId, error: storeErr as Error });
     throw unavailable('the store could not record the decision', storeErr);

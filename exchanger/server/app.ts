@@ -19,7 +19,7 @@ import {
   asJitkeyError,
   bearerToken,
   MAX_BODY_BYTES,
-  readBody,
+  readBodyBytes,
   readJsonObject,
   sendError,
   sendJson,
@@ -69,7 +69,8 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
 
   /** A slot is taken only once the body is in: a trickled body holds a connection, not a slot. */
   const admit = async (req: IncomingMessage, res: ServerResponse, limit: number): Promise<void> => {
-    await readBody(req, { limit, timeoutMs: bodyTimeoutMs });
+    // Bytes only: the route decodes them once, as JSON or (the webhook) for its signature.
+    await readBodyBytes(req, { limit, timeoutMs: bodyTimeoutMs });
     if (inFlight >= maxInFlight) {
       throw new JitkeyError('rate_limited', 'the exchanger is at capacity; retry shortly', { retryAfter: 1 });
     }

@@ -30,10 +30,6 @@ export function readBodyBytes(
   return body;
 }
 
-export async function readBody(req: IncomingMessage, options: BodyOptions = {}): Promise<string> {
-  return (await readBodyBytes(req, options)).toString('utf8');
-}
-
 function readOnce(req: IncomingMessage, limit: number, timeoutMs: number | undefined): Promise<Buffer> {
   const tooLarge = () =>
     invalidRequest(
@@ -87,7 +83,7 @@ function readOnce(req: IncomingMessage, limit: number, timeoutMs: number | undef
 
 /** Parses a JSON object body; an empty body counts as `{}`. */
 export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const text = await readBody(req);
+  const text = (await readBodyBytes(req)).toString('utf8');
   if (text.trim() === '') return {};
   let value: unknown;
   try {
