@@ -5,9 +5,6 @@
  */
 import { checkUrl } from './url-rule.js';
 
-/** Re-exported for modules written before url-rule.ts (policy/validate-kubernetes.ts on main). */
-export { isLoopbackHost } from './url-rule.js';
-
 /** Parses and checks an endpoint URL; `name` is the setting quoted in the error. Drops a trailing `/`. */
 export function parseServiceUrl(raw: string, name: string): URL {
   const url = checkUrl(raw, name, { refuseCredentials: true, refuseQuery: true });

@@ -78,9 +78,12 @@ export function validateDirectory(dir: string, files: readonly PolicyFileText[])
   const { org, issues: orgIssues } = validateOrg(orgParsed.parsed);
   issues.push(...orgIssues);
   const teams: TeamDoc[] = [];
+  /** Every team file's name, read or not. */
+  const present = new Set<string>();
   for (const f of files) {
     if (f === orgText) continue;
     const team = f.name.replace(/\.ya?ml$/, '');
+    present.add(team);
     if (!NAME.test(team)) {
       issues.push({
         file: f.file,
@@ -105,7 +108,6 @@ export function validateDirectory(dir: string, files: readonly PolicyFileText[])
       message: 'the policy directory has no team files: add <team>.yaml with owners and roles',
     });
   }
-  const present = new Set(files.filter((f) => f !== orgText).map((f) => f.name.replace(/\.ya?ml$/, '')));
   issues.push(...checkTeams(org, teams, present));
   return { org, teams, issues };
 }

@@ -1,6 +1,7 @@
 /** The `kubernetes` block of a role (SPEC section 6). */
 import { X509Certificate } from 'node:crypto';
-import { isLoopbackHost, parseServiceUrl } from '../net/service-url.js';
+import { parseServiceUrl } from '../net/service-url.js';
+import { isLoopbackHost } from '../net/url-rule.js';
 import { KUBERNETES_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import type { KubernetesRoleConfig } from './types.js';
@@ -18,11 +19,11 @@ export function readKubernetes(r: Reader, block: Field, path: string): Kubernete
 
   const serverField = r.require(f, 'server', path, block.key);
   const server = serverField && r.string(serverField, `${path}.server`);
-  let loopbackHttp = false;
+  let loopback = false;
   if (server !== undefined) {
     try {
       const url = parseServiceUrl(server, `${path}.server`);
-      loopbackHttp = url.protocol === 'http:' && isLoopbackHost(url.hostname);
+      loopback = isLoopbackHost(url.hostname);
       out.server = serverUrl(url);
     } catch (err) {
       r.error(serverField?.value, (err as Error).message);
@@ -35,12 +36,7 @@ export function readKubernetes(r: Reader, block: Field, path: string): Kubernete
     const problem = ca === undefined ? undefined : caProblem(ca);
     if (problem) r.error(caField.value, `${path}.ca_data: ${problem}`);
     else if (ca !== undefined) out.caData = ca.replace(/\s+/g, '');
-  } else if (
-    server !== undefined &&
-    out.server &&
-    !loopbackHttp &&
-    !isLoopbackHost(new URL(out.server).hostname)
-  ) {
+  } else if (out.server && !loopback) {
     r.error(
       block.key,
       `${path}: missing required key 'ca_data' (the base64 PEM of the cluster's CA, as in a kubeconfig's ` +

@@ -76,7 +76,7 @@ function readProvider(r: Reader, f: Map<string, Field>, path: string, entry: Fie
   if (value !== undefined && !(PROVIDERS as readonly string[]).includes(value)) {
     r.error(
       field?.value,
-      `${path}.provider: '${value}' must be aws, gcp, github or kubernetes${didYouMean(value, PROVIDERS)}`,
+      `${path}.provider: '${value}' must be ${PROVIDERS.slice(0, -1).join(', ')} or ${PROVIDERS.at(-1)}${didYouMean(value, PROVIDERS)}`,
     );
   }
   const provider = PROVIDERS.find((p) => p === value);
