@@ -3,7 +3,7 @@
  * the kubeconfig lands in RUNNER_TEMP (0600), works with real clients (@kubernetes/client-node, and
  * kubectl when installed), and stops working the moment the post step revokes the lease.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientNodeProbe, findKubectl, kubectl, NODE24 } from '../support/kube-clients.js';
@@ -117,7 +117,6 @@ describe('e2e: the Action against jitkey serve (Kubernetes)', () => {
       const path = main.env.KUBECONFIG!;
       const copy = `${path}.copy`;
       // Keep a copy: the post step deletes the file, and the point is that the token itself is dead.
-      const { copyFileSync } = await import('node:fs');
       copyFileSync(path, copy);
       try {
         if (KUBECTL) {
@@ -140,7 +139,7 @@ describe('e2e: the Action against jitkey serve (Kubernetes)', () => {
           expect(after).toEqual({ ok: false, out: JSON.stringify({ error: 401 }) });
         }
       } finally {
-        (await import('node:fs')).rmSync(copy, { force: true });
+        rmSync(copy, { force: true });
       }
     },
   );

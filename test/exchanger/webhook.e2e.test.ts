@@ -121,12 +121,42 @@ describe('POST /v1/github/webhook', () => {
   });
 
   it('caps renewals at max_duration counted from the attempt first lease', async () => {
-    const run = claims('5550002', '1');
-    const first = await stack.exchange(stack.idp.mint(run), { role: 'deploy', duration_seconds: 1800 });
-    const second = await stack.exchange(stack.idp.mint(run), { role: 'deploy', duration_seconds: 1800 });
-    expect([first.status, second.status]).toEqual([200, 200]);
-    // max_duration 30m from the first lease: the second cannot end after the first.
-    expect(Date.parse(second.body.expires_at)).toBeLessThanOrEqual(Date.parse(first.body.expires_at) + 1000);
+    // The attempt's first lease of 'deploy' (max_duration 30m) was 25 minutes ago: 5 are left.
+    const now = Date.now();
+    const store = await openStore(stack.exchanger.store, { purgeIntervalMs: 0 });
+    try {
+      await store.record(
+        {
+          at: new Date(now),
+          requestId: 'req_first',
+          event: 'exchange',
+          outcome: 'allowed',
+          reason: 'first',
+          claims: {},
+        },
+        {
+          id: 'lease_first_5550002',
+          role: 'deploy',
+          provider: 'aws',
+          createdAt: new Date(now - 25 * 60_000),
+          expiresAt: new Date(now + 5 * 60_000),
+          revokeTokenHash: 'c'.repeat(64),
+          repositoryId: '123456',
+          runId: '5550002',
+          runAttempt: '1',
+        },
+      );
+    } finally {
+      await store.close();
+    }
+    const renewal = await stack.exchange(stack.idp.mint(claims('5550002', '1')), {
+      role: 'deploy',
+      duration_seconds: 1800,
+    });
+    expect(renewal.status).toBe(200);
+    const left = Date.parse(renewal.body.expires_at) - now;
+    expect(left).toBeGreaterThan(4 * 60_000);
+    expect(left).toBeLessThanOrEqual(5 * 60_000 + 1000);
   });
 });
 
