@@ -14,8 +14,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from './agent-config.js';
-import { type CredentialKind, KINDS } from './agent-kinds.js';
-import type { Lease } from './api.js';
 import type { Core } from './core.js';
 import type { Deps } from './deps.js';
 import { ActionError } from './errors.js';
@@ -25,7 +23,6 @@ export interface AgentHandle {
   pid: number;
   origin: string;
   bearer: string;
-  kind: CredentialKind;
 }
 
 const START_TIMEOUT_MS = 15_000;
@@ -39,10 +36,6 @@ export function bundledAgentPath(): string {
   return join(dirname(fileURLToPath(import.meta.url)), ...parts);
 }
 
-export function agentKind(lease: Lease): CredentialKind | undefined {
-  return KINDS[lease.provider];
-}
-
 /** A new bearer token, masked before anything else sees it. */
 export function newAgentToken(core: Pick<Core, 'setSecret'>): string {
   const token = randomBytes(32).toString('base64url');
@@ -54,7 +47,7 @@ export async function launchAgent(
   deps: Pick<Deps, 'env'>,
   config: AgentConfig,
   agentPath = bundledAgentPath(),
-): Promise<Omit<AgentHandle, 'kind'>> {
+): Promise<AgentHandle> {
   const child = spawn(process.execPath, [agentPath], {
     cwd: deps.env.RUNNER_TEMP || tmpdir(),
     env: {},

@@ -4,13 +4,8 @@
  * whose provider has no agent endpoint (github) get a warning and the usual static credentials.
  */
 
-import {
-  type AgentHandle,
-  agentKind,
-  bundledAgentPath,
-  launchAgent,
-  newAgentToken,
-} from './agent-process.js';
+import { KINDS } from './agent-kinds.js';
+import { type AgentHandle, bundledAgentPath, launchAgent, newAgentToken } from './agent-process.js';
 import type { Lease } from './api.js';
 import type { Deps } from './deps.js';
 import { ActionError } from './errors.js';
@@ -20,14 +15,14 @@ import { MISSING_PERMISSION_MESSAGE } from './oidc.js';
 import { proxyVariables } from './proxy.js';
 
 export interface Refresh {
-  handle: Omit<AgentHandle, 'kind'>;
+  handle: AgentHandle;
   env: Array<[string, string]>;
   /** Kubernetes: the kubeconfig user whose exec plugin asks the agent (instead of a fixed token). */
   kubeUser?: KubeUser;
 }
 
 export async function startRefresh(deps: Deps, inputs: Inputs, lease: Lease): Promise<Refresh | undefined> {
-  const kind = agentKind(lease);
+  const kind = KINDS[lease.provider];
   if (!kind) {
     deps.core.warning(
       `refresh: true has no effect for ${lease.provider} roles: their credentials are exported as usual ` +
