@@ -143,7 +143,7 @@ const ADMIN_ACCOUNT = /(^|[-.])(cluster-admin|admin|root)([-.]|$)/;
  */
 function lintKubernetes(role: RoleDoc, warn: Warn): void {
   const k = role.kubernetes;
-  if (role.provider !== 'kubernetes' || !k || role.approval) return;
+  if (!k || role.approval) return; // `kubernetes` is set only on kubernetes roles
   const why = SYSTEM_NAMESPACES.has(k.namespace)
     ? `its namespace '${k.namespace}' holds the cluster's own components`
     : ADMIN_ACCOUNT.test(k.serviceAccount)

@@ -27,6 +27,10 @@ import type { Minted, MintRequest, Provider } from './types.js';
 /** Kubernetes refuses TokenRequest expirationSeconds below 10 minutes. */
 export const MIN_TOKEN_SECONDS = 600;
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'jitkey' } as const;
+/** The label selector that finds them again (the sweep). */
+const MANAGED_SELECTOR = Object.entries(MANAGED_BY)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(',');
 export const LEASE_ANNOTATION = 'jitkey.dev/lease-id';
 export const EXPIRES_ANNOTATION = 'jitkey.dev/expires-at';
 
@@ -155,10 +159,7 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
       for (const { server, namespace } of targets.values()) {
         try {
           const api = options.connect(server);
-          const selector = Object.entries(MANAGED_BY)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(',');
-          for (const secret of await api.listSecrets(namespace, selector)) {
+          for (const secret of await api.listSecrets(namespace, MANAGED_SELECTOR)) {
             const until = Date.parse(secret.annotations[EXPIRES_ANNOTATION] ?? '');
             // A Secret without a readable expiry is not one this code wrote: leave it alone.
             if (Number.isNaN(until) || until > cutoff) continue;

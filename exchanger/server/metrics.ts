@@ -19,12 +19,7 @@ import {
 
 export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
-export interface MetricsOptions {
-  /** prom-client's process metrics (CPU, memory, GC, event-loop lag); default true. */
-  processMetrics?: boolean;
-}
-
-export function createMetrics(options: MetricsOptions = {}) {
+export function createMetrics() {
   const registry = new Registry();
   const registers = [registry];
   const decisions = new Counter({
@@ -52,7 +47,8 @@ export function createMetrics(options: MetricsOptions = {}) {
     labelNames: ['outcome'] as const,
     registers,
   });
-  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  // prom-client's process metrics: CPU, memory, GC, event-loop lag.
+  collectDefaultMetrics({ register: registry });
   return {
     decisions,
     upstream,
