@@ -7,7 +7,8 @@
  * approval-timeout, and a wrong approver.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApprovalStack, eventually, startApprovalStack } from '../approvals/support.js';
+import { type ApprovalStack, startApprovalStack } from '../approvals/support.js';
+import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
 import { actionNodes, actionRunner, assertNoLeaks, errors, log, type StepResult } from '../support/runner.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import { clientNodeProbe, findKubectl, kubectl, NODE24 } from '../support/kube-clients.js';
 import { type KubernetesJob, kubernetesRole, startKubernetesJob } from '../support/kubernetes-job.js';
 import type { KubernetesStandin } from '../support/kubernetes-standin.js';
@@ -66,14 +67,8 @@ function runPlugin(exec: ExecUser): Promise<{ code: number; stdout: string; stde
   });
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined) =>
+  eventually(probe, what, 600);
 
 const whoami = ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'];
 

@@ -11,6 +11,7 @@ import { fromContainerMetadata, fromHttp } from '@aws-sdk/credential-providers';
 import { Compute } from 'google-auth-library';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openStore } from '../../exchanger/store/open.js';
+import { eventually } from '../support/eventually.js';
 import { type GcpStandin, startGcpStandin } from '../support/gcp-standin.js';
 import { deliverWebhook, workflowRun } from '../support/github-webhook.js';
 import { assertMaskedFirst, assertNoLeaks, errors, log, runMain, runPost } from '../support/runner.js';
@@ -69,14 +70,8 @@ async function main(role: string) {
   return result;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined) =>
+  eventually(probe, what, 400);
 
 async function leasesOfRun(): Promise<{ id: string; revoked: boolean }[]> {
   const store = await openStore(stack.exchanger.store, { purgeIntervalMs: 0 });

@@ -5,9 +5,10 @@
  * webhook and the audit trail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
 import { deliverWebhook, workflowRun } from '../support/github-webhook.js';
-import { type ApprovalStack, eventually, startApprovalStack, USERS, WEBHOOK_SECRET } from './support.js';
+import { type ApprovalStack, startApprovalStack, USERS, WEBHOOK_SECRET } from './support.js';
 
 let s: ApprovalStack;
 beforeAll(async () => {

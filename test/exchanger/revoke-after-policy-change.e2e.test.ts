@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../exchanger/store/open.js';
-import { eventually } from '../approvals/support.js';
+import { eventually } from '../support/eventually.js';
 import { githubRole, startGithubStack } from '../support/github-stack.js';
 import type { GithubStandin } from '../support/github-standin.js';
 import { policyFor, type Stack } from '../support/stack.js';

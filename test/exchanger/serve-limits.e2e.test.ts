@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../exchanger/store/open.js';
-import { eventually } from '../approvals/support.js';
+import { eventually } from '../support/eventually.js';
 import { type ExchangerProcess, runCli, startExchanger } from '../support/exchanger-process.js';
 import { firstStatus, rawConnect } from '../support/raw-http.js';
 
