@@ -50,7 +50,7 @@ export interface KubeApi {
     namespace: string,
     serviceAccount: string,
     spec: { audiences: string[]; expirationSeconds: number; secret: SecretRef & { uid: string } },
-  ): Promise<{ token: string; expiresAt: Date }>;
+  ): Promise<string>;
   /** Deletes a Secret; `gone` when it was not there (already deleted counts as done). */
   deleteSecret(ref: SecretRef): Promise<'deleted' | 'gone'>;
   listSecrets(namespace: string, labelSelector: string): Promise<SecretSummary[]>;
@@ -152,11 +152,13 @@ export function createKubeApi(conn: KubeConnection): KubeApi {
         },
       });
       const status = body.status as { token?: unknown; expirationTimestamp?: unknown } | undefined;
+      // An answer without its expiry is not what Kubernetes sends: refused, though the lease's own
+      // end (the Secret's deletion) is what ends the token.
       const expiresAt = new Date(String(status?.expirationTimestamp));
       if (typeof status?.token !== 'string' || !status.token || Number.isNaN(expiresAt.getTime())) {
         throw malformed(conn, 'the TokenRequest answer has no status.token and status.expirationTimestamp');
       }
-      return { token: status.token, expiresAt };
+      return status.token;
     },
 
     async deleteSecret(ref) {

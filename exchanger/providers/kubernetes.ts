@@ -101,11 +101,11 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
       });
       let token: string;
       try {
-        ({ token } = await api.requestToken(config.namespace, config.serviceAccount, {
+        token = await api.requestToken(config.namespace, config.serviceAccount, {
           audiences: config.audiences,
           expirationSeconds: Math.max(durationSeconds, MIN_TOKEN_SECONDS),
           secret: { ...ref, uid },
-        }));
+        });
       } catch (err) {
         // No token was issued: the Secret has nothing to bind. Leave the cluster as it was.
         await api.deleteSecret(ref).catch((cleanup: unknown) =>
