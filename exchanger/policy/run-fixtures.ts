@@ -43,10 +43,7 @@ function title(r: CaseResult): string {
 export function tapReport(results: readonly CaseResult[]): string {
   const lines = ['TAP version 14', `1..${results.length}`];
   results.forEach((r, i) => {
-    const name = title(r)
-      .replace(/#/g, '\\#')
-      .replace(/[\r\n]+/g, ' ');
-    lines.push(`${r.passed ? 'ok' : 'not ok'} ${i + 1} - ${name}`);
+    lines.push(`${r.passed ? 'ok' : 'not ok'} ${i + 1} - ${tapDescription(title(r))}`);
     if (!r.passed) {
       const p = r.case.position;
       lines.push(
@@ -62,6 +59,19 @@ export function tapReport(results: readonly CaseResult[]): string {
   const failed = results.filter((r) => !r.passed).length;
   lines.push(`# pass ${results.length - failed}`, `# fail ${failed}`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A test point's description as TAP 14 reads it: `\` escapes `\` and `#`, and an unescaped `#`
+ * starts a directive. Escaping only `#` let a name with `\#` in it end in a real directive:
+ * `C:\ci\# TODO` became `C:\ci\\# TODO`, an escaped backslash and then a TODO, which hides a
+ * failure (TAP consumers do not count a failing TODO). One line: a newline ends the test point.
+ */
+export function tapDescription(text: string): string {
+  return text
+    .replace(/\\/g, '\\\\')
+    .replace(/#/g, '\\#')
+    .replace(/[\r\n]+/g, ' ');
 }
 
 /** JUnit XML as GitHub's and GitLab's test reporters read it: one testsuite per fixture file. */
