@@ -62,7 +62,14 @@ function splitRepositories(full: string[], permissions: GithubRoleConfig['permis
 export function compilePolicy(doc: PolicyDoc): Policy {
   const roles = new Map<string, Role>();
   for (const r of doc.roles) roles.set(r.name, compileRole(r));
-  return { version: 1, issuers: doc.issuers, defaults: doc.defaults, roles, source: doc.file };
+  return {
+    version: 1,
+    issuers: doc.issuers,
+    defaults: doc.defaults,
+    admins: doc.admins,
+    roles,
+    source: doc.file,
+  };
 }
 
 /** Parse, validate and compile; throws `PolicyError` with every problem found. */

@@ -135,7 +135,14 @@ export function compileDirectory(dir: string, org: OrgDoc, teams: readonly TeamD
       roles.set(role.name, role);
     }
   }
-  return { version: 1, issuers: org.issuers, defaults: org.defaults, roles, source: dir };
+  return {
+    version: 1,
+    issuers: org.issuers,
+    defaults: org.defaults,
+    admins: org.admins,
+    roles,
+    source: dir,
+  };
 }
 
 /** Read, validate and compile a directory; throws `PolicyError` with every problem in every file. */

@@ -60,10 +60,18 @@ export interface RoleDoc {
   maxDurationPosition?: SourcePosition;
 }
 
+/** `admins:`: who may use the console; both lists lower-cased. */
+export interface AdminsDoc {
+  logins: string[];
+  /** `org/team-slug`. */
+  teams: string[];
+}
+
 export interface PolicyDoc {
   file: string;
   issuers: IssuerConfig[];
   defaults: { durationSeconds: number; maxDurationSeconds: number };
+  admins: AdminsDoc;
   roles: RoleDoc[];
 }
 
@@ -98,6 +106,7 @@ export interface OrgDoc {
   file: string;
   issuers: IssuerConfig[];
   defaults: { durationSeconds: number; maxDurationSeconds: number };
+  admins: AdminsDoc;
   ceilings: { maxDurationSeconds?: number; providers?: ProviderName[] };
   teams: Map<string, TeamLimitsDoc>;
   guardrails: GuardrailDoc[];

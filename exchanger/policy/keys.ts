@@ -4,7 +4,7 @@
  */
 import { CONDITION_CLAIMS } from '../claims.js';
 
-export const POLICY_KEYS = ['version', 'issuers', 'defaults', 'roles'] as const;
+export const POLICY_KEYS = ['version', 'issuers', 'defaults', 'admins', 'roles'] as const;
 export const ISSUER_KEYS = ['url', 'audience'] as const;
 export const DEFAULTS_KEYS = ['duration', 'max_duration'] as const;
 export const ROLE_KEYS = [
@@ -77,7 +77,15 @@ export const GITHUB_ACCESS = ['read', 'write', 'admin'] as const;
 export const PROVIDERS = ['aws', 'gcp', 'github', 'kubernetes'] as const;
 
 /** A policy directory (`--policy DIR`): `org.yaml` and one file per team. */
-export const ORG_KEYS = ['version', 'issuers', 'defaults', 'ceilings', 'teams', 'guardrails'] as const;
+export const ORG_KEYS = [
+  'version',
+  'issuers',
+  'defaults',
+  'admins',
+  'ceilings',
+  'teams',
+  'guardrails',
+] as const;
 export const CEILING_KEYS = ['max_duration', 'providers'] as const;
 export const TEAM_LIMIT_KEYS = ['max_duration', 'providers'] as const;
 export const GUARDRAIL_KEYS = ['name', 'description', 'applies_to', 'deny'] as const;
@@ -126,6 +134,7 @@ interface KeyLink<From> {
 export const ORG_KEY_LINKS: readonly (KeyLink<OrgKeyset> & { ref: string })[] = [
   { from: 'org', key: 'issuers', ref: `${POLICY_DEFS}issuer`, as: 'list' },
   { from: 'org', key: 'defaults', ref: `${POLICY_DEFS}defaults`, as: 'object' },
+  { from: 'org', key: 'admins', ref: `${POLICY_DEFS}admins`, as: 'object' },
   { from: 'org', key: 'ceilings', ref: '#/$defs/ceilings', as: 'object' },
   { from: 'org', key: 'teams', ref: '#/$defs/team_limits', as: 'map' },
   { from: 'org', key: 'guardrails', ref: '#/$defs/guardrail', as: 'list' },

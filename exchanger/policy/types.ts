@@ -117,6 +117,11 @@ export interface Policy {
   version: 1;
   issuers: IssuerConfig[];
   defaults: { durationSeconds: number; maxDurationSeconds: number };
+  /**
+   * Who may use the console: GitHub logins and `org/team-slug`s, lower-cased (GitHub compares
+   * both case-insensitively). Empty when the policy names none.
+   */
+  admins: { logins: readonly string[]; teams: readonly string[] };
   roles: ReadonlyMap<string, Role>;
   /** The file it came from, for logs. */
   source?: string;

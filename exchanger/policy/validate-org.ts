@@ -13,6 +13,7 @@ import { type Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { ProviderName } from './types.js';
 import { defaultDurations, readHead } from './validate.js';
+import { noAdmins } from './validate-admins.js';
 import { readRules } from './validate-rules.js';
 
 /** Guardrail and team names: what a file name or a log line can carry without quoting. */
@@ -24,6 +25,7 @@ export function validateOrg(parsed: ParsedPolicy): { org: OrgDoc; issues: Policy
     file: parsed.file,
     issuers: [],
     defaults: defaultDurations(),
+    admins: noAdmins(),
     ceilings: {},
     teams: new Map(),
     guardrails: [],

@@ -5,13 +5,12 @@ import { APPROVAL_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { ApprovalConfig, ProviderName } from './types.js';
+import { LOGIN, TEAM_SLUG } from './validate-admins.js';
 import { readKubernetes } from './validate-kubernetes.js';
 import { readAws, readGcp, readGithub } from './validate-provider.js';
 import { readRules } from './validate-rules.js';
 
 const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$/;
-const TEAM = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?\/[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
 const HOUR = 3600;
 /** The longest credential each provider can issue. GitHub installation tokens always last 1 h. */
 const PROVIDER_MAX: Record<ProviderName, number> = {
@@ -157,7 +156,7 @@ function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | u
   const out: ApprovalConfig = { approvers: [], required: 1, timeoutSeconds: DEFAULT_APPROVAL_TIMEOUT };
   const approvers = r.require(f, 'approvers', path, field.key);
   for (const a of approvers ? r.strings(approvers, `${path}.approvers`, { nonEmpty: true }) : []) {
-    if (LOGIN.test(a.value) || TEAM.test(a.value)) {
+    if (LOGIN.test(a.value) || TEAM_SLUG.test(a.value)) {
       if (!out.approvers.some((x) => x.toLowerCase() === a.value.toLowerCase())) out.approvers.push(a.value);
     } else r.error(a.node, `${path}.approvers: '${a.value}' is neither a GitHub login nor org/team-slug`);
   }

@@ -30,7 +30,8 @@ export function validateTeam(
     r.error({ line: 1, col: 1 }, 'the team file is empty: it needs version, owners and roles');
     return { doc, issues: r.issues };
   }
-  const hint = '; issuers, defaults, ceilings and guardrails belong in org.yaml';
+  const hint =
+    '; issuers, defaults, admins, ceilings and guardrails belong in org.yaml (the platform team decides them)';
   const f = r.fields(root, TEAM_KEYS, 'the team file', undefined, hint);
   if (!f) return { doc, issues: r.issues };
   readVersion(r, f, 'the team file', root);

@@ -5,12 +5,13 @@
  */
 import { isScalar, isSeq, type Node } from 'yaml';
 import { formatDuration } from '../duration.js';
-import type { PolicyDoc } from './doc.js';
+import type { AdminsDoc, PolicyDoc } from './doc.js';
 import type { PolicyIssue } from './errors.js';
 import { DEFAULTS_KEYS, ISSUER_KEYS, POLICY_KEYS } from './keys.js';
 import type { ParsedPolicy } from './parse.js';
 import { type Field, Reader, sourceText } from './read.js';
 import type { IssuerConfig } from './types.js';
+import { noAdmins, readAdmins } from './validate-admins.js';
 import { type Defaults, readRole } from './validate-role.js';
 
 export const DEFAULT_DURATION = 15 * 60;
@@ -22,6 +23,7 @@ export function validatePolicy(parsed: ParsedPolicy): { doc: PolicyDoc; issues: 
     file: parsed.file,
     issuers: [],
     defaults: defaultDurations(),
+    admins: noAdmins(),
     roles: [],
   };
   const root = r.node(parsed.doc.contents);
@@ -47,19 +49,21 @@ export const defaultDurations = (): Defaults => ({
   maxDurationSeconds: DEFAULT_MAX_DURATION,
 });
 
-/** What a single-file policy and org.yaml both begin with: version, issuers, defaults. */
+/** What a single-file policy and org.yaml both begin with: version, issuers, defaults, admins. */
 export function readHead(
   r: Reader,
   f: Map<string, Field>,
   path: string,
   root: Node,
-  into: { issuers: IssuerConfig[]; defaults: Defaults },
+  into: { issuers: IssuerConfig[]; defaults: Defaults; admins: AdminsDoc },
 ): void {
   readVersion(r, f, path, root);
   const issuers = r.require(f, 'issuers', path, root);
   if (issuers) into.issuers = readIssuers(r, issuers);
   const defaults = f.get('defaults');
   if (defaults) into.defaults = readDefaults(r, defaults);
+  const admins = f.get('admins');
+  if (admins) into.admins = readAdmins(r, admins);
 }
 
 export function readVersion(r: Reader, f: Map<string, Field>, path: string, root: Node): void {

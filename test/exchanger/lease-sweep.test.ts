@@ -17,6 +17,7 @@ const policy: Policy = {
   version: 1,
   issuers: [],
   defaults: { durationSeconds: 900, maxDurationSeconds: 3600 },
+  admins: { logins: [], teams: [] },
   roles: new Map([
     ['a', role('a', 'kubernetes')],
     ['b', role('b', 'aws')],

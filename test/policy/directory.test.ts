@@ -258,7 +258,7 @@ describe('load errors name file:line:col', () => {
     {
       name: 'org keys in a team file',
       over: { 'web.yaml': WEB.replace('owners:', 'guardrails: []\nowners:') },
-      want: "org/web.yaml:2:1: unknown key 'guardrails' in the team file; issuers, defaults, ceilings and guardrails belong in org.yaml",
+      want: "org/web.yaml:2:1: unknown key 'guardrails' in the team file; issuers, defaults, admins, ceilings and guardrails belong in org.yaml (the platform team decides them)",
     },
     {
       name: 'roles in org.yaml',

@@ -1,0 +1,94 @@
+/**
+ * `admins:` (who may use the console): GitHub logins and org/team slugs, in a single-file policy
+ * or org.yaml, never in a team file; exposed lower-cased on the compiled policy.
+ */
+import { describe, expect, it } from 'vitest';
+import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { compileDirectory, validateDirectory } from '../../exchanger/policy/directory.js';
+import { formatIssue, PolicyError } from '../../exchanger/policy/errors.js';
+
+const HEAD = `version: 1
+issuers:
+  - { url: https://token.actions.githubusercontent.com, audience: jitkey }
+`;
+const ROLES = `roles:
+  web-read:
+    provider: github
+    github: { repositories: [acme/web], permissions: { contents: read } }
+    allow:
+      - { repository: acme/web, repository_id: "2" }
+`;
+
+function loadErrors(text: string): string[] {
+  try {
+    loadPolicy(text, 'p.yaml');
+  } catch (e) {
+    if (e instanceof PolicyError) return e.issues.map((i) => formatIssue(i));
+    throw e;
+  }
+  throw new Error('the policy loaded');
+}
+
+describe('admins in a single-file policy', () => {
+  it('keeps logins and org/team slugs apart, lower-cased and without repeats', () => {
+    const p = loadPolicy(`${HEAD}admins: [Octocat, acme/Platform-Leads, octocat, hubot]\n${ROLES}`, 'p.yaml');
+    expect(p.admins).toEqual({ logins: ['octocat', 'hubot'], teams: ['acme/platform-leads'] });
+  });
+
+  it('is empty when the policy names none', () => {
+    expect(loadPolicy(HEAD + ROLES, 'p.yaml').admins).toEqual({ logins: [], teams: [] });
+  });
+
+  it.each([
+    {
+      name: 'an email is neither a login nor a team',
+      admins: '[octo@example.com]',
+      want: "p.yaml:4:10: admins: 'octo@example.com' is neither a GitHub login (octocat) nor an org/team slug (acme/platform)",
+    },
+    {
+      name: 'a nested team path',
+      admins: '[acme/a/b]',
+      want: "p.yaml:4:10: admins: 'acme/a/b' is neither a GitHub login (octocat) nor an org/team slug (acme/platform)",
+    },
+    { name: 'an empty list', admins: '[]', want: 'p.yaml:4:9: admins must not be empty' },
+    {
+      name: 'a map instead of a list',
+      admins: '{ octocat: true }',
+      want: 'p.yaml:4:9: admins must be a list of strings, not a map',
+    },
+  ])('$name is a load error at line:col', ({ admins, want }) => {
+    expect(loadErrors(`${HEAD}admins: ${admins}\n${ROLES}`)).toContain(want);
+  });
+});
+
+const ORG = `${HEAD}admins: [acme/platform, Hubot]
+`;
+const WEB = `version: 1
+owners: [acme/web]
+${ROLES}`;
+
+describe('admins in a policy directory', () => {
+  const dir = (web: string) =>
+    validateDirectory('org', [
+      { name: 'org.yaml', file: 'org/org.yaml', text: ORG },
+      { name: 'web.yaml', file: 'org/web.yaml', text: web },
+    ]);
+
+  it('org.yaml names them', () => {
+    const { org, teams, issues } = dir(WEB);
+    expect(issues).toEqual([]);
+    expect(compileDirectory('org', org!, teams).admins).toEqual({
+      logins: ['hubot'],
+      teams: ['acme/platform'],
+    });
+  });
+
+  it('a team file may not: the error says where they belong', () => {
+    const issues = dir(WEB.replace('owners:', 'admins: [mallory]\nowners:')).issues.map((i) =>
+      formatIssue(i),
+    );
+    expect(issues).toEqual([
+      "org/web.yaml:2:1: unknown key 'admins' in the team file; issuers, defaults, admins, ceilings and guardrails belong in org.yaml (the platform team decides them)",
+    ]);
+  });
+});
