@@ -51,7 +51,7 @@ export async function redeemRequest(
     await authorize(deps, role, verified.claims);
     // The run's limits hold for a redemption as for any exchange: nothing for a completed run
     // attempt (`run_completed`), and max_duration counted from the attempt's first lease.
-    const duration = await limitByRun(
+    const { durationSeconds: duration, endsAt } = await limitByRun(
       deps,
       role,
       verified.claims,
@@ -65,6 +65,7 @@ export async function redeemRequest(
       role,
       claims: verified.claims,
       durationSeconds: duration,
+      ...(endsAt ? { endsAt } : {}),
       audit: {
         event: 'redeem',
         reason: `granted for ${formatDuration(duration)}; approved by ${approvedBy}`,

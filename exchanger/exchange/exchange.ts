@@ -111,7 +111,7 @@ export async function exchange(
     ctx.role = role;
     const requested = grantedDuration(role, request.durationSeconds);
     await authorize(deps, role, verified.claims);
-    const duration = await limitByRun(deps, role, verified.claims, requested);
+    const { durationSeconds: duration, endsAt } = await limitByRun(deps, role, verified.claims, requested);
     if (role.approval) {
       if (!deps.approvals) {
         throw new JitkeyError(
@@ -132,6 +132,7 @@ export async function exchange(
       role,
       claims: verified.claims,
       durationSeconds: duration,
+      ...(endsAt ? { endsAt } : {}),
     });
   } catch (err) {
     await auditRefusal(deps, ctx, err);

@@ -16,6 +16,8 @@ export interface MintAndRecord {
   role: Role;
   claims: Claims;
   durationSeconds: number;
+  /** The run attempt's max_duration end, when it cut `durationSeconds` (`run-limits.ts`). */
+  endsAt?: Date;
   /** Fields that replace the exchange's defaults in the audit row (the redeem's event and reason). */
   audit?: Partial<AuditEntry>;
   /**
@@ -35,6 +37,7 @@ export async function mintAndRecord({
   role,
   claims,
   durationSeconds,
+  endsAt,
   audit = {},
   record = (entry, lease) => deps.store.record(entry, lease),
 }: MintAndRecord): Promise<Grant> {
@@ -49,7 +52,14 @@ export async function mintAndRecord({
   const started = performance.now();
   let minted: Minted;
   try {
-    minted = await provider.mint({ role, claims, durationSeconds, requestId, leaseId });
+    minted = await provider.mint({
+      role,
+      claims,
+      durationSeconds,
+      requestId,
+      leaseId,
+      ...(endsAt ? { endsAt } : {}),
+    });
     deps.metrics.upstream.observe(
       { provider: role.provider, outcome: 'ok' },
       (performance.now() - started) / 1000,

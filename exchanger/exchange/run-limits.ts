@@ -3,7 +3,9 @@
  * - an attempt a `workflow_run completed` webhook has ended gets nothing more: `403 run_completed`;
  * - a role's `max_duration` counts from the attempt's first lease of that role, so renewals (the
  *   refresh agent's, or any repeated exchange) cannot stretch credentials past it: the granted
- *   duration is cut to what is left, and nothing is left → `403 access_denied`.
+ *   duration is cut to what is left, and nothing is left → `403 access_denied`. A cut lease carries
+ *   the attempt's `max_duration` end (`endsAt`): a provider whose floor is above what is left (AWS's
+ *   60 s) still issues it and ends it then, rather than refusing the last renewal.
  */
 import type { Claims } from '../claims.js';
 import { formatDuration } from '../duration.js';
@@ -12,14 +14,20 @@ import { runKeyOf } from '../leases/run-end.js';
 import type { Role } from '../policy/types.js';
 import type { Store } from '../store/types.js';
 
+export interface RunLimit {
+  durationSeconds: number;
+  /** Set when the run attempt's max_duration cut the duration: the moment the lease must end. */
+  endsAt?: Date;
+}
+
 export async function limitByRun(
   deps: { store: Store; now: () => Date },
   role: Role,
   claims: Claims,
   durationSeconds: number,
-): Promise<number> {
+): Promise<RunLimit> {
   const run = runKeyOf(claims);
-  if (!run) return durationSeconds;
+  if (!run) return { durationSeconds };
   let state: Awaited<ReturnType<Store['runState']>>;
   try {
     state = await deps.store.runState(run, role.name);
@@ -33,7 +41,7 @@ export async function limitByRun(
         'its tokens get no more credentials; re-run the job for a new attempt',
     );
   }
-  if (!state.firstLeaseAt) return durationSeconds;
+  if (!state.firstLeaseAt) return { durationSeconds };
   const deadline = state.firstLeaseAt.getTime() + role.maxDurationSeconds * 1000;
   const left = Math.floor((deadline - deps.now().getTime()) / 1000);
   if (left <= 0) {
@@ -43,5 +51,6 @@ export async function limitByRun(
         `since its first lease at ${state.firstLeaseAt.toISOString()}; no further renewal`,
     );
   }
-  return Math.min(durationSeconds, left);
+  if (left >= durationSeconds) return { durationSeconds };
+  return { durationSeconds: left, endsAt: new Date(deadline) };
 }

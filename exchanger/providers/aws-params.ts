@@ -3,7 +3,9 @@
  *
  * - DurationSeconds: the granted duration as is, within STS's 900..43200 s. A lease of 60..899 s
  *   asks STS for 900 s and ends by the session policy's `aws:CurrentTime` Deny (`aws-lease-end.ts`).
- *   Outside 60..43200 s the request is refused (`invalid_request`), never raised or shortened.
+ *   Outside 60..43200 s the request is refused (`invalid_request`), never raised or shortened, with
+ *   one exception: the run attempt's last lease, which its `max_duration` cut below 60 s (`endsAt`),
+ *   is issued like any short lease and denied from the `max_duration` end on, so renewals reach it.
  * - RoleSessionName: `jitkey-<run_id>-<run_attempt>`, or `jitkey-<lease id prefix>` when the token
  *   has no `run_id`; characters outside `[\w+=,.@-]` become `_`; at most 64 characters.
  * - SourceIdentity: the `actor` claim, characters outside `[\w+=,.@-]` replaced by `_`
@@ -42,8 +44,9 @@ function sanitizeName(text: string): string {
   return text.replace(NAME_DISALLOWED, '_');
 }
 
-export function checkDuration(role: Role, seconds: number): void {
-  if (!Number.isSafeInteger(seconds) || seconds < AWS_MIN_LEASE_SECONDS) {
+/** `lastOfRun`: the run attempt's max_duration cut this lease, so under 60 s is what is left. */
+export function checkDuration(role: Role, seconds: number, lastOfRun = false): void {
+  if (!Number.isSafeInteger(seconds) || seconds < (lastOfRun ? 1 : AWS_MIN_LEASE_SECONDS)) {
     throw new JitkeyError(
       'invalid_request',
       `role '${role.name}' was asked for ${formatDuration(seconds)}, but an AWS lease lasts at ` +
@@ -117,12 +120,17 @@ export function sessionTags(role: Role, claims: MintRequest['claims']): Tag[] | 
 }
 
 /**
- * When the lease ends before STS's own expiry: `now` + the duration, in whole seconds (the
- * policy's date has no fraction). Undefined for leases STS can end itself (900 s or more).
+ * When the lease ends before STS's own expiry: the run attempt's max_duration end when that cut
+ * it, else `now` + the duration; in whole seconds, rounded down (the policy's date has no
+ * fraction). Undefined for leases STS can end itself (900 s or more).
  */
-export function shortLeaseEnd(durationSeconds: number, now: Date): Date | undefined {
-  if (durationSeconds >= STS_MIN_DURATION_SECONDS) return undefined;
-  return new Date(Math.floor(now.getTime() / 1000) * 1000 + durationSeconds * 1000);
+export function shortLeaseEnd(
+  request: Pick<MintRequest, 'durationSeconds' | 'endsAt'>,
+  now: Date,
+): Date | undefined {
+  if (request.durationSeconds >= STS_MIN_DURATION_SECONDS) return undefined;
+  const end = request.endsAt?.getTime() ?? now.getTime() + request.durationSeconds * 1000;
+  return new Date(Math.floor(end / 1000) * 1000);
 }
 
 /** Throws JitkeyError `invalid_request` when the request cannot be expressed within STS's limits. */
@@ -130,7 +138,7 @@ export function assumeRoleInput(request: MintRequest, now: Date = new Date()): A
   const { role, claims } = request;
   const aws = role.aws;
   if (!aws) throw new JitkeyError('internal_error', `role '${role.name}' has no aws configuration`);
-  checkDuration(role, request.durationSeconds);
+  checkDuration(role, request.durationSeconds, request.endsAt !== undefined);
   const input: AssumeRoleCommandInput = {
     RoleArn: aws.roleArn,
     RoleSessionName: roleSessionName(claims, request.leaseId),
@@ -140,7 +148,7 @@ export function assumeRoleInput(request: MintRequest, now: Date = new Date()): A
   if (identity !== undefined) input.SourceIdentity = identity;
   const tags = sessionTags(role, claims);
   if (tags) input.Tags = tags;
-  const end = shortLeaseEnd(request.durationSeconds, now);
+  const end = shortLeaseEnd(request, now);
   if (end) input.Policy = leaseEndPolicy(aws.sessionPolicy, end);
   else if (aws.sessionPolicy) input.Policy = JSON.stringify(aws.sessionPolicy);
   return input;

@@ -178,7 +178,7 @@ export function createAwsProvider(options: AwsProviderOptions = {}): AwsProvider
     });
     // A short lease ends at its session policy's Deny, before STS's own 900 s: SDKs must renew
     // by then, so that is the expiration they are told.
-    const expiresAt = shortLeaseEnd(request.durationSeconds, now) ?? c.Expiration;
+    const expiresAt = shortLeaseEnd(request, now) ?? c.Expiration;
     return {
       credentials: {
         access_key_id: c.AccessKeyId,

@@ -10,6 +10,11 @@ export interface MintRequest {
   claims: Claims;
   /** Already checked against the role's max_duration. */
   durationSeconds: number;
+  /**
+   * Set when the run attempt's max_duration cut `durationSeconds`: the lease must end then. A
+   * provider whose shortest credential outlives it still issues one and ends it at this moment.
+   */
+  endsAt?: Date;
   requestId: string;
   leaseId: string;
 }

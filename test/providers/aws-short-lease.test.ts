@@ -65,6 +65,17 @@ describe('assumeRoleInput for short leases', () => {
     });
   });
 
+  it("the run attempt's last lease, cut below 60 s by max_duration, ends at that end", () => {
+    const endsAt = new Date('2026-03-01T12:00:50.400Z');
+    const input = assumeRoleInput(mintRequest({ durationSeconds: 49, endsAt }), NOW);
+    expect(input.DurationSeconds).toBe(900);
+    expect(JSON.parse(input.Policy!).Statement[1].Condition).toEqual({
+      DateGreaterThan: { 'aws:CurrentTime': '2026-03-01T12:00:50Z' },
+    });
+    // Asked for outright, under 60 s is still refused.
+    expect(() => assumeRoleInput(mintRequest({ durationSeconds: 49 }), NOW)).toThrow(/at least 60 s/);
+  });
+
   it('leaves 900 s and longer to STS: no Deny added', () => {
     expect(assumeRoleInput(mintRequest({ durationSeconds: 900 }), NOW).Policy).toBeUndefined();
     const role = awsRole({ sessionPolicy: S3_ONLY });
