@@ -111,6 +111,7 @@ export interface PurgeCounts {
   approvals: number;
   completedRuns: number;
   audit: number;
+  sessions: number;
 }
 
 /** A table a purge deletes from: its key, the time column compared with the cutoff, and what it does. */
@@ -152,6 +153,12 @@ export const PURGE_TARGETS = {
     what: 'purge completed run attempts',
   },
   audit: { table: 'audit', key: 'id', column: 'at', what: 'purge old audit rows' },
+  sessions: {
+    table: 'console_sessions',
+    key: 'id_hash',
+    column: 'expires_at',
+    what: 'purge expired console sessions',
+  },
 } as const satisfies Record<keyof PurgeCounts, PurgeTarget>;
 
 /**
@@ -173,7 +180,9 @@ async function purgeRows(
   const completedRuns = await chunked(PURGE_TARGETS.completedRuns, at - LEASE_GRACE_MS);
   const audit =
     settings.retentionMs === undefined ? 0 : await chunked(PURGE_TARGETS.audit, at - settings.retentionMs);
-  return { jtis, leases, approvals, completedRuns, audit };
+  // A session past its expiry is refused on read already: deleting it only keeps the table small.
+  const sessions = await chunked(PURGE_TARGETS.sessions, at);
+  return { jtis, leases, approvals, completedRuns, audit, sessions };
 }
 
 /**

@@ -7,6 +7,7 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { postgresApprovalsMigration } from './approvals-postgres.js';
 import { checkSchemaVersion } from './common.js';
+import { postgresSessionsMigration } from './sessions-postgres.js';
 
 /** A table's name, qualified by jitkey's schema when one is configured. */
 export type TableName = (name: string) => string;
@@ -76,6 +77,8 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
     ALTER TABLE ${t('used_jtis')} ADD COLUMN issuer text NOT NULL DEFAULT '';
     ALTER TABLE ${t('used_jtis')} DROP CONSTRAINT used_jtis_pkey;
     ALTER TABLE ${t('used_jtis')} ADD PRIMARY KEY (issuer, jti);`,
+  // The console (issue 20): sign-in sessions; one request's audit rows found by its id.
+  postgresSessionsMigration,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */

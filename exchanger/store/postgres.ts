@@ -27,6 +27,7 @@ import {
   rowsFor,
   rowValues,
 } from './rows.js';
+import { postgresSessions } from './sessions-postgres.js';
 import type { AuditEntry, LeaseRecord, Store, StoreOptions } from './types.js';
 
 export { describe } from './postgres-pool.js';
@@ -159,6 +160,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       leaseColumns: LEASE_COLUMNS,
       leaseValues,
     }),
+    ...postgresSessions({ t, query }),
     async getLease(id) {
       const { rows } = await query<LeaseRowOf<Date>>('read the lease', {
         name: 'jitkey_get_lease',

@@ -235,6 +235,7 @@ function auditPage<Time>(
     return dialect.param(params.length);
   };
   if (filter.since) where.push(`at >= ${param(dialect.times.encode(filter.since, 'since'))}`);
+  if (filter.requestId !== undefined) where.push(`request_id = ${param(filter.requestId)}`);
   if (filter.repository !== undefined) where.push(dialect.repositoryEquals(param(filter.repository)));
   if (filter.outcome !== undefined) where.push(`outcome = ${param(filter.outcome)}`);
   if (filter.role !== undefined) where.push(`role = ${param(filter.role)}`);

@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import { SQLITE_APPROVALS_MIGRATION } from './approvals-sqlite.js';
 import { checkSchemaVersion } from './common.js';
+import { SQLITE_SESSIONS_MIGRATION } from './sessions-sqlite.js';
 
 /** Schema changes, in order; `PRAGMA user_version` counts how many were applied. Append only. */
 const MIGRATIONS: readonly string[] = [
@@ -74,6 +75,8 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE used_jtis;
    ALTER TABLE used_jtis_by_issuer RENAME TO used_jtis;
    CREATE INDEX used_jtis_expires_at ON used_jtis (expires_at);`,
+  // The console (issue 20): sign-in sessions; one request's audit rows found by its id.
+  SQLITE_SESSIONS_MIGRATION,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

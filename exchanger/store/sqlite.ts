@@ -38,6 +38,7 @@ import {
   MS_TIMES,
   rowsFor,
 } from './rows.js';
+import { sqliteSessions } from './sessions-sqlite.js';
 import { startCheckpointer } from './sqlite-checkpoint.js';
 import { migrateSqlite } from './sqlite-schema.js';
 import type { Store, StoreOptions } from './types.js';
@@ -238,6 +239,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
         return () => insertLease.run(row);
       },
     }),
+    ...sqliteSessions(db, { write, read }),
     getLease: (id) =>
       read('read the lease', () => {
         const row = selectLease.get(id);

@@ -13,6 +13,7 @@ import type {
   StoreOptions,
 } from '../../exchanger/store/types.js';
 import { approvalRequestContract } from './approvals-contract.js';
+import { sessionContract } from './sessions-contract.js';
 
 export interface StoreDatabase {
   open(options?: StoreOptions): Promise<Store>;
@@ -506,6 +507,7 @@ export function storeContract(harness: StoreHarness): void {
     });
 
     approvalRequestContract(open);
+    sessionContract(open);
 
     describe('lifecycle', () => {
       it('ping resolves on an open store', async () => {

@@ -46,7 +46,7 @@ describe('sqlite store', () => {
     await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(4);
+    expect(raw.pragma('user_version', { simple: true })).toBe(5);
     raw.close();
   });
 
@@ -75,7 +75,7 @@ describe('sqlite store', () => {
     raw.close();
     await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
       code: 'unavailable',
-      message: expect.stringContaining('newer than this jitkey knows (4): upgrade jitkey'),
+      message: expect.stringContaining('newer than this jitkey knows (5): upgrade jitkey'),
     });
   });
 
