@@ -30,8 +30,13 @@ export async function testCommand(argv: string[]): Promise<number> {
   try {
     policy = await loadPolicyFile(path);
   } catch (err) {
-    if (!isPolicyError(err)) throw err;
-    return loadFailed(err.issues);
+    // Any policy that does not load is 2, never the 1 of a failed case: a CI step that treats 1
+    // as "tests failed, see report" must not read a broken policy as a test result.
+    if (isPolicyError(err)) return loadFailed(err.issues);
+    process.stderr.write(
+      `jitkey test: the policy at ${path} does not load: ${(err as Error).message ?? err}\n`,
+    );
+    return 2;
   }
   const files = positionals.length > 0 ? positionals : await fixturesFor(path);
   if (files.length === 0) {
