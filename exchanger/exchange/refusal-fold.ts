@@ -18,8 +18,11 @@ const OVERFLOW_PEER = 'other peers or tokens';
 
 /** The requests an unverified caller can be refused on (a webhook without its signature is one). */
 export type FoldedEvent = 'exchange' | 'redeem' | 'webhook';
-/** What was wrong: no valid token (or signature), or a token already spent. */
-export type FoldedCode = 'invalid_token' | 'token_replayed';
+/**
+ * What was wrong: no valid token (or signature), a token already spent, or a signed webhook
+ * delivery already acted on (anyone who saw it could send it again).
+ */
+export type FoldedCode = 'invalid_token' | 'token_replayed' | 'delivery_replayed';
 
 export interface RefusalFold {
   /**
@@ -58,6 +61,9 @@ export function auditsRefusal(
 }
 
 function summaryOf(w: Window): string {
+  if (w.code === 'delivery_replayed') {
+    return `${w.folded} more replay${w.folded === 1 ? '' : 's'} of webhook ${w.subject}, not acted on`;
+  }
   const n = `${w.folded} more refused request${w.folded === 1 ? '' : 's'}`;
   if (w.code === 'token_replayed') return `${n} replaying the token with ${w.subject}`;
   const what = w.event === 'webhook' ? 'a wrong webhook signature' : 'an unverified token';

@@ -1,7 +1,8 @@
 /**
  * Lease identifiers and the revoke_token. The store keeps only a hash of the revoke_token;
- * upstream revocation material (a GitHub token) is sealed under a key derived from the
- * revoke_token, so a copy of the database alone revokes nothing and reveals nothing.
+ * upstream revocation material (a GitHub token, a Kubernetes Secret's reference) is sealed under
+ * a key derived from the revoke_token and, with a webhook secret set, a second time under one
+ * derived from that secret (`run-end.ts`). A copy of the database alone reveals nothing.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { hashSecret, secretMatches } from '../digest.js';

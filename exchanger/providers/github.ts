@@ -5,7 +5,8 @@
  * Expiry is GitHub's: installation tokens live one hour whatever the granted duration, and the lease's
  * `expires_at` is the token's `expires_at`. Revoking the lease at job end (the Action's post step)
  * is what ends the token sooner: `revoke` calls `DELETE /installation/token` with the token itself,
- * which the server keeps only encrypted under the lease's revoke_token (`revocationSecret`).
+ * which the server keeps only sealed: under the lease's revoke_token and, for the workflow_run
+ * webhook, under the webhook secret (`revocationSecret`, `leases/run-end.ts`).
  */
 import { JitkeyError } from '../errors.js';
 import { createGithubApp, type GithubApp, type GithubAppOptions } from '../github/app.js';

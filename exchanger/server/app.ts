@@ -28,13 +28,9 @@ import { DEFAULT_LIMITS, type HttpLimits, peerConnectionCap } from './limits.js'
 import type { Metrics } from './metrics.js';
 import { newRequestId } from './request-id.js';
 import { revoke } from './revoke.js';
-import {
-  handleWebhook,
-  MAX_BUFFERED_WEBHOOK_BYTES,
-  MAX_WEBHOOK_BYTES,
-  screenWebhook,
-  WEBHOOK_PATH,
-} from './webhook.js';
+import { clientAddress, handleWebhook, screenWebhook, WEBHOOK_PATH } from './webhook.js';
+import { createWebhookBudget } from './webhook-budget.js';
+import { createDeliveryMemory } from './webhook-deliveries.js';
 
 export interface AppDeps extends ExchangeDeps {
   metrics: Metrics;
@@ -67,34 +63,31 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
   const { maxInFlight, bodyTimeoutMs } = limitsOf(deps);
   let inFlight = 0;
 
-  /** A slot is taken only once the body is in: a trickled body holds a connection, not a slot. */
-  const admit = async (req: IncomingMessage, res: ServerResponse, limit: number): Promise<void> => {
-    // Bytes only: the route decodes them once, as JSON or (the webhook) for its signature.
-    await readBodyBytes(req, { limit, timeoutMs: bodyTimeoutMs });
+  const takeSlot = (res: ServerResponse): void => {
     if (inFlight >= maxInFlight) {
       throw new JitkeyError('rate_limited', 'the exchanger is at capacity; retry shortly', { retryAfter: 1 });
     }
     inFlight++;
     res.once('close', () => inFlight--);
   };
-
-  /** Webhook bodies are checked only once read (the signature covers them): a bounded budget. */
-  let webhookBytes = 0;
-  const reserveWebhookBytes = (req: IncomingMessage, res: ServerResponse): void => {
-    const declared = Number(req.headers['content-length'] ?? Number.NaN);
-    const size = Number.isSafeInteger(declared) ? Math.min(declared, MAX_WEBHOOK_BYTES) : MAX_WEBHOOK_BYTES;
-    if (webhookBytes + size > MAX_BUFFERED_WEBHOOK_BYTES) {
-      throw new JitkeyError(
-        'rate_limited',
-        'the exchanger is reading as many webhook bodies as it will; retry shortly',
-        {
-          retryAfter: 5,
-        },
-      );
-    }
-    webhookBytes += size;
-    res.once('close', () => (webhookBytes -= size));
+  /** A slot is taken only once the body is in: a trickled body holds a connection, not a slot. */
+  const admit = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Bytes only: the route decodes them once, as JSON.
+    await readBodyBytes(req, { limit: MAX_BODY_BYTES, timeoutMs: bodyTimeoutMs });
+    takeSlot(res);
   };
+
+  /** Webhook bodies are charged as they arrive, per sender (`webhook-budget.ts`). */
+  const webhookBudget = createWebhookBudget(
+    {},
+    {
+      onChange: (held) => {
+        deps.metrics.webhookBodyBytes.set({ sender: 'proven' }, held.proven);
+        deps.metrics.webhookBodyBytes.set({ sender: 'unproven' }, held.unproven);
+      },
+    },
+  );
+  const deliveries = createDeliveryMemory();
 
   const routes: Record<string, Handler> = {
     'GET /healthz': async (_req, res) => sendJson(res, 200, { status: 'ok' }),
@@ -136,11 +129,16 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
         log.info('github webhook', { status: 204 });
         return;
       }
-      reserveWebhookBytes(req, res);
-      await admit(req, res, MAX_WEBHOOK_BYTES);
-      const outcome = await handleWebhook(deps, req, requestId);
+      const ticket = webhookBudget.open(clientAddress(req));
+      res.once('close', ticket.release);
+      const outcome = await handleWebhook(deps, req, requestId, {
+        ticket,
+        timeoutMs: bodyTimeoutMs,
+        deliveries,
+        admit: () => takeSlot(res),
+      });
       if (outcome.status === 204) res.writeHead(204).end();
-      else sendJson(res, 200, { revoked: outcome.revoked });
+      else sendJson(res, 200, { revoked: outcome.revoked, ...(outcome.replayed ? { replayed: true } : {}) });
       log.info('github webhook', { status: outcome.status });
     },
     'POST /v1/revoke': async (req, res, requestId, log) => {
@@ -161,7 +159,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       // GitHub's webhook deliveries reach 25 MiB: the route screens their head and reads them
       // itself. Every other body is held to the 16 KiB floor.
       if (handler && path === WEBHOOK_PATH) return handler(req, res, requestId, log);
-      await admit(req, res, MAX_BODY_BYTES);
+      await admit(req, res);
       if (handler) return handler(req, res, requestId, log);
       const handled = await (deps.extraRoutes?.(req, res, requestId) ?? false);
       if (!handled) throw new JitkeyError('not_found', `no route for ${quote(req.method)} ${quote(path)}`);

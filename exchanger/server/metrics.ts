@@ -11,6 +11,7 @@ import {
   AggregatorRegistry,
   Counter,
   collectDefaultMetrics,
+  Gauge,
   Histogram,
   type MetricObjectWithValues,
   type MetricValue,
@@ -47,6 +48,12 @@ export function createMetrics() {
     labelNames: ['outcome'] as const,
     registers,
   });
+  const webhookBodyBytes = new Gauge({
+    name: 'jitkey_webhook_body_bytes',
+    help: 'Webhook body bytes held while being read, by sender: proven (a signed delivery lately) or unproven.',
+    labelNames: ['sender'] as const,
+    registers,
+  });
   // prom-client's process metrics: CPU, memory, GC, event-loop lag.
   collectDefaultMetrics({ register: registry });
   return {
@@ -54,6 +61,7 @@ export function createMetrics() {
     upstream,
     revocations,
     reloads,
+    webhookBodyBytes,
     contentType: registry.contentType,
     /** The text exposition of this process's metrics. */
     render: (): Promise<string> => registry.metrics(),

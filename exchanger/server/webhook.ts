@@ -3,12 +3,16 @@
  *
  * - Before any of the body is read (`screenWebhook`): not configured (no
  *   JITKEY_GITHUB_WEBHOOK_SECRET) → 404, as for any route this exchanger lacks; no signature
- *   header → 401; an event other than `workflow_run` → 204, unread.
- * - Bodies up to 25 MiB (GitHub's own cap on a payload), at most 64 MiB of them held at once (then
- *   429); the signature is checked over the raw bytes before anything is parsed. Missing or wrong
- *   signature: 401 and an audit row (one per client address per minute, the others counted into
- *   a summary row).
+ *   header, or one that is not `sha256=<64 hex>` → 401; an event other than `workflow_run` → 204,
+ *   unread.
+ * - Bodies up to 25 MiB (GitHub's own cap on a payload), hashed for the signature and charged to
+ *   the sender's share of the body budget (`webhook-budget.ts`) as they arrive; nothing is parsed
+ *   before the signature is known. Wrong signature: 401 and an audit row (one per client address
+ *   per minute, the others counted into a summary row).
  * - `workflow_run` actions other than `completed`: 204.
+ * - A `completed` delivery already acted on (same `X-GitHub-Delivery`, or same signed body):
+ *   200 `{"revoked": 0, "replayed": true}`, not acted on again; audited like a replayed token
+ *   (the first replay per minute, then a count).
  * - `workflow_run completed`: the run attempt is recorded as completed (later exchanges with its
  *   tokens get `403 run_completed`), then each of its leases is revoked: GitHub tokens deleted
  *   upstream, every lease marked revoked with its own audit row. Answer: 200 `{"revoked": N}`.
@@ -20,20 +24,16 @@ import type { IncomingMessage } from 'node:http';
 import { invalidRequest, JitkeyError } from '../errors.js';
 import { auditsRefusal, type RefusalFold } from '../exchange/refusal-fold.js';
 import type { RunApprovals } from '../exchange/types.js';
-import { signatureMatches } from '../github/webhook-signature.js';
+import { parseSignature, signatureCheck } from '../github/webhook-signature.js';
 import { type EndLeaseDeps, endLease } from '../leases/end.js';
 import { unsealForRunEnd } from '../leases/run-end.js';
 import type { RunKey } from '../store/types.js';
 import { quote } from '../text/quote.js';
-import { readBodyBytes } from './http.js';
+import { readSignedBody } from './webhook-body.js';
+import type { BodyTicket } from './webhook-budget.js';
+import type { DeliveryMemory } from './webhook-deliveries.js';
 
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
-/**
- * Webhook bodies held at once, across deliveries. The signature covers the whole body, so a body
- * must be read before it can be checked: this bounds what unsigned senders can make the server
- * buffer (GitHub's own `workflow_run` deliveries are tens of KiB).
- */
-export const MAX_BUFFERED_WEBHOOK_BYTES = 64 * 1024 * 1024;
 export const WEBHOOK_PATH = '/v1/github/webhook';
 
 export interface WebhookDeps extends EndLeaseDeps {
@@ -42,7 +42,26 @@ export interface WebhookDeps extends EndLeaseDeps {
   approvals?: Pick<RunApprovals, 'closeRun'> | undefined;
 }
 
-export type WebhookOutcome = { status: 204 } | { status: 200; revoked: number };
+export type WebhookOutcome = { status: 204 } | { status: 200; revoked: number; replayed?: true };
+
+/** What the HTTP layer hands one delivery: its share of the budget, its timeout, its slot. */
+export interface WebhookIntake {
+  ticket: BodyTicket;
+  /** From the end of the headers to the end of the body. */
+  timeoutMs: number;
+  /** The deliveries this worker has acted on. */
+  deliveries: DeliveryMemory;
+  /** Takes an in-flight slot once the body is in and signed (throws `429` at capacity). */
+  admit: () => void;
+}
+
+/**
+ * The address a delivery's share is counted by, and its refusals folded by: the socket's peer.
+ * One place to swap for the client address a trusted proxy reports.
+ */
+export function clientAddress(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? '';
+}
 
 /**
  * What can be decided before the body is read, so nothing is buffered for it: no webhook secret
@@ -60,7 +79,7 @@ export async function screenWebhook(
       'the GitHub webhook is not enabled on this exchanger (set JITKEY_GITHUB_WEBHOOK_SECRET)',
     );
   }
-  if (!header(req, 'x-hub-signature-256')) await refuseSignature(deps, req, requestId);
+  if (!parseSignature(header(req, 'x-hub-signature-256'))) await refuseSignature(deps, req, requestId);
   return header(req, 'x-github-event') === 'workflow_run' ? 'read' : 'ignore';
 }
 
@@ -69,21 +88,59 @@ export async function handleWebhook(
   deps: WebhookDeps,
   req: IncomingMessage,
   requestId: string,
+  intake: WebhookIntake,
 ): Promise<WebhookOutcome> {
-  const secret = deps.webhookSecret ?? '';
-  const body = await readBodyBytes(req, { limit: MAX_WEBHOOK_BYTES });
-  if (!signatureMatches(secret, body, header(req, 'x-hub-signature-256'))) {
-    await refuseSignature(deps, req, requestId);
-  }
+  const signature = header(req, 'x-hub-signature-256');
+  const { body, signed } = await readSignedBody(req, {
+    limit: MAX_WEBHOOK_BYTES,
+    timeoutMs: intake.timeoutMs,
+    ticket: intake.ticket,
+    check: signatureCheck(deps.webhookSecret ?? '', signature),
+  });
+  if (!signed) await refuseSignature(deps, req, requestId);
+  intake.ticket.signed();
+  intake.admit();
   const payload = parsePayload(body);
   if (payload.action !== 'completed') return { status: 204 };
   const run = runOf(payload);
-  return { status: 200, revoked: await endRun(deps, run, requestId) };
+  const delivery = header(req, 'x-github-delivery') ?? '';
+  const start = intake.deliveries.begin(delivery, parseSignature(signature)!.toString('hex'));
+  if ('replayOf' in start) {
+    await auditReplay(deps, requestId, run, delivery, start.replayOf);
+    return { status: 200, revoked: 0, replayed: true };
+  }
+  try {
+    return { status: 200, revoked: await endRun(deps, run, requestId) };
+  } catch (err) {
+    start.failed();
+    throw err;
+  }
+}
+
+/** A signed delivery seen before: its first replay per minute gets a row, the rest a count. */
+async function auditReplay(
+  deps: WebhookDeps,
+  requestId: string,
+  run: RunKey,
+  delivery: string,
+  first: string,
+): Promise<void> {
+  const subject = `delivery ${quote(first, 64)}`;
+  if (deps.refusals && !deps.refusals.admit(subject, 'webhook', 'delivery_replayed')) return;
+  await deps.store.record({
+    at: deps.now(),
+    requestId,
+    event: 'webhook',
+    outcome: 'denied',
+    errorCode: 'delivery_replayed',
+    reason: `GitHub webhook delivery ${quote(delivery, 64)} replays ${subject} (same delivery id or same signed body): not acted on again`,
+    claims: { repository_id: run.repositoryId, run_id: run.runId, run_attempt: run.runAttempt },
+  });
 }
 
 /** Audits (folded per client address, as anyone can send these) and throws the 401. */
 async function refuseSignature(deps: WebhookDeps, req: IncomingMessage, requestId: string): Promise<never> {
-  if (auditsRefusal(deps.refusals, { peer: req.socket.remoteAddress ?? '', event: 'webhook' })) {
+  if (auditsRefusal(deps.refusals, { peer: clientAddress(req), event: 'webhook' })) {
     await deps.store.record({
       at: deps.now(),
       requestId,

@@ -86,7 +86,7 @@ describe('a failed upstream revoke', () => {
     const { token, attempts, reason } = await grantAndRevoke(2);
     expect(attempts).toBe(3);
     expect(gh.tokenInfo(token)).toBeUndefined();
-    expect(reason).toBe('lease revoked (revoked upstream)');
+    expect(reason).toBe('lease revoked (revoked upstream at attempt 3)');
   });
 
   it('gives up after 3 attempts, says so in the audit, and still marks the lease revoked', async () => {

@@ -2,15 +2,19 @@
  * POST /v1/github/webhook against `jitkey serve` as a real process: GitHub's signature over the raw
  * body, `workflow_run completed` revoking every lease of that run attempt (the GitHub token deleted
  * at the GitHub stand-in, even for a role the policy no longer names), later exchanges of that
- * attempt refused with 403 run_completed, other attempts untouched, and refusals audited.
+ * attempt refused with 403 run_completed, other attempts untouched, and refusals audited. Under
+ * attack (issue 24, item 7): unsigned senders cannot crowd signed deliveries out, an exchange
+ * minting when its run completes leaves no live lease, and replayed deliveries are not acted on.
  */
 import { writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signBody } from '../../exchanger/github/webhook-signature.js';
 import { openStore } from '../../exchanger/store/open.js';
+import { eventually } from '../support/eventually.js';
 import { githubRole, startGithubStack } from '../support/github-stack.js';
 import type { GithubStandin } from '../support/github-standin.js';
-import { deliverWebhook, workflowRun } from '../support/github-webhook.js';
+import { type DeliveryOptions, deliverWebhook, workflowRun } from '../support/github-webhook.js';
+import { firstStatus, type RawConnection, rawConnect } from '../support/raw-http.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 const SECRET = 'webhook-test-secret';
@@ -21,7 +25,8 @@ let stack: Stack;
 beforeAll(async () => {
   ({ gh, stack } = await startGithubStack({
     roles: githubRole(),
-    env: { JITKEY_GITHUB_WEBHOOK_SECRET: SECRET },
+    // Slow bodies are held as long as a test needs them, not cut by the body timeout.
+    env: { JITKEY_GITHUB_WEBHOOK_SECRET: SECRET, JITKEY_BODY_TIMEOUT_MS: '600000' },
   }));
 });
 afterAll(async () => {
@@ -29,7 +34,7 @@ afterAll(async () => {
   await gh?.stop();
 });
 
-const deliver = (payload: unknown, options: { event?: string; signature?: string | null } = {}) =>
+const deliver = (payload: unknown, options: DeliveryOptions = {}) =>
   deliverWebhook(stack.exchanger.url, SECRET, payload, options);
 
 const claims = (runId: string, attempt: string) => ({ run_id: runId, run_attempt: attempt });
@@ -99,8 +104,11 @@ describe('POST /v1/github/webhook', () => {
       200,
     );
 
-    // A second delivery of the same event (GitHub redelivers) finds nothing left to revoke.
-    expect(await deliver(workflowRun(5550001, 2))).toEqual({ status: 200, body: { revoked: 0 } });
+    // The same event in another delivery (a second webhook on the organisation) finds nothing left.
+    expect(await deliver({ ...workflowRun(5550001, 2), sender: { login: 'x' } })).toEqual({
+      status: 200,
+      body: { revoked: 0 },
+    });
 
     const store = await openStore(stack.exchanger.store, { purgeIntervalMs: 0 });
     try {
@@ -157,6 +165,103 @@ describe('POST /v1/github/webhook', () => {
     const left = Date.parse(renewal.body.expires_at) - now;
     expect(left).toBeGreaterThan(4 * 60_000);
     expect(left).toBeLessThanOrEqual(5 * 60_000 + 1000);
+  });
+});
+
+const MiB = 1024 * 1024;
+
+describe('under attack', () => {
+  const port = () => Number(new URL(stack.exchanger.url).port);
+  /** The head of a workflow_run delivery announcing `declared` bytes, its signature well-formed but wrong. */
+  const forgedHead = (declared: number) =>
+    'POST /v1/github/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+    `X-GitHub-Event: workflow_run\r\nX-GitHub-Delivery: forged\r\nX-Hub-Signature-256: sha256=${'0'.repeat(64)}\r\n` +
+    `Content-Length: ${declared}\r\n\r\n`;
+  const attackers: RawConnection[] = [];
+  const attack = async (from: string, text: string): Promise<RawConnection> => {
+    const conn = await rawConnect(port(), { localAddress: from });
+    attackers.push(conn);
+    await new Promise<void>((res) => conn.socket.write(text, () => res()));
+    return conn;
+  };
+  afterEach(() => {
+    for (const conn of attackers.splice(0)) conn.socket.destroy();
+  });
+  const held = async (sender: 'proven' | 'unproven') => {
+    const text = await (await fetch(`${stack.exchanger.url}/metrics`)).text();
+    return Number(
+      new RegExp(`^jitkey_webhook_body_bytes\\{sender="${sender}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0,
+    );
+  };
+
+  it('header-only and slow-body connections from one address leave every signed delivery its 2xx', async () => {
+    // 64 connections announcing 1 MiB each (the whole 64 MiB), sending none of it.
+    for (let i = 0; i < 64; i++) await attack('127.0.0.2', forgedHead(MiB));
+    // Three slow bodies of 1 MiB each from the same address, then nothing: past its 2 MiB share,
+    // one of them is refused (and so the server has read them).
+    const slow = await Promise.all(
+      [0, 1, 2].map(() => attack('127.0.0.2', forgedHead(25 * MiB) + 'x'.repeat(MiB))),
+    );
+    expect(await Promise.race(slow.map(firstStatus))).toBe(429);
+    expect(await held('unproven')).toBeLessThanOrEqual(2 * MiB);
+
+    // 72 real deliveries, from an address that has not delivered before.
+    const answers = await Promise.all(
+      Array.from({ length: 72 }, (_, i) =>
+        deliver(workflowRun(7770000 + i, 1), { localAddress: '127.0.0.3' }),
+      ),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(72).fill(200));
+  });
+
+  it('senders with a signed delivery lately keep a reserve that unproven senders cannot fill', async () => {
+    // 127.0.0.4 delivers once: it is proven from then on.
+    expect((await deliver(workflowRun(7780000, 1), { localAddress: '127.0.0.4' })).status).toBe(200);
+    // 16 addresses hold their 2 MiB share each: the 32 MiB not reserved.
+    for (let i = 1; i <= 16; i++) await attack(`127.0.1.${i}`, forgedHead(25 * MiB) + 'x'.repeat(2 * MiB));
+    await eventually(async () => ((await held('unproven')) === 32 * MiB ? true : undefined), '32 MiB held');
+    // A new sender now waits its turn; the proven one is answered.
+    expect((await deliver(workflowRun(7780001, 1), { localAddress: '127.0.0.5' })).status).toBe(429);
+    expect((await deliver(workflowRun(7780002, 1), { localAddress: '127.0.0.4' })).status).toBe(200);
+  });
+});
+
+describe('replayed deliveries', () => {
+  it('are acted on once; replays answer 200 replayed and are audited folded (the first with its run, then a count)', async () => {
+    const own = await startStack({ exchanger: { env: { JITKEY_GITHUB_WEBHOOK_SECRET: SECRET } } });
+    let first: Awaited<ReturnType<typeof own.exchange>>;
+    try {
+      first = await own.exchange(own.idp.mint(claims('6660001', '1')), { role: 'deploy' });
+      expect(first.status).toBe(200);
+      const send = (delivery: string) =>
+        deliverWebhook(own.exchanger.url, SECRET, workflowRun(6660001, 1), { delivery });
+      expect(await send('d-6660001')).toEqual({ status: 200, body: { revoked: 1 } });
+      // GitHub's redelivery (same id), and the signed body sent again under other ids.
+      const replays = [await send('d-6660001')];
+      replays.push(...(await Promise.all(Array.from({ length: 5 }, (_, i) => send(`forged-${i}`)))));
+      expect(replays).toEqual(Array(6).fill({ status: 200, body: { revoked: 0, replayed: true } }));
+    } finally {
+      // The minute's count is written at shutdown.
+      await own.stop();
+    }
+    const store = await openStore(own.exchanger.store, { purgeIntervalMs: 0 });
+    try {
+      const rows = (await store.queryAudit({})).filter((r) => r.event === 'webhook' || r.event === 'revoke');
+      const reasons = rows.map((r) => r.reason).sort();
+      expect(reasons).toEqual([
+        "5 more replays of webhook delivery 'd-6660001', not acted on in 60 s after the one audited (counted, not audited one by one)",
+        "GitHub webhook delivery 'd-6660001' replays delivery 'd-6660001' (same delivery id or same signed body): not acted on again",
+        'lease revoked: workflow run completed (not revocable upstream; expires on its own)',
+        'workflow_run completed: run 6660001 attempt 1 ended; revoking its leases',
+      ]);
+      const replay = rows.find((r) => r.errorCode === 'delivery_replayed' && r.claims.run_id);
+      expect(replay).toMatchObject({
+        outcome: 'denied',
+        claims: { repository_id: '123456', run_id: '6660001', run_attempt: '1' },
+      });
+    } finally {
+      await store.close();
+    }
   });
 });
 

@@ -7,6 +7,7 @@
  *   kube.exchangerToken            // the bearer the exchanger's kubeconfig carries (its RBAC below)
  *   kube.writeKubeconfig()         // a kubeconfig file for the exchanger (JITKEY_KUBECONFIG)
  *   kube.forbid('create', 'serviceaccounts/token')   // drop one RBAC rule of the exchanger → 403
+ *   kube.failDeletes(2)            // the next 2 Secret deletes answer 500 (an API server in trouble)
  *   kube.secrets / kube.issued / kube.requests       // what happened, for assertions
  *   kube.setNow(date)              // the clock tokens expire by
  *   await kube.stop()
@@ -79,6 +80,8 @@ export interface KubernetesStandin {
   requests: KubeRequest[];
   configMaps: Map<string, Record<string, string>>;
   forbid(verb: string, resource: string): void;
+  /** The next `count` Secret deletes answer 500 InternalError and delete nothing. */
+  failDeletes(count: number): void;
   setNow(now: Date): void;
   /** Who a token is, as the API server would authenticate it now (undefined: 401). */
   authenticate(token: string): string | undefined;
@@ -105,6 +108,7 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
   const configMaps = new Map<string, Record<string, string>>();
   for (const ns of Object.keys(options.namespaces)) configMaps.set(`${ns}/app-config`, { color: 'blue' });
   let now = () => new Date();
+  let deleteFailures = 0;
 
   const authenticate = (token: string): string | undefined => {
     if (token === exchangerToken) return EXCHANGER_USER;
@@ -332,6 +336,10 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
       secrets.set(`${ns}/${meta.name}`, s);
       return { status: 201, body: secretBody(s) };
     }
+    if (verb === 'delete' && deleteFailures > 0) {
+      deleteFailures--;
+      return status(500, 'InternalError', 'Internal error occurred: etcdserver: request timed out');
+    }
     if (verb === 'delete' || verb === 'get') {
       const s = secrets.get(`${ns}/${name}`);
       if (!s) return status(404, 'NotFound', `secrets "${name}" not found`, { name, kind: 'secrets' });
@@ -412,6 +420,9 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
     requests,
     configMaps,
     forbid: (verb, resource) => rules.delete(`${verb} ${resource}`),
+    failDeletes: (count) => {
+      deleteFailures = count;
+    },
     setNow: (date) => {
       now = () => date;
     },
