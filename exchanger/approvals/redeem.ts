@@ -48,7 +48,7 @@ export async function redeemRequest(
     }
     await checkApprovalStillHolds(ctx, request);
     const role = lookupRole(deps.policy(), request.role);
-    await authorize(deps, role, verified.claims);
+    await authorize(deps, role, verified.claims, verified.issuer);
     // The run's limits hold for a redemption as for any exchange: nothing for a completed run
     // attempt (`run_completed`), and max_duration counted from the attempt's first lease.
     const { durationSeconds: duration, endsAt } = await limitByRun(

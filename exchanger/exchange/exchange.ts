@@ -6,6 +6,7 @@
 import { type Claims, identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
+import { issuerRefusal } from '../policy/role-issuers.js';
 import type { Policy, Role } from '../policy/types.js';
 import type { AuditEntry } from '../store/types.js';
 import { clean, truncate } from '../text/clean.js';
@@ -110,7 +111,7 @@ export async function exchange(
     const role = lookupRole(deps.policy(), request.role);
     ctx.role = role;
     const requested = grantedDuration(role, request.durationSeconds);
-    await authorize(deps, role, verified.claims);
+    await authorize(deps, role, verified.claims, verified.issuer);
     const { durationSeconds: duration, endsAt } = await limitByRun(deps, role, verified.claims, requested);
     if (role.approval) {
       if (!deps.approvals) {
@@ -140,8 +141,22 @@ export async function exchange(
   }
 }
 
-/** Policy, then the guards. Throws `access_denied` naming what failed. */
-export async function authorize(deps: ExchangeDeps, role: Role, claims: Claims): Promise<void> {
+/**
+ * The verified token's issuer, the policy, then the guards. Throws `access_denied` naming what
+ * failed. The issuer is the one the verifier checked the signature against, not a claim.
+ */
+export async function authorize(
+  deps: ExchangeDeps,
+  role: Role,
+  claims: Claims,
+  issuer: string,
+): Promise<void> {
+  const refusal = issuerRefusal(
+    role,
+    issuer,
+    deps.policy().issuers.map((i) => i.url),
+  );
+  if (refusal) throw new JitkeyError('access_denied', refusal);
   const decision = deps.evaluate(role, claims);
   if (!decision.granted) throw new JitkeyError('access_denied', decision.reason);
   for (const guard of deps.guards) await guard.check(role, claims);

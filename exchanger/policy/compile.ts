@@ -9,6 +9,7 @@ import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from './doc.js';
 import { PolicyError } from './errors.js';
 import { compilePatterns } from './glob.js';
 import { parsePolicyText } from './parse.js';
+import { boundIssuers } from './role-issuers.js';
 import type { Condition, GithubRoleConfig, Policy, Role, Rule } from './types.js';
 import { validatePolicy } from './validate.js';
 
@@ -49,6 +50,8 @@ export function compileRole(doc: RoleDoc): Role {
   if (doc.github) role.github = splitRepositories(doc.github.repositories, doc.github.permissions);
   if (doc.kubernetes) role.kubernetes = doc.kubernetes;
   if (doc.approval) role.approval = doc.approval;
+  const issuers = boundIssuers(doc);
+  if (issuers) role.issuers = issuers;
   return role;
 }
 

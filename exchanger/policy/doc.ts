@@ -53,6 +53,10 @@ export interface RoleDoc {
   maxDurationSeconds: number;
   requireProtectedEnvironment: boolean;
   approval?: ApprovalConfig;
+  /** `issuers:` as written: the issuer urls whose tokens may get this role. */
+  issuers?: PatternDoc[];
+  /** In a directory, `teams.<team>.issuers` of org.yaml: the binding when the role names none. */
+  teamIssuers?: string[];
   allow: RuleDoc[];
   deny: RuleDoc[];
   /** Where `provider` and `max_duration` are written, for org ceiling errors. */
@@ -97,6 +101,8 @@ export interface GuardrailDoc {
 
 export interface TeamLimitsDoc {
   providers?: ProviderName[];
+  /** Issuer urls the team's roles are bound to (and may narrow). */
+  issuers?: string[];
   maxDurationSeconds?: number;
   position: SourcePosition;
 }

@@ -1,10 +1,12 @@
 /**
  * The decision for one role and one token's claims (SPEC section 2), pure and allocation-light:
- * granted iff some allow rule holds and no deny rule holds; within a rule every condition must
- * hold; a claim that is missing (not the token's own property) or not a string fails.
+ * granted iff the token's `iss` is one the role is bound to (when it is bound), no guardrail
+ * holds, some allow rule holds and no deny rule holds; within a rule every condition must hold;
+ * a claim that is missing (not the token's own property) or not a string fails.
  */
 import { type Claims, ownClaim } from '../claims.js';
 import { quote } from '../text/quote.js';
+import { issuerDenial } from './role-issuers.js';
 import type {
   Condition,
   ConditionOutcome,
@@ -60,8 +62,18 @@ export function evaluate(role: Role, claims: Claims): Decision {
   }
   const { outcomes: allow, first: allowHeld } = evaluateRules(role.allow, claims);
   const { outcomes: deny, first: denyHeld } = evaluateRules(role.deny, claims);
-  const granted = !blocked && allowHeld !== undefined && denyHeld === undefined;
+  const iss = ownClaim(claims, 'iss');
+  const issuerBound = !role.issuers || (typeof iss === 'string' && role.issuers.includes(iss));
+  const granted = issuerBound && !blocked && allowHeld !== undefined && denyHeld === undefined;
   const base = { role: role.name, granted, allow, deny, ...(guardrails ? { guardrails } : {}) };
+  // Before anything else: no rule makes a role meant for one issuer's jobs another issuer's.
+  if (!issuerBound) {
+    return {
+      ...base,
+      code: 'issuer',
+      reason: issuerDenial(role.name, typeof iss === 'string' ? iss : undefined),
+    };
+  }
   // A guardrail is named, never its patterns: only the token's own values are quoted.
   if (blocked) {
     const reason = `role '${role.name}' denied by org guardrail '${blocked.name}': ${describeConditions(blocked.rule, true)}`;

@@ -44,6 +44,8 @@ function decidedBy(role: Role, decision: Decision, source?: string): string {
     return `decided by: org guardrail '${decision.guardrail}'${where(g?.source, g?.position, ' in ')}`;
   }
   const file = source ? ` in ${source}` : '';
+  if (decision.code === 'issuer')
+    return `decided by: role '${role.name}'${file} (not bound to the token's issuer)`;
   if (decision.code === 'no_allow_rule') return `decided by: role '${role.name}'${file} (no allow rule held)`;
   const rules = decision.code === 'deny_rule' ? decision.deny : decision.allow;
   const rule = rules.find((r) => r.held);
@@ -53,6 +55,12 @@ function decidedBy(role: Role, decision: Decision, source?: string): string {
 export function formatExplanation(role: Role, decision: Decision, policySource?: string): string {
   const source = role.source ?? policySource;
   const lines = [`role '${role.name}' (${role.provider})${where(source, role.position, ' at ')}`];
+  if (role.issuers) {
+    const held = decision.code !== 'issuer';
+    lines.push(
+      `issuers: ${held ? "held (the token's iss is one the role is bound to)" : "failed (the token's iss is not one the role is bound to)"}`,
+    );
+  }
   for (const g of decision.guardrails ?? []) lines.push(...formatGuardrail(g, role));
   const k = role.kubernetes;
   if (k) {
@@ -66,7 +74,8 @@ export function formatExplanation(role: Role, decision: Decision, policySource?:
   for (const r of decision.deny) lines.push(...formatRule(r, role, source));
   lines.push(`decision: ${decision.granted ? 'GRANTED' : 'DENIED'}`);
   lines.push(`reason: ${decision.reason}`);
-  if (decision.guardrails || role.source) lines.push(decidedBy(role, decision, source));
+  if (decision.guardrails || role.source || decision.code === 'issuer')
+    lines.push(decidedBy(role, decision, source));
   return lines.join('\n');
 }
 

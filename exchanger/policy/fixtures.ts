@@ -8,7 +8,7 @@
  *       role: prod-web-deploy
  *       claims: { ref: refs/heads/main }      # merged over the shared claims
  *       expect: allow | deny
- *       reason: granted | guardrail | deny_rule | no_allow_rule   # optional
+ *       reason: granted | issuer | guardrail | deny_rule | no_allow_rule   # optional
  *       guardrail: no-untrusted-events-on-write                   # optional, with reason: guardrail
  */
 import { isSeq, type Node } from 'yaml';
@@ -21,7 +21,13 @@ import type { DecisionCode, Policy, SourcePosition } from './types.js';
 
 export const FIXTURE_KEYS = ['claims', 'tests'] as const;
 export const CASE_KEYS = ['name', 'role', 'claims', 'expect', 'reason', 'guardrail'] as const;
-export const DECISION_CODES: readonly DecisionCode[] = ['granted', 'guardrail', 'deny_rule', 'no_allow_rule'];
+export const DECISION_CODES: readonly DecisionCode[] = [
+  'granted',
+  'issuer',
+  'guardrail',
+  'deny_rule',
+  'no_allow_rule',
+];
 
 export interface TestCase {
   file: string;

@@ -18,6 +18,7 @@ export const ROLE_KEYS = [
   'max_duration',
   'require_protected_environment',
   'approval',
+  'issuers',
   'allow',
   'deny',
 ] as const;
@@ -87,7 +88,7 @@ export const ORG_KEYS = [
   'guardrails',
 ] as const;
 export const CEILING_KEYS = ['max_duration', 'providers'] as const;
-export const TEAM_LIMIT_KEYS = ['max_duration', 'providers'] as const;
+export const TEAM_LIMIT_KEYS = ['max_duration', 'providers', 'issuers'] as const;
 export const GUARDRAIL_KEYS = ['name', 'description', 'applies_to', 'deny'] as const;
 export const SELECTOR_KEYS = ['roles', 'providers', 'teams', 'write'] as const;
 export const TEAM_KEYS = ['version', 'description', 'owners', 'roles'] as const;

@@ -8,6 +8,7 @@ import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, TeamDoc } from './doc.j
 import type { PolicyIssue } from './errors.js';
 import { compilePattern } from './glob.js';
 import { isPrivileged } from './lint.js';
+import { checkRoleIssuers } from './role-issuers.js';
 import type { SourcePosition } from './types.js';
 import { teamCeiling } from './validate-team.js';
 
@@ -19,6 +20,7 @@ export function checkTeams(
 ): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   const seen = new Map<string, { file: string; position: SourcePosition }>();
+  const trusted = org.issuers.map((i) => i.url);
   for (const team of teams) {
     const error = (at: SourcePosition, message: string) =>
       issues.push({ file: team.file, line: at.line, col: at.col, message });
@@ -34,6 +36,9 @@ export function checkTeams(
       } else seen.set(key, { file: team.file, position: role.position });
       checkCeilings(org, team, role, error);
       checkOwnership(team, role, error);
+      const limits = org.teams.get(team.team);
+      const bound = limits?.issuers ? { name: team.team, issuers: limits.issuers } : { name: team.team };
+      checkRoleIssuers(role, trusted, error, bound);
     }
   }
   // A limit for a team with no file is most likely a misspelt name: the real team would run

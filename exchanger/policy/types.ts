@@ -97,6 +97,11 @@ export interface Role {
   deny: Rule[];
   requireProtectedEnvironment: boolean;
   approval?: ApprovalConfig;
+  /**
+   * The issuers whose tokens may get this role (the token's verified `iss`). Undefined: the
+   * policy's only issuer (a policy with several refuses to load an unbound role).
+   */
+  issuers?: readonly string[];
   position?: SourcePosition;
   /** The file it is defined in, when the policy is a directory. */
   source?: string;
@@ -147,10 +152,10 @@ export interface RuleOutcome {
 }
 
 /**
- * What decided: a guardrail, one of the role's deny rules, no allow rule holding, or an allow
- * rule (granted). `jitkey test` fixtures name these as their expected `reason`.
+ * What decided: the token's issuer not being one the role is bound to, a guardrail, one of the
+ * role's deny rules, no allow rule holding, or an allow rule (granted). `jitkey test` fixtures name these as their expected `reason`.
  */
-export type DecisionCode = 'granted' | 'guardrail' | 'deny_rule' | 'no_allow_rule';
+export type DecisionCode = 'granted' | 'issuer' | 'guardrail' | 'deny_rule' | 'no_allow_rule';
 
 export interface GuardrailOutcome {
   name: string;

@@ -14,6 +14,7 @@ import { didYouMean } from './suggest.js';
 import type { ProviderName } from './types.js';
 import { defaultDurations, readHead } from './validate.js';
 import { noAdmins } from './validate-admins.js';
+import { readIssuerUrls } from './validate-role.js';
 import { readRules } from './validate-rules.js';
 
 /** Guardrail and team names: what a file name or a log line can carry without quoting. */
@@ -106,6 +107,20 @@ function readTeams(r: Reader, field: Field, org: OrgDoc): void {
         r.error(providers.value, `${path}.providers: ${over.join(', ')} not in ceilings.providers`);
       }
       limits.providers = list;
+    }
+    const issuers = f.get('issuers');
+    if (issuers) {
+      const trusted = org.issuers.map((i) => i.url);
+      limits.issuers = [];
+      for (const i of readIssuerUrls(r, issuers, `${path}.issuers`)) {
+        if (trusted.includes(i.value)) limits.issuers.push(i.value);
+        else {
+          r.error(
+            i.position,
+            `${path}.issuers: '${i.value}' is not one of the issuers above (${trusted.join(', ')}); name a url listed under issuers`,
+          );
+        }
+      }
     }
     org.teams.set(entry.name, limits);
   }

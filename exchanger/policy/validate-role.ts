@@ -1,6 +1,6 @@
 /** One role: provider, durations, guards (`require_protected_environment`, `approval`) and rules. */
 import { formatDuration } from '../duration.js';
-import type { RoleDoc } from './doc.js';
+import type { PatternDoc, RoleDoc } from './doc.js';
 import { APPROVAL_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
@@ -66,6 +66,8 @@ export function readRole(r: Reader, entry: Field, defaults: Defaults): RoleDoc |
   }
   const approval = f.get('approval');
   if (approval) role.approval = readApproval(r, approval, `${path}.approval`);
+  const issuers = f.get('issuers');
+  if (issuers) role.issuers = readIssuerUrls(r, issuers, `${path}.issuers`);
   return role;
 }
 
@@ -148,6 +150,16 @@ function readDurations(
         'org policy constraints/iam.allowServiceAccountCredentialLifetimeExtension)',
     );
   }
+}
+
+/** Issuer urls as listed; whether the policy trusts them is checked once every issuer is read. */
+export function readIssuerUrls(r: Reader, field: Field, path: string): PatternDoc[] {
+  const out: PatternDoc[] = [];
+  for (const s of r.strings(field, path, { nonEmpty: true })) {
+    if (out.some((o) => o.value === s.value)) r.error(s.node, `${path}: '${s.value}' is listed twice`);
+    else out.push({ value: s.value, position: r.pos(s.node) });
+  }
+  return out;
 }
 
 function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | undefined {

@@ -46,8 +46,10 @@ export function validateTeam(
   const roles = r.require(f, 'roles', 'the team file', root);
   const entries = roles ? r.entries(roles.value, 'roles', roles.key) : undefined;
   if (roles && entries?.length === 0) r.error(roles.value, 'roles is empty: define at least one role');
+  const teamIssuers = org.teams.get(team)?.issuers;
   for (const entry of entries ?? []) {
     const role = readRole(r, entry, defaults);
+    if (role && teamIssuers) role.teamIssuers = teamIssuers;
     if (role) doc.roles.push(role);
   }
   return { doc, issues: r.issues };

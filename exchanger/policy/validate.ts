@@ -10,6 +10,7 @@ import type { PolicyIssue } from './errors.js';
 import { DEFAULTS_KEYS, ISSUER_KEYS, POLICY_KEYS } from './keys.js';
 import type { ParsedPolicy } from './parse.js';
 import { type Field, Reader, sourceText } from './read.js';
+import { checkRoleIssuers } from './role-issuers.js';
 import type { IssuerConfig } from './types.js';
 import { noAdmins, readAdmins } from './validate-admins.js';
 import { type Defaults, readRole } from './validate-role.js';
@@ -41,6 +42,8 @@ export function validatePolicy(parsed: ParsedPolicy): { doc: PolicyDoc; issues: 
     const role = readRole(r, entry, doc.defaults);
     if (role) doc.roles.push(role);
   }
+  const trusted = doc.issuers.map((i) => i.url);
+  for (const role of doc.roles) checkRoleIssuers(role, trusted, (at, message) => r.error(at, message));
   return { doc, issues: r.issues };
 }
 
