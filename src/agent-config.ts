@@ -26,6 +26,11 @@ export interface AgentConfig {
    * environment, yet reaches the exchanger and the runner the way the main step did.
    */
   proxyEnv?: Record<string, string>;
+  /**
+   * The main step's parent (the job's Runner.Worker): the agent exits when it is gone, so it does
+   * not outlive a job whose post step never ran.
+   */
+  runnerPid?: number;
 }
 
 export const DEFAULT_RENEW_AT = 2 / 3;
@@ -60,6 +65,9 @@ export function parseAgentConfig(text: string): AgentConfig {
       Object.values(c.proxyEnv).some((v) => typeof v !== 'string'))
   ) {
     throw new Error('jitkey agent: proxyEnv must map variable names to strings');
+  }
+  if (c.runnerPid !== undefined && !(Number.isInteger(c.runnerPid) && c.runnerPid > 0)) {
+    throw new Error('jitkey agent: runnerPid must be a process id');
   }
   if (c.renewAt !== undefined && !(c.renewAt > 0 && c.renewAt < 1)) {
     throw new Error('jitkey agent: renewAt must be between 0 and 1');

@@ -26,6 +26,8 @@ export interface CredentialKind {
   answer(request: KindRequest, lease: Lease, now: number): KindAnswer | undefined;
   /** For refusals in this kind's format (e.g. GCP's Metadata-Flavor on every answer). */
   headers?: Record<string, string>;
+  /** `Host` names (bare or with the agent's port) answered besides `127.0.0.1` and `localhost`. */
+  hosts?: readonly string[];
 }
 
 export const AWS_CREDENTIALS_PATH = '/aws/credentials';
@@ -64,13 +66,16 @@ const aws: CredentialKind = {
 };
 
 /**
- * The GCE metadata server's token and email, as google-auth-library and gcloud ask them. As on
+ * The GCE metadata server's token and email, as google-auth-library asks them (gcloud reads
+ * GCE_METADATA_ROOT, not GCE_METADATA_HOST, and wants more: docs/refresh.md). As on
  * GCE, `Metadata-Flavor: Google` is required on requests (a browser or a forwarded request cannot
  * send it by accident) and sent on answers, and requests with X-Forwarded-For are refused.
  */
 const gcp: CredentialKind = {
   bearer: false,
   headers: GOOGLE,
+  // The names the GCE metadata server answers to, for a client pointed at the agent by them.
+  hosts: ['metadata.google.internal', 'metadata.google.internal.', '169.254.169.254'],
   exports: ({ host }) => [['GCE_METADATA_HOST', host]],
   answer: (request, lease, now) => {
     if (!request.path.startsWith('/computeMetadata/') || lease.provider !== 'gcp') return undefined;

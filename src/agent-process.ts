@@ -2,9 +2,11 @@
  * The Action's side of the credentials agent (`refresh: true`, SPEC section 5).
  *
  * - `launchAgent`: a detached `node dist/agent/index.js` in RUNNER_TEMP (never the workspace), with
- *   an empty environment and its configuration (runner token-request URL and token, first lease,
- *   bearer) written to its stdin, so nothing secret sits on a command line, in an environment
- *   block or in a file. It answers one line with its port; then the main step lets it go.
+ *   its configuration (runner token-request URL and token, first lease, bearer) written to its
+ *   stdin, so nothing secret sits on a command line, in an environment block or in a file. Its
+ *   environment holds RUNNER_TRACKING_ID alone: the runner ends, after the job, every process whose
+ *   environment carries the job's id. It answers one line with its port; then the main step lets
+ *   it go.
  * - `stopAgent` (post step): `POST /v1/agent/shutdown`, after which the agent revokes every lease it
  *   obtained and exits; if it cannot be reached, SIGTERM to its pid does the same.
  */
@@ -47,10 +49,12 @@ export async function launchAgent(
   deps: Pick<Deps, 'env'>,
   config: AgentConfig,
   agentPath = bundledAgentPath(),
+  node = process.execPath,
 ): Promise<AgentHandle> {
-  const child = spawn(process.execPath, [agentPath], {
+  const tracking = deps.env.RUNNER_TRACKING_ID;
+  const child = spawn(node, [agentPath], {
     cwd: deps.env.RUNNER_TEMP || tmpdir(),
-    env: {},
+    env: tracking ? { RUNNER_TRACKING_ID: tracking } : {},
     detached: true,
     stdio: ['pipe', 'pipe', 'ignore'],
   });

@@ -47,6 +47,8 @@ export async function startRefresh(deps: Deps, inputs: Inputs, lease: Lease): Pr
     lease,
     ...renewAtFromEnv(deps.env),
     proxyEnv: proxyVariables(deps.env),
+    // This step's parent is the job's runner process; the agent exits when it is gone.
+    ...(process.ppid > 1 ? { runnerPid: process.ppid } : {}),
   });
   const env = kind.exports(
     { origin: handle.origin, host: handle.origin.replace(/^http:\/\//, ''), bearer },

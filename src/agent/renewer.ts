@@ -7,6 +7,9 @@
  *   would not change that. The current lease serves until its end, then requests get the reason.
  * - A failure (network, 5xx, 429, after the client's own retries) is tried again, sooner as the
  *   lease runs out, until it ends.
+ * - Once renewing has stopped for good (a refusal: `max_duration` used up, `run_completed`; or
+ *   failures until the lease ended), `onEnded` is called at the current lease's end: nothing is
+ *   left to serve, and the agent exits rather than outlive its job.
  */
 
 import { type AgentConfig, DEFAULT_RENEW_AT } from '../agent-config.js';
@@ -41,7 +44,12 @@ export interface Renewer {
 const MIN_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 30_000;
 
-export function startRenewer(config: AgentConfig, deps: Deps, timers: Timers): Renewer {
+export function startRenewer(
+  config: AgentConfig,
+  deps: Deps,
+  timers: Timers,
+  onEnded: (reason: string) => void = () => {},
+): Renewer {
   const client: ClientOptions = { baseUrl: new URL(config.exchangerUrl), retries: config.retries };
   const fraction = config.renewAt ?? DEFAULT_RENEW_AT;
   const tokenDeps: Deps = {
@@ -59,6 +67,7 @@ export function startRenewer(config: AgentConfig, deps: Deps, timers: Timers): R
   let lastError: string | undefined;
   let timer: unknown;
   let renewing: Promise<void> | undefined;
+  let stopping: Promise<{ revoked: string[]; failed: string[] }> | undefined;
 
   const endOf = (l: Lease) => Date.parse(l.expiresAt);
   const schedule = (ms: number) => {
@@ -70,6 +79,11 @@ export function startRenewer(config: AgentConfig, deps: Deps, timers: Timers): R
       },
       Math.max(0, ms),
     );
+  };
+  /** Renewing is over for good: the current lease serves until its end, then the agent is done. */
+  const stopFor = (reason: string) => {
+    stopped = reason;
+    timer = timers.setTimeout(() => onEnded(reason), Math.max(0, endOf(lease) - deps.now()));
   };
   const scheduleRenewal = () => {
     const life = endOf(lease) - receivedAt;
@@ -94,7 +108,7 @@ export function startRenewer(config: AgentConfig, deps: Deps, timers: Timers): R
         return;
       }
       if (outcome.kind === 'pending') {
-        stopped = `role '${config.role}' needs a human approval for each use, so the agent cannot renew it`;
+        stopFor(`role '${config.role}' needs a human approval for each use, so the agent cannot renew it`);
         return;
       }
       lease = outcome.lease;
@@ -106,12 +120,12 @@ export function startRenewer(config: AgentConfig, deps: Deps, timers: Timers): R
     } catch (e) {
       lastError = errorMessage(e);
       if (e instanceof ExchangerError && e.status >= 400 && e.status < 500 && e.status !== 429) {
-        stopped = `the exchanger refused the renewal: ${e.apiCode}: ${e.apiMessage}`;
+        stopFor(`the exchanger refused the renewal: ${e.apiCode}: ${e.apiMessage}`);
         return;
       }
       const left = endOf(lease) - deps.now();
       if (left <= 0) {
-        stopped = `renewal failed until the lease ended: ${lastError}`;
+        stopFor(`renewal failed until the lease ended: ${lastError}`);
         return;
       }
       schedule(Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, left / 4)));
@@ -134,23 +148,27 @@ export function startRenewer(config: AgentConfig, deps: Deps, timers: Timers): R
       ...(stopped ? { stopped } : {}),
       ...(lastError ? { lastError } : {}),
     }),
-    async stop() {
-      stopped ??= 'the agent was stopped';
-      timers.clearTimeout(timer);
-      await renewing;
-      const revoked: string[] = [];
-      const failed: string[] = [];
-      await Promise.all(
-        obtained.map(async (l) => {
-          try {
-            await revoke(deps, client, l);
-            revoked.push(l.leaseId);
-          } catch {
-            failed.push(l.leaseId);
-          }
-        }),
-      );
-      return { revoked, failed };
+    stop() {
+      // Once: a shutdown request and a SIGTERM (or the runner gone) may both ask.
+      stopping ??= (async () => {
+        stopped ??= 'the agent was stopped';
+        timers.clearTimeout(timer);
+        await renewing;
+        const revoked: string[] = [];
+        const failed: string[] = [];
+        await Promise.all(
+          obtained.map(async (l) => {
+            try {
+              await revoke(deps, client, l);
+              revoked.push(l.leaseId);
+            } catch {
+              failed.push(l.leaseId);
+            }
+          }),
+        );
+        return { revoked, failed };
+      })();
+      return stopping;
     },
   };
 }

@@ -1,7 +1,9 @@
 /**
  * The agent process: config from stdin, then a server on 127.0.0.1 (random port) whose port is the
  * one line it ever writes to stdout. It then lives until the post step shuts it down (or SIGTERM,
- * which does the same), or the runner ends the job's processes.
+ * which does the same), or until its job is over without a post step (`lifetime.ts`): its last
+ * lease ended with renewing stopped for good, or the runner process gone. Each of these revokes
+ * the leases the agent obtained before it exits.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +12,8 @@ import { KINDS } from '../agent-kinds.js';
 import type { Core } from '../core.js';
 import type { Deps } from '../deps.js';
 import { createSend } from '../http.js';
+import { watchRunner } from './lifetime.js';
+import { peerCheck } from './peer.js';
 import { startRenewer } from './renewer.js';
 import { createAgentServer } from './server.js';
 
@@ -42,9 +46,21 @@ export async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** How often the agent looks for the runner process that started it. */
+export const RUNNER_POLL_MS = 2_000;
+
 export async function startAgent(config: AgentConfig, io: Pick<AgentIo, 'exit'>): Promise<Server> {
   const kind = KINDS[config.lease.provider];
   if (!kind) throw new Error(`jitkey agent: no credential endpoint for provider '${config.lease.provider}'`);
+  // The job's user, and root, which can read this process's memory anyway.
+  const peer = await peerCheck([process.getuid?.() ?? -1, 0]);
+  if (!peer && !kind.bearer) {
+    // GCP's clients send no token: without the kernel's word on who connects, any local user could
+    // take the job's token. The AWS and Kubernetes endpoints still need their bearer token.
+    throw new Error(
+      `jitkey agent: the ${config.lease.provider} endpoint takes no token, so it is served only where the agent can tell which user connects (Linux, /proc/net/tcp); on this runner use refresh: false`,
+    );
+  }
   const deps: Deps = {
     core: silentCore,
     send: createSend(config.proxyEnv ?? {}),
@@ -53,20 +69,37 @@ export async function startAgent(config: AgentConfig, io: Pick<AgentIo, 'exit'>)
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     random: () => Math.random(),
   };
-  const renewer = startRenewer(config, deps, {
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-  });
+  let ending = false;
+  /** Revokes what the agent obtained, then exits: the job is over without a shutdown request. */
+  const end = () => {
+    if (ending) return;
+    ending = true;
+    runner.stop();
+    server.close();
+    void renewer.stop().finally(() => io.exit(0));
+  };
+  const renewer = startRenewer(
+    config,
+    deps,
+    {
+      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+    },
+    end,
+  );
+  const runner = watchRunner(config.runnerPid, end, { intervalMs: RUNNER_POLL_MS });
   const server = createAgentServer({
     bearer: config.bearer,
     kind,
     renewer,
     now: () => Date.now(),
-    onShutdown: () => server.close(() => io.exit(0)),
+    onShutdown: () => {
+      runner.stop();
+      server.close(() => io.exit(0));
+    },
+    ...(peer ? { peer } : {}),
   });
-  process.once('SIGTERM', () => {
-    void renewer.stop().finally(() => io.exit(0));
-  });
+  process.once('SIGTERM', end);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());

@@ -1,12 +1,18 @@
 /**
  * The agent's HTTP surface on 127.0.0.1: the credential kind's endpoints (`kinds.ts`) and, for the
- * post step, `GET /v1/agent/status` and `POST /v1/agent/shutdown`. Every request but GCP's
- * metadata ones must carry the bearer token (raw, as AWS SDKs send AWS_CONTAINER_AUTHORIZATION_TOKEN,
- * or as `Bearer <token>`), compared in constant time.
+ * post step, `GET /v1/agent/status` and `POST /v1/agent/shutdown`. Each request passes, in order:
+ *
+ * - the peer check (`peer.ts`): the connection is from the job's own user, else `403`;
+ * - the `Host` check: only the names the clients send (`127.0.0.1:PORT`, `localhost:PORT`, and the
+ *   kind's own, e.g. `metadata.google.internal`), else `403`. A page in a browser of the job that
+ *   DNS-rebinds its own name onto 127.0.0.1 sends its own name, and browsers cannot set `Host`;
+ * - the bearer token for every request but GCP's metadata ones (raw, as AWS SDKs send
+ *   AWS_CONTAINER_AUTHORIZATION_TOKEN, or as `Bearer <token>`), compared in constant time.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { CredentialKind } from '../agent-kinds.js';
+import type { PeerCheck } from './peer.js';
 import type { Renewer } from './renewer.js';
 
 export interface AgentServerOptions {
@@ -16,6 +22,20 @@ export interface AgentServerOptions {
   now: () => number;
   /** Called after the shutdown answer is sent. */
   onShutdown: () => void;
+  /** Whether a connection is from the job's own user; undefined where it cannot be told. */
+  peer?: PeerCheck;
+}
+
+/** `Host` values this agent answers: loopback by the port it listens on, and the kind's names. */
+export function hostAllowed(
+  host: string | undefined,
+  port: number,
+  kindHosts: readonly string[] = [],
+): boolean {
+  if (!host) return false;
+  const h = host.toLowerCase();
+  if (h === `127.0.0.1:${port}` || h === `localhost:${port}`) return true;
+  return kindHosts.some((name) => h === name || h === `${name}:${port}`);
 }
 
 function authorized(req: IncomingMessage, bearer: string): boolean {
@@ -40,8 +60,29 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
 export function createAgentServer(options: AgentServerOptions): Server {
   const { kind, renewer } = options;
   let shuttingDown = false;
-  return createServer((req, res) => {
+  return createServer(async (req, res) => {
     req.resume();
+    if (options.peer && !(await options.peer(req.socket))) {
+      json(
+        res,
+        403,
+        { message: "the jitkey agent answers only the job's own user; this connection is another user's" },
+        kind.headers,
+      );
+      return;
+    }
+    if (!hostAllowed(req.headers.host, req.socket.localPort ?? 0, kind.hosts)) {
+      json(
+        res,
+        403,
+        {
+          message:
+            "the jitkey agent answers only Host 127.0.0.1:PORT or localhost:PORT (and its kind's names)",
+        },
+        kind.headers,
+      );
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const control = path.startsWith('/v1/agent/');
     if ((control || kind.bearer) && !authorized(req, options.bearer)) {

@@ -69,12 +69,18 @@ function harness(answers: Array<{ status: number; body: unknown }>) {
     bearer: 'b',
     lease: lease('first', T0 + 60_000),
   };
-  const renewer = startRenewer(config, deps, {
-    setTimeout: (fn, ms) => timers.push({ at: now + ms, fn }),
-    clearTimeout: () => {
-      timers.length = 0;
+  const ended: string[] = [];
+  const renewer = startRenewer(
+    config,
+    deps,
+    {
+      setTimeout: (fn, ms) => timers.push({ at: now + ms, fn }),
+      clearTimeout: () => {
+        timers.length = 0;
+      },
     },
-  });
+    (reason) => ended.push(reason),
+  );
   /** Moves the clock to the next timer and runs it. */
   const tick = async () => {
     timers.sort((a, b) => a.at - b.at);
@@ -84,7 +90,7 @@ function harness(answers: Array<{ status: number; body: unknown }>) {
     t.fn();
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   };
-  return { renewer, tick, calls, timers, setNow: (t: number) => (now = t), now: () => now };
+  return { renewer, tick, calls, timers, ended, setNow: (t: number) => (now = t), now: () => now };
 }
 
 describe('the renewal loop', () => {
@@ -105,13 +111,52 @@ describe('the renewal loop', () => {
       { status: 403, body: { error: 'run_completed', message: 'run 1 attempt 1 has completed' } },
     ]);
     await h.tick();
-    expect(h.timers).toHaveLength(0);
+    // No renewal is scheduled: the one timer left is the lease's end.
+    expect(h.timers.map((t) => t.at)).toEqual([T0 + 60_000]);
     expect(h.renewer.current()).toMatchObject({ lease: { leaseId: 'first' } });
     h.setNow(T0 + 60_000);
     const after = h.renewer.current();
     expect('reason' in after && after.reason).toMatch(
       /lease for role 'deploy' ended at .* and the exchanger refused the renewal: run_completed: run 1 attempt 1 has completed/,
     );
+  });
+
+  it('once max_duration is used up, tells the agent to end at the last lease end, not before', async () => {
+    const h = harness([
+      {
+        status: 403,
+        body: {
+          error: 'access_denied',
+          message: "role 'deploy': this run attempt has had its max_duration (1h) since its first lease",
+        },
+      },
+    ]);
+    await h.tick(); // the renewal at 40 s, refused
+    expect(h.ended).toEqual([]);
+    await h.tick(); // the lease's end
+    expect(h.now()).toBe(T0 + 60_000);
+    expect(h.ended).toEqual([
+      "the exchanger refused the renewal: access_denied: role 'deploy': this run attempt has had its max_duration (1h) since its first lease",
+    ]);
+  });
+
+  it('ends the agent when renewals failed until the lease ended', async () => {
+    const down = { status: 503, body: { error: 'unavailable', message: 'store down' } };
+    const h = harness([down, down, down, down, down, down, down, down, down, down]);
+    while (h.ended.length === 0 && h.timers.length > 0) await h.tick();
+    expect(h.ended).toHaveLength(1);
+    expect(h.ended[0]).toMatch(/^renewal failed until the lease ended: /);
+    expect(h.now()).toBeGreaterThanOrEqual(T0 + 60_000);
+  });
+
+  it('stop() revokes once when asked twice (a shutdown request and SIGTERM)', async () => {
+    const h = harness([grant('second', T0 + 100_000)]);
+    await h.tick();
+    const [a, b] = await Promise.all([h.renewer.stop(), h.renewer.stop()]);
+    expect(a).toEqual({ revoked: ['second'], failed: [] });
+    expect(b).toBe(a);
+    expect(h.calls.filter((c) => c === 'POST /v1/revoke')).toHaveLength(1);
+    expect(h.ended).toEqual([]);
   });
 
   it('retries a 503 sooner as the lease runs out, and gives up when it ends', async () => {
