@@ -185,6 +185,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       : startSweeps({
           providers,
           policy: () => policy,
+          store,
+          now: () => new Date(),
           log,
           intervalMs: purge.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS,
         });

@@ -9,12 +9,16 @@
  * - revoke deletes it, from the reference stored (sealed) with the lease — the server, namespace and
  *   Secret name — so a role since removed from the policy is still revoked;
  * - lease end deletes it: a timer per lease in the exchanger that minted it, and a sweep
- *   (`sweep`, run by `leases/sweep.ts` at start and every purge interval) that lists jitkey's Secrets
- *   in every namespace the policy names and deletes those past their `jitkey.dev/expires-at`. The
+ *   (`sweep`, run by `leases/sweep.ts` at start and every purge interval) that lists the Secrets
+ *   labelled as jitkey's in every namespace the policy names and deletes those of ended leases. The
  *   sweep is what catches leases of an exchanger that restarted, or of another instance.
- * - If the API server is down when a lease ends, the delete fails and is retried by the next sweep.
- *   Meanwhile the token cannot be used against that API server either; it stays valid at most until
- *   the next sweep after the API server is back, and never past its own expirationSeconds.
+ * - The label and annotations are anyone's to set, so they only narrow the listing: a Secret is
+ *   deleted when its name is the one this module gives its annotated lease id and the store holds
+ *   that lease, as a kubernetes lease, revoked or past its end. Anything else is left alone.
+ * - If the API server is down when a lease ends or is revoked, the delete fails and is retried by
+ *   the next sweep. Meanwhile the token cannot be used against that API server either; it stays
+ *   valid at most until the next sweep after the API server is back, and never past its own
+ *   expirationSeconds.
  *
  * Secret names allow only lowercase letters, digits, '-' and '.', so the lease id is written in hex.
  */
@@ -22,7 +26,7 @@ import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { KubernetesRoleConfig, Role } from '../policy/types.js';
 import type { KubeApi, SecretRef } from './kubernetes-api.js';
-import type { Minted, MintRequest, Provider } from './types.js';
+import type { LeaseLookup, Minted, MintRequest, Provider } from './types.js';
 
 /** Kubernetes refuses TokenRequest expirationSeconds below 10 minutes. */
 export const MIN_TOKEN_SECONDS = 600;
@@ -55,8 +59,8 @@ export interface KubernetesProviderOptions {
 export interface KubernetesProvider extends Provider {
   readonly name: 'kubernetes';
   revoke(role: Role | undefined, revocationSecret: string): Promise<void>;
-  /** Deletes jitkey's Secrets past their lease in the namespaces these roles (and past mints) name. */
-  sweep(roles: Role[]): Promise<number>;
+  /** Deletes the Secrets of ended leases in the namespaces these roles (and past mints) name. */
+  sweep(roles: Role[], lease: LeaseLookup): Promise<number>;
   /** Cancels the per-lease timers (the sweep of the next start takes over). */
   close(): void;
 }
@@ -148,21 +152,21 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
       await end(parseRef(revocationSecret), 'revoked');
     },
 
-    async sweep(roles) {
+    async sweep(roles, lease) {
       const targets = new Map(minted);
       for (const role of roles) {
         const k = role.kubernetes;
         if (k) targets.set(`${k.server} ${k.namespace}`, { server: k.server, namespace: k.namespace });
       }
       let deleted = 0;
-      const cutoff = now().getTime();
       for (const { server, namespace } of targets.values()) {
         try {
           const api = options.connect(server);
           for (const secret of await api.listSecrets(namespace, MANAGED_SELECTOR)) {
-            const until = Date.parse(secret.annotations[EXPIRES_ANNOTATION] ?? '');
-            // A Secret without a readable expiry is not one this code wrote: leave it alone.
-            if (Number.isNaN(until) || until > cutoff) continue;
+            const leaseId = secret.annotations[LEASE_ANNOTATION];
+            if (!leaseId || secret.name !== secretName(leaseId)) continue;
+            const known = await lease(leaseId);
+            if (known?.provider !== 'kubernetes' || !known.ended) continue;
             await end({ server, namespace, name: secret.name }, 'lease ended (sweep)');
             deleted++;
           }

@@ -42,9 +42,14 @@ export interface Provider {
   revoke?(role: Role | undefined, revocationSecret: string): Promise<void>;
   /**
    * Ends upstream what outlived its lease (the Kubernetes lease Secrets), given the current policy's
-   * roles of this provider. Run at start and periodically (`leases/sweep.ts`); returns how many ended.
+   * roles of this provider and the store's word on lease ids: only what belongs to a lease the
+   * store knows, and that has ended, is touched. Run at start and periodically (`leases/sweep.ts`);
+   * returns how many ended.
    */
-  sweep?(roles: Role[]): Promise<number>;
+  sweep?(roles: Role[], lease: LeaseLookup): Promise<number>;
 }
+
+/** What the store knows of a lease id; undefined when it holds no such lease. */
+export type LeaseLookup = (leaseId: string) => Promise<{ provider: string; ended: boolean } | undefined>;
 
 export type Providers = Partial<Record<ProviderName, Provider>>;

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EndLeaseDeps, endLease } from '../../exchanger/leases/end.js';
 import { newLeaseId } from '../../exchanger/leases/secrets.js';
+import { sweepOnce } from '../../exchanger/leases/sweep.js';
 import type { Policy, Role } from '../../exchanger/policy/types.js';
 import { createKubernetesProvider, type KubernetesProvider } from '../../exchanger/providers/kubernetes.js';
 import { createKubeApi } from '../../exchanger/providers/kubernetes-api.js';
@@ -131,7 +132,7 @@ describe('endLease against the Kubernetes API stand-in', () => {
     expect((await store.getLease(lease.id))?.revokedAt).toBeInstanceOf(Date);
   });
 
-  it('three failures: the lease is marked revoked, and its audit row says the delete failed', async () => {
+  it('three failures: the lease is marked revoked, its audit row says so, and the next sweep deletes the Secret', async () => {
     const { lease, minted, token } = await mintLease();
     kube.failDeletes(3);
     const revoked = await endLease(deps, lease, {
@@ -146,6 +147,10 @@ describe('endLease against the Kubernetes API stand-in', () => {
       'lease revoked: workflow run completed (upstream revocation failed after 3 attempts; the lease sweep tries again)',
     );
     expect((await store.getLease(lease.id))?.revokedAt).toBeInstanceOf(Date);
+    // The lease is still live by its end, but the store says revoked: the sweep finishes the job.
+    await sweepOnce(deps);
+    expect(kube.secrets.size).toBe(0);
+    expect(kube.authenticate(token)).toBeUndefined();
   });
 });
 

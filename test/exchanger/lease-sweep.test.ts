@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { sweepOnce } from '../../exchanger/leases/sweep.js';
 import type { Policy, Role } from '../../exchanger/policy/types.js';
-import type { Provider } from '../../exchanger/providers/types.js';
+import type { LeaseLookup, Provider } from '../../exchanger/providers/types.js';
+import { openStore } from '../../exchanger/store/open.js';
 
 const role = (name: string, provider: Role['provider']): Role => ({
   name,
@@ -12,6 +13,9 @@ const role = (name: string, provider: Role['provider']): Role => ({
   deny: [],
   requireProtectedEnvironment: false,
 });
+
+/** A store that holds no lease. */
+const noLeases = { store: { getLease: async () => undefined }, now: () => new Date() };
 
 const policy: Policy = {
   version: 1,
@@ -50,6 +54,7 @@ describe('sweepOnce (lease end upstream)', () => {
       providers: { kubernetes, aws: { name: 'aws', mint: kubernetes.mint } },
       policy: () => policy,
       log,
+      ...noLeases,
     });
     expect(seen).toEqual([['a', 'c']]);
     expect(lines).toEqual([
@@ -66,9 +71,73 @@ describe('sweepOnce (lease end upstream)', () => {
         throw new Error('API server down');
       },
     } satisfies Provider;
-    await sweepOnce({ providers: { kubernetes: failing }, policy: () => policy, log });
+    await sweepOnce({ providers: { kubernetes: failing }, policy: () => policy, log, ...noLeases });
     expect(lines.map((l) => [l.level, l.msg])).toEqual([
       ['warn', 'lease sweep failed; retried next interval'],
     ]);
+  });
+
+  it('tells the provider what the store knows of a lease id: its provider, and whether it has ended', async () => {
+    const store = await openStore('sqlite::memory:', { purgeIntervalMs: 0 });
+    const now = new Date('2026-03-01T12:00:00Z');
+    const lease = async (id: string, minutes: number) =>
+      store.record(
+        {
+          at: now,
+          requestId: `req_${id}`,
+          event: 'exchange',
+          outcome: 'allowed',
+          reason: 'granted',
+          claims: {},
+        },
+        {
+          id,
+          role: 'a',
+          provider: 'kubernetes',
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + minutes * 60_000),
+          revokeTokenHash: 'a'.repeat(64),
+        },
+      );
+    try {
+      await lease('lease_live', 10);
+      await lease('lease_expired', -1);
+      await lease('lease_revoked', 10);
+      await store.markRevoked('lease_revoked', now, {
+        at: now,
+        requestId: 'req_r',
+        event: 'revoke',
+        outcome: 'revoked',
+        reason: 'lease revoked',
+        claims: {},
+      });
+      const answers: Record<string, unknown> = {};
+      const kubernetes = {
+        name: 'kubernetes',
+        mint: async () => {
+          throw new Error('unused');
+        },
+        sweep: async (_roles: Role[], known: LeaseLookup) => {
+          for (const id of ['lease_live', 'lease_expired', 'lease_revoked', 'lease_unknown'])
+            answers[id] = await known(id);
+          return 0;
+        },
+      } satisfies Provider;
+      await sweepOnce({
+        providers: { kubernetes },
+        policy: () => policy,
+        log: logger().log,
+        store,
+        now: () => now,
+      });
+      expect(answers).toEqual({
+        lease_live: { provider: 'kubernetes', ended: false },
+        lease_expired: { provider: 'kubernetes', ended: true },
+        lease_revoked: { provider: 'kubernetes', ended: true },
+        lease_unknown: undefined,
+      });
+    } finally {
+      await store.close();
+    }
   });
 });

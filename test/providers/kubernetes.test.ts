@@ -12,6 +12,7 @@ import {
 } from '../../exchanger/providers/kubernetes.js';
 import { createKubeApi } from '../../exchanger/providers/kubernetes-api.js';
 import { kubeCredentialsFromEnv, readKubeconfig } from '../../exchanger/providers/kubernetes-config.js';
+import type { LeaseLookup } from '../../exchanger/providers/types.js';
 import {
   EXCHANGER_USER,
   type KubernetesStandin,
@@ -31,8 +32,29 @@ function roleFor(server: string, over: Partial<NonNullable<Role['kubernetes']>> 
   };
 }
 
-const mint = (provider: KubernetesProvider, role: Role, durationSeconds = 900, leaseId = newLeaseId()) =>
-  provider.mint({ role, claims: { repository: 'acme/web' }, durationSeconds, requestId: 'req_1', leaseId });
+/** The leases the store would hold: what each mint below issued. */
+const ledger = new Map<string, { expiresAt: Date; revoked?: boolean }>();
+
+/** The store's word on lease ids, as `leases/sweep.ts` gives it, at `at`. */
+const storeAt =
+  (at: Date): LeaseLookup =>
+  async (id) => {
+    const lease = ledger.get(id);
+    if (!lease) return undefined;
+    return { provider: 'kubernetes', ended: lease.revoked === true || lease.expiresAt <= at };
+  };
+
+async function mint(provider: KubernetesProvider, role: Role, durationSeconds = 900, leaseId = newLeaseId()) {
+  const minted = await provider.mint({
+    role,
+    claims: { repository: 'acme/web' },
+    durationSeconds,
+    requestId: 'req_1',
+    leaseId,
+  });
+  ledger.set(leaseId, { expiresAt: minted.expiresAt });
+  return minted;
+}
 
 /** A job's use of its token: list ConfigMaps in its namespace, as kubectl would. */
 async function useToken(kube: KubernetesStandin, token: string, namespace = 'web'): Promise<number> {
@@ -168,7 +190,7 @@ describe('kubernetes provider against the API stand-in', () => {
     expect(await useToken(kube, token)).toBe(401);
   });
 
-  it('lease end: the sweep deletes Secrets past their lease (after a restart, or the API server was down)', async () => {
+  it('lease end: the sweep deletes the Secrets of ended leases (after a restart, or the API server was down)', async () => {
     const role = roleFor(kube.url);
     const short = await mint(provider, role, 300);
     const long = await mint(provider, role, 3600);
@@ -179,7 +201,7 @@ describe('kubernetes provider against the API stand-in', () => {
       connect: (server) => createKubeApi(creds.connectionFor(server)),
       now: () => later,
     });
-    expect(await restarted.sweep([role])).toBe(1);
+    expect(await restarted.sweep([role], storeAt(later))).toBe(1);
     // Metadata only: the sweep never asks for other workloads' secret data.
     const list = kube.requests.find((r) => r.method === 'GET' && r.path === '/api/v1/namespaces/web/secrets');
     expect(list?.accept).toMatch(/^application\/json;as=PartialObjectMetadataList;g=meta\.k8s\.io;v=v1/);
@@ -193,8 +215,42 @@ describe('kubernetes provider against the API stand-in', () => {
       labels: {},
       annotations: { 'jitkey.dev/expires-at': '2000-01-01T00:00:00Z' },
     });
-    expect(await restarted.sweep([role])).toBe(0);
+    expect(await restarted.sweep([role], storeAt(later))).toBe(0);
     expect(kube.secrets.has('web/unrelated')).toBe(true);
+  });
+
+  it("the sweep deletes only Secrets of leases the store knows: jitkey's label is not enough", async () => {
+    const role = roleFor(kube.url);
+    const ended = newLeaseId();
+    await mint(provider, role, 300, ended);
+    const later = new Date(clock.getTime() + 301_000);
+    const labelled = (name: string, leaseId: string) =>
+      kube.secrets.set(`web/${name}`, {
+        namespace: 'web',
+        name,
+        uid: name,
+        labels: { 'app.kubernetes.io/managed-by': 'jitkey' },
+        annotations: { 'jitkey.dev/lease-id': leaseId, 'jitkey.dev/expires-at': '2000-01-01T00:00:00Z' },
+      });
+    // Named and annotated as jitkey would, for a lease jitkey never issued.
+    const unknown = newLeaseId();
+    labelled(secretName(unknown), unknown);
+    // Another workload's Secret, carrying the label and a real ended lease's id.
+    labelled('payments-db', ended);
+    expect(await provider.sweep([role], storeAt(later))).toBe(1);
+    expect(kube.secrets.has(`web/${secretName(ended)}`)).toBe(false);
+    expect(kube.secrets.has(`web/${secretName(unknown)}`)).toBe(true);
+    expect(kube.secrets.has('web/payments-db')).toBe(true);
+  });
+
+  it("the sweep deletes a revoked lease's Secret before its end (a revoke whose delete failed)", async () => {
+    const role = roleFor(kube.url);
+    const leaseId = newLeaseId();
+    await mint(provider, role, 3600, leaseId);
+    expect(await provider.sweep([role], storeAt(clock))).toBe(0);
+    ledger.set(leaseId, { ...ledger.get(leaseId)!, revoked: true });
+    expect(await provider.sweep([role], storeAt(clock))).toBe(1);
+    expect(kube.secrets.size).toBe(0);
   });
 
   it('the sweep survives an API server that is down, and catches up after', async () => {
@@ -206,9 +262,10 @@ describe('kubernetes provider against the API stand-in', () => {
       connect: (server) => createKubeApi({ ...creds.connectionFor(server), server: 'http://127.0.0.1:1' }),
       now: () => clock,
     });
-    expect(await down.sweep([role])).toBe(0);
+    expect(await down.sweep([role], storeAt(clock))).toBe(0);
     expect(kube.secrets.size).toBe(1);
-    expect(await provider.sweep([])).toBe(1); // it minted there, so it sweeps there without a role
+    // It minted there, so it sweeps there without a role.
+    expect(await provider.sweep([], storeAt(clock))).toBe(1);
   });
 
   it('expiry: the token is refused once its own expirationSeconds have passed', async () => {
