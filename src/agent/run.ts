@@ -13,7 +13,7 @@ import type { Core } from '../core.js';
 import type { Deps } from '../deps.js';
 import { createSend } from '../http.js';
 import { watchRunner } from './lifetime.js';
-import { peerCheck } from './peer.js';
+import { type PeerCheck, peerCheck } from './peer.js';
 import { startRenewer } from './renewer.js';
 import { createAgentServer } from './server.js';
 
@@ -49,11 +49,17 @@ export async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 /** How often the agent looks for the runner process that started it. */
 export const RUNNER_POLL_MS = 2_000;
 
-export async function startAgent(config: AgentConfig, io: Pick<AgentIo, 'exit'>): Promise<Server> {
+/** The job's user, and root, which can read this process's memory anyway. */
+const ownUserCheck = () => peerCheck([process.getuid?.() ?? -1, 0]);
+
+export async function startAgent(
+  config: AgentConfig,
+  io: Pick<AgentIo, 'exit'>,
+  findPeerCheck: () => Promise<PeerCheck | undefined> = ownUserCheck,
+): Promise<Server> {
   const kind = KINDS[config.lease.provider];
   if (!kind) throw new Error(`jitkey agent: no credential endpoint for provider '${config.lease.provider}'`);
-  // The job's user, and root, which can read this process's memory anyway.
-  const peer = await peerCheck([process.getuid?.() ?? -1, 0]);
+  const peer = await findPeerCheck();
   if (!peer && !kind.bearer) {
     // GCP's clients send no token: without the kernel's word on who connects, any local user could
     // take the job's token. The AWS and Kubernetes endpoints still need their bearer token.

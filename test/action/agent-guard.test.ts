@@ -10,7 +10,8 @@ import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { procEndpoint, socketOwner } from '../../src/agent/peer.js';
+import { peerCheck, procEndpoint, socketOwner } from '../../src/agent/peer.js';
+import { startAgent } from '../../src/agent/run.js';
 import type { AgentConfig } from '../../src/agent-config.js';
 import { type AgentHandle, launchAgent } from '../../src/agent-process.js';
 import type { Lease } from '../../src/api.js';
@@ -209,5 +210,15 @@ describe('the owner of a loopback connection, from /proc/net/tcp', () => {
   it('finds no owner for a connection it has no row for (then the agent refuses)', () => {
     expect(socketOwner(table, { address: '127.0.0.2', port: 40000 }, agent, true)).toBeUndefined();
     expect(socketOwner(table, { address: '127.0.0.1', port: 40001 }, agent, true)).toBeUndefined();
+  });
+});
+
+describe('where the kernel cannot say who connects (no /proc/net/tcp: macOS, Windows)', () => {
+  it('there is no peer check, and the GCP agent, whose endpoint takes no token, refuses to start', async () => {
+    const noTable = () => Promise.reject(Object.assign(new Error('ENOENT'), { code: 'ENOENT' }));
+    expect(await peerCheck([0], noTable)).toBeUndefined();
+    await expect(startAgent(config(gcpLease()), { exit: () => {} }, async () => undefined)).rejects.toThrow(
+      /the gcp endpoint takes no token, so it is served only where the agent can tell which user connects \(Linux, \/proc\/net\/tcp\); on this runner use refresh: false/,
+    );
   });
 });
