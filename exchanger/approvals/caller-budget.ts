@@ -8,8 +8,14 @@ export const APPROVER_CALLS_PER_MINUTE = 120;
 const WINDOW_MS = 60_000;
 const MAX_PEERS = 10_000;
 
-export function callerBudget(options: { now: () => Date; perMinute?: number }): (peer: string) => void {
+export function callerBudget(options: {
+  now: () => Date;
+  perMinute?: number;
+  /** What is counted, for the refusal (default 'approver calls'). */
+  what?: string;
+}): (peer: string) => void {
   const limit = options.perMinute ?? APPROVER_CALLS_PER_MINUTE;
+  const what = options.what ?? 'approver calls';
   const windows = new Map<string, { start: number; used: number }>();
   return (peer) => {
     const at = options.now().getTime();
@@ -25,7 +31,7 @@ export function callerBudget(options: { now: () => Date; perMinute?: number }): 
       const retryAfter = Math.max(1, Math.ceil((w.start + WINDOW_MS - at) / 1000));
       throw new JitkeyError(
         'rate_limited',
-        `more than ${limit} approver calls a minute from this address; retry in ${retryAfter} s`,
+        `more than ${limit} ${what} a minute from this address; retry in ${retryAfter} s`,
         { retryAfter },
       );
     }

@@ -29,9 +29,19 @@ export async function decideRequest(
   userToken: string,
   decision: Decision,
 ): Promise<RequestView> {
+  const github = ctx.requireGithub('approvals need GitHub to say who you are');
+  return decideAs(ctx, id, await identify(github, userToken), decision);
+}
+
+/** The same decision by someone GitHub has already named (a console session). */
+export async function decideAs(
+  ctx: ApprovalContext,
+  id: string,
+  who: Approver,
+  decision: Decision,
+): Promise<RequestView> {
   const { deps, store, record, entry, persistExpiry } = ctx;
   const github = ctx.requireGithub('approvals need GitHub to say who you are');
-  const who = await identify(github, userToken);
   for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
     const request = await store.getApprovalRequest(id);
     if (!request) throw notFound(id);

@@ -64,6 +64,8 @@ export async function openRequest(
   const now = deps.now();
   const pollToken = newPollToken();
   const actorId = ownClaim(claims, 'actor_id');
+  // The console links the workflow file at the exact commit the job ran (not a ref that moves).
+  const workflowSha = ownClaim(claims, 'job_workflow_sha');
   const request: ApprovalRequestRecord = {
     id: requestId,
     role: role.name,
@@ -79,6 +81,7 @@ export async function openRequest(
     claims: {
       ...identifyingClaims(claims),
       ...(typeof actorId === 'string' || typeof actorId === 'number' ? { actor_id: String(actorId) } : {}),
+      ...(typeof workflowSha === 'string' ? { job_workflow_sha: workflowSha } : {}),
     },
     approvals: [],
   };

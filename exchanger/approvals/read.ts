@@ -1,6 +1,7 @@
 /** Reading approval requests: the job polls its status; an approver lists what they may decide. */
 import { secretMatches } from '../digest.js';
-import { identify, isApprover, isSelf, type MembershipMemo } from './approvers.js';
+import type { ApprovalRequestRecord, AuditEntry } from '../store/types.js';
+import { type Approver, identify, isApprover, isSelf, type MembershipMemo } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';
 import { PENDING_SCAN_LIMIT } from './open.js';
 import { effectiveStatus } from './state.js';
@@ -24,11 +25,30 @@ export async function requestStatus(
  * requests other runs open, they cannot push this approver's out of the listing (issue 16, item 9).
  */
 export async function listForApprover(
-  { deps, store, requireGithub, persistExpiry }: ApprovalContext,
+  ctx: ApprovalContext,
   userToken: string,
 ): Promise<{ approver: string; requests: RequestView[] }> {
+  const github = ctx.requireGithub('approvals need GitHub to say who you are');
+  return listDecidable(ctx, await identify(github, userToken));
+}
+
+/** The same listing for someone GitHub has already named (a console session). */
+export async function listDecidable(
+  ctx: ApprovalContext,
+  who: Approver,
+): Promise<{ approver: string; requests: RequestView[] }> {
+  return { approver: who.login, requests: (await queueOf(ctx, who)).map((item) => item.view) };
+}
+
+/** A queued request with what the console shows besides its view: its recorded claims and duration. */
+export type QueuedRequest = Omit<RequestDetail, 'history'>;
+
+/** The pending requests `who` may decide, oldest first, each with its recorded claims. */
+export async function queueOf(
+  { deps, store, requireGithub, persistExpiry }: ApprovalContext,
+  who: Approver,
+): Promise<QueuedRequest[]> {
   const github = requireGithub('approvals need GitHub to say who you are');
-  const who = await identify(github, userToken);
   const memo: MembershipMemo = new Map();
   const gated = [...deps.policy().roles.values()].filter((role) => role.approval);
   const decidable: string[] = [];
@@ -42,7 +62,7 @@ export async function listForApprover(
     notActorId: who.id,
     limit: PENDING_SCAN_LIMIT,
   });
-  const mine: RequestView[] = [];
+  const mine: QueuedRequest[] = [];
   for (const request of pending) {
     if (effectiveStatus(request, deps.now()) !== 'pending') {
       await persistExpiry(request);
@@ -51,7 +71,48 @@ export async function listForApprover(
     if (isSelf(who, request.claims)) continue;
     const config = approvalConfig(deps.policy(), request);
     if (!(await isApprover(github, who, config.approvers, memo))) continue;
-    mine.push(requestView(request, 'pending', config));
+    mine.push({
+      view: requestView(request, 'pending', config),
+      claims: request.claims,
+      ...(request.durationSeconds !== undefined ? { durationSeconds: request.durationSeconds } : {}),
+    });
   }
-  return { approver: who.login, requests: mine };
+  return mine;
+}
+
+/** One request as an approver sees it before deciding: its view, its recorded claims, its audit rows. */
+export interface RequestDetail {
+  view: RequestView;
+  /** The job's identifying claims as recorded with the request (no secret is among them). */
+  claims: Readonly<Record<string, string>>;
+  durationSeconds?: number;
+  history: AuditEntry[];
+}
+
+/** Rows of one request's history read at most: a request has a handful; refusals are folded. */
+const HISTORY_LIMIT = 200;
+
+/**
+ * A request for someone who may decide it: listed as an approver in force (directly or through a
+ * team) and not the job's own actor. Anyone else gets the same `not_found` as for an unknown id,
+ * so the page reveals nothing of requests that are not theirs.
+ */
+export async function requestForApprover(
+  { deps, store, requireGithub, persistExpiry }: ApprovalContext,
+  id: string,
+  who: Approver,
+): Promise<RequestDetail> {
+  const github = requireGithub('approvals need GitHub to say who you are');
+  const request: ApprovalRequestRecord | undefined = await store.getApprovalRequest(id);
+  if (!request) throw notFound(id);
+  const config = approvalConfig(deps.policy(), request);
+  if (isSelf(who, request.claims) || !(await isApprover(github, who, config.approvers))) throw notFound(id);
+  await persistExpiry(request);
+  const history = await store.queryAudit({ requestId: id, limit: HISTORY_LIMIT });
+  return {
+    view: requestView(request, effectiveStatus(request, deps.now()), config),
+    claims: request.claims,
+    ...(request.durationSeconds !== undefined ? { durationSeconds: request.durationSeconds } : {}),
+    history: history.reverse(),
+  };
 }

@@ -10,11 +10,18 @@ import type { Grant } from '../exchange/types.js';
 import type { Policy } from '../policy/types.js';
 import type { RunKey } from '../store/types.js';
 import { clean } from '../text/clean.js';
-import type { ApproverDirectory } from './approvers.js';
+import type { Approver, ApproverDirectory } from './approvers.js';
 import { type ApprovalDeps, approvalContext } from './context.js';
-import { type Decision, decideRequest } from './decide.js';
+import { type Decision, decideAs, decideRequest } from './decide.js';
 import { type OpenRequest, openRequest } from './open.js';
-import { listForApprover, requestStatus } from './read.js';
+import {
+  listForApprover,
+  type QueuedRequest,
+  queueOf,
+  type RequestDetail,
+  requestForApprover,
+  requestStatus,
+} from './read.js';
 import { redeemRequest } from './redeem.js';
 import { closeRunRequests } from './run-end.js';
 import type { PendingView, RequestView, StatusView } from './views.js';
@@ -24,6 +31,12 @@ export interface Approvals {
   status(id: string, pollToken: string): Promise<StatusView>;
   list(userToken: string): Promise<{ approver: string; requests: RequestView[] }>;
   decide(id: string, userToken: string, decision: Decision): Promise<RequestView>;
+  /** `list` and `decide` for someone already identified (the console's signed-in person). */
+  /** The pending requests `who` may decide, oldest first, with their recorded claims (the console's queue). */
+  queueAs(who: Approver): Promise<QueuedRequest[]>;
+  decideAs(id: string, who: Approver, decision: Decision): Promise<RequestView>;
+  /** One request for someone who may decide it; `not_found` for anyone else, as for no such id. */
+  detailAs(id: string, who: Approver): Promise<RequestDetail>;
   /** `peer`: the client's address, for folding refusals of unverified tokens. */
   redeem(id: string, oidcToken: string, body: Record<string, unknown>, peer?: string): Promise<Grant>;
   /** The run attempt completed: closes its pending and approved requests; returns how many. */
@@ -46,6 +59,9 @@ export function createApprovals(deps: ApprovalDeps): Approvals {
     status: (id, pollToken) => requestStatus(ctx, id, pollToken),
     list: (userToken) => listForApprover(ctx, userToken),
     decide: (id, userToken, decision) => decideRequest(ctx, id, userToken, decision),
+    queueAs: (who) => queueOf(ctx, who),
+    decideAs: (id, who, decision) => decideAs(ctx, id, who, decision),
+    detailAs: (id, who) => requestForApprover(ctx, id, who),
     redeem: (id, oidcToken, body, peer) => redeemRequest(ctx, id, oidcToken, body, peer),
     closeRun: (run) => closeRunRequests(ctx, run),
     settled: ctx.settled,
