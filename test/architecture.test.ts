@@ -33,6 +33,8 @@ const LAYERS: { name: string; parts: string[] }[] = [
   { name: 'exchange use-case', parts: ['exchanger/exchange/', 'exchanger/leases/'] },
   { name: 'approvals use-case', parts: ['exchanger/approvals/'] },
   { name: 'http', parts: ['exchanger/server/'] },
+  // The console renders pages over the approvals use-case and borrows the server's HTTP helpers.
+  { name: 'console', parts: ['exchanger/console/'] },
   { name: 'cli', parts: ['exchanger/cli/'] },
 ];
 

@@ -12,8 +12,11 @@ import { availableParallelism } from 'node:os';
 
 import { publicUrlFromEnv } from '../approvals/notify.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
+import { consoleConfigFromEnv } from '../console/config.js';
+import { createConsole } from '../console/console.js';
 import { parseDuration } from '../duration.js';
 import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
+import { githubApiUrlFromEnv, githubAppConfigFromEnv } from '../github/config.js';
 import { startSweeps } from '../leases/sweep.js';
 import { createLogger, type Logger, parseLogLevel } from '../log.js';
 import { loadPolicyFile } from '../policy/compile.js';
@@ -35,7 +38,7 @@ import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
 
 const USAGE =
-  'jitkey serve --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N] [--audit-retention 90d]';
+  'jitkey serve --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N] [--audit-retention 90d] [--no-console]';
 const MAX_WORKERS = 256;
 const SHUTDOWN_GRACE_MS = 25_000;
 /**
@@ -55,6 +58,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       store: { type: 'string', default: env.JITKEY_STORE ?? 'sqlite:./jitkey.db' },
       workers: { type: 'string', default: env.JITKEY_WORKERS ?? String(availableParallelism()) },
       'audit-retention': { type: 'string', default: env.JITKEY_AUDIT_RETENTION ?? '' },
+      'no-console': { type: 'boolean', default: false },
     },
     USAGE,
   );
@@ -68,6 +72,12 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   // Settings are refused here, before any worker starts, with the reason once.
   const limits = limitsFromEnv(env);
   const retention = auditRetention(values['audit-retention']);
+  // The console is on when the App's OAuth client is configured; a half configuration stops the start.
+  const consoleConfig = consoleConfigFromEnv(env, {
+    disabled: values['no-console'] === true,
+    apiUrl: githubApiUrlFromEnv(env),
+    hasApp: githubAppConfigFromEnv(env) !== undefined,
+  });
   const baseLog = createLogger({ level });
 
   if (workers > 1 && cluster.isPrimary) {
@@ -156,7 +166,24 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   };
   const foldedRefusals = writeFoldedRefusals(deps.refusals, deps);
   const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
-  const server = createServer({ ...deps, limits, approvals, extraRoutes: approvalRoutes(approvals, log) });
+  const apiRoutes = approvalRoutes(approvals, log);
+  const consoleRoutes =
+    consoleConfig && github
+      ? createConsole({
+          config: consoleConfig,
+          approvals,
+          store,
+          github,
+          policy: () => policy,
+          log,
+          now: () => new Date(),
+        })
+      : undefined;
+  if (consoleConfig) log.info('console on', { url: `${consoleConfig.origin}/console/` });
+  const extraRoutes: typeof apiRoutes = consoleRoutes
+    ? async (req, res, id) => (await consoleRoutes(req, res, id)) || apiRoutes(req, res, id)
+    : apiRoutes;
+  const server = createServer({ ...deps, limits, approvals, extraRoutes });
 
   const reload = async () => {
     try {

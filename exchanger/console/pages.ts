@@ -1,0 +1,99 @@
+/**
+ * The approver's pages: my queue, one request, and its Approve / Deny forms. All of it goes
+ * through the approvals use-case (`listAs`, `detailAs`, `decideAs`): the same rules as
+ * `GET /v1/requests` and the same checks as the API's decisions, with the person the session names.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Approvals } from '../approvals/service.js';
+import { JitkeyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Policy } from '../policy/types.js';
+import { parseReason } from '../server/approval-routes.js';
+import type { ConsoleConfig } from './config.js';
+import { redirect, sendHtml } from './respond.js';
+import { roleSummary } from './role-summary.js';
+import type { SignedIn } from './session.js';
+import { duration } from './view-format.js';
+import { queuePage } from './view-queue.js';
+import { requestPage } from './view-request.js';
+
+export interface PageDeps {
+  approvals: Pick<Approvals, 'queueAs' | 'detailAs' | 'decideAs'>;
+  policy: () => Policy;
+  config: ConsoleConfig;
+  log: Logger;
+  now: () => Date;
+}
+
+const DONE: Record<string, string> = {
+  approve: 'You approved this request.',
+  deny: 'You denied this request.',
+};
+
+export function approverPages(deps: PageDeps) {
+  const render = async (
+    res: ServerResponse,
+    who: SignedIn,
+    id: string,
+    extra: { status?: number; error?: string; done?: string },
+  ) => {
+    const detail = await deps.approvals.detailAs(id, who);
+    sendHtml(
+      res,
+      extra.status ?? 200,
+      requestPage({
+        who,
+        detail,
+        role: roleSummary(deps.policy(), detail.view.role, detail.claims),
+        now: deps.now(),
+        githubWebUrl: deps.config.githubWebUrl,
+        error: extra.error,
+        done: extra.done,
+      }),
+    );
+  };
+
+  return {
+    async queue(res: ServerResponse, who: SignedIn): Promise<void> {
+      const queued = await deps.approvals.queueAs(who);
+      const policy = deps.policy();
+      // The use-case lists oldest first (the API's order); an approver reads the newest first.
+      const items = queued.reverse().map((q) => ({
+        view: q.view,
+        provider: policy.roles.get(q.view.role)?.provider,
+        claims: q.claims,
+        durationText: duration(q.durationSeconds),
+      }));
+      sendHtml(res, 200, queuePage({ who, items, now: deps.now(), githubWebUrl: deps.config.githubWebUrl }));
+    },
+
+    async request(res: ServerResponse, who: SignedIn, id: string, url: URL): Promise<void> {
+      const done = DONE[url.searchParams.get('done') ?? ''];
+      await render(res, who, id, done ? { done } : {});
+    },
+
+    async decide(
+      _req: IncomingMessage,
+      res: ServerResponse,
+      who: SignedIn,
+      id: string,
+      kind: 'approve' | 'deny',
+      form: URLSearchParams,
+    ): Promise<void> {
+      const text = form.get(kind === 'approve' ? 'note' : 'reason') ?? '';
+      try {
+        const reason = parseReason(text ? { reason: text } : {}, kind);
+        await deps.approvals.decideAs(id, who, { kind, reason });
+      } catch (err) {
+        // A refusal the person can act on is shown on the request's page; not_found stays a 404.
+        if (err instanceof JitkeyError && err.code !== 'not_found' && err.status < 500) {
+          deps.log.info('console decision refused', { approval_request: id, by: who.login, code: err.code });
+          return render(res, who, id, { status: err.status, error: err.message });
+        }
+        throw err;
+      }
+      deps.log.info(`console ${kind}`, { approval_request: id, by: who.login });
+      redirect(res, `/console/requests/${encodeURIComponent(id)}?done=${kind}`);
+    },
+  };
+}
