@@ -6,6 +6,7 @@
 import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { secretName } from '../../exchanger/providers/kubernetes.js';
 import { clientNodeProbe, findKubectl, kubectl, NODE24 } from '../support/kube-clients.js';
 import { type KubernetesJob, kubernetesRole, startKubernetesJob } from '../support/kubernetes-job.js';
 import type { KubernetesStandin } from '../support/kubernetes-standin.js';
@@ -17,6 +18,7 @@ const roles = (server: string, ca: string) =>
   kubernetesRole('deploy-k8s', server, ca) + kubernetesRole('k8s-nowhere', server, ca, 'nowhere');
 
 const KUBECTL = findKubectl();
+const OLD_LEASE = 'lease_01J0LDLEASEENDEDWHILEDOWN0';
 const HAS_NODE24 = existsSync(NODE24);
 
 let kube: KubernetesStandin;
@@ -26,14 +28,33 @@ let tokens: TokenEndpoint;
 let job: KubernetesJob | undefined;
 
 beforeAll(async () => {
-  job = await startKubernetesJob(roles, (k) => {
-    // A Secret of a lease that ended while no exchanger ran: the start-up sweep must delete it.
-    k.secrets.set('web/jitkey-lease-0ld', {
+  job = await startKubernetesJob(roles, async (k, store) => {
+    // A lease that ended while no exchanger ran: the start-up sweep must delete its Secret.
+    const ended = new Date(Date.now() - 60_000);
+    await store.record(
+      {
+        at: ended,
+        requestId: 'req_old',
+        event: 'exchange',
+        outcome: 'allowed',
+        reason: 'granted',
+        claims: {},
+      },
+      {
+        id: OLD_LEASE,
+        role: 'deploy-k8s',
+        provider: 'kubernetes',
+        createdAt: new Date(ended.getTime() - 900_000),
+        expiresAt: ended,
+        revokeTokenHash: 'a'.repeat(64),
+      },
+    );
+    k.secrets.set(`web/${secretName(OLD_LEASE)}`, {
       namespace: 'web',
-      name: 'jitkey-lease-0ld',
+      name: secretName(OLD_LEASE),
       uid: 'old',
       labels: { 'app.kubernetes.io/managed-by': 'jitkey' },
-      annotations: { 'jitkey.dev/expires-at': '2020-01-01T00:00:00.000Z' },
+      annotations: { 'jitkey.dev/lease-id': OLD_LEASE, 'jitkey.dev/expires-at': ended.toISOString() },
     });
   });
   ({ kube, stack, tokens } = job);
@@ -44,7 +65,9 @@ afterAll(async () => {
 
 describe('e2e: the Action against jitkey serve (Kubernetes)', () => {
   it('the exchanger sweeps Secrets of leases that ended while it was down, at start', async () => {
-    await expect.poll(() => kube.secrets.has('web/jitkey-lease-0ld'), { timeout: 20_000 }).toBe(false);
+    await expect
+      .poll(() => kube.secrets.has(`web/${secretName(OLD_LEASE)}`), { timeout: 20_000 })
+      .toBe(false);
   });
 
   it('writes a 0600 kubeconfig in RUNNER_TEMP, exports KUBECONFIG, masks the token; revoke kills it at once', async () => {

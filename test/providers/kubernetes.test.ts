@@ -306,6 +306,23 @@ describe('kubernetes provider against the API stand-in', () => {
       expect(kube.secrets.size).toBe(0);
     });
 
+    it('a TokenRequest answered for other audiences than asked: refused, and its token killed', async () => {
+      kube.answerAudiences(['https://vault.acme.internal']);
+      const err = await refusal(mint(provider, roleFor(kube.url, { audiences: ['ci'] })));
+      expect(err.status).toBe(502);
+      expect(err.message).toBe(
+        `the Kubernetes API server at ${kube.url} answered oddly: the TokenRequest answer is for audiences ["https://vault.acme.internal"], not the ["ci"] asked for; the token was not handed out`,
+      );
+      // The token was issued upstream; deleting its bound Secret is what ends it.
+      expect(kube.issued).toHaveLength(1);
+      expect(kube.secrets.size).toBe(0);
+      expect(kube.authenticate(kube.issued[0]!.token)).toBeUndefined();
+      // Asked for none, the API server's own audiences are what a role without `audiences` gets.
+      kube.answerAudiences(undefined);
+      await mint(provider, roleFor(kube.url));
+      expect(kube.issued[1]?.audiences).toEqual(['https://kubernetes.default.svc']);
+    });
+
     it('Secret creation forbidden', async () => {
       kube.forbid('create', 'secrets');
       const err = await refusal(mint(provider, roleFor(kube.url)));

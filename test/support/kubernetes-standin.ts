@@ -8,6 +8,7 @@
  *   kube.writeKubeconfig()         // a kubeconfig file for the exchanger (JITKEY_KUBECONFIG)
  *   kube.forbid('create', 'serviceaccounts/token')   // drop one RBAC rule of the exchanger → 403
  *   kube.failDeletes(2)            // the next 2 Secret deletes answer 500 (an API server in trouble)
+ *   kube.answerAudiences(['x'])    // TokenRequests are answered (and tokens issued) for these instead
  *   kube.secrets / kube.issued / kube.requests       // what happened, for assertions
  *   kube.setNow(date)              // the clock tokens expire by
  *   await kube.stop()
@@ -82,6 +83,8 @@ export interface KubernetesStandin {
   forbid(verb: string, resource: string): void;
   /** The next `count` Secret deletes answer 500 InternalError and delete nothing. */
   failDeletes(count: number): void;
+  /** Issue tokens for these audiences, whatever was asked (undefined: as asked, as Kubernetes does). */
+  answerAudiences(audiences: string[] | undefined): void;
   setNow(now: Date): void;
   /** Who a token is, as the API server would authenticate it now (undefined: 401). */
   authenticate(token: string): string | undefined;
@@ -109,6 +112,7 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
   for (const ns of Object.keys(options.namespaces)) configMaps.set(`${ns}/app-config`, { color: 'blue' });
   let now = () => new Date();
   let deleteFailures = 0;
+  let forcedAudiences: string[] | undefined;
 
   const authenticate = (token: string): string | undefined => {
     if (token === exchangerToken) return EXCHANGER_USER;
@@ -274,14 +278,16 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
         );
     } else return status(400, 'BadRequest', 'this stand-in expects a bound token (jitkey always binds)');
     const expiresAt = new Date(Math.floor(now().getTime() / 1000) * 1000 + seconds * 1000);
+    // No audiences asked: the API server's own (its --api-audiences).
+    const audiences = forcedAudiences ?? spec.audiences ?? ['https://kubernetes.default.svc'];
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
-    const token = `${b64({ alg: 'RS256', kid: 'standin' })}.${b64({ sub: `system:serviceaccount:${ns}:${sa}`, exp: expiresAt.getTime() / 1000, jti: randomUUID() })}.${randomBytes(32).toString('base64url')}`;
+    const token = `${b64({ alg: 'RS256', kid: 'standin' })}.${b64({ aud: audiences, sub: `system:serviceaccount:${ns}:${sa}`, exp: expiresAt.getTime() / 1000, jti: randomUUID() })}.${randomBytes(32).toString('base64url')}`;
     const bound = secrets.get(`${ns}/${ref.name}`)!;
     issued.push({
       token,
       namespace: ns,
       serviceAccount: sa,
-      audiences: spec.audiences ?? ['https://kubernetes.default.svc'],
+      audiences,
       expirationSeconds: seconds,
       expiresAt,
       bound: { kind: 'Secret', name: bound.name, uid: bound.uid },
@@ -292,7 +298,7 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
         kind: 'TokenRequest',
         apiVersion: 'authentication.k8s.io/v1',
         metadata: { name: sa, namespace: ns, creationTimestamp: null },
-        spec: { ...spec, expirationSeconds: seconds },
+        spec: { ...spec, audiences, expirationSeconds: seconds },
         status: { token, expirationTimestamp: expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z') },
       },
     };
@@ -422,6 +428,9 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
     forbid: (verb, resource) => rules.delete(`${verb} ${resource}`),
     failDeletes: (count) => {
       deleteFailures = count;
+    },
+    answerAudiences: (audiences) => {
+      forcedAudiences = audiences;
     },
     setNow: (date) => {
       now = () => date;
