@@ -1,13 +1,17 @@
-/** The last step of an exchange or a redeem: credentials minted, lease and audit row committed. */
+/**
+ * The last step of an exchange or a redeem: credentials minted, lease and audit row committed,
+ * and the run attempt looked at again (it may have completed while minting).
+ */
 import type { Claims } from '../claims.js';
 import { identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError, unavailable } from '../errors.js';
+import { endLease } from '../leases/end.js';
 import { runKeyOf, sealForRunEnd } from '../leases/run-end.js';
 import { hashRevokeToken, newLeaseId, newRevokeToken, seal } from '../leases/secrets.js';
 import type { Role } from '../policy/types.js';
 import type { Minted } from '../providers/types.js';
-import type { AuditEntry, LeaseRecord } from '../store/types.js';
+import type { AuditEntry, LeaseRecord, RunKey } from '../store/types.js';
 import type { ExchangeDeps, Grant } from './types.js';
 
 export interface MintAndRecord {
@@ -88,28 +92,30 @@ export async function mintAndRecord({
     expiresAt: minted.expiresAt,
     ...audit,
   };
+  const lease: LeaseRecord = {
+    id: leaseId,
+    role: role.name,
+    provider: role.provider,
+    createdAt: now,
+    expiresAt: minted.expiresAt,
+    revokeTokenHash: hashRevokeToken(revokeToken),
+    ...(minted.revocationSecret
+      ? { sealedRevocation: seal(minted.revocationSecret, revokeToken, leaseId) }
+      : {}),
+    ...(idClaims.repository ? { repository: idClaims.repository } : {}),
+    ...(idClaims.run_id ? { runId: idClaims.run_id } : {}),
+    ...(run ? { repositoryId: run.repositoryId, runAttempt: run.runAttempt } : {}),
+    ...(minted.revocationSecret && deps.webhookSecret
+      ? { sealedRunEnd: sealForRunEnd(minted.revocationSecret, deps.webhookSecret, leaseId) }
+      : {}),
+  };
   try {
-    await record(entry, {
-      id: leaseId,
-      role: role.name,
-      provider: role.provider,
-      createdAt: now,
-      expiresAt: minted.expiresAt,
-      revokeTokenHash: hashRevokeToken(revokeToken),
-      ...(minted.revocationSecret
-        ? { sealedRevocation: seal(minted.revocationSecret, revokeToken, leaseId) }
-        : {}),
-      ...(idClaims.repository ? { repository: idClaims.repository } : {}),
-      ...(idClaims.run_id ? { runId: idClaims.run_id } : {}),
-      ...(run ? { repositoryId: run.repositoryId, runAttempt: run.runAttempt } : {}),
-      ...(minted.revocationSecret && deps.webhookSecret
-        ? { sealedRunEnd: sealForRunEnd(minted.revocationSecret, deps.webhookSecret, leaseId) }
-        : {}),
-    });
+    await record(entry, lease);
   } catch (err) {
     await discard(deps, role, minted, leaseId);
     throw err instanceof JitkeyError ? err : unavailable('the store could not record the lease', err);
   }
+  if (run) await endIfRunCompleted(deps, requestId, run, lease, minted);
   deps.metrics.decisions.inc({ role: role.name, outcome: 'allowed', code: '' });
   return {
     lease_id: leaseId,
@@ -119,6 +125,54 @@ export async function mintAndRecord({
     expires_at: minted.expiresAt.toISOString(),
     credentials: minted.credentials,
   };
+}
+
+/**
+ * A `workflow_run completed` webhook that came while this lease was being minted revoked the
+ * run's leases recorded by then, not this one. So, once the lease is in, the attempt is read
+ * again: completed → the lease ends at once (revoked upstream where the provider can) and the job
+ * gets `403 run_completed`. A webhook that comes later finds the lease itself. Fails closed: when
+ * the attempt cannot be read, the lease is ended too.
+ */
+async function endIfRunCompleted(
+  deps: ExchangeDeps,
+  requestId: string,
+  run: RunKey,
+  lease: LeaseRecord,
+  minted: Minted,
+): Promise<void> {
+  let failure: unknown;
+  let completed = false;
+  try {
+    completed = (await deps.store.runState(run, lease.role)).completed;
+  } catch (err) {
+    failure = err;
+  }
+  if (!completed && failure === undefined) return;
+  const secret = minted.revocationSecret;
+  await endLease(deps, lease, {
+    requestId,
+    secret: secret ? () => secret : undefined,
+    why: completed
+      ? ': its run attempt completed while it was being minted'
+      : ': the run attempt could not be read again after minting',
+    claims: { repository_id: run.repositoryId, run_id: run.runId, run_attempt: run.runAttempt },
+  }).catch((err: unknown) => {
+    deps.log.error('could not end a lease minted for an ended or unreadable run attempt', {
+      lease_id: lease.id,
+      error: err as Error,
+    });
+  });
+  if (failure !== undefined) {
+    throw failure instanceof JitkeyError
+      ? failure
+      : unavailable('the store could not read the run attempt', failure);
+  }
+  throw new JitkeyError(
+    'run_completed',
+    `run ${run.runId} attempt ${run.runAttempt} completed (GitHub sent workflow_run completed) while these ` +
+      'credentials were being minted: they were revoked and not handed out; re-run the job for a new attempt',
+  );
 }
 
 /** Credentials minted but not recorded are never handed out; revoke them where the platform can. */

@@ -79,6 +79,38 @@ describe('POST /v1/github/webhook', () => {
     if (!(res instanceof Error)) expect(res.status).toBe(400);
   });
 
+  it('an exchange still minting when its run completes gets 403 run_completed and leaves no live lease', async () => {
+    const issued = gh.issued.length;
+    // GitHub is slow to mint: the run's workflow_run completed comes meanwhile.
+    const held = gh.holdNext({ method: 'POST', path: /\/access_tokens$/ });
+    const exchanging = stack.exchange(stack.idp.mint(claims('5550009', '1')), { role: 'bump-deps' });
+    await held.arrived;
+    expect(await deliver(workflowRun(5550009, 1))).toEqual({ status: 200, body: { revoked: 0 } });
+    held.release();
+    const answer = await exchanging;
+    expect(answer.status).toBe(403);
+    expect(answer.body.error).toBe('run_completed');
+    expect(answer.body.message).toMatch(
+      /run 5550009 attempt 1 completed .* while these credentials were being minted/,
+    );
+    const minted = gh.issued.slice(issued);
+    expect(minted).toHaveLength(1);
+    expect(gh.revocations).toContain(minted[0]!.token);
+
+    const store = await openStore(stack.exchanger.store, { purgeIntervalMs: 0 });
+    try {
+      const ended = (await store.queryAudit({ outcome: 'revoked' })).filter((r) =>
+        r.reason.includes('while it was being minted'),
+      );
+      expect(ended.map((r) => r.reason)).toEqual([
+        'lease revoked: its run attempt completed while it was being minted (revoked upstream)',
+      ]);
+      expect((await store.getLease(ended[0]!.leaseId!))?.revokedAt).toBeInstanceOf(Date);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('workflow_run completed revokes every lease of that attempt, and later exchanges get 403 run_completed', async () => {
     const run = claims('5550001', '2');
     const aws = await stack.exchange(stack.idp.mint(run), { role: 'deploy' });

@@ -15,6 +15,8 @@
  *   gh.issued          // every installation token: { token, installationId, owner, permissions, repositories, expiresAt, revoked }
  *   gh.revocations     // tokens revoked through DELETE /installation/token, in order
  *   gh.failNext({ method: 'GET', path: /\/environments\// }, 503, 2)   // the next 2 matching requests fail
+ *   const held = gh.holdNext({ method: 'POST', path: /access_tokens$/ })  // the next matching request waits:
+ *   await held.arrived; …; held.release()                               // (a slow GitHub, without timers)
  *   gh.setEnvironment('acme/web', 'production', undefined)           // (re)define or delete an environment
  *   gh.addInstallation({...}); gh.addUserToken(token, user); gh.setTeam('acme/deployers', ['bob'])
  *   await gh.stop()
@@ -37,9 +39,6 @@
  *   repository and has `actions: read` (else 403 "Resource not accessible by integration"); 404 when
  *   the repository is not in the installation or has no such environment. Names compare case-insensitively.
  * - `GET /user` with a configured user token → `{login, id}`, else 401.
- * - With `oauth` (a GitHub App's OAuth client), GitHub's web sign-in at the server's root:
- *   `/login/oauth/authorize` (a page with an "Authorize" button) and `/login/oauth/access_token`,
- *   checking the client secret, `redirect_uri`, the code (single use) and PKCE (`github-oauth.ts`).
  * - `GET /orgs/{org}/teams/{slug}/memberships/{user}` with an installation token of `org` with
  *   `members: read` → 200 `{state: 'active', role: 'member'}` or 404.
  * - `GET /repos/{owner}/{repo}/actions/runs/{id}/attempts/{n}` with an installation token that covers
@@ -53,7 +52,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { jwtVerify } from 'jose';
-import { type GithubOAuth, githubOAuth, type OAuthClient } from './github-oauth.js';
 
 /** The GitHub App this stand-in plays, as `jitkey serve` reads it from its environment. */
 export const githubAppEnv = (gh: Pick<GithubStandin, 'appId' | 'privateKeyPem' | 'url'>) => ({
@@ -114,8 +112,6 @@ export interface GithubStandinOptions {
   defaultRunActor?: { login: string; id: number };
   tokenTtlSeconds?: number;
   now?: () => Date;
-  /** The GitHub App's OAuth client, for the web sign-in (`gh.oauth`). */
-  oauth?: OAuthClient;
 }
 
 export type GithubRequestAuth =
@@ -152,8 +148,6 @@ export interface GithubStandin {
   url: string;
   appId: string;
   privateKeyPem: string;
-  /** The web sign-in, when `oauth` was given: its token exchanges and the user tokens it issued. */
-  oauth: GithubOAuth | undefined;
   requests: GithubRecordedRequest[];
   issued: GithubIssuedToken[];
   revocations: string[];
@@ -163,6 +157,11 @@ export interface GithubStandin {
     times?: number,
     message?: string,
   ): void;
+  /**
+   * The next matching request is held once it arrived (authenticated, before it is answered)
+   * until `release()`: a GitHub as slow as a test needs, with no timer.
+   */
+  holdNext(match: { method?: string; path: string | RegExp }): { arrived: Promise<void>; release(): void };
   addInstallation(installation: StandinInstallation): number;
   setEnvironment(repository: string, name: string, environment: StandinEnvironment | undefined): void;
   addUserToken(token: string, user: { login: string; id: number }): void;
@@ -228,6 +227,12 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
     status: number;
     times: number;
     message: string;
+  }> = [];
+  const holds: Array<{
+    method?: string;
+    path: string | RegExp;
+    arrive: () => void;
+    released: Promise<void>;
   }> = [];
   let nextInstallationId = 1000;
   let nextEnvironmentId = 1;
@@ -542,19 +547,8 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
     throw new ApiError(404, 'Not Found');
   }
 
-  const oauth =
-    options.oauth &&
-    githubOAuth({
-      client: options.oauth,
-      user: (login) => [...users.values()].find((u) => lc(u.login) === lc(login)),
-      addUserToken: (token, user) => users.set(token, user),
-      now,
-    });
-
   const server = createServer((req, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    // GitHub's web sign-in lives at the web root, beside (not under) a GHES API prefix.
-    if (oauth?.handle(req, res, url.pathname)) return;
     const rawPath = url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : url.pathname;
     const path = rawPath
       .split('/')
@@ -580,6 +574,16 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
       if (f) {
         if (--f.times <= 0) failures.splice(failures.indexOf(f), 1);
         throw new ApiError(f.status, f.message);
+      }
+      const h = holds.find(
+        (x) =>
+          (!x.method || x.method === record.method) &&
+          (typeof x.path === 'string' ? x.path === path : x.path.test(path)),
+      );
+      if (h) {
+        holds.splice(holds.indexOf(h), 1);
+        h.arrive();
+        await h.released;
       }
       return route(req, path, record);
     };
@@ -610,12 +614,19 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
     url,
     appId,
     privateKeyPem,
-    oauth,
     requests,
     issued,
     revocations,
     failNext(match, status, times = 1, message = 'Server Error') {
       failures.push({ ...match, status, times, message });
+    },
+    holdNext(match) {
+      let arrive = () => {};
+      let release = () => {};
+      const arrived = new Promise<void>((r) => (arrive = r));
+      const released = new Promise<void>((r) => (release = r));
+      holds.push({ ...match, arrive, released });
+      return { arrived, release };
     },
     addInstallation,
     setEnvironment,
