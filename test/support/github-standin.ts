@@ -39,6 +39,9 @@
  *   repository and has `actions: read` (else 403 "Resource not accessible by integration"); 404 when
  *   the repository is not in the installation or has no such environment. Names compare case-insensitively.
  * - `GET /user` with a configured user token → `{login, id}`, else 401.
+ * - With `oauth` (a GitHub App's OAuth client), GitHub's web sign-in at the server's root:
+ *   `/login/oauth/authorize` (a page with an "Authorize" button) and `/login/oauth/access_token`,
+ *   checking the client secret, `redirect_uri`, the code (single use) and PKCE (`github-oauth.ts`).
  * - `GET /orgs/{org}/teams/{slug}/memberships/{user}` with an installation token of `org` with
  *   `members: read` → 200 `{state: 'active', role: 'member'}` or 404.
  * - `GET /repos/{owner}/{repo}/actions/runs/{id}/attempts/{n}` with an installation token that covers
@@ -52,6 +55,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { jwtVerify } from 'jose';
+import { type GithubOAuth, githubOAuth, type OAuthClient } from './github-oauth.js';
 
 /** The GitHub App this stand-in plays, as `jitkey serve` reads it from its environment. */
 export const githubAppEnv = (gh: Pick<GithubStandin, 'appId' | 'privateKeyPem' | 'url'>) => ({
@@ -112,6 +116,8 @@ export interface GithubStandinOptions {
   defaultRunActor?: { login: string; id: number };
   tokenTtlSeconds?: number;
   now?: () => Date;
+  /** The GitHub App's OAuth client, for the web sign-in (`gh.oauth`). */
+  oauth?: OAuthClient;
 }
 
 export type GithubRequestAuth =
@@ -148,6 +154,8 @@ export interface GithubStandin {
   url: string;
   appId: string;
   privateKeyPem: string;
+  /** The web sign-in, when `oauth` was given: its token exchanges and the user tokens it issued. */
+  oauth: GithubOAuth | undefined;
   requests: GithubRecordedRequest[];
   issued: GithubIssuedToken[];
   revocations: string[];
@@ -547,8 +555,19 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
     throw new ApiError(404, 'Not Found');
   }
 
+  const oauth =
+    options.oauth &&
+    githubOAuth({
+      client: options.oauth,
+      user: (login) => [...users.values()].find((u) => lc(u.login) === lc(login)),
+      addUserToken: (token, user) => users.set(token, user),
+      now,
+    });
+
   const server = createServer((req, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    // GitHub's web sign-in lives at the web root, beside (not under) a GHES API prefix.
+    if (oauth?.handle(req, res, url.pathname)) return;
     const rawPath = url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : url.pathname;
     const path = rawPath
       .split('/')
@@ -614,6 +633,7 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
     url,
     appId,
     privateKeyPem,
+    oauth,
     requests,
     issued,
     revocations,
