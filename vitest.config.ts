@@ -1,8 +1,22 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
-export default defineConfig({
+/**
+ * Left out by `npm run test:quick` (`--mode quick`), the edit loop's suite: the end-to-end files
+ * (`jitkey serve` and the Action as processes against the stand-ins), the load and restart tests,
+ * the browser, and the test of the test database itself (it starts servers of its own).
+ * `npm test` runs everything.
+ */
+const SLOW_FILES = [
+  'test/**/*e2e*.test.ts',
+  'test/scale/**',
+  'test/console/browser.test.ts',
+  'test/support/embedded-postgres.test.ts',
+];
+
+export default defineConfig(({ mode }) => ({
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: [...configDefaults.exclude, ...(mode === 'quick' ? SLOW_FILES : [])],
     // One PostgreSQL server for the run (embedded unless JITKEY_TEST_DATABASE_URL names one).
     globalSetup: ['test/global-postgres.ts'],
     testTimeout: 30_000,
@@ -11,4 +25,4 @@ export default defineConfig({
     // A deprecation (an invalid Date sent to pg, say) fails the test that caused it.
     execArgv: ['--throw-deprecation'],
   },
-});
+}));

@@ -13,8 +13,10 @@ import { exchange } from '../exchange/exchange.js';
 import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
 import type { ExchangeDeps } from '../exchange/types.js';
 import { childLogger, type Logger } from '../log.js';
+import { bindClientAddress, NO_TRUSTED_PROXIES, type ProxyTrust } from '../net/client-address.js';
 import { truncate } from '../text/clean.js';
 import { quote } from '../text/quote.js';
+import { gateServer } from './connection-gate.js';
 import {
   asJitkeyError,
   bearerToken,
@@ -24,7 +26,14 @@ import {
   sendError,
   sendJson,
 } from './http.js';
-import { DEFAULT_LIMITS, type HttpLimits, peerConnectionCap } from './limits.js';
+import {
+  bodiesPerClient,
+  DEFAULT_LIMITS,
+  type HttpLimits,
+  inFlightSlots,
+  slotNowUntilClose,
+  slotUntilClose,
+} from './limits.js';
 import type { Metrics } from './metrics.js';
 import { newRequestId } from './request-id.js';
 import { revoke } from './revoke.js';
@@ -38,6 +47,8 @@ export interface AppDeps extends ExchangeDeps {
   maxInFlight?: number;
   /** Timeouts and caps (`limits.ts`); `maxInFlight` above wins over `limits.maxInFlight`. */
   limits?: Partial<HttpLimits>;
+  /** Peers whose forwarded header names the client (`--trusted-proxies`); default none. */
+  proxyTrust?: ProxyTrust;
   /** Extra routes (approvals) tried before the 404. Return false when the path is not theirs. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 }
@@ -60,21 +71,23 @@ function limitsOf(deps: AppDeps): HttpLimits {
 }
 
 export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { maxInFlight, bodyTimeoutMs } = limitsOf(deps);
-  let inFlight = 0;
+  const limits = limitsOf(deps);
+  const { bodyTimeoutMs } = limits;
+  const slots = inFlightSlots(limits);
+  const sendingBody = bodiesPerClient(limits.maxConnectionsPerPeer);
 
-  const takeSlot = (res: ServerResponse): void => {
-    if (inFlight >= maxInFlight) {
-      throw new JitkeyError('rate_limited', 'the exchanger is at capacity; retry shortly', { retryAfter: 1 });
-    }
-    inFlight++;
-    res.once('close', () => inFlight--);
-  };
-  /** A slot is taken only once the body is in: a trickled body holds a connection, not a slot. */
+  const takeSlot = (res: ServerResponse): void => slotNowUntilClose(slots, res);
+  /**
+   * A slot is taken only once the body is in: a trickled body holds a connection, not a slot.
+   * Bodies still arriving are capped per client address; past the in-flight limit a request
+   * waits a moment for a slot (bounded queue) before it gets 429.
+   */
   const admit = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // Bytes only: the route decodes them once, as JSON.
-    await readBodyBytes(req, { limit: MAX_BODY_BYTES, timeoutMs: bodyTimeoutMs });
-    takeSlot(res);
+    await sendingBody(clientAddress(req), () =>
+      readBodyBytes(req, { limit: MAX_BODY_BYTES, timeoutMs: bodyTimeoutMs }),
+    );
+    await slotUntilClose(slots, res);
   };
 
   /** Webhook bodies are charged as they arrive, per sender (`webhook-budget.ts`). */
@@ -109,7 +122,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     'POST /v1/exchange': async (req, res, requestId, log) => {
       const body = await readJsonObject(req);
       const token = bearerToken(req);
-      const grant = await exchange(deps, token, body, requestId, req.socket.remoteAddress ?? '');
+      const grant = await exchange(deps, token, body, requestId, clientAddress(req));
       if ('status' in grant) {
         sendJson(res, 202, grant);
         log.info('exchange', { role: body.role, outcome: 'pending' });
@@ -138,6 +151,8 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
         admit: () => takeSlot(res),
       });
       if (outcome.status === 204) res.writeHead(204).end();
+      else if (outcome.status === 202)
+        sendJson(res, 202, { accepted: true, ...(outcome.replayed ? { replayed: true } : {}) });
       else sendJson(res, 200, { revoked: outcome.revoked, ...(outcome.replayed ? { replayed: true } : {}) });
       log.info('github webhook', { status: outcome.status });
     },
@@ -148,7 +163,9 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     },
   };
 
+  const trust = deps.proxyTrust ?? NO_TRUSTED_PROXIES;
   return (req, res) => {
+    bindClientAddress(req, trust);
     const requestId = newRequestId();
     const log = childLogger(deps.log, { request_id: requestId });
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -207,11 +224,6 @@ export function createServer(deps: AppDeps): Server {
     const folded = writeFoldedRefusals(refusals, deps);
     server.on('close', () => void folded.stop());
   }
-  const admitPeer = peerConnectionCap(limits.maxConnectionsPerPeer);
-  server.on('connection', (socket) => {
-    if (!admitPeer(socket.remoteAddress ?? '', (release) => socket.once('close', release))) {
-      socket.destroy();
-    }
-  });
+  gateServer(server, limits, deps.proxyTrust ?? NO_TRUSTED_PROXIES);
   return server;
 }

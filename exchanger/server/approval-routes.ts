@@ -14,6 +14,7 @@ import { callerBudget } from '../approvals/caller-budget.js';
 import { type Approvals, cleanReason } from '../approvals/service.js';
 import { invalidRequest } from '../errors.js';
 import type { Logger } from '../log.js';
+import { clientAddress } from '../net/client-address.js';
 import { quote } from '../text/quote.js';
 import { bearerToken, readJsonObject, sendJson } from './http.js';
 
@@ -33,7 +34,7 @@ export function approvalRoutes(
   return async (req, res, requestId) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
-    const peer = req.socket.remoteAddress ?? '';
+    const peer = clientAddress(req);
 
     if (req.method === 'GET' && path === '/v1/requests') {
       const status = url.searchParams.get('status') ?? 'pending';

@@ -17,6 +17,10 @@
  *   tokens get `403 run_completed`), then each of its leases is revoked: GitHub tokens deleted
  *   upstream, every lease marked revoked with its own audit row. Answer: 200 `{"revoked": N}`.
  *
+ * - `deployment_protection_rule requested` (GitHub's deployment gate, when a GitHub App is set):
+ *   checked, handed to the gate and answered `202` at once; the gate decides in the background and
+ *   answers GitHub through its API (`gate/`). Without a GitHub App the event is ignored (204).
+ *
  * Revoking never depends on the role still being in the policy: a renamed or removed role's
  * GitHub tokens are deleted all the same.
  */
@@ -27,6 +31,7 @@ import type { RunApprovals } from '../exchange/types.js';
 import { parseSignature, signatureCheck } from '../github/webhook-signature.js';
 import { type EndLeaseDeps, endLease } from '../leases/end.js';
 import { unsealForRunEnd } from '../leases/run-end.js';
+import { clientAddress } from '../net/client-address.js';
 import type { RunKey } from '../store/types.js';
 import { quote } from '../text/quote.js';
 import { readSignedBody } from './webhook-body.js';
@@ -40,9 +45,15 @@ export interface WebhookDeps extends EndLeaseDeps {
   webhookSecret?: string;
   refusals?: RefusalFold | undefined;
   approvals?: Pick<RunApprovals, 'closeRun'> | undefined;
+  /** GitHub's deployment gate (`gate/gate.ts`): without it `deployment_protection_rule` is ignored. */
+  gate?: { requested(payload: Record<string, unknown>, requestId: string): void } | undefined;
 }
 
-export type WebhookOutcome = { status: 204 } | { status: 200; revoked: number; replayed?: true };
+export type WebhookOutcome =
+  | { status: 204 }
+  | { status: 200; revoked: number; replayed?: true }
+  /** A deployment gate delivery, taken: GitHub wants its answer within 10 s, the decision comes later. */
+  | { status: 202; replayed?: true };
 
 /** What the HTTP layer hands one delivery: its share of the budget, its timeout, its slot. */
 export interface WebhookIntake {
@@ -56,12 +67,10 @@ export interface WebhookIntake {
 }
 
 /**
- * The address a delivery's share is counted by, and its refusals folded by: the socket's peer.
- * One place to swap for the client address a trusted proxy reports.
+ * The address a delivery's share is counted by, and its refusals folded by: the client address
+ * (the peer, or what a trusted proxy reports; `net/client-address.ts`).
  */
-export function clientAddress(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? '';
-}
+export { clientAddress };
 
 /**
  * What can be decided before the body is read, so nothing is buffered for it: no webhook secret
@@ -80,8 +89,11 @@ export async function screenWebhook(
     );
   }
   if (!parseSignature(header(req, 'x-hub-signature-256'))) await refuseSignature(deps, req, requestId);
-  return header(req, 'x-github-event') === 'workflow_run' ? 'read' : 'ignore';
+  const event = header(req, 'x-github-event');
+  return event === 'workflow_run' || (event === GATE_EVENT && deps.gate) ? 'read' : 'ignore';
 }
+
+const GATE_EVENT = 'deployment_protection_rule';
 
 /** A `workflow_run` delivery whose head passed `screenWebhook`: the body, its signature, the work. */
 export async function handleWebhook(
@@ -101,6 +113,7 @@ export async function handleWebhook(
   intake.ticket.signed();
   intake.admit();
   const payload = parsePayload(body);
+  if (header(req, 'x-github-event') === GATE_EVENT) return gateDelivery(deps, req, requestId, intake, payload);
   if (payload.action !== 'completed') return { status: 204 };
   const run = runOf(payload);
   const delivery = header(req, 'x-github-delivery') ?? '';
@@ -117,6 +130,30 @@ export async function handleWebhook(
   }
 }
 
+/**
+ * `deployment_protection_rule requested`: checked and handed to the gate, which decides in the
+ * background; the same delivery again (GitHub's redelivery, a replay) is not worked on twice.
+ */
+function gateDelivery(
+  deps: WebhookDeps,
+  req: IncomingMessage,
+  requestId: string,
+  intake: WebhookIntake,
+  payload: Payload,
+): WebhookOutcome {
+  if (payload.action !== 'requested' || !deps.gate) return { status: 204 };
+  const signature = parseSignature(header(req, 'x-hub-signature-256'))!.toString('hex');
+  const start = intake.deliveries.begin(header(req, 'x-github-delivery') ?? '', signature);
+  if ('replayOf' in start) return { status: 202, replayed: true };
+  try {
+    deps.gate.requested(payload as Record<string, unknown>, requestId);
+  } catch (err) {
+    start.failed();
+    throw err;
+  }
+  return { status: 202 };
+}
+
 /** A signed delivery seen before: its first replay per minute gets a row, the rest a count. */
 async function auditReplay(
   deps: WebhookDeps,
@@ -126,7 +163,7 @@ async function auditReplay(
   first: string,
 ): Promise<void> {
   const subject = `delivery ${quote(first, 64)}`;
-  if (deps.refusals && !deps.refusals.admit(subject, 'webhook', 'delivery_replayed')) return;
+  if (deps.refusals && !(await deps.refusals.admit(subject, 'webhook', 'delivery_replayed'))) return;
   await deps.store.record({
     at: deps.now(),
     requestId,
@@ -140,7 +177,7 @@ async function auditReplay(
 
 /** Audits (folded per client address, as anyone can send these) and throws the 401. */
 async function refuseSignature(deps: WebhookDeps, req: IncomingMessage, requestId: string): Promise<never> {
-  if (auditsRefusal(deps.refusals, { peer: clientAddress(req), event: 'webhook' })) {
+  if (await auditsRefusal(deps.refusals, { peer: clientAddress(req), event: 'webhook' })) {
     await deps.store.record({
       at: deps.now(),
       requestId,

@@ -147,13 +147,14 @@ describe('fail closed on the store', () => {
 });
 
 describe('capacity and unexpected failures', () => {
-  it('answers 429 rate_limited with Retry-After once maxInFlight requests are in flight', async () => {
+  it('answers 429 rate_limited with Retry-After once maxInFlight requests are in flight and none may wait', async () => {
     let release!: () => void;
     let entered!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const inMint = new Promise<void>((r) => (entered = r));
     const exchange = await serve({
       maxInFlight: 1,
+      limits: { inFlightQueue: 0 },
       providers: {
         github: provider({
           mint: async (r) => {

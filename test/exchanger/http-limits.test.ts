@@ -95,6 +95,7 @@ describe('in-flight slots (issue 16, item 1)', () => {
     let entered = 0;
     const { url } = await serve({
       maxInFlight: 2,
+      limits: { inFlightQueue: 0 },
       providers: {
         github: {
           name: 'github',
@@ -133,8 +134,8 @@ describe('in-flight slots (issue 16, item 1)', () => {
 });
 
 describe('connections per peer (issue 16, item 1)', () => {
-  it('closes connections past the per-peer cap at once; other peers are unaffected', async () => {
-    const { port } = await serve({ limits: { maxConnectionsPerPeer: 3 } });
+  it('closes connections past the per-peer cap and its queue at once; other peers are unaffected', async () => {
+    const { port } = await serve({ limits: { maxConnectionsPerPeer: 3, connectionQueuePerPeer: 0 } });
     await holdSlowBodies(port, 3, '127.0.0.5');
     const extra = await rawConnect(port, { localAddress: '127.0.0.5' });
     await extra.closed;

@@ -36,6 +36,26 @@ describe('jitkey serve limits', () => {
       { JITKEY_MAX_CONNECTIONS_PER_PEER: '-1' },
       /JITKEY_MAX_CONNECTIONS_PER_PEER must be a whole number \(0 turns the cap off\)/,
     ],
+    [
+      [],
+      { JITKEY_IN_FLIGHT_WAIT_MS: '1.5' },
+      /JITKEY_IN_FLIGHT_WAIT_MS must be a whole number \(0: no wait\)/,
+    ],
+    [
+      ['--trusted-proxies', '10.0.0.1/8'],
+      {},
+      /--trusted-proxies \(or JITKEY_TRUSTED_PROXIES\): '10.0.0.1\/8' has bits set past its prefix: write 10.0.0.0\/8/,
+    ],
+    [
+      [],
+      { JITKEY_TRUSTED_PROXIES: 'ingress-nginx' },
+      /JITKEY_TRUSTED_PROXIES\): 'ingress-nginx' is not an IPv4 or IPv6 address or CIDR range/,
+    ],
+    [
+      ['--trusted-proxies', '10.0.0.0/8', '--forwarded-header', 'x-real-ip'],
+      {},
+      /--forwarded-header \(or JITKEY_FORWARDED_HEADER\) must be x-forwarded-for or forwarded/,
+    ],
   ])('refuses %j %j with a message that says what to change', async (extra, env, message) => {
     const dir = mkdtempSync(join(tmpdir(), 'jitkey-limits-'));
     const policy = join(dir, 'policy.yaml');
@@ -49,7 +69,10 @@ describe('jitkey serve limits', () => {
   });
 
   it('caps connections per peer from the environment, and answers HEAD on the probes', async () => {
-    running = await startExchanger({ policy: POLICY, env: { JITKEY_MAX_CONNECTIONS_PER_PEER: '2' } });
+    running = await startExchanger({
+      policy: POLICY,
+      env: { JITKEY_MAX_CONNECTIONS_PER_PEER: '2', JITKEY_CONNECTION_QUEUE_PER_PEER: '0' },
+    });
     const held = [
       await rawConnect(running.port, { localAddress: '127.0.0.9' }),
       await rawConnect(running.port, { localAddress: '127.0.0.9' }),
@@ -66,6 +89,32 @@ describe('jitkey serve limits', () => {
     other.socket.write('HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(await firstStatus(other)).toBe(200);
     for (const c of held) c.socket.destroy();
+  });
+
+  it('--trusted-proxies exempts the proxy from the connection cap and says so when it starts', async () => {
+    running = await startExchanger({
+      policy: POLICY,
+      args: ['--trusted-proxies', '127.0.0.1/32, 2001:db8::/32'],
+      env: { JITKEY_MAX_CONNECTIONS_PER_PEER: '2', JITKEY_CONNECTION_QUEUE_PER_PEER: '0' },
+    });
+    expect(running.output()).toMatch(
+      /"msg":"listening".*"trusted_proxies":\["127.0.0.1\/32","2001:db8::\/32"\],"forwarded_header":"x-forwarded-for"/,
+    );
+    const held = [await rawConnect(running.port), await rawConnect(running.port)];
+    for (const c of held)
+      c.socket.write('POST /v1/exchange HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{');
+    const third = await rawConnect(running.port);
+    third.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(await firstStatus(third)).toBe(200);
+    // Anyone else is held to the cap.
+    const other = [
+      await rawConnect(running.port, { localAddress: '127.0.0.9' }),
+      await rawConnect(running.port, { localAddress: '127.0.0.9' }),
+    ];
+    const refused = await rawConnect(running.port, { localAddress: '127.0.0.9' });
+    await refused.closed;
+    expect(refused.received()).toBe('');
+    for (const c of [...held, ...other]) c.socket.destroy();
   });
 
   it('--audit-retention purges audit rows older than it in the background purge', async () => {
