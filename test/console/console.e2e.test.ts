@@ -52,9 +52,9 @@ function job(role: string): Promise<StepResult> {
   });
 }
 
-/** A fresh browser context (its own cookies), as a phone. */
-async function phone(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: PHONE });
+/** A fresh browser context (its own cookies), as a phone; `javaScript: false` as with it turned off. */
+async function phone(javaScript = true): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: PHONE, javaScriptEnabled: javaScript });
   const page = await context.newPage();
   page.on('dialog', (d) => {
     throw new Error(`a dialog opened: ${d.message()}`);
@@ -149,11 +149,12 @@ describe('the console in Chromium', () => {
     expect(await c.axe(page)).toEqual([]);
     await c.screenshot(page, 'request');
 
-    await page.fill('#approve-note', 'schema migration, ticket OPS-12');
-    await Promise.all([
-      page.waitForURL(/done=approve/),
-      page.getByRole('button', { name: 'Approve' }).click(),
-    ]);
+    // By keyboard alone: type the note, Tab to Approve, Enter.
+    await page.focus('#approve-note');
+    await page.keyboard.type('schema migration, ticket OPS-12');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Approve');
+    await Promise.all([page.waitForURL(/done=approve/), page.keyboard.press('Enter')]);
     expect(await page.locator('.notice.ok').textContent()).toBe('You approved this request.');
     expect(await page.locator('p.status').textContent()).toContain('approved');
     expect(await c.axe(page)).toEqual([]);
@@ -186,9 +187,9 @@ describe('the console in Chromium', () => {
     await context.close();
   });
 
-  it("a denial's reason fails the Action with it", async () => {
+  it("a denial's reason fails the Action with it (in a browser with JavaScript off)", async () => {
     const main = job('db-admin');
-    const { context, page } = await phone();
+    const { context, page } = await phone(false);
     await c.signIn(page, 'carol'); // through the acme/platform-leads team
     const card = await cardOf(page, runId);
     await card.getByRole('link', { name: /^Review/ }).click();

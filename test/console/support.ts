@@ -46,7 +46,9 @@ export interface ConsoleStack {
 
 const AXE = readFileSync(join(REPO_ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
-export async function startConsoleStack(env: Record<string, string> = {}): Promise<ConsoleStack> {
+export async function startConsoleStack(
+  options: { env?: Record<string, string>; store?: string } = {},
+): Promise<ConsoleStack> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const webhook = await startWebhook();
@@ -62,12 +64,13 @@ export async function startConsoleStack(env: Record<string, string> = {}): Promi
     policy: (issuer) => policyFor(issuer, approvalRoles(webhook.url)),
     exchanger: {
       port,
+      ...(options.store ? { store: options.store } : {}),
       env: {
         ...githubAppEnv(gh),
         JITKEY_PUBLIC_URL: url,
         JITKEY_GITHUB_APP_CLIENT_ID: CLIENT.clientId,
         JITKEY_GITHUB_APP_CLIENT_SECRET: CLIENT.clientSecret,
-        ...env,
+        ...options.env,
       },
     },
   });
