@@ -10,6 +10,7 @@ import { createEnvironmentGuard } from '../github/environment-guard.js';
 import type { Logger } from '../log.js';
 import { parseServiceUrl } from '../net/service-url.js';
 import type { Guard } from '../policy/guard.js';
+import type { Policy } from '../policy/types.js';
 import { createAwsProvider } from './aws.js';
 import { createGithubProvider } from './github.js';
 import { createKubernetesProvider } from './kubernetes.js';
@@ -57,6 +58,20 @@ export function buildProviders(
     });
   }
   return providers;
+}
+
+/**
+ * Throws, listing them, when the exchanger's own configuration cannot serve some of the policy's
+ * roles (`Provider.check`): at start and at each reload, so the mistake stops the start or the
+ * reload instead of failing a job.
+ */
+export function checkProviderRoles(policy: Policy, providers: Providers): void {
+  const roles = [...policy.roles.values()];
+  const problems: string[] = [];
+  for (const [name, provider] of Object.entries(providers)) {
+    if (provider?.check) problems.push(...provider.check(roles.filter((r) => r.provider === name)));
+  }
+  if (problems.length > 0) throw new Error(problems.join('\n'));
 }
 
 /** A provider built on first use; a failed build is tried again on the next request. */

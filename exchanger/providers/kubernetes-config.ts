@@ -2,9 +2,11 @@
  * The exchanger's own Kubernetes credentials: `JITKEY_KUBECONFIG` when set, else the in-cluster
  * service account (what client-go's `BuildConfigFromFlags` does: an explicit kubeconfig wins).
  *
- * A role names the server jobs reach (`kubernetes.server`); the exchanger may reach the same cluster
- * by another address (in-cluster: kubernetes.default.svc). So: the kubeconfig context whose cluster
- * `server` equals the role's is used; otherwise the current context (in-cluster: the one cluster).
+ * A role names the server jobs reach (`kubernetes.server`). With a kubeconfig, the context whose
+ * cluster `server` equals the role's is used, and a role whose server no context names is an error
+ * naming the contexts there are: falling back to the current context would mint in whatever cluster
+ * that is, for a role (and a team's scope) that names another. In-cluster, the exchanger reaches its
+ * own cluster by the service address, and every role's server is taken to be that cluster.
  *
  * Supported kubeconfig users: `token`, `tokenFile`, client certificates (`…-data` or file). `exec`
  * and `auth-provider` plugins are refused at start with a message: they run programs, and the
@@ -13,6 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { JitkeyError } from '../errors.js';
 import { parseServiceUrl } from '../net/service-url.js';
 import { serverUrl } from '../policy/validate-kubernetes.js';
 import type { KubeConnection } from './kubernetes-api.js';
@@ -24,7 +27,7 @@ export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const TOKEN_REREAD_MS = 60_000;
 
 export interface KubeCredentials {
-  /** The connection to use for a role's server. */
+  /** The connection to use for a role's server; JitkeyError `upstream_error` when there is none. */
   connectionFor(server: string): KubeConnection;
   readonly source: string;
 }
@@ -114,11 +117,20 @@ export function readKubeconfig(path: string, now?: () => number): KubeCredential
     }
     return conn;
   });
-  const current = contexts.findIndex((c) => c.name === doc['current-context']);
-  const fallback = connections[Math.max(current, 0)]!;
   return {
     source: where,
-    connectionFor: (server) => connections.find((c) => c.server === server) ?? fallback,
+    connectionFor: (server) => {
+      const found = connections.find((c) => c.server === server);
+      if (found) return found;
+      const known = connections.map((c) => `${c.server} (${c.source.slice(where.length + 1)})`).join(', ');
+      // The job sees which server is missing; the exchanger's own contexts are for its log.
+      throw new JitkeyError(
+        'upstream_error',
+        `no context in the exchanger's JITKEY_KUBECONFIG names the Kubernetes API server ${server}: ` +
+          "add a context for that server, or fix the role's kubernetes.server",
+        { detail: `${where}: its contexts name ${known}` },
+      );
+    },
   };
 }
 

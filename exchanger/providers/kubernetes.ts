@@ -61,6 +61,8 @@ export interface KubernetesProvider extends Provider {
   revoke(role: Role | undefined, revocationSecret: string): Promise<void>;
   /** Deletes the Secrets of ended leases in the namespaces these roles (and past mints) name. */
   sweep(roles: Role[], lease: LeaseLookup): Promise<number>;
+  /** One line per role whose server the exchanger has no credentials for. */
+  check(roles: Role[]): string[];
   /** Cancels the per-lease timers (the sweep of the next start takes over). */
   close(): void;
 }
@@ -179,6 +181,20 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
         }
       }
       return deleted;
+    },
+
+    check(roles) {
+      const problems: string[] = [];
+      for (const role of roles) {
+        if (!role.kubernetes) continue;
+        try {
+          options.connect(role.kubernetes.server);
+        } catch (err) {
+          const detail = (err as { detail?: string }).detail;
+          problems.push(`role '${role.name}': ${(err as Error).message}${detail ? ` (${detail})` : ''}`);
+        }
+      }
+      return problems;
     },
 
     close() {

@@ -47,6 +47,12 @@ export interface Provider {
    * returns how many ended.
    */
   sweep?(roles: Role[], lease: LeaseLookup): Promise<number>;
+  /**
+   * What the exchanger's own configuration says against the policy's roles of this provider (a
+   * Kubernetes server no kubeconfig context names): one line per problem, each naming its role.
+   * `jitkey serve` does not start, and a reload is refused, while there are any.
+   */
+  check?(roles: Role[]): string[];
 }
 
 /** What the store knows of a lease id; undefined when it holds no such lease. */

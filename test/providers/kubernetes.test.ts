@@ -350,7 +350,7 @@ describe('kubernetes provider against the API stand-in', () => {
 describe('the exchanger credentials (JITKEY_KUBECONFIG, in-cluster)', () => {
   const dir = () => mkdtempSync(join(tmpdir(), 'jitkey-kcfg-'));
 
-  it('picks the context whose server is the role server, else the current context', () => {
+  it("picks the context whose server is the role's; a server no context names is an error, never the current context", () => {
     const path = join(dir(), 'config');
     writeFileSync(
       path,
@@ -368,7 +368,33 @@ current-context: cb
     );
     const creds = readKubeconfig(path);
     expect(creds.connectionFor('https://a.example:6443').token?.()).toBe('t-a');
-    expect(creds.connectionFor('https://elsewhere.example').token?.()).toBe('t-b');
+    expect(creds.connectionFor('https://b.example').token?.()).toBe('t-b');
+    let err: unknown;
+    try {
+      creds.connectionFor('https://elsewhere.example');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(JitkeyError);
+    // The job learns which server is missing; the exchanger's own contexts go to its log.
+    expect((err as JitkeyError).message).toBe(
+      "no context in the exchanger's JITKEY_KUBECONFIG names the Kubernetes API server https://elsewhere.example: add a context for that server, or fix the role's kubernetes.server",
+    );
+    expect((err as JitkeyError).detail).toBe(
+      `JITKEY_KUBECONFIG (${path}): its contexts name https://a.example:6443 (context 'ca'), https://b.example (context 'cb')`,
+    );
+    // What `jitkey serve` checks at start and at each reload.
+    const provider = createKubernetesProvider({
+      connect: (server) => createKubeApi(creds.connectionFor(server)),
+    });
+    expect(
+      provider.check([
+        roleFor('https://a.example:6443'),
+        { ...roleFor('https://elsewhere.example'), name: 'lost' },
+      ]),
+    ).toEqual([
+      `role 'lost': no context in the exchanger's JITKEY_KUBECONFIG names the Kubernetes API server https://elsewhere.example: add a context for that server, or fix the role's kubernetes.server (JITKEY_KUBECONFIG (${path}): its contexts name https://a.example:6443 (context 'ca'), https://b.example (context 'cb'))`,
+    ]);
   });
 
   it.each([
@@ -398,6 +424,26 @@ contexts: [ { name: c, context: { cluster: a, user: u } } ]
     expect(conn?.server).toBe('https://10.0.0.1:443');
     expect(conn?.token?.()).toBe('in-cluster-token');
     expect(kubeCredentialsFromEnv({})).toBeUndefined();
+  });
+
+  it('JITKEY_KUBECONFIG, when set, wins over the in-cluster service account', () => {
+    const d = dir();
+    writeFileSync(join(d, 'token'), 'in-cluster-token\n');
+    writeFileSync(join(d, 'ca.crt'), 'PEM');
+    const path = join(d, 'config');
+    writeFileSync(
+      path,
+      `clusters: [ { name: a, cluster: { server: "https://a.example" } } ]
+users: [ { name: u, user: { token: from-kubeconfig } } ]
+contexts: [ { name: c, context: { cluster: a, user: u } } ]
+`,
+    );
+    const creds = kubeCredentialsFromEnv(
+      { JITKEY_KUBECONFIG: path, KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      { inClusterDir: d },
+    );
+    expect(creds?.source).toBe(`JITKEY_KUBECONFIG (${path})`);
+    expect(creds?.connectionFor('https://a.example').token?.()).toBe('from-kubeconfig');
   });
 
   it('is not configured in a pod without a mounted service account (automountServiceAccountToken: false)', () => {
