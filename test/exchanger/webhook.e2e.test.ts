@@ -70,13 +70,24 @@ describe('POST /v1/github/webhook', () => {
   });
 
   it('refuses a body over 25 MiB before reading it', async () => {
-    const res = await fetch(`${stack.exchanger.url}/v1/github/webhook`, {
-      method: 'POST',
-      headers: { 'content-length': String(25 * 1024 * 1024 + 1), 'x-github-event': 'workflow_run' },
-      body: 'x',
-    }).catch((err: Error) => err);
-    // Node's fetch may report the short body itself; when the server answers, it is a 400.
-    if (!(res instanceof Error)) expect(res.status).toBe(400);
+    // On a raw socket: fetch will not send a Content-Length its body does not have. The signature
+    // header is well-formed (a missing one is refused first, 401) and no byte of the body is sent.
+    const conn = await rawConnect(Number(new URL(stack.exchanger.url).port));
+    try {
+      conn.socket.write(
+        'POST /v1/github/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+          `X-GitHub-Event: workflow_run\r\nX-Hub-Signature-256: sha256=${'0'.repeat(64)}\r\n` +
+          `Content-Length: ${25 * 1024 * 1024 + 1}\r\n\r\n`,
+      );
+      expect(await firstStatus(conn)).toBe(400);
+      const answer = await eventually(() => /\{.*\}/s.exec(conn.received())?.[0], 'the answer body');
+      expect(JSON.parse(answer)).toMatchObject({
+        error: 'invalid_request',
+        message: expect.stringContaining('exceeds 25 MiB'),
+      });
+    } finally {
+      conn.socket.destroy();
+    }
   });
 
   it('an exchange still minting when its run completes gets 403 run_completed and leaves no live lease', async () => {
