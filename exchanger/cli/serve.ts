@@ -19,6 +19,7 @@ import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold
 import { githubApiUrlFromEnv, githubAppConfigFromEnv } from '../github/config.js';
 import { startSweeps } from '../leases/sweep.js';
 import { createLogger, type Logger, parseLogLevel } from '../log.js';
+import { type ProxyTrust, parseProxyTrust } from '../net/client-address.js';
 import { loadPolicyFile } from '../policy/compile.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
@@ -38,7 +39,7 @@ import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
 
 const USAGE =
-  'jitkey serve --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N] [--audit-retention 90d] [--no-console]';
+  'jitkey serve --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N] [--audit-retention 90d] [--no-console] [--trusted-proxies CIDR,…] [--forwarded-header x-forwarded-for|forwarded]';
 const MAX_WORKERS = 256;
 const SHUTDOWN_GRACE_MS = 25_000;
 /**
@@ -59,6 +60,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       workers: { type: 'string', default: env.JITKEY_WORKERS ?? String(availableParallelism()) },
       'audit-retention': { type: 'string', default: env.JITKEY_AUDIT_RETENTION ?? '' },
       'no-console': { type: 'boolean', default: false },
+      'trusted-proxies': { type: 'string', default: env.JITKEY_TRUSTED_PROXIES ?? '' },
+      'forwarded-header': { type: 'string', default: env.JITKEY_FORWARDED_HEADER ?? '' },
     },
     USAGE,
   );
@@ -71,6 +74,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const workers = workerCount(values.workers!, values.store!);
   // Settings are refused here, before any worker starts, with the reason once.
   const limits = limitsFromEnv(env);
+  const proxyTrust = parseProxyTrust(
+    { proxies: values['trusted-proxies'], header: values['forwarded-header'] },
+    {
+      proxies: '--trusted-proxies (or JITKEY_TRUSTED_PROXIES)',
+      header: '--forwarded-header (or JITKEY_FORWARDED_HEADER)',
+    },
+  );
   const retention = auditRetention(values['audit-retention']);
   // The console is on when the App's OAuth client is configured; a half configuration stops the start.
   const consoleConfig = consoleConfigFromEnv(env, {
@@ -91,7 +101,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     return runPrimary({
       workers,
       log,
-      describe: (url) => ({ url, policy: policyPath, roles: first.roles.size, store: kind }),
+      describe: (url) => ({
+        url,
+        policy: policyPath,
+        roles: first.roles.size,
+        store: kind,
+        ...trustedProxiesLine(proxyTrust),
+      }),
     });
   }
   const workerIndex = cluster.isWorker ? Number(env[WORKER_INDEX_ENV] ?? cluster.worker?.id ?? 1) : 0;
@@ -187,7 +203,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const extraRoutes: typeof apiRoutes = consoleRoutes
     ? async (req, res, id) => (await consoleRoutes(req, res, id)) || apiRoutes(req, res, id)
     : apiRoutes;
-  const server = createServer({ ...deps, limits, approvals, extraRoutes });
+  const server = createServer({
+    ...deps,
+    limits,
+    proxyTrust,
+    approvals,
+    extraRoutes,
+  });
 
   const reload = async () => {
     try {
@@ -258,8 +280,21 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (link) {
     log.debug('worker listening', { url, worker: workerIndex });
     link.listening(url);
-  } else log.info('listening', { url, policy: policyPath, roles: policy.roles.size, store: store.kind });
+  } else
+    log.info('listening', {
+      url,
+      policy: policyPath,
+      roles: policy.roles.size,
+      store: store.kind,
+      ...trustedProxiesLine(proxyTrust),
+    });
   prefetchKeys(verifier, log);
+}
+
+/** What the `listening` line says of the trusted proxies, when there are any. */
+function trustedProxiesLine(trust: ProxyTrust): Record<string, unknown> {
+  if (!trust.proxies.ranges.length) return {};
+  return { trusted_proxies: trust.proxies.ranges, forwarded_header: trust.header };
 }
 
 /** `--workers N`: 1 is one process; more need a store every process can share. */
