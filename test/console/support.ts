@@ -98,7 +98,8 @@ export async function startConsoleStack(
         .map((v) => `${v.id}: ${v.help} (${v.nodes} nodes)`);
     },
     async screenshot(page, name) {
-      await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+      // What a phone shows first (390 × 844): small enough to commit a few in docs/console/.
+      await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
     },
     async stop() {
       await stack.stop();
