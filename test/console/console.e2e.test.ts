@@ -355,6 +355,16 @@ describe('the console over plain HTTP', () => {
     await context.close();
   });
 
+  it('holds its routes to the API’s body limit', async () => {
+    const res = await fetch(`${c.url}/console/requests/req_x/approve`, {
+      method: 'POST',
+      headers: { origin: c.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `note=${'x'.repeat(20 * 1024)}`,
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('request body exceeds 16 KiB');
+  });
+
   it('limits sign-in attempts per client address', async () => {
     let last = 0;
     for (let i = 0; i < 25 && last !== 429; i++) {
