@@ -6,7 +6,10 @@
  * cluster `server` equals the role's is used, and a role whose server no context names is an error
  * naming the contexts there are: falling back to the current context would mint in whatever cluster
  * that is, for a role (and a team's scope) that names another. In-cluster, the exchanger reaches its
- * own cluster by the service address, and every role's server is taken to be that cluster.
+ * own cluster by the service address, which jobs outside it do not use: a role's server is that
+ * cluster only when it is the service address, `https://kubernetes.default.svc`, or one listed in
+ * `JITKEY_IN_CLUSTER_SERVERS` (the addresses jobs reach this cluster by). Any other is an error, for
+ * the same reason.
  *
  * Supported kubeconfig users: `token`, `tokenFile`, client certificates (`…-data` or file). `exec`
  * and `auth-provider` plugins are refused at start with a message: they run programs, and the
@@ -52,7 +55,23 @@ export function kubeCredentialsFromEnv(
     token: rereading(`${dir}/token`, options.now),
     source: 'the in-cluster service account',
   };
-  return { source: conn.source, connectionFor: () => conn };
+  const names = new Set([serverUrl(new URL(server)), 'https://kubernetes.default.svc']);
+  for (const text of (env.JITKEY_IN_CLUSTER_SERVERS ?? '').split(',')) {
+    if (text.trim()) names.add(serverUrl(parseServiceUrl(text.trim(), 'JITKEY_IN_CLUSTER_SERVERS')));
+  }
+  return {
+    source: conn.source,
+    connectionFor: (role) => {
+      if (names.has(role)) return conn;
+      throw new JitkeyError(
+        'upstream_error',
+        `the exchanger has only in-cluster credentials, and the Kubernetes API server ${role} is not ` +
+          "named as its cluster: add it to the exchanger's JITKEY_IN_CLUSTER_SERVERS if jobs reach this " +
+          "cluster by that address, or fix the role's kubernetes.server",
+        { detail: `${conn.source}: this cluster is ${[...names].join(', ')}` },
+      );
+    },
+  };
 }
 
 interface Named<T> {

@@ -412,17 +412,33 @@ contexts: [ { name: c, context: { cluster: a, user: u } } ]
     expect(() => readKubeconfig(path)).toThrow(message);
   });
 
-  it('uses the in-cluster service account when JITKEY_KUBECONFIG is unset', () => {
+  it('uses the in-cluster service account when JITKEY_KUBECONFIG is unset, for the servers that name its cluster', () => {
     const d = dir();
     writeFileSync(join(d, 'token'), 'in-cluster-token\n');
     writeFileSync(join(d, 'ca.crt'), 'PEM');
-    const creds = kubeCredentialsFromEnv(
-      { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' },
+    const env = { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' };
+    const listed = kubeCredentialsFromEnv(
+      { ...env, JITKEY_IN_CLUSTER_SERVERS: 'https://k8s.acme.example, https://k8s.acme.example:8443/' },
       { inClusterDir: d },
     );
-    const conn = creds?.connectionFor('https://k8s.acme.example');
-    expect(conn?.server).toBe('https://10.0.0.1:443');
-    expect(conn?.token?.()).toBe('in-cluster-token');
+    for (const server of [
+      'https://k8s.acme.example',
+      'https://k8s.acme.example:8443',
+      'https://10.0.0.1',
+      'https://kubernetes.default.svc',
+    ]) {
+      const conn = listed?.connectionFor(server);
+      expect(conn?.server).toBe('https://10.0.0.1:443');
+      expect(conn?.token?.()).toBe('in-cluster-token');
+    }
+    // Another server is not this cluster: an error, not the in-cluster connection.
+    const plain = kubeCredentialsFromEnv(env, { inClusterDir: d });
+    expect(() => plain?.connectionFor('https://k8s.acme.example')).toThrow(
+      "the exchanger has only in-cluster credentials, and the Kubernetes API server https://k8s.acme.example is not named as its cluster: add it to the exchanger's JITKEY_IN_CLUSTER_SERVERS if jobs reach this cluster by that address, or fix the role's kubernetes.server",
+    );
+    expect(() =>
+      kubeCredentialsFromEnv({ ...env, JITKEY_IN_CLUSTER_SERVERS: 'k8s.acme.example' }, { inClusterDir: d }),
+    ).toThrow(/JITKEY_IN_CLUSTER_SERVERS/);
     expect(kubeCredentialsFromEnv({})).toBeUndefined();
   });
 
