@@ -32,6 +32,8 @@ const LAYERS: { name: string; parts: string[] }[] = [
   // leases/ sits with the exchange: it seals what providers mint and sweeps leases through them.
   { name: 'exchange use-case', parts: ['exchanger/exchange/', 'exchanger/leases/'] },
   { name: 'approvals use-case', parts: ['exchanger/approvals/'] },
+  // GitHub's deployment gate answers with the approvals and redeems through the exchange.
+  { name: 'deployment gate', parts: ['exchanger/gate/'] },
   { name: 'http', parts: ['exchanger/server/'] },
   // The console renders pages over the approvals use-case and borrows the server's HTTP helpers.
   { name: 'console', parts: ['exchanger/console/'] },

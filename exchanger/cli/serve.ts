@@ -34,6 +34,7 @@ import { openStore, parseStoreUrl } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
 import { createVerifier } from '../token/verify-token.js';
 import { parse, required, UsageError } from './args.js';
+import { gateFromEnv, reconcileIntervalFromEnv } from './gate-from-env.js';
 import { runPrimary } from './cluster-primary.js';
 import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
@@ -185,7 +186,11 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
   };
   const foldedRefusals = writeFoldedRefusals(deps.refusals, deps);
-  const approvals = createApprovals({ ...deps, github, publicUrl: publicUrlFromEnv(env) });
+  const approvalDeps = { ...deps, github, publicUrl: publicUrlFromEnv(env) };
+  // GitHub's deployment gate: its decisions are the approvals' (`gate/`).
+  const gate = gateFromEnv(env, approvalDeps);
+  const reconcileMs = reconcileIntervalFromEnv(env);
+  const approvals = gate ? gate.wrap(createApprovals(approvalDeps)) : createApprovals(approvalDeps);
   const apiRoutes = approvalRoutes(approvals, log);
   const consoleRoutes =
     consoleConfig && github
@@ -207,7 +212,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...deps,
     limits,
     proxyTrust,
-    approvals,
+    approvals: gate ? { ...approvals, redeemAtGate: gate.redeem } : approvals,
+    gate,
     extraRoutes,
   });
 
@@ -244,6 +250,10 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
           intervalMs: purge.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS,
         });
 
+  // One reconciler is enough, like one sweeper.
+  const stopReconciler =
+    gate && reconcileMs > 0 && workerIndex <= 1 ? gate.startReconciler(reconcileMs) : () => {};
+
   let stopping = false;
   const shutdown = (sig: string) => {
     if (stopping) return;
@@ -254,6 +264,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     const reap = setInterval(() => server.closeIdleConnections(), 50).unref();
     server.close(() => {
       stopSweeps();
+      stopReconciler();
       clearTimeout(force);
       clearInterval(reap);
       foldedRefusals

@@ -120,6 +120,14 @@ export async function exchange(
           `role '${role.name}' needs a human approval, which this exchanger does not offer`,
         );
       }
+      const atGate = await deps.approvals.redeemAtGate?.({
+        requestId,
+        role,
+        claims: verified.claims,
+        durationSeconds: duration,
+        endsAt,
+      });
+      if (atGate) return atGate;
       return await deps.approvals.open({
         requestId: ctx.requestId,
         role,

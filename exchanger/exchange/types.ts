@@ -59,6 +59,17 @@ export interface RunApprovals {
   }): Promise<Pending>;
   /** Closes the run attempt's pending and approved requests (it completed); returns how many. */
   closeRun?(run: RunKey): Promise<number>;
+  /**
+   * Credentials at once when GitHub's deployment gate already approved this job's deployment
+   * (`gate/redeem.ts`); `undefined` when it did not, and the job waits for an approval as before.
+   */
+  redeemAtGate?(request: {
+    requestId: string;
+    role: Role;
+    claims: Claims;
+    durationSeconds: number;
+    endsAt?: Date | undefined;
+  }): Promise<Grant | undefined>;
 }
 
 export interface ExchangeRequest {

@@ -26,7 +26,7 @@ export const AWS_KEYS = ['role_arn', 'region', 'session_policy', 'session_tags']
 export const GCP_KEYS = ['service_account', 'scopes', 'delegates', 'allow_extended_lifetime'] as const;
 export const GITHUB_KEYS = ['repositories', 'permissions'] as const;
 export const KUBERNETES_KEYS = ['server', 'ca_data', 'namespace', 'service_account', 'audiences'] as const;
-export const APPROVAL_KEYS = ['approvers', 'required', 'timeout', 'notify'] as const;
+export const APPROVAL_KEYS = ['approvers', 'required', 'timeout', 'notify', 'gate'] as const;
 /** A rule's keys: the OIDC condition claims, plus `claims:` for any other claim. */
 export const RULE_KEYS = [...CONDITION_CLAIMS, 'claims'] as const;
 

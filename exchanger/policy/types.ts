@@ -61,6 +61,11 @@ export interface ApprovalConfig {
   required: number;
   timeoutSeconds: number;
   notify?: string;
+  /**
+   * Asked at GitHub's deployment gate (`deployment_protection_rule`), before a job of a
+   * deployment these rules grant starts, rather than in the job (docs/approvals.md).
+   */
+  gate?: boolean;
 }
 
 /** A compiled matcher for one condition value (or a list of them). */

@@ -194,5 +194,7 @@ function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | u
     const url = r.url(notify, `${path}.notify`);
     if (url !== undefined) out.notify = url;
   }
+  const gate = f.get('gate');
+  if (gate && r.boolean(gate, `${path}.gate`)) out.gate = true;
   return out;
 }

@@ -37,7 +37,7 @@ import {
 import type { Metrics } from './metrics.js';
 import { newRequestId } from './request-id.js';
 import { revoke } from './revoke.js';
-import { clientAddress, handleWebhook, screenWebhook, WEBHOOK_PATH } from './webhook.js';
+import { clientAddress, handleWebhook, screenWebhook, WEBHOOK_PATH, type WebhookDeps } from './webhook.js';
 import { createWebhookBudget } from './webhook-budget.js';
 import { createDeliveryMemory } from './webhook-deliveries.js';
 
@@ -49,6 +49,8 @@ export interface AppDeps extends ExchangeDeps {
   limits?: Partial<HttpLimits>;
   /** Peers whose forwarded header names the client (`--trusted-proxies`); default none. */
   proxyTrust?: ProxyTrust;
+  /** GitHub's deployment gate, for `deployment_protection_rule` deliveries (`gate/gate.ts`). */
+  gate?: WebhookDeps['gate'];
   /** Extra routes (approvals) tried before the 404. Return false when the path is not theirs. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 }

@@ -16,7 +16,9 @@ export type AuditEvent =
   | 'deny'
   | 'expire'
   | 'redeem'
-  | 'webhook';
+  | 'webhook'
+  /** GitHub's deployment gate: an answer posted (or failing), an approval's window at the gate. */
+  | 'gate';
 
 export type AuditOutcome = 'allowed' | 'denied' | 'error' | 'revoked' | 'pending';
 

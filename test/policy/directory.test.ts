@@ -139,7 +139,13 @@ describe('guardrails decide before the team rules', () => {
     runner_environment: 'github-hosted',
   };
   it.each([
-    { name: 'allowed when no guardrail holds', role: 'prod-pay', claims: {}, code: 'granted' },
+    {
+      name: 'allowed when no guardrail holds',
+      role: 'prod-pay',
+      claims: {},
+      code: 'granted',
+      reason: "role 'prod-pay' granted: allow[0] held",
+    },
     {
       name: 'a guardrail denies although the allow rule holds',
       role: 'prod-pay',
@@ -155,6 +161,8 @@ describe('guardrails decide before the team rules', () => {
       claims: { event_name: 'workflow_run' },
       code: 'guardrail',
       guardrail: 'no-untrusted-events-on-write',
+      reason:
+        "role 'prod-pay' denied by org guardrail 'no-untrusted-events-on-write': event_name was 'workflow_run'",
     },
     {
       name: 'the first guardrail that holds is named',
@@ -162,19 +170,22 @@ describe('guardrails decide before the team rules', () => {
       claims: { runner_environment: 'self-hosted' },
       code: 'guardrail',
       guardrail: 'prod-hosted-only',
+      reason:
+        "role 'prod-pay' denied by org guardrail 'prod-hosted-only': runner_environment was 'self-hosted'",
     },
     {
       name: 'a role no guardrail selects is decided by its own rules',
       role: 'pay-read',
       claims: { event_name: 'pull_request_target' },
       code: 'granted',
+      reason: "role 'pay-read' granted: allow[0] held",
     },
   ])('$name', ({ role, claims, code, guardrail, reason }) => {
     const d = evaluate(p.roles.get(role)!, { ...base, ...claims });
     expect(d.code).toBe(code);
     expect(d.granted).toBe(code === 'granted');
     expect(d.guardrail).toBe(guardrail);
-    if (reason) expect(d.reason).toBe(reason);
+    expect(d.reason).toBe(reason);
   });
 
   it('a denial names the guardrail but none of its patterns', () => {

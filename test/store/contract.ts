@@ -476,9 +476,9 @@ export function storeContract(harness: StoreHarness): void {
             ),
           );
           const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
-          for (const r of results) {
-            if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'unavailable', status: 503 });
-          }
+          expect(results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []))).toEqual(
+            failed.map(() => expect.objectContaining({ code: 'unavailable', status: 503 })),
+          );
           const landed = (await store.queryAudit({})).map((r) => r.requestId).filter((id) => id !== 'first');
           if (harness.groupCommit) {
             expect(failed).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);

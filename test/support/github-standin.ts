@@ -183,8 +183,25 @@ export interface GithubStandin {
   ): void;
   /** The live (not revoked, not expired) token's record. */
   tokenInfo(token: string): GithubIssuedToken | undefined;
+  /** More routes, tried before the 404 (`github-gate.ts`: GitHub's deployment gate). */
+  addRoute(route: StandinRoute): void;
+  /** The installations, as configured and added. */
+  installations(): ReadonlyArray<Required<StandinInstallation>>;
   stop(): Promise<void>;
 }
+
+/**
+ * An extra route: `undefined` when the request is not its own. `token` is the installation token's
+ * record when the request carries one (its installation's repositories and permissions).
+ */
+export type StandinRoute = (request: {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  auth: GithubRequestAuth;
+  body: unknown;
+  token: GithubIssuedToken | undefined;
+}) => [number, unknown] | undefined;
 
 const LEVEL: Record<PermissionLevel, number> = { read: 1, write: 2, admin: 3 };
 const DOCS = 'https://docs.github.com/rest';
@@ -242,6 +259,7 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
     arrive: () => void;
     released: Promise<void>;
   }> = [];
+  const extraRoutes: StandinRoute[] = [];
   let nextInstallationId = 1000;
   let nextEnvironmentId = 1;
 
@@ -552,6 +570,17 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
       if (!teams.get(lc(`${org}/${slug}`))?.has(lc(username))) throw new ApiError(404, 'Not Found');
       return [200, { url: `${prefix}/teams/1/memberships/${username}`, role: 'member', state: 'active' }];
     }
+    for (const extra of extraRoutes) {
+      const answer = extra({
+        method,
+        path,
+        query: new URLSearchParams(record.query),
+        auth,
+        body: record.body,
+        token: installationToken(auth),
+      });
+      if (answer) return answer;
+    }
     throw new ApiError(404, 'Not Found');
   }
 
@@ -658,6 +687,10 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
       runAttempts.set(lc(`${repository}#${runId}/${attempt}`), who);
     },
     tokenInfo: liveToken,
+    addRoute(r) {
+      extraRoutes.push(r);
+    },
+    installations: () => installations,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
