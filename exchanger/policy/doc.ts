@@ -2,6 +2,8 @@
  * The validated policy, before compilation: plain values with their positions. `lint` reads
  * this (it needs the patterns as written); `compile` turns it into the `Policy` of `types.ts`.
  */
+
+import type { ResourcesDoc } from './resources.js';
 import type {
   ApprovalConfig,
   AwsRoleConfig,
@@ -62,6 +64,8 @@ export interface RoleDoc {
   /** Where `provider` and `max_duration` are written, for org ceiling errors. */
   providerPosition?: SourcePosition;
   maxDurationPosition?: SourcePosition;
+  /** Where the provider block names what it grants (`role_arn`, `service_account`, …). */
+  resourcePosition?: SourcePosition;
 }
 
 /** `admins:`: who may use the console; both lists lower-cased. */
@@ -81,8 +85,10 @@ export interface PolicyDoc {
 
 /** Which roles a guardrail applies to: every given key must hold (an empty selector: every role). */
 export interface SelectorDoc {
-  /** Globs over role names (`prod-*`). */
+  /** Globs over role names (`prod-*`), matched case-insensitively as role names are unique so. */
   roles?: string[];
+  /** `aws`, `gcp`, `kubernetes`, `github` blocks: the role grants a resource one of them holds. */
+  resources?: ResourcesDoc;
   providers?: ProviderName[];
   /** Team names (the team file's name without `.yaml`). */
   teams?: string[];
@@ -101,6 +107,8 @@ export interface GuardrailDoc {
 
 export interface TeamLimitsDoc {
   providers?: ProviderName[];
+  /** What the team's roles may grant; a provider without a block here cannot be granted. */
+  resources?: ResourcesDoc;
   /** Issuer urls the team's roles are bound to (and may narrow). */
   issuers?: string[];
   maxDurationSeconds?: number;
@@ -115,7 +123,15 @@ export interface OrgDoc {
   admins: AdminsDoc;
   ceilings: { maxDurationSeconds?: number; providers?: ProviderName[] };
   teams: Map<string, TeamLimitsDoc>;
+  /** Resources more than one team may grant; nothing else may be granted by two teams. */
+  shared: SharedDoc[];
   guardrails: GuardrailDoc[];
+}
+
+export interface SharedDoc {
+  teams: string[];
+  resources: ResourcesDoc;
+  position: SourcePosition;
 }
 
 /** One team file: the repositories it may grant to, and its roles. */

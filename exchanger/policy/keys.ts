@@ -85,12 +85,20 @@ export const ORG_KEYS = [
   'admins',
   'ceilings',
   'teams',
+  'shared',
   'guardrails',
 ] as const;
 export const CEILING_KEYS = ['max_duration', 'providers'] as const;
-export const TEAM_LIMIT_KEYS = ['max_duration', 'providers', 'issuers'] as const;
+export const TEAM_LIMIT_KEYS = ['max_duration', 'providers', 'issuers', 'resources'] as const;
+/** A resource scope (`teams.<name>.resources`, `shared[].resources`) and its provider blocks. */
+export const RESOURCE_KEYS = ['aws', 'gcp', 'kubernetes', 'github'] as const;
+export const AWS_RESOURCE_KEYS = ['accounts', 'role_arns'] as const;
+export const GCP_RESOURCE_KEYS = ['projects', 'service_accounts'] as const;
+export const KUBERNETES_RESOURCE_KEYS = ['clusters', 'namespaces', 'service_accounts', 'audiences'] as const;
+export const GITHUB_RESOURCE_KEYS = ['repositories', 'permissions'] as const;
+export const SHARED_KEYS = ['teams', 'resources'] as const;
 export const GUARDRAIL_KEYS = ['name', 'description', 'applies_to', 'deny'] as const;
-export const SELECTOR_KEYS = ['roles', 'providers', 'teams', 'write'] as const;
+export const SELECTOR_KEYS = ['roles', 'providers', 'teams', 'write', ...RESOURCE_KEYS] as const;
 export const TEAM_KEYS = ['version', 'description', 'owners', 'roles'] as const;
 
 /** The keysets by name; the schema's `$defs` use the same names (the root is `policy`). */
@@ -120,6 +128,12 @@ export const ORG_KEYSETS = {
   team_limits: TEAM_LIMIT_KEYS,
   guardrail: GUARDRAIL_KEYS,
   selector: SELECTOR_KEYS,
+  shared: SHARED_KEYS,
+  resources: RESOURCE_KEYS,
+  aws_resources: AWS_RESOURCE_KEYS,
+  gcp_resources: GCP_RESOURCE_KEYS,
+  kubernetes_resources: KUBERNETES_RESOURCE_KEYS,
+  github_resources: GITHUB_RESOURCE_KEYS,
 } as const;
 
 type OrgKeyset = keyof typeof ORG_KEYSETS;
@@ -140,6 +154,17 @@ export const ORG_KEY_LINKS: readonly (KeyLink<OrgKeyset> & { ref: string })[] = 
   { from: 'org', key: 'teams', ref: '#/$defs/team_limits', as: 'map' },
   { from: 'org', key: 'guardrails', ref: '#/$defs/guardrail', as: 'list' },
   { from: 'guardrail', key: 'applies_to', ref: '#/$defs/selector', as: 'object' },
+  { from: 'org', key: 'shared', ref: '#/$defs/shared', as: 'list' },
+  { from: 'team_limits', key: 'resources', ref: '#/$defs/resources', as: 'object' },
+  { from: 'shared', key: 'resources', ref: '#/$defs/resources', as: 'object' },
+  { from: 'resources', key: 'aws', ref: '#/$defs/aws_resources', as: 'object' },
+  { from: 'resources', key: 'gcp', ref: '#/$defs/gcp_resources', as: 'object' },
+  { from: 'resources', key: 'kubernetes', ref: '#/$defs/kubernetes_resources', as: 'object' },
+  { from: 'resources', key: 'github', ref: '#/$defs/github_resources', as: 'object' },
+  { from: 'selector', key: 'aws', ref: '#/$defs/aws_resources', as: 'object' },
+  { from: 'selector', key: 'gcp', ref: '#/$defs/gcp_resources', as: 'object' },
+  { from: 'selector', key: 'kubernetes', ref: '#/$defs/kubernetes_resources', as: 'object' },
+  { from: 'selector', key: 'github', ref: '#/$defs/github_resources', as: 'object' },
   { from: 'guardrail', key: 'deny', ref: `${POLICY_DEFS}rule`, as: 'list' },
 ];
 

@@ -8,6 +8,9 @@ import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, TeamDoc } from './doc.j
 import type { PolicyIssue } from './errors.js';
 import { compilePattern } from './glob.js';
 import { isPrivileged } from './lint.js';
+import { checkResources, checkShared } from './resource-checks.js';
+import { grantedBy, holds, permissionAtLeast } from './resource-match.js';
+import type { ResourcesDoc } from './resources.js';
 import { checkRoleIssuers } from './role-issuers.js';
 import type { SourcePosition } from './types.js';
 import { teamCeiling } from './validate-team.js';
@@ -36,6 +39,7 @@ export function checkTeams(
       } else seen.set(key, { file: team.file, position: role.position });
       checkCeilings(org, team, role, error);
       checkOwnership(team, role, error);
+      checkResources(org, team, role, error);
       const limits = org.teams.get(team.team);
       const bound = limits?.issuers ? { name: team.team, issuers: limits.issuers } : { name: team.team };
       checkRoleIssuers(role, trusted, error, bound);
@@ -53,6 +57,9 @@ export function checkTeams(
         message: `teams.${name}: no team file '${name}.yaml' in the directory`,
       });
     }
+  }
+  for (const { at, message } of checkShared(org, present)) {
+    issues.push({ file: org.file, line: at.line, col: at.col, message });
   }
   for (const g of org.guardrails) {
     for (const name of g.appliesTo.teams ?? []) {
@@ -157,9 +164,28 @@ export function selects(
   role: RoleDoc,
   team: string,
 ): boolean {
-  if (selector.roles && !selector.roles.some((p) => compilePattern(p)(role.name))) return false;
+  // Role names are unique case-insensitively: `PROD-web` is a `prod-*` role.
+  if (selector.roles && !selector.roles.some((p) => compilePattern(p, { foldCase: true })(role.name)))
+    return false;
   if (selector.providers && !(role.provider && selector.providers.includes(role.provider))) return false;
   if (selector.teams && !selector.teams.includes(team)) return false;
   if (selector.write !== undefined && isPrivileged(role) !== selector.write) return false;
+  if (selector.resources && !grantsFrom(selector.resources, role)) return false;
   return true;
+}
+
+/**
+ * Whether a role grants something a selector's provider blocks hold (with several blocks, any):
+ * the same ARN under another role name is selected all the same.
+ */
+function grantsFrom(selector: ResourcesDoc, role: RoleDoc): boolean {
+  const github = selector.github?.permissions;
+  const audiences = selector.kubernetes?.audiences;
+  return grantedBy(role).some((g) => {
+    if (!holds(selector, g)) return false;
+    if (g.github && github && !permissionAtLeast(role.github?.permissions ?? {}, github)) return false;
+    if (g.kubernetes && audiences && !role.kubernetes?.audiences.some((a) => audiences.includes(a)))
+      return false;
+    return true;
+  });
 }

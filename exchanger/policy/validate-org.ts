@@ -5,11 +5,21 @@
  */
 import { isSeq } from 'yaml';
 import { formatDuration } from '../duration.js';
-import type { GuardrailDoc, OrgDoc, SelectorDoc, TeamLimitsDoc } from './doc.js';
+import type { GuardrailDoc, OrgDoc, SelectorDoc, SharedDoc, TeamLimitsDoc } from './doc.js';
 import type { PolicyIssue } from './errors.js';
-import { CEILING_KEYS, GUARDRAIL_KEYS, ORG_KEYS, PROVIDERS, SELECTOR_KEYS, TEAM_LIMIT_KEYS } from './keys.js';
+import {
+  CEILING_KEYS,
+  GUARDRAIL_KEYS,
+  ORG_KEYS,
+  PROVIDERS,
+  RESOURCE_KEYS,
+  SELECTOR_KEYS,
+  SHARED_KEYS,
+  TEAM_LIMIT_KEYS,
+} from './keys.js';
 import type { ParsedPolicy } from './parse.js';
 import { type Field, Reader } from './read.js';
+import { readResourceFields, readScope } from './resources.js';
 import { didYouMean } from './suggest.js';
 import type { ProviderName } from './types.js';
 import { defaultDurations, readHead } from './validate.js';
@@ -29,6 +39,7 @@ export function validateOrg(parsed: ParsedPolicy): { org: OrgDoc; issues: Policy
     admins: noAdmins(),
     ceilings: {},
     teams: new Map(),
+    shared: [],
     guardrails: [],
   };
   const root = r.node(parsed.doc.contents);
@@ -43,6 +54,8 @@ export function validateOrg(parsed: ParsedPolicy): { org: OrgDoc; issues: Policy
   if (ceilings) readCeilings(r, ceilings, org);
   const teams = f.get('teams');
   if (teams) readTeams(r, teams, org);
+  const shared = f.get('shared');
+  if (shared) org.shared = readShared(r, shared);
   const guardrails = f.get('guardrails');
   if (guardrails) org.guardrails = readGuardrails(r, guardrails);
   return { org, issues: r.issues };
@@ -122,8 +135,40 @@ function readTeams(r: Reader, field: Field, org: OrgDoc): void {
         }
       }
     }
+    const resources = f.get('resources');
+    if (resources) limits.resources = readScope(r, resources, `${path}.resources`);
     org.teams.set(entry.name, limits);
   }
+}
+
+/** `shared: [{ teams: [a, b], resources: {…} }]`: resources these teams may all grant. */
+function readShared(r: Reader, field: Field): SharedDoc[] {
+  const list = field.value;
+  if (!list || !isSeq(list)) {
+    r.error(r.at(field), 'shared must be a list of { teams, resources }');
+    return [];
+  }
+  const out: SharedDoc[] = [];
+  list.items.forEach((item, i) => {
+    const path = `shared[${i}]`;
+    const node = r.node(item);
+    const f = r.fields(node, SHARED_KEYS, path, list);
+    if (!f || !node) return;
+    const teamsField = r.require(f, 'teams', path, node);
+    const teams = teamsField
+      ? r.strings(teamsField, `${path}.teams`, { nonEmpty: true }).map((s) => s.value)
+      : [];
+    if (teamsField && new Set(teams).size < 2) {
+      r.error(
+        teamsField.value,
+        `${path}.teams: name at least two teams (one team's resources go under teams.<name>.resources)`,
+      );
+    }
+    const resources = r.require(f, 'resources', path, node);
+    if (resources)
+      out.push({ teams, resources: readScope(r, resources, `${path}.resources`), position: r.pos(node) });
+  });
+  return out;
 }
 
 function readGuardrails(r: Reader, field: Field): GuardrailDoc[] {
@@ -183,6 +228,9 @@ function readSelector(r: Reader, field: Field | undefined, path: string): Select
   if (write) {
     const w = r.boolean(write, `${path}.write`);
     if (w !== undefined) out.write = w;
+  }
+  if (RESOURCE_KEYS.some((k) => f.has(k))) {
+    out.resources = readResourceFields(r, f, path, 'selector', r.pos(field.key));
   }
   return out;
 }

@@ -1,10 +1,11 @@
 /** One role: provider, durations, guards (`require_protected_environment`, `approval`) and rules. */
+import { isMap, isScalar, type Node } from 'yaml';
 import { formatDuration } from '../duration.js';
 import type { PatternDoc, RoleDoc } from './doc.js';
 import { APPROVAL_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
-import type { ApprovalConfig, ProviderName } from './types.js';
+import type { ApprovalConfig, ProviderName, SourcePosition } from './types.js';
 import { LOGIN, TEAM_SLUG } from './validate-admins.js';
 import { readKubernetes } from './validate-kubernetes.js';
 import { readAws, readGcp, readGithub } from './validate-provider.js';
@@ -99,10 +100,28 @@ function readProvider(r: Reader, f: Map<string, Field>, path: string, entry: Fie
     return;
   }
   const blockPath = `${path}.${provider}`;
+  role.resourcePosition = resourcePosition(r, block, provider);
   if (provider === 'aws') role.aws = readAws(r, block, blockPath);
   else if (provider === 'gcp') role.gcp = readGcp(r, block, blockPath);
   else if (provider === 'github') role.github = readGithub(r, block, blockPath);
   else role.kubernetes = readKubernetes(r, block, blockPath);
+}
+
+/** The key in a provider block that names what the role grants, for ownership errors. */
+const RESOURCE_KEY: Record<ProviderName, string> = {
+  aws: 'role_arn',
+  gcp: 'service_account',
+  kubernetes: 'namespace',
+  github: 'repositories',
+};
+
+function resourcePosition(r: Reader, block: Field, provider: ProviderName): SourcePosition {
+  const map = block.value;
+  const pair =
+    map && isMap(map)
+      ? map.items.find((p) => isScalar(p.key) && p.key.value === RESOURCE_KEY[provider])
+      : undefined;
+  return r.pos((pair?.value as Node | undefined) ?? block.key);
 }
 
 /**

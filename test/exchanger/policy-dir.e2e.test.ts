@@ -130,6 +130,7 @@ describe('jitkey test', () => {
     const empty = mkdtempSync(join(tmpdir(), 'jitkey-org-'));
     cpSync(join(EXAMPLE, 'org.yaml'), join(empty, 'org.yaml'));
     cpSync(join(EXAMPLE, 'web.yaml'), join(empty, 'web.yaml'));
+    cpSync(join(EXAMPLE, 'payments.yaml'), join(empty, 'payments.yaml')); // org.yaml names the team
     const none = await runCli(['test', '--policy', empty]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no \*\.test\.yaml fixtures/);
@@ -192,10 +193,12 @@ describe('serve --policy DIR', () => {
     idp = await startOidcIssuer();
     sts = await startStsStandin(STS_KEY);
     const dir = mkdtempSync(join(tmpdir(), 'jitkey-serve-org-'));
+    const org = (teams: string) =>
+      `version: 1\nissuers: [{ url: "${idp!.url}", audience: jitkey }]\n${teams}guardrails:\n` +
+      '  - { name: no-workflow-run, deny: [{ event_name: workflow_run }] }\n';
     writeFileSync(
       join(dir, 'org.yaml'),
-      `version: 1\nissuers: [{ url: "${idp.url}", audience: jitkey }]\nguardrails:\n` +
-        '  - { name: no-workflow-run, deny: [{ event_name: workflow_run }] }\n',
+      org(`teams:\n  web: { resources: { aws: { role_arns: ["${ROLE_ARN}"] } } }\n`),
     );
     const team = (role: string) =>
       `version: 1\nowners: [acme/web]\nroles:\n  ${role}:\n    provider: aws\n    aws: { role_arn: "${ROLE_ARN}" }\n` +
@@ -229,7 +232,11 @@ describe('serve --policy DIR', () => {
     expect(denied.status).toBe(403);
     expect(JSON.stringify(await denied.json())).toContain("org guardrail 'no-workflow-run'");
 
-    // A second team file and a renamed role arrive together.
+    // A second team file and a renamed role arrive together, with org.yaml sharing the AWS role.
+    writeFileSync(
+      join(dir, 'org.yaml'),
+      org(`shared:\n  - { teams: [web, docs], resources: { aws: { role_arns: ["${ROLE_ARN}"] } } }\n`),
+    );
     writeFileSync(join(dir, 'web.yaml'), team('deploy-web'));
     writeFileSync(join(dir, 'docs.yaml'), team('deploy-docs'));
     ex.signal('SIGHUP');

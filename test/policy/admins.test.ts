@@ -62,6 +62,10 @@ describe('admins in a single-file policy', () => {
 });
 
 const ORG = `${HEAD}admins: [acme/platform, Hubot]
+teams:
+  web:
+    resources:
+      github: { repositories: [acme/web], permissions: { contents: read } }
 `;
 const WEB = `version: 1
 owners: [acme/web]

@@ -23,7 +23,8 @@ issuers:
 defaults: { duration: 15m, max_duration: 1h }
 ceilings: { max_duration: 2h, providers: [aws, github] }
 teams:
-  web: { providers: [github], max_duration: 30m }
+  web: { providers: [github], max_duration: 30m, resources: { github: { repositories: [acme/web], permissions: { issues: write } } } }
+  payments: { resources: { aws: { role_arns: ["arn:aws:iam::111122223333:role/pay*"] }, github: { repositories: ["acme/payments-*"], permissions: { contents: read } } } }
 guardrails:
   - name: no-untrusted-events-on-write
     applies_to: { write: true }
@@ -274,7 +275,7 @@ describe('load errors name file:line:col', () => {
     {
       name: 'roles in org.yaml',
       over: { 'org.yaml': `${ORG}roles: {}\n` },
-      want: "org/org.yaml:17:1: unknown key 'roles' in org.yaml; roles belong in team files, not in org.yaml",
+      want: "org/org.yaml:18:1: unknown key 'roles' in org.yaml; roles belong in team files, not in org.yaml",
     },
     {
       name: 'a wildcard owner',
@@ -284,7 +285,7 @@ describe('load errors name file:line:col', () => {
     {
       name: 'a guardrail selecting a team with no file',
       over: { 'org.yaml': ORG.replace('applies_to: { write: true }', 'applies_to: { teams: [paymnts] }') },
-      want: "org/org.yaml:9:5: guardrails.no-untrusted-events-on-write.applies_to.teams: no team file 'paymnts.yaml' in the directory",
+      want: "org/org.yaml:10:5: guardrails.no-untrusted-events-on-write.applies_to.teams: no team file 'paymnts.yaml' in the directory",
     },
     {
       name: 'limits for a team with no file (a misspelt team would run unlimited)',
@@ -294,7 +295,7 @@ describe('load errors name file:line:col', () => {
     {
       name: 'a typo in a guardrail selector',
       over: { 'org.yaml': ORG.replace('applies_to: { write: true }', 'applies_to: { rols: ["x"] }') },
-      want: "org/org.yaml:10:19: unknown key 'rols' in guardrails.no-untrusted-events-on-write.applies_to; did you mean 'roles'?",
+      want: "org/org.yaml:11:19: unknown key 'rols' in guardrails.no-untrusted-events-on-write.applies_to; did you mean 'roles'?",
     },
     {
       name: 'no org.yaml',

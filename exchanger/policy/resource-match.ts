@@ -1,0 +1,162 @@
+/**
+ * What a role grants, and whether a resource scope or selector (`resources.ts`) holds it. Pure.
+ *
+ * Compared on the resource, not the role's name: the role ARN, the service account (and each
+ * delegate it acts through), the cluster + namespace + service account, each repository. IAM
+ * role names are unique case-insensitively, so role ARNs match with ASCII case folding (a
+ * `role/Payments-Deploy` is inside `role/payments-*`); account ids, projects, cluster URLs and
+ * Kubernetes names compare exactly (they are digits or lowercase by their own rules), repository
+ * names with case folding as GitHub does.
+ */
+import type { RoleDoc } from './doc.js';
+import { compilePatterns } from './glob.js';
+import type { Access, ResourceProvider, ResourcesDoc } from './resources.js';
+
+/** One thing a role hands out, as messages name it. */
+export interface Granted {
+  provider: ResourceProvider;
+  /** `arn:aws:iam::…`, `sa@project.iam.gserviceaccount.com`, `https://k8s… ns/sa`, `owner/name`. */
+  id: string;
+  /** Which key of the role's block it comes from, for `roles.NAME.aws.role_arn`-style paths. */
+  key: string;
+  aws?: { arn: string };
+  gcp?: { serviceAccount: string };
+  kubernetes?: { server: string; namespace: string; serviceAccount: string };
+  github?: { repository: string };
+}
+
+export function grantedBy(role: RoleDoc): Granted[] {
+  const out: Granted[] = [];
+  if (role.aws?.roleArn) {
+    const arn = role.aws.roleArn;
+    out.push({ provider: 'aws', id: arn, key: 'aws.role_arn', aws: { arn } });
+  }
+  if (role.gcp?.serviceAccount) {
+    const sa = role.gcp.serviceAccount;
+    out.push({ provider: 'gcp', id: sa, key: 'gcp.service_account', gcp: { serviceAccount: sa } });
+    for (const d of role.gcp.delegates) {
+      out.push({ provider: 'gcp', id: d, key: 'gcp.delegates', gcp: { serviceAccount: d } });
+    }
+  }
+  const k = role.kubernetes;
+  if (k?.server && k.namespace && k.serviceAccount) {
+    const id = `${k.server} ${k.namespace}/${k.serviceAccount}`;
+    out.push({
+      provider: 'kubernetes',
+      id,
+      key: 'kubernetes.namespace',
+      kubernetes: { server: k.server, namespace: k.namespace, serviceAccount: k.serviceAccount },
+    });
+  }
+  for (const repository of role.github?.repositories ?? []) {
+    out.push({ provider: 'github', id: repository, key: 'github.repositories', github: { repository } });
+  }
+  return out;
+}
+
+type Matcher = (value: string) => boolean;
+interface Matchers {
+  roleArn: Matcher;
+  serviceAccount: Matcher;
+  namespace: Matcher;
+  kubernetesServiceAccount: Matcher;
+  repository: Matcher;
+}
+/** Each scope's globs compiled once: a directory checks every role against every team's scope. */
+const compiled = new WeakMap<ResourcesDoc, Matchers>();
+const none: Matcher = () => false;
+const any = (patterns: readonly string[] | undefined, foldCase: boolean): Matcher =>
+  patterns && patterns.length > 0 ? compilePatterns(patterns, { foldCase }) : none;
+
+function matchers(scope: ResourcesDoc): Matchers {
+  let m = compiled.get(scope);
+  if (!m) {
+    m = {
+      roleArn: any(scope.aws?.roleArns, true),
+      serviceAccount: any(scope.gcp?.serviceAccounts, true),
+      namespace: any(scope.kubernetes?.namespaces, false),
+      kubernetesServiceAccount: any(scope.kubernetes?.serviceAccounts, false),
+      repository: any(scope.github?.repositories, true),
+    };
+    compiled.set(scope, m);
+  }
+  return m;
+}
+
+/** `111122223333` of `arn:aws:iam::111122223333:role/x`. */
+export function accountOf(arn: string): string {
+  return arn.split(':')[4] ?? '';
+}
+
+/**
+ * The project a service account belongs to, when its email says so: `name@P.iam.…` and
+ * `P@appspot.…`. The compute default (`N-compute@developer.…`) names a project number only.
+ */
+export function projectOf(email: string): string | undefined {
+  const [local = '', domain = ''] = email.split('@');
+  const iam = /^([a-z][a-z0-9-]*)\.iam\.gserviceaccount\.com$/.exec(domain);
+  if (iam) return iam[1];
+  return domain === 'appspot.gserviceaccount.com' ? local : undefined;
+}
+
+/** Whether `scope` (a team's or shared scope, or a guardrail's selector) holds the resource. */
+export function holds(scope: ResourcesDoc, g: Granted): boolean {
+  const m = matchers(scope);
+  if (g.aws && scope.aws) {
+    const { accounts, roleArns } = scope.aws;
+    if (accounts.length === 0 && roleArns.length === 0) return true; // a selector's `aws: {}`
+    return accounts.includes(accountOf(g.aws.arn)) || m.roleArn(g.aws.arn);
+  }
+  if (g.gcp && scope.gcp) {
+    const sa = g.gcp.serviceAccount;
+    const project = projectOf(sa);
+    if (scope.gcp.projects.length === 0 && scope.gcp.serviceAccounts.length === 0) return true;
+    return (project !== undefined && scope.gcp.projects.includes(project)) || m.serviceAccount(sa);
+  }
+  if (g.kubernetes && scope.kubernetes) {
+    const s = scope.kubernetes;
+    const k = g.kubernetes;
+    return (
+      (s.clusters.length === 0 || s.clusters.includes(k.server)) &&
+      (s.namespaces.length === 0 || m.namespace(k.namespace)) &&
+      (s.serviceAccounts === undefined || m.kubernetesServiceAccount(k.serviceAccount))
+    );
+  }
+  if (g.github && scope.github) {
+    return scope.github.repositories.length === 0 || m.repository(g.github.repository);
+  }
+  return false;
+}
+
+const RANK: Record<Access, number> = { read: 1, write: 2, admin: 3 };
+
+/** The role's permissions over a scope's caps: `contents: admin (at most write)`, or none. */
+export function permissionsAbove(
+  permissions: Readonly<Record<string, Access>>,
+  caps: Readonly<Record<string, Access>> | undefined,
+): string[] {
+  const over: string[] = [];
+  for (const [name, level] of Object.entries(permissions)) {
+    const cap = caps?.[name];
+    if (!cap) over.push(`${name}: ${level} (not granted to the team)`);
+    else if (RANK[level] > RANK[cap]) over.push(`${name}: ${level} (at most ${cap})`);
+  }
+  return over;
+}
+
+/** A selector's `github.permissions`: the role has one of them at or above the level given. */
+export function permissionAtLeast(
+  permissions: Readonly<Record<string, Access>>,
+  wanted: Readonly<Record<string, Access>>,
+): boolean {
+  return Object.entries(wanted).some(([name, level]) => {
+    const has = permissions[name];
+    return has !== undefined && RANK[has] >= RANK[level];
+  });
+}
+
+/** The role's Kubernetes audiences a scope does not list (the API server's own is always fine). */
+export function audiencesOutside(audiences: readonly string[], scope: ResourcesDoc): string[] {
+  const allowed = scope.kubernetes?.audiences ?? [];
+  return audiences.filter((a) => !allowed.includes(a));
+}

@@ -1,0 +1,212 @@
+/**
+ * Resource scopes, read from `org.yaml`: what a team's roles may grant (`teams.<name>.resources`,
+ * `shared[].resources`) and what a guardrail selects (`applies_to.aws` …). One shape for both:
+ *
+ *   aws:        { accounts: ["111122223333"], role_arns: ["arn:aws:iam::111122223333:role/pay-*"] }
+ *   gcp:        { projects: [acme-pay], service_accounts: ["ci-*@acme-shared.iam.gserviceaccount.com"] }
+ *   kubernetes: { clusters: [https://k8s.acme.example], namespaces: [pay, pay-*], service_accounts: [deploy], audiences: [vault] }
+ *   github:     { repositories: ["acme/pay-*"], permissions: { contents: write } }
+ *
+ * A scope is strict about what pins (a role ARN pattern names its account; kubernetes names its
+ * clusters and namespaces; github its permissions); a selector takes any subset of the keys.
+ */
+import { isMap } from 'yaml';
+import { parseServiceUrl } from '../net/service-url.js';
+import {
+  AWS_RESOURCE_KEYS,
+  GCP_RESOURCE_KEYS,
+  GITHUB_ACCESS,
+  GITHUB_PERMISSIONS,
+  GITHUB_RESOURCE_KEYS,
+  KUBERNETES_RESOURCE_KEYS,
+  RESOURCE_KEYS,
+} from './keys.js';
+import type { Field, Reader } from './read.js';
+import { didYouMean } from './suggest.js';
+import type { SourcePosition } from './types.js';
+import { serverUrl } from './validate-kubernetes.js';
+
+export type Access = (typeof GITHUB_ACCESS)[number];
+
+export interface ResourcesDoc {
+  position: SourcePosition;
+  aws?: { accounts: string[]; roleArns: string[] };
+  gcp?: { projects: string[]; serviceAccounts: string[] };
+  kubernetes?: { clusters: string[]; namespaces: string[]; serviceAccounts?: string[]; audiences?: string[] };
+  github?: { repositories: string[]; permissions?: Record<string, Access> };
+}
+
+export type ResourceProvider = 'aws' | 'gcp' | 'kubernetes' | 'github';
+
+const ACCOUNT = /^\d{12}$/;
+/** A scope's role ARN pattern: partition and account written out, a glob only in the role part. */
+const SCOPE_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/\S+$/;
+const PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+const NAME_GLOB = /^[a-z0-9*][-a-z0-9.*]*$/;
+const PERMISSION_SET: ReadonlySet<string> = new Set(GITHUB_PERMISSIONS);
+
+/** `teams.<name>.resources` or `shared[].resources`: a scope naming at least one provider. */
+export function readScope(r: Reader, field: Field, path: string): ResourcesDoc {
+  const f = r.fields(field.value, RESOURCE_KEYS, path, field.key);
+  const out = readResourceFields(r, f ?? new Map(), path, 'scope', r.pos(field.key));
+  if (f?.size === 0)
+    r.error(field.value ?? field.key, `${path} names no provider: give aws, gcp, kubernetes or github`);
+  return out;
+}
+
+/** The provider blocks among a map's fields (a scope's, or a guardrail's `applies_to`). */
+export function readResourceFields(
+  r: Reader,
+  f: Map<string, Field>,
+  path: string,
+  mode: 'scope' | 'selector',
+  position: SourcePosition,
+): ResourcesDoc {
+  const out: ResourcesDoc = { position };
+  const aws = f.get('aws');
+  if (aws) out.aws = readAws(r, aws, `${path}.aws`, mode);
+  const gcp = f.get('gcp');
+  if (gcp) out.gcp = readGcp(r, gcp, `${path}.gcp`, mode);
+  const kubernetes = f.get('kubernetes');
+  if (kubernetes) out.kubernetes = readKubernetes(r, kubernetes, `${path}.kubernetes`, mode);
+  const github = f.get('github');
+  if (github) out.github = readGithub(r, github, `${path}.github`, mode);
+  return out;
+}
+
+/** Reads `fields` of a block; in a scope, `need` says which keys (any one of) must be given. */
+function block(
+  r: Reader,
+  field: Field,
+  keys: readonly string[],
+  path: string,
+  need: readonly string[],
+): Map<string, Field> | undefined {
+  const f = r.fields(field.value, keys, path, field.key);
+  if (f && need.length > 0 && !need.some((k) => f.has(k))) {
+    r.error(field.value ?? field.key, `${path} needs ${need.join(' or ')}`);
+  }
+  return f;
+}
+
+function list(
+  r: Reader,
+  f: Map<string, Field> | undefined,
+  key: string,
+  path: string,
+  check: (value: string) => string | undefined,
+): string[] {
+  const field = f?.get(key);
+  if (!field) return [];
+  const out: string[] = [];
+  for (const s of r.strings(field, `${path}.${key}`, { nonEmpty: true })) {
+    const problem = check(s.value);
+    if (problem) r.error(s.node, `${path}.${key}: '${s.value}' ${problem}`);
+    else if (!out.includes(s.value)) out.push(s.value);
+  }
+  return out;
+}
+
+function readAws(r: Reader, field: Field, path: string, mode: string): ResourcesDoc['aws'] {
+  const f = block(r, field, AWS_RESOURCE_KEYS, path, mode === 'scope' ? ['accounts', 'role_arns'] : []);
+  return {
+    accounts: list(r, f, 'accounts', path, (v) =>
+      ACCOUNT.test(v) ? undefined : 'is not a 12-digit AWS account id',
+    ),
+    roleArns: list(r, f, 'role_arns', path, (v) => {
+      if (mode === 'scope' && !SCOPE_ROLE_ARN.test(v)) {
+        return 'is not a role ARN pattern like arn:aws:iam::111122223333:role/team-* (the account written out)';
+      }
+      return v.startsWith('arn:') ? undefined : 'is not a role ARN pattern (arn:aws:iam::…:role/…)';
+    }),
+  };
+}
+
+function readGcp(r: Reader, field: Field, path: string, mode: string): ResourcesDoc['gcp'] {
+  const f = block(
+    r,
+    field,
+    GCP_RESOURCE_KEYS,
+    path,
+    mode === 'scope' ? ['projects', 'service_accounts'] : [],
+  );
+  return {
+    projects: list(r, f, 'projects', path, (v) =>
+      PROJECT.test(v) ? undefined : 'is not a GCP project id (6–30 lowercase letters, digits and -)',
+    ),
+    serviceAccounts: list(r, f, 'service_accounts', path, (v) =>
+      v.includes('@')
+        ? undefined
+        : 'is not a service account email or pattern (name@project.iam.gserviceaccount.com)',
+    ),
+  };
+}
+
+function readKubernetes(r: Reader, field: Field, path: string, mode: string): ResourcesDoc['kubernetes'] {
+  const f = r.fields(field.value, KUBERNETES_RESOURCE_KEYS, path, field.key);
+  if (f && mode === 'scope') {
+    for (const k of ['clusters', 'namespaces']) {
+      if (!f.has(k)) r.error(field.value ?? field.key, `${path}: missing required key '${k}'`);
+    }
+  }
+  const clusters: string[] = [];
+  const clusterField = f?.get('clusters');
+  for (const s of clusterField ? r.strings(clusterField, `${path}.clusters`, { nonEmpty: true }) : []) {
+    try {
+      const url = serverUrl(parseServiceUrl(s.value, `${path}.clusters`));
+      if (!clusters.includes(url)) clusters.push(url);
+    } catch (err) {
+      r.error(s.node, (err as Error).message);
+    }
+  }
+  const names = (v: string) =>
+    NAME_GLOB.test(v)
+      ? undefined
+      : "is not a Kubernetes name or pattern (lowercase letters, digits, '-', '.', '*')";
+  const out: NonNullable<ResourcesDoc['kubernetes']> = {
+    clusters,
+    namespaces: list(r, f, 'namespaces', path, names),
+  };
+  if (f?.has('service_accounts')) out.serviceAccounts = list(r, f, 'service_accounts', path, names);
+  if (f?.has('audiences')) out.audiences = list(r, f, 'audiences', path, () => undefined);
+  return out;
+}
+
+function readGithub(r: Reader, field: Field, path: string, mode: string): ResourcesDoc['github'] {
+  const f = r.fields(field.value, GITHUB_RESOURCE_KEYS, path, field.key);
+  if (f && mode === 'scope') {
+    for (const k of ['repositories', 'permissions']) {
+      if (!f.has(k)) r.error(field.value ?? field.key, `${path}: missing required key '${k}'`);
+    }
+  }
+  const out: NonNullable<ResourcesDoc['github']> = {
+    repositories: list(r, f, 'repositories', path, (v) => {
+      const [owner = '', name, extra] = v.split('/');
+      if (!owner || !name || extra !== undefined) return 'must be owner/name, owner/prefix-* or owner/*';
+      return owner.includes('*') ? 'has a wildcard owner: name the GitHub owner' : undefined;
+    }),
+  };
+  const perms = f?.get('permissions');
+  if (perms) {
+    const permissions: Record<string, Access> = {};
+    const entries = r.entries(perms.value, `${path}.permissions`, perms.key) ?? [];
+    if (entries.length === 0 && perms.value && isMap(perms.value)) {
+      r.error(perms.value, `${path}.permissions must name at least one permission`);
+    }
+    for (const e of entries) {
+      if (!PERMISSION_SET.has(e.name)) {
+        const hint = didYouMean(e.name, GITHUB_PERMISSIONS);
+        r.error(e.key, `unknown GitHub permission '${e.name}' in ${path}.permissions${hint}`);
+        continue;
+      }
+      const access = r.string(e, `${path}.permissions.${e.name}`);
+      const level = GITHUB_ACCESS.find((a) => a === access);
+      if (level) permissions[e.name] = level;
+      else if (access !== undefined) {
+        r.error(e.value, `${path}.permissions.${e.name}: '${access}' must be read, write or admin`);
+      }
+    }
+    out.permissions = permissions;
+  }
+  return out;
+}

@@ -1,0 +1,174 @@
+/**
+ * Guardrails select roles by what they grant (applies_to.aws / gcp / kubernetes / github), not
+ * only by name, and name globs match case-insensitively (role names are unique so): the same
+ * ARN under another name, or PROD-web-hotfix for prod-*, does not escape.
+ */
+import { describe, expect, it } from 'vitest';
+import { compileDirectory, validateDirectory } from '../../exchanger/policy/directory.js';
+import { formatIssue } from '../../exchanger/policy/errors.js';
+import { evaluate } from '../../exchanger/policy/evaluate.js';
+import type { Policy } from '../../exchanger/policy/types.js';
+
+const PAY_ARN = 'arn:aws:iam::111122223333:role/payments-deploy';
+const K8S = 'http://127.0.0.1:6443';
+
+function org(appliesTo: string): string {
+  return `version: 1
+issuers:
+  - { url: https://token.actions.githubusercontent.com, audience: jitkey }
+teams:
+  payments:
+    resources:
+      aws: { accounts: ["111122223333"] }
+      gcp: { projects: [acme-payments] }
+      kubernetes: { clusters: ["${K8S}"], namespaces: [payments, payments-*] }
+      github: { repositories: ["acme/payments-*"], permissions: { contents: admin, issues: write } }
+guardrails:
+  - name: g
+    applies_to: ${appliesTo}
+    deny:
+      - runner_environment: self-hosted
+`;
+}
+
+const allow = `    allow:
+      - { repository: acme/payments-api, repository_id: "1", ref: refs/heads/main }
+`;
+const PAYMENTS = `version: 1
+owners: ["acme/payments-*"]
+roles:
+  prod-payments-deploy:
+    provider: aws
+    aws: { role_arn: "${PAY_ARN}" }
+${allow}  hotfix:
+    provider: aws
+    aws: { role_arn: "${PAY_ARN.replace('payments-deploy', 'Payments-Deploy')}" }
+${allow}  PROD-web-hotfix:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/payments-other" }
+${allow}  ledger-sa:
+    provider: gcp
+    gcp: { service_account: ledger@acme-payments.iam.gserviceaccount.com }
+${allow}  k8s-deploy:
+    provider: kubernetes
+    kubernetes: { server: "${K8S}", namespace: payments-prod, service_account: deploy }
+${allow}  repo-admin:
+    provider: github
+    github: { repositories: [acme/payments-api], permissions: { contents: admin } }
+${allow}  repo-write:
+    provider: github
+    github: { repositories: [acme/payments-api], permissions: { issues: write, contents: read } }
+${allow}  repo-read:
+    provider: github
+    github: { repositories: [acme/payments-api], permissions: { contents: read } }
+${allow}`;
+
+function load(appliesTo: string): Policy {
+  const {
+    org: o,
+    teams,
+    issues,
+  } = validateDirectory('org', [
+    { name: 'org.yaml', file: 'org/org.yaml', text: org(appliesTo) },
+    { name: 'payments.yaml', file: 'org/payments.yaml', text: PAYMENTS },
+  ]);
+  expect(issues.map((i) => formatIssue(i))).toEqual([]);
+  return compileDirectory('org', o!, teams);
+}
+const selected = (p: Policy) => [...p.roles.values()].filter((r) => r.guardrails?.length).map((r) => r.name);
+
+describe('applies_to selects by what a role grants', () => {
+  it.each([
+    {
+      name: 'an ARN: the same role under another name (and in other case) is selected too',
+      appliesTo: `{ aws: { role_arns: ["${PAY_ARN}"] } }`,
+      want: ['prod-payments-deploy', 'hotfix'],
+    },
+    {
+      name: 'an ARN glob',
+      appliesTo: '{ aws: { role_arns: ["arn:aws:iam::*:role/payments-*"] } }',
+      want: ['prod-payments-deploy', 'hotfix', 'PROD-web-hotfix'],
+    },
+    {
+      name: 'an AWS account',
+      appliesTo: '{ aws: { accounts: ["111122223333"] } }',
+      want: ['prod-payments-deploy', 'hotfix', 'PROD-web-hotfix'],
+    },
+    { name: 'a GCP project', appliesTo: '{ gcp: { projects: [acme-payments] } }', want: ['ledger-sa'] },
+    {
+      name: 'a GCP service account',
+      appliesTo: '{ gcp: { service_accounts: ["ledger@*"] } }',
+      want: ['ledger-sa'],
+    },
+    {
+      name: 'a Kubernetes namespace',
+      appliesTo: '{ kubernetes: { namespaces: ["payments-*"] } }',
+      want: ['k8s-deploy'],
+    },
+    {
+      name: 'a Kubernetes cluster',
+      appliesTo: `{ kubernetes: { clusters: ["${K8S}/"] } }`,
+      want: ['k8s-deploy'],
+    },
+    {
+      name: 'a GitHub permission at or above a level',
+      appliesTo: '{ github: { permissions: { contents: write } } }',
+      want: ['repo-admin'],
+    },
+    {
+      name: 'any of two GitHub permissions',
+      appliesTo: '{ github: { permissions: { contents: admin, issues: write } } }',
+      want: ['repo-admin', 'repo-write'],
+    },
+    {
+      name: 'several provider blocks: a role granting from any of them',
+      appliesTo: '{ gcp: { projects: [acme-payments] }, kubernetes: { namespaces: [payments-prod] } }',
+      want: ['ledger-sa', 'k8s-deploy'],
+    },
+    {
+      name: 'a name glob, case-insensitively: PROD-web-hotfix is a prod-* role',
+      appliesTo: '{ roles: ["prod-*"] }',
+      want: ['prod-payments-deploy', 'PROD-web-hotfix'],
+    },
+    {
+      name: 'keys together: a name and a resource must both hold',
+      appliesTo: `{ roles: ["prod-*"], aws: { role_arns: ["${PAY_ARN}"] } }`,
+      want: ['prod-payments-deploy'],
+    },
+    {
+      name: 'write and team still select',
+      appliesTo: '{ write: false, teams: [payments] }',
+      want: ['repo-read'],
+    },
+  ])('$name', ({ appliesTo, want }) => {
+    expect(selected(load(appliesTo))).toEqual(want);
+  });
+
+  it('the guardrail denies the renamed role holding the same ARN', () => {
+    const p = load(`{ aws: { role_arns: ["${PAY_ARN}"] } }`);
+    const claims = {
+      repository: 'acme/payments-api',
+      repository_id: '1',
+      ref: 'refs/heads/main',
+      runner_environment: 'self-hosted',
+    };
+    expect(evaluate(p.roles.get('hotfix')!, claims)).toMatchObject({
+      granted: false,
+      code: 'guardrail',
+      guardrail: 'g',
+    });
+    expect(evaluate(p.roles.get('hotfix')!, { ...claims, runner_environment: 'github-hosted' }).granted).toBe(
+      true,
+    );
+  });
+
+  it('a bad selector is a load error at line:col', () => {
+    const { issues } = validateDirectory('org', [
+      { name: 'org.yaml', file: 'org/org.yaml', text: org('{ aws: { acounts: ["1"] } }') },
+      { name: 'payments.yaml', file: 'org/payments.yaml', text: PAYMENTS },
+    ]);
+    expect(issues.map((i) => formatIssue(i))).toEqual([
+      "org/org.yaml:13:26: unknown key 'acounts' in guardrails.g.applies_to.aws; did you mean 'accounts'?",
+    ]);
+  });
+});
