@@ -106,6 +106,9 @@ export function authRoutes(deps: AuthDeps) {
       if (!fresh) return refuse(res, 400, 'This sign-in was already used: sign in again.', next);
       const token = await exchangeCode(deps.config, deps.fetch, code, verifier);
       const user = await deps.github.getUser(token);
+      // A session this browser already had ends: one sign-in, one session.
+      const before = await deps.sessions.read(req);
+      if (before) await deps.sessions.end(before);
       const cookie = await deps.sessions.start({ login: user.login, id: String(user.id) });
       deps.log.info('console sign-in', { login: user.login, user_id: user.id });
       redirect(res, next, [clearLogin, cookie]);

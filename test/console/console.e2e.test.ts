@@ -260,6 +260,29 @@ describe('the console in Chromium', () => {
     await Promise.all([carol.context.close(), own.context.close()]);
   });
 
+  it('needs two distinct approvers where the role says two, each from their own session', async () => {
+    const pending = await c.stack.exchange(c.stack.idp.mint({ run_id: '8300' }), { role: 'two-keys' });
+    const id = pending.body.request_id as string;
+    const approveAs = async (user: 'alice' | 'bob') => {
+      const { context, page } = await phone();
+      await c.signIn(page, user, `/console/requests/${id}`);
+      await Promise.all([
+        page.waitForURL(/done=approve/),
+        page.getByRole('button', { name: 'Approve' }).click(),
+      ]);
+      const status = (await page.locator('p.status').textContent()) ?? '';
+      const approvals = (await page.locator('#approvals-h').textContent()) ?? '';
+      await context.close();
+      return { status, approvals };
+    };
+    const first = await approveAs('alice');
+    expect(first.status).toContain('pending');
+    expect(first.approvals).toBe('Approvals: 1 of 2');
+    const second = await approveAs('bob');
+    expect(second.status).toContain('approved');
+    expect(second.approvals).toBe('Approvals: 2 of 2');
+  });
+
   it('shows hostile claim values as text: markup, quotes and bidi controls', async () => {
     const branch = 'refs/heads/<img src=x onerror=alert(1)>';
     const pending = await c.stack.exchange(
@@ -347,6 +370,13 @@ describe('the console over plain HTTP', () => {
     const replay = await fetch(callback!.url, { headers: { cookie: callback!.cookie }, redirect: 'manual' });
     expect(replay.status).toBe(400);
     expect(await replay.text()).toContain('This sign-in was already used');
+    // Signing in again in the same browser replaces the session: the first one is gone.
+    const first = (await context.cookies()).find((k) => k.name === '__Host-jitkey_session')!.value;
+    await page.goto(`${c.url}/console/auth/login`);
+    await page.fill('#login', 'alice');
+    await Promise.all([page.waitForURL(`${c.url}/console/**`), page.click('button[type=submit]')]);
+    const firstCookie = `__Host-jitkey_session=${first}`;
+    expect((await fetch(`${c.url}/console/`, { headers: { cookie: firstCookie } })).status).toBe(401);
     // Signing out deletes the session: its cookie no longer opens the console.
     const cookie = (await context.cookies()).map((k) => `${k.name}=${k.value}`).join('; ');
     await page.getByRole('button', { name: 'Sign out' }).click();
