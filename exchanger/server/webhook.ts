@@ -21,14 +21,6 @@
  *   checked, handed to the gate and answered `202` at once; the gate decides in the background and
  *   answers GitHub through its API (`gate/`). Without a GitHub App the event is ignored (204).
  *
- * - `deployment_protection_rule requested` (GitHub's deployment gate, when a GitHub App is set):
- *   checked, handed to the gate and answered `202` at once; the gate decides in the background and
- *   answers GitHub through its API (`gate/`). Without a GitHub App the event is ignored (204).
- *
- * - `deployment_protection_rule requested` (GitHub's deployment gate, when a GitHub App is set):
- *   checked, handed to the gate and answered `202` at once; the gate decides in the background and
- *   answers GitHub through its API (`gate/`). Without a GitHub App the event is ignored (204).
- *
  * Revoking never depends on the role still being in the policy: a renamed or removed role's
  * GitHub tokens are deleted all the same.
  */
@@ -137,54 +129,6 @@ export async function handleWebhook(
     start.failed();
     throw err;
   }
-}
-
-/**
- * `deployment_protection_rule requested`: checked and handed to the gate, which decides in the
- * background; the same delivery again (GitHub's redelivery, a replay) is not worked on twice.
- */
-function gateDelivery(
-  deps: WebhookDeps,
-  req: IncomingMessage,
-  requestId: string,
-  intake: WebhookIntake,
-  payload: Payload,
-): WebhookOutcome {
-  if (payload.action !== 'requested' || !deps.gate) return { status: 204 };
-  const signature = parseSignature(header(req, 'x-hub-signature-256'))!.toString('hex');
-  const start = intake.deliveries.begin(header(req, 'x-github-delivery') ?? '', signature);
-  if ('replayOf' in start) return { status: 202, replayed: true };
-  try {
-    deps.gate.requested(payload as Record<string, unknown>, requestId);
-  } catch (err) {
-    start.failed();
-    throw err;
-  }
-  return { status: 202 };
-}
-
-/**
- * `deployment_protection_rule requested`: checked and handed to the gate, which decides in the
- * background; the same delivery again (GitHub's redelivery, a replay) is not worked on twice.
- */
-function gateDelivery(
-  deps: WebhookDeps,
-  req: IncomingMessage,
-  requestId: string,
-  intake: WebhookIntake,
-  payload: Payload,
-): WebhookOutcome {
-  if (payload.action !== 'requested' || !deps.gate) return { status: 204 };
-  const signature = parseSignature(header(req, 'x-hub-signature-256'))!.toString('hex');
-  const start = intake.deliveries.begin(header(req, 'x-github-delivery') ?? '', signature);
-  if ('replayOf' in start) return { status: 202, replayed: true };
-  try {
-    deps.gate.requested(payload as Record<string, unknown>, requestId);
-  } catch (err) {
-    start.failed();
-    throw err;
-  }
-  return { status: 202 };
 }
 
 /**

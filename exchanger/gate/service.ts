@@ -1,0 +1,353 @@
+/**
+ * GitHub's deployment gate (custom deployment protection rules), answered by jitkey's approvals.
+ *
+ * A `deployment_protection_rule` delivery (or the reconciler, for one GitHub never delivered)
+ * names a run waiting to deploy to an environment. The gate reads the run (its attempt, actor,
+ * workflow), finds the roles with `approval.gate` whose rules grant that deployment, opens one
+ * approval request per role (bound to the run attempt, environment, sha and workflow) and answers
+ * GitHub once every one is approved (`approved`) or one is denied or expires (`rejected`), with
+ * status reports as approvals arrive. A deployment no gated role applies to is rejected: nobody
+ * is named to approve it. Every answer, and every failed one, is audited (`gate` rows).
+ */
+
+import { type ApprovalDeps, approvalConfig } from '../approvals/context.js';
+import { notify } from '../approvals/notify.js';
+import { effectiveStatus } from '../approvals/state.js';
+import { identifyingClaims } from '../claims.js';
+import { hashSecret } from '../digest.js';
+import { formatDuration } from '../duration.js';
+import { JitkeyError } from '../errors.js';
+import type { GateGithub, GateReview } from '../github/deployment-gate.js';
+import { equalsAscii } from '../policy/glob.js';
+import type { Role } from '../policy/types.js';
+import { randomString } from '../random.js';
+import type { ApprovalRequestRecord, ApprovalStatus, AuditEntry, RunKey } from '../store/types.js';
+import { GATE_CLAIM, gateClaims, gatedRoles } from './claims.js';
+import {
+  approvedComment,
+  type GateRequestLine,
+  noRoleComment,
+  rejectedComment,
+  statusComment,
+} from './comment.js';
+import type { GateDeployment } from './delivery.js';
+
+export interface GateDeps extends ApprovalDeps {
+  gateGithub: GateGithub;
+  /** Waits between the attempts of a failed answer (default 1 s, then 5 s: three attempts). */
+  retryDelaysMs?: readonly number[];
+}
+
+/** How long the jobs of an approved deployment may redeem its approval (a hosted job's longest run). */
+export const GATE_REDEEM_WINDOW_SECONDS = 6 * 60 * 60;
+/** GitHub takes 10 status reports per deployment; the last is left unused. */
+export const MAX_STATUS_REPORTS = 9;
+const ALL: ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'redeemed'];
+
+/** One run attempt's deployment to one environment: what GitHub waits on, and answers once. */
+export interface GateGroup {
+  installationId: string;
+  owner: string;
+  repo: string;
+  run: RunKey;
+  environment: string;
+}
+
+const groupKey = (g: GateGroup) =>
+  `${g.run.repositoryId}/${g.run.runId}/${g.run.runAttempt}/${g.environment.toLowerCase()}`;
+
+export function isGateRequest(r: Pick<ApprovalRequestRecord, 'claims'>): boolean {
+  return typeof r.claims[GATE_CLAIM] === 'string';
+}
+
+export function groupOf(r: ApprovalRequestRecord): GateGroup | undefined {
+  const [owner = '', repo = ''] = (r.claims.repository ?? '').split('/');
+  const { repository_id: repositoryId, run_id: runId, run_attempt: runAttempt, environment } = r.claims;
+  const installationId = r.claims[GATE_CLAIM];
+  if (!installationId || !owner || !repo || !repositoryId || !runId || !runAttempt || !environment)
+    return undefined;
+  return { installationId, owner, repo, run: { repositoryId, runId, runAttempt }, environment };
+}
+
+export interface GateCore {
+  /** The work of one delivery (or one deployment the reconciler found); resolves when answered. */
+  handle(d: GateDeployment, requestId: string): Promise<void>;
+  /** Looks at a request's deployment again (after a decision, an expiry) and answers if it can. */
+  settleRequest(id: string, options?: { force?: boolean }): Promise<void>;
+  /** The gate requests of one run attempt and environment, every status. */
+  requestsOf(run: RunKey, environment: string): Promise<ApprovalRequestRecord[]>;
+}
+
+export function createGateCore(deps: GateDeps): GateCore {
+  const { store, log } = deps;
+  /** Per deployment: status reports sent, the last one's text, and whether this process answered it. */
+  const reports = new Map<string, { sent: number; last: string; answered?: string }>();
+  /** One deployment is worked on by one task at a time (a delivery and the reconciler may meet). */
+  const locks = new Map<string, Promise<void>>();
+  const serial = async (key: string, fn: () => Promise<void>) => {
+    const before = locks.get(key) ?? Promise.resolve();
+    const mine = before.then(fn, fn);
+    const tail = mine.catch(() => {});
+    locks.set(key, tail);
+    try {
+      await mine;
+    } finally {
+      if (locks.get(key) === tail) locks.delete(key);
+    }
+  };
+
+  const requestsOf: GateCore['requestsOf'] = async (run, environment) =>
+    (await store.listApprovalRequests({ statuses: ALL, run, limit: 200 })).filter(
+      (r) => isGateRequest(r) && equalsAscii(r.claims.environment ?? '', environment, true),
+    );
+
+  const audit = async (row: Omit<AuditEntry, 'at'>) => {
+    try {
+      await store.record({ at: deps.now(), ...row });
+    } catch (err) {
+      log.error('could not audit a deployment gate event', {
+        request_id: row.requestId,
+        error: err as Error,
+      });
+    }
+  };
+
+  /** Posts to GitHub, retried (bounded); a final failure is logged and audited, and left to the reconciler. */
+  const post = async (
+    g: GateGroup,
+    review: GateReview,
+    rowBase: Omit<AuditEntry, 'at' | 'outcome' | 'reason' | 'event'>,
+  ) => {
+    const delays = deps.retryDelaysMs ?? [1000, 5000];
+    const what = review.state ?? 'status report';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await deps.gateGithub.review(g.installationId, g.owner, g.repo, g.run.runId, review);
+        if (review.state) {
+          await audit({
+            ...rowBase,
+            event: 'gate',
+            outcome: review.state === 'approved' ? 'allowed' : 'denied',
+            reason: `deployment gate answered ${review.state} for environment ${g.environment} of run ${g.run.runId} attempt ${g.run.runAttempt}`,
+          });
+        }
+        log.info('deployment gate answered', {
+          run_id: g.run.runId,
+          environment: g.environment,
+          state: what,
+        });
+        return true;
+      } catch (err) {
+        const limited = err instanceof JitkeyError && err.code === 'rate_limited';
+        if (!limited && attempt < delays.length) {
+          await new Promise((r) => setTimeout(r, delays[attempt]));
+          continue;
+        }
+        log.error('deployment gate answer failed; the reconciler tries again while the run waits', {
+          run_id: g.run.runId,
+          environment: g.environment,
+          state: what,
+          error: err as Error,
+        });
+        await audit({
+          ...rowBase,
+          event: 'gate',
+          outcome: 'error',
+          errorCode: err instanceof JitkeyError ? err.code : 'upstream_error',
+          reason: `deployment gate ${what} for environment ${g.environment} of run ${g.run.runId} attempt ${g.run.runAttempt} not delivered after ${attempt + 1} attempt(s): ${(err as Error).message}`,
+        });
+        return false;
+      }
+    }
+  };
+
+  /** One request per role: the most advanced, oldest first (two workers may have opened two). */
+  const perRole = (requests: ApprovalRequestRecord[]) => {
+    const rank: Record<ApprovalStatus, number> = {
+      redeemed: 4,
+      approved: 3,
+      denied: 2,
+      expired: 1,
+      pending: 0,
+    };
+    const now = deps.now();
+    const best = new Map<string, ApprovalRequestRecord>();
+    for (const r of [...requests].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())) {
+      const had = best.get(r.role);
+      if (!had || rank[effectiveStatus(r, now)] > rank[effectiveStatus(had, now)]) best.set(r.role, r);
+    }
+    return [...best.values()];
+  };
+
+  /** Keeps an approved gate request redeemable for the deployment's jobs, not just the in-job window. */
+  const lengthen = async (r: ApprovalRequestRecord) => {
+    const approvedAt = Math.max(...r.approvals.map((v) => v.at.getTime()));
+    const until = new Date(approvedAt + GATE_REDEEM_WINDOW_SECONDS * 1000);
+    if (r.status !== 'approved' || r.expiresAt >= until) return;
+    const row: AuditEntry = {
+      at: deps.now(),
+      requestId: r.id,
+      event: 'gate',
+      outcome: 'allowed',
+      role: r.role,
+      reason: `approved at the deployment gate: the jobs of run ${r.claims.run_id} attempt ${r.claims.run_attempt} in environment ${r.claims.environment} may use it until ${until.toISOString()}`,
+      claims: identifyingClaims(r.claims),
+      expiresAt: until,
+    };
+    await store.updateApprovalRequest(r.id, r.version, { ...r, expiresAt: until }, row);
+  };
+
+  const settle = async (g: GateGroup, requests: ApprovalRequestRecord[], force: boolean) => {
+    const now = deps.now();
+    const policy = deps.policy();
+    const lines: GateRequestLine[] = perRole(requests).map((r) => {
+      const status = effectiveStatus(r, now);
+      return { request: { ...r, status }, ...approvalConfig(policy, r) };
+    });
+    if (lines.length === 0) return;
+    const key = groupKey(g);
+    const seen = reports.get(key) ?? { sent: 0, last: '' };
+    reports.set(key, seen);
+    if (reports.size > 10_000) reports.delete(reports.keys().next().value!);
+    const first = lines[0]!.request;
+    const rowBase = { requestId: first.id, role: first.role, claims: identifyingClaims(requests[0]!.claims) };
+    for (const r of requests)
+      if (effectiveStatus(r, now) === 'expired' && r.status !== 'expired') {
+        await store
+          .updateApprovalRequest(
+            r.id,
+            r.version,
+            { ...r, status: 'expired' },
+            {
+              at: now,
+              requestId: r.id,
+              role: r.role,
+              event: 'expire',
+              outcome: 'denied',
+              reason: 'expired at the deployment gate without enough approvals',
+              claims: identifyingClaims(r.claims),
+            },
+          )
+          .catch(() => false);
+      }
+    const closed = lines.some((l) => l.request.status === 'denied' || l.request.status === 'expired');
+    const approved = lines.every((l) => l.request.status === 'approved' || l.request.status === 'redeemed');
+    if (closed || approved) {
+      const state = closed ? 'rejected' : 'approved';
+      if (seen.answered === state && !force) return;
+      if (approved)
+        for (const r of requests)
+          if (effectiveStatus(r, now) === 'approved') await lengthen(r).catch(() => {});
+      const comment = closed
+        ? rejectedComment(lines, deps.publicUrl)
+        : approvedComment(lines, deps.publicUrl);
+      if (await post(g, { environment_name: g.environment, state, comment }, rowBase)) seen.answered = state;
+      return;
+    }
+    const comment = statusComment(lines, deps.publicUrl);
+    if (comment === seen.last || seen.sent >= MAX_STATUS_REPORTS) return;
+    seen.sent++;
+    seen.last = comment;
+    await post(g, { environment_name: g.environment, comment }, rowBase);
+  };
+
+  const open = async (
+    role: Role,
+    claims: Record<string, string>,
+    g: GateGroup,
+  ): Promise<ApprovalRequestRecord> => {
+    const approval = role.approval!;
+    const now = deps.now();
+    const request: ApprovalRequestRecord = {
+      id: `req_${randomString(12)}`,
+      role: role.name,
+      status: 'pending',
+      version: 1,
+      // Nobody polls a gate request: the job is not running yet. A hash of nothing anyone holds.
+      pollTokenHash: hashSecret(randomString(32)),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + approval.timeoutSeconds * 1000),
+      approvers: [...approval.approvers],
+      required: approval.required,
+      claims: {
+        ...identifyingClaims(claims),
+        ...(claims.actor_id ? { actor_id: claims.actor_id } : {}),
+        [GATE_CLAIM]: g.installationId,
+      },
+      approvals: [],
+    };
+    await store.createApprovalRequest(request, {
+      at: now,
+      requestId: request.id,
+      event: 'approval_request',
+      outcome: 'pending',
+      role: role.name,
+      provider: role.provider,
+      reason: `at GitHub's deployment gate (environment ${g.environment}): waiting for ${approval.required} of ${approval.approvers.join(', ')} to approve (timeout ${formatDuration(approval.timeoutSeconds)})`,
+      claims: identifyingClaims(request.claims),
+      expiresAt: request.expiresAt,
+    });
+    deps.metrics.decisions.inc({ role: role.name, outcome: 'pending', code: '' });
+    log.info('approval requested at the deployment gate', {
+      request_id: request.id,
+      role: role.name,
+      run_id: g.run.runId,
+      environment: g.environment,
+    });
+    if (approval.notify) {
+      void notify(
+        {
+          fetch: deps.fetch ?? globalThis.fetch,
+          log,
+          ...(deps.publicUrl ? { publicUrl: deps.publicUrl } : {}),
+        },
+        approval.notify,
+        request,
+      );
+    }
+    return request;
+  };
+
+  return {
+    requestsOf,
+    async handle(d, requestId) {
+      const run = await deps.gateGithub.getRun(d.installationId, d.owner, d.repo, d.runId);
+      const claims = gateClaims(d, run);
+      const g: GateGroup = {
+        installationId: d.installationId,
+        owner: d.owner,
+        repo: d.repo,
+        run: { repositoryId: d.repositoryId, runId: run.id, runAttempt: run.attempt },
+        environment: d.environment,
+      };
+      await serial(groupKey(g), async () => {
+        const existing = await requestsOf(g.run, g.environment);
+        const { roles, why } = gatedRoles(deps.policy(), deps.evaluate, claims);
+        if (roles.length === 0 && existing.length === 0) {
+          await post(
+            g,
+            {
+              environment_name: d.environment,
+              state: 'rejected',
+              comment: noRoleComment(d.repository, d.environment, why),
+            },
+            { requestId, claims: identifyingClaims(claims) },
+          );
+          return;
+        }
+        for (const role of roles) {
+          if (!existing.some((r) => r.role === role.name)) existing.push(await open(role, claims, g));
+        }
+        await settle(g, existing, false);
+      });
+    },
+    async settleRequest(id, options = {}) {
+      const r = await store.getApprovalRequest(id);
+      const g = r && isGateRequest(r) ? groupOf(r) : undefined;
+      if (!g) return;
+      await serial(groupKey(g), async () =>
+        settle(g, await requestsOf(g.run, g.environment), options.force ?? false),
+      );
+    },
+  };
+}
