@@ -8,6 +8,7 @@ import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
 import type { Policy } from '../policy/types.js';
 import type { Store } from '../store/types.js';
+import { type AdminDeps, adminPages } from './admin-pages.js';
 import { authRoutes } from './auth.js';
 import type { ConsoleConfig } from './config.js';
 import { approverPages } from './pages.js';
@@ -25,6 +26,8 @@ export interface ConsoleDeps {
   log: Logger;
   now: () => Date;
   fetch?: typeof globalThis.fetch;
+  /** The platform admins' screens (leases, audit, policy): what they need beyond the above. */
+  admin?: Omit<AdminDeps, 'policy' | 'log' | 'now'>;
 }
 
 const ID = '([A-Za-z0-9_-]{1,64})';
@@ -41,6 +44,8 @@ export function createConsole(deps: ConsoleDeps, more: readonly ConsolePage[] = 
     now: deps.now,
   });
   const approver = approverPages(deps);
+  const admin =
+    deps.admin && adminPages({ ...deps.admin, policy: deps.policy, log: deps.log, now: deps.now });
   const pages: ConsolePage[] = [
     {
       method: 'GET',
@@ -80,7 +85,13 @@ export function createConsole(deps: ConsoleDeps, more: readonly ConsolePage[] = 
       run: (p) =>
         approver.decide(p.req, p.res, p.who!, p.params[0]!, p.params[1] as 'approve' | 'deny', p.form!),
     },
+    ...(admin?.pages ?? []),
     ...more,
   ];
-  return consoleRouter(pages, { sessions, origin: deps.config.origin, log: deps.log });
+  return consoleRouter(pages, {
+    sessions,
+    origin: deps.config.origin,
+    log: deps.log,
+    ...(admin ? { isAdmin: admin.isAdmin } : {}),
+  });
 }

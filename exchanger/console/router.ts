@@ -39,7 +39,13 @@ export type ExtraRoutes = (req: IncomingMessage, res: ServerResponse, requestId:
 
 export function consoleRouter(
   pages: readonly ConsolePage[],
-  deps: { sessions: Sessions; origin: string; log: Logger },
+  deps: {
+    sessions: Sessions;
+    origin: string;
+    log: Logger;
+    /** Whether the person is a platform admin (for the navigation; each admin page checks again). */
+    isAdmin?: (who: SignedIn) => Promise<boolean>;
+  },
 ): ExtraRoutes {
   return async (req, res, requestId) => {
     const url = new URL(req.url ?? '/', 'http://console.invalid');
@@ -63,6 +69,7 @@ export function consoleRouter(
         form = await readForm(req);
       }
       if (page.session !== 'none') who = await deps.sessions.read(req);
+      if (who && deps.isAdmin) who.admin = await deps.isAdmin(who).catch(() => false);
       if (page.session === 'required' && !who) {
         const next = page.method === 'GET' ? `${path}${url.search}` : undefined;
         const error = page.method === 'POST' ? 'Your session has ended: sign in again.' : undefined;

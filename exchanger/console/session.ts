@@ -25,6 +25,8 @@ export interface SignedIn {
   /** The token every form of this session carries. */
   csrf: string;
   idHash: string;
+  /** Named in the policy's `admins:` (set by the router): the navigation shows the admins' screens. */
+  admin?: boolean;
 }
 
 export type SessionStore = Pick<Store, 'createSession' | 'getSession' | 'extendSession' | 'deleteSession'>;

@@ -51,4 +51,11 @@ th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px 
 td:last-child{overflow-wrap:anywhere}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .crumbs{margin:.25rem 0}
+.filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:flex-end;background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:.75rem 1rem;margin-bottom:1rem}
+.field{display:grid;gap:.2rem;min-width:0;flex:1 1 10rem}
+input,select{font:inherit;padding:.4rem;border:1px solid #8c959f;border-radius:6px;background:#fff;min-height:2.75rem;width:100%;min-width:0}
+input:focus-visible,select:focus-visible{outline:3px solid #0969da;outline-offset:2px}
+form.inline{margin:.75rem 0 0}
+.pager{display:flex;flex-wrap:wrap;gap:.5rem 1rem;margin:1rem 0}
+pre.explain{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:.75rem;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
 `;

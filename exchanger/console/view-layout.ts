@@ -8,8 +8,13 @@ import type { SignedIn } from './session.js';
 
 export const STYLESHEET = '/console/static/console.css';
 
-/** The console's sections, in the header's order: `[path, label]`. */
-export const NAV: Array<readonly [string, string]> = [['/console/', 'My queue']];
+/** The console's sections, in the header's order: `[path, label]`, `'admin'` for admins' screens only. */
+export const NAV: Array<readonly [string, string, 'admin'?]> = [
+  ['/console/', 'My queue'],
+  ['/console/leases', 'Leases', 'admin'],
+  ['/console/audit', 'Audit'],
+  ['/console/policy', 'Policy', 'admin'],
+];
 
 export interface LayoutOptions {
   title: string;
@@ -31,7 +36,7 @@ export function layout({ title, who, section }: LayoutOptions, main: Html): Html
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
 <a class="brand" href="/console/">jitkey</a>
-${who ? nav(section) : ''}
+${who ? nav(section, who.admin === true) : ''}
 ${who ? signOut(who) : ''}
 </header>
 <main id="main">
@@ -42,8 +47,8 @@ ${main}
 `;
 }
 
-function nav(section: string | undefined): Html {
-  return html`<nav aria-label="Console"><ul>${NAV.map(
+function nav(section: string | undefined, admin: boolean): Html {
+  return html`<nav aria-label="Console"><ul>${NAV.filter(([, , only]) => admin || only !== 'admin').map(
     ([path, label]) =>
       html`<li><a href="${path}"${path === section ? html` aria-current="page"` : ''}>${label}</a></li>`,
   )}</ul></nav>`;

@@ -43,6 +43,8 @@ export interface EndLease {
   why: string;
   /** Claims for the audit row, besides the lease's repository. */
   claims: AuditEntry['claims'];
+  /** Who ended it, when a person did (an admin in the console): the audit row's actor. */
+  actor?: string;
 }
 
 /** Returns true when the credential was revoked upstream. */
@@ -59,6 +61,7 @@ export async function endLease(deps: EndLeaseDeps, lease: LeaseRecord, end: EndL
     claims: { ...(lease.repository ? { repository: lease.repository } : {}), ...end.claims },
     leaseId: lease.id,
     expiresAt: lease.expiresAt,
+    ...(end.actor ? { actor: end.actor } : {}),
   });
   return upstream.revoked;
 }

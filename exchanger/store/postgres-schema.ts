@@ -79,6 +79,10 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
     ALTER TABLE ${t('used_jtis')} ADD PRIMARY KEY (issuer, jti);`,
   // The console (issue 20): sign-in sessions; one request's audit rows found by its id.
   postgresSessionsMigration,
+  // The console's audit screen filters by provider and by who acted (issue 20).
+  (t) => `
+    CREATE INDEX audit_provider_at ON ${t('audit')} (provider, at, id);
+    CREATE INDEX audit_actor_at ON ${t('audit')} (lower(actor), at, id);`,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */

@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { postgresApprovals } from './approvals-postgres.js';
+import { consoleReads } from './console-reads.js';
 import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
 import { describe, openPool, withTimeout } from './postgres-pool.js';
 import { migratePostgres, tableNames } from './postgres-schema.js';
@@ -40,6 +41,7 @@ const dialect = rowsFor({
   param: (n) => `$${n}`,
   // GitHub treats repository names case-insensitively; the index is on lower(repository).
   repositoryEquals: (placeholder) => `lower(repository) = lower(${placeholder})`,
+  actorEquals: (placeholder) => `lower(actor) = lower(${placeholder})`,
 });
 const auditValues = (entry: AuditEntry) => rowValues(dialect.auditRow(entry), AUDIT_FIELDS);
 const leaseValues = (lease: LeaseRecord) => rowValues(dialect.leaseRow(lease), LEASE_FIELDS);
@@ -177,6 +179,10 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       });
       return rows.map(dialect.auditEntry);
     },
+    ...consoleReads(dialect, { audit: t('audit'), leases: t('leases') }, async (what, text, values) => {
+      const { rows } = await query<never>(what, { text, values });
+      return rows;
+    }),
     async runState(run, role) {
       const { rows } = await query<{ completed: boolean; first_lease_at: Date | null }>(
         'read the run attempt',

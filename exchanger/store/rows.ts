@@ -5,7 +5,7 @@
  * each dialect says how it writes a parameter and compares a repository (`rowsFor`).
  */
 import { auditLimit, joinClaims, splitClaims } from './common.js';
-import type { AuditEntry, AuditFilter, LeaseRecord } from './types.js';
+import type { AuditEntry, AuditFilter, LeaseFilter, LeaseRecord } from './types.js';
 
 /** Milliseconds of a Date; anything else (or an invalid Date) is a RangeError naming the field. */
 export function ms(date: Date, field: string): number {
@@ -178,6 +178,8 @@ export interface RowDialect<Time> {
   param(n: number): string;
   /** The case-insensitive `repository = …` condition (GitHub names fold ASCII case). */
   repositoryEquals(placeholder: string): string;
+  /** The case-insensitive `actor = …` condition (GitHub logins fold case), as its index has it. */
+  actorEquals(placeholder: string): string;
 }
 
 /** Where the next page of a keyset-paginated audit read resumes: the last row's `at` and `id`. */
@@ -207,6 +209,8 @@ export interface DialectRows<Time> {
     filter: AuditFilter,
     page: { limit?: number; after?: AuditKey<Time> },
   ): { sql: string; params: unknown[] };
+  /** Leases in force at `filter.activeAt`, newest first. */
+  leaseQuery(table: string, filter: LeaseFilter): { sql: string; params: unknown[] };
 }
 
 export function rowsFor<Time>(dialect: RowDialect<Time>): DialectRows<Time> {
@@ -219,6 +223,33 @@ export function rowsFor<Time>(dialect: RowDialect<Time>): DialectRows<Time> {
     leaseRecord: (row) => leaseRecord(row, times),
     auditQuery: (table, filter) => auditPage(table, filter, { limit: auditLimit(filter.limit) }, dialect),
     auditPage: (table, filter, page) => auditPage(table, filter, page, dialect),
+    leaseQuery: (table, filter) => leaseQuery(table, filter, dialect),
+  };
+}
+
+/** Walks `leases_expires_at` from now on: only leases not yet expired are read at all. */
+function leaseQuery<Time>(
+  table: string,
+  filter: LeaseFilter,
+  dialect: RowDialect<Time>,
+): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return dialect.param(params.length);
+  };
+  const where = [
+    `expires_at > ${param(dialect.times.encode(filter.activeAt, 'activeAt'))}`,
+    'revoked_at IS NULL',
+  ];
+  if (filter.provider !== undefined) where.push(`provider = ${param(filter.provider)}`);
+  // Both dialects: the leases table's repository column has no case-folding collation or index.
+  if (filter.repository !== undefined) where.push(`lower(repository) = lower(${param(filter.repository)})`);
+  if (filter.role !== undefined) where.push(`role = ${param(filter.role)}`);
+  const limit = param(Math.max(1, Math.min(filter.limit ?? 200, 1000)));
+  return {
+    sql: `SELECT ${LEASE_COLUMNS} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id LIMIT ${limit}`,
+    params,
   };
 }
 
@@ -239,6 +270,15 @@ function auditPage<Time>(
   if (filter.repository !== undefined) where.push(dialect.repositoryEquals(param(filter.repository)));
   if (filter.outcome !== undefined) where.push(`outcome = ${param(filter.outcome)}`);
   if (filter.role !== undefined) where.push(`role = ${param(filter.role)}`);
+  if (filter.until) where.push(`at < ${param(dialect.times.encode(filter.until, 'until'))}`);
+  if (filter.provider !== undefined) where.push(`provider = ${param(filter.provider)}`);
+  if (filter.actor !== undefined) where.push(dialect.actorEquals(param(filter.actor)));
+  if (filter.decidedBy !== undefined) {
+    // The requests this login decided, then every row of them: an approver's share of the trail.
+    where.push(
+      `request_id IN (SELECT request_id FROM ${table} WHERE ${dialect.actorEquals(param(filter.decidedBy))} AND event IN ('approve', 'deny'))`,
+    );
+  }
   // A row value, so the (at, id) order of the index is walked from the key, not re-filtered.
   if (page.after) where.push(`(at, id) < (${param(page.after.at)}, ${param(page.after.id)})`);
   const limit = page.limit === undefined ? '' : ` LIMIT ${param(page.limit)}`;

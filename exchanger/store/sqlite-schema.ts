@@ -77,6 +77,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX used_jtis_expires_at ON used_jtis (expires_at);`,
   // The console (issue 20): sign-in sessions; one request's audit rows found by its id.
   SQLITE_SESSIONS_MIGRATION,
+  // The console's audit screen filters by provider and by who acted (issue 20).
+  `CREATE INDEX audit_provider_at ON audit (provider, at);
+   CREATE INDEX audit_actor_at ON audit (actor COLLATE NOCASE, at);`,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

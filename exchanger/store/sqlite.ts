@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { sqliteApprovals } from './approvals-sqlite.js';
+import { consoleReads } from './console-reads.js';
 import {
   auditLimit,
   openFailure,
@@ -52,6 +53,7 @@ const dialect = rowsFor({
   param: () => '?',
   // The column is COLLATE NOCASE: GitHub names fold ASCII case.
   repositoryEquals: (placeholder) => `repository = ${placeholder}`,
+  actorEquals: (placeholder) => `actor = ${placeholder} COLLATE NOCASE`,
 });
 
 const named = (fields: readonly string[]) => fields.map((field) => `@${field}`).join(', ');
@@ -292,6 +294,9 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
         after = { at: last.at, id: last.id };
       }
     },
+    ...consoleReads(dialect, { audit: 'audit', leases: 'leases' }, (what, sql, params) =>
+      read(what, () => auditStatement(sql).all(...params) as never[]),
+    ),
     purgeExpired: purger.purgeExpired,
     ping: () =>
       read('answer a ping', () => {

@@ -152,7 +152,37 @@ export interface AuditFilter {
   repository?: string;
   outcome?: AuditOutcome;
   role?: string;
+  /** Rows before this instant (with `since`, a time range). */
+  until?: Date;
+  provider?: string;
+  /** Who acted (a GitHub login, compared case-insensitively). */
+  actor?: string;
+  /** Only rows of the requests this login approved or denied: an approver's share of the trail. */
+  decidedBy?: string;
   /** Newest first; `queryAudit` defaults to 1000, `streamAudit` to every row. */
+  limit?: number;
+}
+
+/** Where the next page of audit rows starts: after the last row's time and id (a keyset, no OFFSET). */
+export interface AuditCursor {
+  at: Date;
+  id: number;
+}
+
+export interface AuditPage {
+  entries: AuditEntry[];
+  /** Set when more rows may follow. */
+  next?: AuditCursor;
+}
+
+/** Leases not revoked and not expired at `activeAt`, narrowed by the query. */
+export interface LeaseFilter {
+  activeAt: Date;
+  provider?: string;
+  /** `owner/name`, compared case-insensitively. */
+  repository?: string;
+  role?: string;
+  /** Default 200. */
   limit?: number;
 }
 
@@ -183,6 +213,10 @@ export interface Store {
    * memory stays constant however many rows match. Stopping early (`break`) releases the read.
    */
   streamAudit(filter: AuditFilter): AsyncIterable<AuditEntry>;
+  /** One page of matching audit rows, newest first, after `page.after` when given. */
+  auditPage(filter: AuditFilter, page: { limit: number; after?: AuditCursor }): Promise<AuditPage>;
+  /** Leases still in force, the newest first. */
+  listActiveLeases(filter: LeaseFilter): Promise<LeaseRecord[]>;
   /**
    * Deletes used jtis whose token has expired, leases and approval requests more than a day past
    * their expiry (the audit rows keep their id, role, repository and expiry), run attempts

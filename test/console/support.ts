@@ -47,21 +47,31 @@ export interface ConsoleStack {
 const AXE = readFileSync(join(REPO_ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
 export async function startConsoleStack(
-  options: { env?: Record<string, string>; store?: string } = {},
+  options: {
+    env?: Record<string, string>;
+    store?: string;
+    /** The policy, given the issuer's URL and the notify receiver's (default: the approval roles). */
+    policy?: (issuer: string, notifyUrl: string) => string;
+  } = {},
 ): Promise<ConsoleStack> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const webhook = await startWebhook();
   const gh = await startGithubStandin({
     installations: [
-      { owner: 'acme', permissions: { members: 'read', actions: 'read' }, repositories: ['web'] },
+      {
+        owner: 'acme',
+        permissions: { members: 'read', actions: 'read', contents: 'read' },
+        repositories: ['web'],
+      },
     ],
     users: Object.fromEntries(Object.values(USERS).map((u) => [u.token, { login: u.login, id: u.id }])),
     teams: { 'acme/platform-leads': ['carol'] },
     oauth: { ...CLIENT, callbackUrl: `${url}/console/auth/callback` },
   });
   const stack = await startStack({
-    policy: (issuer) => policyFor(issuer, approvalRoles(webhook.url)),
+    policy: (issuer) =>
+      options.policy?.(issuer, webhook.url) ?? policyFor(issuer, approvalRoles(webhook.url)),
     exchanger: {
       port,
       ...(options.store ? { store: options.store } : {}),

@@ -46,7 +46,7 @@ describe('sqlite store', () => {
     await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(5);
+    expect(raw.pragma('user_version', { simple: true })).toBe(6);
     raw.close();
   });
 

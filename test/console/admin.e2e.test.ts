@@ -1,0 +1,152 @@
+/**
+ * The platform admins' screens in headless Chromium against `jitkey serve` as a process: leases
+ * in force and their Revoke button (the GitHub stand-in sees the token deleted), the 404 that
+ * everyone else gets, axe-core on each screen at a phone's 390 px, by keyboard.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalRoles } from '../approvals/support.js';
+import { launchBrowser } from '../support/browser.js';
+import { runCli } from '../support/exchanger-process.js';
+import { type ConsoleStack, startConsoleStack } from './support.js';
+
+let c: ConsoleStack;
+let browser: Browser;
+const PHONE = { width: 390, height: 844 };
+
+const policy = (issuer: string, notifyUrl: string) => `version: 1
+issuers:
+  - url: ${issuer}
+    audience: jitkey
+defaults: { duration: 15m, max_duration: 1h }
+admins: [bob, acme/platform-leads]
+roles:
+  web-read:
+    description: Read acme/web's contents
+    provider: github
+    github: { repositories: [acme/web], permissions: { contents: read } }
+    allow:
+      - { repository: acme/web, repository_id: "123456" }
+  deploy:
+    provider: aws
+    aws: { role_arn: arn:aws:iam::111122223333:role/web-deploy }
+    allow:
+      - { repository: acme/web, ref: refs/heads/main }
+${approvalRoles(notifyUrl)}`;
+
+beforeAll(async () => {
+  c = await startConsoleStack({
+    policy,
+    env: { JITKEY_GITHUB_WEBHOOK_SECRET: 'console-admin-webhook-secret' },
+  });
+  browser = await launchBrowser();
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  await c?.stop();
+});
+
+async function phone(): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: PHONE });
+  const page = await context.newPage();
+  page.on('dialog', (d) => {
+    throw new Error(`a dialog opened: ${d.message()}`);
+  });
+  return { context, page };
+}
+
+async function auditRows(): Promise<Array<Record<string, unknown>>> {
+  const out = await runCli(['audit', '--store', c.stack.exchanger.store, '--json']);
+  return out.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** No horizontal scrolling at 390 px: the page is no wider than the viewport. */
+async function fitsPhone(page: Page): Promise<boolean> {
+  return page.evaluate('document.documentElement.scrollWidth <= window.innerWidth');
+}
+
+describe('leases', () => {
+  it('an admin (through a team) revokes a GitHub lease by keyboard; GitHub sees the token deleted', async () => {
+    const granted = await c.stack.exchange(c.stack.idp.mint({ run_id: '9100' }), { role: 'web-read' });
+    expect(granted.status, JSON.stringify(granted.body)).toBe(200);
+    const token = granted.body.credentials.token as string;
+    const leaseId = granted.body.lease_id as string;
+
+    const { context, page } = await phone();
+    await c.signIn(page, 'carol', '/console/leases');
+    expect(page.url()).toBe(`${c.url}/console/leases`);
+    expect(await page.getByRole('navigation', { name: 'Console' }).textContent()).toContain('Leases');
+    const card = page.locator('li.card', { hasText: leaseId });
+    expect(await card.count()).toBe(1);
+    const text = (await card.textContent()) ?? '';
+    for (const shown of ['web-read', 'acme/web', 'github', '9100', 'GitHub deletes the token at once.']) {
+      expect(text).toContain(shown);
+    }
+    expect(await page.locator('main').textContent()).toContain('What revoke means, per provider');
+    expect(await c.axe(page)).toEqual([]);
+    expect(await fitsPhone(page)).toBe(true);
+    await c.screenshot(page, 'leases');
+    // The page never shows the credential or the revoke token.
+    const html = await page.content();
+    expect(html).not.toContain(token);
+    expect(html).not.toContain(granted.body.revoke_token as string);
+
+    // Filtered by provider: the AWS filter hides it, the GitHub one shows it.
+    await page.selectOption('#f-provider', 'aws');
+    await Promise.all([
+      page.waitForURL(/provider=aws/),
+      page.getByRole('button', { name: 'Filter' }).click(),
+    ]);
+    expect(await page.locator('li.card', { hasText: leaseId }).count()).toBe(0);
+    await page.goto(`${c.url}/console/leases?provider=github&repository=ACME/web&role=web-read`);
+    expect(await page.locator('li.card', { hasText: leaseId }).count()).toBe(1);
+
+    // By keyboard: focus the card's Revoke button, press Enter.
+    await page
+      .locator('li.card', { hasText: leaseId })
+      .getByRole('button', { name: /^Revoke/ })
+      .focus();
+    await Promise.all([page.waitForURL(/done=upstream/), page.keyboard.press('Enter')]);
+    expect(await page.locator('.notice.ok').textContent()).toContain('revoked upstream');
+    expect(await page.locator('li.card', { hasText: leaseId }).count()).toBe(0);
+    expect(c.gh.revocations).toContain(token);
+    expect(await c.axe(page)).toEqual([]);
+
+    const revoked = (await auditRows()).find((r) => r.event === 'revoke' && r.lease_id === leaseId);
+    expect(revoked).toMatchObject({ outcome: 'revoked', actor: 'Carol', provider: 'github' });
+    expect(revoked!.reason).toBe('lease revoked by Carol in the console (revoked upstream)');
+    expect(c.stack.exchanger.output()).not.toContain(token);
+    await context.close();
+  });
+
+  it('is a 404 for anyone not named in admins, like a page that does not exist, and revokes nothing', async () => {
+    const granted = await c.stack.exchange(c.stack.idp.mint({ run_id: '9101' }), { role: 'web-read' });
+    expect(granted.status).toBe(200);
+    const { context, page } = await phone();
+    await c.signIn(page, 'alice'); // an approver, not an admin
+    expect(await page.getByRole('navigation', { name: 'Console' }).textContent()).not.toContain('Leases');
+    const leases = await page.goto(`${c.url}/console/leases`);
+    const unknown = await page.context().request.get(`${c.url}/console/requests/req_doesnotexist`);
+    expect(leases!.status()).toBe(404);
+    expect(unknown.status()).toBe(404);
+    expect(await leases!.text()).toBe(await unknown.text());
+
+    await page.goto(`${c.url}/console/`);
+    const csrf = (await page.locator('input[name=csrf]').first().getAttribute('value'))!;
+    const post = await page
+      .context()
+      .request.post(`${c.url}/console/leases/${granted.body.lease_id}/revoke`, {
+        form: { csrf },
+        headers: { origin: c.url, 'sec-fetch-site': 'same-origin' },
+      });
+    expect(post.status()).toBe(404);
+    expect(c.gh.revocations).not.toContain(granted.body.credentials.token);
+    expect(
+      (await auditRows()).some((r) => r.event === 'revoke' && r.lease_id === granted.body.lease_id),
+    ).toBe(false);
+    await context.close();
+  });
+});
