@@ -8,18 +8,24 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/exchanger-process.js';
+import { runCli, startExchanger } from '../support/exchanger-process.js';
 import { type KubernetesStandin, startKubernetesStandin } from '../support/kubernetes-standin.js';
+import { type OidcIssuer, startOidcIssuer } from '../support/oidc-issuer.js';
 
 let kube: KubernetesStandin;
+let idp: OidcIssuer;
 beforeAll(async () => {
   kube = await startKubernetesStandin({ namespaces: { web: ['deployer'] } });
+  idp = await startOidcIssuer();
 });
-afterAll(() => kube?.stop());
+afterAll(async () => {
+  await kube?.stop();
+  await idp?.stop();
+});
 
 const policy = (server: string) => `version: 1
 issuers:
-  - url: https://token.actions.githubusercontent.com
+  - url: ${idp.url}
     audience: jitkey
 roles:
   deploy-k8s:
@@ -46,5 +52,24 @@ describe('jitkey serve, a kubernetes role and JITKEY_KUBECONFIG', () => {
       `role 'deploy-k8s': no context in the exchanger's JITKEY_KUBECONFIG names the Kubernetes API server ${elsewhere}`,
     );
     expect(stderr).toContain(`its contexts name ${kube.url} (context 'standin')`);
+  });
+
+  it('refuses a reload that brings such a role, and keeps the policy in force', async () => {
+    const ex = await startExchanger({
+      policy: policy(kube.url),
+      env: { JITKEY_KUBECONFIG: kube.writeKubeconfig() },
+      args: ['--workers', '1'],
+    });
+    try {
+      writeFileSync(ex.policyPath, policy('http://127.0.0.1:1'));
+      ex.signal('SIGHUP');
+      await expect.poll(() => ex.output().includes('policy reload refused'), { timeout: 20_000 }).toBe(true);
+      expect(ex.output()).toContain(
+        "role 'deploy-k8s': no context in the exchanger's JITKEY_KUBECONFIG names the Kubernetes API server http://127.0.0.1:1",
+      );
+      expect(ex.output()).not.toContain('policy reloaded');
+    } finally {
+      await ex.stop();
+    }
   });
 });
