@@ -63,7 +63,8 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<{ deployments:
   if (github.pausedUntil()) return { deployments: 0 };
   let deployments = 0;
   const installations = await github.installations();
-  await pool(installations, RECONCILE_CONCURRENCY, async (inst) => {
+  // One installation at a time, its repositories a few at once: at most that many calls in flight.
+  for (const inst of installations) {
     const repos = await github.repositories(inst.id);
     await pool(repos, RECONCILE_CONCURRENCY, async (repo) => {
       const runs = await github.waitingRuns(inst.id, repo.owner, repo.name);
@@ -96,7 +97,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<{ deployments:
         }
       }
     });
-  });
+  }
   return { deployments };
 }
 

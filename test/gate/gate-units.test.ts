@@ -1,0 +1,132 @@
+/**
+ * The deployment gate's pure parts and its GitHub client's rate-limit pause: a delivery whose
+ * callback names another repository is refused (the gate never answers elsewhere), comments stay
+ * within GitHub's 1,024 characters with typed text escaped, and a `Retry-After` or
+ * `x-ratelimit-remaining: 0` pauses every call until GitHub's time is up.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { JitkeyError } from '../../exchanger/errors.js';
+import { approvedComment, MAX_COMMENT, rejectedComment } from '../../exchanger/gate/comment.js';
+import { parseGateDelivery } from '../../exchanger/gate/delivery.js';
+import { createGateGithub } from '../../exchanger/github/deployment-gate.js';
+
+const delivery = (over: Record<string, unknown> = {}) => ({
+  action: 'requested',
+  environment: 'production',
+  event: 'push',
+  sha: 'A'.repeat(40),
+  ref: 'refs/heads/main',
+  deployment_callback_url: 'https://api.github.com/repos/acme/web/actions/runs/42/deployment_protection_rule',
+  repository: { id: 123456, full_name: 'acme/web' },
+  installation: { id: 7 },
+  ...over,
+});
+
+describe('parseGateDelivery', () => {
+  it('takes the run id from the callback URL and keeps a full ref', () => {
+    expect(parseGateDelivery(delivery())).toEqual({
+      installationId: '7',
+      owner: 'acme',
+      repo: 'web',
+      repository: 'acme/web',
+      repositoryId: '123456',
+      runId: '42',
+      environment: 'production',
+      event: 'push',
+      sha: 'a'.repeat(40),
+      ref: 'refs/heads/main',
+    });
+  });
+
+  it('refuses a callback URL of another repository, or of another shape', () => {
+    const other = 'https://api.github.com/repos/evil/web/actions/runs/42/deployment_protection_rule';
+    expect(() => parseGateDelivery(delivery({ deployment_callback_url: other }))).toThrow(
+      /another repository/,
+    );
+    expect(() =>
+      parseGateDelivery(
+        delivery({ deployment_callback_url: 'https://api.github.com/repos/acme/web/actions/runs/42' }),
+      ),
+    ).toThrow(/deployment_callback_url is not/);
+    expect(() => parseGateDelivery(delivery({ installation: {} }))).toThrow(/lacks installation.id/);
+  });
+
+  it('drops a ref that is not fully qualified (policies compare refs/heads/…)', () => {
+    expect(parseGateDelivery(delivery({ ref: 'main', deployment: { ref: 'main' } })).ref).toBeUndefined();
+  });
+});
+
+describe('gate comments', () => {
+  const line = (n: number, reason?: string) => ({
+    request: {
+      id: `req_${n}`,
+      role: `role-${n}`,
+      approvals: [{ login: 'alice', id: '1', at: new Date() }],
+      status: reason ? ('denied' as const) : ('approved' as const),
+      ...(reason ? { reason, decidedBy: 'bob' } : {}),
+    },
+    approvers: ['alice', 'bob'],
+    required: 1,
+  });
+
+  it('stay within 1,024 characters however many roles', () => {
+    const lines = Array.from({ length: 40 }, (_, n) => line(n));
+    const text = approvedComment(lines, 'https://jitkey.example');
+    expect(text.length).toBeLessThanOrEqual(MAX_COMMENT);
+    expect(text).toMatch(/… and \d+ more$/);
+  });
+
+  it('escape what an approver typed, so it is never markup', () => {
+    const text = rejectedComment([line(1, 'see [here](https://evil) <b>now</b>')], undefined);
+    expect(text).toContain('denied by @bob: see \\[here\\]\\(https://evil\\) \\<b\\>now\\</b\\>');
+  });
+});
+
+describe('the gate client keeps to GitHub rate limit', () => {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  let now = 1_000_000_000_000;
+  const calls: string[] = [];
+  const answers: Array<() => Response> = [];
+  const client = createGateGithub({
+    appId: '1',
+    privateKey,
+    apiUrl: 'http://127.0.0.1:9',
+    now: () => new Date(now),
+    fetch: async (url) => {
+      calls.push(String(url));
+      return answers.shift()!();
+    },
+  });
+
+  it('pauses every call after Retry-After, until it has passed', async () => {
+    answers.push(
+      () =>
+        new Response('{"message":"secondary rate limit"}', { status: 403, headers: { 'retry-after': '30' } }),
+    );
+    await expect(client.installations()).rejects.toMatchObject({ code: 'rate_limited', retryAfter: 30 });
+    const before = calls.length;
+    const refused = await client.installations().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(JitkeyError);
+    expect((refused as JitkeyError).code).toBe('rate_limited');
+    expect(calls.length).toBe(before);
+    expect(client.pausedUntil()).toBe(now + 30_000);
+    now += 31_000;
+    answers.push(() => new Response('[]', { status: 200 }));
+    await expect(client.installations()).resolves.toEqual([]);
+  });
+
+  it('pauses until the reset once x-ratelimit-remaining is 0', async () => {
+    const reset = Math.floor(now / 1000) + 600;
+    answers.push(
+      () =>
+        new Response('[]', {
+          status: 200,
+          headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) },
+        }),
+    );
+    await expect(client.installations()).resolves.toEqual([]);
+    await expect(client.installations()).rejects.toMatchObject({ code: 'rate_limited' });
+    expect(client.pausedUntil()).toBe(reset * 1000);
+  });
+});
