@@ -81,7 +81,8 @@ async function auditOf(requestId: string) {
     .reverse();
 }
 
-describe('the console in Chromium', () => {
+// A shared machine runs the Action, jitkey serve and Chromium at once: room beyond the default.
+describe('the console in Chromium', { timeout: 90_000 }, () => {
   it('an approver signs in with GitHub, reviews the waiting job and approves it; the Action gets credentials', async () => {
     const main = job('db-admin');
     const { context, page } = await phone();

@@ -30,7 +30,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-it('signs in on instance A and approves on instance B (PostgreSQL)', async () => {
+it('signs in on instance A and approves on instance B (PostgreSQL)', { timeout: 90_000 }, async () => {
   const pending = await a.stack.exchange(a.stack.idp.mint({ run_id: '9100' }), { role: 'db-admin' });
   expect(pending.status).toBe(202);
   const id = pending.body.request_id as string;
