@@ -6,7 +6,15 @@
  * `org.yaml` (the platform team's own roles live in its own team file, with its own scope).
  */
 import type { OrgDoc, RoleDoc, SharedDoc, TeamDoc } from './doc.js';
-import { audiencesOutside, type Granted, grantedBy, holds, permissionsAbove } from './resource-match.js';
+import {
+  audiencesOutside,
+  type Granted,
+  grantedBy,
+  holds,
+  permissionsAbove,
+  resourceKey,
+  scopeKeys,
+} from './resource-match.js';
 import type { ResourceProvider, ResourcesDoc } from './resources.js';
 import type { SourcePosition } from './types.js';
 
@@ -65,8 +73,9 @@ export function checkResources(org: OrgDoc, team: TeamDoc, role: RoleDoc, error:
       );
       continue;
     }
-    for (const [other, limits] of org.teams) {
-      if (other === name || !limits.resources?.[provider] || !holds(limits.resources, g)) continue;
+    for (const other of teamsThatMayHold(org, g)) {
+      const limits = org.teams.get(other);
+      if (other === name || !limits?.resources?.[provider] || !holds(limits.resources, g)) continue;
       if (viaShared.some((s) => s.teams.includes(other))) continue;
       error(
         at,
@@ -77,6 +86,26 @@ export function checkResources(org: OrgDoc, team: TeamDoc, role: RoleDoc, error:
     }
     checkCaps(role, g, [...(mine ? [ownHas] : []), ...viaShared.map((s) => s.resources)], path, at, error);
   }
+}
+
+/** Team names by scope key (`resource-match.scopeKeys`), built once per org.yaml. */
+const indexes = new WeakMap<OrgDoc, { byKey: Map<string, string[]>; open: string[] }>();
+
+/** The teams whose scope may hold `g`: those under its key, and those a glob leaves open. */
+function teamsThatMayHold(org: OrgDoc, g: Granted): string[] {
+  let index = indexes.get(org);
+  if (!index) {
+    index = { byKey: new Map(), open: [] };
+    for (const [name, limits] of org.teams) {
+      if (!limits.resources) continue;
+      const keys = scopeKeys(limits.resources);
+      if (!keys) index.open.push(name);
+      for (const k of new Set(keys)) index.byKey.set(k, [...(index.byKey.get(k) ?? []), name]);
+    }
+    indexes.set(org, index);
+  }
+  const keyed = index.byKey.get(resourceKey(g)) ?? [];
+  return index.open.length > 0 ? [...keyed, ...index.open] : keyed;
 }
 
 /** GitHub permissions and Kubernetes audiences must fit the cap of some scope holding the resource. */

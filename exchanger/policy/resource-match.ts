@@ -19,7 +19,7 @@ export interface Granted {
   id: string;
   /** Which key of the role's block it comes from, for `roles.NAME.aws.role_arn`-style paths. */
   key: string;
-  aws?: { arn: string };
+  aws?: { arn: string; account: string };
   gcp?: { serviceAccount: string };
   kubernetes?: { server: string; namespace: string; serviceAccount: string };
   github?: { repository: string };
@@ -29,7 +29,7 @@ export function grantedBy(role: RoleDoc): Granted[] {
   const out: Granted[] = [];
   if (role.aws?.roleArn) {
     const arn = role.aws.roleArn;
-    out.push({ provider: 'aws', id: arn, key: 'aws.role_arn', aws: { arn } });
+    out.push({ provider: 'aws', id: arn, key: 'aws.role_arn', aws: { arn, account: accountOf(arn) } });
   }
   if (role.gcp?.serviceAccount) {
     const sa = role.gcp.serviceAccount;
@@ -99,13 +99,54 @@ export function projectOf(email: string): string | undefined {
   return domain === 'appspot.gserviceaccount.com' ? local : undefined;
 }
 
+/**
+ * What a scope can only hold resources under: an AWS account, a GCP project (or service-account
+ * domain), a cluster, a GitHub owner. A team scope's keys are literal (checked when read), so a
+ * directory looks up the few teams that may hold a resource instead of asking every team.
+ */
+export function resourceKey(g: Granted): string {
+  if (g.aws) return `aws ${g.aws.account}`;
+  if (g.gcp) return `gcp ${gcpKey(g.gcp.serviceAccount) ?? ''}`;
+  if (g.kubernetes) return `kubernetes ${g.kubernetes.server}`;
+  return `github ${(g.github?.repository.split('/')[0] ?? '').toLowerCase()}`;
+}
+
+/** The keys of a team scope; undefined when a glob leaves one open (then it is asked always). */
+export function scopeKeys(scope: ResourcesDoc): string[] | undefined {
+  const keys: string[] = [];
+  for (const a of scope.aws?.accounts ?? []) keys.push(`aws ${a}`);
+  for (const p of scope.aws?.roleArns ?? []) {
+    const account = accountOf(p);
+    if (account.includes('*')) return undefined;
+    keys.push(`aws ${account}`);
+  }
+  for (const p of scope.gcp?.projects ?? []) keys.push(`gcp ${p}`);
+  for (const p of scope.gcp?.serviceAccounts ?? []) {
+    const key = gcpKey(p);
+    if (key === undefined || key.includes('*')) return undefined;
+    keys.push(`gcp ${key}`);
+  }
+  for (const c of scope.kubernetes?.clusters ?? []) keys.push(`kubernetes ${c}`);
+  if (scope.kubernetes && scope.kubernetes.clusters.length === 0) return undefined;
+  for (const r of scope.github?.repositories ?? [])
+    keys.push(`github ${(r.split('/')[0] ?? '').toLowerCase()}`);
+  return keys;
+}
+
+/** A service account's project, else its domain (`developer.gserviceaccount.com`). */
+function gcpKey(email: string): string | undefined {
+  // Lower-cased: a scope's service-account globs match case-insensitively.
+  const lower = email.toLowerCase();
+  return projectOf(lower) ?? lower.split('@')[1];
+}
+
 /** Whether `scope` (a team's or shared scope, or a guardrail's selector) holds the resource. */
 export function holds(scope: ResourcesDoc, g: Granted): boolean {
   const m = matchers(scope);
   if (g.aws && scope.aws) {
     const { accounts, roleArns } = scope.aws;
     if (accounts.length === 0 && roleArns.length === 0) return true; // a selector's `aws: {}`
-    return accounts.includes(accountOf(g.aws.arn)) || m.roleArn(g.aws.arn);
+    return accounts.includes(g.aws.account) || m.roleArn(g.aws.arn);
   }
   if (g.gcp && scope.gcp) {
     const sa = g.gcp.serviceAccount;
