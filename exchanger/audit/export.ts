@@ -5,7 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { AuditEntry } from '../store/types.js';
-import { auditJsonLine, formatAuditTable } from './format.js';
+import { AUDIT_CSV_HEADER, auditCsvLine, auditJsonLine, formatAuditTable } from './format.js';
 
 /** What the table shows when no `--limit` is given: a screenful or a few, not a million rows. */
 export const DEFAULT_TABLE_ROWS = 1000;
@@ -14,7 +14,7 @@ const CHUNK_CHARS = 64 * 1024;
 
 export interface AuditOutput {
   entries: AsyncIterable<AuditEntry>;
-  format: 'json' | 'table';
+  format: 'json' | 'csv' | 'table';
   /** Rows to print at most; the rest are counted. Undefined: all of them. */
   cap?: number;
   out: Writable;
@@ -30,7 +30,7 @@ export async function writeAudit({ entries, format, cap, out }: AuditOutput): Pr
   let shown = 0;
   let leftOut = 0;
   const table: AuditEntry[] = [];
-  let chunk = '';
+  let chunk = format === 'csv' ? AUDIT_CSV_HEADER : '';
   for await (const entry of entries) {
     if (shown >= limit) {
       leftOut++;
@@ -41,7 +41,7 @@ export async function writeAudit({ entries, format, cap, out }: AuditOutput): Pr
       table.push(entry);
       continue;
     }
-    chunk += auditJsonLine(entry);
+    chunk += format === 'csv' ? auditCsvLine(entry) : auditJsonLine(entry);
     if (chunk.length >= CHUNK_CHARS) {
       await write(out, chunk);
       chunk = '';
@@ -55,12 +55,25 @@ export async function writeAudit({ entries, format, cap, out }: AuditOutput): Pr
 /** Resolves once the stream has taken `text` or, when its buffer is full, has drained. */
 function write(out: Writable, text: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    out.once('error', onError);
-    const done = () => {
+    // A reader that goes away (a browser's download cancelled) closes the stream without an error.
+    const onClose = () => fail(new Error('the reader closed the stream'));
+    const onError = (err: Error) => fail(err);
+    const off = () => {
       out.off('error', onError);
+      out.off('close', onClose);
+      out.off('drain', done);
+    };
+    const fail = (err: Error) => {
+      off();
+      reject(err);
+    };
+    const done = () => {
+      off();
       resolve();
     };
+    if (out.destroyed) return fail(new Error('the reader closed the stream'));
+    out.once('error', onError);
+    out.once('close', onClose);
     if (out.write(text)) done();
     else out.once('drain', done);
   });

@@ -63,3 +63,42 @@ export function auditJsonLine(e: AuditEntry): string {
     actor: e.actor,
   })}\n`;
 }
+
+/** The CSV columns, in order: the JSON line's fields, the usual claims on their own, the rest as JSON. */
+const CSV_COLUMNS: ReadonlyArray<readonly [string, (e: AuditEntry) => string | undefined]> = [
+  ['at', (e) => e.at.toISOString()],
+  ['request_id', (e) => e.requestId],
+  ['event', (e) => e.event],
+  ['outcome', (e) => e.outcome],
+  ['role', (e) => e.role],
+  ['provider', (e) => e.provider],
+  ['error_code', (e) => e.errorCode],
+  ['repository', (e) => e.claims.repository],
+  ['ref', (e) => e.claims.ref],
+  ['event_name', (e) => e.claims.event_name],
+  ['run_id', (e) => e.claims.run_id],
+  ['run_attempt', (e) => e.claims.run_attempt],
+  ['actor', (e) => e.actor],
+  ['lease_id', (e) => e.leaseId],
+  ['expires_at', (e) => e.expiresAt?.toISOString()],
+  ['reason', (e) => e.reason],
+  ['claims', (e) => JSON.stringify(e.claims)],
+];
+
+export const AUDIT_CSV_HEADER = `${CSV_COLUMNS.map(([name]) => name).join(',')}\r\n`;
+
+/**
+ * One CSV cell (RFC 4180). A value a spreadsheet would run as a formula (starting with `=`, `+`,
+ * `-`, `@`, a tab or a carriage return: a branch named `=HYPERLINK(…)`) is prefixed with `'`, so
+ * it is shown as the text it is.
+ */
+export function csvCell(value: string | undefined): string {
+  if (value === undefined || value === '') return '';
+  const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(text) || text !== value ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** One entry as a CSV record (with its CRLF). */
+export function auditCsvLine(e: AuditEntry): string {
+  return `${CSV_COLUMNS.map(([, value]) => csvCell(value(e))).join(',')}\r\n`;
+}

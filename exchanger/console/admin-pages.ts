@@ -12,6 +12,7 @@ import type { Providers } from '../providers/types.js';
 import { newRequestId } from '../server/request-id.js';
 import type { Store } from '../store/types.js';
 import { isAdmin, requireAdmin, type TeamDirectory } from './admins.js';
+import { auditPages } from './audit-pages.js';
 import { redirect, sendHtml } from './respond.js';
 import type { ConsolePage } from './router.js';
 import type { SignedIn } from './session.js';
@@ -121,5 +122,7 @@ export function adminPages(deps: AdminDeps): {
       },
     },
   ];
-  return { pages, isAdmin: (who) => isAdmin(github, deps.policy(), who) };
+  const adminCheck = (who: SignedIn) => isAdmin(github, deps.policy(), who);
+  pages.push(...auditPages({ store: deps.store, isAdmin: adminCheck, log: deps.log, now: deps.now }));
+  return { pages, isAdmin: adminCheck };
 }

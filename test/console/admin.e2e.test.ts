@@ -3,6 +3,7 @@
  * in force and their Revoke button (the GitHub stand-in sees the token deleted), the 404 that
  * everyone else gets, axe-core on each screen at a phone's 390 px, by keyboard.
  */
+import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRoles } from '../approvals/support.js';
@@ -147,6 +148,90 @@ describe('leases', () => {
     expect(
       (await auditRows()).some((r) => r.event === 'revoke' && r.lease_id === granted.body.lease_id),
     ).toBe(false);
+    await context.close();
+  });
+});
+
+describe('audit', () => {
+  const HOSTILE = 'refs/heads/<img src=x onerror=alert(1)>';
+
+  it('an admin filters the trail, sees hostile values as text, and downloads the filtered rows as CSV', async () => {
+    const denied = await c.stack.exchange(c.stack.idp.mint({ ref: HOSTILE, run_id: '9200' }), {
+      role: 'deploy',
+    });
+    expect(denied.status).toBe(403);
+    const granted = await c.stack.exchange(c.stack.idp.mint({ run_id: '9201' }), { role: 'deploy' });
+    expect(granted.status).toBe(200);
+
+    const { context, page } = await phone();
+    await c.signIn(page, 'bob', '/console/audit'); // an admin by login
+    await page.selectOption('#a-outcome', 'denied');
+    await page.fill('#a-repository', 'acme/web');
+    await page.fill('#a-since', '1h');
+    await Promise.all([
+      page.waitForURL(/outcome=denied/),
+      page.getByRole('button', { name: 'Filter' }).click(),
+    ]);
+    const main = (await page.locator('main').textContent()) ?? '';
+    expect(main).toContain(HOSTILE);
+    expect(main).toContain(denied.body.request_id);
+    expect(main).not.toContain(granted.body.request_id);
+    expect(await page.locator('main img').count()).toBe(0);
+    expect(await c.axe(page)).toEqual([]);
+    expect(await fitsPhone(page)).toBe(true);
+    await c.screenshot(page, 'audit');
+
+    // The CSV link carries the filter; the file holds only the rows that match.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'CSV' }).click(),
+    ]);
+    const csv = readFileSync((await download.path())!, 'utf8');
+    const [header, ...lines] = csv.trimEnd().split('\r\n');
+    expect(header!.split(',').slice(0, 4)).toEqual(['at', 'request_id', 'event', 'outcome']);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.split(',')[3] === 'denied')).toBe(true);
+    expect(csv).toContain(denied.body.request_id);
+    expect(csv).not.toContain(granted.body.request_id);
+
+    // Streamed: no length known up front, sent in chunks, as an attachment.
+    const cookie = (await context.cookies()).map((k) => `${k.name}=${k.value}`).join('; ');
+    const res = await fetch(`${c.url}/console/audit/export?format=jsonl&outcome=denied`, {
+      headers: { cookie },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBeNull();
+    expect(res.headers.get('transfer-encoding')).toBe('chunked');
+    expect(res.headers.get('content-disposition')).toMatch(
+      /^attachment; filename="jitkey-audit-\d{8}T\d{6}\.jsonl"$/,
+    );
+    const json = (await res.text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { outcome: string });
+    expect(json.length).toBeGreaterThan(0);
+    expect(json.every((r) => r.outcome === 'denied')).toBe(true);
+    await context.close();
+  });
+
+  it('an approver who is no admin sees the rows of the requests they decided, and no others', async () => {
+    const pending = await c.stack.exchange(c.stack.idp.mint({ run_id: '9300' }), { role: 'db-admin' });
+    expect(pending.status).toBe(202);
+    const id = pending.body.request_id as string;
+    const { context, page } = await phone();
+    await c.signIn(page, 'alice', `/console/requests/${id}`);
+    await Promise.all([
+      page.waitForURL(/done=approve/),
+      page.getByRole('button', { name: 'Approve' }).click(),
+    ]);
+    await page.goto(`${c.url}/console/audit`);
+    const requests = await page.locator('tbody tr td:nth-child(9)').allTextContents();
+    expect(requests.length).toBeGreaterThan(0);
+    expect(new Set(requests)).toEqual(new Set([id]));
+    expect(await page.locator('main').textContent()).toContain(
+      'The rows of the requests you approved or denied',
+    );
+    expect(await c.axe(page)).toEqual([]);
     await context.close();
   });
 });
