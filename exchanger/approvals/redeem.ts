@@ -112,7 +112,7 @@ async function auditRedeemRefusal(
   }: { id: string; peer: string; request?: ApprovalRequestRecord; claims?: Claims },
   err: unknown,
 ): Promise<void> {
-  const row = refusalRow(deps, err, {
+  const row = await refusalRow(deps, err, {
     event: 'redeem',
     requestId: id,
     peer,

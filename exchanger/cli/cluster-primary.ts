@@ -2,18 +2,41 @@
  * The primary of `jitkey serve --workers N`: starts N workers (node:cluster; they share the
  * listening socket and the primary hands connections out round-robin), and keeps the promises
  * of a single `jitkey serve` for the whole group:
- * - SIGHUP reloads every worker or none: each loads the policy aside, and only when all of them
- *   could does the primary tell them to swap it in (one refusal aborts it everywhere);
+ * - SIGHUP reloads every worker or none: the primary reads and validates the policy once and
+ *   hands that content to every worker; each compiles it aside, and only when all of them hold
+ *   it (with the same digest) does the primary tell them to swap it in (one refusal aborts it
+ *   everywhere). A starting or replaced worker is handed the policy in force, never the file;
  * - SIGTERM/SIGINT drain every worker (each finishes its in-flight requests), then exit;
  * - `/metrics`, asked of any worker, is the sum over all processes;
+ * - the refusal fold and the approver-call budget are counted here, once for the whole server,
+ *   whichever worker a request reaches (each worker asks over IPC);
  * - a worker that dies is replaced; one that dies before the group first listened stops it.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { callerBudget } from '../approvals/caller-budget.js';
+import { JitkeyError } from '../errors.js';
+import { createRefusalFold } from '../exchange/refusal-fold.js';
 import type { Logger } from '../log.js';
+import type { PolicySnapshot } from '../policy/snapshot.js';
 import { aggregateMetrics, createMetrics, type MetricsSnapshot } from '../server/metrics.js';
-import { isMessage, type ToPrimary, type ToWorker, WORKER_INDEX_ENV } from './cluster-protocol.js';
+import { newRequestId } from '../server/request-id.js';
+import {
+  type BudgetRefusal,
+  isMessage,
+  policyMessages,
+  type SnapshotHead,
+  type ToPrimary,
+  type ToWorker,
+  WORKER_INDEX_ENV,
+} from './cluster-protocol.js';
+import type { Validated } from './policy-aside.js';
 
 const REPLY_TIMEOUT_MS = 10_000;
+/**
+ * How long workers have to compile a reloaded policy: a 40,000-role directory takes each worker
+ * seconds of CPU to parse, and N workers on fewer cores take turns.
+ */
+const STAGE_TIMEOUT_MS = 300_000;
 const RESTART_DELAY_MS = 1_000;
 /** Past the workers' own grace period, a worker still running is killed. */
 const KILL_AFTER_MS = 30_000;
@@ -23,6 +46,10 @@ export interface PrimaryOptions {
   log: Logger;
   /** What the one `listening` line reports once every worker listens. */
   describe: (url: string) => Record<string, unknown>;
+  /** The policy read and validated at start: every worker starts with it. */
+  policy: Validated;
+  /** Reads and validates the policy again (SIGHUP); throws what is wrong with it. */
+  load: () => Promise<Validated>;
 }
 
 export function runPrimary(options: PrimaryOptions): Promise<void> {
@@ -37,14 +64,24 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
   let nextId = 0;
   const replies = new Map<number, { from: Set<Worker>; got: Map<Worker, ToPrimary>; done: () => void }>();
 
-  /** Sends `message(id)` to every live worker and waits for each one's reply (or the timeout). */
-  const ask = async (message: (id: number) => ToWorker): Promise<Map<Worker, ToPrimary>> => {
+  /** The policy in force: what a starting worker is handed. */
+  let current = options.policy;
+  const live = () => [...slots.values()].filter((w) => w.isConnected());
+
+  /**
+   * Sends `message(id)` (after `before(id)`, such as a policy's parts) to each of `to` and waits
+   * for each one's reply, or the timeout.
+   */
+  const ask = async (
+    message: (id: number) => ToWorker,
+    { to = live(), timeoutMs = REPLY_TIMEOUT_MS, before = (_id: number): ToWorker[] => [] } = {},
+  ): Promise<Map<Worker, ToPrimary>> => {
     const id = nextId++;
-    const from = new Set([...slots.values()].filter((w) => w.isConnected()));
+    const from = new Set(to);
     const got = new Map<Worker, ToPrimary>();
     if (from.size === 0) return got;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, REPLY_TIMEOUT_MS);
+      const timer = setTimeout(resolve, timeoutMs);
       replies.set(id, {
         from,
         got,
@@ -53,10 +90,40 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
           resolve();
         },
       });
-      for (const w of from) w.send(message(id));
+      const messages = [...before(id), message(id)];
+      for (const w of from) for (const m of messages) w.send(m);
     });
     replies.delete(id);
     return got;
+  };
+
+  const headOf = ({ files: _, ...head }: PolicySnapshot): SnapshotHead => head;
+
+  /**
+   * Compiles `next` in `to` and puts it in force in all of them, or in none: every one must
+   * answer that it holds exactly `next` (its digest).
+   */
+  const stage = async (next: Validated, to: Worker[]): Promise<string | undefined> => {
+    const { snapshot } = next;
+    const answers = await ask((id) => ({ jitkey: 'stage-reload', id, head: headOf(snapshot) }), {
+      to,
+      timeoutMs: STAGE_TIMEOUT_MS,
+      before: (id) => policyMessages(id, snapshot),
+    });
+    let problem: string | undefined;
+    for (const a of answers.values()) {
+      if (a.jitkey !== 'staged') continue;
+      if (!a.ok) problem ??= a.problems;
+      else if (a.digest !== snapshot.digest)
+        problem ??= `a worker compiled policy ${a.digest}, not the ${snapshot.digest} it was handed`;
+    }
+    if (answers.size < to.length)
+      problem ??= `${to.length - answers.size} of ${to.length} workers did not answer`;
+    const verdict: ToWorker = problem
+      ? { jitkey: 'abort-reload', id: -1 }
+      : { jitkey: 'commit-reload', id: -1 };
+    for (const w of answers.keys()) if (w.isConnected()) w.send(verdict);
+    return problem;
   };
 
   const clusterMetrics = async (): Promise<string> => {
@@ -68,33 +135,90 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
 
   let reloading = Promise.resolve();
   const reload = async () => {
-    const answers = await ask((id) => ({ jitkey: 'stage-reload', id }));
-    const expected = [...slots.values()].filter((w) => w.isConnected()).length;
-    const refused = [...answers.values()].find((a) => a.jitkey === 'staged' && !a.ok);
-    const ok = !refused && answers.size === expected && expected > 0;
-    const verdict: ToWorker = ok ? { jitkey: 'commit-reload', id: -1 } : { jitkey: 'abort-reload', id: -1 };
-    for (const w of answers.keys()) if (w.isConnected()) w.send(verdict);
-    metrics.reloads.inc({ outcome: ok ? 'ok' : 'invalid' });
-    if (ok) {
-      const first = [...answers.values()][0] as Extract<ToPrimary, { jitkey: 'staged'; ok: true }>;
-      log.info('policy reloaded', { ...options.describe(url ?? ''), roles: first.roles, workers: expected });
-    } else {
-      log.error('policy reload refused; the previous policy stays in force', {
-        problems:
-          refused && refused.jitkey === 'staged' && !refused.ok
-            ? refused.problems
-            : `${expected - answers.size} of ${expected} workers did not answer`,
-      });
+    let next: Validated;
+    try {
+      next = await options.load();
+    } catch (err) {
+      metrics.reloads.inc({ outcome: 'invalid' });
+      log.error('policy reload refused; the previous policy stays in force', { problems: String(err) });
+      return;
     }
+    // Workers still starting are not asked: they are handed the policy in force once this ends.
+    const to = [...slots.entries()].filter(([i, w]) => listened.has(i) && w.isConnected()).map(([, w]) => w);
+    const problem = to.length === 0 ? 'no worker is running' : await stage(next, to);
+    metrics.reloads.inc({ outcome: problem ? 'invalid' : 'ok' });
+    if (problem) {
+      log.error('policy reload refused; the previous policy stays in force', { problems: problem });
+      return;
+    }
+    current = next;
+    log.info('policy reloaded', {
+      ...options.describe(url ?? ''),
+      roles: next.roles,
+      digest: next.snapshot.digest,
+      workers: to.length,
+    });
+  };
+
+  /** A starting worker gets the policy in force, after any reload under way has settled. */
+  const handPolicy = (worker: Worker) => {
+    reloading = reloading.then(() => {
+      if (!worker.isConnected()) return;
+      const id = nextId++;
+      for (const m of policyMessages(id, current.snapshot)) worker.send(m);
+      worker.send({ jitkey: 'policy', id, head: headOf(current.snapshot) } satisfies ToWorker);
+    });
+  };
+
+  // Whole-server limits: counted once here, so N workers hold one address to one budget.
+  const now = () => new Date();
+  const fold = createRefusalFold({ now, requestId: newRequestId });
+  const approverCalls = callerBudget({ now });
+  const spendApproverCall = (peer: string) => {
+    try {
+      approverCalls(peer);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof JitkeyError)) throw err;
+      return { message: err.message, retryAfter: err.retryAfter ?? 1 } satisfies BudgetRefusal;
+    }
+  };
+  const answer = (worker: Worker, id: number, value: unknown) => {
+    if (worker.isConnected()) worker.send({ jitkey: 'answer', id, value } satisfies ToWorker);
   };
 
   const onMessage = (worker: Worker, index: number) => (message: unknown) => {
     if (!isMessage<ToPrimary>(message)) return;
+    switch (message.jitkey) {
+      case 'fold-admit':
+        return answer(worker, message.id, fold.admit(message.subject, message.event, message.code));
+      case 'fold-due':
+        return answer(worker, message.id, fold.due(message.all));
+      case 'approver-call':
+        return answer(worker, message.id, spendApproverCall(message.peer));
+    }
+    if (message.jitkey === 'policy-wanted') return handPolicy(worker);
     if (message.jitkey === 'listening') {
       listened.add(index);
+      // Handed the policy before a reload put another in force: it takes that one too.
+      if (message.digest !== current.snapshot.digest) {
+        const behind = current;
+        reloading = reloading.then(async () => {
+          const problem = behind === current ? await stage(current, [worker]) : undefined;
+          if (problem)
+            log.error('a restarted worker could not take the policy in force', {
+              worker: index,
+              problems: problem,
+            });
+        });
+      }
       if (url === undefined && listened.size === options.workers) {
         url = message.url;
-        log.info('listening', { ...options.describe(url), workers: options.workers });
+        log.info('listening', {
+          ...options.describe(url),
+          digest: current.snapshot.digest,
+          workers: options.workers,
+        });
         ready?.();
       }
       return;

@@ -1,45 +1,70 @@
 /**
- * The worker's side of `jitkey serve --workers N`: answers the primary's requests (its metrics,
- * the two phases of a policy reload) and asks it for the cluster-wide `/metrics`.
+ * The worker's side of `jitkey serve --workers N`: takes the policy the primary read (at start
+ * and for each reload), answers the primary's requests (its metrics, the two phases of a
+ * reload) and asks it for the cluster-wide `/metrics`.
  */
+import { JitkeyError } from '../errors.js';
+import type { RefusalFold } from '../exchange/refusal-fold.js';
 import type { Logger } from '../log.js';
+import type { PolicySnapshot } from '../policy/snapshot.js';
 import type { MetricsSnapshot } from '../server/metrics.js';
-import { isMessage, type ToPrimary, type ToWorker } from './cluster-protocol.js';
+import type { AuditEntry } from '../store/types.js';
+import {
+  type BudgetRefusal,
+  isMessage,
+  partCollector,
+  type ToPrimary,
+  type ToWorker,
+} from './cluster-protocol.js';
 
 /** How long a `/metrics` request waits for the primary's sum before it fails. */
 const METRICS_TIMEOUT_MS = 10_000;
+/** How long a request waits for the primary's count of a whole-server limit. */
+const ASK_TIMEOUT_MS = 5_000;
 
 export interface WorkerDeps {
   snapshot(): Promise<MetricsSnapshot>;
-  /** Loads the policy file and keeps the result aside; throws what is wrong with it. */
-  stageReload(): Promise<{ roles: number }>;
+  /** Compiles the primary's snapshot and keeps the result aside; throws what is wrong with it. */
+  stageReload(snapshot: PolicySnapshot): Promise<{ roles: number; digest: string }>;
   commitReload(): void;
   abortReload(): void;
-  log: Logger;
 }
 
 export interface WorkerLink {
-  listening(url: string): void;
+  /** The policy in force, as the primary read it: asked for once, at start. */
+  policy(): Promise<PolicySnapshot>;
+  /** Starts answering the primary; until then a reload is refused (the worker is starting). */
+  attach(deps: WorkerDeps): void;
+  listening(url: string, digest: string): void;
   /** The text exposition summed over the primary and every worker. */
   clusterMetrics(): Promise<string>;
+  /** The refusal fold of the whole server, kept by the primary. */
+  refusals: RefusalFold;
+  /** Spends one approver call of the address's whole-server budget; throws 429 past it. */
+  approverCall(peer: string): Promise<void>;
 }
 
-export function linkWorker(deps: WorkerDeps): WorkerLink {
+export function linkWorker(log: Logger): WorkerLink {
   const send = (message: ToPrimary) => {
     if (process.connected) process.send!(message);
   };
   const waiting = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void }>();
+  const answers = new Map<number, (value: unknown) => void>();
+  const parts = partCollector();
   let next = 0;
+  let deps: WorkerDeps | undefined;
+  let initial: ((snapshot: PolicySnapshot) => void) | undefined;
 
   process.on('message', (message: unknown) => {
     if (!isMessage<ToWorker>(message)) return;
     switch (message.jitkey) {
       case 'collect':
+        if (!deps) return void send({ jitkey: 'metrics-snapshot', id: message.id, snapshot: [] });
         deps.snapshot().then(
           (snapshot) => send({ jitkey: 'metrics-snapshot', id: message.id, snapshot }),
           // An empty snapshot keeps the sum going; the failure is the operator's to see.
           (err: unknown) => {
-            deps.log.error('metrics collection failed', { error: err as Error });
+            log.error('metrics collection failed', { error: err as Error });
             send({ jitkey: 'metrics-snapshot', id: message.id, snapshot: [] });
           },
         );
@@ -51,23 +76,86 @@ export function linkWorker(deps: WorkerDeps): WorkerLink {
         else pending?.reject(new Error(message.error));
         return;
       }
-      case 'stage-reload':
-        deps.stageReload().then(
-          ({ roles }) => send({ jitkey: 'staged', id: message.id, ok: true, roles }),
+      case 'answer':
+        answers.get(message.id)?.(message.value);
+        answers.delete(message.id);
+        return;
+      case 'policy-part':
+        parts.add(message);
+        return;
+      case 'policy':
+        initial?.(parts.take(message.id, message.head));
+        initial = undefined;
+        return;
+      case 'stage-reload': {
+        const snapshot = parts.take(message.id, message.head);
+        if (!deps) {
+          send({ jitkey: 'staged', id: message.id, ok: false, problems: 'a worker is still starting' });
+          return;
+        }
+        deps.stageReload(snapshot).then(
+          ({ roles, digest }) => send({ jitkey: 'staged', id: message.id, ok: true, roles, digest }),
           (err: unknown) => send({ jitkey: 'staged', id: message.id, ok: false, problems: String(err) }),
         );
         return;
+      }
       case 'commit-reload':
-        deps.commitReload();
+        deps?.commitReload();
         return;
       case 'abort-reload':
-        deps.abortReload();
+        deps?.abortReload();
         return;
     }
   });
 
+  /** Asks the primary; rejects when it does not answer in time (it is gone or stuck). */
+  const ask = <T>(message: (id: number) => ToPrimary): Promise<T> => {
+    const id = next++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        answers.delete(id);
+        reject(new Error('the primary did not answer in time'));
+      }, ASK_TIMEOUT_MS);
+      answers.set(id, (value) => {
+        clearTimeout(timer);
+        resolve(value as T);
+      });
+      send(message(id));
+    });
+  };
+
   return {
-    listening: (url) => send({ jitkey: 'listening', url }),
+    refusals: {
+      // Without the primary's count, a refusal is audited on its own: never lose a row.
+      admit: (subject, event = 'exchange', code = 'invalid_token') =>
+        ask<boolean>((id) => ({ jitkey: 'fold-admit', id, subject, event, code })).catch(() => true),
+      due: (all = false) =>
+        ask<AuditEntry[]>((id) => ({ jitkey: 'fold-due', id, all })).then(
+          // Dates cross the channel as text.
+          (rows) => rows.map((row) => ({ ...row, at: new Date(row.at) })),
+          () => [],
+        ),
+    },
+    async approverCall(peer) {
+      const refusal = await ask<BudgetRefusal | undefined>((id) => ({
+        jitkey: 'approver-call',
+        id,
+        peer,
+      })).catch(() => {
+        throw new JitkeyError('unavailable', 'the exchanger could not count approver calls; retry shortly');
+      });
+      if (refusal) throw new JitkeyError('rate_limited', refusal.message, { retryAfter: refusal.retryAfter });
+    },
+    policy() {
+      return new Promise<PolicySnapshot>((resolve) => {
+        initial = resolve;
+        send({ jitkey: 'policy-wanted', id: next++ });
+      });
+    },
+    attach(d) {
+      deps = d;
+    },
+    listening: (url, digest) => send({ jitkey: 'listening', url, digest }),
     clusterMetrics() {
       const id = next++;
       return new Promise<string>((resolve, reject) => {

@@ -20,8 +20,8 @@ import { githubApiUrlFromEnv, githubAppConfigFromEnv } from '../github/config.js
 import { startSweeps } from '../leases/sweep.js';
 import { createLogger, type Logger, parseLogLevel } from '../log.js';
 import { type ProxyTrust, parseProxyTrust } from '../net/client-address.js';
-import { loadPolicyFile } from '../policy/compile.js';
 import { evaluate } from '../policy/evaluate.js';
+import type { PolicySnapshot } from '../policy/snapshot.js';
 import type { Policy } from '../policy/types.js';
 import { buildGuards, buildProviders, checkProviderRoles, githubAppFromEnv } from '../providers/from-env.js';
 import { createServer } from '../server/app.js';
@@ -38,6 +38,7 @@ import { gateFromEnv, reconcileIntervalFromEnv } from './gate-from-env.js';
 import { runPrimary } from './cluster-primary.js';
 import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
+import { loadAside, validateAside } from './policy-aside.js';
 
 const USAGE =
   'jitkey serve --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N] [--audit-retention 90d] [--no-console] [--trusted-proxies CIDR,…] [--forwarded-header x-forwarded-for|forwarded]';
@@ -95,17 +96,19 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // Refused here once, with the reason, rather than by every worker: a bad policy, a store
     // that cannot be opened. Opening the store also applies its migrations before any worker.
     const log = baseLog;
-    const first = await loadPolicyFile(policyPath);
+    const first = await validateAside(policyPath);
     const store = await openStore(values.store!, { log, purgeIntervalMs: 0 });
     const kind = store.kind;
     await store.close();
     return runPrimary({
       workers,
       log,
+      policy: first,
+      load: () => validateAside(policyPath),
       describe: (url) => ({
         url,
         policy: policyPath,
-        roles: first.roles.size,
+        roles: first.roles,
         store: kind,
         ...trustedProxiesLine(proxyTrust),
       }),
@@ -115,12 +118,23 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   // Each worker's lines say which worker wrote them.
   const log = workerIndex ? tagged(baseLog, { worker: workerIndex }) : baseLog;
 
-  let policy = await loadPolicyFile(policyPath);
+  // A worker compiles the policy its primary read, so every worker holds the same content; one
+  // process reads it itself. Either way it is parsed on a thread of its own (policy-aside.ts).
+  const link: WorkerLink | undefined = cluster.isWorker ? linkWorker(log) : undefined;
+  const loaded = await loadAside(link ? { snapshot: await link.policy() } : { path: policyPath });
+  let policy = loaded.policy;
+  let digest = loaded.digest;
   const jwksCooldownMs = env.JITKEY_JWKS_COOLDOWN_MS ? Number(env.JITKEY_JWKS_COOLDOWN_MS) : undefined;
   const makeVerifier = (p: Policy) =>
     createVerifier({ issuers: p.issuers, log, ...(jwksCooldownMs !== undefined ? { jwksCooldownMs } : {}) });
   let verifier = makeVerifier(policy);
   const ownMetrics = createMetrics();
+  /** `jitkey_policy_info{digest}`: which policy this process holds. */
+  const showPolicy = (d: string) => {
+    ownMetrics.policyInfo.reset();
+    ownMetrics.policyInfo.set({ digest: d }, 1);
+  };
+  showPolicy(digest);
   // One purger is enough: the other workers' would only find the rows already gone.
   const purge = workerIndex > 1 ? { purgeIntervalMs: 0 } : purgeInterval(env);
   const store = await openStore(values.store!, {
@@ -140,35 +154,36 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
 
   // Reloads come in two steps, so a cluster's primary can put a policy in force in every worker
   // or in none; everything that can refuse it (parsing, the issuers' URLs) runs in the first.
-  let staged: { policy: Policy; verifier: ReturnType<typeof makeVerifier> } | undefined;
-  const stageReload = async () => {
+  let staged: { policy: Policy; verifier: ReturnType<typeof makeVerifier>; digest: string } | undefined;
+  const stageReload = async (snapshot?: PolicySnapshot) => {
     staged = undefined;
-    const next = await loadPolicyFile(policyPath);
-    checkProviderRoles(next, providers);
+    const next = await loadAside(snapshot ? { snapshot } : { path: policyPath });
+    checkProviderRoles(next.policy, providers);
     const nextVerifier =
-      JSON.stringify(next.issuers) !== JSON.stringify(policy.issuers) ? makeVerifier(next) : verifier;
-    staged = { policy: next, verifier: nextVerifier };
-    return { roles: next.roles.size };
+      JSON.stringify(next.policy.issuers) !== JSON.stringify(policy.issuers)
+        ? makeVerifier(next.policy)
+        : verifier;
+    staged = { policy: next.policy, verifier: nextVerifier, digest: next.digest };
+    return { roles: next.roles, digest: next.digest };
   };
   const commitReload = () => {
     if (!staged) return;
     policy = staged.policy;
     verifier = staged.verifier;
+    digest = staged.digest;
     staged = undefined;
+    showPolicy(digest);
     warnUnconfigured(policy, providers, log);
     warnApprovalsUnconfigured(policy, github, log);
   };
-  const link: WorkerLink | undefined = cluster.isWorker
-    ? linkWorker({
-        snapshot: ownMetrics.snapshot,
-        stageReload,
-        commitReload,
-        abortReload: () => {
-          staged = undefined;
-        },
-        log,
-      })
-    : undefined;
+  link?.attach({
+    snapshot: ownMetrics.snapshot,
+    stageReload,
+    commitReload,
+    abortReload: () => {
+      staged = undefined;
+    },
+  });
   const metrics: Metrics = link ? { ...ownMetrics, render: link.clusterMetrics } : ownMetrics;
 
   const deps = {
@@ -223,7 +238,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       const { roles } = await stageReload();
       commitReload();
       metrics.reloads.inc({ outcome: 'ok' });
-      log.info('policy reloaded', { policy: policyPath, roles });
+      log.info('policy reloaded', { policy: policyPath, roles, digest });
     } catch (err) {
       metrics.reloads.inc({ outcome: 'invalid' });
       log.error('policy reload refused; the previous policy stays in force', {
@@ -291,12 +306,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const url = `http://${host}:${boundPort}`;
   if (link) {
     log.debug('worker listening', { url, worker: workerIndex });
-    link.listening(url);
+    link.listening(url, digest);
   } else
     log.info('listening', {
       url,
       policy: policyPath,
       roles: policy.roles.size,
+      digest,
       store: store.kind,
       ...trustedProxiesLine(proxyTrust),
     });

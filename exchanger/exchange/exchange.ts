@@ -178,7 +178,7 @@ const MAX_AUDITED_REASON = 1000;
  * The audit row of a refused exchange or redemption, with the metric counted; undefined when no
  * row is written: the store is what failed (`unavailable`), or the refusal was folded.
  */
-export function refusalRow(
+export async function refusalRow(
   deps: ExchangeDeps,
   err: unknown,
   refusal: {
@@ -192,12 +192,12 @@ export function refusalRow(
     /** The metric's role label: a role the policy knows, or ''. */
     metricRole: string;
   },
-): AuditEntry | undefined {
+): Promise<AuditEntry | undefined> {
   const code = err instanceof JitkeyError ? err.code : 'internal_error';
   const { claims } = refusal;
   deps.metrics.decisions.inc({ role: refusal.metricRole, outcome: 'denied', code });
   if (code === 'unavailable') return undefined;
-  if (!auditsRefusal(deps.refusals, { peer: refusal.peer, event: refusal.event, claims, code }))
+  if (!(await auditsRefusal(deps.refusals, { peer: refusal.peer, event: refusal.event, claims, code })))
     return undefined;
   return {
     at: deps.now(),
@@ -213,7 +213,7 @@ export function refusalRow(
 }
 
 async function auditRefusal(deps: ExchangeDeps, ctx: Context, err: unknown): Promise<void> {
-  const row = refusalRow(deps, err, {
+  const row = await refusalRow(deps, err, {
     event: 'exchange',
     requestId: ctx.requestId,
     peer: ctx.peer,

@@ -29,9 +29,9 @@ export interface RefusalFold {
    * True when this refusal gets its own audit row; false when it was counted into the window.
    * `subject` is whose refusals are counted together: a client address, or for a replay the token.
    */
-  admit(subject: string, event?: FoldedEvent, code?: FoldedCode): boolean;
+  admit(subject: string, event?: FoldedEvent, code?: FoldedCode): boolean | Promise<boolean>;
   /** Summary rows for the windows that have ended (all of them with `all`), which it forgets. */
-  due(all?: boolean): AuditEntry[];
+  due(all?: boolean): AuditEntry[] | Promise<AuditEntry[]>;
 }
 
 interface Window {
@@ -50,7 +50,7 @@ interface Window {
 export function auditsRefusal(
   fold: RefusalFold | undefined,
   refusal: { peer: string; event: FoldedEvent; claims?: Claims | undefined; code?: string },
-): boolean {
+): boolean | Promise<boolean> {
   const { claims } = refusal;
   if (!fold) return true;
   if (!claims) return fold.admit(refusal.peer, refusal.event, 'invalid_token');
@@ -74,7 +74,7 @@ export function createRefusalFold(options: {
   now: () => Date;
   windowMs?: number;
   requestId: () => string;
-}): RefusalFold {
+}): { admit(subject: string, event?: FoldedEvent, code?: FoldedCode): boolean; due(all?: boolean): AuditEntry[] } {
   const windowMs = options.windowMs ?? FOLD_WINDOW_MS;
   const windows = new Map<string, Window>();
   const ended: AuditEntry[] = [];
@@ -127,9 +127,9 @@ export function writeFoldedRefusals(
   deps: { store: Pick<Store, 'record'>; log: Logger },
   intervalMs = WRITE_INTERVAL_MS,
 ): { stop(): Promise<void> } {
-  const write = (all: boolean) =>
+  const write = async (all: boolean) =>
     Promise.all(
-      fold.due(all).map((entry) =>
+      (await fold.due(all)).map((entry) =>
         deps.store.record(entry).catch((err: unknown) => {
           deps.log.warn('could not audit folded refusals', { reason: entry.reason, error: err as Error });
         }),

@@ -40,8 +40,9 @@ export const DEFAULT_LIMITS: HttpLimits = {
   // Above what a busy runner host has in progress at one instant; what an attacker holds from
   // one address (silent or slow connections) stays far below the file-descriptor limit.
   maxConnectionsPerPeer: 256,
-  // With the cap, room for a matrix of jobs behind one NAT connecting at the same instant.
-  connectionQueuePerPeer: 2048,
+  // With the cap, room for a matrix of a thousand jobs behind one NAT connecting at the same
+  // instant; what an attacker can hold unread from one address for a headers timeout.
+  connectionQueuePerPeer: 1024,
   bodyTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,
 };

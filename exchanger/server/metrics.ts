@@ -54,6 +54,13 @@ export function createMetrics() {
     labelNames: ['sender'] as const,
     registers,
   });
+  const policyInfo = new Gauge({
+    name: 'jitkey_policy_info',
+    help: 'The policy in force, by digest (sha256): 1 per process. Summed over the workers, one series whose value is the number of workers means every worker holds the same policy.',
+    labelNames: ['digest'] as const,
+    aggregator: 'sum',
+    registers,
+  });
   // prom-client's process metrics: CPU, memory, GC, event-loop lag.
   collectDefaultMetrics({ register: registry });
   return {
@@ -61,6 +68,7 @@ export function createMetrics() {
     upstream,
     revocations,
     reloads,
+    policyInfo,
     webhookBodyBytes,
     contentType: registry.contentType,
     /** The text exposition of this process's metrics. */

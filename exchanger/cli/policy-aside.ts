@@ -1,0 +1,126 @@
+/**
+ * Loading a policy without stalling the requests this process serves (issue 24, item 4): a
+ * worker thread reads, parses and validates it (YAML parsing of a 6 MiB directory takes
+ * seconds); this thread only compiles it, a few hundred roles per event-loop turn, so requests
+ * are answered between the pieces. The policy in force is untouched until the caller swaps in
+ * the result.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { PolicyError, type PolicyIssue } from '../policy/errors.js';
+import {
+  compileHead,
+  compilePiece,
+  type PolicyPiece,
+  type PolicySnapshot,
+  type ValidatedPolicy,
+} from '../policy/snapshot.js';
+import type { Policy, Role } from '../policy/types.js';
+
+/** Roles compiled per event-loop turn: a few milliseconds of work on a busy core. */
+const PIECE_ROLES = 250;
+
+export type AsideInput = ({ path: string } | { snapshot: PolicySnapshot }) & {
+  /** Roles per piece to send back for compiling; 0: validate only. */
+  pieces: number;
+};
+
+export type AsideMessage =
+  | { kind: 'valid'; digest: string; roles: number; snapshot?: PolicySnapshot; head?: ValidatedPolicy }
+  | { kind: 'piece'; piece: PolicyPiece }
+  | { kind: 'done' }
+  | { kind: 'invalid'; issues: readonly PolicyIssue[] }
+  | { kind: 'failed'; message: string };
+
+export interface Validated {
+  snapshot: PolicySnapshot;
+  roles: number;
+}
+
+export interface Loaded {
+  policy: Policy;
+  digest: string;
+  roles: number;
+}
+
+/** Reads and validates `path` in a thread (the cluster primary: it compiles nothing). */
+export async function validateAside(path: string): Promise<Validated> {
+  let result: Validated | undefined;
+  await runThread({ path, pieces: 0 }, (m) => {
+    if (m.kind === 'valid' && m.snapshot) result = { snapshot: m.snapshot, roles: m.roles };
+  });
+  if (!result) throw new Error('internal: the policy thread ended without its answer');
+  return result;
+}
+
+/** Validates the snapshot (or reads the path) in a thread and compiles it here, piece by piece. */
+export async function loadAside(source: { path: string } | { snapshot: PolicySnapshot }): Promise<Loaded> {
+  let head: ValidatedPolicy | undefined;
+  let policy: Policy | undefined;
+  const compiled = new Map<string, Role>();
+  let digest = '';
+  let roles = 0;
+  const queue: PolicyPiece[] = [];
+  let draining: Promise<void> = Promise.resolve();
+  const drain = async () => {
+    while (queue.length > 0) {
+      const piece = queue.shift()!;
+      for (const role of compilePiece(head!, piece)) compiled.set(role.name, role);
+      // The next piece waits for the requests that arrived meanwhile.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  };
+  await runThread({ ...source, pieces: PIECE_ROLES }, (m) => {
+    if (m.kind === 'valid') {
+      head = m.head;
+      policy = compileHead(m.head!);
+      digest = m.digest;
+      roles = m.roles;
+    } else if (m.kind === 'piece') {
+      queue.push(m.piece);
+      if (queue.length === 1) draining = draining.then(drain);
+    }
+  });
+  await draining;
+  if (!policy) throw new Error('internal: the policy thread ended without its answer');
+  return { policy: { ...policy, roles: compiled }, digest, roles };
+}
+
+const THREAD_FILE = fileURLToPath(new URL('./policy-thread.js', import.meta.url));
+
+/** Runs the thread to its `done`; a refused policy rejects with its `PolicyError`. */
+function runThread(input: AsideInput, onMessage: (m: AsideMessage) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const handle = (m: AsideMessage) => {
+      if (settled) return;
+      if (m.kind === 'invalid' || m.kind === 'failed') {
+        settled = true;
+        reject(m.kind === 'invalid' ? new PolicyError(m.issues) : new Error(m.message));
+      } else if (m.kind === 'done') {
+        settled = true;
+        resolve();
+      } else onMessage(m);
+    };
+    // Run from TypeScript sources (tests) there is no compiled thread file: the same steps here.
+    if (!existsSync(THREAD_FILE)) {
+      void import('./policy-thread.js').then((t) => t.runAside(input, handle), reject);
+      return;
+    }
+    const worker = new Worker(THREAD_FILE, { workerData: { jitkeyPolicyAside: input } });
+    worker.on('message', handle);
+    worker.on('error', (err) => {
+      if (!settled) {
+        settled = true;
+        reject(err);
+      }
+    });
+    worker.on('exit', (code) => {
+      if (!settled) {
+        settled = true;
+        reject(new Error(`the policy loading thread exited (code ${code}) before it answered`));
+      }
+    });
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * The worker thread that loads a policy aside (`policy-aside.ts`): reads the path (or takes the
+ * snapshot it is handed), parses and validates it, and posts the result back in pieces of a few
+ * hundred roles, so the thread that serves requests never parses YAML.
+ */
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isPolicyError } from '../policy/errors.js';
+import {
+  headOf,
+  piecesOf,
+  policyDigest,
+  readPolicySnapshot,
+  roleCount,
+  validateSnapshot,
+} from '../policy/snapshot.js';
+import type { AsideInput, AsideMessage } from './policy-aside.js';
+
+/** The thread's work; also run in-process where no compiled thread file exists (tests on sources). */
+export async function runAside(input: AsideInput, post: (message: AsideMessage) => void): Promise<void> {
+  try {
+    const snapshot =
+      'snapshot' in input
+        ? // Handed in: the digest is worked out again here, from the content this process compiles.
+          { ...input.snapshot, digest: policyDigest(input.snapshot.kind, input.snapshot.files) }
+        : await readPolicySnapshot(input.path);
+    const validated = validateSnapshot(snapshot);
+    post({
+      kind: 'valid',
+      digest: snapshot.digest,
+      roles: roleCount(validated),
+      ...('path' in input ? { snapshot } : {}),
+      ...(input.pieces ? { head: headOf(validated) } : {}),
+    });
+    if (input.pieces) for (const piece of piecesOf(validated, input.pieces)) post({ kind: 'piece', piece });
+    post({ kind: 'done' });
+  } catch (err) {
+    post(
+      isPolicyError(err)
+        ? { kind: 'invalid', issues: err.issues }
+        : { kind: 'failed', message: err instanceof Error ? err.message : String(err) },
+    );
+  }
+}
+
+if (!isMainThread && (workerData as { jitkeyPolicyAside?: AsideInput } | null)?.jitkeyPolicyAside) {
+  const port = parentPort!;
+  void runAside((workerData as { jitkeyPolicyAside: AsideInput }).jitkeyPolicyAside, (m) =>
+    port.postMessage(m),
+  );
+}
