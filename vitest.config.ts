@@ -3,13 +3,15 @@ import { configDefaults, defineConfig } from 'vitest/config';
 /**
  * Left out by `npm run test:quick` (`--mode quick`), the edit loop's suite: the end-to-end files
  * (`jitkey serve` and the Action as processes against the stand-ins), the load and restart tests,
- * the browser, and the test of the test database itself (it starts servers of its own).
- * `npm test` runs everything.
+ * the browser, the built agent's lifetime (it waits for agent processes to end, under two Nodes)
+ * and the test of the test database itself (it starts servers of its own). `npm test` runs
+ * everything.
  */
 const SLOW_FILES = [
   'test/**/*e2e*.test.ts',
   'test/scale/**',
   'test/console/browser.test.ts',
+  'test/action/agent-lifetime.test.ts',
   'test/support/embedded-postgres.test.ts',
 ];
 
