@@ -34,11 +34,12 @@ import { openStore, parseStoreUrl } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
 import { createVerifier } from '../token/verify-token.js';
 import { parse, required, UsageError } from './args.js';
-import { gateFromEnv, reconcileIntervalFromEnv } from './gate-from-env.js';
 import { runPrimary } from './cluster-primary.js';
 import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
+import { gateFromEnv, reconcileIntervalFromEnv } from './gate-from-env.js';
 import { loadAside, validateAside } from './policy-aside.js';
+import { workerShare } from './worker-share.js';
 
 const USAGE =
   'jitkey serve --policy FILE|DIR [--port 8080] [--host 127.0.0.1] [--store sqlite:./jitkey.db|postgres://…] [--workers N] [--audit-retention 90d] [--no-console] [--trusted-proxies CIDR,…] [--forwarded-header x-forwarded-for|forwarded]';
@@ -75,7 +76,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     throw new Error(`--port must be 0–65535, got '${values.port}'`);
   const workers = workerCount(values.workers!, values.store!);
   // Settings are refused here, before any worker starts, with the reason once.
-  const limits = limitsFromEnv(env);
+  // The per-address connection cap holds for the whole server: each worker takes its share.
+  const limits = workerShare(limitsFromEnv(env), workers);
   const proxyTrust = parseProxyTrust(
     { proxies: values['trusted-proxies'], header: values['forwarded-header'] },
     {
@@ -197,7 +199,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     log,
     now: () => new Date(),
     // One fold for exchanges and redemptions; its last rows are written before the store closes.
-    refusals: createRefusalFold({ now: () => new Date(), requestId: newRequestId }),
+    // With workers, the primary keeps it: one fold for the whole server (cluster-primary.ts).
+    refusals: link?.refusals ?? createRefusalFold({ now: () => new Date(), requestId: newRequestId }),
     ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
   };
   const foldedRefusals = writeFoldedRefusals(deps.refusals, deps);
@@ -206,7 +209,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const gate = gateFromEnv(env, approvalDeps);
   const reconcileMs = reconcileIntervalFromEnv(env);
   const approvals = gate ? gate.wrap(createApprovals(approvalDeps)) : createApprovals(approvalDeps);
-  const apiRoutes = approvalRoutes(approvals, log);
+  const apiRoutes = approvalRoutes(approvals, log, () => new Date(), link?.approverCall);
   const consoleRoutes =
     consoleConfig && github
       ? createConsole({

@@ -70,11 +70,10 @@ function summaryOf(w: Window): string {
   return `${n} with ${what} from ${w.subject}`;
 }
 
-export function createRefusalFold(options: {
-  now: () => Date;
-  windowMs?: number;
-  requestId: () => string;
-}): { admit(subject: string, event?: FoldedEvent, code?: FoldedCode): boolean; due(all?: boolean): AuditEntry[] } {
+export function createRefusalFold(options: { now: () => Date; windowMs?: number; requestId: () => string }): {
+  admit(subject: string, event?: FoldedEvent, code?: FoldedCode): boolean;
+  due(all?: boolean): AuditEntry[];
+} {
   const windowMs = options.windowMs ?? FOLD_WINDOW_MS;
   const windows = new Map<string, Window>();
   const ended: AuditEntry[] = [];

@@ -12,7 +12,7 @@ import {
   grantedBy,
   holds,
   permissionsAbove,
-  resourceKey,
+  resourceKeys,
   scopeKeys,
 } from './resource-match.js';
 import type { ResourceProvider, ResourcesDoc } from './resources.js';
@@ -91,7 +91,7 @@ export function checkResources(org: OrgDoc, team: TeamDoc, role: RoleDoc, error:
 /** Team names by scope key (`resource-match.scopeKeys`), built once per org.yaml. */
 const indexes = new WeakMap<OrgDoc, { byKey: Map<string, string[]>; open: string[] }>();
 
-/** The teams whose scope may hold `g`: those under its key, and those a glob leaves open. */
+/** The teams whose scope may hold `g`: those under one of its keys, and those a glob leaves open. */
 function teamsThatMayHold(org: OrgDoc, g: Granted): string[] {
   let index = indexes.get(org);
   if (!index) {
@@ -104,8 +104,9 @@ function teamsThatMayHold(org: OrgDoc, g: Granted): string[] {
     }
     indexes.set(org, index);
   }
-  const keyed = index.byKey.get(resourceKey(g)) ?? [];
-  return index.open.length > 0 ? [...keyed, ...index.open] : keyed;
+  const found = new Set<string>(index.open);
+  for (const key of resourceKeys(g)) for (const t of index.byKey.get(key) ?? []) found.add(t);
+  return [...found];
 }
 
 /** GitHub permissions and Kubernetes audiences must fit the cap of some scope holding the resource. */

@@ -100,25 +100,36 @@ export function projectOf(email: string): string | undefined {
 }
 
 /**
- * What a scope can only hold resources under: an AWS account, a GCP project (or service-account
- * domain), a cluster, a GitHub owner. A team scope's keys are literal (checked when read), so a
- * directory looks up the few teams that may hold a resource instead of asking every team.
+ * What a scope can only hold resources under: an AWS account (and, for a role ARN glob, the
+ * first letters of the role name), a GCP project (or service-account domain), a cluster, a
+ * GitHub owner. A team scope's keys are literal (checked when read), so a directory looks up
+ * the few teams that may hold a resource instead of asking every team.
  */
-export function resourceKey(g: Granted): string {
-  if (g.aws) return `aws ${g.aws.account}`;
-  if (g.gcp) return `gcp ${gcpKey(g.gcp.serviceAccount) ?? ''}`;
-  if (g.kubernetes) return `kubernetes ${g.kubernetes.server}`;
-  return `github ${(g.github?.repository.split('/')[0] ?? '').toLowerCase()}`;
+export function resourceKeys(g: Granted): string[] {
+  if (g.aws) {
+    const name = g.aws.arn.slice(g.aws.arn.indexOf(':role/') + 6).toLowerCase();
+    const coarse = `aws ${g.aws.account}`;
+    return name.length >= PREFIX ? [coarse, `${coarse} ${name.slice(0, PREFIX)}`] : [coarse];
+  }
+  if (g.gcp) return [`gcp ${gcpKey(g.gcp.serviceAccount) ?? ''}`];
+  if (g.kubernetes) return [`kubernetes ${g.kubernetes.server}`];
+  return [`github ${(g.github?.repository.split('/')[0] ?? '').toLowerCase()}`];
 }
 
-/** The keys of a team scope; undefined when a glob leaves one open (then it is asked always). */
+/** Role-name letters an ARN glob's key takes: enough to tell teams' prefixes (`web-`, `pay`) apart. */
+const PREFIX = 3;
+
+/** The keys of a team scope; undefined when a glob leaves them open (then it is asked always). */
 export function scopeKeys(scope: ResourcesDoc): string[] | undefined {
   const keys: string[] = [];
   for (const a of scope.aws?.accounts ?? []) keys.push(`aws ${a}`);
   for (const p of scope.aws?.roleArns ?? []) {
     const account = accountOf(p);
     if (account.includes('*')) return undefined;
-    keys.push(`aws ${account}`);
+    const name = p.slice(p.indexOf(':role/') + 6).toLowerCase();
+    const star = name.indexOf('*');
+    const literal = star < 0 ? name : name.slice(0, star);
+    keys.push(literal.length >= PREFIX ? `aws ${account} ${literal.slice(0, PREFIX)}` : `aws ${account}`);
   }
   for (const p of scope.gcp?.projects ?? []) keys.push(`gcp ${p}`);
   for (const p of scope.gcp?.serviceAccounts ?? []) {

@@ -29,8 +29,9 @@ export function approvalRoutes(
   approvals: Approvals,
   log: Logger,
   now: () => Date = () => new Date(),
+  /** The approver-call budget; with workers, the primary's, for the whole server. */
+  spend: (peer: string) => void | Promise<void> = callerBudget({ now }),
 ): ExtraRoutes {
-  const spend = callerBudget({ now });
   return async (req, res, requestId) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
@@ -44,7 +45,7 @@ export function approvalRoutes(
         );
       }
       const token = bearerToken(req, 'your GitHub token');
-      spend(peer);
+      await spend(peer);
       sendJson(res, 200, await approvals.list(token));
       return true;
     }
@@ -74,7 +75,7 @@ export function approvalRoutes(
       }
       const reason = parseReason(body, verb);
       const token = bearerToken(req, 'your GitHub token');
-      spend(peer);
+      await spend(peer);
       const view = await approvals.decide(id, token, { kind: verb, reason });
       sendJson(res, 200, view);
       log.info(verb, { request_id: requestId, approval_request: id, status: view.status });
