@@ -7,10 +7,14 @@
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { APPROVER_CALLS_PER_MINUTE } from '../../exchanger/approvals/caller-budget.js';
+import type { Approvals } from '../../exchanger/approvals/service.js';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { createRefusalFold, type RefusalFold } from '../../exchanger/exchange/refusal-fold.js';
+import { silentLogger } from '../../exchanger/log.js';
 import { parseProxyTrust } from '../../exchanger/net/client-address.js';
 import { type AppDeps, createServer } from '../../exchanger/server/app.js';
+import { approvalRoutes } from '../../exchanger/server/approval-routes.js';
 import type { Store } from '../../exchanger/store/types.js';
 import { fixedDeps, ONE_GITHUB_ROLE } from '../support/app-policy.js';
 import { startForwardingProxy } from '../support/forwarding-proxy.js';
@@ -320,6 +324,21 @@ describe('the client address', () => {
       },
     };
   }
+
+  it('keys the approver-call budget behind a trusted proxy: one client spent, another not', async () => {
+    const approvals = { list: async () => [] } as unknown as Approvals;
+    const { url } = await serve({
+      proxyTrust: parseProxyTrust({ proxies: '127.0.0.1' }),
+      extraRoutes: approvalRoutes(approvals, silentLogger),
+    });
+    const list = (client: string) =>
+      fetch(`${url}/v1/requests?status=pending`, {
+        headers: { authorization: 'Bearer gho_x', 'x-forwarded-for': client },
+      }).then((r) => r.status);
+    for (let i = 0; i < APPROVER_CALLS_PER_MINUTE; i++) expect(await list('203.0.113.1')).toBe(200);
+    expect(await list('203.0.113.1')).toBe(429);
+    expect(await list('203.0.113.2')).toBe(200);
+  });
 
   it("is what a trusted proxy's X-Forwarded-For says; a forged one from an untrusted peer is ignored", async () => {
     const { fold, subjects } = watchedFold();
