@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Approvals } from '../approvals/service.js';
 import { JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { requestClient } from '../net/request-client.js';
 import type { Policy } from '../policy/types.js';
 import { parseReason } from '../server/approval-routes.js';
 import type { ConsoleConfig } from './config.js';
@@ -24,6 +25,9 @@ export interface PageDeps {
   log: Logger;
   now: () => Date;
 }
+
+/** Cards on the queue page at most: the newest; a person decides them before they scroll that far. */
+export const QUEUE_SHOWN = 200;
 
 const DONE: Record<string, string> = {
   approve: 'You approved this request.',
@@ -58,13 +62,26 @@ export function approverPages(deps: PageDeps) {
       const queued = await deps.approvals.queueAs(who);
       const policy = deps.policy();
       // The use-case lists oldest first (the API's order); an approver reads the newest first.
-      const items = queued.reverse().map((q) => ({
-        view: q.view,
-        provider: policy.roles.get(q.view.role)?.provider,
-        claims: q.claims,
-        durationText: duration(q.durationSeconds),
-      }));
-      sendHtml(res, 200, queuePage({ who, items, now: deps.now(), githubWebUrl: deps.config.githubWebUrl }));
+      const items = queued
+        .reverse()
+        .slice(0, QUEUE_SHOWN)
+        .map((q) => ({
+          view: q.view,
+          provider: policy.roles.get(q.view.role)?.provider,
+          claims: q.claims,
+          durationText: duration(q.durationSeconds),
+        }));
+      sendHtml(
+        res,
+        200,
+        queuePage({
+          who,
+          items,
+          total: queued.length,
+          now: deps.now(),
+          githubWebUrl: deps.config.githubWebUrl,
+        }),
+      );
     },
 
     async request(res: ServerResponse, who: SignedIn, id: string, url: URL): Promise<void> {
@@ -73,7 +90,7 @@ export function approverPages(deps: PageDeps) {
     },
 
     async decide(
-      _req: IncomingMessage,
+      req: IncomingMessage,
       res: ServerResponse,
       who: SignedIn,
       id: string,
@@ -83,7 +100,7 @@ export function approverPages(deps: PageDeps) {
       const text = form.get(kind === 'approve' ? 'note' : 'reason') ?? '';
       try {
         const reason = parseReason(text ? { reason: text } : {}, kind);
-        await deps.approvals.decideAs(id, who, { kind, reason });
+        await deps.approvals.decideAs(id, who, { kind, reason, client: requestClient(req) });
       } catch (err) {
         // A refusal the person can act on is shown on the request's page; not_found stays a 404.
         if (err instanceof JitkeyError && err.code !== 'not_found' && err.status < 500) {

@@ -17,6 +17,8 @@ export interface QueueItem {
 export function queuePage(options: {
   who: SignedIn;
   items: QueueItem[];
+  /** How many are waiting in all (`items` holds the newest of them). */
+  total: number;
   now: Date;
   githubWebUrl: string;
 }): Html {
@@ -27,7 +29,9 @@ export function queuePage(options: {
   return layout(
     { title: 'My queue', who, section: '/console/' },
     html`<h1>My queue</h1>
-<p class="lead">${items.length} pending request${items.length === 1 ? '' : 's'} you may decide, newest first.</p>
+<p class="lead">${options.total} pending request${options.total === 1 ? '' : 's'} you may decide, newest first${
+      options.total > items.length ? `; the newest ${items.length} are shown` : ''
+    }.</p>
 ${body}`,
   );
 }

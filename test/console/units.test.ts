@@ -2,15 +2,18 @@
  * The console's pure pieces: escaping, where `?next=` may lead, the origin check of form posts,
  * GitHub links, and sessions' idle and absolute expiry (on a real SQLite store, a moved clock).
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { safeNext } from '../../exchanger/console/auth.js';
 import { consoleConfigFromEnv, githubWebUrl } from '../../exchanger/console/config.js';
 import { checkSameOrigin } from '../../exchanger/console/form.js';
 import { escapeHtml, html } from '../../exchanger/console/html.js';
 import { runUrl, workflowUrl } from '../../exchanger/console/links.js';
+import { approverPages, QUEUE_SHOWN } from '../../exchanger/console/pages.js';
 import { ABSOLUTE_MS, createSessions, IDLE_MS, SESSION_COOKIE } from '../../exchanger/console/session.js';
+import { silentLogger } from '../../exchanger/log.js';
 import { openStore } from '../../exchanger/store/open.js';
+import { ONE_GITHUB_ROLE } from '../support/app-policy.js';
 
 describe('escaping', () => {
   it('turns markup, quotes and invisible controls into text', () => {
@@ -151,5 +154,50 @@ describe('sessions', () => {
     );
     expect(await sessions.read(c)).toBeUndefined();
     await store.close();
+  });
+});
+
+describe('my queue', () => {
+  it(`shows the newest ${QUEUE_SHOWN} of a longer queue, and says how many wait`, async () => {
+    const queued = Array.from({ length: QUEUE_SHOWN + 50 }, (_, n) => ({
+      view: {
+        request_id: `req_${n}`,
+        status: 'pending' as const,
+        role: 'db-admin',
+        repository: 'acme/web',
+        approvers: ['alice'],
+        required: 1,
+        created_at: new Date(n * 1000).toISOString(),
+        expires_at: new Date(n * 1000 + 60_000).toISOString(),
+        approvals: [],
+      },
+      claims: { repository: 'acme/web' },
+    }));
+    const pages = approverPages({
+      approvals: {
+        queueAs: async () => queued,
+        detailAs: async () => Promise.reject(new Error('not read')),
+        decideAs: async () => Promise.reject(new Error('not read')),
+      },
+      policy: () => ONE_GITHUB_ROLE,
+      config: {
+        clientId: 'c',
+        clientSecret: 's',
+        origin: 'https://j.example',
+        redirectUri: 'x',
+        githubWebUrl: 'https://github.com',
+      },
+      log: silentLogger,
+      now: () => new Date(0),
+    });
+    let body = '';
+    const res = { writeHead: () => res, end: (text: string) => (body = text) } as unknown as ServerResponse;
+    await pages.queue(res, { login: 'alice', id: '1001', csrf: 'x', idHash: 'h' });
+    expect(body.match(/<li class="card">/g)).toHaveLength(QUEUE_SHOWN);
+    expect(body).toContain(
+      `${QUEUE_SHOWN + 50} pending requests you may decide, newest first; the newest ${QUEUE_SHOWN} are shown.`,
+    );
+    expect(body.indexOf(`req_${QUEUE_SHOWN + 49}`)).toBeLessThan(body.indexOf(`req_${QUEUE_SHOWN + 48}`));
+    expect(body).not.toContain('req_49"');
   });
 });
