@@ -9,10 +9,12 @@ import { type AdminRevokeDeps, revokeByAdmin, upstreamRevocable } from '../lease
 import type { Logger } from '../log.js';
 import type { Policy } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
+import { requestClient } from '../net/request-client.js';
 import { newRequestId } from '../server/request-id.js';
 import type { Store } from '../store/types.js';
 import { isAdmin, requireAdmin, type TeamDirectory } from './admins.js';
 import { auditPages } from './audit-pages.js';
+import { policyPages } from './policy-pages.js';
 import { redirect, sendHtml } from './respond.js';
 import type { ConsolePage } from './router.js';
 import type { SignedIn } from './session.js';
@@ -106,7 +108,7 @@ export function adminPages(deps: AdminDeps): {
         const who = p.who!;
         await admin(who);
         const requestId = newRequestId();
-        const out = await revokeByAdmin(revokeDeps, p.params[0]!, who, requestId);
+        const out = await revokeByAdmin(revokeDeps, p.params[0]!, who, requestId, requestClient(p.req));
         deps.log.info('console revoke', {
           request_id: requestId,
           lease_id: out.lease.id,
@@ -124,5 +126,6 @@ export function adminPages(deps: AdminDeps): {
   ];
   const adminCheck = (who: SignedIn) => isAdmin(github, deps.policy(), who);
   pages.push(...auditPages({ store: deps.store, isAdmin: adminCheck, log: deps.log, now: deps.now }));
+  pages.push(...policyPages({ store: deps.store, policy: deps.policy, requireAdmin: admin }));
   return { pages, isAdmin: adminCheck };
 }

@@ -235,3 +235,61 @@ describe('audit', () => {
     await context.close();
   });
 });
+
+describe('policy', () => {
+  it('an admin reads the roles and explains a decision from claims, then from a past request', async () => {
+    const denied = await c.stack.exchange(c.stack.idp.mint({ ref: 'refs/heads/dev', run_id: '9400' }), {
+      role: 'deploy',
+    });
+    expect(denied.status).toBe(403);
+    const { context, page } = await phone();
+    await c.signIn(page, 'bob', '/console/policy');
+    const main = (await page.locator('main').textContent()) ?? '';
+    for (const shown of [
+      'web-read',
+      'contents: read',
+      'db-admin',
+      '1 of alice, acme/platform-leads, octocat',
+      'bob',
+    ]) {
+      expect(main).toContain(shown);
+    }
+    expect(await c.axe(page)).toEqual([]);
+    expect(await fitsPhone(page)).toBe(true);
+
+    await page.selectOption('#x-role', 'deploy');
+    await page.fill(
+      '#x-claims',
+      JSON.stringify({ repository: 'acme/web', ref: 'refs/heads/<img src=x onerror=alert(1)>' }),
+    );
+    await page.getByRole('button', { name: 'Explain' }).click();
+    expect(await page.locator('#answer-h').textContent()).toBe('Decision: denied');
+    const pre = (await page.locator('pre.explain').textContent()) ?? '';
+    expect(pre).toContain("role 'deploy' (aws)");
+    expect(pre).toContain("ref: failed (token has 'refs/heads/<img src=x onerror=alert(1)>')");
+    expect(await page.locator('main img').count()).toBe(0);
+    expect(await c.axe(page)).toEqual([]);
+    await c.screenshot(page, 'policy');
+
+    await page.selectOption('#x-role', '');
+    await page.fill('#x-claims', '');
+    await page.fill('#x-request', denied.body.request_id);
+    await page.getByRole('button', { name: 'Explain' }).click();
+    expect(await page.locator('#answer-h').textContent()).toBe('Decision: denied');
+    expect(await page.locator('pre.explain').textContent()).toContain(
+      "ref: failed (token has 'refs/heads/dev')",
+    );
+
+    // Bad input says what to write.
+    await page.fill('#x-request', '');
+    await page.fill('#x-claims', '{"repository": ');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    expect(await page.locator('.notice.error').textContent()).toMatch(/^Claims: not JSON/);
+    await context.close();
+
+    const alice = await phone();
+    await c.signIn(alice.page, 'alice');
+    expect((await alice.page.goto(`${c.url}/console/policy`))!.status()).toBe(404);
+    await alice.context.close();
+  });
+});
