@@ -20,7 +20,8 @@ export interface NotifyDeps {
 }
 
 export interface NotifyPayload extends RequestSummary {
-  event: 'approval_requested';
+  /** A new request, or a break-glass use to review (`break-glass.ts`). */
+  event: 'approval_requested' | 'break_glass_used';
   /** What an approver runs. */
   approve_command: string;
 }
@@ -44,7 +45,12 @@ export function notifyPayload(request: ApprovalRequestRecord, publicUrl?: string
 }
 
 /** Sends the notification in the background; resolves when it is done (tests wait on it). */
-export function notify(deps: NotifyDeps, url: string, request: ApprovalRequestRecord): Promise<void> {
+export function notify(
+  deps: NotifyDeps,
+  url: string,
+  request: ApprovalRequestRecord,
+  event: NotifyPayload['event'] = 'approval_requested',
+): Promise<void> {
   const refusal = urlRefusal(url);
   if (refusal) {
     deps.log.warn('approval notification not sent: the notify URL is not allowed', {
@@ -59,7 +65,7 @@ export function notify(deps: NotifyDeps, url: string, request: ApprovalRequestRe
     .fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'jitkey' },
-      body: JSON.stringify(notifyPayload(request, deps.publicUrl)),
+      body: JSON.stringify({ ...notifyPayload(request, deps.publicUrl), event }),
       redirect: 'error',
       signal: AbortSignal.timeout(deps.timeoutMs ?? NOTIFY_TIMEOUT_MS),
     })

@@ -11,6 +11,7 @@ import type { Policy } from '../policy/types.js';
 import type { RunKey } from '../store/types.js';
 import { clean } from '../text/clean.js';
 import type { Approver, ApproverDirectory } from './approvers.js';
+import { acknowledge, type BreakGlassUse, breakGlass } from './break-glass.js';
 import { type ApprovalDeps, approvalContext } from './context.js';
 import { type Decision, decideAs, decideRequest } from './decide.js';
 import { type OpenRequest, openRequest } from './open.js';
@@ -41,6 +42,10 @@ export interface Approvals {
   redeem(id: string, oidcToken: string, body: Record<string, unknown>, peer?: string): Promise<Grant>;
   /** The run attempt completed: closes its pending and approved requests; returns how many. */
   closeRun(run: RunKey): Promise<number>;
+  /** Credentials at once for a run a `break_glass` entry names; `undefined` otherwise. */
+  breakGlass(use: BreakGlassUse): Promise<Grant | undefined>;
+  /** An approver acknowledges a break-glass use (its retro review). */
+  acknowledge(id: string, userToken: string): Promise<RequestView>;
   /** Resolves when the notifications sent so far have finished (tests, shutdown). */
   settled(): Promise<void>;
 }
@@ -64,6 +69,8 @@ export function createApprovals(deps: ApprovalDeps): Approvals {
     detailAs: (id, who) => requestForApprover(ctx, id, who),
     redeem: (id, oidcToken, body, peer) => redeemRequest(ctx, id, oidcToken, body, peer),
     closeRun: (run) => closeRunRequests(ctx, run),
+    breakGlass: (use) => breakGlass(ctx, use),
+    acknowledge: (id, userToken) => acknowledge(ctx, id, userToken),
     settled: ctx.settled,
   };
 }

@@ -128,6 +128,14 @@ export async function exchange(
         endsAt,
       });
       if (atGate) return atGate;
+      const urgent = await deps.approvals.breakGlass?.({
+        requestId,
+        role,
+        claims: verified.claims,
+        durationSeconds: duration,
+        endsAt,
+      });
+      if (urgent) return urgent;
       return await deps.approvals.open({
         requestId: ctx.requestId,
         role,

@@ -70,6 +70,14 @@ export interface RunApprovals {
     durationSeconds: number;
     endsAt?: Date | undefined;
   }): Promise<Grant | undefined>;
+  /** Credentials at once for a run the role's `break_glass` names (`approvals/break-glass.ts`). */
+  breakGlass?(request: {
+    requestId: string;
+    role: Role;
+    claims: Claims;
+    durationSeconds: number;
+    endsAt?: Date | undefined;
+  }): Promise<Grant | undefined>;
 }
 
 export interface ExchangeRequest {

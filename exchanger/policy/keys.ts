@@ -26,7 +26,8 @@ export const AWS_KEYS = ['role_arn', 'region', 'session_policy', 'session_tags']
 export const GCP_KEYS = ['service_account', 'scopes', 'delegates', 'allow_extended_lifetime'] as const;
 export const GITHUB_KEYS = ['repositories', 'permissions'] as const;
 export const KUBERNETES_KEYS = ['server', 'ca_data', 'namespace', 'service_account', 'audiences'] as const;
-export const APPROVAL_KEYS = ['approvers', 'required', 'timeout', 'notify', 'gate'] as const;
+export const APPROVAL_KEYS = ['approvers', 'required', 'timeout', 'notify', 'gate', 'break_glass'] as const;
+export const BREAK_GLASS_KEYS = ['allowed', 'reviews_required'] as const;
 /** A rule's keys: the OIDC condition claims, plus `claims:` for any other claim. */
 export const RULE_KEYS = [...CONDITION_CLAIMS, 'claims'] as const;
 
@@ -113,6 +114,7 @@ export const KEYSETS = {
   github_permissions: GITHUB_PERMISSIONS,
   kubernetes: KUBERNETES_KEYS,
   approval: APPROVAL_KEYS,
+  break_glass: BREAK_GLASS_KEYS,
   rule: RULE_KEYS,
 } as const;
 
@@ -181,6 +183,7 @@ export const KEY_LINKS: readonly (KeyLink<KeysetName> & { to: KeysetName })[] = 
   { from: 'role', key: 'github', to: 'github', as: 'object' },
   { from: 'role', key: 'kubernetes', to: 'kubernetes', as: 'object' },
   { from: 'role', key: 'approval', to: 'approval', as: 'object' },
+  { from: 'approval', key: 'break_glass', to: 'break_glass', as: 'object' },
   { from: 'role', key: 'allow', to: 'rule', as: 'list' },
   { from: 'role', key: 'deny', to: 'rule', as: 'list' },
   { from: 'github', key: 'permissions', to: 'github_permissions', as: 'object' },

@@ -66,6 +66,8 @@ export interface ApprovalConfig {
    * deployment these rules grant starts, rather than in the job (docs/approvals.md).
    */
   gate?: boolean;
+  /** Named people whose runs get the role at once; each use is reviewed afterwards (`approvals/break-glass.ts`). */
+  breakGlass?: { allowed: string[]; reviewsRequired: number };
 }
 
 /** A compiled matcher for one condition value (or a list of them). */

@@ -2,7 +2,7 @@
 import { isMap, isScalar, type Node } from 'yaml';
 import { formatDuration } from '../duration.js';
 import type { PatternDoc, RoleDoc } from './doc.js';
-import { APPROVAL_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
+import { APPROVAL_KEYS, BREAK_GLASS_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { ApprovalConfig, ProviderName, SourcePosition } from './types.js';
@@ -215,5 +215,26 @@ function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | u
   }
   const gate = f.get('gate');
   if (gate && r.boolean(gate, `${path}.gate`)) out.gate = true;
+  const breakGlass = f.get('break_glass');
+  if (breakGlass) readBreakGlass(r, breakGlass, `${path}.break_glass`, out);
   return out;
+}
+
+function readBreakGlass(r: Reader, field: Field, path: string, out: ApprovalConfig): void {
+  const f = r.fields(field.value, BREAK_GLASS_KEYS, path, field.key);
+  if (!f) return;
+  const allowed: string[] = [];
+  const list = r.require(f, 'allowed', path, field.key);
+  for (const a of list ? r.strings(list, `${path}.allowed`, { nonEmpty: true }) : []) {
+    if (LOGIN.test(a.value)) allowed.push(a.value);
+    else r.error(a.node, `${path}.allowed: '${a.value}' is not a GitHub login (teams are not taken here)`);
+  }
+  let reviewsRequired = 1;
+  const n = f.get('reviews_required');
+  if (n) {
+    const v = r.integer(n, `${path}.reviews_required`);
+    if (v !== undefined && v < 1) r.error(n.value, `${path}.reviews_required must be at least 1`);
+    else if (v !== undefined) reviewsRequired = v;
+  }
+  if (allowed.length) out.breakGlass = { allowed, reviewsRequired };
 }

@@ -21,7 +21,7 @@ import { bearerToken, readJsonObject, sendJson } from './http.js';
 /** Request ids are the exchanger's own (`req_` + base64url); anything else is no request. */
 const ID = '[A-Za-z0-9_-]{1,64}';
 const ONE = new RegExp(`^/v1/requests/(${ID})$`);
-const ACTION = new RegExp(`^/v1/requests/(${ID})/(approve|deny|redeem)$`);
+const ACTION = new RegExp(`^/v1/requests/(${ID})/(approve|deny|redeem|acknowledge)$`);
 
 export type ExtraRoutes = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 
@@ -59,8 +59,19 @@ export function approvalRoutes(
 
     const action = ACTION.exec(path);
     if (req.method === 'POST' && action) {
-      const [, id, verb] = action as unknown as [string, string, 'approve' | 'deny' | 'redeem'];
+      type Verb = 'approve' | 'deny' | 'redeem' | 'acknowledge';
+      const [, id, verb] = action as unknown as [string, string, Verb];
       const body = await readJsonObject(req);
+      if (verb === 'acknowledge') {
+        const key = Object.keys(body)[0];
+        if (key !== undefined) throw invalidRequest(`unknown field ${quote(key)}: acknowledge takes no body`);
+        const token = bearerToken(req, 'your GitHub token');
+        spend(peer);
+        const view = await approvals.acknowledge(id, token);
+        sendJson(res, 200, view);
+        log.info('acknowledge', { request_id: requestId, approval_request: id });
+        return true;
+      }
       if (verb === 'redeem') {
         const token = bearerToken(req);
         const grant = await approvals.redeem(id, token, body, peer);
