@@ -3,6 +3,8 @@
  * one object per line (constant memory, however many); the table shows the newest 1000 unless
  * `--limit` says otherwise. Whenever rows are left out, stderr says how many and how to see them.
  */
+
+import { openReviews } from '../approvals/break-glass.js';
 import { DEFAULT_TABLE_ROWS, leftOutNote, writeAudit } from '../audit/export.js';
 import { parseAuditFilter } from '../audit/query.js';
 import { silentLogger } from '../log.js';
@@ -10,7 +12,7 @@ import { openStore } from '../store/open.js';
 import { parse } from './args.js';
 
 const USAGE =
-  'jitkey audit [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--limit N] [--json]';
+  'jitkey audit [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--client ADDRESS|CIDR] [--limit N] [--json] | jitkey audit --break-glass [--store URL] [--json]';
 
 export async function audit(argv: string[]): Promise<number> {
   const { values } = parse(
@@ -21,11 +23,14 @@ export async function audit(argv: string[]): Promise<number> {
       repository: { type: 'string' },
       outcome: { type: 'string' },
       role: { type: 'string' },
+      client: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'break-glass': { type: 'boolean', default: false },
     },
     USAGE,
   );
+  if (values['break-glass']) return unreviewed(values.store!, values.json === true);
   const { limit, ...filter } = parseAuditFilter(values, new Date());
   const format = values.json ? 'json' : 'table';
   const cap = limit ?? (format === 'table' ? DEFAULT_TABLE_ROWS : undefined);
@@ -45,6 +50,37 @@ export async function audit(argv: string[]): Promise<number> {
     // The reader went away (`jitkey audit --json | head`): it has what it wanted.
     if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0;
     throw err;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `--break-glass`: the break-glass uses whose retro review is still open, oldest first. */
+async function unreviewed(url: string, json: boolean): Promise<number> {
+  const store = await openStore(url, { log: silentLogger, purgeIntervalMs: 0 });
+  try {
+    const open = await openReviews(store);
+    for (const r of open) {
+      const acknowledged = [...new Map(r.approvals.map((v) => [v.id, v.login])).values()];
+      const row = {
+        request_id: r.id,
+        role: r.role,
+        used_at: r.createdAt.toISOString(),
+        actor: r.claims.actor ?? '',
+        repository: r.claims.repository ?? '',
+        run_id: r.claims.run_id ?? '',
+        lease_id: r.leaseId ?? '',
+        acknowledged,
+        required: r.required,
+      };
+      process.stdout.write(
+        json
+          ? `${JSON.stringify(row)}\n`
+          : `${row.used_at}  ${row.request_id}  ${row.role}  ${row.actor}  ${row.repository}  run ${row.run_id}  unreviewed: ${acknowledged.length} of ${row.required} acknowledged\n`,
+      );
+    }
+    if (!json) process.stderr.write(`${open.length} break-glass use(s) with an open review\n`);
+    return 0;
   } finally {
     await store.close();
   }

@@ -1,0 +1,142 @@
+/**
+ * Break-glass end to end (`jitkey serve` as a process, the GitHub stand-in): a run the policy's
+ * `break_glass.allowed` names gets the role at once; every approver is notified; the retro review
+ * stays open, in `jitkey audit --break-glass` and the metrics, until `reviews_required` approvers
+ * acknowledged it (`POST /v1/requests/{id}/acknowledge`; not the person who used it, not someone
+ * who is no approver). Anyone else, and a re-run started by someone else, waits for an approval.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWebhook, USERS, type UserName, type Webhook } from '../approvals/support.js';
+import { eventually } from '../support/eventually.js';
+import { runCli } from '../support/exchanger-process.js';
+import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { type Answer, policyFor, ROLE_ARN, type Stack, startStack } from '../support/stack.js';
+
+let gh: GithubStandin;
+let hook: Webhook;
+let stack: Stack;
+
+beforeAll(async () => {
+  hook = await startWebhook();
+  gh = await startGithubStandin({
+    installations: [
+      { owner: 'acme', permissions: { members: 'read', actions: 'read' }, repositories: ['web'] },
+    ],
+    users: Object.fromEntries(Object.values(USERS).map((u) => [u.token, { login: u.login, id: u.id }])),
+  });
+  const roles = `  emergency:
+    provider: aws
+    aws: { role_arn: ${ROLE_ARN} }
+    approval:
+      approvers: [alice, bob, octocat]
+      notify: ${hook.url}
+      break_glass: { allowed: [OctoCat], reviews_required: 2 }
+    allow:
+      - repository_id: "123456"
+`;
+  stack = await startStack({
+    policy: (issuer) => policyFor(issuer, roles),
+    exchanger: { env: { ...githubAppEnv(gh), JITKEY_GATE_RECONCILE_INTERVAL: '0' } },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await Promise.all([gh?.stop(), hook?.stop()]);
+});
+
+async function asUser(user: UserName, path: string): Promise<Answer> {
+  const res = await fetch(`${stack.exchanger.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${USERS[user].token}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+async function openReviews(): Promise<Array<Record<string, unknown>>> {
+  const out = await runCli(['audit', '--break-glass', '--json', '--store', stack.exchanger.store]);
+  expect(out.code, out.stderr).toBe(0);
+  return out.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+const metric = async (outcome: string) => {
+  const text = await (await fetch(`${stack.exchanger.url}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith('jitkey_decisions_total') && l.includes(`outcome="${outcome}"`));
+  return line ? Number(line.split(' ').pop()) : 0;
+};
+
+describe('break_glass: the named person proceeds at once, reviewed afterwards', () => {
+  it('grants at once, notifies, and keeps the review open until two approvers acknowledged it', async () => {
+    const res = await stack.exchange(stack.idp.mint({ run_id: '8001' }), { role: 'emergency' });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.credentials.access_key_id).toMatch(/^ASIA/);
+
+    const note = await eventually(
+      () => hook.received.find((r) => r.body.event === 'break_glass_used'),
+      'the break-glass notification',
+    );
+    const id = String(note.body.request_id);
+    expect(note.body).toMatchObject({
+      role: 'emergency',
+      actor: 'octocat',
+      approvers: ['alice', 'bob', 'octocat'],
+    });
+
+    expect((await openReviews()).map((r) => [r.request_id, r.acknowledged, r.required])).toEqual([
+      [id, [], 2],
+    ]);
+    expect(await metric('break_glass')).toBe(1);
+
+    const self = await asUser('octocat', `/v1/requests/${id}/acknowledge`);
+    expect(self.status).toBe(403);
+    expect(self.body.error).toBe('self_approval');
+    const stranger = await asUser('mallory', `/v1/requests/${id}/acknowledge`);
+    expect(stranger.status).toBe(403);
+    expect(stranger.body.error).toBe('access_denied');
+
+    expect((await asUser('alice', `/v1/requests/${id}/acknowledge`)).status).toBe(200);
+    expect((await openReviews()).map((r) => r.acknowledged)).toEqual([['alice']]);
+    const done = await asUser('bob', `/v1/requests/${id}/acknowledge`);
+    expect(done.status).toBe(200);
+    expect(done.body.approvals.map((a: { login: string }) => a.login)).toEqual(['alice', 'bob']);
+    expect(await openReviews()).toEqual([]);
+    expect(await metric('break_glass_reviewed')).toBe(1);
+
+    const audit = await runCli(['audit', '--json', '--store', stack.exchanger.store]);
+    const rows = audit.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, string>)
+      .filter((r) => r.request_id === id);
+    expect(rows.map((r) => r.reason)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^break-glass: granted for 15m to octocat without approval/),
+        'acknowledged break-glass use (2 of 2); retro review complete',
+      ]),
+    );
+  });
+
+  it('anyone the policy does not name waits for an approval, as does a re-run someone else started', async () => {
+    const other = await stack.exchange(
+      stack.idp.mint({ run_id: '8002', actor: 'mallory', actor_id: '1666' }),
+      {
+        role: 'emergency',
+      },
+    );
+    expect(other.status).toBe(202);
+    gh.setRunAttempt('acme/web', '8003', '2', {
+      actor: { login: 'octocat', id: 1 },
+      triggering_actor: { login: 'mallory', id: 1666 },
+    });
+    const rerun = await stack.exchange(stack.idp.mint({ run_id: '8003', run_attempt: '2' }), {
+      role: 'emergency',
+    });
+    expect(rerun.status).toBe(202);
+  });
+});
