@@ -158,3 +158,15 @@ function rangesOf(ranges: Range[]): AddressRanges {
     },
   };
 }
+
+/**
+ * The key a per-address limit counts a client by: an IPv4 address itself, an IPv6 address by its
+ * /64 (one host is routinely given a whole /64, so counting single IPv6 addresses would give one
+ * attacker 2^64 budgets). Text that is not an address is its own key.
+ */
+export function limitKey(address: string): string {
+  const ip = parseIp(address);
+  if (!ip) return address;
+  if (ip.family === 4) return formatIp(ip);
+  return `${formatIp({ family: 6, bytes: mask(ip.bytes, 64) })}/64`;
+}

@@ -21,7 +21,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ProxyTrust } from '../net/client-address.js';
-import { canonicalAddress } from '../net/ip.js';
+import { canonicalAddress, limitKey } from '../net/ip.js';
 import type { HttpLimits } from './limits.js';
 
 export interface GateOptions {
@@ -32,8 +32,8 @@ export interface GateOptions {
   /** How long a queued connection waits before it is closed. */
   queueTimeoutMs: number;
   /** Peers the cap does not apply to (trusted proxies). */
-  exempt?: (address: string) => boolean;
-  /** The key of a socket's peer (the canonical address). */
+  exempt?: (socket: Socket) => boolean;
+  /** The key of a socket's peer (an IPv4 address, an IPv6 /64: `limitKey`). */
   addressOf: (socket: Socket) => string;
 }
 
@@ -129,8 +129,8 @@ export function connectionGate(options: GateOptions): ConnectionGate {
 
   return {
     arrive(socket, admit) {
+      if (options.max === 0 || options.exempt?.(socket)) return admit();
       const address = options.addressOf(socket);
-      if (options.max === 0 || options.exempt?.(address)) return admit();
       const p = peerOf(address);
       if (p.counted < options.max || reclaimIdle(address, p)) {
         count(socket, address);
@@ -201,8 +201,8 @@ export function gateServer(
     max: limits.maxConnectionsPerPeer,
     queue: limits.connectionQueuePerPeer,
     queueTimeoutMs: limits.headersTimeoutMs,
-    exempt: (address) => trust.proxies.has(address),
-    addressOf: (socket) => canonicalAddress(socket.remoteAddress),
+    exempt: (socket) => trust.proxies.has(canonicalAddress(socket.remoteAddress)),
+    addressOf: (socket) => limitKey(canonicalAddress(socket.remoteAddress)),
   });
   // Node's own 'connection' listener is the HTTP parser; it runs only for admitted connections.
   // A documented net.Server option, set after construction as http.createServer has no way in.

@@ -8,6 +8,7 @@
  * pod because of a flood.
  */
 import { JitkeyError } from '../errors.js';
+import { limitKey } from '../net/ip.js';
 
 export interface HttpLimits {
   /** Requests being worked on (body read, token being verified) at once. */
@@ -211,15 +212,15 @@ export function slotNowUntilClose(slots: InFlightSlots, res: Closes): void {
 }
 
 /**
- * Request bodies still arriving, per client address: past `max`, 429 at once. For a direct
- * client the connection cap already holds this; behind a trusted proxy (exempt from that cap)
- * this is what holds one client's trickled bodies.
+ * Request bodies still arriving, per client address (an IPv6 client by its /64): past `max`,
+ * 429 at once. For a direct client the connection cap already holds this; behind a trusted
+ * proxy (exempt from that cap) this is what holds one client's trickled bodies.
  */
 export function bodiesPerClient(max: number): <T>(client: string, read: () => Promise<T>) => Promise<T> {
   const cap = peerConnectionCap(max);
   return async (client, read) => {
     let done = () => {};
-    if (!cap(client, (release) => (done = release))) {
+    if (!cap(limitKey(client), (release) => (done = release))) {
       throw new JitkeyError(
         'rate_limited',
         `more than ${max} requests from this address are still sending their body; retry shortly`,

@@ -227,6 +227,30 @@ describe('a burst from one address (issue 24, item 13)', () => {
   });
 });
 
+describe('IPv6 clients', () => {
+  it('are counted by their /64: one host cannot take a new budget per address', async () => {
+    const { port } = await serve({
+      limits: { maxConnectionsPerPeer: 2 },
+      proxyTrust: parseProxyTrust({ proxies: '127.0.0.1' }),
+    });
+    const trickle = async (client: string) => {
+      const conn = await rawConnect(port);
+      cleanup.push(() => conn.socket.destroy());
+      conn.socket.write(
+        `POST /v1/exchange HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: ${client}\r\nContent-Length: 100\r\n\r\n{`,
+      );
+      return conn;
+    };
+    const held = [await trickle('2001:db8:1:2::1'), await trickle('2001:db8:1:2::2')];
+    const third = await trickle('2001:db8:1:2::3');
+    expect(await firstStatus(third)).toBe(429);
+    const elsewhere = await trickle('2001:db8:1:3::1');
+    elsewhere.socket.write('}'.padEnd(99, ' '));
+    expect(await firstStatus(elsewhere)).toBe(401);
+    expect(held.map((c) => c.received())).toEqual(['', '']);
+  });
+});
+
 describe('what counts against the connection cap', () => {
   it('closes an idle keep-alive connection to let a new one in, rather than refusing it', async () => {
     const { port } = await serve({ limits: { maxConnectionsPerPeer: 2, connectionQueuePerPeer: 0 } });

@@ -10,7 +10,7 @@ import {
   parseProxyTrust,
   resolveClientAddress,
 } from '../../exchanger/net/client-address.js';
-import { canonicalAddress, parseRanges } from '../../exchanger/net/ip.js';
+import { canonicalAddress, limitKey, parseRanges } from '../../exchanger/net/ip.js';
 
 describe('canonical addresses', () => {
   it.each([
@@ -26,6 +26,20 @@ describe('canonical addresses', () => {
     [undefined, ''],
   ])('%s is %s', (text, canonical) => {
     expect(canonicalAddress(text)).toBe(canonical);
+  });
+});
+
+describe('limit keys', () => {
+  it.each([
+    ['192.0.2.7', '192.0.2.7'],
+    ['::ffff:192.0.2.7', '192.0.2.7'],
+    ['2001:db8:1:2:aaaa:bbbb:cccc:dddd', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['2001:db8:1:3::1', '2001:db8:1:3::/64'],
+    ['::1', '::/64'],
+    ['', ''],
+  ])('%s is counted as %s', (address, key) => {
+    expect(limitKey(address)).toBe(key);
   });
 });
 
