@@ -3,7 +3,7 @@
  * force, and committed by compare-and-swap with its audit row (re-read and retried on a lost race).
  */
 import { JitkeyError, unavailable } from '../errors.js';
-import type { ApprovalRequestRecord, ApprovalState, AuditEntry } from '../store/types.js';
+import type { ApprovalRequestRecord, ApprovalState, AuditClient, AuditEntry } from '../store/types.js';
 import {
   type Approver,
   authorizeApprover,
@@ -19,6 +19,8 @@ import { type RequestView, requestView } from './views.js';
 export interface Decision {
   kind: 'approve' | 'deny';
   reason?: string | undefined;
+  /** Who sent the decision (address, user agent), for its audit row. */
+  client?: AuditClient | undefined;
 }
 
 const CAS_ATTEMPTS = 5;
@@ -64,6 +66,7 @@ export async function decideAs(
             errorCode: err.code,
             reason: `${decision.kind} refused: ${err.message}`,
             actor: who.login,
+            ...decision.client,
           }),
         );
       }
@@ -138,5 +141,6 @@ function decisionEntry(
     reason,
     actor: who.login,
     ...(next.status === 'approved' ? { expiresAt: next.expiresAt } : {}),
+    ...decision.client,
   });
 }

@@ -5,7 +5,7 @@ import { hashSecret } from '../digest.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
 import type { Role } from '../policy/types.js';
-import type { ApprovalRequestRecord } from '../store/types.js';
+import type { ApprovalRequestRecord, AuditClient } from '../store/types.js';
 import { type ApprovalContext, SAME_RUN_CLAIMS } from './context.js';
 import { notify } from './notify.js';
 import { type PendingView, pendingView } from './views.js';
@@ -16,6 +16,8 @@ export interface OpenRequest {
   claims: Claims;
   /** As the job asked; checked again against the role at redemption. */
   durationSeconds?: number | undefined;
+  /** Who sent the exchange, for the audit row. */
+  client?: AuditClient | undefined;
 }
 
 /**
@@ -48,7 +50,7 @@ export function newPollToken(): string {
 
 export async function openRequest(
   { deps, store, requireGithub, entry, track }: ApprovalContext,
-  { requestId, role, claims, durationSeconds }: OpenRequest,
+  { requestId, role, claims, durationSeconds, client }: OpenRequest,
 ): Promise<PendingView> {
   const approval = role.approval;
   if (!approval) throw new Error(`role '${role.name}' has no approval block`);
@@ -94,6 +96,7 @@ export async function openRequest(
       provider: role.provider,
       reason: `waiting for ${approval.required} of ${approval.approvers.join(', ')} to approve (timeout ${formatDuration(approval.timeoutSeconds)})`,
       expiresAt: request.expiresAt,
+      ...client,
     }),
   );
   deps.metrics.decisions.inc({ role: role.name, outcome: 'pending', code: '' });

@@ -10,7 +10,7 @@ import { authorize, grantedDuration, lookupRole, refusalRow, spend } from '../ex
 import { mintAndRecord } from '../exchange/mint.js';
 import { limitByRun } from '../exchange/run-limits.js';
 import type { Grant } from '../exchange/types.js';
-import type { ApprovalRequestRecord } from '../store/types.js';
+import type { ApprovalRequestRecord, AuditClient } from '../store/types.js';
 import { quote } from '../text/quote.js';
 import { votesInForce } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound, SAME_RUN_CLAIMS } from './context.js';
@@ -21,9 +21,10 @@ export async function redeemRequest(
   id: string,
   oidcToken: string,
   body: Record<string, unknown>,
-  /** The client's address, for folding refusals of unverified tokens. */
-  peer = '',
+  /** The client's address and user agent: the audit rows name them; refusals fold by address. */
+  client: AuditClient = {},
 ): Promise<Grant> {
+  const peer = client.clientAddress ?? '';
   const { deps, store, persistExpiry } = ctx;
   let request: ApprovalRequestRecord | undefined;
   let claims: Claims | undefined;
@@ -69,6 +70,7 @@ export async function redeemRequest(
       audit: {
         event: 'redeem',
         reason: `granted for ${formatDuration(duration)}; approved by ${approvedBy}`,
+        ...client,
       },
       record: async (row, lease) => {
         const next = redeemed(approved, lease.id, row.at);
@@ -81,7 +83,7 @@ export async function redeemRequest(
       },
     });
   } catch (err) {
-    await auditRedeemRefusal(ctx, { id, peer, request, claims }, err);
+    await auditRedeemRefusal(ctx, { id, peer, client, request, claims }, err);
     throw err;
   }
 }
@@ -107,15 +109,17 @@ async function auditRedeemRefusal(
   {
     id,
     peer,
+    client,
     request,
     claims,
-  }: { id: string; peer: string; request?: ApprovalRequestRecord; claims?: Claims },
+  }: { id: string; peer: string; client: AuditClient; request?: ApprovalRequestRecord; claims?: Claims },
   err: unknown,
 ): Promise<void> {
   const row = await refusalRow(deps, err, {
     event: 'redeem',
     requestId: id,
     peer,
+    client,
     claims,
     role: request?.role,
     metricRole: request?.role ?? '',

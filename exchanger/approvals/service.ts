@@ -8,7 +8,7 @@
 
 import type { Grant } from '../exchange/types.js';
 import type { Policy } from '../policy/types.js';
-import type { RunKey } from '../store/types.js';
+import type { AuditClient, RunKey } from '../store/types.js';
 import { clean } from '../text/clean.js';
 import type { Approver, ApproverDirectory } from './approvers.js';
 import { acknowledge, type BreakGlassUse, breakGlass } from './break-glass.js';
@@ -38,8 +38,8 @@ export interface Approvals {
   decideAs(id: string, who: Approver, decision: Decision): Promise<RequestView>;
   /** One request for someone who may decide it; `not_found` for anyone else, as for no such id. */
   detailAs(id: string, who: Approver): Promise<RequestDetail>;
-  /** `peer`: the client's address, for folding refusals of unverified tokens. */
-  redeem(id: string, oidcToken: string, body: Record<string, unknown>, peer?: string): Promise<Grant>;
+  /** `client`: who sent it, for the audit rows (refusals of unverified tokens fold by its address). */
+  redeem(id: string, oidcToken: string, body: Record<string, unknown>, client?: AuditClient): Promise<Grant>;
   /** The run attempt completed: closes its pending and approved requests; returns how many. */
   closeRun(run: RunKey): Promise<number>;
   /** Credentials at once for a run a `break_glass` entry names; `undefined` otherwise. */
@@ -67,7 +67,7 @@ export function createApprovals(deps: ApprovalDeps): Approvals {
     queueAs: (who) => queueOf(ctx, who),
     decideAs: (id, who, decision) => decideAs(ctx, id, who, decision),
     detailAs: (id, who) => requestForApprover(ctx, id, who),
-    redeem: (id, oidcToken, body, peer) => redeemRequest(ctx, id, oidcToken, body, peer),
+    redeem: (id, oidcToken, body, client) => redeemRequest(ctx, id, oidcToken, body, client),
     closeRun: (run) => closeRunRequests(ctx, run),
     breakGlass: (use) => breakGlass(ctx, use),
     acknowledge: (id, userToken) => acknowledge(ctx, id, userToken),

@@ -28,6 +28,7 @@ const COLUMNS: readonly Column<AuditEntry>[] = [
       e.claims.run_id && `${e.claims.run_id}${e.claims.run_attempt ? `/${e.claims.run_attempt}` : ''}`,
   },
   { title: 'LEASE', max: 16, value: (e) => e.leaseId },
+  { title: 'CLIENT', max: 39, value: (e) => e.clientAddress },
   {
     title: 'REASON',
     max: 100,
@@ -61,6 +62,8 @@ export function auditJsonLine(e: AuditEntry): string {
     lease_id: e.leaseId,
     expires_at: e.expiresAt?.toISOString(),
     actor: e.actor,
+    client_address: e.clientAddress,
+    user_agent: e.userAgent,
   })}\n`;
 }
 
@@ -82,6 +85,8 @@ const CSV_COLUMNS: ReadonlyArray<readonly [string, (e: AuditEntry) => string | u
   ['lease_id', (e) => e.leaseId],
   ['expires_at', (e) => e.expiresAt?.toISOString()],
   ['reason', (e) => e.reason],
+  ['client_address', (e) => e.clientAddress],
+  ['user_agent', (e) => e.userAgent],
   ['claims', (e) => JSON.stringify(e.claims)],
 ];
 

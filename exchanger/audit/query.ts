@@ -4,6 +4,7 @@
  */
 import { parseDuration } from '../duration.js';
 import { invalidRequest } from '../errors.js';
+import { addressKeyRange } from '../net/request-client.js';
 import type { AuditFilter, AuditOutcome } from '../store/types.js';
 
 export interface AuditQueryOptions {
@@ -13,6 +14,8 @@ export interface AuditQueryOptions {
   repository?: string;
   outcome?: string;
   role?: string;
+  /** A client address (`192.0.2.7`) or CIDR range (`10.0.0.0/8`, `2001:db8::/32`). */
+  client?: string;
   limit?: string | number;
 }
 
@@ -40,6 +43,13 @@ export function parseAuditFilter(options: AuditQueryOptions, now: Date = new Dat
   if (options.role !== undefined) {
     if (options.role.trim() === '') throw invalidRequest('invalid --role: give a role name from the policy');
     filter.role = options.role;
+  }
+  if (options.client !== undefined) {
+    try {
+      filter.client = addressKeyRange(options.client, 'invalid --client').canonical;
+    } catch (err) {
+      throw invalidRequest((err as Error).message);
+    }
   }
   if (options.limit !== undefined) filter.limit = parseLimit(options.limit);
   return filter;

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Approvals } from '../approvals/service.js';
 import { JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { requestClient } from '../net/request-client.js';
 import type { Policy } from '../policy/types.js';
 import { parseReason } from '../server/approval-routes.js';
 import type { ConsoleConfig } from './config.js';
@@ -89,7 +90,7 @@ export function approverPages(deps: PageDeps) {
     },
 
     async decide(
-      _req: IncomingMessage,
+      req: IncomingMessage,
       res: ServerResponse,
       who: SignedIn,
       id: string,
@@ -99,7 +100,7 @@ export function approverPages(deps: PageDeps) {
       const text = form.get(kind === 'approve' ? 'note' : 'reason') ?? '';
       try {
         const reason = parseReason(text ? { reason: text } : {}, kind);
-        await deps.approvals.decideAs(id, who, { kind, reason });
+        await deps.approvals.decideAs(id, who, { kind, reason, client: requestClient(req) });
       } catch (err) {
         // A refusal the person can act on is shown on the request's page; not_found stays a 404.
         if (err instanceof JitkeyError && err.code !== 'not_found' && err.status < 500) {

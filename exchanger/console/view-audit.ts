@@ -57,11 +57,11 @@ function table(rows: readonly AuditEntry[]): Html {
   return html`<div class="scroll" role="region" aria-labelledby="rows-h" tabindex="0">
 <h2 id="rows-h" class="visually-hidden">Rows</h2>
 <table>
-<thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Outcome</th><th scope="col">Role</th><th scope="col">Provider</th><th scope="col">Repository</th><th scope="col">Ref</th><th scope="col">Actor</th><th scope="col">Request</th><th scope="col">Reason</th></tr></thead>
+<thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Outcome</th><th scope="col">Role</th><th scope="col">Provider</th><th scope="col">Repository</th><th scope="col">Ref</th><th scope="col">Actor</th><th scope="col">Client</th><th scope="col">Request</th><th scope="col">Reason</th></tr></thead>
 <tbody>
 ${rows.map(
   (e) =>
-    html`<tr><td>${when(e.at)}</td><td>${e.event}</td><td>${e.outcome}${e.errorCode ? html` (${e.errorCode})` : ''}</td><td>${e.role ?? ''}</td><td>${e.provider ?? ''}</td><td>${e.claims.repository ?? ''}</td><td><code>${e.claims.ref ?? ''}</code></td><td>${e.actor ?? ''}</td><td><a href="${href(`/console/audit?${new URLSearchParams({ request_id: e.requestId })}`)}">${e.requestId}</a></td><td>${e.reason}</td></tr>`,
+    html`<tr><td>${when(e.at)}</td><td>${e.event}</td><td>${e.outcome}${e.errorCode ? html` (${e.errorCode})` : ''}</td><td>${e.role ?? ''}</td><td>${e.provider ?? ''}</td><td>${e.claims.repository ?? ''}</td><td><code>${e.claims.ref ?? ''}</code></td><td>${e.actor ?? ''}</td><td>${e.clientAddress ?? ''}${e.userAgent ? html`<br><small>${e.userAgent}</small>` : ''}</td><td><a href="${href(`/console/audit?${new URLSearchParams({ request_id: e.requestId })}`)}">${e.requestId}</a></td><td>${e.reason}</td></tr>`,
 )}
 </tbody>
 </table>

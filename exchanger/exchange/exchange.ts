@@ -8,7 +8,7 @@ import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
 import { issuerRefusal } from '../policy/role-issuers.js';
 import type { Policy, Role } from '../policy/types.js';
-import type { AuditEntry } from '../store/types.js';
+import type { AuditClient, AuditEntry } from '../store/types.js';
 import { clean, truncate } from '../text/clean.js';
 import { quote } from '../text/quote.js';
 import { MAX_CLOCK_TOLERANCE_SECONDS } from '../token/claims-check.js';
@@ -40,6 +40,8 @@ interface Context {
   requestId: string;
   /** The client's address, for folding refusals of unverified tokens. */
   peer: string;
+  /** Who sent the request: every audit row of it names them. */
+  client: AuditClient;
   role?: Role;
   roleName?: string;
   claims?: Claims;
@@ -98,9 +100,10 @@ export async function exchange(
   token: string,
   body: Record<string, unknown>,
   requestId: string,
-  peer = '',
+  /** The client's address and user agent (`net/request-client.ts`), for the audit rows. */
+  client: AuditClient = {},
 ): Promise<Grant | Pending> {
-  const ctx: Context = { requestId, peer };
+  const ctx: Context = { requestId, peer: client.clientAddress ?? '', client };
   try {
     // The token first: nothing an unverified caller sent reaches an audit row or a log line.
     const verified = await deps.verifier().verify(token);
@@ -141,6 +144,7 @@ export async function exchange(
         role,
         claims: verified.claims,
         durationSeconds: request.durationSeconds,
+        client,
       });
     }
     return await mintAndRecord({
@@ -150,6 +154,7 @@ export async function exchange(
       claims: verified.claims,
       durationSeconds: duration,
       ...(endsAt ? { endsAt } : {}),
+      audit: client,
     });
   } catch (err) {
     await auditRefusal(deps, ctx, err);
@@ -193,6 +198,8 @@ export async function refusalRow(
     event: 'exchange' | 'redeem';
     requestId: string;
     peer: string;
+    /** Who sent the request (`net/request-client.ts`). */
+    client?: AuditClient | undefined;
     claims: Claims | undefined;
     /** The role as asked for (an audit row keeps it even when unknown). */
     role?: string | undefined;
@@ -217,6 +224,7 @@ export async function refusalRow(
     errorCode: code,
     reason: truncate(err instanceof Error ? err.message : String(err), MAX_AUDITED_REASON),
     claims: claims ? identifyingClaims(claims) : {},
+    ...refusal.client,
   };
 }
 
@@ -225,6 +233,7 @@ async function auditRefusal(deps: ExchangeDeps, ctx: Context, err: unknown): Pro
     event: 'exchange',
     requestId: ctx.requestId,
     peer: ctx.peer,
+    client: ctx.client,
     claims: ctx.claims,
     role: ctx.roleName,
     provider: ctx.role?.provider,

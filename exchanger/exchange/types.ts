@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Guard } from '../policy/guard.js';
 import type { Evaluate, Policy, Role } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
-import type { RunKey, Store } from '../store/types.js';
+import type { AuditClient, RunKey, Store } from '../store/types.js';
 import type { TokenVerifier } from '../token/types.js';
 import type { RefusalFold } from './refusal-fold.js';
 
@@ -56,6 +56,8 @@ export interface RunApprovals {
     role: Role;
     claims: Claims;
     durationSeconds?: number | undefined;
+    /** Who sent the request, for its audit row. */
+    client?: AuditClient | undefined;
   }): Promise<Pending>;
   /** Closes the run attempt's pending and approved requests (it completed); returns how many. */
   closeRun?(run: RunKey): Promise<number>;

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { Policy, ProviderName, Role } from '../policy/types.js';
 import { retry } from '../providers/retry.js';
 import type { Providers } from '../providers/types.js';
-import type { AuditEntry, LeaseRecord, Store } from '../store/types.js';
+import type { AuditClient, AuditEntry, LeaseRecord, Store } from '../store/types.js';
 
 export interface EndLeaseDeps {
   policy: () => Policy;
@@ -45,6 +45,8 @@ export interface EndLease {
   claims: AuditEntry['claims'];
   /** Who ended it, when a person did (an admin in the console): the audit row's actor. */
   actor?: string;
+  /** The client of the request that ended it (none for the sweep), for the audit row. */
+  client?: AuditClient | undefined;
 }
 
 /** Returns true when the credential was revoked upstream. */
@@ -62,6 +64,7 @@ export async function endLease(deps: EndLeaseDeps, lease: LeaseRecord, end: EndL
     leaseId: lease.id,
     expiresAt: lease.expiresAt,
     ...(end.actor ? { actor: end.actor } : {}),
+    ...end.client,
   });
   return upstream.revoked;
 }

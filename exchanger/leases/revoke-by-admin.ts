@@ -10,7 +10,7 @@
  * live until they expire, which `upstreamRevocable` tells the page before anyone clicks.
  */
 import { JitkeyError } from '../errors.js';
-import type { LeaseRecord } from '../store/types.js';
+import type { AuditClient, LeaseRecord } from '../store/types.js';
 import { type EndLeaseDeps, endLease } from './end.js';
 import { unsealForRunEnd } from './run-end.js';
 
@@ -40,6 +40,8 @@ export async function revokeByAdmin(
   leaseId: string,
   admin: { login: string },
   requestId: string,
+  /** The admin's browser (address, user agent), for the audit row. */
+  client?: AuditClient,
 ): Promise<AdminRevoked> {
   const lease = await deps.store.getLease(leaseId);
   if (!lease) throw new JitkeyError('not_found', `no lease ${leaseId} (it may have expired and been purged)`);
@@ -55,6 +57,7 @@ export async function revokeByAdmin(
       ...(lease.runAttempt ? { run_attempt: lease.runAttempt } : {}),
     },
     actor: admin.login,
+    client,
   });
   return { lease, upstream, already: false };
 }

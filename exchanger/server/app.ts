@@ -14,6 +14,7 @@ import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold
 import type { ExchangeDeps } from '../exchange/types.js';
 import { childLogger, type Logger } from '../log.js';
 import { bindClientAddress, NO_TRUSTED_PROXIES, type ProxyTrust } from '../net/client-address.js';
+import { requestClient } from '../net/request-client.js';
 import { truncate } from '../text/clean.js';
 import { quote } from '../text/quote.js';
 import { gateServer } from './connection-gate.js';
@@ -124,7 +125,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     'POST /v1/exchange': async (req, res, requestId, log) => {
       const body = await readJsonObject(req);
       const token = bearerToken(req);
-      const grant = await exchange(deps, token, body, requestId, clientAddress(req));
+      const grant = await exchange(deps, token, body, requestId, requestClient(req));
       if ('status' in grant) {
         sendJson(res, 202, grant);
         log.info('exchange', { role: body.role, outcome: 'pending' });
@@ -159,7 +160,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       log.info('github webhook', { status: outcome.status });
     },
     'POST /v1/revoke': async (req, res, requestId, log) => {
-      await revoke(deps, await readJsonObject(req), requestId);
+      await revoke(deps, await readJsonObject(req), requestId, requestClient(req));
       res.writeHead(204).end();
       log.info('revoke');
     },

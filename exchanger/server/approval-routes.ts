@@ -15,6 +15,7 @@ import { type Approvals, cleanReason } from '../approvals/service.js';
 import { invalidRequest } from '../errors.js';
 import type { Logger } from '../log.js';
 import { clientAddress } from '../net/client-address.js';
+import { requestClient } from '../net/request-client.js';
 import { quote } from '../text/quote.js';
 import { bearerToken, readJsonObject, sendJson } from './http.js';
 
@@ -74,7 +75,7 @@ export function approvalRoutes(
       }
       if (verb === 'redeem') {
         const token = bearerToken(req);
-        const grant = await approvals.redeem(id, token, body, peer);
+        const grant = await approvals.redeem(id, token, body, requestClient(req));
         sendJson(res, 200, grant);
         log.info('redeem', {
           request_id: requestId,
@@ -87,7 +88,7 @@ export function approvalRoutes(
       const reason = parseReason(body, verb);
       const token = bearerToken(req, 'your GitHub token');
       await spend(peer);
-      const view = await approvals.decide(id, token, { kind: verb, reason });
+      const view = await approvals.decide(id, token, { kind: verb, reason, client: requestClient(req) });
       sendJson(res, 200, view);
       log.info(verb, { request_id: requestId, approval_request: id, status: view.status });
       return true;

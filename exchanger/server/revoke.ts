@@ -9,7 +9,7 @@ import { revokeTokenMatches, unseal } from '../leases/secrets.js';
 import type { Logger } from '../log.js';
 import type { Policy } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
-import type { Store } from '../store/types.js';
+import type { AuditClient, Store } from '../store/types.js';
 import type { Metrics } from './metrics.js';
 
 export interface RevokeDeps {
@@ -31,6 +31,8 @@ export async function revoke(
   deps: RevokeDeps,
   body: Record<string, unknown>,
   requestId: string,
+  /** Who sent it, for the audit row. */
+  client: AuditClient = {},
 ): Promise<void> {
   const { lease_id: leaseId, revoke_token: token } = body;
   if (typeof leaseId !== 'string' || typeof token !== 'string' || !leaseId || !token) {
@@ -46,6 +48,7 @@ export async function revoke(
     secret: sealed ? () => unseal(sealed, token, lease.id) : undefined,
     why: '',
     claims: lease.runId ? { run_id: lease.runId } : {},
+    client,
   });
   deps.metrics.revocations.inc({ provider: lease.provider, outcome: upstream ? 'upstream' : 'local' });
 }

@@ -32,7 +32,8 @@ import { parseSignature, signatureCheck } from '../github/webhook-signature.js';
 import { type EndLeaseDeps, endLease } from '../leases/end.js';
 import { unsealForRunEnd } from '../leases/run-end.js';
 import { clientAddress } from '../net/client-address.js';
-import type { RunKey } from '../store/types.js';
+import { requestClient } from '../net/request-client.js';
+import type { AuditClient, RunKey } from '../store/types.js';
 import { quote } from '../text/quote.js';
 import { readSignedBody } from './webhook-body.js';
 import type { BodyTicket } from './webhook-budget.js';
@@ -120,11 +121,11 @@ export async function handleWebhook(
   const delivery = header(req, 'x-github-delivery') ?? '';
   const start = intake.deliveries.begin(delivery, parseSignature(signature)!.toString('hex'));
   if ('replayOf' in start) {
-    await auditReplay(deps, requestId, run, delivery, start.replayOf);
+    await auditReplay(deps, requestId, run, delivery, start.replayOf, requestClient(req));
     return { status: 200, revoked: 0, replayed: true };
   }
   try {
-    return { status: 200, revoked: await endRun(deps, run, requestId) };
+    return { status: 200, revoked: await endRun(deps, run, requestId, requestClient(req)) };
   } catch (err) {
     start.failed();
     throw err;
@@ -162,6 +163,7 @@ async function auditReplay(
   run: RunKey,
   delivery: string,
   first: string,
+  client: AuditClient,
 ): Promise<void> {
   const subject = `delivery ${quote(first, 64)}`;
   if (deps.refusals && !(await deps.refusals.admit(subject, 'webhook', 'delivery_replayed'))) return;
@@ -173,6 +175,7 @@ async function auditReplay(
     errorCode: 'delivery_replayed',
     reason: `GitHub webhook delivery ${quote(delivery, 64)} replays ${subject} (same delivery id or same signed body): not acted on again`,
     claims: { repository_id: run.repositoryId, run_id: run.runId, run_attempt: run.runAttempt },
+    ...client,
   });
 }
 
@@ -187,6 +190,7 @@ async function refuseSignature(deps: WebhookDeps, req: IncomingMessage, requestI
       errorCode: 'invalid_token',
       reason: `GitHub webhook refused: missing or wrong X-Hub-Signature-256 (event ${quote(header(req, 'x-github-event') ?? '', 64)}, delivery ${quote(header(req, 'x-github-delivery') ?? '', 64)})`,
       claims: {},
+      ...requestClient(req),
     });
   }
   throw new JitkeyError(
@@ -196,7 +200,12 @@ async function refuseSignature(deps: WebhookDeps, req: IncomingMessage, requestI
 }
 
 /** Records the attempt as completed and revokes its leases; returns how many it revoked. */
-export async function endRun(deps: WebhookDeps, run: RunKey, requestId: string): Promise<number> {
+export async function endRun(
+  deps: WebhookDeps,
+  run: RunKey,
+  requestId: string,
+  client: AuditClient = {},
+): Promise<number> {
   const claims = { repository_id: run.repositoryId, run_id: run.runId, run_attempt: run.runAttempt };
   const leases = await deps.store.completeRun(run, deps.now(), {
     at: deps.now(),
@@ -205,6 +214,7 @@ export async function endRun(deps: WebhookDeps, run: RunKey, requestId: string):
     outcome: 'allowed',
     reason: `workflow_run completed: run ${run.runId} attempt ${run.runAttempt} ended; revoking its leases`,
     claims,
+    ...client,
   });
   // Its approval requests first: nobody should be asked to approve for a job that has ended.
   await deps.approvals?.closeRun?.(run);
@@ -216,6 +226,7 @@ export async function endRun(deps: WebhookDeps, run: RunKey, requestId: string):
       secret: sealed && key ? () => unsealForRunEnd(sealed, key, lease.id) : undefined,
       why: ': workflow run completed',
       claims,
+      client,
     });
   }
   return leases.length;

@@ -56,24 +56,29 @@ export interface PostgresIo {
   leaseValues(lease: LeaseRecord): unknown[];
 }
 
+/** Each audit column's type, in `AUDIT_FIELDS` order. */
+const AUDIT_TYPES = [
+  'timestamptz',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'jsonb',
+  'text',
+  'timestamptz',
+  'text',
+  'text',
+  'text',
+  'text',
+];
+
 /** `$n::type, …` for the audit columns starting at parameter `first` (typed: they sit in a SELECT list). */
 function auditParams(first: number): string {
-  const types = [
-    'timestamptz',
-    'text',
-    'text',
-    'text',
-    'text',
-    'text',
-    'text',
-    'text',
-    'text',
-    'jsonb',
-    'text',
-    'timestamptz',
-    'text',
-  ];
-  return types.map((type, i) => `$${first + i}::${type}`).join(', ');
+  return AUDIT_TYPES.map((type, i) => `$${first + i}::${type}`).join(', ');
 }
 
 function leaseParams(first: number): string {
@@ -151,7 +156,7 @@ export function postgresApprovals(io: PostgresIo): ApprovalMethods {
     },
     async updateApprovalRequest(id, version, next, entry, lease) {
       const state = stateValues(next); // $1…$7
-      const audit = io.auditValues(entry); // $10…$22
+      const audit = io.auditValues(entry); // $10…$25
       const updated = `UPDATE ${table}
                           SET status = $1, expires_at = $2, approvals = $3::jsonb, reason = $4,
                               decided_by = $5, lease_id = $6, redeemed_at = $7, version = version + 1
@@ -162,7 +167,7 @@ export function postgresApprovals(io: PostgresIo): ApprovalMethods {
         text: lease
           ? `WITH updated AS (${updated}),
                   lease AS (
-                    INSERT INTO ${t('leases')} (${io.leaseColumns}) SELECT ${leaseParams(23)} FROM updated
+                    INSERT INTO ${t('leases')} (${io.leaseColumns}) SELECT ${leaseParams(10 + AUDIT_TYPES.length)} FROM updated
                   )
              ${insertAudit(10, 'updated')}`
           : `WITH updated AS (${updated}) ${insertAudit(10, 'updated')}`,

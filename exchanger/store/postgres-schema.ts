@@ -83,6 +83,12 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
   (t) => `
     CREATE INDEX audit_provider_at ON ${t('audit')} (provider, at, id);
     CREATE INDEX audit_actor_at ON ${t('audit')} (lower(actor), at, id);`,
+  // Every audit row names its client (issue 26): address, user agent, and the address's sortable
+  // key (compared byte by byte), so `--client 10.0.0.0/8` is one range of an index.
+  (t) => `
+    ALTER TABLE ${t('audit')} ADD COLUMN client_address text,
+      ADD COLUMN user_agent text, ADD COLUMN client_key text COLLATE "C";
+    CREATE INDEX audit_client_at ON ${t('audit')} (client_key, at, id);`,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */

@@ -12,8 +12,8 @@ import type pg from 'pg';
 import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { postgresApprovals } from './approvals-postgres.js';
-import { consoleReads } from './console-reads.js';
 import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
+import { consoleReads } from './console-reads.js';
 import { describe, openPool, withTimeout } from './postgres-pool.js';
 import { migratePostgres, tableNames } from './postgres-schema.js';
 import {
@@ -34,7 +34,9 @@ import type { AuditEntry, LeaseRecord, Store, StoreOptions } from './types.js';
 export { describe } from './postgres-pool.js';
 
 const PING_TIMEOUT_MS = 2000;
-const AUDIT_VALUES = '$1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13';
+const AUDIT_VALUES = AUDIT_FIELDS.map((field, i) => `$${i + 1}${field === 'claims' ? '::jsonb' : ''}`).join(
+  ', ',
+);
 
 const dialect = rowsFor({
   times: DATE_TIMES,
@@ -148,7 +150,8 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
         name: 'jitkey_mark_revoked',
         // coalesce: a second revocation keeps the first time (idempotent).
         text: `WITH revoked AS (
-                 UPDATE ${t('leases')} SET revoked_at = coalesce(revoked_at, $14) WHERE id = $15
+                 UPDATE ${t('leases')} SET revoked_at = coalesce(revoked_at, $${AUDIT_FIELDS.length + 1})
+                  WHERE id = $${AUDIT_FIELDS.length + 2}
                )
                ${insertAudit}`,
         values: [...auditValues(entry), at, id],

@@ -4,6 +4,7 @@
  * PostgreSQL as a timestamptz (pg takes and returns a Date). The audit query is one builder too;
  * each dialect says how it writes a parameter and compares a repository (`rowsFor`).
  */
+import { addressKey, addressKeyRange } from '../net/request-client.js';
 import { auditLimit, joinClaims, splitClaims } from './common.js';
 import type { AuditEntry, AuditFilter, LeaseFilter, LeaseRecord } from './types.js';
 
@@ -38,6 +39,10 @@ export interface AuditRowOf<Time, Claims = string> {
   lease_id: string | null;
   expires_at: Time | null;
   actor: string | null;
+  client_address: string | null;
+  user_agent: string | null;
+  /** `net/request-client.ts` addressKey of `client_address`: what `--client` ranges compare. */
+  client_key: string | null;
 }
 
 export interface LeaseRowOf<Time> {
@@ -71,6 +76,9 @@ export const AUDIT_FIELDS = [
   'lease_id',
   'expires_at',
   'actor',
+  'client_address',
+  'user_agent',
+  'client_key',
 ] as const satisfies readonly (keyof AuditRowOf<unknown>)[];
 export const LEASE_FIELDS = [
   'id',
@@ -111,6 +119,9 @@ function auditRow<Time>(entry: AuditEntry, times: TimeCodec<Time>): AuditRowOf<T
     lease_id: entry.leaseId ?? null,
     expires_at: optional(entry.expiresAt, 'expiresAt', times),
     actor: entry.actor ?? null,
+    client_address: entry.clientAddress ?? null,
+    user_agent: entry.userAgent ?? null,
+    client_key: (entry.clientAddress && addressKey(entry.clientAddress)) ?? null,
   };
 }
 
@@ -128,6 +139,8 @@ function auditEntry<Time>(row: AuditRowOf<Time, unknown>, times: TimeCodec<Time>
     ...(row.lease_id !== null ? { leaseId: row.lease_id } : {}),
     ...(row.expires_at !== null ? { expiresAt: times.decode(row.expires_at) } : {}),
     ...(row.actor !== null ? { actor: row.actor } : {}),
+    ...(row.client_address !== null ? { clientAddress: row.client_address } : {}),
+    ...(row.user_agent !== null ? { userAgent: row.user_agent } : {}),
   };
 }
 
@@ -273,6 +286,11 @@ function auditPage<Time>(
   if (filter.until) where.push(`at < ${param(dialect.times.encode(filter.until, 'until'))}`);
   if (filter.provider !== undefined) where.push(`provider = ${param(filter.provider)}`);
   if (filter.actor !== undefined) where.push(dialect.actorEquals(param(filter.actor)));
+  if (filter.client !== undefined) {
+    // Keys of one family sort as the addresses do: a range is one walk of the index.
+    const { from, to } = addressKeyRange(filter.client, 'client');
+    where.push(`client_key BETWEEN ${param(from)} AND ${param(to)}`);
+  }
   if (filter.decidedBy !== undefined) {
     // The requests this login decided, then every row of them: an approver's share of the trail.
     where.push(

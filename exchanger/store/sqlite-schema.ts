@@ -80,6 +80,12 @@ const MIGRATIONS: readonly string[] = [
   // The console's audit screen filters by provider and by who acted (issue 20).
   `CREATE INDEX audit_provider_at ON audit (provider, at);
    CREATE INDEX audit_actor_at ON audit (actor COLLATE NOCASE, at);`,
+  // Every audit row names its client (issue 26): address, user agent, and the address's sortable
+  // key, so `--client 10.0.0.0/8` is one range of an index. Rows from before have none.
+  `ALTER TABLE audit ADD COLUMN client_address TEXT;
+   ALTER TABLE audit ADD COLUMN user_agent TEXT;
+   ALTER TABLE audit ADD COLUMN client_key TEXT;
+   CREATE INDEX audit_client_at ON audit (client_key, at);`,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

@@ -15,7 +15,6 @@ import Database from 'better-sqlite3';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { sqliteApprovals } from './approvals-sqlite.js';
-import { consoleReads } from './console-reads.js';
 import {
   auditLimit,
   openFailure,
@@ -26,6 +25,7 @@ import {
   startPurge,
   storeFailure,
 } from './common.js';
+import { consoleReads } from './console-reads.js';
 import { groupCommit } from './group-commit.js';
 import {
   AUDIT_COLUMNS,

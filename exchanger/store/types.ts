@@ -39,7 +39,17 @@ export interface AuditEntry {
   expiresAt?: Date;
   /** Who acted, for approvals (GitHub login). */
   actor?: string;
+  /**
+   * The client that sent the request: its address by the trusted-proxy rule
+   * (`net/client-address.ts`). Absent on rows no request wrote (an expiry, the lease sweep).
+   */
+  clientAddress?: string;
+  /** The client's `User-Agent`, cut and escaped (`net/request-client.ts`). */
+  userAgent?: string;
 }
+
+/** The client fields of an audit row, as a request hands them down to whatever writes the row. */
+export type AuditClient = Pick<AuditEntry, 'clientAddress' | 'userAgent'>;
 
 export interface LeaseRecord {
   id: string;
@@ -159,6 +169,8 @@ export interface AuditFilter {
   actor?: string;
   /** Only rows of the requests this login approved or denied: an approver's share of the trail. */
   decidedBy?: string;
+  /** Rows whose client address is this address or lies in this CIDR range (`10.0.0.0/8`). */
+  client?: string;
   /** Newest first; `queryAudit` defaults to 1000, `streamAudit` to every row. */
   limit?: number;
 }

@@ -22,7 +22,9 @@ describe('formatAuditTable', () => {
     const lines = formatAuditTable([denied, granted]).split('\n');
     expect(lines).toHaveLength(4); // header, two rows, final newline
     expect(lines[3]).toBe('');
-    expect(lines[0]).toMatch(/^TIME +EVENT +OUTCOME +ROLE +REPOSITORY +REF +TRIGGER +RUN +LEASE +REASON$/);
+    expect(lines[0]).toMatch(
+      /^TIME +EVENT +OUTCOME +ROLE +REPOSITORY +REF +TRIGGER +RUN +LEASE +CLIENT +REASON$/,
+    );
     const reasonAt = lines[0]!.indexOf('REASON');
     expect(lines[1]!.slice(reasonAt)).toMatch(/^access_denied: role 'deploy-web-prod'/);
     expect(lines[2]!.slice(reasonAt)).toBe('granted for 15m');
@@ -37,7 +39,7 @@ describe('formatAuditTable', () => {
     expect(table).toContain('a-role-name-that-is-far…');
     expect(table).not.toContain('far-too-long');
     expect(table).toContain('lease_012345678…');
-    expect(table.split('\n')[1]).toMatch(/ pull_request +- +- +access_denied/);
+    expect(table.split('\n')[1]).toMatch(/ pull_request +- +- +- +access_denied/);
   });
 
   it('replaces control characters, so a claim cannot drive the terminal', () => {
@@ -68,6 +70,14 @@ describe('formatAuditJson', () => {
       expires_at: '2025-03-01T12:15:00.000Z',
     });
     expect(JSON.parse(lines[1]!)).toMatchObject({ error_code: 'access_denied', reason: denied.reason });
+  });
+
+  it("names the request's client: address and user agent (issue 26)", () => {
+    const line = formatAuditJson([{ ...granted, clientAddress: '2001:db8::7', userAgent: 'curl/8.5.0' }]);
+    expect(JSON.parse(line)).toMatchObject({ client_address: '2001:db8::7', user_agent: 'curl/8.5.0' });
+    expect(formatAuditTable([{ ...granted, clientAddress: '192.0.2.44' }])).toMatch(
+      /CLIENT[\s\S]*192\.0\.2\.44/,
+    );
   });
 
   it('is empty for no entries', () => {

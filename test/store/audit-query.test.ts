@@ -32,6 +32,9 @@ describe('parseAuditFilter', () => {
     },
     { name: 'other outcomes', options: { outcome: 'revoked' }, want: { outcome: 'revoked' } },
     { name: 'numeric limit', options: { limit: 5 }, want: { limit: 5 } },
+    { name: 'client address', options: { client: '192.0.2.7' }, want: { client: '192.0.2.7' } },
+    { name: 'client range, canonical', options: { client: '10.1.0.0/8' }, want: { client: '10.0.0.0/8' } },
+    { name: 'client IPv6 range', options: { client: '2001:DB8::/32' }, want: { client: '2001:db8::/32' } },
   ])('$name', ({ options, want }) => {
     expect(parseAuditFilter(options, NOW)).toEqual(want);
   });
@@ -57,6 +60,16 @@ describe('parseAuditFilter', () => {
       says: "invalid --outcome 'granted': write one of allowed, denied, error, revoked, pending",
     },
     { name: 'empty role', options: { role: ' ' }, says: 'invalid --role' },
+    {
+      name: 'client not an address',
+      options: { client: 'runner-7' },
+      says: "invalid --client 'runner-7' is not an IPv4 or IPv6 address: write an address or a CIDR range",
+    },
+    {
+      name: 'client prefix too long',
+      options: { client: '10.0.0.0/33' },
+      says: "invalid --client '10.0.0.0/33' has a prefix length outside 0–32",
+    },
     { name: 'limit 0', options: { limit: '0' }, says: "invalid --limit '0': write a whole number from 1" },
     { name: 'limit words', options: { limit: 'ten' }, says: "invalid --limit 'ten'" },
     { name: 'limit fraction', options: { limit: 2.5 }, says: "invalid --limit '2.5'" },

@@ -13,6 +13,7 @@ import type {
   StoreOptions,
 } from '../../exchanger/store/types.js';
 import { approvalRequestContract } from './approvals-contract.js';
+import { clientContract } from './client-contract.js';
 import { consoleReadsContract } from './console-reads-contract.js';
 import { sessionContract } from './sessions-contract.js';
 
@@ -508,6 +509,7 @@ export function storeContract(harness: StoreHarness): void {
     });
 
     approvalRequestContract(open);
+    clientContract(open);
     sessionContract(open);
     consoleReadsContract(open);
 

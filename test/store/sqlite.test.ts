@@ -46,7 +46,7 @@ describe('sqlite store', () => {
     await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(6);
+    expect(raw.pragma('user_version', { simple: true })).toBe(7);
     raw.close();
   });
 
@@ -68,6 +68,32 @@ describe('sqlite store', () => {
     await store.close();
   });
 
+  it('adds the client columns to a file of the version before, keeping its audit rows (issue 26)', async () => {
+    const path = freshPath();
+    const before = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    await before.record(entry({ requestId: 'old' }));
+    await before.close();
+    // The file as version 6 left it: no client columns.
+    const raw = new Database(path);
+    raw.exec(`DROP INDEX audit_client_at;
+      ALTER TABLE audit DROP COLUMN client_key;
+      ALTER TABLE audit DROP COLUMN user_agent;
+      ALTER TABLE audit DROP COLUMN client_address;`);
+    raw.pragma('user_version = 6');
+    raw.close();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    await store.record(
+      entry({ requestId: 'new', at: new Date('2025-03-01T13:00:00Z'), clientAddress: '192.0.2.1' }),
+    );
+    const rows = await store.queryAudit({});
+    expect(rows.map((r) => [r.requestId, r.clientAddress])).toEqual([
+      ['new', '192.0.2.1'],
+      ['old', undefined],
+    ]);
+    expect((await store.queryAudit({ client: '192.0.2.0/24' })).map((r) => r.requestId)).toEqual(['new']);
+    await store.close();
+  });
+
   it('refuses a file migrated by a newer jitkey', async () => {
     const path = freshPath();
     const raw = new Database(path);
@@ -75,7 +101,7 @@ describe('sqlite store', () => {
     raw.close();
     await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
       code: 'unavailable',
-      message: expect.stringContaining('newer than this jitkey knows (5): upgrade jitkey'),
+      message: expect.stringContaining('newer than this jitkey knows (7): upgrade jitkey'),
     });
   });
 
