@@ -67,7 +67,12 @@ async function serve(deps: Partial<AppDeps>) {
   const server = createServer({
     policy: () => policy,
     verifier: () => ({
-      verify: async () => ({ claims, jti: 'jti-1', issuer: 'x', expiresAt: new Date(Date.now() + 300_000) }),
+      verify: async () => ({
+        claims,
+        jti: 'jti-1',
+        issuer: 'https://token.actions.githubusercontent.com',
+        expiresAt: new Date(Date.now() + 300_000),
+      }),
     }),
     evaluate,
     store: fakeStore(),
@@ -136,7 +141,7 @@ describe('fail closed on the store', () => {
         verify: async () => ({
           claims: { repository_id: '999' },
           jti: 'j',
-          issuer: 'x',
+          issuer: 'https://token.actions.githubusercontent.com',
           expiresAt: new Date(Date.now() + 60_000),
         }),
       }),

@@ -36,7 +36,7 @@ async function serve(deps: Partial<AppDeps> = {}) {
       verify: async () => ({
         claims: { repository: 'acme/web', repository_id: '123456', run_id: '1' },
         jti: `jti-${Math.random()}`,
-        issuer: 'x',
+        issuer: 'https://token.actions.githubusercontent.com',
         expiresAt: new Date(Date.now() + 300_000),
       }),
     }),
