@@ -61,16 +61,7 @@ export async function loadAside(source: { path: string } | { snapshot: PolicySna
   const compiled = new Map<string, Role>();
   let digest = '';
   let roles = 0;
-  const queue: PolicyPiece[] = [];
-  let draining: Promise<void> = Promise.resolve();
-  const drain = async () => {
-    while (queue.length > 0) {
-      const piece = queue.shift()!;
-      for (const role of compilePiece(head!, piece)) compiled.set(role.name, role);
-      // The next piece waits for the requests that arrived meanwhile.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  };
+  // One piece per event-loop turn: the thread sends the next only once this one is compiled.
   await runThread({ ...source, pieces: PIECE_ROLES }, (m) => {
     if (m.kind === 'valid') {
       head = m.head;
@@ -78,11 +69,9 @@ export async function loadAside(source: { path: string } | { snapshot: PolicySna
       digest = m.digest;
       roles = m.roles;
     } else if (m.kind === 'piece') {
-      queue.push(m.piece);
-      if (queue.length === 1) draining = draining.then(drain);
+      for (const role of compilePiece(head!, m.piece)) compiled.set(role.name, role);
     }
   });
-  await draining;
   if (!policy) throw new Error('internal: the policy thread ended without its answer');
   return { policy: { ...policy, roles: compiled }, digest, roles };
 }
@@ -103,13 +92,18 @@ function runThread(input: AsideInput, onMessage: (m: AsideMessage) => void): Pro
         resolve();
       } else onMessage(m);
     };
+    const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
     // Run from TypeScript sources (tests) there is no compiled thread file: the same steps here.
     if (!existsSync(THREAD_FILE)) {
-      void import('./policy-thread.js').then((t) => t.runAside(input, handle), reject);
+      void import('./policy-thread.js').then((t) => t.runAside(input, handle, nextTurn), reject);
       return;
     }
     const worker = new Worker(THREAD_FILE, { workerData: { jitkeyPolicyAside: input } });
-    worker.on('message', handle);
+    worker.on('message', (m: AsideMessage) => {
+      handle(m);
+      // Taken: the next piece comes after the requests that arrived meanwhile.
+      if (m.kind === 'piece') void nextTurn().then(() => worker.postMessage('next'));
+    });
     worker.on('error', (err) => {
       if (!settled) {
         settled = true;

@@ -15,8 +15,16 @@ import {
 } from '../policy/snapshot.js';
 import type { AsideInput, AsideMessage } from './policy-aside.js';
 
-/** The thread's work; also run in-process where no compiled thread file exists (tests on sources). */
-export async function runAside(input: AsideInput, post: (message: AsideMessage) => void): Promise<void> {
+/**
+ * The thread's work; also run in-process where no compiled thread file exists (tests on sources).
+ * `pace` resolves when the receiver has taken a piece: posting them all at once would make it
+ * deserialize every one in a single turn of its event loop.
+ */
+export async function runAside(
+  input: AsideInput,
+  post: (message: AsideMessage) => void,
+  pace: () => Promise<void>,
+): Promise<void> {
   try {
     const snapshot =
       'snapshot' in input
@@ -28,10 +36,16 @@ export async function runAside(input: AsideInput, post: (message: AsideMessage) 
       kind: 'valid',
       digest: snapshot.digest,
       roles: roleCount(validated),
-      ...('path' in input ? { snapshot } : {}),
+      // The primary keeps the content to hand out; a process that compiles it needs only the result.
+      ...('path' in input && !input.pieces ? { snapshot } : {}),
       ...(input.pieces ? { head: headOf(validated) } : {}),
     });
-    if (input.pieces) for (const piece of piecesOf(validated, input.pieces)) post({ kind: 'piece', piece });
+    if (input.pieces) {
+      for (const piece of piecesOf(validated, input.pieces)) {
+        post({ kind: 'piece', piece });
+        await pace();
+      }
+    }
     post({ kind: 'done' });
   } catch (err) {
     post(
@@ -44,7 +58,9 @@ export async function runAside(input: AsideInput, post: (message: AsideMessage) 
 
 if (!isMainThread && (workerData as { jitkeyPolicyAside?: AsideInput } | null)?.jitkeyPolicyAside) {
   const port = parentPort!;
-  void runAside((workerData as { jitkeyPolicyAside: AsideInput }).jitkeyPolicyAside, (m) =>
-    port.postMessage(m),
+  void runAside(
+    (workerData as { jitkeyPolicyAside: AsideInput }).jitkeyPolicyAside,
+    (m) => port.postMessage(m),
+    () => new Promise<void>((resolve) => port.once('message', () => resolve())),
   );
 }
