@@ -6,7 +6,9 @@
  */
 import type { Logger } from '../log.js';
 import { checkUrl, urlRefusal } from '../net/url-rule.js';
+import type { NotifyTarget } from '../policy/types.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
+import { slackMessage } from './slack.js';
 import { type RequestSummary, shownClaims } from './views.js';
 
 export const NOTIFY_TIMEOUT_MS = 5000;
@@ -47,10 +49,12 @@ export function notifyPayload(request: ApprovalRequestRecord, publicUrl?: string
 /** Sends the notification in the background; resolves when it is done (tests wait on it). */
 export function notify(
   deps: NotifyDeps,
-  url: string,
+  target: NotifyTarget,
   request: ApprovalRequestRecord,
   event: NotifyPayload['event'] = 'approval_requested',
 ): Promise<void> {
+  const slack = typeof target !== 'string';
+  const url = slack ? target.slack : target;
   const refusal = urlRefusal(url);
   if (refusal) {
     deps.log.warn('approval notification not sent: the notify URL is not allowed', {
@@ -59,13 +63,16 @@ export function notify(
     });
     return Promise.resolve();
   }
-  const target = new URL(url);
-  const where = `${target.origin}${target.pathname}`; // never the query: it may carry a webhook key
+  const parsed = new URL(url);
+  // Never the query (it may carry a webhook key), nor a Slack webhook's path (it is the key).
+  const where = slack ? `${parsed.origin}/…` : `${parsed.origin}${parsed.pathname}`;
   return deps
     .fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'jitkey' },
-      body: JSON.stringify({ ...notifyPayload(request, deps.publicUrl), event }),
+      body: JSON.stringify(
+        slack ? slackMessage(request, deps.publicUrl) : { ...notifyPayload(request, deps.publicUrl), event },
+      ),
       redirect: 'error',
       signal: AbortSignal.timeout(deps.timeoutMs ?? NOTIFY_TIMEOUT_MS),
     })

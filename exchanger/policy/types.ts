@@ -55,12 +55,16 @@ export interface KubernetesRoleConfig {
   audiences: string[];
 }
 
+/** Where `approval.notify` sends a new request: a JSON webhook, or a Slack incoming webhook. */
+export type NotifyTarget = string | { slack: string };
+
 export interface ApprovalConfig {
   /** GitHub logins, or `org/team-slug`. */
   approvers: string[];
   required: number;
   timeoutSeconds: number;
-  notify?: string;
+  /** A JSON webhook's URL, or a Slack incoming webhook's (`approvals/slack.ts`). */
+  notify?: NotifyTarget;
   /**
    * Asked at GitHub's deployment gate (`deployment_protection_rule`), before a job of a
    * deployment these rules grant starts, rather than in the job (docs/approvals.md).

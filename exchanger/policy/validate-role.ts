@@ -5,6 +5,7 @@ import type { PatternDoc, RoleDoc } from './doc.js';
 import { APPROVAL_KEYS, BREAK_GLASS_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
+import { readNotify } from './validate-notify.js';
 import type { ApprovalConfig, ProviderName, SourcePosition } from './types.js';
 import { LOGIN, TEAM_SLUG } from './validate-admins.js';
 import { readKubernetes } from './validate-kubernetes.js';
@@ -209,10 +210,7 @@ function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | u
   const timeout = f.get('timeout');
   if (timeout) out.timeoutSeconds = r.duration(timeout, `${path}.timeout`) ?? DEFAULT_APPROVAL_TIMEOUT;
   const notify = f.get('notify');
-  if (notify) {
-    const url = r.url(notify, `${path}.notify`);
-    if (url !== undefined) out.notify = url;
-  }
+  if (notify) readNotify(r, notify, `${path}.notify`, out);
   const gate = f.get('gate');
   if (gate && r.boolean(gate, `${path}.gate`)) out.gate = true;
   const breakGlass = f.get('break_glass');

@@ -1,0 +1,67 @@
+/**
+ * `approval.notify: { slack: URL }`: the new request as a Slack Block Kit message for an incoming
+ * webhook. What an approver needs to decide whether to look (role, repository, actor, environment,
+ * time left) and a "Review" button to the request's console page. Every value is escaped for
+ * Slack's mrkdwn (`&`, `<`, `>`: a branch named `<https://evil|click>` must not become a link or
+ * a mention); no poll token, OIDC token or other secret is in it.
+ */
+import { formatDuration } from '../duration.js';
+import type { ApprovalRequestRecord } from '../store/types.js';
+import { approveCommand } from './notify.js';
+
+/** Slack's limit for one text field is 2000 characters; a value is cut well below it. */
+const MAX_VALUE = 300;
+
+/** Text as Slack mrkdwn shows it literally: its three control characters escaped. */
+export function escapeMrkdwn(text: string): string {
+  const cut = text.length > MAX_VALUE ? `${text.slice(0, MAX_VALUE)}…` : text;
+  return cut.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export function reviewUrl(publicUrl: string, requestId: string): string {
+  return `${publicUrl}/console/requests/${encodeURIComponent(requestId)}`;
+}
+
+export function slackMessage(request: ApprovalRequestRecord, publicUrl?: string): Record<string, unknown> {
+  const c = request.claims;
+  const left = Math.max(0, Math.round((request.expiresAt.getTime() - request.createdAt.getTime()) / 1000));
+  const field = (label: string, value: string | undefined) => ({
+    type: 'mrkdwn',
+    text: `*${label}*\n${value === undefined || value === '' ? '—' : escapeMrkdwn(value)}`,
+  });
+  const title = `Approval needed: role ${request.role} for ${c.repository ?? 'a job'}`;
+  const blocks: Record<string, unknown>[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: `*${escapeMrkdwn(title)}*` } },
+    {
+      type: 'section',
+      fields: [
+        field('Role', request.role),
+        field('Repository', c.repository),
+        field('Actor', c.actor),
+        field('Environment', c.environment),
+        field('Time left', formatDuration(left)),
+        field('Approvals', `${request.approvals.length} of ${request.required}`),
+      ],
+    },
+  ];
+  if (publicUrl) {
+    blocks.push({
+      type: 'actions',
+      elements: [
+        {
+          type: 'button',
+          text: { type: 'plain_text', text: 'Review' },
+          url: reviewUrl(publicUrl, request.id),
+          style: 'primary',
+        },
+      ],
+    });
+  } else {
+    blocks.push({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: escapeMrkdwn(approveCommand(request.id, publicUrl)) }],
+    });
+  }
+  // `text` is what notifications and clients without blocks show.
+  return { text: escapeMrkdwn(title), blocks };
+}

@@ -1,0 +1,180 @@
+/**
+ * `approval.notify: { slack: URL }`: the policy takes it (https, http on loopback only), and a new
+ * request reaches a loopback Slack stand-in as a Block Kit message whose shape the stand-in checks
+ * as Slack does, with every value escaped for mrkdwn and no secret in it.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { notify } from '../../exchanger/approvals/notify.js';
+import { escapeMrkdwn } from '../../exchanger/approvals/slack.js';
+import type { Logger } from '../../exchanger/log.js';
+import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { PolicyError } from '../../exchanger/policy/errors.js';
+import type { ApprovalRequestRecord } from '../../exchanger/store/types.js';
+
+/** What Slack refuses with `invalid_blocks`: the parts of Block Kit this message uses. */
+function blockProblems(body: unknown): string[] {
+  const out: string[] = [];
+  const b = body as { text?: unknown; blocks?: unknown };
+  if (typeof b.text !== 'string' || b.text === '') out.push('text: a non-empty string (the fallback)');
+  if (!Array.isArray(b.blocks) || b.blocks.length === 0 || b.blocks.length > 50) out.push('blocks: 1 to 50');
+  for (const [i, block] of ((b.blocks as Array<Record<string, unknown>>) ?? []).entries()) {
+    const text = (t: unknown, kind: string, max: number) => {
+      const o = t as { type?: unknown; text?: unknown };
+      if (o?.type !== kind || typeof o.text !== 'string' || o.text.length === 0 || o.text.length > max) {
+        out.push(`blocks[${i}]: a ${kind} text object of 1 to ${max} characters`);
+      }
+    };
+    if (block.type === 'section') {
+      if (block.text === undefined && block.fields === undefined) out.push(`blocks[${i}]: text or fields`);
+      if (block.text !== undefined) text(block.text, 'mrkdwn', 3000);
+      if (block.fields !== undefined) {
+        const fields = block.fields as unknown[];
+        if (!Array.isArray(fields) || fields.length > 10) out.push(`blocks[${i}].fields: at most 10`);
+        for (const f of fields) text(f, 'mrkdwn', 2000);
+      }
+    } else if (block.type === 'actions') {
+      for (const e of block.elements as Array<Record<string, unknown>>) {
+        if (e.type !== 'button') out.push(`blocks[${i}]: a button`);
+        text(e.text, 'plain_text', 75);
+        if (typeof e.url !== 'string' || e.url.length > 3000) out.push(`blocks[${i}]: a button url`);
+      }
+    } else if (block.type !== 'context') out.push(`blocks[${i}]: unexpected type ${String(block.type)}`);
+  }
+  return out;
+}
+
+let slack: Server;
+let slackUrl: string;
+const received: Array<{ body: Record<string, unknown>; problems: string[]; path: string }> = [];
+
+beforeAll(async () => {
+  slack = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      const problems = blockProblems(body);
+      received.push({ body, problems, path: req.url ?? '' });
+      res.writeHead(problems.length ? 400 : 200, { 'content-type': 'text/plain' });
+      res.end(problems.length ? 'invalid_blocks' : 'ok');
+    });
+  });
+  await new Promise<void>((r) => slack.listen(0, '127.0.0.1', r));
+  slackUrl = `http://127.0.0.1:${(slack.address() as AddressInfo).port}/services/T000/B000/webhooksecretpath`;
+});
+afterAll(() => new Promise<void>((r) => slack.close(() => r())));
+
+const HEAD = `version: 1
+issuers: [{ url: https://token.actions.githubusercontent.com, audience: jitkey }]
+roles:
+  db:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/db" }
+    approval:
+      approvers: [alice]
+`;
+const withNotify = (notify: string) =>
+  `${HEAD}      notify: ${notify}\n    allow:\n      - { repository: acme/web }\n`;
+
+function problemsOf(text: string): string[] {
+  try {
+    loadPolicy(text, 'p.yaml');
+    return [];
+  } catch (e) {
+    if (e instanceof PolicyError) return e.issues.map((i) => i.message);
+    throw e;
+  }
+}
+
+describe('notify: { slack: URL } in the policy', () => {
+  it('takes a Slack webhook URL beside a plain URL', () => {
+    const slackRole = loadPolicy(withNotify('{ slack: https://hooks.slack.com/services/T0/B0/x }'), 'p.yaml');
+    expect(slackRole.roles.get('db')!.approval!.notify).toEqual({
+      slack: 'https://hooks.slack.com/services/T0/B0/x',
+    });
+    const plain = loadPolicy(withNotify('https://hooks.acme.example/jitkey'), 'p.yaml');
+    expect(plain.roles.get('db')!.approval!.notify).toBe('https://hooks.acme.example/jitkey');
+  });
+
+  it('refuses plain http off loopback, unknown keys and a missing URL, saying what to write', () => {
+    expect(problemsOf(withNotify('{ slack: http://hooks.slack.com/services/x }')).join('\n')).toMatch(
+      /notify\.slack: .*https/,
+    );
+    expect(problemsOf(withNotify('{ slak: https://hooks.slack.com/services/x }')).join('\n')).toContain(
+      "unknown key 'slak'",
+    );
+    expect(problemsOf(withNotify('{}')).join('\n')).toContain("missing required key 'slack'");
+  });
+});
+
+describe('the Slack message', () => {
+  const T0 = new Date('2026-12-06T22:00:00.000Z');
+  const request: ApprovalRequestRecord = {
+    id: 'req_slack0001',
+    role: 'db-admin',
+    version: 1,
+    status: 'pending',
+    pollTokenHash: 'f'.repeat(64),
+    createdAt: T0,
+    expiresAt: new Date(T0.getTime() + 30 * 60_000),
+    approvals: [],
+    approvers: ['alice'],
+    required: 2,
+    claims: {
+      repository: 'acme/web',
+      ref: 'refs/heads/<img src=x onerror=alert(1)>',
+      actor: 'octo<@U123>&cat',
+      environment: '<https://evil.example|click me>',
+      actor_id: '1',
+    },
+  };
+  const lines: string[] = [];
+  const line = (msg: string, fields?: Record<string, unknown>) =>
+    void lines.push(`${msg} ${JSON.stringify(fields)}`);
+  const log: Logger = { debug: line, info: line, warn: line, error: line };
+
+  it('reaches Slack as valid Block Kit with role, repository, actor, environment, time left and Review', async () => {
+    await notify(
+      { fetch: globalThis.fetch, log, publicUrl: 'https://jitkey.acme.example' },
+      { slack: slackUrl },
+      request,
+    );
+    expect(received).toHaveLength(1);
+    const { body, problems, path } = received[0]!;
+    expect(problems).toEqual([]);
+    expect(path).toBe('/services/T000/B000/webhooksecretpath');
+    const blocks = body.blocks as Array<{ fields?: Array<{ text: string }> }>;
+    const fields = blocks[1]!.fields!.map((f) => f.text);
+    expect(fields).toEqual([
+      '*Role*\ndb-admin',
+      '*Repository*\nacme/web',
+      '*Actor*\nocto&lt;@U123&gt;&amp;cat',
+      '*Environment*\n&lt;https://evil.example|click me&gt;',
+      '*Time left*\n30m',
+      '*Approvals*\n0 of 2',
+    ]);
+    expect(blocks[2]).toEqual({
+      type: 'actions',
+      elements: [
+        {
+          type: 'button',
+          text: { type: 'plain_text', text: 'Review' },
+          url: 'https://jitkey.acme.example/console/requests/req_slack0001',
+          style: 'primary',
+        },
+      ],
+    });
+    // No secret: not the poll token's hash, and the webhook's own secret path is not logged.
+    const text = JSON.stringify(body);
+    expect(text).not.toContain('f'.repeat(64));
+    expect(text).not.toMatch(/<[^&]/); // every < escaped: no link, mention or markup of Slack's
+    expect(lines.join('\n')).toContain('approval notification sent');
+    expect(lines.join('\n')).not.toContain('webhooksecretpath');
+  });
+
+  it('escapes only what mrkdwn reads as control characters', () => {
+    expect(escapeMrkdwn('a & b < c > d *e*')).toBe('a &amp; b &lt; c &gt; d *e*');
+  });
+});
