@@ -5,10 +5,10 @@ import type { PatternDoc, RoleDoc } from './doc.js';
 import { APPROVAL_KEYS, BREAK_GLASS_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
-import { readNotify } from './validate-notify.js';
 import type { ApprovalConfig, ProviderName, SourcePosition } from './types.js';
 import { LOGIN, TEAM_SLUG } from './validate-admins.js';
 import { readKubernetes } from './validate-kubernetes.js';
+import { readNotify } from './validate-notify.js';
 import { readAws, readGcp, readGithub } from './validate-provider.js';
 import { readRules } from './validate-rules.js';
 
