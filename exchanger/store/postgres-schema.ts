@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../log.js';
+import { postgresActivityMigration } from './activity-postgres.js';
 import { postgresApprovalsMigration } from './approvals-postgres.js';
 import { checkSchemaVersion } from './common.js';
 import { postgresSessionsMigration } from './sessions-postgres.js';
@@ -89,6 +90,8 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
     ALTER TABLE ${t('audit')} ADD COLUMN client_address text,
       ADD COLUMN user_agent text, ADD COLUMN client_key text COLLATE "C";
     CREATE INDEX audit_client_at ON ${t('audit')} (client_key, at, id);`,
+  // What each lease's credentials did upstream (issue 26): keys to poll, events found.
+  postgresActivityMigration,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */

@@ -11,6 +11,7 @@
 import type pg from 'pg';
 import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
+import { postgresActivity } from './activity-postgres.js';
 import { postgresApprovals } from './approvals-postgres.js';
 import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
 import { consoleReads } from './console-reads.js';
@@ -166,6 +167,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       leaseValues,
     }),
     ...postgresSessions({ t, query }),
+    ...postgresActivity({ t, query }),
     async getLease(id) {
       const { rows } = await query<LeaseRowOf<Date>>('read the lease', {
         name: 'jitkey_get_lease',

@@ -4,6 +4,7 @@
  * once, one migrates and the others find the version already current.
  */
 import type Database from 'better-sqlite3';
+import { SQLITE_ACTIVITY_MIGRATION } from './activity-sqlite.js';
 import { SQLITE_APPROVALS_MIGRATION } from './approvals-sqlite.js';
 import { checkSchemaVersion } from './common.js';
 import { SQLITE_SESSIONS_MIGRATION } from './sessions-sqlite.js';
@@ -86,6 +87,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE audit ADD COLUMN user_agent TEXT;
    ALTER TABLE audit ADD COLUMN client_key TEXT;
    CREATE INDEX audit_client_at ON audit (client_key, at);`,
+  // What each lease's credentials did upstream (issue 26): keys to poll, events found.
+  SQLITE_ACTIVITY_MIGRATION,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

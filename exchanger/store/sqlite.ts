@@ -14,6 +14,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
+import { sqliteActivity } from './activity-sqlite.js';
 import { sqliteApprovals } from './approvals-sqlite.js';
 import {
   auditLimit,
@@ -242,6 +243,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       },
     }),
     ...sqliteSessions(db, { write, read }),
+    ...sqliteActivity(db, { write, read }),
     getLease: (id) =>
       read('read the lease', () => {
         const row = selectLease.get(id);

@@ -261,6 +261,17 @@ export interface Store {
   extendSession(idHash: string, expiresAt: Date): Promise<void>;
   /** Deletes the session (sign-out); deleting one that is gone does nothing. */
   deleteSession(idHash: string): Promise<void>;
+  /** Registers a credential whose activity is to be collected (idempotent per lease and key). */
+  addActivityKey(key: ActivityKey): Promise<void>;
+  /**
+   * Up to `limit` keys still collecting whose next poll is due at `now`, each pushed to
+   * `leaseUntil` as it is taken, so another instance does not poll it meanwhile.
+   */
+  claimActivityKeys(now: Date, leaseUntil: Date, limit: number): Promise<ActivityKey[]>;
+  /** Stores the events of one poll (an event seen before is kept once) with the key's new state. */
+  saveActivity(key: ActivityKey, events: ActivityEvent[]): Promise<void>;
+  /** What is known of a lease's activity: its keys' states and their events, oldest first. */
+  leaseActivity(leaseId: string): Promise<{ keys: ActivityKey[]; events: ActivityEvent[] }>;
   /** Resolves when the store can take writes; rejects otherwise (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -298,4 +309,43 @@ export interface StoreOptions {
   maxConnections?: number;
   /** SQLite: apply the writes of one event-loop turn in one transaction (default true). */
   groupCommit?: boolean;
+}
+
+/**
+ * One credential a lease issued whose upstream activity is collected (`activity/`): for AWS, the
+ * access key id of the STS session (not a secret: CloudTrail records it with every call).
+ */
+export interface ActivityKey {
+  leaseId: string;
+  provider: string;
+  /** AWS: the access key id. */
+  keyId: string;
+  /** Whose budget its lookups spend: the account and region (`activity/budget.ts`). */
+  account: string;
+  region: string;
+  /** When the credential was issued and when it ends: the window its events fall in. */
+  windowStart: Date;
+  windowEnd: Date;
+  nextPollAt: Date;
+  /** `collecting` until a poll past the horizon succeeds; `unavailable` when it never could. */
+  status: 'collecting' | 'complete' | 'unavailable';
+  /** Why the last poll failed ("activity unavailable: …"), when it did. */
+  reason?: string;
+  /** When a poll last succeeded: events up to then (less the delivery delay) are in. */
+  polledAt?: Date;
+}
+
+/** One upstream event made with a lease's credential: what an incident responder reads. */
+export interface ActivityEvent {
+  leaseId: string;
+  keyId: string;
+  /** The upstream's id of the event (CloudTrail `EventId`): an event is stored once. */
+  eventId: string;
+  at: Date;
+  name: string;
+  source: string;
+  region?: string;
+  resources: { type?: string; name?: string }[];
+  errorCode?: string;
+  readOnly?: boolean;
 }

@@ -12,6 +12,7 @@ import type {
   Store,
   StoreOptions,
 } from '../../exchanger/store/types.js';
+import { activityContract } from './activity-contract.js';
 import { approvalRequestContract } from './approvals-contract.js';
 import { clientContract } from './client-contract.js';
 import { consoleReadsContract } from './console-reads-contract.js';
@@ -510,6 +511,7 @@ export function storeContract(harness: StoreHarness): void {
 
     approvalRequestContract(open);
     clientContract(open);
+    activityContract(open);
     sessionContract(open);
     consoleReadsContract(open);
 

@@ -46,7 +46,7 @@ describe('sqlite store', () => {
     await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(7);
+    expect(raw.pragma('user_version', { simple: true })).toBe(8);
     raw.close();
   });
 
@@ -75,7 +75,9 @@ describe('sqlite store', () => {
     await before.close();
     // The file as version 6 left it: no client columns.
     const raw = new Database(path);
-    raw.exec(`DROP INDEX audit_client_at;
+    raw.exec(`DROP TABLE lease_activity_keys;
+      DROP TABLE lease_activity;
+      DROP INDEX audit_client_at;
       ALTER TABLE audit DROP COLUMN client_key;
       ALTER TABLE audit DROP COLUMN user_agent;
       ALTER TABLE audit DROP COLUMN client_address;`);
@@ -101,7 +103,7 @@ describe('sqlite store', () => {
     raw.close();
     await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
       code: 'unavailable',
-      message: expect.stringContaining('newer than this jitkey knows (7): upgrade jitkey'),
+      message: expect.stringContaining('newer than this jitkey knows (8): upgrade jitkey'),
     });
   });
 

@@ -1,0 +1,84 @@
+/** The store contract for lease activity (issue 26, item 2): keys to poll, claimed once, events kept once. */
+import { describe, expect, it } from 'vitest';
+import type { ActivityEvent, ActivityKey, Store, StoreOptions } from '../../exchanger/store/types.js';
+
+const T0 = new Date('2025-03-01T12:00:00.000Z');
+const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
+
+const key = (overrides: Partial<ActivityKey> = {}): ActivityKey => ({
+  leaseId: 'lease-1',
+  provider: 'aws',
+  keyId: 'ASIAEXAMPLE1',
+  account: '111122223333',
+  region: 'us-east-1',
+  windowStart: T0,
+  windowEnd: at(15),
+  nextPollAt: at(5),
+  status: 'collecting',
+  ...overrides,
+});
+
+const event = (eventId: string, minutes: number, overrides: Partial<ActivityEvent> = {}): ActivityEvent => ({
+  leaseId: 'lease-1',
+  keyId: 'ASIAEXAMPLE1',
+  eventId,
+  at: at(minutes),
+  name: 'PutObject',
+  source: 's3.amazonaws.com',
+  region: 'us-east-1',
+  resources: [{ type: 'AWS::S3::Object', name: 'arn:aws:s3:::bucket/key' }],
+  readOnly: false,
+  ...overrides,
+});
+
+export function activityContract(open: (options?: StoreOptions) => Promise<Store>): void {
+  describe('lease activity', () => {
+    it('registers a key once, and a due key is claimed by one caller until its lease runs out', async () => {
+      const [a, b] = [await open(), await open()];
+      await a.addActivityKey(key());
+      await a.addActivityKey(key({ status: 'complete' })); // the same lease and key: kept as first written
+      await a.addActivityKey(key({ leaseId: 'lease-2', nextPollAt: at(60) }));
+      expect(await a.claimActivityKeys(at(4), at(10), 10)).toEqual([]);
+      const claimed = await a.claimActivityKeys(at(5), at(10), 10);
+      expect(claimed).toEqual([key()]);
+      expect(await b.claimActivityKeys(at(6), at(10), 10)).toEqual([]);
+      expect((await b.claimActivityKeys(at(10), at(11), 10)).map((k) => k.leaseId)).toEqual(['lease-1']);
+    });
+
+    it('keeps each event once, with the key state of the last poll', async () => {
+      const store = await open();
+      await store.addActivityKey(key());
+      const readOnly = event('e2', 3, {
+        name: 'GetCallerIdentity',
+        source: 'sts.amazonaws.com',
+        resources: [],
+        readOnly: true,
+        errorCode: 'AccessDenied',
+      });
+      await store.saveActivity(key({ nextPollAt: at(10), polledAt: at(5) }), [event('e1', 1), readOnly]);
+      await store.saveActivity(
+        key({
+          status: 'unavailable',
+          reason: 'activity unavailable: AccessDenied',
+          nextPollAt: at(20),
+          polledAt: at(5),
+        }),
+        [event('e1', 1), event('e3', 2, { region: undefined, readOnly: undefined })],
+      );
+      const { keys, events } = await store.leaseActivity('lease-1');
+      expect(keys).toEqual([
+        key({
+          status: 'unavailable',
+          reason: 'activity unavailable: AccessDenied',
+          nextPollAt: at(20),
+          polledAt: at(5),
+        }),
+      ]);
+      const { region: _r, readOnly: _o, ...bare } = event('e3', 2);
+      expect(events).toEqual([event('e1', 1), bare, readOnly]);
+      expect(await store.leaseActivity('lease-none')).toEqual({ keys: [], events: [] });
+      // Not collecting any more: never claimed again.
+      expect(await store.claimActivityKeys(at(100), at(101), 10)).toEqual([]);
+    });
+  });
+}
