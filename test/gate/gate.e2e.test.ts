@@ -12,7 +12,9 @@ import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
 import { GATE_SHA, type GateJob, type GithubGate, githubGate } from '../support/github-gate.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { actionNodes, actionRunner, errors, log } from '../support/runner.js';
 import { type Answer, policyFor, ROLE_ARN, type Stack, startStack } from '../support/stack.js';
+import { startTokenEndpoint } from '../support/token-endpoint.js';
 
 const SECRET = 'gate-webhook-secret';
 const PUBLIC_URL = 'https://jitkey.acme.example';
@@ -268,5 +270,49 @@ describe('deployment_protection_rule: jitkey decides before the job starts', () 
     const job = gate.hold({ runId: ++runId, environment: 'staging', sha: GATE_SHA });
     const res = await gate.deliver(job, stack.exchanger.url, 'not-the-secret');
     expect(res.status).toBe(401);
+  });
+
+  it('the Action on the runner GitHub started (after `jitkey approve`) gets credentials with no wait', async () => {
+    const job = gate.hold({ runId: ++runId });
+    await gate.deliver(job, stack.exchanger.url, SECRET);
+    const id = await requestOf(job);
+    const approved = await runCli(['approve', id, '--url', stack.exchanger.url], {
+      GH_TOKEN: USERS.bob.token,
+    });
+    expect(approved.code, approved.stderr).toBe(0);
+    expect((await finalOf(job)).state).toBe('approved');
+    expect(job.started).toBe(true);
+
+    const tokens = await startTokenEndpoint({
+      token: (aud) =>
+        stack.idp.mint({
+          aud,
+          run_id: String(job.runId),
+          run_attempt: '1',
+          environment: 'production',
+          sha: job.sha,
+        }),
+    });
+    try {
+      const { runMain } = actionRunner(actionNodes()[0]!.path);
+      const step = await runMain({
+        inputs: { 'exchanger-url': stack.exchanger.url, role: 'release' },
+        env: {
+          ...tokens.env,
+          GITHUB_REPOSITORY: 'acme/web',
+          GITHUB_RUN_ID: String(job.runId),
+          GITHUB_RUN_ATTEMPT: '1',
+          GITHUB_WORKFLOW: 'Deploy',
+          GITHUB_JOB: 'release',
+        },
+        timeoutMs: 60_000,
+      });
+      expect(errors(step), log(step)).toEqual([]);
+      expect(step.exitCode).toBe(0);
+      expect(step.env.AWS_ACCESS_KEY_ID).toMatch(/^ASIA/);
+      expect(log(step)).not.toContain('needs approval');
+    } finally {
+      await tokens.stop();
+    }
   });
 });
