@@ -16,12 +16,12 @@ import { effectiveStatus } from '../approvals/state.js';
 import { identifyingClaims } from '../claims.js';
 import { hashSecret } from '../digest.js';
 import { formatDuration } from '../duration.js';
-import { JitkeyError } from '../errors.js';
-import type { GateGithub, GateReview } from '../github/deployment-gate.js';
+import type { GateGithub } from '../github/deployment-gate.js';
 import { equalsAscii } from '../policy/glob.js';
 import type { Role } from '../policy/types.js';
 import { randomString } from '../random.js';
 import type { ApprovalRequestRecord, ApprovalStatus, AuditEntry, RunKey } from '../store/types.js';
+import { answerer } from './answer.js';
 import { GATE_CLAIM, gateClaims, gatedRoles } from './claims.js';
 import {
   approvedComment,
@@ -101,65 +101,7 @@ export function createGateCore(deps: GateDeps): GateCore {
       (r) => isGateRequest(r) && equalsAscii(r.claims.environment ?? '', environment, true),
     );
 
-  const audit = async (row: Omit<AuditEntry, 'at'>) => {
-    try {
-      await store.record({ at: deps.now(), ...row });
-    } catch (err) {
-      log.error('could not audit a deployment gate event', {
-        request_id: row.requestId,
-        error: err as Error,
-      });
-    }
-  };
-
-  /** Posts to GitHub, retried (bounded); a final failure is logged and audited, and left to the reconciler. */
-  const post = async (
-    g: GateGroup,
-    review: GateReview,
-    rowBase: Omit<AuditEntry, 'at' | 'outcome' | 'reason' | 'event'>,
-  ) => {
-    const delays = deps.retryDelaysMs ?? [1000, 5000];
-    const what = review.state ?? 'status report';
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await deps.gateGithub.review(g.installationId, g.owner, g.repo, g.run.runId, review);
-        if (review.state) {
-          await audit({
-            ...rowBase,
-            event: 'gate',
-            outcome: review.state === 'approved' ? 'allowed' : 'denied',
-            reason: `deployment gate answered ${review.state} for environment ${g.environment} of run ${g.run.runId} attempt ${g.run.runAttempt}`,
-          });
-        }
-        log.info('deployment gate answered', {
-          run_id: g.run.runId,
-          environment: g.environment,
-          state: what,
-        });
-        return true;
-      } catch (err) {
-        const limited = err instanceof JitkeyError && err.code === 'rate_limited';
-        if (!limited && attempt < delays.length) {
-          await new Promise((r) => setTimeout(r, delays[attempt]));
-          continue;
-        }
-        log.error('deployment gate answer failed; the reconciler tries again while the run waits', {
-          run_id: g.run.runId,
-          environment: g.environment,
-          state: what,
-          error: err as Error,
-        });
-        await audit({
-          ...rowBase,
-          event: 'gate',
-          outcome: 'error',
-          errorCode: err instanceof JitkeyError ? err.code : 'upstream_error',
-          reason: `deployment gate ${what} for environment ${g.environment} of run ${g.run.runId} attempt ${g.run.runAttempt} not delivered after ${attempt + 1} attempt(s): ${(err as Error).message}`,
-        });
-        return false;
-      }
-    }
-  };
+  const post = answerer(deps);
 
   /** One request per role: the most advanced, oldest first (two workers may have opened two). */
   const perRole = (requests: ApprovalRequestRecord[]) => {
