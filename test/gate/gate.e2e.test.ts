@@ -257,6 +257,28 @@ describe('deployment_protection_rule: jitkey decides before the job starts', () 
     ).toBe(true);
   });
 
+  it('retries an answer GitHub refuses, audits the failure, and the reconciler answers again', async () => {
+    const job = gate.hold({ runId: ++runId });
+    await gate.deliver(job, stack.exchanger.url, SECRET);
+    const id = await requestOf(job);
+    // The answer and its two retries fail; the failure is audited; a later pass delivers it.
+    gh.failNext(
+      { method: 'POST', path: `/repos/acme/web/actions/runs/${job.runId}/deployment_protection_rule` },
+      502,
+      3,
+    );
+    expect((await asUser('alice', 'POST', `/v1/requests/${id}/approve`)).status).toBe(200);
+    const failed = await eventually(
+      async () => (await auditRows(id)).find((r) => r.event === 'gate' && r.outcome === 'error'),
+      'the audited failure',
+    );
+    expect(failed.reason).toMatch(
+      /approved for environment production .* not delivered after 3 attempt\(s\): .*HTTP 502/,
+    );
+    expect((await finalOf(job)).state).toBe('approved');
+    expect(job.started).toBe(true);
+  });
+
   it('rejects a deployment no role with approval.gate covers, saying what to change', async () => {
     const job = gate.hold({ runId: ++runId, environment: 'staging' });
     expect((await gate.deliver(job, stack.exchanger.url, SECRET)).status).toBe(202);
