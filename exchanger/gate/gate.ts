@@ -35,12 +35,16 @@ export function createGate(deps: GateDeps): Gate {
   return {
     requested(payload, requestId) {
       const d = parseGateDelivery(payload);
-      track(core.handle(d, requestId), 'deployment gate delivery failed; the reconciler tries again', {
-        request_id: requestId,
-        repository: d.repository,
-        run_id: d.runId,
-        environment: d.environment,
-      });
+      track(
+        core.handle(d, requestId, { answerAgain: true }),
+        'deployment gate delivery failed; the reconciler tries again',
+        {
+          request_id: requestId,
+          repository: d.repository,
+          run_id: d.runId,
+          environment: d.environment,
+        },
+      );
     },
     redeem: (request) => redeemAtGate(deps, core, request),
     wrap(approvals) {

@@ -71,7 +71,11 @@ export function groupOf(r: ApprovalRequestRecord): GateGroup | undefined {
 
 export interface GateCore {
   /** The work of one delivery (or one deployment the reconciler found); resolves when answered. */
-  handle(d: GateDeployment, requestId: string): Promise<void>;
+  /**
+   * `answerAgain`: a decided deployment is answered even if this process answered it before (a
+   * new delivery asks again; the reconciler, which sees runs waiting on other rules too, does not).
+   */
+  handle(d: GateDeployment, requestId: string, options?: { answerAgain?: boolean }): Promise<void>;
   /** Looks at a request's deployment again (after a decision, an expiry) and answers if it can. */
   settleRequest(id: string, options?: { force?: boolean }): Promise<void>;
   /** The gate requests of one run attempt and environment, every status. */
@@ -252,7 +256,7 @@ export function createGateCore(deps: GateDeps): GateCore {
 
   return {
     requestsOf,
-    async handle(d, requestId) {
+    async handle(d, requestId, options = {}) {
       const run = await deps.gateGithub.getRun(d.installationId, d.owner, d.repo, d.runId);
       const claims = gateClaims(d, run);
       const g: GateGroup = {
@@ -280,7 +284,7 @@ export function createGateCore(deps: GateDeps): GateCore {
         for (const role of roles) {
           if (!existing.some((r) => r.role === role.name)) existing.push(await open(role, claims, g));
         }
-        await settle(g, existing, false);
+        await settle(g, existing, options.answerAgain ?? false);
       });
     },
     async settleRequest(id, options = {}) {
