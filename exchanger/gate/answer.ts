@@ -16,9 +16,12 @@ export type Answer = (
 ) => Promise<boolean>;
 
 export function answerer(
-  deps: Pick<GateDeps, 'store' | 'log' | 'now' | 'gateGithub' | 'retryDelaysMs'>,
+  deps: Pick<GateDeps, 'store' | 'log' | 'now' | 'gateGithub' | 'retryDelaysMs' | 'metrics'>,
 ): Answer {
   const { store, log } = deps;
+  /** `jitkey_decisions_total{outcome="gate_approved"|"gate_rejected"|"gate_answer_failed"}`. */
+  const count = (role: string | undefined, outcome: string, code: string) =>
+    deps.metrics.decisions.inc({ role: role ?? '', outcome, code });
   const audit = async (row: Omit<AuditEntry, 'at'>) => {
     try {
       await store.record({ at: deps.now(), ...row });
@@ -49,6 +52,7 @@ export function answerer(
           environment: g.environment,
           state: what,
         });
+        if (review.state) count(rowBase.role, `gate_${review.state}`, '');
         return true;
       } catch (err) {
         const limited = err instanceof JitkeyError && err.code === 'rate_limited';
@@ -69,6 +73,7 @@ export function answerer(
           errorCode: err instanceof JitkeyError ? err.code : 'upstream_error',
           reason: `deployment gate ${what} for environment ${g.environment} of run ${g.run.runId} attempt ${g.run.runAttempt} not delivered after ${attempt + 1} attempt(s): ${(err as Error).message}`,
         });
+        count(rowBase.role, 'gate_answer_failed', err instanceof JitkeyError ? err.code : 'upstream_error');
         return false;
       }
     }

@@ -277,6 +277,9 @@ describe('deployment_protection_rule: jitkey decides before the job starts', () 
     );
     expect((await finalOf(job)).state).toBe('approved');
     expect(job.started).toBe(true);
+    const metrics = await (await fetch(`${stack.exchanger.url}/metrics`)).text();
+    expect(metrics).toMatch(/jitkey_decisions_total\{[^}]*outcome="gate_answer_failed"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/jitkey_decisions_total\{[^}]*outcome="gate_approved"[^}]*\} [1-9]/);
   });
 
   it('rejects a deployment no role with approval.gate covers, saying what to change', async () => {
