@@ -29,6 +29,8 @@ const LAYERS: { name: string; parts: string[] }[] = [
   },
   { name: 'github client, audit reads', parts: ['exchanger/github/', 'exchanger/audit/'] },
   { name: 'providers', parts: ['exchanger/providers/'] },
+  // Lease activity reads what upstreams recorded of the providers' credentials, into the store.
+  { name: 'lease activity', parts: ['exchanger/activity/'] },
   // leases/ sits with the exchange: it seals what providers mint and sweeps leases through them.
   { name: 'exchange use-case', parts: ['exchanger/exchange/', 'exchanger/leases/'] },
   { name: 'approvals use-case', parts: ['exchanger/approvals/'] },

@@ -5,16 +5,20 @@
  */
 
 import { openReviews } from '../approvals/break-glass.js';
+import { activityJson, formatActivity } from '../audit/activity.js';
 import { DEFAULT_TABLE_ROWS, leftOutNote, writeAudit } from '../audit/export.js';
 import { parseAuditFilter } from '../audit/query.js';
 import { silentLogger } from '../log.js';
 import { openStore } from '../store/open.js';
-import { parse } from './args.js';
+import { parse, UsageError } from './args.js';
 
 const USAGE =
   'jitkey audit [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--client ADDRESS|CIDR] [--limit N] [--json] | jitkey audit --break-glass [--store URL] [--json]';
 
+const LEASE_USAGE = 'jitkey audit lease LEASE_ID [--store URL] [--json]';
+
 export async function audit(argv: string[]): Promise<number> {
+  if (argv[0] === 'lease') return leaseActivity(argv.slice(1));
   const { values } = parse(
     argv,
     {
@@ -80,6 +84,35 @@ async function unreviewed(url: string, json: boolean): Promise<number> {
       );
     }
     if (!json) process.stderr.write(`${open.length} break-glass use(s) with an open review\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `jitkey audit lease ID`: the lease, its credentials' collection state and what they did upstream. */
+async function leaseActivity(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      store: { type: 'string', default: process.env.JITKEY_STORE ?? 'sqlite:./jitkey.db' },
+      json: { type: 'boolean', default: false },
+    },
+    LEASE_USAGE,
+  );
+  const [leaseId, extra] = positionals;
+  if (!leaseId || extra !== undefined) throw new UsageError(`give one lease id\n\nusage: ${LEASE_USAGE}`);
+  const store = await openStore(values.store!, { log: silentLogger, purgeIntervalMs: 0 });
+  try {
+    const [lease, activity] = await Promise.all([store.getLease(leaseId), store.leaseActivity(leaseId)]);
+    if (!lease && activity.keys.length === 0) {
+      process.stderr.write(`jitkey audit lease: no lease ${leaseId} (it may have expired and been purged)\n`);
+      return 1;
+    }
+    const shown = { lease, ...activity };
+    process.stdout.write(
+      values.json ? `${JSON.stringify(activityJson(shown, leaseId))}\n` : formatActivity(shown, leaseId),
+    );
     return 0;
   } finally {
     await store.close();

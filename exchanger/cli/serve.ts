@@ -18,6 +18,7 @@ import { parseDuration } from '../duration.js';
 import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
 import { githubApiUrlFromEnv, githubAppConfigFromEnv } from '../github/config.js';
 import { startSweeps } from '../leases/sweep.js';
+import { activityFromEnv, startActivity } from './activity-from-env.js';
 import { createLogger, type Logger, parseLogLevel } from '../log.js';
 import { type ProxyTrust, parseProxyTrust } from '../net/client-address.js';
 import { evaluate } from '../policy/evaluate.js';
@@ -137,6 +138,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     ownMetrics.policyInfo.set({ digest: d }, 1);
   };
   showPolicy(digest);
+  const activity = activityFromEnv(env);
   // One purger is enough: the other workers' would only find the rows already gone.
   const purge = workerIndex > 1 ? { purgeIntervalMs: 0 } : purgeInterval(env);
   const store = await openStore(values.store!, {
@@ -202,6 +204,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // With workers, the primary keeps it: one fold for the whole server (cluster-primary.ts).
     refusals: link?.refusals ?? createRefusalFold({ now: () => new Date(), requestId: newRequestId }),
     ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
+    ...(activity ? { activity: { firstPollMs: activity.pollMs } } : {}),
   };
   const foldedRefusals = writeFoldedRefusals(deps.refusals, deps);
   const approvalDeps = { ...deps, github, publicUrl: publicUrlFromEnv(env) };
@@ -269,6 +272,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
           intervalMs: purge.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS,
         });
 
+  // Every worker registers its leases' keys; one collector polls them, like one sweeper.
+  const collector = activity && workerIndex <= 1 ? startActivity(activity, store, log) : undefined;
+
   // One reconciler is enough, like one sweeper.
   const stopReconciler =
     gate && reconcileMs > 0 && workerIndex <= 1 ? gate.startReconciler(reconcileMs) : () => {};
@@ -286,8 +292,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       stopReconciler();
       clearTimeout(force);
       clearInterval(reap);
-      foldedRefusals
-        .stop()
+      Promise.all([foldedRefusals.stop(), collector?.stop()])
+        .then(() => collector?.close())
         .then(() => store.close())
         .finally(() => {
           log.info('stopped');

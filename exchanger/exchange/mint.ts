@@ -115,6 +115,7 @@ export async function mintAndRecord({
     await discard(deps, role, minted, leaseId);
     throw err instanceof JitkeyError ? err : unavailable('the store could not record the lease', err);
   }
+  await registerActivity(deps, lease, minted);
   if (run) await endIfRunCompleted(deps, requestId, run, lease, minted);
   deps.metrics.decisions.inc({ role: role.name, outcome: 'allowed', code: '' });
   return {
@@ -125,6 +126,31 @@ export async function mintAndRecord({
     expires_at: minted.expiresAt.toISOString(),
     credentials: minted.credentials,
   };
+}
+
+/**
+ * Registers the credential for the activity collector. Fails soft: a lease whose key could not be
+ * registered only goes without its activity, which the log says.
+ */
+async function registerActivity(deps: ExchangeDeps, lease: LeaseRecord, minted: Minted): Promise<void> {
+  if (!deps.activity || !minted.activityKey) return;
+  const { until, ...key } = minted.activityKey;
+  try {
+    await deps.store.addActivityKey({
+      leaseId: lease.id,
+      provider: lease.provider,
+      ...key,
+      windowStart: lease.createdAt,
+      windowEnd: until && until > lease.expiresAt ? until : lease.expiresAt,
+      nextPollAt: new Date(lease.createdAt.getTime() + deps.activity.firstPollMs),
+      status: 'collecting',
+    });
+  } catch (err) {
+    deps.log.warn('lease activity will not be collected: its key could not be recorded', {
+      lease_id: lease.id,
+      error: err as Error,
+    });
+  }
 }
 
 /**

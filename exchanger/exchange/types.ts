@@ -35,6 +35,11 @@ export interface ExchangeDeps {
   approvals?: RunApprovals;
   /** JITKEY_GITHUB_WEBHOOK_SECRET: GitHub tokens are also sealed under it (`leases/run-end.ts`). */
   webhookSecret?: string;
+  /**
+   * Lease activity collection (`activity/`): set, each credential that names itself upstream is
+   * registered for the collector, its first poll `firstPollMs` after it is issued.
+   */
+  activity?: { firstPollMs: number };
   /** Folds the audit rows of unverified callers, one per peer per window (`refusal-fold.ts`). */
   refusals?: RefusalFold;
 }

@@ -188,6 +188,13 @@ export function createAwsProvider(options: AwsProviderOptions = {}): AwsProvider
         ...(region ? { region } : {}),
       },
       expiresAt,
+      activityKey: {
+        keyId: c.AccessKeyId,
+        // arn:aws:iam::ACCOUNT:role/NAME: the account whose CloudTrail records the session.
+        account: input.RoleArn?.split(':')[4] ?? '',
+        region: region ?? 'us-east-1',
+        until: c.Expiration,
+      },
     };
   }
 

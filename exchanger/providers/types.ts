@@ -28,6 +28,17 @@ export interface Minted {
    * The server stores it only encrypted under a key derived from the lease's revoke_token.
    */
   revocationSecret?: string;
+  /**
+   * What names this credential in the upstream's own records, for its lease's activity
+   * (`activity/`): AWS, the session's access key id (not a secret) and whose CloudTrail holds it.
+   */
+  activityKey?: {
+    keyId: string;
+    account: string;
+    region: string;
+    /** When the credential itself dies, when that is after the lease ends (calls then are refused, and recorded). */
+    until?: Date;
+  };
 }
 
 export interface Provider {

@@ -9,6 +9,7 @@
  *   …
  *   sts.requests      // every request: { action, params, accessKeyId, region, connection, status, error? }
  *   sts.issued        // every credential handed out (fresh random values each call)
+ *   sts.callsWith(key) // the calls made with an issued key, as CloudTrail would record them
  *   sts.connections() // TCP connections accepted so far (keep-alive checks)
  *   sts.setDelay(ms)  // wait before every answer (latency benchmarks)
  *   sts.setFailures(n, 'Throttling' | 'InternalFailure' | 'ServiceUnavailable' | 'reset')
@@ -65,6 +66,17 @@ export interface StsRequestRecord {
   status: number;
   /** STS's error code, or `reset`. */
   error?: string;
+  /** When it came, at the stand-in's clock. */
+  at: Date;
+}
+
+/** A call made with an issued credential, as CloudTrail records it (`cloudtrail-standin.ts`). */
+export interface StsCall {
+  accessKeyId: string;
+  eventName: string;
+  at: Date;
+  region: string;
+  errorCode?: string;
 }
 
 export interface IssuedCredential {
@@ -85,6 +97,8 @@ export interface StsStandin {
   url: string;
   requests: StsRequestRecord[];
   issued: IssuedCredential[];
+  /** The calls made with the issued credential whose access key id this is. */
+  callsWith(accessKeyId: string): StsCall[];
   connections(): number;
   setDelay(ms: number): void;
   setFailures(count: number, code?: StsFailure): void;
@@ -501,6 +515,7 @@ export async function startStsStandin(options: StsStandinOptions): Promise<StsSt
       region: '',
       connection: socketIds.get(req.socket) ?? 0,
       status: 0,
+      at: new Date(clock()),
     };
     if (record) requests.push(rec);
     const qIndex = (req.url ?? '/').indexOf('?');
@@ -616,6 +631,16 @@ export async function startStsStandin(options: StsStandinOptions): Promise<StsSt
     url: `http://127.0.0.1:${port}`,
     requests,
     issued,
+    callsWith: (accessKeyId) =>
+      requests
+        .filter((r) => r.accessKeyId === accessKeyId && r.status > 0)
+        .map((r) => ({
+          accessKeyId,
+          eventName: r.action,
+          at: r.at,
+          region: r.region,
+          ...(r.error ? { errorCode: r.error } : {}),
+        })),
     connections: () => connectionCount,
     setDelay(ms) {
       delayMs = ms;

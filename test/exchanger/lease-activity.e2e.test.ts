@@ -1,0 +1,175 @@
+/**
+ * Lease activity, AWS (issue 26, item 2), end to end: a job gets AWS credentials and uses them
+ * (the STS stand-in records the calls made with its key); those calls reach the CloudTrail
+ * stand-in as records that appear only after a delivery delay; `jitkey serve`'s background
+ * collector finds them with LookupEvents by AccessKeyId, and `jitkey audit lease ID` lists them.
+ * A throttled CloudTrail delays the collection and loses nothing.
+ */
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CloudTrailStandin, startCloudTrailStandin } from '../support/cloudtrail-standin.js';
+import { eventually } from '../support/eventually.js';
+import { runCli } from '../support/exchanger-process.js';
+import { type Stack, startStack } from '../support/stack.js';
+
+let stack: Stack;
+let trail: CloudTrailStandin;
+
+beforeAll(async () => {
+  trail = await startCloudTrailStandin({ deliveryDelayMs: 1500, pageSize: 2 });
+  stack = await startStack({
+    exchanger: {
+      env: {
+        JITKEY_LEASE_ACTIVITY: 'aws',
+        JITKEY_ACTIVITY_POLL_INTERVAL: '1s',
+        JITKEY_ACTIVITY_HORIZON: '1h',
+        AWS_ENDPOINT_URL_CLOUDTRAIL: trail.url,
+      },
+    },
+  });
+  // What CloudTrail would record of every call made with a key the STS stand-in issued.
+  trail.feed(() =>
+    stack.sts.issued.flatMap((c) =>
+      stack.sts.callsWith(c.accessKeyId).map((call) => ({
+        accessKeyId: call.accessKeyId,
+        eventName: call.eventName,
+        eventSource: 'sts.amazonaws.com',
+        at: call.at,
+        region: call.region,
+        readOnly: true,
+        ...(call.errorCode ? { errorCode: call.errorCode } : {}),
+      })),
+    ),
+  );
+});
+afterAll(async () => {
+  await stack?.stop();
+  await trail?.stop();
+});
+
+interface Granted {
+  lease_id: string;
+  credentials: { access_key_id: string; secret_access_key: string; session_token: string };
+}
+
+async function grant(): Promise<Granted> {
+  const res = await stack.exchange(stack.idp.mint(), { role: 'deploy' });
+  expect(res.status).toBe(200);
+  return res.body as Granted;
+}
+
+/** The job uses its credentials: `count` calls to STS with them. */
+async function use(g: Granted, count: number): Promise<void> {
+  const client = new STSClient({
+    region: 'us-east-1',
+    endpoint: stack.sts.url,
+    credentials: {
+      accessKeyId: g.credentials.access_key_id,
+      secretAccessKey: g.credentials.secret_access_key,
+      sessionToken: g.credentials.session_token,
+    },
+  });
+  try {
+    for (let i = 0; i < count; i++) await client.send(new GetCallerIdentityCommand({}));
+  } finally {
+    client.destroy();
+  }
+}
+
+async function activity(leaseId: string) {
+  const { code, stdout, stderr } = await runCli([
+    'audit',
+    'lease',
+    leaseId,
+    '--store',
+    stack.exchanger.store,
+    '--json',
+  ]);
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  return { text: stdout, json: JSON.parse(stdout) };
+}
+
+const eventsOf = (leaseId: string, count: number) =>
+  eventually(
+    async () => {
+      const { text, json } = await activity(leaseId);
+      return json.events.length >= count ? { text, json } : undefined;
+    },
+    `${count} events in lease ${leaseId}'s activity`,
+    1200,
+  );
+
+describe('lease activity from CloudTrail', () => {
+  it("lists the calls made with each lease's key, and only those", async () => {
+    const first = await grant();
+    const second = await grant(); // a renewal: a lease of its own, a key of its own
+    await use(first, 3);
+    await use(second, 1);
+    const { text, json } = await eventsOf(first.lease_id, 3);
+    expect(json).toMatchObject({ lease_id: first.lease_id, role: 'deploy', provider: 'aws' });
+    expect(json.credentials).toEqual([
+      expect.objectContaining({
+        provider: 'aws',
+        key_id: first.credentials.access_key_id,
+        account: '111122223333',
+        region: 'us-east-1',
+        status: 'collecting',
+      }),
+    ]);
+    expect(json.events).toHaveLength(3);
+    for (const e of json.events) {
+      expect(e).toMatchObject({
+        name: 'GetCallerIdentity',
+        source: 'sts.amazonaws.com',
+        region: 'us-east-1',
+        read_only: true,
+        key_id: first.credentials.access_key_id,
+        resources: [],
+      });
+    }
+    // Key ids name a credential; the secret parts, and the record's request parameters, are never kept.
+    expect(text).not.toContain(first.credentials.secret_access_key);
+    expect(text).not.toContain(first.credentials.session_token);
+    expect(text).not.toContain('never stored by jitkey');
+    const other = await eventsOf(second.lease_id, 1);
+    expect(other.json.events.map((e: { key_id: string }) => e.key_id)).toEqual([
+      second.credentials.access_key_id,
+    ]);
+    // Every lookup was signed, by AccessKeyId, for a key jitkey issued.
+    const issued = new Set([first.credentials.access_key_id, second.credentials.access_key_id]);
+    expect(trail.lookups.filter((l) => l.status === 200).every((l) => issued.has(l.accessKeyId))).toBe(true);
+    expect(trail.lookups.some((l) => l.nextToken)).toBe(true);
+  });
+
+  it('a throttled CloudTrail delays the collection and loses nothing', async () => {
+    const g = await grant();
+    await use(g, 5);
+    const throttledBefore = trail.lookups.filter((l) => l.error === 'ThrottlingException').length;
+    trail.throttleNext(6);
+    const { json } = await eventsOf(g.lease_id, 5);
+    expect(json.events).toHaveLength(5);
+    expect(new Set(json.events.map((e: { event_id: string }) => e.event_id)).size).toBe(5);
+    expect(trail.lookups.filter((l) => l.error === 'ThrottlingException').length).toBeGreaterThanOrEqual(
+      throttledBefore + 6,
+    );
+  });
+
+  it('the table names the lease, its key and what it did', async () => {
+    const g = await grant();
+    await use(g, 1);
+    await eventsOf(g.lease_id, 1);
+    const { code, stdout } = await runCli(['audit', 'lease', g.lease_id, '--store', stack.exchanger.store]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`lease ${g.lease_id}: role deploy (aws)`);
+    expect(stdout).toContain(`aws key ${g.credentials.access_key_id} (111122223333, us-east-1): collecting`);
+    expect(stdout).toMatch(
+      /TIME +SOURCE +EVENT +REGION +READ +ERROR +RESOURCES\n.*sts\.amazonaws\.com +GetCallerIdentity +us-east-1 +yes/,
+    );
+  });
+
+  it('an unknown lease is said plainly', async () => {
+    const { code, stderr } = await runCli(['audit', 'lease', 'lease_nope', '--store', stack.exchanger.store]);
+    expect(code).toBe(1);
+    expect(stderr).toContain('no lease lease_nope');
+  });
+});
