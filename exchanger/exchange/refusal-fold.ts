@@ -2,12 +2,14 @@
  * Refusals of callers whose token did not verify are the one kind of audit row anyone on the
  * network can make the exchanger write (an exchange, a redemption, or a webhook delivery without
  * its signature); a replay of a spent token is one that anyone holding the token can repeat.
- * Each client address (for a replay: each token) gets one row per window and event; the refusals
- * after it in that window are counted and written as one summary row when the window ends (issue
- * 16, item 2). Other refusals of verified tokens are always audited one by one: they name a job.
+ * Each client address (an IPv6 one by its /64; for a replay: each token) gets one row per window
+ * and event; the refusals after it in that window are counted and written as one summary row when
+ * the window ends (issue 16, item 2). Other refusals of verified tokens are always audited one by
+ * one: they name a job.
  */
 import { type Claims, ownClaim } from '../claims.js';
 import type { Logger } from '../log.js';
+import { limitKey } from '../net/ip.js';
 import type { AuditEntry, Store } from '../store/types.js';
 import { quote } from '../text/quote.js';
 
@@ -53,7 +55,9 @@ export function auditsRefusal(
 ): boolean | Promise<boolean> {
   const { claims } = refusal;
   if (!fold) return true;
-  if (!claims) return fold.admit(refusal.peer, refusal.event, 'invalid_token');
+  // An IPv6 client by its /64 (its audit row keeps the full address): else one host could fill
+  // the fold's subjects and fold every other client's refusals into the overflow.
+  if (!claims) return fold.admit(limitKey(refusal.peer), refusal.event, 'invalid_token');
   if (refusal.code !== 'token_replayed') return true;
   // By token, wherever it comes from: each spent token still gets its own first row.
   const token = `jti ${quote(ownClaim(claims, 'jti'), 64)} of ${quote(ownClaim(claims, 'iss'), 100)}`;

@@ -15,7 +15,7 @@ import { silentLogger } from '../../exchanger/log.js';
 import { parseProxyTrust } from '../../exchanger/net/client-address.js';
 import { type AppDeps, createServer } from '../../exchanger/server/app.js';
 import { approvalRoutes } from '../../exchanger/server/approval-routes.js';
-import type { Store } from '../../exchanger/store/types.js';
+import type { AuditEntry, Store } from '../../exchanger/store/types.js';
 import { fixedDeps, ONE_GITHUB_ROLE } from '../support/app-policy.js';
 import { startForwardingProxy } from '../support/forwarding-proxy.js';
 import { firstStatus, type RawConnection, rawConnect, startSlowPost } from '../support/raw-http.js';
@@ -235,7 +235,7 @@ describe('IPv6 clients', () => {
     });
     const trickle = async (client: string) => {
       const conn = await rawConnect(port);
-      cleanup.push(() => conn.socket.destroy());
+      cleanup.push(() => void conn.socket.destroy());
       conn.socket.write(
         `POST /v1/exchange HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: ${client}\r\nContent-Length: 100\r\n\r\n{`,
       );
@@ -362,6 +362,51 @@ describe('the client address', () => {
     for (let i = 0; i < APPROVER_CALLS_PER_MINUTE; i++) expect(await list('203.0.113.1')).toBe(200);
     expect(await list('203.0.113.1')).toBe(429);
     expect(await list('203.0.113.2')).toBe(200);
+  });
+
+  it('keys the approver-call budget of an IPv6 client on its /64, not on each address', async () => {
+    const approvals = { list: async () => [] } as unknown as Approvals;
+    const { url } = await serve({
+      proxyTrust: parseProxyTrust({ proxies: '127.0.0.1' }),
+      extraRoutes: approvalRoutes(approvals, silentLogger),
+    });
+    const list = (client: string) =>
+      fetch(`${url}/v1/requests?status=pending`, {
+        headers: { authorization: 'Bearer gho_x', 'x-forwarded-for': client },
+      }).then((r) => r.status);
+    // Each call from a new address of one /64: before, every one had its own 120.
+    const statuses: number[] = [];
+    for (let i = 1; i <= APPROVER_CALLS_PER_MINUTE + 1; i++)
+      statuses.push(await list(`2001:db8:1:2::${i.toString(16)}`));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(APPROVER_CALLS_PER_MINUTE);
+    expect(statuses.at(-1)).toBe(429);
+    expect(await list('2001:db8:1:3::1')).toBe(200);
+  });
+
+  it('folds the refusals of an IPv6 client by its /64; each audit row keeps the full address', async () => {
+    const { fold, subjects } = watchedFold();
+    const rows: AuditEntry[] = [];
+    const { url } = await serve({
+      refusals: fold,
+      store: { ...store, record: async (row: AuditEntry) => void rows.push(row) } as Store,
+      proxyTrust: parseProxyTrust({ proxies: '127.0.0.1' }),
+    });
+    const junk = (client: string) =>
+      fetch(`${url}/v1/exchange`, {
+        method: 'POST',
+        headers: {
+          authorization: 'Bearer junk',
+          'x-forwarded-for': client,
+          'content-type': 'application/json',
+        },
+        body: '{}',
+      }).then((r) => r.status);
+    expect(await junk('2001:db8:1:2::1')).toBe(401);
+    expect(await junk('2001:db8:1:2::2')).toBe(401);
+    expect(await junk('2001:db8:1:3::1')).toBe(401);
+    expect(subjects).toEqual(['2001:db8:1:2::/64', '2001:db8:1:2::/64', '2001:db8:1:3::/64']);
+    // The second address of the first /64 was folded into its window: no row of its own.
+    expect(rows.map((r) => r.clientAddress)).toEqual(['2001:db8:1:2::1', '2001:db8:1:3::1']);
   });
 
   it("is what a trusted proxy's X-Forwarded-For says; a forged one from an untrusted peer is ignored", async () => {
