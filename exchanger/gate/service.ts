@@ -146,10 +146,14 @@ export function createGateCore(deps: GateDeps): GateCore {
   const settle = async (g: GateGroup, requests: ApprovalRequestRecord[], force: boolean) => {
     const now = deps.now();
     const policy = deps.policy();
-    const lines: GateRequestLine[] = perRole(requests).map((r) => {
-      const status = effectiveStatus(r, now);
-      return { request: { ...r, status }, ...approvalConfig(policy, r) };
-    });
+    // An approval stands at the gate once given: its redemption window passing later (a run that
+    // still waits on another rule) is no reason to answer rejected.
+    const gateStatus = (r: ApprovalRequestRecord) =>
+      r.status === 'approved' || r.status === 'redeemed' ? r.status : effectiveStatus(r, now);
+    const lines: GateRequestLine[] = perRole(requests).map((r) => ({
+      request: { ...r, status: gateStatus(r) },
+      ...approvalConfig(policy, r),
+    }));
     if (lines.length === 0) return;
     const key = groupKey(g);
     const seen = reports.get(key) ?? { sent: 0, last: '' };
@@ -158,7 +162,7 @@ export function createGateCore(deps: GateDeps): GateCore {
     const first = lines[0]!.request;
     const rowBase = { requestId: first.id, role: first.role, claims: identifyingClaims(requests[0]!.claims) };
     for (const r of requests)
-      if (effectiveStatus(r, now) === 'expired' && r.status !== 'expired') {
+      if (r.status === 'pending' && effectiveStatus(r, now) === 'expired') {
         await store
           .updateApprovalRequest(
             r.id,
