@@ -68,13 +68,33 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
   let current = options.policy;
   const live = () => [...slots.values()].filter((w) => w.isConnected());
 
+  /** Per worker, the policy part it is being sent, until it says it took it. */
+  const partTaken = new Map<Worker, () => void>();
   /**
-   * Sends `message(id)` (after `before(id)`, such as a policy's parts) to each of `to` and waits
-   * for each one's reply, or the timeout.
+   * A policy's parts, one at a time: each is parsed by the worker's serving thread, so a burst
+   * of megabytes would hold up its requests; the next goes once the worker has taken one.
+   */
+  const sendParts = async (worker: Worker, id: number, snapshot: PolicySnapshot): Promise<void> => {
+    for (const part of policyMessages(id, snapshot)) {
+      if (!worker.isConnected()) return;
+      const taken = new Promise<void>((resolve) => partTaken.set(worker, resolve));
+      worker.send(part);
+      await taken;
+    }
+    partTaken.delete(worker);
+  };
+
+  /**
+   * Sends `message(id)` (after `before(worker, id)`, such as a policy's parts) to each of `to`
+   * and waits for each one's reply, or the timeout.
    */
   const ask = async (
     message: (id: number) => ToWorker,
-    { to = live(), timeoutMs = REPLY_TIMEOUT_MS, before = (_id: number): ToWorker[] => [] } = {},
+    {
+      to = live(),
+      timeoutMs = REPLY_TIMEOUT_MS,
+      before = async (_worker: Worker, _id: number): Promise<void> => {},
+    } = {},
   ): Promise<Map<Worker, ToPrimary>> => {
     const id = nextId++;
     const from = new Set(to);
@@ -90,8 +110,7 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
           resolve();
         },
       });
-      const messages = [...before(id), message(id)];
-      for (const w of from) for (const m of messages) w.send(m);
+      for (const w of from) void before(w, id).then(() => w.isConnected() && w.send(message(id)));
     });
     replies.delete(id);
     return got;
@@ -108,7 +127,7 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
     const answers = await ask((id) => ({ jitkey: 'stage-reload', id, head: headOf(snapshot) }), {
       to,
       timeoutMs: STAGE_TIMEOUT_MS,
-      before: (id) => policyMessages(id, snapshot),
+      before: (worker, id) => sendParts(worker, id, snapshot),
     });
     let problem: string | undefined;
     for (const a of answers.values()) {
@@ -162,11 +181,12 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
 
   /** A starting worker gets the policy in force, after any reload under way has settled. */
   const handPolicy = (worker: Worker) => {
-    reloading = reloading.then(() => {
-      if (!worker.isConnected()) return;
+    reloading = reloading.then(async () => {
       const id = nextId++;
-      for (const m of policyMessages(id, current.snapshot)) worker.send(m);
-      worker.send({ jitkey: 'policy', id, head: headOf(current.snapshot) } satisfies ToWorker);
+      const { snapshot } = current;
+      await sendParts(worker, id, snapshot);
+      if (worker.isConnected())
+        worker.send({ jitkey: 'policy', id, head: headOf(snapshot) } satisfies ToWorker);
     });
   };
 
@@ -198,6 +218,7 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
         return answer(worker, message.id, spendApproverCall(message.peer));
     }
     if (message.jitkey === 'policy-wanted') return handPolicy(worker);
+    if (message.jitkey === 'part-taken') return partTaken.get(worker)?.();
     if (message.jitkey === 'listening') {
       listened.add(index);
       // Handed the policy before a reload put another in force: it takes that one too.
@@ -249,6 +270,8 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
     worker.on('exit', (code, signal) => {
       if (slots.get(index) === worker) slots.delete(index);
       // Replies it owed would never come: stop waiting for them.
+      partTaken.get(worker)?.();
+      partTaken.delete(worker);
       for (const pending of replies.values()) {
         if (pending.from.delete(worker) && pending.got.size >= pending.from.size) pending.done();
       }

@@ -16,6 +16,8 @@ export type ToPrimary =
   | { jitkey: 'listening'; url: string; digest: string }
   /** A starting worker wants the policy in force. */
   | { jitkey: 'policy-wanted'; id: number }
+  /** A `policy-part` was taken: the primary sends the next. */
+  | { jitkey: 'part-taken'; id: number }
   /** A `/metrics` request reached this worker: it wants the sum over every process. */
   | { jitkey: 'metrics-wanted'; id: number }
   /** Answer to `collect`: this worker's own metrics. */

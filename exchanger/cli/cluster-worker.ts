@@ -82,6 +82,8 @@ export function linkWorker(log: Logger): WorkerLink {
         return;
       case 'policy-part':
         parts.add(message);
+        // Taken once the requests that waited meanwhile have run.
+        setImmediate(() => send({ jitkey: 'part-taken', id: message.id }));
         return;
       case 'policy':
         initial?.(parts.take(message.id, message.head));
