@@ -7,8 +7,9 @@
  *
  * One header is believed, the one the operator names (`X-Forwarded-For` by default, or RFC 7239
  * `Forwarded`): a proxy appends to one of them and passes the other through from the client as
- * it came, so believing both would let a client choose its own address. A header that cannot be
- * read (a hop that is not an address, `unknown`, an obfuscated `_hidden`) gives the peer.
+ * it came, so believing both would let a client choose its own address. A hop reached on that
+ * walk that cannot be read (not an address, `unknown`, an obfuscated `_hidden`, a `Forwarded`
+ * element without `for=`) gives the peer; what lies left of the client's hop is never read.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { type AddressRanges, canonicalAddress, formatIp, type Ip, parseIp, parseRanges } from './ip.js';
@@ -52,16 +53,46 @@ export function resolveClientAddress(
   const value = headers[trust.header];
   const text = Array.isArray(value) ? value.join(',') : value;
   if (!text) return direct;
-  const hops = trust.header === 'forwarded' ? forwardedFor(text) : text.split(',');
-  if (!hops) return direct;
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const ip = parseHop(hops[i]!.trim());
+  const forwarded = trust.header === 'forwarded';
+  // Walked from the right, one element at a time: only the hops our proxies appended are
+  // facts, so what a client wrote left of its own hop (`proto=https`, a stray quote) is
+  // never read, and cannot make the whole header unreadable.
+  let last: Ip | undefined;
+  for (const element of elementsFromRight(text, forwarded)) {
+    const hop = forwarded ? forwardedFor(element) : element;
+    const ip = hop === undefined ? undefined : parseHop(hop.trim());
     if (!ip) return direct;
     const address = formatIp(ip);
-    // Every hop trusted: the left-most is the furthest one known.
-    if (i === 0 || !trust.proxies.has(address)) return address;
+    if (!trust.proxies.has(address)) return address;
+    last = ip;
   }
-  return direct;
+  // Every hop trusted: the left-most is the furthest one known.
+  return last ? formatIp(last) : direct;
+}
+
+/**
+ * The comma-separated elements of a header value, right-most first. For `Forwarded`, a comma in
+ * a quoted string does not split: quotes are matched from the right, so only the elements
+ * walked so far (our proxies') decide where the next one starts.
+ */
+function* elementsFromRight(text: string, quoted: boolean): Generator<string> {
+  let end = text.length;
+  let inQuote = false;
+  for (let i = text.length - 1; i >= 0; i--) {
+    const c = text[i];
+    if (quoted && c === '"') {
+      let slashes = 0;
+      while (text[i - 1 - slashes] === '\\') slashes++;
+      // From the right, a quote opens a quoted string; inside one, an escaped quote (an odd
+      // run of backslashes before it) does not end it.
+      if (!inQuote) inQuote = true;
+      else if (slashes % 2 === 0) inQuote = false;
+    } else if (c === ',' && !inQuote) {
+      yield text.slice(i + 1, end);
+      end = i;
+    }
+  }
+  yield text.slice(0, end);
 }
 
 /** `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:443`. */
@@ -74,20 +105,12 @@ function parseHop(hop: string): Ip | undefined {
 }
 
 /**
- * The `for=` of each element of an RFC 7239 `Forwarded` value (elements split by commas,
- * pairs by semicolons, values tokens or quoted strings); undefined when it cannot be read or an
- * element has no `for=`.
+ * The `for=` of one RFC 7239 `Forwarded` element (pairs split by semicolons, values tokens or
+ * quoted strings); undefined when the element cannot be read or has no `for=`, or two.
  */
-function forwardedFor(text: string): string[] | undefined {
-  const hops: string[] = [];
+function forwardedFor(text: string): string | undefined {
   let found: string | undefined;
   let i = 0;
-  const endElement = () => {
-    if (found === undefined) return false;
-    hops.push(found);
-    found = undefined;
-    return true;
-  };
   while (i < text.length) {
     while (text[i] === ' ' || text[i] === '\t') i++;
     const eq = text.indexOf('=', i);
@@ -104,9 +127,9 @@ function forwardedFor(text: string): string[] | undefined {
       if (text[i] !== '"') return undefined;
       i++;
     } else {
-      const end = /[;,]/.exec(text.slice(i));
-      value = text.slice(i, end ? i + end.index : text.length).trim();
-      i = end ? i + end.index : text.length;
+      const end = text.indexOf(';', i);
+      value = text.slice(i, end < 0 ? text.length : end).trim();
+      i = end < 0 ? text.length : end;
     }
     if (name === 'for') {
       if (found !== undefined) return undefined;
@@ -114,12 +137,10 @@ function forwardedFor(text: string): string[] | undefined {
     }
     while (text[i] === ' ' || text[i] === '\t') i++;
     if (i >= text.length) break;
-    if (text[i] === ',') {
-      if (!endElement()) return undefined;
-    } else if (text[i] !== ';') return undefined;
+    if (text[i] !== ';') return undefined;
     i++;
   }
-  return endElement() ? hops : undefined;
+  return found;
 }
 
 const bound = new WeakMap<IncomingMessage, string>();

@@ -206,6 +206,43 @@ describe('resolveClientAddress', () => {
       trust: fwd,
       want: '203.0.113.9',
     },
+    // A client cannot hide behind the proxy by making its own part of Forwarded unreadable:
+    // elements are split from the right and only those the walk reaches are parsed.
+    ...[
+      ['an element without for=', 'proto=https, for=203.0.113.9'],
+      ['an unbalanced quote', 'for="x, for=203.0.113.9'],
+      ['a stray quote in a pair', 'host=a"b, for=203.0.113.9'],
+      ['two for= in one element', 'for=1.1.1.1;for=2.2.2.2, for=203.0.113.9'],
+      ['garbage', '<script>,,;=, for=203.0.113.9'],
+      ['a quoted comma that looks like a hop', 'x="a, for=1.1.1.1", for=203.0.113.9'],
+    ].map(([what, forwarded]) => ({
+      name: `Forwarded: ${what} left of the proxy's element is never read`,
+      peer: '10.0.0.2',
+      headers: { forwarded },
+      trust: fwd,
+      want: '203.0.113.9',
+    })),
+    {
+      name: 'Forwarded: past trusted hops, an unreadable client element gives the peer',
+      peer: '10.0.0.2',
+      headers: { forwarded: 'proto=https, for=10.0.0.7' },
+      trust: fwd,
+      want: '10.0.0.2',
+    },
+    {
+      name: 'Forwarded: a quoted comma in a trusted element does not split it',
+      peer: '10.0.0.2',
+      headers: { forwarded: 'for=203.0.113.9, for="10.0.0.7";host="a,\\"b"' },
+      trust: fwd,
+      want: '203.0.113.9',
+    },
+    {
+      name: 'Forwarded: every element trusted gives the left-most',
+      peer: '10.0.0.2',
+      headers: { forwarded: 'for=10.1.1.1;proto=https, for=10.0.0.7' },
+      trust: fwd,
+      want: '10.1.1.1',
+    },
     {
       name: 'X-Forwarded-For is not read when Forwarded is the configured header',
       peer: '10.0.0.2',
