@@ -17,6 +17,37 @@ const USAGE = {
 export const approveCommand = (argv: string[], deps?: ApproverCliDeps) => decide('approve', argv, deps);
 export const denyCommand = (argv: string[], deps?: ApproverCliDeps) => decide('deny', argv, deps);
 
+const ACKNOWLEDGE_USAGE = 'jitkey acknowledge ID --url URL   (your GitHub token in GH_TOKEN or GITHUB_TOKEN)';
+
+/** `jitkey acknowledge ID --url URL`: an approver acknowledges a break-glass use (its retro review). */
+export async function acknowledgeCommand(
+  argv: string[],
+  deps: ApproverCliDeps = { env: process.env },
+): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { url: { type: 'string', default: deps.env.JITKEY_URL } },
+    ACKNOWLEDGE_USAGE,
+  );
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `give exactly one request ID (the break-glass notification's request_id)\n\nusage: ${ACKNOWLEDGE_USAGE}`,
+    );
+  }
+  const { client, out, err } = approverSetup(values.url, deps, ACKNOWLEDGE_USAGE);
+  try {
+    const r = await client.acknowledge(positionals[0]!);
+    const done = new Set(r.approvals.map((a) => a.login)).size;
+    out(
+      `${clean(`Acknowledged the break-glass use ${r.request_id}: role ${r.role}${r.actor ? ` by ${r.actor}` : ''}${r.repository ? ` in ${r.repository}` : ''}.`)}\n` +
+        `Review: ${done} of ${r.required} acknowledged${done >= r.required ? '; complete' : ''}.\n`,
+    );
+    return 0;
+  } catch (e) {
+    return refused(e, err);
+  }
+}
+
 async function decide(
   kind: 'approve' | 'deny',
   argv: string[],

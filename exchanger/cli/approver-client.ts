@@ -11,6 +11,8 @@ import { checkUrl } from '../net/url-rule.js';
 export interface ApproverClient {
   list(): Promise<{ approver: string; requests: RequestView[] }>;
   decide(id: string, kind: 'approve' | 'deny', reason: string | undefined): Promise<RequestView>;
+  /** A break-glass use's retro review (`POST /v1/requests/{id}/acknowledge`). */
+  acknowledge(id: string): Promise<RequestView>;
 }
 
 /** A refusal or failure as the exchanger (or the network) reported it. */
@@ -89,5 +91,6 @@ export function approverClient(options: {
     list: () => call('GET', '/v1/requests?status=pending'),
     decide: (id, kind, reason) =>
       call('POST', `/v1/requests/${encodeURIComponent(id)}/${kind}`, reason ? { reason } : {}),
+    acknowledge: (id) => call('POST', `/v1/requests/${encodeURIComponent(id)}/acknowledge`, {}),
   };
 }

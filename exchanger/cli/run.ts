@@ -11,6 +11,7 @@ usage:
   jitkey requests --url URL
   jitkey approve  ID --url URL [--reason TEXT]
   jitkey deny     ID --url URL --reason TEXT
+  jitkey acknowledge ID --url URL   (a break-glass use's retro review)
 
 --policy DIR: org.yaml plus one <team>.yaml per team (docs/org-policy.md)
 --store: sqlite:PATH (default sqlite:./jitkey.db) or postgres://…
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   requests: async () => (await import('./requests.js')).requests,
   approve: async () => (await import('./approve.js')).approveCommand,
   deny: async () => (await import('./approve.js')).denyCommand,
+  acknowledge: async () => (await import('./approve.js')).acknowledgeCommand,
 };
 
 /** Returns the exit code, or undefined for a command that keeps the process running. */
