@@ -9,7 +9,7 @@
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-
+import { callerBudget } from '../approvals/caller-budget.js';
 import { publicUrlFromEnv } from '../approvals/notify.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
 import { consoleConfigFromEnv } from '../console/config.js';
@@ -18,13 +18,13 @@ import { parseDuration } from '../duration.js';
 import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
 import { githubApiUrlFromEnv, githubAppConfigFromEnv } from '../github/config.js';
 import { startSweeps } from '../leases/sweep.js';
-import { activityFromEnv, startActivity } from './activity-from-env.js';
 import { createLogger, type Logger, parseLogLevel } from '../log.js';
 import { type ProxyTrust, parseProxyTrust } from '../net/client-address.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { PolicySnapshot } from '../policy/snapshot.js';
 import type { Policy } from '../policy/types.js';
 import { buildGuards, buildProviders, checkProviderRoles, githubAppFromEnv } from '../providers/from-env.js';
+import { activityRoute } from '../server/activity-route.js';
 import { createServer } from '../server/app.js';
 import { approvalRoutes } from '../server/approval-routes.js';
 import { limitsFromEnv } from '../server/limits.js';
@@ -34,6 +34,7 @@ import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
 import { openStore, parseStoreUrl } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
 import { createVerifier } from '../token/verify-token.js';
+import { activityFromEnv, startActivity } from './activity-from-env.js';
 import { parse, required, UsageError } from './args.js';
 import { runPrimary } from './cluster-primary.js';
 import { WORKER_INDEX_ENV } from './cluster-protocol.js';
@@ -212,7 +213,11 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const gate = gateFromEnv(env, approvalDeps);
   const reconcileMs = reconcileIntervalFromEnv(env);
   const approvals = gate ? gate.wrap(createApprovals(approvalDeps)) : createApprovals(approvalDeps);
-  const apiRoutes = approvalRoutes(approvals, log, () => new Date(), link?.approverCall);
+  const approverCall = link?.approverCall ?? callerBudget({ now: () => new Date() });
+  const leaseRoutes = activityRoute({ store, policy: () => policy, github, spend: approverCall });
+  const approvalApi = approvalRoutes(approvals, log, () => new Date(), approverCall);
+  const apiRoutes: typeof approvalApi = async (req, res, id) =>
+    (await leaseRoutes(req, res, id)) || approvalApi(req, res, id);
   const consoleRoutes =
     consoleConfig && github
       ? createConsole({

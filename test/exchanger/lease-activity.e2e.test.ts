@@ -10,16 +10,30 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CloudTrailStandin, startCloudTrailStandin } from '../support/cloudtrail-standin.js';
 import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
-import { type Stack, startStack } from '../support/stack.js';
+import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 let stack: Stack;
 let trail: CloudTrailStandin;
+let gh: GithubStandin;
+const USERS = {
+  alice: { token: 'gho_alice_token_0001', login: 'alice', id: 1001 },
+  carol: { token: 'gho_carol_token_0003', login: 'Carol', id: 1003 },
+  mallory: { token: 'gho_mallory_token_0666', login: 'mallory', id: 1666 },
+};
 
 beforeAll(async () => {
   trail = await startCloudTrailStandin({ deliveryDelayMs: 1500, pageSize: 2 });
+  gh = await startGithubStandin({
+    installations: [{ owner: 'acme', permissions: { members: 'read' }, repositories: ['web'] }],
+    users: Object.fromEntries(Object.values(USERS).map((u) => [u.token, { login: u.login, id: u.id }])),
+    teams: { 'acme/platform-leads': ['carol'] },
+  });
   stack = await startStack({
+    policy: (issuer) => policyFor(issuer, 'admins: [alice, acme/platform-leads]\n'),
     exchanger: {
       env: {
+        ...githubAppEnv(gh),
         JITKEY_LEASE_ACTIVITY: 'aws',
         JITKEY_ACTIVITY_POLL_INTERVAL: '1s',
         JITKEY_ACTIVITY_HORIZON: '1h',
@@ -45,6 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   await trail?.stop();
+  await gh?.stop();
 });
 
 interface Granted {
@@ -171,5 +186,34 @@ describe('lease activity from CloudTrail', () => {
     const { code, stderr } = await runCli(['audit', 'lease', 'lease_nope', '--store', stack.exchanger.store]);
     expect(code).toBe(1);
     expect(stderr).toContain('no lease lease_nope');
+  });
+
+  it('GET /v1/leases/{id}/activity answers the admins, by login or team, and nobody else', async () => {
+    const g = await grant();
+    await use(g, 2);
+    await eventsOf(g.lease_id, 2);
+    const get = async (token: string | undefined, id = g.lease_id) => {
+      const res = await fetch(`${stack.exchanger.url}/v1/leases/${id}/activity`, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: answers are inspected field by field
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const byLogin = await get(USERS.alice.token);
+    expect(byLogin.status).toBe(200);
+    expect(byLogin.body).toMatchObject({ lease_id: g.lease_id, role: 'deploy', provider: 'aws' });
+    expect(byLogin.body.events.map((e: { name: string }) => e.name)).toEqual([
+      'GetCallerIdentity',
+      'GetCallerIdentity',
+    ]);
+    expect((await get(USERS.carol.token)).status).toBe(200); // through acme/platform-leads
+    const other = await get(USERS.mallory.token);
+    expect(other).toMatchObject({ status: 403, body: { error: 'access_denied' } });
+    expect(JSON.stringify(other.body)).not.toContain('GetCallerIdentity');
+    expect((await get(undefined)).status).toBe(401);
+    expect(await get(USERS.alice.token, 'lease_nope')).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+    });
   });
 });
