@@ -21,6 +21,7 @@ export const ROLE_KEYS = [
   'issuers',
   'allow',
   'deny',
+  'forbid_actions',
 ] as const;
 export const AWS_KEYS = ['role_arn', 'region', 'session_policy', 'session_tags'] as const;
 export const GCP_KEYS = ['service_account', 'scopes', 'delegates', 'allow_extended_lifetime'] as const;
@@ -96,7 +97,8 @@ export const RESOURCE_KEYS = ['aws', 'gcp', 'kubernetes', 'github'] as const;
 export const AWS_RESOURCE_KEYS = ['accounts', 'role_arns'] as const;
 export const GCP_RESOURCE_KEYS = ['projects', 'service_accounts'] as const;
 export const KUBERNETES_RESOURCE_KEYS = ['clusters', 'namespaces', 'service_accounts', 'audiences'] as const;
-export const GITHUB_RESOURCE_KEYS = ['repositories', 'permissions'] as const;
+/** `write` only in a guardrail's selector (`resources.ts` refuses it in a scope). */
+export const GITHUB_RESOURCE_KEYS = ['repositories', 'permissions', 'write'] as const;
 export const SHARED_KEYS = ['teams', 'resources'] as const;
 export const GUARDRAIL_KEYS = ['name', 'description', 'applies_to', 'deny'] as const;
 export const SELECTOR_KEYS = ['roles', 'providers', 'teams', 'write', ...RESOURCE_KEYS] as const;

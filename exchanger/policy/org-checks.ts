@@ -9,7 +9,7 @@ import type { PolicyIssue } from './errors.js';
 import { compilePattern } from './glob.js';
 import { isPrivileged } from './lint.js';
 import { checkResources, checkShared } from './resource-checks.js';
-import { grantedBy, holds, permissionAtLeast } from './resource-match.js';
+import { grantedBy, holds, permissionAtLeast, writesAny } from './resource-match.js';
 import type { ResourcesDoc } from './resources.js';
 import { checkRoleIssuers } from './role-issuers.js';
 import type { SourcePosition } from './types.js';
@@ -184,6 +184,8 @@ function grantsFrom(selector: ResourcesDoc, role: RoleDoc): boolean {
   return grantedBy(role).some((g) => {
     if (!holds(selector, g)) return false;
     if (g.github && github && !permissionAtLeast(role.github?.permissions ?? {}, github)) return false;
+    const write = selector.github?.write;
+    if (g.github && write !== undefined && writesAny(role.github?.permissions ?? {}) !== write) return false;
     if (g.kubernetes && audiences && !role.kubernetes?.audiences.some((a) => audiences.includes(a)))
       return false;
     return true;

@@ -7,6 +7,11 @@
  * `role/Payments-Deploy` is inside `role/payments-*`); account ids, projects, cluster URLs and
  * Kubernetes names compare exactly (they are digits or lowercase by their own rules), repository
  * names with case folding as GitHub does.
+ *
+ * IAM makes a role's name unique in its account whatever its path, so a `role/NAME-GLOB` pattern
+ * (no `/` in its role part) holds `role/any/path/NAME` too: else `role/prod-*` would miss
+ * `role/ci/prod-db-admin`, and a path would take a role out of a guardrail or a team's scope.
+ * An account is its partition's: `111122223333` is `arn:aws:`'s, `aws-cn:111122223333` China's.
  */
 import type { RoleDoc } from './doc.js';
 import { compilePatterns } from './glob.js';
@@ -57,6 +62,8 @@ export function grantedBy(role: RoleDoc): Granted[] {
 type Matcher = (value: string) => boolean;
 interface Matchers {
   roleArn: Matcher;
+  /** The `role_arns` patterns with no path, against an ARN with its path taken out. */
+  roleName: Matcher;
   serviceAccount: Matcher;
   namespace: Matcher;
   kubernetesServiceAccount: Matcher;
@@ -73,6 +80,10 @@ function matchers(scope: ResourcesDoc): Matchers {
   if (!m) {
     m = {
       roleArn: any(scope.aws?.roleArns, true),
+      roleName: any(
+        scope.aws?.roleArns.filter((p) => !roleNameOf(p).includes('/')),
+        true,
+      ),
       serviceAccount: any(scope.gcp?.serviceAccounts, true),
       namespace: any(scope.kubernetes?.namespaces, false),
       kubernetesServiceAccount: any(scope.kubernetes?.serviceAccounts, false),
@@ -83,9 +94,25 @@ function matchers(scope: ResourcesDoc): Matchers {
   return m;
 }
 
-/** `111122223333` of `arn:aws:iam::111122223333:role/x`. */
+/**
+ * The account of `arn:aws:iam::111122223333:role/x`, as a scope's `accounts` names it:
+ * `111122223333` in the `aws` partition, `aws-cn:111122223333` in another (its own account).
+ */
 export function accountOf(arn: string): string {
-  return arn.split(':')[4] ?? '';
+  const [, partition = '', , , account = ''] = arn.split(':');
+  return partition === 'aws' ? account : `${partition}:${account}`;
+}
+
+/** `ci/web-x` of `arn:aws:iam::111122223333:role/ci/web-x` (the path and the name). */
+function roleNameOf(arn: string): string {
+  const at = arn.indexOf(':role/');
+  return at < 0 ? '' : arn.slice(at + 6);
+}
+
+/** `arn:aws:iam::111122223333:role/web-x` of `…:role/ci/web-x`: the ARN with its path out. */
+function withoutPath(arn: string): string {
+  const at = arn.indexOf(':role/');
+  return at < 0 ? arn : `${arn.slice(0, at + 6)}${arn.slice(arn.lastIndexOf('/') + 1)}`;
 }
 
 /**
@@ -107,9 +134,14 @@ export function projectOf(email: string): string | undefined {
  */
 export function resourceKeys(g: Granted): string[] {
   if (g.aws) {
-    const name = g.aws.arn.slice(g.aws.arn.indexOf(':role/') + 6).toLowerCase();
     const coarse = `aws ${g.aws.account}`;
-    return name.length >= PREFIX ? [coarse, `${coarse} ${name.slice(0, PREFIX)}`] : [coarse];
+    const keys = [coarse];
+    // By the path and name, and by the name alone (a pathless pattern holds it so).
+    for (const name of [roleNameOf(g.aws.arn), roleNameOf(withoutPath(g.aws.arn))]) {
+      const key = `${coarse} ${name.toLowerCase().slice(0, PREFIX)}`;
+      if (name.length >= PREFIX && !keys.includes(key)) keys.push(key);
+    }
+    return keys;
   }
   if (g.gcp) return [`gcp ${gcpKey(g.gcp.serviceAccount) ?? ''}`];
   if (g.kubernetes) return [`kubernetes ${g.kubernetes.server}`];
@@ -157,7 +189,7 @@ export function holds(scope: ResourcesDoc, g: Granted): boolean {
   if (g.aws && scope.aws) {
     const { accounts, roleArns } = scope.aws;
     if (accounts.length === 0 && roleArns.length === 0) return true; // a selector's `aws: {}`
-    return accounts.includes(g.aws.account) || m.roleArn(g.aws.arn);
+    return accounts.includes(g.aws.account) || m.roleArn(g.aws.arn) || m.roleName(withoutPath(g.aws.arn));
   }
   if (g.gcp && scope.gcp) {
     const sa = g.gcp.serviceAccount;
@@ -196,7 +228,15 @@ export function permissionsAbove(
   return over;
 }
 
-/** A selector's `github.permissions`: the role has one of them at or above the level given. */
+/** Whether a GitHub role has some permission at `write` or above (`github: { write: true }`). */
+export function writesAny(permissions: Readonly<Record<string, Access>>): boolean {
+  return Object.values(permissions).some((level) => RANK[level] >= RANK.write);
+}
+
+/**
+ * A selector's `github.permissions`: the role has one of the permissions named at or above the
+ * level given. Only those named: `contents: write` does not select `administration: admin`.
+ */
 export function permissionAtLeast(
   permissions: Readonly<Record<string, Access>>,
   wanted: Readonly<Record<string, Access>>,

@@ -5,7 +5,7 @@
  *   aws:        { accounts: ["111122223333"], role_arns: ["arn:aws:iam::111122223333:role/pay-*"] }
  *   gcp:        { projects: [acme-pay], service_accounts: ["ci-*@acme-shared.iam.gserviceaccount.com"] }
  *   kubernetes: { clusters: [https://k8s.acme.example], namespaces: [pay, pay-*], service_accounts: [deploy], audiences: [vault] }
- *   github:     { repositories: ["acme/pay-*"], permissions: { contents: write } }
+ *   github:     { repositories: ["acme/pay-*"], permissions: { contents: write } }   (a selector: or write: true)
  *
  * A scope is strict about what pins (a role ARN pattern names its account; kubernetes names its
  * clusters and namespaces; github its permissions); a selector takes any subset of the keys.
@@ -33,12 +33,18 @@ export interface ResourcesDoc {
   aws?: { accounts: string[]; roleArns: string[] };
   gcp?: { projects: string[]; serviceAccounts: string[] };
   kubernetes?: { clusters: string[]; namespaces: string[]; serviceAccounts?: string[]; audiences?: string[] };
-  github?: { repositories: string[]; permissions?: Record<string, Access> };
+  github?: {
+    repositories: string[];
+    permissions?: Record<string, Access>;
+    /** A selector's: roles with (true) or without (false) some permission at write or above. */
+    write?: boolean;
+  };
 }
 
 export type ResourceProvider = 'aws' | 'gcp' | 'kubernetes' | 'github';
 
-const ACCOUNT = /^\d{12}$/;
+/** `111122223333` (the `aws` partition) or `aws-cn:…`, `aws-us-gov:…` (an account of that one). */
+const ACCOUNT = /^((aws-cn|aws-us-gov):)?\d{12}$/;
 /** A scope's role ARN pattern: partition and account written out, a glob only in the role part. */
 const SCOPE_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/\S+$/;
 const PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
@@ -111,7 +117,9 @@ function readAws(r: Reader, field: Field, path: string, mode: string): Resources
   const f = block(r, field, AWS_RESOURCE_KEYS, path, mode === 'scope' ? ['accounts', 'role_arns'] : []);
   return {
     accounts: list(r, f, 'accounts', path, (v) =>
-      ACCOUNT.test(v) ? undefined : 'is not a 12-digit AWS account id',
+      ACCOUNT.test(v)
+        ? undefined
+        : 'is not a 12-digit AWS account id (of the aws partition; aws-cn:… or aws-us-gov:… for another)',
     ),
     roleArns: list(r, f, 'role_arns', path, (v) => {
       if (mode === 'scope' && !SCOPE_ROLE_ARN.test(v)) {
@@ -186,6 +194,15 @@ function readGithub(r: Reader, field: Field, path: string, mode: string): Resour
       return owner.includes('*') ? 'has a wildcard owner: name the GitHub owner' : undefined;
     }),
   };
+  const write = f?.get('write');
+  if (write) {
+    if (mode === 'scope') {
+      r.error(write.key, `${path}.write selects roles in a guardrail; a scope caps them with permissions`);
+    } else {
+      const value = r.boolean(write, `${path}.write`);
+      if (value !== undefined) out.write = value;
+    }
+  }
   const perms = f?.get('permissions');
   if (perms) {
     const permissions: Record<string, Access> = {};

@@ -111,9 +111,25 @@ describe('applies_to selects by what a role grants', () => {
       want: ['k8s-deploy'],
     },
     {
+      // Only the permission named: repo-write's issues: write is not a contents: write.
       name: 'a GitHub permission at or above a level',
       appliesTo: '{ github: { permissions: { contents: write } } }',
       want: ['repo-admin'],
+    },
+    {
+      name: 'github write: true: any permission at write or above',
+      appliesTo: '{ github: { write: true } }',
+      want: ['repo-admin', 'repo-write'],
+    },
+    {
+      name: 'github write: false: roles with none',
+      appliesTo: '{ github: { write: false } }',
+      want: ['repo-read'],
+    },
+    {
+      name: 'github write together with repositories: both hold',
+      appliesTo: '{ github: { repositories: ["acme/payments-api"], write: true } }',
+      want: ['repo-admin', 'repo-write'],
     },
     {
       name: 'any of two GitHub permissions',
@@ -169,6 +185,93 @@ describe('applies_to selects by what a role grants', () => {
     ]);
     expect(issues.map((i) => formatIssue(i))).toEqual([
       "org/org.yaml:13:26: unknown key 'acounts' in guardrails.g.applies_to.aws; did you mean 'accounts'?",
+    ]);
+  });
+});
+
+/** An org.yaml and one team file `t.yaml` of AWS roles `name: ARN`, loaded; the selected roles. */
+function selectedAws(scope: string, appliesTo: string, roles: Record<string, string>): string[] {
+  const orgText = `version: 1
+issuers:
+  - { url: https://token.actions.githubusercontent.com, audience: jitkey }
+teams:
+  t:
+    resources:
+      aws: ${scope}
+guardrails:
+  - name: g
+    applies_to: ${appliesTo}
+    deny:
+      - runner_environment: self-hosted
+`;
+  const teamText = `version: 1
+owners: ["acme/t"]
+roles:
+${Object.entries(roles)
+  .map(([name, arn]) => `  ${name}:\n    provider: aws\n    aws: { role_arn: "${arn}" }\n${allow}`)
+  .join('')}`;
+  const {
+    org: o,
+    teams,
+    issues,
+  } = validateDirectory('org', [
+    { name: 'org.yaml', file: 'org/org.yaml', text: orgText },
+    { name: 't.yaml', file: 'org/t.yaml', text: teamText.replaceAll('acme/payments-api', 'acme/t') },
+  ]);
+  expect(issues.map((i) => formatIssue(i))).toEqual([]);
+  return selected(compileDirectory('org', o!, teams));
+}
+
+describe('an IAM path or partition does not take a role out of a guardrail', () => {
+  const account = '{ accounts: ["111122223333", "aws-cn:111122223333"] }';
+  const roles = {
+    plain: 'arn:aws:iam::111122223333:role/prod-db-admin',
+    'under-a-path': 'arn:aws:iam::111122223333:role/ci/prod-db-admin',
+    'deep-path': 'arn:aws:iam::111122223333:role/a/b/PROD-x',
+    'path-named-prod': 'arn:aws:iam::111122223333:role/prod-ci/deploy',
+    china: 'arn:aws-cn:iam::111122223333:role/prod-db-admin',
+  };
+
+  it.each([
+    {
+      name: "docs/org-policy.md's role/prod-* holds the role's name under any path",
+      appliesTo: '{ aws: { role_arns: ["arn:aws:iam::*:role/prod-*"] } }',
+      want: ['plain', 'under-a-path', 'deep-path'],
+    },
+    {
+      name: 'a pattern with a path still matches the path',
+      appliesTo: '{ aws: { role_arns: ["arn:aws:iam::111122223333:role/ci/*"] } }',
+      want: ['under-a-path'],
+    },
+    {
+      name: 'an account id is the aws partition’s account only',
+      appliesTo: '{ aws: { accounts: ["111122223333"] } }',
+      want: ['plain', 'under-a-path', 'deep-path', 'path-named-prod'],
+    },
+    {
+      name: 'a partition-qualified account is that partition’s',
+      appliesTo: '{ aws: { accounts: ["aws-cn:111122223333"] } }',
+      want: ['china'],
+    },
+  ])('$name', ({ appliesTo, want }) => {
+    expect(selectedAws(account, appliesTo, roles)).toEqual(want);
+  });
+
+  it('a scope may not say github write (it caps permissions), nor an account without its partition', () => {
+    const { issues } = validateDirectory('org', [
+      {
+        name: 'org.yaml',
+        file: 'org/org.yaml',
+        text: org('{ aws: { accounts: ["aws:111122223333"] } }').replace(
+          'permissions: { contents: admin, issues: write } }',
+          'permissions: { contents: admin, issues: write }, write: true }',
+        ),
+      },
+      { name: 'payments.yaml', file: 'org/payments.yaml', text: PAYMENTS },
+    ]);
+    expect(issues.map((i) => formatIssue(i))).toEqual([
+      'org/org.yaml:10:101: teams.payments.resources.github.write selects roles in a guardrail; a scope caps them with permissions',
+      "org/org.yaml:13:37: guardrails.g.applies_to.aws.accounts: 'aws:111122223333' is not a 12-digit AWS account id (of the aws partition; aws-cn:… or aws-us-gov:… for another)",
     ]);
   });
 });

@@ -73,6 +73,11 @@ describe('a team grants only its own resources', () => {
       text: web('aws', '{ role_arn: "arn:aws:iam::111122223333:role/WEB-deploy" }'),
     },
     {
+      // IAM role names are unique whatever the path: role/web-* is web's role under /ci/ too.
+      name: 'its own role under an IAM path',
+      text: web('aws', '{ role_arn: "arn:aws:iam::111122223333:role/ci/web-deploy" }'),
+    },
+    {
       name: 'a role org.yaml shares with it',
       text: web('aws', '{ role_arn: "arn:aws:iam::111122223333:role/payments-artifacts-read" }'),
     },
@@ -160,6 +165,22 @@ describe('a team grants only its own resources', () => {
     },
   ])('$name is a load error naming the resource and the scope', ({ text, want }) => {
     expect(errors(text).join('\n')).toContain(want);
+  });
+
+  it('an account id holds only the aws partition; a scope names another partition to hold it', () => {
+    const account = (ids: string) =>
+      ORG.replace(
+        'aws: { role_arns: ["arn:aws:iam::111122223333:role/web-*"] }',
+        `aws: { accounts: [${ids}] }`,
+      );
+    const govRole = web('aws', '{ role_arn: "arn:aws-us-gov:iam::777788889999:role/web-deploy" }');
+    expect(errors(govRole, account('"777788889999"')).join('\n')).toContain(
+      "roles.r.aws.role_arn: 'arn:aws-us-gov:iam::777788889999:role/web-deploy' is outside team 'web' resources",
+    );
+    expect(errors(govRole, account('"aws-us-gov:777788889999"'))).toEqual([]);
+    const plainRole = web('aws', '{ role_arn: "arn:aws:iam::777788889999:role/web-deploy" }');
+    expect(errors(plainRole, account('"777788889999"'))).toEqual([]);
+    expect(errors(plainRole, account('"aws-us-gov:777788889999"')).join('\n')).toContain('is outside team');
   });
 
   it('a provider the team has no resources for cannot be granted at all', () => {
