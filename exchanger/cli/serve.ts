@@ -228,7 +228,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
           policy: () => policy,
           log,
           now: () => new Date(),
-          admin: { github, store, providers, webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET },
+          admin: { github, store, providers, metrics, webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET },
         })
       : undefined;
   if (consoleConfig) log.info('console on', { url: `${consoleConfig.origin}/console/` });

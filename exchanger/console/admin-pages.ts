@@ -7,9 +7,10 @@ import { cachedDirectory } from '../approvals/identity-cache.js';
 import { invalidRequest } from '../errors.js';
 import { type AdminRevokeDeps, revokeByAdmin, upstreamRevocable } from '../leases/revoke-by-admin.js';
 import type { Logger } from '../log.js';
+import { requestClient } from '../net/request-client.js';
 import type { Policy } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
-import { requestClient } from '../net/request-client.js';
+import type { Metrics } from '../server/metrics.js';
 import { newRequestId } from '../server/request-id.js';
 import type { Store } from '../store/types.js';
 import { isAdmin, requireAdmin, type TeamDirectory } from './admins.js';
@@ -25,6 +26,8 @@ export interface AdminDeps {
   store: Store;
   providers: Providers;
   webhookSecret?: string | undefined;
+  /** `jitkey_revocations_total`, counted as for the job's own revokes. */
+  metrics?: Pick<Metrics, 'revocations'>;
   policy: () => Policy;
   log: Logger;
   now: () => Date;
@@ -109,6 +112,12 @@ export function adminPages(deps: AdminDeps): {
         await admin(who);
         const requestId = newRequestId();
         const out = await revokeByAdmin(revokeDeps, p.params[0]!, who, requestId, requestClient(p.req));
+        if (!out.already) {
+          deps.metrics?.revocations.inc({
+            provider: out.lease.provider,
+            outcome: out.upstream ? 'upstream' : 'local',
+          });
+        }
         deps.log.info('console revoke', {
           request_id: requestId,
           lease_id: out.lease.id,

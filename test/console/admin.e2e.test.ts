@@ -115,6 +115,8 @@ describe('leases', () => {
     expect(await page.locator('li.card', { hasText: leaseId }).count()).toBe(0);
     expect(c.gh.revocations).toContain(token);
     expect(await c.axe(page)).toEqual([]);
+    const metrics = await (await fetch(`${c.url}/metrics`)).text();
+    expect(metrics).toMatch(/jitkey_revocations_total\{provider="github",outcome="upstream"\} 1/);
 
     const revoked = (await auditRows()).find((r) => r.event === 'revoke' && r.lease_id === leaseId);
     expect(revoked).toMatchObject({ outcome: 'revoked', actor: 'Carol', provider: 'github' });
@@ -225,7 +227,8 @@ describe('audit', () => {
       page.getByRole('button', { name: 'Approve' }).click(),
     ]);
     await page.goto(`${c.url}/console/audit`);
-    const requests = await page.locator('tbody tr td:nth-child(9)').allTextContents();
+    // The Request column, wherever it stands: each row links its request id to its own filter.
+    const requests = await page.locator('tbody tr a[href*="request_id="]').allTextContents();
     expect(requests.length).toBeGreaterThan(0);
     expect(new Set(requests)).toEqual(new Set([id]));
     expect(await page.locator('main').textContent()).toContain(
