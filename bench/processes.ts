@@ -97,6 +97,8 @@ export interface ExchangerOptions {
   cpuProfDir?: string;
   /** `--workers`; default 1 (one process). */
   workers?: number;
+  /** More arguments to `jitkey serve` (`--no-console`). */
+  extraArgs?: string[];
 }
 
 export function startExchangerProcess(options: ExchangerOptions): Promise<ServerProcess> {
@@ -117,6 +119,7 @@ export function startExchangerProcess(options: ExchangerOptions): Promise<Server
       process.env.BENCH_STORE ?? `sqlite:${storePath}`,
       '--workers',
       String(options.workers ?? 1),
+      ...(options.extraArgs ?? []),
     ],
     { PATH: process.env.PATH ?? '', JITKEY_LOG_LEVEL: 'info', ...options.env },
     join(options.dir, 'exchanger.log'),

@@ -18,6 +18,7 @@ import { REPO_ROOT } from '../test/support/paths.js';
 import { policyFor, STS_KEY, stsEnv } from '../test/support/stack.js';
 import { startStsStandin } from '../test/support/sts-standin.js';
 import { benchAction } from './action.js';
+import { benchConsole } from './console.js';
 import { benchHttp, benchMemory, type HttpContext } from './exchange.js';
 import { benchPolicy } from './policy.js';
 import { benchRefresh } from './refresh.js';
@@ -90,6 +91,7 @@ async function main(): Promise<void> {
     [[6], '6 memory', () => benchMemory(ctx)],
     [[7], '7 the Action', () => benchAction(ctx)],
     [[8], '8 refresh agent', () => benchRefresh(ctx)],
+    [[9], '9 the console', () => benchConsole(ctx)],
   ];
   try {
     for (const [ids, name, run] of sections) {
