@@ -67,7 +67,8 @@ export function approvalRoutes(
         const key = Object.keys(body)[0];
         if (key !== undefined) throw invalidRequest(`unknown field ${quote(key)}: acknowledge takes no body`);
         const token = bearerToken(req, 'your GitHub token');
-        spend(peer);
+        // Awaited: with workers the budget is the primary's and answers asynchronously.
+        await spend(peer);
         const view = await approvals.acknowledge(id, token);
         sendJson(res, 200, view);
         log.info('acknowledge', { request_id: requestId, approval_request: id });

@@ -364,6 +364,32 @@ describe('the client address', () => {
     expect(await list('203.0.113.2')).toBe(200);
   });
 
+  it('holds acknowledge to the budget when it answers asynchronously (the primary, with workers)', async () => {
+    let acknowledged = 0;
+    const approvals = {
+      acknowledge: async () => {
+        acknowledged++;
+        return {};
+      },
+    } as unknown as Approvals;
+    const overBudget = async () => {
+      throw new JitkeyError('rate_limited', 'more than 120 approver calls a minute from this address', {
+        retryAfter: 7,
+      });
+    };
+    const { url } = await serve({
+      extraRoutes: approvalRoutes(approvals, silentLogger, undefined, overBudget),
+    });
+    const res = await fetch(`${url}/v1/requests/req_1/acknowledge`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer gho_x', 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(acknowledged).toBe(0);
+  });
+
   it('keys the approver-call budget of an IPv6 client on its /64, not on each address', async () => {
     const approvals = { list: async () => [] } as unknown as Approvals;
     const { url } = await serve({
