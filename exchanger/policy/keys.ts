@@ -29,6 +29,8 @@ export const GITHUB_KEYS = ['repositories', 'permissions'] as const;
 export const KUBERNETES_KEYS = ['server', 'ca_data', 'namespace', 'service_account', 'audiences'] as const;
 export const APPROVAL_KEYS = ['approvers', 'required', 'timeout', 'notify', 'gate', 'break_glass'] as const;
 export const BREAK_GLASS_KEYS = ['allowed', 'reviews_required'] as const;
+/** `approval.notify` as a map: `{ slack: URL }`. */
+export const NOTIFY_KEYS = ['slack'] as const;
 /** A rule's keys: the OIDC condition claims, plus `claims:` for any other claim. */
 export const RULE_KEYS = [...CONDITION_CLAIMS, 'claims'] as const;
 
@@ -117,6 +119,7 @@ export const KEYSETS = {
   kubernetes: KUBERNETES_KEYS,
   approval: APPROVAL_KEYS,
   break_glass: BREAK_GLASS_KEYS,
+  notify: NOTIFY_KEYS,
   rule: RULE_KEYS,
 } as const;
 

@@ -3,10 +3,9 @@
  * webhook that gets it as a Block Kit message. Either URL is https (http on loopback only).
  */
 import { isMap } from 'yaml';
+import { NOTIFY_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import type { ApprovalConfig } from './types.js';
-
-const NOTIFY_KEYS = ['slack'] as const;
 
 export function readNotify(r: Reader, field: Field, path: string, out: ApprovalConfig): void {
   if (!isMap(field.value)) {
