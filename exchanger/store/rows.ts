@@ -266,6 +266,10 @@ function leaseQuery<Time>(
   };
 }
 
+/** An approve or deny row that changed the request: what `decidedBy` counts. */
+const APPLIED_DECISION =
+  "((event = 'approve' AND outcome = 'allowed') OR (event = 'deny' AND outcome = 'denied')) AND error_code IS NULL";
+
 function auditPage<Time>(
   table: string,
   filter: AuditFilter,
@@ -293,8 +297,10 @@ function auditPage<Time>(
   }
   if (filter.decidedBy !== undefined) {
     // The requests this login decided, then every row of them: an approver's share of the trail.
+    // Only decisions that took effect count: a refused approve or deny (anyone signed in can send
+    // one for an id they saw) carries an error code and must not widen what its sender reads.
     where.push(
-      `request_id IN (SELECT request_id FROM ${table} WHERE ${dialect.actorEquals(param(filter.decidedBy))} AND event IN ('approve', 'deny'))`,
+      `request_id IN (SELECT request_id FROM ${table} WHERE ${dialect.actorEquals(param(filter.decidedBy))} AND ${APPLIED_DECISION})`,
     );
   }
   // A row value, so the (at, id) order of the index is walked from the key, not re-filtered.

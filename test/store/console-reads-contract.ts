@@ -76,6 +76,36 @@ export function consoleReadsContract(open: (options?: StoreOptions) => Promise<S
       expect(streamed).toEqual(['row 3', 'row 2']);
     });
 
+    it("a refused approve or deny does not put its request in the sender's share", async () => {
+      const store = await open();
+      await store.record(row(1, { requestId: 'req-x', event: 'approval_request', outcome: 'pending' }));
+      await store.record(
+        row(2, { requestId: 'req-x', event: 'approve', actor: 'alice', clientAddress: '198.51.100.23' }),
+      );
+      // Mallory is no approver: her deny and approve are refused, written with an error code.
+      for (const event of ['deny', 'approve'] as const) {
+        await store.record(
+          row(3, {
+            requestId: 'req-x',
+            event,
+            outcome: 'denied',
+            errorCode: 'access_denied',
+            actor: 'mallory',
+          }),
+        );
+      }
+      await store.record(row(4, { requestId: 'req-y', event: 'deny', outcome: 'denied', actor: 'dave' }));
+      expect((await store.auditPage({ decidedBy: 'mallory' }, { limit: 50 })).entries).toEqual([]);
+      const streamed: AuditEntry[] = [];
+      for await (const e of store.streamAudit({ decidedBy: 'mallory' })) streamed.push(e);
+      expect(streamed).toEqual([]);
+      // Decisions that took effect still count: alice's approve, dave's deny.
+      expect((await store.auditPage({ decidedBy: 'alice' }, { limit: 50 })).entries).toHaveLength(4);
+      expect(
+        (await store.auditPage({ decidedBy: 'dave' }, { limit: 50 })).entries.map((e) => e.requestId),
+      ).toEqual(['req-y']);
+    });
+
     it('lists the leases in force, newest first, narrowed by provider, repository and role', async () => {
       const store = await open();
       const entry = (id: string): AuditEntry => row(0, { leaseId: id });
