@@ -11,7 +11,7 @@
  * past the horizon has read everything.
  */
 import type { Logger } from '../log.js';
-import type { ActivityKey, Store } from '../store/types.js';
+import type { ActivityEvent, ActivityKey, Store } from '../store/types.js';
 import { type ActivityLookup, ActivityThrottled } from './cloudtrail.js';
 
 export const DEFAULT_HORIZON_MS = 15 * 60_000;
@@ -37,6 +37,8 @@ export interface CollectorOptions {
   /** How often due keys are looked for. */
   tickMs?: number;
   throttledRetryMs?: number;
+  /** Told the events a poll found for the first time (`forbidden.ts`); its failure is logged. */
+  onNewEvents?: (key: ActivityKey, events: ActivityEvent[]) => Promise<void>;
 }
 
 export interface Collector {
@@ -71,10 +73,23 @@ export function startActivityCollector(options: CollectorOptions): Collector {
         end: new Date(Math.min(at.getTime(), horizon)),
       });
       const { reason: _, ...state } = key;
-      await store.saveActivity(
-        { ...state, status: last ? 'complete' : 'collecting', nextPollAt: next, polledAt: at },
-        events.map((e) => ({ ...e, leaseId: key.leaseId, keyId: key.keyId })),
+      const found = events.map((e) => ({ ...e, leaseId: key.leaseId, keyId: key.keyId }));
+      const added = new Set(
+        await store.saveActivity(
+          { ...state, status: last ? 'complete' : 'collecting', nextPollAt: next, polledAt: at },
+          found,
+        ),
       );
+      if (added.size && options.onNewEvents) {
+        await options
+          .onNewEvents(
+            key,
+            found.filter((e) => added.has(e.eventId)),
+          )
+          .catch((err: unknown) =>
+            log.warn('could not check new lease activity', { lease_id: key.leaseId, error: err as Error }),
+          );
+      }
     } catch (err) {
       if (err instanceof ActivityThrottled) {
         log.info('lease activity delayed: throttled', { lease_id: key.leaseId, error: err });

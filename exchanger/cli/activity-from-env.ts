@@ -15,8 +15,11 @@ import {
   DEFAULT_POLL_MS,
   startActivityCollector,
 } from '../activity/collector.js';
+import { flagForbidden } from '../activity/forbidden.js';
 import { parseDuration } from '../duration.js';
 import type { Logger } from '../log.js';
+import type { Policy } from '../policy/types.js';
+import { newRequestId } from '../server/request-id.js';
 import type { Store } from '../store/types.js';
 
 export interface ActivitySettings {
@@ -54,14 +57,27 @@ function durationMs(env: Env, name: string, fallback: number): number {
 /** The background collector, with one CloudTrail budget for the whole process. */
 export function startActivity(
   settings: ActivitySettings,
-  store: Store,
-  log: Logger,
+  deps: {
+    store: Store;
+    log: Logger;
+    policy: () => Policy;
+    forbiddenActions: { inc(labels: { role: string; action: string }): void };
+  },
 ): Collector & { close(): void } {
+  const { store, log } = deps;
   const aws = cloudTrailLookup({ budget: rateBudget({ perSecond: 2 }), log });
   const collector = startActivityCollector({
     store,
     lookups: { aws },
     log,
+    onNewEvents: flagForbidden({
+      store,
+      policy: deps.policy,
+      log,
+      now: () => new Date(),
+      newRequestId,
+      counted: (labels) => deps.forbiddenActions.inc(labels),
+    }),
     horizonMs: settings.horizonMs,
     pollMs: settings.pollMs,
     tickMs: Math.min(settings.pollMs, 10_000),

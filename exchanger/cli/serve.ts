@@ -278,7 +278,15 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
         });
 
   // Every worker registers its leases' keys; one collector polls them, like one sweeper.
-  const collector = activity && workerIndex <= 1 ? startActivity(activity, store, log) : undefined;
+  const collector =
+    activity && workerIndex <= 1
+      ? startActivity(activity, {
+          store,
+          log,
+          policy: () => policy,
+          forbiddenActions: metrics.forbiddenActions,
+        })
+      : undefined;
 
   // One reconciler is enough, like one sweeper.
   const stopReconciler =

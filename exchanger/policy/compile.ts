@@ -50,6 +50,7 @@ export function compileRole(doc: RoleDoc): Role {
   if (doc.github) role.github = splitRepositories(doc.github.repositories, doc.github.permissions);
   if (doc.kubernetes) role.kubernetes = doc.kubernetes;
   if (doc.approval) role.approval = doc.approval;
+  if (doc.forbidActions) role.forbidActions = doc.forbidActions;
   const issuers = boundIssuers(doc);
   if (issuers) role.issuers = issuers;
   return role;

@@ -55,6 +55,8 @@ export interface RoleDoc {
   maxDurationSeconds: number;
   requireProtectedEnvironment: boolean;
   approval?: ApprovalConfig;
+  /** `forbid_actions:` as written (`iam:CreateUser`): actions whose use with this role is flagged. */
+  forbidActions?: string[];
   /** `issuers:` as written: the issuer urls whose tokens may get this role. */
   issuers?: PatternDoc[];
   /** In a directory, `teams.<team>.issuers` of org.yaml: the binding when the role names none. */

@@ -109,6 +109,11 @@ export interface Role {
   requireProtectedEnvironment: boolean;
   approval?: ApprovalConfig;
   /**
+   * Upstream actions (`iam:CreateUser`, `s3:Delete*`) that must never be done with this role's
+   * credentials: a lease whose activity shows one is flagged (`activity/forbidden.ts`).
+   */
+  forbidActions?: readonly string[];
+  /**
    * The issuers whose tokens may get this role (the token's verified `iss`). Undefined: the
    * policy's only issuer (a policy with several refuses to load an unbound role).
    */

@@ -70,7 +70,37 @@ export function readRole(r: Reader, entry: Field, defaults: Defaults): RoleDoc |
   if (approval) role.approval = readApproval(r, approval, `${path}.approval`);
   const issuers = f.get('issuers');
   if (issuers) role.issuers = readIssuerUrls(r, issuers, `${path}.issuers`);
+  const forbid = f.get('forbid_actions');
+  if (forbid) role.forbidActions = readForbidActions(r, forbid, `${path}.forbid_actions`, role.provider);
   return role;
+}
+
+/** `service:Action`, the action part a name or a glob ending in `*` (`iam:CreateUser`, `s3:Delete*`). */
+const AWS_ACTION = /^[a-z0-9-]+:[A-Za-z0-9]*\*?$/;
+
+function readForbidActions(
+  r: Reader,
+  field: Field,
+  path: string,
+  provider: ProviderName | undefined,
+): string[] {
+  if (provider !== undefined && provider !== 'aws') {
+    r.error(
+      field.key,
+      `${path}: only aws roles can forbid actions yet (their activity is read from CloudTrail)`,
+    );
+    return [];
+  }
+  const out: string[] = [];
+  for (const { value, node } of r.strings(field, path, { nonEmpty: true })) {
+    if (!AWS_ACTION.test(value) || value.endsWith(':')) {
+      r.error(
+        node,
+        `${path}: '${value}' is not an AWS action: write service:Action, e.g. iam:CreateUser or s3:Delete*`,
+      );
+    } else out.push(value);
+  }
+  return out;
 }
 
 function readProvider(r: Reader, f: Map<string, Field>, path: string, entry: Field, role: RoleDoc): void {

@@ -61,6 +61,12 @@ export function createMetrics() {
     aggregator: 'sum',
     registers,
   });
+  const forbiddenActions = new Counter({
+    name: 'jitkey_forbidden_actions_total',
+    help: "Actions a role's forbid_actions names, found in its leases' upstream activity, by role and action.",
+    labelNames: ['role', 'action'] as const,
+    registers,
+  });
   // prom-client's process metrics: CPU, memory, GC, event-loop lag.
   collectDefaultMetrics({ register: registry });
   return {
@@ -70,6 +76,7 @@ export function createMetrics() {
     reloads,
     policyInfo,
     webhookBodyBytes,
+    forbiddenActions,
     contentType: registry.contentType,
     /** The text exposition of this process's metrics. */
     render: (): Promise<string> => registry.metrics(),

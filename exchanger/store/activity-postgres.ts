@@ -93,16 +93,18 @@ export function postgresActivity({ t, query }: Pick<PostgresIo, 't' | 'query'>):
       const first = keyValues.length + 1;
       const tuples = found.map((_, i) => `(${params(n, first + i * n)})`).join(', ');
       const insert = found.length
-        ? `, inserted AS (INSERT INTO ${events} (${ACTIVITY_EVENT_FIELDS.join(', ')}) VALUES ${tuples} ON CONFLICT DO NOTHING)`
-        : '';
-      await query('record the lease activity', {
+        ? `, inserted AS (INSERT INTO ${events} (${ACTIVITY_EVENT_FIELDS.join(', ')}) VALUES ${tuples}
+             ON CONFLICT DO NOTHING RETURNING event_id)
+           SELECT event_id FROM inserted`
+        : ' SELECT NULL AS event_id WHERE false';
+      const { rows } = await query<{ event_id: string }>('record the lease activity', {
         text: `WITH updated AS (
                  UPDATE ${keys} SET next_poll_at = $3, status = $4, reason = $5, polled_at = $6
                   WHERE lease_id = $1 AND key_id = $2
-               )${insert}
-               SELECT 1`,
+               )${insert}`,
         values: [...keyValues, ...eventValues],
       });
+      return rows.map((r) => r.event_id);
     },
     async leaseActivity(leaseId) {
       const [k, e] = await Promise.all([

@@ -98,8 +98,9 @@ export function sqliteActivity(db: Database.Database, io: Pick<SqliteIo, 'write'
         const keyRow = activityKeyRow(key, MS_TIMES);
         const rows = events.map((e) => activityEventRow(e, MS_TIMES, readOnly));
         return () => {
-          for (const row of rows) insertEvent.run(row);
+          const added = rows.filter((row) => insertEvent.run(row).changes === 1).map((row) => row.event_id);
           updateKey.run(keyRow);
+          return added;
         };
       }),
     leaseActivity: (leaseId) =>

@@ -18,7 +18,9 @@ export type AuditEvent =
   | 'redeem'
   | 'webhook'
   /** GitHub's deployment gate: an answer posted (or failing), an approval's window at the gate. */
-  | 'gate';
+  | 'gate'
+  /** Lease activity: a forbidden action found in what a lease's credentials did (`activity/`). */
+  | 'activity';
 
 export type AuditOutcome = 'allowed' | 'denied' | 'error' | 'revoked' | 'pending';
 
@@ -268,8 +270,11 @@ export interface Store {
    * `leaseUntil` as it is taken, so another instance does not poll it meanwhile.
    */
   claimActivityKeys(now: Date, leaseUntil: Date, limit: number): Promise<ActivityKey[]>;
-  /** Stores the events of one poll (an event seen before is kept once) with the key's new state. */
-  saveActivity(key: ActivityKey, events: ActivityEvent[]): Promise<void>;
+  /**
+   * Stores the events of one poll (an event seen before is kept once) with the key's new state;
+   * returns the ids of the events not seen before.
+   */
+  saveActivity(key: ActivityKey, events: ActivityEvent[]): Promise<string[]>;
   /** What is known of a lease's activity: its keys' states and their events, oldest first. */
   leaseActivity(leaseId: string): Promise<{ keys: ActivityKey[]; events: ActivityEvent[] }>;
   /** Resolves when the store can take writes; rejects otherwise (for /readyz). */

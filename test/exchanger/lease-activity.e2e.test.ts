@@ -11,7 +11,7 @@ import { type CloudTrailStandin, startCloudTrailStandin } from '../support/cloud
 import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
-import { policyFor, type Stack, startStack } from '../support/stack.js';
+import { policyFor, ROLE_ARN, type Stack, startStack } from '../support/stack.js';
 
 let stack: Stack;
 let trail: CloudTrailStandin;
@@ -30,7 +30,18 @@ beforeAll(async () => {
     teams: { 'acme/platform-leads': ['carol'] },
   });
   stack = await startStack({
-    policy: (issuer) => policyFor(issuer, 'admins: [alice, acme/platform-leads]\n'),
+    policy: (issuer) =>
+      policyFor(
+        issuer,
+        `  guarded:
+    provider: aws
+    aws: { role_arn: ${ROLE_ARN}, region: us-east-1 }
+    forbid_actions: [iam:CreateUser, sts:GetCaller*]
+    allow:
+      - repository_id: "123456"
+admins: [alice, acme/platform-leads]
+`,
+      ),
     exchanger: {
       env: {
         ...githubAppEnv(gh),
@@ -67,8 +78,8 @@ interface Granted {
   credentials: { access_key_id: string; secret_access_key: string; session_token: string };
 }
 
-async function grant(): Promise<Granted> {
-  const res = await stack.exchange(stack.idp.mint(), { role: 'deploy' });
+async function grant(role = 'deploy'): Promise<Granted> {
+  const res = await stack.exchange(stack.idp.mint(), { role });
   expect(res.status).toBe(200);
   return res.body as Granted;
 }
@@ -215,5 +226,59 @@ describe('lease activity from CloudTrail', () => {
       status: 404,
       body: { error: 'not_found' },
     });
+  });
+
+  it("flags, once, an action the role's forbid_actions names: an audit row and a metric", async () => {
+    const g = await grant('guarded');
+    await use(g, 2);
+    await eventsOf(g.lease_id, 2);
+    const flagged = async () => {
+      const { code, stdout } = await runCli([
+        'audit',
+        '--store',
+        stack.exchanger.store,
+        '--json',
+        '--role',
+        'guarded',
+      ]);
+      expect(code).toBe(0);
+      return stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line))
+        .filter((r) => r.event === 'activity');
+    };
+    const rows = await eventually(
+      async () => ((await flagged()).length >= 2 ? flagged() : undefined),
+      'two flags',
+    );
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(row).toMatchObject({
+        outcome: 'denied',
+        error_code: 'forbidden_action',
+        lease_id: g.lease_id,
+        role: 'guarded',
+      });
+      expect(row.reason).toContain(
+        "lease used sts:GetCallerIdentity, which role 'guarded' forbids (sts:GetCaller*)",
+      );
+    }
+    // The next polls read the same events again: nothing is flagged twice.
+    const seen = trail.lookups.length;
+    await eventually(() => (trail.lookups.length > seen + 2 ? true : undefined), 'two more lookups');
+    expect(await flagged()).toHaveLength(2);
+    const metrics = await (await fetch(`${stack.exchanger.url}/metrics`)).text();
+    expect(metrics).toContain(
+      'jitkey_forbidden_actions_total{role="guarded",action="sts:GetCallerIdentity"} 2',
+    );
+    // The deploy role forbids nothing: its leases' many GetCallerIdentity calls flagged none.
+    const { stdout } = await runCli(['audit', '--store', stack.exchanger.store, '--json']);
+    const everyFlag = stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((r) => r.event === 'activity');
+    expect(everyFlag.map((r) => r.lease_id)).toEqual([g.lease_id, g.lease_id]);
   });
 });

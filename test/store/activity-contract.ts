@@ -55,8 +55,12 @@ export function activityContract(open: (options?: StoreOptions) => Promise<Store
         readOnly: true,
         errorCode: 'AccessDenied',
       });
-      await store.saveActivity(key({ nextPollAt: at(10), polledAt: at(5) }), [event('e1', 1), readOnly]);
-      await store.saveActivity(
+      const first = await store.saveActivity(key({ nextPollAt: at(10), polledAt: at(5) }), [
+        event('e1', 1),
+        readOnly,
+      ]);
+      expect(first.sort()).toEqual(['e1', 'e2']);
+      const second = await store.saveActivity(
         key({
           status: 'unavailable',
           reason: 'activity unavailable: AccessDenied',
@@ -65,6 +69,7 @@ export function activityContract(open: (options?: StoreOptions) => Promise<Store
         }),
         [event('e1', 1), event('e3', 2, { region: undefined, readOnly: undefined })],
       );
+      expect(second).toEqual(['e3']); // only what was not seen before
       const { keys, events } = await store.leaseActivity('lease-1');
       expect(keys).toEqual([
         key({
@@ -79,6 +84,7 @@ export function activityContract(open: (options?: StoreOptions) => Promise<Store
       expect(await store.leaseActivity('lease-none')).toEqual({ keys: [], events: [] });
       // Not collecting any more: never claimed again.
       expect(await store.claimActivityKeys(at(100), at(101), 10)).toEqual([]);
+      expect(await store.saveActivity(key({ status: 'complete' }), [])).toEqual([]);
     });
   });
 }
