@@ -112,6 +112,9 @@ export interface PurgeCounts {
   completedRuns: number;
   audit: number;
   sessions: number;
+  /** Lease activity keys and events: kept as long as the audit trail. */
+  activityKeys: number;
+  activity: number;
 }
 
 /** A table a purge deletes from: its key, the time column compared with the cutoff, and what it does. */
@@ -159,6 +162,18 @@ export const PURGE_TARGETS = {
     column: 'expires_at',
     what: 'purge expired console sessions',
   },
+  activityKeys: {
+    table: 'lease_activity_keys',
+    key: 'lease_id, key_id',
+    column: 'window_end',
+    what: 'purge old lease activity',
+  },
+  activity: {
+    table: 'lease_activity',
+    key: 'lease_id, event_id',
+    column: 'at',
+    what: 'purge old lease activity',
+  },
 } as const satisfies Record<keyof PurgeCounts, PurgeTarget>;
 
 /**
@@ -182,7 +197,12 @@ async function purgeRows(
     settings.retentionMs === undefined ? 0 : await chunked(PURGE_TARGETS.audit, at - settings.retentionMs);
   // A session past its expiry is refused on read already: deleting it only keeps the table small.
   const sessions = await chunked(PURGE_TARGETS.sessions, at);
-  return { jtis, leases, approvals, completedRuns, audit, sessions };
+  // What a lease's credentials did is part of the trail: it outlives the lease, as its audit rows do.
+  const retained = (target: PurgeTarget) =>
+    settings.retentionMs === undefined ? Promise.resolve(0) : chunked(target, at - settings.retentionMs);
+  const activityKeys = await retained(PURGE_TARGETS.activityKeys);
+  const activity = await retained(PURGE_TARGETS.activity);
+  return { jtis, leases, approvals, completedRuns, audit, sessions, activityKeys, activity };
 }
 
 /**

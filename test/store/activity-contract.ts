@@ -33,6 +33,19 @@ const event = (eventId: string, minutes: number, overrides: Partial<ActivityEven
 
 export function activityContract(open: (options?: StoreOptions) => Promise<Store>): void {
   describe('lease activity', () => {
+    it('outlives its lease, and goes with the audit retention', async () => {
+      const kept = await open();
+      await kept.addActivityKey(key({ windowEnd: at(-60 * 24 * 60) }));
+      await kept.saveActivity(key({ windowEnd: at(-60 * 24 * 60) }), [event('old', -60 * 24 * 60)]);
+      await kept.purgeExpired(T0);
+      expect((await kept.leaseActivity('lease-1')).events).toHaveLength(1);
+      const retaining = await open({ auditRetentionDays: 30 });
+      await retaining.addActivityKey(key({ leaseId: 'lease-2' }));
+      await retaining.purgeExpired(T0);
+      expect(await retaining.leaseActivity('lease-1')).toEqual({ keys: [], events: [] });
+      expect((await retaining.leaseActivity('lease-2')).keys).toHaveLength(1);
+    });
+
     it('registers a key once, and a due key is claimed by one caller until its lease runs out', async () => {
       const [a, b] = [await open(), await open()];
       await a.addActivityKey(key());
