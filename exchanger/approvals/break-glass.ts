@@ -17,7 +17,7 @@ import type { Grant } from '../exchange/types.js';
 import { equalsAscii } from '../policy/glob.js';
 import type { Role } from '../policy/types.js';
 import { randomString } from '../random.js';
-import type { ApprovalRequestRecord, Store } from '../store/types.js';
+import type { ApprovalRequestRecord, AuditClient, Store } from '../store/types.js';
 import { authorizeApprover, identify } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';
 import { notify } from './notify.js';
@@ -34,6 +34,8 @@ export interface BreakGlassUse {
   claims: Claims;
   durationSeconds: number;
   endsAt?: Date | undefined;
+  /** Who sent the exchange, for the audit row. */
+  client?: AuditClient | undefined;
 }
 
 const named = (allowed: readonly string[], login: string | undefined) =>
@@ -96,6 +98,7 @@ export async function breakGlass(ctx: ApprovalContext, use: BreakGlassUse): Prom
     ...(use.endsAt ? { endsAt: use.endsAt } : {}),
     audit: {
       reason: `break-glass: granted for ${formatDuration(use.durationSeconds)} to ${actor} without approval; retro review ${requestId} open until ${bg.reviewsRequired} approver(s) acknowledge`,
+      ...use.client,
     },
     record: async (row, lease) => {
       await store.record(row, lease);

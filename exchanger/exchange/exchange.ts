@@ -129,6 +129,7 @@ export async function exchange(
         claims: verified.claims,
         durationSeconds: duration,
         endsAt,
+        client,
       });
       if (atGate) return atGate;
       const urgent = await deps.approvals.breakGlass?.({
@@ -137,6 +138,7 @@ export async function exchange(
         claims: verified.claims,
         durationSeconds: duration,
         endsAt,
+        client,
       });
       if (urgent) return urgent;
       return await deps.approvals.open({

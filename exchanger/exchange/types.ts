@@ -76,6 +76,7 @@ export interface RunApprovals {
     claims: Claims;
     durationSeconds: number;
     endsAt?: Date | undefined;
+    client?: AuditClient | undefined;
   }): Promise<Grant | undefined>;
   /** Credentials at once for a run the role's `break_glass` names (`approvals/break-glass.ts`). */
   breakGlass?(request: {
@@ -84,6 +85,7 @@ export interface RunApprovals {
     claims: Claims;
     durationSeconds: number;
     endsAt?: Date | undefined;
+    client?: AuditClient | undefined;
   }): Promise<Grant | undefined>;
 }
 

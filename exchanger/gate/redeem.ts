@@ -17,6 +17,7 @@ import { formatDuration } from '../duration.js';
 import { mintAndRecord } from '../exchange/mint.js';
 import type { Grant } from '../exchange/types.js';
 import type { Role } from '../policy/types.js';
+import type { AuditClient } from '../store/types.js';
 import type { GateCore, GateDeps } from './service.js';
 
 export interface GateRedemption {
@@ -25,6 +26,8 @@ export interface GateRedemption {
   claims: Claims;
   durationSeconds: number;
   endsAt?: Date | undefined;
+  /** Who sent the exchange, for the audit row. */
+  client?: AuditClient | undefined;
 }
 
 /** Token claims that must equal the gate request's, besides the run attempt and environment. */
@@ -33,7 +36,7 @@ const BOUND = ['sha', 'workflow_ref'] as const;
 export async function redeemAtGate(
   deps: GateDeps,
   core: GateCore,
-  { role, claims, durationSeconds, endsAt }: GateRedemption,
+  { role, claims, durationSeconds, endsAt, client }: GateRedemption,
 ): Promise<Grant | undefined> {
   const str = (name: string) => {
     const v = ownClaim(claims, name);
@@ -69,6 +72,7 @@ export async function redeemAtGate(
     audit: {
       event: 'redeem',
       reason: `granted for ${formatDuration(durationSeconds)}; approved at the gate by ${by}`,
+      ...client,
     },
   });
 }

@@ -124,6 +124,9 @@ describe('break_glass: the named person proceeds at once, reviewed afterwards', 
         'acknowledged break-glass use (2 of 2); retro review complete',
       ]),
     );
+    // The grant names the job's client, as every exchange's row does (issue 26).
+    const granted = rows.find((r) => r.reason?.startsWith('break-glass: granted'));
+    expect(granted?.client_address).toBe('127.0.0.1');
   });
 
   it('anyone the policy does not name waits for an approval, as does a re-run someone else started', async () => {

@@ -170,6 +170,8 @@ describe('deployment_protection_rule: jitkey decides before the job starts', () 
       ]),
     );
     expect(rows.find((r) => r.event === 'redeem')?.reason).toMatch(/approved at the gate by alice/);
+    // The grant names the job's client, as every exchange's row does (issue 26).
+    expect(rows.find((r) => r.event === 'redeem')?.client_address).toBe('127.0.0.1');
   });
 
   it('a token of another sha, attempt or environment does not redeem the gate approval: it waits in the job', async () => {
