@@ -1,6 +1,6 @@
 /** Reading approval requests: the job polls its status; an approver lists what they may decide. */
 import { secretMatches } from '../digest.js';
-import type { ApprovalRequestRecord, AuditEntry } from '../store/types.js';
+import type { ApprovalListFilter, ApprovalRequestRecord, AuditEntry } from '../store/types.js';
 import { type Approver, identify, isApprover, isSelf, type MembershipMemo } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';
 import { PENDING_SCAN_LIMIT } from './open.js';
@@ -44,10 +44,38 @@ export async function listDecidable(
 export type QueuedRequest = Omit<RequestDetail, 'history'>;
 
 /** The pending requests `who` may decide, oldest first, each with its recorded claims. */
-export async function queueOf(
-  { deps, store, requireGithub, persistExpiry }: ApprovalContext,
+export async function queueOf(ctx: ApprovalContext, who: Approver): Promise<QueuedRequest[]> {
+  const scope = await decidableScope(ctx, who);
+  const pending = await ctx.store.listApprovalRequests({ ...scope.filter, limit: PENDING_SCAN_LIMIT });
+  return keepDecidable(ctx, who, scope.memo, pending);
+}
+
+/**
+ * The newest `shown` pending requests `who` may decide, newest first, and how many there are in
+ * all: one limited read and one count, however many are pending (the console's queue). The count
+ * is the query's narrowing; a request of a role the policy no longer gates, whose recorded
+ * approvers leave `who` out, is taken off it only when it is among the newest read.
+ */
+export async function queuePageOf(
+  ctx: ApprovalContext,
   who: Approver,
-): Promise<QueuedRequest[]> {
+  shown: number,
+): Promise<{ items: QueuedRequest[]; total: number }> {
+  const scope = await decidableScope(ctx, who);
+  const filter = { ...scope.filter, openAt: ctx.deps.now() };
+  const [newest, total] = await Promise.all([
+    ctx.store.listApprovalRequests({ ...filter, newestFirst: true, limit: shown }),
+    ctx.store.countApprovalRequests(filter),
+  ]);
+  const items = await keepDecidable(ctx, who, scope.memo, newest);
+  return { items, total: Math.max(items.length, total - (newest.length - items.length)) };
+}
+
+/** The query's narrowing of the pending requests to those `who` may decide. */
+async function decidableScope(
+  { deps, requireGithub }: ApprovalContext,
+  who: Approver,
+): Promise<{ filter: ApprovalListFilter; memo: MembershipMemo }> {
   const github = requireGithub('approvals need GitHub to say who you are');
   const memo: MembershipMemo = new Map();
   const gated = [...deps.policy().roles.values()].filter((role) => role.approval);
@@ -55,13 +83,25 @@ export async function queueOf(
   for (const role of gated) {
     if (await isApprover(github, who, role.approval!.approvers, memo)) decidable.push(role.name);
   }
-  const pending = await store.listApprovalRequests({
-    statuses: ['pending'],
-    // A request whose role the policy no longer gates keeps its recorded approvers: checked below.
-    roles: { in: decidable, orNotIn: gated.map((role) => role.name) },
-    notActorId: who.id,
-    limit: PENDING_SCAN_LIMIT,
-  });
+  return {
+    memo,
+    filter: {
+      statuses: ['pending'],
+      // A request whose role the policy no longer gates keeps its recorded approvers: checked after.
+      roles: { in: decidable, orNotIn: gated.map((role) => role.name) },
+      notActorId: who.id,
+    },
+  };
+}
+
+/** The same rules as a decision: still pending, not `who`'s own job, `who` an approver in force. */
+async function keepDecidable(
+  { deps, requireGithub, persistExpiry }: ApprovalContext,
+  who: Approver,
+  memo: MembershipMemo,
+  pending: ApprovalRequestRecord[],
+): Promise<QueuedRequest[]> {
+  const github = requireGithub('approvals need GitHub to say who you are');
   const mine: QueuedRequest[] = [];
   for (const request of pending) {
     if (effectiveStatus(request, deps.now()) !== 'pending') {

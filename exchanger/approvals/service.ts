@@ -19,6 +19,7 @@ import {
   listForApprover,
   type QueuedRequest,
   queueOf,
+  queuePageOf,
   type RequestDetail,
   requestForApprover,
   requestStatus,
@@ -35,6 +36,8 @@ export interface Approvals {
   /** `list` and `decide` for someone already identified (the console's signed-in person). */
   /** The pending requests `who` may decide, oldest first, with their recorded claims (the console's queue). */
   queueAs(who: Approver): Promise<QueuedRequest[]>;
+  /** The newest `shown` of them, newest first, and how many there are (one limited read and a count). */
+  queuePageAs(who: Approver, shown: number): Promise<{ items: QueuedRequest[]; total: number }>;
   decideAs(id: string, who: Approver, decision: Decision): Promise<RequestView>;
   /** One request for someone who may decide it; `not_found` for anyone else, as for no such id. */
   detailAs(id: string, who: Approver): Promise<RequestDetail>;
@@ -65,6 +68,7 @@ export function createApprovals(deps: ApprovalDeps): Approvals {
     list: (userToken) => listForApprover(ctx, userToken),
     decide: (id, userToken, decision) => decideRequest(ctx, id, userToken, decision),
     queueAs: (who) => queueOf(ctx, who),
+    queuePageAs: (who, shown) => queuePageOf(ctx, who, shown),
     decideAs: (id, who, decision) => decideAs(ctx, id, who, decision),
     detailAs: (id, who) => requestForApprover(ctx, id, who),
     redeem: (id, oidcToken, body, client) => redeemRequest(ctx, id, oidcToken, body, client),

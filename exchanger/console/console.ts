@@ -19,7 +19,7 @@ import { CONSOLE_CSS } from './static.js';
 
 export interface ConsoleDeps {
   config: ConsoleConfig;
-  approvals: Pick<Approvals, 'queueAs' | 'detailAs' | 'decideAs'>;
+  approvals: Pick<Approvals, 'queuePageAs' | 'detailAs' | 'decideAs'>;
   store: Pick<Store, 'consumeJti' | 'createSession' | 'getSession' | 'extendSession' | 'deleteSession'>;
   github: Pick<GithubApp, 'getUser'>;
   policy: () => Policy;

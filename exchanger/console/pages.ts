@@ -19,7 +19,7 @@ import { queuePage } from './view-queue.js';
 import { requestPage } from './view-request.js';
 
 export interface PageDeps {
-  approvals: Pick<Approvals, 'queueAs' | 'detailAs' | 'decideAs'>;
+  approvals: Pick<Approvals, 'queuePageAs' | 'detailAs' | 'decideAs'>;
   policy: () => Policy;
   config: ConsoleConfig;
   log: Logger;
@@ -59,25 +59,22 @@ export function approverPages(deps: PageDeps) {
 
   return {
     async queue(res: ServerResponse, who: SignedIn): Promise<void> {
-      const queued = await deps.approvals.queueAs(who);
+      // The newest first, read so from the store: an approver decides those before scrolling.
+      const queued = await deps.approvals.queuePageAs(who, QUEUE_SHOWN);
       const policy = deps.policy();
-      // The use-case lists oldest first (the API's order); an approver reads the newest first.
-      const items = queued
-        .reverse()
-        .slice(0, QUEUE_SHOWN)
-        .map((q) => ({
-          view: q.view,
-          provider: policy.roles.get(q.view.role)?.provider,
-          claims: q.claims,
-          durationText: duration(q.durationSeconds),
-        }));
+      const items = queued.items.map((q) => ({
+        view: q.view,
+        provider: policy.roles.get(q.view.role)?.provider,
+        claims: q.claims,
+        durationText: duration(q.durationSeconds),
+      }));
       sendHtml(
         res,
         200,
         queuePage({
           who,
           items,
-          total: queued.length,
+          total: queued.total,
           now: deps.now(),
           githubWebUrl: deps.config.githubWebUrl,
         }),

@@ -15,7 +15,13 @@ import {
   requestRecord,
   votesJson,
 } from './approvals-rows.js';
-import type { ApprovalRequestRecord, ApprovalState, AuditEntry, LeaseRecord } from './types.js';
+import type {
+  ApprovalListFilter,
+  ApprovalRequestRecord,
+  ApprovalState,
+  AuditEntry,
+  LeaseRecord,
+} from './types.js';
 
 export const postgresApprovalsMigration = (t: (name: string) => string) => `
   CREATE TABLE IF NOT EXISTS ${t('approval_requests')} (
@@ -100,6 +106,29 @@ function leaseParams(first: number): string {
   return types.map((type, i) => `$${first + i}::${type}`).join(', ');
 }
 
+/** One WHERE for every filter ($1…$8): an absent narrowing is a NULL parameter. */
+const listWhere = `WHERE status = ANY($1::text[])
+    AND ($2::text[] IS NULL OR role = ANY($2::text[])
+         OR ($3::text[] IS NOT NULL AND NOT (role = ANY($3::text[]))))
+    AND ($4::text IS NULL OR claims->>'actor_id' IS DISTINCT FROM $4::text)
+    AND ($6::text IS NULL
+         OR (claims->>'repository_id' = $5::text AND claims->>'run_id' = $6::text
+             AND claims->>'run_attempt' = $7::text))
+    AND ($8::timestamptz IS NULL OR expires_at > $8::timestamptz)`;
+
+function listValues({ statuses, roles, notActorId, run, openAt }: ApprovalListFilter): unknown[] {
+  return [
+    statuses,
+    roles ? [...roles.in] : null,
+    roles?.orNotIn ? [...roles.orNotIn] : null,
+    notActorId ?? null,
+    run?.repositoryId ?? null,
+    run?.runId ?? null,
+    run?.runAttempt ?? null,
+    openAt ?? null,
+  ];
+}
+
 export function postgresApprovals(io: PostgresIo): ApprovalMethods {
   const { t } = io;
   const table = t('approval_requests');
@@ -127,32 +156,24 @@ export function postgresApprovals(io: PostgresIo): ApprovalMethods {
       });
       return rows[0] && requestRecord(rows[0], DECODE);
     },
-    async listApprovalRequests({ statuses, roles, notActorId, run, limit = DEFAULT_APPROVAL_LIST_LIMIT }) {
-      if (statuses.length === 0) return [];
-      // One statement for every filter: an absent narrowing is a NULL parameter.
+    async listApprovalRequests(filter) {
+      if (filter.statuses.length === 0) return [];
+      const order = filter.newestFirst ? 'created_at DESC, id DESC' : 'created_at, id';
       const { rows } = await io.query<RequestRow>('list approval requests', {
-        name: 'jitkey_list_approval_requests',
-        text: `SELECT ${COLUMNS} FROM ${table}
-                WHERE status = ANY($1::text[])
-                  AND ($2::text[] IS NULL OR role = ANY($2::text[])
-                       OR ($3::text[] IS NOT NULL AND NOT (role = ANY($3::text[]))))
-                  AND ($4::text IS NULL OR claims->>'actor_id' IS DISTINCT FROM $4::text)
-                  AND ($6::text IS NULL
-                       OR (claims->>'repository_id' = $5::text AND claims->>'run_id' = $6::text
-                           AND claims->>'run_attempt' = $7::text))
-                ORDER BY created_at, id LIMIT $8`,
-        values: [
-          statuses,
-          roles ? [...roles.in] : null,
-          roles?.orNotIn ? [...roles.orNotIn] : null,
-          notActorId ?? null,
-          run?.repositoryId ?? null,
-          run?.runId ?? null,
-          run?.runAttempt ?? null,
-          limit,
-        ],
+        name: filter.newestFirst ? 'jitkey_list_approval_requests_newest' : 'jitkey_list_approval_requests',
+        text: `SELECT ${COLUMNS} FROM ${table} ${listWhere} ORDER BY ${order} LIMIT $9`,
+        values: [...listValues(filter), filter.limit ?? DEFAULT_APPROVAL_LIST_LIMIT],
       });
       return rows.map((row) => requestRecord(row, DECODE));
+    },
+    async countApprovalRequests(filter) {
+      if (filter.statuses.length === 0) return 0;
+      const { rows } = await io.query<{ n: string }>('count approval requests', {
+        name: 'jitkey_count_approval_requests',
+        text: `SELECT count(*) AS n FROM ${table} ${listWhere}`,
+        values: listValues(filter),
+      });
+      return Number(rows[0]?.n ?? 0);
     },
     async updateApprovalRequest(id, version, next, entry, lease) {
       const state = stateValues(next); // $1…$7

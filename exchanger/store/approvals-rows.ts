@@ -8,7 +8,11 @@ import type { ApprovalRequestRecord, ApprovalStatus, ApprovalVote, Store } from 
 
 export type ApprovalMethods = Pick<
   Store,
-  'createApprovalRequest' | 'getApprovalRequest' | 'listApprovalRequests' | 'updateApprovalRequest'
+  | 'createApprovalRequest'
+  | 'getApprovalRequest'
+  | 'listApprovalRequests'
+  | 'countApprovalRequests'
+  | 'updateApprovalRequest'
 >;
 
 export const DEFAULT_APPROVAL_LIST_LIMIT = 100;

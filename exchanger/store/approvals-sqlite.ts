@@ -95,20 +95,33 @@ export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMe
             version = version + 1
       WHERE id = @id AND version = @version`,
   );
-  // One statement for every filter: lists travel as JSON arrays, an absent narrowing as NULL.
-  const list = db.prepare<ListParams, RequestRow>(
-    `SELECT * FROM approval_requests
-      WHERE status IN (SELECT value FROM json_each(@statuses))
+  // One WHERE for every filter: lists travel as JSON arrays, an absent narrowing as NULL. A single
+  // status is compared with `=`: then the (status, created_at) index is read in order, backwards
+  // for the newest, where `IN (json_each …)` sorts every match first.
+  const statements = (status: string) => {
+    const where = `WHERE ${status}
         AND (@roles_in IS NULL
              OR role IN (SELECT value FROM json_each(@roles_in))
              OR (@roles_not_in IS NOT NULL AND role NOT IN (SELECT value FROM json_each(@roles_not_in))))
         AND (@not_actor_id IS NULL OR json_extract(claims, '$.actor_id') IS NOT @not_actor_id)
+        AND (@open_at IS NULL OR expires_at > @open_at)
         AND (@run_id IS NULL
              OR (json_extract(claims, '$.repository_id') = @repository_id
                  AND json_extract(claims, '$.run_id') = @run_id
-                 AND json_extract(claims, '$.run_attempt') = @run_attempt))
-      ORDER BY created_at, id LIMIT @limit`,
-  );
+                 AND json_extract(claims, '$.run_attempt') = @run_attempt))`;
+    return {
+      oldest: db.prepare<ListParams, RequestRow>(
+        `SELECT * FROM approval_requests ${where} ORDER BY created_at, id LIMIT @limit`,
+      ),
+      newest: db.prepare<ListParams, RequestRow>(
+        `SELECT * FROM approval_requests ${where} ORDER BY created_at DESC, id DESC LIMIT @limit`,
+      ),
+      count: db.prepare<ListParams, { n: number }>(`SELECT count(*) AS n FROM approval_requests ${where}`),
+    };
+  };
+  const one = statements('status = @status');
+  const many = statements('status IN (SELECT value FROM json_each(@statuses))');
+  const pick = (filter: ApprovalListFilter) => (filter.statuses.length === 1 ? one : many);
 
   return {
     createApprovalRequest: (request, entry) =>
@@ -128,8 +141,15 @@ export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMe
     listApprovalRequests: (filter) =>
       io.read('list approval requests', () => {
         if (filter.statuses.length === 0) return [];
-        return list.all(listParams(filter)).map((row) => requestRecord(row, DECODE));
+        const read = pick(filter);
+        return (filter.newestFirst ? read.newest : read.oldest)
+          .all(listParams(filter))
+          .map((row) => requestRecord(row, DECODE));
       }),
+    countApprovalRequests: (filter) =>
+      io.read('count approval requests', () =>
+        filter.statuses.length === 0 ? 0 : (pick(filter).count.get(listParams(filter))?.n ?? 0),
+      ),
     updateApprovalRequest: (id, version, next, entry, lease) =>
       io.write(() => {
         const row = { ...stateRow(next), id, version };
@@ -147,9 +167,11 @@ export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMe
 
 interface ListParams {
   statuses: string;
+  status: string | null;
   roles_in: string | null;
   roles_not_in: string | null;
   not_actor_id: string | null;
+  open_at: number | null;
   repository_id: string | null;
   run_id: string | null;
   run_attempt: string | null;
@@ -160,14 +182,17 @@ function listParams({
   statuses,
   roles,
   notActorId,
+  openAt,
   run,
   limit = DEFAULT_APPROVAL_LIST_LIMIT,
 }: ApprovalListFilter): ListParams {
   return {
     statuses: JSON.stringify(statuses),
+    status: statuses[0] ?? null,
     roles_in: roles ? JSON.stringify(roles.in) : null,
     roles_not_in: roles?.orNotIn ? JSON.stringify(roles.orNotIn) : null,
     not_actor_id: notActorId ?? null,
+    open_at: openAt ? ms(openAt, 'openAt') : null,
     repository_id: run?.repositoryId ?? null,
     run_id: run?.runId ?? null,
     run_attempt: run?.runAttempt ?? null,

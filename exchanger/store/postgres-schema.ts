@@ -92,6 +92,9 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
     CREATE INDEX audit_client_at ON ${t('audit')} (client_key, at, id);`,
   // What each lease's credentials did upstream (issue 26): keys to poll, events found.
   postgresActivityMigration,
+  // Repository and outcome together (the console's commonest pair): one range of one index.
+  (t) => `
+    CREATE INDEX audit_repository_outcome_at ON ${t('audit')} (lower(repository), outcome, at, id);`,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */

@@ -89,6 +89,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_client_at ON audit (client_key, at);`,
   // What each lease's credentials did upstream (issue 26): keys to poll, events found.
   SQLITE_ACTIVITY_MIGRATION,
+  // Repository and outcome together (the console's commonest pair): one range of one index, where
+  // the outcome index alone is walked through every row of that outcome when nothing matches.
+  `CREATE INDEX audit_repository_outcome_at ON audit (repository, outcome, at);`,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

@@ -153,6 +153,10 @@ export interface ApprovalListFilter {
   notActorId?: string;
   /** Only this run attempt's requests (its `repository_id`, `run_id` and `run_attempt` claims). */
   run?: RunKey;
+  /** Only requests whose `expiresAt` is after this (not yet expired, whatever their stored status). */
+  openAt?: Date;
+  /** The newest `limit` first (the console's queue) rather than the oldest. */
+  newestFirst?: boolean;
   /** Default 100. */
   limit?: number;
 }
@@ -241,8 +245,10 @@ export interface Store {
   /** Inserts a new approval request (version 1) and its audit row, in one transaction. */
   createApprovalRequest(request: ApprovalRequestRecord, entry: AuditEntry): Promise<void>;
   getApprovalRequest(id: string): Promise<ApprovalRequestRecord | undefined>;
-  /** Requests whose stored status is one of `statuses`, narrowed by the query, oldest first. */
+  /** Requests whose stored status is one of `statuses`, narrowed by the query, oldest first (or newest). */
   listApprovalRequests(filter: ApprovalListFilter): Promise<ApprovalRequestRecord[]>;
+  /** How many requests `listApprovalRequests` would list without its `limit`. */
+  countApprovalRequests(filter: ApprovalListFilter): Promise<number>;
   /**
    * Compare-and-swap: when the request is still at `version`, writes `next` (version + 1), the
    * audit row and, for a redemption, the lease, in one transaction, and returns true. Returns

@@ -550,6 +550,43 @@ describe('a flood of other requests (issue 16, item 9: filtered in the query)', 
     expect((await world.approvals.list('gho_bob')).requests).toHaveLength(PENDING_SCAN_LIMIT);
   });
 
+  it("the console's queue reads only the newest it shows, and counts the rest in the query", async () => {
+    await flood();
+    // Bob's own job for a role he decides: neither shown nor counted.
+    const own = approvalRequest();
+    await world.store.createApprovalRequest(
+      approvalRequest({
+        id: 'req_bobs_own',
+        role: 'deploy',
+        createdAt: T0,
+        expiresAt: new Date(T0.getTime() + 1_800_000),
+        claims: { ...own.claims, run_id: 'own', actor: 'bob', actor_id: '1002' },
+      }),
+      {
+        at: T0,
+        requestId: 'req_bobs_own',
+        event: 'approval_request',
+        outcome: 'pending',
+        reason: 'own',
+        claims: {},
+      },
+    );
+    const list = world.store.listApprovalRequests.bind(world.store);
+    const read: number[] = [];
+    world.store.listApprovalRequests = async (filter) => {
+      const rows = await list(filter);
+      read.push(rows.length);
+      return rows;
+    };
+    const page = await world.approvals.queuePageAs({ login: 'bob', id: '1002' }, 200);
+    expect(page.total).toBe(PENDING_SCAN_LIMIT);
+    expect(page.items.map((q) => q.view.request_id)).toEqual(
+      Array.from({ length: 200 }, (_, i) => `req_flood${PENDING_SCAN_LIMIT - 1 - i}`),
+    );
+    expect(read).toEqual([200]);
+    expect((await world.approvals.queuePageAs({ login: 'alice', id: '1001' }, 200)).total).toBe(0);
+  });
+
   it('does not hide a run’s own requests from its cap of 50', async () => {
     await flood();
     for (let i = 0; i < MAX_PENDING_PER_RUN; i++) await ask();

@@ -175,7 +175,10 @@ describe('my queue', () => {
     }));
     const pages = approverPages({
       approvals: {
-        queueAs: async () => queued,
+        queuePageAs: async (_who, shown) => ({
+          items: [...queued].reverse().slice(0, shown),
+          total: queued.length,
+        }),
         detailAs: async () => Promise.reject(new Error('not read')),
         decideAs: async () => Promise.reject(new Error('not read')),
       },

@@ -223,6 +223,35 @@ export function approvalRequestContract(open: (options?: StoreOptions) => Promis
       expect(await ids({ roles: { in: [`it's "odd"]`] } })).toEqual(['q1']);
     });
 
+    it('lists the newest first up to the limit, and counts every match, open ones only when asked', async () => {
+      const store = await open();
+      const claims = approvalRequest().claims;
+      const make = (id: string, minutes: number, extra: Partial<ApprovalRequestRecord> = {}) =>
+        store.createApprovalRequest(
+          approvalRequest({ id, createdAt: at(minutes), expiresAt: at(minutes + 30), ...extra }),
+          audit({ requestId: id }),
+        );
+      await make('p1', 1);
+      await make('p2', 2, { claims: { ...claims, actor_id: '1001' } });
+      await make('p3', 3, { role: 'deploy' });
+      await make('p4', 4);
+      await make('p5', 5, { expiresAt: at(-1) }); // past its deadline, still stored as pending
+      await make('d6', 6, { status: 'denied' });
+      const filter: ApprovalListFilter = {
+        statuses: ['pending'],
+        roles: { in: ['db-admin'] },
+        notActorId: '1001',
+      };
+      const ids = async (f: ApprovalListFilter) => (await store.listApprovalRequests(f)).map((r) => r.id);
+      expect(await ids({ ...filter, newestFirst: true, limit: 2 })).toEqual(['p5', 'p4']);
+      expect(await ids({ ...filter, newestFirst: true, openAt: T0, limit: 2 })).toEqual(['p4', 'p1']);
+      expect(await ids({ ...filter, limit: 2 })).toEqual(['p1', 'p4']);
+      expect(await store.countApprovalRequests({ ...filter, limit: 1 })).toBe(3);
+      expect(await store.countApprovalRequests({ ...filter, openAt: T0 })).toBe(2);
+      expect(await store.countApprovalRequests({ statuses: ['pending', 'denied'] })).toBe(6);
+      expect(await store.countApprovalRequests({ statuses: [] })).toBe(0);
+    });
+
     it('purges requests a day past their expiry', async () => {
       const store = await open();
       await store.createApprovalRequest(approvalRequest({ id: 'old', expiresAt: at(-25 * 60) }), audit());

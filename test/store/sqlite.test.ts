@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../exchanger/store/open.js';
+import { MS_TIMES, rowsFor } from '../../exchanger/store/rows.js';
 import { entry, lease, storeContract } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'jitkey-store-'));
@@ -46,8 +47,33 @@ describe('sqlite store', () => {
     await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(8);
+    expect(raw.pragma('user_version', { simple: true })).toBe(9);
     raw.close();
+  });
+
+  it('reads repository + outcome from one index range, not the outcome index walked row by row', async () => {
+    const path = freshPath();
+    await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
+    const raw = new Database(path, { readonly: true });
+    const rows = rowsFor({
+      times: MS_TIMES,
+      param: () => '?',
+      repositoryEquals: (p) => `repository = ${p}`,
+      actorEquals: (p) => `actor = ${p} COLLATE NOCASE`,
+    });
+    const { sql, params } = rows.auditPage(
+      'audit',
+      { repository: 'acme/web', outcome: 'denied' },
+      { limit: 51 },
+    );
+    const plan = (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map(
+      (p) => p.detail,
+    );
+    raw.close();
+    expect(plan.join('; ')).toMatch(
+      /USING INDEX audit_repository_outcome_at \(repository=\? AND outcome=\?\)/,
+    );
+    expect(plan.join('; ')).not.toContain('TEMP B-TREE');
   });
 
   it('a jti recorded without an issuer (before jtis were keyed by issuer) still counts as spent', async () => {
@@ -75,7 +101,8 @@ describe('sqlite store', () => {
     await before.close();
     // The file as version 6 left it: no client columns.
     const raw = new Database(path);
-    raw.exec(`DROP TABLE lease_activity_keys;
+    raw.exec(`DROP INDEX audit_repository_outcome_at;
+      DROP TABLE lease_activity_keys;
       DROP TABLE lease_activity;
       DROP INDEX audit_client_at;
       ALTER TABLE audit DROP COLUMN client_key;
@@ -103,7 +130,7 @@ describe('sqlite store', () => {
     raw.close();
     await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
       code: 'unavailable',
-      message: expect.stringContaining('newer than this jitkey knows (8): upgrade jitkey'),
+      message: expect.stringContaining('newer than this jitkey knows (9): upgrade jitkey'),
     });
   });
 
