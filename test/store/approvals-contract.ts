@@ -250,6 +250,11 @@ export function approvalRequestContract(open: (options?: StoreOptions) => Promis
       expect(await store.countApprovalRequests({ ...filter, openAt: T0 })).toBe(2);
       expect(await store.countApprovalRequests({ statuses: ['pending', 'denied'] })).toBe(6);
       expect(await store.countApprovalRequests({ statuses: [] })).toBe(0);
+      // A request without actor_id is counted as it is listed: kept, for the caller to compare logins.
+      const { actor_id: _, ...noActor } = claims;
+      await make('n7', 7, { claims: noActor });
+      expect(await store.countApprovalRequests({ ...filter, openAt: T0 })).toBe(3);
+      expect(await store.countApprovalRequests({ ...filter, notActorId: '1002', openAt: T0 })).toBe(2);
     });
 
     it('purges requests a day past their expiry', async () => {

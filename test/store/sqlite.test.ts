@@ -102,6 +102,7 @@ describe('sqlite store', () => {
     // The file as version 6 left it: no client columns.
     const raw = new Database(path);
     raw.exec(`DROP INDEX audit_repository_outcome_at;
+      DROP INDEX approval_requests_actor_id;
       DROP TABLE lease_activity_keys;
       DROP TABLE lease_activity;
       DROP INDEX audit_client_at;
