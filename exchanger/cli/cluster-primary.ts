@@ -14,6 +14,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { callerBudget } from '../approvals/caller-budget.js';
+import { SIGN_INS_PER_MINUTE } from '../console/auth.js';
 import { JitkeyError } from '../errors.js';
 import { createRefusalFold } from '../exchange/refusal-fold.js';
 import type { Logger } from '../log.js';
@@ -194,9 +195,10 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
   const now = () => new Date();
   const fold = createRefusalFold({ now, requestId: newRequestId });
   const approverCalls = callerBudget({ now });
-  const spendApproverCall = (peer: string) => {
+  const signIns = callerBudget({ now, perMinute: SIGN_INS_PER_MINUTE, what: 'sign-in attempts' });
+  const spend = (budget: (peer: string) => void, peer: string) => {
     try {
-      approverCalls(peer);
+      budget(peer);
       return undefined;
     } catch (err) {
       if (!(err instanceof JitkeyError)) throw err;
@@ -215,7 +217,9 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
       case 'fold-due':
         return answer(worker, message.id, fold.due(message.all));
       case 'approver-call':
-        return answer(worker, message.id, spendApproverCall(message.peer));
+        return answer(worker, message.id, spend(approverCalls, message.peer));
+      case 'sign-in':
+        return answer(worker, message.id, spend(signIns, message.peer));
     }
     if (message.jitkey === 'policy-wanted') return handPolicy(worker);
     if (message.jitkey === 'part-taken') return partTaken.get(worker)?.();

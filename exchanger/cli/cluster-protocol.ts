@@ -28,12 +28,13 @@ export type ToPrimary =
   /**
    * The limits held for the whole server, counted by the primary (issue 24, item 10): does
    * this refusal get its own audit row (`answer` true/false); the refusal fold's summary rows
-   * that are due (`answer` AuditEntry[]); may this address make another approver call
-   * (`answer` undefined, or the refusal).
+   * that are due (`answer` AuditEntry[]); may this address make another approver call, or
+   * start another console sign-in (`answer` undefined, or the refusal).
    */
   | { jitkey: 'fold-admit'; id: number; subject: string; event: FoldedEvent; code: FoldedCode }
   | { jitkey: 'fold-due'; id: number; all: boolean }
-  | { jitkey: 'approver-call'; id: number; peer: string };
+  | { jitkey: 'approver-call'; id: number; peer: string }
+  | { jitkey: 'sign-in'; id: number; peer: string };
 
 export type ToWorker =
   | { jitkey: 'collect'; id: number }
@@ -51,10 +52,10 @@ export type ToWorker =
   /** Every worker staged it: put it in force (`commit`), or drop it (`abort`). */
   | { jitkey: 'commit-reload'; id: number }
   | { jitkey: 'abort-reload'; id: number }
-  /** The primary's answer to `fold-admit`, `fold-due` or `approver-call`. */
+  /** The primary's answer to `fold-admit`, `fold-due`, `approver-call` or `sign-in`. */
   | { jitkey: 'answer'; id: number; value: unknown };
 
-/** The primary's answer to `approver-call` when the address is over its budget. */
+/** The primary's answer to `approver-call` or `sign-in` when the address is over its budget. */
 export interface BudgetRefusal {
   message: string;
   retryAfter: number;

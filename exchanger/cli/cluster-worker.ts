@@ -42,6 +42,8 @@ export interface WorkerLink {
   refusals: RefusalFold;
   /** Spends one approver call of the address's whole-server budget; throws 429 past it. */
   approverCall(peer: string): Promise<void>;
+  /** Spends one console sign-in start of the address's whole-server budget; throws 429 past it. */
+  signIn(peer: string): Promise<void>;
 }
 
 export function linkWorker(log: Logger): WorkerLink {
@@ -126,6 +128,14 @@ export function linkWorker(log: Logger): WorkerLink {
     });
   };
 
+  /** One of the whole-server budgets the primary keeps: 429 past it, 503 when it cannot say. */
+  const spendOf = async (budget: 'approver-call' | 'sign-in', peer: string, what: string) => {
+    const refusal = await ask<BudgetRefusal | undefined>((id) => ({ jitkey: budget, id, peer })).catch(() => {
+      throw new JitkeyError('unavailable', `the exchanger could not count ${what}; retry shortly`);
+    });
+    if (refusal) throw new JitkeyError('rate_limited', refusal.message, { retryAfter: refusal.retryAfter });
+  };
+
   return {
     refusals: {
       // Without the primary's count, a refusal is audited on its own: never lose a row.
@@ -138,16 +148,8 @@ export function linkWorker(log: Logger): WorkerLink {
           () => [],
         ),
     },
-    async approverCall(peer) {
-      const refusal = await ask<BudgetRefusal | undefined>((id) => ({
-        jitkey: 'approver-call',
-        id,
-        peer,
-      })).catch(() => {
-        throw new JitkeyError('unavailable', 'the exchanger could not count approver calls; retry shortly');
-      });
-      if (refusal) throw new JitkeyError('rate_limited', refusal.message, { retryAfter: refusal.retryAfter });
-    },
+    approverCall: (peer) => spendOf('approver-call', peer, 'approver calls'),
+    signIn: (peer) => spendOf('sign-in', peer, 'sign-ins'),
     policy() {
       return new Promise<PolicySnapshot>((resolve) => {
         initial = resolve;

@@ -18,6 +18,7 @@ import { hashSecret, secretMatches } from '../digest.js';
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
 import { clientAddress } from '../net/client-address.js';
+import { limitKey } from '../net/ip.js';
 import type { Store } from '../store/types.js';
 import type { ConsoleConfig } from './config.js';
 import { hostCookie, readCookie } from './cookies.js';
@@ -45,6 +46,8 @@ export interface AuthDeps {
   fetch: typeof globalThis.fetch;
   log: Logger;
   now: () => Date;
+  /** The sign-in budget; with workers, the primary's, for the whole server (default: this process's). */
+  signInBudget?: (peer: string) => void | Promise<void>;
 }
 
 /** A `next` that stays inside the console: a path under /console/, never another host. */
@@ -59,15 +62,19 @@ export function safeNext(next: string | null | undefined): string {
 }
 
 export function authRoutes(deps: AuthDeps) {
-  const spend = callerBudget({ now: deps.now, perMinute: SIGN_INS_PER_MINUTE, what: 'sign-in attempts' });
+  const spend =
+    deps.signInBudget ??
+    callerBudget({ now: deps.now, perMinute: SIGN_INS_PER_MINUTE, what: 'sign-in attempts' });
   const clearLogin = hostCookie(LOGIN_COOKIE, '', 0);
 
   const refuse = (res: ServerResponse, status: number, message: string, next?: string) =>
     sendHtml(res, status, signInPage({ next, error: message }), [clearLogin]);
 
   return {
-    login(req: IncomingMessage, res: ServerResponse, url: URL): void {
-      spend(clientAddress(req));
+    async login(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+      // Awaited: with workers the budget is the primary's and answers asynchronously. Keyed as
+      // every per-address limit is (an IPv6 client by its /64).
+      await spend(limitKey(clientAddress(req)));
       const next = safeNext(url.searchParams.get('next'));
       const start = startSignIn(deps.config);
       const value = `${start.state}.${start.verifier}.${Buffer.from(next).toString('base64url')}`;

@@ -26,6 +26,8 @@ export interface ConsoleDeps {
   log: Logger;
   now: () => Date;
   fetch?: typeof globalThis.fetch;
+  /** The sign-in budget; with workers, the primary's (default: this process's own). */
+  signInBudget?: (peer: string) => void | Promise<void>;
   /** The platform admins' screens (leases, audit, policy): what they need beyond the above. */
   admin?: Omit<AdminDeps, 'policy' | 'log' | 'now'>;
 }
@@ -42,6 +44,7 @@ export function createConsole(deps: ConsoleDeps, more: readonly ConsolePage[] = 
     fetch: deps.fetch ?? globalThis.fetch,
     log: deps.log,
     now: deps.now,
+    ...(deps.signInBudget ? { signInBudget: deps.signInBudget } : {}),
   });
   const approver = approverPages(deps);
   const admin =

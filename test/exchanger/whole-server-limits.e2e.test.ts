@@ -6,7 +6,9 @@
  */
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SIGN_INS_PER_MINUTE } from '../../exchanger/console/auth.js';
 import { approvalRoles } from '../approvals/support.js';
+import { CLIENT, freePort } from '../console/support.js';
 import { runCli } from '../support/exchanger-process.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
@@ -79,6 +81,35 @@ describe('jitkey serve --workers 2: one budget for the whole server', () => {
     expect(userCalls).toBe(120);
     // Both workers took requests: the budget was one across them, not one each.
     expect(refusingWorkers(s.exchanger.output())).toEqual(new Set(['1', '2']));
+  }, 120_000);
+
+  it('console sign-ins: 20 starts a minute from one address in all, not 20 per worker', async () => {
+    gh = await startGithubStandin({
+      installations: [{ owner: 'acme', permissions: { members: 'read' }, repositories: ['web'] }],
+    });
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    stack = await startStack({
+      exchanger: {
+        args: ['--workers', '2'],
+        port,
+        env: {
+          ...githubAppEnv(gh),
+          JITKEY_PUBLIC_URL: url,
+          JITKEY_GITHUB_APP_CLIENT_ID: CLIENT.clientId,
+          JITKEY_GITHUB_APP_CLIENT_SECRET: CLIENT.clientSecret,
+        },
+      },
+    });
+    const statuses: number[] = [];
+    for (let batch = 0; batch < 6; batch++) {
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () => send(url, 'GET', '/console/auth/login', {})),
+      );
+      statuses.push(...answers.map((a) => a.status));
+    }
+    expect(statuses.filter((x) => x === 303)).toHaveLength(SIGN_INS_PER_MINUTE);
+    expect(statuses.filter((x) => x === 429)).toHaveLength(60 - SIGN_INS_PER_MINUTE);
   }, 120_000);
 
   it('refusal fold: one audit row per address per minute for unverified tokens, and one count', async () => {
