@@ -236,6 +236,29 @@ describe('audit', () => {
     );
     expect(await c.axe(page)).toEqual([]);
     await context.close();
+
+    // Mallory, no approver, read the id in a job log: her Deny is refused (and audited), and the
+    // refusal opens none of the request's rows to her.
+    const m = await phone();
+    await c.signIn(m.page, 'mallory');
+    const csrf = (await m.page.locator('input[name=csrf]').first().getAttribute('value'))!;
+    const deny = await m.page.context().request.post(`${c.url}/console/requests/${id}/deny`, {
+      form: { csrf, reason: 'let me see' },
+      headers: { origin: c.url, 'sec-fetch-site': 'same-origin' },
+    });
+    expect(deny.status()).toBe(404);
+    expect(
+      (await auditRows()).some((r) => r.request_id === id && r.event === 'deny' && r.actor === 'mallory'),
+    ).toBe(true);
+    await m.page.goto(`${c.url}/console/audit?request_id=${id}`);
+    expect(await m.page.locator('tbody tr').count()).toBe(0);
+    expect(await m.page.locator('main').textContent()).toContain('No row matches.');
+    const exported = await m.page
+      .context()
+      .request.get(`${c.url}/console/audit/export?format=jsonl&request_id=${id}`);
+    expect(exported.status()).toBe(200);
+    expect(await exported.text()).toBe('');
+    await m.context.close();
   });
 });
 
