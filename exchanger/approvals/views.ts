@@ -3,6 +3,7 @@
  * status, who approved and a denial's reason; approvers, once GitHub and the policy say they are
  * one, see what they are deciding on: role, repository, ref, actor, run. Nobody sees a hash.
  */
+import { formatDuration } from '../duration.js';
 import type { Pending } from '../exchange/types.js';
 import type { ApprovalRequestRecord, ApprovalStatus } from '../store/types.js';
 
@@ -78,6 +79,20 @@ const denial = (request: ApprovalRequestRecord, status: ApprovalStatus) =>
       }
     : {};
 
+/**
+ * Why an expired request expired, for the job's log: nobody answered in time (and who could
+ * have), approved but never redeemed, or the reason recorded when its run ended.
+ */
+export function expiryReason(request: ApprovalRequestRecord, approvers = request.approvers): string {
+  if (request.reason) return request.reason;
+  const votes = new Set(request.approvals.map((v) => v.id)).size;
+  if (request.status === 'approved' || (request.status === 'expired' && votes >= request.required)) {
+    return `approved, but not redeemed by ${request.expiresAt.toISOString()}`;
+  }
+  const waited = Math.max(0, Math.round((request.expiresAt.getTime() - request.createdAt.getTime()) / 1000));
+  return `nobody approved it within its ${formatDuration(waited)} timeout (${votes} of ${request.required} approvals); it could have been approved by ${approvers.join(', ')}`;
+}
+
 export function statusView(
   request: ApprovalRequestRecord,
   status: ApprovalStatus,
@@ -91,6 +106,7 @@ export function statusView(
     required,
     expires_at: request.expiresAt.toISOString(),
     ...denial(request, status),
+    ...(status === 'expired' ? { reason: expiryReason(request) } : {}),
   };
 }
 
