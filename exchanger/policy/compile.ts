@@ -71,6 +71,7 @@ export function compilePolicy(doc: PolicyDoc): Policy {
     issuers: doc.issuers,
     defaults: doc.defaults,
     admins: doc.admins,
+    ...(doc.slackUsers ? { slackUsers: doc.slackUsers } : {}),
     roles,
     source: doc.file,
   };

@@ -196,6 +196,7 @@ export function compileDirectory(dir: string, org: OrgDoc, teams: readonly TeamD
     issuers: org.issuers,
     defaults: org.defaults,
     admins: org.admins,
+    ...(org.slackUsers ? { slackUsers: org.slackUsers } : {}),
     roles,
     source: dir,
   };

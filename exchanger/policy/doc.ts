@@ -11,6 +11,7 @@ import type {
   IssuerConfig,
   KubernetesRoleConfig,
   ProviderName,
+  SlackUser,
   SourcePosition,
 } from './types.js';
 
@@ -82,6 +83,8 @@ export interface PolicyDoc {
   issuers: IssuerConfig[];
   defaults: { durationSeconds: number; maxDurationSeconds: number };
   admins: AdminsDoc;
+  /** `slack_users`: Slack user id → GitHub account. */
+  slackUsers?: Map<string, SlackUser>;
   roles: RoleDoc[];
 }
 
@@ -123,6 +126,7 @@ export interface OrgDoc {
   issuers: IssuerConfig[];
   defaults: { durationSeconds: number; maxDurationSeconds: number };
   admins: AdminsDoc;
+  slackUsers?: Map<string, SlackUser>;
   ceilings: { maxDurationSeconds?: number; providers?: ProviderName[] };
   teams: Map<string, TeamLimitsDoc>;
   /** Resources more than one team may grant; nothing else may be granted by two teams. */

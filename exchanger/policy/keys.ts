@@ -4,7 +4,7 @@
  */
 import { CONDITION_CLAIMS } from '../claims.js';
 
-export const POLICY_KEYS = ['version', 'issuers', 'defaults', 'admins', 'roles'] as const;
+export const POLICY_KEYS = ['version', 'issuers', 'defaults', 'admins', 'slack_users', 'roles'] as const;
 export const ISSUER_KEYS = ['url', 'audience'] as const;
 export const DEFAULTS_KEYS = ['duration', 'max_duration'] as const;
 export const ROLE_KEYS = [
@@ -27,8 +27,18 @@ export const AWS_KEYS = ['role_arn', 'region', 'session_policy', 'session_tags']
 export const GCP_KEYS = ['service_account', 'scopes', 'delegates', 'allow_extended_lifetime'] as const;
 export const GITHUB_KEYS = ['repositories', 'permissions'] as const;
 export const KUBERNETES_KEYS = ['server', 'ca_data', 'namespace', 'service_account', 'audiences'] as const;
-export const APPROVAL_KEYS = ['approvers', 'required', 'timeout', 'notify', 'gate', 'break_glass'] as const;
+export const APPROVAL_KEYS = [
+  'approvers',
+  'required',
+  'timeout',
+  'notify',
+  'gate',
+  'break_glass',
+  'chat_decisions',
+] as const;
 export const BREAK_GLASS_KEYS = ['allowed', 'reviews_required'] as const;
+/** One `slack_users` entry: the GitHub account a Slack user decides as. */
+export const SLACK_USER_KEYS = ['login', 'id'] as const;
 /** `approval.notify` as a map: `{ slack: URL }`. */
 export const NOTIFY_KEYS = ['slack'] as const;
 /** A rule's keys: the OIDC condition claims, plus `claims:` for any other claim. */
@@ -87,6 +97,7 @@ export const ORG_KEYS = [
   'issuers',
   'defaults',
   'admins',
+  'slack_users',
   'ceilings',
   'teams',
   'shared',
@@ -119,6 +130,7 @@ export const KEYSETS = {
   kubernetes: KUBERNETES_KEYS,
   approval: APPROVAL_KEYS,
   break_glass: BREAK_GLASS_KEYS,
+  slack_user: SLACK_USER_KEYS,
   notify: NOTIFY_KEYS,
   rule: RULE_KEYS,
 } as const;
@@ -157,6 +169,7 @@ export const ORG_KEY_LINKS: readonly (KeyLink<OrgKeyset> & { ref: string })[] = 
   { from: 'org', key: 'issuers', ref: `${POLICY_DEFS}issuer`, as: 'list' },
   { from: 'org', key: 'defaults', ref: `${POLICY_DEFS}defaults`, as: 'object' },
   { from: 'org', key: 'admins', ref: `${POLICY_DEFS}admins`, as: 'object' },
+  { from: 'org', key: 'slack_users', ref: `${POLICY_DEFS}slack_user`, as: 'map' },
   { from: 'org', key: 'ceilings', ref: '#/$defs/ceilings', as: 'object' },
   { from: 'org', key: 'teams', ref: '#/$defs/team_limits', as: 'map' },
   { from: 'org', key: 'guardrails', ref: '#/$defs/guardrail', as: 'list' },
@@ -182,6 +195,7 @@ export const TEAM_ROLE_REF = `${POLICY_DEFS}role`;
 export const KEY_LINKS: readonly (KeyLink<KeysetName> & { to: KeysetName })[] = [
   { from: 'policy', key: 'issuers', to: 'issuer', as: 'list' },
   { from: 'policy', key: 'defaults', to: 'defaults', as: 'object' },
+  { from: 'policy', key: 'slack_users', to: 'slack_user', as: 'map' },
   { from: 'policy', key: 'roles', to: 'role', as: 'map' },
   { from: 'role', key: 'aws', to: 'aws', as: 'object' },
   { from: 'role', key: 'gcp', to: 'gcp', as: 'object' },

@@ -56,7 +56,13 @@ export interface KubernetesRoleConfig {
 }
 
 /** Where `approval.notify` sends a new request: a JSON webhook, or a Slack incoming webhook. */
-export type NotifyTarget = string | { slack: string };
+export type NotifyTarget =
+  | string
+  | {
+      slack: string;
+      /** Approve / Deny buttons in the message: set when the role has `chat_decisions`. */
+      buttons?: boolean;
+    };
 
 export interface ApprovalConfig {
   /** GitHub logins, or `org/team-slug`. */
@@ -72,6 +78,11 @@ export interface ApprovalConfig {
   gate?: boolean;
   /** Named people whose runs get the role at once; each use is reviewed afterwards (`approvals/break-glass.ts`). */
   breakGlass?: { allowed: string[]; reviewsRequired: number };
+  /**
+   * `chat_decisions`: approvers may decide from Slack's buttons too (`approvals/slack-interactions.ts`).
+   * Opt-in: a chat account is a weaker identity than a GitHub sign-in.
+   */
+  chatDecisions?: boolean;
 }
 
 /** A compiled matcher for one condition value (or a list of them). */
@@ -134,6 +145,13 @@ export interface Guardrail {
   deny: Rule[];
 }
 
+/** A GitHub account as `slack_users` names it: the login for approver lists, the id for self-approval. */
+export interface SlackUser {
+  login: string;
+  /** The GitHub user id, as a string like the `actor_id` claim. */
+  id: string;
+}
+
 export interface Policy {
   version: 1;
   issuers: IssuerConfig[];
@@ -144,6 +162,11 @@ export interface Policy {
    */
   admins: { logins: readonly string[]; teams: readonly string[] };
   roles: ReadonlyMap<string, Role>;
+  /**
+   * `slack_users`: Slack user id → the GitHub account it decides as. The only way a Slack click
+   * becomes a person; absent or empty, no Slack decision is taken.
+   */
+  slackUsers?: ReadonlyMap<string, SlackUser>;
   /** The file it came from, for logs. */
   source?: string;
 }

@@ -11,6 +11,7 @@ import { readKubernetes } from './validate-kubernetes.js';
 import { readNotify } from './validate-notify.js';
 import { readAws, readGcp, readGithub } from './validate-provider.js';
 import { readRules } from './validate-rules.js';
+import { readChatDecisions } from './validate-slack.js';
 
 const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const HOUR = 3600;
@@ -245,6 +246,7 @@ function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | u
   if (gate && r.boolean(gate, `${path}.gate`)) out.gate = true;
   const breakGlass = f.get('break_glass');
   if (breakGlass) readBreakGlass(r, breakGlass, `${path}.break_glass`, out);
+  readChatDecisions(r, f, path, out);
   return out;
 }
 

@@ -11,9 +11,10 @@ import { DEFAULTS_KEYS, ISSUER_KEYS, POLICY_KEYS } from './keys.js';
 import type { ParsedPolicy } from './parse.js';
 import { type Field, Reader, sourceText } from './read.js';
 import { checkRoleIssuers } from './role-issuers.js';
-import type { IssuerConfig } from './types.js';
+import type { IssuerConfig, SlackUser } from './types.js';
 import { noAdmins, readAdmins } from './validate-admins.js';
 import { type Defaults, readRole } from './validate-role.js';
+import { readSlackUsers } from './validate-slack.js';
 
 export const DEFAULT_DURATION = 15 * 60;
 export const DEFAULT_MAX_DURATION = 60 * 60;
@@ -52,13 +53,18 @@ export const defaultDurations = (): Defaults => ({
   maxDurationSeconds: DEFAULT_MAX_DURATION,
 });
 
-/** What a single-file policy and org.yaml both begin with: version, issuers, defaults, admins. */
+/** What a single-file policy and org.yaml both begin with: version, issuers, defaults, admins, slack_users. */
 export function readHead(
   r: Reader,
   f: Map<string, Field>,
   path: string,
   root: Node,
-  into: { issuers: IssuerConfig[]; defaults: Defaults; admins: AdminsDoc },
+  into: {
+    issuers: IssuerConfig[];
+    defaults: Defaults;
+    admins: AdminsDoc;
+    slackUsers?: Map<string, SlackUser>;
+  },
 ): void {
   readVersion(r, f, path, root);
   const issuers = r.require(f, 'issuers', path, root);
@@ -67,6 +73,8 @@ export function readHead(
   if (defaults) into.defaults = readDefaults(r, defaults);
   const admins = f.get('admins');
   if (admins) into.admins = readAdmins(r, admins);
+  const slackUsers = f.get('slack_users');
+  if (slackUsers) into.slackUsers = readSlackUsers(r, slackUsers);
 }
 
 export function readVersion(r: Reader, f: Map<string, Field>, path: string, root: Node): void {
