@@ -71,7 +71,12 @@ export function notify(
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'jitkey' },
       body: JSON.stringify(
-        slack ? slackMessage(request, deps.publicUrl) : { ...notifyPayload(request, deps.publicUrl), event },
+        slack
+          ? slackMessage(request, deps.publicUrl, {
+              // Decision buttons only on a request still to decide, for a role with chat_decisions.
+              buttons: target.buttons === true && event !== 'break_glass_used',
+            })
+          : { ...notifyPayload(request, deps.publicUrl), event },
       ),
       redirect: 'error',
       signal: AbortSignal.timeout(deps.timeoutMs ?? NOTIFY_TIMEOUT_MS),

@@ -3,7 +3,9 @@
  * webhook. What an approver needs to decide whether to look (role, repository, actor, environment,
  * time left) and a "Review" button to the request's console page. Every value is escaped for
  * Slack's mrkdwn (`&`, `<`, `>`: a branch named `<https://evil|click>` must not become a link or
- * a mention); no poll token, OIDC token or other secret is in it.
+ * a mention); no poll token, OIDC token or other secret is in it. A role with
+ * `approval.chat_decisions: true` also gets Approve and Deny buttons, whose clicks Slack sends to
+ * `POST /v1/slack/interactions` (`slack-interactions.ts`).
  */
 import { formatDuration } from '../duration.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
@@ -18,11 +20,27 @@ export function escapeMrkdwn(text: string): string {
   return cut.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** The `action_id`s of the decision buttons; their `value` is the request id. */
+export const APPROVE_ACTION = 'jitkey_approve';
+export const DENY_ACTION = 'jitkey_deny';
+const REVIEW_ACTION = 'jitkey_review';
+
+export interface SlackMessageOptions {
+  /** Approve / Deny buttons (a role with `chat_decisions`, a request still pending). */
+  buttons?: boolean;
+  /** What happened, shown under the request (the message as updated after a decision in Slack). */
+  outcome?: string;
+}
+
 export function reviewUrl(publicUrl: string, requestId: string): string {
   return `${publicUrl}/console/requests/${encodeURIComponent(requestId)}`;
 }
 
-export function slackMessage(request: ApprovalRequestRecord, publicUrl?: string): Record<string, unknown> {
+export function slackMessage(
+  request: ApprovalRequestRecord,
+  publicUrl?: string,
+  options: SlackMessageOptions = {},
+): Record<string, unknown> {
   const c = request.claims;
   const left = Math.max(0, Math.round((request.expiresAt.getTime() - request.createdAt.getTime()) / 1000));
   const field = (label: string, value: string | undefined) => ({
@@ -44,19 +62,39 @@ export function slackMessage(request: ApprovalRequestRecord, publicUrl?: string)
       ],
     },
   ];
+  if (options.outcome) {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(options.outcome) } });
+  }
+  const elements: Record<string, unknown>[] = [];
   if (publicUrl) {
-    blocks.push({
-      type: 'actions',
-      elements: [
-        {
-          type: 'button',
-          text: { type: 'plain_text', text: 'Review' },
-          url: reviewUrl(publicUrl, request.id),
-          style: 'primary',
-        },
-      ],
+    elements.push({
+      type: 'button',
+      action_id: REVIEW_ACTION,
+      text: { type: 'plain_text', text: 'Review' },
+      url: reviewUrl(publicUrl, request.id),
+      ...(options.buttons ? {} : { style: 'primary' }),
     });
-  } else {
+  }
+  if (options.buttons) {
+    elements.push(
+      {
+        type: 'button',
+        action_id: APPROVE_ACTION,
+        text: { type: 'plain_text', text: 'Approve' },
+        value: request.id,
+        style: 'primary',
+      },
+      {
+        type: 'button',
+        action_id: DENY_ACTION,
+        text: { type: 'plain_text', text: 'Deny' },
+        value: request.id,
+        style: 'danger',
+      },
+    );
+  }
+  if (elements.length) blocks.push({ type: 'actions', elements });
+  if (!publicUrl) {
     blocks.push({
       type: 'context',
       elements: [{ type: 'mrkdwn', text: escapeMrkdwn(approveCommand(request.id, publicUrl)) }],

@@ -41,6 +41,7 @@ import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
 import { gateFromEnv, reconcileIntervalFromEnv } from './gate-from-env.js';
 import { loadAside, validateAside } from './policy-aside.js';
+import { slackFromEnv, warnSlackUnconfigured } from './slack-from-env.js';
 import { workerShare } from './worker-share.js';
 
 const USAGE =
@@ -216,8 +217,18 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const approverCall = link?.approverCall ?? callerBudget({ now: () => new Date() });
   const leaseRoutes = activityRoute({ store, policy: () => policy, github, spend: approverCall });
   const approvalApi = approvalRoutes(approvals, log, () => new Date(), approverCall);
+  // Slack's Approve / Deny buttons, when JITKEY_SLACK_SIGNING_SECRET is set (`slack-from-env.ts`).
+  const slack = slackFromEnv(env, {
+    approvals,
+    store,
+    policy: () => policy,
+    log,
+    now: () => new Date(),
+    publicUrl: approvalDeps.publicUrl,
+  });
+  warnSlackUnconfigured(policy, slack !== undefined, log);
   const apiRoutes: typeof approvalApi = async (req, res, id) =>
-    (await leaseRoutes(req, res, id)) || approvalApi(req, res, id);
+    (await slack?.(req, res, id)) || (await leaseRoutes(req, res, id)) || approvalApi(req, res, id);
   const consoleRoutes =
     consoleConfig && github
       ? createConsole({

@@ -38,6 +38,7 @@ import {
 import type { Metrics } from './metrics.js';
 import { newRequestId } from './request-id.js';
 import { revoke } from './revoke.js';
+import { SLACK_BODY_BYTES, SLACK_INTERACTIONS_PATH } from './slack-route.js';
 import { clientAddress, handleWebhook, screenWebhook, WEBHOOK_PATH, type WebhookDeps } from './webhook.js';
 import { createWebhookBudget } from './webhook-budget.js';
 import { createDeliveryMemory } from './webhook-deliveries.js';
@@ -85,11 +86,10 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
    * Bodies still arriving are capped per client address; past the in-flight limit a request
    * waits a moment for a slot (bounded queue) before it gets 429.
    */
-  const admit = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    // Bytes only: the route decodes them once, as JSON.
-    await sendingBody(clientAddress(req), () =>
-      readBodyBytes(req, { limit: MAX_BODY_BYTES, timeoutMs: bodyTimeoutMs }),
-    );
+  const admit = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    // Bytes only: the route decodes them once (as JSON; Slack's as a signed form).
+    const limit = path === SLACK_INTERACTIONS_PATH ? SLACK_BODY_BYTES : MAX_BODY_BYTES;
+    await sendingBody(clientAddress(req), () => readBodyBytes(req, { limit, timeoutMs: bodyTimeoutMs }));
     await slotUntilClose(slots, res);
   };
 
@@ -177,9 +177,9 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     const work = async () => {
       if (handler && PROBES.has(path)) return handler(req, res, requestId, log);
       // GitHub's webhook deliveries reach 25 MiB: the route screens their head and reads them
-      // itself. Every other body is held to the 16 KiB floor.
+      // itself. Every other body is held to the 16 KiB floor (Slack's interactions: 64 KiB).
       if (handler && path === WEBHOOK_PATH) return handler(req, res, requestId, log);
-      await admit(req, res);
+      await admit(req, res, path);
       if (handler) return handler(req, res, requestId, log);
       const handled = await (deps.extraRoutes?.(req, res, requestId) ?? false);
       if (!handled) throw new JitkeyError('not_found', `no route for ${quote(req.method)} ${quote(path)}`);

@@ -7,9 +7,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notify } from '../../exchanger/approvals/notify.js';
-import { escapeMrkdwn } from '../../exchanger/approvals/slack.js';
+import { escapeMrkdwn, slackMessage } from '../../exchanger/approvals/slack.js';
 import type { Logger } from '../../exchanger/log.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { validateDirectory } from '../../exchanger/policy/directory.js';
 import { PolicyError } from '../../exchanger/policy/errors.js';
 import type { ApprovalRequestRecord } from '../../exchanger/store/types.js';
 
@@ -38,7 +39,12 @@ function blockProblems(body: unknown): string[] {
       for (const e of block.elements as Array<Record<string, unknown>>) {
         if (e.type !== 'button') out.push(`blocks[${i}]: a button`);
         text(e.text, 'plain_text', 75);
-        if (typeof e.url !== 'string' || e.url.length > 3000) out.push(`blocks[${i}]: a button url`);
+        const link = typeof e.url === 'string' && e.url.length <= 3000;
+        const action =
+          typeof e.action_id === 'string' && typeof e.value === 'string' && e.value.length <= 2000;
+        if (!link && !action) out.push(`blocks[${i}]: a button url, or an action_id and value`);
+        if (e.style !== undefined && e.style !== 'primary' && e.style !== 'danger')
+          out.push(`blocks[${i}]: style primary or danger`);
       }
     } else if (block.type !== 'context') out.push(`blocks[${i}]: unexpected type ${String(block.type)}`);
   }
@@ -160,6 +166,7 @@ describe('the Slack message', () => {
       elements: [
         {
           type: 'button',
+          action_id: 'jitkey_review',
           text: { type: 'plain_text', text: 'Review' },
           url: 'https://jitkey.acme.example/console/requests/req_slack0001',
           style: 'primary',
@@ -174,7 +181,91 @@ describe('the Slack message', () => {
     expect(lines.join('\n')).not.toContain('webhooksecretpath');
   });
 
+  it('with chat_decisions, reaches Slack with Approve and Deny buttons carrying the request id', async () => {
+    received.length = 0;
+    await notify(
+      { fetch: globalThis.fetch, log, publicUrl: 'https://jitkey.acme.example' },
+      { slack: slackUrl, buttons: true },
+      request,
+    );
+    const { body, problems } = received[0]!;
+    expect(problems).toEqual([]);
+    const actions = (body.blocks as Array<{ type: string; elements?: Array<Record<string, unknown>> }>).find(
+      (b) => b.type === 'actions',
+    )!;
+    expect(actions.elements!.map((e) => [e.action_id, e.value, e.style])).toEqual([
+      ['jitkey_review', undefined, undefined],
+      ['jitkey_approve', 'req_slack0001', 'primary'],
+      ['jitkey_deny', 'req_slack0001', 'danger'],
+    ]);
+    // A break-glass use has nothing to decide: no buttons.
+    received.length = 0;
+    await notify(
+      { fetch: globalThis.fetch, log },
+      { slack: slackUrl, buttons: true },
+      request,
+      'break_glass_used',
+    );
+    expect(JSON.stringify(received[0]!.body)).not.toContain('jitkey_approve');
+  });
+
+  it('as updated after a decision: the outcome escaped, buttons only while pending', () => {
+    const m = slackMessage(request, undefined, { outcome: 'Denied in Slack by <b>', buttons: false });
+    expect(blockProblems(m)).toEqual([]);
+    expect(JSON.stringify(m)).toContain('Denied in Slack by &lt;b&gt;');
+    expect(JSON.stringify(m)).not.toContain('jitkey_deny');
+  });
+
   it('escapes only what mrkdwn reads as control characters', () => {
     expect(escapeMrkdwn('a & b < c > d *e*')).toBe('a &amp; b &lt; c &gt; d *e*');
+  });
+});
+
+describe('slack_users and approval.chat_decisions in the policy', () => {
+  const chat = (extra: string) =>
+    `${HEAD}      notify: { slack: https://hooks.slack.com/services/T0/B0/x }\n      chat_decisions: true\n    allow:\n      - { repository: acme/web }\n${extra}`;
+
+  it('maps a Slack user id to a GitHub login and id, and puts the buttons in the notify target', () => {
+    const p = loadPolicy(chat('slack_users:\n  U012ABCDE: { login: octocat, id: 583231 }\n'), 'p.yaml');
+    expect(p.slackUsers?.get('U012ABCDE')).toEqual({ login: 'octocat', id: '583231' });
+    expect(p.roles.get('db')!.approval).toMatchObject({
+      chatDecisions: true,
+      notify: { slack: 'https://hooks.slack.com/services/T0/B0/x', buttons: true },
+    });
+    // Default false: no buttons.
+    const off = loadPolicy(withNotify('{ slack: https://hooks.slack.com/services/T0/B0/x }'), 'p.yaml');
+    expect(off.roles.get('db')!.approval!.chatDecisions).toBeUndefined();
+  });
+
+  it('refuses a display name, a login without its id, a bad login or id, saying what to write', () => {
+    const problems = (users: string) => problemsOf(chat(`slack_users:\n${users}`)).join('\n');
+    expect(problems('  octocat: { login: octocat, id: 1 }\n')).toContain("'octocat' is not a Slack user id");
+    expect(problems('  U012ABCDE: octocat\n')).toContain(
+      'write { login: <GitHub login>, id: <GitHub user id> }',
+    );
+    expect(problems('  U012ABCDE: { login: acme/team, id: 1 }\n')).toContain('is not a GitHub login');
+    expect(problems('  U012ABCDE: { login: octocat, id: 0 }\n')).toContain('.id must be a GitHub user id');
+    expect(problems('  U012ABCDE: { login: octocat }\n')).toContain("missing required key 'id'");
+    expect(problems('  U012ABCDE: { login: octocat, id: 1, name: x }\n')).toContain("unknown key 'name'");
+  });
+
+  it('refuses chat_decisions that is not a boolean, or without a Slack notify to carry the buttons', () => {
+    expect(
+      problemsOf(chat('').replace('chat_decisions: true', 'chat_decisions: yes please')).join('\n'),
+    ).toContain('chat_decisions must be true or false');
+    const noSlack = `${HEAD}      notify: https://hooks.acme.example/x\n      chat_decisions: true\n    allow:\n      - { repository: acme/web }\n`;
+    expect(problemsOf(noSlack).join('\n')).toContain(
+      'chat_decisions needs roles.db.approval.notify: { slack: URL }',
+    );
+  });
+
+  it('takes slack_users in org.yaml too', () => {
+    const org = `version: 1\nissuers: [{ url: https://token.actions.githubusercontent.com, audience: jitkey }]\nslack_users:\n  W0ENTERPR1: { login: alice, id: 1001 }\n`;
+    const { org: doc, issues } = validateDirectory('policy', [
+      { file: 'policy/org.yaml', name: 'org.yaml', text: org },
+    ]);
+    // Only the missing team files are reported (this test has none): org.yaml itself is valid.
+    expect(issues.map((i) => i.message)).toEqual([expect.stringContaining('no team files')]);
+    expect(doc?.slackUsers?.get('W0ENTERPR1')).toEqual({ login: 'alice', id: '1001' });
   });
 });
