@@ -9,6 +9,7 @@ import type { Policy } from '../policy/types.js';
 import type { ApprovalRequestRecord, AuditEntry } from '../store/types.js';
 import type { ApproverDirectory } from './approvers.js';
 import { cachedDirectory } from './identity-cache.js';
+import type { OnCallDirectory } from './pagerduty.js';
 import { approvalCount, expire } from './state.js';
 
 export interface ApprovalDeps extends ExchangeDeps {
@@ -19,6 +20,8 @@ export interface ApprovalDeps extends ExchangeDeps {
   /** The exchanger's URL as approvers reach it (`JITKEY_PUBLIC_URL`), for notifications. */
   publicUrl?: string | undefined;
   redeemWindowSeconds?: number;
+  /** PagerDuty, for `auto_approve_on_call` (`on-call.ts`); without it such roles just wait. */
+  onCall?: OnCallDirectory | undefined;
 }
 
 /** Claims a redemption must repeat: the same job run. */
@@ -30,15 +33,28 @@ export const notFound = (id: string) =>
     `no approval request '${id}' matches (use the request_id and poll_token of the 202)`,
   );
 
-/** The approvers and count in force: the current policy's, or the request's own if the role lost its approval. */
+/**
+ * The approvers and count in force: the current policy's, or the request's own if the role lost its
+ * approval. Given `now`, a request that has waited past `escalate.after` adds the escalation list.
+ */
 export function approvalConfig(
   policy: Policy,
-  request: Pick<ApprovalRequestRecord, 'role' | 'approvers' | 'required'>,
+  request: Pick<ApprovalRequestRecord, 'role' | 'approvers' | 'required'> & { createdAt?: Date },
+  now?: Date,
 ): { approvers: string[]; required: number } {
   const approval = policy.roles.get(request.role)?.approval;
-  return approval
-    ? { approvers: approval.approvers, required: approval.required }
-    : { approvers: request.approvers, required: request.required };
+  if (!approval) return { approvers: request.approvers, required: request.required };
+  const up = approval.escalate;
+  const escalated = up && now && request.createdAt && escalatedAt(request.createdAt, up.afterSeconds) <= now;
+  return {
+    approvers: escalated ? [...approval.approvers, ...up.approvers] : approval.approvers,
+    required: approval.required,
+  };
+}
+
+/** When a request opened at `createdAt` escalates. */
+export function escalatedAt(createdAt: Date, afterSeconds: number): Date {
+  return new Date(createdAt.getTime() + afterSeconds * 1000);
 }
 
 export interface ApprovalContext {

@@ -47,7 +47,7 @@ export async function decideAs(
   for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
     const request = await store.getApprovalRequest(id);
     if (!request) throw notFound(id);
-    const config = approvalConfig(deps.policy(), request);
+    const config = approvalConfig(deps.policy(), request, deps.now());
     const memo: MembershipMemo = new Map();
     let inForce: Set<string> | undefined;
     try {

@@ -22,8 +22,11 @@ export interface NotifyDeps {
 }
 
 export interface NotifyPayload extends RequestSummary {
-  /** A new request, or a break-glass use to review (`break-glass.ts`). */
-  event: 'approval_requested' | 'break_glass_used';
+  /**
+   * A new request, a break-glass use to review (`break-glass.ts`), or a request still waiting
+   * (a reminder, or its escalation to a second list: `nudge.ts`).
+   */
+  event: 'approval_requested' | 'break_glass_used' | 'approval_reminder' | 'approval_escalated';
   /** What an approver runs. */
   approve_command: string;
 }

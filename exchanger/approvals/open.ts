@@ -8,6 +8,7 @@ import type { Role } from '../policy/types.js';
 import type { ApprovalRequestRecord, AuditClient } from '../store/types.js';
 import { type ApprovalContext, SAME_RUN_CLAIMS } from './context.js';
 import { notify } from './notify.js';
+import { autoApproveOnCall } from './on-call.js';
 import { type PendingView, pendingView } from './views.js';
 
 export interface OpenRequest {
@@ -49,9 +50,10 @@ export function newPollToken(): string {
 }
 
 export async function openRequest(
-  { deps, store, requireGithub, entry, track }: ApprovalContext,
+  ctx: ApprovalContext,
   { requestId, role, claims, durationSeconds, client }: OpenRequest,
 ): Promise<PendingView> {
+  const { deps, store, requireGithub, entry, track } = ctx;
   const approval = role.approval;
   if (!approval) throw new Error(`role '${role.name}' has no approval block`);
   requireGithub(`role '${role.name}' needs a human approval`);
@@ -107,6 +109,9 @@ export async function openRequest(
     run_id: request.claims.run_id,
     expires_at: request.expiresAt.toISOString(),
   });
+  const onCall = approval.autoApproveOnCall;
+  // Approvers are not asked about a request already approved because its actor is on call.
+  if (onCall && (await autoApproveOnCall(ctx, request, onCall))) return pendingView(request, pollToken);
   if (approval.notify) {
     track(
       notify(

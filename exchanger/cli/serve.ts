@@ -11,6 +11,8 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { callerBudget } from '../approvals/caller-budget.js';
 import { publicUrlFromEnv } from '../approvals/notify.js';
+import { createNudges, DEFAULT_NUDGE_INTERVAL_MS } from '../approvals/nudge.js';
+import { pagerDutyFromEnv } from '../approvals/pagerduty.js';
 import { createApprovals, warnApprovalsUnconfigured } from '../approvals/service.js';
 import { consoleConfigFromEnv } from '../console/config.js';
 import { createConsole } from '../console/console.js';
@@ -209,7 +211,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...(activity ? { activity: { firstPollMs: activity.pollMs } } : {}),
   };
   const foldedRefusals = writeFoldedRefusals(deps.refusals, deps);
-  const approvalDeps = { ...deps, github, publicUrl: publicUrlFromEnv(env) };
+  // PagerDuty, for roles with `auto_approve_on_call`; without a token they wait for approvers.
+  const onCall = pagerDutyFromEnv(env);
+  const approvalDeps = { ...deps, github, publicUrl: publicUrlFromEnv(env), onCall };
   // GitHub's deployment gate: its decisions are the approvals' (`gate/`).
   const gate = gateFromEnv(env, approvalDeps);
   const reconcileMs = reconcileIntervalFromEnv(env);
@@ -239,6 +243,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
           policy: () => policy,
           log,
           now: () => new Date(),
+          ...(link ? { signInBudget: link.signIn } : {}),
           admin: { github, store, providers, metrics, webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET },
         })
       : undefined;
@@ -302,6 +307,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   // One reconciler is enough, like one sweeper.
   const stopReconciler =
     gate && reconcileMs > 0 && workerIndex <= 1 ? gate.startReconciler(reconcileMs) : () => {};
+  // Reminders and escalations of waiting approval requests: one timer too (`approvals/nudge.ts`).
+  const nudgeMs = nudgeIntervalFromEnv(env);
+  const stopNudges = nudgeMs > 0 && workerIndex <= 1 ? createNudges(approvalDeps).start(nudgeMs) : () => {};
 
   let stopping = false;
   const shutdown = (sig: string) => {
@@ -314,6 +322,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     server.close(() => {
       stopSweeps();
       stopReconciler();
+      stopNudges();
       clearTimeout(force);
       clearInterval(reap);
       Promise.all([foldedRefusals.stop(), collector?.stop()])
@@ -356,6 +365,20 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
 function trustedProxiesLine(trust: ProxyTrust): Record<string, unknown> {
   if (!trust.proxies.ranges.length) return {};
   return { trusted_proxies: trust.proxies.ranges, forwarded_header: trust.header };
+}
+
+/** `JITKEY_APPROVAL_NUDGE_INTERVAL`: how often pending requests are checked for reminders (0: never). */
+function nudgeIntervalFromEnv(env: Readonly<Record<string, string | undefined>>): number {
+  const text = env.JITKEY_APPROVAL_NUDGE_INTERVAL?.trim();
+  if (!text) return DEFAULT_NUDGE_INTERVAL_MS;
+  if (text === '0') return 0;
+  try {
+    return parseDuration(text) * 1000;
+  } catch {
+    throw new Error(
+      `JITKEY_APPROVAL_NUDGE_INTERVAL must be a duration such as 30s or 1m (0 turns reminders and escalation notices off), got '${text}'`,
+    );
+  }
 }
 
 /** `--workers N`: 1 is one process; more need a store every process can share. */

@@ -35,7 +35,15 @@ export const APPROVAL_KEYS = [
   'gate',
   'break_glass',
   'chat_decisions',
+  'remind_every',
+  'escalate',
+  'auto_approve_on_call',
 ] as const;
+/** `approval.auto_approve_on_call`: approved at once when the job's actor is on call now. */
+export const AUTO_APPROVE_KEYS = ['pagerduty', 'oncall_users', 'max_per_day'] as const;
+export const PAGERDUTY_KEYS = ['schedule_ids'] as const;
+/** `approval.escalate`: a second list of approvers, from a delay on. */
+export const ESCALATE_KEYS = ['after', 'approvers', 'notify'] as const;
 export const BREAK_GLASS_KEYS = ['allowed', 'reviews_required'] as const;
 /** One `slack_users` entry: the GitHub account a Slack user decides as. */
 export const SLACK_USER_KEYS = ['login', 'id'] as const;
@@ -131,6 +139,9 @@ export const KEYSETS = {
   approval: APPROVAL_KEYS,
   break_glass: BREAK_GLASS_KEYS,
   slack_user: SLACK_USER_KEYS,
+  escalate: ESCALATE_KEYS,
+  auto_approve_on_call: AUTO_APPROVE_KEYS,
+  pagerduty: PAGERDUTY_KEYS,
   notify: NOTIFY_KEYS,
   rule: RULE_KEYS,
 } as const;
@@ -203,6 +214,9 @@ export const KEY_LINKS: readonly (KeyLink<KeysetName> & { to: KeysetName })[] = 
   { from: 'role', key: 'kubernetes', to: 'kubernetes', as: 'object' },
   { from: 'role', key: 'approval', to: 'approval', as: 'object' },
   { from: 'approval', key: 'break_glass', to: 'break_glass', as: 'object' },
+  { from: 'approval', key: 'escalate', to: 'escalate', as: 'object' },
+  { from: 'approval', key: 'auto_approve_on_call', to: 'auto_approve_on_call', as: 'object' },
+  { from: 'auto_approve_on_call', key: 'pagerduty', to: 'pagerduty', as: 'object' },
   { from: 'role', key: 'allow', to: 'rule', as: 'list' },
   { from: 'role', key: 'deny', to: 'rule', as: 'list' },
   { from: 'github', key: 'permissions', to: 'github_permissions', as: 'object' },

@@ -64,6 +64,24 @@ export type NotifyTarget =
       buttons?: boolean;
     };
 
+export interface Escalation {
+  afterSeconds: number;
+  /** GitHub logins, or `org/team-slug`. */
+  approvers: string[];
+  notify?: NotifyTarget;
+}
+
+/** A PagerDuty user as `oncall_users` names one: by email (lower case) or by user id. */
+export type OnCallUser = { email: string } | { id: string };
+
+export interface OnCallApproval {
+  pagerduty: { scheduleIds: string[] };
+  /** `id:<GitHub user id>` or `login:<login, lower case>` → the PagerDuty user. */
+  users: ReadonlyMap<string, OnCallUser>;
+  /** Auto-approvals of the role per UTC day, counted in the audit trail. */
+  maxPerDay: number;
+}
+
 export interface ApprovalConfig {
   /** GitHub logins, or `org/team-slug`. */
   approvers: string[];
@@ -83,6 +101,12 @@ export interface ApprovalConfig {
    * Opt-in: a chat account is a weaker identity than a GitHub sign-in.
    */
   chatDecisions?: boolean;
+  /** `remind_every`: `notify` is told again this often while a request is pending (`approvals/nudge.ts`). */
+  remindEverySeconds?: number;
+  /** `escalate`: from `afterSeconds` on, these approvers may decide too and `notify` is told. */
+  escalate?: Escalation;
+  /** `auto_approve_on_call`: approved at once when the job's actor is on call (`approvals/on-call.ts`). */
+  autoApproveOnCall?: OnCallApproval;
 }
 
 /** A compiled matcher for one condition value (or a list of them). */

@@ -7,7 +7,7 @@ import { NOTIFY_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import type { ApprovalConfig } from './types.js';
 
-export function readNotify(r: Reader, field: Field, path: string, out: ApprovalConfig): void {
+export function readNotify(r: Reader, field: Field, path: string, out: Pick<ApprovalConfig, 'notify'>): void {
   if (!isMap(field.value)) {
     const url = r.url(field, path);
     if (url !== undefined) out.notify = url;

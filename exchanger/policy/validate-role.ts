@@ -9,6 +9,8 @@ import type { ApprovalConfig, ProviderName, SourcePosition } from './types.js';
 import { LOGIN, TEAM_SLUG } from './validate-admins.js';
 import { readKubernetes } from './validate-kubernetes.js';
 import { readNotify } from './validate-notify.js';
+import { readNudges } from './validate-nudge.js';
+import { readOnCall } from './validate-on-call.js';
 import { readAws, readGcp, readGithub } from './validate-provider.js';
 import { readRules } from './validate-rules.js';
 import { readChatDecisions } from './validate-slack.js';
@@ -247,6 +249,8 @@ function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | u
   const breakGlass = f.get('break_glass');
   if (breakGlass) readBreakGlass(r, breakGlass, `${path}.break_glass`, out);
   readChatDecisions(r, f, path, out);
+  readNudges(r, f, path, out);
+  readOnCall(r, f, path, out);
   return out;
 }
 
