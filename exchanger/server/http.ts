@@ -24,13 +24,28 @@ export function readBodyBytes(
 ): Promise<Buffer> {
   let body = bodies.get(req);
   if (!body) {
-    body = readOnce(req, limit, timeoutMs);
+    body = readBodyStream(req, { limit, timeoutMs });
     bodies.set(req, body);
   }
   return body;
 }
 
-function readOnce(req: IncomingMessage, limit: number, timeoutMs: number | undefined): Promise<Buffer> {
+export interface BodyStreamOptions {
+  limit: number;
+  /** From the end of the headers to the end of the body; then `408`. Omitted: no timer. */
+  timeoutMs?: number;
+  /** Sees each chunk as it arrives (a budget, a running hash); an error it returns ends the read. */
+  onChunk?: (chunk: Buffer) => JitkeyError | undefined;
+}
+
+/**
+ * Reads a body chunk by chunk within `limit` and `timeoutMs`. A declared oversize body is refused
+ * before a byte is read; a client that goes away mid-body fails the read instead of hanging it.
+ */
+export function readBodyStream(
+  req: IncomingMessage,
+  { limit, timeoutMs, onChunk }: BodyStreamOptions,
+): Promise<Buffer> {
   const tooLarge = () =>
     invalidRequest(
       `request body exceeds ${limit >= 1024 * 1024 ? `${limit / 1024 / 1024} MiB` : `${limit / 1024} KiB`}`,
@@ -62,8 +77,10 @@ function readOnce(req: IncomingMessage, limit: number, timeoutMs: number | undef
           );
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) stop(tooLarge());
-      else chunks.push(chunk);
+      if (size > limit) return stop(tooLarge());
+      const refused = onChunk?.(chunk);
+      if (refused) return stop(refused);
+      chunks.push(chunk);
     };
     req.on('data', onData);
     req.on('end', () => {

@@ -5,8 +5,9 @@
  * only within the share; a chunk past it ends the read with `429` and the connection.
  */
 import type { IncomingMessage } from 'node:http';
-import { invalidRequest, JitkeyError } from '../errors.js';
+import { JitkeyError } from '../errors.js';
 import type { SignatureCheck } from '../github/webhook-signature.js';
+import { readBodyStream } from './http.js';
 import type { BodyTicket } from './webhook-budget.js';
 
 export interface SignedBodyRead {
@@ -21,56 +22,21 @@ export interface SignedBodyRead {
 /** Seconds a sender refused for the budget is told to wait. */
 const RETRY_AFTER_S = 5;
 
-export function readSignedBody(
+export async function readSignedBody(
   req: IncomingMessage,
   { limit, timeoutMs, ticket, check }: SignedBodyRead,
 ): Promise<{ body: Buffer; signed: boolean }> {
-  const tooLarge = () => invalidRequest(`request body exceeds ${limit / 1024 / 1024} MiB`);
-  if (Number(req.headers['content-length']) > limit) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const stop = (err?: JitkeyError) => {
-      clearTimeout(timer);
-      req.off('data', onData);
-      if (err) {
-        req.pause();
-        reject(err);
-      }
-    };
-    const timer = setTimeout(
-      () =>
-        stop(
-          new JitkeyError(
-            'request_timeout',
-            `the request body did not arrive within ${timeoutMs / 1000} s: send it with the headers`,
-          ),
-        ),
-      timeoutMs,
-    );
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) return stop(tooLarge());
+  const body = await readBodyStream(req, {
+    limit,
+    timeoutMs,
+    onChunk: (chunk) => {
       const refused = ticket.take(chunk.length);
       if (refused) {
-        return stop(
-          new JitkeyError('rate_limited', `${refused}; retry shortly`, { retryAfter: RETRY_AFTER_S }),
-        );
+        return new JitkeyError('rate_limited', `${refused}; retry shortly`, { retryAfter: RETRY_AFTER_S });
       }
       check.update(chunk);
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => {
-      stop();
-      resolve({ body: Buffer.concat(chunks), signed: check.matches() });
-    });
-    req.on('error', (err) => {
-      stop();
-      reject(err);
-    });
-    req.on('close', () => {
-      if (!req.complete) stop(invalidRequest('the client closed the connection before the body ended'));
-    });
+      return undefined;
+    },
   });
+  return { body, signed: check.matches() };
 }
