@@ -5,39 +5,23 @@
  * The real app on loopback (and a real proxy in front of it); collaborators are in-process.
  */
 import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { APPROVER_CALLS_PER_MINUTE } from '../../exchanger/approvals/caller-budget.js';
 import type { Approvals } from '../../exchanger/approvals/service.js';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { createRefusalFold, type RefusalFold } from '../../exchanger/exchange/refusal-fold.js';
 import { silentLogger } from '../../exchanger/log.js';
 import { parseProxyTrust } from '../../exchanger/net/client-address.js';
-import { type AppDeps, createServer } from '../../exchanger/server/app.js';
+import type { AppDeps } from '../../exchanger/server/app.js';
 import { approvalRoutes } from '../../exchanger/server/approval-routes.js';
 import type { AuditEntry, Store } from '../../exchanger/store/types.js';
-import { fixedDeps, ONE_GITHUB_ROLE } from '../support/app-policy.js';
 import { startForwardingProxy } from '../support/forwarding-proxy.js';
+import { inertStore, serveLimitsApp, useCleanup } from '../support/limits-app.js';
 import { firstStatus, type RawConnection, rawConnect, startSlowPost } from '../support/raw-http.js';
 
 const ISSUER = 'https://token.actions.githubusercontent.com';
-const store = {
-  kind: 'sqlite',
-  consumeJti: async () => true,
-  record: async () => {},
-  getLease: async () => undefined,
-  markRevoked: async () => {},
-  queryAudit: async () => [],
-  purgeExpired: async () => 0,
-  ping: async () => {},
-  close: async () => {},
-} as unknown as Store;
-
-let cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanup.reverse()) await c();
-  cleanup = [];
-});
+const store = inertStore;
+const cleanup = useCleanup();
 
 /** A mint that answers only once `gate` opens (tests hold every exchange in flight at once). */
 function gatedMint(gate: () => Promise<void>, onEnter: () => void = () => {}) {
@@ -56,33 +40,27 @@ function gatedMint(gate: () => Promise<void>, onEnter: () => void = () => {}) {
   };
 }
 
-async function serve(deps: Partial<AppDeps> = {}) {
-  const server = createServer({
-    policy: () => ONE_GITHUB_ROLE,
-    verifier: () => ({
-      verify: async (token: string) => {
-        if (token === 'junk') throw new JitkeyError('invalid_token', 'the token is not a JWT');
-        return {
-          claims: { repository: 'acme/web', repository_id: '123456', run_id: '1', iss: ISSUER },
-          jti: `jti-${Math.random()}`,
-          issuer: ISSUER,
-          expiresAt: new Date(Date.now() + 300_000),
-        };
-      },
-    }),
-    store,
-    providers: gatedMint(async () => {}),
-    ...fixedDeps(),
-    ...deps,
-  });
-  // The backlog `jitkey serve` listens with: a thousand connections arrive at once.
-  await new Promise<void>((r) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, r));
-  const { port } = server.address() as AddressInfo;
-  cleanup.push(() => {
-    server.closeAllConnections();
-    return new Promise((r) => server.close(() => r()));
-  });
-  return { port, url: `http://127.0.0.1:${port}` };
+function serve(deps: Partial<AppDeps> = {}) {
+  return serveLimitsApp(
+    cleanup,
+    {
+      verifier: () => ({
+        verify: async (token: string) => {
+          if (token === 'junk') throw new JitkeyError('invalid_token', 'the token is not a JWT');
+          return {
+            claims: { repository: 'acme/web', repository_id: '123456', run_id: '1', iss: ISSUER },
+            jti: `jti-${Math.random()}`,
+            issuer: ISSUER,
+            expiresAt: new Date(Date.now() + 300_000),
+          };
+        },
+      }),
+      providers: gatedMint(async () => {}),
+      ...deps,
+    },
+    // The backlog `jitkey serve` listens with: a thousand connections arrive at once.
+    { backlog: 4096 },
+  );
 }
 
 /** One exchange on its own connection; the status, or the socket error's code (ECONNRESET). */

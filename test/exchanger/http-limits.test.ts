@@ -3,60 +3,13 @@
  * requests whose body never arrives must not take the in-flight slots that real jobs and the
  * probes need. The real app on a loopback port; collaborators are in-process fakes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { type AppDeps, createServer } from '../../exchanger/server/app.js';
-import type { Store } from '../../exchanger/store/types.js';
-import { fixedDeps, listen, ONE_GITHUB_ROLE } from '../support/app-policy.js';
+import { describe, expect, it } from 'vitest';
+import type { AppDeps } from '../../exchanger/server/app.js';
+import { serveLimitsApp, useCleanup } from '../support/limits-app.js';
 import { firstStatus, type RawConnection, rawConnect, startSlowPost } from '../support/raw-http.js';
 
-const policy = ONE_GITHUB_ROLE;
-
-const store = {
-  kind: 'sqlite',
-  consumeJti: async () => true,
-  record: async () => {},
-  getLease: async () => undefined,
-  markRevoked: async () => {},
-  queryAudit: async () => [],
-  purgeExpired: async () => 0,
-  ping: async () => {},
-  close: async () => {},
-} as unknown as Store;
-
-let cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanup.reverse()) await c();
-  cleanup = [];
-});
-
-async function serve(deps: Partial<AppDeps> = {}) {
-  const server = createServer({
-    policy: () => policy,
-    verifier: () => ({
-      verify: async () => ({
-        claims: { repository: 'acme/web', repository_id: '123456', run_id: '1' },
-        jti: `jti-${Math.random()}`,
-        issuer: 'https://token.actions.githubusercontent.com',
-        expiresAt: new Date(Date.now() + 300_000),
-      }),
-    }),
-    store,
-    providers: {
-      github: {
-        name: 'github',
-        mint: async () => ({
-          credentials: { token: 'ghs_minted', permissions: {}, repositories: [] },
-          expiresAt: new Date(Date.now() + 3_600_000),
-        }),
-      },
-    },
-    ...fixedDeps(),
-    ...deps,
-  });
-  const app = await listen(server);
-  cleanup.push(app.close);
-  return app;
-}
+const cleanup = useCleanup();
+const serve = (deps: Partial<AppDeps> = {}) => serveLimitsApp(cleanup, deps);
 
 async function holdSlowBodies(port: number, n: number, localAddress?: string): Promise<RawConnection[]> {
   const conns: RawConnection[] = [];
