@@ -5,7 +5,7 @@
  */
 import type { ActivityEvent, ActivityKey, LeaseRecord } from '../store/types.js';
 import { clean } from '../text/clean.js';
-import { type Column, formatTable } from '../text/table.js';
+import { type Column, formatTable, timeColumn } from '../text/table.js';
 
 export interface LeaseActivity {
   lease?: LeaseRecord | undefined;
@@ -56,15 +56,7 @@ export function activityJson(
 }
 
 const EVENT_COLUMNS: readonly Column<ActivityEvent>[] = [
-  {
-    title: 'TIME',
-    max: 20,
-    value: (e) =>
-      e.at
-        .toISOString()
-        .replace('T', ' ')
-        .replace(/\.\d+Z$/, 'Z'),
-  },
+  timeColumn<ActivityEvent>(),
   { title: 'SOURCE', max: 32, value: (e) => e.source },
   { title: 'EVENT', max: 40, value: (e) => e.name },
   { title: 'REGION', max: 16, value: (e) => e.region },

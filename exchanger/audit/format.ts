@@ -3,18 +3,10 @@
  * `text/clean.ts`), JSON lines for tools.
  */
 import type { AuditEntry } from '../store/types.js';
-import { type Column, formatTable } from '../text/table.js';
+import { type Column, formatTable, timeColumn } from '../text/table.js';
 
 const COLUMNS: readonly Column<AuditEntry>[] = [
-  {
-    title: 'TIME',
-    max: 20,
-    value: (e) =>
-      e.at
-        .toISOString()
-        .replace('T', ' ')
-        .replace(/\.\d+Z$/, 'Z'),
-  },
+  timeColumn<AuditEntry>(),
   { title: 'EVENT', max: 16, value: (e) => e.event },
   { title: 'OUTCOME', max: 7, value: (e) => e.outcome },
   { title: 'ROLE', max: 24, value: (e) => e.role },

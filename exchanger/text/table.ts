@@ -18,3 +18,16 @@ export function formatTable<T>(columns: readonly Column<T>[], items: readonly T[
       .trimEnd();
   return `${[line(columns.map((c) => c.title)), ...rows.map(line)].join('\n')}\n`;
 }
+
+/** The TIME column of a table of timed rows: UTC to the second, `2026-01-02 03:04:05Z`. */
+export function timeColumn<T extends { at: Date }>(): Column<T> {
+  return {
+    title: 'TIME',
+    max: 20,
+    value: (row) =>
+      row.at
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z'),
+  };
+}
