@@ -5,12 +5,12 @@
  */
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/exchanger-process.js';
+import { sendOnOwnConnection } from '../support/own-connection.js';
 import { type TestDatabase, testDatabase } from '../support/pg.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
@@ -32,37 +32,16 @@ interface Answer {
  * One request on a connection of its own: the primary hands each new connection to the next
  * worker, so fresh connections spread over the workers (fetch's pooled ones would not).
  */
-function send(
+async function send(
   base: string,
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(
-      new URL(path, base),
-      {
-        method,
-        agent: false,
-        headers: {
-          ...headers,
-          ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c));
-        res.on('end', () => {
-          const json = res.headers['content-type']?.includes('json');
-          resolve({ status: res.statusCode!, body: json && text ? JSON.parse(text) : text });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
+  const { status, text, headers: got } = await sendOnOwnConnection(base, method, path, body, headers);
+  const json = got['content-type']?.includes('json');
+  return { status, body: json && text ? JSON.parse(text) : text };
 }
 
 const exchange = (s: Stack, token: string, role = 'deploy') =>

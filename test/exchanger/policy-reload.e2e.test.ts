@@ -6,46 +6,18 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ExchangerProcess, startExchanger } from '../support/exchanger-process.js';
 import { largeOrgYaml, writeLargePolicyDir } from '../support/large-policy.js';
 import { type OidcIssuer, startOidcIssuer } from '../support/oidc-issuer.js';
+import { sendOnOwnConnection } from '../support/own-connection.js';
 import { policyFor, ROLE_ARN, STS_KEY, type Stack, startStack, stsEnv } from '../support/stack.js';
 import { type StsStandin, startStsStandin } from '../support/sts-standin.js';
 
 /** One request on a connection of its own, so requests spread over the workers. */
-function send(
-  base: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(
-      new URL(path, base),
-      {
-        method,
-        agent: false,
-        headers: {
-          ...headers,
-          ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode!, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const send = sendOnOwnConnection;
 
 async function until(check: () => boolean, what: string, tries = 2400): Promise<void> {
   for (let i = 0; i < tries; i++) {

@@ -4,13 +4,13 @@
  * for every worker. (The per-address connection cap is shared out between the workers:
  * test/exchanger/worker-share.test.ts.)
  */
-import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SIGN_INS_PER_MINUTE } from '../../exchanger/console/auth.js';
 import { approvalRoles } from '../approvals/support.js';
 import { CLIENT, freePort } from '../console/support.js';
 import { runCli } from '../support/exchanger-process.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { sendOnOwnConnection } from '../support/own-connection.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 let stack: Stack | undefined;
@@ -23,29 +23,8 @@ afterEach(async () => {
 });
 
 /** One request on a connection of its own: the primary hands each to the next worker. */
-function send(url: string, method: string, path: string, headers: Record<string, string>, body?: unknown) {
-  return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(
-      new URL(path, url),
-      {
-        method,
-        agent: false,
-        headers: {
-          ...headers,
-          ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode!, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const send = (url: string, method: string, path: string, headers: Record<string, string>, body?: unknown) =>
+  sendOnOwnConnection(url, method, path, body, headers);
 
 /** The workers (by the `worker` field of their log lines) that refused a request. */
 const refusingWorkers = (output: string) =>
