@@ -8,16 +8,15 @@
  * The review is an approval request born `redeemed` (its lease is the use), marked
  * `break_glass` in its claims; its votes are the acknowledgements.
  */
-import { type Claims, identifyingClaims, ownClaim } from '../claims.js';
+import { identifyingClaims, ownClaim } from '../claims.js';
 import { hashSecret } from '../digest.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
 import { mintAndRecord } from '../exchange/mint.js';
-import type { Grant } from '../exchange/types.js';
+import type { Grant, ImmediateGrantRequest } from '../exchange/types.js';
 import { equalsAscii } from '../policy/glob.js';
-import type { Role } from '../policy/types.js';
 import { randomString } from '../random.js';
-import type { ApprovalRequestRecord, AuditClient, Store } from '../store/types.js';
+import type { ApprovalRequestRecord, Store } from '../store/types.js';
 import { authorizeApprover, identify } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';
 import { notify } from './notify.js';
@@ -28,15 +27,7 @@ export const REVIEW_KEPT_SECONDS = 90 * 24 * 60 * 60;
 const MARK = 'break_glass';
 const CAS_ATTEMPTS = 5;
 
-export interface BreakGlassUse {
-  requestId: string;
-  role: Role;
-  claims: Claims;
-  durationSeconds: number;
-  endsAt?: Date | undefined;
-  /** Who sent the exchange, for the audit row. */
-  client?: AuditClient | undefined;
-}
+export type BreakGlassUse = ImmediateGrantRequest;
 
 const named = (allowed: readonly string[], login: string | undefined) =>
   login !== undefined && allowed.some((a) => equalsAscii(a, login, true));

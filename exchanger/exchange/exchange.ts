@@ -16,7 +16,7 @@ import type { VerifiedToken } from '../token/types.js';
 import { mintAndRecord } from './mint.js';
 import { auditsRefusal } from './refusal-fold.js';
 import { limitByRun } from './run-limits.js';
-import type { ExchangeDeps, ExchangeRequest, Grant, Pending } from './types.js';
+import type { ExchangeDeps, ExchangeRequest, Grant, ImmediateGrantRequest, Pending } from './types.js';
 
 const BODY_FIELDS = new Set(['role', 'duration_seconds']);
 
@@ -123,24 +123,16 @@ export async function exchange(
           `role '${role.name}' needs a human approval, which this exchanger does not offer`,
         );
       }
-      const atGate = await deps.approvals.redeemAtGate?.({
+      const now: ImmediateGrantRequest = {
         requestId,
         role,
         claims: verified.claims,
         durationSeconds: duration,
         endsAt,
         client,
-      });
-      if (atGate) return atGate;
-      const urgent = await deps.approvals.breakGlass?.({
-        requestId,
-        role,
-        claims: verified.claims,
-        durationSeconds: duration,
-        endsAt,
-        client,
-      });
-      if (urgent) return urgent;
+      };
+      const atOnce = (await deps.approvals.redeemAtGate?.(now)) ?? (await deps.approvals.breakGlass?.(now));
+      if (atOnce) return atOnce;
       return await deps.approvals.open({
         requestId: ctx.requestId,
         role,

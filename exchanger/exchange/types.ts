@@ -70,23 +70,20 @@ export interface RunApprovals {
    * Credentials at once when GitHub's deployment gate already approved this job's deployment
    * (`gate/redeem.ts`); `undefined` when it did not, and the job waits for an approval as before.
    */
-  redeemAtGate?(request: {
-    requestId: string;
-    role: Role;
-    claims: Claims;
-    durationSeconds: number;
-    endsAt?: Date | undefined;
-    client?: AuditClient | undefined;
-  }): Promise<Grant | undefined>;
+  redeemAtGate?(request: ImmediateGrantRequest): Promise<Grant | undefined>;
   /** Credentials at once for a run the role's `break_glass` names (`approvals/break-glass.ts`). */
-  breakGlass?(request: {
-    requestId: string;
-    role: Role;
-    claims: Claims;
-    durationSeconds: number;
-    endsAt?: Date | undefined;
-    client?: AuditClient | undefined;
-  }): Promise<Grant | undefined>;
+  breakGlass?(request: ImmediateGrantRequest): Promise<Grant | undefined>;
+}
+
+/** A job that may get credentials without waiting (approved at the gate, or break-glass). */
+export interface ImmediateGrantRequest {
+  requestId: string;
+  role: Role;
+  claims: Claims;
+  durationSeconds: number;
+  endsAt?: Date | undefined;
+  /** Who sent the exchange, for the audit row. */
+  client?: AuditClient | undefined;
 }
 
 export interface ExchangeRequest {

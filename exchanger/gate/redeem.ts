@@ -12,23 +12,13 @@
 import { votesInForce } from '../approvals/approvers.js';
 import { approvalConfig } from '../approvals/context.js';
 import { approvalCount, effectiveStatus } from '../approvals/state.js';
-import { type Claims, ownClaim } from '../claims.js';
+import { ownClaim } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { mintAndRecord } from '../exchange/mint.js';
-import type { Grant } from '../exchange/types.js';
-import type { Role } from '../policy/types.js';
-import type { AuditClient } from '../store/types.js';
+import type { Grant, ImmediateGrantRequest } from '../exchange/types.js';
 import type { GateCore, GateDeps } from './service.js';
 
-export interface GateRedemption {
-  requestId: string;
-  role: Role;
-  claims: Claims;
-  durationSeconds: number;
-  endsAt?: Date | undefined;
-  /** Who sent the exchange, for the audit row. */
-  client?: AuditClient | undefined;
-}
+export type GateRedemption = ImmediateGrantRequest;
 
 /** Token claims that must equal the gate request's, besides the run attempt and environment. */
 const BOUND = ['sha', 'workflow_ref'] as const;
