@@ -1,32 +1,17 @@
-/**
- * Resource scopes, read from `org.yaml`: what a team's roles may grant (`teams.<name>.resources`,
- * `shared[].resources`) and what a guardrail selects (`applies_to.aws` …). One shape for both:
- *
- *   aws:        { accounts: ["111122223333"], role_arns: ["arn:aws:iam::111122223333:role/pay-*"] }
- *   gcp:        { projects: [acme-pay], service_accounts: ["ci-*@acme-shared.iam.gserviceaccount.com"] }
- *   kubernetes: { clusters: [https://k8s.acme.example], namespaces: [pay, pay-*], service_accounts: [deploy], audiences: [vault] }
- *   github:     { repositories: ["acme/pay-*"], permissions: { contents: write } }   (a selector: or write: true)
- *
- * A scope is strict about what pins (a role ARN pattern names its account; kubernetes names its
- * clusters and namespaces; github its permissions); a selector takes any subset of the keys.
- */
-import { isMap } from 'yaml';
 import { parseServiceUrl } from '../net/service-url.js';
 import {
   AWS_RESOURCE_KEYS,
   GCP_RESOURCE_KEYS,
-  GITHUB_ACCESS,
-  GITHUB_PERMISSIONS,
   GITHUB_RESOURCE_KEYS,
   KUBERNETES_RESOURCE_KEYS,
   RESOURCE_KEYS,
 } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { didYouMean } from './suggest.js';
 import type { SourcePosition } from './types.js';
 import { serverUrl } from './validate-kubernetes.js';
+import { type Access, readPermissions } from './validate-permissions.js';
 
-export type Access = (typeof GITHUB_ACCESS)[number];
+export type { Access };
 
 export interface ResourcesDoc {
   position: SourcePosition;
@@ -49,7 +34,6 @@ const ACCOUNT = /^((aws-cn|aws-us-gov):)?\d{12}$/;
 const SCOPE_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/\S+$/;
 const PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const NAME_GLOB = /^[a-z0-9*][-a-z0-9.*]*$/;
-const PERMISSION_SET: ReadonlySet<string> = new Set(GITHUB_PERMISSIONS);
 
 /** `teams.<name>.resources` or `shared[].resources`: a scope naming at least one provider. */
 export function readScope(r: Reader, field: Field, path: string): ResourcesDoc {
@@ -204,26 +188,6 @@ function readGithub(r: Reader, field: Field, path: string, mode: string): Resour
     }
   }
   const perms = f?.get('permissions');
-  if (perms) {
-    const permissions: Record<string, Access> = {};
-    const entries = r.entries(perms.value, `${path}.permissions`, perms.key) ?? [];
-    if (entries.length === 0 && perms.value && isMap(perms.value)) {
-      r.error(perms.value, `${path}.permissions must name at least one permission`);
-    }
-    for (const e of entries) {
-      if (!PERMISSION_SET.has(e.name)) {
-        const hint = didYouMean(e.name, GITHUB_PERMISSIONS);
-        r.error(e.key, `unknown GitHub permission '${e.name}' in ${path}.permissions${hint}`);
-        continue;
-      }
-      const access = r.string(e, `${path}.permissions.${e.name}`);
-      const level = GITHUB_ACCESS.find((a) => a === access);
-      if (level) permissions[e.name] = level;
-      else if (access !== undefined) {
-        r.error(e.value, `${path}.permissions.${e.name}: '${access}' must be read, write or admin`);
-      }
-    }
-    out.permissions = permissions;
-  }
+  if (perms) out.permissions = readPermissions(r, perms, path);
   return out;
 }

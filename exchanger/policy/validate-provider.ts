@@ -3,10 +3,11 @@ import { isMap } from 'yaml';
 import { CONDITION_CLAIMS } from '../claims.js';
 import { urlRefusal } from '../net/url-rule.js';
 import type { GithubRoleDoc } from './doc.js';
-import { AWS_KEYS, GCP_KEYS, GITHUB_ACCESS, GITHUB_KEYS, GITHUB_PERMISSIONS } from './keys.js';
+import { AWS_KEYS, GCP_KEYS, GITHUB_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { AwsRoleConfig, GcpRoleConfig } from './types.js';
+import { readPermissions } from './validate-permissions.js';
 
 const ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
@@ -18,7 +19,6 @@ const SERVICE_ACCOUNT =
 const REPOSITORY = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const CLAIM_SET: ReadonlySet<string> = new Set(CONDITION_CLAIMS);
-const PERMISSION_SET: ReadonlySet<string> = new Set(GITHUB_PERMISSIONS);
 
 export function readAws(r: Reader, block: Field, path: string): AwsRoleConfig | undefined {
   const f = r.fields(block.value, AWS_KEYS, path, block.key);
@@ -157,21 +157,6 @@ export function readGithub(r: Reader, block: Field, path: string): GithubRoleDoc
     } else out.repositories.push(repo.value);
   }
   const permsField = r.require(f, 'permissions', path, block.key);
-  const entries = (permsField && r.entries(permsField.value, `${path}.permissions`, permsField.key)) ?? [];
-  if (permsField && entries.length === 0 && permsField.value && isMap(permsField.value)) {
-    r.error(permsField.value, `${path}.permissions must name at least one permission`);
-  }
-  for (const e of entries) {
-    if (!PERMISSION_SET.has(e.name)) {
-      const hint = didYouMean(e.name, GITHUB_PERMISSIONS);
-      r.error(e.key, `unknown GitHub permission '${e.name}' in ${path}.permissions${hint}`);
-      continue;
-    }
-    const access = r.string(e, `${path}.permissions.${e.name}`);
-    if (access === undefined) continue;
-    if ((GITHUB_ACCESS as readonly string[]).includes(access)) {
-      out.permissions[e.name] = access as 'read' | 'write' | 'admin';
-    } else r.error(e.value, `${path}.permissions.${e.name}: '${access}' must be read, write or admin`);
-  }
+  if (permsField) out.permissions = readPermissions(r, permsField, path);
   return out;
 }
