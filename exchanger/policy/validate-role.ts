@@ -3,6 +3,7 @@ import { isMap, isScalar, type Node } from 'yaml';
 import { formatDuration } from '../duration.js';
 import type { PatternDoc, RoleDoc } from './doc.js';
 import { APPROVAL_KEYS, BREAK_GLASS_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
+import { kubernetesActionProblem } from './kubernetes-actions.js';
 import type { Field, Reader } from './read.js';
 import { didYouMean } from './suggest.js';
 import type { ApprovalConfig, ProviderName, SourcePosition } from './types.js';
@@ -87,16 +88,24 @@ function readForbidActions(
   path: string,
   provider: ProviderName | undefined,
 ): string[] {
-  if (provider !== undefined && provider !== 'aws') {
+  if (provider !== undefined && provider !== 'aws' && provider !== 'kubernetes') {
     r.error(
       field.key,
-      `${path}: only aws roles can forbid actions yet (their activity is read from CloudTrail)`,
+      `${path}: only aws and kubernetes roles can forbid actions yet (their activity is read from CloudTrail and the Kubernetes audit webhook)`,
     );
     return [];
   }
   const out: string[] = [];
   for (const { value, node } of r.strings(field, path, { nonEmpty: true })) {
-    if (!AWS_ACTION.test(value) || value.endsWith(':')) {
+    if (provider === 'kubernetes') {
+      const problem = kubernetesActionProblem(value);
+      if (problem) {
+        r.error(
+          node,
+          `${path}: '${value}' is not a Kubernetes action: ${problem}; write VERB RESOURCE, e.g. "delete secrets", "create clusterrolebindings.rbac.authorization.k8s.io" or "* pods/exec"`,
+        );
+      } else out.push(value);
+    } else if (!AWS_ACTION.test(value) || value.endsWith(':')) {
       r.error(
         node,
         `${path}: '${value}' is not an AWS action: write service:Action, e.g. iam:CreateUser or s3:Delete*`,

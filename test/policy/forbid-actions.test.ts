@@ -42,7 +42,7 @@ describe('forbid_actions in the policy', () => {
     );
   });
 
-  it('is for aws roles only, for now', () => {
+  it('is for aws and kubernetes roles only, for now', () => {
     const github = `  web:
     provider: github
     github: { repositories: [acme/web], permissions: { contents: read } }
@@ -51,7 +51,7 @@ describe('forbid_actions in the policy', () => {
       - { repository_id: "2" }
 `;
     expect(loadErrors(HEAD + github).join('\n')).toContain(
-      'roles.web.forbid_actions: only aws roles can forbid actions yet (their activity is read from CloudTrail)',
+      'roles.web.forbid_actions: only aws and kubernetes roles can forbid actions yet (their activity is read from CloudTrail and the Kubernetes audit webhook)',
     );
   });
 });
