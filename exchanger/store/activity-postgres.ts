@@ -43,7 +43,20 @@ export const postgresActivityMigration = (t: (name: string) => string) => `
     PRIMARY KEY (lease_id, event_id)
   );`;
 
-type Methods = Pick<Store, 'addActivityKey' | 'claimActivityKeys' | 'saveActivity' | 'leaseActivity'>;
+/** Kubernetes audit events name their token's jti, not its lease: keys are found by id too. */
+export const postgresActivityDetailsMigration = (t: (name: string) => string) => `
+  CREATE INDEX lease_activity_keys_key ON ${t('lease_activity_keys')} (key_id);
+  ALTER TABLE ${t('lease_activity')} ADD COLUMN details jsonb;`;
+
+type Methods = Pick<
+  Store,
+  | 'addActivityKey'
+  | 'claimActivityKeys'
+  | 'saveActivity'
+  | 'activityKeysById'
+  | 'addActivityEvents'
+  | 'leaseActivity'
+>;
 type KeyRow = ActivityKeyRowOf<Date>;
 type EventRow = ActivityEventRowOf<Date>;
 
@@ -103,6 +116,31 @@ export function postgresActivity({ t, query }: Pick<PostgresIo, 't' | 'query'>):
                   WHERE lease_id = $1 AND key_id = $2
                )${insert}`,
         values: [...keyValues, ...eventValues],
+      });
+      return rows.map((r) => r.event_id);
+    },
+    async activityKeysById(keyIds) {
+      if (keyIds.length === 0) return [];
+      const { rows } = await query<KeyRow>('read lease activity keys', {
+        name: 'jitkey_activity_keys_by_id',
+        text: `SELECT * FROM ${keys} WHERE key_id = ANY($1::text[])`,
+        values: [keyIds],
+      });
+      return rows.map((r) => activityKey(r, DATE_TIMES));
+    },
+    async addActivityEvents(found) {
+      if (found.length === 0) return [];
+      const n = ACTIVITY_EVENT_FIELDS.length;
+      const { rows } = await query<{ event_id: string }>('record the lease activity', {
+        text: `INSERT INTO ${events} (${ACTIVITY_EVENT_FIELDS.join(', ')})
+               VALUES ${found.map((_, i) => `(${params(n, 1 + i * n)})`).join(', ')}
+               ON CONFLICT DO NOTHING RETURNING event_id`,
+        values: found.flatMap((e) =>
+          rowValues(
+            activityEventRow(e, DATE_TIMES, (v) => v),
+            ACTIVITY_EVENT_FIELDS,
+          ),
+        ),
       });
       return rows.map((r) => r.event_id);
     },

@@ -32,6 +32,8 @@ export interface ActivityEventRowOf<Time> {
   error_code: string | null;
   /** SQLite: 0/1; PostgreSQL: boolean. */
   read_only: number | boolean | null;
+  /** JSON text when written, as `resources`; null when the event has none. */
+  details: unknown;
 }
 
 export const ACTIVITY_KEY_FIELDS = [
@@ -59,6 +61,7 @@ export const ACTIVITY_EVENT_FIELDS = [
   'resources',
   'error_code',
   'read_only',
+  'details',
 ] as const satisfies readonly (keyof ActivityEventRowOf<unknown>)[];
 
 export function activityKeyRow<Time>(k: ActivityKey, times: TimeCodec<Time>): ActivityKeyRowOf<Time> {
@@ -109,11 +112,13 @@ export function activityEventRow<Time>(
     resources: JSON.stringify(e.resources),
     error_code: e.errorCode ?? null,
     read_only: e.readOnly === undefined ? null : readOnly(e.readOnly),
+    details: e.details ? JSON.stringify(e.details) : null,
   };
 }
 
 export function activityEvent<Time>(r: ActivityEventRowOf<Time>, times: TimeCodec<Time>): ActivityEvent {
   const resources = typeof r.resources === 'string' ? JSON.parse(r.resources) : r.resources;
+  const details = typeof r.details === 'string' ? JSON.parse(r.details) : r.details;
   return {
     leaseId: r.lease_id,
     keyId: r.key_id,
@@ -125,5 +130,6 @@ export function activityEvent<Time>(r: ActivityEventRowOf<Time>, times: TimeCode
     resources: (resources ?? []) as ActivityEvent['resources'],
     ...(r.error_code !== null ? { errorCode: r.error_code } : {}),
     ...(r.read_only !== null ? { readOnly: Boolean(r.read_only) } : {}),
+    ...(details ? { details: details as Record<string, unknown> } : {}),
   };
 }

@@ -44,7 +44,20 @@ export const SQLITE_ACTIVITY_MIGRATION = `
     PRIMARY KEY (lease_id, event_id)
   ) WITHOUT ROWID;`;
 
-type Methods = Pick<Store, 'addActivityKey' | 'claimActivityKeys' | 'saveActivity' | 'leaseActivity'>;
+/** Kubernetes audit events name their token's jti, not its lease: keys are found by id too. */
+export const SQLITE_ACTIVITY_DETAILS_MIGRATION = `
+  CREATE INDEX lease_activity_keys_key ON lease_activity_keys (key_id);
+  ALTER TABLE lease_activity ADD COLUMN details TEXT;`;
+
+type Methods = Pick<
+  Store,
+  | 'addActivityKey'
+  | 'claimActivityKeys'
+  | 'saveActivity'
+  | 'activityKeysById'
+  | 'addActivityEvents'
+  | 'leaseActivity'
+>;
 type KeyRow = ActivityKeyRowOf<number>;
 type EventRow = ActivityEventRowOf<number>;
 
@@ -69,6 +82,9 @@ export function sqliteActivity(db: Database.Database, io: Pick<SqliteIo, 'write'
   const insertEvent = db.prepare<EventRow>(
     `INSERT INTO lease_activity (${ACTIVITY_EVENT_FIELDS.join(', ')}) VALUES (${named(ACTIVITY_EVENT_FIELDS)})
      ON CONFLICT DO NOTHING`,
+  );
+  const keysById = db.prepare<[string], KeyRow>(
+    'SELECT * FROM lease_activity_keys WHERE key_id IN (SELECT value FROM json_each(?))',
   );
   const keysOf = db.prepare<[string], KeyRow>(
     'SELECT * FROM lease_activity_keys WHERE lease_id = ? ORDER BY window_start, key_id',
@@ -102,6 +118,15 @@ export function sqliteActivity(db: Database.Database, io: Pick<SqliteIo, 'write'
           updateKey.run(keyRow);
           return added;
         };
+      }),
+    activityKeysById: (keyIds) =>
+      io.read('read lease activity keys', () =>
+        keyIds.length ? keysById.all(JSON.stringify(keyIds)).map((r) => activityKey(r, MS_TIMES)) : [],
+      ),
+    addActivityEvents: (events) =>
+      io.write(() => {
+        const rows = events.map((e) => activityEventRow(e, MS_TIMES, readOnly));
+        return () => rows.filter((row) => insertEvent.run(row).changes === 1).map((row) => row.event_id);
       }),
     leaseActivity: (leaseId) =>
       io.read('read the lease activity', () => ({

@@ -5,9 +5,10 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../log.js';
-import { postgresActivityMigration } from './activity-postgres.js';
+import { postgresActivityDetailsMigration, postgresActivityMigration } from './activity-postgres.js';
 import { postgresApprovalsMigration } from './approvals-postgres.js';
 import { checkSchemaVersion } from './common.js';
+import { postgresExportMigration } from './export-cursor-postgres.js';
 import { postgresSessionsMigration } from './sessions-postgres.js';
 
 /** A table's name, qualified by jitkey's schema when one is configured. */
@@ -95,6 +96,10 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
   // Repository and outcome together (the console's commonest pair): one range of one index.
   (t) => `
     CREATE INDEX audit_repository_outcome_at ON ${t('audit')} (lower(repository), outcome, at, id);`,
+  // Kubernetes lease activity (issue 26): keys found by the jti an audit event names; event details.
+  postgresActivityDetailsMigration,
+  // The SIEM export (issue 26): named cursors; rows ordered by their inserting transaction.
+  postgresExportMigration,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */

@@ -4,9 +4,10 @@
  * once, one migrates and the others find the version already current.
  */
 import type Database from 'better-sqlite3';
-import { SQLITE_ACTIVITY_MIGRATION } from './activity-sqlite.js';
+import { SQLITE_ACTIVITY_DETAILS_MIGRATION, SQLITE_ACTIVITY_MIGRATION } from './activity-sqlite.js';
 import { SQLITE_APPROVALS_MIGRATION } from './approvals-sqlite.js';
 import { checkSchemaVersion } from './common.js';
+import { SQLITE_EXPORT_MIGRATION } from './export-cursor-sqlite.js';
 import { SQLITE_SESSIONS_MIGRATION } from './sessions-sqlite.js';
 
 /** Schema changes, in order; `PRAGMA user_version` counts how many were applied. Append only. */
@@ -94,6 +95,10 @@ const MIGRATIONS: readonly string[] = [
   // And the console's queue counts an approver's own jobs apart, by this index, not row by row.
   `CREATE INDEX audit_repository_outcome_at ON audit (repository, outcome, at);
    CREATE INDEX approval_requests_actor_id ON approval_requests (json_extract(claims, '$.actor_id'));`,
+  // Kubernetes lease activity (issue 26): keys found by the jti an audit event names; event details.
+  SQLITE_ACTIVITY_DETAILS_MIGRATION,
+  // The SIEM export (issue 26): named cursors; activity events numbered in commit order.
+  SQLITE_EXPORT_MIGRATION,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

@@ -281,6 +281,13 @@ export interface Store {
    * returns the ids of the events not seen before.
    */
   saveActivity(key: ActivityKey, events: ActivityEvent[]): Promise<string[]>;
+  /** The keys with these ids, of any lease (the Kubernetes audit webhook finds a token's lease by its jti). */
+  activityKeysById(keyIds: readonly string[]): Promise<ActivityKey[]>;
+  /**
+   * Stores events pushed by an upstream (the Kubernetes audit webhook), each kept once, without
+   * touching their keys' state; returns the ids of the events not seen before.
+   */
+  addActivityEvents(events: ActivityEvent[]): Promise<string[]>;
   /** What is known of a lease's activity: its keys' states and their events, oldest first. */
   leaseActivity(leaseId: string): Promise<{ keys: ActivityKey[]; events: ActivityEvent[] }>;
   /** Resolves when the store can take writes; rejects otherwise (for /readyz). */
@@ -359,4 +366,9 @@ export interface ActivityEvent {
   resources: { type?: string; name?: string }[];
   errorCode?: string;
   readOnly?: boolean;
+  /**
+   * What else the upstream's record says that a responder reads (Kubernetes: the request URI, the
+   * response code, the user agent, the source addresses); never a request or response body.
+   */
+  details?: Record<string, unknown>;
 }

@@ -99,5 +99,43 @@ export function activityContract(open: (options?: StoreOptions) => Promise<Store
       expect(await store.claimActivityKeys(at(100), at(101), 10)).toEqual([]);
       expect(await store.saveActivity(key({ status: 'complete' }), [])).toEqual([]);
     });
+
+    it('finds keys by id, and keeps pushed events once without touching their key', async () => {
+      const store = await open();
+      const jti = key({
+        leaseId: 'lease-k',
+        provider: 'kubernetes',
+        keyId: 'jti-1',
+        account: 'https://kube',
+        region: 'web',
+      });
+      await store.addActivityKey(jti);
+      await store.addActivityKey(key());
+      expect(await store.activityKeysById(['jti-1', 'jti-unknown'])).toEqual([jti]);
+      expect(await store.activityKeysById([])).toEqual([]);
+      const pushed = event('audit-1', 2, {
+        leaseId: 'lease-k',
+        keyId: 'jti-1',
+        name: 'delete',
+        source: 'secrets',
+        region: 'web',
+        resources: [{ type: 'secrets', name: 'db' }],
+        errorCode: '403 Forbidden',
+        readOnly: false,
+        details: {
+          request_uri: '/api/v1/namespaces/web/secrets/db',
+          response_code: 403,
+          source_ips: ['10.0.0.7'],
+        },
+      });
+      expect(
+        await store.addActivityEvents([pushed, event('audit-2', 3, { leaseId: 'lease-k', keyId: 'jti-1' })]),
+      ).toEqual(expect.arrayContaining(['audit-1', 'audit-2']));
+      expect(await store.addActivityEvents([pushed])).toEqual([]);
+      expect(await store.addActivityEvents([])).toEqual([]);
+      const { keys, events } = await store.leaseActivity('lease-k');
+      expect(keys).toEqual([jti]);
+      expect(events).toEqual([pushed, event('audit-2', 3, { leaseId: 'lease-k', keyId: 'jti-1' })]);
+    });
   });
 }
