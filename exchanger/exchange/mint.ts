@@ -134,6 +134,7 @@ export async function mintAndRecord({
  */
 async function registerActivity(deps: ExchangeDeps, lease: LeaseRecord, minted: Minted): Promise<void> {
   if (!deps.activity || !minted.activityKey) return;
+  if (deps.activity.providers && !deps.activity.providers.includes(lease.provider)) return;
   const { until, ...key } = minted.activityKey;
   try {
     await deps.store.addActivityKey({

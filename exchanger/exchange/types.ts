@@ -37,9 +37,10 @@ export interface ExchangeDeps {
   webhookSecret?: string;
   /**
    * Lease activity collection (`activity/`): set, each credential that names itself upstream is
-   * registered for the collector, its first poll `firstPollMs` after it is issued.
+   * registered for the collector, its first poll `firstPollMs` after it is issued; only those of
+   * `providers` when given (JITKEY_LEASE_ACTIVITY names the providers collected).
    */
-  activity?: { firstPollMs: number };
+  activity?: { firstPollMs: number; providers?: readonly string[] };
   /** Folds the audit rows of unverified callers, one per peer per window (`refusal-fold.ts`). */
   refusals?: RefusalFold;
 }

@@ -235,12 +235,21 @@ function checkAudiences(conn: KubeConnection, asked: string[], spec: unknown, to
 
 /** The `aud` claim of a JWT as a list; undefined when the token is not a JWT that carries one. */
 function jwtAudience(token: string): unknown[] | undefined {
+  const aud = jwtClaims(token)?.aud;
+  if (aud === undefined) return undefined;
+  return Array.isArray(aud) ? aud : [aud];
+}
+
+/**
+ * The claims of a JWT the API server just issued us, unverified (it came over our own connection
+ * to it); undefined when the token is not a JWT.
+ */
+export function jwtClaims(token: string): Record<string, unknown> | undefined {
   const payload = token.split('.')[1];
   if (payload === undefined) return undefined;
   try {
-    const aud = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { aud?: unknown }).aud;
-    if (aud === undefined) return undefined;
-    return Array.isArray(aud) ? aud : [aud];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
+    return claims && typeof claims === 'object' ? (claims as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }

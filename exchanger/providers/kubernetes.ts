@@ -25,7 +25,7 @@
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { KubernetesRoleConfig, Role } from '../policy/types.js';
-import type { KubeApi, SecretRef } from './kubernetes-api.js';
+import { jwtClaims, type KubeApi, type SecretRef } from './kubernetes-api.js';
 import type { LeaseLookup, Minted, MintRequest, Provider } from './types.js';
 
 /** Kubernetes refuses TokenRequest expirationSeconds below 10 minutes. */
@@ -143,10 +143,16 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
         request_id: requestId,
         lease_id: leaseId,
       });
+      // The token's id names it in every audit event of its requests (KEP-4193): its lease's
+      // activity (`activity/kubernetes-*.ts`). Not a secret; the token itself is never kept.
+      const jti = jwtClaims(token)?.jti;
       return {
         credentials: credentialsOf(config, token, expiresAt),
         expiresAt,
         revocationSecret: JSON.stringify(ref),
+        ...(typeof jti === 'string' && jti
+          ? { activityKey: { keyId: jti, account: config.server, region: config.namespace } }
+          : {}),
       };
     },
 
