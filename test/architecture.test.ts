@@ -28,6 +28,8 @@ const LAYERS: { name: string; parts: string[] }[] = [
     parts: ['exchanger/token/', 'exchanger/policy/', 'exchanger/store/'],
   },
   { name: 'github client, audit reads', parts: ['exchanger/github/', 'exchanger/audit/'] },
+  // The SIEM export turns the audit reads' rows into OCSF / CloudEvents and sends them out.
+  { name: 'SIEM export', parts: ['exchanger/export/'] },
   { name: 'providers', parts: ['exchanger/providers/'] },
   // Lease activity reads what upstreams recorded of the providers' credentials, into the store.
   { name: 'lease activity', parts: ['exchanger/activity/'] },

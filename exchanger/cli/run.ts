@@ -8,6 +8,7 @@ usage:
   jitkey explain  --policy FILE|DIR --role NAME (--claims FILE.json | --token JWT) [--json]
   jitkey test     --policy FILE|DIR [--reporter tap|junit] [--output FILE] [FIXTURE…]
   jitkey audit    [--store URL] [--since 1h] [--repository R] [--outcome allowed|denied] [--role NAME] [--limit N] [--json]
+  jitkey export   [--store URL] [--format ocsf|cloudevents] [--to stdout|file:PATH|https://…] [--follow]
   jitkey requests --url URL
   jitkey approve  ID --url URL [--reason TEXT]
   jitkey deny     ID --url URL --reason TEXT
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   explain: async () => (await import('./explain.js')).explainCommand,
   test: async () => (await import('./test.js')).testCommand,
   audit: async () => (await import('./audit.js')).audit,
+  export: async () => (await import('./export.js')).exportCommand,
   requests: async () => (await import('./requests.js')).requests,
   approve: async () => (await import('./approve.js')).approveCommand,
   deny: async () => (await import('./approve.js')).denyCommand,

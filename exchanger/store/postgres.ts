@@ -15,6 +15,7 @@ import { postgresActivity } from './activity-postgres.js';
 import { postgresApprovals } from './approvals-postgres.js';
 import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
 import { consoleReads } from './console-reads.js';
+import { postgresExportCursor } from './export-cursor-postgres.js';
 import { describe, openPool, withTimeout } from './postgres-pool.js';
 import { migratePostgres, tableNames } from './postgres-schema.js';
 import {
@@ -168,6 +169,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
     }),
     ...postgresSessions({ t, query }),
     ...postgresActivity({ t, query }),
+    ...postgresExportCursor({ t, query }, dialect),
     async getLease(id) {
       const { rows } = await query<LeaseRowOf<Date>>('read the lease', {
         name: 'jitkey_get_lease',

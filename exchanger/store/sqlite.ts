@@ -27,6 +27,7 @@ import {
   storeFailure,
 } from './common.js';
 import { consoleReads } from './console-reads.js';
+import { sqliteExportCursor } from './export-cursor-sqlite.js';
 import { groupCommit } from './group-commit.js';
 import {
   AUDIT_COLUMNS,
@@ -244,6 +245,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     }),
     ...sqliteSessions(db, { write, read }),
     ...sqliteActivity(db, { write, read }),
+    ...sqliteExportCursor(db, { write, read }, dialect),
     getLease: (id) =>
       read('read the lease', () => {
         const row = selectLease.get(id);

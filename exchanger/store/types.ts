@@ -7,6 +7,7 @@
  * error surfaces as JitkeyError `unavailable` (503), never as credentials issued unrecorded.
  */
 import type { Logger } from '../log.js';
+import type { ExportCursorStore } from './export-cursor-types.js';
 
 export type AuditEvent =
   | 'exchange'
@@ -204,7 +205,7 @@ export interface LeaseFilter {
   limit?: number;
 }
 
-export interface Store {
+export interface Store extends ExportCursorStore {
   readonly kind: 'sqlite' | 'postgres';
   /**
    * Records a token id of `issuer` as used until `expiresAt`. Returns false when it was already

@@ -1,0 +1,90 @@
+/**
+ * The stream sinks: standard output, and a file appended to.
+ *
+ * A file batch is written, then flushed to disk (`fdatasync`), before it counts as taken; the
+ * state saved with the cursor is the file's identity and its size after that batch. On resume,
+ * a file that is still the same one (device and inode) and longer than that size holds a batch
+ * written whose cursor move never happened (the process died between the two): it is cut back,
+ * and the batch is written again, once. A file rotated away (another inode) is left alone.
+ */
+import { type FileHandle, open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { type Sink, SinkError, type SinkEvent } from './sink.js';
+
+const text = (events: readonly SinkEvent[]) => events.map((e) => `${e.line}\n`).join('');
+
+/** Standard output (or any stream): a batch is taken once the stream has accepted it. */
+export function streamSink(out: Writable, name = 'stdout'): Sink {
+  return {
+    name,
+    resume: async () => {},
+    send: (events) =>
+      new Promise<undefined>((resolve, reject) => {
+        if (events.length === 0) return resolve(undefined);
+        const fail = (err: Error) =>
+          reject(new SinkError(`${name}: ${err.message}`, { permanent: true, cause: err }));
+        out.once('error', fail);
+        const done = () => {
+          out.off('error', fail);
+          resolve(undefined);
+        };
+        if (out.write(text(events))) done();
+        else out.once('drain', done);
+      }),
+    close: async () => {},
+  };
+}
+
+interface FileState {
+  dev: number;
+  ino: number;
+  size: number;
+}
+
+function parseState(state: string | undefined): FileState | undefined {
+  const m = state && /^file:(\d+):(\d+):(\d+)$/.exec(state);
+  return m ? { dev: Number(m[1]), ino: Number(m[2]), size: Number(m[3]) } : undefined;
+}
+
+/** A file opened for appending (created owner-only: the audit trail is not for every user). */
+export async function fileSink(path: string): Promise<Sink> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'a', 0o600);
+  } catch (err) {
+    throw new Error(`cannot open the export file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const name = `file:${path}`;
+  // Where the last batch taken ends: a failed write's part past it is cut before the retry.
+  let end = (await handle.stat()).size;
+  const cutTo = async (size: number) => {
+    if ((await handle.stat()).size <= size) return;
+    await handle.truncate(size);
+    await handle.datasync();
+  };
+  return {
+    name,
+    async resume(state) {
+      const saved = parseState(state);
+      const now = await handle.stat();
+      if (saved && now.dev === saved.dev && now.ino === saved.ino && now.size > saved.size) {
+        await cutTo(saved.size);
+      }
+      end = (await handle.stat()).size;
+    },
+    async send(events) {
+      try {
+        await cutTo(end);
+        if (events.length) await handle.appendFile(text(events));
+        await handle.datasync();
+        const { dev, ino, size } = await handle.stat();
+        end = size;
+        return `file:${dev}:${ino}:${size}`;
+      } catch (err) {
+        // A full disk may clear: the batch is written again, from where the last one ended.
+        throw new SinkError(`${name}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    close: () => handle.close(),
+  };
+}

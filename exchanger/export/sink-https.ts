@@ -1,0 +1,107 @@
+/**
+ * An HTTPS endpoint (`http://` only on loopback, `net/url-rule.ts`): each batch is one POST, taken
+ * when the endpoint answers 2xx. The body is JSON lines (`ndjson`), one JSON array (`array`: an
+ * Elastic Agent "Custom HTTP Endpoint" input) or Splunk HEC event envelopes (`splunk-hec`:
+ * `{"time":…,"event":…}` one after another, for `/services/collector/event`).
+ *
+ * Headers (an `Authorization: Splunk <token>`) are sent and never logged nor put in a message;
+ * the URL is named by origin and path only (a query may carry a token). Redirects are refused,
+ * not followed: a sink that moved is a configuration to correct, and following would hand the
+ * headers to wherever the answer points. 408, 429 and 5xx answers and network failures may be
+ * retried (the exporter waits, honouring `Retry-After`); other answers are permanent.
+ */
+import { checkUrl } from '../net/url-rule.js';
+import { type Sink, SinkError, type SinkEvent } from './sink.js';
+
+export type HttpsBody = 'ndjson' | 'array' | 'splunk-hec';
+export const HTTPS_BODIES: readonly HttpsBody[] = ['ndjson', 'array', 'splunk-hec'];
+
+export interface HttpsSinkOptions {
+  url: string;
+  body: HttpsBody;
+  /** Sent with every request; values are secret as far as logs are concerned. */
+  headers: Record<string, string>;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  now?: () => Date;
+}
+
+const CONTENT_TYPE: Record<HttpsBody, string> = {
+  ndjson: 'application/x-ndjson',
+  array: 'application/json',
+  'splunk-hec': 'application/json',
+};
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+export function httpsBody(kind: HttpsBody, events: readonly SinkEvent[]): string {
+  if (kind === 'array') return `[${events.map((e) => e.line).join(',')}]`;
+  if (kind === 'splunk-hec')
+    return events.map((e) => `{"time":${(e.time.getTime() / 1000).toFixed(3)},"event":${e.line}}`).join('\n');
+  return events.map((e) => `${e.line}\n`).join('');
+}
+
+/** `Retry-After` as milliseconds: delay-seconds or an HTTP-date; undefined when absent or bad. */
+export function retryAfterMs(value: string | null, now: Date): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const text = value.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now.getTime();
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
+
+export function httpsSink(options: HttpsSinkOptions): Sink {
+  const url = checkUrl(options.url, '--to', { refuseCredentials: true });
+  const name = `${url.origin}${url.pathname}`;
+  const doFetch = options.fetch ?? fetch;
+  const now = options.now ?? (() => new Date());
+  const headers = {
+    ...options.headers,
+    'content-type': CONTENT_TYPE[options.body],
+    'user-agent': 'jitkey-export',
+  };
+  return {
+    name,
+    resume: async () => {},
+    async send(events) {
+      if (events.length === 0) return undefined;
+      let res: Response;
+      try {
+        res = await doFetch(url, {
+          method: 'POST',
+          headers,
+          body: httpsBody(options.body, events),
+          redirect: 'manual',
+          signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+        });
+      } catch (err) {
+        const why =
+          (err as Error).cause instanceof Error
+            ? ((err as Error).cause as Error).message
+            : (err as Error).message;
+        throw new SinkError(`${name} could not be reached: ${why}`, { cause: err });
+      }
+      await res.body?.cancel().catch(() => {});
+      if (res.status >= 200 && res.status < 300) return undefined;
+      if (res.status >= 300 && res.status < 400) {
+        throw new SinkError(
+          `${name} answered ${res.status} (a redirect): redirects are not followed; point --to at the endpoint itself`,
+          { permanent: true },
+        );
+      }
+      const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
+      const hint =
+        res.status === 401 || res.status === 403
+          ? ': check the credential header (--header-file / --header-env)'
+          : res.status === 400 || res.status === 413
+            ? ': the endpoint refused the batch (a smaller --batch, or the right --body)'
+            : '';
+      throw new SinkError(`${name} answered ${res.status}${hint}`, {
+        permanent: !retryable,
+        retryAfterMs: retryable ? retryAfterMs(res.headers.get('retry-after'), now()) : undefined,
+      });
+    },
+    close: async () => {},
+  };
+}
