@@ -5,13 +5,18 @@
  * audit row (`event: activity`, `error_code: forbidden_action`) and a count in
  * `jitkey_forbidden_actions_total`. Whether the call succeeded does not matter: an attempt is
  * what an incident responder wants to hear about (the row says when AWS refused it).
+ *
+ * A Kubernetes event is a verb on a resource (`delete secrets`), matched as
+ * `policy/kubernetes-actions.ts` says.
  */
 import type { Logger } from '../log.js';
+import { kubernetesActionMatches, parseKubernetesResource } from '../policy/kubernetes-actions.js';
 import type { Policy } from '../policy/types.js';
 import type { ActivityEvent, ActivityKey, Store } from '../store/types.js';
 
-/** `iam:CreateUser` for an event of `iam.amazonaws.com` named `CreateUser`. */
-export function actionOf(e: Pick<ActivityEvent, 'source' | 'name'>): string {
+/** `iam:CreateUser` for an event of `iam.amazonaws.com` named `CreateUser`; Kubernetes: `delete secrets`. */
+export function actionOf(e: Pick<ActivityEvent, 'source' | 'name'>, provider = 'aws'): string {
+  if (provider === 'kubernetes') return `${e.name} ${e.source}`;
   const service = e.source.replace(/\.amazonaws\.com$/i, '');
   return `${service}:${e.name}`;
 }
@@ -20,7 +25,12 @@ export function actionOf(e: Pick<ActivityEvent, 'source' | 'name'>): string {
 export function forbiddenMatch(
   forbidden: readonly string[],
   e: Pick<ActivityEvent, 'source' | 'name'>,
+  provider = 'aws',
 ): string | undefined {
+  if (provider === 'kubernetes') {
+    const request = { verb: e.name, ...parseKubernetesResource(e.source) };
+    return forbidden.find((pattern) => kubernetesActionMatches(pattern, request));
+  }
   const action = actionOf(e).toLowerCase();
   return forbidden.find((pattern) => {
     const p = pattern.toLowerCase();
@@ -48,9 +58,9 @@ export function flagForbidden(
     const forbidden = role?.provider === lease?.provider ? role?.forbidActions : undefined;
     if (!lease || !forbidden?.length) return;
     for (const e of events) {
-      const pattern = forbiddenMatch(forbidden, e);
+      const pattern = forbiddenMatch(forbidden, e, lease.provider);
       if (!pattern) continue;
-      const action = actionOf(e);
+      const action = actionOf(e, lease.provider);
       deps.counted({ role: lease.role, action });
       deps.log.warn('a lease used a forbidden action', { lease_id: lease.id, role: lease.role, action });
       await deps.store.record({
@@ -61,7 +71,7 @@ export function flagForbidden(
         role: lease.role,
         provider: lease.provider,
         errorCode: 'forbidden_action',
-        reason: `lease used ${action}, which role '${lease.role}' forbids (${pattern}): at ${e.at.toISOString()} in ${e.region ?? key.region} with key ${key.keyId}${e.errorCode ? `; AWS refused it: ${e.errorCode}` : ''} (CloudTrail event ${e.eventId})`,
+        reason: `lease used ${action}, which role '${lease.role}' forbids (${pattern}): ${where(lease.provider, key, e)}`,
         claims: {
           ...(lease.repository ? { repository: lease.repository } : {}),
           ...(lease.runId ? { run_id: lease.runId } : {}),
@@ -71,4 +81,17 @@ export function flagForbidden(
       });
     }
   };
+}
+
+/** When, where and with what the action was done, and the upstream's id of the record. */
+function where(provider: string, key: ActivityKey, e: ActivityEvent): string {
+  const at = e.at.toISOString();
+  if (provider === 'kubernetes') {
+    const on = e.resources[0]?.name ? ` on ${e.resources[0].name}` : '';
+    const ns = e.region ? ` in namespace ${e.region}` : '';
+    const refused = e.errorCode ? `; Kubernetes refused it: ${e.errorCode}` : '';
+    return `at ${at}${on}${ns} with token jti ${key.keyId}${refused} (audit event ${e.eventId})`;
+  }
+  const refused = e.errorCode ? `; AWS refused it: ${e.errorCode}` : '';
+  return `at ${at} in ${e.region ?? key.region} with key ${key.keyId}${refused} (CloudTrail event ${e.eventId})`;
 }

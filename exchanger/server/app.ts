@@ -27,6 +27,7 @@ import {
   sendError,
   sendJson,
 } from './http.js';
+import { KUBERNETES_AUDIT_PATH, type KubernetesAuditHandler } from './kubernetes-audit-route.js';
 import {
   bodiesPerClient,
   DEFAULT_LIMITS,
@@ -53,6 +54,8 @@ export interface AppDeps extends ExchangeDeps {
   proxyTrust?: ProxyTrust;
   /** GitHub's deployment gate, for `deployment_protection_rule` deliveries (`gate/gate.ts`). */
   gate?: WebhookDeps['gate'];
+  /** The Kubernetes audit webhook (`kubernetes-audit-route.ts`); unset: 404. */
+  kubernetesAudit?: KubernetesAuditHandler;
   /** Extra routes (approvals) tried before the 404. Return false when the path is not theirs. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 }
@@ -159,6 +162,15 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       else sendJson(res, 200, { revoked: outcome.revoked, ...(outcome.replayed ? { replayed: true } : {}) });
       log.info('github webhook', { status: outcome.status });
     },
+    [`POST ${KUBERNETES_AUDIT_PATH}`]: async (req, res, _requestId, log) => {
+      if (!deps.kubernetesAudit) {
+        throw new JitkeyError(
+          'not_found',
+          'the Kubernetes audit webhook is not enabled on this exchanger (set JITKEY_KUBERNETES_AUDIT_TOKEN_FILE)',
+        );
+      }
+      await deps.kubernetesAudit(req, res, { timeoutMs: bodyTimeoutMs, admit: () => takeSlot(res) }, log);
+    },
     'POST /v1/revoke': async (req, res, requestId, log) => {
       await revoke(deps, await readJsonObject(req), requestId, requestClient(req));
       res.writeHead(204).end();
@@ -176,9 +188,12 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     const handler = routes[`${method} ${path}`];
     const work = async () => {
       if (handler && PROBES.has(path)) return handler(req, res, requestId, log);
-      // GitHub's webhook deliveries reach 25 MiB: the route screens their head and reads them
-      // itself. Every other body is held to the 16 KiB floor (Slack's interactions: 64 KiB).
-      if (handler && path === WEBHOOK_PATH) return handler(req, res, requestId, log);
+      // GitHub's webhook deliveries reach 25 MiB, Kubernetes audit batches 10 MiB: those routes
+      // check the sender first and read their bodies themselves. Every other body is held to the
+      // 16 KiB floor (Slack's interactions: 64 KiB).
+      if (handler && (path === WEBHOOK_PATH || path === KUBERNETES_AUDIT_PATH)) {
+        return handler(req, res, requestId, log);
+      }
       await admit(req, res, path);
       if (handler) return handler(req, res, requestId, log);
       const handled = await (deps.extraRoutes?.(req, res, requestId) ?? false);

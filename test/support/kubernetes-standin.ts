@@ -11,6 +11,7 @@
  *   kube.answerAudiences(['x'])    // TokenRequests are answered (and tokens issued) for these instead
  *   kube.secrets / kube.issued / kube.requests       // what happened, for assertions
  *   kube.setNow(date)              // the clock tokens expire by
+ *   await kube.flushAudit({ url, token, unrelated: 5000 })   // post the audit events so far
  *   await kube.stop()
  *
  * Paths: `GET /version`, discovery (`/api`, `/api/v1`, `/apis`, `/apis/authentication.k8s.io/v1`),
@@ -26,6 +27,13 @@
  * service account (404, details.kind serviceaccounts), a missing or uid-mismatched bound Secret.
  * Creating a Secret in a missing namespace is 404 (details.kind namespaces); a duplicate is 409.
  * A service account may list and get ConfigMaps in its own namespace only (its RBAC).
+ *
+ * Auditing, as an API server with an audit webhook backend at `Metadata` level: every request
+ * gets a `RequestReceived` and a `ResponseComplete` event (`kubernetes-audit.ts`) whose user
+ * carries the credential id of the token that authenticated it (`JTI=<jti>` of the tokens it
+ * issued, the exchanger's own token included); `flushAudit` posts them, mixed with as many
+ * unrelated events as asked, in EventList batches (400 events, the API server's default) to a
+ * webhook with a bearer token, and says how each batch was answered.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,6 +42,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { auditEvent, CREDENTIAL_ID, eventList, unrelatedEvents } from './kubernetes-audit.js';
 import { discoveryAnswer, type Reply } from './kubernetes-discovery.js';
 
 export const EXCHANGER_USER = 'system:serviceaccount:jitkey:jitkey-exchanger';
@@ -61,6 +70,8 @@ export interface IssuedToken {
   expirationSeconds: number;
   expiresAt: Date;
   bound: { kind: string; name: string; uid: string };
+  /** The token's id, which every audit event of its requests names. */
+  jti: string;
 }
 
 export interface KubeRequest {
@@ -88,6 +99,18 @@ export interface KubernetesStandin {
   setNow(now: Date): void;
   /** Who a token is, as the API server would authenticate it now (undefined: 401). */
   authenticate(token: string): string | undefined;
+  /** Audit events recorded and not yet posted. */
+  pendingAudit(): Record<string, unknown>[];
+  /**
+   * Posts the audit events recorded since the last flush, with `unrelated` other events of a
+   * busy cluster spread among them, in batches of `batchSize` (default 400); the answers' statuses.
+   */
+  flushAudit(options: {
+    url: string;
+    token?: string;
+    unrelated?: number;
+    batchSize?: number;
+  }): Promise<number[]>;
   writeKubeconfig(): string;
   stop(): Promise<void>;
 }
@@ -113,6 +136,8 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
   let now = () => new Date();
   let deleteFailures = 0;
   let forcedAudiences: string[] | undefined;
+  let audit: Record<string, unknown>[] = [];
+  const exchangerJti = randomUUID();
 
   const authenticate = (token: string): string | undefined => {
     if (token === exchangerToken) return EXCHANGER_USER;
@@ -281,7 +306,8 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
     // No audiences asked: the API server's own (its --api-audiences).
     const audiences = forcedAudiences ?? spec.audiences ?? ['https://kubernetes.default.svc'];
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
-    const token = `${b64({ alg: 'RS256', kid: 'standin' })}.${b64({ aud: audiences, sub: `system:serviceaccount:${ns}:${sa}`, exp: expiresAt.getTime() / 1000, jti: randomUUID() })}.${randomBytes(32).toString('base64url')}`;
+    const jti = randomUUID();
+    const token = `${b64({ alg: 'RS256', kid: 'standin' })}.${b64({ aud: audiences, sub: `system:serviceaccount:${ns}:${sa}`, exp: expiresAt.getTime() / 1000, jti })}.${randomBytes(32).toString('base64url')}`;
     const bound = secrets.get(`${ns}/${ref.name}`)!;
     issued.push({
       token,
@@ -291,6 +317,7 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
       expirationSeconds: seconds,
       expiresAt,
       bound: { kind: 'Secret', name: bound.name, uid: bound.uid },
+      jti,
     });
     return {
       status: 201,
@@ -405,9 +432,46 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
         ...(user ? { user } : {}),
         status: reply.status,
       });
+      recordAudit(req, url, auth.startsWith('Bearer ') ? auth.slice(7) : undefined, user, reply);
       res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
     });
   };
+  /** The two events an API server at `Metadata` level writes for a request. */
+  const recordAudit = (
+    req: IncomingMessage,
+    url: URL,
+    token: string | undefined,
+    username: string | undefined,
+    reply: Reply,
+  ) => {
+    const jti = token === exchangerToken ? exchangerJti : issued.find((i) => i.token === token)?.jti;
+    const user = username
+      ? {
+          username,
+          uid: randomUUID(),
+          groups: ['system:serviceaccounts', 'system:authenticated'],
+          ...(jti ? { extra: { [CREDENTIAL_ID]: [`JTI=${jti}`] } } : {}),
+        }
+      : { username: 'system:anonymous', groups: ['system:unauthenticated'] };
+    const { verb, objectRef } = requestAttributes(req.method ?? 'GET', url);
+    const auditID = randomUUID();
+    const base = {
+      auditID,
+      verb,
+      requestURI: `${url.pathname}${url.search}`,
+      user,
+      sourceIPs: [req.socket.remoteAddress ?? '127.0.0.1'],
+      ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
+      ...(objectRef ? { objectRef } : {}),
+      at: now(),
+    };
+    const reason = (reply.body as { reason?: string }).reason;
+    audit.push(
+      auditEvent({ ...base, stage: 'RequestReceived' }),
+      auditEvent({ ...base, stage: 'ResponseComplete', code: reply.status, ...(reason ? { reason } : {}) }),
+    );
+  };
+
   const tlsFile = (name: string) =>
     readFileSync(new URL(`../fixtures/kubernetes-standin-tls/${name}`, import.meta.url));
   const server = options.tls
@@ -436,6 +500,36 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
       now = () => date;
     },
     authenticate,
+    pendingAudit: () => audit,
+    async flushAudit({ url: target, token, unrelated = 0, batchSize = 400 }) {
+      const ours = audit;
+      audit = [];
+      // Spread jitkey's events evenly through the others, as a busy cluster interleaves them.
+      const others = unrelatedEvents(unrelated);
+      const all: Record<string, unknown>[] = [];
+      const step = ours.length ? Math.max(1, Math.floor(others.length / ours.length)) : 0;
+      let o = 0;
+      for (const event of ours) {
+        all.push(...others.slice(o, o + step), event);
+        o += step;
+      }
+      all.push(...others.slice(o));
+      const statuses: number[] = [];
+      for (let i = 0; i < all.length; i += batchSize) {
+        const res = await fetch(target, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'kube-apiserver-admission',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+          body: eventList(all.slice(i, i + batchSize)),
+        });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+      return statuses;
+    },
     writeKubeconfig() {
       const dir = mkdtempSync(join(tmpdir(), 'jitkey-kube-'));
       const path = join(dir, 'exchanger.kubeconfig');
@@ -466,6 +560,55 @@ function secretBody(s: StoredSecret): Record<string, unknown> {
       labels: s.labels,
       annotations: s.annotations,
       resourceVersion: '1',
+    },
+  };
+}
+
+/** The verb and object an API server's audit event names for a request path. */
+function requestAttributes(
+  method: string,
+  url: URL,
+): {
+  verb: string;
+  objectRef?: {
+    resource: string;
+    namespace?: string;
+    name?: string;
+    apiGroup?: string;
+    subresource?: string;
+  };
+} {
+  const m =
+    /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(
+      url.pathname,
+    );
+  const named = Boolean(m?.[4]);
+  const verb =
+    method === 'POST'
+      ? 'create'
+      : method === 'PUT'
+        ? 'update'
+        : method === 'PATCH'
+          ? 'patch'
+          : method === 'DELETE'
+            ? named
+              ? 'delete'
+              : 'deletecollection'
+            : url.searchParams.get('watch') === 'true'
+              ? 'watch'
+              : named
+                ? 'get'
+                : 'list';
+  if (!m) return { verb: method.toLowerCase() };
+  const [, group, namespace, resource = '', name, subresource] = m;
+  return {
+    verb,
+    objectRef: {
+      resource,
+      ...(namespace ? { namespace } : {}),
+      ...(name ? { name } : {}),
+      ...(group ? { apiGroup: group } : {}),
+      ...(subresource ? { subresource } : {}),
     },
   };
 }

@@ -1,0 +1,164 @@
+/**
+ * Kubernetes lease activity (issue 26, item 2), the pure part: what the API server's audit
+ * webhook sends (`audit.k8s.io/v1` `EventList`) and which of its events were made with one of
+ * jitkey's tokens. A bound service-account token carries a `jti`; the API server writes it into
+ * every event of a request the token authenticated, as
+ * `user.extra["authentication.kubernetes.io/credential-id"] = ["JTI=<jti>"]` (KEP-4193).
+ *
+ * Almost every event of a cluster is someone else's, so the filter never parses them: it looks
+ * for `"JTI=` in the bytes (a native search), reads the id up to the closing quote, and asks the
+ * caller which ids are jitkey's (a set lookup). Only a batch holding one of them is parsed, and
+ * then each event is checked where it counts: the id must be in `user.extra`, so a user agent or
+ * an impersonation header that merely spells one out does not attach an event to a lease.
+ *
+ * Only the final stage of a request is kept (`ResponseComplete`, or `Panic`), once per `auditID`:
+ * the earlier stages say less, and the same request would be counted twice. Of each event jitkey
+ * keeps what a responder reads (time, verb, resource, request URI, response code, user agent,
+ * source addresses), never the request or response bodies a richer audit level would add.
+ */
+import { auditedUserAgent } from '../net/request-client.js';
+import { kubernetesResourceName } from '../policy/kubernetes-actions.js';
+import type { ActivityEvent } from '../store/types.js';
+
+const MARK = Buffer.from('"JTI=');
+const QUOTE = 0x22;
+/** A jti is a UUID; anything much longer is not one the API server wrote. */
+const MAX_JTI = 128;
+const CREDENTIAL_ID = 'authentication.kubernetes.io/credential-id';
+const FINAL_STAGES = new Set(['ResponseComplete', 'Panic']);
+const READ_VERBS = new Set(['get', 'list', 'watch']);
+const MAX_SOURCE_IPS = 8;
+/** The API server writes kind and apiVersion first; they are looked for in this much of the head. */
+const HEAD_BYTES = 512;
+
+/** The credential ids (`JTI=…`) anywhere in the body: candidates only, checked after parsing. */
+export function candidateJtis(body: Buffer): Set<string> {
+  const found = new Set<string>();
+  let at = body.indexOf(MARK);
+  while (at !== -1) {
+    const start = at + MARK.length;
+    const end = body.indexOf(QUOTE, start);
+    if (end === -1) break;
+    if (end > start && end - start <= MAX_JTI) found.add(body.toString('latin1', start, end));
+    at = body.indexOf(MARK, end + 1);
+  }
+  return found;
+}
+
+/** Why the body is not an `audit.k8s.io/v1` EventList as the API server writes one; else undefined. */
+export function eventListProblem(body: Buffer): string | undefined {
+  const head = body.toString('utf8', 0, Math.min(body.length, HEAD_BYTES));
+  if (!/^\s*\{/.test(head)) return 'the body is not a JSON object';
+  const version = /"apiVersion"\s*:\s*"([^"]*)"/.exec(head)?.[1];
+  if (!/"kind"\s*:\s*"EventList"/.test(head) || version === undefined) {
+    return 'the body is not an audit EventList (kind: EventList and apiVersion first, as the API server writes it)';
+  }
+  if (version !== 'audit.k8s.io/v1') {
+    return `the body is an EventList of ${version}: set the API server's --audit-webhook-version to audit.k8s.io/v1`;
+  }
+  return undefined;
+}
+
+/** The fields of an audit event read here (audit.k8s.io/v1 `Event`). */
+interface AuditEvent {
+  auditID?: unknown;
+  stage?: unknown;
+  verb?: unknown;
+  requestURI?: unknown;
+  user?: { username?: unknown; extra?: Record<string, unknown> };
+  impersonatedUser?: { username?: unknown };
+  sourceIPs?: unknown;
+  userAgent?: unknown;
+  objectRef?: {
+    resource?: unknown;
+    namespace?: unknown;
+    name?: unknown;
+    apiGroup?: unknown;
+    subresource?: unknown;
+  };
+  responseStatus?: { code?: unknown; reason?: unknown };
+  requestReceivedTimestamp?: unknown;
+  stageTimestamp?: unknown;
+}
+
+/** One event kept, with the jti that names its key. */
+export interface KeptEvent {
+  jti: string;
+  event: Omit<ActivityEvent, 'leaseId' | 'keyId'>;
+}
+
+/**
+ * The events of `body` made with a token whose jti `ours` holds, final stage only, once per
+ * auditID. Throws a SyntaxError when the body is not JSON, an Error when it holds no `items` list.
+ */
+export function keptEvents(body: Buffer, ours: (jti: string) => boolean): KeptEvent[] {
+  const list = JSON.parse(body.toString('utf8')) as { items?: unknown };
+  if (!Array.isArray(list.items)) throw new Error('the EventList has no items list');
+  const kept = new Map<string, KeptEvent>();
+  for (const item of list.items as AuditEvent[]) {
+    if (!item || typeof item !== 'object') continue;
+    const jti = jtiOf(item);
+    if (jti === undefined || !ours(jti)) continue;
+    if (typeof item.stage !== 'string' || !FINAL_STAGES.has(item.stage)) continue;
+    const event = activityOf(item);
+    if (event && !kept.has(event.eventId)) kept.set(event.eventId, { jti, event });
+  }
+  return [...kept.values()];
+}
+
+/** The jti of the credential that authenticated the request, from `user.extra` only. */
+function jtiOf(e: AuditEvent): string | undefined {
+  const ids = e.user?.extra?.[CREDENTIAL_ID];
+  if (!Array.isArray(ids)) return undefined;
+  for (const id of ids) {
+    if (typeof id === 'string' && id.startsWith('JTI=') && id.length > 4) return id.slice(4);
+  }
+  return undefined;
+}
+
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+/** Cut and escaped as a client's user agent is in an audit row: bounded, no control characters. */
+const shown = (v: unknown): string | undefined => auditedUserAgent(text(v) || undefined);
+
+function activityOf(e: AuditEvent): KeptEvent['event'] | undefined {
+  const auditId = text(e.auditID);
+  const at = new Date(text(e.stageTimestamp) || text(e.requestReceivedTimestamp));
+  if (!auditId || Number.isNaN(at.getTime())) return undefined;
+  const ref = e.objectRef ?? {};
+  const resource = text(ref.resource);
+  // A non-resource request (/healthz, /apis) has no object: its path names it.
+  const source = resource
+    ? kubernetesResourceName({
+        resource,
+        group: text(ref.apiGroup),
+        subresource: text(ref.subresource),
+      })
+    : (shown(text(e.requestURI).split('?')[0]) ?? '');
+  const verb = text(e.verb);
+  const code = typeof e.responseStatus?.code === 'number' ? e.responseStatus.code : undefined;
+  const reason = text(e.responseStatus?.reason);
+  const sourceIps = Array.isArray(e.sourceIPs)
+    ? e.sourceIPs.filter((ip): ip is string => typeof ip === 'string').slice(0, MAX_SOURCE_IPS)
+    : [];
+  const details: Record<string, unknown> = {
+    request_uri: shown(e.requestURI),
+    response_code: code,
+    user: shown(e.user?.username),
+    impersonated_user: shown(e.impersonatedUser?.username),
+    user_agent: shown(e.userAgent),
+    source_ips: sourceIps.map((ip) => shown(ip)),
+    stage: text(e.stage),
+  };
+  for (const [k, v] of Object.entries(details)) if (v === undefined) delete details[k];
+  return {
+    eventId: shown(auditId) ?? auditId,
+    at,
+    name: verb,
+    source,
+    ...(text(ref.namespace) ? { region: text(ref.namespace) } : {}),
+    resources: text(ref.name) ? [{ type: source, name: shown(ref.name) ?? '' }] : [],
+    ...(code !== undefined && code >= 400 ? { errorCode: reason ? `${code} ${reason}` : String(code) } : {}),
+    ...(verb ? { readOnly: READ_VERBS.has(verb) } : {}),
+    details,
+  };
+}

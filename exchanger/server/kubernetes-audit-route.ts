@@ -1,0 +1,65 @@
+/**
+ * POST /v1/kubernetes/audit: the API server's audit webhook backend (`--audit-webhook-config-file`,
+ * `deploy/kubernetes/audit-webhook-config.yaml`) posts `audit.k8s.io/v1` EventLists here; the
+ * events of jitkey's own tokens become lease activity (`activity/kubernetes-intake.ts`).
+ *
+ * - Off unless JITKEY_KUBERNETES_AUDIT_TOKEN_FILE is set: 404, as for any route this exchanger lacks.
+ * - The sender proves itself with that file's token as a bearer (`Authorization: Bearer …`),
+ *   compared in constant time, before a byte of the body is read: a wrong or missing one is 401
+ *   and the connection goes with the answer. Client certificates are not supported.
+ * - Bodies up to 10 MiB (the API server's own default cap on a batch, which it splits above), read
+ *   within the body timeout; larger is 400 and the connection goes.
+ * - A batch is answered 200 once its events of jitkey's tokens are stored; a store that cannot
+ *   take them is 503, and the API server sends the batch again. Exchanges never wait on any of it.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IntakeOutcome } from '../activity/kubernetes-intake.js';
+import { invalidToken } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readBodyStream, sendJson } from './http.js';
+
+export const KUBERNETES_AUDIT_PATH = '/v1/kubernetes/audit';
+/** `--audit-webhook-truncate-max-batch-size`'s default: the API server splits larger batches. */
+export const MAX_AUDIT_BYTES = 10 * 1024 * 1024;
+
+export type KubernetesAuditHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  intake: { timeoutMs: number; admit(): void },
+  log: Logger,
+) => Promise<void>;
+
+export interface KubernetesAuditRouteDeps {
+  /** The bearer the API server's webhook kubeconfig carries (read at each request: it may rotate). */
+  token: () => string;
+  intake: (body: Buffer) => Promise<IntakeOutcome>;
+}
+
+export function kubernetesAuditRoute(deps: KubernetesAuditRouteDeps): KubernetesAuditHandler {
+  return async (req, res, { timeoutMs, admit }, log) => {
+    checkBearer(req.headers.authorization, deps.token());
+    const body = await readBodyStream(req, { limit: MAX_AUDIT_BYTES, timeoutMs });
+    admit();
+    const outcome = await deps.intake(body);
+    sendJson(res, 200, { kept: outcome.kept, added: outcome.added });
+    const fields = { bytes: body.length, ...outcome };
+    if (outcome.kept) log.info('kubernetes audit batch', fields);
+    else log.debug('kubernetes audit batch', fields);
+  };
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/** Same-length digests: the comparison takes as long whatever the guess, and its length. */
+function checkBearer(header: string | undefined, expected: string): void {
+  if (!header) {
+    throw invalidToken(
+      "missing Authorization header: the API server's audit webhook kubeconfig must carry the token of JITKEY_KUBERNETES_AUDIT_TOKEN_FILE",
+    );
+  }
+  const match = /^Bearer +(\S+)\s*$/i.exec(header);
+  if (!match || !timingSafeEqual(digest(match[1]!), digest(expected))) {
+    throw invalidToken("the bearer token is not this exchanger's Kubernetes audit webhook token");
+  }
+}
