@@ -13,6 +13,8 @@ usage:
   jitkey approve  ID --url URL [--reason TEXT]
   jitkey deny     ID --url URL --reason TEXT
   jitkey acknowledge ID --url URL   (a break-glass use's retro review)
+  jitkey credentials --url URL --role NAME (--token-env VAR | --token-file FILE) [--format export|dotenv|…]
+  jitkey credentials revoke --lease-file FILE   (a job in any CI: docs/ci-systems.md)
 
 --policy DIR: org.yaml plus one <team>.yaml per team (docs/org-policy.md)
 --store: sqlite:PATH (default sqlite:./jitkey.db) or postgres://…
@@ -37,6 +39,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   approve: async () => (await import('./approve.js')).approveCommand,
   deny: async () => (await import('./approve.js')).denyCommand,
   acknowledge: async () => (await import('./approve.js')).acknowledgeCommand,
+  credentials: async () => (await import('./credentials.js')).credentialsCommand,
 };
 
 /** Returns the exit code, or undefined for a command that keeps the process running. */

@@ -1,0 +1,107 @@
+/**
+ * The lease file `jitkey credentials --lease-file F` writes (0600: it holds the revoke token) and
+ * `jitkey credentials revoke --lease-file F` reads at the job's end: it revokes the lease, then
+ * deletes the files the exchange wrote (they hold credentials) and the lease file itself.
+ */
+import { readFileSync } from 'node:fs';
+import { clean } from '../text/clean.js';
+import { parse, UsageError } from './args.js';
+import type { CredentialsDeps } from './credentials.js';
+import { describeFailure, EXIT, exitCodeFor } from './credentials-errors.js';
+import { removeFile } from './credentials-io.js';
+import { ExchangeFailure, exchangeClient, type Lease } from './exchange-client.js';
+
+export const REVOKE_USAGE = 'jitkey credentials revoke --lease-file FILE [--url URL]';
+
+export interface LeaseFile {
+  url: string;
+  lease_id: string;
+  revoke_token: string;
+  role: string;
+  provider: string;
+  expires_at: string;
+  /** The files the exchange wrote for the job (credentials), deleted on revoke. */
+  files: string[];
+}
+
+export function leaseFileText(url: string, lease: Lease, files: string[]): string {
+  const file: LeaseFile = {
+    url,
+    lease_id: lease.lease_id,
+    revoke_token: lease.revoke_token,
+    role: lease.role,
+    provider: lease.provider,
+    expires_at: lease.expires_at,
+    files,
+  };
+  return `${JSON.stringify(file)}\n`;
+}
+
+function readLeaseFile(path: string): LeaseFile {
+  let parsed: Partial<LeaseFile>;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LeaseFile>;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === 'ENOENT'
+        ? `--lease-file ${path} does not exist: no lease was issued in this job (or it was revoked already)`
+        : `--lease-file ${path} is not a lease file jitkey credentials wrote`,
+    );
+  }
+  const ok = (v: unknown): v is string => typeof v === 'string' && v !== '';
+  if (!ok(parsed.url) || !ok(parsed.lease_id) || !ok(parsed.revoke_token)) {
+    throw new UsageError(`--lease-file ${path} is not a lease file jitkey credentials wrote`);
+  }
+  return {
+    url: parsed.url,
+    lease_id: parsed.lease_id,
+    revoke_token: parsed.revoke_token,
+    role: String(parsed.role ?? ''),
+    provider: String(parsed.provider ?? ''),
+    expires_at: String(parsed.expires_at ?? ''),
+    files: Array.isArray(parsed.files) ? parsed.files.filter(ok) : [],
+  };
+}
+
+/** Exit 0 when revoked (or already gone), 1 when refused, 4 when the exchanger cannot be reached. */
+export async function revokeCommand(argv: string[], deps: CredentialsDeps): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { 'lease-file': { type: 'string' }, url: { type: 'string' } },
+    REVOKE_USAGE,
+  );
+  if (positionals.length) throw new UsageError(`unexpected '${positionals[0]}'\n\nusage: ${REVOKE_USAGE}`);
+  const path = values['lease-file'];
+  if (!path) throw new UsageError(`--lease-file is required\n\nusage: ${REVOKE_USAGE}`);
+  const lease = readLeaseFile(path);
+  const url = values.url ?? lease.url;
+  const client = exchangeClient({
+    url,
+    userAgent: deps.userAgent,
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+  });
+  let gone = 'revoked';
+  try {
+    await client.revoke(lease);
+  } catch (e) {
+    if (!(e instanceof ExchangeFailure)) throw e;
+    if (e.code !== 'not_found') {
+      deps.err(describeFailure(`Revoking lease ${lease.lease_id}`, e));
+      deps.err(
+        `Its credentials stay valid until ${lease.expires_at || 'they expire'}; ${path} is kept for a retry.\n`,
+      );
+      return exitCodeFor(e);
+    }
+    gone = 'found no lease to revoke (already revoked, or ended) for';
+  }
+  // The credentials files go whether the lease was revoked now or before; the lease file last.
+  for (const file of lease.files) removeFile(file);
+  removeFile(path);
+  deps.err(
+    `jitkey: ${gone} lease ${clean(lease.lease_id)} (role ${clean(lease.role)})` +
+      (lease.files.length ? `; deleted ${lease.files.map(clean).join(', ')}` : '') +
+      '.\n',
+  );
+  return EXIT.ok;
+}

@@ -1,0 +1,232 @@
+/**
+ * The job's side of the exchanger API (SPEC section 3) for `jitkey credentials`, the client for any
+ * CI: exchange a token, poll an approval, redeem it, revoke a lease. One JSON request per call.
+ * Redirects are refused, never followed, so a token is never re-sent to another address; the URL
+ * obeys the one URL rule (`https://`, `http://` only on loopback). Answers are read defensively:
+ * a field that is missing or of the wrong type is a `bad_response`, and no answer text that could
+ * hold a credential is ever quoted back.
+ */
+import type { ErrorCode } from '../errors.js';
+import { checkUrl } from '../net/url-rule.js';
+
+export type Provider = 'aws' | 'gcp' | 'github' | 'kubernetes';
+const PROVIDERS: ReadonlySet<string> = new Set(['aws', 'gcp', 'github', 'kubernetes']);
+
+/** A 200 answer of `/v1/exchange` or `/redeem`; `credentials` as the provider sends them. */
+export interface Lease {
+  lease_id: string;
+  revoke_token: string;
+  role: string;
+  provider: Provider;
+  expires_at: string;
+  credentials: Record<string, unknown>;
+}
+
+export interface Pending {
+  request_id: string;
+  poll_token: string;
+  expires_at: string;
+  approvers: string[];
+  required: number;
+}
+
+export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed';
+
+export interface RequestStatus {
+  status: RequestState;
+  approvals: Array<{ login: string }>;
+  reason?: string;
+}
+
+/**
+ * Why a call failed: the exchanger's own code (`access_denied`, `token_replayed`…), or one of the
+ * client's (`unreachable`, `redirected`, `bad_response`, `http_<status>` for a non-JSON answer).
+ */
+export class ExchangeFailure extends Error {
+  override name = 'ExchangeFailure';
+  constructor(
+    readonly code: ErrorCode | 'unreachable' | 'redirected' | 'bad_response' | `http_${number}`,
+    message: string,
+    readonly status = 0,
+    readonly requestId?: string,
+    /** Seconds, from `Retry-After`. */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientOptions {
+  /** The exchanger's base URL, as given (`--url`). */
+  url: string;
+  userAgent: string;
+  timeoutMs?: number;
+  fetch?: typeof globalThis.fetch;
+}
+
+export const CLIENT_TIMEOUT_MS = 30_000;
+
+export function exchangeClient(options: ClientOptions) {
+  const base = checkUrl(options.url, '--url', { refuseCredentials: true, refuseQuery: true }).href.replace(
+    /\/+$/,
+    '',
+  );
+  const doFetch = options.fetch ?? globalThis.fetch;
+
+  async function call(
+    method: 'GET' | 'POST',
+    path: string,
+    bearer: string | undefined,
+    body?: unknown,
+  ): Promise<{ status: number; json: Record<string, unknown> | undefined }> {
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${path}`, {
+        method,
+        headers: {
+          accept: 'application/json',
+          'user-agent': options.userAgent,
+          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(options.timeoutMs ?? CLIENT_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw new ExchangeFailure(
+        'unreachable',
+        `cannot reach the exchanger at ${base}: ${networkReason(err)}`,
+      );
+    }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      throw new ExchangeFailure(
+        'redirected',
+        `the exchanger at ${base} answered ${res.status} with a redirect; jitkey does not follow redirects (no token goes to another address): give --url the address that answers directly`,
+        res.status,
+      );
+    }
+    const text = await res.text();
+    let json: Record<string, unknown> | undefined;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        json = parsed as Record<string, unknown>;
+    } catch {
+      json = undefined;
+    }
+    if (res.status < 400) return { status: res.status, json };
+    const retryAfter = Number(res.headers.get('retry-after'));
+    throw new ExchangeFailure(
+      (typeof json?.error === 'string' ? json.error : `http_${res.status}`) as ExchangeFailure['code'],
+      typeof json?.message === 'string'
+        ? json.message
+        : `the exchanger answered ${res.status} without a JSON body (is --url the exchanger?)`,
+      res.status,
+      typeof json?.request_id === 'string' ? json.request_id : (res.headers.get('x-request-id') ?? undefined),
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
+    );
+  }
+
+  return {
+    base,
+    async exchange(token: string, role: string, durationSeconds?: number): Promise<Lease | Pending> {
+      const answer = await call('POST', '/v1/exchange', token, {
+        role,
+        ...(durationSeconds === undefined ? {} : { duration_seconds: durationSeconds }),
+      });
+      return answer.status === 202 ? readPending(answer.json) : readLease(answer.json);
+    },
+    async status(pending: Pending): Promise<RequestStatus> {
+      const answer = await call(
+        'GET',
+        `/v1/requests/${encodeURIComponent(pending.request_id)}`,
+        pending.poll_token,
+      );
+      return readStatus(answer.json);
+    },
+    async redeem(token: string, pending: Pending): Promise<Lease> {
+      const path = `/v1/requests/${encodeURIComponent(pending.request_id)}/redeem`;
+      return readLease((await call('POST', path, token, { poll_token: pending.poll_token })).json);
+    },
+    async revoke(lease: { lease_id: string; revoke_token: string }): Promise<void> {
+      await call('POST', '/v1/revoke', undefined, {
+        lease_id: lease.lease_id,
+        revoke_token: lease.revoke_token,
+      });
+    },
+  };
+}
+
+export type ExchangeClient = ReturnType<typeof exchangeClient>;
+
+export const isPending = (answer: Lease | Pending): answer is Pending => 'poll_token' in answer;
+
+const bad = (what: string) =>
+  new ExchangeFailure(
+    'bad_response',
+    `the exchanger's answer lacks a valid '${what}' (is --url the exchanger?)`,
+  );
+
+function str(json: Record<string, unknown> | undefined, field: string): string {
+  const value = json?.[field];
+  if (typeof value !== 'string' || value === '') throw bad(field);
+  return value;
+}
+
+function readLease(json: Record<string, unknown> | undefined): Lease {
+  const provider = str(json, 'provider');
+  if (!PROVIDERS.has(provider)) {
+    throw new ExchangeFailure(
+      'bad_response',
+      `the exchanger issued credentials for provider '${provider}', which this version of jitkey does not know: update it`,
+    );
+  }
+  const credentials = json?.credentials;
+  if (!credentials || typeof credentials !== 'object' || Array.isArray(credentials)) throw bad('credentials');
+  return {
+    lease_id: str(json, 'lease_id'),
+    revoke_token: str(json, 'revoke_token'),
+    role: str(json, 'role'),
+    provider: provider as Provider,
+    expires_at: str(json, 'expires_at'),
+    credentials: credentials as Record<string, unknown>,
+  };
+}
+
+function readPending(json: Record<string, unknown> | undefined): Pending {
+  const approvers = Array.isArray(json?.approvers) ? json.approvers : [];
+  return {
+    request_id: str(json, 'request_id'),
+    poll_token: str(json, 'poll_token'),
+    expires_at: typeof json?.expires_at === 'string' ? json.expires_at : '',
+    approvers: approvers.filter((a): a is string => typeof a === 'string'),
+    required: typeof json?.required === 'number' && json.required > 0 ? json.required : 1,
+  };
+}
+
+const STATES: ReadonlySet<string> = new Set(['pending', 'approved', 'denied', 'expired', 'redeemed']);
+
+function readStatus(json: Record<string, unknown> | undefined): RequestStatus {
+  const status = str(json, 'status');
+  if (!STATES.has(status)) throw bad('status');
+  const approvals = Array.isArray(json?.approvals) ? json.approvals : [];
+  return {
+    status: status as RequestState,
+    approvals: approvals
+      .filter((a): a is { login: string } => typeof (a as { login?: unknown } | null)?.login === 'string')
+      .map((a) => ({ login: a.login })),
+    ...(typeof json?.reason === 'string' && json.reason ? { reason: json.reason } : {}),
+  };
+}
+
+/** Node's reason (`connect ECONNREFUSED 127.0.0.1:1`), or that no answer came in time. */
+function networkReason(err: unknown): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+    return 'no answer within the timeout';
+  }
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (cause instanceof Error) return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,100 @@
+/**
+ * `jitkey credentials` for a role with `approval`, as a GitLab job runs it: the exchange answers
+ * 202, the client says who can approve and how and polls; an approver runs `jitkey approve`; the
+ * client redeems with the job's second token (a second `id_tokens` entry) and writes the
+ * credentials. Also a denial, and a job that has no second token.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApprovalStack, startApprovalStack } from '../approvals/support.js';
+import { eventually } from '../support/eventually.js';
+import { ciJob, type RunningClient } from '../support/jitkey-credentials.js';
+
+let s: ApprovalStack;
+let runId = 7000;
+beforeAll(async () => {
+  s = await startApprovalStack();
+}, 60_000);
+afterAll(async () => {
+  await s?.stop();
+});
+
+/**
+ * A job of a fresh run, its tokens in id_tokens variables: JITKEY_ID_TOKEN for the exchange and,
+ * unless `tokens: 1`, JITKEY_REDEEM_TOKEN for the redemption. Export lines go to `env` in its dir.
+ */
+function gitlabJob(role: string, o: { tokens?: 1 | 2 } = {}) {
+  const run = String(++runId);
+  const job = ciJob();
+  const first = s.stack.idp.mint({ run_id: run });
+  const second = s.stack.idp.mint({ run_id: run });
+  const env: Record<string, string> = { JITKEY_ID_TOKEN: first, GITLAB_CI: 'true' };
+  const args = ['--url', s.stack.exchanger.url, '--role', role, '--token-env', 'JITKEY_ID_TOKEN'];
+  args.push('--out', job.path('env'));
+  if (o.tokens !== 1) {
+    env.JITKEY_REDEEM_TOKEN = second;
+    args.push('--redeem-token-env', 'JITKEY_REDEEM_TOKEN');
+  }
+  return { job, first, second, client: job.start(args, env) };
+}
+
+/** The request id the client printed, once it is waiting. */
+const requestIdOf = (client: RunningClient) =>
+  eventually(
+    async () => /approve request (req_\S+)\./.exec(client.stderr())?.[1],
+    'the pending request in the log',
+  );
+
+describe('jitkey credentials and approvals', () => {
+  it('waits, saying who can approve and how; redeems with the second token once approved', async () => {
+    const started = gitlabJob('db-admin');
+    const id = await requestIdOf(started.client);
+    // While it waits, its command line (as every process on the machine sees it) holds no token.
+    const cmdline = readFileSync(`/proc/${started.client.child.pid}/cmdline`, 'utf8');
+    expect(cmdline).toContain('--token-env\0JITKEY_ID_TOKEN');
+    expect(cmdline).not.toContain(started.first);
+    expect(cmdline).not.toContain(started.second);
+
+    const approved = await s.cli(['approve', id, '--reason', 'release 42'], 'alice');
+    expect(approved.code, approved.stderr).toBe(0);
+    const run = await started.client.done;
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stderr.split('\n');
+    expect(lines.slice(0, 4)).toEqual([
+      `Role 'db-admin' needs approval: 1 of alice, acme/platform-leads, octocat must approve request ${id}.`,
+      `An approver runs:  jitkey approve ${id} --url ${s.stack.exchanger.url}`,
+      expect.stringMatching(/^Waiting up to 30m \(the request expires at \S+\)\.$/),
+      `Request ${id} approved by alice.`,
+    ]);
+    expect(lines[4]).toMatch(
+      /^jitkey: issued aws credentials for role 'db-admin' until \S+ \(lease lease_\S+\): /,
+    );
+    const issued = s.stack.sts.issued.at(-1)!;
+    expect(readFileSync(started.job.path('env'), 'utf8')).toContain(
+      `export AWS_ACCESS_KEY_ID='${issued.accessKeyId}'\n`,
+    );
+    started.job.assertNoSecret(started.first, [run]);
+    started.job.assertNoSecret(started.second, [run]);
+  });
+
+  it("fails with the approver's reason when denied (exit 3)", async () => {
+    const { client } = gitlabJob('db-admin');
+    const id = await requestIdOf(client);
+    expect((await s.cli(['deny', id, '--reason', 'not during the freeze'], 'carol')).code).toBe(0);
+    const run = await client.done;
+    expect(run.code).toBe(3);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trimEnd().split('\n').at(-1)).toBe(
+      `Approval for role 'db-admin' was denied (request ${id}): not during the freeze`,
+    );
+  });
+
+  it('says at once that a job with one token in a variable cannot redeem an approval (exit 3)', async () => {
+    const { client } = gitlabJob('db-admin', { tokens: 1 });
+    const run = await client.done;
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(
+      /^Role 'db-admin' needs approval \(request req_\S+\), and redeeming an approval spends a second, unused token, which the variable JITKEY_ID_TOKEN cannot give: add a second token \(GitLab: another id_tokens entry\) and pass it with --redeem-token-env\.\n$/,
+    );
+  });
+});
