@@ -101,7 +101,9 @@ describe('sqlite store', () => {
     await before.close();
     // The file as version 6 left it: no client columns.
     const raw = new Database(path);
-    raw.exec(`DROP INDEX audit_repository_outcome_at;
+    raw.exec(`DROP TABLE export_cursors;
+      DROP TABLE export_counters;
+      DROP INDEX audit_repository_outcome_at;
       DROP INDEX approval_requests_actor_id;
       DROP TABLE lease_activity_keys;
       DROP TABLE lease_activity;
@@ -131,7 +133,7 @@ describe('sqlite store', () => {
     raw.close();
     await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
       code: 'unavailable',
-      message: expect.stringContaining('newer than this jitkey knows (9): upgrade jitkey'),
+      message: expect.stringContaining('newer than this jitkey knows (11): upgrade jitkey'),
     });
   });
 
