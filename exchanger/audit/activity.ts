@@ -13,6 +13,23 @@ export interface LeaseActivity {
   events: ActivityEvent[];
 }
 
+/**
+ * What a provider's events are matched to the lease by, said with every answer: GCP's audit logs
+ * name the service account, not the token, so its events are the account's in the lease's window.
+ */
+export function matchedBy(provider: string): string {
+  switch (provider) {
+    case 'aws':
+      return 'access key';
+    case 'github':
+      return 'token (hashed_token)';
+    case 'gcp':
+      return 'service account and time window';
+    default:
+      return 'credential';
+  }
+}
+
 /** snake_case like the rest of the API; no secret is in any of it (key ids name, never grant). */
 export function activityJson(
   { lease, keys, events }: LeaseActivity,
@@ -33,6 +50,7 @@ export function activityJson(
     credentials: keys.map((k) => ({
       provider: k.provider,
       key_id: k.keyId,
+      matched_by: matchedBy(k.provider),
       account: k.account,
       region: k.region,
       window: { start: k.windowStart.toISOString(), end: k.windowEnd.toISOString() },
@@ -82,7 +100,7 @@ export function formatActivity(activity: LeaseActivity, leaseId: string): string
           ? 'complete'
           : 'unavailable';
     lines.push(
-      `${k.provider} key ${k.keyId} (${k.account}, ${k.region}): ${state}${k.reason ? `; ${k.reason}` : ''}`,
+      `${k.provider} key ${k.keyId} (${k.account}, ${k.region}), by ${matchedBy(k.provider)}: ${state}${k.reason ? `; ${k.reason}` : ''}`,
     );
   }
   const table = events.length ? formatTable(EVENT_COLUMNS, events) : 'no activity recorded\n';

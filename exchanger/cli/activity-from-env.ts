@@ -1,7 +1,10 @@
 /**
  * `jitkey serve`'s lease activity settings (issue 26, item 2), from the environment:
  *
- *   JITKEY_LEASE_ACTIVITY=aws             collect AWS leases' CloudTrail activity (default: off)
+ *   JITKEY_LEASE_ACTIVITY=aws,github,gcp  whose leases' activity is collected (default: off):
+ *                                         AWS from CloudTrail, GitHub from the organization audit
+ *                                         log, GCP from Cloud Audit Logs (by service account)
+ *   JITKEY_GCP_LOGGING_ENDPOINT           Cloud Logging (default https://logging.googleapis.com)
  *   JITKEY_ACTIVITY_HORIZON=15m           poll until this long after a lease's credential ends
  *   JITKEY_ACTIVITY_POLL_INTERVAL=5m      how often a lease's activity is read again meanwhile
  *
@@ -16,15 +19,26 @@ import {
   startActivityCollector,
 } from '../activity/collector.js';
 import { flagForbidden } from '../activity/forbidden.js';
+import { applicationDefaultIdentity } from '../activity/gcp-identity.js';
+import { gcpLoggingLookup } from '../activity/gcp-logging.js';
+import { githubAuditLogLookup } from '../activity/github-audit-log.js';
 import { parseDuration } from '../duration.js';
+import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
+import { parseServiceUrl } from '../net/service-url.js';
 import type { Policy } from '../policy/types.js';
 import { newRequestId } from '../server/request-id.js';
 import type { Store } from '../store/types.js';
 
+/** The providers whose activity a lookup reads. */
+export const ACTIVITY_PROVIDERS = ['aws', 'github', 'gcp'] as const;
+type ActivityProvider = (typeof ACTIVITY_PROVIDERS)[number];
+
 export interface ActivitySettings {
+  providers: ActivityProvider[];
   horizonMs: number;
   pollMs: number;
+  gcpLoggingEndpoint?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -33,14 +47,23 @@ type Env = Record<string, string | undefined>;
 export function activityFromEnv(env: Env): ActivitySettings | undefined {
   const which = env.JITKEY_LEASE_ACTIVITY?.trim().toLowerCase() ?? '';
   if (which === '' || which === 'off') return undefined;
-  if (which !== 'aws') {
-    throw new Error(
-      `JITKEY_LEASE_ACTIVITY must be 'aws' (CloudTrail activity of AWS leases) or 'off', got '${env.JITKEY_LEASE_ACTIVITY}': Kubernetes, GitHub and GCP activity are not collected yet`,
-    );
+  const providers: ActivityProvider[] = [];
+  for (const name of which.split(',').map((p) => p.trim())) {
+    const known = ACTIVITY_PROVIDERS.find((p) => p === name);
+    if (!known) {
+      throw new Error(
+        `JITKEY_LEASE_ACTIVITY must be 'off' or a list of ${ACTIVITY_PROVIDERS.join(', ')} (e.g. aws,github), got '${env.JITKEY_LEASE_ACTIVITY}': '${name}' is not one of them`,
+      );
+    }
+    if (!providers.includes(known)) providers.push(known);
   }
+  const logging = env.JITKEY_GCP_LOGGING_ENDPOINT?.trim();
+  if (logging) parseServiceUrl(logging, 'JITKEY_GCP_LOGGING_ENDPOINT');
   return {
+    providers,
     horizonMs: durationMs(env, 'JITKEY_ACTIVITY_HORIZON', DEFAULT_HORIZON_MS),
     pollMs: durationMs(env, 'JITKEY_ACTIVITY_POLL_INTERVAL', DEFAULT_POLL_MS),
+    ...(logging ? { gcpLoggingEndpoint: logging } : {}),
   };
 }
 
@@ -54,7 +77,11 @@ function durationMs(env: Env, name: string, fallback: number): number {
   }
 }
 
-/** The background collector, with one CloudTrail budget for the whole process. */
+/**
+ * The background collector, with one request budget per upstream for the whole process:
+ * CloudTrail 2 a second per account and region, GitHub's audit log 1,750 an hour per caller
+ * (spaced per organization), Cloud Logging 60 a minute per project.
+ */
 export function startActivity(
   settings: ActivitySettings,
   deps: {
@@ -62,13 +89,33 @@ export function startActivity(
     log: Logger;
     policy: () => Policy;
     forbiddenActions: { inc(labels: { role: string; action: string }): void };
+    /** The GitHub App, for GitHub activity. */
+    github?: GithubApp | undefined;
   },
 ): Collector & { close(): void } {
   const { store, log } = deps;
-  const aws = cloudTrailLookup({ budget: rateBudget({ perSecond: 2 }), log });
+  const on = new Set(settings.providers);
+  const aws = on.has('aws') ? cloudTrailLookup({ budget: rateBudget({ perSecond: 2 }), log }) : undefined;
+  if (on.has('github') && !deps.github) {
+    throw new Error(
+      'JITKEY_LEASE_ACTIVITY names github, whose activity is read with the GitHub App: set JITKEY_GITHUB_APP_ID and its private key',
+    );
+  }
+  const github =
+    on.has('github') && deps.github
+      ? githubAuditLogLookup({ app: deps.github, budget: rateBudget({ perSecond: 1750 / 3600 }), log })
+      : undefined;
+  const gcp = on.has('gcp')
+    ? gcpLoggingLookup({
+        identity: applicationDefaultIdentity(),
+        budget: rateBudget({ perSecond: 1 }),
+        log,
+        ...(settings.gcpLoggingEndpoint ? { endpoint: settings.gcpLoggingEndpoint } : {}),
+      })
+    : undefined;
   const collector = startActivityCollector({
     store,
-    lookups: { aws },
+    lookups: { ...(aws ? { aws } : {}), ...(github ? { github } : {}), ...(gcp ? { gcp } : {}) },
     log,
     onNewEvents: flagForbidden({
       store,
@@ -82,5 +129,5 @@ export function startActivity(
     pollMs: settings.pollMs,
     tickMs: Math.min(settings.pollMs, 10_000),
   });
-  return { ...collector, close: () => aws.close() };
+  return { ...collector, close: () => aws?.close() };
 }

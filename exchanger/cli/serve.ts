@@ -301,6 +301,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
           log,
           policy: () => policy,
           forbiddenActions: metrics.forbiddenActions,
+          github,
         })
       : undefined;
 

@@ -87,10 +87,27 @@ export function serviceAccountResource(emailOrId: string): string {
   return emailOrId.startsWith('projects/') ? emailOrId : `projects/-/serviceAccounts/${emailOrId}`;
 }
 
+/** The project a service account email belongs to, or undefined for a form that does not say. */
+export function projectOfServiceAccount(email: string): string | undefined {
+  const m = /^[^@\s]+@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/i.exec(email);
+  return m?.[1]?.toLowerCase();
+}
+
 function timestampToDate(t: { seconds?: unknown; nanos?: unknown } | null | undefined): Date | undefined {
   if (!t || t.seconds === undefined || t.seconds === null) return undefined;
   const ms = Number(String(t.seconds)) * 1000 + Math.floor(Number(t.nanos ?? 0) / 1e6);
   return Number.isFinite(ms) ? new Date(ms) : undefined;
+}
+
+/**
+ * Cloud Audit Logs name the service account, not the token (`activity/gcp-logging.ts`): the key is
+ * the account, read in its own project. An account given by unique id names no project: none.
+ */
+function activityKeyOf(serviceAccount: string): Pick<Minted, 'activityKey'> {
+  const project = projectOfServiceAccount(serviceAccount);
+  return project
+    ? { activityKey: { keyId: serviceAccount.toLowerCase(), account: project, region: 'global' } }
+    : {};
 }
 
 export function createGcpProvider(options: GcpProviderOptions = {}): GcpProvider {
@@ -231,6 +248,7 @@ export function createGcpProvider(options: GcpProviderOptions = {}): GcpProvider
         service_account: config.serviceAccount,
       },
       expiresAt,
+      ...activityKeyOf(config.serviceAccount),
     };
   }
 

@@ -8,6 +8,7 @@
  * which the server keeps only sealed: under the lease's revoke_token and, for the workflow_run
  * webhook, under the webhook secret (`revocationSecret`, `leases/run-end.ts`).
  */
+import { createHash } from 'node:crypto';
 import { JitkeyError } from '../errors.js';
 import { createGithubApp, type GithubApp, type GithubAppOptions } from '../github/app.js';
 import { type Logger, silentLogger } from '../log.js';
@@ -52,6 +53,12 @@ export function createGithubProvider(options: GithubProviderOptions): GithubProv
         credentials: { token: minted.token, permissions: minted.permissions, repositories },
         expiresAt: minted.expiresAt,
         revocationSecret: minted.token,
+        // The audit log names the token by this hash (`activity/github-audit-log.ts`); it opens nothing.
+        activityKey: {
+          keyId: hashedToken(minted.token),
+          account: config.owner,
+          region: new URL(app.apiUrl).host,
+        },
       };
     },
 
@@ -60,4 +67,9 @@ export function createGithubProvider(options: GithubProviderOptions): GithubProv
       log.info('github installation token revoked', { role: role?.name, outcome });
     },
   };
+}
+
+/** GitHub's `hashed_token` of a token: base64 of its SHA-256, as the audit log records it. */
+export function hashedToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64');
 }

@@ -30,7 +30,9 @@ export interface Minted {
   revocationSecret?: string;
   /**
    * What names this credential in the upstream's own records, for its lease's activity
-   * (`activity/`): AWS, the session's access key id (not a secret) and whose CloudTrail holds it.
+   * (`activity/`): AWS, the session's access key id (not a secret) and whose CloudTrail holds it;
+   * GitHub, the token's `hashed_token` (base64 SHA-256) and its organization; GCP, the service
+   * account and its project (its audit logs name the account, not the token). Never a secret.
    */
   activityKey?: {
     keyId: string;

@@ -187,7 +187,9 @@ describe('lease activity from CloudTrail', () => {
     const { code, stdout } = await runCli(['audit', 'lease', g.lease_id, '--store', stack.exchanger.store]);
     expect(code).toBe(0);
     expect(stdout).toContain(`lease ${g.lease_id}: role deploy (aws)`);
-    expect(stdout).toContain(`aws key ${g.credentials.access_key_id} (111122223333, us-east-1): collecting`);
+    expect(stdout).toContain(
+      `aws key ${g.credentials.access_key_id} (111122223333, us-east-1), by access key: collecting`,
+    );
     expect(stdout).toMatch(
       /TIME +SOURCE +EVENT +REGION +READ +ERROR +RESOURCES\n.*sts\.amazonaws\.com +GetCallerIdentity +us-east-1 +yes/,
     );

@@ -16,6 +16,8 @@
  *   gcp.denyServiceAccount(email)   // generateAccessToken on it → 403 PERMISSION_DENIED
  *   gcp.allowExtendedLifetime(email) // lifetimes up to 12 h for it (the org-policy constraint)
  *   gcp.tokenInfo(accessToken)       // what a token minted here was for, while valid (end-to-end checks)
+ *   gcp.useToken(accessToken, call)  // a call made with it, as Cloud Audit Logs record it (`gcp-audit-log.ts`)
+ *   gcp.logging                      // Cloud Logging `POST /v2/entries:list` over those records
  *   await gcp.stop()
  *
  * Callers authenticate to IAM Credentials with either
@@ -43,6 +45,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { type GcpAuditLog, gcpAuditLog, type LoggedCall, LoggingError } from './gcp-audit-log.js';
 
 export type GcpFailure = 'UNAVAILABLE' | 'PERMISSION_DENIED' | 'RESOURCE_EXHAUSTED' | 'INTERNAL';
 
@@ -53,6 +56,8 @@ export interface GcpStandinOptions {
   serviceAccounts?: string[];
   /** For expireTime (not for JWT checks). */
   now?: () => Date;
+  /** entries.list answers at most this many entries a page (default 1000). */
+  loggingPageSize?: number;
 }
 
 export interface GcpCaller {
@@ -64,7 +69,7 @@ export interface GcpCaller {
 }
 
 export interface GcpRecordedRequest {
-  endpoint: 'token' | 'generateAccessToken' | 'other';
+  endpoint: 'token' | 'generateAccessToken' | 'entries.list' | 'other';
   method: string;
   path: string;
   /** generateAccessToken's `name`. */
@@ -116,6 +121,9 @@ export interface GcpStandin {
   denyServiceAccount(email: string): void;
   allowExtendedLifetime(email: string): void;
   tokenInfo(accessToken: string): GcpIssuedToken | undefined;
+  /** Records a call made with a live token minted here, as Google's audit log has it. */
+  useToken(accessToken: string, call: LoggedCall): void;
+  logging: GcpAuditLog;
   stop(): Promise<void>;
 }
 
@@ -182,6 +190,7 @@ export async function startGcpStandin(options: GcpStandinOptions = {}): Promise<
   const issued: GcpIssuedToken[] = [];
   const assertions: GcpAssertion[] = [];
   const tempDirs: string[] = [];
+  const logging = gcpAuditLog({ pageSize: options.loggingPageSize });
   let base = '';
 
   function lower(s: string): string {
@@ -373,6 +382,32 @@ export async function startGcpStandin(options: GcpStandinOptions = {}): Promise<
         record.endpoint = 'token';
         return tokenEndpoint(req, res, record);
       }
+      if (req.method === 'POST' && url.pathname === '/v2/entries:list') {
+        record.endpoint = 'entries.list';
+        const raw = await readBody(req);
+        let body: unknown;
+        try {
+          body = raw ? JSON.parse(raw) : {};
+        } catch {
+          throw new GoogleApiError('INVALID_ARGUMENT', 'Invalid JSON payload received.');
+        }
+        record.body = body;
+        const caller = await authenticate(req).catch((e: unknown) => {
+          record.auth = {
+            kind: req.headers.authorization ? 'invalid' : 'none',
+            reason: (e as Error).message,
+          };
+          throw e;
+        });
+        record.auth = caller;
+        try {
+          const page = logging.list(body, caller.email);
+          record.status = 200;
+          return send(res, 200, page);
+        } catch (e) {
+          throw e instanceof LoggingError ? new GoogleApiError(e.status, e.message) : e;
+        }
+      }
       if (req.method === 'POST' && gat) {
         record.endpoint = 'generateAccessToken';
         return generateAccessToken(req, res, record, decodeURIComponent(gat[1]!));
@@ -438,6 +473,14 @@ export async function startGcpStandin(options: GcpStandinOptions = {}): Promise<
       const t = issued.find((i) => i.accessToken === accessToken);
       return t && Date.parse(t.expireTime) > now().getTime() ? t : undefined;
     },
+    useToken(accessToken, call) {
+      const t = issued.find((i) => i.accessToken === accessToken);
+      if (!t || Date.parse(t.expireTime) <= now().getTime())
+        throw new Error('Google would refuse this token');
+      const delegates = t.delegates.map((d) => d.split('/').at(-1)!);
+      logging.record(t.serviceAccount, [t.caller.email, ...delegates], call);
+    },
+    logging,
 
     async stop() {
       server.closeAllConnections();

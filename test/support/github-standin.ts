@@ -192,7 +192,8 @@ export interface GithubStandin {
 
 /**
  * An extra route: `undefined` when the request is not its own. `token` is the installation token's
- * record when the request carries one (its installation's repositories and permissions).
+ * record when the request carries one (its installation's repositories and permissions). A third
+ * element adds answer headers (a `Link` for paging).
  */
 export type StandinRoute = (request: {
   method: string;
@@ -201,7 +202,7 @@ export type StandinRoute = (request: {
   auth: GithubRequestAuth;
   body: unknown;
   token: GithubIssuedToken | undefined;
-}) => [number, unknown] | undefined;
+}) => [number, unknown] | [number, unknown, Record<string, string>] | undefined;
 
 const LEVEL: Record<PermissionLevel, number> = { read: 1, write: 2, admin: 3 };
 const DOCS = 'https://docs.github.com/rest';
@@ -382,7 +383,7 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
     req: IncomingMessage,
     path: string,
     record: GithubRecordedRequest,
-  ): Promise<[number, unknown]> {
+  ): Promise<[number, unknown] | [number, unknown, Record<string, string>]> {
     const auth = record.auth;
     const method = req.method ?? 'GET';
     const at = (verb: string, pattern: RegExp) => (method === verb ? pattern.exec(path) : null);
@@ -610,7 +611,7 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
       status: 0,
     };
     requests.push(record);
-    const handle = async (): Promise<[number, unknown]> => {
+    const handle = async (): Promise<[number, unknown] | [number, unknown, Record<string, string>]> => {
       record.body = await readJson(req);
       record.auth = await authenticate(req);
       if (prefix && !url.pathname.startsWith(`${prefix}/`)) throw new ApiError(404, 'Not Found');
@@ -641,13 +642,14 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
         record.error = err.message;
         return [err.status, { message: err.message, documentation_url: DOCS, status: String(err.status) }];
       })
-      .then(([status, body]) => {
+      .then(([status, body, headers]) => {
         record.status = status;
         if (status === 204 || body === undefined) {
           res.writeHead(status);
           res.end();
         } else {
           res.writeHead(status, {
+            ...headers,
             'content-type': 'application/json; charset=utf-8',
             'x-github-request-id': randomBytes(4).toString('hex'),
           });
