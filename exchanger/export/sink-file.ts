@@ -2,11 +2,13 @@
  * The stream sinks: standard output, and a file appended to.
  *
  * A file batch is written, then flushed to disk (`fdatasync`), before it counts as taken; the
- * state saved with the cursor is the file's identity and its size after that batch. On resume,
- * a file that is still the same one (device and inode) and longer than that size holds a batch
- * written whose cursor move never happened (the process died between the two): it is cut back,
- * and the batch is written again, once. A file rotated away (another inode) is left alone.
+ * state saved with the cursor is the file's identity (device, inode, and a digest of its last
+ * bytes) and its size after that batch. On resume, a file that is still the same one and longer
+ * than that size holds a batch written whose cursor move never happened (the process died
+ * between the two): it is cut back, and the batch is written again, once. A file rotated away
+ * (another inode, or a reused inode with other bytes at that place) is left alone.
  */
+import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { type Sink, SinkError, type SinkEvent } from './sink.js';
@@ -39,18 +41,29 @@ interface FileState {
   dev: number;
   ino: number;
   size: number;
+  /** SHA-256 of the bytes just before `size`: an inode number reused by a new file does not match. */
+  tail: string;
 }
 
+const TAIL_BYTES = 256;
+
 function parseState(state: string | undefined): FileState | undefined {
-  const m = state && /^file:(\d+):(\d+):(\d+)$/.exec(state);
-  return m ? { dev: Number(m[1]), ino: Number(m[2]), size: Number(m[3]) } : undefined;
+  const m = state && /^file:(\d+):(\d+):(\d+):([0-9a-f]{64})$/.exec(state);
+  return m ? { dev: Number(m[1]), ino: Number(m[2]), size: Number(m[3]), tail: m[4]! } : undefined;
+}
+
+async function tailDigest(handle: FileHandle, size: number): Promise<string> {
+  const length = Math.min(size, TAIL_BYTES);
+  const buffer = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(buffer, 0, length, size - length);
+  return createHash('sha256').update(buffer.subarray(0, bytesRead)).digest('hex');
 }
 
 /** A file opened for appending (created owner-only: the audit trail is not for every user). */
 export async function fileSink(path: string): Promise<Sink> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'a', 0o600);
+    handle = await open(path, 'a+', 0o600);
   } catch (err) {
     throw new Error(`cannot open the export file ${path}: ${(err as Error).message}`, { cause: err });
   }
@@ -67,9 +80,13 @@ export async function fileSink(path: string): Promise<Sink> {
     async resume(state) {
       const saved = parseState(state);
       const now = await handle.stat();
-      if (saved && now.dev === saved.dev && now.ino === saved.ino && now.size > saved.size) {
-        await cutTo(saved.size);
-      }
+      const same =
+        saved &&
+        now.dev === saved.dev &&
+        now.ino === saved.ino &&
+        now.size > saved.size &&
+        (await tailDigest(handle, saved.size)) === saved.tail;
+      if (saved && same) await cutTo(saved.size);
       end = (await handle.stat()).size;
     },
     async send(events) {
@@ -79,7 +96,7 @@ export async function fileSink(path: string): Promise<Sink> {
         await handle.datasync();
         const { dev, ino, size } = await handle.stat();
         end = size;
-        return `file:${dev}:${ino}:${size}`;
+        return `file:${dev}:${ino}:${size}:${await tailDigest(handle, size)}`;
       } catch (err) {
         // A full disk may clear: the batch is written again, from where the last one ended.
         throw new SinkError(`${name}: ${(err as Error).message}`, { cause: err });
