@@ -22,6 +22,7 @@ import { benchConsole } from './console.js';
 import { benchHttp, benchMemory, type HttpContext } from './exchange.js';
 import { benchPolicy } from './policy.js';
 import { benchRefresh } from './refresh.js';
+import { benchKubernetesAudit } from './kubernetes-audit.js';
 import { fmt, type Row, renderTable } from './report.js';
 import { benchStoreWriters } from './store-writers.js';
 import { benchVerify } from './verify.js';
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
     [[7], '7 the Action', () => benchAction(ctx)],
     [[8], '8 refresh agent', () => benchRefresh(ctx)],
     [[9], '9 the console', () => benchConsole(ctx)],
+    [[10], '10 the Kubernetes audit filter', () => benchKubernetesAudit()],
   ];
   try {
     for (const [ids, name, run] of sections) {
