@@ -6,16 +6,17 @@
 import { type Claims, identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
+import { runKeyOf } from '../leases/run-end.js';
 import { issuerRefusal } from '../policy/role-issuers.js';
 import type { Policy, Role } from '../policy/types.js';
-import type { AuditClient, AuditEntry } from '../store/types.js';
+import type { AuditClient, AuditEntry, RunKey, RunState, SpentTokenState } from '../store/types.js';
 import { clean, truncate } from '../text/clean.js';
 import { quote } from '../text/quote.js';
 import { MAX_CLOCK_TOLERANCE_SECONDS } from '../token/claims-check.js';
 import type { VerifiedToken } from '../token/types.js';
 import { mintAndRecord } from './mint.js';
 import { auditsRefusal } from './refusal-fold.js';
-import { limitByRun } from './run-limits.js';
+import { type RunLimit, runLimit } from './run-limits.js';
 import type { ExchangeDeps, ExchangeRequest, Grant, ImmediateGrantRequest, Pending } from './types.js';
 
 const BODY_FIELDS = new Set(['role', 'duration_seconds']);
@@ -71,19 +72,35 @@ export function spentUntil(verified: VerifiedToken): Date {
  * read the body before this, so a malformed body does not burn the token.
  */
 export async function spend(deps: ExchangeDeps, verified: VerifiedToken): Promise<void> {
-  let fresh: boolean;
+  await spendReadingRun(deps, verified);
+}
+
+/**
+ * `spend`, and for a token of a run attempt, that attempt's state for `role` (the role as asked
+ * for: an unknown one has no leases) read in the same round trip to the store.
+ */
+async function spendReadingRun(
+  deps: ExchangeDeps,
+  verified: VerifiedToken,
+  run?: { key: RunKey; role: string },
+): Promise<RunState | undefined> {
+  let spent: SpentTokenState;
   try {
-    fresh = await deps.store.consumeJti(verified.jti, spentUntil(verified), verified.issuer);
+    spent = await deps.store.spendToken(
+      { jti: verified.jti, expiresAt: spentUntil(verified), issuer: verified.issuer },
+      run,
+    );
   } catch (err) {
     throw err instanceof JitkeyError ? err : unavailable('the store could not record the token id', err);
   }
-  if (!fresh) {
+  if (!spent.fresh) {
     throw new JitkeyError(
       'token_replayed',
       'this token was already used: request a new OIDC token for each exchange',
       {},
     );
   }
+  return spent.run;
 }
 
 export function lookupRole(policy: Policy, name: string): Role {
@@ -110,12 +127,16 @@ export async function exchange(
     ctx.claims = verified.claims;
     const request = parseExchangeBody(body);
     ctx.roleName = truncate(clean(request.role), MAX_AUDITED_ROLE);
-    await spend(deps, verified);
+    // The run attempt is read with the jti (one round trip), and checked after the policy.
+    const run = runKeyOf(verified.claims);
+    const runState = await spendReadingRun(deps, verified, run && { key: run, role: request.role });
     const role = lookupRole(deps.policy(), request.role);
     ctx.role = role;
     const requested = grantedDuration(role, request.durationSeconds);
     await authorize(deps, role, verified.claims, verified.issuer);
-    const { durationSeconds: duration, endsAt } = await limitByRun(deps, role, verified.claims, requested);
+    const limit: RunLimit =
+      run && runState ? runLimit(role, run, runState, requested, deps.now()) : { durationSeconds: requested };
+    const { durationSeconds: duration, endsAt } = limit;
     if (role.approval) {
       if (!deps.approvals) {
         throw new JitkeyError(

@@ -25,7 +25,8 @@ export interface MintAndRecord {
   /** Fields that replace the exchange's defaults in the audit row (the redeem's event and reason). */
   audit?: Partial<AuditEntry>;
   /**
-   * Writes the audit row and lease in one transaction (default: `store.record`); the approval
+   * Writes the audit row and lease in one transaction (default: `store.recordGrant`, which also
+   * reads whether the run attempt completed, or `store.record` for a token of no run); the approval
    * redeem passes its compare-and-swap, which adds the request's update to that transaction.
    */
   record?: (entry: AuditEntry, lease: LeaseRecord) => Promise<void>;
@@ -43,7 +44,7 @@ export async function mintAndRecord({
   durationSeconds,
   endsAt,
   audit = {},
-  record = (entry, lease) => deps.store.record(entry, lease),
+  record,
 }: MintAndRecord): Promise<Grant> {
   const provider = deps.providers[role.provider];
   if (!provider) {
@@ -109,14 +110,18 @@ export async function mintAndRecord({
       ? { sealedRunEnd: sealForRunEnd(minted.revocationSecret, deps.webhookSecret, leaseId) }
       : {}),
   };
+  /** Whether the attempt completed, when the write read it (`recordGrant`: one round trip). */
+  let completed: boolean | undefined;
   try {
-    await record(entry, lease);
+    if (record) await record(entry, lease);
+    else if (run) ({ completed } = await deps.store.recordGrant(entry, lease, run));
+    else await deps.store.record(entry, lease);
   } catch (err) {
     await discard(deps, role, minted, leaseId);
     throw err instanceof JitkeyError ? err : unavailable('the store could not record the lease', err);
   }
   await registerActivity(deps, lease, minted);
-  if (run) await endIfRunCompleted(deps, requestId, run, lease, minted);
+  if (run) await endIfRunCompleted(deps, requestId, run, lease, minted, completed);
   deps.metrics.decisions.inc({ role: role.name, outcome: 'allowed', code: '' });
   return {
     lease_id: leaseId,
@@ -156,8 +161,8 @@ async function registerActivity(deps: ExchangeDeps, lease: LeaseRecord, minted: 
 
 /**
  * A `workflow_run completed` webhook that came while this lease was being minted revoked the
- * run's leases recorded by then, not this one. So, once the lease is in, the attempt is read
- * again: completed → the lease ends at once (revoked upstream where the provider can) and the job
+ * run's leases recorded by then, not this one. So the attempt is read again with the lease's
+ * write (`recordGrant`, one round trip), or after it when the caller wrote it: completed → the lease ends at once (revoked upstream where the provider can) and the job
  * gets `403 run_completed`. A webhook that comes later finds the lease itself. Fails closed: when
  * the attempt cannot be read, the lease is ended too.
  */
@@ -167,13 +172,17 @@ async function endIfRunCompleted(
   run: RunKey,
   lease: LeaseRecord,
   minted: Minted,
+  /** Read with the lease's write already; undefined: read it now. */
+  known: boolean | undefined,
 ): Promise<void> {
   let failure: unknown;
-  let completed = false;
-  try {
-    completed = (await deps.store.runState(run, lease.role)).completed;
-  } catch (err) {
-    failure = err;
+  let completed = known ?? false;
+  if (known === undefined) {
+    try {
+      completed = (await deps.store.runState(run, lease.role)).completed;
+    } catch (err) {
+      failure = err;
+    }
   }
   if (!completed && failure === undefined) return;
   const secret = minted.revocationSecret;

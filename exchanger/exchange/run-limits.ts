@@ -12,7 +12,7 @@ import { formatDuration } from '../duration.js';
 import { JitkeyError, unavailable } from '../errors.js';
 import { runKeyOf } from '../leases/run-end.js';
 import type { Role } from '../policy/types.js';
-import type { Store } from '../store/types.js';
+import type { RunKey, RunState, Store } from '../store/types.js';
 
 export interface RunLimit {
   durationSeconds: number;
@@ -28,12 +28,23 @@ export async function limitByRun(
 ): Promise<RunLimit> {
   const run = runKeyOf(claims);
   if (!run) return { durationSeconds };
-  let state: Awaited<ReturnType<Store['runState']>>;
+  let state: RunState;
   try {
     state = await deps.store.runState(run, role.name);
   } catch (err) {
     throw err instanceof JitkeyError ? err : unavailable('the store could not read the run attempt', err);
   }
+  return runLimit(role, run, state, durationSeconds, deps.now());
+}
+
+/** The limits of a run attempt whose state is already read (the exchange reads it with its jti). */
+export function runLimit(
+  role: Role,
+  run: RunKey,
+  state: RunState,
+  durationSeconds: number,
+  now: Date,
+): RunLimit {
   if (state.completed) {
     throw new JitkeyError(
       'run_completed',
@@ -43,7 +54,7 @@ export async function limitByRun(
   }
   if (!state.firstLeaseAt) return { durationSeconds };
   const deadline = state.firstLeaseAt.getTime() + role.maxDurationSeconds * 1000;
-  const left = Math.floor((deadline - deps.now().getTime()) / 1000);
+  const left = Math.floor((deadline - now.getTime()) / 1000);
   if (left <= 0) {
     throw new JitkeyError(
       'access_denied',

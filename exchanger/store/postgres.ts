@@ -31,7 +31,7 @@ import {
   rowValues,
 } from './rows.js';
 import { postgresSessions } from './sessions-postgres.js';
-import type { AuditEntry, LeaseRecord, Store, StoreOptions } from './types.js';
+import type { AuditEntry, LeaseRecord, RunState, Store, StoreOptions } from './types.js';
 
 export { describe } from './postgres-pool.js';
 
@@ -87,6 +87,31 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
   };
 
   const insertAudit = `INSERT INTO ${t('audit')} (${AUDIT_COLUMNS}) VALUES (${AUDIT_VALUES})`;
+  // A row of issuer '' was written before jtis were keyed by issuer: it still counts as spent.
+  const insertJti = `INSERT INTO ${t('used_jtis')} (issuer, jti, expires_at)
+                       SELECT $3, $1, $2
+                       WHERE NOT EXISTS (SELECT 1 FROM ${t('used_jtis')} WHERE issuer = '' AND jti = $1)
+                       ON CONFLICT (issuer, jti) DO NOTHING RETURNING jti`;
+  /** `completed` and `first_lease_at` of the attempt ($n+1, $n+2, $n+3) and role ($n+4). */
+  const runStateColumns = (n: number) =>
+    `EXISTS (SELECT 1 FROM ${t('completed_runs')}
+              WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}) AS completed,
+     (SELECT min(created_at) FROM ${t('leases')}
+       WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
+         AND role = $${n + 4}) AS first_lease_at`;
+  const runStateOf = (row: { completed: boolean; first_lease_at: Date | null }): RunState => ({
+    completed: row.completed,
+    ...(row.first_lease_at ? { firstLeaseAt: row.first_lease_at } : {}),
+  });
+
+  const consumeJti = async (jti: string, expiresAt: Date, issuer = '') => {
+    const { rowCount } = await query('record the token id', {
+      name: 'jitkey_consume_jti',
+      text: insertJti,
+      values: [jti, expiresAt, issuer],
+    });
+    return rowCount === 1;
+  };
 
   let closed = false;
   /** Deletes in bounded chunks; SKIP LOCKED lets several instances purge side by side. */
@@ -116,17 +141,21 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
 
   return {
     kind: 'postgres',
-    async consumeJti(jti, expiresAt, issuer = '') {
-      // A row of issuer '' was written before jtis were keyed by issuer: it still counts as spent.
-      const { rowCount } = await query('record the token id', {
-        name: 'jitkey_consume_jti',
-        text: `INSERT INTO ${t('used_jtis')} (issuer, jti, expires_at)
-                 SELECT $3, $1, $2
-                 WHERE NOT EXISTS (SELECT 1 FROM ${t('used_jtis')} WHERE issuer = '' AND jti = $1)
-                 ON CONFLICT (issuer, jti) DO NOTHING RETURNING jti`,
-        values: [jti, expiresAt, issuer],
-      });
-      return rowCount === 1;
+    consumeJti,
+    async spendToken({ jti, expiresAt, issuer }, run) {
+      if (!run) return { fresh: await consumeJti(jti, expiresAt, issuer) };
+      // One statement: the insert and the reads share a snapshot; the reads see no jti row.
+      const { rows } = await query<{ fresh: boolean; completed: boolean; first_lease_at: Date | null }>(
+        'record the token id',
+        {
+          name: 'jitkey_spend_token',
+          text: `WITH spent AS (${insertJti})
+                 SELECT EXISTS (SELECT 1 FROM spent) AS fresh, ${runStateColumns(3)}`,
+          values: [jti, expiresAt, issuer, run.key.repositoryId, run.key.runId, run.key.runAttempt, run.role],
+        },
+      );
+      const row = rows[0]!;
+      return { fresh: row.fresh, run: runStateOf(row) };
     },
     async record(entry, lease) {
       if (!lease) {
@@ -146,6 +175,24 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
                ${insertAudit}`,
         values: [...auditValues(entry), ...leaseValues(lease)],
       });
+    },
+    async recordGrant(entry, lease, run) {
+      const n = AUDIT_FIELDS.length + LEASE_FIELDS.length;
+      // The read sees the statement's snapshot: a completeRun committed before it started.
+      const { rows } = await query<{ completed: boolean }>('record the lease', {
+        name: 'jitkey_record_grant',
+        text: `WITH lease AS (
+                 INSERT INTO ${t('leases')} (${LEASE_COLUMNS})
+                 VALUES (${LEASE_FIELDS.map((_, i) => `$${AUDIT_FIELDS.length + 1 + i}`).join(', ')})
+               ), audited AS (
+                 ${insertAudit}
+               )
+               SELECT EXISTS (SELECT 1 FROM ${t('completed_runs')}
+                               WHERE repository_id = $${n + 1} AND run_id = $${n + 2}
+                                 AND run_attempt = $${n + 3}) AS completed`,
+        values: [...auditValues(entry), ...leaseValues(lease), run.repositoryId, run.runId, run.runAttempt],
+      });
+      return { completed: rows[0]!.completed };
     },
     async markRevoked(id, at, entry) {
       await query('record the revocation', {
@@ -195,18 +242,11 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
         'read the run attempt',
         {
           name: 'jitkey_run_state',
-          text: `SELECT EXISTS (SELECT 1 FROM ${t('completed_runs')}
-                                 WHERE repository_id = $1 AND run_id = $2 AND run_attempt = $3) AS completed,
-                        (SELECT min(created_at) FROM ${t('leases')}
-                          WHERE repository_id = $1 AND run_id = $2 AND run_attempt = $3 AND role = $4) AS first_lease_at`,
+          text: `SELECT ${runStateColumns(0)}`,
           values: [run.repositoryId, run.runId, run.runAttempt, role],
         },
       );
-      const row = rows[0]!;
-      return {
-        completed: row.completed,
-        ...(row.first_lease_at ? { firstLeaseAt: row.first_lease_at } : {}),
-      };
+      return runStateOf(rows[0]!);
     },
     async completeRun(run, at, entry) {
       const n = AUDIT_FIELDS.length;

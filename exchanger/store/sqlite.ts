@@ -44,7 +44,7 @@ import {
 import { sqliteSessions } from './sessions-sqlite.js';
 import { startCheckpointer } from './sqlite-checkpoint.js';
 import { migrateSqlite } from './sqlite-schema.js';
-import type { Store, StoreOptions } from './types.js';
+import type { RunKey, RunState, Store, StoreOptions } from './types.js';
 
 type AuditRow = AuditRowOf<number>;
 type LeaseRow = LeaseRowOf<number>;
@@ -121,6 +121,9 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     `SELECT EXISTS (SELECT 1 FROM completed_runs WHERE repository_id = ? AND run_id = ? AND run_attempt = ?) AS completed,
             (SELECT min(created_at) FROM leases
               WHERE repository_id = ? AND run_id = ? AND run_attempt = ? AND role = ?) AS first_lease_at`,
+  );
+  const selectCompleted = db.prepare<[string, string, string], { completed: number }>(
+    `SELECT EXISTS (SELECT 1 FROM completed_runs WHERE repository_id = ? AND run_id = ? AND run_attempt = ?) AS completed`,
   );
   const insertCompletedRun = db.prepare<[string, string, string, number]>(
     `INSERT INTO completed_runs (repository_id, run_id, run_attempt, completed_at) VALUES (?, ?, ?, ?)
@@ -206,12 +209,29 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     }
   });
 
+  const runStateNow = (run: RunKey, role: string): RunState => {
+    const { repositoryId: r, runId: i, runAttempt: a } = run;
+    const row = selectRunState.get(r, i, a, r, i, a, role)!;
+    return {
+      completed: row.completed === 1,
+      ...(row.first_lease_at !== null ? { firstLeaseAt: new Date(row.first_lease_at) } : {}),
+    };
+  };
+
   return {
     kind: 'sqlite',
     consumeJti: (jti, expiresAt, issuer = '') =>
       write(() => {
         const until = dialect.times.encode(expiresAt, 'expiresAt');
         return () => insertJti.run({ issuer, jti, until }).changes === 1;
+      }),
+    spendToken: ({ jti, expiresAt, issuer }, run) =>
+      write(() => {
+        const until = dialect.times.encode(expiresAt, 'expiresAt');
+        return () => {
+          const fresh = insertJti.run({ issuer, jti, until }).changes === 1;
+          return run ? { fresh, run: runStateNow(run.key, run.role) } : { fresh };
+        };
       }),
     record: (entry, lease) =>
       write(() => {
@@ -220,6 +240,17 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
         return () => {
           if (leased) insertLease.run(leased);
           insertAudit.run(audit);
+        };
+      }),
+    recordGrant: (entry, lease, run) =>
+      write(() => {
+        const audit = dialect.auditRow(entry);
+        const leased = dialect.leaseRow(lease);
+        return () => {
+          insertLease.run(leased);
+          insertAudit.run(audit);
+          const row = selectCompleted.get(run.repositoryId, run.runId, run.runAttempt)!;
+          return { completed: row.completed === 1 };
         };
       }),
     markRevoked: (id, at, entry) =>
@@ -258,15 +289,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
           .all(...params)
           .map(dialect.auditEntry);
       }),
-    runState: (run, role) =>
-      read('read the run attempt', () => {
-        const { repositoryId: r, runId: i, runAttempt: a } = run;
-        const row = selectRunState.get(r, i, a, r, i, a, role)!;
-        return {
-          completed: row.completed === 1,
-          ...(row.first_lease_at !== null ? { firstLeaseAt: new Date(row.first_lease_at) } : {}),
-        };
-      }),
+    runState: (run, role) => read('read the run attempt', () => runStateNow(run, role)),
     completeRun: (run, at, entry) =>
       write(() => {
         const audit = dialect.auditRow(entry);

@@ -84,6 +84,21 @@ export interface RunKey {
   runAttempt: string;
 }
 
+/** A verified token's id, as `consumeJti` takes it. */
+export interface SpentToken {
+  jti: string;
+  /** Kept as spent until then (the token's `exp` plus the clock skew). */
+  expiresAt: Date;
+  issuer: string;
+}
+
+export interface SpentTokenState {
+  /** False: the token was already used. */
+  fresh: boolean;
+  /** The run attempt's state, when one was asked for. */
+  run?: RunState;
+}
+
 /** What an exchange must know of its run attempt before it mints. */
 export interface RunState {
   /** A `workflow_run completed` webhook has been received for it. */
@@ -222,6 +237,17 @@ export interface Store extends ExportCursorStore {
   queryAudit(filter: AuditFilter): Promise<AuditEntry[]>;
   /** Whether the run attempt has completed, and when it first leased `role`. */
   runState(run: RunKey, role: string): Promise<RunState>;
+  /**
+   * An exchange's first store call: `consumeJti`, and for a token of a run attempt also
+   * `runState(run.key, run.role)`, in one round trip (PostgreSQL: one statement).
+   */
+  spendToken(token: SpentToken, run?: { key: RunKey; role: string }): Promise<SpentTokenState>;
+  /**
+   * `record` of a grant whose token names a run attempt, answering whether that attempt has
+   * completed, in one round trip: the lease and audit row commit with the read (PostgreSQL: one
+   * statement, the read in its snapshot; SQLite: one transaction, serialised with `completeRun`).
+   */
+  recordGrant(entry: AuditEntry, lease: LeaseRecord, run: RunKey): Promise<{ completed: boolean }>;
   /**
    * Records the run attempt as completed (idempotent) with its audit row, in one transaction, and
    * returns its leases not yet revoked (the caller revokes them one by one).

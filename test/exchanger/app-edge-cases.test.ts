@@ -26,6 +26,15 @@ function fakeStore(overrides: Partial<Store> = {}): Store & { audit: AuditEntry[
     audit,
     leases,
     consumeJti: async () => true,
+    // Through `consumeJti` and `record`, so an override of those reaches the exchange too.
+    async spendToken(token, run) {
+      const fresh = await this.consumeJti(token.jti, token.expiresAt, token.issuer);
+      return run ? { fresh, run: { completed: false } } : { fresh };
+    },
+    async recordGrant(entry, lease) {
+      await this.record(entry, lease);
+      return { completed: false };
+    },
     record: async (entry, lease) => {
       audit.push(entry);
       if (lease) leases.push(lease);

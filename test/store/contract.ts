@@ -226,6 +226,39 @@ export function storeContract(harness: StoreHarness): void {
         expect((await store.queryAudit({})).filter((r) => r.event === 'webhook')).toHaveLength(2);
       });
 
+      it("spendToken spends the jti and reads the attempt's state for a role in one call", async () => {
+        const store = await open();
+        const token = { jti: 'jti-run', expiresAt: at(5), issuer: 'https://a.example' };
+        expect(await store.spendToken(token, { key: RUN, role: 'deploy-web-prod' })).toEqual({
+          fresh: true,
+          run: { completed: false },
+        });
+        await store.record(entry(), ofRun('l-1', 1));
+        await store.completeRun(RUN, at(2), entry({ event: 'webhook', reason: 'workflow_run completed' }));
+        // The same jti: spent already, whatever the attempt says.
+        expect((await store.spendToken(token, { key: RUN, role: 'deploy-web-prod' })).fresh).toBe(false);
+        expect(
+          await store.spendToken({ ...token, jti: 'jti-run-2' }, { key: RUN, role: 'deploy-web-prod' }),
+        ).toEqual({ fresh: true, run: { completed: true, firstLeaseAt: at(1) } });
+        // No run asked for: only the jti; and it is the jti consumeJti knows.
+        expect(await store.spendToken({ ...token, jti: 'jti-plain' })).toEqual({ fresh: true });
+        expect(await store.consumeJti('jti-plain', at(5), 'https://a.example')).toBe(false);
+      });
+
+      it('recordGrant writes the lease with its audit row and says whether the attempt completed', async () => {
+        const store = await open();
+        const granted = entry({ leaseId: 'l-grant' });
+        expect(await store.recordGrant(granted, ofRun('l-grant', 1), RUN)).toEqual({ completed: false });
+        expect(await store.getLease('l-grant')).toEqual(ofRun('l-grant', 1));
+        expect(await store.queryAudit({})).toEqual([granted]);
+        await store.completeRun(RUN, at(2), entry({ event: 'webhook', reason: 'workflow_run completed' }));
+        expect(await store.recordGrant(entry(), ofRun('l-late', 3), RUN)).toEqual({ completed: true });
+        expect(await store.recordGrant(entry(), ofRun('l-other', 3), { ...RUN, runAttempt: '2' })).toEqual({
+          completed: false,
+        });
+        expect(await store.getLease('l-late')).toBeDefined();
+      });
+
       it('forgets a completed attempt a day after it completed: its tokens died long before', async () => {
         const store = await open();
         const done = entry({ event: 'webhook', reason: 'workflow_run completed' });

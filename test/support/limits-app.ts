@@ -11,7 +11,9 @@ import { fixedDeps, ONE_GITHUB_ROLE } from './app-policy.js';
 export const inertStore = {
   kind: 'sqlite',
   consumeJti: async () => true,
+  spendToken: async () => ({ fresh: true, run: { completed: false } }),
   record: async () => {},
+  recordGrant: async () => ({ completed: false }),
   getLease: async () => undefined,
   markRevoked: async () => {},
   queryAudit: async () => [],
