@@ -1,47 +1,46 @@
 /**
- * The exchanger's own Google identity for the activity lookups: Application Default Credentials,
- * as the GCP provider uses them (cloud-platform scope; with a service-account key file, a
- * self-signed JWT carrying that scope, so no round trip to a token endpoint). google-auth-library
- * is loaded on the first lookup, not at start.
+ * The exchanger's own Google identity for the activity lookups: the very auth the GCP provider
+ * uses, taken from an IAM Credentials client built as the provider builds its own (Application
+ * Default Credentials, cloud-platform scope; with a service-account key file, a self-signed JWT
+ * carrying that scope, so no round trip to a token endpoint). The client library is loaded on the
+ * first lookup, not at start (it costs ~0.3 s), and only its auth object is used: no call is made
+ * to IAM Credentials.
  */
+import type { IAMCredentialsClient } from '@google-cloud/iam-credentials';
 import type { GoogleIdentity } from './gcp-logging.js';
 
 const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
-export function applicationDefaultIdentity(): GoogleIdentity {
-  let auth: Promise<import('google-auth-library').GoogleAuth> | undefined;
-  const load = () => {
-    auth ??= import('google-auth-library').then(({ GoogleAuth }) => {
-      const a = new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] });
-      // As google-gax sets it for the provider's client: the scope in a self-signed JWT.
-      a.useJWTAccessWithScope = true;
-      return a;
+type GoogleAuth = IAMCredentialsClient['auth'];
+
+/** A load that failed is tried again on the next call. */
+function retrying<T>(load: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= load();
+    pending.catch(() => {
+      pending = undefined;
     });
-    auth.catch(() => {
-      auth = undefined;
-    });
-    return auth;
+    return pending;
   };
-  let email: Promise<string> | undefined;
+}
+
+export function applicationDefaultIdentity(): GoogleIdentity {
+  const auth = retrying<GoogleAuth>(async () => {
+    const { IAMCredentialsClient } = await import('@google-cloud/iam-credentials');
+    return new IAMCredentialsClient({ fallback: true, scopes: [CLOUD_PLATFORM_SCOPE] }).auth;
+  });
+  const email = retrying(async () => {
+    const { client_email: own } = await (await auth()).getCredentials();
+    if (!own) {
+      throw new Error(
+        "the exchanger's own Google identity has no email (client_email) to match the delegation chain by",
+      );
+    }
+    return own;
+  });
   return {
-    async headers(url) {
-      return (await load()).getRequestHeaders(url);
-    },
-    email() {
-      email ??= load()
-        .then((a) => a.getCredentials())
-        .then((c) => {
-          if (!c.client_email) {
-            throw new Error(
-              "the exchanger's own Google identity has no email (client_email) to match the delegation chain by",
-            );
-          }
-          return c.client_email;
-        });
-      email.catch(() => {
-        email = undefined;
-      });
-      return email;
-    },
+    headers: async (url) => (await auth()).getRequestHeaders(url),
+    email,
   };
 }
