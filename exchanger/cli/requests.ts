@@ -5,6 +5,7 @@
  */
 
 import type { RequestView } from '../approvals/views.js';
+import { formatRoughly } from '../duration.js';
 import { clean } from '../text/clean.js';
 import { type Column, formatTable } from '../text/table.js';
 import { approverClient, ExchangerRefusal, githubTokenFromEnv } from './approver-client.js';
@@ -88,28 +89,19 @@ const columns = (now: Date): Column<RequestView>[] => [
     max: 16,
     value: (r) => r.run_id && `${r.run_id}${r.run_attempt ? `/${r.run_attempt}` : ''}`,
   },
-  { title: 'AGE', max: 8, value: (r) => age(now.getTime() - Date.parse(r.created_at)) },
+  { title: 'AGE', max: 8, value: (r) => formatRoughly((now.getTime() - Date.parse(r.created_at)) / 1000) },
   {
     title: 'APPROVALS',
     max: 9,
     value: (r) => `${new Set(r.approvals.map((a) => a.login)).size}/${r.required}`,
   },
-  { title: 'EXPIRES IN', max: 10, value: (r) => age(Date.parse(r.expires_at) - now.getTime()) },
+  {
+    title: 'EXPIRES IN',
+    max: 10,
+    value: (r) => formatRoughly((Date.parse(r.expires_at) - now.getTime()) / 1000),
+  },
 ];
 
 export function formatRequests(list: readonly RequestView[], now: Date): string {
   return formatTable(columns(now), list);
-}
-
-/** `95_000` → `1m35s`, `7_200_000` → `2h`; never negative. */
-export function age(ms: number): string {
-  const total = Math.max(0, Math.floor(ms / 1000));
-  const d = Math.floor(total / 86400);
-  const h = Math.floor((total % 86400) / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  if (d) return `${d}d${h ? `${h}h` : ''}`;
-  if (h) return `${h}h${m ? `${m}m` : ''}`;
-  if (m) return `${m}m${s ? `${s}s` : ''}`;
-  return `${s}s`;
 }

@@ -1,5 +1,5 @@
 /** Small formatting shared by the console's views: times, time left, durations. */
-import { formatDuration } from '../duration.js';
+import { formatDuration, formatTimeLeft } from '../duration.js';
 import { type Html, html } from './html.js';
 
 /** `2026-12-06 21:52 UTC`, in a `<time>` element machines can read. */
@@ -12,11 +12,7 @@ export function when(iso: string | Date): Html {
 
 /** Time until `iso` from `now`, to the minute: `29 min`, `1 h 5 min`, or `expired`. */
 export function timeLeft(iso: string, now: Date): string {
-  const ms = new Date(iso).getTime() - now.getTime();
-  if (!(ms > 0)) return 'expired';
-  const minutes = Math.ceil(ms / 60_000);
-  if (minutes < 60) return `${minutes} min`;
-  return `${Math.floor(minutes / 60)} h${minutes % 60 ? ` ${minutes % 60} min` : ''}`;
+  return formatTimeLeft(new Date(iso).getTime() - now.getTime());
 }
 
 export function duration(seconds: number | undefined): string {
