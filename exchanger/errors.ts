@@ -1,6 +1,6 @@
 /**
  * One error base for the whole exchanger. Every failure a client can see carries a stable
- * `code` (SPEC section 3) and the HTTP status it maps to; the mapping lives here and only here.
+ * `code` (reference.md §3, HTTP API) and the HTTP status it maps to; the mapping lives here and only here.
  */
 export const ERROR_STATUS = {
   invalid_request: 400,

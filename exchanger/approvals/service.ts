@@ -1,5 +1,5 @@
 /**
- * Approvals without the HTTP (SPEC section 3, "Approvals"): open a request once every claim check
+ * Approvals without the HTTP (reference.md §3, HTTP API, "Approvals"): open a request once every claim check
  * has passed (`open.ts`), answer its status to the job and list it for approvers (`read.ts`),
  * decide it (`decide.ts`), and redeem it with a fresh token of the same run (`redeem.ts`). Every
  * step that changes a request is one compare-and-swap in the store together with its audit row;

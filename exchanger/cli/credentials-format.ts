@@ -1,7 +1,7 @@
 /**
  * How `jitkey credentials` writes a lease (pure; the command writes the text where it is told):
  * shell `export` lines, a dotenv file, AWS's `credential_process` answer, a kubeconfig, or the
- * exchanger's answer as JSON. Variable names are the Action's (SPEC section 4), so a script that
+ * exchanger's answer as JSON. Variable names are the Action's (reference.md §4, the Action), so a script that
  * runs under GitHub Actions and under another CI reads the same names.
  */
 import type { Lease } from './exchange-client.js';

@@ -1,5 +1,5 @@
 /**
- * Waiting on a `202 pending` exchange (SPEC section 3, Approvals), as the Action waits: say who can
+ * Waiting on a `202 pending` exchange (reference.md §3, "Approvals"), as the Action waits: say who can
  * approve and how, poll the request with growing, jittered pauses until it is decided, and give up
  * at `--wait-approval`. Unreachable or busy polls are tried again until then.
  */

@@ -1,5 +1,5 @@
 /**
- * The job's side of the exchanger API (SPEC section 3) for `jitkey credentials`, the client for any
+ * The job's side of the exchanger API (reference.md §3) for `jitkey credentials`, the client for any
  * CI: exchange a token, poll an approval, redeem it, revoke a lease. One JSON request per call.
  * Redirects are refused, never followed, so a token is never re-sent to another address; the URL
  * obeys the one URL rule (`https://`, `http://` only on loopback). Answers are read defensively:

@@ -1,5 +1,5 @@
 /**
- * Limits an exchange takes from its run attempt (SPEC section 5), checked before minting:
+ * Limits an exchange takes from its run attempt (reference.md §5, refresh), checked before minting:
  * - an attempt a `workflow_run completed` webhook has ended gets nothing more: `403 run_completed`;
  * - a role's `max_duration` counts from the attempt's first lease of that role, so renewals (the
  *   refresh agent's, or any repeated exchange) cannot stretch credentials past it: the granted

@@ -45,7 +45,7 @@ export interface ExchangeDeps {
   refusals?: RefusalFold;
 }
 
-/** The answer to an exchange for a role with `approval` (SPEC section 3, Approvals). */
+/** The answer to an exchange for a role with `approval` (reference.md §3, HTTP API, "Approvals"). */
 export interface Pending {
   status: 'pending';
   request_id: string;

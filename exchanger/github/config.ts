@@ -1,5 +1,5 @@
 /**
- * The GitHub App settings from the environment (SPEC section 1), read in one place:
+ * The GitHub App settings from the environment (reference.md §1, command line), read in one place:
  *
  * | variable                            | option       |
  * |-------------------------------------|--------------|

@@ -43,7 +43,8 @@ export function createEnvironmentGuard(options: EnvironmentGuardOptions): Guard 
 
   async function lookup(owner: string, repo: string, name: string): Promise<EnvironmentInfo | undefined> {
     // GitHub compares owner, repository and environment names case-insensitively; so does the cache.
-    // ASCII folding only (SPEC): Unicode lowering would make `\u212A` (Kelvin) share the key of `k`.
+    // ASCII folding only (reference.md §2, policy file): Unicode lowering would make `\u212A`
+    // (Kelvin) share the key of `k`.
     const key = asciiLower(`${owner}/${repo}\n${name}`);
     const at = now().getTime();
     const hit = cache.get(key);

@@ -1,7 +1,7 @@
 /**
  * The one rule for every URL jitkey sends a request or a token to (issuers, JWKS, STS, IAM
  * Credentials, the GitHub API, approval webhooks, the exchanger itself from the Action):
- * `https://` anywhere, `http://` only on a loopback host (SPEC sections 1 and 3), so a typo
+ * `https://` anywhere, `http://` only on a loopback host (reference.md §1 and §3), so a typo
  * cannot send a bearer token across the network in the clear. Small and dependency-free on
  * purpose: the Action bundles it, so the exchanger and the Action cannot disagree.
  */

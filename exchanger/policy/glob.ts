@@ -1,5 +1,5 @@
 /**
- * Policy globs (SPEC section 2): `*` matches any run of characters except `/`, `**` any run
+ * Policy globs (reference.md §2, policy file): `*` matches any run of characters except `/`, `**` any run
  * including `/`, the whole value must match, and no other character is special.
  *
  * Matching never backtracks and never builds a RegExp from policy text. A pattern compiles to a

@@ -1,4 +1,4 @@
-/** The `kubernetes` block of a role (SPEC section 6). */
+/** The `kubernetes` block of a role (reference.md §6, Kubernetes provider). */
 import { X509Certificate } from 'node:crypto';
 import { parseServiceUrl } from '../net/service-url.js';
 import { isLoopbackHost } from '../net/url-rule.js';

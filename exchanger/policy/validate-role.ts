@@ -27,7 +27,7 @@ const PROVIDER_MAX: Record<ProviderName, number> = {
 };
 /**
  * AWS's shortest lease: STS issues 900 s at least, and a session-policy Deny ends a shorter lease
- * (`providers/aws-lease-end.ts`) — down to a minute, not below (SPEC section 5).
+ * (`providers/aws-lease-end.ts`) — down to a minute, not below (reference.md §5, refresh).
  */
 export const AWS_MIN_LEASE_SECONDS = 60;
 const PROVIDER_LIMIT: Record<ProviderName, string> = {

@@ -1,5 +1,5 @@
 /**
- * AWS leases shorter than STS's 900 s floor (SPEC section 5). STS is asked for 900 s and the
+ * AWS leases shorter than STS's 900 s floor (reference.md §5, refresh). STS is asked for 900 s and the
  * session policy gets a statement that denies every action once `aws:CurrentTime` is past the
  * lease's end, so the keys are useless after it even though STS would still accept them.
  *

@@ -1,6 +1,6 @@
 /**
  * Builds the providers and guards `jitkey serve` runs with, from each platform's own
- * conventions (SPEC section 1). A provider whose platform is not configured is left out; a role
+ * conventions (reference.md §1). A provider whose platform is not configured is left out; a role
  * that needs it then fails with `upstream_error` naming the missing configuration.
  */
 

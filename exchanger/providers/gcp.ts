@@ -3,7 +3,7 @@
  * `generateAccessToken`, living exactly the granted duration.
  *
  * - The official client (`@google-cloud/iam-credentials`) over its REST transport (`fallback: true`),
- *   the HTTP/1.1 + JSON surface SPEC names; `protocol`/`apiEndpoint`/`port` come from
+ *   the REST surface reference.md §1 names; `protocol`/`apiEndpoint`/`port` come from
  *   `JITKEY_GCP_IAM_ENDPOINT` (default https://iamcredentials.googleapis.com; http only on loopback).
  * - The exchanger's own identity is Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`,
  *   the metadata server, workload identity federation). With a service-account key the client

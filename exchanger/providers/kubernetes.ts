@@ -1,5 +1,5 @@
 /**
- * The `kubernetes` provider (SPEC section 6): a bound service-account token that dies with its lease.
+ * The `kubernetes` provider (reference.md §6): a bound service-account token that dies with its lease.
  *
  * Minting creates an empty Secret `jitkey-lease-<lease id>` in the role's namespace, then asks the
  * TokenRequest API for a token of the role's service account bound to that Secret
@@ -210,7 +210,7 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
   };
 }
 
-/** The 200 answer's credentials (SPEC section 6). */
+/** The 200 answer's credentials (reference.md §6, Kubernetes provider). */
 function credentialsOf(
   config: KubernetesRoleConfig,
   token: string,

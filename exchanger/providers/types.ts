@@ -20,7 +20,7 @@ export interface MintRequest {
 }
 
 export interface Minted {
-  /** The provider-specific credential object of SPEC section 3 (`credentials`). */
+  /** The provider-specific credential object of reference.md §3, HTTP API (`credentials`). */
   credentials: Record<string, unknown>;
   expiresAt: Date;
   /**

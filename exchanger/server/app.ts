@@ -1,5 +1,5 @@
 /**
- * The HTTP surface (SPEC section 3): routing, request ids, error bodies, per-request logs.
+ * The HTTP surface (reference.md §3, HTTP API): routing, request ids, error bodies, per-request logs.
  * The work itself lives in exchange/ and revoke.ts; this file only translates HTTP.
  */
 import {

@@ -1,5 +1,5 @@
 /**
- * The approval endpoints (SPEC section 3), plugged into the server through `extraRoutes`:
+ * The approval endpoints (reference.md §3, HTTP API), plugged into the server through `extraRoutes`:
  *
  *   GET  /v1/requests?status=pending   approver's GitHub token  → the requests they may decide
  *   GET  /v1/requests/{id}             poll_token               → status, approvals, reason

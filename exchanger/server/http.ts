@@ -5,7 +5,7 @@ import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 import { MAX_TOKEN_BYTES } from '../token/jws.js';
 import { refuseToken } from '../token/refusal.js';
 
-/** SPEC security floor: request bodies over 16 KiB are refused (tokens too: `MAX_TOKEN_BYTES`). */
+/** Security floor (reference.md §3): bodies over 16 KiB are refused (tokens too: `MAX_TOKEN_BYTES`). */
 export const MAX_BODY_BYTES = 16 * 1024;
 
 type BodyOptions = { limit?: number; timeoutMs?: number };

@@ -1,5 +1,5 @@
 /**
- * POST /v1/github/webhook (SPEC section 5): job-end revocation without the post step.
+ * POST /v1/github/webhook (reference.md §5, refresh): job-end revocation without the post step.
  *
  * - Before any of the body is read (`screenWebhook`): not configured (no
  *   JITKEY_GITHUB_WEBHOOK_SECRET) → 404, as for any route this exchanger lacks; no signature

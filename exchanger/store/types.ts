@@ -66,7 +66,7 @@ export interface LeaseRecord {
   sealedRevocation?: string;
   repository?: string;
   runId?: string;
-  /** With `runId`: the run attempt a `workflow_run completed` webhook ends (SPEC section 5). */
+  /** With `runId`: the run attempt a `workflow_run completed` webhook ends (reference.md §5, refresh). */
   repositoryId?: string;
   runAttempt?: string;
   /**

@@ -4,7 +4,7 @@
  */
 import { refuseToken } from './refusal.js';
 
-/** SPEC section 3: tokens over 16 KiB are refused before any parsing. */
+/** reference.md §3 (HTTP API), security floor: tokens over 16 KiB are refused before any parsing. */
 export const MAX_TOKEN_BYTES = 16 * 1024;
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
