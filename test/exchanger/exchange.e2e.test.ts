@@ -1,6 +1,6 @@
 /**
  * `jitkey serve` as a real process, driven over HTTP: the exchange and revoke contract of
- * SPEC section 3 for the AWS provider, end to end through the real AWS SDK and the STS stand-in.
+ * reference.md §3 (HTTP API) for the AWS provider, end to end through the real AWS SDK and the STS stand-in.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ async function audit(...args: string[]) {
 }
 
 describe('POST /v1/exchange', () => {
-  it('grants the role: credentials are exactly what STS issued, with the SPEC fields', async () => {
+  it('grants the role: credentials are exactly what STS issued, with the fields reference.md §3 names', async () => {
     const token = stack.idp.mint({ run_id: '4242', run_attempt: '2', actor: 'octo cat!' });
     secrets.push(token);
     const res = await stack.exchange(token, { role: 'deploy', duration_seconds: 1200 });

@@ -1,5 +1,5 @@
 /**
- * SPEC section 3's security floor, each rule a real HTTP request against `jitkey serve`
+ * The security floor of reference.md §3, each rule a real HTTP request against `jitkey serve`
  * started as a process, with tokens from a real issuer serving discovery and JWKS over HTTP.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -13,7 +13,7 @@ describe('checkPolicy', () => {
       want: { ok: true, errors: [], warnings: [] },
     },
     {
-      name: "SPEC section 2's example is valid, with warnings",
+      name: "reference.md §2's example is valid, with warnings",
       file: 'spec.yaml',
       text: read('../fixtures/policies/spec-example.yaml'),
       want: {

@@ -25,7 +25,7 @@ function role(name: string) {
   return r;
 }
 
-describe('evaluate (SPEC section 2 semantics)', () => {
+describe('evaluate (reference.md §2 semantics)', () => {
   it('has its cases', () => expect(cases.length).toBeGreaterThan(40));
 
   it.each(cases)('$name', (c) => {

@@ -164,7 +164,7 @@ describe('glob: linear time on adversarial input', () => {
 });
 
 describe('glob: agrees with a reference definition', () => {
-  /** The SPEC's definition, directly: memoised recursion (fine for short strings). */
+  /** reference.md §2's definition, directly: memoised recursion (fine for short strings). */
   function reference(p: string, v: string): boolean {
     const memo = new Map<string, boolean>();
     const go = (i: number, j: number): boolean => {

@@ -1,5 +1,5 @@
 /**
- * The security floor (SPEC section 3), against a real loopback OIDC issuer over HTTP.
+ * The security floor (reference.md §3), against a real loopback OIDC issuer over HTTP.
  * Each row is a token and the refusal it must get.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
