@@ -64,61 +64,68 @@ async function closedPort(): Promise<number> {
 const leaseIdOf = (run: ClientRun) => /\(lease (lease_\S+)\)/.exec(run.stderr)?.[1] ?? '';
 
 describe('jitkey credentials in a GitLab-style job (AWS role)', () => {
-  it('writes export lines the job sources; the SDK in the job uses them; revoke ends the lease', async () => {
-    const job = ciJob();
-    const token = mint();
-    const run = await asGitlab(job, token, [
-      '--role',
-      'deploy',
-      '--out',
-      job.path('env'),
-      '--lease-file',
-      job.path('lease'),
-    ]);
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toBe('');
-    const issued = env.stack.sts.issued.at(-1)!;
-    const leaseId = leaseIdOf(run);
-    expect(run.stderr).toBe(
-      `jitkey: issued aws credentials for role 'deploy' until ${/until (\S+)/.exec(run.stderr)?.[1]} (lease ${leaseId}): ` +
-        `AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION in ${job.path('env')}.\n`,
-    );
-    expect(modeOf(job.path('env'))).toBe(0o600);
-    expect(modeOf(job.path('lease'))).toBe(0o600);
-    expect(readFileSync(job.path('env'), 'utf8')).toBe(
-      `export AWS_ACCESS_KEY_ID='${issued.accessKeyId}'\nexport AWS_SECRET_ACCESS_KEY='${issued.secretAccessKey}'\n` +
-        `export AWS_SESSION_TOKEN='${issued.sessionToken}'\nexport AWS_REGION='us-east-1'\nexport AWS_DEFAULT_REGION='us-east-1'\n`,
-    );
+  it.each([
+    { name: 'bin/jitkey.js credentials', bundle: false },
+    { name: 'the single-file bundle', bundle: true },
+  ])(
+    '$name writes export lines the job sources; the SDK in the job uses them; revoke ends the lease',
+    async ({ bundle }) => {
+      const job = ciJob({ bundle });
+      const token = mint();
+      const run = await asGitlab(job, token, [
+        '--role',
+        'deploy',
+        '--out',
+        job.path('env'),
+        '--lease-file',
+        job.path('lease'),
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toBe('');
+      const issued = env.stack.sts.issued.at(-1)!;
+      const leaseId = leaseIdOf(run);
+      expect(run.stderr).toBe(
+        `jitkey: issued aws credentials for role 'deploy' until ${/until (\S+)/.exec(run.stderr)?.[1]} (lease ${leaseId}): ` +
+          `AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION in ${job.path('env')}.\n`,
+      );
+      expect(modeOf(job.path('env'))).toBe(0o600);
+      expect(modeOf(job.path('lease'))).toBe(0o600);
+      expect(readFileSync(job.path('env'), 'utf8')).toBe(
+        `export AWS_ACCESS_KEY_ID='${issued.accessKeyId}'\nexport AWS_SECRET_ACCESS_KEY='${issued.secretAccessKey}'\n` +
+          `export AWS_SESSION_TOKEN='${issued.sessionToken}'\nexport AWS_REGION='us-east-1'\nexport AWS_DEFAULT_REGION='us-east-1'\n`,
+      );
 
-    writeFileSync(job.path('who.mjs'), WHO_AM_I);
-    const used = await job.sh('set -e; . "$JITKEY_DIR/env"; node "$JITKEY_DIR/who.mjs"', {
-      AWS_ENDPOINT_URL_STS: env.stack.sts.url,
-      NODE_NO_WARNINGS: '1', // the SDK warns about Node 20 on stderr
-    });
-    expect(used.err).toBe('');
-    expect(used.out.trim()).toMatch(/^arn:aws:sts::111122223333:assumed-role\/web-deploy\/jitkey-/);
-    job.assertNoSecret(token, [run]);
+      writeFileSync(job.path('who.mjs'), WHO_AM_I);
+      const used = await job.sh('set -e; . "$JITKEY_DIR/env"; node "$JITKEY_DIR/who.mjs"', {
+        AWS_ENDPOINT_URL_STS: env.stack.sts.url,
+        NODE_NO_WARNINGS: '1', // the SDK warns about Node 20 on stderr
+      });
+      expect(used.err).toBe('');
+      expect(used.out.trim()).toMatch(/^arn:aws:sts::111122223333:assumed-role\/web-deploy\/jitkey-/);
+      job.assertNoSecret(token, [run]);
 
-    const revoked = await job.client(['revoke', '--lease-file', job.path('lease')]);
-    expect(revoked.code, revoked.stderr).toBe(0);
-    expect(revoked.stderr).toBe(
-      `jitkey: revoked lease ${leaseId} (role deploy); deleted ${job.path('env')}.\n`,
-    );
-    expect(() => modeOf(job.path('env'))).toThrow(/ENOENT/);
-    expect(() => modeOf(job.path('lease'))).toThrow(/ENOENT/);
-    const rows = await auditRows(leaseId);
-    expect(rows.map((r) => [r.event, r.outcome, r.user_agent])).toEqual([
-      ['revoke', 'revoked', 'jitkey-credentials'],
-      ['exchange', 'allowed', 'jitkey-credentials (gitlab)'],
-    ]);
+      // The job's after_script, in a shell of its own.
+      const revoked = await job.client(['revoke', '--lease-file', job.path('lease')], { GITLAB_CI: 'true' });
+      expect(revoked.code, revoked.stderr).toBe(0);
+      expect(revoked.stderr).toBe(
+        `jitkey: revoked lease ${leaseId} (role deploy); deleted ${job.path('env')}.\n`,
+      );
+      expect(() => modeOf(job.path('env'))).toThrow(/ENOENT/);
+      expect(() => modeOf(job.path('lease'))).toThrow(/ENOENT/);
+      const rows = await auditRows(leaseId);
+      expect(rows.map((r) => [r.event, r.outcome, r.user_agent])).toEqual([
+        ['revoke', 'revoked', 'jitkey-credentials (gitlab)'],
+        ['exchange', 'allowed', 'jitkey-credentials (gitlab)'],
+      ]);
 
-    // The after_script of a job whose lease file is gone (revoked already) says so and fails.
-    const again = await job.client(['revoke', '--lease-file', job.path('lease')]);
-    expect(again.code).toBe(2);
-    expect(again.stderr).toContain(
-      'does not exist: no lease was issued in this job (or it was revoked already)',
-    );
-  });
+      // The after_script of a job whose lease file is gone (revoked already) says so and fails.
+      const again = await job.client(['revoke', '--lease-file', job.path('lease')]);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toContain(
+        'does not exist: no lease was issued in this job (or it was revoked already)',
+      );
+    },
+  );
 
   it('writes a dotenv file (0600) that `set -a; . FILE` reads back exactly', async () => {
     const job = ciJob();

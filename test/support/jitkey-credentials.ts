@@ -16,6 +16,8 @@ import { expect } from 'vitest';
 import { REPO_ROOT } from './paths.js';
 
 export const BIN = join(REPO_ROOT, 'bin/jitkey.js');
+/** The single-file client (`npm run build:client`), as a job without this package runs it. */
+export const BUNDLE = join(REPO_ROOT, 'dist-client/jitkey-credentials.mjs');
 
 export interface ClientRun {
   code: number | null;
@@ -44,10 +46,12 @@ export interface CiJob {
   assertNoSecret(secret: string, runs: ClientRun[]): void;
 }
 
-export function ciJob(): CiJob {
+/** `bundle`: run dist-client's single file instead of `bin/jitkey.js credentials`. */
+export function ciJob(o: { bundle?: boolean } = {}): CiJob {
   const dir = mkdtempSync(join(tmpdir(), 'jitkey-ci-job-'));
+  const command = o.bundle ? [BUNDLE] : [BIN, 'credentials'];
   const start = (args: string[], env: Record<string, string> = {}): RunningClient => {
-    const child = spawn(process.execPath, [BIN, 'credentials', ...args], {
+    const child = spawn(process.execPath, [...command, ...args], {
       env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
