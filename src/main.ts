@@ -1,4 +1,7 @@
-import { realDeps } from './deps.js';
-import { run } from './run-main.js';
+import { realDeps } from './client/deps.js';
+import { run } from './main/run.js';
+import { createTransport } from './transport/http.js';
 
-void run(realDeps());
+const transport = createTransport(process.env);
+// The step ends with its last write: no pooled connection is left to hold the process open.
+void run(realDeps(transport.send)).finally(transport.close);

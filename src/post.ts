@@ -1,4 +1,6 @@
-import { realDeps } from './deps.js';
-import { runPost } from './run-post.js';
+import { realDeps } from './client/deps.js';
+import { runPost } from './post/run.js';
+import { createTransport } from './transport/http.js';
 
-void runPost(realDeps());
+const transport = createTransport(process.env);
+void runPost(realDeps(transport.send)).finally(transport.close);

@@ -6,13 +6,12 @@
  * On any failure it prints nothing on stdout (so the client uses no stale token) and one line on
  * stderr saying why, then exits 1.
  */
-import { request } from 'node:http';
-import {
-  AGENT_TOKEN_VAR,
-  AGENT_URL_VAR,
-  EXEC_CREDENTIAL_API_VERSION,
-  EXEC_CREDENTIAL_PATH,
-} from '../agent-kinds.js';
+
+import { ActionError } from '../shared/errors.js';
+import { AGENT_TOKEN_VAR, AGENT_URL_VAR, EXEC_CREDENTIAL_API_VERSION } from '../shared/kubeconfig.js';
+import { networkReason } from '../transport/call.js';
+import { createTransport } from '../transport/http.js';
+import { EXEC_CREDENTIAL_PATH } from './kinds.js';
 
 const TIMEOUT_MS = 10_000;
 
@@ -22,12 +21,14 @@ export interface ExecResult {
   stderr: string;
 }
 
-type Answer = { status: number; body: string } | { error: string };
+/** The agent's answer; `error` when it could not be reached, `refused` when its answer was. */
+type Answer = { status: number; body: string } | { error: string } | { refused: string };
 
 const fail = (message: string): ExecResult => ({ code: 1, stdout: '', stderr: `jitkey: ${message}\n` });
 
 /** Turns the agent's answer (or the failure to reach it) into what the plugin prints. */
 export function execCredentialResult(origin: string, answer: Answer): ExecResult {
+  if ('refused' in answer) return fail(answer.refused);
   if ('error' in answer) {
     return fail(
       `the credentials agent at ${origin} did not answer (${answer.error}); it runs only between this job's jitkey step and its post step, which stops it and revokes the lease`,
@@ -55,25 +56,24 @@ export function execCredentialResult(origin: string, answer: Answer): ExecResult
   return { code: 0, stdout: `${JSON.stringify(body)}\n`, stderr: '' };
 }
 
-function ask(url: URL, bearer: string): Promise<Answer> {
-  return new Promise((resolve) => {
-    const req = request(
+/** One request through the Action's transport: its timeout, its size limit, no proxy (loopback). */
+async function ask(url: URL, bearer: string): Promise<Answer> {
+  const transport = createTransport({});
+  try {
+    const { status, body } = await transport.send({
+      method: 'GET',
       url,
-      { method: 'GET', headers: { authorization: `Bearer ${bearer}` }, timeout: TIMEOUT_MS },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', (e) => resolve({ error: e.message }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
-    req.on('error', (e) => resolve({ error: e.message }));
-    req.end();
-  });
+      headers: { authorization: `Bearer ${bearer}` },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+      label: `the credentials agent at ${url.origin}`,
+    });
+    return { status, body };
+  } catch (e) {
+    if (e instanceof ActionError) return { refused: e.message };
+    return { error: networkReason(e) };
+  } finally {
+    transport.close();
+  }
 }
 
 export async function runExecCredential(

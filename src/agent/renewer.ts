@@ -12,12 +12,12 @@
  *   left to serve, and the agent exits rather than outlive its job.
  */
 
-import { type AgentConfig, DEFAULT_RENEW_AT } from '../agent-config.js';
-import type { Lease } from '../api.js';
-import { type ClientOptions, exchange, revoke } from '../client.js';
-import type { Deps } from '../deps.js';
-import { ExchangerError, errorMessage } from '../errors.js';
-import { requestIdToken } from '../oidc.js';
+import type { Deps } from '../client/deps.js';
+import { type ClientOptions, exchange, revoke } from '../client/exchanger.js';
+import { requestIdToken } from '../client/oidc.js';
+import type { Lease } from '../shared/api.js';
+import { ExchangerError, errorMessage } from '../shared/errors.js';
+import { type AgentConfig, DEFAULT_RENEW_AT } from './config.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;

@@ -7,11 +7,11 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type AgentConfig, parseAgentConfig } from '../agent-config.js';
-import { KINDS } from '../agent-kinds.js';
-import type { Core } from '../core.js';
-import type { Deps } from '../deps.js';
-import { createSend } from '../http.js';
+import type { Deps } from '../client/deps.js';
+import type { Core } from '../shared/core.js';
+import { createTransport } from '../transport/http.js';
+import { type AgentConfig, parseAgentConfig } from './config.js';
+import { KINDS } from './kinds.js';
 import { watchRunner } from './lifetime.js';
 import { type PeerCheck, peerCheck } from './peer.js';
 import { startRenewer } from './renewer.js';
@@ -69,7 +69,7 @@ export async function startAgent(
   }
   const deps: Deps = {
     core: silentCore,
-    send: createSend(config.proxyEnv ?? {}),
+    send: createTransport(config.proxyEnv ?? {}).send,
     env: {},
     now: () => Date.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

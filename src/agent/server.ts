@@ -11,7 +11,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { CredentialKind } from '../agent-kinds.js';
+import type { CredentialKind } from './kinds.js';
 import type { PeerCheck } from './peer.js';
 import type { Renewer } from './renewer.js';
 

@@ -10,11 +10,11 @@ import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AgentConfig } from '../../src/agent/config.js';
+import { type AgentHandle, launchAgent } from '../../src/agent/launch.js';
 import { peerCheck, procEndpoint, socketOwner } from '../../src/agent/peer.js';
 import { startAgent } from '../../src/agent/run.js';
-import type { AgentConfig } from '../../src/agent-config.js';
-import { type AgentHandle, launchAgent } from '../../src/agent-process.js';
-import type { Lease } from '../../src/api.js';
+import type { Lease } from '../../src/shared/api.js';
 import { actionNodes, REPO_ROOT } from '../support/runner.js';
 
 const AGENT = join(REPO_ROOT, 'dist/agent/index.js');

@@ -11,10 +11,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AgentConfig } from '../../src/agent/config.js';
+import { type AgentHandle, launchAgent } from '../../src/agent/launch.js';
 import { startTime, watchRunner } from '../../src/agent/lifetime.js';
-import type { AgentConfig } from '../../src/agent-config.js';
-import { type AgentHandle, launchAgent } from '../../src/agent-process.js';
-import type { Lease } from '../../src/api.js';
+import type { Lease } from '../../src/shared/api.js';
 import { eventually } from '../support/eventually.js';
 import { actionNodes, REPO_ROOT } from '../support/runner.js';
 

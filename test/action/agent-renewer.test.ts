@@ -4,10 +4,10 @@
  * good, what it retries, and what it revokes when stopped.
  */
 import { describe, expect, it } from 'vitest';
+import type { AgentConfig } from '../../src/agent/config.js';
 import { startRenewer } from '../../src/agent/renewer.js';
-import type { AgentConfig } from '../../src/agent-config.js';
-import type { Lease } from '../../src/api.js';
-import type { Deps } from '../../src/deps.js';
+import type { Deps } from '../../src/client/deps.js';
+import type { Lease } from '../../src/shared/api.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');
 

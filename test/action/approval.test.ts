@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { clock } from '../../src/approval.js';
-import { run } from '../../src/run-main.js';
+import { clock } from '../../src/main/approval.js';
+import { run } from '../../src/main/run.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
 import {
   AWS_LEASE,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as actionsCore from '@actions/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Core, createCore } from '../../src/core.js';
+import { type Core, createCore } from '../../src/shared/core.js';
 
 // Real @actions/core fits run(): Core is its API (plus appendSummary).
 const _compatible: Omit<Core, 'appendSummary'> = actionsCore;

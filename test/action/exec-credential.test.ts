@@ -7,9 +7,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { execCredentialResult, runExecCredential } from '../../src/agent/exec-credential.js';
-import { EXEC_CREDENTIAL_PATH, execCredential, KINDS } from '../../src/agent-kinds.js';
-import type { Lease } from '../../src/api.js';
-import { execUser, kubeconfigDocument } from '../../src/kubeconfig.js';
+import { EXEC_CREDENTIAL_PATH, execCredential, KINDS } from '../../src/agent/kinds.js';
+import type { Lease } from '../../src/shared/api.js';
+import { execUser, kubeconfigDocument } from '../../src/shared/kubeconfig.js';
 
 const lease: Extract<Lease, { provider: 'kubernetes' }> = {
   leaseId: 'lease_k1',

@@ -4,9 +4,9 @@
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Core } from '../../src/core.js';
-import type { Deps } from '../../src/deps.js';
-import { createSend } from '../../src/http.js';
+import type { Deps } from '../../src/client/deps.js';
+import type { Core } from '../../src/shared/core.js';
+import { createTransport } from '../../src/transport/http.js';
 
 export interface Call {
   method: string;
@@ -91,7 +91,7 @@ export interface FakeDeps extends Deps {
 export function fakeDeps(fc: FakeCore, env: Record<string, string | undefined> = {}, random = 0.5): FakeDeps {
   const clock = { t: Date.parse('2030-01-01T00:00:00Z') };
   const sleeps: number[] = [];
-  const send = createSend(env);
+  const send = createTransport(env).send;
   return {
     core: fc.core,
     env,

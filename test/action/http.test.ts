@@ -1,67 +1,142 @@
 /**
- * The transport itself (src/http.ts): one connection per request, closed after the answer; the
- * retry loop's timeout covers a server that never answers and one that stalls mid-body; answers
- * over the cap are refused.
+ * The transport itself (src/transport/http.ts and call.ts), against loopback servers: one
+ * connection per host, kept alive and reused; each attempt's timeout covers a server that never
+ * answers and one that stalls mid-body; answers over the cap are refused, whether they announce
+ * their length or not, with a message naming the call.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ActionError } from '../../src/errors.js';
-import { createSend, MAX_RESPONSE_BYTES } from '../../src/http.js';
-import { withRetries } from '../../src/retry.js';
+import { exchange } from '../../src/client/exchanger.js';
+import { ActionError } from '../../src/shared/errors.js';
+import { call } from '../../src/transport/call.js';
+import { createTransport, MAX_RESPONSE_BYTES, type Transport } from '../../src/transport/http.js';
 import { fakeCore, fakeDeps } from './fakes.js';
 
-let server: Server | undefined;
-afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  server = undefined;
-});
-
-async function serve(handler: Parameters<typeof createServer>[1]): Promise<URL> {
-  server = createServer(handler);
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', () => resolve()));
-  return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`);
+interface Served {
+  url: URL;
+  /** Every connection the server accepted, in order. */
+  connections: Socket[];
 }
 
-const send = createSend({});
-const get = (url: URL, signal = AbortSignal.timeout(10_000)) =>
-  send({ method: 'GET', url, headers: { accept: 'application/json' }, signal });
+const servers: Server[] = [];
+let transport: Transport | undefined;
+afterEach(async () => {
+  transport?.close();
+  transport = undefined;
+  await Promise.all(
+    servers.splice(0).map((s) => {
+      s.closeAllConnections();
+      return new Promise<void>((resolve) => s.close(() => resolve()));
+    }),
+  );
+});
 
-describe('createSend', () => {
-  it('asks for the connection to be closed and uses a new one for every request', async () => {
-    const seen: Array<{ connection: string | undefined; port: number | undefined }> = [];
-    const url = await serve((req, res) => {
-      seen.push({ connection: req.headers.connection, port: req.socket.remotePort });
+async function serve(handler: Parameters<typeof createServer>[1]): Promise<Served> {
+  const server = createServer(handler);
+  const connections: Socket[] = [];
+  server.on('connection', (socket) => connections.push(socket));
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return { url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`), connections };
+}
+
+const get = (url: URL, signal = AbortSignal.timeout(10_000)) => {
+  transport ??= createTransport({});
+  return transport.send({ method: 'GET', url, headers: { accept: 'application/json' }, signal });
+};
+
+describe('the transport', () => {
+  it('keeps one connection per host and reuses it for every request', async () => {
+    const seen: Array<string | undefined> = [];
+    const a = await serve((req, res) => {
+      seen.push(req.headers.connection);
       res.end('{"ok":true}');
     });
-    const first = await get(url);
-    await get(url);
-    expect(first).toMatchObject({ status: 200, body: '{"ok":true}' });
-    expect(seen.map((s) => s.connection)).toEqual(['close', 'close']);
-    expect(seen[0]!.port).not.toBe(seen[1]!.port);
+    const b = await serve((_req, res) => res.end('{"b":true}'));
+    expect(await get(a.url)).toMatchObject({ status: 200, body: '{"ok":true}' });
+    await get(a.url);
+    await get(b.url);
+    // Two at once still share the one connection: the second waits for the first.
+    await Promise.all([get(a.url), get(a.url)]);
+    expect(seen).toEqual(['keep-alive', 'keep-alive', 'keep-alive', 'keep-alive']);
+    expect(a.connections).toHaveLength(1);
+    expect(b.connections).toHaveLength(1);
   });
 
-  it('refuses an answer larger than the cap', async () => {
-    const url = await serve((_req, res) => res.end(Buffer.alloc(MAX_RESPONSE_BYTES + 1, 'a')));
-    const error = await get(url).catch((e: unknown) => e);
+  it('opens a new connection when the server closed the old one', async () => {
+    const a = await serve((_req, res) => res.writeHead(200, { connection: 'close' }).end('{}'));
+    await get(a.url);
+    await get(a.url);
+    expect(a.connections).toHaveLength(2);
+  });
+
+  it('close() ends the pooled connections', async () => {
+    const a = await serve((_req, res) => res.end('{}'));
+    await get(a.url);
+    const closed = new Promise<void>((resolve) => a.connections[0]!.once('close', () => resolve()));
+    transport!.close();
+    await closed;
+    expect(a.connections[0]!.destroyed).toBe(true);
+  });
+
+  it.each([
+    { name: 'announced by Content-Length', chunked: false },
+    { name: 'sent without a length', chunked: true },
+  ])('refuses an answer over the cap, $name, naming the call', async ({ chunked }) => {
+    const a = await serve((_req, res) => {
+      if (chunked) {
+        res.write(Buffer.alloc(MAX_RESPONSE_BYTES, 'a'));
+        res.end('a');
+      } else {
+        res.end(Buffer.alloc(MAX_RESPONSE_BYTES + 1, 'a'));
+      }
+    });
+    const deps = fakeDeps(fakeCore());
+    const error = await call(deps, { retries: 2, label: 'the test server' }, () => ({
+      method: 'GET',
+      url: a.url,
+      headers: {},
+    })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ActionError);
     expect((error as ActionError).code).toBe('bad_response');
+    expect((error as ActionError).message).toBe(
+      `The test server answered 200 with more than ${MAX_RESPONSE_BYTES} bytes; an answer that large is not its own: check the URL`,
+    );
+    // Not retried: the same address would send the same answer.
+    expect(deps.sleeps).toEqual([]);
+  });
+
+  it("refuses an exchanger's oversize answer by the exchanger's name", async () => {
+    const a = await serve((_req, res) => res.end(Buffer.alloc(MAX_RESPONSE_BYTES + 1, '{')));
+    const deps = fakeDeps(fakeCore());
+    const baseUrl = new URL(`${a.url.origin}/`);
+    const error = await exchange(deps, { baseUrl, retries: 3 }, async () => 'jwt', { role: 'deploy' }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as ActionError).message).toMatch(
+      /^The exchanger at http:\/\/127\.0\.0\.1:\d+ answered 200 with more than 1048576 bytes/,
+    );
+  });
+
+  it('takes an answer of exactly the cap', async () => {
+    const a = await serve((_req, res) => res.end(Buffer.alloc(MAX_RESPONSE_BYTES, 'a')));
+    expect((await get(a.url)).body).toHaveLength(MAX_RESPONSE_BYTES);
   });
 
   it.each([
     { name: 'no answer at all', stall: 'headers' },
     { name: 'headers, then a body that never ends', stall: 'body' },
   ])('times out on $name', async ({ stall }) => {
-    const url = await serve((_req, res) => {
+    const a = await serve((_req, res) => {
       if (stall === 'body') res.writeHead(200, { 'content-length': '100' }).write('{"partial":');
     });
     const deps = fakeDeps(fakeCore());
-    const error = await withRetries(
-      deps,
-      { retries: 1, label: 'the test server', timeoutMs: 300 },
-      (signal) => get(url, signal),
-    ).catch((e: unknown) => e);
+    const error = await call(deps, { retries: 1, label: 'the test server', timeoutMs: 300 }, () => ({
+      method: 'GET',
+      url: a.url,
+      headers: {},
+    })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ActionError);
     expect((error as ActionError).message).toBe(
       'Could not reach the test server after 2 attempts: no answer within the timeout',

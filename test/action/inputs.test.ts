@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ActionError } from '../../src/errors.js';
-import { INPUT_DEFAULTS, readInputs } from '../../src/inputs.js';
+import { INPUT_DEFAULTS, readInputs } from '../../src/main/inputs.js';
+import { ActionError } from '../../src/shared/errors.js';
 import { ACTION_YML } from '../support/runner.js';
 
 const base = { 'exchanger-url': 'https://jitkey.acme.internal', role: 'deploy-web-prod' };

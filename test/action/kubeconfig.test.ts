@@ -10,13 +10,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Lease } from '../../src/api.js';
+import type { Lease } from '../../src/shared/api.js';
 import {
   kubeconfigDocument,
   kubeconfigPath,
   removeKubeconfig,
   writeKubeconfig,
-} from '../../src/kubeconfig.js';
+} from '../../src/shared/kubeconfig.js';
 
 const lease: Extract<Lease, { provider: 'kubernetes' }> = {
   leaseId: 'lease_abc-DEF_1',

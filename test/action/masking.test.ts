@@ -4,8 +4,8 @@
  * comes after. The recording covers core calls and the requests sent (send) in one sequence.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { run } from '../../src/run-main.js';
-import { runPost } from '../../src/run-post.js';
+import { run } from '../../src/main/run.js';
+import { runPost } from '../../src/post/run.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
 import {
   AWS_LEASE,

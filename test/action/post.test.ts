@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { runPost } from '../../src/run-post.js';
+import { runPost } from '../../src/post/run.js';
 import { type FakeServer, fakeCore, fakeDeps, type Reply, startFakeServer } from './fakes.js';
 
 let server: FakeServer | undefined;

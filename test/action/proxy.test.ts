@@ -3,8 +3,8 @@
  * proxy.ts, table by table.
  */
 import { describe, expect, it } from 'vitest';
-import { ActionError } from '../../src/errors.js';
-import { bypassed, parseProxyUrl, proxyFor } from '../../src/proxy.js';
+import { ActionError } from '../../src/shared/errors.js';
+import { bypassed, parseProxyUrl, proxyFor } from '../../src/transport/proxy.js';
 
 const PROXY = 'http://proxy.corp:3128';
 

@@ -5,9 +5,9 @@
  * followed a 307 and re-sent the body, revoke token included, to the other origin.)
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { exchange, pollRequest, revoke } from '../../src/client.js';
-import { ActionError } from '../../src/errors.js';
-import { requestIdToken } from '../../src/oidc.js';
+import { exchange, pollRequest, revoke } from '../../src/client/exchanger.js';
+import { requestIdToken } from '../../src/client/oidc.js';
+import { ActionError } from '../../src/shared/errors.js';
 import { errors, runMain } from '../support/runner.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
 import { type FakeServer, fakeCore, fakeDeps, fakeJwt, startFakeServer } from './fakes.js';

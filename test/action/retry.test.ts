@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { exchange } from '../../src/client.js';
-import { ActionError, ExchangerError } from '../../src/errors.js';
-import { requestIdToken } from '../../src/oidc.js';
-import { jittered, retryAfterMs } from '../../src/retry.js';
+import { exchange } from '../../src/client/exchanger.js';
+import { requestIdToken } from '../../src/client/oidc.js';
+import { ActionError, ExchangerError } from '../../src/shared/errors.js';
+import { jittered, retryAfterMs } from '../../src/transport/call.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
 import {
   AWS_LEASE,

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { run } from '../../src/run-main.js';
+import { run } from '../../src/main/run.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.js';
 import {
   AWS_LEASE,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cell, jobContext, renderFailureSummary, renderSummary } from '../../src/summary.js';
+import { cell, jobContext, renderFailureSummary, renderSummary } from '../../src/main/summary.js';
 
 const job = jobContext({
   GITHUB_REPOSITORY: 'acme/web',

@@ -10,7 +10,7 @@ import { isLoopbackHost, type UrlRefusalReason, urlRefusal } from '../../exchang
 import { loadPolicy } from '../../exchanger/policy/compile.js';
 import { createAwsProvider } from '../../exchanger/providers/aws.js';
 import { createVerifier } from '../../exchanger/token/verify-token.js';
-import { parseExchangerUrl } from '../../src/inputs.js';
+import { parseExchangerUrl } from '../../src/shared/exchanger-url.js';
 
 const cases: { url: string; refused?: UrlRefusalReason }[] = [
   { url: 'https://jitkey.example.com' },

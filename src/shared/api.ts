@@ -1,10 +1,9 @@
 /**
- * The exchanger's answers (SPEC section 3), read defensively. Secret fields are passed to
+ * The exchanger's answers (docs/reference.md, the HTTP API), read defensively. Secret fields are passed to
  * `setSecret` before the answer is checked or used, so no later message or export can show them.
  */
 import type { Core } from './core.js';
-import { ActionError, ExchangerError } from './errors.js';
-import type { HttpResponse } from './http.js';
+import { ActionError } from './errors.js';
 
 export interface AwsCredentials {
   access_key_id: string;
@@ -70,24 +69,7 @@ const SECRET_FIELDS: Record<string, readonly string[]> = {
   kubernetes: ['token'],
 };
 
-type Json = Record<string, unknown>;
-
-export function readJson(response: HttpResponse, what: string): Json {
-  let body: unknown;
-  try {
-    body = JSON.parse(response.body);
-  } catch {
-    // Not the parser's message: it quotes the text, which may hold a credential.
-    throw new ActionError('bad_response', `${what}: the exchanger's ${response.status} answer is not JSON`);
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ActionError(
-      'bad_response',
-      `${what}: the exchanger's ${response.status} answer is not a JSON object`,
-    );
-  }
-  return body as Json;
-}
+export type Json = Record<string, unknown>;
 
 /** A 200 from /v1/exchange or /redeem. Masks every secret in it first. */
 export function parseLease(body: Json, core: Pick<Core, 'setSecret'>, what: string): Lease {
@@ -207,29 +189,6 @@ export function parseRequestStatus(body: Json): RequestStatus {
       .map((a) => ({ login: a.login as string, at: typeof a.at === 'string' ? a.at : '' })),
     reason: typeof body.reason === 'string' && body.reason ? body.reason : undefined,
   };
-}
-
-/** An error answer as ExchangerError; the body is `{error, message, request_id}` when the exchanger wrote it. */
-export function errorFromResponse(response: HttpResponse, what: string): ExchangerError {
-  const text = response.body;
-  let body: Json = {};
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Json;
-  } catch {
-    // A proxy's page rather than the exchanger's JSON: quote its start.
-    const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200);
-    if (snippet) body = { message: snippet };
-  }
-  const s = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
-  const requestId = s(body.request_id) ?? s(response.headers['x-request-id']);
-  const fields: { error?: string; message?: string; request_id?: string } = {};
-  const error = s(body.error);
-  const message = s(body.message);
-  if (error) fields.error = error;
-  if (message) fields.message = message;
-  if (requestId) fields.request_id = requestId;
-  return new ExchangerError(what, response.status, fields);
 }
 
 function isStringRecord(v: unknown): v is Record<string, string> {

@@ -1,5 +1,5 @@
 /**
- * The Action's side of the credentials agent (`refresh: true`, SPEC section 5).
+ * The steps' side of the credentials agent (`refresh: true`, docs/reference.md section 5).
  *
  * - `launchAgent`: a detached `node dist/agent/index.js` in RUNNER_TEMP (never the workspace), with
  *   its configuration (runner token-request URL and token, first lease, bearer) written to its
@@ -9,17 +9,19 @@
  *   it go.
  * - `stopAgent` (post step): `POST /v1/agent/shutdown`, after which the agent revokes every lease it
  *   obtained and exits; if it cannot be reached, SIGTERM to its pid does the same.
+ *
+ * node:child_process and node:crypto load only here, when a step starts an agent: every other
+ * step pays nothing for them.
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AgentConfig } from './agent-config.js';
-import type { Core } from './core.js';
-import type { Deps } from './deps.js';
-import { ActionError } from './errors.js';
-import type { HttpResponse } from './http.js';
+import type { Deps } from '../client/deps.js';
+import type { Core } from '../shared/core.js';
+import { ActionError } from '../shared/errors.js';
+import { attempt, networkReason } from '../transport/call.js';
+import type { HttpResponse } from '../transport/http.js';
+import type { AgentConfig } from './config.js';
 
 export interface AgentHandle {
   pid: number;
@@ -39,7 +41,8 @@ export function bundledAgentPath(): string {
 }
 
 /** A new bearer token, masked before anything else sees it. */
-export function newAgentToken(core: Pick<Core, 'setSecret'>): string {
+export async function newAgentToken(core: Pick<Core, 'setSecret'>): Promise<string> {
+  const { randomBytes } = await import('node:crypto');
   const token = randomBytes(32).toString('base64url');
   core.setSecret(token);
   return token;
@@ -52,6 +55,7 @@ export async function launchAgent(
   node = process.execPath,
 ): Promise<AgentHandle> {
   const tracking = deps.env.RUNNER_TRACKING_ID;
+  const { spawn } = await import('node:child_process');
   const child = spawn(node, [agentPath], {
     cwd: deps.env.RUNNER_TEMP || tmpdir(),
     env: tracking ? { RUNNER_TRACKING_ID: tracking } : {},
@@ -109,17 +113,20 @@ export async function stopAgent(
 ): Promise<AgentReport> {
   let response: HttpResponse;
   try {
-    response = await deps.send({
-      method: 'POST',
-      url: new URL('/v1/agent/shutdown', agent.origin),
-      headers: { authorization: `Bearer ${agent.bearer}` },
-      signal: AbortSignal.timeout(30_000),
-    });
+    response = await attempt(
+      deps.send,
+      { label: `the credentials agent at ${agent.origin}`, timeoutMs: 30_000 },
+      () => ({
+        method: 'POST',
+        url: new URL('/v1/agent/shutdown', agent.origin),
+        headers: { authorization: `Bearer ${agent.bearer}` },
+      }),
+    );
   } catch (e) {
     terminate(agent.pid);
     throw new ActionError(
       'unreachable',
-      `the credentials agent did not answer (${e instanceof Error ? e.message : String(e)}); it was killed or had already stopped`,
+      `the credentials agent did not answer (${e instanceof ActionError ? e.message : networkReason(e)}); it was killed or had already stopped`,
     );
   }
   if (response.status < 200 || response.status > 299) {

@@ -1,9 +1,10 @@
 /**
  * The credential kinds the agent serves, by provider: each turns the current lease into the answer
- * of the endpoint its SDKs read (for Kubernetes, the kubeconfig's exec plugin, `agent/exec-credential.ts`).
+ * of the endpoint its SDKs read (for Kubernetes, the kubeconfig's exec plugin, `exec-credential.ts`).
  * A new kind adds an entry to `KINDS` and its routes; the renewal loop and the server stay as they are.
  */
-import type { Lease } from './api.js';
+import type { Lease } from '../shared/api.js';
+import { EXEC_CREDENTIAL_API_VERSION } from '../shared/kubeconfig.js';
 
 export interface KindRequest {
   method: string;
@@ -111,10 +112,6 @@ const gcp: CredentialKind = {
 };
 
 export const EXEC_CREDENTIAL_PATH = '/kubernetes/exec-credential';
-export const EXEC_CREDENTIAL_API_VERSION = 'client.authentication.k8s.io/v1';
-/** The exec `env` entries that tell the plugin where the agent is and its bearer. */
-export const AGENT_URL_VAR = 'JITKEY_AGENT_URL';
-export const AGENT_TOKEN_VAR = 'JITKEY_AGENT_TOKEN';
 
 /**
  * The `ExecCredential` a kubeconfig exec plugin prints. `expirationTimestamp` is the lease's end
@@ -131,7 +128,7 @@ export function execCredential(token: string, expiresAt: string) {
 
 /**
  * Kubernetes: nothing to export from the kind itself; the main step writes the kubeconfig whose
- * exec user runs `agent/exec-credential.ts`, which asks this endpoint (with the bearer) and prints
+ * exec user runs `exec-credential.ts`, which asks this endpoint (with the bearer) and prints
  * the answer.
  */
 const kubernetes: CredentialKind = {

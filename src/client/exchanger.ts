@@ -1,29 +1,22 @@
 /**
- * The exchanger's HTTP API as the Action uses it (SPEC section 3): one JSON request per call through
- * `deps.send` (http.ts). Calls that spend an OIDC token take `getToken` and ask it again on every
- * attempt: a token is single use (`jti`), so a retry after a 5xx or a lost answer needs a new one.
+ * The exchanger's HTTP API as the Action uses it (docs/reference.md, section 3): one JSON request
+ * per call through the transport (`transport/call.ts`). Calls that spend an OIDC token take
+ * `getToken` and ask it again on every attempt: a token is single use (`jti`), so a retry after a
+ * 5xx or a lost answer needs a new one.
  */
 import {
-  errorFromResponse,
+  type Json,
   type Lease,
   type PendingApproval,
   parseLease,
   parsePending,
   parseRequestStatus,
   type RequestStatus,
-  readJson,
-} from './api.js';
+} from '../shared/api.js';
+import { ActionError, ExchangerError } from '../shared/errors.js';
+import { attempt, call, isRetryableStatus, networkReason, retryAfterMs } from '../transport/call.js';
+import type { HttpResponse } from '../transport/http.js';
 import type { Deps } from './deps.js';
-import { ActionError } from './errors.js';
-import type { HttpResponse } from './http.js';
-import {
-  isRetryableStatus,
-  networkReason,
-  RETRY_DEFAULTS,
-  refuseRedirect,
-  retryAfterMs,
-  withRetries,
-} from './retry.js';
 
 export interface ClientOptions {
   /** Base URL ending in `/`. */
@@ -86,7 +79,7 @@ export async function pollRequest(
   const url = new URL(`v1/requests/${encodeURIComponent(pending.requestId)}`, options.baseUrl);
   let response: HttpResponse;
   try {
-    response = await deps.send({
+    response = await attempt(deps.send, { label: label(options) }, () => ({
       method: 'GET',
       url,
       headers: {
@@ -94,13 +87,11 @@ export async function pollRequest(
         accept: 'application/json',
         'user-agent': USER_AGENT,
       },
-      signal: AbortSignal.timeout(RETRY_DEFAULTS.timeoutMs),
-    });
+    }));
   } catch (e) {
     if (e instanceof ActionError) throw e;
     return { kind: 'transient', why: networkReason(e) };
   }
-  refuseRedirect(response, label(options));
   if (isRetryableStatus(response.status)) {
     const after = retryAfterMs(response.headers['retry-after'], deps.now());
     return {
@@ -122,9 +113,12 @@ export async function revoke(
 ): Promise<void> {
   const url = new URL('v1/revoke', options.baseUrl);
   const body = JSON.stringify({ lease_id: lease.leaseId, revoke_token: lease.revokeToken });
-  const response = await withRetries(deps, { retries: options.retries, label: label(options) }, (signal) =>
-    deps.send({ method: 'POST', url, headers: jsonHeaders(), body, signal }),
-  );
+  const response = await call(deps, { retries: options.retries, label: label(options) }, () => ({
+    method: 'POST',
+    url,
+    headers: jsonHeaders(),
+    body,
+  }));
   if (response.status === 204 || response.status === 200) return;
   throw errorFromResponse(response, `Revoking lease ${lease.leaseId}`);
 }
@@ -137,15 +131,9 @@ async function postWithToken(
   body: string,
 ): Promise<HttpResponse> {
   const url = new URL(path, options.baseUrl);
-  return withRetries(deps, { retries: options.retries, label: label(options) }, async (signal) => {
+  return call(deps, { retries: options.retries, label: label(options) }, async () => {
     const token = await getToken();
-    return deps.send({
-      method: 'POST',
-      url,
-      headers: { ...jsonHeaders(), authorization: `Bearer ${token}` },
-      body,
-      signal,
-    });
+    return { method: 'POST', url, headers: { ...jsonHeaders(), authorization: `Bearer ${token}` }, body };
   });
 }
 
@@ -156,3 +144,43 @@ const jsonHeaders = () => ({
 });
 
 const label = (options: ClientOptions) => `the exchanger at ${options.baseUrl.href.replace(/\/$/, '')}`;
+
+export function readJson(response: HttpResponse, what: string): Json {
+  let body: unknown;
+  try {
+    body = JSON.parse(response.body);
+  } catch {
+    // Not the parser's message: it quotes the text, which may hold a credential.
+    throw new ActionError('bad_response', `${what}: the exchanger's ${response.status} answer is not JSON`);
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ActionError(
+      'bad_response',
+      `${what}: the exchanger's ${response.status} answer is not a JSON object`,
+    );
+  }
+  return body as Json;
+}
+
+/** An error answer as ExchangerError; the body is `{error, message, request_id}` when the exchanger wrote it. */
+export function errorFromResponse(response: HttpResponse, what: string): ExchangerError {
+  const text = response.body;
+  let body: Json = {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Json;
+  } catch {
+    // A proxy's page rather than the exchanger's JSON: quote its start.
+    const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200);
+    if (snippet) body = { message: snippet };
+  }
+  const s = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  const requestId = s(body.request_id) ?? s(response.headers['x-request-id']);
+  const fields: { error?: string; message?: string; request_id?: string } = {};
+  const error = s(body.error);
+  const message = s(body.message);
+  if (error) fields.error = error;
+  if (message) fields.message = message;
+  if (requestId) fields.request_id = requestId;
+  return new ExchangerError(what, response.status, fields);
+}

@@ -4,15 +4,15 @@
  * whose provider has no agent endpoint (github) get a warning and the usual static credentials.
  */
 
-import { KINDS } from './agent-kinds.js';
-import { type AgentHandle, bundledAgentPath, launchAgent, newAgentToken } from './agent-process.js';
-import type { Lease } from './api.js';
-import type { Deps } from './deps.js';
-import { ActionError } from './errors.js';
+import { KINDS } from '../agent/kinds.js';
+import { type AgentHandle, bundledAgentPath, launchAgent, newAgentToken } from '../agent/launch.js';
+import type { Deps } from '../client/deps.js';
+import { MISSING_PERMISSION_MESSAGE } from '../client/oidc.js';
+import type { Lease } from '../shared/api.js';
+import { ActionError } from '../shared/errors.js';
+import { execUser, type KubeUser } from '../shared/kubeconfig.js';
+import { proxyVariables } from '../transport/proxy.js';
 import type { Inputs } from './inputs.js';
-import { execUser, type KubeUser } from './kubeconfig.js';
-import { MISSING_PERMISSION_MESSAGE } from './oidc.js';
-import { proxyVariables } from './proxy.js';
 
 export interface Refresh {
   handle: AgentHandle;
@@ -34,7 +34,7 @@ export async function startRefresh(deps: Deps, inputs: Inputs, lease: Lease): Pr
   const tokenRequestToken = deps.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
   if (!tokenRequestUrl || !tokenRequestToken)
     throw new ActionError('oidc_unavailable', MISSING_PERMISSION_MESSAGE);
-  const bearer = newAgentToken(deps.core);
+  const bearer = await newAgentToken(deps.core);
   const handle = await launchAgent(deps, {
     exchangerUrl: inputs.exchangerUrl.href,
     role: inputs.role,

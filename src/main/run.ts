@@ -3,17 +3,18 @@
  * outputs, summary. Every secret is masked where it first arrives (oidc.ts, api.ts), so nothing
  * below can print it first.
  */
-import type { Lease, PendingApproval, RequestStatus } from './api.js';
+
+import type { Deps } from '../client/deps.js';
+import { type ClientOptions, exchange, redeem } from '../client/exchanger.js';
+import { requestIdToken } from '../client/oidc.js';
+import type { Lease, PendingApproval, RequestStatus } from '../shared/api.js';
+import { kubeconfigPath as kubeconfigPathFor, writeKubeconfig } from '../shared/kubeconfig.js';
+import { saveState } from '../shared/state.js';
 import { waitForApproval } from './approval.js';
-import { type ClientOptions, exchange, redeem } from './client.js';
-import type { Deps } from './deps.js';
 import { envFor, publish } from './exports.js';
 import { describeFailure } from './failure.js';
 import { type Inputs, readInputs } from './inputs.js';
-import { kubeconfigPath as kubeconfigPathFor, writeKubeconfig } from './kubeconfig.js';
-import { requestIdToken } from './oidc.js';
 import { startRefresh } from './refresh.js';
-import { saveState } from './state.js';
 import { jobContext, renderFailureSummary, renderSummary } from './summary.js';
 
 export async function run(deps: Deps): Promise<void> {

@@ -2,8 +2,8 @@
  * Where a lease's credentials go (SPEC section 4): environment variables for later steps when
  * `export-env`, step outputs when `output-credentials`. Nothing is written into the workspace.
  */
-import type { Lease } from './api.js';
-import type { Core } from './core.js';
+import type { Lease } from '../shared/api.js';
+import type { Core } from '../shared/core.js';
 
 /**
  * The variables a lease exports, in order; AWS region variables only when the exchanger named one.

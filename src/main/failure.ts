@@ -3,8 +3,9 @@
  * (for the operators' logs), and for a denial the token's non-secret claims, so the claim that
  * did not fit the policy is visible at once.
  */
-import { ActionError, ExchangerError } from './errors.js';
-import { decodeClaims, shownClaims } from './oidc.js';
+
+import { decodeClaims, shownClaims } from '../client/oidc.js';
+import { ActionError, ExchangerError } from '../shared/errors.js';
 
 export interface FailureContext {
   role: string;

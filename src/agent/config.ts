@@ -3,7 +3,7 @@
  * line, environment or a file): where to renew, with what, and the first lease. Parsed strictly;
  * the agent refuses to start on anything else.
  */
-import type { Lease } from './api.js';
+import type { Lease } from '../shared/api.js';
 
 export interface AgentConfig {
   exchangerUrl: string;

@@ -2,9 +2,9 @@
  * The job's OIDC token from the runner: GET `$ACTIONS_ID_TOKEN_REQUEST_URL` with `audience` and the
  * runner's request token as bearer, answer `{value}`. The token is masked before it is returned.
  */
+import { ActionError } from '../shared/errors.js';
+import { call } from '../transport/call.js';
 import type { Deps } from './deps.js';
-import { ActionError } from './errors.js';
-import { withRetries } from './retry.js';
 
 export const MISSING_PERMISSION_MESSAGE =
   'The job has no OIDC token to exchange (ACTIONS_ID_TOKEN_REQUEST_URL is not set). ' +
@@ -19,14 +19,11 @@ export async function requestIdToken(deps: Deps, audience: string, retries: numb
   const url = new URL(requestUrl);
   url.searchParams.set('audience', audience);
 
-  const response = await withRetries(deps, { retries, label: "the runner's OIDC token endpoint" }, (signal) =>
-    deps.send({
-      method: 'GET',
-      url,
-      headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json' },
-      signal,
-    }),
-  );
+  const response = await call(deps, { retries, label: "the runner's OIDC token endpoint" }, () => ({
+    method: 'GET',
+    url,
+    headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json' },
+  }));
   if (response.status < 200 || response.status > 299) {
     throw new ActionError(
       'oidc_failed',

@@ -1,19 +1,24 @@
 /**
  * A Kubernetes lease becomes a kubeconfig file at `$RUNNER_TEMP/jitkey-<lease_id>.kubeconfig`
- * (SPEC section 6): mode 0600, created exclusively (an existing file or symlink there is refused),
- * never in the workspace, deleted by the post step. Written as JSON, which is YAML too, so the
- * bundle needs no YAML library.
+ * (docs/reference.md, section 6): written by the main step, deleted by the post step; mode 0600,
+ * created exclusively (an existing file or symlink there is refused), never in the workspace.
+ * Written as JSON, which is YAML too, so the bundle needs no YAML library.
  *
- * With `refresh: true` (SPEC section 5) the user is `execUser(...)` instead of `tokenUser(lease)`:
- * an exec credential plugin (client.authentication.k8s.io/v1) that asks the credentials agent for
- * the current token, so clients pick up renewals. The agent's URL and bearer are exec `env` entries
- * of this 0600 file, never command-line arguments (which other users of the machine can list).
+ * With `refresh: true` (docs/reference.md, section 5) the user is `execUser(...)` instead of
+ * `tokenUser(lease)`: an exec credential plugin (client.authentication.k8s.io/v1) that asks the
+ * credentials agent for the current token, so clients pick up renewals. The agent's URL and bearer
+ * are exec `env` entries of this 0600 file, never command-line arguments (which other users of the
+ * machine can list).
  */
 import { realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join, relative } from 'node:path';
-import { AGENT_TOKEN_VAR, AGENT_URL_VAR, EXEC_CREDENTIAL_API_VERSION } from './agent-kinds.js';
 import type { KubernetesCredentials, Lease } from './api.js';
 import { ActionError } from './errors.js';
+
+/** The exec plugin's API, and the exec `env` entries that tell it where the agent is and its bearer. */
+export const EXEC_CREDENTIAL_API_VERSION = 'client.authentication.k8s.io/v1';
+export const AGENT_URL_VAR = 'JITKEY_AGENT_URL';
+export const AGENT_TOKEN_VAR = 'JITKEY_AGENT_TOKEN';
 
 type KubernetesLease = Extract<Lease, { provider: 'kubernetes' }>;
 type Env = Readonly<Record<string, string | undefined>>;

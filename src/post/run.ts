@@ -3,13 +3,13 @@
  * variables the main step exported. It never fails the job: an exchanger that is down gets a
  * warning (the credentials still expire on their own at expires-at).
  */
-import { stopAgent } from './agent-process.js';
-import { revoke } from './client.js';
-import type { Deps } from './deps.js';
-import { errorMessage } from './errors.js';
-import { parseExchangerUrl } from './inputs.js';
-import { removeKubeconfig } from './kubeconfig.js';
-import { loadState } from './state.js';
+import { stopAgent } from '../agent/launch.js';
+import type { Deps } from '../client/deps.js';
+import { revoke } from '../client/exchanger.js';
+import { errorMessage } from '../shared/errors.js';
+import { parseExchangerUrl } from '../shared/exchanger-url.js';
+import { removeKubeconfig } from '../shared/kubeconfig.js';
+import { loadState } from '../shared/state.js';
 
 export const POST_RETRIES = 2;
 

@@ -1,10 +1,10 @@
-import { type Core, createCore } from './core.js';
-import { createSend, type Send } from './http.js';
+import { type Core, createCore } from '../shared/core.js';
+import type { Send } from '../transport/http.js';
 
 /** Everything the Action touches outside its own code, handed in as one object so tests pass fakes. */
 export interface Deps {
   core: Core;
-  /** One HTTP request (http.ts): no redirects followed, proxies from the environment. */
+  /** One HTTP request (transport/http.ts): no redirects followed, proxies from the environment. */
   send: Send;
   /** The step's environment (runner variables such as ACTIONS_ID_TOKEN_REQUEST_URL). */
   env: Readonly<Record<string, string | undefined>>;
@@ -15,10 +15,11 @@ export interface Deps {
   random: () => number;
 }
 
-export function realDeps(): Deps {
+/** A step's real world; `send` is the step's transport (`createTransport(process.env).send`). */
+export function realDeps(send: Send): Deps {
   return {
     core: createCore(),
-    send: createSend(process.env),
+    send,
     env: process.env,
     now: () => Date.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -3,9 +3,9 @@
  * turning into a default. Defaults here are the same as in action.yml (a test holds them equal), so
  * the Action behaves the same when a runner or a test leaves an input unset.
  */
-import { parseDuration } from '../exchanger/duration.js';
-import { UrlRefusal, urlRefusal } from '../exchanger/net/url-rule.js';
-import { ActionError } from './errors.js';
+import { parseDuration } from '../../exchanger/duration.js';
+import { ActionError } from '../shared/errors.js';
+import { parseExchangerUrl } from '../shared/exchanger-url.js';
 
 export interface Inputs {
   /** Base URL, always ending in `/`, for resolving `v1/…` paths. */
@@ -87,15 +87,4 @@ export function parseRetries(text: string): number {
   const n = /^\d{1,3}$/.test(text) ? Number(text) : Number.NaN;
   if (!(n >= 0 && n <= 100)) throw new Error(`must be a whole number from 0 to 100, got '${text}'`);
   return n;
-}
-
-/** https anywhere; plain http only to a loopback host (a local exchanger in tests or a sidecar). */
-export function parseExchangerUrl(text: string): { base: URL; text: string } {
-  const refusal = urlRefusal(text, { refuseCredentials: true, refuseQuery: true });
-  if (refusal?.reason === 'not_absolute')
-    throw new UrlRefusal(refusal.reason, `${refusal.message} such as https://jitkey.example.com`);
-  if (refusal) throw refusal;
-  const url = new URL(text);
-  const base = new URL(url.href.endsWith('/') ? url.href : `${url.href}/`);
-  return { base, text: base.href.replace(/\/$/, '') };
 }

@@ -1,15 +1,16 @@
 /**
- * Retries for calls to the exchanger and the runner's token endpoint: only network errors, 5xx and
- * 429 are retried, with jittered exponential back-off, honouring `Retry-After` up to a cap. A 3xx
- * is refused (nothing follows a redirect: the token would go to another address). Any other answer
- * (200, 202, 4xx) is returned to the caller at once. Each attempt builds its request afresh, so a
- * retried exchange can carry a fresh single-use OIDC token.
+ * One call to the exchanger, the runner's token endpoint or the credentials agent, over `http.ts`:
+ * each attempt has its timeout; a 3xx is refused (nothing follows a redirect: the token would go
+ * to another address); network errors, 5xx and 429 are retried with jittered exponential
+ * back-off, honouring `Retry-After` up to a cap; any other answer (200, 202, 4xx) is returned to
+ * the caller at once. Each attempt builds its request afresh, so a retried exchange can carry a
+ * fresh single-use OIDC token. Every failure names the call (`label`).
  */
-import type { Deps } from './deps.js';
-import { ActionError, errorMessage } from './errors.js';
-import type { HttpResponse } from './http.js';
+import type { Core } from '../shared/core.js';
+import { ActionError, errorMessage } from '../shared/errors.js';
+import { capitalize, type HttpRequest, type HttpResponse, type Send } from './http.js';
 
-export interface RetryOptions {
+export interface CallOptions {
   retries: number;
   /** What is being called, for messages: `the exchanger at https://…`. */
   label: string;
@@ -19,32 +20,53 @@ export interface RetryOptions {
   timeoutMs?: number;
 }
 
-export const RETRY_DEFAULTS = {
+export const CALL_DEFAULTS = {
   baseDelayMs: 1000,
   maxDelayMs: 10_000,
   maxRetryAfterMs: 60_000,
   timeoutMs: 30_000,
 };
 
-export type Attempt = (signal: AbortSignal) => Promise<HttpResponse>;
+export interface CallDeps {
+  send: Send;
+  core: Pick<Core, 'info'>;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+}
 
-export async function withRetries(
-  deps: Pick<Deps, 'core' | 'now' | 'sleep' | 'random'>,
-  options: RetryOptions,
-  attempt: Attempt,
+/** Builds one attempt's request (its own token, if it spends one). */
+export type Build = () =>
+  | Omit<HttpRequest, 'signal' | 'label'>
+  | Promise<Omit<HttpRequest, 'signal' | 'label'>>;
+
+/**
+ * One attempt: the request with its timeout, a redirect refused. Network errors are thrown as
+ * they come (not ActionErrors), so the caller tells them from answers it must not retry.
+ */
+export async function attempt(
+  send: Send,
+  options: Pick<CallOptions, 'label' | 'timeoutMs'>,
+  build: Build,
 ): Promise<HttpResponse> {
-  const o = { ...RETRY_DEFAULTS, ...options };
+  const signal = AbortSignal.timeout(options.timeoutMs ?? CALL_DEFAULTS.timeoutMs);
+  const response = await send({ ...(await build()), signal, label: options.label });
+  refuseRedirect(response, options.label);
+  return response;
+}
+
+export async function call(deps: CallDeps, options: CallOptions, build: Build): Promise<HttpResponse> {
+  const o = { ...CALL_DEFAULTS, ...options };
   const attempts = o.retries + 1;
   for (let n = 1; ; n++) {
     let response: HttpResponse | undefined;
     let failure: unknown;
     try {
-      response = await attempt(AbortSignal.timeout(o.timeoutMs));
+      response = await attempt(deps.send, o, build);
     } catch (e) {
       if (e instanceof ActionError) throw e;
       failure = e;
     }
-    if (response) refuseRedirect(response, o.label);
     if (response && !isRetryableStatus(response.status)) return response;
     if (n >= attempts) {
       if (response) return response;
@@ -110,5 +132,3 @@ export function networkReason(e: unknown): string {
   const code = e instanceof Error ? (e as { code?: unknown }).code : undefined;
   return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
 }
-
-const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -1,12 +1,13 @@
 /**
- * Waiting on a `202 pending` exchange (SPEC section 3, Approvals): say who can approve and how,
+ * Waiting on a `202 pending` exchange (docs/reference.md section 3, approvals): say who can approve and how,
  * poll the request with back-off until it is decided, and give up at `approval-timeout`.
  */
-import type { PendingApproval, RequestStatus } from './api.js';
-import { type ClientOptions, pollRequest } from './client.js';
-import type { Deps } from './deps.js';
-import { ActionError } from './errors.js';
-import { jittered } from './retry.js';
+
+import type { Deps } from '../client/deps.js';
+import { type ClientOptions, pollRequest } from '../client/exchanger.js';
+import type { PendingApproval, RequestStatus } from '../shared/api.js';
+import { ActionError } from '../shared/errors.js';
+import { jittered } from '../transport/call.js';
 
 export interface ApprovalOptions {
   client: ClientOptions;

@@ -6,8 +6,8 @@
  * it (`example.com` and `.example.com` both match `a.example.com`), or `host:port` exactly.
  * Pure: the environment is handed in.
  */
-import { isLoopbackHost } from '../exchanger/net/url-rule.js';
-import { ActionError } from './errors.js';
+import { isLoopbackHost } from '../../exchanger/net/url-rule.js';
+import { ActionError } from '../shared/errors.js';
 
 /** Every variable proxyFor reads, for handing them to another process (the credentials agent). */
 export const PROXY_VARIABLES = [

@@ -3,7 +3,7 @@
  * served. Never a secret: only fields that are not credentials go in. The job context comes from the
  * runner's GITHUB_* variables (`@actions/github`'s context would bring octokit into the bundle).
  */
-import type { Lease, PendingApproval, RequestStatus } from './api.js';
+import type { Lease, PendingApproval, RequestStatus } from '../shared/api.js';
 
 export interface JobContext {
   repository?: string | undefined;
