@@ -11,8 +11,20 @@
  */
 import type { Logger } from '../log.js';
 import { kubernetesActionMatches, parseKubernetesResource } from '../policy/kubernetes-actions.js';
-import type { Policy } from '../policy/types.js';
-import type { ActivityEvent, ActivityKey, Store } from '../store/types.js';
+import type { Policy, Role } from '../policy/types.js';
+import type { ActivityEvent, ActivityKey, LeaseRecord, Store } from '../store/types.js';
+
+/** One forbidden action found, as the notify channel is told it (`approvals/forbidden-notify.ts`). */
+export interface ForbiddenFlag {
+  lease: LeaseRecord;
+  role: Role;
+  action: string;
+  /** The role's `forbid_actions` entry it matched. */
+  pattern: string;
+  event: ActivityEvent;
+  /** The audit row's reason. */
+  reason: string;
+}
 
 /** `iam:CreateUser` for an event of `iam.amazonaws.com` named `CreateUser`; Kubernetes: `delete secrets`. */
 export function actionOf(e: Pick<ActivityEvent, 'source' | 'name'>, provider = 'aws'): string {
@@ -45,6 +57,8 @@ export interface ForbiddenDeps {
   now: () => Date;
   newRequestId: () => string;
   counted: (labels: { role: string; action: string }) => void;
+  /** Tells the role's notify channel, after the audit row is written; its failure is logged. */
+  notify?: (flag: ForbiddenFlag) => Promise<void>;
 }
 
 /** Flags the forbidden actions among a key's newly found events. */
@@ -56,13 +70,14 @@ export function flagForbidden(
     const lease = await deps.store.getLease(key.leaseId);
     const role = lease && deps.policy().roles.get(lease.role);
     const forbidden = role?.provider === lease?.provider ? role?.forbidActions : undefined;
-    if (!lease || !forbidden?.length) return;
+    if (!lease || !role || !forbidden?.length) return;
     for (const e of events) {
       const pattern = forbiddenMatch(forbidden, e, lease.provider);
       if (!pattern) continue;
       const action = actionOf(e, lease.provider);
       deps.counted({ role: lease.role, action });
       deps.log.warn('a lease used a forbidden action', { lease_id: lease.id, role: lease.role, action });
+      const reason = `lease used ${action}, which role '${lease.role}' forbids (${pattern}): ${where(lease.provider, key, e)}`;
       await deps.store.record({
         at: deps.now(),
         requestId: deps.newRequestId(),
@@ -71,7 +86,7 @@ export function flagForbidden(
         role: lease.role,
         provider: lease.provider,
         errorCode: 'forbidden_action',
-        reason: `lease used ${action}, which role '${lease.role}' forbids (${pattern}): ${where(lease.provider, key, e)}`,
+        reason,
         claims: {
           ...(lease.repository ? { repository: lease.repository } : {}),
           ...(lease.runId ? { run_id: lease.runId } : {}),
@@ -79,6 +94,12 @@ export function flagForbidden(
         leaseId: lease.id,
         expiresAt: lease.expiresAt,
       });
+      await deps.notify?.({ lease, role, action, pattern, event: e, reason }).catch((err: unknown) =>
+        deps.log.warn('could not tell the notify channel of a forbidden action', {
+          lease_id: lease.id,
+          error: err as Error,
+        }),
+      );
     }
   };
 }

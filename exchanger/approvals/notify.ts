@@ -56,12 +56,41 @@ export function notify(
   request: ApprovalRequestRecord,
   event: NotifyPayload['event'] = 'approval_requested',
 ): Promise<void> {
+  return postNotification(deps, target, {
+    label: 'approval notification',
+    fields: { request_id: request.id },
+    json: () => ({ ...notifyPayload(request, deps.publicUrl), event }),
+    slack: (buttons) =>
+      slackMessage(request, deps.publicUrl, {
+        // Decision buttons only on a request still to decide, for a role with chat_decisions.
+        buttons: buttons && event !== 'break_glass_used',
+      }),
+  });
+}
+
+/**
+ * One POST to a notify target (also `forbidden-notify.ts`): the URL rule, a timeout, no
+ * redirects, fire and forget; the outcome is logged as `${label} sent|refused|failed`, naming
+ * the URL without its query, and for Slack without its path (the webhook's key).
+ */
+export function postNotification(
+  deps: NotifyDeps,
+  target: NotifyTarget,
+  message: {
+    label: string;
+    fields: Record<string, unknown>;
+    json: () => unknown;
+    /** The Slack message; `buttons` is the target's own (the role's chat_decisions). */
+    slack: (buttons: boolean) => unknown;
+  },
+): Promise<void> {
   const slack = typeof target !== 'string';
   const url = slack ? target.slack : target;
+  const { label, fields } = message;
   const refusal = urlRefusal(url);
   if (refusal) {
-    deps.log.warn('approval notification not sent: the notify URL is not allowed', {
-      request_id: request.id,
+    deps.log.warn(`${label} not sent: the notify URL is not allowed`, {
+      ...fields,
       problem: refusal.message,
     });
     return Promise.resolve();
@@ -73,33 +102,17 @@ export function notify(
     .fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'jitkey' },
-      body: JSON.stringify(
-        slack
-          ? slackMessage(request, deps.publicUrl, {
-              // Decision buttons only on a request still to decide, for a role with chat_decisions.
-              buttons: target.buttons === true && event !== 'break_glass_used',
-            })
-          : { ...notifyPayload(request, deps.publicUrl), event },
-      ),
+      body: JSON.stringify(slack ? message.slack(target.buttons === true) : message.json()),
       redirect: 'error',
       signal: AbortSignal.timeout(deps.timeoutMs ?? NOTIFY_TIMEOUT_MS),
     })
     .then(async (res) => {
       await res.body?.cancel().catch(() => {});
-      if (res.ok) deps.log.info('approval notification sent', { request_id: request.id, url: where });
-      else
-        deps.log.warn('approval notification refused', {
-          request_id: request.id,
-          url: where,
-          status: res.status,
-        });
+      if (res.ok) deps.log.info(`${label} sent`, { ...fields, url: where });
+      else deps.log.warn(`${label} refused`, { ...fields, url: where, status: res.status });
     })
     .catch((err: unknown) => {
-      deps.log.warn('approval notification failed', {
-        request_id: request.id,
-        url: where,
-        error: err as Error,
-      });
+      deps.log.warn(`${label} failed`, { ...fields, url: where, error: err as Error });
     });
 }
 
