@@ -55,9 +55,11 @@ export async function waitForApproval(
             `Approval for role '${o.role}' was denied (request ${pending.requestId}): ${status.reason ?? 'no reason given'}`,
           );
         case 'expired':
+          // The exchanger says why (nobody approved in time and who could have, approved but not
+          // redeemed, or the run ended); an older exchanger says nothing.
           throw new ActionError(
             'approval_expired',
-            `Approval request ${pending.requestId} for role '${o.role}' expired on the exchanger before anyone approved it; re-run the job to ask again.`,
+            `Approval request ${pending.requestId} for role '${o.role}' expired on the exchanger: ${status.reason ?? 'no one approved it in time'}. Re-run the job to ask again.`,
           );
         case 'redeemed':
           throw new ActionError(

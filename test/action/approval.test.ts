@@ -136,10 +136,21 @@ describe('approvals', () => {
     expect(fc.exported).toEqual({});
   });
 
-  it('fails when the request expires on the exchanger', async () => {
+  it("fails when the request expires on the exchanger, with the exchanger's reason", async () => {
+    const reason =
+      'nobody approved it within its 30m timeout (0 of 1 approvals); it could have been approved by alice';
+    const { fc } = await approvalRun([status('expired', { reason })]);
+    const message = `Approval request req_ap1 for role 'deploy-web-prod' expired on the exchanger: ${reason}. Re-run the job to ask again.`;
+    expect(fc.failed).toEqual([message]);
+    // The job summary says why too.
+    expect(fc.summary.join('')).toContain(`> ${message}\n`);
+  });
+
+  it('says the request expired unanswered when an older exchanger gives no reason', async () => {
     const { fc } = await approvalRun([status('expired')]);
-    expect(fc.failed[0]).toContain('Approval request req_ap1');
-    expect(fc.failed[0]).toContain('expired');
+    expect(fc.failed).toEqual([
+      "Approval request req_ap1 for role 'deploy-web-prod' expired on the exchanger: no one approved it in time. Re-run the job to ask again.",
+    ]);
   });
 
   it('fails at approval-timeout with a clear message', async () => {

@@ -148,7 +148,7 @@ describe.each(actionNodes())('e2e: the Action waits for a human approval, on $na
     expect(step.exitCode).toBe(1);
     const [message] = errors(step);
     expect(message).toMatch(
-      /^Approval request req_\S+ for role 'hasty' expired on the exchanger before anyone approved it; re-run the job to ask again\.$/,
+      /^Approval request req_\S+ for role 'hasty' expired on the exchanger: nobody approved it within its \S+ timeout \(0 of 1 approvals\); it could have been approved by .+\. Re-run the job to ask again\.$/,
     );
   });
 
