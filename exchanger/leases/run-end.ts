@@ -9,7 +9,8 @@
  *   copy of the database alone still opens nothing; the database and the webhook secret together
  *   open tokens that are at most an hour old. Rotating the secret leaves older leases to expire.
  */
-import { type Claims, ownClaim } from '../claims.js';
+import { jobRun } from '../ci-job.js';
+import type { Claims } from '../claims.js';
 import type { RunKey } from '../store/types.js';
 import { seal, unseal } from './secrets.js';
 
@@ -24,14 +25,10 @@ export function unsealForRunEnd(sealed: string, webhookSecret: string, leaseId: 
   return unseal(sealed, webhookSecret, runEndId(leaseId));
 }
 
-/** The token's run attempt, or undefined when it lacks one of the three claims (not a GitHub job). */
+/**
+ * The token's run (attempt), or undefined when it names none: GitHub's three claims, a GitLab
+ * pipeline, a Buildkite build (`ci-job.ts` `jobRun`); CircleCI's tokens name no run.
+ */
 export function runKeyOf(claims: Claims): RunKey | undefined {
-  const repositoryId = ownClaim(claims, 'repository_id');
-  const runId = ownClaim(claims, 'run_id');
-  const runAttempt = ownClaim(claims, 'run_attempt');
-  if (typeof repositoryId !== 'string' || typeof runId !== 'string' || typeof runAttempt !== 'string') {
-    return undefined;
-  }
-  if (!repositoryId || !runId || !runAttempt) return undefined;
-  return { repositoryId, runId, runAttempt };
+  return jobRun(claims);
 }

@@ -14,21 +14,23 @@ import type { Condition, GithubRoleConfig, Policy, Role, Rule } from './types.js
 import { validatePolicy } from './validate.js';
 
 export function compileCondition(c: ConditionDoc): Condition {
-  const foldCase = !c.custom && CASE_INSENSITIVE_CLAIMS.has(c.claim);
+  // `fold` is set from the rule's issuer kinds (`issuer-kinds.ts`); GitHub's names otherwise.
+  const foldCase = !c.custom && (c.fold ?? CASE_INSENSITIVE_CLAIMS.has(c.claim));
   const matches = compilePatterns(
     c.patterns.map((p) => p.value),
     { foldCase },
   );
-  return { claim: c.claim, matches, position: c.position };
+  return { claim: c.claim, matches, ...(c.form ? { form: c.form } : {}), position: c.position };
 }
 
 export function compileRule(rule: RuleDoc): Rule {
-  return {
-    kind: rule.kind,
-    index: rule.index,
-    conditions: rule.conditions.map(compileCondition),
-    position: rule.position,
-  };
+  const conditions = rule.conditions.map(compileCondition);
+  // `issuer:` is a condition on the token's `iss`, matched byte for byte like the verifier's.
+  if (rule.issuer) {
+    const url = rule.issuer.value;
+    conditions.unshift({ claim: 'iss', matches: (v) => v === url, position: rule.issuer.position });
+  }
+  return { kind: rule.kind, index: rule.index, conditions, position: rule.position };
 }
 
 export function compileRole(doc: RoleDoc): Role {

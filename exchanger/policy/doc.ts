@@ -3,6 +3,7 @@
  * this (it needs the patterns as written); `compile` turns it into the `Policy` of `types.ts`.
  */
 
+import type { ClaimForm, IssuerKind } from '../ci-kinds.js';
 import type { ResourcesDoc } from './resources.js';
 import type {
   ApprovalConfig,
@@ -27,6 +28,10 @@ export interface ConditionDoc {
   /** One or more patterns: the condition holds when any matches. */
   patterns: PatternDoc[];
   position: SourcePosition;
+  /** Set by `issuer-kinds.ts` from the rule's issuer kinds: compared case-insensitively. */
+  fold?: boolean;
+  /** Set by `issuer-kinds.ts`: how the issuer writes the claim (a number, a list). */
+  form?: ClaimForm;
 }
 
 export interface RuleDoc {
@@ -34,6 +39,12 @@ export interface RuleDoc {
   index: number;
   conditions: ConditionDoc[];
   position: SourcePosition;
+  /** `issuer:`: the rule holds only for tokens of this issuer. */
+  issuer?: PatternDoc;
+  /** Every key written in the rule, valid or not (a pin whose value was refused still counts). */
+  written?: string[];
+  /** The issuer kinds whose tokens the rule is read for (`issuer-kinds.ts`). */
+  kinds?: IssuerKind[];
 }
 
 export interface GithubRoleDoc {
@@ -62,6 +73,8 @@ export interface RoleDoc {
   issuers?: PatternDoc[];
   /** In a directory, `teams.<team>.issuers` of org.yaml: the binding when the role names none. */
   teamIssuers?: string[];
+  /** The kinds of the issuers the role is bound to (`issuer-kinds.ts`); undefined: github. */
+  kinds?: IssuerKind[];
   allow: RuleDoc[];
   deny: RuleDoc[];
   /** Where `provider` and `max_duration` are written, for org ceiling errors. */

@@ -18,8 +18,15 @@ import type {
 } from './types.js';
 
 export function evaluateCondition(c: Condition, claims: Claims): ConditionOutcome {
-  const v = ownClaim(claims, c.claim);
+  let v = ownClaim(claims, c.claim);
   if (v === undefined) return { claim: c.claim, held: false, reason: 'missing' };
+  // A number or boolean the issuer documents (Buildkite's build_number) is compared as its text;
+  // a list it documents (CircleCI's context-ids) holds when any of its strings matches.
+  if (c.form === 'scalar' && (typeof v === 'number' || typeof v === 'boolean')) v = String(v);
+  if (c.form === 'list' && Array.isArray(v) && v.every((x) => typeof x === 'string')) {
+    const held = v.some((x: string) => c.matches(x));
+    return { claim: c.claim, held, reason: held ? 'held' : 'mismatch', actual: v.join(',') };
+  }
   if (typeof v !== 'string') {
     return { claim: c.claim, held: false, reason: 'not_string', actualType: typeName(v) };
   }

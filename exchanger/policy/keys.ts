@@ -2,10 +2,10 @@
  * Every key the policy file may hold, in one place: the validator reads these sets and a test
  * walks them against `schema/policy.schema.json` so the two cannot drift.
  */
-import { CONDITION_CLAIMS } from '../claims.js';
+import { ALL_KIND_CLAIMS } from '../ci-kinds.js';
 
 export const POLICY_KEYS = ['version', 'issuers', 'defaults', 'admins', 'slack_users', 'roles'] as const;
-export const ISSUER_KEYS = ['url', 'audience'] as const;
+export const ISSUER_KEYS = ['url', 'audience', 'kind', 'max_token_lifetime'] as const;
 export const DEFAULTS_KEYS = ['duration', 'max_duration'] as const;
 export const ROLE_KEYS = [
   'description',
@@ -49,8 +49,12 @@ export const BREAK_GLASS_KEYS = ['allowed', 'reviews_required'] as const;
 export const SLACK_USER_KEYS = ['login', 'id'] as const;
 /** `approval.notify` as a map: `{ slack: URL }`. */
 export const NOTIFY_KEYS = ['slack'] as const;
-/** A rule's keys: the OIDC condition claims, plus `claims:` for any other claim. */
-export const RULE_KEYS = [...CONDITION_CLAIMS, 'claims'] as const;
+/**
+ * A rule's keys: the claims of every issuer kind (`ci-kinds.ts`; which of them a rule may name
+ * depends on its issuers' kinds, `issuer-kinds.ts`), `issuer` (the rule holds only for tokens of
+ * that issuer) and `claims:` for any other claim.
+ */
+export const RULE_KEYS = [...ALL_KIND_CLAIMS, 'issuer', 'claims'] as const;
 
 /** GitHub App permission names a `github` role may ask for. */
 export const GITHUB_PERMISSIONS = [

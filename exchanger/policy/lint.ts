@@ -9,6 +9,7 @@
 import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from './doc.js';
 import type { PolicyIssue } from './errors.js';
 import { compilePatterns } from './glob.js';
+import { type KindLintCode, lintKinds } from './issuer-kinds-lint.js';
 import type { SourcePosition } from './types.js';
 import { ownerPart } from './validate-rules.js';
 
@@ -21,7 +22,8 @@ export type LintCode =
   | 'write-unpinned'
   | 'workflow-name'
   | 'actor-login'
-  | 'kubernetes-unapproved';
+  | 'kubernetes-unapproved'
+  | KindLintCode;
 
 export interface LintWarning extends PolicyIssue {
   code: LintCode;
@@ -60,16 +62,27 @@ export function lintPolicy(
     if (role.allow.length === 0) {
       warn(role.position, 'no-allow', `role '${role.name}' has no allow rules: it can never be granted`);
     }
-    for (const rule of [...role.allow, ...role.deny])
-      lintRule(rule, `${path}.${rule.kind}[${rule.index}]`, warn);
-    lintUntrustedEvents(role, guardrails(role), warn);
-    lintUnpinnedWrite(role, warn);
+    // GitHub's checks read the rules GitHub tokens meet; other kinds' pitfalls are their own.
+    const gh = githubRules(role);
+    for (const rule of [...gh.allow, ...gh.deny]) lintRule(rule, `${path}.${rule.kind}[${rule.index}]`, warn);
+    if (gh.allow.length > 0) {
+      lintUntrustedEvents(gh, guardrails(role), warn);
+      lintUnpinnedWrite(gh, warn);
+    }
     lintKubernetes(role, warn);
+    lintKinds(role, isPrivileged(role), warn);
   }
   return out;
 }
 
 type Warn = (at: SourcePosition, code: LintCode, message: string) => void;
+
+const readByGithub = (rule: RuleDoc) => !rule.kinds || rule.kinds.includes('github');
+
+/** The role as GitHub tokens see it: the rules read for a GitHub issuer. */
+function githubRules(role: RoleDoc): RoleDoc {
+  return { ...role, allow: role.allow.filter(readByGithub), deny: role.deny.filter(readByGithub) };
+}
 
 function lintRule(rule: RuleDoc, path: string, warn: Warn): void {
   const has = (claim: string) => rule.conditions.some((c) => !c.custom && c.claim === claim);

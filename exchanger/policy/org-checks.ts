@@ -7,6 +7,7 @@ import { formatDuration } from '../duration.js';
 import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, TeamDoc } from './doc.js';
 import type { PolicyIssue } from './errors.js';
 import { compilePattern } from './glob.js';
+import { checkRoleKinds } from './issuer-kinds.js';
 import { isPrivileged } from './lint.js';
 import { checkResources, checkShared } from './resource-checks.js';
 import { grantedBy, holds, permissionAtLeast, writesAny } from './resource-match.js';
@@ -43,6 +44,7 @@ export function checkTeams(
       const limits = org.teams.get(team.team);
       const bound = limits?.issuers ? { name: team.team, issuers: limits.issuers } : { name: team.team };
       checkRoleIssuers(role, trusted, error, bound);
+      checkRoleKinds(role, org.issuers, error);
     }
   }
   // A limit for a team with no file is most likely a misspelt name: the real team would run

@@ -2,6 +2,7 @@
  * The compiled policy: what `policy/compile.ts` produces from a parsed YAML file and what
  * `policy/evaluate.ts` and the server read. Durations are whole seconds.
  */
+import type { ClaimForm, IssuerKind } from '../ci-kinds.js';
 import type { Claims } from '../claims.js';
 
 export type ProviderName = 'aws' | 'gcp' | 'github' | 'kubernetes';
@@ -17,6 +18,12 @@ export interface IssuerConfig {
   url: string;
   /** The token's `aud` must equal this (a string, or an array holding only it). */
   audience: string;
+  /** The CI system issuing the tokens (`ci-kinds.ts`); undefined is `github`. */
+  kind?: IssuerKind;
+  /** `exp - iat` accepted (the kind's default, or `max_token_lifetime`); undefined: the verifier's floor. */
+  maxLifetimeSeconds?: number;
+  /** `token`: tokens without `jti` are single use by their SHA-256 (Buildkite, CircleCI). */
+  replay?: 'jti' | 'token';
 }
 
 export interface AwsRoleConfig {
@@ -116,6 +123,8 @@ export interface Condition {
   /** The claim name: an OIDC claim from `claims.ts`, or a custom one given under `claims:`. */
   claim: string;
   matches: Matcher;
+  /** How the issuer writes the claim (`ci-kinds.ts`); undefined: a string. */
+  form?: ClaimForm;
   position?: SourcePosition;
 }
 

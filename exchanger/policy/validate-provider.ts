@@ -1,6 +1,6 @@
 /** The provider blocks of a role: `aws`, `gcp`, `github` (SPEC section 2). */
 import { isMap } from 'yaml';
-import { CONDITION_CLAIMS } from '../claims.js';
+import { ALL_KIND_CLAIMS } from '../ci-kinds.js';
 import { urlRefusal } from '../net/url-rule.js';
 import type { GithubRoleDoc } from './doc.js';
 import { AWS_KEYS, GCP_KEYS, GITHUB_KEYS } from './keys.js';
@@ -18,7 +18,7 @@ const SERVICE_ACCOUNT =
   /^[a-z0-9][a-z0-9-]{0,62}@(?:[a-z][a-z0-9.-]{0,61}[a-z0-9]\.iam|developer|appspot)\.gserviceaccount\.com$/;
 const REPOSITORY = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
-const CLAIM_SET: ReadonlySet<string> = new Set(CONDITION_CLAIMS);
+const CLAIM_SET: ReadonlySet<string> = new Set(ALL_KIND_CLAIMS);
 
 export function readAws(r: Reader, block: Field, path: string): AwsRoleConfig | undefined {
   const f = r.fields(block.value, AWS_KEYS, path, block.key);
@@ -87,7 +87,7 @@ export function templateProblem(template: string): string | undefined {
     const close = template.indexOf('}', open + 2);
     if (close < 0) return `'${template}' has an unclosed '\${'`;
     const name = template.slice(open + 2, close);
-    if (!CLAIM_SET.has(name)) return `'\${${name}}' is not a claim name${didYouMean(name, CONDITION_CLAIMS)}`;
+    if (!CLAIM_SET.has(name)) return `'\${${name}}' is not a claim name${didYouMean(name, ALL_KIND_CLAIMS)}`;
     at = close + 1;
   }
 }

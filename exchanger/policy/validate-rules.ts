@@ -1,12 +1,14 @@
 /** `allow` / `deny` lists: rules, conditions and their matchers (SPEC section 2). */
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
-import { CONDITION_CLAIMS } from '../claims.js';
+import { ALL_KIND_CLAIMS } from '../ci-kinds.js';
 import type { ConditionDoc, PatternDoc, RuleDoc } from './doc.js';
 import { PIN_CLAIMS, RULE_KEYS } from './keys.js';
 import { describe, type Field, type Reader, sourceText } from './read.js';
+import type { SourcePosition } from './types.js';
 
-const RULE_HINT = "; conditions are GitHub's OIDC claim names, other claims go under 'claims:'";
-const CONDITION_SET: ReadonlySet<string> = new Set(CONDITION_CLAIMS);
+const RULE_HINT =
+  "; conditions are the issuer kind's claim names (docs/ci-systems.md), other claims go under 'claims:'";
+const CONDITION_SET: ReadonlySet<string> = new Set(ALL_KIND_CLAIMS);
 const ID_CLAIMS: ReadonlySet<string> = new Set(['repository_id', 'repository_owner_id']);
 
 export function readRules(
@@ -41,20 +43,26 @@ function readRule(
   const fields = r.fields(node, RULE_KEYS, path, list, RULE_HINT);
   if (!fields || !node) return undefined;
   const conditions: ConditionDoc[] = [];
+  let issuer: PatternDoc | undefined;
   for (const field of fields.values()) {
     if (field.name === 'claims') conditions.push(...readCustom(r, field, `${path}.claims`));
-    else {
+    else if (field.name === 'issuer') {
+      const url = r.url(field, `${path}.issuer`);
+      if (url !== undefined) issuer = { value: url, position: r.pos(field.value) };
+    } else {
       const patterns = readMatcher(r, field, `${path}.${field.name}`);
       if (patterns)
         conditions.push({ claim: field.name, custom: false, patterns, position: r.pos(field.key) });
     }
   }
-  const rule: RuleDoc = { kind, index, conditions, position: r.pos(node) };
+  const rule: RuleDoc = { kind, index, conditions, position: r.pos(node), written: [...fields.keys()] };
+  if (issuer) rule.issuer = issuer;
   if (isMap(node) && node.items.length === 0) {
     r.error(node, `${path} has no conditions: an empty rule would match every token`);
-  } else if (kind === 'allow' && conditions.length > 0) {
-    checkPinned(r, rule, fields, path, node);
+  } else if (conditions.length === 0 && issuer) {
+    r.error(node, `${path} has only issuer: it would match every token of that issuer`);
   }
+  // Pins depend on the issuers' kinds: checked once they are known (`issuer-kinds.ts`).
   return rule;
 }
 
@@ -132,14 +140,21 @@ export function ownerPart(claim: string, pattern: string): string {
   return slash < 0 ? pattern : pattern.slice(0, slash);
 }
 
-/** Every allow rule must say who may use it, and a wildcard owner says nothing. */
-function checkPinned(r: Reader, rule: RuleDoc, fields: Map<string, Field>, path: string, node: Node): void {
+/**
+ * Every allow rule of a GitHub issuer must say who may use it, and a wildcard owner says nothing.
+ * `path` names the rule (`roles.x.allow[0]`).
+ */
+export function checkGithubPinned(
+  rule: RuleDoc,
+  path: string,
+  error: (at: SourcePosition, message: string) => void,
+): void {
   const pins = rule.conditions.filter((c) => !c.custom && PIN_CLAIMS.has(c.claim));
-  const missing = [...fields.keys()].some((k) => PIN_CLAIMS.has(k)) && pins.length === 0;
+  const missing = (rule.written ?? []).some((k) => PIN_CLAIMS.has(k)) && pins.length === 0;
   if (missing) return; // the pin itself was invalid and has been reported
   if (pins.length === 0) {
-    r.error(
-      node,
+    error(
+      rule.position,
       `${path} must pin who may use it: add repository_id or repository_owner_id (or repository / ` +
         'repository_owner); a rule on ref or job_workflow_ref alone would admit any repository on GitHub',
     );
@@ -153,5 +168,5 @@ function checkPinned(r: Reader, rule: RuleDoc, fields: Map<string, Field>, path:
   const why = ID_CLAIMS.has(c.claim)
     ? 'an id pin must be exact'
     : 'its owner is a wildcard; name the owner or add repository_id / repository_owner_id';
-  r.error(bad.position, `${path}.${c.claim}: '${bad.value}' pins nothing: ${why}`);
+  error(bad.position, `${path}.${c.claim}: '${bad.value}' pins nothing: ${why}`);
 }

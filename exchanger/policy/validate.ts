@@ -7,6 +7,7 @@ import { isScalar, isSeq, type Node } from 'yaml';
 import { formatDuration } from '../duration.js';
 import type { AdminsDoc, PolicyDoc } from './doc.js';
 import type { PolicyIssue } from './errors.js';
+import { checkRoleKinds, readIssuerKind } from './issuer-kinds.js';
 import { DEFAULTS_KEYS, ISSUER_KEYS, POLICY_KEYS } from './keys.js';
 import type { ParsedPolicy } from './parse.js';
 import { type Field, Reader, sourceText } from './read.js';
@@ -44,7 +45,10 @@ export function validatePolicy(parsed: ParsedPolicy): { doc: PolicyDoc; issues: 
     if (role) doc.roles.push(role);
   }
   const trusted = doc.issuers.map((i) => i.url);
-  for (const role of doc.roles) checkRoleIssuers(role, trusted, (at, message) => r.error(at, message));
+  for (const role of doc.roles) {
+    checkRoleIssuers(role, trusted, (at, message) => r.error(at, message));
+    checkRoleKinds(role, doc.issuers, (at, message) => r.error(at, message));
+  }
   return { doc, issues: r.issues };
 }
 
@@ -103,9 +107,10 @@ export function readIssuers(r: Reader, field: Field): IssuerConfig[] {
     const url = urlField && r.url(urlField, `${path}.url`);
     const audField = r.require(f, 'audience', path, node);
     const audience = audField && r.string(audField, `${path}.audience`);
+    const kind = readIssuerKind(r, f, path);
     if (url !== undefined && out.some((o) => o.url === url)) {
       r.error(urlField?.value, `${path}.url: '${url}' is listed twice`);
-    } else if (url !== undefined && audience !== undefined) out.push({ url, audience });
+    } else if (url !== undefined && audience !== undefined) out.push({ url, audience, ...kind });
   });
   return out;
 }

@@ -6,11 +6,14 @@
  *   Outside 60..43200 s the request is refused (`invalid_request`), never raised or shortened, with
  *   one exception: the run attempt's last lease, which its `max_duration` cut below 60 s (`endsAt`),
  *   is issued like any short lease and denied from the `max_duration` end on, so renewals reach it.
- * - RoleSessionName: `jitkey-<run_id>-<run_attempt>`, or `jitkey-<lease id prefix>` when the token
- *   has no `run_id`; characters outside `[\w+=,.@-]` become `_`; at most 64 characters.
- * - SourceIdentity: the `actor` claim, characters outside `[\w+=,.@-]` replaced by `_`
- *   (`dependabot[bot]` → `dependabot_bot_`). Omitted when the token has no `actor` or the result is
- *   not 2–64 characters long: it is never truncated, since IAM conditions may compare it.
+ * - RoleSessionName: the job in its system's terms: `jitkey-<run_id>-<run_attempt>` (GitHub),
+ *   `jitkey-gl-<pipeline_id>-<job_id>` (GitLab), `jitkey-bk-<build_number>-<pipeline_slug>`
+ *   (Buildkite), else `jitkey-<lease id prefix>` (CircleCI's tokens name no run); characters
+ *   outside `[\w+=,.@-]` become `_`; at most 64 characters.
+ * - SourceIdentity: who the job ran for (`actor`, GitLab `user_login`, CircleCI's user id),
+ *   characters outside `[\w+=,.@-]` replaced by `_` (`dependabot[bot]` → `dependabot_bot_`).
+ *   Omitted when the token names nobody (Buildkite) or the result is not 2–64 characters long: it
+ *   is never truncated, since IAM conditions may compare it.
  * - Tags: `session_tags` templates with `${claim}` replaced by the token's own string claim. A claim
  *   the token lacks (or holds as a non-string) refuses the exchange (`invalid_request`): dropping the
  *   tag or writing '' would let `StringNotEquals`/`…IfExists` conditions pass unexpectedly.
@@ -21,7 +24,7 @@
  * - Policy: the role's session policy as JSON, with the lease-end Deny for leases under 900 s.
  */
 import type { AssumeRoleCommandInput, Tag } from '@aws-sdk/client-sts';
-import { ownClaim } from '../claims.js';
+import { claimText, jobKind, ownClaim } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
 import type { Role } from '../policy/types.js';
@@ -63,21 +66,46 @@ export function checkDuration(role: Role, seconds: number, lastOfRun = false): v
 }
 
 export function roleSessionName(claims: MintRequest['claims'], leaseId: string): string {
-  const runId = ownClaim(claims, 'run_id');
-  const attempt = ownClaim(claims, 'run_attempt');
-  let name: string;
-  if (typeof runId === 'string' && runId !== '') {
-    name = `jitkey-${runId}${typeof attempt === 'string' && attempt !== '' ? `-${attempt}` : ''}`;
-  } else {
-    name = `jitkey-${leaseId.slice(0, 32)}`;
-  }
+  const name = jobSessionName(claims) ?? `jitkey-${leaseId.slice(0, 32)}`;
   return sanitizeName(name).slice(0, NAME_MAX);
 }
 
+/** The job in its own system's terms, or undefined when the token names no run (CircleCI's). */
+function jobSessionName(claims: MintRequest['claims']): string | undefined {
+  const get = (name: string) => {
+    const v = claimText(claims, name);
+    return v ? v : undefined;
+  };
+  const kind = jobKind(claims);
+  if (kind === 'gitlab') {
+    const [pipeline, job] = [get('pipeline_id'), get('job_id')];
+    return pipeline ? `jitkey-gl-${pipeline}${job ? `-${job}` : ''}` : undefined;
+  }
+  if (kind === 'buildkite') {
+    const [pipeline, build] = [get('pipeline_slug'), get('build_number')];
+    return pipeline && build ? `jitkey-bk-${build}-${pipeline}` : undefined;
+  }
+  if (kind === 'circleci') return undefined;
+  const runId = ownClaim(claims, 'run_id');
+  const attempt = ownClaim(claims, 'run_attempt');
+  if (typeof runId !== 'string' || runId === '') return undefined;
+  return `jitkey-${runId}${typeof attempt === 'string' && attempt !== '' ? `-${attempt}` : ''}`;
+}
+
+/**
+ * Who the job ran for, as its system names them: GitHub's `actor`, GitLab's `user_login`,
+ * CircleCI's user id (from `sub`, `…/user/<id>`). Buildkite's tokens name no person.
+ */
 export function sourceIdentity(claims: MintRequest['claims']): string | undefined {
-  const actor = ownClaim(claims, 'actor');
-  if (typeof actor !== 'string') return undefined;
-  const value = sanitizeName(actor);
+  const kind = jobKind(claims);
+  let who: unknown;
+  if (kind === 'gitlab') who = ownClaim(claims, 'user_login');
+  else if (kind === 'circleci') {
+    const sub = ownClaim(claims, 'sub');
+    who = typeof sub === 'string' ? /\/user\/([^/]+)/.exec(sub)?.[1] : undefined;
+  } else if (kind === 'github') who = ownClaim(claims, 'actor');
+  if (typeof who !== 'string') return undefined;
+  const value = sanitizeName(who);
   return value.length >= 2 && value.length <= NAME_MAX ? value : undefined;
 }
 
@@ -99,8 +127,9 @@ export function sessionTags(role: Role, claims: MintRequest['claims']): Tag[] | 
   const tags: Tag[] = [];
   for (const [key, template] of Object.entries(templates)) {
     const value = template.replace(TEMPLATE, (_, claim: string) => {
-      const v = ownClaim(claims, claim);
-      if (typeof v !== 'string') {
+      // A number the issuer documents (Buildkite's build_number) is its text.
+      const v = claimText(claims, claim);
+      if (v === undefined) {
         throw new JitkeyError(
           'invalid_request',
           `role '${role.name}': session tag '${key}' uses \${${claim}} but the token has no string claim '${claim}'`,

@@ -2,6 +2,7 @@
  * Audience, time and token-id rules of the security floor (SPEC section 3), applied to a payload
  * whose signature has already been verified.
  */
+import { createHash } from 'node:crypto';
 import { quote } from '../text/quote.js';
 import { refuseToken } from './refusal.js';
 
@@ -14,6 +15,8 @@ export interface TimeRules {
   /** Seconds since the epoch (may be fractional). */
   nowSeconds: number;
   toleranceSeconds: number;
+  /** Longest `exp - iat`; default `MAX_TOKEN_LIFETIME_SECONDS`. */
+  maxLifetimeSeconds?: number;
 }
 
 export interface CheckedClaims {
@@ -62,13 +65,15 @@ export function checkTimes(payload: Record<string, unknown>, rules: TimeRules): 
   const iat = numericClaim(payload, 'iat', true)!;
   const nbf = numericClaim(payload, 'nbf', false);
   const { nowSeconds: now, toleranceSeconds: skew } = rules;
+  const maxLifetime = rules.maxLifetimeSeconds ?? MAX_TOKEN_LIFETIME_SECONDS;
   if (exp <= iat) {
     throw refuseToken('lifetime', 'the token expires before it was issued ("exp" is not after "iat")', 'exp');
   }
-  if (exp - iat > MAX_TOKEN_LIFETIME_SECONDS) {
+  if (exp - iat > maxLifetime) {
     throw refuseToken(
       'lifetime',
-      `the token is valid for ${exp - iat} s ("exp" - "iat"); at most ${MAX_TOKEN_LIFETIME_SECONDS} s is accepted`,
+      `the token is valid for ${exp - iat} s ("exp" - "iat"); at most ${maxLifetime} s is accepted` +
+        (rules.maxLifetimeSeconds === undefined ? '' : " (the issuer's max_token_lifetime)"),
       'exp',
     );
   }
@@ -108,12 +113,19 @@ export function checkTokenId(payload: Record<string, unknown>): string {
   return jti;
 }
 
+/**
+ * `token`: the issuer's tokens carry no `jti` (Buildkite, CircleCI), so the replay key is the
+ * SHA-256 of the whole token: the same token twice is a replay; another token of the same job is
+ * not, as with a jti. Only a hash is kept, never the token.
+ */
 export function checkClaims(
   payload: Record<string, unknown>,
   audience: string,
   rules: TimeRules,
+  replay?: { by: 'token'; token: string },
 ): CheckedClaims {
   checkAudience(payload, audience);
   const exp = checkTimes(payload, rules);
+  if (replay) return { jti: `sha256:${createHash('sha256').update(replay.token).digest('hex')}`, exp };
   return { jti: checkTokenId(payload), exp };
 }

@@ -2,7 +2,10 @@ import type { Claims } from '../claims.js';
 
 export interface VerifiedToken {
   claims: Claims;
-  /** Required by the security floor; the replay key. */
+  /**
+   * The replay key: the token's `jti` (required by the security floor), or, for an issuer whose
+   * tokens carry none (`replay: 'token'`), `sha256:` and the hex SHA-256 of the whole token.
+   */
   jti: string;
   issuer: string;
   /** The token's `exp`: the jti is remembered until then. */
@@ -23,6 +26,13 @@ export interface TrustedIssuer {
   url: string;
   /** The token's `aud` must be this (a string, or an array holding only it). */
   audience: string;
+  /**
+   * `jti` (default): a token without one is refused. `token`: the issuer's tokens carry no `jti`
+   * (Buildkite, CircleCI): each is single use by the SHA-256 of its whole text instead.
+   */
+  replay?: 'jti' | 'token';
+  /** Longest `exp - iat` accepted; default the floor's 15 minutes. */
+  maxLifetimeSeconds?: number;
 }
 
 /** A verifier that can also load every issuer's keys ahead of the first token (start-up, /readyz). */

@@ -42,6 +42,8 @@ export interface VerifierOptions {
 interface IssuerState {
   audience: string;
   keys: KeySource;
+  replay?: 'jti' | 'token';
+  maxLifetimeSeconds?: number;
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
@@ -107,7 +109,7 @@ export function createVerifier(options: VerifierOptions): ReadyTokenVerifier {
 
   if (options.issuers.length === 0) throw new Error('token verifier: no issuers are configured');
   const issuers = new Map<string, IssuerState>();
-  for (const { url, audience } of options.issuers) {
+  for (const { url, audience, replay, maxLifetimeSeconds } of options.issuers) {
     // An issuer is a base URL: `/.well-known/openid-configuration` is appended to it.
     const refusal = urlRefusal(url, { refuseCredentials: true, refuseQuery: true });
     if (refusal) throw new UrlRefusal(refusal.reason, `token verifier: issuer refused: ${refusal.message}`);
@@ -115,7 +117,12 @@ export function createVerifier(options: VerifierOptions): ReadyTokenVerifier {
       throw new Error(`token verifier: issuer ${url} needs a non-empty audience`);
     }
     if (issuers.has(url)) throw new Error(`token verifier: issuer ${url} is configured twice`);
-    issuers.set(url, { audience, keys: createKeySource({ ...keyOptions, issuer: url }) });
+    issuers.set(url, {
+      audience,
+      keys: createKeySource({ ...keyOptions, issuer: url }),
+      ...(replay ? { replay } : {}),
+      ...(maxLifetimeSeconds !== undefined ? { maxLifetimeSeconds } : {}),
+    });
   }
   const trusted = [...issuers.keys()].join(', ');
 
@@ -145,10 +152,16 @@ export function createVerifier(options: VerifierOptions): ReadyTokenVerifier {
     }
     checkSignature(candidates, header, parts, iss);
 
-    const { jti, exp } = checkClaims(payload, issuer.audience, {
-      nowSeconds: now() / 1000,
-      toleranceSeconds: tolerance,
-    });
+    const { jti, exp } = checkClaims(
+      payload,
+      issuer.audience,
+      {
+        nowSeconds: now() / 1000,
+        toleranceSeconds: tolerance,
+        ...(issuer.maxLifetimeSeconds !== undefined ? { maxLifetimeSeconds: issuer.maxLifetimeSeconds } : {}),
+      },
+      issuer.replay === 'token' ? { by: 'token', token } : undefined,
+    );
     return { claims: payload as Claims, jti, issuer: iss, expiresAt: new Date(exp * 1000) };
   }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONDITION_CLAIMS } from '../../exchanger/claims.js';
+import { ALL_KIND_CLAIMS } from '../../exchanger/ci-kinds.js';
 import { CASE_KEYS, DECISION_CODES, FIXTURE_KEYS } from '../../exchanger/policy/fixtures.js';
 import {
   KEY_LINKS,
@@ -68,7 +68,7 @@ describe('schema/policy.schema.json and the validator know the same keys', () =>
   });
 
   it('forbids condition keys under claims:', () => {
-    expect(def('rule').properties?.claims?.propertyNames?.not?.enum).toEqual([...CONDITION_CLAIMS]);
+    expect(def('rule').properties?.claims?.propertyNames?.not?.enum).toEqual([...ALL_KIND_CLAIMS]);
   });
 
   it('ties each provider to its block', () => {

@@ -11,6 +11,7 @@
  *   idp.jwksFetches; idp.discoveryFetches;              // how often each document was served
  *   idp.failJwks(503);  idp.failJwks(null);             // make the JWKS endpoint fail, then recover
  *   await idp.stop();
+ *   await startOidcIssuer({ shape: 'gitlab' });          // GitLab's, Buildkite's or CircleCI's claims (`ci-claims.ts`)
  *
  * Test-only: never import this from `exchanger/`.
  */
@@ -25,6 +26,7 @@ import {
 } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type CiShape, LIFETIME, PRESETS } from './ci-claims.js';
 
 /** The claims GitHub Actions puts in its OIDC tokens (docs: "About security hardening with OpenID Connect"). */
 export interface GithubOidcClaims {
@@ -78,7 +80,7 @@ export interface MintOptions {
   key?: KeyObject;
   /** HMAC secret for `HS*`; default: the current public key as PEM (the classic confusion attack). */
   secret?: string | Buffer;
-  /** `exp - iat`; default 300 (GitHub's 5 minutes). */
+  /** `exp - iat`; default the shape's own (GitHub and Buildkite 5 minutes, GitLab and CircleCI 1 hour). */
   lifetimeSeconds?: number;
   /** Claim names to leave out. */
   omit?: string[];
@@ -95,6 +97,8 @@ export interface OidcIssuerOptions {
   discovery?: Record<string, unknown>;
   /** Fields merged over every published JWK (e.g. `{ use: 'enc' }`); `undefined` removes one. */
   jwk?: Record<string, unknown>;
+  /** Whose token shape `mint` signs: GitHub's (default), GitLab's, Buildkite's or CircleCI's. */
+  shape?: CiShape;
 }
 
 export interface OidcIssuer {
@@ -231,6 +235,14 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
 
   function claims(overrides: ClaimOverrides = {}, opts: MintOptions = {}): Record<string, unknown> {
     const iat = Math.floor(now() / 1000);
+    const shape = options.shape ?? 'github';
+    if (shape !== 'github') {
+      const exp = iat + (opts.lifetimeSeconds ?? LIFETIME[shape]);
+      const preset = PRESETS[shape]({ iss: url, aud: audience, iat, exp });
+      const out = withoutUndefined({ ...preset, ...overrides });
+      for (const name of opts.omit ?? []) delete out[name];
+      return out;
+    }
     const sha = 'a3f1c9e2b7d4058e6f1a2b3c4d5e6f708192a3b4';
     const base: GithubOidcClaims = {
       jti: randomUUID(),

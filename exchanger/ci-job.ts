@@ -1,0 +1,172 @@
+/**
+ * What job a token (or an audit row's claims) speaks for, in its own CI system's terms: the run
+ * its leases belong to, and a name and link for people. The system is told from the claims
+ * (`claims.ts` `jobKind`): an audit row is named without the policy at hand.
+ */
+import { CIRCLECI, type IssuerKind } from './ci-kinds.js';
+import { type Claims, jobKind, ownClaim, claimText as text } from './claims.js';
+
+const PROJECT_ID = `${CIRCLECI}project-id`;
+const VCS_ORIGIN = `${CIRCLECI}vcs-origin`;
+const VCS_REF = `${CIRCLECI}vcs-ref`;
+
+/**
+ * The run a token's leases belong to, for per-run limits and run-end revocation, as the store
+ * keys runs (`repository_id`, `run_id`, `run_attempt`). GitHub: its own three claims. GitLab: the
+ * instance and project id, the pipeline. Buildkite: organization and pipeline slugs (the claims
+ * every token of a build carries; the ids are optional per request), the build number. Neither
+ * has attempts (a retried job runs in the same pipeline or build): attempt `1`. CircleCI tokens
+ * name no workflow or job, so they belong to no run (docs/ci-systems.md).
+ */
+export function jobRun(
+  claims: Claims,
+): { repositoryId: string; runId: string; runAttempt: string } | undefined {
+  const kind = jobKind(claims);
+  const get = (name: string) => {
+    const v = text(claims, name);
+    return v ? v : undefined;
+  };
+  if (kind === 'github') {
+    const [repositoryId, runId, runAttempt] = ['repository_id', 'run_id', 'run_attempt'].map((n) => {
+      const v = ownClaim(claims, n);
+      return typeof v === 'string' && v ? v : undefined;
+    });
+    return repositoryId && runId && runAttempt ? { repositoryId, runId, runAttempt } : undefined;
+  }
+  if (kind === 'gitlab') {
+    const [iss, project, pipeline] = [get('iss'), get('project_id'), get('pipeline_id')];
+    if (!iss || !project || !pipeline) return undefined;
+    return { repositoryId: `gitlab:${iss}/projects/${project}`, runId: pipeline, runAttempt: '1' };
+  }
+  if (kind === 'buildkite') {
+    const [org, pipeline, build] = [get('organization_slug'), get('pipeline_slug'), get('build_number')];
+    if (!org || !pipeline || !build) return undefined;
+    return { repositoryId: `buildkite:${org}/${pipeline}`, runId: build, runAttempt: '1' };
+  }
+  return undefined;
+}
+
+/** A job named for people: its system, project, run and job, and a link to it where one can be made. */
+export interface JobName {
+  kind: IssuerKind;
+  system: string;
+  /** `acme/web` (GitHub, GitLab), `acme-inc/deploy` (Buildkite org/pipeline), CircleCI's repository or project id. */
+  project?: string;
+  /** `run 987 attempt 1`, `pipeline 574`, `build 12`. */
+  run?: string;
+  /** `job 302`, `job 0184…`. */
+  job?: string;
+  ref?: string;
+  /** Who started it, as the system names them. */
+  actor?: string;
+  /** The job's (or run's, or project's) page; only ever http(s). */
+  url?: string;
+}
+
+const SYSTEM: Record<IssuerKind, string> = {
+  github: 'GitHub Actions',
+  gitlab: 'GitLab CI/CD',
+  buildkite: 'Buildkite',
+  circleci: 'CircleCI',
+};
+
+/** `https://…` or loopback `http://…` only: a claim is never made into a `javascript:` link. */
+function webBase(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    const u = new URL(value);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? value.replace(/\/+$/, '') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const seg = (s: string) => s.split('/').map(encodeURIComponent).join('/');
+
+export function jobName(claims: Readonly<Record<string, unknown>>): JobName {
+  const kind = jobKind(claims);
+  const get = (name: string) => text(claims, name) || undefined;
+  const base = { kind, system: SYSTEM[kind] };
+  const named = (fields: Omit<JobName, 'kind' | 'system'>): JobName => {
+    const out: JobName = { ...base };
+    for (const [k, v] of Object.entries(fields)) if (v) (out as unknown as Record<string, string>)[k] = v;
+    return out;
+  };
+  if (kind === 'gitlab') {
+    const project = get('project_path');
+    const job = get('job_id');
+    const pipeline = get('pipeline_id');
+    const iss = webBase(get('iss'));
+    const url =
+      iss && project && job
+        ? `${iss}/${seg(project)}/-/jobs/${encodeURIComponent(job)}`
+        : iss && project && pipeline
+          ? `${iss}/${seg(project)}/-/pipelines/${encodeURIComponent(pipeline)}`
+          : undefined;
+    return named({
+      project,
+      run: pipeline && `pipeline ${pipeline}`,
+      job: job && `job ${job}`,
+      ref: get('ref'),
+      actor: get('user_login'),
+      url,
+    });
+  }
+  if (kind === 'buildkite') {
+    const org = get('organization_slug');
+    const pipeline = get('pipeline_slug');
+    const build = get('build_number');
+    const job = get('job_id');
+    const url =
+      org && pipeline && build
+        ? `https://buildkite.com/${encodeURIComponent(org)}/${encodeURIComponent(pipeline)}/builds/${encodeURIComponent(build)}${job ? `#${encodeURIComponent(job)}` : ''}`
+        : undefined;
+    return named({
+      project: org && pipeline ? `${org}/${pipeline}` : org,
+      run: build && `build ${build}`,
+      job: job && `job ${job}`,
+      ref: get('build_branch'),
+      url,
+    });
+  }
+  if (kind === 'circleci') {
+    const origin = get(VCS_ORIGIN);
+    const projectId = get(PROJECT_ID);
+    const org = /\/org\/([0-9a-fA-F-]{36})$/.exec(get('iss') ?? '')?.[1];
+    return named({
+      project: origin ?? projectId,
+      ref: get(VCS_REF),
+      // CircleCI's tokens name no pipeline, workflow or job: the project's pipelines are the link.
+      url: circleciProjectUrl(origin, org, projectId),
+    });
+  }
+  const repository = get('repository');
+  const runId = get('run_id');
+  const attempt = get('run_attempt');
+  return named({
+    project: repository,
+    run: runId && `run ${runId}${attempt ? ` attempt ${attempt}` : ''}`,
+    ref: get('ref'),
+    actor: get('actor'),
+  });
+}
+
+/** CircleCI's project page: by VCS slug for GitHub and Bitbucket origins, else by org and project id. */
+function circleciProjectUrl(origin?: string, org?: string, projectId?: string): string | undefined {
+  const m = /^(github\.com|bitbucket\.org)\/([^/]+)\/([^/]+)$/.exec(origin ?? '');
+  if (m) {
+    const vcs = m[1] === 'github.com' ? 'gh' : 'bb';
+    return `https://app.circleci.com/pipelines/${vcs}/${encodeURIComponent(m[2]!)}/${encodeURIComponent(m[3]!)}`;
+  }
+  if (org && projectId && /^[0-9a-fA-F-]{36}$/.test(projectId)) {
+    return `https://app.circleci.com/pipelines/circleci/${org}/${projectId}`;
+  }
+  return undefined;
+}
+
+/** One line for people: `GitLab CI/CD acme/web pipeline 574 job 302 (main)`. */
+export function describeJob(claims: Readonly<Record<string, unknown>>): string {
+  const j = jobName(claims);
+  const parts = [j.system, j.project, j.run, j.job].filter(Boolean);
+  return `${parts.join(' ')}${j.ref ? ` (${j.ref})` : ''}`;
+}

@@ -1,0 +1,262 @@
+import { describe, expect, it } from 'vitest';
+import { checkPolicy } from '../../exchanger/policy/check.js';
+import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { evaluate } from '../../exchanger/policy/evaluate.js';
+import type { Policy } from '../../exchanger/policy/types.js';
+import { buildkiteClaims, circleciClaims, gitlabClaims } from '../support/ci-claims.js';
+import { CI_URLS, fourCiPolicy } from '../support/ci-policy.js';
+
+const iat = 1_700_000_000;
+const std = (iss: string, aud = 'jitkey') => ({ iss, aud, iat, exp: iat + 300 });
+const gitlab = (over: Record<string, unknown> = {}, iss = CI_URLS.gitlab) => ({
+  ...gitlabClaims(std(iss)),
+  ...over,
+});
+const buildkite = (over: Record<string, unknown> = {}) => ({
+  ...buildkiteClaims(std(CI_URLS.buildkite)),
+  ...over,
+});
+const circleci = (over: Record<string, unknown> = {}) => ({
+  ...circleciClaims(std(CI_URLS.circleci)),
+  ...over,
+});
+const github = (over: Record<string, unknown> = {}) => ({
+  iss: CI_URLS.github,
+  repository: 'acme/web',
+  repository_id: '123456',
+  repository_owner_id: '7890',
+  ref: 'refs/heads/main',
+  environment: 'production',
+  event_name: 'push',
+  ...over,
+});
+
+const EXTRA = `  list-and-number:
+    provider: aws
+    aws: { role_arn: arn:aws:iam::111122223333:role/x }
+    issuers: [${CI_URLS.buildkite}, ${CI_URLS.circleci}]
+    allow:
+      - issuer: ${CI_URLS.buildkite}
+        organization_id: 0184990a-477b-4fa8-9968-496074483a77
+        build_number: "12"
+      - issuer: ${CI_URLS.circleci}
+        oidc.circleci.com/project-id: c4f1e2d3-a5b6-4c7d-8e9f-0a1b2c3d4e5f
+        oidc.circleci.com/context-ids: a74579f1-2e7d-451e-b009-5c082ad2729e
+        oidc.circleci.com/ssh-rerun: "false"
+  gitlab-case:
+    provider: aws
+    aws: { role_arn: arn:aws:iam::111122223333:role/x }
+    issuers: [${CI_URLS.gitlab}]
+    allow:
+      - project_id: "20"
+        project_path: My-Group/My-Project
+        environment: Production
+        ref_protected: "true"
+`;
+
+describe('a policy over GitHub, two GitLab instances, Buildkite and CircleCI', () => {
+  const policy: Policy = loadPolicy(fourCiPolicy(CI_URLS, EXTRA), 'policy.yaml');
+  const decide = (role: string, claims: Record<string, unknown>) => evaluate(policy.roles.get(role)!, claims);
+
+  it('loads with each issuer kind, and check finds nothing to warn about', () => {
+    expect(policy.issuers.map((i) => [i.kind ?? 'github', i.replay ?? 'jti', i.maxLifetimeSeconds])).toEqual([
+      ['github', 'jti', undefined],
+      ['gitlab', 'jti', 3600],
+      ['gitlab', 'jti', 3600],
+      ['buildkite', 'token', 900],
+      ['circleci', 'token', 3600],
+    ]);
+    expect(checkPolicy(fourCiPolicy(CI_URLS), 'policy.yaml')).toEqual({ ok: true, errors: [], warnings: [] });
+  });
+
+  it('grants each system its own rule, by its own claim names', () => {
+    expect(decide('web-deploy', github()).reason).toBe("role 'web-deploy' granted: allow[0] held");
+    expect(decide('web-deploy', gitlab()).reason).toBe("role 'web-deploy' granted: allow[1] held");
+    expect(decide('gitlab-deploy', gitlab()).granted).toBe(true);
+    expect(decide('buildkite-deploy', buildkite()).granted).toBe(true);
+    expect(decide('circleci-deploy', circleci()).granted).toBe(true);
+  });
+
+  it('never lets a GitLab token meet a GitHub rule, even with claims named like GitHub’s', () => {
+    const posing = gitlab({
+      project_id: '99',
+      repository: 'acme/web',
+      repository_id: '123456',
+      ref: 'refs/heads/main',
+      environment: 'production',
+    });
+    const d = decide('web-deploy', posing);
+    expect(d.granted).toBe(false);
+    expect(d.allow[0]!.conditions[0]).toEqual({
+      claim: 'iss',
+      held: false,
+      reason: 'mismatch',
+      actual: CI_URLS.gitlab,
+    });
+  });
+
+  it('tells two GitLab instances apart: the same claims from another instance are refused', () => {
+    const other = gitlab({}, CI_URLS.gitlab2);
+    for (const role of ['gitlab-deploy', 'web-deploy']) {
+      const d = decide(role, other);
+      expect([d.granted, d.code]).toEqual([false, 'issuer']);
+    }
+  });
+
+  it('refuses what each system’s deny rules and pins name', () => {
+    expect(decide('buildkite-deploy', buildkite({ build_source: 'schedule' })).code).toBe('deny_rule');
+    expect(decide('buildkite-deploy', buildkite({ organization_id: 'another-org' })).granted).toBe(false);
+    expect(decide('gitlab-deploy', gitlab({ ref_protected: 'false' })).granted).toBe(false);
+    expect(decide('circleci-deploy', circleci({ 'oidc.circleci.com/ssh-rerun': true })).reason).toBe(
+      "role 'circleci-deploy' denied: no allow rule held — allow[0]: oidc.circleci.com/ssh-rerun was 'true'",
+    );
+  });
+
+  it('compares documented numbers and booleans as their text, and lists by any element', () => {
+    expect(decide('list-and-number', buildkite()).reason).toBe(
+      "role 'list-and-number' granted: allow[0] held",
+    );
+    expect(decide('list-and-number', buildkite({ build_number: 13 })).granted).toBe(false);
+    expect(decide('list-and-number', circleci()).reason).toBe(
+      "role 'list-and-number' granted: allow[1] held",
+    );
+    const noContext = circleci({ 'oidc.circleci.com/context-ids': ['0f0e0d0c-0000-4000-8000-000000000000'] });
+    expect(decide('list-and-number', noContext).granted).toBe(false);
+    // A GitHub-kind claim is still a string only: a number there is not its text.
+    expect(decide('web-deploy', github({ repository_id: 123456 })).granted).toBe(false);
+  });
+
+  it('folds case where GitLab does (paths), not where it does not (environments)', () => {
+    expect(decide('gitlab-case', gitlab({ environment: 'Production' })).granted).toBe(true);
+    expect(decide('gitlab-case', gitlab({ environment: 'production' })).granted).toBe(false);
+  });
+});
+
+const P = (roles: string, issuers = '') => `version: 1
+issuers:
+  - { url: https://token.actions.githubusercontent.com, audience: jitkey }
+  - { url: https://gitlab.com, audience: jitkey, kind: gitlab }
+  - { url: https://agent.buildkite.com, audience: jitkey, kind: buildkite }
+  - { url: https://oidc.circleci.com/org/b2e1a0c3-5d4f-4e6a-9b8c-7d6e5f4a3b21, audience: org, kind: circleci }
+${issuers}roles:
+${roles}`;
+const ROLE = (issuers: string, allow: string, deny = '') => `  a:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/r" }
+    issuers: [${issuers}]
+    allow:
+${allow}${deny}`;
+
+describe('jitkey check: rules against their issuers’ kinds', () => {
+  const errors = (text: string) => checkPolicy(text, 'policy.yaml').errors;
+
+  it('refuses a claim the issuer’s kind never carries, where it is written', () => {
+    expect(
+      errors(P(ROLE('https://gitlab.com', '      - project_id: "20"\n        repository_id: "123456"\n'))),
+    ).toEqual([
+      "policy.yaml:14:9: error: roles.a.allow[0].repository_id: GitLab CI/CD tokens (issuer https://gitlab.com) carry no 'repository_id' claim ('repository_id' is a GitHub Actions claim)",
+    ]);
+  });
+
+  it('asks a role of two kinds to scope a rule to one issuer', () => {
+    const role = ROLE(
+      'https://token.actions.githubusercontent.com, https://gitlab.com',
+      '      - repository_id: "123456"\n        ref: refs/heads/main\n',
+    );
+    expect(errors(P(role))).toEqual([
+      "policy.yaml:13:9: error: roles.a.allow[0].repository_id: GitLab CI/CD tokens (issuer https://gitlab.com) carry no 'repository_id' claim ('repository_id' is a GitHub Actions claim); to write rules for one issuer of the role, add issuer: URL to the rule",
+    ]);
+  });
+
+  it('refuses a rule issuer the role is not bound to, and unpinned or wildcard pins per kind', () => {
+    const role = ROLE(
+      'https://gitlab.com',
+      [
+        '      - issuer: https://agent.buildkite.com',
+        '        organization_id: x',
+        '      - ref: main',
+        '      - namespace_path: "*/platform"',
+        '      - project_id: "2*"',
+        '',
+      ].join('\n'),
+    );
+    expect(errors(P(role))).toEqual([
+      "policy.yaml:13:17: error: roles.a.allow[0].issuer: 'https://agent.buildkite.com' is not one of this role's issuers (https://gitlab.com); name one of them, or add it to the role's issuers",
+      'policy.yaml:15:9: error: roles.a.allow[1] must pin whose GitLab CI/CD jobs it admits: add project_id or namespace_id (or project_path / namespace_path); gitlab.com issues the tokens of every project on it',
+      "policy.yaml:16:25: error: roles.a.allow[2].namespace_path: '*/platform' pins nothing: it does not name the owner exactly",
+      "policy.yaml:17:21: error: roles.a.allow[3].project_id: '2*' pins nothing: an id pin must be exact",
+    ]);
+  });
+
+  it('needs an organization for Buildkite (one issuer for every organization) and a project for CircleCI', () => {
+    expect(errors(P(ROLE('https://agent.buildkite.com', '      - pipeline_slug: deploy\n')))).toEqual([
+      'policy.yaml:13:9: error: roles.a.allow[0] must pin whose Buildkite jobs it admits: add organization_id (or organization_slug); https://agent.buildkite.com issues the tokens of every Buildkite organization',
+    ]);
+    const circle = ROLE(
+      'https://oidc.circleci.com/org/b2e1a0c3-5d4f-4e6a-9b8c-7d6e5f4a3b21',
+      '      - oidc.circleci.com/vcs-origin: github.com/*/web\n',
+    );
+    expect(errors(P(circle))).toEqual([
+      "policy.yaml:13:39: error: roles.a.allow[0].oidc.circleci.com/vcs-origin: 'github.com/*/web' pins nothing: it does not name the owner exactly",
+    ]);
+  });
+
+  it('refuses an unknown kind and a lifetime over a day', () => {
+    const text = `version: 1
+issuers:
+  - { url: https://gitlab.com, audience: jitkey, kind: gitlabb, max_token_lifetime: 48h }
+roles:
+  a: { provider: aws, aws: { role_arn: "arn:aws:iam::111122223333:role/r" }, allow: [ { repository_id: "1" } ] }
+`;
+    expect(errors(text)).toEqual([
+      "policy.yaml:3:56: error: issuers[0].kind: 'gitlabb' must be one of github, gitlab, buildkite, circleci; did you mean 'gitlab'?",
+      'policy.yaml:3:85: error: issuers[0].max_token_lifetime must be between 1m and 24h',
+    ]);
+  });
+});
+
+describe('jitkey check: each system’s documented pitfalls', () => {
+  const warnings = (text: string) => checkPolicy(text, 'policy.yaml');
+
+  it('GitLab: an unprotected ref or environment for a write role, a path without its id', () => {
+    const role = ROLE('https://gitlab.com', '      - project_path: my-group/my-project\n        ref: main\n');
+    expect(warnings(P(role))).toEqual({
+      ok: true,
+      errors: [],
+      warnings: [
+        "policy.yaml:13:9: warning: roles.a.allow[0] names project_path without project_id: a renamed or deleted project's or group's path can be taken by another; add project_id (immutable) as well",
+        'policy.yaml:13:9: warning: role \'a\' (privileged) allow[0] admits GitLab jobs on an unprotected ref or environment: anyone who can push a branch can run such a pipeline; add ref_protected: "true" or environment_protected: "true"',
+      ],
+    });
+    // Nothing of GitHub's (pull_request events, refs/heads/…) is said of a GitLab role.
+    const pinned = ROLE(
+      'https://gitlab.com',
+      '      - project_id: "20"\n        environment_protected: "true"\n',
+    );
+    expect(warnings(P(pinned)).warnings).toEqual([]);
+  });
+
+  it('Buildkite: slugs without the organization id', () => {
+    const role = ROLE(
+      'https://agent.buildkite.com',
+      '      - organization_slug: acme\n        pipeline_slug: deploy\n',
+    );
+    expect(warnings(P(role)).warnings).toEqual([
+      'policy.yaml:13:9: warning: roles.a.allow[0] pins Buildkite by organization_slug without organization_id: a slug can be re-used by another organization once renamed or deleted; add organization_id (the job requests it: buildkite-agent oidc request-token --claim organization_id,pipeline_id)',
+    ]);
+  });
+
+  it('CircleCI: a write role open to SSH reruns, unless a rule or a deny rule closes it', () => {
+    const url = 'https://oidc.circleci.com/org/b2e1a0c3-5d4f-4e6a-9b8c-7d6e5f4a3b21';
+    const open = ROLE(url, '      - oidc.circleci.com/project-id: p\n');
+    expect(warnings(P(open)).warnings).toEqual([
+      'policy.yaml:13:9: warning: role \'a\' (privileged) allow[0] admits CircleCI jobs rerun with SSH (oidc.circleci.com/ssh-rerun true: a person has a shell in the job); add "oidc.circleci.com/ssh-rerun": "false" or a deny rule for "true"',
+    ]);
+    const denied = ROLE(
+      url,
+      '      - oidc.circleci.com/project-id: p\n',
+      '    deny:\n      - oidc.circleci.com/ssh-rerun: "true"\n',
+    );
+    expect(warnings(P(denied)).warnings).toEqual([]);
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * The verifier's per-issuer rules for other CI systems (docs/ci-systems.md): tokens without `jti`
+ * are keyed by their SHA-256, and each issuer's own longest lifetime, against real loopback
+ * stand-ins minting each system's claim shape.
+ */
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JitkeyError } from '../../exchanger/errors.js';
+import { createVerifier } from '../../exchanger/token/verify-token.js';
+import { type OidcIssuer, startOidcIssuer } from '../support/oidc-issuer.js';
+import { NOW } from './setup.js';
+
+let buildkite: OidcIssuer;
+let circleci: OidcIssuer;
+let gitlab: OidcIssuer;
+
+beforeAll(async () => {
+  const now = () => NOW;
+  [buildkite, circleci, gitlab] = await Promise.all([
+    startOidcIssuer({ shape: 'buildkite', now }),
+    startOidcIssuer({ shape: 'circleci', now, path: '/org/b2e1a0c3-5d4f-4e6a-9b8c-7d6e5f4a3b21' }),
+    startOidcIssuer({ shape: 'gitlab', now }),
+  ]);
+});
+afterAll(() => Promise.all([buildkite.stop(), circleci.stop(), gitlab.stop()]));
+
+const verifierFor = (issuers: Parameters<typeof createVerifier>[0]['issuers']) =>
+  createVerifier({ issuers, now: () => NOW });
+const refusal = async (p: Promise<unknown>) => {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(JitkeyError);
+  return (err as JitkeyError).message;
+};
+
+describe('tokens without jti (replay: token)', () => {
+  it('are keyed by the SHA-256 of the whole token: the same token twice, the same key', async () => {
+    const v = verifierFor([{ url: buildkite.url, audience: 'jitkey', replay: 'token' }]);
+    const token = buildkite.mint();
+    expect(buildkite.claims()).not.toHaveProperty('jti');
+    const first = await v.verify(token);
+    const again = await v.verify(token);
+    expect(first.jti).toBe(`sha256:${createHash('sha256').update(token).digest('hex')}`);
+    expect(again.jti).toBe(first.jti);
+    // Another token of the same job (same claims, another signature time) is another key.
+    const other = buildkite.mint({ nbf: NOW / 1000 - 1 });
+    expect((await v.verify(other)).jti).not.toBe(first.jti);
+  });
+
+  it('are refused by an issuer that promises a jti', async () => {
+    const v = verifierFor([{ url: buildkite.url, audience: 'jitkey' }]);
+    expect(await refusal(v.verify(buildkite.mint()))).toContain('the token has no "jti" claim');
+  });
+});
+
+describe("each issuer's longest token lifetime", () => {
+  it("refuses CircleCI's one-hour token under the 15-minute floor, accepts it at its kind's hour", async () => {
+    const aud = 'b2e1a0c3-5d4f-4e6a-9b8c-7d6e5f4a3b21';
+    const idp = await startOidcIssuer({ shape: 'circleci', audience: aud, now: () => NOW });
+    try {
+      const token = idp.mint();
+      expect(
+        await refusal(verifierFor([{ url: idp.url, audience: aud, replay: 'token' }]).verify(token)),
+      ).toBe('the token is valid for 3600 s ("exp" - "iat"); at most 900 s is accepted');
+      const hour = verifierFor([{ url: idp.url, audience: aud, replay: 'token', maxLifetimeSeconds: 3600 }]);
+      expect((await hour.verify(token)).claims['oidc.circleci.com/project-id']).toBe(
+        'c4f1e2d3-a5b6-4c7d-8e9f-0a1b2c3d4e5f',
+      );
+      const longer = idp.mint({}, { lifetimeSeconds: 7200 });
+      expect(await refusal(hour.verify(longer))).toBe(
+        `the token is valid for 7200 s ("exp" - "iat"); at most 3600 s is accepted (the issuer's max_token_lifetime)`,
+      );
+    } finally {
+      await idp.stop();
+    }
+  });
+
+  it('keeps the jti of a GitLab token as the replay key', async () => {
+    const v = verifierFor([{ url: gitlab.url, audience: 'jitkey', replay: 'jti', maxLifetimeSeconds: 3600 }]);
+    const verified = await v.verify(gitlab.mint({ jti: 'gitlab-jti-1' }));
+    expect([verified.jti, verified.claims.project_path]).toEqual(['gitlab-jti-1', 'my-group/my-project']);
+  });
+});
