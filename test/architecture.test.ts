@@ -1,7 +1,8 @@
 /**
  * The layers of docs/architecture.md, enforced: every import in exchanger/** and src/** runs
  * downwards (or stays in its folder), folders never import each other in a cycle, and the Action
- * bundles nothing of the exchanger beyond its core. A new folder must be given a layer here.
+ * bundles nothing of the exchanger beyond its core. A new folder must be given a layer here (an
+ * Action folder a room in ACTION_ROOMS).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -48,6 +49,43 @@ const LAYERS: { name: string; parts: string[] }[] = [
 const ACTION = 'src/';
 const ACTION_MAY_IMPORT = 'core';
 
+/**
+ * The Action's rooms, lowest first, by the step they serve; imports run downwards as above. Rooms
+ * marked `siblings` hold folders that never import each other (the post step takes nothing from
+ * the main step: what both need lives lower).
+ */
+const ACTION_ROOMS: { name: string; parts: string[]; siblings?: boolean }[] = [
+  { name: 'shared', parts: ['src/shared/'] },
+  { name: 'transport', parts: ['src/transport/'] },
+  { name: 'client', parts: ['src/client/'] },
+  { name: 'agent', parts: ['src/agent/'] },
+  { name: 'steps', parts: ['src/main/', 'src/post/'], siblings: true },
+  { name: 'entry points', parts: ['src/main.ts', 'src/post.ts'] },
+];
+
+const partOf = (file: string, parts: string[]) =>
+  parts.find((p) => (p.endsWith('/') ? file.startsWith(p) : file === p));
+
+function roomOf(file: string): number {
+  return ACTION_ROOMS.findIndex((r) => partOf(file, r.parts) !== undefined);
+}
+
+/** What is wrong with one import inside the Action. */
+function actionImport(from: string, to: string): string[] {
+  const [source, target] = [roomOf(from), roomOf(to)];
+  if (source < 0 || target < 0) return [];
+  const room = ACTION_ROOMS[source]!;
+  if (target > source) {
+    return [
+      `${from} (${room.name}) imports ${to} (${ACTION_ROOMS[target]!.name}): a lower room must not import a higher one`,
+    ];
+  }
+  if (target === source && room.siblings && partOf(from, room.parts) !== partOf(to, room.parts)) {
+    return [`${from} imports ${to}: the steps do not import each other`];
+  }
+  return [];
+}
+
 interface Import {
   from: string;
   to: string;
@@ -67,12 +105,16 @@ function violations(imports: Import[], files: string[]): string[] {
   const out: string[] = [];
   for (const f of files) {
     if (!f.startsWith(ACTION) && layerOf(f) < 0) out.push(`${f} belongs to no layer: add it to LAYERS`);
+    if (f.startsWith(ACTION) && roomOf(f) < 0) out.push(`${f} belongs to no room: add it to ACTION_ROOMS`);
   }
   const core = LAYERS.findIndex((l) => l.name === ACTION_MAY_IMPORT);
   for (const { from, to } of imports) {
     const fromAction = from.startsWith(ACTION);
     const toAction = to.startsWith(ACTION);
-    if (fromAction && toAction) continue;
+    if (fromAction && toAction) {
+      out.push(...actionImport(from, to));
+      continue;
+    }
     if (toAction) {
       out.push(`${from} imports ${to}: the exchanger never imports the Action`);
       continue;
@@ -164,6 +206,7 @@ describe('architecture', () => {
       from: 'exchanger/server/app.ts',
       to: 'exchanger/exchange/exchange.ts',
     });
+    expect(imports).toContainEqual({ from: 'src/main/run.ts', to: 'src/client/exchanger.ts' });
     // a dynamic import counts too
     expect(imports).toContainEqual({
       from: 'exchanger/providers/from-env.ts',
@@ -192,6 +235,21 @@ describe('architecture', () => {
       says: /the Action bundles only/,
     },
     {
+      name: 'the Action importing the exchanger beyond its core',
+      imports: [{ from: 'src/transport/http.ts', to: 'exchanger/server/http.ts' }],
+      says: /the Action bundles only the exchanger's core layer/,
+    },
+    {
+      name: "the Action's transport importing a step",
+      imports: [{ from: 'src/transport/http.ts', to: 'src/main/run.ts' }],
+      says: /src\/transport\/http.ts \(transport\) imports src\/main\/run.ts \(steps\): a lower room/,
+    },
+    {
+      name: 'the post step importing the main step',
+      imports: [{ from: 'src/post/run.ts', to: 'src/main/inputs.ts' }],
+      says: /the steps do not import each other/,
+    },
+    {
       name: 'the exchanger importing the Action',
       imports: [{ from: 'exchanger/cli/main.ts', to: 'src/inputs.ts' }],
       says: /never imports the Action/,
@@ -213,6 +271,7 @@ describe('architecture', () => {
     expect(violations([], ['exchanger/newfolder/x.ts'])).toEqual([
       'exchanger/newfolder/x.ts belongs to no layer: add it to LAYERS',
     ]);
+    expect(violations([], ['src/x.ts'])).toEqual(['src/x.ts belongs to no room: add it to ACTION_ROOMS']);
   });
 
   it('parses static, re-export, type-only and dynamic imports', () => {
