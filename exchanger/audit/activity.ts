@@ -25,6 +25,8 @@ export function matchedBy(provider: string): string {
       return 'token (hashed_token)';
     case 'gcp':
       return 'service account and time window';
+    case 'kubernetes':
+      return 'token (jti)';
     default:
       return 'credential';
   }
@@ -69,6 +71,7 @@ export function activityJson(
       read_only: e.readOnly,
       key_id: e.keyId,
       event_id: e.eventId,
+      details: e.details,
     })),
   };
 }
@@ -95,7 +98,9 @@ export function formatActivity(activity: LeaseActivity, leaseId: string): string
   for (const k of keys) {
     const state =
       k.status === 'collecting'
-        ? `collecting (next read ${k.nextPollAt.toISOString()}; records arrive late)`
+        ? k.provider === 'kubernetes'
+          ? "collecting (the API server's audit webhook sends the events)"
+          : `collecting (next read ${k.nextPollAt.toISOString()}; records arrive late)`
         : k.status === 'complete'
           ? 'complete'
           : 'unavailable';

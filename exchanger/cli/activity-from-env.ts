@@ -1,9 +1,12 @@
 /**
  * `jitkey serve`'s lease activity settings (issue 26, item 2), from the environment:
  *
- *   JITKEY_LEASE_ACTIVITY=aws,github,gcp  whose leases' activity is collected (default: off):
+ *   JITKEY_LEASE_ACTIVITY=aws,github,gcp,kubernetes
+ *                                         whose leases' activity is collected (default: off):
  *                                         AWS from CloudTrail, GitHub from the organization audit
- *                                         log, GCP from Cloud Audit Logs (by service account)
+ *                                         log, GCP from Cloud Audit Logs (by service account),
+ *                                         Kubernetes from the API server's audit webhook
+ *                                         (`kubernetes-audit-from-env.ts`)
  *   JITKEY_GCP_LOGGING_ENDPOINT           Cloud Logging (default https://logging.googleapis.com)
  *   JITKEY_ACTIVITY_HORIZON=15m           poll until this long after a lease's credential ends
  *   JITKEY_ACTIVITY_POLL_INTERVAL=5m      how often a lease's activity is read again meanwhile
@@ -22,6 +25,7 @@ import { flagForbidden } from '../activity/forbidden.js';
 import { applicationDefaultIdentity } from '../activity/gcp-identity.js';
 import { gcpLoggingLookup } from '../activity/gcp-logging.js';
 import { githubAuditLogLookup } from '../activity/github-audit-log.js';
+import { pushedActivity } from '../activity/kubernetes-intake.js';
 import { parseDuration } from '../duration.js';
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
@@ -31,7 +35,7 @@ import { newRequestId } from '../server/request-id.js';
 import type { Store } from '../store/types.js';
 
 /** The providers whose activity a lookup reads. */
-export const ACTIVITY_PROVIDERS = ['aws', 'github', 'gcp'] as const;
+export const ACTIVITY_PROVIDERS = ['aws', 'github', 'gcp', 'kubernetes'] as const;
 type ActivityProvider = (typeof ACTIVITY_PROVIDERS)[number];
 
 export interface ActivitySettings {
@@ -115,19 +119,35 @@ export function startActivity(
     : undefined;
   const collector = startActivityCollector({
     store,
-    lookups: { ...(aws ? { aws } : {}), ...(github ? { github } : {}), ...(gcp ? { gcp } : {}) },
+    lookups: {
+      ...(aws ? { aws } : {}),
+      ...(github ? { github } : {}),
+      ...(gcp ? { gcp } : {}),
+      // Pushed by the audit webhook: the polls only close each key at its horizon.
+      ...(on.has('kubernetes') ? { kubernetes: pushedActivity } : {}),
+    },
     log,
-    onNewEvents: flagForbidden({
-      store,
-      policy: deps.policy,
-      log,
-      now: () => new Date(),
-      newRequestId,
-      counted: (labels) => deps.forbiddenActions.inc(labels),
-    }),
+    onNewEvents: forbiddenFlagger(deps),
     horizonMs: settings.horizonMs,
     pollMs: settings.pollMs,
     tickMs: Math.min(settings.pollMs, 10_000),
   });
   return { ...collector, close: () => aws?.close() };
+}
+
+/** Flags a role's `forbid_actions` in new activity: an audit row and the metric (`forbidden.ts`). */
+export function forbiddenFlagger(deps: {
+  store: Store;
+  log: Logger;
+  policy: () => Policy;
+  forbiddenActions: { inc(labels: { role: string; action: string }): void };
+}): ReturnType<typeof flagForbidden> {
+  return flagForbidden({
+    store: deps.store,
+    policy: deps.policy,
+    log: deps.log,
+    now: () => new Date(),
+    newRequestId,
+    counted: (labels) => deps.forbiddenActions.inc(labels),
+  });
 }

@@ -8,14 +8,13 @@
  * Each needs the other; a start with one alone stops and says what to set.
  */
 import { readFileSync } from 'node:fs';
-import { flagForbidden } from '../activity/forbidden.js';
 import { auditIntake } from '../activity/kubernetes-intake.js';
 import { jtiDirectory } from '../activity/kubernetes-keys.js';
 import type { Logger } from '../log.js';
 import type { Policy } from '../policy/types.js';
 import { type KubernetesAuditHandler, kubernetesAuditRoute } from '../server/kubernetes-audit-route.js';
-import { newRequestId } from '../server/request-id.js';
 import type { Store } from '../store/types.js';
+import { forbiddenFlagger } from './activity-from-env.js';
 
 const MIN_TOKEN_CHARS = 32;
 
@@ -60,14 +59,7 @@ export function kubernetesAuditFromEnv(
     directory: jtiDirectory(store),
     store,
     log,
-    onNewEvents: flagForbidden({
-      store,
-      policy: deps.policy,
-      log,
-      now: () => new Date(),
-      newRequestId,
-      counted: (labels) => deps.forbiddenActions.inc(labels),
-    }),
+    onNewEvents: forbiddenFlagger(deps),
   });
   return kubernetesAuditRoute({ token: () => token, intake });
 }

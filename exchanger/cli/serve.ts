@@ -42,6 +42,7 @@ import { runPrimary } from './cluster-primary.js';
 import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
 import { gateFromEnv, reconcileIntervalFromEnv } from './gate-from-env.js';
+import { kubernetesAuditFromEnv } from './kubernetes-audit-from-env.js';
 import { loadAside, validateAside } from './policy-aside.js';
 import { slackFromEnv, warnSlackUnconfigured } from './slack-from-env.js';
 import { workerShare } from './worker-share.js';
@@ -208,7 +209,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     // With workers, the primary keeps it: one fold for the whole server (cluster-primary.ts).
     refusals: link?.refusals ?? createRefusalFold({ now: () => new Date(), requestId: newRequestId }),
     ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
-    ...(activity ? { activity: { firstPollMs: activity.pollMs } } : {}),
+    ...(activity ? { activity: { firstPollMs: activity.pollMs, providers: activity.providers } } : {}),
   };
   const foldedRefusals = writeFoldedRefusals(deps.refusals, deps);
   // PagerDuty, for roles with `auto_approve_on_call`; without a token they wait for approvers.
@@ -251,8 +252,16 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const extraRoutes: typeof apiRoutes = consoleRoutes
     ? async (req, res, id) => (await consoleRoutes(req, res, id)) || apiRoutes(req, res, id)
     : apiRoutes;
+  // Every worker takes audit batches; the store is what they share (`activity/kubernetes-keys.ts`).
+  const kubernetesAudit = kubernetesAuditFromEnv(env, activity?.providers ?? [], {
+    store,
+    log,
+    policy: () => policy,
+    forbiddenActions: metrics.forbiddenActions,
+  });
   const server = createServer({
     ...deps,
+    ...(kubernetesAudit ? { kubernetesAudit } : {}),
     limits,
     proxyTrust,
     approvals: gate ? { ...approvals, redeemAtGate: gate.redeem } : approvals,
