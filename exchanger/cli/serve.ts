@@ -18,6 +18,7 @@ import { consoleConfigFromEnv } from '../console/config.js';
 import { createConsole } from '../console/console.js';
 import { parseDuration } from '../duration.js';
 import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
+import { exportFromEnv, startExport } from '../export/from-env.js';
 import { githubApiUrlFromEnv, githubAppConfigFromEnv } from '../github/config.js';
 import { startSweeps } from '../leases/sweep.js';
 import { createLogger, type Logger, parseLogLevel } from '../log.js';
@@ -92,6 +93,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     },
   );
   const retention = auditRetention(values['audit-retention']);
+  // The SIEM export (docs/siem-export.md), refused here when misconfigured: off unless JITKEY_EXPORT_TO.
+  const siemExport = exportFromEnv(env);
   // The console is on when the App's OAuth client is configured; a half configuration stops the start.
   const consoleConfig = consoleConfigFromEnv(env, {
     disabled: values['no-console'] === true,
@@ -314,6 +317,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
         })
       : undefined;
 
+  // One exporter sends the audit trail to the SIEM, like one collector (`export/from-env.ts`).
+  const exporter = siemExport && workerIndex <= 1 ? startExport(siemExport, { store, log }) : undefined;
+
   // One reconciler is enough, like one sweeper.
   const stopReconciler =
     gate && reconcileMs > 0 && workerIndex <= 1 ? gate.startReconciler(reconcileMs) : () => {};
@@ -335,7 +341,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       stopNudges();
       clearTimeout(force);
       clearInterval(reap);
-      Promise.all([foldedRefusals.stop(), collector?.stop()])
+      Promise.all([foldedRefusals.stop(), collector?.stop(), exporter?.stop()])
         .then(() => collector?.close())
         .then(() => store.close())
         .finally(() => {

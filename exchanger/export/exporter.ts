@@ -50,7 +50,8 @@ export class CursorHeldError extends Error {
   override name = 'CursorHeldError';
 }
 
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`, or less when `signal` aborts meanwhile. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const timer = setTimeout(done, ms);
@@ -80,7 +81,7 @@ export function positionAfter(
 export async function runExporter(deps: ExporterDeps): Promise<ExportResult> {
   const { store, sink, log, name, holder, signal } = deps;
   const now = deps.now ?? (() => new Date());
-  const sleep = deps.sleep ?? defaultSleep;
+  const sleep = deps.sleep ?? abortableSleep;
   const batchSize = deps.batchSize ?? DEFAULT_BATCH;
   const pollMs = deps.pollMs ?? DEFAULT_POLL_MS;
   const holdMs = deps.holdMs ?? DEFAULT_HOLD_MS;
@@ -115,7 +116,7 @@ export async function runExporter(deps: ExporterDeps): Promise<ExportResult> {
     let backoff = FIRST_BACKOFF_MS;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await sink.send(events);
+        return await sink.send(events, signal);
       } catch (err) {
         if (!(err instanceof SinkError)) throw err;
         const giveUp = err.permanent || (!deps.follow && attempt >= (deps.maxAttempts ?? 10));

@@ -64,7 +64,7 @@ export function httpsSink(options: HttpsSinkOptions): Sink {
   return {
     name,
     resume: async () => {},
-    async send(events) {
+    async send(events, signal) {
       if (events.length === 0) return undefined;
       let res: Response;
       try {
@@ -73,7 +73,10 @@ export function httpsSink(options: HttpsSinkOptions): Sink {
           headers,
           body: httpsBody(options.body, events),
           redirect: 'manual',
-          signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+          signal: AbortSignal.any([
+            AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+            ...(signal ? [signal] : []),
+          ]),
         });
       } catch (err) {
         const why =

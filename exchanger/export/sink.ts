@@ -18,8 +18,11 @@ export interface Sink {
    * wrote after that state (a batch written whose cursor move was lost in a crash).
    */
   resume(state: string | undefined): Promise<void>;
-  /** Resolves with the state to save with the cursor once the sink holds the batch. */
-  send(events: readonly SinkEvent[]): Promise<string | undefined>;
+  /**
+   * Resolves with the state to save with the cursor once the sink holds the batch; `signal`
+   * abandons a request in flight (the process is stopping: the batch is sent again next time).
+   */
+  send(events: readonly SinkEvent[], signal?: AbortSignal): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
