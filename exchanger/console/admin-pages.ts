@@ -15,6 +15,7 @@ import { newRequestId } from '../server/request-id.js';
 import type { Store } from '../store/types.js';
 import { isAdmin, requireAdmin, type TeamDirectory } from './admins.js';
 import { auditPages } from './audit-pages.js';
+import { leaseActivityPages } from './lease-activity-pages.js';
 import { policyPages } from './policy-pages.js';
 import { redirect, sendHtml } from './respond.js';
 import type { ConsolePage } from './router.js';
@@ -135,6 +136,9 @@ export function adminPages(deps: AdminDeps): {
   ];
   const adminCheck = (who: SignedIn) => isAdmin(github, deps.policy(), who);
   pages.push(...auditPages({ store: deps.store, isAdmin: adminCheck, log: deps.log, now: deps.now }));
+  pages.push(
+    ...leaseActivityPages({ store: deps.store, policy: deps.policy, requireAdmin: admin }, LEASE_ID),
+  );
   pages.push(...policyPages({ store: deps.store, policy: deps.policy, requireAdmin: admin }));
   return { pages, isAdmin: adminCheck };
 }

@@ -57,5 +57,7 @@ input,select{font:inherit;padding:.4rem;border:1px solid #8c959f;border-radius:6
 input:focus-visible,select:focus-visible{outline:3px solid #0969da;outline-offset:2px}
 form.inline{margin:.75rem 0 0}
 .pager{display:flex;flex-wrap:wrap;gap:.5rem 1rem;margin:1rem 0}
+tr.flagged td{background:#ffebe9}
+.card h3{font-size:1rem;margin:0 0 .5rem;overflow-wrap:anywhere}
 pre.explain{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:.75rem;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
 `;

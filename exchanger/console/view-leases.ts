@@ -95,7 +95,7 @@ function card(who: SignedIn, item: LeaseItem, now: Date): Html {
 <h2>${l.role} <span class="muted">for</span> ${l.repository ?? 'an unnamed repository'}</h2>
 <dl class="facts">
 <dt>Provider</dt><dd>${l.provider}</dd>
-<dt>Lease</dt><dd><code>${l.id}</code></dd>
+<dt>Lease</dt><dd><a href="${href(`/console/leases/${encodeURIComponent(l.id)}`)}"><code>${l.id}</code><span class="visually-hidden"> (its activity)</span></a></dd>
 ${l.runId ? html`<dt>Run</dt><dd>${l.runId}${l.runAttempt ? ` attempt ${l.runAttempt}` : ''}</dd>` : ''}
 <dt>Issued</dt><dd>${when(l.createdAt)}</dd>
 <dt>Expires</dt><dd>${timeLeft(l.expiresAt.toISOString(), now)} <span class="muted">(at ${when(l.expiresAt)})</span></dd>
