@@ -48,6 +48,7 @@ export function cloudEvent(record: ExportRecord, { source }: CloudEventOptions):
       resources: e.resources,
       error_code: e.errorCode,
       read_only: e.readOnly,
+      details: e.details,
       provider: record.source?.provider,
       account: record.source?.account,
     },

@@ -34,6 +34,7 @@ const API_ACTIVITY = {
   category_name: 'Application Activity',
 };
 
+const CLOUDS = new Set(['aws', 'gcp']);
 const SEVERITY: Record<number, string> = { 1: 'Informational', 2: 'Low', 4: 'High' };
 const ACTIVITY: Record<number, string> = { 1: 'Create', 2: 'Read', 3: 'Update', 4: 'Delete', 99: 'Other' };
 
@@ -189,8 +190,9 @@ function activityEvent(e: ActivityEvent, id: string, source: Source, product: { 
       ...(r.type ? { type: r.type } : {}),
       ...(r.name ? { name: r.name } : {}),
     })),
-    // The provider is the key's: once the key is purged the event goes without a cloud.
-    ...(source.provider
+    // The provider is the key's (once the key is purged the event goes without a cloud); a
+    // Kubernetes cluster or GitHub is not a cloud provider in OCSF's sense.
+    ...(source.provider && CLOUDS.has(source.provider)
       ? {
           cloud: {
             provider: source.provider.toUpperCase(),
@@ -204,6 +206,8 @@ function activityEvent(e: ActivityEvent, id: string, source: Source, product: { 
       key_id: e.keyId,
       upstream_event_id: e.eventId,
       read_only: e.readOnly,
+      // What else the upstream recorded (Kubernetes: request URI, response code, addresses).
+      details: e.details,
     },
   };
 }

@@ -154,9 +154,9 @@ describe.each(STORES)('export cursor ($name)', ({ fresh }) => {
       expect(await store.claimExportCursor('siem', 'host-a', new Date(), until)).toEqual(moved);
       // Once its time has passed, another holder may take it; the old holder can no longer move it.
       const later = new Date(until.getTime() + 1);
-      expect(await store.claimExportCursor('siem', 'host-b', later, new Date(later.getTime() + 60_000))).toEqual(
-        moved,
-      );
+      expect(
+        await store.claimExportCursor('siem', 'host-b', later, new Date(later.getTime() + 60_000)),
+      ).toEqual(moved);
       expect(await store.advanceExportCursor('siem', 'host-a', EXPORT_START, until)).toBe(false);
       await store.releaseExportCursor('siem', 'host-b');
       expect(await store.claimExportCursor('siem', 'host-c', new Date(), until)).toEqual(moved);
