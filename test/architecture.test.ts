@@ -167,6 +167,29 @@ function folderCycles(imports: Import[]): string[] {
   return out;
 }
 
+/** A lease's end and a run's completion are use-cases (leases/); the HTTP layer only calls them. */
+const USE_CASE_WRITES = ['endLease(', '.completeRun(', '.markRevoked('];
+
+function useCaseWrites(file: string, source: string): string[] {
+  return USE_CASE_WRITES.filter((call) => source.includes(call)).map((call) => `${file}: ${call}`);
+}
+
+/** Choosing which providers run is wiring: a file below `dir` importing two providers does it. */
+function wiringIn(dir: string, imports: Import[]): string[] {
+  const providers = ['aws', 'gcp', 'github', 'kubernetes'];
+  const chosen = new Map<string, Set<string>>();
+  for (const { from, to } of imports) {
+    const name = /^exchanger\/providers\/([a-z]+)\.ts$/.exec(to)?.[1];
+    if (!from.startsWith(dir) || !name || !providers.includes(name)) continue;
+    chosen.set(from, (chosen.get(from) ?? new Set()).add(name));
+  }
+  return [...chosen]
+    .filter(([, names]) => names.size > 1)
+    .map(
+      ([from, names]) => `${from} chooses among providers (${[...names].join(', ')}): wiring belongs in cli/`,
+    );
+}
+
 const IMPORT =
   /(?:^|\n)\s*(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
@@ -209,9 +232,35 @@ describe('architecture', () => {
     expect(imports).toContainEqual({ from: 'src/main/run.ts', to: 'src/client/exchanger.ts' });
     // a dynamic import counts too
     expect(imports).toContainEqual({
-      from: 'exchanger/providers/from-env.ts',
+      from: 'exchanger/cli/providers-from-env.ts',
       to: 'exchanger/providers/gcp.ts',
     });
+  });
+
+  it('keeps use-cases out of server/ and wiring out of providers/', () => {
+    // Where docs/architecture.md puts them: a lease's end beside the exchange, wiring in cli/.
+    for (const room of [
+      'exchanger/leases/revoke.ts',
+      'exchanger/leases/end-run.ts',
+      'exchanger/cli/providers-from-env.ts',
+    ])
+      expect(files).toContain(room);
+    const server = files.filter((f) => f.startsWith('exchanger/server/'));
+    expect(server.length).toBeGreaterThan(5);
+    expect(server.flatMap((f) => useCaseWrites(f, readFileSync(join(REPO_ROOT, f), 'utf8')))).toEqual([]);
+    expect(wiringIn('exchanger/providers/', imports)).toEqual([]);
+  });
+
+  it('finds use-case writes in an HTTP file and wiring in providers/', () => {
+    expect(
+      useCaseWrites('exchanger/server/x.ts', 'await endLease(deps, lease, end);\nstore.completeRun(run)'),
+    ).toEqual(['exchanger/server/x.ts: endLease(', 'exchanger/server/x.ts: .completeRun(']);
+    expect(
+      wiringIn('exchanger/providers/', [
+        { from: 'exchanger/providers/pick.ts', to: 'exchanger/providers/aws.ts' },
+        { from: 'exchanger/providers/pick.ts', to: 'exchanger/providers/gcp.ts' },
+      ]),
+    ).toEqual(['exchanger/providers/pick.ts chooses among providers (aws, gcp): wiring belongs in cli/']);
   });
 
   it('every import runs downwards, without folder cycles', () => {

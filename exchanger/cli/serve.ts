@@ -26,7 +26,6 @@ import { type ProxyTrust, parseProxyTrust } from '../net/client-address.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { PolicySnapshot } from '../policy/snapshot.js';
 import type { Policy } from '../policy/types.js';
-import { buildGuards, buildProviders, checkProviderRoles, githubAppFromEnv } from '../providers/from-env.js';
 import { activityRoute } from '../server/activity-route.js';
 import { createServer } from '../server/app.js';
 import { approvalRoutes } from '../server/approval-routes.js';
@@ -45,6 +44,7 @@ import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
 import { gateFromEnv, reconcileIntervalFromEnv } from './gate-from-env.js';
 import { kubernetesAuditFromEnv } from './kubernetes-audit-from-env.js';
 import { loadAside, validateAside } from './policy-aside.js';
+import { buildGuards, buildProviders, checkProviderRoles, githubAppFromEnv } from './providers-from-env.js';
 import { slackFromEnv, warnSlackUnconfigured } from './slack-from-env.js';
 import { workerShare } from './worker-share.js';
 

@@ -1,6 +1,7 @@
 /**
- * Ending one lease, whoever asks: the job's post step with its revoke token (`server/revoke.ts`)
- * or GitHub's workflow_run webhook (`server/webhook.ts`). The credential is revoked upstream where
+ * Ending one lease, whoever asks: the job's post step with its revoke token (`revoke.ts`), the
+ * end of its run (`end-run.ts`), an admin (`revoke-by-admin.ts`), or the exchange when the run
+ * completed while it minted (`exchange/mint.ts`). The credential is revoked upstream where
  * the provider can, from the sealed secret alone, whatever the policy says now; the lease is
  * marked revoked, with its audit row, in every case.
  */

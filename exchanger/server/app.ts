@@ -1,6 +1,6 @@
 /**
  * The HTTP surface (reference.md §3, HTTP API): routing, request ids, error bodies, per-request logs.
- * The work itself lives in exchange/ and revoke.ts; this file only translates HTTP.
+ * The work itself lives in exchange/ and leases/; this file only translates HTTP.
  */
 import {
   createServer as createHttpServer,
@@ -12,6 +12,7 @@ import { JitkeyError } from '../errors.js';
 import { exchange } from '../exchange/exchange.js';
 import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
 import type { ExchangeDeps } from '../exchange/types.js';
+import { revoke } from '../leases/revoke.js';
 import { childLogger, type Logger } from '../log.js';
 import { bindClientAddress, NO_TRUSTED_PROXIES, type ProxyTrust } from '../net/client-address.js';
 import { requestClient } from '../net/request-client.js';
@@ -38,7 +39,6 @@ import {
 } from './limits.js';
 import type { Metrics } from './metrics.js';
 import { newRequestId } from './request-id.js';
-import { revoke } from './revoke.js';
 import { SLACK_BODY_BYTES, SLACK_INTERACTIONS_PATH } from './slack-route.js';
 import { clientAddress, handleWebhook, screenWebhook, WEBHOOK_PATH, type WebhookDeps } from './webhook.js';
 import { createWebhookBudget } from './webhook-budget.js';

@@ -13,24 +13,19 @@
  * - A `completed` delivery already acted on (same `X-GitHub-Delivery`, or same signed body):
  *   200 `{"revoked": 0, "replayed": true}`, not acted on again; audited like a replayed token
  *   (the first replay per minute, then a count).
- * - `workflow_run completed`: the run attempt is recorded as completed (later exchanges with its
- *   tokens get `403 run_completed`), then each of its leases is revoked: GitHub tokens deleted
- *   upstream, every lease marked revoked with its own audit row. Answer: 200 `{"revoked": N}`.
+ * - `workflow_run completed`: the run ends (`leases/end-run.ts`: the attempt recorded as
+ *   completed, its approval requests closed, each of its leases ended). Answer: 200
+ *   `{"revoked": N}`.
  *
  * - `deployment_protection_rule requested` (GitHub's deployment gate, when a GitHub App is set):
  *   checked, handed to the gate and answered `202` at once; the gate decides in the background and
  *   answers GitHub through its API (`gate/`). Without a GitHub App the event is ignored (204).
- *
- * Revoking never depends on the role still being in the policy: a renamed or removed role's
- * GitHub tokens are deleted all the same.
  */
 import type { IncomingMessage } from 'node:http';
 import { invalidRequest, JitkeyError } from '../errors.js';
 import { auditsRefusal, type RefusalFold } from '../exchange/refusal-fold.js';
-import type { RunApprovals } from '../exchange/types.js';
 import { parseSignature, signatureCheck } from '../github/webhook-signature.js';
-import { type EndLeaseDeps, endLease } from '../leases/end.js';
-import { unsealForRunEnd } from '../leases/run-end.js';
+import { type EndRunDeps, endRun } from '../leases/end-run.js';
 import { clientAddress } from '../net/client-address.js';
 import { requestClient } from '../net/request-client.js';
 import type { AuditClient, RunKey } from '../store/types.js';
@@ -42,10 +37,9 @@ import type { DeliveryMemory } from './webhook-deliveries.js';
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 export const WEBHOOK_PATH = '/v1/github/webhook';
 
-export interface WebhookDeps extends EndLeaseDeps {
+export interface WebhookDeps extends EndRunDeps {
   webhookSecret?: string;
   refusals?: RefusalFold | undefined;
-  approvals?: Pick<RunApprovals, 'closeRun'> | undefined;
   /** GitHub's deployment gate (`gate/gate.ts`): without it `deployment_protection_rule` is ignored. */
   gate?: { requested(payload: Record<string, unknown>, requestId: string): void } | undefined;
 }
@@ -197,39 +191,6 @@ async function refuseSignature(deps: WebhookDeps, req: IncomingMessage, requestI
     'invalid_token',
     'X-Hub-Signature-256 is missing or does not match: the webhook secret in GitHub must equal JITKEY_GITHUB_WEBHOOK_SECRET',
   );
-}
-
-/** Records the attempt as completed and revokes its leases; returns how many it revoked. */
-export async function endRun(
-  deps: WebhookDeps,
-  run: RunKey,
-  requestId: string,
-  client: AuditClient = {},
-): Promise<number> {
-  const claims = { repository_id: run.repositoryId, run_id: run.runId, run_attempt: run.runAttempt };
-  const leases = await deps.store.completeRun(run, deps.now(), {
-    at: deps.now(),
-    requestId,
-    event: 'webhook',
-    outcome: 'allowed',
-    reason: `workflow_run completed: run ${run.runId} attempt ${run.runAttempt} ended; revoking its leases`,
-    claims,
-    ...client,
-  });
-  // Its approval requests first: nobody should be asked to approve for a job that has ended.
-  await deps.approvals?.closeRun?.(run);
-  for (const lease of leases) {
-    const sealed = lease.sealedRunEnd;
-    const key = deps.webhookSecret;
-    await endLease(deps, lease, {
-      requestId,
-      secret: sealed && key ? () => unsealForRunEnd(sealed, key, lease.id) : undefined,
-      why: ': workflow run completed',
-      claims,
-      client,
-    });
-  }
-  return leases.length;
 }
 
 interface Payload {

@@ -11,12 +11,12 @@ import type { Logger } from '../log.js';
 import { parseServiceUrl } from '../net/service-url.js';
 import type { Guard } from '../policy/guard.js';
 import type { Policy } from '../policy/types.js';
-import { createAwsProvider } from './aws.js';
-import { createGithubProvider } from './github.js';
-import { createKubernetesProvider } from './kubernetes.js';
-import { createKubeApi } from './kubernetes-api.js';
-import { kubeCredentialsFromEnv } from './kubernetes-config.js';
-import type { Provider, Providers } from './types.js';
+import { createAwsProvider } from '../providers/aws.js';
+import { createGithubProvider } from '../providers/github.js';
+import { createKubernetesProvider } from '../providers/kubernetes.js';
+import { createKubeApi } from '../providers/kubernetes-api.js';
+import { kubeCredentialsFromEnv } from '../providers/kubernetes-config.js';
+import type { Provider, Providers } from '../providers/types.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -45,7 +45,7 @@ export function buildProviders(
   const gcpEndpoint = env.JITKEY_GCP_IAM_ENDPOINT?.trim();
   if (gcpEndpoint) parseServiceUrl(gcpEndpoint, 'JITKEY_GCP_IAM_ENDPOINT');
   providers.gcp = lazyProvider('gcp', async () => {
-    const { createGcpProvider, gcpConfigFromEnv } = await import('./gcp.js');
+    const { createGcpProvider, gcpConfigFromEnv } = await import('../providers/gcp.js');
     return createGcpProvider({ ...gcpConfigFromEnv(env), log: deps.log });
   });
   // Cheap (no client library: see kubernetes-api.ts), so built now; a bad JITKEY_KUBECONFIG stops the start.

@@ -1,22 +1,27 @@
 /**
- * POST /v1/revoke: `{lease_id, revoke_token}` → 204. Upstream revocation where the provider
- * allows it (GitHub tokens); the lease is marked revoked in every case. A wrong lease id and a
- * wrong token get the same answer, so the endpoint tells a guesser nothing.
+ * The job ends its own lease with the revoke token the exchange gave it (`POST /v1/revoke`,
+ * translated by `server/app.ts`). Upstream revocation where the provider allows it; the lease is
+ * marked revoked in every case. A wrong lease id and a wrong token get the same answer, so the
+ * endpoint tells a guesser nothing.
  */
 import { invalidRequest, JitkeyError } from '../errors.js';
-import { endLease } from '../leases/end.js';
-import { revokeTokenMatches, unseal } from '../leases/secrets.js';
 import type { Logger } from '../log.js';
 import type { Policy } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
 import type { AuditClient, Store } from '../store/types.js';
-import type { Metrics } from './metrics.js';
+import { endLease } from './end.js';
+import { revokeTokenMatches, unseal } from './secrets.js';
+
+/** What revoking counts; `server/metrics.ts` provides it. */
+export interface RevokeMetrics {
+  revocations: { inc(labels: { provider: string; outcome: 'upstream' | 'local' }): void };
+}
 
 export interface RevokeDeps {
   policy: () => Policy;
   store: Store;
   providers: Providers;
-  metrics: Metrics;
+  metrics: RevokeMetrics;
   log: Logger;
   now: () => Date;
 }
