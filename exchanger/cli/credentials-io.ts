@@ -1,33 +1,66 @@
 /**
  * What `jitkey credentials` reads and writes outside the exchanger: the job's OIDC token (from a
- * variable or a file, never from the command line) and the files it leaves for the job (0600,
+ * variable, a file or a command's output, never from the command line) and the files it leaves for the job (0600,
  * created exclusively, never inside the CI's checkout, from which artifacts and caches are taken).
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { UsageError } from './args.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Where a token comes from; read again at each use (a file may be refreshed meanwhile). */
+/**
+ * Where a token comes from; read again at each use: a file may be refreshed meanwhile, and a
+ * command (`buildkite-agent oidc request-token …`) prints a fresh token each time it runs.
+ */
 export interface TokenSource {
   /** `the variable JITKEY_ID_TOKEN`, `the file /run/token`: for messages. */
   label: string;
-  kind: 'env' | 'file';
+  kind: 'env' | 'file' | 'command';
   read(): string;
 }
+
+/** A token command may take this long (an agent asking its API for a token). */
+const COMMAND_TIMEOUT_MS = 60_000;
 
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** `--token-env` / `--token-file` (or the `--redeem-…` pair): one of them, or undefined when neither. */
+/** `--token-env`, `--token-file` or `--token-command` (or a `--redeem-…` one): one, or undefined when none. */
 export function tokenSource(
   env: Env,
-  flags: { env: string | undefined; file: string | undefined },
-  flagNames: { env: string; file: string },
+  flags: { env: string | undefined; file: string | undefined; command?: string | undefined },
+  flagNames: { env: string; file: string; command?: string },
 ): TokenSource | undefined {
-  if (flags.env !== undefined && flags.file !== undefined) {
-    throw new UsageError(`give ${flagNames.env} or ${flagNames.file}, not both`);
+  const given = (['env', 'file', 'command'] as const).filter((k) => flags[k] !== undefined);
+  if (given.length > 1) {
+    throw new UsageError(`give one of ${given.map((k) => flagNames[k]).join(', ')}, not several`);
+  }
+  if (flags.command !== undefined) {
+    const command = flags.command;
+    const flag = flagNames.command ?? '--token-command';
+    const label = `the output of ${flag}`;
+    return {
+      label,
+      kind: 'command',
+      read: () => {
+        let out: string;
+        try {
+          // Its stderr is the job's (an agent's log lines); only its stdout is the token.
+          out = execFileSync('sh', ['-c', command], {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'inherit'],
+            timeout: COMMAND_TIMEOUT_MS,
+            env: { ...env },
+          });
+        } catch (e) {
+          const status = (e as { status?: number | null }).status;
+          throw new UsageError(`${flag} failed${status ? ` (exit ${status})` : ''}: ${command}`);
+        }
+        return checkJwt(out, label, flag);
+      },
+    };
   }
   if (flags.env !== undefined) {
     const name = flags.env;

@@ -31,7 +31,7 @@ import {
   type Lease,
 } from './exchange-client.js';
 
-const USAGE = `jitkey credentials --url URL --role ROLE (--token-env VAR | --token-file FILE)
+const USAGE = `jitkey credentials --url URL --role ROLE (--token-env VAR | --token-file FILE | --token-command CMD)
          [--format export|dotenv|credential-process|kubeconfig|json] [--out FILE] [--kubeconfig FILE]
          [--lease-file FILE] [--duration 15m] [--wait-approval 30m]
          [--redeem-token-env VAR | --redeem-token-file FILE]
@@ -123,6 +123,7 @@ function readRequest(argv: string[], env: CredentialsDeps['env']): { url: string
       role: { type: 'string' },
       'token-env': { type: 'string' },
       'token-file': { type: 'string' },
+      'token-command': { type: 'string' },
       'redeem-token-env': { type: 'string' },
       'redeem-token-file': { type: 'string' },
       format: { type: 'string', default: 'export' },
@@ -145,10 +146,14 @@ function readRequest(argv: string[], env: CredentialsDeps['env']): { url: string
   }
   const token = tokenSource(
     env,
-    { env: values['token-env'], file: values['token-file'] },
-    { env: '--token-env', file: '--token-file' },
+    { env: values['token-env'], file: values['token-file'], command: values['token-command'] },
+    { env: '--token-env', file: '--token-file', command: '--token-command' },
   );
-  if (!token) throw usage("give --token-env VAR or --token-file FILE: where the job's OIDC token is");
+  if (!token) {
+    throw usage(
+      "give --token-env VAR, --token-file FILE or --token-command CMD: where the job's OIDC token is",
+    );
+  }
   const duration = (flag: string, text: string | undefined) => {
     if (text === undefined) return undefined;
     try {
@@ -178,7 +183,9 @@ function readRequest(argv: string[], env: CredentialsDeps['env']): { url: string
   const paths = [request.out, request.kubeconfig, request.leaseFile].filter(Boolean);
   if (new Set(paths).size !== paths.length)
     throw usage('--out, --kubeconfig and --lease-file must be different files');
-  token.read(); // an unset variable or unreadable file is a usage error, before anything is sent
+  // An unset variable or unreadable file is a usage error before anything is sent (a command is
+  // run once, when its token is needed: each run may mint a token).
+  if (token.kind !== 'command') token.read();
   return { url: values.url, request };
 }
 
@@ -190,7 +197,7 @@ async function redeemAfterApproval(
   deps: CredentialsDeps,
 ): Promise<Lease> {
   // A variable cannot change during the job: without a second token the approval could never be redeemed.
-  const redeemWith = request.redeemToken ?? (request.token.kind === 'file' ? request.token : undefined);
+  const redeemWith = request.redeemToken ?? (request.token.kind === 'env' ? undefined : request.token);
   if (!redeemWith) {
     throw new ApprovalEnded(
       `Role '${request.role}' needs approval (request ${pending.request_id}), and redeeming an approval spends a second, unused token, ` +

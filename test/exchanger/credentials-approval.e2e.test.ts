@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApprovalStack, startApprovalStack } from '../approvals/support.js';
 import { eventually } from '../support/eventually.js';
-import { ciJob, type RunningClient } from '../support/jitkey-credentials.js';
+import { ciJob, fakeBuildkiteAgent, type RunningClient } from '../support/jitkey-credentials.js';
 
 let s: ApprovalStack;
 let runId = 7000;
@@ -75,6 +75,27 @@ describe('jitkey credentials and approvals', () => {
     );
     started.job.assertNoSecret(started.first, [run]);
     started.job.assertNoSecret(started.second, [run]);
+  });
+
+  it('with --token-command (Buildkite), runs the command again for a fresh token to redeem', async () => {
+    const run = String(++runId);
+    const job = ciJob();
+    const tokens = [s.stack.idp.mint({ run_id: run }), s.stack.idp.mint({ run_id: run })];
+    const agent = fakeBuildkiteAgent(job.dir, tokens);
+    const client = job.start(
+      [
+        ...['--url', s.stack.exchanger.url, '--role', 'db-admin', '--format', 'json'],
+        ...['--token-command', 'buildkite-agent oidc request-token --audience jitkey'],
+      ],
+      { PATH: `${agent.bin}:${process.env.PATH ?? ''}`, BUILDKITE: 'true' },
+    );
+    const id = await requestIdOf(client);
+    expect((await s.cli(['approve', id], 'alice')).code).toBe(0);
+    const done = await client.done;
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ role: 'db-admin', provider: 'aws' });
+    expect(readFileSync(agent.log, 'utf8')).toBe('oidc request-token --audience jitkey\n'.repeat(2));
+    for (const token of tokens) job.assertNoSecret(token, [done]);
   });
 
   it("fails with the approver's reason when denied (exit 3)", async () => {

@@ -9,7 +9,7 @@
  *   job.assertNoSecret(token, [run]);                     // not in outputs nor in any file written
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -101,3 +101,29 @@ export function ciJob(o: { bundle?: boolean } = {}): CiJob {
 
 /** The file's permission bits, e.g. 0o600. */
 export const modeOf = (path: string) => statSync(path).mode & 0o777;
+
+/**
+ * A `buildkite-agent` on PATH for the plugin's hooks: `oidc request-token …` prints the next of
+ * `tokens` (each once) and logs its arguments to `log`. Returns the directory to put first on PATH.
+ */
+export function fakeBuildkiteAgent(dir: string, tokens: string[]): { bin: string; log: string } {
+  const bin = join(dir, 'fake-bin');
+  const store = join(dir, 'fake-tokens');
+  mkdirSync(bin);
+  mkdirSync(store);
+  for (const [i, t] of tokens.entries()) writeFileSync(join(store, String(i + 1)), t);
+  const log = join(dir, 'fake-agent.log');
+  writeFileSync(
+    join(bin, 'buildkite-agent'),
+    `#!/bin/sh
+printf '%s\\n' "$*" >> '${log}'
+[ "$1 $2" = "oidc request-token" ] || { echo "buildkite-agent (fake): unexpected $*" >&2; exit 2; }
+next=$(ls '${store}' | sort -n | head -n 1)
+[ -n "$next" ] || { echo "buildkite-agent (fake): no token left" >&2; exit 1; }
+cat '${store}'/"$next"
+rm '${store}'/"$next"
+`,
+    { mode: 0o755 },
+  );
+  return { bin, log };
+}
