@@ -1,5 +1,6 @@
 /**
- * The shipped CI glue, run as each CI runs it, against `jitkey serve` and the STS stand-in:
+ * The shipped CI glue, run as each CI runs it, against `jitkey serve` and the STS stand-in, with
+ * tokens of GitLab's and Buildkite's own shapes (`ci-claims.ts`) from issuers of those kinds:
  * - templates/gitlab/template.yml: its inputs interpolated as GitLab does (`$[[ inputs.x ]]`), the
  *   `.jitkey` job's id_tokens as variables, before_script and the job's script in one shell,
  *   after_script in a shell of its own;
@@ -13,15 +14,45 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { runCli } from '../support/exchanger-process.js';
 import { BUNDLE, ciJob, fakeBuildkiteAgent } from '../support/jitkey-credentials.js';
+import { type OidcIssuer, startOidcIssuer } from '../support/oidc-issuer.js';
 import { REPO_ROOT } from '../support/paths.js';
-import { type Stack, startStack } from '../support/stack.js';
+import { ROLE_ARN, type Stack, startStack } from '../support/stack.js';
 
 let stack: Stack;
+let gitlab: OidcIssuer;
+let buildkite: OidcIssuer;
+/** Roles for the claims `ci-claims.ts` mints: GitLab's project, Buildkite's organization and pipeline. */
+const policy = () => `version: 1
+issuers:
+  - { url: ${gitlab.url}, audience: jitkey, kind: gitlab }
+  - { url: ${buildkite.url}, audience: jitkey, kind: buildkite }
+defaults: { duration: 15m, max_duration: 1h }
+roles:
+  gitlab-deploy:
+    provider: aws
+    aws: { role_arn: ${ROLE_ARN}, region: us-east-1 }
+    issuers: [${gitlab.url}]
+    allow:
+      - project_id: "20"
+        project_path: my-group/my-project
+        ref_protected: "true"
+  buildkite-deploy:
+    provider: aws
+    aws: { role_arn: ${ROLE_ARN}, region: us-east-1 }
+    issuers: [${buildkite.url}]
+    allow:
+      - organization_id: 0184990a-477b-4fa8-9968-496074483a77
+        pipeline_id: 0184990a-4782-42b5-afc1-16715b10b1a0
+        build_branch: main
+`;
 beforeAll(async () => {
-  stack = await startStack();
+  gitlab = await startOidcIssuer({ shape: 'gitlab' });
+  buildkite = await startOidcIssuer({ shape: 'buildkite' });
+  stack = await startStack({ policy });
 }, 60_000);
 afterAll(async () => {
   await stack?.stop();
+  await Promise.all([gitlab?.stop(), buildkite?.stop()]);
 });
 
 /** The job's own step: the SDK's default chain, from the environment, asks STS who it is. */
@@ -33,14 +64,24 @@ sts.destroy();
 `;
 const CLIENT = `node ${BUNDLE}`;
 
-async function auditEvents(runId: string) {
+/** The audit rows of the lease an `issued …` line names: event, outcome, and the job's own claims. */
+async function auditOf(issued: string) {
+  const leaseId = /\(lease (lease_\S+)\)/.exec(issued)?.[1];
+  expect(leaseId).toBeDefined();
   const out = await runCli(['audit', '--store', stack.exchanger.store, '--json']);
   return out.stdout
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { event: string; outcome: string; claims: { run_id?: string } })
-    .filter((r) => r.claims?.run_id === runId)
-    .map((r) => [r.event, r.outcome]);
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          event: string;
+          outcome: string;
+          lease_id?: string;
+          claims: Record<string, unknown>;
+        },
+    )
+    .filter((r) => r.lease_id === leaseId);
 }
 
 /** A GitLab include: the spec's defaults and the given inputs replace `$[[ inputs.x ]]`, as GitLab does. */
@@ -65,15 +106,15 @@ describe('templates/gitlab/template.yml', () => {
   it("gives the job's script credentials, and its after_script revokes them", async () => {
     const job = ciJob();
     writeFileSync(job.path('who.mjs'), WHO_AM_I);
-    const jitkey = gitlabJob({ url: stack.exchanger.url, role: 'deploy', client: CLIENT });
+    const jitkey = gitlabJob({ url: stack.exchanger.url, role: 'gitlab-deploy', client: CLIENT });
     expect(jitkey.id_tokens).toEqual({
       JITKEY_ID_TOKEN: { aud: 'jitkey' },
       JITKEY_REDEEM_ID_TOKEN: { aud: 'jitkey' },
     });
     // The runner: id_tokens and variables in the environment, before_script + script in one shell.
     const tokens = {
-      JITKEY_ID_TOKEN: stack.idp.mint({ run_id: '9101' }),
-      JITKEY_REDEEM_ID_TOKEN: stack.idp.mint({ run_id: '9101' }),
+      JITKEY_ID_TOKEN: gitlab.mint(),
+      JITKEY_REDEEM_ID_TOKEN: gitlab.mint(),
     };
     const env = {
       ...jitkey.variables,
@@ -90,19 +131,23 @@ describe('templates/gitlab/template.yml', () => {
     expect(main.code, main.err).toBe(0);
     expect(main.out.trim()).toMatch(/^arn:aws:sts::111122223333:assumed-role\/web-deploy\/jitkey-/);
     expect(main.err).toMatch(
-      /^jitkey: issued aws credentials for role 'deploy' until \S+ \(lease lease_\S+\): AWS_ACCESS_KEY_ID, /,
+      /^jitkey: issued aws credentials for role 'gitlab-deploy' until \S+ \(lease lease_\S+\): AWS_ACCESS_KEY_ID, /,
     );
     const dir = join(job.dir, 'jitkey-424242');
     expect(readFileSync(join(dir, 'env'), 'utf8')).toContain("export AWS_ACCESS_KEY_ID='");
 
     const after = await job.sh(jitkey.after_script.join('\n'), env);
     expect(after.code, after.err).toBe(0);
-    expect(after.err).toMatch(/^jitkey: revoked lease lease_\S+ \(role deploy\); deleted \S+\/env\.\n$/);
+    expect(after.err).toMatch(
+      /^jitkey: revoked lease lease_\S+ \(role gitlab-deploy\); deleted \S+\/env\.\n$/,
+    );
     expect(existsSync(dir)).toBe(false);
-    expect(await auditEvents('9101')).toEqual([
+    const rows = await auditOf(main.err);
+    expect(rows.map((r) => [r.event, r.outcome])).toEqual([
       ['revoke', 'revoked'],
       ['exchange', 'allowed'],
     ]);
+    expect(rows[1]!.claims).toMatchObject({ project_path: 'my-group/my-project', pipeline_id: '574' });
     for (const token of Object.values(tokens)) {
       expect(main.out + main.err + after.out + after.err).not.toContain(token);
     }
@@ -113,7 +158,7 @@ describe('templates/buildkite (plugin sketch)', () => {
   it('the environment hook exports credentials to the command; pre-exit revokes them', async () => {
     const job = ciJob();
     writeFileSync(job.path('who.mjs'), WHO_AM_I);
-    const token = stack.idp.mint({ run_id: '9202' });
+    const token = buildkite.mint();
     const agent = fakeBuildkiteAgent(job.dir, [token]);
     const hooks = join(REPO_ROOT, 'templates/buildkite/hooks');
     const env = {
@@ -121,7 +166,7 @@ describe('templates/buildkite (plugin sketch)', () => {
       BUILDKITE: 'true',
       BUILDKITE_JOB_ID: '0184990a-477b-4fa8-9968-496074483cee',
       BUILDKITE_PLUGIN_JITKEY_URL: stack.exchanger.url,
-      BUILDKITE_PLUGIN_JITKEY_ROLE: 'deploy',
+      BUILDKITE_PLUGIN_JITKEY_ROLE: 'buildkite-deploy',
       BUILDKITE_PLUGIN_JITKEY_CLIENT: CLIENT,
       TMPDIR: job.dir,
       AWS_ENDPOINT_URL_STS: stack.sts.url,
@@ -130,7 +175,7 @@ describe('templates/buildkite (plugin sketch)', () => {
     // The agent runs the hook and hands the environment it leaves to the command.
     const command = await job.sh(`bash -c '. ${hooks}/environment && node ${job.path('who.mjs')}'`, env);
     expect(command.code, command.err).toBe(0);
-    expect(command.out).toContain('--- :key: jitkey: credentials for role deploy\n');
+    expect(command.out).toContain('--- :key: jitkey: credentials for role buildkite-deploy\n');
     expect(command.out.trim().split('\n').at(-1)).toMatch(
       /^arn:aws:sts::111122223333:assumed-role\/web-deploy\/jitkey-/,
     );
@@ -138,12 +183,14 @@ describe('templates/buildkite (plugin sketch)', () => {
 
     const exit = await job.sh(`bash ${hooks}/pre-exit`, env);
     expect(exit.code, exit.err).toBe(0);
-    expect(exit.err).toMatch(/^jitkey: revoked lease lease_\S+ \(role deploy\); deleted /);
+    expect(exit.err).toMatch(/^jitkey: revoked lease lease_\S+ \(role buildkite-deploy\); deleted /);
     expect(existsSync(join(job.dir, `jitkey-${env.BUILDKITE_JOB_ID}`))).toBe(false);
-    expect(await auditEvents('9202')).toEqual([
+    const rows = await auditOf(command.err);
+    expect(rows.map((r) => [r.event, r.outcome])).toEqual([
       ['revoke', 'revoked'],
       ['exchange', 'allowed'],
     ]);
+    expect(rows[1]!.claims).toMatchObject({ pipeline_slug: 'super-duper-app', build_number: '12' });
     expect(command.out + command.err + exit.out + exit.err).not.toContain(token);
   });
 });
