@@ -18,6 +18,8 @@ export interface ServerProcess {
   rssKiB(): number;
   /** CPU time used so far (user + system) by the process and its children (workers), seconds. */
   cpuSeconds(): number;
+  /** Sends `signal` to the process and its children (workers). */
+  signalAll(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,9 @@ async function launch(args: string[], env: NodeJS.ProcessEnv, logPath: string): 
     logPath,
     rssKiB: () => rssKiB(pid),
     cpuSeconds: () => descendants(pid).reduce((sum, p) => sum + cpuSeconds(p), 0),
+    signalAll: (signal) => {
+      for (const p of descendants(pid)) process.kill(p, signal);
+    },
     async stop() {
       if (exitCode === undefined) child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -99,6 +104,10 @@ export interface ExchangerOptions {
   workers?: number;
   /** More arguments to `jitkey serve` (`--no-console`). */
   extraArgs?: string[];
+  /** `--store`; default an SQLite file in `dir` (or `BENCH_STORE`). */
+  store?: string;
+  /** Load `loop-delay.ts` into every process of the server, writing to this file on SIGUSR2. */
+  loopDelayFile?: string;
 }
 
 export function startExchangerProcess(options: ExchangerOptions): Promise<ServerProcess> {
@@ -116,12 +125,22 @@ export function startExchangerProcess(options: ExchangerOptions): Promise<Server
       '--port',
       '0',
       '--store',
-      process.env.BENCH_STORE ?? `sqlite:${storePath}`,
+      options.store ?? process.env.BENCH_STORE ?? `sqlite:${storePath}`,
       '--workers',
       String(options.workers ?? 1),
       ...(options.extraArgs ?? []),
     ],
-    { PATH: process.env.PATH ?? '', JITKEY_LOG_LEVEL: 'info', ...options.env },
+    {
+      PATH: process.env.PATH ?? '',
+      JITKEY_LOG_LEVEL: 'info',
+      ...options.env,
+      ...(options.loopDelayFile
+        ? {
+            NODE_OPTIONS: `--import ${join(REPO_ROOT, 'lib/bench/loop-delay.js')}`,
+            BENCH_LOOP_DELAY_FILE: options.loopDelayFile,
+          }
+        : {}),
+    },
     join(options.dir, 'exchanger.log'),
   );
 }
@@ -148,4 +167,21 @@ export function listenOverflows(): number {
     if (names[0] === 'TcpExt:' && at > 0) return Number(values[at]);
   }
   return Number.NaN;
+}
+
+/**
+ * The floor (`bench/floor.ts`): a minimal exchanger doing only the unavoidable work, against the
+ * same issuer and STS stand-in as `jitkey serve` (`env`: the STS endpoint and keys).
+ */
+export function startFloor(
+  dir: string,
+  issuerUrl: string,
+  env: Record<string, string>,
+): Promise<ServerProcess> {
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  return launch(
+    [...prof, join(REPO_ROOT, 'lib/bench/floor.js'), '--issuer', issuerUrl, '--db', join(dir, 'floor.db')],
+    { PATH: process.env.PATH ?? '', ...env },
+    join(dir, 'floor.log'),
+  );
 }

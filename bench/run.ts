@@ -4,7 +4,7 @@
  * numbers). Writes the table as JSON under bench/results/.
  *
  *   npm run bench                       # everything, about 2 minutes
- *   BENCH_ONLY=1,2 npm run bench        # some sections
+ *   BENCH_ONLY=1,2 npm run bench        # some sections (11: two instances on PostgreSQL)
  *   BENCH_CPU_PROF=/tmp/prof npm run bench   # also write V8 CPU profiles of `jitkey serve`
  *   BENCH_KEEP=1 npm run bench          # keep the temporary directory (server logs, SQLite files)
  *   BENCH_JITKEY=/other/checkout/lib/exchanger/cli/main.js npm run bench   # measure another build
@@ -20,9 +20,11 @@ import { startStsStandin } from '../test/support/sts-standin.js';
 import { benchAction } from './action.js';
 import { benchConsole } from './console.js';
 import { benchHttp, benchMemory, type HttpContext } from './exchange.js';
-import { benchPolicy } from './policy.js';
-import { benchRefresh } from './refresh.js';
+import { benchFloor } from './floor-section.js';
 import { benchKubernetesAudit } from './kubernetes-audit.js';
+import { benchPolicy } from './policy.js';
+import { benchPostgres } from './postgres-section.js';
+import { benchRefresh } from './refresh.js';
 import { fmt, type Row, renderTable } from './report.js';
 import { benchStoreWriters } from './store-writers.js';
 import { benchVerify } from './verify.js';
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
     [[1], '1 token verification', () => benchVerify(idp, key)],
     [[2], '2 policy evaluation', () => benchPolicy()],
     [[3, 4, 5], '3–5 exchanges over HTTP', () => benchHttp(ctx)],
+    [[3], '3 the floor: a minimal exchanger', () => benchFloor(ctx)],
     [
       [3],
       '3 SQLite shared by worker processes',
@@ -93,6 +96,7 @@ async function main(): Promise<void> {
     [[7], '7 the Action', () => benchAction(ctx)],
     [[8], '8 refresh agent', () => benchRefresh(ctx)],
     [[9], '9 the console', () => benchConsole(ctx)],
+    [[11], '11 two instances on one PostgreSQL', () => benchPostgres(ctx)],
     [[10], '10 the Kubernetes audit filter', () => benchKubernetesAudit()],
   ];
   try {

@@ -1,0 +1,152 @@
+/**
+ * Section 11: two `jitkey serve` instances (one process each) on one PostgreSQL — the embedded
+ * server the tests start (`test/support/embedded-postgres.ts`, fsync off like theirs) — against
+ * `jitkey serve --workers 1` on SQLite, measured in the same run the same way:
+ *
+ * - exchanges/s, each instance driven by its own load generator at once;
+ * - latency at a fixed 300/s in all (150/s on each instance);
+ * - CPU per exchange of each instance ÷ SQLite's, and of the database server;
+ * - statements per exchange: the database's committed transactions (`pg_stat_database`) over the
+ *   throughput run ÷ its exchanges. Outside a transaction every statement commits its own, so
+ *   this counts the round trips an exchange makes.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../test/support/embedded-postgres.js';
+import {
+  type CpuShare,
+  describe,
+  expectAllOk,
+  type HttpContext,
+  startExchanger,
+  withCpu,
+} from './exchange.js';
+import { runLoad } from './load.js';
+import type { LoadJob, LoadResult } from './loadgen.js';
+import { cpuSeconds, type ServerProcess, startExchangerProcess } from './processes.js';
+import { type Row, row } from './report.js';
+import { descendants } from './sched.js';
+import { tokenRecipe } from './tokens.js';
+
+const WARM = 600;
+/** Per instance. */
+const COUNT = 2000;
+const CONNECTIONS = 32;
+const RATE = 300;
+const PACED_SECONDS = 4;
+
+export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
+  const recipe = tokenRecipe(ctx.idp, ctx.key);
+  const closed = (url: string, count: number, connections = CONNECTIONS): LoadJob => ({
+    kind: 'closed',
+    url,
+    path: '/v1/exchange',
+    body: JSON.stringify({ role: 'deploy' }),
+    tokens: { mode: 'preminted', recipe, count },
+    connections,
+    timeoutS: 30,
+    amount: count,
+  });
+  const paced = (url: string, rate: number, count: number): LoadJob => ({
+    kind: 'paced',
+    url,
+    path: '/v1/exchange',
+    body: JSON.stringify({ role: 'deploy' }),
+    tokens: { mode: 'preminted', recipe, count },
+    rate,
+    count,
+  });
+
+  ctx.log('11 SQLite, --workers 1: the baseline');
+  let sqlite: CpuShare;
+  {
+    const { ex } = await startExchanger(ctx, 'pg-baseline-sqlite', {}, 1);
+    try {
+      expectAllOk('SQLite warm-up', await runLoad(closed(ex.url, WARM)), WARM);
+      sqlite = await withCpu(ex, closed(ex.url, 2 * COUNT, 2 * CONNECTIONS));
+      expectAllOk('SQLite', sqlite.result, 2 * COUNT);
+    } finally {
+      await ex.stop();
+    }
+  }
+
+  ctx.log('11 two instances on one PostgreSQL');
+  const db = await startEmbeddedPostgres();
+  const instances: ServerProcess[] = [];
+  const admin = new pg.Client({ connectionString: db.url });
+  try {
+    await admin.connect();
+    for (const n of [1, 2]) {
+      mkdirSync(join(ctx.dir, `pg-${n}`), { recursive: true });
+      instances.push(
+        await startExchangerProcess({
+          dir: join(ctx.dir, `pg-${n}`),
+          policyPath: ctx.policyPath,
+          env: ctx.env,
+          store: db.url,
+          workers: 1,
+          ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
+        }),
+      );
+    }
+    const both = <T>(run: (ex: ServerProcess) => Promise<T>) => Promise.all(instances.map(run));
+    for (const r of await both((ex) => runLoad(closed(ex.url, WARM))))
+      expectAllOk('PostgreSQL warm-up', r, WARM);
+
+    const postmaster = Number(readFileSync(join(db.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const dbCpu = () => descendants(postmaster).reduce((sum, p) => sum + cpuSeconds(p), 0);
+    const commits = async () => {
+      await sleep(1200); // the server publishes its counters within a second of idling
+      const { rows } = await admin.query<{ n: string }>(
+        'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()',
+      );
+      return Number(rows[0]!.n);
+    };
+
+    const commitsBefore = await commits();
+    const dbCpuBefore = dbCpu();
+    const started = performance.now();
+    const max = await both((ex) => withCpu(ex, closed(ex.url, COUNT)));
+    const elapsedS = (performance.now() - started) / 1000;
+    const dbCpuS = dbCpu() - dbCpuBefore;
+    const statements = (await commits()) - commitsBefore - 1; // less the first counter read
+    for (const m of max) expectAllOk('PostgreSQL, two instances', m.result, COUNT);
+    const exchanges = 2 * COUNT;
+
+    const perInstance = Math.round((RATE / 2) * PACED_SECONDS);
+    const atRate = await both((ex) => runLoad(paced(ex.url, RATE / 2, perInstance)));
+    for (const r of atRate) expectAllOk(`PostgreSQL at ${RATE}/s`, r, perInstance);
+
+    const worst = (key: 'p50' | 'p99') => Math.max(...atRate.map((r) => r.latencyMs[key]));
+    const cpu = max.map((m) => m.serverMs);
+    const worstCpu = Math.max(...cpu);
+    const perStatement = statements / exchanges;
+    return [
+      row(11, 'exchanges/s, 2 instances on one PostgreSQL', exchanges / elapsedS, '/s', {
+        baseline: { label: 'SQLite, --workers 1', value: sqlite.result.rate },
+        note: `${COUNT} exchanges on each instance, ${CONNECTIONS} connections each, at once: ${max.map((m) => describe(m.result)).join('; ')}. The embedded PostgreSQL of the tests (fsync off), on the same CPUs, used ${((dbCpuS * 1000) / exchanges).toFixed(3)} ms of CPU per exchange`,
+      }),
+      row(11, 'CPU of jitkey serve per exchange, PostgreSQL (worse instance)', worstCpu, 'ms', {
+        baseline: { label: 'SQLite, --workers 1', value: sqlite.serverMs },
+        goal: { text: '≤ 1.3× SQLite', met: worstCpu <= 1.3 * sqlite.serverMs },
+        note: `instances: ${cpu.map((c) => c.toFixed(3)).join(' and ')} ms`,
+      }),
+      row(11, `latency p50 at ${RATE}/s, 2 instances (worse instance)`, worst('p50'), 'ms', {
+        note: atRate.map((r: LoadResult) => describe(r)).join('; '),
+      }),
+      row(11, `latency p99 at ${RATE}/s, 2 instances (worse instance)`, worst('p99'), 'ms', {
+        goal: { text: '≤ 25 ms', met: worst('p99') <= 25 },
+      }),
+      row(11, 'statements (round trips) to PostgreSQL per exchange', perStatement, '', {
+        goal: { text: '≤ 2', met: perStatement <= 2.05 },
+        note: `${statements} transactions committed in pg_stat_database over ${exchanges} exchanges (the purge's and the pool's own statements included)`,
+      }),
+    ];
+  } finally {
+    await Promise.all(instances.map((ex) => ex.stop()));
+    await admin.end().catch(() => {});
+    await db.stop();
+  }
+}
