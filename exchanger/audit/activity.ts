@@ -61,18 +61,23 @@ export function activityJson(
       polled_at: k.polledAt?.toISOString(),
       next_poll_at: k.status === 'collecting' ? k.nextPollAt.toISOString() : undefined,
     })),
-    events: events.map((e) => ({
-      at: e.at.toISOString(),
-      name: e.name,
-      source: e.source,
-      region: e.region,
-      resources: e.resources,
-      error_code: e.errorCode,
-      read_only: e.readOnly,
-      key_id: e.keyId,
-      event_id: e.eventId,
-      details: e.details,
-    })),
+    events: events.map(activityEventJson),
+  };
+}
+
+/** One event as the API and `jitkey audit lease --json` list it (the SIEM export's `data` too). */
+export function activityEventJson(e: ActivityEvent): Record<string, unknown> {
+  return {
+    at: e.at.toISOString(),
+    name: e.name,
+    source: e.source,
+    region: e.region,
+    resources: e.resources,
+    error_code: e.errorCode,
+    read_only: e.readOnly,
+    key_id: e.keyId,
+    event_id: e.eventId,
+    details: e.details,
   };
 }
 

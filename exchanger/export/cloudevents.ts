@@ -5,6 +5,7 @@
  * (the lease, else the request). `data` is the row as `jitkey audit --json` prints it, or the
  * event as `jitkey audit lease --json` lists it. The id is stable: `source` + `id` is unique.
  */
+import { activityEventJson } from '../audit/activity.js';
 import { auditJsonLine } from '../audit/format.js';
 import type { ExportRecord } from '../store/export-cursor-types.js';
 
@@ -39,16 +40,7 @@ export function cloudEvent(record: ExportRecord, { source }: CloudEventOptions):
     datacontenttype: 'application/json',
     data: {
       lease_id: e.leaseId,
-      key_id: e.keyId,
-      event_id: e.eventId,
-      at: e.at.toISOString(),
-      name: e.name,
-      source: e.source,
-      region: e.region,
-      resources: e.resources,
-      error_code: e.errorCode,
-      read_only: e.readOnly,
-      details: e.details,
+      ...activityEventJson(e),
       provider: record.source?.provider,
       account: record.source?.account,
     },

@@ -63,17 +63,18 @@ describe('runExporter', () => {
     });
     const waits: number[] = [];
     const { log, text } = captured();
-    const result = await runExporter({
-      store,
-      sink: httpsSink({ url: siem.url, body: 'splunk-hec', headers: { authorization: `Splunk ${TOKEN}` } }),
-      toLine: (r) => ocsfEvent(r),
-      name: 'hec',
-      holder: 'test',
-      log,
-      batchSize: 5,
-      sleep: async (ms) => void waits.push(ms),
-    });
-    expect(result.exported).toBe(12);
+    const run = () =>
+      runExporter({
+        store,
+        sink: httpsSink({ url: siem.url, body: 'splunk-hec', headers: { authorization: `Splunk ${TOKEN}` } }),
+        toLine: (r) => ocsfEvent(r),
+        name: 'hec',
+        holder: 'test',
+        log,
+        batchSize: 5,
+        sleep: async (ms) => void waits.push(ms),
+      });
+    expect((await run()).exported).toBe(12);
     expect(siem.answers).toEqual([200, 503, 200, 429, 200]);
     expect(waits).toEqual([3000, 1000]);
     const rows = (await store.queryAudit({ limit: 100 })).length;
@@ -84,15 +85,7 @@ describe('runExporter', () => {
     expect(text()).toContain('503');
     expect(text()).not.toContain(TOKEN);
     // The cursor stands after the last row: nothing more to send.
-    const again = await runExporter({
-      store,
-      sink: httpsSink({ url: siem.url, body: 'splunk-hec', headers: { authorization: `Splunk ${TOKEN}` } }),
-      toLine: (r) => ocsfEvent(r),
-      name: 'hec',
-      holder: 'test',
-      log,
-    });
-    expect(again.exported).toBe(0);
+    expect((await run()).exported).toBe(0);
   });
 
   it('stops a one-shot export on a refused token, the cursor unmoved and the token unsaid', async () => {
