@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { positionAfter } from '../../exchanger/export/exporter.js';
@@ -200,6 +201,60 @@ describe('export order in PostgreSQL under concurrent inserts', () => {
       expect(Number(after.ids[1]!.slice(6))).toBeGreaterThan(slowId);
     } finally {
       await slow.end();
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+});
+
+describe('export order of rows written before the export migration', () => {
+  it('SQLite: numbers the activity events already stored, by time, and continues after them', async () => {
+    const path = join(dir, `old-${++n}.db`);
+    const before = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    await addActivity(before, 'lease-old', ['b', 'a', 'c']);
+    await before.close();
+    // The file as the version before left it: no cursor tables, no sequence. (Written while the
+    // export's migration is the newest; a later one must be undone here too, before it.)
+    const raw = new Database(path);
+    raw.exec(`DROP TRIGGER lease_activity_export_seq;
+      DROP INDEX lease_activity_export_seq;
+      ALTER TABLE lease_activity DROP COLUMN export_seq;
+      DROP TABLE export_counters;
+      DROP TABLE export_cursors;`);
+    raw.pragma(`user_version = ${(raw.pragma('user_version', { simple: true }) as number) - 1}`);
+    raw.close();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    try {
+      const first = await drain(store, EXPORT_START, 2);
+      // By time: b (10 s), a (11 s), c (12 s).
+      expect(first.ids).toEqual(['activity-lease-old-b', 'activity-lease-old-a', 'activity-lease-old-c']);
+      expect(first.position.activity).toBe('3');
+      await addActivity(store, 'lease-new', ['d']);
+      expect((await drain(store, first.position, 10)).ids).toEqual(['activity-lease-new-d']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('PostgreSQL: rows without a transaction id come first, in id order', async () => {
+    const schema = newSchema();
+    const store = await openStore(PG_URL, { schema, purgeIntervalMs: 0 });
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      for (const id of ['old-1', 'old-2']) await store.record(entry({ requestId: id }));
+      // As the migration leaves rows written before it.
+      await admin.query(`UPDATE "${schema}".audit SET tx = NULL`);
+      await store.record(entry({ requestId: 'new' }));
+      const records = await store.readExport(EXPORT_START, 10);
+      expect(records.map((r) => r.stream === 'audit' && r.entry.requestId)).toEqual([
+        'old-1',
+        'old-2',
+        'new',
+      ]);
+      expect((await drain(store, EXPORT_START, 1)).ids).toHaveLength(3);
+    } finally {
+      await admin.end();
       await store.close();
       await dropSchema(schema);
     }
