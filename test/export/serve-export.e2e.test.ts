@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../exchanger/store/open.js';
+import { entry } from '../store/contract.js';
 import { eventually } from '../support/eventually.js';
 import { CLI } from '../support/paths.js';
 import { startSiemStandin } from '../support/siem-standin.js';
@@ -98,5 +100,49 @@ describe('jitkey serve exports the audit trail in the background', () => {
     expect(run.stderr).toMatch(
       /JITKEY_EXPORT_…: JITKEY_EXPORT_TO 'syslog:\/\/x': write stdout, file:PATH or an https:\/\/ URL/,
     );
+  });
+});
+
+describe('jitkey export on the command line', () => {
+  it('prints every row to stdout once, then nothing more the second time', async () => {
+    const path = join(dir, 'cli.db');
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    for (let i = 0; i < 30; i++) await store.record(entry({ requestId: `r${i}` }));
+    await store.close();
+    const run = () =>
+      spawnSync(process.execPath, [CLI, 'export', '--store', `sqlite:${path}`, '--format', 'cloudevents'], {
+        encoding: 'utf8',
+      });
+    const first = run();
+    expect(first.status).toBe(0);
+    const lines = first.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; type: string });
+    expect(lines.map((l) => l.id)).toEqual(Array.from({ length: 30 }, (_, i) => `audit-${i + 1}`));
+    expect(lines.every((l) => l.type === 'jitkey.audit.exchange')).toBe(true);
+    expect(first.stderr).toContain('jitkey export: 30 event(s) to stdout (cloudevents)');
+    const second = run();
+    expect(second.status).toBe(0);
+    expect(second.stdout).toBe('');
+  });
+
+  it.each([
+    [['--format', 'xml'], /unknown format 'xml': write ocsf or cloudevents/],
+    [
+      ['--to', 'https://siem.example.com/x', '--header-env', 'Authorization=UNSET_VAR'],
+      /variable UNSET_VAR is not set/,
+    ],
+    [['--batch', '0'], /invalid --batch '0': write a whole number from 1 to 10000/],
+  ])('refuses %j with exit 2, saying what to write', (args, message) => {
+    const run = spawnSync(
+      process.execPath,
+      [CLI, 'export', '--store', `sqlite:${join(dir, 'x.db')}`, ...args],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(message);
   });
 });
