@@ -4,4 +4,4 @@ import { createTransport } from './transport/http.js';
 
 const transport = createTransport(process.env);
 // The step ends with its last write: no pooled connection is left to hold the process open.
-void run(realDeps(transport.send)).finally(transport.close);
+void run(realDeps(transport)).finally(transport.close);

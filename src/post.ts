@@ -3,4 +3,4 @@ import { runPost } from './post/run.js';
 import { createTransport } from './transport/http.js';
 
 const transport = createTransport(process.env);
-void runPost(realDeps(transport.send)).finally(transport.close);
+void runPost(realDeps(transport)).finally(transport.close);

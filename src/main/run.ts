@@ -36,6 +36,8 @@ export async function run(deps: Deps): Promise<void> {
     const client: ClientOptions = { baseUrl: exchangerUrl, retries };
 
     core.info(`Exchanging the job's OIDC token for role '${role}' at ${inputs.exchangerUrlText}`);
+    // The exchanger's connection (its TLS handshake) opens while the runner issues the token.
+    deps.preconnect?.(exchangerUrl);
     const outcome = await exchange(deps, client, getToken, { role, durationSeconds: inputs.durationSeconds });
     let lease: Lease;
     let approval: { pending: PendingApproval; status: RequestStatus } | undefined;

@@ -19,6 +19,7 @@ import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage, RequestO
 import { Agent, request as httpRequest } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import { ActionError } from '../shared/errors.js';
+import { type EarlyConnections, earlyConnections } from './early.js';
 import { type ProxyRoute, proxyFor } from './proxy.js';
 import { proxyAuthRefused, tunnelAgent } from './tunnel.js';
 
@@ -44,6 +45,11 @@ export type Send = (request: HttpRequest) => Promise<HttpResponse>;
 
 export interface Transport {
   send: Send;
+  /**
+   * Opens the connection to `url`'s host now (`early.ts`), for a request that comes later; direct
+   * connections only (through a proxy, the first request opens it).
+   */
+  preconnect(url: URL): void;
   /** Ends every pooled connection (the step is done). */
   close(): void;
 }
@@ -54,21 +60,18 @@ export const MAX_RESPONSE_BYTES = 1 << 20;
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function createTransport(env: Env, maxResponseBytes = MAX_RESPONSE_BYTES): Transport {
-  let plain: HttpAgent | undefined;
-  let secure: HttpsAgent | undefined;
+  const direct: Partial<Record<'http:' | 'https:', { agent: HttpAgent; early: EarlyConnections }>> = {};
   const tunnels = new Map<string, HttpsAgent>();
   const pooled = { keepAlive: true, maxSockets: 1 };
+  const pool = (protocol: 'http:' | 'https:', agent: HttpAgent) => {
+    direct[protocol] ??= { agent, early: earlyConnections(agent) };
+    return direct[protocol];
+  };
 
   const agentFor = async (url: URL, proxy: ProxyRoute | undefined): Promise<HttpAgent> => {
-    if (url.protocol !== 'https:') {
-      plain ??= new Agent(pooled);
-      return plain;
-    }
+    if (url.protocol !== 'https:') return (direct['http:'] ?? pool('http:', new Agent(pooled))).agent;
     const https = await import('node:https');
-    if (!proxy) {
-      secure ??= new https.Agent(pooled);
-      return secure;
-    }
+    if (!proxy) return (direct['https:'] ?? pool('https:', new https.Agent(pooled))).agent;
     const key = `${proxy.origin} ${proxy.authorization ?? ''}`;
     let agent = tunnels.get(key);
     if (!agent) {
@@ -125,9 +128,21 @@ export function createTransport(env: Env, maxResponseBytes = MAX_RESPONSE_BYTES)
 
   return {
     send,
+    preconnect: (url) => {
+      try {
+        if (proxyFor(url, env)) return;
+      } catch {
+        return; // A bad proxy variable: the request itself says so.
+      }
+      void agentFor(url, undefined).then(() => {
+        direct[url.protocol === 'https:' ? 'https:' : 'http:']?.early.open(url);
+      });
+    },
     close: () => {
-      plain?.destroy();
-      secure?.destroy();
+      for (const { agent, early } of Object.values(direct)) {
+        early.close();
+        agent.destroy();
+      }
       for (const agent of tunnels.values()) agent.destroy();
     },
   };

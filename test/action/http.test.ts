@@ -1,6 +1,6 @@
 /**
- * The transport itself (src/transport/http.ts and call.ts), against loopback servers: one
- * connection per host, kept alive and reused; each attempt's timeout covers a server that never
+ * The transport itself (src/transport/http.ts, early.ts and call.ts), against loopback servers:
+ * one connection per host, kept alive and reused, opened early when asked; each attempt's timeout covers a server that never
  * answers and one that stalls mid-body; answers over the cap are refused, whether they announce
  * their length or not, with a message naming the call.
  */
@@ -68,6 +68,46 @@ describe('the transport', () => {
     const a = await serve((_req, res) => res.writeHead(200, { connection: 'close' }).end('{}'));
     await get(a.url);
     await get(a.url);
+    expect(a.connections).toHaveLength(2);
+  });
+
+  it('preconnect opens the one connection the first request then uses', async () => {
+    const ports: Array<number | undefined> = [];
+    const a = await serve((req, res) => {
+      ports.push(req.socket.remotePort);
+      res.end('{}');
+    });
+    transport = createTransport({});
+    const accepted = new Promise<void>((resolve) => servers[0]!.once('connection', () => resolve()));
+    transport.preconnect(a.url);
+    transport.preconnect(a.url); // once per host
+    await accepted;
+    await get(a.url);
+    await get(a.url);
+    expect(a.connections).toHaveLength(1);
+    expect(ports).toEqual([a.connections[0]!.remotePort, a.connections[0]!.remotePort]);
+  });
+
+  it('replaces an early connection the server closed before the first request', async () => {
+    const a = await serve((_req, res) => res.end('{"ok":true}'));
+    const closed = new Promise<void>((resolve) =>
+      servers[0]!.once('connection', (socket) => {
+        socket.once('close', () => resolve());
+        socket.destroy();
+      }),
+    );
+    transport = createTransport({});
+    transport.preconnect(a.url);
+    await closed;
+    // The closed connection is not used (or, if its close is still on its way, the attempt on it
+    // fails and the retry opens a new one): either way the call gets its answer.
+    const deps = { ...fakeDeps(fakeCore()), send: transport.send };
+    const answer = await call(deps, { retries: 1, label: 'the test server' }, () => ({
+      method: 'GET',
+      url: a.url,
+      headers: {},
+    }));
+    expect(answer.body).toBe('{"ok":true}');
     expect(a.connections).toHaveLength(2);
   });
 
