@@ -26,6 +26,8 @@ import { applicationDefaultIdentity } from '../activity/gcp-identity.js';
 import { gcpLoggingLookup } from '../activity/gcp-logging.js';
 import { githubAuditLogLookup } from '../activity/github-audit-log.js';
 import { pushedActivity } from '../activity/kubernetes-intake.js';
+import { notifyForbidden } from '../approvals/forbidden-notify.js';
+import { publicUrlFromEnv } from '../approvals/notify.js';
 import { parseDuration } from '../duration.js';
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
@@ -43,6 +45,8 @@ export interface ActivitySettings {
   horizonMs: number;
   pollMs: number;
   gcpLoggingEndpoint?: string;
+  /** `JITKEY_PUBLIC_URL`: the lease's console page, linked from a forbidden-action message. */
+  publicUrl?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -62,12 +66,14 @@ export function activityFromEnv(env: Env): ActivitySettings | undefined {
     if (!providers.includes(known)) providers.push(known);
   }
   const logging = env.JITKEY_GCP_LOGGING_ENDPOINT?.trim();
+  const publicUrl = publicUrlFromEnv(env);
   if (logging) parseServiceUrl(logging, 'JITKEY_GCP_LOGGING_ENDPOINT');
   return {
     providers,
     horizonMs: durationMs(env, 'JITKEY_ACTIVITY_HORIZON', DEFAULT_HORIZON_MS),
     pollMs: durationMs(env, 'JITKEY_ACTIVITY_POLL_INTERVAL', DEFAULT_POLL_MS),
     ...(logging ? { gcpLoggingEndpoint: logging } : {}),
+    ...(publicUrl ? { publicUrl } : {}),
   };
 }
 
@@ -127,7 +133,10 @@ export function startActivity(
       ...(on.has('kubernetes') ? { kubernetes: pushedActivity } : {}),
     },
     log,
-    onNewEvents: forbiddenFlagger(deps),
+    onNewEvents: forbiddenFlagger({
+      ...deps,
+      ...(settings.publicUrl ? { publicUrl: settings.publicUrl } : {}),
+    }),
     horizonMs: settings.horizonMs,
     pollMs: settings.pollMs,
     tickMs: Math.min(settings.pollMs, 10_000),
@@ -135,12 +144,17 @@ export function startActivity(
   return { ...collector, close: () => aws?.close() };
 }
 
-/** Flags a role's `forbid_actions` in new activity: an audit row and the metric (`forbidden.ts`). */
+/**
+ * Flags a role's `forbid_actions` in new activity: an audit row, the metric (`forbidden.ts`) and
+ * a message on the role's `approval.notify`, linking the lease's console page when
+ * `publicUrl` is known (`approvals/forbidden-notify.ts`).
+ */
 export function forbiddenFlagger(deps: {
   store: Store;
   log: Logger;
   policy: () => Policy;
   forbiddenActions: { inc(labels: { role: string; action: string }): void };
+  publicUrl?: string;
 }): ReturnType<typeof flagForbidden> {
   return flagForbidden({
     store: deps.store,
@@ -149,5 +163,10 @@ export function forbiddenFlagger(deps: {
     now: () => new Date(),
     newRequestId,
     counted: (labels) => deps.forbiddenActions.inc(labels),
+    notify: notifyForbidden({
+      fetch: globalThis.fetch,
+      log: deps.log,
+      ...(deps.publicUrl ? { publicUrl: deps.publicUrl } : {}),
+    }),
   });
 }

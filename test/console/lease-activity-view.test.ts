@@ -4,6 +4,7 @@
  * to be by service account and time window, and a forbidden event is marked.
  */
 import { describe, expect, it } from 'vitest';
+import type { SignedIn } from '../../exchanger/console/session.js';
 import { activityState, leaseActivityPage } from '../../exchanger/console/view-lease-activity.js';
 import type { ActivityKey } from '../../exchanger/store/types.js';
 
@@ -20,9 +21,7 @@ const key = (over: Partial<ActivityKey>): ActivityKey => ({
   status: 'collecting',
   ...over,
 });
-const who = { login: 'bob', userId: '1002', csrf: 'c', admin: true } as Parameters<
-  typeof leaseActivityPage
->[0]['who'];
+const who: SignedIn = { login: 'bob', id: '1002', csrf: 'c', idHash: 'h', admin: true };
 
 describe('the lease activity view', () => {
   it.each([
