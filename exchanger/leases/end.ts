@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../log.js';
 import type { Policy, ProviderName, Role } from '../policy/types.js';
-import { retry } from '../providers/retry.js';
+import { retry } from '../net/retry.js';
 import type { Providers } from '../providers/types.js';
 import type { AuditClient, AuditEntry, LeaseRecord, Store } from '../store/types.js';
 

@@ -29,7 +29,7 @@ import {
   toJitkeyError,
   type UpstreamOutcome,
 } from './gcp-errors.js';
-import { retry } from './retry.js';
+import { retry } from '../net/retry.js';
 import type { Minted, MintRequest, Provider } from './types.js';
 
 export const DEFAULT_GCP_IAM_ENDPOINT = 'https://iamcredentials.googleapis.com';

@@ -1,9 +1,11 @@
 /**
- * Bounded retry with "full jitter" exponential backoff, shared by the upstream providers.
+ * Bounded retry with "full jitter" exponential backoff, shared by the providers' SDK calls, the
+ * end of a lease and the HTTP client (`http-client.ts`).
  *
  * Attempt n (1-based) that fails with a retryable error waits `random() * min(maxMs, baseMs * 2^(n-1))`
- * before attempt n+1; after `tries` attempts, or on the first non-retryable error, the last error is
- * thrown as is. Time and randomness are injectable so tests never wait.
+ * before attempt n+1, or longer when the failure asks for it (`waitMs`: an HTTP `Retry-After`);
+ * after `tries` attempts, or on the first non-retryable error, the last error is thrown as is.
+ * Time and randomness are injectable so tests never wait.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -18,6 +20,8 @@ export interface RetryOptions {
   sleep?: (ms: number) => Promise<void>;
   /** In [0, 1), like Math.random. */
   random?: () => number;
+  /** The wait before the next attempt, given the error and the backoff; default the backoff. */
+  waitMs?: (err: unknown, backoffMs: number) => number;
   /** Called before each wait, for logs and metrics. */
   onRetry?: (err: unknown, attempt: number, waitMs: number) => void;
   /** Called after each attempt with its duration in seconds and its error (undefined on success). */
@@ -49,9 +53,23 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
     } catch (err) {
       options.onAttempt?.((performance.now() - started) / 1000, err);
       if (attempt >= tries || !options.isRetryable(err)) throw err;
-      const wait = backoffMs(attempt, baseMs, maxMs, random);
+      const backoff = backoffMs(attempt, baseMs, maxMs, random);
+      const wait = options.waitMs ? options.waitMs(err, backoff) : backoff;
       options.onRetry?.(err, attempt, wait);
       await sleep(wait);
     }
   }
+}
+
+/**
+ * An HTTP `Retry-After` in milliseconds from `now`: delay-seconds (`120`) or an HTTP date; undefined
+ * when absent or unreadable. A date in the past is 0.
+ */
+export function retryAfterMs(value: string | null | undefined, now: number): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP date ends in GMT (RFC 9110); anything else (`1.5`, `soon`) is not one.
+  const at = text.endsWith('GMT') ? Date.parse(text) : Number.NaN;
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, retry } from '../../exchanger/providers/retry.js';
+import { backoffMs, retry, retryAfterMs } from '../../exchanger/net/retry.js';
 
 class Transient extends Error {}
 
@@ -149,5 +149,42 @@ describe('backoffMs (full jitter)', () => {
   it('clamps a random source that strays outside [0, 1]', () => {
     expect(backoffMs(1, 100, 500, () => 7)).toBe(100);
     expect(backoffMs(1, 100, 500, () => -1)).toBe(0);
+  });
+});
+
+describe('retryAfterMs', () => {
+  it.each([
+    ['120', 120_000],
+    [' 0 ', 0],
+    ['Thu, 01 Jan 1970 00:00:05 GMT', 4_000],
+    ['Thu, 01 Jan 1970 00:00:00 GMT', 0],
+    ['1.5', undefined],
+    ['soon', undefined],
+    ['', undefined],
+    [undefined, undefined],
+  ])('%j → %s ms (now = 1 s)', (value, ms) => {
+    expect(retryAfterMs(value, 1_000)).toBe(ms);
+  });
+});
+
+describe('retry waitMs', () => {
+  it('waits what the error asks instead of the backoff', async () => {
+    const h = harness([0.5]);
+    let calls = 0;
+    await retry(
+      async () => {
+        if (++calls === 1) throw new Transient('busy');
+        return 'ok';
+      },
+      {
+        tries: 2,
+        baseMs: 100,
+        maxMs: 100,
+        isRetryable: () => true,
+        ...h,
+        waitMs: (_err, backoff) => backoff + 950,
+      },
+    );
+    expect(h.waits).toEqual([1000]);
   });
 });
