@@ -4,6 +4,7 @@ import {
   ACTIVITY_KEY_FIELDS,
   type ActivityEventRowOf,
   type ActivityKeyRowOf,
+  type ActivityMethods,
   activityEvent,
   activityEventRow,
   activityKey,
@@ -11,7 +12,6 @@ import {
 } from './activity-rows.js';
 import type { PostgresIo } from './approvals-postgres.js';
 import { DATE_TIMES, rowValues } from './rows.js';
-import type { Store } from './types.js';
 
 export const postgresActivityMigration = (t: (name: string) => string) => `
   CREATE TABLE ${t('lease_activity_keys')} (
@@ -48,15 +48,7 @@ export const postgresActivityDetailsMigration = (t: (name: string) => string) =>
   CREATE INDEX lease_activity_keys_key ON ${t('lease_activity_keys')} (key_id);
   ALTER TABLE ${t('lease_activity')} ADD COLUMN details jsonb;`;
 
-type Methods = Pick<
-  Store,
-  | 'addActivityKey'
-  | 'claimActivityKeys'
-  | 'saveActivity'
-  | 'activityKeysById'
-  | 'addActivityEvents'
-  | 'leaseActivity'
->;
+type Methods = ActivityMethods;
 type KeyRow = ActivityKeyRowOf<Date>;
 type EventRow = ActivityEventRowOf<Date>;
 

@@ -3,7 +3,18 @@
  * events found. The dialects differ only in how a time is stored (`TimeCodec`).
  */
 import type { TimeCodec } from './rows.js';
-import type { ActivityEvent, ActivityKey } from './types.js';
+import type { ActivityEvent, ActivityKey, Store } from './types.js';
+
+/** What each dialect's activity module implements. */
+export type ActivityMethods = Pick<
+  Store,
+  | 'addActivityKey'
+  | 'claimActivityKeys'
+  | 'saveActivity'
+  | 'activityKeysById'
+  | 'addActivityEvents'
+  | 'leaseActivity'
+>;
 
 export interface ActivityKeyRowOf<Time> {
   lease_id: string;

@@ -5,6 +5,7 @@ import {
   ACTIVITY_KEY_FIELDS,
   type ActivityEventRowOf,
   type ActivityKeyRowOf,
+  type ActivityMethods,
   activityEvent,
   activityEventRow,
   activityKey,
@@ -12,7 +13,6 @@ import {
 } from './activity-rows.js';
 import type { SqliteIo } from './approvals-sqlite.js';
 import { MS_TIMES } from './rows.js';
-import type { Store } from './types.js';
 
 export const SQLITE_ACTIVITY_MIGRATION = `
   CREATE TABLE lease_activity_keys (
@@ -49,15 +49,7 @@ export const SQLITE_ACTIVITY_DETAILS_MIGRATION = `
   CREATE INDEX lease_activity_keys_key ON lease_activity_keys (key_id);
   ALTER TABLE lease_activity ADD COLUMN details TEXT;`;
 
-type Methods = Pick<
-  Store,
-  | 'addActivityKey'
-  | 'claimActivityKeys'
-  | 'saveActivity'
-  | 'activityKeysById'
-  | 'addActivityEvents'
-  | 'leaseActivity'
->;
+type Methods = ActivityMethods;
 type KeyRow = ActivityKeyRowOf<number>;
 type EventRow = ActivityEventRowOf<number>;
 

@@ -16,6 +16,7 @@ import { runCli } from '../support/exchanger-process.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
 import { eventList, unrelatedEvents } from '../support/kubernetes-audit.js';
 import { type KubernetesStandin, startKubernetesStandin } from '../support/kubernetes-standin.js';
+import { leaseActivity } from '../support/lease-activity.js';
 import { firstStatus, type RawConnection, rawConnect } from '../support/raw-http.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
@@ -101,18 +102,7 @@ const GET = ['GET', '/api/v1/namespaces/web/configmaps/app-config'] as [string, 
 const DELETE_SECRET = ['DELETE', '/api/v1/namespaces/web/secrets/db-password'] as [string, string];
 const EXEC = ['POST', '/api/v1/namespaces/web/pods/web-0/exec?command=sh'] as [string, string];
 
-async function activity(leaseId: string) {
-  const { code, stdout, stderr } = await runCli([
-    'audit',
-    'lease',
-    leaseId,
-    '--store',
-    stack.exchanger.store,
-    '--json',
-  ]);
-  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-  return { text: stdout, json: JSON.parse(stdout) };
-}
+const activity = (leaseId: string) => leaseActivity(stack.exchanger.store, leaseId);
 
 async function flagged(leaseId: string) {
   const { code, stdout } = await runCli(['audit', '--store', stack.exchanger.store, '--json']);

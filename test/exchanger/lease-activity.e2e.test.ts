@@ -11,6 +11,7 @@ import { type CloudTrailStandin, startCloudTrailStandin } from '../support/cloud
 import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { leaseActivity } from '../support/lease-activity.js';
 import { policyFor, ROLE_ARN, type Stack, startStack } from '../support/stack.js';
 
 let stack: Stack;
@@ -102,18 +103,7 @@ async function use(g: Granted, count: number): Promise<void> {
   }
 }
 
-async function activity(leaseId: string) {
-  const { code, stdout, stderr } = await runCli([
-    'audit',
-    'lease',
-    leaseId,
-    '--store',
-    stack.exchanger.store,
-    '--json',
-  ]);
-  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-  return { text: stdout, json: JSON.parse(stdout) };
-}
+const activity = (leaseId: string) => leaseActivity(stack.exchanger.store, leaseId);
 
 const eventsOf = (leaseId: string, count: number) =>
   eventually(
