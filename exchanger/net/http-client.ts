@@ -145,7 +145,12 @@ export async function httpCall(
   request: HttpRequest,
   transport: Transport = fetchTransport(),
 ): Promise<HttpAnswer> {
-  const url = typeof request.url === 'string' ? new URL(request.url) : request.url;
+  let url: URL;
+  try {
+    url = typeof request.url === 'string' ? new URL(request.url) : request.url;
+  } catch (cause) {
+    throw new HttpError(request.name, 'unreachable', `${request.name} failed: not a URL`, { cause });
+  }
   const policy = request.retry;
   if (!policy) return attempt(request, url, transport);
   const maxRetryAfter = policy.maxRetryAfterMs ?? 30_000;
