@@ -3,7 +3,7 @@
  * that lost its job, a post step killed). Three ways it ends without the post step:
  *
  * - it carries the job's RUNNER_TRACKING_ID, by which the runner's orphan clean-up finds and ends
- *   the processes a job left behind (`agent-process.ts` passes it on);
+ *   the processes a job left behind (`launch.ts` passes it on);
  * - it exits at the end of its last lease once renewing has stopped for good (`renewer.ts`:
  *   `max_duration` used up, run completed);
  * - it exits when the runner process that ran the main step (the main step's parent, the job's

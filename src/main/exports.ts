@@ -1,5 +1,5 @@
 /**
- * Where a lease's credentials go (SPEC section 4): environment variables for later steps when
+ * Where a lease's credentials go (docs/reference.md section 4): environment variables for later steps when
  * `export-env`, step outputs when `output-credentials`. Nothing is written into the workspace.
  */
 import type { Lease } from '../shared/api.js';

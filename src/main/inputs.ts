@@ -18,7 +18,7 @@ export interface Inputs {
   exportEnv: boolean;
   outputCredentials: boolean;
   revoke: boolean;
-  /** Renew the lease in the background for the whole job (SPEC section 5). */
+  /** Renew the lease in the background for the whole job (docs/reference.md section 5). */
   refresh: boolean;
   retries: number;
   approvalTimeoutSeconds: number;

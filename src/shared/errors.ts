@@ -24,7 +24,7 @@ export class ActionError extends Error {
   }
 }
 
-/** The exchanger answered with an error body `{error, message, request_id}` (SPEC section 3). */
+/** The exchanger answered with an error body `{error, message, request_id}` (docs/reference.md section 3). */
 export class ExchangerError extends ActionError {
   readonly status: number;
   /** The API's error code (`access_denied`, `invalid_token`…), or `http_<status>` without a JSON body. */

@@ -1,5 +1,5 @@
 /**
- * src/core.ts against @actions/core: the same calls write the same bytes to stdout and to the
+ * src/shared/core.ts against @actions/core: the same calls write the same bytes to stdout and to the
  * file-command files (the random heredoc delimiters aside), and read the same inputs and state.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

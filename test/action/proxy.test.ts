@@ -1,5 +1,5 @@
 /**
- * Which requests go through which proxy (src/proxy.ts): the rules of @actions/http-client's
+ * Which requests go through which proxy (src/transport/proxy.ts): the rules of @actions/http-client's
  * proxy.ts, table by table.
  */
 import { describe, expect, it } from 'vitest';
