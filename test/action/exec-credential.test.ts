@@ -10,6 +10,7 @@ import { execCredentialResult, runExecCredential } from '../../src/agent/exec-cr
 import { EXEC_CREDENTIAL_PATH, execCredential, KINDS } from '../../src/agent/kinds.js';
 import type { Lease } from '../../src/shared/api.js';
 import { execUser, kubeconfigDocument } from '../../src/shared/kubeconfig.js';
+import { MAX_RESPONSE_BYTES } from '../../src/transport/http.js';
 
 const lease: Extract<Lease, { provider: 'kubernetes' }> = {
   leaseId: 'lease_k1',
@@ -141,5 +142,21 @@ describe('runExecCredential', () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout).status.token).toBe('tok-2');
     expect(seen).toEqual([{ url: EXEC_CREDENTIAL_PATH, auth: 'Bearer bear' }]);
+  });
+
+  it("refuses an answer over the transport's cap (it had no limit), printing nothing on stdout", async () => {
+    server = createServer((_req, res) => {
+      // No Content-Length: the cap is counted as the body streams in.
+      res.write(Buffer.alloc(MAX_RESPONSE_BYTES, ' '));
+      res.end('{}');
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const result = await runExecCredential({ JITKEY_AGENT_URL: origin, JITKEY_AGENT_TOKEN: 'bear' });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `jitkey: The credentials agent at ${origin} answered 200 with more than ${MAX_RESPONSE_BYTES} bytes; an answer that large is not its own: check the URL\n`,
+    });
   });
 });
