@@ -26,6 +26,8 @@ export function kubernetesAuditFromEnv(
     log: Logger;
     policy: () => Policy;
     forbiddenActions: { inc(labels: { role: string; action: string }): void };
+    batches: { inc(labels: { status: string }): void };
+    events: { inc(value: number): void };
   },
 ): KubernetesAuditHandler | undefined {
   const file = env.JITKEY_KUBERNETES_AUDIT_TOKEN_FILE?.trim();
@@ -61,5 +63,12 @@ export function kubernetesAuditFromEnv(
     log,
     onNewEvents: forbiddenFlagger(deps),
   });
-  return kubernetesAuditRoute({ token: () => token, intake });
+  return kubernetesAuditRoute({
+    token: () => token,
+    intake,
+    counted: (status, kept) => {
+      deps.batches.inc({ status: String(status) });
+      if (kept) deps.events.inc(kept);
+    },
+  });
 }

@@ -261,6 +261,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     log,
     policy: () => policy,
     forbiddenActions: metrics.forbiddenActions,
+    batches: metrics.kubernetesAuditBatches,
+    events: metrics.kubernetesAuditEvents,
   });
   const server = createServer({
     ...deps,

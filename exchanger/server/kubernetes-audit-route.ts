@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IntakeOutcome } from '../activity/kubernetes-intake.js';
 import { invalidToken } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readBodyStream, sendJson } from './http.js';
+import { asJitkeyError, readBodyStream, sendJson } from './http.js';
 
 export const KUBERNETES_AUDIT_PATH = '/v1/kubernetes/audit';
 /** `--audit-webhook-truncate-max-batch-size`'s default: the API server splits larger batches. */
@@ -34,14 +34,24 @@ export interface KubernetesAuditRouteDeps {
   /** The bearer the API server's webhook kubeconfig carries (read at each request: it may rotate). */
   token: () => string;
   intake: (body: Buffer) => Promise<IntakeOutcome>;
+  /** Counts each batch by its answer's status, and the events kept. */
+  counted?: (status: number, kept: number) => void;
 }
 
 export function kubernetesAuditRoute(deps: KubernetesAuditRouteDeps): KubernetesAuditHandler {
   return async (req, res, { timeoutMs, admit }, log) => {
-    checkBearer(req.headers.authorization, deps.token());
-    const body = await readBodyStream(req, { limit: MAX_AUDIT_BYTES, timeoutMs });
-    admit();
-    const outcome = await deps.intake(body);
+    let outcome: IntakeOutcome;
+    let body: Buffer;
+    try {
+      checkBearer(req.headers.authorization, deps.token());
+      body = await readBodyStream(req, { limit: MAX_AUDIT_BYTES, timeoutMs });
+      admit();
+      outcome = await deps.intake(body);
+    } catch (err) {
+      deps.counted?.(asJitkeyError(err).status, 0);
+      throw err;
+    }
+    deps.counted?.(200, outcome.kept);
     sendJson(res, 200, { kept: outcome.kept, added: outcome.added });
     const fields = { bytes: body.length, ...outcome };
     if (outcome.kept) log.info('kubernetes audit batch', fields);

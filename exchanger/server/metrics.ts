@@ -67,6 +67,17 @@ export function createMetrics() {
     labelNames: ['role', 'action'] as const,
     registers,
   });
+  const kubernetesAuditBatches = new Counter({
+    name: 'jitkey_kubernetes_audit_batches_total',
+    help: 'Batches the Kubernetes API server posted to POST /v1/kubernetes/audit, by the answer status.',
+    labelNames: ['status'] as const,
+    registers,
+  });
+  const kubernetesAuditEvents = new Counter({
+    name: 'jitkey_kubernetes_audit_events_total',
+    help: "Audit events of jitkey's own Kubernetes tokens in those batches, kept as lease activity (a batch sent again counts again).",
+    registers,
+  });
   // prom-client's process metrics: CPU, memory, GC, event-loop lag.
   collectDefaultMetrics({ register: registry });
   return {
@@ -77,6 +88,8 @@ export function createMetrics() {
     policyInfo,
     webhookBodyBytes,
     forbiddenActions,
+    kubernetesAuditBatches,
+    kubernetesAuditEvents,
     contentType: registry.contentType,
     /** The text exposition of this process's metrics. */
     render: (): Promise<string> => registry.metrics(),

@@ -161,6 +161,9 @@ describe('lease activity from the Kubernetes audit webhook', () => {
     expect(stack.exchanger.output()).not.toContain(AUDIT_TOKEN);
     const other = await activity(second.lease_id);
     expect(other.json.events.map((e: { key_id: string }) => e.key_id)).toEqual([second.jti]);
+    const metrics = await (await fetch(`${stack.exchanger.url}/metrics`)).text();
+    expect(metrics).toContain(`jitkey_kubernetes_audit_batches_total{status="200"} ${statuses.length}`);
+    expect(metrics).toMatch(/^jitkey_kubernetes_audit_events_total 3$/m);
 
     // The table names the lease, its token's jti and what it did.
     const table = await runCli(['audit', 'lease', first.lease_id, '--store', stack.exchanger.store]);
@@ -250,6 +253,8 @@ describe('lease activity from the Kubernetes audit webhook', () => {
       expect(await res.json()).toMatchObject({ error: 'invalid_token' });
     }
     expect((await activity(g.lease_id)).json.events).toEqual([]);
+    const metrics = await (await fetch(`${stack.exchanger.url}/metrics`)).text();
+    expect(metrics).toContain('jitkey_kubernetes_audit_batches_total{status="401"} 4');
     // The same events, with the token: kept.
     expect((await post({ authorization: `Bearer ${AUDIT_TOKEN}` })).status).toBe(200);
     expect((await activity(g.lease_id)).json.events).toHaveLength(1);
