@@ -2,9 +2,11 @@
  * `approval.notify`: a JSON POST on each new approval request, so a chat bridge or pager can ask
  * the approvers. Fire and forget: the job's 202 never waits for it, and a failure is logged, not
  * fatal. The body carries no secret (no poll token, no OIDC token): only what an approver needs
- * to find and decide the request. https only (http on loopback), a bounded timeout, no redirects.
+ * to find and decide the request. https only (http on loopback); through the HTTP core
+ * (`net/http-client.ts`): a bounded timeout, no redirects.
  */
 import type { Logger } from '../log.js';
+import { fetchTransport, httpCall } from '../net/http-client.js';
 import { checkUrl, urlRefusal } from '../net/url-rule.js';
 import type { NotifyTarget } from '../policy/types.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
@@ -69,9 +71,10 @@ export function notify(
 }
 
 /**
- * One POST to a notify target (also `forbidden-notify.ts`): the URL rule, a timeout, no
- * redirects, fire and forget; the outcome is logged as `${label} sent|refused|failed`, naming
- * the URL without its query, and for Slack without its path (the webhook's key).
+ * One POST to a notify target (also `forbidden-notify.ts`): the URL rule, then the HTTP core's
+ * timeout and redirect refusal, fire and forget; the outcome is logged as
+ * `${label} sent|refused|failed`, naming the URL without its query, and for Slack without its
+ * path (the webhook's key).
  */
 export function postNotification(
   deps: NotifyDeps,
@@ -98,22 +101,26 @@ export function postNotification(
   const parsed = new URL(url);
   // Never the query (it may carry a webhook key), nor a Slack webhook's path (it is the key).
   const where = slack ? `${parsed.origin}/…` : `${parsed.origin}${parsed.pathname}`;
-  return deps
-    .fetch(url, {
+  return httpCall(
+    {
+      name: label,
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'jitkey' },
+      url,
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify(slack ? message.slack(target.buttons === true) : message.json()),
-      redirect: 'error',
-      signal: AbortSignal.timeout(deps.timeoutMs ?? NOTIFY_TIMEOUT_MS),
-    })
-    .then(async (res) => {
-      await res.body?.cancel().catch(() => {});
+      timeoutMs: deps.timeoutMs ?? NOTIFY_TIMEOUT_MS,
+      readBody: false,
+    },
+    fetchTransport(deps.fetch),
+  ).then(
+    (res) => {
       if (res.ok) deps.log.info(`${label} sent`, { ...fields, url: where });
       else deps.log.warn(`${label} refused`, { ...fields, url: where, status: res.status });
-    })
-    .catch((err: unknown) => {
+    },
+    (err: unknown) => {
       deps.log.warn(`${label} failed`, { ...fields, url: where, error: err as Error });
-    });
+    },
+  );
 }
 
 /** `JITKEY_PUBLIC_URL`: the exchanger's URL as approvers reach it; checked like every endpoint. */

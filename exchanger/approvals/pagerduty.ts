@@ -1,9 +1,11 @@
 /**
  * Who is on call now, from PagerDuty's REST API (`GET /oncalls`), for on-call auto-approval
  * (`on-call.ts`). The token (`JITKEY_PAGERDUTY_TOKEN`) goes only in the `Authorization` header and
- * is never logged. https only (http on loopback, for tests), a bounded timeout, no redirects.
+ * is never logged. https only (http on loopback, for tests); through the HTTP core
+ * (`net/http-client.ts`): a bounded timeout and answer, no redirects.
  */
 import { JitkeyError } from '../errors.js';
+import { fetchTransport, type HttpAnswer, httpCall } from '../net/http-client.js';
 import { checkUrl } from '../net/url-rule.js';
 import type { OnCallUser } from '../policy/types.js';
 
@@ -31,7 +33,7 @@ export function pagerDuty(options: {
   timeoutMs?: number;
 }): OnCallDirectory {
   const base = (options.baseUrl ?? PAGERDUTY_API_URL).replace(/\/+$/, '');
-  const fetch = options.fetch ?? globalThis.fetch;
+  const transport = fetchTransport(options.fetch);
   return {
     async onCallIn(scheduleIds, user, now) {
       const wanted = new Set(scheduleIds);
@@ -43,27 +45,24 @@ export function pagerDuty(options: {
         if ('email' in user) q.append('include[]', 'users');
         q.set('limit', '100');
         q.set('offset', String(page * 100));
-        const res = await fetch(`${base}/oncalls?${q}`, {
-          headers: {
-            authorization: `Token token=${options.token}`,
-            accept: 'application/vnd.pagerduty+json;version=2',
-            'user-agent': 'jitkey',
+        const res = await httpCall(
+          {
+            name: 'PagerDuty GET /oncalls',
+            method: 'GET',
+            url: `${base}/oncalls?${q}`,
+            headers: {
+              authorization: `Token token=${options.token}`,
+              accept: 'application/vnd.pagerduty+json;version=2',
+            },
+            timeoutMs: options.timeoutMs ?? PAGERDUTY_TIMEOUT_MS,
           },
-          redirect: 'error',
-          signal: AbortSignal.timeout(options.timeoutMs ?? PAGERDUTY_TIMEOUT_MS),
-        }).catch((err: unknown) => {
-          throw new JitkeyError(
-            'upstream_error',
-            `PagerDuty could not be reached: ${(err as Error).message}`,
-          );
+          transport,
+        ).catch((err: unknown) => {
+          throw new JitkeyError('upstream_error', (err as Error).message);
         });
-        if (!res.ok) {
-          await res.body?.cancel().catch(() => {});
+        if (!res.ok)
           throw new JitkeyError('upstream_error', `PagerDuty answered ${res.status} to GET /oncalls`);
-        }
-        const body = (await res.json().catch(() => undefined)) as
-          | { oncalls?: OnCallEntry[]; more?: boolean }
-          | undefined;
+        const body = parsed(res);
         if (!body || !Array.isArray(body.oncalls)) {
           throw new JitkeyError('upstream_error', 'PagerDuty answered GET /oncalls without an oncalls list');
         }
@@ -77,6 +76,14 @@ export function pagerDuty(options: {
       return undefined;
     },
   };
+}
+
+function parsed(res: HttpAnswer): { oncalls?: OnCallEntry[]; more?: boolean } | undefined {
+  try {
+    return res.json() as { oncalls?: OnCallEntry[]; more?: boolean } | undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function covers(entry: OnCallEntry, now: Date): boolean {

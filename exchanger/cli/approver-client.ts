@@ -6,6 +6,7 @@
  */
 
 import type { RequestView } from '../approvals/views.js';
+import { fetchTransport, type HttpAnswer, type HttpError, httpCall } from '../net/http-client.js';
 import { checkUrl } from '../net/url-rule.js';
 
 export interface ApproverClient {
@@ -28,6 +29,8 @@ export class ExchangerRefusal extends Error {
 }
 
 export const CLIENT_TIMEOUT_MS = 30_000;
+/** The pending list is bounded by the exchanger (its newest 200); this is far above it. */
+const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -49,28 +52,36 @@ export function approverClient(options: {
   timeoutMs?: number;
 }): ApproverClient {
   const base = exchangerUrl(options.url);
-  const doFetch = options.fetch ?? globalThis.fetch;
+  const transport = fetchTransport(options.fetch);
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await doFetch(`${base}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${options.token}`,
-          accept: 'application/json',
-          'user-agent': 'jitkey-cli',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      res = await httpCall(
+        {
+          name: `${method} ${path}`,
+          method,
+          url: `${base}${path}`,
+          headers: {
+            authorization: `Bearer ${options.token}`,
+            accept: 'application/json',
+            'user-agent': 'jitkey-cli',
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          timeoutMs: options.timeoutMs ?? CLIENT_TIMEOUT_MS,
+          maxBytes: MAX_ANSWER_BYTES,
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        redirect: 'error',
-        signal: AbortSignal.timeout(options.timeoutMs ?? CLIENT_TIMEOUT_MS),
-      });
+        transport,
+      );
     } catch (err) {
-      const why =
-        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-      throw new ExchangerRefusal(0, 'unreachable', `cannot reach the exchanger at ${base}: ${why}`);
+      const e = err as HttpError;
+      if (e.failure === 'unreachable' || e.failure === 'timeout') {
+        throw new ExchangerRefusal(0, 'unreachable', `cannot reach the exchanger at ${base}: ${e.message}`);
+      }
+      const hint = e.failure === 'redirect' ? ': is --url the exchanger itself?' : '';
+      throw new ExchangerRefusal(e.status ?? 0, e.failure, `${e.message}${hint}`);
     }
-    const text = await res.text();
+    const text = res.text();
     let json: Record<string, unknown> | undefined;
     try {
       const parsed: unknown = JSON.parse(text);

@@ -50,7 +50,8 @@ describe('notify', () => {
     expect(calls).toHaveLength(1);
     expect(calls[0]!.init).toMatchObject({
       method: 'POST',
-      redirect: 'error',
+      // The HTTP core sees the redirect and refuses it (`net/http-client.ts`): never followed.
+      redirect: 'manual',
       headers: { 'content-type': 'application/json' },
     });
     expect(JSON.parse(String(calls[0]!.init.body)).request_id).toBe('req_n1');
@@ -68,6 +69,11 @@ describe('notify', () => {
     [
       'a network failure',
       async () => Promise.reject(new TypeError('fetch failed')),
+      'approval notification failed',
+    ],
+    [
+      'a redirect',
+      async () => new Response(null, { status: 302, headers: { location: 'https://elsewhere.example/' } }),
       'approval notification failed',
     ],
   ])('%s is logged as a warning, never thrown', async (_name, answer, msg) => {
