@@ -174,7 +174,6 @@ export function entryOf(raw: unknown): Found | undefined {
     });
   }
   const agent = text(p.requestMetadata?.callerSuppliedUserAgent);
-  if (agent) resources.push({ type: 'user_agent', name: agent });
   const labels = entry.resource?.labels ?? {};
   const region =
     text(p.resourceLocation?.currentLocations?.[0]) ??
@@ -193,5 +192,6 @@ export function entryOf(raw: unknown): Found | undefined {
     ...(code !== 0 ? { errorCode: RPC_CODES[code] ?? String(code) } : {}),
     // Admin Activity entries record writes; Data Access ones mix reads and writes: not said.
     ...(logName.endsWith('cloudaudit.googleapis.com%2Factivity') ? { readOnly: false } : {}),
+    ...(agent ? { details: { user_agent: agent } } : {}),
   };
 }

@@ -14,8 +14,9 @@
  * organization spaces the pages (`budget.ts`), and a rate-limit answer delays the poll
  * (`ActivityThrottled`), never loses it.
  *
- * Kept of each event: time (`@timestamp`), action, actor, repository, user agent, and whether it
- * only read (`operation_type: access`). Not the rest (no actor address, no request data).
+ * Kept of each event: time (`@timestamp`), action, repository, and in `details` the actor, user
+ * agent, operation type (`access` is a read) and programmatic access type. Not the rest (no actor
+ * address, no request data).
  */
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
@@ -168,11 +169,12 @@ export function eventOf(raw: unknown, hashedToken: string): Found | undefined {
   const resources: Found['resources'] = [];
   const repo = text(e.repo) ?? text(e.repository);
   if (repo) resources.push({ type: 'repository', name: repo });
-  const actor = text(e.actor);
-  if (actor) resources.push({ type: 'actor', name: actor });
-  const agent = text(e.user_agent);
-  if (agent) resources.push({ type: 'user_agent', name: agent });
-  const operation = text(e.operation_type);
+  const details: Record<string, string> = {};
+  for (const field of ['actor', 'user_agent', 'operation_type', 'programmatic_access_type'] as const) {
+    const value = text(e[field]);
+    if (value) details[field] = value;
+  }
+  const operation = details.operation_type;
   return {
     eventId: text(e._document_id) ?? `${ms}/${action}`,
     at: new Date(ms),
@@ -180,5 +182,6 @@ export function eventOf(raw: unknown, hashedToken: string): Found | undefined {
     source: 'github',
     resources,
     ...(operation ? { readOnly: operation === 'access' } : {}),
+    ...(Object.keys(details).length ? { details } : {}),
   };
 }

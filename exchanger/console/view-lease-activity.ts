@@ -96,13 +96,26 @@ function table(events: readonly ActivityEvent[], forbidden: ReadonlyMap<string, 
   return html`<div class="scroll" role="region" aria-labelledby="events-h" tabindex="0">
 <h3 id="events-h">Events, oldest first (${events.length})</h3>
 <table>
-<thead><tr><th scope="col">When</th><th scope="col">Action</th><th scope="col">Source</th><th scope="col">Region</th><th scope="col">Read only</th><th scope="col">Result</th><th scope="col">Resources</th><th scope="col">Forbidden</th></tr></thead>
+<thead><tr><th scope="col">When</th><th scope="col">Action</th><th scope="col">Source</th><th scope="col">Region</th><th scope="col">Read only</th><th scope="col">Result</th><th scope="col">Resources, details</th><th scope="col">Forbidden</th></tr></thead>
 <tbody>
 ${events.map((e) => {
   const rule = forbidden.get(e.eventId);
-  return html`<tr${rule ? html` class="flagged"` : ''}><td>${when(e.at)}</td><td><code>${e.name}</code></td><td>${e.source}</td><td>${e.region ?? ''}</td><td>${e.readOnly === undefined ? '' : e.readOnly ? 'yes' : 'no'}</td><td>${e.errorCode ? `refused: ${e.errorCode}` : 'done'}</td><td>${e.resources.map((r, i) => html`${i ? html`<br>` : ''}${r.type ? html`<span class="muted">${r.type}:</span> ` : ''}${r.name ?? ''}`)}</td><td>${rule ? html`<strong>yes</strong> (${rule})` : 'no'}</td></tr>`;
+  return html`<tr${rule ? html` class="flagged"` : ''}><td>${when(e.at)}</td><td><code>${e.name}</code></td><td>${e.source}</td><td>${e.region ?? ''}</td><td>${e.readOnly === undefined ? '' : e.readOnly ? 'yes' : 'no'}</td><td>${e.errorCode ? `refused: ${e.errorCode}` : 'done'}</td><td>${[
+    ...e.resources.map((r) => [r.type, r.name ?? ''] as const),
+    ...Object.entries(e.details ?? {}).map(([k, v]) => [k, shown(v)] as const),
+  ].map(
+    ([label, value], i) =>
+      html`${i ? html`<br>` : ''}${label ? html`<span class="muted">${label}:</span> ` : ''}${value}`,
+  )}</td><td>${rule ? html`<strong>yes</strong> (${rule})` : 'no'}</td></tr>`;
 })}
 </tbody>
 </table>
 </div>`;
+}
+
+/** A detail's value as text: lists joined, anything else as JSON. */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(shown).join(', ');
+  return JSON.stringify(value) ?? '';
 }

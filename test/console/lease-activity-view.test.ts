@@ -53,6 +53,7 @@ describe('the lease activity view', () => {
             name: 'google.iam.admin.v1.CreateServiceAccountKey',
             source: 'iam.googleapis.com',
             resources: [{ type: 'service_account', name: 'projects/p/serviceAccounts/x' }],
+            details: { user_agent: 'gcloud/<470>', sources: ['10.0.0.1', '10.0.0.2'] },
           },
         ],
       },
@@ -65,5 +66,7 @@ describe('the lease activity view', () => {
     expect(page).toContain('<tr class="flagged">');
     expect(page).toContain('<strong>yes</strong> (iam.googleapis.com:*)');
     expect(page).toContain('1 event used an action the role forbids');
+    expect(page).toContain('<span class="muted">user_agent:</span> gcloud/&lt;470&gt;');
+    expect(page).toContain('<span class="muted">sources:</span> 10.0.0.1, 10.0.0.2');
   });
 });

@@ -115,10 +115,8 @@ describe('lease activity from Cloud Audit Logs', () => {
     expect(json.events[0]).toMatchObject({
       source: 'storage.googleapis.com',
       region: 'europe-west1',
-      resources: [
-        { type: 'gcs_bucket', name: 'projects/_/buckets/releases/objects/app.tar' },
-        { type: 'user_agent', name: 'gcloud/470.0.0' },
-      ],
+      resources: [{ type: 'gcs_bucket', name: 'projects/_/buckets/releases/objects/app.tar' }],
+      details: { user_agent: 'gcloud/470.0.0' },
     });
     expect(json.events[1]).toMatchObject({ read_only: false });
     expect(json.events[2]).toMatchObject({ error_code: 'PERMISSION_DENIED' });

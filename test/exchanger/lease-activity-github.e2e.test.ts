@@ -117,11 +117,13 @@ describe('lease activity from the GitHub audit log', () => {
       name: 'git.clone',
       source: 'github',
       read_only: true,
-      resources: [
-        { type: 'repository', name: 'acme/infra' },
-        { type: 'actor', name: 'jitkey[bot]' },
-        { type: 'user_agent', name: 'git/2.45.1' },
-      ],
+      resources: [{ type: 'repository', name: 'acme/infra' }],
+      details: {
+        actor: 'jitkey[bot]',
+        user_agent: 'git/2.45.1',
+        operation_type: 'access',
+        programmatic_access_type: 'GitHub App server-to-server token',
+      },
     });
     expect(json.events.at(-1)).toMatchObject({ name: 'git.push', read_only: false });
     // The token itself, and the records' addresses, are never kept.
