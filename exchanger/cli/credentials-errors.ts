@@ -43,11 +43,10 @@ const ADVICE: Record<ErrorCode, string> = {
   unavailable: 'The exchanger cannot record decisions right now (its store is down); try again later.',
 };
 
-const CLIENT_ADVICE: Record<string, string> = {
+/** The client's own failures that advice helps; a redirect's and a bad answer's messages say it all. */
+const CLIENT_ADVICE: Partial<Record<string, string>> = {
   unreachable:
-    'Check --url and that this job can reach the exchanger (network, DNS, proxy: jitkey credentials connects directly).',
-  redirected: '',
-  bad_response: '',
+    'Check --url and that this job can reach the exchanger (network, DNS; jitkey credentials connects directly, without a proxy).',
 };
 
 export function exitCodeFor(failure: ExchangeFailure): number {

@@ -76,11 +76,7 @@ export async function revokeCommand(argv: string[], deps: CredentialsDeps): Prom
   if (!path) throw new UsageError(`--lease-file is required\n\nusage: ${REVOKE_USAGE}`);
   const lease = readLeaseFile(path);
   const url = values.url ?? lease.url;
-  const client = exchangeClient({
-    url,
-    userAgent: deps.userAgent,
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
-  });
+  const client = exchangeClient({ url, userAgent: deps.userAgent });
   let gone = 'revoked';
   try {
     await client.revoke(lease);

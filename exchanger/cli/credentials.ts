@@ -42,7 +42,6 @@ export interface CredentialsDeps extends WaitDeps {
   out(text: string): void;
   err(text: string): void;
   userAgent: string;
-  fetch?: typeof globalThis.fetch;
 }
 
 export function realDeps(): CredentialsDeps {
@@ -90,11 +89,7 @@ export async function credentialsCommand(
 ): Promise<number> {
   if (argv[0] === 'revoke') return revokeCommand(argv.slice(1), deps);
   const { url, request } = readRequest(argv, deps.env);
-  const client = exchangeClient({
-    url,
-    userAgent: deps.userAgent,
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
-  });
+  const client = exchangeClient({ url, userAgent: deps.userAgent });
   let spent: string | undefined;
   let lease: Lease;
   try {

@@ -1,12 +1,21 @@
 /**
  * The job's side of the exchanger API (reference.md §3) for `jitkey credentials`, the client for any
- * CI: exchange a token, poll an approval, redeem it, revoke a lease. One JSON request per call.
- * Redirects are refused, never followed, so a token is never re-sent to another address; the URL
- * obeys the one URL rule (`https://`, `http://` only on loopback). Answers are read defensively:
+ * CI: exchange a token, poll an approval, redeem it, revoke a lease. One JSON request per call,
+ * through the exchanger's one HTTP client (`net/http-client.ts`: a timeout, a size cap, redirects
+ * refused, never followed, so a token is never re-sent to another address); the URL obeys the one
+ * URL rule (`https://`, `http://` only on loopback). Answers are read defensively:
  * a field that is missing or of the wrong type is a `bad_response`, and no answer text that could
  * hold a credential is ever quoted back.
  */
 import type { ErrorCode } from '../errors.js';
+import {
+  type HttpAnswer,
+  HttpError,
+  type HttpRetry,
+  httpCall,
+  nodeTransport,
+  type Transport,
+} from '../net/http-client.js';
 import { checkUrl } from '../net/url-rule.js';
 
 export type Provider = 'aws' | 'gcp' | 'github' | 'kubernetes';
@@ -61,70 +70,68 @@ export interface ClientOptions {
   url: string;
   userAgent: string;
   timeoutMs?: number;
-  fetch?: typeof globalThis.fetch;
+  /** Default node:http(s): no fetch to load at start, and any port. */
+  transport?: Transport;
 }
 
 export const CLIENT_TIMEOUT_MS = 30_000;
+/** Revoking is idempotent (a revoked lease answers 204 again), so it may be tried again. */
+const REVOKE_RETRY = { tries: 3, baseMs: 1000, maxMs: 4000 };
 
 export function exchangeClient(options: ClientOptions) {
   const base = checkUrl(options.url, '--url', { refuseCredentials: true, refuseQuery: true }).href.replace(
     /\/+$/,
     '',
   );
-  const doFetch = options.fetch ?? globalThis.fetch;
+  const transport = options.transport ?? nodeTransport();
+  const timeoutMs = options.timeoutMs ?? CLIENT_TIMEOUT_MS;
 
   async function call(
     method: 'GET' | 'POST',
     path: string,
     bearer: string | undefined,
     body?: unknown,
+    retry?: HttpRetry,
   ): Promise<{ status: number; json: Record<string, unknown> | undefined }> {
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await doFetch(`${base}${path}`, {
-        method,
-        headers: {
-          accept: 'application/json',
-          'user-agent': options.userAgent,
-          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      res = await httpCall(
+        {
+          name: `${method} ${base}${path}`,
+          method,
+          url: `${base}${path}`,
+          headers: {
+            accept: 'application/json',
+            'user-agent': options.userAgent,
+            ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          timeoutMs,
+          ...(retry ? { retry } : {}),
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(options.timeoutMs ?? CLIENT_TIMEOUT_MS),
-      });
+        transport,
+      );
     } catch (err) {
-      throw new ExchangeFailure(
-        'unreachable',
-        `cannot reach the exchanger at ${base}: ${networkReason(err)}`,
-      );
+      throw failureOf(err, base, timeoutMs);
     }
-    if (res.status >= 300 && res.status < 400) {
-      await res.body?.cancel();
-      throw new ExchangeFailure(
-        'redirected',
-        `the exchanger at ${base} answered ${res.status} with a redirect; jitkey does not follow redirects (no token goes to another address): give --url the address that answers directly`,
-        res.status,
-      );
-    }
-    const text = await res.text();
     let json: Record<string, unknown> | undefined;
     try {
-      const parsed: unknown = JSON.parse(text);
+      const parsed: unknown = res.json();
       if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
         json = parsed as Record<string, unknown>;
     } catch {
       json = undefined;
     }
     if (res.status < 400) return { status: res.status, json };
-    const retryAfter = Number(res.headers.get('retry-after'));
+    const retryAfter = Number(res.header('retry-after'));
     throw new ExchangeFailure(
       (typeof json?.error === 'string' ? json.error : `http_${res.status}`) as ExchangeFailure['code'],
       typeof json?.message === 'string'
         ? json.message
         : `the exchanger answered ${res.status} without a JSON body (is --url the exchanger?)`,
       res.status,
-      typeof json?.request_id === 'string' ? json.request_id : (res.headers.get('x-request-id') ?? undefined),
+      typeof json?.request_id === 'string' ? json.request_id : res.header('x-request-id'),
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
     );
   }
@@ -151,10 +158,8 @@ export function exchangeClient(options: ClientOptions) {
       return readLease((await call('POST', path, token, { poll_token: pending.poll_token })).json);
     },
     async revoke(lease: { lease_id: string; revoke_token: string }): Promise<void> {
-      await call('POST', '/v1/revoke', undefined, {
-        lease_id: lease.lease_id,
-        revoke_token: lease.revoke_token,
-      });
+      const body = { lease_id: lease.lease_id, revoke_token: lease.revoke_token };
+      await call('POST', '/v1/revoke', undefined, body, REVOKE_RETRY);
     },
   };
 }
@@ -221,12 +226,32 @@ function readStatus(json: Record<string, unknown> | undefined): RequestStatus {
   };
 }
 
-/** Node's reason (`connect ECONNREFUSED 127.0.0.1:1`), or that no answer came in time. */
-function networkReason(err: unknown): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-    return 'no answer within the timeout';
+/** The transport's failure as the client reports it: redirected, too large, or unreachable. */
+function failureOf(err: unknown, base: string, timeoutMs: number): unknown {
+  if (!(err instanceof HttpError)) return err;
+  switch (err.failure) {
+    case 'redirect':
+      return new ExchangeFailure(
+        'redirected',
+        `the exchanger at ${base} answered ${err.status} with a redirect; jitkey does not follow redirects (no token goes to another address): give --url the address that answers directly`,
+        err.status,
+      );
+    case 'too_large':
+      return new ExchangeFailure(
+        'bad_response',
+        `the answer from ${base} is too large (is --url the exchanger?)`,
+        err.status,
+      );
+    case 'timeout':
+      return new ExchangeFailure(
+        'unreachable',
+        `cannot reach the exchanger at ${base}: no answer within ${timeoutMs / 1000} s`,
+      );
+    default: {
+      // Node's own words (`connect ECONNREFUSED 127.0.0.1:1`), not the request's name again.
+      const cause = err.cause as { message?: string; code?: string } | undefined;
+      const why = cause?.message ?? err.message;
+      return new ExchangeFailure('unreachable', `cannot reach the exchanger at ${base}: ${why}`);
+    }
   }
-  const cause = err instanceof Error ? err.cause : undefined;
-  if (cause instanceof Error) return cause.message;
-  return err instanceof Error ? err.message : String(err);
 }
