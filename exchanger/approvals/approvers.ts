@@ -4,6 +4,7 @@
  * does) or `org/team-slug`, checked through the App (`Members: read`). Nobody approves their own
  * job: the GitHub user id is compared with the request's `actor_id` claim.
  */
+import { jobKind } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import type { GithubApp } from '../github/app.js';
 import { asciiLower, equalsAscii } from '../policy/glob.js';
@@ -91,6 +92,9 @@ export async function checkNotTriggeredBy(
   who: Approver,
   request: { id: string; claims: Readonly<Record<string, string>> },
 ): Promise<void> {
+  // Another CI system's job was started by one of its own users, whom GitHub cannot name: there
+  // is no GitHub run to ask, and no GitHub account to compare (docs/ci-systems.md, approvals).
+  if (jobKind(request.claims) !== 'github') return;
   const { repository = '', run_id: runId, run_attempt: attempt } = request.claims;
   const [owner, repo] = repository.split('/');
   if (!owner || !repo || !runId || !attempt) {

@@ -2,7 +2,7 @@
  * What the approval operations (`open.ts`, `read.ts`, `decide.ts`, `redeem.ts`) share: their deps,
  * the audit row of a request, recording it, and persisting an expiry that a read computed.
  */
-import { IDENTIFYING_CLAIMS } from '../claims.js';
+import { ALL_JOB_CLAIMS } from '../claims.js';
 import { JitkeyError, unavailable } from '../errors.js';
 import type { ExchangeDeps } from '../exchange/types.js';
 import type { Policy } from '../policy/types.js';
@@ -24,7 +24,7 @@ export interface ApprovalDeps extends ExchangeDeps {
   onCall?: OnCallDirectory | undefined;
 }
 
-/** Claims a redemption must repeat: the same job run. */
+/** Claims a GitHub job's redemption must repeat: the same run attempt (others: `ci-job.ts`). */
 export const SAME_RUN_CLAIMS = ['repository_id', 'run_id', 'run_attempt'] as const;
 
 export const notFound = (id: string) =>
@@ -90,7 +90,7 @@ export function approvalContext(deps: ApprovalDeps): ApprovalContext {
 
   const auditClaims = (claims: Readonly<Record<string, string>>) => {
     const out: Record<string, string> = {};
-    for (const name of IDENTIFYING_CLAIMS) if (claims[name] !== undefined) out[name] = claims[name];
+    for (const name of ALL_JOB_CLAIMS) if (claims[name] !== undefined) out[name] = claims[name];
     return out;
   };
 

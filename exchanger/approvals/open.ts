@@ -1,6 +1,7 @@
 /** Opening an approval request once every claim check has passed: stored, audited, notified. */
 import { randomBytes } from 'node:crypto';
-import { type Claims, identifyingClaims, ownClaim } from '../claims.js';
+import { sameJobClaims } from '../ci-job.js';
+import { type Claims, claimText, identifyingClaims, jobKind, ownClaim } from '../claims.js';
 import { hashSecret } from '../digest.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
@@ -57,14 +58,16 @@ export async function openRequest(
   const approval = role.approval;
   if (!approval) throw new Error(`role '${role.name}' has no approval block`);
   requireGithub(`role '${role.name}' needs a human approval`);
-  const missing = SAME_RUN_CLAIMS.filter((name) => typeof ownClaim(claims, name) !== 'string');
+  // The job's own system says which claims tie a redemption to the run that asked (`ci-job.ts`).
+  const missing = sameJobClaims(claims).filter((name) => !claimText(claims, name));
   if (missing.length) {
     throw new JitkeyError(
       'access_denied',
       `role '${role.name}' needs a human approval, which is tied to the job's run: the token lacks ${missing.join(', ')}`,
     );
   }
-  await checkRunCap(store, claims);
+  // The store counts a run's requests by GitHub's run claims; other systems' runs are not capped.
+  if (jobKind(claims) === 'github') await checkRunCap(store, claims);
   const now = deps.now();
   const pollToken = newPollToken();
   const actorId = ownClaim(claims, 'actor_id');

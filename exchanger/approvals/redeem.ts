@@ -2,7 +2,8 @@
  * Redeeming an approved request with a fresh token of the same run: verified and spent, checked
  * redeemable, authorized again, then minted and committed by compare-and-swap. A refusal is audited.
  */
-import { type Claims, ownClaim } from '../claims.js';
+import { sameJobClaims } from '../ci-job.js';
+import { type Claims, claimText } from '../claims.js';
 import { secretMatches } from '../digest.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError } from '../errors.js';
@@ -13,7 +14,7 @@ import type { Grant } from '../exchange/types.js';
 import type { ApprovalRequestRecord, AuditClient } from '../store/types.js';
 import { quote } from '../text/quote.js';
 import { votesInForce } from './approvers.js';
-import { type ApprovalContext, approvalConfig, notFound, SAME_RUN_CLAIMS } from './context.js';
+import { type ApprovalContext, approvalConfig, notFound } from './context.js';
 import { approvalCount, checkRedeemable, redeemed } from './state.js';
 
 export async function redeemRequest(
@@ -138,16 +139,20 @@ export function parseRedeemBody(body: Record<string, unknown>): string {
   return token;
 }
 
-/** The fresh token must come from the run that asked: same repository_id, run_id and run_attempt. */
+/**
+ * The fresh token must come from the run that asked: GitHub's same repository_id, run_id and
+ * run_attempt; another system's own run claims (`ci-job.ts` `sameJobClaims`).
+ */
 export function checkSameRun(request: Pick<ApprovalRequestRecord, 'claims'>, claims: Claims): void {
-  const differ = SAME_RUN_CLAIMS.filter((name) => {
-    const value = ownClaim(claims, name);
-    return typeof value !== 'string' || value !== request.claims[name];
+  const names = sameJobClaims(request.claims);
+  const differ = names.filter((name) => {
+    const value = claimText(claims, name);
+    return value === undefined || value !== request.claims[name];
   });
   if (differ.length === 0) return;
   const shown = differ.map((name) => {
-    const value = ownClaim(claims, name);
-    return typeof value === 'string' ? `${name} '${value.slice(0, 64)}'` : `${name} missing`;
+    const value = claimText(claims, name);
+    return value !== undefined ? `${name} '${value.slice(0, 64)}'` : `${name} missing`;
   });
   throw new JitkeyError(
     'access_denied',

@@ -8,7 +8,7 @@
  * `response_url` (Slack's `hooks.slack.com` only), in the background so Slack gets its answer
  * within its 3 s.
  */
-import { IDENTIFYING_CLAIMS } from '../claims.js';
+import { ALL_JOB_CLAIMS } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isLoopbackHost, urlRefusal } from '../net/url-rule.js';
@@ -115,7 +115,7 @@ export function slackInteractions(deps: SlackInteractionDeps): SlackInteractions
       requestId: request.id,
       role: request.role,
       claims: Object.fromEntries(
-        IDENTIFYING_CLAIMS.flatMap((name) => {
+        ALL_JOB_CLAIMS.flatMap((name) => {
           const value = request.claims[name];
           return value === undefined ? [] : [[name, value]];
         }),

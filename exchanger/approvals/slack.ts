@@ -7,6 +7,8 @@
  * `approval.chat_decisions: true` also gets Approve and Deny buttons, whose clicks Slack sends to
  * `POST /v1/slack/interactions` (`slack-interactions.ts`).
  */
+import { type JobName, jobName } from '../ci-job.js';
+import { jobKind } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
 import { approveCommand } from './notify.js';
@@ -36,6 +38,13 @@ export function reviewUrl(publicUrl: string, requestId: string): string {
   return `${publicUrl}/console/requests/${encodeURIComponent(requestId)}`;
 }
 
+/** `*GitLab CI/CD job*\n<url|acme/web pipeline 574 job 302>`: a link only of a URL mrkdwn cannot misread. */
+function jobField(job: JobName): Record<string, unknown> {
+  const text = escapeMrkdwn([job.project, job.run, job.job].filter(Boolean).join(' ') || '—');
+  const linked = job.url && /^https?:\/\/[^\s<>|]+$/.test(job.url) ? `<${job.url}|${text}>` : text;
+  return { type: 'mrkdwn', text: `*${escapeMrkdwn(job.system)} job*\n${linked}` };
+}
+
 export function slackMessage(
   request: ApprovalRequestRecord,
   publicUrl?: string,
@@ -47,15 +56,17 @@ export function slackMessage(
     type: 'mrkdwn',
     text: `*${label}*\n${value === undefined || value === '' ? '—' : escapeMrkdwn(value)}`,
   });
-  const title = `Approval needed: role ${request.role} for ${c.repository ?? 'a job'}`;
+  // Another CI system's job is named in its own terms (`ci-job.ts`): project, run and job, a link.
+  const job = jobKind(c) === 'github' ? undefined : jobName(c);
+  const title = `Approval needed: role ${request.role} for ${c.repository ?? job?.project ?? 'a job'}`;
   const blocks: Record<string, unknown>[] = [
     { type: 'section', text: { type: 'mrkdwn', text: `*${escapeMrkdwn(title)}*` } },
     {
       type: 'section',
       fields: [
         field('Role', request.role),
-        field('Repository', c.repository),
-        field('Actor', c.actor),
+        job ? jobField(job) : field('Repository', c.repository),
+        field('Actor', c.actor ?? job?.actor),
         field('Environment', c.environment),
         field('Time left', formatDuration(left)),
         field('Approvals', `${request.approvals.length} of ${request.required}`),

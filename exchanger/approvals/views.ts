@@ -3,6 +3,8 @@
  * status, who approved and a denial's reason; approvers, once GitHub and the policy say they are
  * one, see what they are deciding on: role, repository, ref, actor, run. Nobody sees a hash.
  */
+import { type JobName, jobName } from '../ci-job.js';
+import { jobKind } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import type { Pending } from '../exchange/types.js';
 import type { ApprovalRequestRecord, ApprovalStatus } from '../store/types.js';
@@ -34,7 +36,10 @@ const SHOWN_CLAIMS = [
   'actor',
 ] as const;
 
-export type ShownClaims = Partial<Record<(typeof SHOWN_CLAIMS)[number], string>>;
+export type ShownClaims = Partial<Record<(typeof SHOWN_CLAIMS)[number], string>> & {
+  /** A GitLab, Buildkite or CircleCI job in its own system's terms, with a link (`ci-job.ts`). */
+  job?: JobName;
+};
 
 /** What an approver needs to find and decide a request: the fields a listing and a notification share. */
 export interface RequestSummary extends ShownClaims {
@@ -57,6 +62,8 @@ export function shownClaims(request: Pick<ApprovalRequestRecord, 'claims'>): Sho
   const claims: ShownClaims = {};
   for (const name of SHOWN_CLAIMS)
     if (request.claims[name] !== undefined) claims[name] = request.claims[name];
+  // GitHub's requests read as they always have; another system's job is named in its own terms.
+  if (jobKind(request.claims) !== 'github') claims.job = jobName(request.claims);
   return claims;
 }
 

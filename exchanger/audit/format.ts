@@ -2,6 +2,7 @@
  * `jitkey audit` output: a fixed-width table for people (cleaned of control characters, see
  * `text/clean.ts`), JSON lines for tools.
  */
+import { type JobName, jobName } from '../ci-job.js';
 import type { AuditEntry } from '../store/types.js';
 import { type Column, formatTable, timeColumn } from '../text/table.js';
 
@@ -10,14 +11,21 @@ const COLUMNS: readonly Column<AuditEntry>[] = [
   { title: 'EVENT', max: 16, value: (e) => e.event },
   { title: 'OUTCOME', max: 7, value: (e) => e.outcome },
   { title: 'ROLE', max: 24, value: (e) => e.role },
-  { title: 'REPOSITORY', max: 32, value: (e) => e.claims.repository },
-  { title: 'REF', max: 28, value: (e) => e.claims.ref },
-  { title: 'TRIGGER', max: 19, value: (e) => e.claims.event_name },
+  // GitHub's claims, or another CI system's job in its own terms (`ci-job.ts`).
+  { title: 'REPOSITORY', max: 32, value: (e) => e.claims.repository ?? other(e)?.project },
+  { title: 'REF', max: 28, value: (e) => e.claims.ref ?? other(e)?.ref },
+  {
+    title: 'TRIGGER',
+    max: 19,
+    value: (e) => e.claims.event_name ?? e.claims.pipeline_source ?? e.claims.build_source,
+  },
   {
     title: 'RUN',
     max: 16,
     value: (e) =>
-      e.claims.run_id && `${e.claims.run_id}${e.claims.run_attempt ? `/${e.claims.run_attempt}` : ''}`,
+      e.claims.run_id
+        ? `${e.claims.run_id}${e.claims.run_attempt ? `/${e.claims.run_attempt}` : ''}`
+        : other(e)?.run,
   },
   { title: 'LEASE', max: 16, value: (e) => e.leaseId },
   { title: 'CLIENT', max: 39, value: (e) => e.clientAddress },
@@ -28,6 +36,12 @@ const COLUMNS: readonly Column<AuditEntry>[] = [
       (e.errorCode ? `${e.errorCode}: ${e.reason}` : e.reason) + (e.actor ? ` (by ${e.actor})` : ''),
   },
 ];
+
+/** The row's job when another CI system ran it (GitLab, Buildkite, CircleCI). */
+function other(e: AuditEntry): JobName | undefined {
+  const j = jobName(e.claims);
+  return j.kind === 'github' ? undefined : j;
+}
 
 export function formatAuditTable(entries: readonly AuditEntry[]): string {
   if (entries.length === 0) return 'no audit entries match\n';

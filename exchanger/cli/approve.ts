@@ -82,10 +82,16 @@ async function decide(
 }
 
 export function describeDecision(kind: 'approve' | 'deny', r: RequestView): string {
+  // Another CI system's job in its own terms: `GitLab CI/CD my-group/app (main), pipeline 574, job 302`.
+  const j = r.job;
   const what = [
     r.repository && `${r.repository}${r.ref ? ` (${r.ref})` : ''}`,
+    j && `${j.system} ${j.project ?? ''}${j.ref ? ` (${j.ref})` : ''}`.trim(),
     r.run_id && `run ${r.run_id}${r.run_attempt ? `/${r.run_attempt}` : ''}`,
-    r.actor && `started by ${r.actor}`,
+    j?.run,
+    j?.job,
+    (r.actor ?? j?.actor) && `started by ${r.actor ?? j?.actor}`,
+    j?.url,
   ]
     .filter(Boolean)
     .join(', ');

@@ -81,13 +81,14 @@ export function refused(e: unknown, err: (text: string) => void): number {
 const columns = (now: Date): Column<RequestView>[] => [
   { title: 'ID', max: 40, value: (r) => r.request_id },
   { title: 'ROLE', max: 24, value: (r) => r.role },
-  { title: 'REPOSITORY', max: 32, value: (r) => r.repository },
-  { title: 'REF', max: 28, value: (r) => r.ref },
-  { title: 'ACTOR', max: 20, value: (r) => r.actor },
+  // GitHub's claims, or another CI system's job in its own terms (`job`, `ci-job.ts`).
+  { title: 'REPOSITORY', max: 32, value: (r) => r.repository ?? r.job?.project },
+  { title: 'REF', max: 28, value: (r) => r.ref ?? r.job?.ref },
+  { title: 'ACTOR', max: 20, value: (r) => r.actor ?? r.job?.actor },
   {
     title: 'RUN',
     max: 16,
-    value: (r) => r.run_id && `${r.run_id}${r.run_attempt ? `/${r.run_attempt}` : ''}`,
+    value: (r) => (r.run_id ? `${r.run_id}${r.run_attempt ? `/${r.run_attempt}` : ''}` : r.job?.run),
   },
   { title: 'AGE', max: 8, value: (r) => formatRoughly((now.getTime() - Date.parse(r.created_at)) / 1000) },
   {

@@ -3,7 +3,9 @@
  * and downloads of every filtered row (JSON lines, CSV). Admins see every row; anyone else the
  * rows of the requests they decided.
  */
+
 import { AUDIT_OUTCOMES } from '../audit/query.js';
+import { jobName } from '../ci-job.js';
 import type { AuditEntry, AuditPage } from '../store/types.js';
 import { type AuditFields, auditQuery, cursorParam } from './audit-filter.js';
 import { type Html, href, html } from './html.js';
@@ -61,9 +63,15 @@ function table(rows: readonly AuditEntry[]): Html {
 <tbody>
 ${rows.map(
   (e) =>
-    html`<tr><td>${when(e.at)}</td><td>${e.event}</td><td>${e.outcome}${e.errorCode ? html` (${e.errorCode})` : ''}</td><td>${e.role ?? ''}</td><td>${e.provider ?? ''}</td><td>${e.claims.repository ?? ''}</td><td><code>${e.claims.ref ?? ''}</code></td><td>${e.actor ?? ''}</td><td>${e.clientAddress ?? ''}${e.userAgent ? html`<br><small>${e.userAgent}</small>` : ''}</td><td><a href="${href(`/console/audit?${new URLSearchParams({ request_id: e.requestId })}`)}">${e.requestId}</a></td><td>${e.reason}</td></tr>`,
+    html`<tr><td>${when(e.at)}</td><td>${e.event}</td><td>${e.outcome}${e.errorCode ? html` (${e.errorCode})` : ''}</td><td>${e.role ?? ''}</td><td>${e.provider ?? ''}</td><td>${e.claims.repository ?? jobProject(e.claims)}</td><td><code>${e.claims.ref ?? ''}</code></td><td>${e.actor ?? ''}</td><td>${e.clientAddress ?? ''}${e.userAgent ? html`<br><small>${e.userAgent}</small>` : ''}</td><td><a href="${href(`/console/audit?${new URLSearchParams({ request_id: e.requestId })}`)}">${e.requestId}</a></td><td>${e.reason}</td></tr>`,
 )}
 </tbody>
 </table>
 </div>`;
+}
+
+/** Another CI system's project and run (`GitLab CI/CD my-group/app pipeline 574`); '' for none. */
+function jobProject(claims: Readonly<Record<string, string>>): string {
+  const j = jobName(claims);
+  return j.kind === 'github' ? '' : [j.system, j.project, j.run].filter(Boolean).join(' ');
 }

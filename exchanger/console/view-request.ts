@@ -48,10 +48,15 @@ export function requestPage(o: RequestPageOptions): Html {
   ];
   const run = runUrl(o.githubWebUrl, claims);
   const workflow = workflowUrl(o.githubWebUrl, claims);
+  // Another CI system's job, in its own terms (`ci-job.ts`): `GitLab CI/CD job 302 of pipeline 574`.
+  const job = v.job;
+  const subject = v.repository ?? job?.project ?? 'a job';
+  const jobText = job && [job.system, job.run, job.job].filter(Boolean).join(' ');
+  const jobLink = job?.url ? href(job.url) : undefined;
   return layout(
-    { title: `${v.role} for ${v.repository ?? 'a job'}`, who: o.who, section: '/console/' },
+    { title: `${v.role} for ${subject}`, who: o.who, section: '/console/' },
     html`<p class="crumbs"><a href="/console/">My queue</a></p>
-<h1>${v.role} <span class="muted">for</span> ${v.repository ?? 'a job'}</h1>
+<h1>${v.role} <span class="muted">for</span> ${subject}</h1>
 ${o.error ? notice('error', o.error) : ''}
 ${o.done ? notice('ok', o.done) : ''}
 <p class="status status-${v.status}">Status: <strong>${v.status}</strong>${
@@ -61,6 +66,7 @@ ${o.done ? notice('ok', o.done) : ''}
     }</p>
 ${v.status === 'denied' ? html`<p>Denied by ${v.denied_by ?? 'an approver'}: ${v.reason ?? ''}</p>` : ''}
 <p class="links">${run ? html`<a href="${href(run)}">Run ${claims.run_id} attempt ${claims.run_attempt} on GitHub</a>` : ''}
+${jobText ? (jobLink ? html`<a href="${jobLink}">${jobText}</a>` : html`<span>${jobText}</span>`) : ''}
 ${workflow ? html`<a href="${href(workflow)}">Workflow file at ${claims.job_workflow_sha?.slice(0, 12)}</a>` : ''}</p>
 ${v.status === 'pending' ? decisionForms(o.who, v.request_id) : ''}
 <section aria-labelledby="claims-h">

@@ -2,6 +2,8 @@
  * The last step of an exchange or a redeem: credentials minted, lease and audit row committed,
  * and the run attempt looked at again (it may have completed while minting).
  */
+
+import { jobName } from '../ci-job.js';
 import type { Claims } from '../claims.js';
 import { identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
@@ -79,6 +81,8 @@ export async function mintAndRecord({
   const revokeToken = newRevokeToken();
   const now = deps.now();
   const idClaims = identifyingClaims(claims);
+  // The lease's project in its own system's terms: a repository, a GitLab project path, …
+  const project = idClaims.repository ?? jobName(idClaims).project;
   const run = runKeyOf(claims);
   const entry: AuditEntry = {
     at: now,
@@ -103,9 +107,10 @@ export async function mintAndRecord({
     ...(minted.revocationSecret
       ? { sealedRevocation: seal(minted.revocationSecret, revokeToken, leaseId) }
       : {}),
-    ...(idClaims.repository ? { repository: idClaims.repository } : {}),
+    ...(project ? { repository: project } : {}),
     ...(idClaims.run_id ? { runId: idClaims.run_id } : {}),
-    ...(run ? { repositoryId: run.repositoryId, runAttempt: run.runAttempt } : {}),
+    // The run in its own system's terms (a GitLab pipeline, a Buildkite build: `ci-job.ts`).
+    ...(run ? { repositoryId: run.repositoryId, runId: run.runId, runAttempt: run.runAttempt } : {}),
     ...(minted.revocationSecret && deps.webhookSecret
       ? { sealedRunEnd: sealForRunEnd(minted.revocationSecret, deps.webhookSecret, leaseId) }
       : {}),

@@ -73,7 +73,7 @@ export function checkTimes(payload: Record<string, unknown>, rules: TimeRules): 
     throw refuseToken(
       'lifetime',
       `the token is valid for ${exp - iat} s ("exp" - "iat"); at most ${maxLifetime} s is accepted` +
-        (rules.maxLifetimeSeconds === undefined ? '' : " (the issuer's max_token_lifetime)"),
+        (rules.maxLifetimeSeconds === undefined ? '' : ' for this issuer (issuers[].max_token_lifetime)'),
       'exp',
     );
   }

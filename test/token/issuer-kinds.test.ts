@@ -70,7 +70,7 @@ describe("each issuer's longest token lifetime", () => {
       );
       const longer = idp.mint({}, { lifetimeSeconds: 7200 });
       expect(await refusal(hour.verify(longer))).toBe(
-        `the token is valid for 7200 s ("exp" - "iat"); at most 3600 s is accepted (the issuer's max_token_lifetime)`,
+        `the token is valid for 7200 s ("exp" - "iat"); at most 3600 s is accepted for this issuer (issuers[].max_token_lifetime)`,
       );
     } finally {
       await idp.stop();
