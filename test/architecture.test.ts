@@ -16,6 +16,8 @@ const LAYERS: { name: string; parts: string[] }[] = [
     parts: [
       'exchanger/errors.ts',
       'exchanger/claims.ts',
+      'exchanger/ci-kinds.ts',
+      'exchanger/ci-job.ts',
       'exchanger/duration.ts',
       'exchanger/log.ts',
       'exchanger/random.ts',
