@@ -12,39 +12,22 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { CI_URLS, fourCiPolicy } from '../support/ci-policy.js';
 import { runCli } from '../support/exchanger-process.js';
 import { BUNDLE, ciJob, fakeBuildkiteAgent } from '../support/jitkey-credentials.js';
 import { type OidcIssuer, startOidcIssuer } from '../support/oidc-issuer.js';
 import { REPO_ROOT } from '../support/paths.js';
-import { ROLE_ARN, type Stack, startStack } from '../support/stack.js';
+import { type Stack, startStack } from '../support/stack.js';
 
 let stack: Stack;
 let gitlab: OidcIssuer;
 let buildkite: OidcIssuer;
-/** Roles for the claims `ci-claims.ts` mints: GitLab's project, Buildkite's organization and pipeline. */
-const policy = () => `version: 1
-issuers:
-  - { url: ${gitlab.url}, audience: jitkey, kind: gitlab }
-  - { url: ${buildkite.url}, audience: jitkey, kind: buildkite }
-defaults: { duration: 15m, max_duration: 1h }
-roles:
-  gitlab-deploy:
-    provider: aws
-    aws: { role_arn: ${ROLE_ARN}, region: us-east-1 }
-    issuers: [${gitlab.url}]
-    allow:
-      - project_id: "20"
-        project_path: my-group/my-project
-        ref_protected: "true"
-  buildkite-deploy:
-    provider: aws
-    aws: { role_arn: ${ROLE_ARN}, region: us-east-1 }
-    issuers: [${buildkite.url}]
-    allow:
-      - organization_id: 0184990a-477b-4fa8-9968-496074483a77
-        pipeline_id: 0184990a-4782-42b5-afc1-16715b10b1a0
-        build_branch: main
-`;
+/**
+ * The four-CI policy (`ci-policy.ts`): roles `gitlab-deploy` and `buildkite-deploy` pin the claims
+ * `ci-claims.ts` mints. Its second GitLab and CircleCI issuers stay unused (never contacted).
+ */
+const policy = (github: string) =>
+  fourCiPolicy({ ...CI_URLS, github, gitlab: gitlab.url, buildkite: buildkite.url });
 beforeAll(async () => {
   gitlab = await startOidcIssuer({ shape: 'gitlab' });
   buildkite = await startOidcIssuer({ shape: 'buildkite' });
@@ -129,7 +112,7 @@ describe('templates/gitlab/template.yml', () => {
     const script = [...jitkey.before_script, `node ${job.path('who.mjs')}`].join('\n');
     const main = await job.sh(`set -e\n${script}`, env);
     expect(main.code, main.err).toBe(0);
-    expect(main.out.trim()).toMatch(/^arn:aws:sts::111122223333:assumed-role\/web-deploy\/jitkey-/);
+    expect(main.out.trim()).toMatch(/^arn:aws:sts::111122223333:assumed-role\/ci-deploy\/jitkey-/);
     expect(main.err).toMatch(
       /^jitkey: issued aws credentials for role 'gitlab-deploy' until \S+ \(lease lease_\S+\): AWS_ACCESS_KEY_ID, /,
     );
@@ -177,7 +160,7 @@ describe('templates/buildkite (plugin sketch)', () => {
     expect(command.code, command.err).toBe(0);
     expect(command.out).toContain('--- :key: jitkey: credentials for role buildkite-deploy\n');
     expect(command.out.trim().split('\n').at(-1)).toMatch(
-      /^arn:aws:sts::111122223333:assumed-role\/web-deploy\/jitkey-/,
+      /^arn:aws:sts::111122223333:assumed-role\/ci-deploy\/jitkey-/,
     );
     expect(readFileSync(agent.log, 'utf8')).toBe('oidc request-token --audience jitkey\n');
 
