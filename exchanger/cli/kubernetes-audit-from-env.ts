@@ -28,6 +28,8 @@ export function kubernetesAuditFromEnv(
     forbiddenActions: { inc(labels: { role: string; action: string }): void };
     batches: { inc(labels: { status: string }): void };
     events: { inc(value: number): void };
+    /** Links a flag's notify message to the lease's console page (`forbiddenFlagger`). */
+    publicUrl?: string;
   },
 ): KubernetesAuditHandler | undefined {
   const file = env.JITKEY_KUBERNETES_AUDIT_TOKEN_FILE?.trim();

@@ -263,6 +263,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     forbiddenActions: metrics.forbiddenActions,
     batches: metrics.kubernetesAuditBatches,
     events: metrics.kubernetesAuditEvents,
+    ...(activity?.publicUrl ? { publicUrl: activity.publicUrl } : {}),
   });
   const server = createServer({
     ...deps,
