@@ -1,6 +1,7 @@
 /**
  * The four Kubernetes API calls the provider makes (create/delete/list Secrets, TokenRequest), over
- * node:http(s) with the exchanger's own credentials.
+ * node:http(s) with the exchanger's own credentials and CA, through the HTTP core
+ * (`net/http-client.ts`: timeout, answer size limit, no redirects).
  *
  * Why not `@kubernetes/client-node`: version 2 ships undici 8, which needs Node ≥ 22.19 and fails at
  * import on the Node 20 this project supports (and its Docker image runs); it is 67 MB on disk and took
@@ -11,9 +12,8 @@
  * Every failure becomes `upstream_error` (502) that says what to fix: a 403 names the RBAC verb and
  * resource the exchanger's identity lacks, a 404 the missing namespace or service account.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { JitkeyError } from '../errors.js';
+import { type HttpAnswer, type HttpError, httpCall, nodeTransport } from '../net/http-client.js';
 
 /** How the exchanger itself reaches and authenticates to one API server. */
 export interface KubeConnection {
@@ -84,46 +84,48 @@ export function createKubeApi(conn: KubeConnection): KubeApi {
   const base = new URL(conn.server);
   const prefix = base.pathname.replace(/\/+$/, '');
 
-  const send = (
+  const transport = nodeTransport({
+    ...(conn.ca ? { ca: conn.ca } : {}),
+    ...(conn.cert && conn.key ? { cert: conn.cert, key: conn.key } : {}),
+  });
+
+  const send = async (
     call: Call,
     method: string,
     path: string,
     namespace: string,
     body?: unknown,
     accept?: string,
-  ) =>
-    new Promise<Answer>((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const headers: Record<string, string> = { accept: accept ?? 'application/json' };
-      if (payload !== undefined) {
-        headers['content-type'] = 'application/json';
-        // Node frames a DELETE body only when told its length.
-        headers['content-length'] = String(Buffer.byteLength(payload));
-      }
-      const token = conn.token?.();
-      if (token) headers.authorization = `Bearer ${token}`;
-      const options = {
-        method,
-        host: base.hostname.replace(/^\[|\]$/g, ''),
-        port: base.port || (base.protocol === 'https:' ? 443 : 80),
-        path: `${prefix}${path}`,
-        headers,
-        timeout: REQUEST_TIMEOUT_MS,
-        ...(conn.ca ? { ca: conn.ca } : {}),
-        ...(conn.cert && conn.key ? { cert: conn.cert, key: conn.key } : {}),
-      };
-      const req = (base.protocol === 'https:' ? httpsRequest : httpRequest)(options, (res) =>
-        readAnswer(res).then(resolve, reject),
+  ): Promise<Answer> => {
+    const headers: Record<string, string> = { accept: accept ?? 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const token = conn.token?.();
+    if (token) headers.authorization = `Bearer ${token}`;
+    let res: HttpAnswer;
+    try {
+      res = await httpCall(
+        {
+          name: `Kubernetes ${NEEDS[call].verb} ${NEEDS[call].resource}`,
+          method,
+          url: `${base.origin}${prefix}${path}`,
+          headers,
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          timeoutMs: REQUEST_TIMEOUT_MS,
+          maxBytes: MAX_ANSWER_BYTES,
+        },
+        transport,
       );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-      req.on('error', (err) => reject(unreachable(conn, err)));
-      req.end(payload);
-    }).then((answer) => {
-      if (answer.status >= 400 && !(call === 'deleteSecret' && answer.status === 404)) {
-        throw refusal(conn, call, namespace, answer);
-      }
-      return answer;
-    });
+    } catch (err) {
+      const e = err as HttpError;
+      if (e.failure === 'unreachable' || e.failure === 'timeout') throw unreachable(conn, e);
+      throw malformed(conn, e.message);
+    }
+    const answer = { status: res.status, body: jsonObject(res) };
+    if (answer.status >= 400 && !(call === 'deleteSecret' && answer.status === 404)) {
+      throw refusal(conn, call, namespace, answer);
+    }
+    return answer;
+  };
 
   const ns = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
 
@@ -255,27 +257,14 @@ export function jwtClaims(token: string): Record<string, unknown> | undefined {
   }
 }
 
-function readAnswer(res: IncomingMessage): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_ANSWER_BYTES) res.destroy(new Error(`answer over ${MAX_ANSWER_BYTES} bytes`));
-      else chunks.push(chunk);
-    });
-    res.on('error', reject);
-    res.on('end', () => {
-      let body: Record<string, unknown> = {};
-      try {
-        const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-        if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
-      } catch {
-        // A proxy's HTML error page: the status code alone says enough.
-      }
-      resolve({ status: res.statusCode ?? 0, body });
-    });
-  });
+/** The answer as a JSON object; `{}` for anything else (a proxy's HTML error page: the status says enough). */
+function jsonObject(res: HttpAnswer): Record<string, unknown> {
+  try {
+    const parsed = res.json();
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }
 
 function unreachable(conn: KubeConnection, cause: Error): JitkeyError {
