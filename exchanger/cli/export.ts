@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { parseDuration } from '../duration.js';
 import { CursorHeldError, DEFAULT_BATCH, DEFAULT_POLL_MS, runExporter } from '../export/exporter.js';
+import { startExport } from '../export/from-env.js';
 import { type ExportPlan, ExportSettingsError, planExport } from '../export/settings.js';
 import { SinkError } from '../export/sink.js';
 import { createLogger, parseLogLevel } from '../log.js';
@@ -63,19 +64,35 @@ export async function exportCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   const store = await openStore(values.store as string, { log, purgeIntervalMs: 0 });
+  // Each sink keeps its own cursor unless told otherwise: a new sink starts at the beginning.
+  const name = (values.name as string | undefined) ?? plan.where;
+  if (values.follow === true) {
+    // Until SIGTERM / SIGINT; a store that fails meanwhile is tried again, not the end.
+    try {
+      const running = await startExport({ plan, name, batchSize, pollMs }, { store, log });
+      if (!stop.signal.aborted) {
+        await new Promise<void>((resolve) =>
+          stop.signal.addEventListener('abort', () => resolve(), { once: true }),
+        );
+      }
+      await running.stop();
+      return 0;
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      await store.close();
+    }
+  }
   const sink = await plan.openSink();
   try {
     const { exported } = await runExporter({
       store,
       sink,
       toLine: plan.toLine,
-      // Each sink keeps its own cursor unless told otherwise: a new sink starts at the beginning.
-      name: (values.name as string | undefined) ?? plan.where,
+      name,
       holder: hostname(),
       log,
       batchSize,
-      follow: values.follow === true,
-      pollMs,
       signal: stop.signal,
     });
     process.stderr.write(`jitkey export: ${exported} event(s) to ${plan.where} (${plan.format})\n`);

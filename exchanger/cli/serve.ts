@@ -321,7 +321,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       : undefined;
 
   // One exporter sends the audit trail to the SIEM, like one collector (`export/from-env.ts`).
-  const exporter = siemExport && workerIndex <= 1 ? startExport(siemExport, { store, log }) : undefined;
+  const exporter = siemExport && workerIndex <= 1 ? await startExport(siemExport, { store, log }) : undefined;
 
   // One reconciler is enough, like one sweeper.
   const stopReconciler =

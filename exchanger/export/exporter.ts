@@ -90,7 +90,7 @@ export async function runExporter(deps: ExporterDeps): Promise<ExportResult> {
 
   /** Takes the cursor (following: waits for it); undefined once stopped. */
   const claim = async (): Promise<ExportPosition | undefined> => {
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       if (signal?.aborted) return undefined;
       const position = await store.claimExportCursor(name, holder, now(), until());
       if (position) {
@@ -102,7 +102,7 @@ export async function runExporter(deps: ExporterDeps): Promise<ExportResult> {
           `the export cursor '${name}' is held by another exporter; stop it, or give this one its own --name`,
         );
       }
-      log.info('export: the cursor is held by another exporter; waiting', { cursor: name });
+      if (!waited) log.info('export: the cursor is held by another exporter; waiting', { cursor: name });
       await sleep(pollMs, signal);
     }
   };

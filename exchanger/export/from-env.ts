@@ -77,19 +77,22 @@ export function exportFromEnv(env: Env): ExportEnvSettings | undefined {
   return { plan, name: env.JITKEY_EXPORT_NAME?.trim() || plan.where, batchSize, pollMs };
 }
 
-/** Runs the export until `stop`; a failure waits a poll interval and starts it again. */
-export function startExport(
+/**
+ * Opens the sink (a file that cannot be opened fails here, at the start) and runs the export,
+ * following, until `stop`; a failure (the store unreachable) waits a poll interval and starts
+ * it again from the cursor.
+ */
+export async function startExport(
   settings: ExportEnvSettings,
   deps: { store: ExportCursorStore; log: Logger },
-): { stop(): Promise<void> } {
+): Promise<{ stop(): Promise<void> }> {
   const { log } = deps;
   const abort = new AbortController();
+  const sink = await settings.plan.openSink();
+  log.info('export: sending the audit trail', { sink: sink.name, format: settings.plan.format });
   const running = (async () => {
     while (!abort.signal.aborted) {
-      let sink: Awaited<ReturnType<ExportPlan['openSink']>> | undefined;
       try {
-        sink = await settings.plan.openSink();
-        log.info('export: sending the audit trail', { sink: sink.name, format: settings.plan.format });
         await runExporter({
           store: deps.store,
           sink,
@@ -105,10 +108,9 @@ export function startExport(
       } catch (err) {
         log.warn('export: stopped by a failure; starting again', { problem: (err as Error).message });
         await abortableSleep(settings.pollMs, abort.signal);
-      } finally {
-        await sink?.close().catch(() => {});
       }
     }
+    await sink.close().catch(() => {});
   })();
   return {
     async stop() {
