@@ -18,6 +18,7 @@
  * (`budget.ts`), and RESOURCE_EXHAUSTED delays the poll (`ActivityThrottled`).
  */
 import type { Logger } from '../log.js';
+import { fetchTransport, httpCall, type Transport } from '../net/http-client.js';
 import { parseServiceUrl } from '../net/service-url.js';
 import type { ActivityEvent, ActivityKey } from '../store/types.js';
 import type { RateBudget } from './budget.js';
@@ -40,7 +41,8 @@ export interface GcpLoggingOptions {
   log: Logger;
   /** `JITKEY_GCP_LOGGING_ENDPOINT`: scheme, host and port. */
   endpoint?: string;
-  fetch?: typeof globalThis.fetch;
+  /** The HTTP core's transport (default: Node's fetch). */
+  transport?: Transport;
   timeoutMs?: number;
   /** Pages one poll reads at most (1000 entries each); past it the poll is tried again later. */
   maxPages?: number;
@@ -63,7 +65,7 @@ export function activityFilter(serviceAccount: string, own: string, start: Date,
 export function gcpLoggingLookup(options: GcpLoggingOptions): ActivityLookup {
   const base = parseServiceUrl(options.endpoint ?? DEFAULT_LOGGING_ENDPOINT, 'JITKEY_GCP_LOGGING_ENDPOINT');
   const url = new URL('/v2/entries:list', base).toString();
-  const fetch = options.fetch ?? globalThis.fetch;
+  const transport = options.transport ?? fetchTransport();
   const maxPages = options.maxPages ?? 20;
 
   return async (key: ActivityKey, range: { start: Date; end: Date }) => {
@@ -80,18 +82,24 @@ export function gcpLoggingLookup(options: GcpLoggingOptions): ActivityLookup {
     do {
       if (pages++ >= maxPages) throw new ActivityThrottled(`more than ${maxPages} pages of log entries`);
       await options.budget.take(key.account);
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          ...Object.fromEntries(await options.identity.headers(url)),
-          'content-type': 'application/json',
-          'user-agent': 'jitkey',
+      const res = await httpCall(
+        {
+          name: 'Cloud Logging POST /v2/entries:list',
+          method: 'POST',
+          url,
+          headers: {
+            ...Object.fromEntries(await options.identity.headers(url)),
+            'content-type': 'application/json',
+            'user-agent': 'jitkey',
+          },
+          body: JSON.stringify(pageToken ? { ...body, pageToken } : body),
+          timeoutMs: options.timeoutMs ?? 10_000,
+          // 1000 audit entries: a few megabytes at most.
+          maxBytes: 32 * 1024 * 1024,
         },
-        body: JSON.stringify(pageToken ? { ...body, pageToken } : body),
-        redirect: 'error',
-        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-      });
-      const answer = (await res.json().catch(() => ({}))) as {
+        transport,
+      );
+      const answer = (res.ok ? res.json() : parsedOrEmpty(res.text())) as {
         entries?: unknown[];
         nextPageToken?: string;
         error?: { status?: string; message?: string };
@@ -105,6 +113,15 @@ export function gcpLoggingLookup(options: GcpLoggingOptions): ActivityLookup {
     } while (pageToken);
     return found;
   };
+}
+
+/** An error answer's body when it is JSON (Google's `{error: {status, message}}`), else nothing. */
+function parsedOrEmpty(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {};
+  }
 }
 
 function refusal(status: number, error: { status?: string; message?: string } | undefined, project: string) {

@@ -20,6 +20,7 @@
  */
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
+import { fetchTransport, type HttpAnswer, httpCall, type Transport } from '../net/http-client.js';
 import type { ActivityEvent, ActivityKey } from '../store/types.js';
 import type { RateBudget } from './budget.js';
 import { type ActivityLookup, ActivityThrottled } from './cloudtrail.js';
@@ -29,12 +30,15 @@ import { eventText as text } from './event-text.js';
 export const AUDIT_LOG_PERMISSION = { organization_administration: 'read' } as const;
 const API_VERSION = '2022-11-28';
 const TOKEN_MARGIN_MS = 5 * 60_000;
+/** 100 events a page are tens of kilobytes; more is not an audit-log page. */
+const MAX_PAGE_BYTES = 4 * 1024 * 1024;
 
 export interface GithubAuditLogOptions {
   app: Pick<GithubApp, 'apiUrl' | 'createInstallationToken'>;
   budget: RateBudget;
   log: Logger;
-  fetch?: typeof globalThis.fetch;
+  /** The HTTP core's transport (default: Node's fetch). */
+  transport?: Transport;
   now?: () => Date;
   timeoutMs?: number;
   /** Pages one poll reads at most (100 events each); past it the poll is tried again later. */
@@ -44,7 +48,7 @@ export interface GithubAuditLogOptions {
 type Found = Omit<ActivityEvent, 'leaseId' | 'keyId'>;
 
 export function githubAuditLogLookup(options: GithubAuditLogOptions): ActivityLookup {
-  const fetch = options.fetch ?? globalThis.fetch;
+  const transport = options.transport ?? fetchTransport();
   const now = options.now ?? (() => new Date());
   const api = new URL(`${options.app.apiUrl.replace(/\/$/, '')}/`);
   const maxPages = options.maxPages ?? 20;
@@ -66,23 +70,26 @@ export function githubAuditLogLookup(options: GithubAuditLogOptions): ActivityLo
     }
   };
 
-  const get = async (url: URL, org: string, retried = false): Promise<Response> => {
+  const get = async (url: URL, org: string, retried = false): Promise<HttpAnswer> => {
     await options.budget.take(org.toLowerCase());
-    const res = await fetch(url, {
-      headers: {
-        authorization: `token ${await tokenFor(org, retried)}`,
-        accept: 'application/vnd.github+json',
-        'x-github-api-version': API_VERSION,
-        'user-agent': 'jitkey',
+    const res = await httpCall(
+      {
+        name: `GitHub GET /orgs/${org}/audit-log`,
+        method: 'GET',
+        url,
+        headers: {
+          authorization: `token ${await tokenFor(org, retried)}`,
+          accept: 'application/vnd.github+json',
+          'x-github-api-version': API_VERSION,
+          'user-agent': 'jitkey',
+        },
+        timeoutMs: options.timeoutMs ?? 10_000,
+        maxBytes: MAX_PAGE_BYTES,
       },
-      redirect: 'error',
-      signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-    });
-    if (res.status === 401 && !retried) {
-      await res.body?.cancel();
-      return get(url, org, true); // our cached token was revoked meanwhile: one fresh one
-    }
-    return res;
+      transport,
+    );
+    // Our cached token was revoked meanwhile: one fresh one.
+    return res.status === 401 && !retried ? get(url, org, true) : res;
   };
 
   return async (key: ActivityKey, range: { start: Date; end: Date }) => {
@@ -99,14 +106,14 @@ export function githubAuditLogLookup(options: GithubAuditLogOptions): ActivityLo
     for (let pages = 0; url; pages++) {
       if (pages >= maxPages) throw new ActivityThrottled(`more than ${maxPages} pages of audit log`);
       const res = await get(url, org);
-      if (!res.ok) throw await refusal(res, org);
-      const body = (await res.json()) as unknown;
+      if (!res.ok) throw refusal(res, org);
+      const body = res.json();
       if (!Array.isArray(body)) throw new Error('GitHub answered the audit log with something not a list');
       for (const raw of body) {
         const e = eventOf(raw, key.keyId);
         if (e && e.at >= range.start && e.at <= range.end) found.push(e);
       }
-      url = nextPage(res.headers.get('link'), api);
+      url = nextPage(res.header('link') ?? null, api);
     }
     return found;
   };
@@ -131,10 +138,10 @@ export function nextPage(link: string | null, api: URL): URL | undefined {
   return undefined;
 }
 
-async function refusal(res: Response, org: string): Promise<Error> {
+function refusal(res: HttpAnswer, org: string): Error {
   let message = '';
   try {
-    const body = (await res.json()) as { message?: unknown };
+    const body = res.json() as { message?: unknown };
     if (typeof body.message === 'string') message = body.message.replace(/[^\x20-\x7e]/g, ' ').slice(0, 200);
   } catch {
     // no JSON body: the status says enough
@@ -142,7 +149,7 @@ async function refusal(res: Response, org: string): Promise<Error> {
   const limited =
     res.status === 429 ||
     (res.status === 403 &&
-      (res.headers.get('x-ratelimit-remaining') === '0' || res.headers.has('retry-after')));
+      (res.header('x-ratelimit-remaining') === '0' || res.header('retry-after') !== undefined));
   if (limited) return new ActivityThrottled(`GitHub rate-limited the audit log of '${org}' (${res.status})`);
   const said = message ? `: ${message}` : '';
   if (res.status === 403) {
