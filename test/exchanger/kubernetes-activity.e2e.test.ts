@@ -199,9 +199,17 @@ describe('lease activity from the Kubernetes audit webhook', () => {
     const g = await grant('guarded-k8s');
     // The service account may not delete Secrets (403); the stand-in has no exec (404).
     expect(await use(g, [LIST, DELETE_SECRET, EXEC])).toEqual([200, 403, 404]);
+    const sent = eventList([...kube.pendingAudit()]);
     expect(new Set(await kube.flushAudit({ url: auditUrl, token: AUDIT_TOKEN, unrelated: 1000 }))).toEqual(
       new Set([200]),
     );
+    // The API server sends a batch again when it saw no answer: nothing is added or flagged twice.
+    const again = await fetch(auditUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${AUDIT_TOKEN}`, 'content-type': 'application/json' },
+      body: sent,
+    });
+    expect(await again.json()).toEqual({ kept: 3, added: 0 });
     const { json } = await activity(g.lease_id);
     expect(json.events.map((e: { name: string; source: string }) => `${e.name} ${e.source}`)).toEqual([
       'list configmaps',
