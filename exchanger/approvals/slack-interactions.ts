@@ -11,6 +11,7 @@
 import { ALL_JOB_CLAIMS } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { fetchTransport, httpCall } from '../net/http-client.js';
 import { isLoopbackHost, urlRefusal } from '../net/url-rule.js';
 import type { Policy } from '../policy/types.js';
 import type { ApprovalRequestRecord, AuditClient, AuditEntry, Store } from '../store/types.js';
@@ -197,14 +198,18 @@ async function post(
   body: Record<string, unknown>,
 ): Promise<void> {
   try {
-    const res = await (deps.fetch ?? globalThis.fetch)(click.responseUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'jitkey' },
-      body: JSON.stringify(body),
-      redirect: 'error',
-      signal: AbortSignal.timeout(RESPONSE_TIMEOUT_MS),
-    });
-    await res.body?.cancel().catch(() => {});
+    const res = await httpCall(
+      {
+        name: "the Slack message update (POST to the click's response_url)",
+        method: 'POST',
+        url: click.responseUrl,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        timeoutMs: RESPONSE_TIMEOUT_MS,
+        readBody: false,
+      },
+      fetchTransport(deps.fetch),
+    );
     if (!res.ok) {
       deps.log.warn('Slack refused the message update', { request_id: click.requestId, status: res.status });
     }
