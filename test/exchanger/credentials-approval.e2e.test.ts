@@ -4,7 +4,7 @@
  * client redeems with the job's second token (a second `id_tokens` entry) and writes the
  * credentials. Also a denial, and a job that has no second token.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApprovalStack, startApprovalStack } from '../approvals/support.js';
 import { eventually } from '../support/eventually.js';
@@ -23,14 +23,14 @@ afterAll(async () => {
  * A job of a fresh run, its tokens in id_tokens variables: JITKEY_ID_TOKEN for the exchange and,
  * unless `tokens: 1`, JITKEY_REDEEM_TOKEN for the redemption. Export lines go to `env` in its dir.
  */
-function gitlabJob(role: string, o: { tokens?: 1 | 2 } = {}) {
+function gitlabJob(role: string, o: { tokens?: 1 | 2; extra?: string[] } = {}) {
   const run = String(++runId);
   const job = ciJob();
   const first = s.stack.idp.mint({ run_id: run });
   const second = s.stack.idp.mint({ run_id: run });
   const env: Record<string, string> = { JITKEY_ID_TOKEN: first, GITLAB_CI: 'true' };
   const args = ['--url', s.stack.exchanger.url, '--role', role, '--token-env', 'JITKEY_ID_TOKEN'];
-  args.push('--out', job.path('env'));
+  args.push('--out', job.path('env'), ...(o.extra ?? []));
   if (o.tokens !== 1) {
     env.JITKEY_REDEEM_TOKEN = second;
     args.push('--redeem-token-env', 'JITKEY_REDEEM_TOKEN');
@@ -107,6 +107,25 @@ describe('jitkey credentials and approvals', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr.trimEnd().split('\n').at(-1)).toBe(
       `Approval for role 'db-admin' was denied (request ${id}): not during the freeze`,
+    );
+  });
+
+  it('gives up at --wait-approval, saying who could approve (exit 3)', async () => {
+    const { job, client } = gitlabJob('db-admin', { extra: ['--wait-approval', '2s'] });
+    const run = await client.done;
+    expect(run.code).toBe(3);
+    expect(run.stderr.trimEnd().split('\n').at(-1)).toMatch(
+      /^No approval for role 'db-admin' within --wait-approval \(2s\); request req_\S+ is still pending\. Ask an approver \(alice, acme\/platform-leads, octocat\) and re-run the job, or raise --wait-approval\.$/,
+    );
+    expect(existsSync(job.path('env'))).toBe(false);
+  });
+
+  it('says when the request expires on the exchanger (exit 3)', async () => {
+    const { client } = gitlabJob('hasty'); // the role's approval timeout: 2s
+    const run = await client.done;
+    expect(run.code).toBe(3);
+    expect(run.stderr.trimEnd().split('\n').at(-1)).toMatch(
+      /^Approval request req_\S+ for role 'hasty' expired on the exchanger before anyone approved it; re-run the job to ask again\.$/,
     );
   });
 
