@@ -21,7 +21,7 @@ export interface KindClaims {
   title: string;
   /** Claims a rule may name directly, with their form. */
   claims: ReadonlyMap<string, ClaimForm>;
-  /** Claims that say whose job it is: every allow rule needs one (SPEC section 2, pins). */
+  /** Claims that say whose job it is: every allow rule needs one (reference.md §2, policy file, pins). */
   pins: readonly string[];
   /** Pins that are immutable ids: exact values only. */
   idPins: readonly string[];

@@ -1,4 +1,4 @@
-/** The GitHub Actions OIDC claims a policy condition may name directly (SPEC section 2). */
+/** The GitHub Actions OIDC claims a policy condition may name directly (reference.md §2, policy file). */
 export const CONDITION_CLAIMS = [
   'sub',
   'repository',

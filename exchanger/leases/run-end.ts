@@ -1,5 +1,5 @@
 /**
- * What lets a `workflow_run completed` webhook end a run's leases (SPEC section 5).
+ * What lets a `workflow_run completed` webhook end a run's leases (reference.md §5, refresh).
  *
  * - Which run attempt a token belongs to (`runKeyOf`): `repository_id`, `run_id`, `run_attempt`,
  *   the claims GitHub's webhook also carries (`repository.id`, `workflow_run.id`, `run_attempt`).

@@ -1,5 +1,5 @@
 /**
- * The decision for one role and one token's claims (SPEC section 2), pure and allocation-light:
+ * The decision for one role and one token's claims (reference.md §2, policy file), pure and allocation-light:
  * granted iff the token's `iss` is one the role is bound to (when it is bound), no guardrail
  * holds, some allow rule holds and no deny rule holds; within a rule every condition must hold;
  * a claim that is missing (not the token's own property) or not a string fails.

@@ -1,4 +1,4 @@
-/** The provider blocks of a role: `aws`, `gcp`, `github` (SPEC section 2). */
+/** The provider blocks of a role: `aws`, `gcp`, `github` (reference.md §2, policy file). */
 import { isMap } from 'yaml';
 import { ALL_KIND_CLAIMS } from '../ci-kinds.js';
 import { urlRefusal } from '../net/url-rule.js';

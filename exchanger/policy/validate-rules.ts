@@ -1,4 +1,4 @@
-/** `allow` / `deny` lists: rules, conditions and their matchers (SPEC section 2). */
+/** `allow` / `deny` lists: rules, conditions and their matchers (reference.md §2, policy file). */
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import { ALL_KIND_CLAIMS } from '../ci-kinds.js';
 import type { ConditionDoc, PatternDoc, RuleDoc } from './doc.js';

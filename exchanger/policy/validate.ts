@@ -1,5 +1,5 @@
 /**
- * Strict validation of a parsed policy (SPEC section 2): unknown keys, wrong types, missing
+ * Strict validation of a parsed policy (reference.md §2, policy file): unknown keys, wrong types, missing
  * required fields. Every problem is collected with its position; the returned document is
  * usable for lint even when there were errors, but only an issue-free one may be compiled.
  */

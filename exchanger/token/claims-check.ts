@@ -1,5 +1,5 @@
 /**
- * Audience, time and token-id rules of the security floor (SPEC section 3), applied to a payload
+ * Audience, time and token-id rules of the security floor (reference.md §3, HTTP API), applied to a payload
  * whose signature has already been verified.
  */
 import { createHash } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * OIDC token verification for the exchanger (SPEC section 3, "Security floor").
+ * OIDC token verification for the exchanger (reference.md §3, HTTP API, "Security floor").
  *
  * Order of checks: size and shape → protected header (algorithm allow-list, no key-bearing
  * headers) → `iss` picked among the configured issuers byte for byte (an unknown issuer costs no

@@ -148,7 +148,7 @@ describe('action.yml', () => {
     expect(readInputs((n) => ({ ...inputs, 'export-env': 'true' })[n] ?? '').refresh).toBe(true);
   });
 
-  it('declares the inputs of SPEC section 4 with their defaults, the same as the code', () => {
+  it('declares the inputs of reference.md §4 with their defaults, the same as the code', () => {
     expect(Object.keys(doc.inputs).sort()).toEqual(
       [
         'exchanger-url',
