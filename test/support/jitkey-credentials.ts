@@ -58,11 +58,14 @@ export function ciJob(o: { bundle?: boolean } = {}): CiJob {
     let stdout = '';
     let stderr = '';
     let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-    } catch {
-      cmdline = '';
-    }
+    // 'spawn' comes once exec has succeeded: /proc shows the client's own command line then.
+    child.once('spawn', () => {
+      try {
+        cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      } catch {
+        cmdline = '';
+      }
+    });
     child.stdout!.on('data', (c: Buffer) => (stdout += c));
     child.stderr!.on('data', (c: Buffer) => (stderr += c));
     const done = new Promise<ClientRun>((res) =>
@@ -89,6 +92,7 @@ export function ciJob(o: { bundle?: boolean } = {}): CiJob {
       for (const run of runs) {
         expect(run.stdout).not.toContain(secret);
         expect(run.stderr).not.toContain(secret);
+        expect(run.cmdline).toContain(o.bundle ? BUNDLE : BIN);
         expect(run.cmdline).not.toContain(secret);
       }
       for (const name of readdirSync(dir, { recursive: true }) as string[]) {
