@@ -7,10 +7,11 @@
  * Within the App's rate limit: every answer's `x-ratelimit-remaining` / `x-ratelimit-reset` and a
  * refusal's `Retry-After` pause this client (every call until then fails at once with
  * `rate_limited`), so a reconciler pass stops instead of spending the rest of the hour's budget.
- * Plain `fetch`, not Octokit: the rate-limit headers are the point.
+ * The HTTP core (`net/http-client.ts`), not Octokit: the rate-limit headers are the point.
  */
 import type { KeyObject } from 'node:crypto';
 import { JitkeyError } from '../errors.js';
+import { fetchTransport, type HttpAnswer, httpCall } from '../net/http-client.js';
 import { parseAppPrivateKey, signAppJwt } from './jwt.js';
 
 export interface GateRun {
@@ -70,10 +71,12 @@ const TOKEN_MARGIN_MS = 5 * 60_000;
 const PAGE = 100;
 /** Pages read of one listing at most: the reconciler is a backstop, not an inventory. */
 const MAX_PAGES = 10;
+/** A page of 100 deployments or runs is well under this; a larger answer is not GitHub's. */
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
 export function createGateGithub(options: GateGithubOptions): GateGithub {
   const key = parseAppPrivateKey(options.privateKey);
-  const fetchFn = options.fetch ?? globalThis.fetch;
+  const transport = fetchTransport(options.fetch);
   const now = options.now ?? (() => new Date());
   const base = options.apiUrl.replace(/\/$/, '');
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -90,11 +93,11 @@ export function createGateGithub(options: GateGithubOptions): GateGithub {
   };
 
   /** Reads the rate-limit headers of every answer; pauses the client when GitHub says so. */
-  const observe = (res: Response) => {
+  const observe = (res: HttpAnswer) => {
     const at = now().getTime();
-    const retryAfter = Number(res.headers.get('retry-after'));
-    const remaining = res.headers.get('x-ratelimit-remaining');
-    const reset = Number(res.headers.get('x-ratelimit-reset'));
+    const retryAfter = Number(res.header('retry-after'));
+    const remaining = res.header('x-ratelimit-remaining');
+    const reset = Number(res.header('x-ratelimit-reset'));
     if (Number.isFinite(retryAfter) && retryAfter > 0 && (res.status === 403 || res.status === 429)) {
       paused = Math.max(paused, at + retryAfter * 1000);
     } else if (remaining === '0' && Number.isFinite(reset) && reset > 0) {
@@ -118,26 +121,30 @@ export function createGateGithub(options: GateGithubOptions): GateGithub {
         { retryAfter },
       );
     }
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await fetchFn(`${base}${path}`, {
-        method,
-        headers: {
-          authorization,
-          accept: 'application/vnd.github+json',
-          'x-github-api-version': API_VERSION,
-          'user-agent': 'jitkey',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      res = await httpCall(
+        {
+          name: `${method} ${path.split('?')[0]}`,
+          method,
+          url: `${base}${path}`,
+          headers: {
+            authorization,
+            accept: 'application/vnd.github+json',
+            'x-github-api-version': API_VERSION,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          timeoutMs,
+          maxBytes: MAX_ANSWER_BYTES,
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        redirect: 'error',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+        transport,
+      );
     } catch (err) {
       throw new JitkeyError('upstream_error', `${what}: GitHub API no answer (${(err as Error).message})`);
     }
     observe(res);
-    const text = await res.text();
+    const text = res.text();
     let data: unknown;
     try {
       data = text ? JSON.parse(text) : undefined;
@@ -158,7 +165,7 @@ export function createGateGithub(options: GateGithubOptions): GateGithub {
         limited ? { retryAfter: Math.ceil((paused - now().getTime()) / 1000) } : {},
       );
     }
-    return { status: res.status, data, next: /rel="next"/.test(res.headers.get('link') ?? '') };
+    return { status: res.status, data, next: /rel="next"/.test(res.header('link') ?? '') };
   };
 
   const installationToken = async (installationId: string): Promise<string> => {
