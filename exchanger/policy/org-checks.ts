@@ -4,7 +4,7 @@
  * reuse another file's role name. Each problem is a load error at the team file's line:col.
  */
 import { formatDuration } from '../duration.js';
-import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, TeamDoc } from './doc.js';
+import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, RuleDoc, TeamDoc } from './doc.js';
 import type { PolicyIssue } from './errors.js';
 import { compilePattern } from './glob.js';
 import { checkRoleKinds } from './issuer-kinds.js';
@@ -39,12 +39,13 @@ export function checkTeams(
         );
       } else seen.set(key, { file: team.file, position: role.position });
       checkCeilings(org, team, role, error);
+      // The kinds first: ownership reads each rule's own system's project claims.
+      checkRoleKinds(role, org.issuers, error);
       checkOwnership(team, role, error);
       checkResources(org, team, role, error);
       const limits = org.teams.get(team.team);
       const bound = limits?.issuers ? { name: team.team, issuers: limits.issuers } : { name: team.team };
       checkRoleIssuers(role, trusted, error, bound);
-      checkRoleKinds(role, org.issuers, error);
     }
   }
   // A limit for a team with no file is most likely a misspelt name: the real team would run
@@ -111,14 +112,14 @@ function checkOwnership(team: TeamDoc, role: RoleDoc, error: Report): void {
   const outside = `outside team '${team.team}' owners (${owners})`;
   for (const rule of role.allow) {
     const path = `roles.${role.name}.allow[${rule.index}]`;
-    const pins = rule.conditions.filter(
-      (c) => !c.custom && (c.claim === 'repository' || c.claim === 'repository_owner'),
-    );
+    // A rule read for another CI system names its own project and owner (`ownedBy`).
+    const names = ownedBy(rule);
+    const pins = rule.conditions.filter((c) => !c.custom && names.includes(c.claim));
     if (pins.length === 0) {
       if (rule.conditions.length > 0) {
         error(
           rule.position,
-          `${path} pins no repository or repository_owner: ownership cannot be checked on ids; add one`,
+          `${path} pins no ${names.join(' or ')}: ownership cannot be checked on ids; add one`,
         );
       }
       continue;
@@ -135,8 +136,34 @@ function checkOwnership(team: TeamDoc, role: RoleDoc, error: Report): void {
   }
 }
 
+/**
+ * The claims a rule's ownership is read from: GitHub's `repository` / `repository_owner`; for a
+ * rule read only for other kinds, GitLab's `project_path` / `namespace_path` (the group), a
+ * Buildkite `organization_slug` (the owner), CircleCI's `vcs-origin` (`host/owner/repo`).
+ */
+function ownedBy(rule: RuleDoc): string[] {
+  if (!rule.kinds || rule.kinds.length === 0 || rule.kinds.includes('github')) {
+    return ['repository', 'repository_owner'];
+  }
+  const kind = rule.kinds[0];
+  if (kind === 'gitlab') return ['project_path', 'namespace_path'];
+  if (kind === 'buildkite') return ['organization_slug'];
+  return ['oidc.circleci.com/vcs-origin'];
+}
+
 function inside(owners: readonly PatternDoc[], c: ConditionDoc, pattern: string): boolean {
-  return c.claim === 'repository' ? repositoryInside(owners, pattern) : ownerInside(owners, pattern);
+  if (c.claim === 'repository') return repositoryInside(owners, pattern);
+  // GitLab: a top-level group and one project name, as owner/name (subgroups are not owned yet).
+  if (c.claim === 'project_path') return repositoryInside(owners, pattern);
+  if (c.claim === 'oidc.circleci.com/vcs-origin') {
+    const slash = pattern.indexOf('/');
+    return (
+      slash > 0 &&
+      !pattern.slice(0, slash).includes('*') &&
+      repositoryInside(owners, pattern.slice(slash + 1))
+    );
+  }
+  return ownerInside(owners, pattern);
 }
 
 /**

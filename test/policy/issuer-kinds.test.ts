@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkPolicy } from '../../exchanger/policy/check.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { validateDirectory } from '../../exchanger/policy/directory.js';
+import { formatIssue } from '../../exchanger/policy/errors.js';
 import { evaluate } from '../../exchanger/policy/evaluate.js';
 import type { Policy } from '../../exchanger/policy/types.js';
 import { buildkiteClaims, circleciClaims, gitlabClaims } from '../support/ci-claims.js';
@@ -258,5 +260,44 @@ describe('jitkey check: each system’s documented pitfalls', () => {
       '    deny:\n      - oidc.circleci.com/ssh-rerun: "true"\n',
     );
     expect(warnings(P(denied)).warnings).toEqual([]);
+  });
+});
+
+describe('a policy directory: team roles for GitLab jobs', () => {
+  const org = `version: 1
+issuers:
+  - { url: https://token.actions.githubusercontent.com, audience: jitkey }
+  - { url: https://gitlab.com, audience: jitkey, kind: gitlab }
+teams:
+  ops: { issuers: [https://gitlab.com], resources: { aws: { accounts: ["111122223333"] } } }
+`;
+  const team = (allow: string) => `version: 1
+owners: [my-group/*]
+roles:
+  deploy:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/ops" }
+    allow:
+${allow}`;
+  const issues = (allow: string) =>
+    validateDirectory('org', [
+      { name: 'ops.yaml', file: 'org/ops.yaml', text: team(allow) },
+      { name: 'org.yaml', file: 'org/org.yaml', text: org },
+    ]).issues.map((i) => formatIssue(i));
+
+  it('reads ownership from GitLab’s project path, and its claims from the team’s issuer', () => {
+    expect(
+      issues('      - { project_path: my-group/app, project_id: "20", ref_protected: "true" }\n'),
+    ).toEqual([]);
+    expect(
+      issues(
+        '      - { project_path: other-group/app, project_id: "21" }\n      - { project_id: "20" }\n      - { repository_id: "1" }\n',
+      ),
+    ).toEqual([
+      "org/ops.yaml:10:11: roles.deploy.allow[2].repository_id: GitLab CI/CD tokens (issuer https://gitlab.com) carry no 'repository_id' claim ('repository_id' is a GitHub Actions claim)",
+      "org/ops.yaml:8:25: roles.deploy.allow[0].project_path: 'other-group/app' reaches outside team 'ops' owners (my-group/*)",
+      'org/ops.yaml:9:9: roles.deploy.allow[1] pins no project_path or namespace_path: ownership cannot be checked on ids; add one',
+      'org/ops.yaml:10:9: roles.deploy.allow[2] pins no project_path or namespace_path: ownership cannot be checked on ids; add one',
+    ]);
   });
 });
