@@ -28,12 +28,10 @@
  * Creating a Secret in a missing namespace is 404 (details.kind namespaces); a duplicate is 409.
  * A service account may list and get ConfigMaps in its own namespace only (its RBAC).
  *
- * Auditing, as an API server with an audit webhook backend at `Metadata` level: every request
- * gets a `RequestReceived` and a `ResponseComplete` event (`kubernetes-audit.ts`) whose user
- * carries the credential id of the token that authenticated it (`JTI=<jti>` of the tokens it
- * issued, the exchanger's own token included); `flushAudit` posts them, mixed with as many
- * unrelated events as asked, in EventList batches (400 events, the API server's default) to a
- * webhook with a bearer token, and says how each batch was answered.
+ * Auditing, as an API server with an audit webhook backend at `Metadata` level
+ * (`kubernetes-audit-log.ts`): two events a request, naming the jti of the token it issued that
+ * authenticated it (the exchanger's own included); `flushAudit` posts them among as many
+ * unrelated events as asked, in EventList batches, and says how each batch was answered.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -42,7 +40,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { auditEvent, CREDENTIAL_ID, eventList, unrelatedEvents } from './kubernetes-audit.js';
+import { createAuditLog, type FlushOptions } from './kubernetes-audit-log.js';
 import { discoveryAnswer, type Reply } from './kubernetes-discovery.js';
 
 export const EXCHANGER_USER = 'system:serviceaccount:jitkey:jitkey-exchanger';
@@ -105,12 +103,7 @@ export interface KubernetesStandin {
    * Posts the audit events recorded since the last flush, with `unrelated` other events of a
    * busy cluster spread among them, in batches of `batchSize` (default 400); the answers' statuses.
    */
-  flushAudit(options: {
-    url: string;
-    token?: string;
-    unrelated?: number;
-    batchSize?: number;
-  }): Promise<number[]>;
+  flushAudit(options: FlushOptions): Promise<number[]>;
   writeKubeconfig(): string;
   stop(): Promise<void>;
 }
@@ -136,7 +129,7 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
   let now = () => new Date();
   let deleteFailures = 0;
   let forcedAudiences: string[] | undefined;
-  let audit: Record<string, unknown>[] = [];
+  const auditLog = createAuditLog();
   const exchangerJti = randomUUID();
 
   const authenticate = (token: string): string | undefined => {
@@ -432,46 +425,23 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
         ...(user ? { user } : {}),
         status: reply.status,
       });
-      recordAudit(req, url, auth.startsWith('Bearer ') ? auth.slice(7) : undefined, user, reply);
+      const token = auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
+      const reason = (reply.body as { reason?: string }).reason;
+      const jti = token === exchangerToken ? exchangerJti : issued.find((i) => i.token === token)?.jti;
+      auditLog.record({
+        method: req.method ?? 'GET',
+        url,
+        ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}),
+        ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
+        ...(user ? { username: user } : {}),
+        ...(jti ? { jti } : {}),
+        status: reply.status,
+        ...(reason ? { reason } : {}),
+        at: now(),
+      });
       res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
     });
   };
-  /** The two events an API server at `Metadata` level writes for a request. */
-  const recordAudit = (
-    req: IncomingMessage,
-    url: URL,
-    token: string | undefined,
-    username: string | undefined,
-    reply: Reply,
-  ) => {
-    const jti = token === exchangerToken ? exchangerJti : issued.find((i) => i.token === token)?.jti;
-    const user = username
-      ? {
-          username,
-          uid: randomUUID(),
-          groups: ['system:serviceaccounts', 'system:authenticated'],
-          ...(jti ? { extra: { [CREDENTIAL_ID]: [`JTI=${jti}`] } } : {}),
-        }
-      : { username: 'system:anonymous', groups: ['system:unauthenticated'] };
-    const { verb, objectRef } = requestAttributes(req.method ?? 'GET', url);
-    const auditID = randomUUID();
-    const base = {
-      auditID,
-      verb,
-      requestURI: `${url.pathname}${url.search}`,
-      user,
-      sourceIPs: [req.socket.remoteAddress ?? '127.0.0.1'],
-      ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
-      ...(objectRef ? { objectRef } : {}),
-      at: now(),
-    };
-    const reason = (reply.body as { reason?: string }).reason;
-    audit.push(
-      auditEvent({ ...base, stage: 'RequestReceived' }),
-      auditEvent({ ...base, stage: 'ResponseComplete', code: reply.status, ...(reason ? { reason } : {}) }),
-    );
-  };
-
   const tlsFile = (name: string) =>
     readFileSync(new URL(`../fixtures/kubernetes-standin-tls/${name}`, import.meta.url));
   const server = options.tls
@@ -500,36 +470,8 @@ export async function startKubernetesStandin(options: Options): Promise<Kubernet
       now = () => date;
     },
     authenticate,
-    pendingAudit: () => audit,
-    async flushAudit({ url: target, token, unrelated = 0, batchSize = 400 }) {
-      const ours = audit;
-      audit = [];
-      // Spread jitkey's events evenly through the others, as a busy cluster interleaves them.
-      const others = unrelatedEvents(unrelated);
-      const all: Record<string, unknown>[] = [];
-      const step = ours.length ? Math.max(1, Math.floor(others.length / ours.length)) : 0;
-      let o = 0;
-      for (const event of ours) {
-        all.push(...others.slice(o, o + step), event);
-        o += step;
-      }
-      all.push(...others.slice(o));
-      const statuses: number[] = [];
-      for (let i = 0; i < all.length; i += batchSize) {
-        const res = await fetch(target, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'user-agent': 'kube-apiserver-admission',
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
-          body: eventList(all.slice(i, i + batchSize)),
-        });
-        await res.arrayBuffer();
-        statuses.push(res.status);
-      }
-      return statuses;
-    },
+    pendingAudit: auditLog.pending,
+    flushAudit: auditLog.flush,
     writeKubeconfig() {
       const dir = mkdtempSync(join(tmpdir(), 'jitkey-kube-'));
       const path = join(dir, 'exchanger.kubeconfig');
@@ -560,55 +502,6 @@ function secretBody(s: StoredSecret): Record<string, unknown> {
       labels: s.labels,
       annotations: s.annotations,
       resourceVersion: '1',
-    },
-  };
-}
-
-/** The verb and object an API server's audit event names for a request path. */
-function requestAttributes(
-  method: string,
-  url: URL,
-): {
-  verb: string;
-  objectRef?: {
-    resource: string;
-    namespace?: string;
-    name?: string;
-    apiGroup?: string;
-    subresource?: string;
-  };
-} {
-  const m =
-    /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(
-      url.pathname,
-    );
-  const named = Boolean(m?.[4]);
-  const verb =
-    method === 'POST'
-      ? 'create'
-      : method === 'PUT'
-        ? 'update'
-        : method === 'PATCH'
-          ? 'patch'
-          : method === 'DELETE'
-            ? named
-              ? 'delete'
-              : 'deletecollection'
-            : url.searchParams.get('watch') === 'true'
-              ? 'watch'
-              : named
-                ? 'get'
-                : 'list';
-  if (!m) return { verb: method.toLowerCase() };
-  const [, group, namespace, resource = '', name, subresource] = m;
-  return {
-    verb,
-    objectRef: {
-      resource,
-      ...(namespace ? { namespace } : {}),
-      ...(name ? { name } : {}),
-      ...(group ? { apiGroup: group } : {}),
-      ...(subresource ? { subresource } : {}),
     },
   };
 }
