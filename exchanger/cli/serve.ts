@@ -3,9 +3,9 @@
  * owns the process lifecycle: SIGHUP reloads the policy (an invalid one is refused and the old
  * one stays), SIGTERM/SIGINT stop accepting, let in-flight requests finish, then close the store.
  *
- * `--workers N` (default: one per CPU) runs N such servers as node:cluster workers behind one
- * socket; the primary (cluster-primary.ts) coordinates reloads, shutdown and `/metrics`.
- * `--workers 1` is one process, as before.
+ * `--workers N` (default: one per CPU on PostgreSQL, one process on SQLite) runs N such servers
+ * as node:cluster workers behind one socket; the primary (cluster-primary.ts) coordinates
+ * reloads, shutdown and `/metrics`. `--workers 1` is one process, as before.
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -67,7 +67,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
       port: { type: 'string', default: '8080' },
       host: { type: 'string', default: '127.0.0.1' },
       store: { type: 'string', default: env.JITKEY_STORE ?? 'sqlite:./jitkey.db' },
-      workers: { type: 'string', default: env.JITKEY_WORKERS ?? String(availableParallelism()) },
+      workers: { type: 'string', default: env.JITKEY_WORKERS ?? '' },
       'audit-retention': { type: 'string', default: env.JITKEY_AUDIT_RETENTION ?? '' },
       'no-console': { type: 'boolean', default: false },
       'trusted-proxies': { type: 'string', default: env.JITKEY_TRUSTED_PROXIES ?? '' },
@@ -81,7 +81,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port must be 0–65535, got '${values.port}'`);
-  const workers = workerCount(values.workers!, values.store!);
+  const workers = workerCount(values.workers || defaultWorkers(values.store!), values.store!);
   // Settings are refused here, before any worker starts, with the reason once.
   // The per-address connection cap holds for the whole server: each worker takes its share.
   const limits = workerShare(limitsFromEnv(env), workers);
@@ -398,6 +398,14 @@ function nudgeIntervalFromEnv(env: Readonly<Record<string, string | undefined>>)
       `JITKEY_APPROVAL_NUDGE_INTERVAL must be a duration such as 30s or 1m (0 turns reminders and escalation notices off), got '${text}'`,
     );
   }
+}
+
+/**
+ * `--workers` unset: one process on SQLite, where a second worker adds lock waits and CPU per
+ * exchange but no exchanges/s (README, Performance); one per CPU on PostgreSQL.
+ */
+function defaultWorkers(storeUrl: string): string {
+  return String(parseStoreUrl(storeUrl).kind === 'sqlite' ? 1 : availableParallelism());
 }
 
 /** `--workers N`: 1 is one process; more need a store every process can share. */

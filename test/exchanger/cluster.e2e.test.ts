@@ -6,10 +6,10 @@
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../support/exchanger-process.js';
+import { type ExchangerProcess, runCli, startExchanger } from '../support/exchanger-process.js';
 import { sendOnOwnConnection } from '../support/own-connection.js';
 import { type TestDatabase, testDatabase } from '../support/pg.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
@@ -238,6 +238,36 @@ describe('jitkey serve --workers 2 on PostgreSQL', () => {
     const [{ n }] = (await db.query<{ n: string }>('SELECT count(*) AS n FROM leases')) as [{ n: string }];
     expect(Number(n)).toBe(10);
     expect(s.sts.issued).toHaveLength(10);
+  });
+});
+
+describe('jitkey serve without --workers: the default fits the store', () => {
+  let db: TestDatabase | undefined;
+  let ex: ExchangerProcess | undefined;
+  afterEach(async () => {
+    await ex?.stop();
+    ex = undefined;
+    await db?.drop();
+    db = undefined;
+  });
+  const listening = (p: ExchangerProcess) => JSON.parse(/^.*"msg":"listening".*$/m.exec(p.output())![0]);
+
+  it('runs one process on SQLite, where a second worker only adds lock waits', async () => {
+    ex = await startExchanger({ policy: policyFor('https://token.example'), defaultWorkers: true });
+    // One process: its listening line is its own, with no worker count (a primary's has one).
+    expect(listening(ex)).not.toHaveProperty('workers');
+    expect(ex.output()).not.toMatch(/"worker":\d/);
+  });
+
+  it('runs one worker per CPU on PostgreSQL', async () => {
+    db = await testDatabase();
+    ex = await startExchanger({
+      policy: policyFor('https://token.example'),
+      store: db.storeUrl,
+      defaultWorkers: true,
+    });
+    const cpus = availableParallelism();
+    expect(listening(ex).workers).toBe(cpus > 1 ? cpus : undefined);
   });
 });
 

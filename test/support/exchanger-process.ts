@@ -41,6 +41,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   args?: string[];
   port?: number;
+  /** Leave `--workers` to `jitkey serve`'s default (otherwise `--workers 1`). */
+  defaultWorkers?: boolean;
 }
 
 export async function startExchanger(options: StartOptions): Promise<ExchangerProcess> {
@@ -62,8 +64,7 @@ export async function startExchanger(options: StartOptions): Promise<ExchangerPr
     store,
     // One process unless a test asks for workers (`args: ['--workers', '2']`, the later flag wins):
     // the suite's counts of JWKS fetches, GitHub calls and log lines assume one.
-    '--workers',
-    '1',
+    ...(options.defaultWorkers ? [] : ['--workers', '1']),
     ...(options.args ?? []),
   ];
   const child = spawn(process.execPath, args, {
