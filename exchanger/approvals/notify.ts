@@ -11,7 +11,7 @@ import { checkUrl, urlRefusal } from '../net/url-rule.js';
 import type { NotifyTarget } from '../policy/types.js';
 import type { ApprovalRequestRecord } from '../store/types.js';
 import { slackMessage } from './slack.js';
-import { type RequestSummary, shownClaims } from './views.js';
+import { approveCommand, type RequestSummary, shownClaims } from './views.js';
 
 export const NOTIFY_TIMEOUT_MS = 5000;
 
@@ -31,10 +31,6 @@ export interface NotifyPayload extends RequestSummary {
   event: 'approval_requested' | 'break_glass_used' | 'approval_reminder' | 'approval_escalated';
   /** What an approver runs. */
   approve_command: string;
-}
-
-export function approveCommand(requestId: string, publicUrl: string | undefined): string {
-  return `jitkey approve ${requestId} --url ${publicUrl ?? '<exchanger URL>'}`;
 }
 
 export function notifyPayload(request: ApprovalRequestRecord, publicUrl?: string): NotifyPayload {

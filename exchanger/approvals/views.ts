@@ -9,6 +9,11 @@ import { formatDuration } from '../duration.js';
 import type { Pending } from '../exchange/types.js';
 import type { ApprovalRequestRecord, ApprovalStatus } from '../store/types.js';
 
+/** What an approver runs to approve a request (in notifications and Slack messages). */
+export function approveCommand(requestId: string, publicUrl: string | undefined): string {
+  return `jitkey approve ${requestId} --url ${publicUrl ?? '<exchanger URL>'}`;
+}
+
 /** The job's `202`: the exchange route's own answer type. */
 export type PendingView = Pending;
 
