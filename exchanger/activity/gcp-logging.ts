@@ -20,6 +20,7 @@
 import type { Logger } from '../log.js';
 import { fetchTransport, httpCall, type Transport } from '../net/http-client.js';
 import { parseServiceUrl } from '../net/service-url.js';
+import { GRPC_NAMES } from '../providers/gcp-errors.js';
 import type { ActivityEvent, ActivityKey } from '../store/types.js';
 import type { RateBudget } from './budget.js';
 import { type ActivityLookup, ActivityThrottled } from './cloudtrail.js';
@@ -139,27 +140,6 @@ function refusal(status: number, error: { status?: string; message?: string } | 
   return new Error(`Cloud Logging answered entries.list on projects/${project} with ${said}`);
 }
 
-/** google.rpc.Code names, for an entry's failed `status`. */
-const RPC_CODES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-];
-
 /** What an incident responder reads of one audit entry: never the request or response bodies. */
 export function entryOf(raw: unknown): Found | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
@@ -206,7 +186,7 @@ export function entryOf(raw: unknown): Found | undefined {
     source: text(p.serviceName) ?? '',
     ...(region ? { region } : {}),
     resources,
-    ...(code !== 0 ? { errorCode: RPC_CODES[code] ?? String(code) } : {}),
+    ...(code !== 0 ? { errorCode: GRPC_NAMES[code] ?? String(code) } : {}),
     // Admin Activity entries record writes; Data Access ones mix reads and writes: not said.
     ...(logName.endsWith('cloudaudit.googleapis.com%2Factivity') ? { readOnly: false } : {}),
     ...(agent ? { details: { user_agent: agent } } : {}),

@@ -17,7 +17,8 @@ export interface GcpFailure {
 
 export type UpstreamOutcome = 'ok' | 'refused' | 'throttled' | 'error';
 
-const GRPC_NAMES = [
+/** google.rpc.Code names by number (also an audit entry's failed `status`: `activity/gcp-logging.ts`). */
+export const GRPC_NAMES = [
   'OK',
   'CANCELLED',
   'UNKNOWN',

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../support/browser.js';
 import { type CloudTrailStandin, startCloudTrailStandin } from '../support/cloudtrail-standin.js';
 import { eventually } from '../support/eventually.js';
-import { runCli } from '../support/exchanger-process.js';
+import { leaseActivity } from '../support/lease-activity.js';
 import { ROLE_ARN } from '../support/stack.js';
 import { type ConsoleStack, startConsoleStack } from './support.js';
 
@@ -75,17 +75,11 @@ async function phone(): Promise<{ context: BrowserContext; page: Page }> {
 }
 
 async function eventsIn(leaseId: string, count: number): Promise<void> {
-  await eventually(async () => {
-    const { stdout } = await runCli([
-      'audit',
-      'lease',
-      leaseId,
-      '--store',
-      c.stack.exchanger.store,
-      '--json',
-    ]);
-    return JSON.parse(stdout).events.length >= count ? true : undefined;
-  }, `${count} events`);
+  await eventually(
+    async () =>
+      (await leaseActivity(c.stack.exchanger.store, leaseId)).json.events.length >= count ? true : undefined,
+    `${count} events`,
+  );
 }
 
 describe('the lease page', () => {

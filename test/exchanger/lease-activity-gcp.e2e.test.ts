@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
 import { type GcpStandin, type ServiceAccountKey, startGcpStandin } from '../support/gcp-standin.js';
+import { granted, leaseActivity } from '../support/lease-activity.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 const SA = 'deployer@proj-one.iam.gserviceaccount.com';
@@ -46,28 +47,9 @@ afterAll(async () => {
   await gcp?.stop();
 });
 
-async function grant(name: string): Promise<{ lease_id: string; credentials: { access_token: string } }> {
-  const res = await stack.exchange(stack.idp.mint(), { role: name });
-  expect(res.status).toBe(200);
-  return res.body;
-}
-
-async function activity(leaseId: string) {
-  const { code, stdout, stderr } = await runCli([
-    'audit',
-    'lease',
-    leaseId,
-    '--store',
-    stack.exchanger.store,
-    '--json',
-  ]);
-  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-  return { text: stdout, json: JSON.parse(stdout) };
-}
-
 describe('lease activity from Cloud Audit Logs', () => {
   it("lists the service account's calls made through jitkey in the lease's window", async () => {
-    const g = await grant('gcp-deploy');
+    const g = await granted(stack, 'gcp-deploy');
     const t0 = Date.now() - 500;
     const call = (methodName: string, ms: number, extra = {}) =>
       gcp.useToken(g.credentials.access_token, {
@@ -87,7 +69,7 @@ describe('lease activity from Cloud Audit Logs', () => {
       methodName: 'storage.objects.list',
       at: new Date(t0 + 3),
     });
-    const other = await grant('gcp-build');
+    const other = await granted(stack, 'gcp-build');
     gcp.useToken(other.credentials.access_token, {
       serviceName: 'compute.googleapis.com',
       methodName: 'v1.compute.instances.list',
@@ -95,7 +77,7 @@ describe('lease activity from Cloud Audit Logs', () => {
     });
 
     const { text, json } = await eventually(async () => {
-      const a = await activity(g.lease_id);
+      const a = await leaseActivity(stack.exchanger.store, g.lease_id);
       return a.json.events.length >= 3 && a.json.credentials[0]?.polled_at ? a : undefined;
     }, "three events in the GCP lease's activity");
     expect(json.credentials).toEqual([
@@ -141,9 +123,9 @@ describe('lease activity from Cloud Audit Logs', () => {
 
   it('a refused entries.list is said plainly and the lease keeps collecting', async () => {
     gcp.logging.deny(key.email);
-    const g = await grant('gcp-deploy');
+    const g = await granted(stack, 'gcp-deploy');
     const { json } = await eventually(async () => {
-      const a = await activity(g.lease_id);
+      const a = await leaseActivity(stack.exchanger.store, g.lease_id);
       return a.json.credentials[0]?.reason ? a : undefined;
     }, 'a reason');
     expect(json.credentials[0]).toMatchObject({ status: 'collecting' });

@@ -8,9 +8,9 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
-import { runCli } from '../support/exchanger-process.js';
 import { type AuditLogStandin, addAuditLog } from '../support/github-audit-log.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { granted, leaseActivity } from '../support/lease-activity.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
 let gh: GithubStandin;
@@ -65,29 +65,10 @@ afterAll(async () => {
   await gh?.stop();
 });
 
-async function grant(name: string): Promise<{ lease_id: string; credentials: { token: string } }> {
-  const res = await stack.exchange(stack.idp.mint(), { role: name });
-  expect(res.status).toBe(200);
-  return res.body;
-}
-
-async function activity(leaseId: string) {
-  const { code, stdout, stderr } = await runCli([
-    'audit',
-    'lease',
-    leaseId,
-    '--store',
-    stack.exchanger.store,
-    '--json',
-  ]);
-  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-  return { text: stdout, json: JSON.parse(stdout) };
-}
-
 describe('lease activity from the GitHub audit log', () => {
   it("lists what the lease's token did, found by its hashed_token, across pages", async () => {
-    const g = await grant('bump');
-    const other = await grant('bump');
+    const g = await granted(stack, 'bump');
+    const other = await granted(stack, 'bump');
     log.noise(300);
     // One millisecond apart, in the lease's window: the order they are listed in is theirs.
     const t0 = Date.now() - 500;
@@ -99,7 +80,7 @@ describe('lease activity from the GitHub audit log', () => {
     log.act(other.credentials.token, 'repo.access', { repo: 'acme/infra' });
 
     const { text, json } = await eventually(async () => {
-      const a = await activity(g.lease_id);
+      const a = await leaseActivity(stack.exchanger.store, g.lease_id);
       return a.json.events.length >= 112 ? a : undefined;
     }, '112 events in the lease activity');
     const hashed = createHash('sha256').update(g.credentials.token).digest('base64');
@@ -131,7 +112,7 @@ describe('lease activity from the GitHub audit log', () => {
     expect(text).not.toContain('192.0.2.10');
     // The other lease got its own event only.
     const second = await eventually(async () => {
-      const a = await activity(other.lease_id);
+      const a = await leaseActivity(stack.exchanger.store, other.lease_id);
       return a.json.events.length >= 1 ? a : undefined;
     }, "the other lease's event");
     expect(second.json.events.map((e: { name: string }) => e.name)).toEqual(['repo.access']);
@@ -144,9 +125,9 @@ describe('lease activity from the GitHub audit log', () => {
   });
 
   it('says plainly when the organization has no audit-log API (404)', async () => {
-    const g = await grant('small-bump');
+    const g = await granted(stack, 'small-bump');
     const { json } = await eventually(async () => {
-      const a = await activity(g.lease_id);
+      const a = await leaseActivity(stack.exchanger.store, g.lease_id);
       return a.json.credentials[0]?.reason ? a : undefined;
     }, 'a reason');
     expect(json.credentials[0].reason).toBe(
@@ -156,9 +137,9 @@ describe('lease activity from the GitHub audit log', () => {
   });
 
   it('says plainly when the App lacks Administration: read', async () => {
-    const g = await grant('closed-bump');
+    const g = await granted(stack, 'closed-bump');
     const { json, text } = await eventually(async () => {
-      const a = await activity(g.lease_id);
+      const a = await leaseActivity(stack.exchanger.store, g.lease_id);
       return a.json.credentials[0]?.reason ? a : undefined;
     }, 'a reason');
     expect(json.credentials[0].reason).toContain(
