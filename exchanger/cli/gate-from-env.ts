@@ -6,7 +6,7 @@
 import { parseDuration } from '../duration.js';
 import { createGate, type Gate } from '../gate/gate.js';
 import { RECONCILE_INTERVAL_MS } from '../gate/reconciler.js';
-import type { GateDeps } from '../gate/service.js';
+import type { GateDeps } from '../gate/types.js';
 import { githubAppConfigFromEnv } from '../github/config.js';
 import { createGateGithub } from '../github/deployment-gate.js';
 

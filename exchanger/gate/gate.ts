@@ -8,7 +8,8 @@ import type { Grant } from '../exchange/types.js';
 import { parseGateDelivery } from './delivery.js';
 import { startReconciler } from './reconciler.js';
 import { type GateRedemption, redeemAtGate } from './redeem.js';
-import { createGateCore, type GateDeps } from './service.js';
+import { createGateCore } from './service.js';
+import type { GateDeps } from './types.js';
 
 export interface Gate {
   /** A signed `deployment_protection_rule` delivery: checked now (`invalid_request`), worked on after. */

@@ -16,7 +16,8 @@ import { ownClaim } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { mintAndRecord } from '../exchange/mint.js';
 import type { Grant, ImmediateGrantRequest } from '../exchange/types.js';
-import type { GateCore, GateDeps } from './service.js';
+import type { GateCore } from './service.js';
+import type { GateDeps } from './types.js';
 
 export type GateRedemption = ImmediateGrantRequest;
 

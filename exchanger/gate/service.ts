@@ -10,13 +10,12 @@
  * is named to approve it. Every answer, and every failed one, is audited (`gate` rows).
  */
 
-import { type ApprovalDeps, approvalConfig } from '../approvals/context.js';
+import { approvalConfig } from '../approvals/context.js';
 import { notify } from '../approvals/notify.js';
 import { effectiveStatus } from '../approvals/state.js';
 import { identifyingClaims } from '../claims.js';
 import { hashSecret } from '../digest.js';
 import { formatDuration } from '../duration.js';
-import type { GateGithub } from '../github/deployment-gate.js';
 import { equalsAscii } from '../policy/glob.js';
 import type { Role } from '../policy/types.js';
 import { randomString } from '../random.js';
@@ -31,27 +30,13 @@ import {
   statusComment,
 } from './comment.js';
 import type { GateDeployment } from './delivery.js';
-
-export interface GateDeps extends ApprovalDeps {
-  gateGithub: GateGithub;
-  /** Waits between the attempts of a failed answer (default 1 s, then 5 s: three attempts). */
-  retryDelaysMs?: readonly number[];
-}
+import type { GateDeps, GateGroup } from './types.js';
 
 /** How long the jobs of an approved deployment may redeem its approval (a hosted job's longest run). */
 export const GATE_REDEEM_WINDOW_SECONDS = 6 * 60 * 60;
 /** GitHub takes 10 status reports per deployment; the last is left unused. */
 export const MAX_STATUS_REPORTS = 9;
 const ALL: ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'redeemed'];
-
-/** One run attempt's deployment to one environment: what GitHub waits on, and answers once. */
-export interface GateGroup {
-  installationId: string;
-  owner: string;
-  repo: string;
-  run: RunKey;
-  environment: string;
-}
 
 const groupKey = (g: GateGroup) =>
   `${g.run.repositoryId}/${g.run.runId}/${g.run.runAttempt}/${g.environment.toLowerCase()}`;
