@@ -160,14 +160,28 @@ function auditEvent(e: AuditEntry, id: string, product: { version?: string }): J
   };
 }
 
+/**
+ * Each activity of OCSF's API Activity class, by the verbs that begin an operation's name. A name
+ * is read by its last dotted part with its first letter lowered, so AWS's `DeleteObject`, GCP's
+ * `storage.objects.delete` and Kubernetes' `delete` meet the same verb; a verb counts only as a
+ * whole word (`Settings` is not `Set`, `address` is not `add`).
+ */
+const VERBS: [number, string][] = [
+  [2, 'get list watch describe lookup head select search'],
+  [1, 'create put run start add register upload import generate issue insert'],
+  [4, 'delete deletecollection remove terminate deregister destroy revoke'],
+  [3, 'update patch modify set attach detach change enable disable tag untag replace reset stop'],
+];
+const VERB_OF = VERBS.map(
+  ([id, verbs]) => [id, new RegExp(`^(?:${verbs.replaceAll(' ', '|')})(?![a-z])`)] as const,
+);
+
 /** Create, Read, Update, Delete or Other, from the read-only flag and the call's verb. */
 export function apiActivityId(e: Pick<ActivityEvent, 'name' | 'readOnly'>): number {
   if (e.readOnly === true) return 2;
-  if (/^(Create|Put|Run|Start|Add|Register|Upload|Import|Generate|Issue)/.test(e.name)) return 1;
-  if (/^(Delete|Remove|Terminate|Deregister|Destroy|Revoke)/.test(e.name)) return 4;
-  if (/^(Update|Modify|Set|Attach|Detach|Change|Enable|Disable|Tag|Untag|Replace|Reset|Stop)/.test(e.name))
-    return 3;
-  if (/^(Get|List|Describe|Lookup|Head|Select|Search)/.test(e.name)) return 2;
+  const last = e.name.slice(e.name.lastIndexOf('.') + 1);
+  const name = last.charAt(0).toLowerCase() + last.slice(1);
+  for (const [id, verb] of VERB_OF) if (verb.test(name)) return id;
   return 99;
 }
 

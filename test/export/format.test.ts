@@ -141,6 +141,22 @@ describe('OCSF', () => {
     ['AttachRolePolicy', false, 3],
     ['ListBuckets', undefined, 2],
     ['AssumeRole', false, 99],
+    // Kubernetes verbs, as the audit webhook records them (READ is set for get, list and watch).
+    ['get', true, 2],
+    ['watch', undefined, 2],
+    ['create', false, 1],
+    ['update', false, 3],
+    ['patch', false, 3],
+    ['delete', false, 4],
+    ['deletecollection', false, 4],
+    ['impersonate', false, 99],
+    // GCP and GitHub name an operation by dotted parts: the last one is the verb.
+    ['storage.objects.create', false, 1],
+    ['google.iam.admin.v1.DeleteServiceAccountKey', false, 4],
+    ['repo.update', false, 3],
+    // A verb is a whole word: these only begin with one.
+    ['SettingsChanged', false, 99],
+    ['addresses.list', undefined, 2],
   ])('%s (read-only %s) is activity %i', (name, readOnly, id) => {
     expect(apiActivityId({ name, readOnly })).toBe(id);
   });
