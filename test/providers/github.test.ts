@@ -2,7 +2,7 @@
  * The github provider and the shared GitHub App client through the real `@octokit/rest`, against
  * the loopback GitHub stand-in.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +85,12 @@ describe('github provider', () => {
       },
       expiresAt: issued.expiresAt,
       revocationSecret: issued.token,
+      // What GitHub's audit log names the token by (base64 SHA-256), never the token itself.
+      activityKey: {
+        keyId: createHash('sha256').update(issued.token).digest('base64'),
+        account: 'acme',
+        region: new URL(gh.url).host,
+      },
     });
     expect(paths()).toEqual([
       'GET /orgs/acme/installation 200',
