@@ -41,6 +41,8 @@ export interface CloudTrailOptions {
 }
 
 const ENV_ENDPOINTS = ['AWS_ENDPOINT_URL_CLOUDTRAIL', 'AWS_ENDPOINT_URL'] as const;
+/** `JITKEY_ACTIVITY_THROTTLE_BACKOFF`'s default. */
+export const DEFAULT_THROTTLE_BACKOFF_MS = 1000;
 
 export function cloudTrailLookup(options: CloudTrailOptions): ActivityLookup & { close(): void } {
   if (options.endpoint !== undefined) checkUrl(options.endpoint, 'AWS CloudTrail endpoint');
@@ -65,7 +67,7 @@ export function cloudTrailLookup(options: CloudTrailOptions): ActivityLookup & {
     return client;
   };
   const maxThrottled = options.maxThrottled ?? 5;
-  const backoffMs = options.backoffMs ?? 1000;
+  const backoffMs = options.backoffMs ?? DEFAULT_THROTTLE_BACKOFF_MS;
 
   const lookup = async (key: ActivityKey, range: { start: Date; end: Date }) => {
     const client = clientFor(key.region);

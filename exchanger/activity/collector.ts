@@ -23,8 +23,8 @@ const BATCH = 50;
 const CLAIM_MS = 10 * 60_000;
 /** Records made a little before the window (clock skew between jitkey and AWS) are still read. */
 const SKEW_MS = 5 * 60_000;
-/** After a throttled poll, the key is polled again this soon. */
-const THROTTLED_RETRY_MS = 30_000;
+/** After a throttled poll, the key is polled again this soon (`JITKEY_ACTIVITY_THROTTLED_RETRY`). */
+export const DEFAULT_THROTTLED_RETRY_MS = 30_000;
 
 export interface CollectorOptions {
   store: Pick<Store, 'claimActivityKeys' | 'saveActivity'>;
@@ -51,7 +51,7 @@ export function startActivityCollector(options: CollectorOptions): Collector {
   const now = options.now ?? (() => new Date());
   const horizonMs = options.horizonMs ?? DEFAULT_HORIZON_MS;
   const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
-  const retryMs = options.throttledRetryMs ?? THROTTLED_RETRY_MS;
+  const retryMs = options.throttledRetryMs ?? DEFAULT_THROTTLED_RETRY_MS;
   const { store, log } = options;
 
   const poll = async (key: ActivityKey): Promise<void> => {

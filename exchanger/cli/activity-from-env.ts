@@ -10,15 +10,20 @@
  *   JITKEY_GCP_LOGGING_ENDPOINT           Cloud Logging (default https://logging.googleapis.com)
  *   JITKEY_ACTIVITY_HORIZON=15m           poll until this long after a lease's credential ends
  *   JITKEY_ACTIVITY_POLL_INTERVAL=5m      how often a lease's activity is read again meanwhile
+ *   JITKEY_ACTIVITY_THROTTLE_BACKOFF=1s   CloudTrail's first back-off after a ThrottlingException
+ *                                         (doubled on each one in a row)
+ *   JITKEY_ACTIVITY_THROTTLED_RETRY=30s   how soon a poll that stayed throttled is tried again
  *
- * A bad value stops the start with what to write instead.
+ * Each takes a duration (`15m`, `30s`) or milliseconds (`200ms`). A bad value stops the start
+ * with what to write instead.
  */
 import { rateBudget } from '../activity/budget.js';
-import { cloudTrailLookup } from '../activity/cloudtrail.js';
+import { cloudTrailLookup, DEFAULT_THROTTLE_BACKOFF_MS } from '../activity/cloudtrail.js';
 import {
   type Collector,
   DEFAULT_HORIZON_MS,
   DEFAULT_POLL_MS,
+  DEFAULT_THROTTLED_RETRY_MS,
   startActivityCollector,
 } from '../activity/collector.js';
 import { flagForbidden } from '../activity/forbidden.js';
@@ -44,6 +49,8 @@ export interface ActivitySettings {
   providers: ActivityProvider[];
   horizonMs: number;
   pollMs: number;
+  throttleBackoffMs: number;
+  throttledRetryMs: number;
   gcpLoggingEndpoint?: string;
   /** `JITKEY_PUBLIC_URL`: the lease's console page, linked from a forbidden-action message. */
   publicUrl?: string;
@@ -72,6 +79,8 @@ export function activityFromEnv(env: Env): ActivitySettings | undefined {
     providers,
     horizonMs: durationMs(env, 'JITKEY_ACTIVITY_HORIZON', DEFAULT_HORIZON_MS),
     pollMs: durationMs(env, 'JITKEY_ACTIVITY_POLL_INTERVAL', DEFAULT_POLL_MS),
+    throttleBackoffMs: durationMs(env, 'JITKEY_ACTIVITY_THROTTLE_BACKOFF', DEFAULT_THROTTLE_BACKOFF_MS),
+    throttledRetryMs: durationMs(env, 'JITKEY_ACTIVITY_THROTTLED_RETRY', DEFAULT_THROTTLED_RETRY_MS),
     ...(logging ? { gcpLoggingEndpoint: logging } : {}),
     ...(publicUrl ? { publicUrl } : {}),
   };
@@ -80,10 +89,12 @@ export function activityFromEnv(env: Env): ActivitySettings | undefined {
 function durationMs(env: Env, name: string, fallback: number): number {
   const text = env[name]?.trim();
   if (!text) return fallback;
+  const ms = /^(\d+)ms$/.exec(text);
+  if (ms && Number(ms[1]) > 0) return Number(ms[1]);
   try {
     return parseDuration(text) * 1000;
   } catch {
-    throw new Error(`${name} must be a duration such as 15m or 30s, got '${text}'`);
+    throw new Error(`${name} must be a duration such as 15m, 30s or 500ms, got '${text}'`);
   }
 }
 
@@ -105,7 +116,9 @@ export function startActivity(
 ): Collector & { close(): void } {
   const { store, log } = deps;
   const on = new Set(settings.providers);
-  const aws = on.has('aws') ? cloudTrailLookup({ budget: rateBudget({ perSecond: 2 }), log }) : undefined;
+  const aws = on.has('aws')
+    ? cloudTrailLookup({ budget: rateBudget({ perSecond: 2 }), log, backoffMs: settings.throttleBackoffMs })
+    : undefined;
   if (on.has('github') && !deps.github) {
     throw new Error(
       'JITKEY_LEASE_ACTIVITY names github, whose activity is read with the GitHub App: set JITKEY_GITHUB_APP_ID and its private key',
@@ -139,6 +152,7 @@ export function startActivity(
     }),
     horizonMs: settings.horizonMs,
     pollMs: settings.pollMs,
+    throttledRetryMs: settings.throttledRetryMs,
     tickMs: Math.min(settings.pollMs, 10_000),
   });
   return { ...collector, close: () => aws?.close() };

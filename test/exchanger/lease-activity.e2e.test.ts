@@ -49,6 +49,10 @@ admins: [alice, acme/platform-leads]
         JITKEY_LEASE_ACTIVITY: 'aws',
         JITKEY_ACTIVITY_POLL_INTERVAL: '1s',
         JITKEY_ACTIVITY_HORIZON: '1h',
+        // CloudTrail's back-off (50, 100, 200, 400 ms) and the retry after a poll that stayed
+        // throttled, short: the throttling test waits through both, not through 1+2+4+8+30 s.
+        JITKEY_ACTIVITY_THROTTLE_BACKOFF: '50ms',
+        JITKEY_ACTIVITY_THROTTLED_RETRY: '500ms',
         AWS_ENDPOINT_URL_CLOUDTRAIL: trail.url,
       },
     },
@@ -161,6 +165,7 @@ describe('lease activity from CloudTrail', () => {
     const g = await grant();
     await use(g, 5);
     const throttledBefore = trail.lookups.filter((l) => l.error === 'ThrottlingException').length;
+    // One more than a poll waits through (5): the poll gives up, and a later one reads it all.
     trail.throttleNext(6);
     const { json } = await eventsOf(g.lease_id, 5);
     expect(json.events).toHaveLength(5);
