@@ -92,13 +92,17 @@ export async function credentialsCommand(
   const client = exchangeClient({ url, userAgent: deps.userAgent });
   let spent: string | undefined;
   let lease: Lease;
+  /** What is being done, for a failure's first line. */
+  const step = { what: `Exchange for role '${request.role}'` };
   try {
     spent = request.token.read();
     const answer = await client.exchange(spent, request.role, request.durationSeconds);
-    lease = isPending(answer) ? await redeemAfterApproval(client, answer, request, spent, deps) : answer;
+    lease = isPending(answer)
+      ? await redeemAfterApproval(client, answer, request, spent, deps, step)
+      : answer;
   } catch (e) {
     if (e instanceof ExchangeFailure) {
-      deps.err(describeFailure(`Exchange for role '${request.role}'`, e, spent));
+      deps.err(describeFailure(step.what, e, spent));
       return exitCodeFor(e);
     }
     if (e instanceof ApprovalEnded) {
@@ -190,6 +194,7 @@ async function redeemAfterApproval(
   request: Request,
   spent: string,
   deps: CredentialsDeps,
+  step: { what: string },
 ): Promise<Lease> {
   // A variable cannot change during the job: without a second token the approval could never be redeemed.
   const redeemWith = request.redeemToken ?? (request.token.kind === 'env' ? undefined : request.token);
@@ -206,6 +211,7 @@ async function redeemAfterApproval(
       `${redeemWith.label} still holds the token the exchange spent; redeeming request ${pending.request_id} needs an unused one (--redeem-token-env or --redeem-token-file).`,
     );
   }
+  step.what = `Redeeming approved request ${pending.request_id} for role '${request.role}'`;
   return client.redeem(token, pending);
 }
 

@@ -23,11 +23,11 @@ afterAll(async () => {
  * A job of a fresh run, its tokens in id_tokens variables: JITKEY_ID_TOKEN for the exchange and,
  * unless `tokens: 1`, JITKEY_REDEEM_TOKEN for the redemption. Export lines go to `env` in its dir.
  */
-function gitlabJob(role: string, o: { tokens?: 1 | 2; extra?: string[] } = {}) {
+function gitlabJob(role: string, o: { tokens?: 1 | 2; extra?: string[]; secondRun?: string } = {}) {
   const run = String(++runId);
   const job = ciJob();
   const first = s.stack.idp.mint({ run_id: run });
-  const second = s.stack.idp.mint({ run_id: run });
+  const second = s.stack.idp.mint({ run_id: o.secondRun ?? run });
   const env: Record<string, string> = { JITKEY_ID_TOKEN: first, GITLAB_CI: 'true' };
   const args = ['--url', s.stack.exchanger.url, '--role', role, '--token-env', 'JITKEY_ID_TOKEN'];
   args.push('--out', job.path('env'), ...(o.extra ?? []));
@@ -96,6 +96,20 @@ describe('jitkey credentials and approvals', () => {
     expect(JSON.parse(done.stdout)).toMatchObject({ role: 'db-admin', provider: 'aws' });
     expect(readFileSync(agent.log, 'utf8')).toBe('oidc request-token --audience jitkey\n'.repeat(2));
     for (const token of tokens) job.assertNoSecret(token, [done]);
+  });
+
+  it("refuses to redeem with another run's token, saying it was the redemption that failed (exit 1)", async () => {
+    const { client } = gitlabJob('db-admin', { secondRun: '1' });
+    const id = await requestIdOf(client);
+    expect((await s.cli(['approve', id], 'alice')).code).toBe(0);
+    const run = await client.done;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `\\nRedeeming approved request ${id} for role 'db-admin' failed \\(403 access_denied, request_id req_\\S+\\):\\n`,
+      ),
+    );
+    expect(run.stdout).toBe('');
   });
 
   it("fails with the approver's reason when denied (exit 3)", async () => {
