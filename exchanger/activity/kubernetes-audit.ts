@@ -11,11 +11,15 @@
  * then each event is checked where it counts: the id must be in `user.extra`, so a user agent or
  * an impersonation header that merely spells one out does not attach an event to a lease.
  *
- * Only the final stage of a request is kept (`ResponseComplete`, or `Panic`), once per `auditID`:
- * the earlier stages say less, and the same request would be counted twice. Of each event jitkey
+ * Only the final stage of a request is kept (`ResponseComplete`, or `Panic`), once per request:
+ * the earlier stages say less, and the same request would be counted twice. A request is its
+ * `auditID` with a digest of the event (`eventIdOf`): the API server takes a client's `Audit-ID`
+ * header as it comes, so the auditID alone would let a lease's holder hide a forbidden request
+ * behind the id of a harmless one it made before. Of each event jitkey
  * keeps what a responder reads (time, verb, resource, request URI, response code, user agent,
  * source addresses), never the request or response bodies a richer audit level would add.
  */
+import { createHash } from 'node:crypto';
 import { auditedUserAgent } from '../net/request-client.js';
 import { kubernetesResourceName } from '../policy/kubernetes-actions.js';
 import type { ActivityEvent } from '../store/types.js';
@@ -150,8 +154,7 @@ function activityOf(e: AuditEvent): KeptEvent['event'] | undefined {
     stage: text(e.stage),
   };
   for (const [k, v] of Object.entries(details)) if (v === undefined) delete details[k];
-  return {
-    eventId: shown(auditId) ?? auditId,
+  const event = {
     at,
     name: verb,
     source,
@@ -161,4 +164,22 @@ function activityOf(e: AuditEvent): KeptEvent['event'] | undefined {
     ...(verb ? { readOnly: READ_VERBS.has(verb) } : {}),
     details,
   };
+  return { eventId: eventIdOf(auditId, text(e.requestReceivedTimestamp), event), ...event };
+}
+
+/** Hex digits of the digest in an event id: 96 bits, beyond a client's reach to collide on purpose. */
+const DIGEST_HEX = 24;
+
+/**
+ * `<auditID>#<digest>`: the auditID (cut and escaped, as the client may have chosen it) to find
+ * the request in the API server's own log, and a digest of the full auditID, the time it was
+ * received and all that is kept of it, so two requests sharing an auditID stay two, while the
+ * same event sent again gets the same id and adds nothing.
+ */
+function eventIdOf(auditId: string, received: string, kept: object): string {
+  const digest = createHash('sha256')
+    .update(JSON.stringify([auditId, received, kept]))
+    .digest('hex')
+    .slice(0, DIGEST_HEX);
+  return `${shown(auditId) ?? auditId}#${digest}`;
 }

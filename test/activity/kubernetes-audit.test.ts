@@ -88,7 +88,7 @@ describe('events kept', () => {
     expect(kept[0]).toEqual({
       jti: OURS,
       event: {
-        eventId: 'a-1',
+        eventId: expect.stringMatching(/^a-1#[0-9a-f]{24}$/),
         at: AT,
         name: 'delete',
         source: 'secrets',
@@ -107,6 +107,23 @@ describe('events kept', () => {
       },
     });
     expect(JSON.stringify(kept)).not.toContain('never-kept-body');
+  });
+
+  it('keeps two requests that share a client-chosen Audit-ID, and a batch sent again adds none', () => {
+    // kubectl --as … -H 'Audit-ID: a-1': the API server writes the client's id as it comes.
+    const harmless = auditEvent(
+      request({ verb: 'get', objectRef: { resource: 'configmaps', namespace: 'web', name: 'x' }, code: 200 }),
+    );
+    const forbidden = auditEvent(request({ at: new Date(AT.getTime() + 1) }));
+    const first = keptEvents(body([harmless, forbidden]), ours).map((k) => k.event);
+    expect(first.map((e) => [e.name, e.source])).toEqual([
+      ['get', 'configmaps'],
+      ['delete', 'secrets'],
+    ]);
+    expect(first.every((e) => e.eventId.startsWith('a-1#'))).toBe(true);
+    expect(new Set(first.map((e) => e.eventId)).size).toBe(2);
+    const again = keptEvents(body([forbidden, harmless]), ours).map((k) => k.event.eventId);
+    expect(new Set(again)).toEqual(new Set(first.map((e) => e.eventId)));
   });
 
   it('names a resource with its group and subresource, and a read as read-only', () => {
