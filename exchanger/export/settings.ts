@@ -46,8 +46,18 @@ export class ExportSettingsError extends Error {
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/**
+ * What a message may quote of a header name that was mistyped: up to its first space or `=`,
+ * since `--header 'Authorization Splunk <token>: x'` puts the value where the name goes.
+ */
+const quotedName = (text: string) => text.split(/[\s=]/, 1)[0]!.slice(0, 40);
+
 function header(name: string, value: string, from: string): [string, string] {
-  if (!HEADER_NAME.test(name)) throw new ExportSettingsError(`${from}: '${name}' is not an HTTP header name`);
+  if (!HEADER_NAME.test(name)) {
+    throw new ExportSettingsError(
+      `${from}: '${quotedName(name)}…' is not an HTTP header name (write Name: value, e.g. Authorization: …)`,
+    );
+  }
   if (/[\r\n\0]/.test(value)) throw new ExportSettingsError(`${from}: the value of ${name} has a line break`);
   return [name.toLowerCase(), value];
 }
@@ -55,9 +65,10 @@ function header(name: string, value: string, from: string): [string, string] {
 function pairs(list: readonly string[] | undefined, flag: string, sep: string): [string, string][] {
   return (list ?? []).map((item) => {
     const at = item.indexOf(sep);
+    // A --header item is quoted up to its name only: what follows may be the secret value.
     if (at <= 0)
       throw new ExportSettingsError(
-        `${flag} takes NAME${sep}${sep === '=' ? 'SOURCE' : ' value'}, got '${item.slice(0, 40)}'`,
+        `${flag} takes NAME${sep}${sep === '=' ? 'SOURCE' : ' value'}, got '${sep === '=' ? item.slice(0, 80) : `${quotedName(item)}…`}'`,
       );
     return [item.slice(0, at).trim(), item.slice(at + 1).trim()];
   });

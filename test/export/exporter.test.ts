@@ -214,6 +214,22 @@ describe('planExport', () => {
     expect(() => planExport(options, {})).toThrow(message);
   });
 
+  it.each([
+    ['Authorization Splunk hec-secret-value'],
+    ['Authorization=Splunk hec-secret-value'],
+    ['Authorization Splunk hec-secret-value: x'],
+  ])('quotes a mistyped --header %s by its name only', (item) => {
+    let message = '';
+    try {
+      planExport({ to: 'https://s.example/x', headers: [item] }, {});
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^--header.*'Authorization…'/);
+    expect(message).not.toContain('hec-secret-value');
+    expect(message).not.toContain('Splunk');
+  });
+
   it('reads a header from a file or a variable, and never puts its value in a message', () => {
     const file = join(dir, 'hec-token');
     writeFileSync(file, `Splunk ${TOKEN}\n`);
