@@ -1,7 +1,7 @@
 /** The bench's one table: each figure with the baseline measured in the same run, and its goal. */
 
 export interface Row {
-  /** Section of the bench report (1–8). */
+  /** Section of the bench report, as the bench file that measures it names itself (`Section 10: …`). */
   section: number;
   figure: string;
   value: number;
