@@ -18,7 +18,7 @@ let c: ConsoleStack;
 let trail: CloudTrailStandin;
 let browser: Browser;
 
-const policy = (issuer: string) => `version: 1
+const policy = (issuer: string, notifyUrl: string) => `version: 1
 issuers:
   - url: ${issuer}
     audience: jitkey
@@ -29,6 +29,16 @@ roles:
     provider: aws
     aws: { role_arn: ${ROLE_ARN}, region: us-east-1 }
     forbid_actions: ["sts:GetCaller*"]
+    allow:
+      - { repository_id: "123456" }
+  guarded-bg:
+    provider: aws
+    aws: { role_arn: ${ROLE_ARN}, region: us-east-1 }
+    forbid_actions: ["sts:GetCaller*"]
+    approval:
+      approvers: [alice, bob]
+      notify: ${notifyUrl}
+      break_glass: { allowed: [OctoCat] }
     allow:
       - { repository_id: "123456" }
   web-read:
@@ -74,6 +84,24 @@ async function phone(): Promise<{ context: BrowserContext; page: Page }> {
   return { context, page: await context.newPage() };
 }
 
+/** The job "uses" its AWS credentials: `count` calls to the STS stand-in with them. */
+async function useAws(g: { credentials: Record<string, string> }, count: number): Promise<void> {
+  const sts = new STSClient({
+    region: 'us-east-1',
+    endpoint: c.stack.sts.url,
+    credentials: {
+      accessKeyId: g.credentials.access_key_id!,
+      secretAccessKey: g.credentials.secret_access_key!,
+      sessionToken: g.credentials.session_token!,
+    },
+  });
+  try {
+    for (let i = 0; i < count; i++) await sts.send(new GetCallerIdentityCommand({}));
+  } finally {
+    sts.destroy();
+  }
+}
+
 async function eventsIn(leaseId: string, count: number): Promise<void> {
   await eventually(
     async () =>
@@ -87,18 +115,7 @@ describe('the lease page', () => {
     const granted = await c.stack.exchange(c.stack.idp.mint(), { role: 'guarded' });
     expect(granted.status).toBe(200);
     const g = granted.body;
-    const sts = new STSClient({
-      region: 'us-east-1',
-      endpoint: c.stack.sts.url,
-      credentials: {
-        accessKeyId: g.credentials.access_key_id,
-        secretAccessKey: g.credentials.secret_access_key,
-        sessionToken: g.credentials.session_token,
-      },
-    });
-    await sts.send(new GetCallerIdentityCommand({}));
-    await sts.send(new GetCallerIdentityCommand({}));
-    sts.destroy();
+    await useAws(g, 2);
     await eventsIn(g.lease_id, 2);
 
     const { context, page } = await phone();
@@ -144,6 +161,29 @@ describe('the lease page', () => {
     expect(main).not.toContain(granted.body.credentials.token);
     expect(await c.axe(page)).toEqual([]);
     await context.close();
+  });
+
+  it("tells the role's notify channel of a forbidden action, linking this page", async () => {
+    // Break-glass: the role has approval.notify, and octocat's run gets it at once.
+    const granted = await c.stack.exchange(c.stack.idp.mint({ run_id: '8101' }), { role: 'guarded-bg' });
+    expect(granted.status, JSON.stringify(granted.body)).toBe(200);
+    await useAws(granted.body, 1);
+    const told = await eventually(
+      () => c.webhook.received.find((r) => r.body.event === 'forbidden_action'),
+      'a forbidden_action notification',
+    );
+    expect(told.body).toMatchObject({
+      lease_id: granted.body.lease_id,
+      role: 'guarded-bg',
+      provider: 'aws',
+      action: 'sts:GetCallerIdentity',
+      forbidden_by: 'sts:GetCaller*',
+      lease_url: `${c.url}/console/leases/${granted.body.lease_id}`,
+    });
+    const text = JSON.stringify(told.body);
+    expect(text).not.toContain(granted.body.credentials.secret_access_key);
+    expect(text).not.toContain(granted.body.credentials.session_token);
+    expect(text).not.toContain(granted.body.revoke_token);
   });
 
   it('is the plain 404 for anyone not named in admins, and for an unknown lease', async () => {
