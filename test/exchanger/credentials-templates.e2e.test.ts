@@ -162,7 +162,9 @@ describe('templates/buildkite (plugin sketch)', () => {
     expect(command.out.trim().split('\n').at(-1)).toMatch(
       /^arn:aws:sts::111122223333:assumed-role\/ci-deploy\/jitkey-/,
     );
-    expect(readFileSync(agent.log, 'utf8')).toBe('oidc request-token --audience jitkey --claim organization_id,pipeline_id\n');
+    expect(readFileSync(agent.log, 'utf8')).toBe(
+      'oidc request-token --audience jitkey --claim organization_id,pipeline_id\n',
+    );
 
     const exit = await job.sh(`bash ${hooks}/pre-exit`, env);
     expect(exit.code, exit.err).toBe(0);
