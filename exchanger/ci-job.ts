@@ -188,3 +188,21 @@ const SAME_JOB: Record<IssuerKind, readonly string[]> = {
   buildkite: ['organization_slug', 'pipeline_slug', 'build_number'],
   circleci: ['iss', PROJECT_ID, 'sub'],
 };
+
+/**
+ * Which run ended, and who said so: `run 9 attempt 1` (GitHub sent workflow_run completed),
+ * `GitLab pipeline 574` (its pipeline webhook), `Buildkite build acme/app #12` (its webhook).
+ */
+export function endedRun(run: { repositoryId: string; runId: string; runAttempt: string }): {
+  what: string;
+  why: string;
+} {
+  if (run.repositoryId.startsWith('gitlab:')) {
+    return { what: `GitLab pipeline ${run.runId}`, why: 'its pipeline webhook said it finished' };
+  }
+  if (run.repositoryId.startsWith('buildkite:')) {
+    const pipeline = run.repositoryId.slice('buildkite:'.length);
+    return { what: `Buildkite build ${pipeline} #${run.runId}`, why: 'its webhook said it finished' };
+  }
+  return { what: `run ${run.runId} attempt ${run.runAttempt}`, why: 'GitHub sent workflow_run completed' };
+}

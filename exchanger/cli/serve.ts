@@ -38,6 +38,7 @@ import type { TokenVerifier } from '../token/types.js';
 import { createVerifier } from '../token/verify-token.js';
 import { activityFromEnv, startActivity } from './activity-from-env.js';
 import { parse, required, UsageError } from './args.js';
+import { ciWebhooksFromEnv } from './ci-webhooks-from-env.js';
 import { runPrimary } from './cluster-primary.js';
 import { WORKER_INDEX_ENV } from './cluster-protocol.js';
 import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
@@ -268,6 +269,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const server = createServer({
     ...deps,
     ...(kubernetesAudit ? { kubernetesAudit } : {}),
+    ciWebhooks: ciWebhooksFromEnv(env),
     limits,
     proxyTrust,
     approvals: gate ? { ...approvals, redeemAtGate: gate.redeem } : approvals,

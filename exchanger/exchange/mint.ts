@@ -3,7 +3,7 @@
  * and the run attempt looked at again (it may have completed while minting).
  */
 
-import { jobName } from '../ci-job.js';
+import { endedRun, jobName } from '../ci-job.js';
 import type { Claims } from '../claims.js';
 import { identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
@@ -211,7 +211,7 @@ async function endIfRunCompleted(
   }
   throw new JitkeyError(
     'run_completed',
-    `run ${run.runId} attempt ${run.runAttempt} completed (GitHub sent workflow_run completed) while these ` +
+    `${endedRun(run).what} completed (${endedRun(run).why}) while these ` +
       'credentials were being minted: they were revoked and not handed out; re-run the job for a new attempt',
   );
 }

@@ -7,6 +7,7 @@
  *   the attempt's `max_duration` end (`endsAt`): a provider whose floor is above what is left (AWS's
  *   60 s) still issues it and ends it then, rather than refusing the last renewal.
  */
+import { endedRun } from '../ci-job.js';
 import type { Claims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError, unavailable } from '../errors.js';
@@ -48,7 +49,7 @@ export function runLimit(
   if (state.completed) {
     throw new JitkeyError(
       'run_completed',
-      `run ${run.runId} attempt ${run.runAttempt} has completed (GitHub sent workflow_run completed): ` +
+      `${endedRun(run).what} has completed (${endedRun(run).why}): ` +
         'its tokens get no more credentials; re-run the job for a new attempt',
     );
   }

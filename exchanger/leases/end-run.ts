@@ -19,20 +19,30 @@ export interface EndRunDeps extends EndLeaseDeps {
   approvals?: { closeRun?(run: RunKey): Promise<number> } | undefined;
 }
 
-/** Records the attempt as completed and ends its leases; returns how many it ended. */
+/**
+ * Records the attempt as completed and ends its leases; returns how many it ended. `said`: how
+ * another CI system's webhook words it (a GitLab pipeline, a Buildkite build: `server/ci-webhooks.ts`).
+ */
 export async function endRun(
   deps: EndRunDeps,
   run: RunKey,
   requestId: string,
   client: AuditClient = {},
+  said?: { reason: string; claims: Record<string, string> },
 ): Promise<number> {
-  const claims = { repository_id: run.repositoryId, run_id: run.runId, run_attempt: run.runAttempt };
+  const claims = said?.claims ?? {
+    repository_id: run.repositoryId,
+    run_id: run.runId,
+    run_attempt: run.runAttempt,
+  };
   const leases = await deps.store.completeRun(run, deps.now(), {
     at: deps.now(),
     requestId,
     event: 'webhook',
     outcome: 'allowed',
-    reason: `workflow_run completed: run ${run.runId} attempt ${run.runAttempt} ended; revoking its leases`,
+    reason:
+      said?.reason ??
+      `workflow_run completed: run ${run.runId} attempt ${run.runAttempt} ended; revoking its leases`,
     claims,
     ...client,
   });
@@ -44,7 +54,7 @@ export async function endRun(
     await endLease(deps, lease, {
       requestId,
       secret: sealed && key ? () => unsealForRunEnd(sealed, key, lease.id) : undefined,
-      why: ': workflow run completed',
+      why: said ? ': its pipeline or build finished' : ': workflow run completed',
       claims,
       client,
     });

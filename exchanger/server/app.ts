@@ -18,6 +18,7 @@ import { bindClientAddress, NO_TRUSTED_PROXIES, type ProxyTrust } from '../net/c
 import { requestClient } from '../net/request-client.js';
 import { truncate } from '../text/clean.js';
 import { quote } from '../text/quote.js';
+import { CI_WEBHOOK_PATHS, type CiWebhookDeps, ciRoutes } from './ci-webhook-routes.js';
 import { gateServer } from './connection-gate.js';
 import {
   asJitkeyError,
@@ -56,6 +57,8 @@ export interface AppDeps extends ExchangeDeps {
   gate?: WebhookDeps['gate'];
   /** The Kubernetes audit webhook (`kubernetes-audit-route.ts`); unset: 404. */
   kubernetesAudit?: KubernetesAuditHandler;
+  /** GitLab and Buildkite webhooks' senders (`ci-webhooks.ts`); unset or empty: 404. */
+  ciWebhooks?: { gitlab?: CiWebhookDeps['senders']; buildkite?: CiWebhookDeps['senders'] };
   /** Extra routes (approvals) tried before the 404. Return false when the path is not theirs. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<boolean>;
 }
@@ -162,6 +165,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       else sendJson(res, 200, { revoked: outcome.revoked, ...(outcome.replayed ? { replayed: true } : {}) });
       log.info('github webhook', { status: outcome.status });
     },
+    ...ciRoutes(deps, { bodyTimeoutMs, admit: takeSlot }),
     [`POST ${KUBERNETES_AUDIT_PATH}`]: async (req, res, _requestId, log) => {
       if (!deps.kubernetesAudit) {
         throw new JitkeyError(
@@ -191,7 +195,10 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       // GitHub's webhook deliveries reach 25 MiB, Kubernetes audit batches 10 MiB: those routes
       // check the sender first and read their bodies themselves. Every other body is held to the
       // 16 KiB floor (Slack's interactions: 64 KiB).
-      if (handler && (path === WEBHOOK_PATH || path === KUBERNETES_AUDIT_PATH)) {
+      if (
+        handler &&
+        (path === WEBHOOK_PATH || path === KUBERNETES_AUDIT_PATH || CI_WEBHOOK_PATHS.has(path))
+      ) {
         return handler(req, res, requestId, log);
       }
       await admit(req, res, path);

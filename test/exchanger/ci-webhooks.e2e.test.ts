@@ -1,0 +1,137 @@
+/**
+ * Job-end revocation from GitLab's pipeline webhook and Buildkite's build webhook
+ * (docs/ci-systems.md), through the real exchanger: a finished pipeline's or build's leases are
+ * revoked and its later tokens refused; a token of another instance, a wrong webhook token or an
+ * unfinished pipeline changes nothing.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CIRCLECI_ORG_ID } from '../support/ci-claims.js';
+import { fourCiPolicy } from '../support/ci-policy.js';
+import { type ExchangerProcess, runCli, startExchanger } from '../support/exchanger-process.js';
+import { type OidcIssuer, startOidcIssuer } from '../support/oidc-issuer.js';
+import { STS_KEY, stsEnv } from '../support/stack.js';
+import { type StsStandin, startStsStandin } from '../support/sts-standin.js';
+
+const GITLAB_TOKEN = 'gitlab-webhook-token-0001';
+const GITLAB2_TOKEN = 'gitlab-webhook-token-0002';
+const BUILDKITE_TOKEN = 'buildkite-webhook-token-01';
+
+let github: OidcIssuer;
+let gitlab: OidcIssuer;
+let gitlab2: OidcIssuer;
+let buildkite: OidcIssuer;
+let circleci: OidcIssuer;
+let sts: StsStandin;
+let exchanger: ExchangerProcess;
+
+beforeAll(async () => {
+  [github, gitlab, gitlab2, buildkite, circleci, sts] = await Promise.all([
+    startOidcIssuer(),
+    startOidcIssuer({ shape: 'gitlab' }),
+    startOidcIssuer({ shape: 'gitlab' }),
+    startOidcIssuer({ shape: 'buildkite' }),
+    startOidcIssuer({ shape: 'circleci', path: `/org/${CIRCLECI_ORG_ID}`, audience: CIRCLECI_ORG_ID }),
+    startStsStandin(STS_KEY),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'jitkey-ci-hooks-'));
+  writeFileSync(
+    join(dir, 'gitlab'),
+    `# instance token\n${gitlab.url} ${GITLAB_TOKEN}\n${gitlab2.url} ${GITLAB2_TOKEN}\n`,
+  );
+  writeFileSync(join(dir, 'buildkite'), `acme-inc ${BUILDKITE_TOKEN}\n`);
+  const extra = `  gitlab2-deploy:
+    provider: aws
+    aws: { role_arn: arn:aws:iam::111122223333:role/ci-deploy }
+    issuers: [${gitlab2.url}]
+    allow:
+      - { project_id: "20", ref_protected: "true" }
+`;
+  exchanger = await startExchanger({
+    policy: fourCiPolicy(
+      {
+        github: github.url,
+        gitlab: gitlab.url,
+        gitlab2: gitlab2.url,
+        buildkite: buildkite.url,
+        circleci: circleci.url,
+      },
+      extra,
+    ),
+    env: {
+      ...stsEnv(sts),
+      JITKEY_GITLAB_WEBHOOK_TOKENS_FILE: join(dir, 'gitlab'),
+      JITKEY_BUILDKITE_WEBHOOK_TOKENS_FILE: join(dir, 'buildkite'),
+    },
+  });
+});
+afterAll(async () => {
+  await exchanger?.stop();
+  await Promise.all([github, gitlab, gitlab2, buildkite, circleci, sts].map((s) => s?.stop()));
+});
+
+async function post(path: string, headers: Record<string, string>, body: unknown) {
+  const res = await fetch(`${exchanger.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+const exchange = (token: string, role: string) =>
+  post('/v1/exchange', { authorization: `Bearer ${token}` }, { role });
+const pipelineHook = (token: string, status: string, pipeline = 574) =>
+  post(
+    '/v1/gitlab/webhook',
+    { 'x-gitlab-token': token, 'x-gitlab-event': 'Pipeline Hook' },
+    { object_kind: 'pipeline', object_attributes: { id: pipeline, status }, project: { id: 20 } },
+  );
+
+describe('GitLab pipeline webhook', () => {
+  it('refuses a wrong token before reading the body, and leaves a running pipeline alone', async () => {
+    expect((await pipelineHook('not-the-token-at-all', 'success')).status).toBe(401);
+    expect((await exchange(gitlab.mint(), 'gitlab-deploy')).status).toBe(200);
+    expect((await exchange(gitlab2.mint(), 'gitlab2-deploy')).status).toBe(200);
+    expect((await pipelineHook(GITLAB_TOKEN, 'running')).body).toEqual({ revoked: 0 });
+  });
+
+  it('revokes a finished pipeline’s leases on its own instance only, and refuses its later tokens', async () => {
+    const done = await pipelineHook(GITLAB_TOKEN, 'success');
+    expect(done).toEqual({ status: 200, body: { revoked: 1 } });
+    const later = await exchange(gitlab.mint(), 'gitlab-deploy');
+    expect([later.status, later.body.message]).toEqual([
+      403,
+      'GitLab pipeline 574 has completed (its pipeline webhook said it finished): its tokens get no more credentials; re-run the job for a new attempt',
+    ]);
+    // The same project and pipeline ids on the second instance are another pipeline.
+    expect((await exchange(gitlab2.mint(), 'gitlab2-deploy')).status).toBe(200);
+    expect((await exchange(gitlab.mint({ pipeline_id: '575' }), 'gitlab-deploy')).status).toBe(200);
+    // Delivered again: the run is already completed and its leases revoked.
+    expect((await pipelineHook(GITLAB_TOKEN, 'success')).body).toEqual({ revoked: 0 });
+    const audit = await runCli(['audit', '--store', exchanger.store, '--json', '--outcome', 'revoked']);
+    expect(audit.stdout).toContain('lease revoked: its pipeline or build finished');
+  });
+});
+
+describe('Buildkite build webhook', () => {
+  it('revokes a finished build’s leases', async () => {
+    expect((await exchange(buildkite.mint(), 'buildkite-deploy')).status).toBe(200);
+    const hook = (token: string, event: string) =>
+      post(
+        '/v1/buildkite/webhook',
+        { 'x-buildkite-token': token, 'x-buildkite-event': event },
+        { event, build: { id: 'b1', number: 12, state: 'passed' }, pipeline: { slug: 'super-duper-app' } },
+      );
+    expect((await hook('wrong-buildkite-token', 'build.finished')).status).toBe(401);
+    expect((await hook(BUILDKITE_TOKEN, 'build.running')).body).toEqual({ revoked: 0 });
+    expect((await hook(BUILDKITE_TOKEN, 'build.finished')).body).toEqual({ revoked: 1 });
+    // Another token of the build (Buildkite's carry no jti: two asked for in one second are one token).
+    const later = await exchange(
+      buildkite.mint({ nbf: Math.floor(Date.now() / 1000) - 1 }),
+      'buildkite-deploy',
+    );
+    expect([later.status, later.body.error]).toEqual([403, 'run_completed']);
+  });
+});
