@@ -133,6 +133,9 @@ export async function runExporter(deps: ExporterDeps): Promise<ExportResult> {
         if (!(await store.advanceExportCursor(name, holder, position, until()))) return false;
         await sleep(wait, signal);
         if (signal?.aborted) return false;
+        // A wait longer than the hold (a Retry-After of minutes) lets another exporter take the
+        // cursor and send this batch: renew before sending it again, or leave it to them.
+        if (!(await store.advanceExportCursor(name, holder, position, until()))) return false;
       }
     }
   };

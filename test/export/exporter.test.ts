@@ -147,6 +147,33 @@ describe('runExporter', () => {
     );
   });
 
+  it('does not send a batch again once another exporter took the cursor during a long Retry-After', async () => {
+    const store = await storeWith(3);
+    const siem = await standin({
+      kind: 'json',
+      plan: (i) => (i === 1 ? { status: 503, retryAfter: '300' } : 'ok'),
+    });
+    let clock = Date.UTC(2026, 0, 2);
+    let taken: unknown;
+    const failure = await runExporter({
+      store,
+      sink: httpsSink({ url: siem.url, body: 'ndjson', headers: {} }),
+      toLine: (r) => ocsfEvent(r),
+      name: 'json',
+      holder: 'first',
+      log: captured().log,
+      now: () => new Date(clock),
+      // Five minutes pass; the 2-minute hold ran out, and a second exporter takes the cursor.
+      sleep: async (ms) => {
+        clock += ms;
+        taken = await store.claimExportCursor('json', 'second', new Date(clock), new Date(clock + 120_000));
+      },
+    }).catch((err: unknown) => err);
+    expect(taken).toEqual(EXPORT_START);
+    expect(siem.answers).toEqual([503]);
+    expect((failure as Error).name).toBe('CursorHeldError');
+  });
+
   it('gives up a one-shot export after the attempts allowed, keeping the cursor', async () => {
     const store = await storeWith(2);
     const siem = await standin({ kind: 'json', plan: () => ({ status: 503 }) });
