@@ -53,7 +53,9 @@ export function kubernetesAuditFromEnv(
       `JITKEY_KUBERNETES_AUDIT_TOKEN_FILE '${file}' cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
-  if (token.length < MIN_TOKEN_CHARS || /\s/.test(token)) {
+  // The example kubeconfig's placeholder (deploy/kubernetes/audit-webhook-config.yaml) is long
+  // enough, but public: whoever knew it could post made-up events of any lease.
+  if (token.length < MIN_TOKEN_CHARS || /\s/.test(token) || /REPLACE/i.test(token)) {
     throw new Error(
       `JITKEY_KUBERNETES_AUDIT_TOKEN_FILE '${file}' must hold one random token of at least ${MIN_TOKEN_CHARS} characters and no spaces (e.g. from \`openssl rand -hex 32\`)`,
     );

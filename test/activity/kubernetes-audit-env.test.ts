@@ -52,7 +52,9 @@ describe('the Kubernetes audit webhook from the environment', () => {
   it('refuses a short or spaced token, and an unreadable file, without echoing its content', () => {
     const short = file('short', 'hunter2-secret');
     const spaced = file('spaced', `${'a'.repeat(20)} ${'b'.repeat(20)}`);
-    for (const path of [short, spaced]) {
+    // The example kubeconfig's placeholder, copied as it is: public, so no token.
+    const placeholder = file('placeholder', 'REPLACE-WITH-THE-OUTPUT-OF-openssl-rand-hex-32\n');
+    for (const path of [short, spaced, placeholder]) {
       let message = '';
       try {
         from({ JITKEY_KUBERNETES_AUDIT_TOKEN_FILE: path }, ['kubernetes'])();
@@ -62,6 +64,7 @@ describe('the Kubernetes audit webhook from the environment', () => {
       expect(message).toContain('must hold one random token of at least 32 characters and no spaces');
       expect(message).not.toContain('hunter2');
       expect(message).not.toContain('aaaa');
+      expect(message).not.toContain('REPLACE');
     }
     expect(from({ JITKEY_KUBERNETES_AUDIT_TOKEN_FILE: join(dir, 'missing') }, ['kubernetes'])).toThrow(
       `JITKEY_KUBERNETES_AUDIT_TOKEN_FILE '${join(dir, 'missing')}' cannot be read (ENOENT)`,
