@@ -31,7 +31,7 @@ export type KubernetesAuditHandler = (
 ) => Promise<void>;
 
 export interface KubernetesAuditRouteDeps {
-  /** The bearer the API server's webhook kubeconfig carries (asked at each request; from-env reads its file once, at start). */
+  /** The bearer the API server's webhook kubeconfig carries (its file is read once, at start). */
   token: () => string;
   intake: (body: Buffer) => Promise<IntakeOutcome>;
   /** Counts each batch by its answer's status, and the events kept. */
