@@ -8,30 +8,13 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { PolicyError, type PolicyIssue } from '../policy/errors.js';
-import {
-  compileHead,
-  compilePiece,
-  type PolicyPiece,
-  type PolicySnapshot,
-  type ValidatedPolicy,
-} from '../policy/snapshot.js';
+import { PolicyError } from '../policy/errors.js';
+import { compileHead, compilePiece, type PolicySnapshot, type ValidatedPolicy } from '../policy/snapshot.js';
 import type { Policy, Role } from '../policy/types.js';
+import type { AsideInput, AsideMessage } from './policy-thread.js';
 
 /** Roles compiled per event-loop turn: a few milliseconds of work on a busy core. */
 const PIECE_ROLES = 250;
-
-export type AsideInput = ({ path: string } | { snapshot: PolicySnapshot }) & {
-  /** Roles per piece to send back for compiling; 0: validate only. */
-  pieces: number;
-};
-
-export type AsideMessage =
-  | { kind: 'valid'; digest: string; roles: number; snapshot?: PolicySnapshot; head?: ValidatedPolicy }
-  | { kind: 'piece'; piece: PolicyPiece }
-  | { kind: 'done' }
-  | { kind: 'invalid'; issues: readonly PolicyIssue[] }
-  | { kind: 'failed'; message: string };
 
 export interface Validated {
   snapshot: PolicySnapshot;

@@ -4,16 +4,31 @@
  * hundred roles, so the thread that serves requests never parses YAML.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { isPolicyError } from '../policy/errors.js';
+import { isPolicyError, type PolicyIssue } from '../policy/errors.js';
 import {
   headOf,
+  type PolicyPiece,
+  type PolicySnapshot,
   piecesOf,
   policyDigest,
   readPolicySnapshot,
   roleCount,
+  type ValidatedPolicy,
   validateSnapshot,
 } from '../policy/snapshot.js';
-import type { AsideInput, AsideMessage } from './policy-aside.js';
+
+/** What `policy-aside.ts` hands the thread, and what the thread posts back. */
+export type AsideInput = ({ path: string } | { snapshot: PolicySnapshot }) & {
+  /** Roles per piece to send back for compiling; 0: validate only. */
+  pieces: number;
+};
+
+export type AsideMessage =
+  | { kind: 'valid'; digest: string; roles: number; snapshot?: PolicySnapshot; head?: ValidatedPolicy }
+  | { kind: 'piece'; piece: PolicyPiece }
+  | { kind: 'done' }
+  | { kind: 'invalid'; issues: readonly PolicyIssue[] }
+  | { kind: 'failed'; message: string };
 
 /**
  * The thread's work; also run in-process where no compiled thread file exists (tests on sources).
