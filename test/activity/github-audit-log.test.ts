@@ -1,10 +1,19 @@
 /**
  * The GitHub audit-log lookup's pure parts: which `Link` it follows (the API's own origin and
  * path only: the App's token goes nowhere else), and what it keeps of an event (another token's
- * event, or one without a time or action, is not kept; the address never is).
+ * event, or one without a time or action, is not kept; the address never is); and, against the
+ * GitHub stand-in in process, that a rate-limit answer delays the poll and a revoked token of
+ * its own is replaced once.
  */
-import { describe, expect, it } from 'vitest';
-import { eventOf, nextPage } from '../../exchanger/activity/github-audit-log.js';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rateBudget } from '../../exchanger/activity/budget.js';
+import { ActivityThrottled } from '../../exchanger/activity/cloudtrail.js';
+import { eventOf, githubAuditLogLookup, nextPage } from '../../exchanger/activity/github-audit-log.js';
+import { createGithubApp } from '../../exchanger/github/app.js';
+import { silentLogger } from '../../exchanger/log.js';
+import { type AuditLogStandin, addAuditLog } from '../support/github-audit-log.js';
+import { type GithubStandin, startGithubStandin } from '../support/github-standin.js';
 
 const API = new URL('https://ghe.acme.example/api/v3/');
 const HASH = 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=';
@@ -66,5 +75,59 @@ describe('eventOf', () => {
     expect(eventOf({ ...raw, hashed_token: 'other' }, HASH)).toBeUndefined();
     expect(eventOf({ ...raw, '@timestamp': undefined, created_at: undefined }, HASH)).toBeUndefined();
     expect(eventOf({ ...raw, action: '' }, HASH)).toBeUndefined();
+  });
+});
+
+describe('the lookup against the stand-in', () => {
+  let gh: GithubStandin;
+  let log: AuditLogStandin;
+  beforeAll(async () => {
+    gh = await startGithubStandin({
+      installations: [
+        {
+          owner: 'acme',
+          permissions: { contents: 'write', organization_administration: 'read' },
+          repositories: ['web'],
+        },
+      ],
+    });
+    log = addAuditLog(gh, { orgs: ['acme'] });
+  });
+  afterAll(() => gh?.stop());
+
+  const lookupAndKey = async () => {
+    const app = createGithubApp({ appId: gh.appId, privateKey: gh.privateKeyPem, apiUrl: gh.url });
+    const job = await app.createInstallationToken('acme', { permissions: { contents: 'write' } });
+    log.act(job.token, 'git.push', { repo: 'acme/web', at: new Date(Date.now() - 1000) });
+    const hashed = createHash('sha256').update(job.token).digest('base64');
+    const key = {
+      leaseId: 'lease_1',
+      provider: 'github',
+      keyId: hashed,
+      account: 'acme',
+      region: 'x',
+      windowStart: new Date(Date.now() - 60_000),
+      windowEnd: new Date(Date.now() + 60_000),
+      nextPollAt: new Date(),
+      status: 'collecting' as const,
+    };
+    const lookup = githubAuditLogLookup({ app, budget: rateBudget({ perSecond: 1000 }), log: silentLogger });
+    return { lookup, key, range: { start: key.windowStart, end: new Date() } };
+  };
+
+  it('delays on a rate-limit answer (429), and finds the events next time', async () => {
+    const { lookup, key, range } = await lookupAndKey();
+    gh.failNext({ method: 'GET', path: /\/audit-log$/ }, 429, 1, 'API rate limit exceeded');
+    await expect(lookup(key, range)).rejects.toBeInstanceOf(ActivityThrottled);
+    expect((await lookup(key, range)).map((e) => e.name)).toEqual(['git.push']);
+  });
+
+  it('takes one fresh token of its own when GitHub says its cached one is dead (401)', async () => {
+    const { lookup, key, range } = await lookupAndKey();
+    await lookup(key, range);
+    const minted = gh.issued.length;
+    gh.failNext({ method: 'GET', path: /\/audit-log$/ }, 401, 1, 'Bad credentials');
+    expect((await lookup(key, range)).map((e) => e.name)).toEqual(['git.push']);
+    expect(gh.issued.length).toBe(minted + 1);
   });
 });
