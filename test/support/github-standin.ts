@@ -48,6 +48,8 @@
  *   the repository and has `actions: read` (else 403): the attempt with `actor` and `triggering_actor`
  *   (`setRunAttempt`; an attempt not set was started by `defaultRunActor`, octocat id 1, the test
  *   issuer's default actor); 404 for a repository outside the installation.
+ * - `GET /orgs/{org}/audit-log` when `addAuditLog(gh, …)` (`github-audit-log.ts`) adds it: the
+ *   actions done with installation tokens issued here, searched by `hashed_token`, paged by `Link`.
  * Errors are GitHub's JSON (`{message, documentation_url, status}`). Test-only: never import this from `exchanger/`.
  */
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
