@@ -8,42 +8,23 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CIRCLECI_ORG_ID } from '../support/ci-claims.js';
+import { type CiStandins, startCiIssuers } from '../support/ci-issuers.js';
 import { fourCiPolicy, ROLE_ARN } from '../support/ci-policy.js';
 import { type ExchangerProcess, runCli, startExchanger } from '../support/exchanger-process.js';
-import { type OidcIssuer, startOidcIssuer } from '../support/oidc-issuer.js';
 import { STS_KEY, stsEnv } from '../support/stack.js';
 import { type StsStandin, startStsStandin } from '../support/sts-standin.js';
 
-let github: OidcIssuer;
-let gitlab: OidcIssuer;
-let gitlab2: OidcIssuer;
-let buildkite: OidcIssuer;
-let circleci: OidcIssuer;
+let ci: CiStandins;
 let sts: StsStandin;
 let exchanger: ExchangerProcess;
 
 beforeAll(async () => {
-  [github, gitlab, gitlab2, buildkite, circleci, sts] = await Promise.all([
-    startOidcIssuer(),
-    startOidcIssuer({ shape: 'gitlab' }),
-    startOidcIssuer({ shape: 'gitlab' }),
-    startOidcIssuer({ shape: 'buildkite' }),
-    startOidcIssuer({ shape: 'circleci', path: `/org/${CIRCLECI_ORG_ID}`, audience: CIRCLECI_ORG_ID }),
-    startStsStandin(STS_KEY),
-  ]);
-  const policy = fourCiPolicy({
-    github: github.url,
-    gitlab: gitlab.url,
-    gitlab2: gitlab2.url,
-    buildkite: buildkite.url,
-    circleci: circleci.url,
-  });
-  exchanger = await startExchanger({ policy, env: stsEnv(sts) });
+  [ci, sts] = await Promise.all([startCiIssuers(), startStsStandin(STS_KEY)]);
+  exchanger = await startExchanger({ policy: fourCiPolicy(ci.urls), env: stsEnv(sts) });
 });
 afterAll(async () => {
   await exchanger?.stop();
-  await Promise.all([github, gitlab, gitlab2, buildkite, circleci, sts].map((s) => s?.stop()));
+  await Promise.all([ci?.stop(), sts?.stop()]);
 });
 
 async function exchange(token: string, role: string) {
@@ -69,7 +50,7 @@ const lastCall = () => sts.requests.at(-1)!.params;
 
 describe('one policy, four CI systems, through the real exchanger', () => {
   it('grants a GitLab job, names it to STS by pipeline and job, and audits it in GitLab terms', async () => {
-    const res = await exchange(gitlab.mint({ user_login: 'sample-user' }), 'gitlab-deploy');
+    const res = await exchange(ci.gitlab.mint({ user_login: 'sample-user' }), 'gitlab-deploy');
     expect(res.status).toBe(200);
     expect(lastCall()).toMatchObject({
       RoleArn: ROLE_ARN,
@@ -78,7 +59,7 @@ describe('one policy, four CI systems, through the real exchanger', () => {
     });
     const [row] = await audit('--role', 'gitlab-deploy', '--outcome', 'allowed');
     expect(row!.claims).toEqual({
-      iss: gitlab.url,
+      iss: ci.gitlab.url,
       project_path: 'my-group/my-project',
       project_id: '20',
       namespace_id: '72',
@@ -99,13 +80,13 @@ describe('one policy, four CI systems, through the real exchanger', () => {
   });
 
   it('grants the same role to GitHub and GitLab jobs by their own rules', async () => {
-    expect((await exchange(github.mint(), 'web-deploy')).status).toBe(200);
+    expect((await exchange(ci.github.mint(), 'web-deploy')).status).toBe(200);
     expect(lastCall().RoleSessionName).toBe('jitkey-9876543210-1');
-    expect((await exchange(gitlab.mint(), 'web-deploy')).status).toBe(200);
+    expect((await exchange(ci.gitlab.mint(), 'web-deploy')).status).toBe(200);
   });
 
   it('never gives a GitLab token a GitHub rule, even with GitHub-named claims', async () => {
-    const posing = gitlab.mint({
+    const posing = ci.gitlab.mint({
       project_id: '99',
       repository: 'acme/web',
       repository_id: '123456',
@@ -115,36 +96,37 @@ describe('one policy, four CI systems, through the real exchanger', () => {
     const res = await exchange(posing, 'web-deploy');
     expect(res.status).toBe(403);
     expect(res.body.message).toBe(
-      `role 'web-deploy' denied: no allow rule held — allow[0]: iss was '${gitlab.url}' — allow[1]: project_id was '99'`,
+      `role 'web-deploy' denied: no allow rule held — allow[0]: iss was '${ci.gitlab.url}' — allow[1]: project_id was '99'`,
     );
   });
 
   it('tells two GitLab instances apart: the same job from the other instance is refused', async () => {
-    const res = await exchange(gitlab2.mint(), 'gitlab-deploy');
+    const res = await exchange(ci.gitlab2.mint(), 'gitlab-deploy');
     expect(res.status).toBe(403);
     expect(res.body.message).toBe(
-      `role 'gitlab-deploy' denied: it is not bound to this token's issuer (iss was '${gitlab2.url}'); use a role bound to that issuer`,
+      `role 'gitlab-deploy' denied: it is not bound to this token's issuer (iss was '${ci.gitlab2.url}'); use a role bound to that issuer`,
     );
   });
 
   it('refuses a replayed GitLab token by its jti', async () => {
-    const token = gitlab.mint();
+    const token = ci.gitlab.mint();
     expect((await exchange(token, 'gitlab-deploy')).status).toBe(200);
     const again = await exchange(token, 'gitlab-deploy');
     expect([again.status, again.body.error]).toEqual([401, 'token_replayed']);
   });
 
   it('grants a Buildkite job (no jti) once: the same token again is a replay, a fresh token is not', async () => {
-    const token = buildkite.mint();
+    const token = ci.buildkite.mint();
     expect((await exchange(token, 'buildkite-deploy')).status).toBe(200);
     expect(lastCall().RoleSessionName).toBe('jitkey-bk-12-super-duper-app');
     expect(lastCall().SourceIdentity).toBeUndefined();
     const again = await exchange(token, 'buildkite-deploy');
     expect([again.status, again.body.error]).toEqual([401, 'token_replayed']);
     expect(
-      (await exchange(buildkite.mint({ nbf: Math.floor(Date.now() / 1000) - 1 }), 'buildkite-deploy')).status,
+      (await exchange(ci.buildkite.mint({ nbf: Math.floor(Date.now() / 1000) - 1 }), 'buildkite-deploy'))
+        .status,
     ).toBe(200);
-    const scheduled = await exchange(buildkite.mint({ build_source: 'schedule' }), 'buildkite-deploy');
+    const scheduled = await exchange(ci.buildkite.mint({ build_source: 'schedule' }), 'buildkite-deploy');
     expect(scheduled.status).toBe(403);
     const [row] = await audit('--role', 'buildkite-deploy', '--outcome', 'allowed');
     expect(row!.claims).toMatchObject({
@@ -155,12 +137,12 @@ describe('one policy, four CI systems, through the real exchanger', () => {
   });
 
   it('grants a CircleCI job its one-hour token once, and refuses an SSH rerun', async () => {
-    const token = circleci.mint();
+    const token = ci.circleci.mint();
     const res = await exchange(token, 'circleci-deploy');
     expect(res.status).toBe(200);
     expect(lastCall().SourceIdentity).toBe('e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b');
     expect((await exchange(token, 'circleci-deploy')).body.error).toBe('token_replayed');
-    const ssh = await exchange(circleci.mint({ 'oidc.circleci.com/ssh-rerun': true }), 'circleci-deploy');
+    const ssh = await exchange(ci.circleci.mint({ 'oidc.circleci.com/ssh-rerun': true }), 'circleci-deploy');
     expect([ssh.status, ssh.body.message]).toEqual([
       403,
       "role 'circleci-deploy' denied: no allow rule held — allow[0]: oidc.circleci.com/ssh-rerun was 'true'",
@@ -168,7 +150,7 @@ describe('one policy, four CI systems, through the real exchanger', () => {
   });
 
   it('refuses a token over its issuer kind’s lifetime', async () => {
-    const res = await exchange(buildkite.mint({}, { lifetimeSeconds: 3600 }), 'buildkite-deploy');
+    const res = await exchange(ci.buildkite.mint({}, { lifetimeSeconds: 3600 }), 'buildkite-deploy');
     expect([res.status, res.body.message]).toEqual([
       401,
       `the token is valid for 3600 s ("exp" - "iat"); at most 900 s is accepted for this issuer (issuers[].max_token_lifetime)`,

@@ -8,10 +8,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CIRCLECI_ORG_ID } from '../support/ci-claims.js';
+import { type CiStandins, startCiIssuers } from '../support/ci-issuers.js';
 import { fourCiPolicy } from '../support/ci-policy.js';
 import { type ExchangerProcess, runCli, startExchanger } from '../support/exchanger-process.js';
-import { type OidcIssuer, startOidcIssuer } from '../support/oidc-issuer.js';
 import { STS_KEY, stsEnv } from '../support/stack.js';
 import { type StsStandin, startStsStandin } from '../support/sts-standin.js';
 
@@ -19,23 +18,13 @@ const GITLAB_TOKEN = 'gitlab-webhook-token-0001';
 const GITLAB2_TOKEN = 'gitlab-webhook-token-0002';
 const BUILDKITE_TOKEN = 'buildkite-webhook-token-01';
 
-let github: OidcIssuer;
-let gitlab: OidcIssuer;
-let gitlab2: OidcIssuer;
-let buildkite: OidcIssuer;
-let circleci: OidcIssuer;
+let ci: CiStandins;
 let sts: StsStandin;
 let exchanger: ExchangerProcess;
 
 beforeAll(async () => {
-  [github, gitlab, gitlab2, buildkite, circleci, sts] = await Promise.all([
-    startOidcIssuer(),
-    startOidcIssuer({ shape: 'gitlab' }),
-    startOidcIssuer({ shape: 'gitlab' }),
-    startOidcIssuer({ shape: 'buildkite' }),
-    startOidcIssuer({ shape: 'circleci', path: `/org/${CIRCLECI_ORG_ID}`, audience: CIRCLECI_ORG_ID }),
-    startStsStandin(STS_KEY),
-  ]);
+  [ci, sts] = await Promise.all([startCiIssuers(), startStsStandin(STS_KEY)]);
+  const { gitlab, gitlab2 } = ci;
   const dir = mkdtempSync(join(tmpdir(), 'jitkey-ci-hooks-'));
   writeFileSync(
     join(dir, 'gitlab'),
@@ -50,16 +39,7 @@ beforeAll(async () => {
       - { project_id: "20", ref_protected: "true" }
 `;
   exchanger = await startExchanger({
-    policy: fourCiPolicy(
-      {
-        github: github.url,
-        gitlab: gitlab.url,
-        gitlab2: gitlab2.url,
-        buildkite: buildkite.url,
-        circleci: circleci.url,
-      },
-      extra,
-    ),
+    policy: fourCiPolicy(ci.urls, extra),
     env: {
       ...stsEnv(sts),
       JITKEY_GITLAB_WEBHOOK_TOKENS_FILE: join(dir, 'gitlab'),
@@ -69,7 +49,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await exchanger?.stop();
-  await Promise.all([github, gitlab, gitlab2, buildkite, circleci, sts].map((s) => s?.stop()));
+  await Promise.all([ci?.stop(), sts?.stop()]);
 });
 
 async function post(path: string, headers: Record<string, string>, body: unknown) {
@@ -92,22 +72,22 @@ const pipelineHook = (token: string, status: string, pipeline = 574) =>
 describe('GitLab pipeline webhook', () => {
   it('refuses a wrong token before reading the body, and leaves a running pipeline alone', async () => {
     expect((await pipelineHook('not-the-token-at-all', 'success')).status).toBe(401);
-    expect((await exchange(gitlab.mint(), 'gitlab-deploy')).status).toBe(200);
-    expect((await exchange(gitlab2.mint(), 'gitlab2-deploy')).status).toBe(200);
+    expect((await exchange(ci.gitlab.mint(), 'gitlab-deploy')).status).toBe(200);
+    expect((await exchange(ci.gitlab2.mint(), 'gitlab2-deploy')).status).toBe(200);
     expect((await pipelineHook(GITLAB_TOKEN, 'running')).body).toEqual({ revoked: 0 });
   });
 
   it('revokes a finished pipeline’s leases on its own instance only, and refuses its later tokens', async () => {
     const done = await pipelineHook(GITLAB_TOKEN, 'success');
     expect(done).toEqual({ status: 200, body: { revoked: 1 } });
-    const later = await exchange(gitlab.mint(), 'gitlab-deploy');
+    const later = await exchange(ci.gitlab.mint(), 'gitlab-deploy');
     expect([later.status, later.body.message]).toEqual([
       403,
       'GitLab pipeline 574 has completed (its pipeline webhook said it finished): its tokens get no more credentials; re-run the job for a new attempt',
     ]);
     // The same project and pipeline ids on the second instance are another pipeline.
-    expect((await exchange(gitlab2.mint(), 'gitlab2-deploy')).status).toBe(200);
-    expect((await exchange(gitlab.mint({ pipeline_id: '575' }), 'gitlab-deploy')).status).toBe(200);
+    expect((await exchange(ci.gitlab2.mint(), 'gitlab2-deploy')).status).toBe(200);
+    expect((await exchange(ci.gitlab.mint({ pipeline_id: '575' }), 'gitlab-deploy')).status).toBe(200);
     // Delivered again: the run is already completed and its leases revoked.
     expect((await pipelineHook(GITLAB_TOKEN, 'success')).body).toEqual({ revoked: 0 });
     const audit = await runCli(['audit', '--store', exchanger.store, '--json', '--outcome', 'revoked']);
@@ -117,7 +97,7 @@ describe('GitLab pipeline webhook', () => {
 
 describe('Buildkite build webhook', () => {
   it('revokes a finished build’s leases', async () => {
-    expect((await exchange(buildkite.mint(), 'buildkite-deploy')).status).toBe(200);
+    expect((await exchange(ci.buildkite.mint(), 'buildkite-deploy')).status).toBe(200);
     const hook = (token: string, event: string) =>
       post(
         '/v1/buildkite/webhook',
@@ -129,7 +109,7 @@ describe('Buildkite build webhook', () => {
     expect((await hook(BUILDKITE_TOKEN, 'build.finished')).body).toEqual({ revoked: 1 });
     // Another token of the build (Buildkite's carry no jti: two asked for in one second are one token).
     const later = await exchange(
-      buildkite.mint({ nbf: Math.floor(Date.now() / 1000) - 1 }),
+      ci.buildkite.mint({ nbf: Math.floor(Date.now() / 1000) - 1 }),
       'buildkite-deploy',
     );
     expect([later.status, later.body.error]).toEqual([403, 'run_completed']);
