@@ -74,7 +74,7 @@ function flush(): void {
 const sts = new STSClient({
   region: process.env.AWS_REGION ?? 'us-east-1',
   ...(process.env.AWS_ENDPOINT_URL_STS ? { endpoint: process.env.AWS_ENDPOINT_URL_STS } : {}),
-  maxAttempts: 1,
+  // The SDK's default retries: a keep-alive socket the stand-in closed is retried, not a 502.
   requestHandler: { httpAgent: { keepAlive: true, maxSockets: 256 } },
 });
 

@@ -8,7 +8,7 @@
  * It also counts garbage-collection pauses (PerformanceObserver `gc`), the usual suspect.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 
 export interface LoopDelay {
@@ -19,6 +19,8 @@ export interface LoopDelay {
   max: number;
   /** Garbage collections during the phase, and their total and longest pause, ms. */
   gcCount: number;
+  /** Of them, full mark-compacts (the long ones). */
+  gcMajor: number;
   gcMs: number;
   gcMaxMs: number;
 }
@@ -26,10 +28,12 @@ export interface LoopDelay {
 const file = process.env.BENCH_LOOP_DELAY_FILE;
 if (file && isMainThread) {
   const delay = monitorEventLoopDelay({ resolution: 1 });
-  let gc = { count: 0, ms: 0, maxMs: 0 };
+  let gc = { count: 0, major: 0, ms: 0, maxMs: 0 };
   const gcs = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       gc.count++;
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+        gc.major++;
       gc.ms += entry.duration;
       gc.maxMs = Math.max(gc.maxMs, entry.duration);
     }
@@ -40,7 +44,7 @@ if (file && isMainThread) {
     on = !on;
     if (on) {
       delay.reset();
-      gc = { count: 0, ms: 0, maxMs: 0 };
+      gc = { count: 0, major: 0, ms: 0, maxMs: 0 };
       delay.enable();
       gcs.observe({ entryTypes: ['gc'] });
       return;
@@ -54,6 +58,7 @@ if (file && isMainThread) {
       p99: ms(delay.percentile(99)),
       max: ms(delay.max),
       gcCount: gc.count,
+      gcMajor: gc.major,
       gcMs: gc.ms,
       gcMaxMs: gc.maxMs,
     };
@@ -80,5 +85,5 @@ export function describeLoopDelays(delays: LoopDelay[]): string {
   if (delays.length === 0) return 'event-loop delay: not measured';
   const worst = (key: keyof LoopDelay) => Math.max(...delays.map((d) => d[key]));
   const sum = (key: keyof LoopDelay) => delays.reduce((n, d) => n + d[key], 0);
-  return `event-loop delay (monitorEventLoopDelay, worst of ${delays.length} process${delays.length > 1 ? 'es' : ''}): p50 ${worst('p50').toFixed(1)} ms, p99 ${worst('p99').toFixed(1)} ms, max ${worst('max').toFixed(1)} ms; GC: ${sum('gcCount')} pauses, ${sum('gcMs').toFixed(0)} ms in all, longest ${worst('gcMaxMs').toFixed(1)} ms`;
+  return `event-loop delay (monitorEventLoopDelay, worst of ${delays.length} process${delays.length > 1 ? 'es' : ''}): p50 ${worst('p50').toFixed(1)} ms, p99 ${worst('p99').toFixed(1)} ms, max ${worst('max').toFixed(1)} ms; GC: ${sum('gcCount')} pauses (${sum('gcMajor')} full), ${sum('gcMs').toFixed(0)} ms in all, longest ${worst('gcMaxMs').toFixed(1)} ms`;
 }
