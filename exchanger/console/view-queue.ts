@@ -41,20 +41,26 @@ function card(item: QueueItem, now: Date, web: string): Html {
   const run = runUrl(web, item.claims);
   const workflow = workflowUrl(web, item.claims);
   const path = `/console/requests/${encodeURIComponent(v.request_id)}`;
+  // Another CI system's job in its own terms (`ci-job.ts`): project, run, job and its link.
+  const job = v.job;
+  const subject = v.repository ?? job?.project ?? 'an unnamed repository';
+  const jobText = job && [job.system, job.run, job.job].filter(Boolean).join(' ');
+  const jobLink = job?.url ? href(job.url) : undefined;
   return html`<li class="card">
-<h2><a href="${href(path)}">${v.role}</a> <span class="muted">for</span> ${v.repository ?? 'an unnamed repository'}</h2>
+<h2><a href="${href(path)}">${v.role}</a> <span class="muted">for</span> ${subject}</h2>
 <dl class="facts">
 <dt>Provider</dt><dd>${item.provider ?? 'unknown (role no longer in the policy)'}</dd>
-<dt>Ref</dt><dd><code>${v.ref ?? '—'}</code></dd>
+<dt>Ref</dt><dd><code>${v.ref ?? job?.ref ?? '—'}</code></dd>
 ${v.environment !== undefined ? html`<dt>Environment</dt><dd>${v.environment}</dd>` : ''}
 <dt>Event</dt><dd>${v.event_name ?? '—'}</dd>
-<dt>Actor</dt><dd>${v.actor ?? '—'}</dd>
+<dt>Actor</dt><dd>${v.actor ?? job?.actor ?? '—'}</dd>
 <dt>Duration</dt><dd>${item.durationText}</dd>
 <dt>Approvals</dt><dd>${v.approvals.length} of ${v.required}</dd>
 <dt>Time left</dt><dd>${timeLeft(v.expires_at, now)} <span class="muted">(until ${when(v.expires_at)})</span></dd>
 </dl>
 <p class="links">
-<a class="button" href="${href(path)}">Review<span class="visually-hidden"> ${v.role} for ${v.repository ?? ''}</span></a>
+<a class="button" href="${href(path)}">Review<span class="visually-hidden"> ${v.role} for ${subject}</span></a>
+${jobText ? (jobLink ? html`<a href="${jobLink}">${jobText}</a>` : html`<span>${jobText}</span>`) : ''}
 ${run ? html`<a href="${href(run)}">Run ${v.run_id} attempt ${v.run_attempt}</a>` : ''}
 ${workflow ? html`<a href="${href(workflow)}">Workflow file</a>` : ''}
 </p>

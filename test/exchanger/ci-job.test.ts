@@ -4,9 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { slackMessage } from '../../exchanger/approvals/slack.js';
+import { requestView } from '../../exchanger/approvals/views.js';
 import { formatAuditTable } from '../../exchanger/audit/format.js';
 import { describeJob, jobName, jobRun, sameJobClaims } from '../../exchanger/ci-job.js';
 import { identifyingClaims } from '../../exchanger/claims.js';
+import { queuePage } from '../../exchanger/console/view-queue.js';
+import { requestPage } from '../../exchanger/console/view-request.js';
 import type { ApprovalRequestRecord } from '../../exchanger/store/types.js';
 import { buildkiteClaims, CIRCLECI_ORG_ID, circleciClaims, gitlabClaims } from '../support/ci-claims.js';
 
@@ -140,5 +143,30 @@ describe('what people read', () => {
     const table = formatAuditTable([row(gitlab), row(buildkite)]);
     expect(table).toMatch(/my-group\/my-project\s+main\s+push\s+pipeline 574/);
     expect(table).toMatch(/acme-inc\/super-duper-app\s+main\s+webhook\s+build 12/);
+  });
+
+  it('the console’s queue and request pages name and link the GitLab job', () => {
+    const view = requestView(request, 'pending', { approvers: ['alice'], required: 1 });
+    const who = { login: 'alice', id: '1001', csrf: 'x', idHash: 'h' };
+    const link =
+      '<a href="https://gitlab.example.com/my-group/my-project/-/jobs/302">GitLab CI/CD pipeline 574 job 302</a>';
+    const queue = queuePage({
+      who,
+      items: [{ view, claims: request.claims, durationText: '15m' }],
+      total: 1,
+      now: request.createdAt,
+      githubWebUrl: 'https://github.com',
+    }).toString();
+    expect(queue).toContain('<span class="muted">for</span> my-group/my-project</h2>');
+    expect(queue).toContain(link);
+    const page = requestPage({
+      who,
+      detail: { view, claims: request.claims, history: [] },
+      role: undefined,
+      now: request.createdAt,
+      githubWebUrl: 'https://github.com',
+    }).toString();
+    expect(page).toContain('<span class="muted">for</span> my-group/my-project</h1>');
+    expect(page).toContain(link);
   });
 });
