@@ -4,10 +4,10 @@
  * what is there, then exits); `--follow` keeps sending as rows arrive, until SIGTERM or SIGINT.
  * The cursor in the store remembers what each sink has acknowledged.
  */
-import { hostname } from 'node:os';
 import { parseDuration } from '../duration.js';
 import { CursorHeldError, DEFAULT_BATCH, DEFAULT_POLL_MS, runExporter } from '../export/exporter.js';
 import { startExport } from '../export/from-env.js';
+import { holderGone, thisHolder } from '../export/holder.js';
 import { type ExportPlan, ExportSettingsError, planExport } from '../export/settings.js';
 import { SinkError } from '../export/sink.js';
 import { createLogger, parseLogLevel } from '../log.js';
@@ -90,7 +90,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
       sink,
       toLine: plan.toLine,
       name,
-      holder: hostname(),
+      holder: thisHolder(),
+      gone: holderGone,
       log,
       batchSize,
       signal: stop.signal,

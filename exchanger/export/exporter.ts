@@ -20,8 +20,10 @@ export interface ExporterDeps {
   toLine: (record: ExportRecord) => string;
   /** The cursor's name: exporters to different sinks keep different cursors. */
   name: string;
-  /** Who holds the cursor (this process), so a restart of the same holder takes it at once. */
+  /** Who holds the cursor (this process: `holder.ts`). */
   holder: string;
+  /** Whether another holder has ended (`holderGone`): its cursor is taken without waiting. */
+  gone?: (holder: string) => boolean;
   log: Logger;
   /** Rows of each stream per batch. */
   batchSize?: number;
@@ -92,7 +94,7 @@ export async function runExporter(deps: ExporterDeps): Promise<ExportResult> {
   const claim = async (): Promise<ExportPosition | undefined> => {
     for (let waited = false; ; waited = true) {
       if (signal?.aborted) return undefined;
-      const position = await store.claimExportCursor(name, holder, now(), until());
+      const position = await store.claimExportCursor(name, holder, now(), until(), deps.gone);
       if (position) {
         await sink.resume(position.sink);
         return position;

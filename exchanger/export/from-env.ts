@@ -12,11 +12,11 @@
  * never on a request's path, by one process (worker 1). A failure of the store or the sink is
  * logged and tried again; requests never wait for the export.
  */
-import { hostname } from 'node:os';
 import { parseDuration } from '../duration.js';
 import type { Logger } from '../log.js';
 import type { ExportCursorStore } from '../store/export-cursor-types.js';
 import { abortableSleep, DEFAULT_BATCH, DEFAULT_POLL_MS, runExporter } from './exporter.js';
+import { holderGone, thisHolder } from './holder.js';
 import { type ExportPlan, planExport } from './settings.js';
 
 type Env = Record<string, string | undefined>;
@@ -98,7 +98,8 @@ export async function startExport(
           sink,
           toLine: settings.plan.toLine,
           name: settings.name,
-          holder: hostname(),
+          holder: thisHolder(),
+          gone: holderGone,
           log,
           batchSize: settings.batchSize,
           follow: true,

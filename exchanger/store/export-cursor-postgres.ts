@@ -60,7 +60,18 @@ export function postgresExportCursor(
 ): ExportCursorStore {
   const cursors = t('export_cursors');
   return {
-    async claimExportCursor(name, holder, now, until) {
+    async claimExportCursor(name, holder, now, until, gone) {
+      // A holder `gone` says has ended is replaced only if it still holds the cursor at the update.
+      let replacing: string | null = null;
+      if (gone) {
+        const { rows } = await query<{ holder: string | null }>('read the export cursor holder', {
+          name: 'jitkey_export_cursor_holder',
+          text: `SELECT holder FROM ${cursors} WHERE name = $1`,
+          values: [name],
+        });
+        const current = rows[0]?.holder;
+        if (current && current !== holder && gone(current)) replacing = current;
+      }
       const { rows } = await query<{ audit: string; activity: string; sink: string | null }>(
         'claim the export cursor',
         {
@@ -68,9 +79,9 @@ export function postgresExportCursor(
           text: `INSERT INTO ${cursors} AS c (name, audit, activity, holder, held_until, updated_at)
                VALUES ($1, '', '', $2, $4, $3)
                ON CONFLICT (name) DO UPDATE SET holder = $2, held_until = $4
-                WHERE c.holder IS NULL OR c.holder = $2 OR c.held_until <= $3
+                WHERE c.holder IS NULL OR c.holder = $2 OR c.holder = $5::text OR c.held_until <= $3
                RETURNING audit, activity, sink`,
-          values: [name, holder, now, until],
+          values: [name, holder, now, until, replacing],
         },
       );
       const row = rows[0];

@@ -88,14 +88,15 @@ export function sqliteExportCursor(
       WHERE a.export_seq > ? ORDER BY a.export_seq LIMIT ?`,
   );
   return {
-    claimExportCursor: (name, holder, now, until) =>
+    claimExportCursor: (name, holder, now, until, gone) =>
       io.write(() => {
         const at = MS_TIMES.encode(now, 'now');
         const heldUntil = MS_TIMES.encode(until, 'until');
         return () => {
           insert.run(name, at);
           const row = select.get(name)!;
-          if (row.holder !== null && row.holder !== holder && (row.held_until ?? 0) > at) return undefined;
+          const free = row.holder === null || row.holder === holder || (row.held_until ?? 0) <= at;
+          if (!free && !gone?.(row.holder!)) return undefined;
           hold.run(holder, heldUntil, name);
           const position: ExportPosition = { audit: row.audit, activity: row.activity };
           if (row.sink !== null) position.sink = row.sink;

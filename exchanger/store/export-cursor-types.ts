@@ -45,14 +45,15 @@ export interface ActivitySource {
 export interface ExportCursorStore {
   /**
    * Takes the cursor `name` for `holder` until `until`, when it is free, its holder's time has
-   * passed, or `holder` already has it (created at the start when new). Returns its position,
-   * or undefined when another holder has it.
+   * passed, `holder` already has it, or `gone` says its holder has ended (created at the start
+   * when new). Returns its position, or undefined when another holder has it.
    */
   claimExportCursor(
     name: string,
     holder: string,
     now: Date,
     until: Date,
+    gone?: (holder: string) => boolean,
   ): Promise<ExportPosition | undefined>;
   /**
    * Moves the cursor to `position` and its hold to `until`, if `holder` still holds it; returns

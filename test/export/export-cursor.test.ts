@@ -165,6 +165,32 @@ describe.each(STORES)('export cursor ($name)', ({ fresh }) => {
       await cleanup();
     }
   });
+
+  it('is taken before its time from a holder that has ended, never from one still running', async () => {
+    const { store, cleanup } = await fresh();
+    try {
+      const until = new Date(Date.now() + 60_000);
+      const asked: string[] = [];
+      const endedIs = (ended: string) => (holder: string) => {
+        asked.push(holder);
+        return holder === ended;
+      };
+      expect(await store.claimExportCursor('siem', 'h pid 1', new Date(), until)).toEqual(EXPORT_START);
+      // Another process of the same host: the holder is running, so it waits.
+      expect(
+        await store.claimExportCursor('siem', 'h pid 2', new Date(), until, endedIs('h pid 9')),
+      ).toBeUndefined();
+      expect(asked).toEqual(['h pid 1']);
+      // The holder was killed: taken at once, and the old holder can no longer move it.
+      expect(await store.claimExportCursor('siem', 'h pid 2', new Date(), until, endedIs('h pid 1'))).toEqual(
+        EXPORT_START,
+      );
+      expect(await store.advanceExportCursor('siem', 'h pid 1', EXPORT_START, until)).toBe(false);
+      expect(await store.advanceExportCursor('siem', 'h pid 2', EXPORT_START, until)).toBe(true);
+    } finally {
+      await cleanup();
+    }
+  });
 });
 
 describe('export order in PostgreSQL under concurrent inserts', () => {

@@ -275,3 +275,45 @@ describe('jitkey export to a file survives SIGKILL (sqlite)', () => {
     }
   });
 });
+
+describe('two exporters of one cursor on one host (sqlite)', () => {
+  it('the second waits for the first, as one on another host would', { timeout: 120_000 }, async () => {
+    const db = await BACKENDS[0]!.open();
+    const file = join(dir, 'held.jsonl');
+    const following = exporter([
+      '--store',
+      db.url,
+      '--to',
+      `file:${file}`,
+      '--name',
+      'shared',
+      '--follow',
+      '--poll',
+      '1s',
+    ]);
+    try {
+      await addRows(db.store, 0, 50);
+      await eventually(() => {
+        try {
+          return statSync(file).size > 0 ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      }, 'the first exporter to write');
+      const second = exporter([
+        '--store',
+        db.url,
+        '--to',
+        `file:${join(dir, 'other.jsonl')}`,
+        '--name',
+        'shared',
+      ]);
+      expect(await second.exited).toBe(1);
+      expect(second.output()).toContain("the export cursor 'shared' is held by another exporter");
+    } finally {
+      following.child.kill('SIGTERM');
+      await following.exited;
+      await db.cleanup();
+    }
+  });
+});
