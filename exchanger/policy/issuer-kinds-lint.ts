@@ -20,7 +20,7 @@ const readFor = (rule: RuleDoc, kind: IssuerKind) => rule.kinds?.includes(kind) 
 const named = (rule: RuleDoc, claim: string) => rule.conditions.find((c) => !c.custom && c.claim === claim);
 /** The condition admits only `value` (every pattern matches it and nothing else). */
 const only = (c: ConditionDoc | undefined, value: string) =>
-  c !== undefined && c.patterns.every((p) => p.value === value);
+  c?.patterns.every((p) => p.value === value) ?? false;
 const admits = (c: ConditionDoc, value: string) => compilePatterns(c.patterns.map((p) => p.value))(value);
 
 export function lintKinds(role: RoleDoc, privileged: boolean, warn: Warn): void {

@@ -125,10 +125,13 @@ export function sessionTags(role: Role, claims: MintRequest['claims']): Tag[] | 
   const templates = role.aws?.sessionTags;
   if (!templates) return undefined;
   const tags: Tag[] = [];
+  const github = jobKind(claims) === 'github';
   for (const [key, template] of Object.entries(templates)) {
     const value = template.replace(TEMPLATE, (_, claim: string) => {
-      // A number the issuer documents (Buildkite's build_number) is its text.
-      const v = claimText(claims, claim);
+      // GitHub's claims are strings; another system's documented number (Buildkite's
+      // build_number) is its text.
+      const own = ownClaim(claims, claim);
+      const v = github ? (typeof own === 'string' ? own : undefined) : claimText(claims, claim);
       if (v === undefined) {
         throw new JitkeyError(
           'invalid_request',

@@ -10,7 +10,9 @@ import { describeJob, jobName, jobRun, sameJobClaims } from '../../exchanger/ci-
 import { identifyingClaims } from '../../exchanger/claims.js';
 import { queuePage } from '../../exchanger/console/view-queue.js';
 import { requestPage } from '../../exchanger/console/view-request.js';
+import { roleSessionName, sessionTags, sourceIdentity } from '../../exchanger/providers/aws-params.js';
 import type { ApprovalRequestRecord } from '../../exchanger/store/types.js';
+import { awsRole } from '../providers/aws-fixtures.js';
 import { buildkiteClaims, CIRCLECI_ORG_ID, circleciClaims, gitlabClaims } from '../support/ci-claims.js';
 
 const std = (iss: string) => ({ iss, aud: 'jitkey', iat: 1_700_000_000, exp: 1_700_000_300 });
@@ -168,5 +170,26 @@ describe('what people read', () => {
     }).toString();
     expect(page).toContain('<span class="muted">for</span> my-group/my-project</h1>');
     expect(page).toContain(link);
+  });
+});
+
+describe('AWS sessions name the job', () => {
+  it.each([
+    { name: 'GitLab', claims: gitlab, session: 'jitkey-gl-574-302', source: 'sample-user' },
+    { name: 'Buildkite', claims: buildkite, session: 'jitkey-bk-12-super-duper-app', source: undefined },
+    {
+      name: 'CircleCI (no run: the lease id)',
+      claims: circleci,
+      session: 'jitkey-lease_0123456789abcdef',
+      source: 'e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b',
+    },
+  ])('$name', ({ claims, session, source }) => {
+    expect(roleSessionName(claims, 'lease_0123456789abcdef')).toBe(session);
+    expect(sourceIdentity(claims)).toBe(source);
+  });
+
+  it("session tags take another system's documented number as its text", () => {
+    const role = awsRole({ sessionTags: { build: '${pipeline_slug}#${build_number}' } });
+    expect(sessionTags(role, buildkite)).toEqual([{ Key: 'build', Value: 'super-duper-app#12' }]);
   });
 });
