@@ -61,6 +61,14 @@ export interface ForbiddenDeps {
   notify?: (flag: ForbiddenFlag) => Promise<void>;
 }
 
+/**
+ * Messages to the notify channel for one key's events found at once (an audit batch, a poll).
+ * The lease's holder chooses how many forbidden calls it makes: past this, each still gets its
+ * audit row and count, and one log line says how many went untold, so a burst of refused
+ * attempts cannot bury the channel (or hold the audit webhook's answer on a message each).
+ */
+export const MAX_NOTICES_AT_ONCE = 3;
+
 /** Flags the forbidden actions among a key's newly found events. */
 export function flagForbidden(
   deps: ForbiddenDeps,
@@ -71,6 +79,8 @@ export function flagForbidden(
     const role = lease && deps.policy().roles.get(lease.role);
     const forbidden = role?.provider === lease?.provider ? role?.forbidActions : undefined;
     if (!lease || !role || !forbidden?.length) return;
+    let notices = 0;
+    let untold = 0;
     for (const e of events) {
       const pattern = forbiddenMatch(forbidden, e, lease.provider);
       if (!pattern) continue;
@@ -94,12 +104,25 @@ export function flagForbidden(
         leaseId: lease.id,
         expiresAt: lease.expiresAt,
       });
-      await deps.notify?.({ lease, role, action, pattern, event: e, reason }).catch((err: unknown) =>
+      if (!deps.notify) continue;
+      if (notices >= MAX_NOTICES_AT_ONCE) {
+        untold++;
+        continue;
+      }
+      notices++;
+      await deps.notify({ lease, role, action, pattern, event: e, reason }).catch((err: unknown) =>
         deps.log.warn('could not tell the notify channel of a forbidden action', {
           lease_id: lease.id,
           error: err as Error,
         }),
       );
+    }
+    if (untold) {
+      deps.log.warn('more forbidden actions than the notify channel is told at once', {
+        lease_id: lease.id,
+        told: notices,
+        untold,
+      });
     }
   };
 }

@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { flagForbidden } from '../../exchanger/activity/forbidden.js';
+import { flagForbidden, MAX_NOTICES_AT_ONCE } from '../../exchanger/activity/forbidden.js';
 import { notifyForbidden } from '../../exchanger/approvals/forbidden-notify.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
 import { openStore } from '../../exchanger/store/open.js';
@@ -62,7 +62,7 @@ ${role('hooked', `    approval: { approvers: [alice], notify: ${base}/hook }\n`)
     'p.yaml',
   );
 
-async function flag(roleName: string, event: Partial<ActivityEvent> = {}) {
+async function flag(roleName: string, event: Partial<ActivityEvent> = {}, count = 1) {
   store = await openStore('sqlite::memory:', { purgeIntervalMs: 0 });
   const leaseId = `lease-${roleName}`;
   await store.record(
@@ -111,19 +111,20 @@ async function flag(roleName: string, event: Partial<ActivityEvent> = {}) {
     newRequestId: () => 'req_flag',
     counted: ({ action }) => counted.push(action),
     notify: notifyForbidden({ fetch: globalThis.fetch, log, publicUrl: 'https://jitkey.acme.example' }),
-  })(key, [
-    {
+  })(
+    key,
+    Array.from({ length: count }, (_, i) => ({
       leaseId,
       keyId: 'ASIAKEY1',
-      eventId: 'ev-1',
+      eventId: `ev-${i + 1}`,
       at: new Date(T0.getTime() + 60_000),
       name: 'CreateUser',
       source: 'iam.amazonaws.com',
       region: 'us-east-1',
       resources: [],
       ...event,
-    },
-  ]);
+    })),
+  );
   const rows = (await store.queryAudit({ role: roleName })).filter((r) => r.event === 'activity');
   return { log, counted, rows };
 }
@@ -177,6 +178,20 @@ describe('a forbidden action on the notify channel', () => {
     const { rows } = await flag('silent');
     expect(rows).toHaveLength(1);
     expect(received).toEqual([]);
+  });
+
+  it('tells the channel of the first few of a burst; every one keeps its audit row', async () => {
+    const { rows, counted, log } = await flag('hooked', { errorCode: 'AccessDenied' }, 40);
+    expect(rows).toHaveLength(40);
+    expect(counted).toHaveLength(40);
+    expect(received).toHaveLength(MAX_NOTICES_AT_ONCE);
+    expect(log.lines).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'more forbidden actions than the notify channel is told at once',
+        fields: { lease_id: 'lease-hooked', told: MAX_NOTICES_AT_ONCE, untold: 40 - MAX_NOTICES_AT_ONCE },
+      }),
+    );
   });
 
   it('a webhook that refuses is logged and changes nothing else', async () => {
