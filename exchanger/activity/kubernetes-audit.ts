@@ -26,8 +26,13 @@ import type { ActivityEvent } from '../store/types.js';
 
 const MARK = Buffer.from('"JTI=');
 const QUOTE = 0x22;
-/** A jti is a UUID; anything much longer is not one the API server wrote. */
-const MAX_JTI = 128;
+/**
+ * A service-account token's jti is a UUID (the API server makes it so). Anything else is not a
+ * candidate: a client can spell out thousands of `"JTI=` in one user agent (escaped, each one
+ * ends in a backslash before the next quote), and each candidate costs a store read.
+ */
+const JTI_LENGTH = 36;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CREDENTIAL_ID = 'authentication.kubernetes.io/credential-id';
 const FINAL_STAGES = new Set(['ResponseComplete', 'Panic']);
 const READ_VERBS = new Set(['get', 'list', 'watch']);
@@ -35,7 +40,7 @@ const MAX_SOURCE_IPS = 8;
 /** The API server writes kind and apiVersion first; they are looked for in this much of the head. */
 const HEAD_BYTES = 512;
 
-/** The credential ids (`JTI=…`) anywhere in the body: candidates only, checked after parsing. */
+/** The credential ids (`JTI=<uuid>`) anywhere in the body: candidates only, checked after parsing. */
 export function candidateJtis(body: Buffer): Set<string> {
   const found = new Set<string>();
   let at = body.indexOf(MARK);
@@ -43,7 +48,10 @@ export function candidateJtis(body: Buffer): Set<string> {
     const start = at + MARK.length;
     const end = body.indexOf(QUOTE, start);
     if (end === -1) break;
-    if (end > start && end - start <= MAX_JTI) found.add(body.toString('latin1', start, end));
+    if (end - start === JTI_LENGTH) {
+      const id = body.toString('latin1', start, end);
+      if (UUID.test(id)) found.add(id);
+    }
     at = body.indexOf(MARK, end + 1);
   }
   return found;

@@ -52,6 +52,18 @@ describe('candidate credential ids, from the bytes', () => {
     for (const id of found) expect(id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it("takes no id a client spelled out in a header, however many, only a UUID in a value's own quotes", () => {
+    const spelled = Array.from({ length: 5000 }, (_, i) => `"JTI=${String(i).padStart(36, '0')}`).join('');
+    const uuidInHeader = `"JTI=${OURS}"`;
+    const found = candidateJtis(
+      body([
+        auditEvent(request({ auditID: 'ua', user: sa('not-a-uuid'), userAgent: spelled })),
+        auditEvent(request({ auditID: 'ua2', user: sa('not-a-uuid'), userAgent: uuidInHeader })),
+      ]),
+    );
+    expect([...found]).toEqual([]);
+  });
+
   it('finds none in a batch without bound tokens', () => {
     const people = unrelatedEvents(30).filter((e) => !JSON.stringify(e).includes('"JTI='));
     expect(people.length).toBeGreaterThan(0);
