@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkPolicy } from '../../exchanger/policy/check.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
@@ -300,4 +301,9 @@ ${allow}`;
       'org/ops.yaml:10:9: roles.deploy.allow[2] pins no project_path or namespace_path: ownership cannot be checked on ids; add one',
     ]);
   });
+});
+
+it('examples/ci-systems.yaml checks without an error or a warning', () => {
+  const text = readFileSync(new URL('../../examples/ci-systems.yaml', import.meta.url), 'utf8');
+  expect(checkPolicy(text, 'examples/ci-systems.yaml')).toEqual({ ok: true, errors: [], warnings: [] });
 });
