@@ -19,10 +19,14 @@ export default defineConfig(({ mode }) => ({
   test: {
     include: ['test/**/*.test.ts'],
     exclude: [...configDefaults.exclude, ...(mode === 'quick' ? SLOW_FILES : [])],
-    // One PostgreSQL server for the run (embedded unless JITKEY_TEST_DATABASE_URL names one).
-    globalSetup: ['test/global-postgres.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // One PostgreSQL server for the run (embedded unless JITKEY_TEST_DATABASE_URL names one); then
+    // the temporary files in memory where the machine allows (test/global-tmpdir.ts).
+    globalSetup: ['test/global-postgres.ts', 'test/global-tmpdir.ts'],
+    // Bounds for a hang, not targets: on a shared 2-CPU machine an e2e test of 10 s idle takes
+    // three times that, and `eventually`'s default (600 tries 50 ms apart, about 30 s) should
+    // give up, naming what it waited for, before the runner's timeout does.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
     pool: 'forks',
     // A deprecation (an invalid Date sent to pg, say) fails the test that caused it.
     execArgv: ['--throw-deprecation'],
