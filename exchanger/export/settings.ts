@@ -137,7 +137,10 @@ export function planExport(options: ExportOptions, env: Record<string, string | 
   try {
     sink = httpsSink({ url: to, body: body as HttpsBody, headers });
   } catch (err) {
-    throw new ExportSettingsError((err as Error).message);
+    // The URL rule quotes the URL; a query may carry a token (Splunk's ?token=…), as logs know.
+    const query = /\?[^#]*/.exec(to)?.[0];
+    const message = (err as Error).message;
+    throw new ExportSettingsError(query ? message.replaceAll(query, '?…') : message);
   }
   return { format, toLine, where: sink.name, openSink: async () => sink };
 }

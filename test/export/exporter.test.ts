@@ -257,6 +257,12 @@ describe('planExport', () => {
     expect(message).not.toContain('Splunk');
   });
 
+  it('refuses a URL without quoting its query, which may carry a token', () => {
+    expect(() => planExport({ to: 'http://siem.example.com/x?token=s3cret-hec&a=b' }, {})).toThrow(
+      "'http://siem.example.com/x?…' must use https",
+    );
+  });
+
   it('reads a header from a file or a variable, and never puts its value in a message', () => {
     const file = join(dir, 'hec-token');
     writeFileSync(file, `Splunk ${TOKEN}\n`);
