@@ -115,17 +115,21 @@ export function checkTokenId(payload: Record<string, unknown>): string {
 
 /**
  * `token`: the issuer's tokens carry no `jti` (Buildkite, CircleCI), so the replay key is the
- * SHA-256 of the whole token: the same token twice is a replay; another token of the same job is
- * not, as with a jti. Only a hash is kept, never the token.
+ * SHA-256 of the signed part of the token (`header.payload`): the same token twice is a replay;
+ * another token of the same job is not, as with a jti. Not of the whole text: the signature is
+ * not signed, and its last base64url character has unused bits (and an ECDSA signature has a
+ * twin), so one token can be re-encoded into others that verify. Only a hash is kept.
  */
 export function checkClaims(
   payload: Record<string, unknown>,
   audience: string,
   rules: TimeRules,
-  replay?: { by: 'token'; token: string },
+  replay?: { by: 'token'; signingInput: string },
 ): CheckedClaims {
   checkAudience(payload, audience);
   const exp = checkTimes(payload, rules);
-  if (replay) return { jti: `sha256:${createHash('sha256').update(replay.token).digest('hex')}`, exp };
+  if (replay) {
+    return { jti: `sha256:${createHash('sha256').update(replay.signingInput).digest('hex')}`, exp };
+  }
   return { jti: checkTokenId(payload), exp };
 }

@@ -160,7 +160,7 @@ export function createVerifier(options: VerifierOptions): ReadyTokenVerifier {
         toleranceSeconds: tolerance,
         ...(issuer.maxLifetimeSeconds !== undefined ? { maxLifetimeSeconds: issuer.maxLifetimeSeconds } : {}),
       },
-      issuer.replay === 'token' ? { by: 'token', token } : undefined,
+      issuer.replay === 'token' ? { by: 'token', signingInput: parts.signingInput } : undefined,
     );
     return { claims: payload as Claims, jti, issuer: iss, expiresAt: new Date(exp * 1000) };
   }
