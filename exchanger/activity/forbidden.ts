@@ -85,7 +85,10 @@ export function flagForbidden(
       const pattern = forbiddenMatch(forbidden, e, lease.provider);
       if (!pattern) continue;
       const action = actionOf(e, lease.provider);
-      deps.counted({ role: lease.role, action });
+      // A Kubernetes request's resource and group are the client's to spell (the API server
+      // audits `DELETE /apis/<any>/v1/secrets` too): counted by the entry it matched, so a lease
+      // cannot make a metric series per request. AWS names its own actions.
+      deps.counted({ role: lease.role, action: lease.provider === 'kubernetes' ? pattern : action });
       deps.log.warn('a lease used a forbidden action', { lease_id: lease.id, role: lease.role, action });
       const reason = `lease used ${action}, which role '${lease.role}' forbids (${pattern}): ${where(lease.provider, key, e)}`;
       await deps.store.record({
