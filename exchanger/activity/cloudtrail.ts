@@ -28,6 +28,20 @@ export type ActivityLookup = (
 /** Throttled past what one poll waits for; the collector polls the key again later. */
 export class ActivityThrottled extends Error {}
 
+/**
+ * More than one poll reads (its page limit): the events read so far, oldest first. Not retried
+ * sooner as a throttle would be: the same pages would come first again, and a lease's holder who
+ * made that many calls would otherwise hold the upstream's budget, and hide its activity, forever.
+ */
+export class ActivityTruncated extends Error {
+  constructor(
+    message: string,
+    readonly events: Awaited<ReturnType<ActivityLookup>>,
+  ) {
+    super(message);
+  }
+}
+
 export interface CloudTrailOptions {
   budget: RateBudget;
   log: Logger;

@@ -8,11 +8,13 @@
  * Fails soft: a poll that fails records "activity unavailable: reason" on the key and is tried
  * again on the next poll; a key whose last poll past the horizon failed stays `unavailable`.
  * Throttling is not a failure: the key is polled again shortly, and is complete only once a poll
- * past the horizon has read everything.
+ * past the horizon has read everything. A lookup that stops at its page limit (`ActivityTruncated`)
+ * hands over what it read: kept and flagged, the reason says so, and the key is polled as usual and
+ * ends `unavailable` at its horizon, never `complete`.
  */
 import type { Logger } from '../log.js';
 import type { ActivityEvent, ActivityKey, Store } from '../store/types.js';
-import { type ActivityLookup, ActivityThrottled } from './cloudtrail.js';
+import { type ActivityLookup, ActivityThrottled, ActivityTruncated } from './cloudtrail.js';
 
 export const DEFAULT_HORIZON_MS = 15 * 60_000;
 export const DEFAULT_POLL_MS = 5 * 60_000;
@@ -67,41 +69,57 @@ export function startActivityCollector(options: CollectorOptions): Collector {
       );
       return;
     }
+    let events: Awaited<ReturnType<ActivityLookup>>;
+    let cut: string | undefined;
     try {
-      const events = await lookup(key, {
+      events = await lookup(key, {
         start: new Date(key.windowStart.getTime() - SKEW_MS),
         end: new Date(Math.min(at.getTime(), horizon)),
       });
-      const { reason: _, ...state } = key;
-      const found = events.map((e) => ({ ...e, leaseId: key.leaseId, keyId: key.keyId }));
-      const added = new Set(
-        await store.saveActivity(
-          { ...state, status: last ? 'complete' : 'collecting', nextPollAt: next, polledAt: at },
-          found,
-        ),
-      );
-      if (added.size && options.onNewEvents) {
-        await options
-          .onNewEvents(
-            key,
-            found.filter((e) => added.has(e.eventId)),
-          )
-          .catch((err: unknown) =>
-            log.warn('could not check new lease activity', { lease_id: key.leaseId, error: err as Error }),
-          );
-      }
     } catch (err) {
-      if (err instanceof ActivityThrottled) {
+      if (err instanceof ActivityTruncated) {
+        // What was read is kept and flagged; the key is never `complete`, and ends at its horizon
+        // like any other, so a lease that did more than a poll reads cannot hold the budget forever.
+        events = err.events;
+        cut = `activity truncated: ${err.message}; the first ${events.length} events are shown`;
+        log.warn('lease activity truncated', { lease_id: key.leaseId, provider: key.provider, reason: cut });
+      } else if (err instanceof ActivityThrottled) {
         log.info('lease activity delayed: throttled', { lease_id: key.leaseId, error: err });
         await store.saveActivity({ ...key, nextPollAt: new Date(at.getTime() + retryMs) }, []);
         return;
+      } else {
+        const reason = `activity unavailable: ${describe(err)}`;
+        log.warn('lease activity poll failed', { lease_id: key.leaseId, provider: key.provider, reason });
+        await store.saveActivity(
+          { ...key, status: last ? 'unavailable' : 'collecting', reason, nextPollAt: last ? at : next },
+          [],
+        );
+        return;
       }
-      const reason = `activity unavailable: ${describe(err)}`;
-      log.warn('lease activity poll failed', { lease_id: key.leaseId, provider: key.provider, reason });
+    }
+    const { reason: _, ...state } = key;
+    const found = events.map((e) => ({ ...e, leaseId: key.leaseId, keyId: key.keyId }));
+    const added = new Set(
       await store.saveActivity(
-        { ...key, status: last ? 'unavailable' : 'collecting', reason, nextPollAt: last ? at : next },
-        [],
-      );
+        {
+          ...state,
+          status: !last ? 'collecting' : cut ? 'unavailable' : 'complete',
+          ...(cut ? { reason: cut } : {}),
+          nextPollAt: next,
+          polledAt: at,
+        },
+        found,
+      ),
+    );
+    if (added.size && options.onNewEvents) {
+      await options
+        .onNewEvents(
+          key,
+          found.filter((e) => added.has(e.eventId)),
+        )
+        .catch((err: unknown) =>
+          log.warn('could not check new lease activity', { lease_id: key.leaseId, error: err as Error }),
+        );
     }
   };
 

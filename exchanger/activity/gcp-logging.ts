@@ -23,7 +23,7 @@ import { parseServiceUrl } from '../net/service-url.js';
 import { GRPC_NAMES } from '../providers/gcp-errors.js';
 import type { ActivityEvent, ActivityKey } from '../store/types.js';
 import type { RateBudget } from './budget.js';
-import { type ActivityLookup, ActivityThrottled } from './cloudtrail.js';
+import { type ActivityLookup, ActivityThrottled, ActivityTruncated } from './cloudtrail.js';
 import { eventText as text } from './event-text.js';
 
 export const DEFAULT_LOGGING_ENDPOINT = 'https://logging.googleapis.com';
@@ -45,7 +45,7 @@ export interface GcpLoggingOptions {
   /** The HTTP core's transport (default: Node's fetch). */
   transport?: Transport;
   timeoutMs?: number;
-  /** Pages one poll reads at most (1000 entries each); past it the poll is tried again later. */
+  /** Pages one poll reads at most (1000 entries each); past it the entries read are kept (`ActivityTruncated`). */
   maxPages?: number;
 }
 
@@ -81,7 +81,8 @@ export function gcpLoggingLookup(options: GcpLoggingOptions): ActivityLookup {
     let pageToken: string | undefined;
     let pages = 0;
     do {
-      if (pages++ >= maxPages) throw new ActivityThrottled(`more than ${maxPages} pages of log entries`);
+      if (pages++ >= maxPages)
+        throw new ActivityTruncated(`more than ${maxPages} pages of log entries`, found);
       await options.budget.take(key.account);
       const res = await httpCall(
         {

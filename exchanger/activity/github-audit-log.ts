@@ -23,7 +23,7 @@ import type { Logger } from '../log.js';
 import { fetchTransport, type HttpAnswer, httpCall, type Transport } from '../net/http-client.js';
 import type { ActivityEvent, ActivityKey } from '../store/types.js';
 import type { RateBudget } from './budget.js';
-import { type ActivityLookup, ActivityThrottled } from './cloudtrail.js';
+import { type ActivityLookup, ActivityThrottled, ActivityTruncated } from './cloudtrail.js';
 import { eventText as text } from './event-text.js';
 
 /** The installation token's permission the audit-log endpoint needs. */
@@ -41,7 +41,7 @@ export interface GithubAuditLogOptions {
   transport?: Transport;
   now?: () => Date;
   timeoutMs?: number;
-  /** Pages one poll reads at most (100 events each); past it the poll is tried again later. */
+  /** Pages one poll reads at most (100 events each); past it the events read are kept (`ActivityTruncated`). */
   maxPages?: number;
 }
 
@@ -104,7 +104,7 @@ export function githubAuditLogLookup(options: GithubAuditLogOptions): ActivityLo
     }).toString();
     const found: Found[] = [];
     for (let pages = 0; url; pages++) {
-      if (pages >= maxPages) throw new ActivityThrottled(`more than ${maxPages} pages of audit log`);
+      if (pages >= maxPages) throw new ActivityTruncated(`more than ${maxPages} pages of audit log`, found);
       const res = await get(url, org);
       if (!res.ok) throw refusal(res, org);
       const body = res.json();

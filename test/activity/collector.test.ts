@@ -1,11 +1,16 @@
 /**
  * The collector's bookkeeping on a real (SQLite) store, with the lookup handed in: a failing poll
  * records "activity unavailable: reason" and is tried again until the horizon; a throttled one
- * is only delayed; a key is complete once a poll past the horizon succeeds.
+ * is only delayed; a key is complete once a poll past the horizon succeeds; one cut at its page
+ * limit keeps what it read and is never complete.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { rateBudget } from '../../exchanger/activity/budget.js';
-import { type ActivityLookup, ActivityThrottled } from '../../exchanger/activity/cloudtrail.js';
+import {
+  type ActivityLookup,
+  ActivityThrottled,
+  ActivityTruncated,
+} from '../../exchanger/activity/cloudtrail.js';
 import { startActivityCollector } from '../../exchanger/activity/collector.js';
 import { openStore } from '../../exchanger/store/open.js';
 import type { ActivityKey, Store } from '../../exchanger/store/types.js';
@@ -106,6 +111,25 @@ describe('the activity collector', () => {
     await w.tick();
     const { keys, events } = await w.read();
     expect(keys[0]).toMatchObject({ status: 'complete', polledAt: min(31) });
+    expect(events).toHaveLength(1);
+    await w.stop();
+  });
+
+  it('a poll cut at its page limit keeps what it read, says so, and ends at the horizon', async () => {
+    // A lease whose holder made more calls than a poll reads: the first pages are kept and
+    // flagged, not thrown away and asked for again every 30 s for ever.
+    const w = await world(async () => {
+      throw new ActivityTruncated('more than 20 pages of audit log', [event]);
+    });
+    await w.tick();
+    let { keys, events } = await w.read();
+    const reason = 'activity truncated: more than 20 pages of audit log; the first 1 events are shown';
+    expect(keys[0]).toMatchObject({ status: 'collecting', reason, nextPollAt: min(10), polledAt: min(5) });
+    expect(events.map((e) => e.eventId)).toEqual(['e1']);
+    w.at(30);
+    await w.tick();
+    ({ keys, events } = await w.read());
+    expect(keys[0]).toMatchObject({ status: 'unavailable', reason, polledAt: min(30) });
     expect(events).toHaveLength(1);
     await w.stop();
   });

@@ -2,11 +2,11 @@
  * The GCP activity lookup against the GCP stand-in's Cloud Logging, in process, authenticated as
  * the provider is (a service-account key file through Application Default Credentials): what it
  * asks, what it keeps of an entry, and that a quota answer delays the poll (`ActivityThrottled`)
- * rather than failing it.
+ * rather than failing it; past its page limit it hands over what it read (`ActivityTruncated`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rateBudget } from '../../exchanger/activity/budget.js';
-import { ActivityThrottled } from '../../exchanger/activity/cloudtrail.js';
+import { ActivityThrottled, ActivityTruncated } from '../../exchanger/activity/cloudtrail.js';
 import { applicationDefaultIdentity } from '../../exchanger/activity/gcp-identity.js';
 import { activityFilter, entryOf, gcpLoggingLookup } from '../../exchanger/activity/gcp-logging.js';
 import { silentLogger } from '../../exchanger/log.js';
@@ -78,6 +78,25 @@ describe('the GCP activity lookup', () => {
     expect(asked[1]!.pageToken).toBeDefined();
     expect(asked.every((q) => q.caller === key.email)).toBe(true);
     expect(JSON.stringify(found)).not.toContain('never stored by jitkey');
+  });
+
+  it('hands over the entries it read when there are more pages than it reads in one poll', async () => {
+    const lookup = gcpLoggingLookup({
+      identity: applicationDefaultIdentity(),
+      budget: rateBudget({ perSecond: 1000 }),
+      log: silentLogger,
+      endpoint: gcp.url,
+      maxPages: 1,
+    });
+    const cut = await lookup(activityKey, { start: T0, end: new Date() }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(cut).toBeInstanceOf(ActivityTruncated);
+    expect((cut as ActivityTruncated).message).toBe('more than 1 pages of log entries');
+    expect((cut as ActivityTruncated).events.map((e) => e.name)).toEqual([
+      'google.iam.admin.v1.CreateServiceAccountKey',
+    ]);
   });
 
   it('delays on RESOURCE_EXHAUSTED, and says what to grant on PERMISSION_DENIED', async () => {

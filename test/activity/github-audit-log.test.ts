@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rateBudget } from '../../exchanger/activity/budget.js';
-import { ActivityThrottled } from '../../exchanger/activity/cloudtrail.js';
+import { ActivityThrottled, ActivityTruncated } from '../../exchanger/activity/cloudtrail.js';
 import { eventOf, githubAuditLogLookup, nextPage } from '../../exchanger/activity/github-audit-log.js';
 import { createGithubApp } from '../../exchanger/github/app.js';
 import { silentLogger } from '../../exchanger/log.js';
@@ -95,7 +95,7 @@ describe('the lookup against the stand-in', () => {
   });
   afterAll(() => gh?.stop());
 
-  const lookupAndKey = async () => {
+  const lookupAndKey = async (maxPages?: number) => {
     const app = createGithubApp({ appId: gh.appId, privateKey: gh.privateKeyPem, apiUrl: gh.url });
     const job = await app.createInstallationToken('acme', { permissions: { contents: 'write' } });
     log.act(job.token, 'git.push', { repo: 'acme/web', at: new Date(Date.now() - 1000) });
@@ -111,8 +111,13 @@ describe('the lookup against the stand-in', () => {
       nextPollAt: new Date(),
       status: 'collecting' as const,
     };
-    const lookup = githubAuditLogLookup({ app, budget: rateBudget({ perSecond: 1000 }), log: silentLogger });
-    return { lookup, key, range: { start: key.windowStart, end: new Date() } };
+    const lookup = githubAuditLogLookup({
+      app,
+      budget: rateBudget({ perSecond: 1000 }),
+      log: silentLogger,
+      ...(maxPages ? { maxPages } : {}),
+    });
+    return { lookup, key, job, range: { start: key.windowStart, end: new Date() } };
   };
 
   it('delays on a rate-limit answer (429), and finds the events next time', async () => {
@@ -129,5 +134,20 @@ describe('the lookup against the stand-in', () => {
     gh.failNext({ method: 'GET', path: /\/audit-log$/ }, 401, 1, 'Bad credentials');
     expect((await lookup(key, range)).map((e) => e.name)).toEqual(['git.push']);
     expect(gh.issued.length).toBe(minted + 1);
+  });
+
+  it('hands over the pages it read when there are more than it reads in one poll', async () => {
+    const { lookup, key, job, range } = await lookupAndKey(2);
+    for (let i = 0; i < 250; i++) log.act(job.token, 'git.fetch', { at: new Date(Date.now() - 2000 + i) });
+    const cut = await lookup(key, range).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(cut).toBeInstanceOf(ActivityTruncated);
+    expect((cut as ActivityTruncated).message).toBe('more than 2 pages of audit log');
+    const kept = (cut as ActivityTruncated).events;
+    expect(kept).toHaveLength(200);
+    expect(new Set(kept.map((e) => e.name))).toEqual(new Set(['git.fetch']));
+    expect(kept[0]!.at.getTime()).toBeLessThan(kept[199]!.at.getTime()); // the oldest first
   });
 });
