@@ -12,7 +12,7 @@ export interface CiWebhookSenders {
 }
 
 export function ciWebhooksFromEnv(env: NodeJS.ProcessEnv): CiWebhookSenders {
-  const read = (name: string) => {
+  const read = (name: string, options: { projects?: boolean } = {}) => {
     const file = env[name];
     if (!file) return undefined;
     let text: string;
@@ -21,10 +21,10 @@ export function ciWebhooksFromEnv(env: NodeJS.ProcessEnv): CiWebhookSenders {
     } catch (err) {
       throw new Error(`${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    const senders = parseSenders(text, file);
+    const senders = parseSenders(text, file, options);
     return () => senders;
   };
-  const gitlab = read('JITKEY_GITLAB_WEBHOOK_TOKENS_FILE');
+  const gitlab = read('JITKEY_GITLAB_WEBHOOK_TOKENS_FILE', { projects: true });
   const buildkite = read('JITKEY_BUILDKITE_WEBHOOK_TOKENS_FILE');
   return { ...(gitlab ? { gitlab } : {}), ...(buildkite ? { buildkite } : {}) };
 }

@@ -5,7 +5,9 @@
  *
  * - POST /v1/gitlab/webhook: a project or group webhook with "Pipeline events", its secret token
  *   (`X-Gitlab-Token`) one of JITKEY_GITLAB_WEBHOOK_TOKENS_FILE's; the line it matched names the
- *   GitLab instance (the issuer url), so two instances never end each other's pipelines.
+ *   GitLab instance (the issuer url), so two instances never end each other's pipelines, and
+ *   may name the project ids it speaks for (`projects=20,21`): the payload is the sender's own
+ *   text, so a token handed to one team's project must not end another team's pipelines.
  * - POST /v1/buildkite/webhook: a Buildkite notification service with the `build.finished`
  *   event, its token (`X-Buildkite-Token`) one of JITKEY_BUILDKITE_WEBHOOK_TOKENS_FILE's; the
  *   line it matched names the organization (Buildkite's tokens share one issuer).
@@ -17,7 +19,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { invalidRequest, invalidToken } from '../errors.js';
+import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuditClient, RunKey } from '../store/types.js';
 import { readBodyStream, sendJson } from './http.js';
@@ -31,6 +33,8 @@ export interface CiWebhookSender {
   /** The GitLab issuer url, or the Buildkite organization slug. */
   names: string;
   token: string;
+  /** GitLab: the project ids this token may end pipelines of; absent, any of the instance's. */
+  projects?: ReadonlySet<string>;
 }
 
 export interface CiWebhookDeps {
@@ -89,7 +93,8 @@ const FINISHED = new Set(['success', 'failed', 'canceled', 'skipped']);
 
 export function gitlabWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
   return async (req, res, { requestId, timeoutMs, admit, client }, log) => {
-    const instance = sender(deps.senders(), req.headers['x-gitlab-token'], 'X-Gitlab-Token').names;
+    const from = sender(deps.senders(), req.headers['x-gitlab-token'], 'X-Gitlab-Token');
+    const instance = from.names;
     const body = await readJson(req, timeoutMs);
     admit();
     const pipeline = obj(body.object_attributes);
@@ -102,6 +107,12 @@ export function gitlabWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
     const [project, pipelineId] = [id(obj(body.project).id), id(pipeline.id)];
     if (!project || !pipelineId)
       throw invalidRequest('pipeline payload lacks project.id or object_attributes.id');
+    if (from.projects && !from.projects.has(project)) {
+      throw new JitkeyError(
+        'access_denied',
+        `this X-Gitlab-Token may end the pipelines of projects ${[...from.projects].join(', ')} only, not of project ${project}`,
+      );
+    }
     // The run as `ci-job.ts` keys a GitLab token's: instance, project id, pipeline id.
     const run = {
       repositoryId: `gitlab:${instance}/projects/${project}`,
@@ -145,21 +156,29 @@ export function buildkiteWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
 
 /**
  * `JITKEY_GITLAB_WEBHOOK_TOKENS_FILE` / `JITKEY_BUILDKITE_WEBHOOK_TOKENS_FILE`: one sender a
- * line, `<GitLab issuer url | Buildkite organization slug> <token>`; `#` comments and blank lines
- * skipped. A malformed line is an error naming its number (never its token).
+ * line, `<GitLab issuer url | Buildkite organization slug> <token>`, and for GitLab (`projects`
+ * true) optionally `projects=<id>,<id>`; `#` comments and blank lines skipped. A malformed line
+ * is an error naming its number (never its token).
  */
-export function parseSenders(text: string, file: string): CiWebhookSender[] {
+export function parseSenders(
+  text: string,
+  file: string,
+  options: { projects?: boolean } = {},
+): CiWebhookSender[] {
   const out: CiWebhookSender[] = [];
+  const form = options.projects
+    ? "'<issuer url> <token> [projects=<id>,<id>…]'"
+    : "'<organization slug> <token>'";
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
-    const [names, token, extra] = line.split(/\s+/);
-    if (!names || !token || extra !== undefined || token.length < 16) {
-      throw new Error(
-        `${file}:${i + 1}: write '<issuer url or organization slug> <token>' (a token of 16 characters or more)`,
-      );
+    const [names, token, scope, extra] = line.split(/\s+/);
+    const ids = scope?.startsWith('projects=') ? scope.slice('projects='.length).split(',') : undefined;
+    const scoped = scope === undefined || (options.projects && ids?.every((p) => /^\d{1,20}$/.test(p)));
+    if (!names || !token || !scoped || extra !== undefined || token.length < 16) {
+      throw new Error(`${file}:${i + 1}: write ${form} (a token of 16 characters or more)`);
     }
-    out.push({ names, token });
+    out.push({ names, token, ...(ids ? { projects: new Set(ids) } : {}) });
   });
   return out;
 }

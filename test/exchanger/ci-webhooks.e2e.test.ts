@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseSenders } from '../../exchanger/server/ci-webhooks.js';
 import { type CiStandins, startCiIssuers } from '../support/ci-issuers.js';
 import { fourCiPolicy } from '../support/ci-policy.js';
 import { type ExchangerProcess, runCli, startExchanger } from '../support/exchanger-process.js';
@@ -17,6 +18,8 @@ import { type StsStandin, startStsStandin } from '../support/sts-standin.js';
 const GITLAB_TOKEN = 'gitlab-webhook-token-0001';
 const GITLAB2_TOKEN = 'gitlab-webhook-token-0002';
 const BUILDKITE_TOKEN = 'buildkite-webhook-token-01';
+/** Another team's project webhook on the first instance: its token speaks for project 21 only. */
+const GITLAB_TEAM_TOKEN = 'gitlab-webhook-token-team-21';
 
 let ci: CiStandins;
 let sts: StsStandin;
@@ -28,7 +31,8 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'jitkey-ci-hooks-'));
   writeFileSync(
     join(dir, 'gitlab'),
-    `# instance token\n${gitlab.url} ${GITLAB_TOKEN}\n${gitlab2.url} ${GITLAB2_TOKEN}\n`,
+    `# instance token\n${gitlab.url} ${GITLAB_TOKEN}\n${gitlab2.url} ${GITLAB2_TOKEN}\n` +
+      `${gitlab.url} ${GITLAB_TEAM_TOKEN} projects=21,22\n`,
   );
   writeFileSync(join(dir, 'buildkite'), `acme-inc ${BUILDKITE_TOKEN}\n`);
   const extra = `  gitlab2-deploy:
@@ -77,9 +81,19 @@ describe('GitLab pipeline webhook', () => {
     expect((await pipelineHook(GITLAB_TOKEN, 'running')).body).toEqual({ revoked: 0 });
   });
 
+  it("refuses a project-scoped token for another project's pipeline", async () => {
+    const other = await pipelineHook(GITLAB_TEAM_TOKEN, 'success');
+    expect([other.status, other.body.message]).toEqual([
+      403,
+      'this X-Gitlab-Token may end the pipelines of projects 21, 22 only, not of project 20',
+    ]);
+    // Project 20's pipeline still runs: its tokens still get credentials.
+    expect((await exchange(ci.gitlab.mint(), 'gitlab-deploy')).status).toBe(200);
+  });
+
   it('revokes a finished pipeline’s leases on its own instance only, and refuses its later tokens', async () => {
     const done = await pipelineHook(GITLAB_TOKEN, 'success');
-    expect(done).toEqual({ status: 200, body: { revoked: 1 } });
+    expect(done).toEqual({ status: 200, body: { revoked: 2 } });
     const later = await exchange(ci.gitlab.mint(), 'gitlab-deploy');
     expect([later.status, later.body.message]).toEqual([
       403,
@@ -92,6 +106,17 @@ describe('GitLab pipeline webhook', () => {
     expect((await pipelineHook(GITLAB_TOKEN, 'success')).body).toEqual({ revoked: 0 });
     const audit = await runCli(['audit', '--store', exchanger.store, '--json', '--outcome', 'revoked']);
     expect(audit.stdout).toContain('lease revoked: its pipeline or build finished');
+  });
+});
+
+describe('webhook token files', () => {
+  it('take projects= on a GitLab line only, and only numeric ids', () => {
+    const line = 'https://gitlab.example 0123456789abcdef projects=20,21';
+    expect([...(parseSenders(line, 'f', { projects: true })[0]?.projects ?? [])]).toEqual(['20', '21']);
+    expect(() => parseSenders(line, 'f')).toThrow("f:1: write '<organization slug> <token>'");
+    expect(() =>
+      parseSenders('https://gitlab.example 0123456789abcdef projects=acme/web', 'f', { projects: true }),
+    ).toThrow('f:1: write');
   });
 });
 
