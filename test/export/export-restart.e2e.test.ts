@@ -147,6 +147,17 @@ async function addActivity(store: Store, leaseId: string, count: number): Promis
   );
 }
 
+/** Until `file` holds more than `bytes`. */
+function grown(file: string, bytes: number, what: string): Promise<unknown> {
+  return eventually(() => {
+    try {
+      return statSync(file).size > bytes ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  }, what);
+}
+
 interface Exporter {
   child: ChildProcess;
   output(): string;
@@ -248,13 +259,7 @@ describe('jitkey export to a file survives SIGKILL (sqlite)', () => {
       await addRows(db.store, 0, 6000);
       const args = ['--store', db.url, '--to', `file:${file}`, '--format', 'cloudevents', '--batch', '50'];
       const first = exporter(args);
-      await eventually(() => {
-        try {
-          return statSync(file).size > 50_000 ? true : undefined;
-        } catch {
-          return undefined;
-        }
-      }, 'the file to grow');
+      await grown(file, 50_000, 'the file to grow');
       first.child.kill('SIGKILL');
       await first.exited;
       const partial = readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
@@ -293,13 +298,7 @@ describe('two exporters of one cursor on one host (sqlite)', () => {
     ]);
     try {
       await addRows(db.store, 0, 50);
-      await eventually(() => {
-        try {
-          return statSync(file).size > 0 ? true : undefined;
-        } catch {
-          return undefined;
-        }
-      }, 'the first exporter to write');
+      await grown(file, 0, 'the first exporter to write');
       const second = exporter([
         '--store',
         db.url,
