@@ -10,8 +10,11 @@
  *   `jitkey-gl-<pipeline_id>-<job_id>` (GitLab), `jitkey-bk-<build_number>-<pipeline_slug>`
  *   (Buildkite), else `jitkey-<lease id prefix>` (CircleCI's tokens name no run); characters
  *   outside `[\w+=,.@-]` become `_`; at most 64 characters.
- * - SourceIdentity: who the job ran for (`actor`, GitLab `user_login`, CircleCI's user id),
- *   characters outside `[\w+=,.@-]` replaced by `_` (`dependabot[bot]` → `dependabot_bot_`).
+ * - SourceIdentity: who the job ran for (`actor`, GitLab `user_login@<instance host>`, CircleCI
+ *   `<user id>@circleci.com`), characters outside `[\w+=,.@-]` replaced by `_`
+ *   (`dependabot[bot]` → `dependabot_bot_`). Another system's user is never written bare: a
+ *   GitLab user may take any GitHub login (and a UUID is one), and IAM conditions and CloudTrail
+ *   read `octocat` as GitHub's.
  *   Omitted when the token names nobody (Buildkite) or the result is not 2–64 characters long: it
  *   is never truncated, since IAM conditions may compare it.
  * - Tags: `session_tags` templates with `${claim}` replaced by the token's own string claim. A claim
@@ -93,20 +96,31 @@ function jobSessionName(claims: MintRequest['claims']): string | undefined {
 }
 
 /**
- * Who the job ran for, as its system names them: GitHub's `actor`, GitLab's `user_login`,
- * CircleCI's user id (from `sub`, `…/user/<id>`). Buildkite's tokens name no person.
+ * Who the job ran for, as its system names them: GitHub's `actor`, GitLab's `user_login` at its
+ * instance's host, CircleCI's user id (from `sub`, `…/user/<id>`) at circleci.com. Buildkite's
+ * tokens name no person.
  */
 export function sourceIdentity(claims: MintRequest['claims']): string | undefined {
   const kind = jobKind(claims);
+  const at = (who: unknown, host: string | undefined) =>
+    typeof who === 'string' && who && host ? `${who}@${host}` : undefined;
   let who: unknown;
-  if (kind === 'gitlab') who = ownClaim(claims, 'user_login');
+  if (kind === 'gitlab') who = at(ownClaim(claims, 'user_login'), issuerHost(ownClaim(claims, 'iss')));
   else if (kind === 'circleci') {
     const sub = ownClaim(claims, 'sub');
-    who = typeof sub === 'string' ? /\/user\/([^/]+)/.exec(sub)?.[1] : undefined;
+    who = at(typeof sub === 'string' ? /\/user\/([^/]+)/.exec(sub)?.[1] : undefined, 'circleci.com');
   } else if (kind === 'github') who = ownClaim(claims, 'actor');
   if (typeof who !== 'string') return undefined;
   const value = sanitizeName(who);
   return value.length >= 2 && value.length <= NAME_MAX ? value : undefined;
+}
+
+function issuerHost(iss: unknown): string | undefined {
+  try {
+    return typeof iss === 'string' ? new URL(iss).hostname || undefined : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The injective escape of a claim value into STS's tag-value alphabet. */

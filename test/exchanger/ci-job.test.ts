@@ -175,17 +175,29 @@ describe('what people read', () => {
 
 describe('AWS sessions name the job', () => {
   it.each([
-    { name: 'GitLab', claims: gitlab, session: 'jitkey-gl-574-302', source: 'sample-user' },
+    {
+      name: 'GitLab',
+      claims: gitlab,
+      session: 'jitkey-gl-574-302',
+      source: 'sample-user@gitlab.example.com',
+    },
     { name: 'Buildkite', claims: buildkite, session: 'jitkey-bk-12-super-duper-app', source: undefined },
     {
       name: 'CircleCI (no run: the lease id)',
       claims: circleci,
       session: 'jitkey-lease_0123456789abcdef',
-      source: 'e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b',
+      source: 'e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b@circleci.com',
     },
   ])('$name', ({ claims, session, source }) => {
     expect(roleSessionName(claims, 'lease_0123456789abcdef')).toBe(session);
     expect(sourceIdentity(claims)).toBe(source);
+  });
+
+  it("never names another system's user as a GitHub login would be named", () => {
+    // A GitLab user may register any GitHub login: IAM and CloudTrail must not read them as one.
+    expect(sourceIdentity({ ...gitlab, user_login: 'octocat' })).toBe('octocat@gitlab.example.com');
+    expect(sourceIdentity({ ...gitlab, user_login: 'octocat', iss: 'not a url' })).toBeUndefined();
+    expect(sourceIdentity({ repository: 'acme/web', actor: 'octocat' })).toBe('octocat');
   });
 
   it("session tags take another system's documented number as its text", () => {

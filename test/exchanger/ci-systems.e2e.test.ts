@@ -55,7 +55,7 @@ describe('one policy, four CI systems, through the real exchanger', () => {
     expect(lastCall()).toMatchObject({
       RoleArn: ROLE_ARN,
       RoleSessionName: 'jitkey-gl-574-302',
-      SourceIdentity: 'sample-user',
+      SourceIdentity: 'sample-user@127.0.0.1',
     });
     const [row] = await audit('--role', 'gitlab-deploy', '--outcome', 'allowed');
     expect(row!.claims).toEqual({
@@ -140,7 +140,7 @@ describe('one policy, four CI systems, through the real exchanger', () => {
     const token = ci.circleci.mint();
     const res = await exchange(token, 'circleci-deploy');
     expect(res.status).toBe(200);
-    expect(lastCall().SourceIdentity).toBe('e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b');
+    expect(lastCall().SourceIdentity).toBe('e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b@circleci.com');
     expect((await exchange(token, 'circleci-deploy')).body.error).toBe('token_replayed');
     const ssh = await exchange(ci.circleci.mint({ 'oidc.circleci.com/ssh-rerun': true }), 'circleci-deploy');
     expect([ssh.status, ssh.body.message]).toEqual([
