@@ -52,7 +52,12 @@ export interface CloudTrailOptions {
   maxThrottled?: number;
   /** The first back-off after a throttling answer, doubled each time (default 1 s). */
   backoffMs?: number;
+  /** Pages one poll reads at most (50 events each, newest first); past it `ActivityTruncated`. */
+  maxPages?: number;
 }
+
+/** 10,000 events, 100 s of one account and region's rate: more than a CI job's management calls. */
+export const DEFAULT_CLOUDTRAIL_MAX_PAGES = 200;
 
 const ENV_ENDPOINTS = ['AWS_ENDPOINT_URL_CLOUDTRAIL', 'AWS_ENDPOINT_URL'] as const;
 /** `JITKEY_ACTIVITY_THROTTLE_BACKOFF`'s default. */
@@ -82,13 +87,20 @@ export function cloudTrailLookup(options: CloudTrailOptions): ActivityLookup & {
   };
   const maxThrottled = options.maxThrottled ?? 5;
   const backoffMs = options.backoffMs ?? DEFAULT_THROTTLE_BACKOFF_MS;
+  const maxPages = options.maxPages ?? DEFAULT_CLOUDTRAIL_MAX_PAGES;
 
   const lookup = async (key: ActivityKey, range: { start: Date; end: Date }) => {
     const client = clientFor(key.region);
     const budgetKey = `${key.account}/${key.region}`;
     const found: Omit<ActivityEvent, 'leaseId' | 'keyId'>[] = [];
     let nextToken: string | undefined;
+    let pages = 0;
     do {
+      // Unbounded, a key used 100,000 times would hold its account and region's queue for a
+      // quarter of an hour every poll (2,000 pages at 2 a second).
+      if (pages++ >= maxPages) {
+        throw new ActivityTruncated(`more than ${maxPages} pages of CloudTrail events`, found);
+      }
       let page: LookupEventsCommandOutput | undefined;
       for (let throttled = 0; !page; ) {
         await options.budget.take(budgetKey);

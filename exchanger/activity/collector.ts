@@ -81,7 +81,7 @@ export function startActivityCollector(options: CollectorOptions): Collector {
         // What was read is kept and flagged; the key is never `complete`, and ends at its horizon
         // like any other, so a lease that did more than a poll reads cannot hold the budget forever.
         events = err.events;
-        cut = `activity truncated: ${err.message}; the first ${events.length} events are shown`;
+        cut = `activity truncated: ${err.message}; the ${events.length} events read are shown`;
         log.warn('lease activity truncated', { lease_id: key.leaseId, provider: key.provider, reason: cut });
       } else if (err instanceof ActivityThrottled) {
         log.info('lease activity delayed: throttled', { lease_id: key.leaseId, error: err });

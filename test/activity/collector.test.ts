@@ -123,7 +123,7 @@ describe('the activity collector', () => {
     });
     await w.tick();
     let { keys, events } = await w.read();
-    const reason = 'activity truncated: more than 20 pages of audit log; the first 1 events are shown';
+    const reason = 'activity truncated: more than 20 pages of audit log; the 1 events read are shown';
     expect(keys[0]).toMatchObject({ status: 'collecting', reason, nextPollAt: min(10), polledAt: min(5) });
     expect(events.map((e) => e.eventId)).toEqual(['e1']);
     w.at(30);
