@@ -23,6 +23,7 @@ export interface ForbiddenPayload {
   at: string;
   /** The upstream refused it (its error code): an attempt, still worth hearing about. */
   refused?: string;
+  /** What was done and what forbids it; not the audit row's reason, which names the key. */
   reason: string;
   /** The lease's console page, with its whole activity (`JITKEY_PUBLIC_URL`). */
   lease_url?: string;
@@ -41,7 +42,8 @@ export function forbiddenPayload(flag: ForbiddenFlag, publicUrl?: string): Forbi
     forbidden_by: flag.pattern,
     at: event.at.toISOString(),
     ...(event.errorCode ? { refused: event.errorCode } : {}),
-    reason: flag.reason,
+    // The audit row's reason names the credential (key id, token jti): admins read it there.
+    reason: `lease used ${flag.action}, which role '${lease.role}' forbids (${flag.pattern})`,
     ...(publicUrl ? { lease_url: leaseUrl(publicUrl, lease.id) } : {}),
   };
 }

@@ -148,11 +148,18 @@ describe('a forbidden action on the notify channel', () => {
           forbidden_by: 'iam:Create*',
           at: '2026-12-01T10:01:00.000Z',
           refused: 'AccessDenied',
-          reason: rows[0]!.reason,
+          reason: "lease used iam:CreateUser, which role 'hooked' forbids (iam:Create*)",
           lease_url: 'https://jitkey.acme.example/console/leases/lease-hooked',
         },
       },
     ]);
+  });
+
+  it('names no key, token or hash, though the audit row does', async () => {
+    const { rows } = await flag('hooked');
+    expect(rows[0]!.reason).toContain('ASIAKEY1');
+    expect(received).toHaveLength(1);
+    expect(JSON.stringify(received[0]!.body)).not.toContain('ASIAKEY1');
   });
 
   it('posts a Slack message with every value escaped, and logs no webhook path', async () => {
