@@ -1,8 +1,10 @@
+import { availableParallelism } from 'node:os';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * Left out by `npm run test:quick` (`--mode quick`), the edit loop's suite: the end-to-end files
- * (`jitkey serve` and the Action as processes against the stand-ins), the load and restart tests,
+ * Left out by `npm run test:quick` (`--mode quick`), the edit loop's suite of unit and contract
+ * tests: the end-to-end files (`jitkey serve` and the Action as processes against the
+ * stand-ins), the load and restart tests (with the 1,000-exchange bursts of the client limits),
  * the browser, the built agent's lifetime (it waits for agent processes to end, under two Nodes)
  * and the test of the test database itself (it starts servers of its own). `npm test` runs
  * everything.
@@ -10,6 +12,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 const SLOW_FILES = [
   'test/**/*e2e*.test.ts',
   'test/scale/**',
+  'test/exchanger/client-limits.test.ts',
   'test/console/browser.test.ts',
   'test/action/agent-lifetime.test.ts',
   'test/support/embedded-postgres.test.ts',
@@ -28,6 +31,9 @@ export default defineConfig(({ mode }) => ({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Vitest's default is one worker per CPU but one, so a 2-CPU machine ran the files one after
+    // another; most of a file's time is spent waiting on processes and sockets, not computing.
+    maxWorkers: Math.max(2, availableParallelism()),
     // A deprecation (an invalid Date sent to pg, say) fails the test that caused it.
     execArgv: ['--throw-deprecation'],
   },
