@@ -146,10 +146,14 @@ function refusal(res: HttpAnswer, org: string): Error {
   } catch {
     // no JSON body: the status says enough
   }
+  // A secondary rate limit may come as a bare 403 whose message alone says so (GitHub's
+  // "Rate limits for the REST API"): not a missing permission.
   const limited =
     res.status === 429 ||
     (res.status === 403 &&
-      (res.header('x-ratelimit-remaining') === '0' || res.header('retry-after') !== undefined));
+      (res.header('x-ratelimit-remaining') === '0' ||
+        res.header('retry-after') !== undefined ||
+        /\brate limit/i.test(message)));
   if (limited) return new ActivityThrottled(`GitHub rate-limited the audit log of '${org}' (${res.status})`);
   const said = message ? `: ${message}` : '';
   if (res.status === 403) {

@@ -127,6 +127,21 @@ describe('the lookup against the stand-in', () => {
     expect((await lookup(key, range)).map((e) => e.name)).toEqual(['git.push']);
   });
 
+  it('delays on a secondary rate limit said only by its message (403), not blaming the permission', async () => {
+    const { lookup, key, range } = await lookupAndKey();
+    gh.failNext(
+      { method: 'GET', path: /\/audit-log$/ },
+      403,
+      1,
+      'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+    );
+    await expect(lookup(key, range)).rejects.toBeInstanceOf(ActivityThrottled);
+    gh.failNext({ method: 'GET', path: /\/audit-log$/ }, 403, 1, 'Resource not accessible by integration');
+    await expect(lookup(key, range)).rejects.toThrow(
+      /needs the organization permission Administration: read/,
+    );
+  });
+
   it('takes one fresh token of its own when GitHub says its cached one is dead (401)', async () => {
     const { lookup, key, range } = await lookupAndKey();
     await lookup(key, range);
