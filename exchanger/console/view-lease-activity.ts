@@ -27,7 +27,7 @@ const STATE_TEXT: Record<ActivityState, string> = {
   collecting:
     'Collecting: the upstream delivers its records late, so more may come until the horizon past the credential’s end.',
   complete: 'Complete: read past the horizon; nothing more will be added.',
-  unavailable: 'Unavailable: the activity could not be read (the reason is below).',
+  unavailable: 'Unavailable: the activity could not be read, or not all of it (the reason is below).',
   'not collected':
     'Not collected: lease activity is off for this provider (JITKEY_LEASE_ACTIVITY), or the lease predates it.',
 };

@@ -62,6 +62,7 @@ describe('the lease activity view', () => {
     expect(page).toContain('Activity: <span class="state">unavailable</span>');
     expect(page).toContain('refused entries.list (403 &lt;b&gt;PERMISSION_DENIED&lt;/b&gt;)');
     expect(page).toContain('service account and time window: other uses of the same service account');
+    expect(page).toContain('the activity could not be read, or not all of it');
     expect(page).toContain('The lease itself has been purged');
     expect(page).toContain('<tr class="flagged">');
     expect(page).toContain('<strong>yes</strong> (iam.googleapis.com:*)');
