@@ -14,6 +14,7 @@ import { compileRole, compileRule } from './compile.js';
 import type { OrgDoc, TeamDoc } from './doc.js';
 import { PolicyError, type PolicyIssue } from './errors.js';
 import { asciiLower } from './glob.js';
+import { guardrailRule } from './issuer-kinds.js';
 import { checkTeams, selects } from './org-checks.js';
 import { parsePolicyText } from './parse.js';
 import type { Guardrail, Policy, Role } from './types.js';
@@ -176,7 +177,7 @@ export function compileDirectory(dir: string, org: OrgDoc, teams: readonly TeamD
       name: g.name,
       source: g.file,
       position: g.position,
-      deny: g.deny.map(compileRule),
+      deny: g.deny.map((rule) => compileRule(guardrailRule(rule))),
     } satisfies Guardrail,
   }));
   const roles = new Map<string, Role>();

@@ -146,6 +146,23 @@ function checkPinned(rule: RuleDoc, path: string, kind: IssuerKind, error: Repor
   error(bad.position, `${path}.${c.claim}: '${bad.value}' pins nothing: ${why}`);
 }
 
+/**
+ * An org guardrail's deny rule, read for every kind at once (its roles may be any system's): a
+ * claim is compared as the kind that carries it writes it (CircleCI's boolean `ssh-rerun`,
+ * Buildkite's number `build_number`, a list) and with case folding where any kind folds it
+ * (GitLab's `project_path`), so a guardrail never misses a value its claim can take. Unread, a
+ * non-string claim would fail every pattern and the guardrail would never hold.
+ */
+export function guardrailRule(rule: RuleDoc): RuleDoc {
+  const conditions = rule.conditions.map((c) => {
+    if (c.custom) return c;
+    const form = ISSUER_KINDS.map((k) => KINDS[k].claims.get(c.claim)).find((f) => f && f !== 'string');
+    const fold = ISSUER_KINDS.some((k) => KINDS[k].foldCase.has(c.claim));
+    return { ...c, fold, ...(form ? { form } : {}) };
+  });
+  return { ...rule, conditions };
+}
+
 const SHARED_ISSUER: Partial<Record<IssuerKind, string>> = {
   gitlab: '; gitlab.com issues the tokens of every project on it',
   buildkite: '; https://agent.buildkite.com issues the tokens of every Buildkite organization',

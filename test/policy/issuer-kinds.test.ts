@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkPolicy } from '../../exchanger/policy/check.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { validateDirectory } from '../../exchanger/policy/directory.js';
+import { compileDirectory, validateDirectory } from '../../exchanger/policy/directory.js';
 import { formatIssue } from '../../exchanger/policy/errors.js';
 import { evaluate } from '../../exchanger/policy/evaluate.js';
 import type { Policy } from '../../exchanger/policy/types.js';
-import { buildkiteClaims, circleciClaims, gitlabClaims } from '../support/ci-claims.js';
+import { buildkiteClaims, CIRCLECI_ORG_ID, circleciClaims, gitlabClaims } from '../support/ci-claims.js';
 import { CI_URLS, fourCiPolicy } from '../support/ci-policy.js';
 
 const iat = 1_700_000_000;
@@ -300,6 +300,64 @@ ${allow}`;
       'org/ops.yaml:9:9: roles.deploy.allow[1] pins no project_path or namespace_path: ownership cannot be checked on ids; add one',
       'org/ops.yaml:10:9: roles.deploy.allow[2] pins no project_path or namespace_path: ownership cannot be checked on ids; add one',
     ]);
+  });
+});
+
+describe("org guardrails read another system's claims as its own rules do", () => {
+  const org = `version: 1
+issuers:
+  - { url: ${CI_URLS.gitlab}, audience: jitkey, kind: gitlab }
+  - { url: ${CI_URLS.circleci}, audience: ${CIRCLECI_ORG_ID}, kind: circleci }
+teams:
+  ops: { resources: { aws: { accounts: ["111122223333"] } } }
+guardrails:
+  - name: no-ssh
+    deny:
+      - { oidc.circleci.com/ssh-rerun: "true" }
+  - name: no-legacy
+    deny:
+      - { project_path: my-group/legacy }
+`;
+  const team = `version: 1
+owners: [my-group/*, acme/*]
+roles:
+  ci:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/ci" }
+    issuers: [${CI_URLS.circleci}]
+    allow:
+      - { oidc.circleci.com/project-id: c4f1e2d3-a5b6-4c7d-8e9f-0a1b2c3d4e5f, oidc.circleci.com/vcs-origin: github.com/acme/web }
+  gl:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/gl" }
+    issuers: [${CI_URLS.gitlab}]
+    allow:
+      - { namespace_path: my-group, namespace_id: "72", ref_protected: "true" }
+`;
+  const {
+    org: doc,
+    teams,
+    issues,
+  } = validateDirectory('org', [
+    { name: 'ops.yaml', file: 'org/ops.yaml', text: team },
+    { name: 'org.yaml', file: 'org/org.yaml', text: org },
+  ]);
+  const policy = () => {
+    expect(issues.map((i) => formatIssue(i))).toEqual([]);
+    return compileDirectory('org', doc!, teams);
+  };
+
+  it("holds on CircleCI's boolean ssh-rerun", () => {
+    const role = policy().roles.get('ci')!;
+    expect(evaluate(role, circleci()).code).toBe('granted');
+    const ssh = evaluate(role, circleci({ 'oidc.circleci.com/ssh-rerun': true }));
+    expect([ssh.code, ssh.granted]).toEqual(['guardrail', false]);
+  });
+
+  it('folds case where GitLab does: a project path in another case is the same project', () => {
+    const role = policy().roles.get('gl')!;
+    expect(evaluate(role, gitlab({ project_path: 'my-group/app' })).code).toBe('granted');
+    expect(evaluate(role, gitlab({ project_path: 'My-Group/Legacy' })).code).toBe('guardrail');
   });
 });
 
