@@ -114,7 +114,11 @@ function checkRule(
       refused = true;
       continue;
     }
-    c.fold = kinds.every((k) => KINDS[k].foldCase.has(c.claim));
+    // An allow rule folds only where every kind does; a deny rule wherever one does: a GitHub
+    // environment `PRODUCTION` is `production`, and must not slip past a deny rule because
+    // the role is also bound to GitLab, whose environments are case-sensitive.
+    const folds = (k: IssuerKind) => KINDS[k].foldCase.has(c.claim);
+    c.fold = rule.kind === 'deny' ? kinds.some(folds) : kinds.every(folds);
     const form = KINDS[kinds[0]!].claims.get(c.claim);
     if (form && form !== 'string' && kinds.every((k) => KINDS[k].claims.get(c.claim) === form)) c.form = form;
   }

@@ -303,6 +303,20 @@ ${allow}`;
   });
 });
 
+it('folds case in a deny rule where any of its kinds does: GitHub’s environment in a two-kind role', () => {
+  const role = ROLE(
+    'https://token.actions.githubusercontent.com, https://gitlab.com',
+    '      - { issuer: https://token.actions.githubusercontent.com, repository_id: "123456", repository_owner_id: "7890" }\n' +
+      '      - { issuer: https://gitlab.com, project_id: "20", namespace_id: "72" }\n',
+    '    deny:\n      - environment: production\n',
+  );
+  const a = loadPolicy(P(role), 'policy.yaml').roles.get('a')!;
+  expect(evaluate(a, github({ environment: 'staging' })).code).toBe('granted');
+  // GitHub resolves environment names case-insensitively: PRODUCTION is production.
+  expect(evaluate(a, github({ environment: 'PRODUCTION' })).code).toBe('deny_rule');
+  expect(evaluate(a, gitlab({ environment: 'production' })).code).toBe('deny_rule');
+});
+
 describe("org guardrails read another system's claims as its own rules do", () => {
   const org = `version: 1
 issuers:
