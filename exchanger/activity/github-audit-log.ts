@@ -64,8 +64,13 @@ export function githubAuditLogLookup(options: GithubAuditLogOptions): ActivityLo
       tokens.set(org.toLowerCase(), { token: t.token, expiresAt: t.expiresAt });
       return t.token;
     } catch (err) {
+      const message = (err as Error).message;
+      // Only GitHub's refusal (403, 422) is about the permission; a 5xx or no answer is not.
+      if (!/GitHub API HTTP (403|422)\b/.test(message)) {
+        throw new Error(`no token to read the audit log of '${org}': ${message}`);
+      }
       throw new Error(
-        `no token to read the audit log of '${org}': the GitHub App needs the organization permission Administration: read (organization_administration) on its installation there (${(err as Error).message})`,
+        `no token to read the audit log of '${org}': the GitHub App needs the organization permission Administration: read (organization_administration) on its installation there (${message})`,
       );
     }
   };

@@ -142,6 +142,17 @@ describe('the lookup against the stand-in', () => {
     );
   });
 
+  it('blames the permission for a refused token, not for a GitHub that did not answer', async () => {
+    const { lookup, key, range } = await lookupAndKey();
+    gh.failNext({ method: 'POST', path: /\/access_tokens$/ }, 503, 1, 'Service Unavailable');
+    const down = await lookup(key, range).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(down?.message).toMatch(/^no token to read the audit log of 'acme': .*HTTP 503/);
+    expect(down?.message).not.toContain('Administration');
+  });
+
   it('takes one fresh token of its own when GitHub says its cached one is dead (401)', async () => {
     const { lookup, key, range } = await lookupAndKey();
     await lookup(key, range);
