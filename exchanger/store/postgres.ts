@@ -3,7 +3,8 @@
  *
  * - The pool, its timeouts and its idle-error listener: `postgres-pool.ts`. The schema, created
  *   and migrated at start under `pg_advisory_lock`: `postgres-schema.ts`. The audit and lease
- *   rows, shared with SQLite: `rows.ts`.
+ *   rows, shared with SQLite: `rows.ts`. Run attempts, and the two statements of an exchange
+ *   (`spendToken`, `recordGrant`): `runs-postgres.ts`.
  * - Every write is one statement (data-modifying CTEs where two tables change), so each is
  *   atomic without a BEGIN/COMMIT round trip. No group commit here: the pool already runs
  *   writes in parallel, and PostgreSQL flushes concurrent commits together itself.
@@ -12,7 +13,7 @@ import type pg from 'pg';
 import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { postgresActivity } from './activity-postgres.js';
-import { postgresApprovals } from './approvals-postgres.js';
+import { type PostgresIo, postgresApprovals } from './approvals-postgres.js';
 import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
 import { consoleReads } from './console-reads.js';
 import { postgresExportCursor } from './export-cursor-postgres.js';
@@ -30,8 +31,9 @@ import {
   rowsFor,
   rowValues,
 } from './rows.js';
+import { postgresRuns } from './runs-postgres.js';
 import { postgresSessions } from './sessions-postgres.js';
-import type { AuditEntry, LeaseRecord, RunState, Store, StoreOptions } from './types.js';
+import type { AuditEntry, LeaseRecord, Store, StoreOptions } from './types.js';
 
 export { describe } from './postgres-pool.js';
 
@@ -92,18 +94,15 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
                        SELECT $3, $1, $2
                        WHERE NOT EXISTS (SELECT 1 FROM ${t('used_jtis')} WHERE issuer = '' AND jti = $1)
                        ON CONFLICT (issuer, jti) DO NOTHING RETURNING jti`;
-  /** `completed` and `first_lease_at` of the attempt ($n+1, $n+2, $n+3) and role ($n+4). */
-  const runStateColumns = (n: number) =>
-    `EXISTS (SELECT 1 FROM ${t('completed_runs')}
-              WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}) AS completed,
-     (SELECT min(created_at) FROM ${t('leases')}
-       WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
-         AND role = $${n + 4}) AS first_lease_at`;
-  const runStateOf = (row: { completed: boolean; first_lease_at: Date | null }): RunState => ({
-    completed: row.completed,
-    ...(row.first_lease_at ? { firstLeaseAt: row.first_lease_at } : {}),
-  });
 
+  const io: PostgresIo = {
+    t,
+    query,
+    auditColumns: AUDIT_COLUMNS,
+    auditValues,
+    leaseColumns: LEASE_COLUMNS,
+    leaseValues,
+  };
   const consumeJti = async (jti: string, expiresAt: Date, issuer = '') => {
     const { rowCount } = await query('record the token id', {
       name: 'jitkey_consume_jti',
@@ -142,21 +141,6 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
   return {
     kind: 'postgres',
     consumeJti,
-    async spendToken({ jti, expiresAt, issuer }, run) {
-      if (!run) return { fresh: await consumeJti(jti, expiresAt, issuer) };
-      // One statement: the insert and the reads share a snapshot; the reads see no jti row.
-      const { rows } = await query<{ fresh: boolean; completed: boolean; first_lease_at: Date | null }>(
-        'record the token id',
-        {
-          name: 'jitkey_spend_token',
-          text: `WITH spent AS (${insertJti})
-                 SELECT EXISTS (SELECT 1 FROM spent) AS fresh, ${runStateColumns(3)}`,
-          values: [jti, expiresAt, issuer, run.key.repositoryId, run.key.runId, run.key.runAttempt, run.role],
-        },
-      );
-      const row = rows[0]!;
-      return { fresh: row.fresh, run: runStateOf(row) };
-    },
     async record(entry, lease) {
       if (!lease) {
         await query('record the request', {
@@ -176,24 +160,6 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
         values: [...auditValues(entry), ...leaseValues(lease)],
       });
     },
-    async recordGrant(entry, lease, run) {
-      const n = AUDIT_FIELDS.length + LEASE_FIELDS.length;
-      // The read sees the statement's snapshot: a completeRun committed before it started.
-      const { rows } = await query<{ completed: boolean }>('record the lease', {
-        name: 'jitkey_record_grant',
-        text: `WITH lease AS (
-                 INSERT INTO ${t('leases')} (${LEASE_COLUMNS})
-                 VALUES (${LEASE_FIELDS.map((_, i) => `$${AUDIT_FIELDS.length + 1 + i}`).join(', ')})
-               ), audited AS (
-                 ${insertAudit}
-               )
-               SELECT EXISTS (SELECT 1 FROM ${t('completed_runs')}
-                               WHERE repository_id = $${n + 1} AND run_id = $${n + 2}
-                                 AND run_attempt = $${n + 3}) AS completed`,
-        values: [...auditValues(entry), ...leaseValues(lease), run.repositoryId, run.runId, run.runAttempt],
-      });
-      return { completed: rows[0]!.completed };
-    },
     async markRevoked(id, at, entry) {
       await query('record the revocation', {
         name: 'jitkey_mark_revoked',
@@ -206,14 +172,8 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
         values: [...auditValues(entry), at, id],
       });
     },
-    ...postgresApprovals({
-      t,
-      query,
-      auditColumns: AUDIT_COLUMNS,
-      auditValues,
-      leaseColumns: LEASE_COLUMNS,
-      leaseValues,
-    }),
+    ...postgresApprovals(io),
+    ...postgresRuns({ ...io, insertAudit, insertJti, consumeJti, leaseRecord: dialect.leaseRecord }),
     ...postgresSessions({ t, query }),
     ...postgresActivity({ t, query }),
     ...postgresExportCursor({ t, query }, dialect),
@@ -237,34 +197,6 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       const { rows } = await query<never>(what, { text, values });
       return rows;
     }),
-    async runState(run, role) {
-      const { rows } = await query<{ completed: boolean; first_lease_at: Date | null }>(
-        'read the run attempt',
-        {
-          name: 'jitkey_run_state',
-          text: `SELECT ${runStateColumns(0)}`,
-          values: [run.repositoryId, run.runId, run.runAttempt, role],
-        },
-      );
-      return runStateOf(rows[0]!);
-    },
-    async completeRun(run, at, entry) {
-      const n = AUDIT_FIELDS.length;
-      const { rows } = await query<LeaseRowOf<Date>>('record the completed run', {
-        name: 'jitkey_complete_run',
-        text: `WITH done AS (
-                 INSERT INTO ${t('completed_runs')} (repository_id, run_id, run_attempt, completed_at)
-                 VALUES ($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}) ON CONFLICT DO NOTHING
-               ), audited AS (
-                 ${insertAudit}
-               )
-               SELECT ${LEASE_COLUMNS} FROM ${t('leases')}
-                WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
-                  AND revoked_at IS NULL`,
-        values: [...auditValues(entry), run.repositoryId, run.runId, run.runAttempt, at],
-      });
-      return rows.map(dialect.leaseRecord);
-    },
     /**
      * A server-side cursor in a read-only transaction: one snapshot, `AUDIT_PAGE_ROWS` rows per
      * round trip, whatever matches. Exact where a keyset would not be: `at` holds microseconds,

@@ -7,7 +7,8 @@
  * Writes go through group commit (`group-commit.ts`): one transaction per event-loop turn.
  * WAL checkpoints run on a thread of their own (`sqlite-checkpoint.ts`), not inside a commit.
  * The schema and its migrations: `sqlite-schema.ts`; the audit and lease rows, shared with
- * PostgreSQL: `rows.ts`. Times are stored as integer milliseconds since the epoch.
+ * PostgreSQL: `rows.ts`; run attempts (and what an exchange reads of its own): `runs-sqlite.ts`.
+ * Times are stored as integer milliseconds since the epoch.
  */
 import { closeSync, openSync, statSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -15,7 +16,7 @@ import Database from 'better-sqlite3';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { sqliteActivity } from './activity-sqlite.js';
-import { sqliteApprovals } from './approvals-sqlite.js';
+import { type SqliteIo, sqliteApprovals } from './approvals-sqlite.js';
 import {
   auditLimit,
   openFailure,
@@ -41,14 +42,14 @@ import {
   MS_TIMES,
   rowsFor,
 } from './rows.js';
+import { sqliteRuns } from './runs-sqlite.js';
 import { sqliteSessions } from './sessions-sqlite.js';
 import { startCheckpointer } from './sqlite-checkpoint.js';
 import { migrateSqlite } from './sqlite-schema.js';
-import type { RunKey, RunState, Store, StoreOptions } from './types.js';
+import type { Store, StoreOptions } from './types.js';
 
 type AuditRow = AuditRowOf<number>;
 type LeaseRow = LeaseRowOf<number>;
-type RunStateRow = { completed: number; first_lease_at: number | null };
 
 const dialect = rowsFor({
   times: MS_TIMES,
@@ -117,21 +118,6 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     'UPDATE leases SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?',
   );
   const selectLease = db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?');
-  const selectRunState = db.prepare<[string, string, string, string, string, string, string], RunStateRow>(
-    `SELECT EXISTS (SELECT 1 FROM completed_runs WHERE repository_id = ? AND run_id = ? AND run_attempt = ?) AS completed,
-            (SELECT min(created_at) FROM leases
-              WHERE repository_id = ? AND run_id = ? AND run_attempt = ? AND role = ?) AS first_lease_at`,
-  );
-  const selectCompleted = db.prepare<[string, string, string], { completed: number }>(
-    `SELECT EXISTS (SELECT 1 FROM completed_runs WHERE repository_id = ? AND run_id = ? AND run_attempt = ?) AS completed`,
-  );
-  const insertCompletedRun = db.prepare<[string, string, string, number]>(
-    `INSERT INTO completed_runs (repository_id, run_id, run_attempt, completed_at) VALUES (?, ?, ?, ?)
-     ON CONFLICT DO NOTHING`,
-  );
-  const selectRunLeases = db.prepare<[string, string, string], LeaseRow>(
-    `SELECT * FROM leases WHERE repository_id = ? AND run_id = ? AND run_attempt = ? AND revoked_at IS NULL`,
-  );
   // Bounded deletes: a purge takes the write lock for one chunk at a time, between request batches.
   const purges = new Map<string, Database.Statement<[number, number]>>(
     Object.values(PURGE_TARGETS).map((target: PurgeTarget) => {
@@ -192,6 +178,19 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     }
   };
 
+  const io: SqliteIo = {
+    write,
+    read,
+    audit: (entry) => {
+      const row = dialect.auditRow(entry);
+      return () => insertAudit.run(row);
+    },
+    lease: (lease) => {
+      const row = dialect.leaseRow(lease);
+      return () => insertLease.run(row);
+    },
+  };
+
   /** Deletes in chunks, yielding to the event loop between them so requests keep flowing. */
   const purger = startPurge(settings, log, async (target, cutoff) => {
     const statement = purges.get(target.table)!;
@@ -209,29 +208,12 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     }
   });
 
-  const runStateNow = (run: RunKey, role: string): RunState => {
-    const { repositoryId: r, runId: i, runAttempt: a } = run;
-    const row = selectRunState.get(r, i, a, r, i, a, role)!;
-    return {
-      completed: row.completed === 1,
-      ...(row.first_lease_at !== null ? { firstLeaseAt: new Date(row.first_lease_at) } : {}),
-    };
-  };
-
   return {
     kind: 'sqlite',
     consumeJti: (jti, expiresAt, issuer = '') =>
       write(() => {
         const until = dialect.times.encode(expiresAt, 'expiresAt');
         return () => insertJti.run({ issuer, jti, until }).changes === 1;
-      }),
-    spendToken: ({ jti, expiresAt, issuer }, run) =>
-      write(() => {
-        const until = dialect.times.encode(expiresAt, 'expiresAt');
-        return () => {
-          const fresh = insertJti.run({ issuer, jti, until }).changes === 1;
-          return run ? { fresh, run: runStateNow(run.key, run.role) } : { fresh };
-        };
       }),
     record: (entry, lease) =>
       write(() => {
@@ -240,17 +222,6 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
         return () => {
           if (leased) insertLease.run(leased);
           insertAudit.run(audit);
-        };
-      }),
-    recordGrant: (entry, lease, run) =>
-      write(() => {
-        const audit = dialect.auditRow(entry);
-        const leased = dialect.leaseRow(lease);
-        return () => {
-          insertLease.run(leased);
-          insertAudit.run(audit);
-          const row = selectCompleted.get(run.repositoryId, run.runId, run.runAttempt)!;
-          return { completed: row.completed === 1 };
         };
       }),
     markRevoked: (id, at, entry) =>
@@ -262,16 +233,12 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
           insertAudit.run(audit);
         };
       }),
-    ...sqliteApprovals(db, {
-      write,
-      read,
-      audit: (entry) => {
-        const row = dialect.auditRow(entry);
-        return () => insertAudit.run(row);
-      },
-      lease: (lease) => {
-        const row = dialect.leaseRow(lease);
-        return () => insertLease.run(row);
+    ...sqliteApprovals(db, io),
+    ...sqliteRuns(db, dialect, {
+      ...io,
+      spend: ({ jti, expiresAt, issuer }) => {
+        const until = dialect.times.encode(expiresAt, 'expiresAt');
+        return () => insertJti.run({ issuer, jti, until }).changes === 1;
       },
     }),
     ...sqliteSessions(db, { write, read }),
@@ -288,17 +255,6 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
         return auditStatement(sql)
           .all(...params)
           .map(dialect.auditEntry);
-      }),
-    runState: (run, role) => read('read the run attempt', () => runStateNow(run, role)),
-    completeRun: (run, at, entry) =>
-      write(() => {
-        const audit = dialect.auditRow(entry);
-        const when = dialect.times.encode(at, 'at');
-        return () => {
-          insertCompletedRun.run(run.repositoryId, run.runId, run.runAttempt, when);
-          insertAudit.run(audit);
-          return selectRunLeases.all(run.repositoryId, run.runId, run.runAttempt).map(dialect.leaseRecord);
-        };
       }),
     /**
      * Keyset pages rather than one `.iterate()`: an open iterator makes the connection refuse

@@ -1,0 +1,103 @@
+/**
+ * Run attempts on PostgreSQL (SPEC section 5): what an exchange reads of its attempt with its jti
+ * and with its lease, each in the one statement of that write (data-modifying CTEs), and
+ * `completeRun`. So a granted exchange makes two round trips: `spendToken`, `recordGrant`.
+ *
+ * A statement's reads see its snapshot: `recordGrant` sees a `completeRun` committed before it
+ * started. One that overlaps it can be missed by both, as one overlapping a commit-then-read
+ * would be; nothing serialises the two on PostgreSQL.
+ */
+import type { PostgresIo } from './approvals-postgres.js';
+import { AUDIT_FIELDS, LEASE_COLUMNS, LEASE_FIELDS, type LeaseRowOf } from './rows.js';
+import type { LeaseRecord, RunState, Store } from './types.js';
+
+export type RunMethods = Pick<Store, 'runState' | 'spendToken' | 'recordGrant' | 'completeRun'>;
+
+type RunStateRow = { completed: boolean; first_lease_at: Date | null };
+
+export function postgresRuns(
+  io: PostgresIo & {
+    /** The audit row's INSERT, its values $1…$AUDIT_FIELDS.length. */
+    insertAudit: string;
+    /** The jti's INSERT … RETURNING (jti $1, expiry $2, issuer $3). */
+    insertJti: string;
+    consumeJti: Store['consumeJti'];
+    leaseRecord(row: LeaseRowOf<Date>): LeaseRecord;
+  },
+): RunMethods {
+  const { t, query, insertAudit } = io;
+  /** `completed` and `first_lease_at` of the attempt ($n+1, $n+2, $n+3) and role ($n+4). */
+  const runStateColumns = (n: number) =>
+    `EXISTS (SELECT 1 FROM ${t('completed_runs')}
+              WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}) AS completed,
+     (SELECT min(created_at) FROM ${t('leases')}
+       WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
+         AND role = $${n + 4}) AS first_lease_at`;
+  const runStateOf = (row: RunStateRow): RunState => ({
+    completed: row.completed,
+    ...(row.first_lease_at ? { firstLeaseAt: row.first_lease_at } : {}),
+  });
+
+  return {
+    async spendToken({ jti, expiresAt, issuer }, run) {
+      if (!run) return { fresh: await io.consumeJti(jti, expiresAt, issuer) };
+      // The insert and the reads share a snapshot; the reads look at no jti row.
+      const { rows } = await query<RunStateRow & { fresh: boolean }>('record the token id', {
+        name: 'jitkey_spend_token',
+        text: `WITH spent AS (${io.insertJti})
+               SELECT EXISTS (SELECT 1 FROM spent) AS fresh, ${runStateColumns(3)}`,
+        values: [jti, expiresAt, issuer, run.key.repositoryId, run.key.runId, run.key.runAttempt, run.role],
+      });
+      const row = rows[0]!;
+      return { fresh: row.fresh, run: runStateOf(row) };
+    },
+    async recordGrant(entry, lease, run) {
+      const n = AUDIT_FIELDS.length + LEASE_FIELDS.length;
+      const { rows } = await query<{ completed: boolean }>('record the lease', {
+        name: 'jitkey_record_grant',
+        text: `WITH lease AS (
+                 INSERT INTO ${t('leases')} (${LEASE_COLUMNS})
+                 VALUES (${LEASE_FIELDS.map((_, i) => `$${AUDIT_FIELDS.length + 1 + i}`).join(', ')})
+               ), audited AS (
+                 ${insertAudit}
+               )
+               SELECT EXISTS (SELECT 1 FROM ${t('completed_runs')}
+                               WHERE repository_id = $${n + 1} AND run_id = $${n + 2}
+                                 AND run_attempt = $${n + 3}) AS completed`,
+        values: [
+          ...io.auditValues(entry),
+          ...io.leaseValues(lease),
+          run.repositoryId,
+          run.runId,
+          run.runAttempt,
+        ],
+      });
+      return { completed: rows[0]!.completed };
+    },
+    async runState(run, role) {
+      const { rows } = await query<RunStateRow>('read the run attempt', {
+        name: 'jitkey_run_state',
+        text: `SELECT ${runStateColumns(0)}`,
+        values: [run.repositoryId, run.runId, run.runAttempt, role],
+      });
+      return runStateOf(rows[0]!);
+    },
+    async completeRun(run, at, entry) {
+      const n = AUDIT_FIELDS.length;
+      const { rows } = await query<LeaseRowOf<Date>>('record the completed run', {
+        name: 'jitkey_complete_run',
+        text: `WITH done AS (
+                 INSERT INTO ${t('completed_runs')} (repository_id, run_id, run_attempt, completed_at)
+                 VALUES ($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}) ON CONFLICT DO NOTHING
+               ), audited AS (
+                 ${insertAudit}
+               )
+               SELECT ${LEASE_COLUMNS} FROM ${t('leases')}
+                WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
+                  AND revoked_at IS NULL`,
+        values: [...io.auditValues(entry), run.repositoryId, run.runId, run.runAttempt, at],
+      });
+      return rows.map(io.leaseRecord);
+    },
+  };
+}
