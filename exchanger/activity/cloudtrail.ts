@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import { checkUrl } from '../net/url-rule.js';
 import type { ActivityEvent, ActivityKey } from '../store/types.js';
 import type { RateBudget } from './budget.js';
+import { eventText as text } from './event-text.js';
 
 /** The events made with one key between `start` and `end`. */
 export type ActivityLookup = (
@@ -161,17 +162,20 @@ function eventOf(e: TrailEvent, region: string): Omit<ActivityEvent, 'leaseId' |
   } catch {
     // a record that does not parse still has its summary fields
   }
+  const errorCode = text(record.errorCode);
   return {
-    eventId: e.EventId ?? `${e.EventTime?.toISOString()}/${e.EventName}`,
+    eventId: text(e.EventId) ?? `${e.EventTime?.toISOString()}/${text(e.EventName)}`,
     at: e.EventTime ?? new Date(0),
-    name: e.EventName ?? '',
-    source: e.EventSource ?? '',
-    region: typeof record.awsRegion === 'string' ? record.awsRegion : region,
-    resources: (e.Resources ?? []).map((r) => ({
-      ...(r.ResourceType ? { type: r.ResourceType } : {}),
-      ...(r.ResourceName ? { name: r.ResourceName } : {}),
-    })),
-    ...(typeof record.errorCode === 'string' ? { errorCode: record.errorCode } : {}),
+    name: text(e.EventName) ?? '',
+    source: text(e.EventSource) ?? '',
+    region: text(record.awsRegion) ?? region,
+    // A resource's name is often the caller's to choose: cleaned and cut as every upstream's text.
+    resources: (e.Resources ?? []).map((r) => {
+      const type = text(r.ResourceType);
+      const name = text(r.ResourceName);
+      return { ...(type ? { type } : {}), ...(name ? { name } : {}) };
+    }),
+    ...(errorCode ? { errorCode } : {}),
     ...(e.ReadOnly === 'true' || e.ReadOnly === 'false' ? { readOnly: e.ReadOnly === 'true' } : {}),
   };
 }

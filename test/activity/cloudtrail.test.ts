@@ -1,7 +1,8 @@
 /**
  * The CloudTrail lookup against the CloudTrail stand-in, in process: it reads every page of a
  * key's events, and stops at its page limit handing over what it read (`ActivityTruncated`), so
- * a key used a hundred thousand times cannot hold its account and region's queue.
+ * a key used a hundred thousand times cannot hold its account and region's queue; a resource's
+ * name, often the caller's to choose, is kept cleaned and cut like every upstream's text.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rateBudget } from '../../exchanger/activity/budget.js';
@@ -51,6 +52,24 @@ it("reads every page of the key's events", async () => {
   const found = await l(key, { start: T0, end: new Date() });
   l.close();
   expect(found).toHaveLength(7);
+});
+
+it("keeps a resource's name as every upstream's text: controls replaced, cut to 200", async () => {
+  const other = { ...key, keyId: 'ASIAKEYNAMED' };
+  trail.record({
+    accessKeyId: other.keyId,
+    eventName: 'PutParameter',
+    eventSource: 'ssm.amazonaws.com',
+    at: new Date(T0.getTime() + 1000),
+    resources: [{ type: 'AWS::SSM::Parameter', name: `/app/\u001b[2J${'x'.repeat(400)}` }],
+  });
+  const l = lookup();
+  const [found] = await l(other, { start: T0, end: new Date() });
+  l.close();
+  const name = found!.resources[0]!.name!;
+  expect(name.startsWith('/app/ [2Jxxx')).toBe(true);
+  expect(name).toHaveLength(200);
+  expect(name.endsWith('…')).toBe(true);
 });
 
 it('stops at its page limit and hands over the pages it read, newest first', async () => {
