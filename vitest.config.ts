@@ -30,6 +30,9 @@ export default defineConfig(({ mode }) => ({
     // give up, naming what it waited for, before the runner's timeout does.
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // `expect.poll` gives up after 1 s by default: a background write or a webhook's delivery can
+    // take longer than that on a loaded machine. 20 s, as the tests that set it say.
+    expect: { poll: { timeout: 20_000 } },
     pool: 'forks',
     // Vitest's default is one worker per CPU but one, so a 2-CPU machine ran the files one after
     // another; most of a file's time is spent waiting on processes and sockets, not computing.
