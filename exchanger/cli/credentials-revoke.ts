@@ -3,7 +3,7 @@
  * `jitkey credentials revoke --lease-file F` reads at the job's end: it revokes the lease, then
  * deletes the files the exchange wrote (they hold credentials) and the lease file itself.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { clean } from '../text/clean.js';
 import { parse, UsageError } from './args.js';
 import type { CredentialsDeps } from './credentials.js';
@@ -37,11 +37,34 @@ export function leaseFileText(url: string, lease: Lease, files: string[]): strin
   return `${JSON.stringify(file)}\n`;
 }
 
+/**
+ * The lease file's text, only when this user wrote it (0600, its own): the path is predictable
+ * (`/tmp/jitkey-$CI_JOB_ID`), and a file another user left there would name a URL to send to
+ * and files for this user to delete.
+ */
+function readOwnFile(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const st = fstatSync(fd);
+    const uid = process.getuid?.();
+    if (!st.isFile() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+      throw new UsageError(
+        `--lease-file ${path} is not a lease file jitkey credentials wrote for this user (it writes them 0600, its own); ` +
+          'nothing was revoked or deleted',
+      );
+    }
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function readLeaseFile(path: string): LeaseFile {
   let parsed: Partial<LeaseFile>;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LeaseFile>;
+    parsed = JSON.parse(readOwnFile(path)) as Partial<LeaseFile>;
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(
       code === 'ENOENT'

@@ -303,6 +303,28 @@ describe('what a job is told when it fails', () => {
     job.assertNoSecret(t, [run]);
   });
 
+  it.each([
+    { name: 'bin/jitkey.js credentials', bundle: false },
+    { name: 'the single-file bundle', bundle: true },
+  ])(
+    '$name revoke refuses a lease file another user could have left, deleting nothing it names',
+    async ({ bundle }) => {
+      const job = ciJob({ bundle });
+      const victim = job.path('keep-me');
+      writeFileSync(victim, 'x');
+      const planted = job.path('lease');
+      const lease = { url: 'http://127.0.0.1:9', lease_id: 'lease_x', revoke_token: 'r', files: [victim] };
+      writeFileSync(planted, JSON.stringify(lease), { mode: 0o644 });
+      const run = await job.client(['revoke', '--lease-file', planted]);
+      expect([run.code, run.stderr]).toEqual([
+        2,
+        `jitkey credentials: --lease-file ${planted} is not a lease file jitkey credentials wrote for this user (it writes them 0600, its own); nothing was revoked or deleted\n`,
+      ]);
+      expect(readFileSync(victim, 'utf8')).toBe('x');
+      expect(readFileSync(planted, 'utf8')).toContain('lease_x');
+    },
+  );
+
   it('a token used twice is refused the second time, saying each exchange needs its own', async () => {
     const job = ciJob();
     const token = mint();
