@@ -55,13 +55,16 @@ export function leaseUrl(publicUrl: string, leaseId: string): string {
 /** The same as a Slack Block Kit message, every value escaped for mrkdwn. */
 export function forbiddenSlackMessage(flag: ForbiddenFlag, publicUrl?: string): Record<string, unknown> {
   const p = forbiddenPayload(flag, publicUrl);
+  // Verbatim: an action or repository spelled upstream (a Kubernetes resource is the client's to
+  // spell) is not made into a link, a channel name or a mention by Slack's automatic parsing.
   const field = (label: string, value: string | undefined) => ({
     type: 'mrkdwn',
     text: `*${label}*\n${value ? escapeMrkdwn(value) : '—'}`,
+    verbatim: true,
   });
   const title = `Forbidden action: ${p.action} by a lease of role ${p.role}`;
   const blocks: Record<string, unknown>[] = [
-    { type: 'section', text: { type: 'mrkdwn', text: `*${escapeMrkdwn(title)}*` } },
+    { type: 'section', text: { type: 'mrkdwn', text: `*${escapeMrkdwn(title)}*`, verbatim: true } },
     {
       type: 'section',
       fields: [

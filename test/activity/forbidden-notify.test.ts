@@ -170,6 +170,7 @@ describe('a forbidden action on the notify channel', () => {
     expect(message.blocks[1]!.fields).toContainEqual({
       type: 'mrkdwn',
       text: '*Repository*\nacme/&lt;web&gt;',
+      verbatim: true,
     });
     expect(JSON.stringify(message)).toContain('https://jitkey.acme.example/console/leases/lease-slacked');
     expect(JSON.stringify(log.lines)).not.toContain('secret');
