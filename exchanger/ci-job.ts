@@ -196,13 +196,27 @@ const SAME_JOB: Record<IssuerKind, readonly string[]> = {
 export function endedRun(run: { repositoryId: string; runId: string; runAttempt: string }): {
   what: string;
   why: string;
+  /** What gets credentials again: a retried GitLab or Buildkite job stays in its finished run. */
+  again: string;
 } {
   if (run.repositoryId.startsWith('gitlab:')) {
-    return { what: `GitLab pipeline ${run.runId}`, why: 'its pipeline webhook said it finished' };
+    return {
+      what: `GitLab pipeline ${run.runId}`,
+      why: 'its pipeline webhook said it finished',
+      again: 'run a new pipeline (a job retried in this one stays in it)',
+    };
   }
   if (run.repositoryId.startsWith('buildkite:')) {
     const pipeline = run.repositoryId.slice('buildkite:'.length);
-    return { what: `Buildkite build ${pipeline} #${run.runId}`, why: 'its webhook said it finished' };
+    return {
+      what: `Buildkite build ${pipeline} #${run.runId}`,
+      why: 'its webhook said it finished',
+      again: 'start a new build (a job retried in this one stays in it)',
+    };
   }
-  return { what: `run ${run.runId} attempt ${run.runAttempt}`, why: 'GitHub sent workflow_run completed' };
+  return {
+    what: `run ${run.runId} attempt ${run.runAttempt}`,
+    why: 'GitHub sent workflow_run completed',
+    again: 're-run the job for a new attempt',
+  };
 }

@@ -209,10 +209,11 @@ async function endIfRunCompleted(
       ? failure
       : unavailable('the store could not read the run attempt', failure);
   }
+  const ended = endedRun(run);
   throw new JitkeyError(
     'run_completed',
-    `${endedRun(run).what} completed (${endedRun(run).why}) while these ` +
-      'credentials were being minted: they were revoked and not handed out; re-run the job for a new attempt',
+    `${ended.what} completed (${ended.why}) while these credentials were being minted: ` +
+      `they were revoked and not handed out; ${ended.again}`,
   );
 }
 

@@ -47,10 +47,10 @@ export function runLimit(
   now: Date,
 ): RunLimit {
   if (state.completed) {
+    const ended = endedRun(run);
     throw new JitkeyError(
       'run_completed',
-      `${endedRun(run).what} has completed (${endedRun(run).why}): ` +
-        'its tokens get no more credentials; re-run the job for a new attempt',
+      `${ended.what} has completed (${ended.why}): its tokens get no more credentials; ${ended.again}`,
     );
   }
   if (!state.firstLeaseAt) return { durationSeconds };

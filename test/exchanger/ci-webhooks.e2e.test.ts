@@ -97,7 +97,7 @@ describe('GitLab pipeline webhook', () => {
     const later = await exchange(ci.gitlab.mint(), 'gitlab-deploy');
     expect([later.status, later.body.message]).toEqual([
       403,
-      'GitLab pipeline 574 has completed (its pipeline webhook said it finished): its tokens get no more credentials; re-run the job for a new attempt',
+      'GitLab pipeline 574 has completed (its pipeline webhook said it finished): its tokens get no more credentials; run a new pipeline (a job retried in this one stays in it)',
     ]);
     // The same project and pipeline ids on the second instance are another pipeline.
     expect((await exchange(ci.gitlab2.mint(), 'gitlab2-deploy')).status).toBe(200);
