@@ -1,0 +1,112 @@
+/**
+ * The policy a `jitkey serve` process holds, with its verifier, and its reloads. A reload comes
+ * in two steps, so a cluster's primary can put a policy in force in every worker or in none:
+ * everything that can refuse it (parsing, the issuers' URLs, a role the providers cannot serve)
+ * runs in `stage`; `commit` only swaps. One process reloads both steps at once (`reload`, on
+ * SIGHUP): an invalid policy is refused and the one in force stays.
+ */
+import { warnApprovalsUnconfigured } from '../approvals/service.js';
+import type { GithubApp } from '../github/app.js';
+import type { Logger } from '../log.js';
+import type { PolicySnapshot } from '../policy/snapshot.js';
+import type { Policy } from '../policy/types.js';
+import type { Providers } from '../providers/types.js';
+import type { Metrics } from '../server/metrics.js';
+import type { ReadyTokenVerifier } from '../token/types.js';
+import { createVerifier } from '../token/verify-token.js';
+import { type Loaded, loadAside } from './policy-aside.js';
+import { checkProviderRoles } from './providers-from-env.js';
+
+export interface LivePolicy {
+  policy(): Policy;
+  verifier(): ReadyTokenVerifier;
+  digest(): string;
+  stage(snapshot?: PolicySnapshot): Promise<{ roles: number; digest: string }>;
+  commit(): void;
+  abort(): void;
+  reload(): Promise<void>;
+}
+
+export function livePolicy(
+  first: Loaded,
+  o: {
+    path: string;
+    env: NodeJS.ProcessEnv;
+    log: Logger;
+    providers: Providers;
+    github: GithubApp | undefined;
+    metrics: Pick<Metrics, 'policyInfo' | 'reloads'>;
+  },
+): LivePolicy {
+  const { log, providers, github, metrics } = o;
+  const jwksCooldownMs = o.env.JITKEY_JWKS_COOLDOWN_MS ? Number(o.env.JITKEY_JWKS_COOLDOWN_MS) : undefined;
+  const makeVerifier = (p: Policy) =>
+    createVerifier({ issuers: p.issuers, log, ...(jwksCooldownMs !== undefined ? { jwksCooldownMs } : {}) });
+  /** `jitkey_policy_info{digest}`: which policy this process holds. */
+  const show = (p: Policy, d: string) => {
+    metrics.policyInfo.reset();
+    metrics.policyInfo.set({ digest: d }, 1);
+    warnUnconfigured(p, providers, log);
+    warnApprovalsUnconfigured(p, github, log);
+  };
+  // A role the exchanger's own configuration cannot serve (a Kubernetes server no context names)
+  // stops the start, as it refuses a reload.
+  checkProviderRoles(first.policy, providers);
+  let policy = first.policy;
+  let digest = first.digest;
+  let verifier = makeVerifier(policy);
+  show(policy, digest);
+
+  let staged: { policy: Policy; verifier: ReadyTokenVerifier; digest: string } | undefined;
+  const live: LivePolicy = {
+    policy: () => policy,
+    verifier: () => verifier,
+    digest: () => digest,
+    async stage(snapshot) {
+      staged = undefined;
+      const next = await loadAside(snapshot ? { snapshot } : { path: o.path });
+      checkProviderRoles(next.policy, providers);
+      const nextVerifier =
+        JSON.stringify(next.policy.issuers) !== JSON.stringify(policy.issuers)
+          ? makeVerifier(next.policy)
+          : verifier;
+      staged = { policy: next.policy, verifier: nextVerifier, digest: next.digest };
+      return { roles: next.roles, digest: next.digest };
+    },
+    commit() {
+      if (!staged) return;
+      ({ policy, verifier, digest } = staged);
+      staged = undefined;
+      show(policy, digest);
+    },
+    abort() {
+      staged = undefined;
+    },
+    async reload() {
+      try {
+        const { roles } = await live.stage();
+        live.commit();
+        metrics.reloads.inc({ outcome: 'ok' });
+        log.info('policy reloaded', { policy: o.path, roles, digest });
+      } catch (err) {
+        metrics.reloads.inc({ outcome: 'invalid' });
+        log.error('policy reload refused; the previous policy stays in force', {
+          policy: o.path,
+          problems: String(err),
+        });
+      }
+    },
+  };
+  return live;
+}
+
+function warnUnconfigured(policy: Policy, providers: Record<string, unknown>, log: Logger): void {
+  for (const role of policy.roles.values()) {
+    if (!providers[role.provider]) {
+      log.warn('a role uses a provider this exchanger has no configuration for; its exchanges will fail', {
+        role: role.name,
+        provider: role.provider,
+      });
+    }
+  }
+}
