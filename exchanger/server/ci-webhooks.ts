@@ -154,6 +154,15 @@ export function buildkiteWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
   };
 }
 
+function isIssuerUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && !text.endsWith('/') && !u.search && !u.hash;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * `JITKEY_GITLAB_WEBHOOK_TOKENS_FILE` / `JITKEY_BUILDKITE_WEBHOOK_TOKENS_FILE`: one sender a
  * line, `<GitLab issuer url | Buildkite organization slug> <token>`, and for GitLab (`projects`
@@ -177,6 +186,16 @@ export function parseSenders(
     const scoped = scope === undefined || (options.projects && ids?.every((p) => /^\d{1,20}$/.test(p)));
     if (!names || !token || !scoped || extra !== undefined || token.length < 16) {
       throw new Error(`${file}:${i + 1}: write ${form} (a token of 16 characters or more)`);
+    }
+    // The run keys hold the token's own `iss` or slug byte for byte: a name written otherwise
+    // (`https://gitlab.com/`, `Acme-Inc`) would match no run, and no webhook would end one.
+    const named = options.projects ? isIssuerUrl(names) : /^[a-z0-9][a-z0-9-]{0,99}$/.test(names);
+    if (!named) {
+      throw new Error(
+        options.projects
+          ? `${file}:${i + 1}: '${names}' is not a GitLab issuer url as its tokens' iss writes it (https://host, no trailing /)`
+          : `${file}:${i + 1}: '${names}' is not a Buildkite organization slug (lowercase letters, digits and -)`,
+      );
     }
     out.push({ names, token, ...(ids ? { projects: new Set(ids) } : {}) });
   });

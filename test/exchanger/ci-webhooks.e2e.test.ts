@@ -110,6 +110,18 @@ describe('GitLab pipeline webhook', () => {
 });
 
 describe('webhook token files', () => {
+  it('name an instance or organization as its tokens write it, or stop the start', () => {
+    const token = '0123456789abcdef';
+    expect(() => parseSenders(`https://gitlab.com/ ${token}`, 'f', { projects: true })).toThrow(
+      "f:1: 'https://gitlab.com/' is not a GitLab issuer url as its tokens' iss writes it (https://host, no trailing /)",
+    );
+    expect(() => parseSenders(`Acme-Inc ${token}`, 'f')).toThrow(
+      "f:1: 'Acme-Inc' is not a Buildkite organization slug (lowercase letters, digits and -)",
+    );
+    expect(parseSenders(`https://gitlab.com ${token}`, 'f', { projects: true })).toHaveLength(1);
+    expect(parseSenders(`acme-inc ${token}`, 'f')).toHaveLength(1);
+  });
+
   it('take projects= on a GitLab line only, and only numeric ids', () => {
     const line = 'https://gitlab.example 0123456789abcdef projects=20,21';
     expect([...(parseSenders(line, 'f', { projects: true })[0]?.projects ?? [])]).toEqual(['20', '21']);
