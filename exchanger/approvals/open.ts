@@ -30,6 +30,33 @@ export const MAX_PENDING_PER_RUN = 50;
 /** Pending requests an approver's listing reads at most (`read.ts`). */
 export const PENDING_SCAN_LIMIT = 10_000;
 
+const capReached = () =>
+  new JitkeyError(
+    'rate_limited',
+    `this run attempt already has ${MAX_PENDING_PER_RUN} requests waiting for approval (at most ${MAX_PENDING_PER_RUN}): wait for them to be decided or expire`,
+    { retryAfter: 60 },
+  );
+
+/**
+ * The same cap for another CI system's job: the store indexes runs by GitHub's claims only, so
+ * the pending requests (at most PENDING_SCAN_LIMIT, newest first) are matched here by the job's
+ * own same-run claims (`ci-job.ts`); a Buildkite job mints tokens at will, and without a cap one
+ * job could bury every approver's queue.
+ */
+async function checkJobCap(store: ApprovalContext['store'], claims: Claims): Promise<void> {
+  const names = sameJobClaims(claims);
+  const kind = jobKind(claims);
+  const pending = await store.listApprovalRequests({
+    statuses: ['pending'],
+    newestFirst: true,
+    limit: PENDING_SCAN_LIMIT,
+  });
+  const same = pending.filter(
+    (r) => jobKind(r.claims) === kind && names.every((n) => r.claims[n] === claimText(claims, n)),
+  );
+  if (same.length >= MAX_PENDING_PER_RUN) throw capReached();
+}
+
 async function checkRunCap(store: ApprovalContext['store'], claims: Claims): Promise<void> {
   const [repositoryId, runId, runAttempt] = SAME_RUN_CLAIMS.map((name) => String(ownClaim(claims, name)));
   const sameRun = await store.listApprovalRequests({
@@ -37,13 +64,7 @@ async function checkRunCap(store: ApprovalContext['store'], claims: Claims): Pro
     run: { repositoryId: repositoryId!, runId: runId!, runAttempt: runAttempt! },
     limit: MAX_PENDING_PER_RUN,
   });
-  if (sameRun.length >= MAX_PENDING_PER_RUN) {
-    throw new JitkeyError(
-      'rate_limited',
-      `this run attempt already has ${MAX_PENDING_PER_RUN} requests waiting for approval (at most ${MAX_PENDING_PER_RUN}): wait for them to be decided or expire`,
-      { retryAfter: 60 },
-    );
-  }
+  if (sameRun.length >= MAX_PENDING_PER_RUN) throw capReached();
 }
 
 export function newPollToken(): string {
@@ -66,8 +87,9 @@ export async function openRequest(
       `role '${role.name}' needs a human approval, which is tied to the job's run: the token lacks ${missing.join(', ')}`,
     );
   }
-  // The store counts a run's requests by GitHub's run claims; other systems' runs are not capped.
+  // The store counts a run's requests by GitHub's run claims; other systems' runs are matched here.
   if (jobKind(claims) === 'github') await checkRunCap(store, claims);
+  else await checkJobCap(store, claims);
   const now = deps.now();
   const pollToken = newPollToken();
   const actorId = ownClaim(claims, 'actor_id');

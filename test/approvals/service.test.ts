@@ -138,7 +138,7 @@ async function makeWorld(options: { github?: boolean } = {}): Promise<World> {
         return {
           claims,
           jti: String(claims.jti),
-          issuer: ISSUER,
+          issuer: typeof claims.iss === 'string' ? claims.iss : ISSUER,
           expiresAt: new Date(T0.getTime() + 86_400_000),
         };
       },
@@ -591,6 +591,38 @@ describe('a flood of other requests (issue 16, item 9: filtered in the query)', 
     await flood();
     for (let i = 0; i < MAX_PENDING_PER_RUN; i++) await ask();
     await expect(ask()).rejects.toMatchObject({ code: 'rate_limited', status: 429 });
+  });
+
+  it('caps a Buildkite build at 50 too (its tokens are minted at will), and not the next build', async () => {
+    const BK = 'https://agent.buildkite.com';
+    world.setPolicy(`version: 1
+issuers:
+  - { url: ${ISSUER}, audience: jitkey }
+  - { url: ${BK}, audience: jitkey, kind: buildkite }
+defaults: { duration: 15m, max_duration: 1h }
+roles:
+  db-admin:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/db-admin" }
+    issuers: [${BK}]
+    approval: { approvers: [alice], timeout: 30m }
+    allow:
+      - { organization_id: "0184990a-477b-4fa8-9968-496074483a77" }
+`);
+    const build = (number: number) => ({
+      iss: BK,
+      organization_slug: 'acme-inc',
+      organization_id: '0184990a-477b-4fa8-9968-496074483a77',
+      pipeline_slug: 'deploy',
+      build_number: number,
+    });
+    for (let i = 0; i < MAX_PENDING_PER_RUN; i++) await ask({}, build(12));
+    await expect(ask({}, build(12))).rejects.toMatchObject({
+      code: 'rate_limited',
+      status: 429,
+      message: expect.stringContaining(`already has ${MAX_PENDING_PER_RUN} requests waiting for approval`),
+    });
+    expect((await ask({}, build(13))).status).toBe('pending');
   });
 });
 
