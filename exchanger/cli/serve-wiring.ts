@@ -72,39 +72,7 @@ export function wireServer(p: ServeParts) {
   // GitHub's deployment gate: its decisions are the approvals' (`gate/`).
   const gate = gateFromEnv(env, approvalDeps);
   const approvals = gate ? gate.wrap(createApprovals(approvalDeps)) : createApprovals(approvalDeps);
-  const approverCall = link?.approverCall ?? callerBudget({ now: () => new Date() });
-  const leaseRoutes = activityRoute({ store, policy, github, spend: approverCall });
-  const approvalApi = approvalRoutes(approvals, log, () => new Date(), approverCall);
-  // Slack's Approve / Deny buttons, when JITKEY_SLACK_SIGNING_SECRET is set (`slack-from-env.ts`).
-  const slack = slackFromEnv(env, {
-    approvals,
-    store,
-    policy,
-    log,
-    now: () => new Date(),
-    publicUrl: approvalDeps.publicUrl,
-  });
-  warnSlackUnconfigured(policy(), slack !== undefined, log);
-  const apiRoutes: typeof approvalApi = async (req, res, id) =>
-    (await slack?.(req, res, id)) || (await leaseRoutes(req, res, id)) || approvalApi(req, res, id);
-  const consoleRoutes =
-    flags.consoleConfig && github
-      ? createConsole({
-          config: flags.consoleConfig,
-          approvals,
-          store,
-          github,
-          policy,
-          log,
-          now: () => new Date(),
-          ...(link ? { signInBudget: link.signIn } : {}),
-          admin: { github, store, providers, metrics, webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET },
-        })
-      : undefined;
-  if (flags.consoleConfig) log.info('console on', { url: `${flags.consoleConfig.origin}/console/` });
-  const extraRoutes: typeof apiRoutes = consoleRoutes
-    ? async (req, res, id) => (await consoleRoutes(req, res, id)) || apiRoutes(req, res, id)
-    : apiRoutes;
+  const extraRoutes = extraRoutesFor(p, approvals, approvalDeps.publicUrl);
   // Every worker takes audit batches; the store is what they share (`activity/kubernetes-keys.ts`).
   const kubernetesAudit = kubernetesAuditFromEnv(env, activity?.providers ?? [], {
     store,
@@ -127,6 +95,50 @@ export function wireServer(p: ServeParts) {
   });
 
   return { server, deps, approvalDeps, gate, foldedRefusals };
+}
+
+/** The routes beside the API's own: Slack's buttons, lease activity, the approvals, the console. */
+function extraRoutesFor(
+  p: ServeParts,
+  approvals: ReturnType<typeof createApprovals>,
+  publicUrl: string | undefined,
+) {
+  const { env, flags, log, link, store, github, providers, metrics } = p;
+  const policy = p.live.policy;
+  const approverCall = link?.approverCall ?? callerBudget({ now: () => new Date() });
+  const leaseRoutes = activityRoute({ store, policy, github, spend: approverCall });
+  const approvalApi = approvalRoutes(approvals, log, () => new Date(), approverCall);
+  // Slack's Approve / Deny buttons, when JITKEY_SLACK_SIGNING_SECRET is set (`slack-from-env.ts`).
+  const slack = slackFromEnv(env, {
+    approvals,
+    store,
+    policy,
+    log,
+    now: () => new Date(),
+    publicUrl,
+  });
+  warnSlackUnconfigured(policy(), slack !== undefined, log);
+  const apiRoutes: typeof approvalApi = async (req, res, id) =>
+    (await slack?.(req, res, id)) || (await leaseRoutes(req, res, id)) || approvalApi(req, res, id);
+  const consoleRoutes =
+    flags.consoleConfig && github
+      ? createConsole({
+          config: flags.consoleConfig,
+          approvals,
+          store,
+          github,
+          policy,
+          log,
+          now: () => new Date(),
+          ...(link ? { signInBudget: link.signIn } : {}),
+          admin: { github, store, providers, metrics, webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET },
+        })
+      : undefined;
+  if (flags.consoleConfig) log.info('console on', { url: `${flags.consoleConfig.origin}/console/` });
+  const extraRoutes: typeof apiRoutes = consoleRoutes
+    ? async (req, res, id) => (await consoleRoutes(req, res, id)) || apiRoutes(req, res, id)
+    : apiRoutes;
+  return extraRoutes;
 }
 
 /**

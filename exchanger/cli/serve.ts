@@ -10,6 +10,7 @@
  * reloads, shutdown and `/metrics`. `--workers 1` is one process, as before.
  */
 import cluster from 'node:cluster';
+import type { Server } from 'node:http';
 import { createLogger, type Logger } from '../log.js';
 import type { Metrics } from '../server/metrics.js';
 import { createMetrics } from '../server/metrics.js';
@@ -24,7 +25,7 @@ import { loadAside, validateAside } from './policy-aside.js';
 import { buildGuards, buildProviders, githubAppFromEnv } from './providers-from-env.js';
 import { type ServeFlags, serveFlags, trustedProxiesLine } from './serve-flags.js';
 import { listen, onSignals } from './serve-lifecycle.js';
-import { livePolicy } from './serve-policy.js';
+import { type LivePolicy, livePolicy } from './serve-policy.js';
 import { startBackground, wireServer } from './serve-wiring.js';
 
 export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -58,7 +59,6 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     github,
     metrics: ownMetrics,
   });
-  const policy = live.policy;
   link?.attach({
     snapshot: ownMetrics.snapshot,
     stageReload: live.stage,
@@ -101,17 +101,33 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     finish: () => Promise.all([wired.foldedRefusals.stop(), background.stop()]).then(() => store.close()),
   });
 
+  await listenAndSay(server, { flags, log, link, workerIndex, live, store: store.kind });
+}
+
+/** Listens, then says so: a worker to its primary, one process in its `listening` line. */
+async function listenAndSay(
+  server: Server,
+  o: {
+    flags: ServeFlags;
+    log: Logger;
+    link: WorkerLink | undefined;
+    workerIndex: number;
+    live: LivePolicy;
+    store: string;
+  },
+): Promise<void> {
+  const { flags, log, link, live } = o;
   const url = await listen(server, flags.host, flags.port);
   if (link) {
-    log.debug('worker listening', { url, worker: workerIndex });
+    log.debug('worker listening', { url, worker: o.workerIndex });
     link.listening(url, live.digest());
   } else
     log.info('listening', {
       url,
       policy: flags.policyPath,
-      roles: policy().roles.size,
+      roles: live.policy().roles.size,
       digest: live.digest(),
-      store: store.kind,
+      store: o.store,
       ...trustedProxiesLine(flags.proxyTrust),
     });
   prefetchKeys(live.verifier(), log);
