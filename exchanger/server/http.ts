@@ -124,6 +124,11 @@ export function bearerToken(req: IncomingMessage, what = "the job's OIDC token")
   return token;
 }
 
+/**
+ * Every JSON answer: never cached (grants carry credentials, errors and views carry job details)
+ * and never sniffed into something a browser would render. The console's framing and CSP headers
+ * are for HTML and add nothing here.
+ */
 export function sendJson(
   res: ServerResponse,
   status: number,
@@ -135,6 +140,7 @@ export function sendJson(
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
     ...headers,
   });
   res.end(text);

@@ -229,3 +229,23 @@ describe('capacity and unexpected failures', () => {
     expect(res.body).toMatchObject({ error: 'upstream_error', message: 'GitHub answered 422' });
   });
 });
+
+describe('headers of JSON answers', () => {
+  it('sends a granted credential as no-store and nosniff', async () => {
+    const exchange = await serve({});
+    const res = await exchange();
+    expect(res.status).toBe(200);
+    expect(res.body).toHaveProperty('credentials');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+  });
+
+  it('sends an error answer as no-store and nosniff', async () => {
+    const exchange = await serve({});
+    const res = await exchange({ role: 7 });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+});
