@@ -75,10 +75,16 @@ function webBase(value: string | undefined): string | undefined {
   if (!value) return undefined;
   try {
     const u = new URL(value);
-    return u.protocol === 'https:' || u.protocol === 'http:' ? value.replace(/\/+$/, '') : undefined;
+    const ok = u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname));
+    return ok ? value.replace(/\/+$/, '') : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** A self-managed issuer on this machine (tests, a local GitLab); any other host is reached over https. */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
 const seg = (s: string) => s.split('/').map(encodeURIComponent).join('/');

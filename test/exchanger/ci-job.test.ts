@@ -85,6 +85,14 @@ describe('a job in its own terms', () => {
     );
   });
 
+  it('links an http instance only on loopback: anything else must be https', () => {
+    expect(jobName({ ...gitlab, iss: 'http://gitlab.example.com' }).url).toBeUndefined();
+    expect(jobName({ ...gitlab, iss: 'http://127.0.0.1.example.com' }).url).toBeUndefined();
+    for (const iss of ['http://127.0.0.1:8080', 'http://localhost:3000', 'http://[::1]:9000']) {
+      expect(jobName({ ...gitlab, iss }).url).toBe(`${iss}/my-group/my-project/-/jobs/302`);
+    }
+  });
+
   it('keys runs by instance and project (GitLab) and by organization and pipeline (Buildkite); CircleCI has none', () => {
     expect(jobRun(gitlab)).toEqual({
       repositoryId: 'gitlab:https://gitlab.example.com/projects/20',
