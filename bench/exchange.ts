@@ -1,25 +1,25 @@
-/**
- * Sections 3–6: `jitkey serve` (SQLite store) over HTTP, driven by the load generator in its own
- * process, with the STS stand-in answering (at once, or after 50 ms). The baseline is a bare
- * node:http route (`bare-route.ts`) driven by the same generator in the same way. Sections 3–5
- * run `--workers N` (N = CPUs, `BENCH_WORKERS` to change), and section 3 also one process, the
- * baseline the workers are measured against.
- */
-import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { OidcIssuer, SigningKey } from '../test/support/oidc-issuer.js';
 import type { StsStandin } from '../test/support/sts-standin.js';
-import { limitOf, type RunShares } from './limits.js';
+import { limitOf } from './limits.js';
 import { runLoad } from './load.js';
 import type { LoadJob, LoadResult, TokenPlan } from './loadgen.js';
-import { describeLoopDelays, type LoopDelay, readLoopDelays } from './loop-delay.js';
+import { describeLoopDelays, type LoopDelay } from './loop-delay.js';
+import {
+  type CpuShare,
+  describe,
+  describeCpu,
+  expectAllOk,
+  startExchanger,
+  withCpu,
+  withLoopDelay,
+} from './measure.js';
 import { metricsCostMs } from './metrics-cost.js';
-import { listenOverflows, type ServerProcess, startBareRoute, startExchangerProcess } from './processes.js';
+import { listenOverflows, type ServerProcess, startBareRoute } from './processes.js';
 import { type Row, row } from './report.js';
-import { machineBusyS, schedShare, schedSnapshot } from './sched.js';
 import { minter, type TokenRecipe, tokenRecipe } from './tokens.js';
 
 export interface HttpContext {
@@ -60,45 +60,6 @@ const paced = (url: string, tokens: TokenPlan, rate: number, count: number): Loa
 });
 const preminted = (recipe: TokenRecipe, count: number): TokenPlan => ({ mode: 'preminted', recipe, count });
 
-export function describe(r: LoadResult): string {
-  const codes = Object.entries(r.status)
-    .map(([c, n]) => `${n}×${c}`)
-    .join(' ');
-  const samples = r.errorSamples?.length ? ` (${r.errorSamples.join('; ')})` : '';
-  return `${r.completed} answers (${codes}), ${r.errors} errors${samples}, ${r.timeouts} timeouts in ${r.elapsedS.toFixed(2)} s`;
-}
-
-export interface CpuShare {
-  result: LoadResult;
-  /** CPU ms per answered request: the server, this process (STS stand-in, issuer), the generator. */
-  serverMs: number;
-  stackMs: number;
-  generatorMs: number;
-  /** How each process was scheduled meanwhile: what limited the run (`limits.ts`). */
-  shares: RunShares;
-}
-
-/** Runs `job` and accounts for the CPU each process used during it, and how it was scheduled. */
-export async function withCpu(server: ServerProcess, job: LoadJob): Promise<CpuShare> {
-  const serverBefore = server.cpuSeconds();
-  const schedBefore = schedSnapshot(server.pid);
-  const stackBefore = process.cpuUsage();
-  const machineBefore = machineBusyS();
-  const result = await runLoad(job);
-  const machineBusy = machineBusyS() - machineBefore;
-  const stack = process.cpuUsage(stackBefore);
-  const serverSched = schedShare(schedBefore, schedSnapshot(server.pid));
-  const per = (seconds: number) => (seconds * 1000) / Math.max(1, result.completed);
-  const stackCpuS = (stack.user + stack.system) / 1e6;
-  return {
-    result,
-    serverMs: per(server.cpuSeconds() - serverBefore),
-    stackMs: per(stackCpuS),
-    generatorMs: per(result.cpuS),
-    shares: { result, server: serverSched, stackCpuS, machineBusyS: machineBusy },
-  };
-}
-
 /**
  * The most this stack could do if every CPU ran it and nothing else: the CPUs ÷ the CPU one
  * exchange costs across the exchanger, the stand-ins and the load generator.
@@ -115,62 +76,6 @@ function goalGap(value: number, target: number, unit: string, higherIsBetter: bo
   if (met) return `goal met (${ratio.toFixed(2)}× the goal)`;
   const gap = Math.abs(value - target);
   return `goal missed by ${gap.toFixed(unit === 'ms' ? 2 : 0)} ${unit} (${ratio.toFixed(2)}× the goal)`;
-}
-
-export function describeCpu(c: CpuShare, server: string): string {
-  const total = c.serverMs + c.stackMs + c.generatorMs;
-  const busy = (total * c.result.completed) / 1000 / c.result.elapsedS;
-  return `CPU per request: ${server} ${c.serverMs.toFixed(3)} ms, STS stand-in + issuer ${c.stackMs.toFixed(3)} ms, load generator ${c.generatorMs.toFixed(3)} ms (${busy.toFixed(2)} CPUs busy with these)`;
-}
-
-/** Every request answered 200: anything else means the figure measured the wrong thing. */
-export function expectAllOk(what: string, r: LoadResult, expected?: number): void {
-  const bad = r.completed - r.ok + r.errors + r.timeouts;
-  if (bad > 0 || (expected !== undefined && r.ok !== expected))
-    throw new Error(`${what}: not every request was a 200: ${describe(r)}`);
-}
-
-export async function startExchanger(
-  ctx: HttpContext,
-  name: string,
-  env: Record<string, string> = {},
-  workers = 1,
-  policyPath = ctx.policyPath,
-  loopDelayFile?: string,
-) {
-  const dir = join(ctx.dir, name);
-  mkdirSync(dir, { recursive: true });
-  const ex = await startExchangerProcess({
-    dir,
-    policyPath,
-    workers,
-    ...(loopDelayFile ? { loopDelayFile } : {}),
-    env: { ...ctx.env, ...env },
-    ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
-  });
-  // One exchange by hand: the whole path works before anything is timed.
-  const res = await fetch(`${ex.url}${PATH}`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${minter(tokenRecipe(ctx.idp, ctx.key))()}`,
-      'content-type': 'application/json',
-    },
-    body: BODY,
-  });
-  if (res.status !== 200)
-    throw new Error(`the exchanger refused the bench's token: ${res.status} ${await res.text()}`);
-  return { ex, dir };
-}
-
-/** `run`, with the event-loop delays of `server`'s processes meanwhile (`loop-delay.ts`). */
-async function withLoopDelay<T>(server: ServerProcess, file: string, run: () => Promise<T>) {
-  const before = readLoopDelays(file).length;
-  server.signalAll('SIGUSR2');
-  await sleep(50);
-  const result = await run();
-  server.signalAll('SIGUSR2');
-  await sleep(200);
-  return { result, delays: readLoopDelays(file).slice(before) };
 }
 
 /** A fan-out, and how many SYNs the kernel dropped meanwhile (each costs its client a 1 s retry). */

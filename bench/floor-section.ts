@@ -10,17 +10,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { githubAppEnv, startGithubStandin } from '../test/support/github-standin.js';
 import { policyFor } from '../test/support/stack.js';
-import {
-  type CpuShare,
-  describe,
-  describeCpu,
-  expectAllOk,
-  type HttpContext,
-  startExchanger,
-  withCpu,
-} from './exchange.js';
+import type { HttpContext } from './exchange.js';
 import { runLoad } from './load.js';
 import type { LoadJob } from './loadgen.js';
+import { type CpuShare, describe, describeCpu, expectAllOk, startExchanger, withCpu } from './measure.js';
 import { type ServerProcess, startFloor } from './processes.js';
 import { type Row, row } from './report.js';
 import { tokenRecipe } from './tokens.js';

@@ -15,16 +15,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../test/support/embedded-postgres.js';
-import {
-  type CpuShare,
-  describe,
-  expectAllOk,
-  type HttpContext,
-  startExchanger,
-  withCpu,
-} from './exchange.js';
+import type { HttpContext } from './exchange.js';
 import { runLoad } from './load.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
+import { type CpuShare, describe, expectAllOk, startExchanger, withCpu } from './measure.js';
 import { cpuSeconds, type ServerProcess, startExchangerProcess } from './processes.js';
 import { type Row, row } from './report.js';
 import { descendants } from './sched.js';

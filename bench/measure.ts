@@ -1,0 +1,114 @@
+/**
+ * What the HTTP sections share: starting `jitkey serve` with one exchange by hand, running a
+ * load job while accounting for the CPU of each process, the event-loop delays meanwhile, and
+ * describing a run.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HttpContext } from './exchange.js';
+import type { RunShares } from './limits.js';
+import { runLoad } from './load.js';
+import type { LoadJob, LoadResult } from './loadgen.js';
+import { readLoopDelays } from './loop-delay.js';
+import { type ServerProcess, startExchangerProcess } from './processes.js';
+import { machineBusyS, schedShare, schedSnapshot } from './sched.js';
+import { minter, tokenRecipe } from './tokens.js';
+
+const PATH = '/v1/exchange';
+const BODY = JSON.stringify({ role: 'deploy' });
+
+export function describe(r: LoadResult): string {
+  const codes = Object.entries(r.status)
+    .map(([c, n]) => `${n}×${c}`)
+    .join(' ');
+  const samples = r.errorSamples?.length ? ` (${r.errorSamples.join('; ')})` : '';
+  return `${r.completed} answers (${codes}), ${r.errors} errors${samples}, ${r.timeouts} timeouts in ${r.elapsedS.toFixed(2)} s`;
+}
+
+export interface CpuShare {
+  result: LoadResult;
+  /** CPU ms per answered request: the server, this process (STS stand-in, issuer), the generator. */
+  serverMs: number;
+  stackMs: number;
+  generatorMs: number;
+  /** How each process was scheduled meanwhile: what limited the run (`limits.ts`). */
+  shares: RunShares;
+}
+
+/** Runs `job` and accounts for the CPU each process used during it, and how it was scheduled. */
+export async function withCpu(server: ServerProcess, job: LoadJob): Promise<CpuShare> {
+  const serverBefore = server.cpuSeconds();
+  const schedBefore = schedSnapshot(server.pid);
+  const stackBefore = process.cpuUsage();
+  const machineBefore = machineBusyS();
+  const result = await runLoad(job);
+  const machineBusy = machineBusyS() - machineBefore;
+  const stack = process.cpuUsage(stackBefore);
+  const serverSched = schedShare(schedBefore, schedSnapshot(server.pid));
+  const per = (seconds: number) => (seconds * 1000) / Math.max(1, result.completed);
+  const stackCpuS = (stack.user + stack.system) / 1e6;
+  return {
+    result,
+    serverMs: per(server.cpuSeconds() - serverBefore),
+    stackMs: per(stackCpuS),
+    generatorMs: per(result.cpuS),
+    shares: { result, server: serverSched, stackCpuS, machineBusyS: machineBusy },
+  };
+}
+
+export function describeCpu(c: CpuShare, server: string): string {
+  const total = c.serverMs + c.stackMs + c.generatorMs;
+  const busy = (total * c.result.completed) / 1000 / c.result.elapsedS;
+  return `CPU per request: ${server} ${c.serverMs.toFixed(3)} ms, STS stand-in + issuer ${c.stackMs.toFixed(3)} ms, load generator ${c.generatorMs.toFixed(3)} ms (${busy.toFixed(2)} CPUs busy with these)`;
+}
+
+/** Every request answered 200: anything else means the figure measured the wrong thing. */
+export function expectAllOk(what: string, r: LoadResult, expected?: number): void {
+  const bad = r.completed - r.ok + r.errors + r.timeouts;
+  if (bad > 0 || (expected !== undefined && r.ok !== expected))
+    throw new Error(`${what}: not every request was a 200: ${describe(r)}`);
+}
+
+export async function startExchanger(
+  ctx: HttpContext,
+  name: string,
+  env: Record<string, string> = {},
+  workers = 1,
+  policyPath = ctx.policyPath,
+  loopDelayFile?: string,
+) {
+  const dir = join(ctx.dir, name);
+  mkdirSync(dir, { recursive: true });
+  const ex = await startExchangerProcess({
+    dir,
+    policyPath,
+    workers,
+    ...(loopDelayFile ? { loopDelayFile } : {}),
+    env: { ...ctx.env, ...env },
+    ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
+  });
+  // One exchange by hand: the whole path works before anything is timed.
+  const res = await fetch(`${ex.url}${PATH}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${minter(tokenRecipe(ctx.idp, ctx.key))()}`,
+      'content-type': 'application/json',
+    },
+    body: BODY,
+  });
+  if (res.status !== 200)
+    throw new Error(`the exchanger refused the bench's token: ${res.status} ${await res.text()}`);
+  return { ex, dir };
+}
+
+/** `run`, with the event-loop delays of `server`'s processes meanwhile (`loop-delay.ts`). */
+export async function withLoopDelay<T>(server: ServerProcess, file: string, run: () => Promise<T>) {
+  const before = readLoopDelays(file).length;
+  server.signalAll('SIGUSR2');
+  await sleep(50);
+  const result = await run();
+  server.signalAll('SIGUSR2');
+  await sleep(200);
+  return { result, delays: readLoopDelays(file).slice(before) };
+}
