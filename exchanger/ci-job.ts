@@ -179,7 +179,7 @@ export function describeJob(claims: Readonly<Record<string, unknown>>): string {
 
 /**
  * The claims a token must repeat to speak for the same job run as another (an approval's
- * redemption): GitHub's run attempt; GitLab's instance, project and pipeline; Buildkite's
+ * redemption): GitHub's issuer (GitHub.com or a GHES, whose ids may coincide) and run attempt; GitLab's instance, project and pipeline; Buildkite's
  * organization, pipeline and build. CircleCI's tokens name no run: the same organization
  * (`iss`), project and `sub` (its user, and in V2 tokens its repository and ref), which any job
  * of that user on that ref shares (docs/ci-systems.md).
@@ -189,7 +189,7 @@ export function sameJobClaims(claims: Readonly<Record<string, unknown>>): readon
 }
 
 const SAME_JOB: Record<IssuerKind, readonly string[]> = {
-  github: ['repository_id', 'run_id', 'run_attempt'],
+  github: ['iss', 'repository_id', 'run_id', 'run_attempt'],
   gitlab: ['iss', 'project_id', 'pipeline_id'],
   buildkite: ['organization_slug', 'pipeline_slug', 'build_number'],
   circleci: ['iss', PROJECT_ID, 'sub'],

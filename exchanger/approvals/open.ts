@@ -111,6 +111,9 @@ export async function openRequest(
       ...identifyingClaims(claims),
       ...(typeof actorId === 'string' || typeof actorId === 'number' ? { actor_id: String(actorId) } : {}),
       ...(typeof workflowSha === 'string' ? { job_workflow_sha: workflowSha } : {}),
+      // GitHub.com and a GHES are both GitHub-kind issuers with their own id spaces: redemption
+      // compares the issuer too (`ci-job.ts` SAME_JOB). Other systems' claims carry it already.
+      ...(jobKind(claims) === 'github' ? { iss: claimText(claims, 'iss')! } : {}),
     },
     approvals: [],
   };

@@ -140,8 +140,8 @@ export function parseRedeemBody(body: Record<string, unknown>): string {
 }
 
 /**
- * The fresh token must come from the run that asked: GitHub's same repository_id, run_id and
- * run_attempt; another system's own run claims (`ci-job.ts` `sameJobClaims`).
+ * The fresh token must come from the run that asked: GitHub's same issuer, repository_id, run_id
+ * and run_attempt; another system's own run claims (`ci-job.ts` `sameJobClaims`).
  */
 export function checkSameRun(request: Pick<ApprovalRequestRecord, 'claims'>, claims: Claims): void {
   const names = sameJobClaims(request.claims);

@@ -704,6 +704,27 @@ describe('redeeming', () => {
     expect(world.minted).toBe(1);
   });
 
+  it('only from the same issuer: a GHES token with the same ids as the GitHub.com run is refused', async () => {
+    const ghes = 'https://ghes.acme.example/_services/token';
+    // Both issuers are trusted for the role, so only the same-run check tells the two runs apart.
+    world.setPolicy(
+      policyText()
+        .replace(
+          /^issuers: .*$/m,
+          `issuers: [{ url: ${ISSUER}, audience: jitkey }, { url: ${ghes}, audience: jitkey }]`,
+        )
+        .replaceAll('    provider: aws\n', `    provider: aws\n    issuers: [${ISSUER}, ${ghes}]\n`),
+    );
+    const pending = await ask();
+    await decide(pending.request_id, 'alice');
+    await expect(redeem(pending.request_id, pending.poll_token, { iss: ghes })).rejects.toMatchObject({
+      code: 'access_denied',
+      message: expect.stringContaining(`iss '${ghes}'`),
+    });
+    expect(world.minted).toBe(0);
+    await expect(redeem(pending.request_id, pending.poll_token)).resolves.toMatchObject({ role: 'db-admin' });
+  });
+
   it('exactly once, also when redemptions race: the losers’ credentials are never handed out', async () => {
     const pending = await ask();
     await decide(pending.request_id, 'alice');
