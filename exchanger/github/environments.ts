@@ -2,10 +2,9 @@
  * Environments of a repository: is this environment there, and what protects it? Asked with the
  * exchanger's own Actions: read token (see internal-token.ts); nothing here is cached.
  */
-import { JitkeyError } from '../errors.js';
 import type { GithubClient } from './client.js';
-import { githubStatus, upstream } from './errors.js';
-import { ACTIONS_READ, type AsExchanger } from './internal-token.js';
+import { githubStatus } from './errors.js';
+import { ACTIONS_READ, ACTIONS_READ_MISSING, type AsExchanger, readFailure } from './internal-token.js';
 
 export interface EnvironmentInfo {
   name: string;
@@ -43,14 +42,7 @@ export function createEnvironments(client: GithubClient, asExchanger: AsExchange
           }
         });
       } catch (e) {
-        if (e instanceof JitkeyError) throw e;
-        throw upstream(
-          `reading environment '${name}' of ${owner}/${repo}`,
-          e,
-          githubStatus(e) === 403
-            ? 'the GitHub App needs the Actions: read repository permission'
-            : undefined,
-        );
+        throw readFailure(`reading environment '${name}' of ${owner}/${repo}`, e, ACTIONS_READ_MISSING);
       }
     },
   };

@@ -3,8 +3,9 @@
  * attempts, team membership): one installation token per owner and permission set, cached until
  * 5 minutes before it expires. A token revoked meanwhile (GitHub answers 401) is replaced once.
  */
+import type { JitkeyError } from '../errors.js';
 import type { CallOptions, GithubClient } from './client.js';
-import { githubStatus } from './errors.js';
+import { githubStatus, upstream } from './errors.js';
 import type { GithubPermissions, Installations } from './installations.js';
 
 /** Runs `fn` with call options carrying an internal token for `owner` with `permissions`. */
@@ -16,6 +17,13 @@ export type AsExchanger = <T>(
 
 export const ACTIONS_READ: GithubPermissions = { actions: 'read' };
 export const MEMBERS_READ: GithubPermissions = { members: 'read' };
+export const ACTIONS_READ_MISSING = 'the GitHub App needs the Actions: read repository permission';
+export const MEMBERS_READ_MISSING = 'the GitHub App needs the Members: read organization permission';
+
+/** A failed read as `upstream_error`, naming the permission when GitHub answered 403; jitkey's own errors pass. */
+export function readFailure(action: string, e: unknown, missingPermission: string): JitkeyError {
+  return upstream(action, e, githubStatus(e) === 403 ? missingPermission : undefined);
+}
 
 const INTERNAL_TOKEN_MARGIN_MS = 5 * 60_000;
 

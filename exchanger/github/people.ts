@@ -6,7 +6,7 @@
 import { JitkeyError } from '../errors.js';
 import type { GithubClient } from './client.js';
 import { githubStatus, upstream } from './errors.js';
-import { type AsExchanger, MEMBERS_READ } from './internal-token.js';
+import { type AsExchanger, MEMBERS_READ, MEMBERS_READ_MISSING, readFailure } from './internal-token.js';
 
 export interface People {
   /** Who holds this GitHub token (`GET /user`); throws `invalid_token` when GitHub rejects it. */
@@ -46,14 +46,7 @@ export function createPeople(client: GithubClient, asExchanger: AsExchanger): Pe
           }
         });
       } catch (e) {
-        if (e instanceof JitkeyError) throw e;
-        throw upstream(
-          `reading ${username}'s membership of ${org}/${teamSlug}`,
-          e,
-          githubStatus(e) === 403
-            ? 'the GitHub App needs the Members: read organization permission'
-            : undefined,
-        );
+        throw readFailure(`reading ${username}'s membership of ${org}/${teamSlug}`, e, MEMBERS_READ_MISSING);
       }
     },
   };

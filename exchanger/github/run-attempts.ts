@@ -4,8 +4,8 @@
  */
 import { JitkeyError } from '../errors.js';
 import type { GithubClient } from './client.js';
-import { githubStatus, upstream } from './errors.js';
-import { ACTIONS_READ, type AsExchanger } from './internal-token.js';
+import { githubStatus } from './errors.js';
+import { ACTIONS_READ, ACTIONS_READ_MISSING, type AsExchanger, readFailure } from './internal-token.js';
 
 export interface RunAttempt {
   actorId?: string;
@@ -50,13 +50,7 @@ export function createRunAttempts(client: GithubClient, asExchanger: AsExchanger
         if (githubStatus(e) === 404) {
           throw new JitkeyError('access_denied', `GitHub knows no ${what}: the approval is refused`);
         }
-        throw upstream(
-          `asking GitHub who started ${what}`,
-          e,
-          githubStatus(e) === 403
-            ? 'the GitHub App needs the Actions: read repository permission'
-            : undefined,
-        );
+        throw readFailure(`asking GitHub who started ${what}`, e, ACTIONS_READ_MISSING);
       }
     },
   };

@@ -135,6 +135,19 @@ describe('environment guard', () => {
     expect(e.message).toContain('needs actions: read');
   });
 
+  it('fails closed, naming the permission, when GitHub refuses the environment read (403)', async () => {
+    gh.failNext(
+      { method: 'GET', path: /\/environments\// },
+      403,
+      1,
+      'Resource not accessible by integration',
+    );
+    const e = await rejection(guard.check(role(), claims('production')));
+    expect(e.code).toBe('upstream_error');
+    expect(e.message).toContain('HTTP 403');
+    expect(e.message).toContain('the GitHub App needs the Actions: read repository permission');
+  });
+
   it('fails closed when the App is not installed on the owner', async () => {
     const e = await rejection(guard.check(role(), claims('production', 'elsewhere/web')));
     expect(e.code).toBe('upstream_error');
