@@ -55,8 +55,8 @@ export function tokenSource(
             env: { ...env },
           });
         } catch (e) {
-          const status = (e as { status?: number | null }).status;
-          throw new UsageError(`${flag} failed${status ? ` (exit ${status})` : ''}: ${command}`);
+          // The command is not echoed: it may carry a secret (`--header "Authorization: …"`).
+          throw new UsageError(`${flag} failed (${commandFailure(e)}): its own messages, above, say why`);
         }
         return checkJwt(out, label, flag);
       },
@@ -94,6 +94,15 @@ export function tokenSource(
     };
   }
   return undefined;
+}
+
+/** How a token command failed: its exit code, the signal that ended it, or why it did not run. */
+function commandFailure(e: unknown): string {
+  const { status, signal, code } = e as { status?: number | null; signal?: string | null; code?: string };
+  if (code === 'ETIMEDOUT') return `no answer within ${COMMAND_TIMEOUT_MS / 1000}s`;
+  if (typeof status === 'number') return `exit ${status}`;
+  if (signal) return `ended by ${signal}`;
+  return code ? `could not run: ${code}` : 'could not run';
 }
 
 function checkJwt(value: string | undefined, label: string, flag: string): string {
