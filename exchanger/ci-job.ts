@@ -196,6 +196,37 @@ const SAME_JOB: Record<IssuerKind, readonly string[]> = {
 };
 
 /**
+ * The claims an audit row names a lease's job by, in its own system's terms, from what the lease
+ * keeps (its project and run key: `jobRun`), for a GitLab pipeline or a Buildkite build; undefined
+ * for the rest. A lease keeps no claims or system: a CircleCI lease (it has no run) cannot be told
+ * from a GitHub one and stays a `repository`.
+ */
+export function leaseJobClaims(lease: {
+  repository?: string;
+  repositoryId?: string;
+  runId?: string;
+}): Record<string, string> | undefined {
+  const { repositoryId: key, runId } = lease;
+  if (!key || !runId) return undefined;
+  if (key.startsWith('gitlab:')) {
+    const at = key.lastIndexOf('/projects/');
+    if (at < 0) return undefined;
+    return {
+      iss: key.slice('gitlab:'.length, at),
+      project_id: key.slice(at + '/projects/'.length),
+      ...(lease.repository ? { project_path: lease.repository } : {}),
+      pipeline_id: runId,
+    };
+  }
+  if (key.startsWith('buildkite:')) {
+    const [org, pipeline] = key.slice('buildkite:'.length).split('/');
+    if (!org || !pipeline) return undefined;
+    return { organization_slug: org, pipeline_slug: pipeline, build_number: runId };
+  }
+  return undefined;
+}
+
+/**
  * Which run ended, and who said so: `run 9 attempt 1` (GitHub sent workflow_run completed),
  * `GitLab pipeline 574` (its pipeline webhook), `Buildkite build acme/app #12` (its webhook).
  */

@@ -5,9 +5,10 @@
  * the provider can, from the sealed secret alone, whatever the policy says now; the lease is
  * marked revoked, with its audit row, in every case.
  */
+import { leaseJobClaims } from '../ci-job.js';
 import type { Logger } from '../log.js';
-import type { Policy, ProviderName, Role } from '../policy/types.js';
 import { retry } from '../net/retry.js';
+import type { Policy, ProviderName, Role } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
 import type { AuditClient, AuditEntry, LeaseRecord, Store } from '../store/types.js';
 
@@ -42,7 +43,10 @@ export interface EndLease {
   secret: (() => string) | undefined;
   /** Said after "lease revoked" in the audit row (e.g. ": workflow run completed"). */
   why: string;
-  /** Claims for the audit row, besides the lease's repository. */
+  /**
+   * Claims for the audit row of a GitHub lease, besides its repository; a GitLab or Buildkite
+   * lease's row names its job from the lease itself (`ci-job.ts` `leaseJobClaims`).
+   */
   claims: AuditEntry['claims'];
   /** Who ended it, when a person did (an admin in the console): the audit row's actor. */
   actor?: string;
@@ -61,7 +65,11 @@ export async function endLease(deps: EndLeaseDeps, lease: LeaseRecord, end: EndL
     role: lease.role,
     provider: lease.provider,
     reason: `lease revoked${end.why} (${upstream.text})`,
-    claims: { ...(lease.repository ? { repository: lease.repository } : {}), ...end.claims },
+    // Another system's job in its own terms, rather than a `repository` and GitHub's run claims.
+    claims: leaseJobClaims(lease) ?? {
+      ...(lease.repository ? { repository: lease.repository } : {}),
+      ...end.claims,
+    },
     leaseId: lease.id,
     expiresAt: lease.expiresAt,
     ...(end.actor ? { actor: end.actor } : {}),

@@ -4,6 +4,7 @@
  * API stand-in (Secret deletes that fail) and a provider whose revoke never answers.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeJob } from '../../exchanger/ci-job.js';
 import { type EndLeaseDeps, endLease } from '../../exchanger/leases/end.js';
 import { newLeaseId } from '../../exchanger/leases/secrets.js';
 import { sweepOnce } from '../../exchanger/leases/sweep.js';
@@ -46,7 +47,12 @@ beforeEach(async () => {
 afterEach(() => store.close());
 
 /** Records a granted lease as an exchange would. */
-async function recordLease(id: string, role: Role, expiresAt: Date): Promise<LeaseRecord> {
+async function recordLease(
+  id: string,
+  role: Role,
+  expiresAt: Date,
+  job: Partial<LeaseRecord> = { repository: 'acme/web' },
+): Promise<LeaseRecord> {
   const lease: LeaseRecord = {
     id,
     role: role.name,
@@ -54,7 +60,7 @@ async function recordLease(id: string, role: Role, expiresAt: Date): Promise<Lea
     createdAt: new Date(),
     expiresAt,
     revokeTokenHash: 'a'.repeat(64),
-    repository: 'acme/web',
+    ...job,
   };
   await store.record(
     {
@@ -187,5 +193,54 @@ describe('endLease with an upstream that never answers', () => {
     expect(await revokeRow(lease.id)).toBe(
       'lease revoked (upstream revocation failed after 3 attempts; it expires on its own)',
     );
+  });
+});
+
+describe("the revoke row names the lease's job in its own system's terms", () => {
+  const role: Role = { ...kubeRole('https://unused.example'), provider: 'github', kubernetes: undefined };
+  // As the job's post step would end it: with GitHub's run claim, which another system's row drops.
+  const end = async (job: Partial<LeaseRecord>) => {
+    const lease = await recordLease(newLeaseId(), role, new Date(Date.now() + 3_600_000), job);
+    const deps = { policy: () => policyOf(role), store, providers: {}, log: silent, now: () => new Date() };
+    await endLease(deps, lease, {
+      requestId: 'req_end',
+      secret: undefined,
+      why: '',
+      claims: { run_id: job.runId! },
+    });
+    const rows = await store.queryAudit({});
+    return rows.find((r) => r.event === 'revoke' && r.leaseId === lease.id)!.claims;
+  };
+
+  it('a GitLab pipeline by instance, project and pipeline', async () => {
+    const claims = await end({
+      repository: 'my-group/my-project',
+      repositoryId: 'gitlab:https://gitlab.example.com/projects/20',
+      runId: '574',
+      runAttempt: '1',
+    });
+    expect(claims).toEqual({
+      iss: 'https://gitlab.example.com',
+      project_id: '20',
+      project_path: 'my-group/my-project',
+      pipeline_id: '574',
+    });
+    expect(describeJob(claims)).toBe('GitLab CI/CD my-group/my-project pipeline 574');
+  });
+
+  it('a Buildkite build by organization, pipeline and build number', async () => {
+    const claims = await end({
+      repository: 'acme-inc/deploy',
+      repositoryId: 'buildkite:acme-inc/deploy',
+      runId: '12',
+      runAttempt: '1',
+    });
+    expect(claims).toEqual({ organization_slug: 'acme-inc', pipeline_slug: 'deploy', build_number: '12' });
+    expect(describeJob(claims)).toBe('Buildkite acme-inc/deploy build 12');
+  });
+
+  it('a GitHub run as before: its repository and run', async () => {
+    const claims = await end({ repository: 'acme/web', repositoryId: '123456', runId: '9', runAttempt: '1' });
+    expect(claims).toEqual({ repository: 'acme/web', run_id: '9' });
   });
 });
