@@ -20,10 +20,10 @@ import {
 } from '@aws-sdk/client-sts';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
+import { retry } from '../net/retry.js';
 import { checkUrl, isLoopbackHost } from '../net/url-rule.js';
 import { errorCode, isRetryable, outcomeOf, toJitkeyError, type UpstreamOutcome } from './aws-errors.js';
 import { assumeRoleInput, shortLeaseEnd } from './aws-params.js';
-import { retry } from '../net/retry.js';
 import type { Minted, MintRequest, Provider } from './types.js';
 
 export type { UpstreamOutcome } from './aws-errors.js';

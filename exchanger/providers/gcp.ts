@@ -20,6 +20,7 @@
 import { IAMCredentialsClient, type protos } from '@google-cloud/iam-credentials';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
+import { retry } from '../net/retry.js';
 import { parseServiceUrl } from '../net/service-url.js';
 import {
   failureName,
@@ -29,7 +30,6 @@ import {
   toJitkeyError,
   type UpstreamOutcome,
 } from './gcp-errors.js';
-import { retry } from '../net/retry.js';
 import type { Minted, MintRequest, Provider } from './types.js';
 
 export const DEFAULT_GCP_IAM_ENDPOINT = 'https://iamcredentials.googleapis.com';

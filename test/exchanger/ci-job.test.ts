@@ -209,6 +209,7 @@ describe('AWS sessions name the job', () => {
   });
 
   it("session tags take another system's documented number as its text", () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: session_tags templates are literal ${…} text
     const role = awsRole({ sessionTags: { build: '${pipeline_slug}#${build_number}' } });
     expect(sessionTags(role, buildkite)).toEqual([{ Key: 'build', Value: 'super-duper-app#12' }]);
   });
