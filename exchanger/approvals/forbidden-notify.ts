@@ -7,7 +7,7 @@
  */
 import type { ForbiddenFlag } from '../activity/forbidden.js';
 import { type NotifyDeps, postNotification } from './notify.js';
-import { escapeMrkdwn } from './slack.js';
+import { escapeMrkdwn, mrkdwn } from './slack.js';
 
 export interface ForbiddenPayload {
   event: 'forbidden_action';
@@ -57,14 +57,11 @@ export function forbiddenSlackMessage(flag: ForbiddenFlag, publicUrl?: string): 
   const p = forbiddenPayload(flag, publicUrl);
   // Verbatim: an action or repository spelled upstream (a Kubernetes resource is the client's to
   // spell) is not made into a link, a channel name or a mention by Slack's automatic parsing.
-  const field = (label: string, value: string | undefined) => ({
-    type: 'mrkdwn',
-    text: `*${label}*\n${value ? escapeMrkdwn(value) : '—'}`,
-    verbatim: true,
-  });
+  const field = (label: string, value: string | undefined) =>
+    mrkdwn(`*${label}*\n${value ? escapeMrkdwn(value) : '—'}`);
   const title = `Forbidden action: ${p.action} by a lease of role ${p.role}`;
   const blocks: Record<string, unknown>[] = [
-    { type: 'section', text: { type: 'mrkdwn', text: `*${escapeMrkdwn(title)}*`, verbatim: true } },
+    { type: 'section', text: mrkdwn(`*${escapeMrkdwn(title)}*`) },
     {
       type: 'section',
       fields: [

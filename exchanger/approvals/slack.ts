@@ -3,7 +3,7 @@
  * webhook. What an approver needs to decide whether to look (role, repository, actor, environment,
  * time left) and a "Review" button to the request's console page. Every value is escaped for
  * Slack's mrkdwn (`&`, `<`, `>`: a branch named `<https://evil|click>` must not become a link or
- * a mention); no poll token, OIDC token or other secret is in it. A role with
+ * a mention) and sent verbatim (no automatic links or mentions); no poll token, OIDC token or other secret is in it. A role with
  * `approval.chat_decisions: true` also gets Approve and Deny buttons, whose clicks Slack sends to
  * `POST /v1/slack/interactions` (`slack-interactions.ts`).
  */
@@ -20,6 +20,16 @@ const MAX_VALUE = 300;
 export function escapeMrkdwn(text: string): string {
   const cut = text.length > MAX_VALUE ? `${text.slice(0, MAX_VALUE)}…` : text;
   return cut.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * A mrkdwn text object Slack shows as written: `verbatim` turns off its automatic parsing, which
+ * would otherwise make a bare URL (`evil.example/login`), a `#channel` or an `@here` in a branch
+ * or login into a link or a mention. Explicit `<url|text>` links (escaped values never form one)
+ * still render.
+ */
+export function mrkdwn(text: string): { type: 'mrkdwn'; text: string; verbatim: true } {
+  return { type: 'mrkdwn', text, verbatim: true };
 }
 
 /** The `action_id`s of the decision buttons; their `value` is the request id. */
@@ -39,10 +49,10 @@ export function reviewUrl(publicUrl: string, requestId: string): string {
 }
 
 /** `*GitLab CI/CD job*\n<url|acme/web pipeline 574 job 302>`: a link only of a URL mrkdwn cannot misread. */
-function jobField(job: JobName): Record<string, unknown> {
+function jobField(job: JobName): ReturnType<typeof mrkdwn> {
   const text = escapeMrkdwn([job.project, job.run, job.job].filter(Boolean).join(' ') || '—');
   const linked = job.url && /^https?:\/\/[^\s<>|]+$/.test(job.url) ? `<${job.url}|${text}>` : text;
-  return { type: 'mrkdwn', text: `*${escapeMrkdwn(job.system)} job*\n${linked}` };
+  return mrkdwn(`*${escapeMrkdwn(job.system)} job*\n${linked}`);
 }
 
 export function slackMessage(
@@ -52,15 +62,13 @@ export function slackMessage(
 ): Record<string, unknown> {
   const c = request.claims;
   const left = Math.max(0, Math.round((request.expiresAt.getTime() - request.createdAt.getTime()) / 1000));
-  const field = (label: string, value: string | undefined) => ({
-    type: 'mrkdwn',
-    text: `*${label}*\n${value === undefined || value === '' ? '—' : escapeMrkdwn(value)}`,
-  });
+  const field = (label: string, value: string | undefined) =>
+    mrkdwn(`*${label}*\n${value === undefined || value === '' ? '—' : escapeMrkdwn(value)}`);
   // Another CI system's job is named in its own terms (`ci-job.ts`): project, run and job, a link.
   const job = jobKind(c) === 'github' ? undefined : jobName(c);
   const title = `Approval needed: role ${request.role} for ${c.repository ?? job?.project ?? 'a job'}`;
   const blocks: Record<string, unknown>[] = [
-    { type: 'section', text: { type: 'mrkdwn', text: `*${escapeMrkdwn(title)}*` } },
+    { type: 'section', text: mrkdwn(`*${escapeMrkdwn(title)}*`) },
     {
       type: 'section',
       fields: [
@@ -74,7 +82,7 @@ export function slackMessage(
     },
   ];
   if (options.outcome) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(options.outcome) } });
+    blocks.push({ type: 'section', text: mrkdwn(escapeMrkdwn(options.outcome)) });
   }
   const elements: Record<string, unknown>[] = [];
   if (publicUrl) {
@@ -108,7 +116,7 @@ export function slackMessage(
   if (!publicUrl) {
     blocks.push({
       type: 'context',
-      elements: [{ type: 'mrkdwn', text: escapeMrkdwn(approveCommand(request.id, publicUrl)) }],
+      elements: [mrkdwn(escapeMrkdwn(approveCommand(request.id, publicUrl)))],
     });
   }
   // `text` is what notifications and clients without blocks show.

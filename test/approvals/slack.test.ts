@@ -216,6 +216,30 @@ describe('the Slack message', () => {
     expect(JSON.stringify(m)).not.toContain('jitkey_deny');
   });
 
+  it('sends every mrkdwn text verbatim: no automatic link, channel or mention from a claim', () => {
+    const m = slackMessage(
+      {
+        ...request,
+        claims: { ...request.claims, ref: 'refs/heads/@here', environment: 'evil.example/login' },
+      },
+      undefined,
+      { outcome: 'Approved in Slack by #general' },
+    );
+    expect(blockProblems(m)).toEqual([]);
+    const texts: Array<Record<string, unknown>> = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') {
+        if ((v as { type?: unknown }).type === 'mrkdwn') texts.push(v as Record<string, unknown>);
+        Object.values(v).forEach(walk);
+      }
+    };
+    walk(m);
+    // Title, six fields, the outcome and the approve command (no public URL).
+    expect(texts).toHaveLength(9);
+    expect(texts.filter((t) => t.verbatim !== true).map((t) => t.text)).toEqual([]);
+  });
+
   it('escapes only what mrkdwn reads as control characters', () => {
     expect(escapeMrkdwn('a & b < c > d *e*')).toBe('a &amp; b &lt; c &gt; d *e*');
   });

@@ -131,12 +131,13 @@ describe('what people read', () => {
     const message = slackMessage(request) as { text: string; blocks: Array<{ fields?: unknown[] }> };
     expect(message.text).toBe('Approval needed: role db-admin for my-group/my-project');
     expect(message.blocks[1]!.fields!.slice(0, 3)).toEqual([
-      { type: 'mrkdwn', text: '*Role*\ndb-admin' },
+      { type: 'mrkdwn', text: '*Role*\ndb-admin', verbatim: true },
       {
         type: 'mrkdwn',
         text: '*GitLab CI/CD job*\n<https://gitlab.example.com/my-group/my-project/-/jobs/302|my-group/my-project pipeline 574 job 302>',
+        verbatim: true,
       },
-      { type: 'mrkdwn', text: '*Actor*\nsample-user' },
+      { type: 'mrkdwn', text: '*Actor*\nsample-user', verbatim: true },
     ]);
   });
 
