@@ -5,6 +5,7 @@
  */
 import { CIRCLECI, type IssuerKind } from './ci-kinds.js';
 import { type Claims, jobKind, ownClaim, claimText as text } from './claims.js';
+import { isLoopbackHost } from './net/url-rule.js';
 
 const PROJECT_ID = `${CIRCLECI}project-id`;
 const VCS_ORIGIN = `${CIRCLECI}vcs-origin`;
@@ -75,16 +76,11 @@ function webBase(value: string | undefined): string | undefined {
   if (!value) return undefined;
   try {
     const u = new URL(value);
-    const ok = u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname));
+    const ok = u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname));
     return ok ? value.replace(/\/+$/, '') : undefined;
   } catch {
     return undefined;
   }
-}
-
-/** A self-managed issuer on this machine (tests, a local GitLab); any other host is reached over https. */
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
 const seg = (s: string) => s.split('/').map(encodeURIComponent).join('/');
