@@ -24,6 +24,9 @@ for (const [name, entry] of Object.entries(BUNDLES)) {
     sourceMapRegister: false,
     license: 'licenses.txt',
     quiet: true,
+    // No build cache: ncc's is shared by every checkout of this user (~/.cache/ncc), and an entry
+    // left by another build once gave an ES module bundle here, so dist/ differed from CI's build.
+    cache: false,
   });
   const out = join(ROOT, 'dist', name);
   rmSync(out, { recursive: true, force: true });
