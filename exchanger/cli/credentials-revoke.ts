@@ -6,7 +6,7 @@
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { clean } from '../text/clean.js';
 import { parse, UsageError } from './args.js';
-import type { CredentialsDeps } from './credentials.js';
+import type { CredentialsDeps } from './credentials-deps.js';
 import { describeFailure, EXIT, exitCodeFor } from './credentials-errors.js';
 import { removeFile } from './credentials-io.js';
 import { ExchangeFailure, exchangeClient, type Lease } from './exchange-client.js';

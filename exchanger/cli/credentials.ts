@@ -12,6 +12,7 @@
 import { parseDuration } from '../duration.js';
 import { clean } from '../text/clean.js';
 import { parse, UsageError } from './args.js';
+import type { CredentialsDeps } from './credentials-deps.js';
 import { describeFailure, EXIT, exitCodeFor } from './credentials-errors.js';
 import { envFor, FORMATS, type Format, FormatError, render } from './credentials-format.js';
 import {
@@ -22,7 +23,7 @@ import {
   writeSecretFile,
 } from './credentials-io.js';
 import { leaseFileText, revokeCommand } from './credentials-revoke.js';
-import { ApprovalEnded, type WaitDeps, waitForApproval } from './credentials-wait.js';
+import { ApprovalEnded, waitForApproval } from './credentials-wait.js';
 import {
   type ExchangeClient,
   ExchangeFailure,
@@ -36,13 +37,6 @@ const USAGE = `jitkey credentials --url URL --role ROLE (--token-env VAR | --tok
          [--lease-file FILE] [--duration 15m] [--wait-approval 30m]
          [--redeem-token-env VAR | --redeem-token-file FILE]
        ${'jitkey credentials revoke --lease-file FILE [--url URL]'}`;
-
-export interface CredentialsDeps extends WaitDeps {
-  env: Readonly<Record<string, string | undefined>>;
-  out(text: string): void;
-  err(text: string): void;
-  userAgent: string;
-}
 
 export function realDeps(): CredentialsDeps {
   return {
