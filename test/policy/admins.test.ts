@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
 import { compileDirectory, validateDirectory } from '../../exchanger/policy/directory.js';
-import { formatIssue, PolicyError } from '../../exchanger/policy/errors.js';
+import { formatIssue } from '../../exchanger/policy/errors.js';
+import { loadErrors } from '../support/policy-issues.js';
 
 const HEAD = `version: 1
 issuers:
@@ -18,16 +19,6 @@ const ROLES = `roles:
     allow:
       - { repository: acme/web, repository_id: "2" }
 `;
-
-function loadErrors(text: string): string[] {
-  try {
-    loadPolicy(text, 'p.yaml');
-  } catch (e) {
-    if (e instanceof PolicyError) return e.issues.map((i) => formatIssue(i));
-    throw e;
-  }
-  throw new Error('the policy loaded');
-}
 
 describe('admins in a single-file policy', () => {
   it('keeps logins and org/team slugs apart, lower-cased and without repeats', () => {

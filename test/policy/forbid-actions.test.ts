@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { actionOf, forbiddenMatch } from '../../exchanger/activity/forbidden.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { formatIssue, PolicyError } from '../../exchanger/policy/errors.js';
+import { loadErrors } from '../support/policy-issues.js';
 
 const HEAD = `version: 1
 issuers:
@@ -19,16 +19,6 @@ const aws = (forbid: string) => `  deploy:
     allow:
       - { repository_id: "2" }
 `;
-
-function loadErrors(text: string): string[] {
-  try {
-    loadPolicy(text, 'p.yaml');
-  } catch (e) {
-    if (e instanceof PolicyError) return e.issues.map((i) => formatIssue(i));
-    throw e;
-  }
-  throw new Error('the policy loaded');
-}
 
 describe('forbid_actions in the policy', () => {
   it('is kept on the compiled role as written', () => {

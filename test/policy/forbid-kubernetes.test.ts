@@ -4,13 +4,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { formatIssue, PolicyError } from '../../exchanger/policy/errors.js';
 import {
   type KubernetesRequest,
   kubernetesActionMatches,
   kubernetesResourceName,
   parseKubernetesResource,
 } from '../../exchanger/policy/kubernetes-actions.js';
+import { loadErrors } from '../support/policy-issues.js';
 
 const HEAD = `version: 1
 issuers:
@@ -24,16 +24,6 @@ const kube = (forbid: string) => `  deploy:
     allow:
       - { repository_id: "2" }
 `;
-
-function loadErrors(text: string): string[] {
-  try {
-    loadPolicy(text, 'p.yaml');
-  } catch (e) {
-    if (e instanceof PolicyError) return e.issues.map((i) => formatIssue(i));
-    throw e;
-  }
-  throw new Error('the policy loaded');
-}
 
 describe('forbid_actions of a kubernetes role', () => {
   it('is kept on the compiled role as written', () => {

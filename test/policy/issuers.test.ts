@@ -6,10 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
 import { compileDirectory, validateDirectory } from '../../exchanger/policy/directory.js';
-import { formatIssue, PolicyError } from '../../exchanger/policy/errors.js';
+import { formatIssue } from '../../exchanger/policy/errors.js';
 import { evaluate } from '../../exchanger/policy/evaluate.js';
 import { explain } from '../../exchanger/policy/explain.js';
 import { issuerRefusal } from '../../exchanger/policy/role-issuers.js';
+import { loadErrors } from '../support/policy-issues.js';
 
 const A = 'https://token.actions.githubusercontent.com';
 const B = 'https://ghes.acme.example/_services/token';
@@ -26,16 +27,6 @@ ${issuers}    allow:
       - { repository: acme/web, repository_id: "2", ref: refs/heads/main }
 `;
 const claims = { repository: 'acme/web', repository_id: '2', ref: 'refs/heads/main' };
-
-function loadErrors(text: string): string[] {
-  try {
-    loadPolicy(text, 'p.yaml');
-  } catch (e) {
-    if (e instanceof PolicyError) return e.issues.map((i) => formatIssue(i));
-    throw e;
-  }
-  throw new Error('the policy loaded');
-}
 
 describe('a single-file policy with two issuers', () => {
   it('refuses a role that does not say which issuer it trusts', () => {
