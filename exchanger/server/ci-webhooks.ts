@@ -17,8 +17,8 @@
  *   is answered `200 {"revoked": N}`; other events and states `200 {"revoked": 0}` untouched.
  *   A second delivery finds the run already completed and its leases revoked: `{"revoked": 0}`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hashSecret, secretMatches } from '../digest.js';
 import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuditClient, RunKey } from '../store/types.js';
@@ -38,7 +38,7 @@ export interface CiWebhookSender {
 }
 
 export interface CiWebhookDeps {
-  /** Read at each request: the files may be rotated. Empty: the route is off (404). */
+  /** The senders (read once at start, `cli/ci-webhooks-from-env.ts`). Empty: the route is off (404). */
   senders: () => readonly CiWebhookSender[];
   /** Ends the run's leases (`leases/end-run.ts`), with the audit row's wording; returns how many. */
   endRun(
@@ -56,15 +56,13 @@ export type CiWebhookHandler = (
   log: Logger,
 ) => Promise<void>;
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
 /** The sender whose token the header carries; every configured token is compared, in constant time each. */
 function sender(senders: readonly CiWebhookSender[], header: string | string[] | undefined, name: string) {
   const given = typeof header === 'string' ? header : undefined;
   if (!given)
     throw invalidToken(`missing ${name} header: the webhook must carry one of this exchanger's tokens`);
   let found: CiWebhookSender | undefined;
-  for (const s of senders) if (timingSafeEqual(digest(given), digest(s.token)) && !found) found = s;
+  for (const s of senders) if (secretMatches(given, hashSecret(s.token)) && !found) found = s;
   if (!found) throw invalidToken(`the ${name} is not one of this exchanger's webhook tokens`);
   return found;
 }
