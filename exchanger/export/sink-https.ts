@@ -10,6 +10,7 @@
  * headers to wherever the answer points. 408, 429 and 5xx answers and network failures may be
  * retried (the exporter waits, honouring `Retry-After`); other answers are permanent.
  */
+import { retryAfterMs as readRetryAfter } from '../net/retry.js';
 import { checkUrl } from '../net/url-rule.js';
 import { type Sink, SinkError, type SinkEvent } from './sink.js';
 
@@ -42,13 +43,10 @@ export function httpsBody(kind: HttpsBody, events: readonly SinkEvent[]): string
   return events.map((e) => `${e.line}\n`).join('');
 }
 
-/** `Retry-After` as milliseconds: delay-seconds or an HTTP-date; undefined when absent or bad. */
+/** `Retry-After` as milliseconds (`net/retry.ts` reads it), capped; undefined when absent or bad. */
 export function retryAfterMs(value: string | null, now: Date): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  const text = value.trim();
-  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now.getTime();
-  if (!Number.isFinite(ms)) return undefined;
-  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+  const ms = readRetryAfter(value, now.getTime());
+  return ms === undefined ? undefined : Math.min(ms, MAX_RETRY_AFTER_MS);
 }
 
 export function httpsSink(options: HttpsSinkOptions): Sink {
