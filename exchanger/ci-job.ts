@@ -11,6 +11,9 @@ const PROJECT_ID = `${CIRCLECI}project-id`;
 const VCS_ORIGIN = `${CIRCLECI}vcs-origin`;
 const VCS_REF = `${CIRCLECI}vcs-ref`;
 
+/** A run as the store keys it (`RunKey`). */
+type JobRun = { repositoryId: string; runId: string; runAttempt: string };
+
 /**
  * The run a token's leases belong to, for per-run limits and run-end revocation, as the store
  * keys runs (`repository_id`, `run_id`, `run_attempt`). GitHub: its own three claims. GitLab: the
@@ -19,9 +22,7 @@ const VCS_REF = `${CIRCLECI}vcs-ref`;
  * has attempts (a retried job runs in the same pipeline or build): attempt `1`. CircleCI tokens
  * name no workflow or job, so they belong to no run (docs/ci-systems.md).
  */
-export function jobRun(
-  claims: Claims,
-): { repositoryId: string; runId: string; runAttempt: string } | undefined {
+export function jobRun(claims: Claims): JobRun | undefined {
   const kind = jobKind(claims);
   const get = (name: string) => {
     const v = text(claims, name);
@@ -36,15 +37,23 @@ export function jobRun(
   }
   if (kind === 'gitlab') {
     const [iss, project, pipeline] = [get('iss'), get('project_id'), get('pipeline_id')];
-    if (!iss || !project || !pipeline) return undefined;
-    return { repositoryId: `gitlab:${iss}/projects/${project}`, runId: pipeline, runAttempt: '1' };
+    return iss && project && pipeline ? gitlabRun(iss, project, pipeline) : undefined;
   }
   if (kind === 'buildkite') {
     const [org, pipeline, build] = [get('organization_slug'), get('pipeline_slug'), get('build_number')];
-    if (!org || !pipeline || !build) return undefined;
-    return { repositoryId: `buildkite:${org}/${pipeline}`, runId: build, runAttempt: '1' };
+    return org && pipeline && build ? buildkiteRun(org, pipeline, build) : undefined;
   }
   return undefined;
+}
+
+/** A GitLab pipeline's run key; the GitLab webhook (`server/ci-webhooks.ts`) ends runs by it. */
+export function gitlabRun(iss: string, projectId: string, pipelineId: string): JobRun {
+  return { repositoryId: `gitlab:${iss}/projects/${projectId}`, runId: pipelineId, runAttempt: '1' };
+}
+
+/** A Buildkite build's run key; the Buildkite webhook ends runs by it. */
+export function buildkiteRun(org: string, pipelineSlug: string, buildNumber: string): JobRun {
+  return { repositoryId: `buildkite:${org}/${pipelineSlug}`, runId: buildNumber, runAttempt: '1' };
 }
 
 /** A job named for people: its system, project, run and job, and a link to it where one can be made. */

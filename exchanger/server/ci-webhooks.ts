@@ -18,6 +18,7 @@
  *   A second delivery finds the run already completed and its leases revoked: `{"revoked": 0}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { buildkiteRun, gitlabRun } from '../ci-job.js';
 import { hashSecret, secretMatches } from '../digest.js';
 import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -112,11 +113,7 @@ export function gitlabWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
       );
     }
     // The run as `ci-job.ts` keys a GitLab token's: instance, project id, pipeline id.
-    const run = {
-      repositoryId: `gitlab:${instance}/projects/${project}`,
-      runId: pipelineId,
-      runAttempt: '1',
-    };
+    const run = gitlabRun(instance, project, pipelineId);
     const revoked = await deps.endRun(run, requestId, client, {
       reason: `GitLab pipeline ${pipelineId} of project ${project} finished (${status}); revoking its leases`,
       claims: { iss: instance, project_id: project, pipeline_id: pipelineId },
@@ -142,7 +139,7 @@ export function buildkiteWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
       throw invalidRequest('build.finished payload lacks pipeline.slug or build.number');
     }
     // The run as `ci-job.ts` keys a Buildkite token's: organization and pipeline slugs, build number.
-    const run = { repositoryId: `buildkite:${org}/${slug}`, runId: number, runAttempt: '1' };
+    const run = buildkiteRun(org, slug, number);
     const revoked = await deps.endRun(run, requestId, client, {
       reason: `Buildkite build ${org}/${slug} #${number} finished; revoking its leases`,
       claims: { organization_slug: org, pipeline_slug: slug, build_number: number },
