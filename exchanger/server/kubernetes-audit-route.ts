@@ -12,9 +12,9 @@
  * - A batch is answered 200 once its events of jitkey's tokens are stored; a store that cannot
  *   take them is 503, and the API server sends the batch again. Exchanges never wait on any of it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IntakeOutcome } from '../activity/kubernetes-intake.js';
+import { hashSecret, secretMatches } from '../digest.js';
 import { invalidToken } from '../errors.js';
 import type { Logger } from '../log.js';
 import { asJitkeyError, readBodyStream, sendJson } from './http.js';
@@ -59,9 +59,7 @@ export function kubernetesAuditRoute(deps: KubernetesAuditRouteDeps): Kubernetes
   };
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
-/** Same-length digests: the comparison takes as long whatever the guess, and its length. */
+/** Compared as SHA-256 digests (`digest.ts`): as long whatever the guess, and its length. */
 function checkBearer(header: string | undefined, expected: string): void {
   if (!header) {
     throw invalidToken(
@@ -69,7 +67,7 @@ function checkBearer(header: string | undefined, expected: string): void {
     );
   }
   const match = /^Bearer +(\S+)\s*$/i.exec(header);
-  if (!match || !timingSafeEqual(digest(match[1]!), digest(expected))) {
+  if (!match || !secretMatches(match[1]!, hashSecret(expected))) {
     throw invalidToken("the bearer token is not this exchanger's Kubernetes audit webhook token");
   }
 }
