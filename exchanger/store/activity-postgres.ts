@@ -48,14 +48,13 @@ export const postgresActivityDetailsMigration = (t: (name: string) => string) =>
   CREATE INDEX lease_activity_keys_key ON ${t('lease_activity_keys')} (key_id);
   ALTER TABLE ${t('lease_activity')} ADD COLUMN details jsonb;`;
 
-type Methods = ActivityMethods;
 type KeyRow = ActivityKeyRowOf<Date>;
 type EventRow = ActivityEventRowOf<Date>;
 
 const params = (count: number, first = 1) =>
   Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
 
-export function postgresActivity({ t, query }: Pick<PostgresIo, 't' | 'query'>): Methods {
+export function postgresActivity({ t, query }: Pick<PostgresIo, 't' | 'query'>): ActivityMethods {
   const keys = t('lease_activity_keys');
   const events = t('lease_activity');
   return {

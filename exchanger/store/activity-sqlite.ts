@@ -49,13 +49,12 @@ export const SQLITE_ACTIVITY_DETAILS_MIGRATION = `
   CREATE INDEX lease_activity_keys_key ON lease_activity_keys (key_id);
   ALTER TABLE lease_activity ADD COLUMN details TEXT;`;
 
-type Methods = ActivityMethods;
 type KeyRow = ActivityKeyRowOf<number>;
 type EventRow = ActivityEventRowOf<number>;
 
 const named = (fields: readonly string[]) => fields.map((f) => `@${f}`).join(', ');
 
-export function sqliteActivity(db: Database.Database, io: Pick<SqliteIo, 'write' | 'read'>): Methods {
+export function sqliteActivity(db: Database.Database, io: Pick<SqliteIo, 'write' | 'read'>): ActivityMethods {
   const insertKey = db.prepare<KeyRow>(
     `INSERT INTO lease_activity_keys (${ACTIVITY_KEY_FIELDS.join(', ')}) VALUES (${named(ACTIVITY_KEY_FIELDS)})
      ON CONFLICT DO NOTHING`,
