@@ -10,7 +10,7 @@ import { cloudEvent } from './cloudevents.js';
 import { ocsfEvent } from './ocsf.js';
 import type { Sink } from './sink.js';
 import { fileSink, streamSink } from './sink-file.js';
-import { HTTPS_BODIES, type HttpsBody, httpsSink } from './sink-https.js';
+import { HTTPS_BODIES, httpsSink } from './sink-https.js';
 
 export type ExportFormat = 'ocsf' | 'cloudevents';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['ocsf', 'cloudevents'];
@@ -135,7 +135,7 @@ export function planExport(options: ExportOptions, env: Record<string, string | 
     throw new ExportSettingsError(`unknown --body '${options.body}': write ${HTTPS_BODIES.join(', ')}`);
   let sink: Sink;
   try {
-    sink = httpsSink({ url: to, body: body as HttpsBody, headers });
+    sink = httpsSink({ url: to, body, headers });
   } catch (err) {
     // The URL rule quotes the URL; a query may carry a token (Splunk's ?token=…), as logs know.
     const query = /\?[^#]*/.exec(to)?.[0];
