@@ -3,10 +3,10 @@
  * guards → provider → lease + audit committed → answer. Every outcome, granted or refused,
  * leaves one audit row; when that row cannot be written the caller gets 503 and nothing else.
  */
+import { jobRun } from '../ci-job.js';
 import { type Claims, identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
-import { runKeyOf } from '../leases/run-end.js';
 import { issuerRefusal } from '../policy/role-issuers.js';
 import type { Policy, Role } from '../policy/types.js';
 import type { AuditClient, AuditEntry, RunKey, RunState, SpentTokenState } from '../store/types.js';
@@ -128,7 +128,7 @@ export async function exchange(
     const request = parseExchangeBody(body);
     ctx.roleName = truncate(clean(request.role), MAX_AUDITED_ROLE);
     // The run attempt is read with the jti (one round trip), and checked after the policy.
-    const run = runKeyOf(verified.claims);
+    const run = jobRun(verified.claims);
     const runState = await spendReadingRun(deps, verified, run && { key: run, role: request.role });
     const role = lookupRole(deps.policy(), request.role);
     ctx.role = role;

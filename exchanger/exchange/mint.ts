@@ -3,13 +3,13 @@
  * and the run attempt looked at again (it may have completed while minting).
  */
 
-import { endedRun, jobName } from '../ci-job.js';
+import { endedRun, jobName, jobRun } from '../ci-job.js';
 import type { Claims } from '../claims.js';
 import { identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError, unavailable } from '../errors.js';
 import { endLease } from '../leases/end.js';
-import { runKeyOf, sealForRunEnd } from '../leases/run-end.js';
+import { sealForRunEnd } from '../leases/run-end.js';
 import { hashRevokeToken, newLeaseId, newRevokeToken, seal } from '../leases/secrets.js';
 import type { Role } from '../policy/types.js';
 import type { Minted } from '../providers/types.js';
@@ -83,7 +83,7 @@ export async function mintAndRecord({
   const idClaims = identifyingClaims(claims);
   // The lease's project in its own system's terms: a repository, a GitLab project path, …
   const project = idClaims.repository ?? jobName(idClaims).project;
-  const run = runKeyOf(claims);
+  const run = jobRun(claims);
   const entry: AuditEntry = {
     at: now,
     requestId,

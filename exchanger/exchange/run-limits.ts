@@ -7,11 +7,10 @@
  *   the attempt's `max_duration` end (`endsAt`): a provider whose floor is above what is left (AWS's
  *   60 s) still issues it and ends it then, rather than refusing the last renewal.
  */
-import { endedRun } from '../ci-job.js';
+import { endedRun, jobRun } from '../ci-job.js';
 import type { Claims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError, unavailable } from '../errors.js';
-import { runKeyOf } from '../leases/run-end.js';
 import type { Role } from '../policy/types.js';
 import type { RunKey, RunState, Store } from '../store/types.js';
 
@@ -27,7 +26,7 @@ export async function limitByRun(
   claims: Claims,
   durationSeconds: number,
 ): Promise<RunLimit> {
-  const run = runKeyOf(claims);
+  const run = jobRun(claims);
   if (!run) return { durationSeconds };
   let state: RunState;
   try {
