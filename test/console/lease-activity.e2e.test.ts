@@ -8,7 +8,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../support/browser.js';
-import { type CloudTrailStandin, startCloudTrailStandin } from '../support/cloudtrail-standin.js';
+import { type CloudTrailStandin, startCloudTrailStandin, stsCalls } from '../support/cloudtrail-standin.js';
 import { eventually } from '../support/eventually.js';
 import { leaseActivity } from '../support/lease-activity.js';
 import { ROLE_ARN } from '../support/stack.js';
@@ -59,18 +59,7 @@ beforeAll(async () => {
       AWS_ENDPOINT_URL_CLOUDTRAIL: trail.url,
     },
   });
-  trail.feed(() =>
-    c.stack.sts.issued.flatMap((k) =>
-      c.stack.sts.callsWith(k.accessKeyId).map((call) => ({
-        accessKeyId: call.accessKeyId,
-        eventName: call.eventName,
-        eventSource: 'sts.amazonaws.com',
-        at: call.at,
-        region: call.region,
-        readOnly: true,
-      })),
-    ),
-  );
+  trail.feed(stsCalls(c.stack.sts));
   browser = await launchBrowser();
 }, 120_000);
 afterAll(async () => {

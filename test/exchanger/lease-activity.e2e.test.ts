@@ -7,7 +7,7 @@
  */
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CloudTrailStandin, startCloudTrailStandin } from '../support/cloudtrail-standin.js';
+import { type CloudTrailStandin, startCloudTrailStandin, stsCalls } from '../support/cloudtrail-standin.js';
 import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
@@ -57,20 +57,7 @@ admins: [alice, acme/platform-leads]
       },
     },
   });
-  // What CloudTrail would record of every call made with a key the STS stand-in issued.
-  trail.feed(() =>
-    stack.sts.issued.flatMap((c) =>
-      stack.sts.callsWith(c.accessKeyId).map((call) => ({
-        accessKeyId: call.accessKeyId,
-        eventName: call.eventName,
-        eventSource: 'sts.amazonaws.com',
-        at: call.at,
-        region: call.region,
-        readOnly: true,
-        ...(call.errorCode ? { errorCode: call.errorCode } : {}),
-      })),
-    ),
-  );
+  trail.feed(stsCalls(stack.sts));
 });
 afterAll(async () => {
   await stack?.stop();

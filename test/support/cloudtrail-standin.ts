@@ -4,7 +4,7 @@
  *
  *   const trail = await startCloudTrailStandin({ deliveryDelayMs: 1500 });
  *   trail.record({ accessKeyId, eventName: 'GetCallerIdentity', eventSource: 'sts.amazonaws.com', at });
- *   trail.feed(() => sts.callsWith(key))   // or: every call the STS stand-in saw made with a key
+ *   trail.feed(stsCalls(stack.sts))        // every call the STS stand-in saw made with a key it issued
  *   trail.lookups                          // every LookupEvents asked: key, page token, status, time
  *   trail.throttleNext(3)                  // the next 3 requests answer ThrottlingException
  *   await trail.stop()
@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { StsStandin } from './sts-standin.js';
 
 export interface TrailRecord {
   accessKeyId: string;
@@ -48,6 +49,25 @@ export interface CloudTrailStandin {
   feed(source: () => TrailRecord[]): void;
   throttleNext(count: number): void;
   stop(): Promise<void>;
+}
+
+/**
+ * What CloudTrail would record of every call made with a key the STS stand-in issued, read anew
+ * at each lookup: `trail.feed(stsCalls(stack.sts))`.
+ */
+export function stsCalls(sts: Pick<StsStandin, 'issued' | 'callsWith'>): () => TrailRecord[] {
+  return () =>
+    sts.issued.flatMap((c) =>
+      sts.callsWith(c.accessKeyId).map((call) => ({
+        accessKeyId: call.accessKeyId,
+        eventName: call.eventName,
+        eventSource: 'sts.amazonaws.com',
+        at: call.at,
+        region: call.region,
+        readOnly: true,
+        ...(call.errorCode ? { errorCode: call.errorCode } : {}),
+      })),
+    );
 }
 
 const AUTH =
