@@ -11,9 +11,7 @@
 import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { type Sink, SinkError, type SinkEvent } from './sink.js';
-
-const text = (events: readonly SinkEvent[]) => events.map((e) => `${e.line}\n`).join('');
+import { jsonLines, type Sink, SinkError } from './sink.js';
 
 /** Standard output (or any stream): a batch is taken once the stream has accepted it. */
 export function streamSink(out: Writable, name = 'stdout'): Sink {
@@ -30,7 +28,7 @@ export function streamSink(out: Writable, name = 'stdout'): Sink {
           out.off('error', fail);
           resolve(undefined);
         };
-        if (out.write(text(events))) done();
+        if (out.write(jsonLines(events))) done();
         else out.once('drain', done);
       }),
     close: async () => {},
@@ -92,7 +90,7 @@ export async function fileSink(path: string): Promise<Sink> {
     async send(events) {
       try {
         await cutTo(end);
-        if (events.length) await handle.appendFile(text(events));
+        if (events.length) await handle.appendFile(jsonLines(events));
         await handle.datasync();
         const { dev, ino, size } = await handle.stat();
         end = size;

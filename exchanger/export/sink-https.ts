@@ -12,7 +12,7 @@
  */
 import { retryAfterMs as readRetryAfter } from '../net/retry.js';
 import { checkUrl } from '../net/url-rule.js';
-import { type Sink, SinkError, type SinkEvent } from './sink.js';
+import { jsonLines, type Sink, SinkError, type SinkEvent } from './sink.js';
 
 export type HttpsBody = 'ndjson' | 'array' | 'splunk-hec';
 export const HTTPS_BODIES: readonly HttpsBody[] = ['ndjson', 'array', 'splunk-hec'];
@@ -40,7 +40,7 @@ export function httpsBody(kind: HttpsBody, events: readonly SinkEvent[]): string
   if (kind === 'array') return `[${events.map((e) => e.line).join(',')}]`;
   if (kind === 'splunk-hec')
     return events.map((e) => `{"time":${(e.time.getTime() / 1000).toFixed(3)},"event":${e.line}}`).join('\n');
-  return events.map((e) => `${e.line}\n`).join('');
+  return jsonLines(events);
 }
 
 /** `Retry-After` as milliseconds (`net/retry.ts` reads it), capped; undefined when absent or bad. */

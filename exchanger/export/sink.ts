@@ -10,6 +10,9 @@ export interface SinkEvent {
   time: Date;
 }
 
+/** The events as JSON lines, each ending in a newline (files, stdout, an `ndjson` HTTPS body). */
+export const jsonLines = (events: readonly SinkEvent[]) => events.map((e) => `${e.line}\n`).join('');
+
 export interface Sink {
   /** What it is, for logs and messages: never a header value or a query string. */
   readonly name: string;
