@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { type CiWebhookSender, parseSenders } from '../server/ci-webhooks.js';
 
 export interface CiWebhookSenders {
-  gitlab?: () => readonly CiWebhookSender[];
-  buildkite?: () => readonly CiWebhookSender[];
+  gitlab?: readonly CiWebhookSender[];
+  buildkite?: readonly CiWebhookSender[];
 }
 
 export function ciWebhooksFromEnv(env: NodeJS.ProcessEnv): CiWebhookSenders {
@@ -21,8 +21,7 @@ export function ciWebhooksFromEnv(env: NodeJS.ProcessEnv): CiWebhookSenders {
     } catch (err) {
       throw new Error(`${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    const senders = parseSenders(text, file, options);
-    return () => senders;
+    return parseSenders(text, file, options);
   };
   const gitlab = read('JITKEY_GITLAB_WEBHOOK_TOKENS_FILE', { projects: true });
   const buildkite = read('JITKEY_BUILDKITE_WEBHOOK_TOKENS_FILE');

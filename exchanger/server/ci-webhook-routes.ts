@@ -34,13 +34,13 @@ export function ciRoutes(
     env: string,
   ): [string, Handler] => {
     const handler = make({
-      senders: () => senders?.() ?? [],
+      senders: senders ?? [],
       endRun: (run, requestId, client, said) => endRun(deps, run, requestId, client, said),
     });
     return [
       `POST ${path}`,
       async (req, res, requestId, log) => {
-        if (!senders || senders().length === 0) {
+        if (!senders || senders.length === 0) {
           throw new JitkeyError('not_found', `this webhook is not enabled on this exchanger (set ${env})`);
         }
         const client = requestClient(req);

@@ -40,7 +40,7 @@ export interface CiWebhookSender {
 
 export interface CiWebhookDeps {
   /** The senders (read once at start, `cli/ci-webhooks-from-env.ts`). Empty: the route is off (404). */
-  senders: () => readonly CiWebhookSender[];
+  senders: readonly CiWebhookSender[];
   /** Ends the run's leases (`leases/end-run.ts`), with the audit row's wording; returns how many. */
   endRun(
     run: RunKey,
@@ -92,7 +92,7 @@ const FINISHED = new Set(['success', 'failed', 'canceled', 'skipped']);
 
 export function gitlabWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
   return async (req, res, { requestId, timeoutMs, admit, client }, log) => {
-    const from = sender(deps.senders(), req.headers['x-gitlab-token'], 'X-Gitlab-Token');
+    const from = sender(deps.senders, req.headers['x-gitlab-token'], 'X-Gitlab-Token');
     const instance = from.names;
     const body = await readJson(req, timeoutMs);
     admit();
@@ -125,7 +125,7 @@ export function gitlabWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
 
 export function buildkiteWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
   return async (req, res, { requestId, timeoutMs, admit, client }, log) => {
-    const org = sender(deps.senders(), req.headers['x-buildkite-token'], 'X-Buildkite-Token').names;
+    const org = sender(deps.senders, req.headers['x-buildkite-token'], 'X-Buildkite-Token').names;
     const body = await readJson(req, timeoutMs);
     admit();
     if (body.event !== 'build.finished') {
