@@ -8,13 +8,11 @@ import type { ApproverDirectory } from '../../exchanger/approvals/approvers.js';
 import { createNudges, type Nudges } from '../../exchanger/approvals/nudge.js';
 import { type Approvals, createApprovals } from '../../exchanger/approvals/service.js';
 import { JitkeyError } from '../../exchanger/errors.js';
-import { silentLogger } from '../../exchanger/log.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
 import type { Policy, Role } from '../../exchanger/policy/types.js';
-import { createMetrics } from '../../exchanger/server/metrics.js';
 import { openStore } from '../../exchanger/store/open.js';
 import type { Store } from '../../exchanger/store/types.js';
+import { fixedDeps } from '../support/app-policy.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 const ISSUER = 'https://token.actions.githubusercontent.com';
@@ -104,12 +102,9 @@ async function makeWorld(approval = NUDGED): Promise<World> {
     verifier: () => {
       throw new Error('no tokens in these tests');
     },
-    evaluate,
+    ...fixedDeps(),
     store,
     providers: {},
-    guards: [],
-    metrics: createMetrics(),
-    log: silentLogger,
     now: () => clock.now,
     github,
     fetch,

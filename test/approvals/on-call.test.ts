@@ -6,13 +6,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ApproverDirectory } from '../../exchanger/approvals/approvers.js';
 import { pagerDuty } from '../../exchanger/approvals/pagerduty.js';
 import { type Approvals, createApprovals } from '../../exchanger/approvals/service.js';
-import { silentLogger } from '../../exchanger/log.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
 import type { Role } from '../../exchanger/policy/types.js';
-import { createMetrics } from '../../exchanger/server/metrics.js';
 import { openStore } from '../../exchanger/store/open.js';
 import type { Store } from '../../exchanger/store/types.js';
+import { fixedDeps } from '../support/app-policy.js';
 import { type PagerDutyStandin, startPagerDutyStandin } from '../support/pagerduty-standin.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
@@ -90,12 +88,9 @@ async function setup(onCall = ON_CALL) {
     verifier: () => {
       throw new Error('no tokens here');
     },
-    evaluate,
+    ...fixedDeps(),
     store,
     providers: {},
-    guards: [],
-    metrics: createMetrics(),
-    log: silentLogger,
     now: () => clock,
     github,
     fetch,
