@@ -33,7 +33,8 @@ export const MAX_CI_WEBHOOK_BYTES = 5 * 1024 * 1024;
 export interface CiWebhookSender {
   /** The GitLab issuer url, or the Buildkite organization slug. */
   names: string;
-  token: string;
+  /** The token's SHA-256 (`digest.ts`): hashed once at load; the token itself is not kept. */
+  tokenHash: string;
   /** GitLab: the project ids this token may end pipelines of; absent, any of the instance's. */
   projects?: ReadonlySet<string>;
 }
@@ -63,7 +64,7 @@ function sender(senders: readonly CiWebhookSender[], header: string | string[] |
   if (!given)
     throw invalidToken(`missing ${name} header: the webhook must carry one of this exchanger's tokens`);
   let found: CiWebhookSender | undefined;
-  for (const s of senders) if (secretMatches(given, hashSecret(s.token)) && !found) found = s;
+  for (const s of senders) if (secretMatches(given, s.tokenHash) && !found) found = s;
   if (!found) throw invalidToken(`the ${name} is not one of this exchanger's webhook tokens`);
   return found;
 }
@@ -192,7 +193,7 @@ export function parseSenders(
           : `${file}:${i + 1}: '${names}' is not a Buildkite organization slug (lowercase letters, digits and -)`,
       );
     }
-    out.push({ names, token, ...(ids ? { projects: new Set(ids) } : {}) });
+    out.push({ names, tokenHash: hashSecret(token), ...(ids ? { projects: new Set(ids) } : {}) });
   });
   return out;
 }
