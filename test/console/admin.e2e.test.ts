@@ -9,20 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRoles } from '../approvals/support.js';
 import { launchBrowser } from '../support/browser.js';
 import { runCli } from '../support/exchanger-process.js';
-import { type ConsoleStack, startConsoleStack } from './support.js';
+import { adminPolicy, type ConsoleStack, startConsoleStack } from './support.js';
 
 let c: ConsoleStack;
 let browser: Browser;
 const PHONE = { width: 390, height: 844 };
 
-const policy = (issuer: string, notifyUrl: string) => `version: 1
-issuers:
-  - url: ${issuer}
-    audience: jitkey
-defaults: { duration: 15m, max_duration: 1h }
-admins: [bob, acme/platform-leads]
-roles:
-  web-read:
+const policy = (issuer: string, notifyUrl: string) =>
+  adminPolicy(
+    issuer,
+    `  web-read:
     description: Read acme/web's contents
     provider: github
     github: { repositories: [acme/web], permissions: { contents: read } }
@@ -33,7 +29,8 @@ roles:
     aws: { role_arn: arn:aws:iam::111122223333:role/web-deploy }
     allow:
       - { repository: acme/web, ref: refs/heads/main }
-${approvalRoles(notifyUrl)}`;
+${approvalRoles(notifyUrl)}`,
+  );
 
 beforeAll(async () => {
   c = await startConsoleStack({

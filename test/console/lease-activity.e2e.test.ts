@@ -12,20 +12,16 @@ import { type CloudTrailStandin, startCloudTrailStandin, stsCalls } from '../sup
 import { eventually } from '../support/eventually.js';
 import { leaseActivity } from '../support/lease-activity.js';
 import { ROLE_ARN } from '../support/stack.js';
-import { type ConsoleStack, startConsoleStack } from './support.js';
+import { adminPolicy, type ConsoleStack, startConsoleStack } from './support.js';
 
 let c: ConsoleStack;
 let trail: CloudTrailStandin;
 let browser: Browser;
 
-const policy = (issuer: string, notifyUrl: string) => `version: 1
-issuers:
-  - url: ${issuer}
-    audience: jitkey
-defaults: { duration: 15m, max_duration: 1h }
-admins: [bob, acme/platform-leads]
-roles:
-  guarded:
+const policy = (issuer: string, notifyUrl: string) =>
+  adminPolicy(
+    issuer,
+    `  guarded:
     provider: aws
     aws: { role_arn: ${ROLE_ARN}, region: us-east-1 }
     forbid_actions: ["sts:GetCaller*"]
@@ -46,7 +42,8 @@ roles:
     github: { repositories: [acme/web], permissions: { contents: read } }
     allow:
       - { repository_id: "123456" }
-`;
+`,
+  );
 
 beforeAll(async () => {
   trail = await startCloudTrailStandin();

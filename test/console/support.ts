@@ -18,6 +18,19 @@ import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support
 import { REPO_ROOT } from '../support/paths.js';
 import { policyFor, type Stack, startStack } from '../support/stack.js';
 
+/**
+ * A policy whose console admins are bob and the stand-in's acme/platform-leads team (carol),
+ * with `roles` (YAML lines under `roles:`, indented two spaces) for the issuer at `issuer`.
+ */
+export const adminPolicy = (issuer: string, roles: string) => `version: 1
+issuers:
+  - url: ${issuer}
+    audience: jitkey
+defaults: { duration: 15m, max_duration: 1h }
+admins: [bob, acme/platform-leads]
+roles:
+${roles}`;
+
 export const CLIENT = { clientId: 'Iv23liConsoleTest', clientSecret: 'console-client-secret-0001' };
 export const SCREENSHOTS = join(REPO_ROOT, 'test', 'screenshots');
 
