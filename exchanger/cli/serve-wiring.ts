@@ -9,7 +9,6 @@ import { createNudges, DEFAULT_NUDGE_INTERVAL_MS } from '../approvals/nudge.js';
 import { pagerDutyFromEnv } from '../approvals/pagerduty.js';
 import { createApprovals } from '../approvals/service.js';
 import { createConsole } from '../console/console.js';
-import { parseDuration } from '../duration.js';
 import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
 import { startExport } from '../export/from-env.js';
 import type { GithubApp } from '../github/app.js';
@@ -28,6 +27,7 @@ import { type activityFromEnv, startActivity } from './activity-from-env.js';
 import { ciWebhooksFromEnv } from './ci-webhooks-from-env.js';
 import type { WorkerLink } from './cluster-worker.js';
 import { gateFromEnv, reconcileIntervalFromEnv } from './gate-from-env.js';
+import { intervalMsFromEnv } from './interval-from-env.js';
 import { kubernetesAuditFromEnv } from './kubernetes-audit-from-env.js';
 import type { ServeFlags } from './serve-flags.js';
 import type { LivePolicy } from './serve-policy.js';
@@ -198,14 +198,8 @@ export async function startBackground(o: {
 
 /** `JITKEY_APPROVAL_NUDGE_INTERVAL`: how often pending requests are checked for reminders (0: never). */
 function nudgeIntervalFromEnv(env: Readonly<Record<string, string | undefined>>): number {
-  const text = env.JITKEY_APPROVAL_NUDGE_INTERVAL?.trim();
-  if (!text) return DEFAULT_NUDGE_INTERVAL_MS;
-  if (text === '0') return 0;
-  try {
-    return parseDuration(text) * 1000;
-  } catch {
-    throw new Error(
-      `JITKEY_APPROVAL_NUDGE_INTERVAL must be a duration such as 30s or 1m (0 turns reminders and escalation notices off), got '${text}'`,
-    );
-  }
+  return intervalMsFromEnv(env, 'JITKEY_APPROVAL_NUDGE_INTERVAL', DEFAULT_NUDGE_INTERVAL_MS, {
+    examples: '30s or 1m',
+    off: 'reminders and escalation notices',
+  });
 }
