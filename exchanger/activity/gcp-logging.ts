@@ -22,6 +22,7 @@ import { fetchTransport, httpCall, type Transport } from '../net/http-client.js'
 import { parseServiceUrl } from '../net/service-url.js';
 import { GRPC_NAMES } from '../providers/gcp-errors.js';
 import type { ActivityEvent, ActivityKey } from '../store/types.js';
+import { upstreamMessage } from '../text/upstream-message.js';
 import type { RateBudget } from './budget.js';
 import { type ActivityLookup, ActivityThrottled, ActivityTruncated } from './cloudtrail.js';
 import { eventText as text } from './event-text.js';
@@ -128,7 +129,7 @@ function parsedOrEmpty(text: string): unknown {
 
 function refusal(status: number, error: { status?: string; message?: string } | undefined, project: string) {
   const code = error?.status ?? String(status);
-  const message = (error?.message ?? '').replace(/[^\x20-\x7e]/g, ' ').slice(0, 200);
+  const message = upstreamMessage(error?.message ?? '');
   const said = `${status} ${code}${message ? `: ${message}` : ''}`;
   if (status === 429 || code === 'RESOURCE_EXHAUSTED') {
     return new ActivityThrottled(`Cloud Logging throttled entries.list on projects/${project} (${said})`);

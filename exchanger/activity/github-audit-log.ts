@@ -22,6 +22,7 @@ import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
 import { fetchTransport, type HttpAnswer, httpCall, type Transport } from '../net/http-client.js';
 import type { ActivityEvent, ActivityKey } from '../store/types.js';
+import { upstreamMessage } from '../text/upstream-message.js';
 import type { RateBudget } from './budget.js';
 import { type ActivityLookup, ActivityThrottled, ActivityTruncated } from './cloudtrail.js';
 import { eventText as text } from './event-text.js';
@@ -147,7 +148,7 @@ function refusal(res: HttpAnswer, org: string): Error {
   let message = '';
   try {
     const body = res.json() as { message?: unknown };
-    if (typeof body.message === 'string') message = body.message.replace(/[^\x20-\x7e]/g, ' ').slice(0, 200);
+    if (typeof body.message === 'string') message = upstreamMessage(body.message);
   } catch {
     // no JSON body: the status says enough
   }

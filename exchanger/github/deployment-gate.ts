@@ -12,6 +12,7 @@
 import type { KeyObject } from 'node:crypto';
 import { JitkeyError } from '../errors.js';
 import { fetchTransport, type HttpAnswer, httpCall } from '../net/http-client.js';
+import { upstreamMessage } from '../text/upstream-message.js';
 import { parseAppPrivateKey, signAppJwt } from './jwt.js';
 
 export interface GateRun {
@@ -156,7 +157,7 @@ export function createGateGithub(options: GateGithubOptions): GateGithub {
         typeof data === 'object' &&
         data !== null &&
         typeof (data as { message?: unknown }).message === 'string'
-          ? `: ${(data as { message: string }).message.replace(/[^\x20-\x7e]/g, ' ').slice(0, 200)}`
+          ? `: ${upstreamMessage((data as { message: string }).message)}`
           : '';
       const limited = paused > now().getTime();
       throw new JitkeyError(

@@ -5,6 +5,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { JitkeyError } from '../errors.js';
+import { upstreamMessage } from '../text/upstream-message.js';
 
 /** The HTTP status GitHub answered, or `undefined` when no answer came (network error, timeout). */
 export function githubStatus(e: unknown): number | undefined {
@@ -18,7 +19,7 @@ function githubMessage(e: unknown): string | undefined {
   const message =
     typeof data === 'object' && data !== null ? (data as { message?: unknown }).message : undefined;
   if (typeof message !== 'string' || !message) return undefined;
-  return message.replace(/[^\x20-\x7e]/g, ' ').slice(0, 200);
+  return upstreamMessage(message);
 }
 
 /** `HTTP 422 Unprocessable Entity: <GitHub's message>` or `no answer (fetch failed: ECONNREFUSED)`. */
