@@ -125,7 +125,12 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     },
     'GET /metrics': async (_req, res) => {
       const text = await deps.metrics.render();
-      res.writeHead(200, { 'content-type': deps.metrics.contentType });
+      res.writeHead(200, {
+        'content-type': deps.metrics.contentType,
+        'content-length': Buffer.byteLength(text),
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+      });
       res.end(text);
     },
     'POST /v1/exchange': async (req, res, requestId, log) => {

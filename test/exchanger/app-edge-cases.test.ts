@@ -7,11 +7,13 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { createLogger, silentLogger } from '../../exchanger/log.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
+import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
 import type { Provider } from '../../exchanger/providers/types.js';
 import { type AppDeps, createServer } from '../../exchanger/server/app.js';
 import { createMetrics } from '../../exchanger/server/metrics.js';
-import type { AuditEntry, LeaseRecord, Store } from '../../exchanger/store/types.js';
+import type { AuditEntry } from '../../exchanger/store/audit-types.js';
+import type { LeaseRecord } from '../../exchanger/store/leases-types.js';
+import type { Store } from '../../exchanger/store/types.js';
 import { ONE_GITHUB_ROLE } from '../support/app-policy.js';
 
 const policy = ONE_GITHUB_ROLE;
@@ -95,7 +97,7 @@ async function serve(deps: Partial<AppDeps>) {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   close = () => new Promise((r) => server.close(() => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return async (body: unknown = { role: 'deploy' }) => {
+  const exchange = async (body: unknown = { role: 'deploy' }) => {
     const res = await fetch(`${url}/v1/exchange`, {
       method: 'POST',
       headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
@@ -107,6 +109,7 @@ async function serve(deps: Partial<AppDeps>) {
       body: (await res.json()) as { error: string; message: string },
     };
   };
+  return Object.assign(exchange, { url });
 }
 
 describe('fail closed on the store', () => {
@@ -247,5 +250,15 @@ describe('headers of JSON answers', () => {
     expect(res.status).toBe(400);
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
+  it('sends the metrics text as no-store and nosniff, so no browser renders it as a page', async () => {
+    const { url } = await serve({});
+    const res = await fetch(`${url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await res.text()).toContain('jitkey_decisions_total');
   });
 });
