@@ -7,7 +7,7 @@
  * Each answers `{ ok, out }` and never throws on a refusal: tests assert on it.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './paths.js';
@@ -51,7 +51,16 @@ export async function clientNodeProbe(kubeconfig: string): Promise<ClientAnswer>
   const dir = mkdtempSync(join(tmpdir(), 'jitkey-client-node-'));
   const script = join(dir, 'probe.mjs');
   writeFileSync(script, PROBE);
-  return run(NODE24, [script, kubeconfig]);
+  return inScratch(dir, run(NODE24, [script, kubeconfig]));
+}
+
+/** The answer, once the scratch folder the client needed is gone (tests leave nothing in /tmp). */
+async function inScratch(dir: string, answer: Promise<ClientAnswer>): Promise<ClientAnswer> {
+  try {
+    return await answer;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function findKubectl(): string | undefined {
@@ -65,5 +74,5 @@ export function findKubectl(): string | undefined {
 export function kubectl(binary: string, kubeconfig: string, args: string[]): Promise<ClientAnswer> {
   // A private cache dir: discovery results must not leak between tests or into $HOME.
   const cache = mkdtempSync(join(tmpdir(), 'jitkey-kubectl-cache-'));
-  return run(binary, [...args, '--cache-dir', cache], { KUBECONFIG: kubeconfig });
+  return inScratch(cache, run(binary, [...args, '--cache-dir', cache], { KUBECONFIG: kubeconfig }));
 }
