@@ -2,12 +2,17 @@
  * GitHub's OAuth web flow for a GitHub App's client, server side: the authorize URL (with `state`
  * and a PKCE S256 challenge), and the code exchanged for a user token with the client secret and
  * the PKCE verifier. The token is used once to ask who signed in, then dropped by the caller.
+ * The code goes out through the exchanger's one HTTP client (`net/http-client.ts`): a timeout, a
+ * size limit, and a redirect refused (it would carry the client secret elsewhere).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { JitkeyError } from '../errors.js';
+import { fetchTransport, type HttpAnswer, httpCall } from '../net/http-client.js';
 import type { ConsoleConfig } from './config.js';
 
 const TIMEOUT_MS = 10_000;
+/** GitHub's token answer is a few hundred bytes; anything near this is not GitHub. */
+const MAX_ANSWER_BYTES = 64 * 1024;
 
 export interface SignInStart {
   state: string;
@@ -37,27 +42,33 @@ export async function exchangeCode(
   code: string,
   verifier: string,
 ): Promise<string> {
-  let res: Response;
+  let res: HttpAnswer;
   try {
-    res = await fetch(`${config.githubWebUrl}/login/oauth/access_token`, {
-      method: 'POST',
-      headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        client_id: config.clientId,
-        client_secret: config.clientSecret,
-        code,
-        redirect_uri: config.redirectUri,
-        code_verifier: verifier,
-      }).toString(),
-      redirect: 'error',
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
+    res = await httpCall(
+      {
+        name: 'GitHub POST /login/oauth/access_token',
+        method: 'POST',
+        url: `${config.githubWebUrl}/login/oauth/access_token`,
+        headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          client_id: config.clientId,
+          client_secret: config.clientSecret,
+          code,
+          redirect_uri: config.redirectUri,
+          code_verifier: verifier,
+        }).toString(),
+        timeoutMs: TIMEOUT_MS,
+        maxBytes: MAX_ANSWER_BYTES,
+      },
+      fetchTransport(fetch),
+    );
   } catch (cause) {
+    // Unreachable, slow, redirected or oversized: the person can only try again.
     throw new JitkeyError('upstream_error', 'GitHub could not be reached to finish the sign-in: try again', {
       cause,
     });
   }
-  const body = (await res.json().catch(() => ({}))) as { access_token?: unknown; error?: unknown };
+  const body = jsonObject(res);
   if (res.ok && typeof body.access_token === 'string' && body.access_token !== '') return body.access_token;
   const error = typeof body.error === 'string' ? body.error.replace(/[^a-z_]/g, '').slice(0, 40) : '';
   if (res.ok && error) {
@@ -67,4 +78,14 @@ export async function exchangeCode(
     );
   }
   throw new JitkeyError('upstream_error', `GitHub answered ${res.status} to the sign-in: try again`);
+}
+
+/** The answer's JSON object's fields; none when it is not a JSON object. */
+function jsonObject(res: HttpAnswer): { access_token?: unknown; error?: unknown } {
+  try {
+    const parsed: unknown = res.json();
+    return parsed && typeof parsed === 'object' ? parsed : {};
+  } catch {
+    return {};
+  }
 }

@@ -2,6 +2,8 @@
  * The exchanger's one way to call out over HTTP (the Action has its own, in src/transport/).
  * Every call has:
  * - a timeout per attempt, from sending to the last byte of the answer;
+ * - an optional `signal` (a shutdown) that ends the call wherever it is: connecting, waiting for
+ *   the headers, reading the body, or waiting between retries;
  * - a limit on the answer's size (read as it arrives; a larger one is cut off and refused);
  * - redirects refused: a 3xx is an error, never followed (a redirect could carry our
  *   `Authorization` header, or a notification, somewhere the URL rule never saw);
@@ -15,6 +17,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { setTimeout as delay } from 'node:timers/promises';
 import { type RetryOptions, retry, retryAfterMs } from './retry.js';
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -35,6 +38,8 @@ export interface HttpRequest {
   /** False: the answer's body is dropped unread (a POST whose answer is its status). */
   readBody?: boolean;
   retry?: HttpRetry;
+  /** Aborting it ends the call at once with an `HttpError` (`aborted`), and stops its retries. */
+  signal?: AbortSignal;
 }
 
 export interface HttpRetry extends Pick<RetryOptions, 'tries' | 'baseMs' | 'maxMs' | 'sleep' | 'random'> {
@@ -53,7 +58,7 @@ export interface HttpAnswer {
   json(): unknown;
 }
 
-export type HttpFailure = 'unreachable' | 'timeout' | 'too_large' | 'redirect' | 'not_json';
+export type HttpFailure = 'unreachable' | 'timeout' | 'aborted' | 'too_large' | 'redirect' | 'not_json';
 
 export class HttpError extends Error {
   override name = 'HttpError';
@@ -155,6 +160,11 @@ export async function httpCall(
   if (!policy) return attempt(request, url, transport);
   const maxRetryAfter = policy.maxRetryAfterMs ?? 30_000;
   const now = policy.now ?? Date.now;
+  const { signal } = request;
+  // An abort cuts the wait short; the next attempt then fails as aborted without sending.
+  const sleep =
+    policy.sleep ??
+    (signal ? (ms: number) => delay(ms, undefined, { signal }).catch(() => undefined) : undefined);
   return retry(
     async () => {
       const answer = await attempt(request, url, transport);
@@ -165,6 +175,7 @@ export async function httpCall(
     },
     {
       ...policy,
+      ...(sleep ? { sleep } : {}),
       isRetryable: (err) =>
         err instanceof RetryableAnswer || (err instanceof HttpError && err.failure === 'unreachable'),
       waitMs: (err, backoff) => Math.max(backoff, err instanceof RetryableAnswer ? (err.afterMs ?? 0) : 0),
@@ -189,17 +200,24 @@ async function attempt(request: HttpRequest, url: URL, transport: Transport): Pr
   const { name } = request;
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBytes = request.maxBytes ?? DEFAULT_MAX_BYTES;
-  const signal = AbortSignal.timeout(timeoutMs);
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const signal = request.signal ? AbortSignal.any([deadline, request.signal]) : deadline;
   const failed = (err: unknown): HttpError =>
     err instanceof HttpError
       ? err
-      : signal.aborted
-        ? new HttpError(name, 'timeout', `${name} failed: no answer within ${timeoutMs / 1000} s`, {
+      : request.signal?.aborted
+        ? new HttpError(name, 'aborted', `${name} failed: stopped before the answer was complete`, {
             cause: err,
           })
-        : new HttpError(name, 'unreachable', `${name} failed: ${describe(err)}`, { cause: err });
+        : deadline.aborted
+          ? new HttpError(name, 'timeout', `${name} failed: no answer within ${timeoutMs / 1000} s`, {
+              cause: err,
+            })
+          : new HttpError(name, 'unreachable', `${name} failed: ${describe(err)}`, { cause: err });
   let sent: Sent;
   try {
+    // An aborted signal sends nothing, whichever transport would have noticed it.
+    if (request.signal?.aborted) throw request.signal.reason;
     sent = await transport({
       method: request.method,
       url,
