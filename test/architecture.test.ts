@@ -22,6 +22,8 @@ const LAYERS: { name: string; parts: string[] }[] = [
       'exchanger/log.ts',
       'exchanger/random.ts',
       'exchanger/digest.ts',
+      // The HTTP API's shapes, types only: the Action's client and `jitkey credentials` read them.
+      'exchanger/api-types.ts',
       'exchanger/text/',
       'exchanger/net/',
     ],

@@ -14,17 +14,18 @@ export class FormatError extends Error {
   override name = 'FormatError';
 }
 
-const field = (lease: Lease, name: string): string => {
-  const value = lease.credentials[name];
-  if (typeof value !== 'string' || value === '') {
+/** A credential field, by its name in the provider's shape (`api-types.ts`); a FormatError when absent. */
+function field<L extends Lease>(lease: L, name: keyof L['credentials'] & string): string {
+  const value = optional(lease, name);
+  if (value === undefined)
     throw new FormatError(`the exchanger's ${lease.provider} credentials lack '${name}'`);
-  }
   return value;
-};
-const optional = (lease: Lease, name: string): string | undefined => {
-  const value = lease.credentials[name];
+}
+
+function optional<L extends Lease>(lease: L, name: keyof L['credentials'] & string): string | undefined {
+  const value = (lease.credentials as Record<string, unknown>)[name];
   return typeof value === 'string' && value ? value : undefined;
-};
+}
 
 /** The variables a lease sets; a Kubernetes lease sets `KUBECONFIG`, the file written beside. */
 export function envFor(lease: Lease, kubeconfigPath?: string): Array<[string, string]> {

@@ -7,6 +7,18 @@
  * a field that is missing or of the wrong type is a `bad_response`, and no answer text that could
  * hold a credential is ever quoted back.
  */
+import type {
+  CredentialsOf,
+  ExchangeBody,
+  LeaseFields,
+  PendingAnswer,
+  ProviderName,
+  RedeemBody,
+  RequestState,
+  RequestStatusAnswer,
+  RevokeBody,
+  Unchecked,
+} from '../api-types.js';
 import type { ErrorCode } from '../errors.js';
 import {
   type HttpAnswer,
@@ -18,34 +30,26 @@ import {
 } from '../net/http-client.js';
 import { checkUrl } from '../net/url-rule.js';
 
-export type Provider = 'aws' | 'gcp' | 'github' | 'kubernetes';
-const PROVIDERS: ReadonlySet<string> = new Set(['aws', 'gcp', 'github', 'kubernetes']);
+export type Provider = ProviderName;
+const PROVIDERS: ReadonlySet<string> = new Set<Provider>(['aws', 'gcp', 'github', 'kubernetes']);
 
-/** A 200 answer of `/v1/exchange` or `/redeem`; `credentials` as the provider sends them. */
-export interface Lease {
-  lease_id: string;
-  revoke_token: string;
-  role: string;
-  provider: Provider;
-  expires_at: string;
-  credentials: Record<string, unknown>;
-}
+/**
+ * A 200 answer of `/v1/exchange` or `/redeem` (`api-types.ts`, `LeaseAnswer`). Its `credentials`
+ * are kept as the provider sent them and checked field by field only when a format reads one
+ * (`credentials-format.ts`), so a lease lacking a field is still revoked.
+ */
+export type Lease = {
+  [P in Provider]: LeaseFields & { provider: P; credentials: Unchecked<CredentialsOf[P]> };
+}[Provider];
 
-export interface Pending {
-  request_id: string;
-  poll_token: string;
-  expires_at: string;
-  approvers: string[];
-  required: number;
-}
+export type Pending = Omit<PendingAnswer, 'status'>;
 
-export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed';
+export type { RequestState };
 
-export interface RequestStatus {
-  status: RequestState;
+/** What the client keeps of a status answer: who approved, not when. */
+export type RequestStatus = Pick<RequestStatusAnswer, 'status' | 'reason'> & {
   approvals: Array<{ login: string }>;
-  reason?: string;
-}
+};
 
 /**
  * Why a call failed: the exchanger's own code (`access_denied`, `token_replayed`…), or one of the
@@ -90,7 +94,7 @@ export function exchangeClient(options: ClientOptions) {
     method: 'GET' | 'POST',
     path: string,
     bearer: string | undefined,
-    body?: unknown,
+    body?: ExchangeBody | RedeemBody | RevokeBody,
     retry?: HttpRetry,
   ): Promise<{ status: number; json: Record<string, unknown> | undefined }> {
     let res: HttpAnswer;
@@ -158,7 +162,7 @@ export function exchangeClient(options: ClientOptions) {
       return readLease((await call('POST', path, token, { poll_token: pending.poll_token })).json);
     },
     async revoke(lease: { lease_id: string; revoke_token: string }): Promise<void> {
-      const body = { lease_id: lease.lease_id, revoke_token: lease.revoke_token };
+      const body: RevokeBody = { lease_id: lease.lease_id, revoke_token: lease.revoke_token };
       await call('POST', '/v1/revoke', undefined, body, REVOKE_RETRY);
     },
   };
@@ -190,14 +194,15 @@ function readLease(json: Record<string, unknown> | undefined): Lease {
   }
   const credentials = json?.credentials;
   if (!credentials || typeof credentials !== 'object' || Array.isArray(credentials)) throw bad('credentials');
+  // The provider is known and the credentials an object; their fields are read where used.
   return {
     lease_id: str(json, 'lease_id'),
     revoke_token: str(json, 'revoke_token'),
     role: str(json, 'role'),
-    provider: provider as Provider,
+    provider,
     expires_at: str(json, 'expires_at'),
-    credentials: credentials as Record<string, unknown>,
-  };
+    credentials,
+  } as Lease;
 }
 
 function readPending(json: Record<string, unknown> | undefined): Pending {

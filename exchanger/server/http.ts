@@ -1,5 +1,6 @@
 /** The small HTTP toolkit the routes share: bounded JSON bodies, bearer tokens, JSON answers. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorAnswer } from '../api-types.js';
 import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 
 import { MAX_TOKEN_BYTES } from '../token/jws.js';
@@ -149,7 +150,8 @@ export function sendJson(
 export function sendError(res: ServerResponse, err: JitkeyError, requestId: string): void {
   const headers: Record<string, string> = {};
   if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
-  sendJson(res, err.status, { error: err.code, message: err.message, request_id: requestId }, headers);
+  const body: ErrorAnswer = { error: err.code, message: err.message, request_id: requestId };
+  sendJson(res, err.status, body, headers);
 }
 
 /** Any thrown value as a JitkeyError; unknown failures become a 500 that reveals nothing. */

@@ -5,13 +5,16 @@
  * 5xx or a lost answer needs a new one.
  */
 import {
+  type ExchangeBody,
   type Json,
   type Lease,
   type PendingApproval,
   parseLease,
   parsePending,
   parseRequestStatus,
+  type RedeemBody,
   type RequestStatus,
+  type RevokeBody,
 } from '../shared/api.js';
 import { ActionError, ExchangerError } from '../shared/errors.js';
 import { attempt, call, isRetryableStatus, networkReason, retryAfterMs } from '../transport/call.js';
@@ -40,7 +43,7 @@ export async function exchange(
   const body = JSON.stringify({
     role: request.role,
     ...(request.durationSeconds === undefined ? {} : { duration_seconds: request.durationSeconds }),
-  });
+  } satisfies ExchangeBody);
   const response = await postWithToken(deps, options, 'v1/exchange', getToken, body);
   const what = `Exchange for role '${request.role}'`;
   if (response.status === 200) {
@@ -59,7 +62,7 @@ export async function redeem(
   pending: Pick<PendingApproval, 'requestId' | 'pollToken'>,
 ): Promise<Lease> {
   const path = `v1/requests/${encodeURIComponent(pending.requestId)}/redeem`;
-  const body = JSON.stringify({ poll_token: pending.pollToken });
+  const body = JSON.stringify({ poll_token: pending.pollToken } satisfies RedeemBody);
   const response = await postWithToken(deps, options, path, getToken, body);
   const what = `Redeeming approved request ${pending.requestId}`;
   if (response.status === 200) return parseLease(readJson(response, what), deps.core, what);
@@ -112,7 +115,10 @@ export async function revoke(
   lease: { leaseId: string; revokeToken: string },
 ): Promise<void> {
   const url = new URL('v1/revoke', options.baseUrl);
-  const body = JSON.stringify({ lease_id: lease.leaseId, revoke_token: lease.revokeToken });
+  const body = JSON.stringify({
+    lease_id: lease.leaseId,
+    revoke_token: lease.revokeToken,
+  } satisfies RevokeBody);
   const response = await call(deps, { retries: options.retries, label: label(options) }, () => ({
     method: 'POST',
     url,

@@ -2,35 +2,27 @@
  * The exchanger's answers (docs/reference.md, the HTTP API), read defensively. Secret fields are passed to
  * `setSecret` before the answer is checked or used, so no later message or export can show them.
  */
+import type {
+  AwsCredentials,
+  CredentialsOf,
+  IssuedCredentials,
+  ProviderName,
+  RequestState,
+} from '../../exchanger/api-types.js';
 import type { Core } from './core.js';
 import { ActionError } from './errors.js';
 
-export interface AwsCredentials {
-  access_key_id: string;
-  secret_access_key: string;
-  session_token: string;
-  expiration: string;
-  region?: string;
-}
-export interface GcpCredentials {
-  access_token: string;
-  token_type: string;
-  service_account: string;
-}
-export interface GithubCredentials {
-  token: string;
-  permissions: Record<string, string>;
-  repositories: string[];
-}
-
-export interface KubernetesCredentials {
-  server: string;
-  /** Base64 PEM of the cluster CA, as a kubeconfig's certificate-authority-data. */
-  ca_data?: string;
-  namespace: string;
-  token: string;
-  expires_at: string;
-}
+/** The wire shapes are the exchanger's own (`exchanger/api-types.ts`); the Action reads them here. */
+export type {
+  AwsCredentials,
+  ExchangeBody,
+  GcpCredentials,
+  GithubCredentials,
+  KubernetesCredentials,
+  RedeemBody,
+  RequestState,
+  RevokeBody,
+} from '../../exchanger/api-types.js';
 
 interface LeaseBase {
   leaseId: string;
@@ -38,13 +30,8 @@ interface LeaseBase {
   role: string;
   expiresAt: string;
 }
-export type Lease = LeaseBase &
-  (
-    | { provider: 'aws'; credentials: AwsCredentials }
-    | { provider: 'gcp'; credentials: GcpCredentials }
-    | { provider: 'github'; credentials: GithubCredentials }
-    | { provider: 'kubernetes'; credentials: KubernetesCredentials }
-  );
+/** A lease as the Action keeps it: its fields in camelCase, its credentials as the exchanger sent them. */
+export type Lease = LeaseBase & IssuedCredentials;
 
 export interface PendingApproval {
   requestId: string;
@@ -54,7 +41,6 @@ export interface PendingApproval {
   required: number;
 }
 
-export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'redeemed';
 export interface RequestStatus {
   status: RequestState;
   approvals: Array<{ login: string; at: string }>;
@@ -62,7 +48,7 @@ export interface RequestStatus {
 }
 
 /** Credential fields that are secrets, per provider. */
-const SECRET_FIELDS: Record<string, readonly string[]> = {
+const SECRET_FIELDS: { [P in ProviderName]: ReadonlyArray<keyof CredentialsOf[P]> } = {
   aws: ['access_key_id', 'secret_access_key', 'session_token'],
   gcp: ['access_token'],
   github: ['token'],
@@ -77,7 +63,11 @@ export function parseLease(body: Json, core: Pick<Core, 'setSecret'>, what: stri
   const creds = credentials !== null && typeof credentials === 'object' ? (credentials as Json) : undefined;
   const provider = body.provider;
   if (typeof body.revoke_token === 'string' && body.revoke_token) core.setSecret(body.revoke_token);
-  for (const field of typeof provider === 'string' ? (SECRET_FIELDS[provider] ?? []) : []) {
+  const secrets: readonly string[] =
+    typeof provider === 'string' && Object.hasOwn(SECRET_FIELDS, provider)
+      ? SECRET_FIELDS[provider as ProviderName]
+      : [];
+  for (const field of secrets) {
     const value = creds?.[field];
     if (typeof value === 'string' && value) core.setSecret(value);
   }
