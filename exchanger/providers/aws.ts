@@ -83,6 +83,9 @@ export function createAwsProvider(options: AwsProviderOptions = {}): AwsProvider
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
         ...(options.credentials ? { credentials: options.credentials } : {}),
         maxAttempts: 1,
+        // The middleware stack resolved once per command, not on every send: the stack is
+        // complete here (the loopback check below is added before the first send).
+        cacheMiddleware: true,
         requestHandler: {
           httpAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
           httpsAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
