@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-cloudtrail';
 import type { Logger } from '../log.js';
 import { checkUrl } from '../net/url-rule.js';
-import type { ActivityEvent, ActivityKey } from '../store/types.js';
+import type { ActivityEvent, ActivityKey } from '../store/activity-types.js';
 import type { RateBudget } from './budget.js';
 import { eventText as text } from './event-text.js';
 

@@ -13,7 +13,8 @@
  * ends `unavailable` at its horizon, never `complete`.
  */
 import type { Logger } from '../log.js';
-import type { ActivityEvent, ActivityKey, Store } from '../store/types.js';
+import type { ActivityEvent, ActivityKey } from '../store/activity-types.js';
+import type { Store } from '../store/types.js';
 import { type ActivityLookup, ActivityThrottled, ActivityTruncated } from './cloudtrail.js';
 
 export const DEFAULT_HORIZON_MS = 15 * 60_000;

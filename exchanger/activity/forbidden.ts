@@ -12,7 +12,9 @@
 import type { Logger } from '../log.js';
 import { kubernetesActionMatches, parseKubernetesResource } from '../policy/kubernetes-actions.js';
 import type { Policy, Role } from '../policy/types.js';
-import type { ActivityEvent, ActivityKey, LeaseRecord, Store } from '../store/types.js';
+import type { ActivityEvent, ActivityKey } from '../store/activity-types.js';
+import type { LeaseRecord } from '../store/leases-types.js';
+import type { Store } from '../store/types.js';
 
 /** One forbidden action found, as the notify channel is told it (`approvals/forbidden-notify.ts`). */
 export interface ForbiddenFlag {

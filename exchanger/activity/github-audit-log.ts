@@ -21,7 +21,7 @@
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
 import { fetchTransport, type HttpAnswer, httpCall, type Transport } from '../net/http-client.js';
-import type { ActivityEvent, ActivityKey } from '../store/types.js';
+import type { ActivityEvent, ActivityKey } from '../store/activity-types.js';
 import { upstreamMessage } from '../text/upstream-message.js';
 import type { RateBudget } from './budget.js';
 import { type ActivityLookup, ActivityThrottled, ActivityTruncated } from './cloudtrail.js';

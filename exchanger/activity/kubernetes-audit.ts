@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { auditedUserAgent } from '../net/request-client.js';
 import { kubernetesResourceName } from '../policy/kubernetes-actions.js';
-import type { ActivityEvent } from '../store/types.js';
+import type { ActivityEvent } from '../store/activity-types.js';
 
 const MARK = Buffer.from('"JTI=');
 const QUOTE = 0x22;

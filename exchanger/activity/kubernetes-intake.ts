@@ -6,7 +6,8 @@
  */
 import { invalidRequest } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ActivityEvent, ActivityKey, Store } from '../store/types.js';
+import type { ActivityEvent, ActivityKey } from '../store/activity-types.js';
+import type { Store } from '../store/types.js';
 import type { ActivityLookup } from './cloudtrail.js';
 import { candidateJtis, eventListProblem, keptEvents } from './kubernetes-audit.js';
 import type { JtiDirectory } from './kubernetes-keys.js';

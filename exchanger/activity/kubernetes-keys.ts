@@ -9,7 +9,8 @@
  * its key is committed (`exchange/mint.ts`), so no event can name it before the store knows it.
  * The memory is bounded: past `maxEntries` it starts afresh.
  */
-import type { ActivityKey, Store } from '../store/types.js';
+import type { ActivityKey } from '../store/activity-types.js';
+import type { Store } from '../store/types.js';
 
 export interface JtiDirectory {
   /** The keys of the jtis among `jtis` that name a Kubernetes token jitkey issued. */

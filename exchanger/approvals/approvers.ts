@@ -8,7 +8,7 @@ import { jobKind } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import type { GithubApp } from '../github/app.js';
 import { asciiLower, equalsAscii } from '../policy/glob.js';
-import type { ApprovalVote } from '../store/types.js';
+import type { ApprovalVote } from '../store/approvals-types.js';
 
 export type ApproverDirectory = Pick<GithubApp, 'getUser' | 'isTeamMember' | 'getRunAttempt'>;
 

@@ -3,7 +3,8 @@
  * force, and committed by compare-and-swap with its audit row (re-read and retried on a lost race).
  */
 import { JitkeyError, unavailable } from '../errors.js';
-import type { ApprovalRequestRecord, ApprovalState, AuditClient, AuditEntry } from '../store/types.js';
+import type { ApprovalRequestRecord, ApprovalState } from '../store/approvals-types.js';
+import type { AuditClient, AuditEntry } from '../store/audit-types.js';
 import {
   type Approver,
   authorizeApprover,

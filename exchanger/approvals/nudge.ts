@@ -12,7 +12,8 @@
  */
 import { formatDuration } from '../duration.js';
 import type { ApprovalConfig } from '../policy/types.js';
-import type { ApprovalRequestRecord, AuditEntry } from '../store/types.js';
+import type { ApprovalRequestRecord } from '../store/approvals-types.js';
+import type { AuditEntry } from '../store/audit-types.js';
 import { type ApprovalContext, type ApprovalDeps, approvalContext, escalatedAt } from './context.js';
 import { notify } from './notify.js';
 import { PENDING_SCAN_LIMIT } from './open.js';

@@ -10,7 +10,7 @@
 import { formatDuration } from '../duration.js';
 import type { OnCallApproval } from '../policy/types.js';
 import { onCallUser } from '../policy/validate-on-call.js';
-import type { ApprovalRequestRecord } from '../store/types.js';
+import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { ApprovalContext } from './context.js';
 import { approve, REDEEM_WINDOW_SECONDS } from './state.js';
 

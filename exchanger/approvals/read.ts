@@ -1,6 +1,7 @@
 /** Reading approval requests: the job polls its status; an approver lists what they may decide. */
 import { secretMatches } from '../digest.js';
-import type { ApprovalListFilter, ApprovalRequestRecord, AuditEntry } from '../store/types.js';
+import type { ApprovalListFilter, ApprovalRequestRecord } from '../store/approvals-types.js';
+import type { AuditEntry } from '../store/audit-types.js';
 import { type Approver, identify, isApprover, isSelf, type MembershipMemo } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';
 import { PENDING_SCAN_LIMIT } from './open.js';

@@ -11,7 +11,8 @@ import { authorize, grantedDuration, lookupRole, refusalRow, spend } from '../ex
 import { mintAndRecord } from '../exchange/mint.js';
 import { limitByRun } from '../exchange/run-limits.js';
 import type { Grant } from '../exchange/types.js';
-import type { ApprovalRequestRecord, AuditClient } from '../store/types.js';
+import type { ApprovalRequestRecord } from '../store/approvals-types.js';
+import type { AuditClient } from '../store/audit-types.js';
 import { quote } from '../text/quote.js';
 import { votesInForce } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';

@@ -3,7 +3,7 @@
  * approval: its pending and approved requests are closed, each with its audit row, so approvers
  * are no longer asked about them. A redemption would be refused anyway (`403 run_completed`).
  */
-import type { RunKey } from '../store/types.js';
+import type { RunKey } from '../store/runs-types.js';
 import type { ApprovalContext } from './context.js';
 import { closeForRunEnd } from './state.js';
 

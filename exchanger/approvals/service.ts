@@ -8,7 +8,8 @@
 
 import type { Grant } from '../exchange/types.js';
 import type { Policy } from '../policy/types.js';
-import type { AuditClient, RunKey } from '../store/types.js';
+import type { AuditClient } from '../store/audit-types.js';
+import type { RunKey } from '../store/runs-types.js';
 import { clean } from '../text/clean.js';
 import type { Approver, ApproverDirectory } from './approvers.js';
 import { acknowledge, type BreakGlassUse, breakGlass } from './break-glass.js';

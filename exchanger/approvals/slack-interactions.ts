@@ -14,7 +14,9 @@ import type { Logger } from '../log.js';
 import { fetchTransport, httpCall } from '../net/http-client.js';
 import { isLoopbackHost, urlRefusal } from '../net/url-rule.js';
 import type { Policy } from '../policy/types.js';
-import type { ApprovalRequestRecord, AuditClient, AuditEntry, Store } from '../store/types.js';
+import type { ApprovalRequestRecord } from '../store/approvals-types.js';
+import type { AuditClient, AuditEntry } from '../store/audit-types.js';
+import type { Store } from '../store/types.js';
 import type { Approvals } from './service.js';
 import { APPROVE_ACTION, DENY_ACTION, slackMessage } from './slack.js';
 

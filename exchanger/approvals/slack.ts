@@ -10,7 +10,7 @@
 import { type JobName, jobName } from '../ci-job.js';
 import { jobKind } from '../claims.js';
 import { formatDuration } from '../duration.js';
-import type { ApprovalRequestRecord } from '../store/types.js';
+import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import { approveCommand } from './views.js';
 
 /** Slack's limit for one text field is 2000 characters; a value is cut well below it. */

@@ -11,7 +11,7 @@
  * job is needed; the service persists it when it next touches the request.
  */
 import { JitkeyError } from '../errors.js';
-import type { ApprovalState, ApprovalStatus, ApprovalVote } from '../store/types.js';
+import type { ApprovalState, ApprovalStatus, ApprovalVote } from '../store/approvals-types.js';
 
 /** How long an approved request may wait for its redemption (the Action polls at least every 15 s). */
 export const REDEEM_WINDOW_SECONDS = 10 * 60;

@@ -7,7 +7,7 @@ import { type JobName, jobName } from '../ci-job.js';
 import { jobKind } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import type { Pending } from '../exchange/types.js';
-import type { ApprovalRequestRecord, ApprovalStatus } from '../store/types.js';
+import type { ApprovalRequestRecord, ApprovalStatus } from '../store/approvals-types.js';
 
 /** What an approver runs to approve a request (in notifications and Slack messages). */
 export function approveCommand(requestId: string, publicUrl: string | undefined): string {

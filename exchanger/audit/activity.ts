@@ -3,7 +3,8 @@
  * /v1/leases/{id}/activity`): the lease, each credential's collection state ("activity
  * unavailable: …" when it could not be read) and the upstream events made with it, oldest first.
  */
-import type { ActivityEvent, ActivityKey, LeaseRecord } from '../store/types.js';
+import type { ActivityEvent, ActivityKey } from '../store/activity-types.js';
+import type { LeaseRecord } from '../store/leases-types.js';
 import { clean } from '../text/clean.js';
 import { type Column, formatTable, timeColumn } from '../text/table.js';
 

@@ -4,7 +4,7 @@
  * Rows past the cap are counted, never dropped silently: the caller reports `leftOut`.
  */
 import type { Writable } from 'node:stream';
-import type { AuditEntry } from '../store/types.js';
+import type { AuditEntry } from '../store/audit-types.js';
 import { AUDIT_CSV_HEADER, auditCsvLine, auditJsonLine, formatAuditTable } from './format.js';
 
 /** What the table shows when no `--limit` is given: a screenful or a few, not a million rows. */

@@ -3,7 +3,7 @@
  * `text/clean.ts`), JSON lines for tools.
  */
 import { type JobName, jobName } from '../ci-job.js';
-import type { AuditEntry } from '../store/types.js';
+import type { AuditEntry } from '../store/audit-types.js';
 import { type Column, formatTable, timeColumn } from '../text/table.js';
 
 const COLUMNS: readonly Column<AuditEntry>[] = [

@@ -5,7 +5,7 @@
 import { parseDuration } from '../duration.js';
 import { invalidRequest } from '../errors.js';
 import { addressKeyRange } from '../net/request-client.js';
-import type { AuditFilter, AuditOutcome } from '../store/types.js';
+import type { AuditFilter, AuditOutcome } from '../store/audit-types.js';
 
 export interface AuditQueryOptions {
   /** How far back (`30m`, `1h`, `2d`) or an RFC 3339 time (`2024-05-01T12:00:00Z`, `2024-05-01`). */

@@ -8,7 +8,7 @@ import type { RefusalFold } from '../exchange/refusal-fold.js';
 import type { Logger } from '../log.js';
 import type { PolicySnapshot } from '../policy/snapshot.js';
 import type { MetricsSnapshot } from '../server/metrics.js';
-import type { AuditEntry } from '../store/types.js';
+import type { AuditEntry } from '../store/audit-types.js';
 import {
   type BudgetRefusal,
   isMessage,

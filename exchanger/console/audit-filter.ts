@@ -4,7 +4,7 @@
  */
 import { AUDIT_OUTCOMES, parseSince } from '../audit/query.js';
 import { invalidRequest } from '../errors.js';
-import type { AuditCursor, AuditFilter } from '../store/types.js';
+import type { AuditCursor, AuditFilter } from '../store/audit-types.js';
 import { PROVIDERS } from './view-leases.js';
 
 /** The form's fields, in its order; the values the form shows again. */

@@ -8,7 +8,8 @@
 import type { ServerResponse } from 'node:http';
 import { writeAudit } from '../audit/export.js';
 import type { Logger } from '../log.js';
-import type { AuditEntry, AuditFilter, Store } from '../store/types.js';
+import type { AuditEntry, AuditFilter } from '../store/audit-types.js';
+import type { Store } from '../store/types.js';
 import { parseAuditQuery } from './audit-filter.js';
 import { SECURITY_HEADERS, sendHtml } from './respond.js';
 import type { ConsolePage } from './router.js';

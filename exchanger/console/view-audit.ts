@@ -6,7 +6,7 @@
 
 import { AUDIT_OUTCOMES } from '../audit/query.js';
 import { jobName } from '../ci-job.js';
-import type { AuditEntry, AuditPage } from '../store/types.js';
+import type { AuditEntry, AuditPage } from '../store/audit-types.js';
 import { type AuditFields, auditQuery, cursorParam } from './audit-filter.js';
 import { type Html, href, html } from './html.js';
 import type { SignedIn } from './session.js';

@@ -7,7 +7,7 @@
  */
 import type { LeaseActivity } from '../audit/activity.js';
 import { matchedBy } from '../audit/activity.js';
-import type { ActivityEvent, ActivityKey } from '../store/types.js';
+import type { ActivityEvent, ActivityKey } from '../store/activity-types.js';
 import { type Html, href, html } from './html.js';
 import type { SignedIn } from './session.js';
 import { when } from './view-format.js';

@@ -2,7 +2,7 @@
  * Leases in force, for platform admins: filtered by provider, repository and role, each with a
  * Revoke button and what revoking it does with its provider (the README's "What revoke means").
  */
-import type { LeaseRecord } from '../store/types.js';
+import type { LeaseRecord } from '../store/leases-types.js';
 import { type Html, href, html } from './html.js';
 import type { SignedIn } from './session.js';
 import { timeLeft, when } from './view-format.js';

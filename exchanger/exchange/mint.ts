@@ -13,7 +13,9 @@ import { sealForRunEnd } from '../leases/run-end.js';
 import { hashRevokeToken, newLeaseId, newRevokeToken, seal } from '../leases/secrets.js';
 import type { Role } from '../policy/types.js';
 import type { Minted } from '../providers/types.js';
-import type { AuditEntry, LeaseRecord, RunKey } from '../store/types.js';
+import type { AuditEntry } from '../store/audit-types.js';
+import type { LeaseRecord } from '../store/leases-types.js';
+import type { RunKey } from '../store/runs-types.js';
 import type { ExchangeDeps, Grant } from './types.js';
 
 export interface MintAndRecord {

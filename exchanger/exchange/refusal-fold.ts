@@ -10,7 +10,8 @@
 import { type Claims, ownClaim } from '../claims.js';
 import type { Logger } from '../log.js';
 import { limitKey } from '../net/ip.js';
-import type { AuditEntry, Store } from '../store/types.js';
+import type { AuditEntry } from '../store/audit-types.js';
+import type { Store } from '../store/types.js';
 import { quote } from '../text/quote.js';
 
 export const FOLD_WINDOW_MS = 60_000;

@@ -12,7 +12,8 @@ import type { Claims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError, unavailable } from '../errors.js';
 import type { Role } from '../policy/types.js';
-import type { RunKey, RunState, Store } from '../store/types.js';
+import type { RunKey, RunState } from '../store/runs-types.js';
+import type { Store } from '../store/types.js';
 
 export interface RunLimit {
   durationSeconds: number;

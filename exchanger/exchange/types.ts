@@ -7,7 +7,9 @@ import type { Logger } from '../log.js';
 import type { Guard } from '../policy/guard.js';
 import type { Evaluate, Policy, Role } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
-import type { AuditClient, RunKey, Store } from '../store/types.js';
+import type { AuditClient } from '../store/audit-types.js';
+import type { RunKey } from '../store/runs-types.js';
+import type { Store } from '../store/types.js';
 import type { TokenVerifier } from '../token/types.js';
 import type { RefusalFold } from './refusal-fold.js';
 

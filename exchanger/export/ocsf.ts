@@ -13,8 +13,9 @@
  * claims) is under `unmapped`. Nothing secret is in an audit row or an activity event (key ids
  * name a credential, never grant it), so nothing secret is in these.
  */
+import type { ActivityEvent } from '../store/activity-types.js';
+import type { AuditEntry } from '../store/audit-types.js';
 import type { ExportRecord } from '../store/export-cursor-types.js';
-import type { ActivityEvent, AuditEntry } from '../store/types.js';
 
 export const OCSF_VERSION = '1.3.0';
 

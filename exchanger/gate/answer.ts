@@ -6,7 +6,7 @@
  */
 import { JitkeyError } from '../errors.js';
 import type { GateReview } from '../github/deployment-gate.js';
-import type { AuditEntry } from '../store/types.js';
+import type { AuditEntry } from '../store/audit-types.js';
 import type { GateDeps, GateGroup } from './types.js';
 
 export type Answer = (

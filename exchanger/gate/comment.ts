@@ -3,7 +3,7 @@
  * Markdown, at most 1,024 characters (GitHub's limit), naming the approvers and each request's
  * console link. Pure functions; text people typed (a denial's reason) is escaped, never markup.
  */
-import type { ApprovalRequestRecord } from '../store/types.js';
+import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 
 export const MAX_COMMENT = 1024;
 

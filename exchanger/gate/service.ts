@@ -19,7 +19,9 @@ import { formatDuration } from '../duration.js';
 import { equalsAscii } from '../policy/glob.js';
 import type { Role } from '../policy/types.js';
 import { randomString } from '../random.js';
-import type { ApprovalRequestRecord, ApprovalStatus, AuditEntry, RunKey } from '../store/types.js';
+import type { ApprovalRequestRecord, ApprovalStatus } from '../store/approvals-types.js';
+import type { AuditEntry } from '../store/audit-types.js';
+import type { RunKey } from '../store/runs-types.js';
 import { answerer } from './answer.js';
 import { GATE_CLAIM, gateClaims, gatedRoles } from './claims.js';
 import {

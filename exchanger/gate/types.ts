@@ -4,7 +4,7 @@
  */
 import type { ApprovalDeps } from '../approvals/context.js';
 import type { GateGithub } from '../github/deployment-gate.js';
-import type { RunKey } from '../store/types.js';
+import type { RunKey } from '../store/runs-types.js';
 
 export interface GateDeps extends ApprovalDeps {
   gateGithub: GateGithub;

@@ -8,7 +8,8 @@
  * Ending never depends on the role still being in the policy: a renamed or removed role's
  * GitHub tokens are deleted all the same.
  */
-import type { AuditClient, RunKey } from '../store/types.js';
+import type { AuditClient } from '../store/audit-types.js';
+import type { RunKey } from '../store/runs-types.js';
 import { type EndLeaseDeps, endLease } from './end.js';
 import { unsealForRunEnd } from './run-end.js';
 

@@ -10,7 +10,9 @@ import type { Logger } from '../log.js';
 import { retry } from '../net/retry.js';
 import type { Policy, ProviderName, Role } from '../policy/types.js';
 import type { Providers } from '../providers/types.js';
-import type { AuditClient, AuditEntry, LeaseRecord, Store } from '../store/types.js';
+import type { AuditClient, AuditEntry } from '../store/audit-types.js';
+import type { LeaseRecord } from '../store/leases-types.js';
+import type { Store } from '../store/types.js';
 
 export interface EndLeaseDeps {
   policy: () => Policy;

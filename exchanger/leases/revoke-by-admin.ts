@@ -10,7 +10,8 @@
  * live until they expire, which `upstreamRevocable` tells the page before anyone clicks.
  */
 import { JitkeyError } from '../errors.js';
-import type { AuditClient, LeaseRecord } from '../store/types.js';
+import type { AuditClient } from '../store/audit-types.js';
+import type { LeaseRecord } from '../store/leases-types.js';
 import { type EndLeaseDeps, endLease } from './end.js';
 import { unsealForRunEnd } from './run-end.js';
 

@@ -22,7 +22,8 @@ import { buildkiteRun, gitlabRun } from '../ci-job.js';
 import { hashSecret, secretMatches } from '../digest.js';
 import { invalidRequest, invalidToken, JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { AuditClient, RunKey } from '../store/types.js';
+import type { AuditClient } from '../store/audit-types.js';
+import type { RunKey } from '../store/runs-types.js';
 import { readBodyStream, sendJson } from './http.js';
 
 export const GITLAB_WEBHOOK_PATH = '/v1/gitlab/webhook';

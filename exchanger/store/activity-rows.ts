@@ -2,8 +2,9 @@
  * Lease activity (issue 26, item 2) in either store: the keys whose activity is collected and the
  * events found. The dialects differ only in how a time is stored (`TimeCodec`).
  */
+import type { ActivityEvent, ActivityKey } from './activity-types.js';
 import type { TimeCodec } from './rows.js';
-import type { ActivityEvent, ActivityKey, Store } from './types.js';
+import type { Store } from './types.js';
 
 /** What each dialect's activity module implements. */
 export type ActivityMethods = Pick<

@@ -15,13 +15,9 @@ import {
   requestRecord,
   votesJson,
 } from './approvals-rows.js';
-import type {
-  ApprovalListFilter,
-  ApprovalRequestRecord,
-  ApprovalState,
-  AuditEntry,
-  LeaseRecord,
-} from './types.js';
+import type { ApprovalListFilter, ApprovalRequestRecord, ApprovalState } from './approvals-types.js';
+import type { AuditEntry } from './audit-types.js';
+import type { LeaseRecord } from './leases-types.js';
 
 export const postgresApprovalsMigration = (t: (name: string) => string) => `
   CREATE TABLE IF NOT EXISTS ${t('approval_requests')} (

@@ -3,8 +3,9 @@
  * add to the store, the list limit, the approvals as JSON, and one `approval_requests` row read
  * back as a record. Each dialect says how its times and JSON columns decode.
  */
+import type { ApprovalRequestRecord, ApprovalStatus, ApprovalVote } from './approvals-types.js';
 import { ms } from './rows.js';
-import type { ApprovalRequestRecord, ApprovalStatus, ApprovalVote, Store } from './types.js';
+import type { Store } from './types.js';
 
 export type ApprovalMethods = Pick<
   Store,

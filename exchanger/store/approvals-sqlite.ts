@@ -12,14 +12,10 @@ import {
   requestRecord,
   votesJson,
 } from './approvals-rows.js';
+import type { ApprovalListFilter, ApprovalRequestRecord, ApprovalState } from './approvals-types.js';
+import type { AuditEntry } from './audit-types.js';
+import type { LeaseRecord } from './leases-types.js';
 import { ms } from './rows.js';
-import type {
-  ApprovalListFilter,
-  ApprovalRequestRecord,
-  ApprovalState,
-  AuditEntry,
-  LeaseRecord,
-} from './types.js';
 
 export const SQLITE_APPROVALS_MIGRATION = `
   CREATE TABLE IF NOT EXISTS approval_requests (

@@ -3,8 +3,10 @@
  * console's audit screen; no OFFSET, so page 1000 costs what page 1 does) and the leases in force
  * (the leases screen). Each store passes how it runs a query.
  */
+import type { AuditFilter, AuditPage } from './audit-types.js';
+import type { LeaseFilter } from './leases-types.js';
 import type { AuditRowOf, DialectRows, LeaseRowOf } from './rows.js';
-import type { AuditFilter, AuditPage, LeaseFilter, Store } from './types.js';
+import type { Store } from './types.js';
 
 /** Rows one audit page holds at most. */
 export const MAX_AUDIT_PAGE = 500;

@@ -9,7 +9,8 @@
  * then the row, and hands out only rows whose transaction is older than every transaction
  * still running, so a slow commit cannot land behind the cursor.
  */
-import type { ActivityEvent, AuditEntry } from './types.js';
+import type { ActivityEvent } from './activity-types.js';
+import type { AuditEntry } from './audit-types.js';
 
 /** Where an export stands in each of its two streams. */
 export interface ExportPosition {

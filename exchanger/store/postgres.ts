@@ -14,9 +14,11 @@ import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { postgresActivity } from './activity-postgres.js';
 import { type PostgresIo, postgresApprovals } from './approvals-postgres.js';
+import type { AuditEntry } from './audit-types.js';
 import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
 import { consoleReads } from './console-reads.js';
 import { postgresExportCursor } from './export-cursor-postgres.js';
+import type { LeaseRecord } from './leases-types.js';
 import { describe, openPool, withTimeout } from './postgres-pool.js';
 import { migratePostgres, tableNames } from './postgres-schema.js';
 import {
@@ -33,7 +35,7 @@ import {
 } from './rows.js';
 import { postgresRuns } from './runs-postgres.js';
 import { postgresSessions } from './sessions-postgres.js';
-import type { AuditEntry, LeaseRecord, Store, StoreOptions } from './types.js';
+import type { Store, StoreOptions } from './types.js';
 
 export { describe } from './postgres-pool.js';
 

@@ -5,8 +5,9 @@
  * each dialect says how it writes a parameter and compares a repository (`rowsFor`).
  */
 import { addressKey, addressKeyRange } from '../net/request-client.js';
+import type { AuditEntry, AuditFilter } from './audit-types.js';
 import { auditLimit, joinClaims, splitClaims } from './common.js';
-import type { AuditEntry, AuditFilter, LeaseFilter, LeaseRecord } from './types.js';
+import type { LeaseFilter, LeaseRecord } from './leases-types.js';
 
 /** Milliseconds of a Date; anything else (or an invalid Date) is a RangeError naming the field. */
 export function ms(date: Date, field: string): number {

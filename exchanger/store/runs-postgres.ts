@@ -8,8 +8,10 @@
  * would be; nothing serialises the two on PostgreSQL.
  */
 import type { PostgresIo } from './approvals-postgres.js';
+import type { LeaseRecord } from './leases-types.js';
 import { AUDIT_FIELDS, LEASE_COLUMNS, LEASE_FIELDS, type LeaseRowOf } from './rows.js';
-import type { LeaseRecord, RunState, Store } from './types.js';
+import type { RunState } from './runs-types.js';
+import type { Store } from './types.js';
 
 export type RunMethods = Pick<Store, 'runState' | 'spendToken' | 'recordGrant' | 'completeRun'>;
 

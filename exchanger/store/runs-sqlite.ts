@@ -6,7 +6,8 @@
 import type Database from 'better-sqlite3';
 import type { SqliteIo } from './approvals-sqlite.js';
 import type { DialectRows, LeaseRowOf } from './rows.js';
-import type { RunKey, RunState, SpentToken, Store } from './types.js';
+import type { RunKey, RunState, SpentToken } from './runs-types.js';
+import type { Store } from './types.js';
 
 export type RunMethods = Pick<Store, 'runState' | 'spendToken' | 'recordGrant' | 'completeRun'>;
 

@@ -1,6 +1,7 @@
 /** Console sessions in the PostgreSQL store: one row per sign-in, keyed by the SHA-256 of its cookie id. */
 import type { PostgresIo } from './approvals-postgres.js';
-import type { ConsoleSession, Store } from './types.js';
+import type { ConsoleSession } from './sessions-types.js';
+import type { Store } from './types.js';
 
 export const postgresSessionsMigration = (t: (name: string) => string) => `
   CREATE TABLE ${t('console_sessions')} (

@@ -1,7 +1,8 @@
 /** Console sessions in the SQLite store: one row per sign-in, keyed by the SHA-256 of its cookie id. */
 import type Database from 'better-sqlite3';
 import type { SqliteIo } from './approvals-sqlite.js';
-import type { ConsoleSession, Store } from './types.js';
+import type { ConsoleSession } from './sessions-types.js';
+import type { Store } from './types.js';
 
 export const SQLITE_SESSIONS_MIGRATION = `
   CREATE TABLE console_sessions (

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rateBudget } from '../../exchanger/activity/budget.js';
 import { ActivityTruncated, cloudTrailLookup } from '../../exchanger/activity/cloudtrail.js';
 import { silentLogger } from '../../exchanger/log.js';
-import type { ActivityKey } from '../../exchanger/store/types.js';
+import type { ActivityKey } from '../../exchanger/store/activity-types.js';
 import { type CloudTrailStandin, startCloudTrailStandin } from '../support/cloudtrail-standin.js';
 
 const T0 = new Date(Date.now() - 60_000);

@@ -12,8 +12,9 @@ import {
   ActivityTruncated,
 } from '../../exchanger/activity/cloudtrail.js';
 import { startActivityCollector } from '../../exchanger/activity/collector.js';
+import type { ActivityKey } from '../../exchanger/store/activity-types.js';
 import { openStore } from '../../exchanger/store/open.js';
-import type { ActivityKey, Store } from '../../exchanger/store/types.js';
+import type { Store } from '../../exchanger/store/types.js';
 
 const T0 = new Date('2025-03-01T12:00:00Z');
 const min = (m: number) => new Date(T0.getTime() + m * 60_000);

@@ -8,8 +8,8 @@ import { afterAll, expect, it } from 'vitest';
 import { flagForbidden } from '../../exchanger/activity/forbidden.js';
 import { silentLogger } from '../../exchanger/log.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
+import type { ActivityEvent, ActivityKey } from '../../exchanger/store/activity-types.js';
 import { openStore } from '../../exchanger/store/open.js';
-import type { ActivityEvent, ActivityKey } from '../../exchanger/store/types.js';
 
 const T0 = new Date('2026-12-01T10:00:00Z');
 const store = await openStore('sqlite::memory:', { purgeIntervalMs: 0 });

@@ -11,8 +11,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flagForbidden, MAX_NOTICES_AT_ONCE } from '../../exchanger/activity/forbidden.js';
 import { notifyForbidden } from '../../exchanger/approvals/forbidden-notify.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
+import type { ActivityEvent, ActivityKey } from '../../exchanger/store/activity-types.js';
 import { openStore } from '../../exchanger/store/open.js';
-import type { ActivityEvent, ActivityKey, Store } from '../../exchanger/store/types.js';
+import type { Store } from '../../exchanger/store/types.js';
 import { captureLog } from '../store/contract.js';
 
 const T0 = new Date('2026-12-01T10:00:00Z');

@@ -10,7 +10,7 @@ import { ActivityThrottled, ActivityTruncated } from '../../exchanger/activity/c
 import { applicationDefaultIdentity } from '../../exchanger/activity/gcp-identity.js';
 import { activityFilter, entryOf, gcpLoggingLookup } from '../../exchanger/activity/gcp-logging.js';
 import { silentLogger } from '../../exchanger/log.js';
-import type { ActivityKey } from '../../exchanger/store/types.js';
+import type { ActivityKey } from '../../exchanger/store/activity-types.js';
 import { type GcpStandin, type ServiceAccountKey, startGcpStandin } from '../support/gcp-standin.js';
 
 const SA = 'deployer@proj-one.iam.gserviceaccount.com';

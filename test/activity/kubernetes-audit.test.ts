@@ -5,8 +5,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { candidateJtis, eventListProblem, keptEvents } from '../../exchanger/activity/kubernetes-audit.js';
 import { jtiDirectory } from '../../exchanger/activity/kubernetes-keys.js';
+import type { ActivityKey } from '../../exchanger/store/activity-types.js';
 import { openStore } from '../../exchanger/store/open.js';
-import type { ActivityKey, Store } from '../../exchanger/store/types.js';
+import type { Store } from '../../exchanger/store/types.js';
 import {
   type AuditEventInput,
   auditEvent,

@@ -12,7 +12,7 @@ import type { Logger } from '../../exchanger/log.js';
 import { loadPolicy } from '../../exchanger/policy/compile.js';
 import { validateDirectory } from '../../exchanger/policy/directory.js';
 import { PolicyError } from '../../exchanger/policy/errors.js';
-import type { ApprovalRequestRecord } from '../../exchanger/store/types.js';
+import type { ApprovalRequestRecord } from '../../exchanger/store/approvals-types.js';
 
 /** What Slack refuses with `invalid_blocks`: the parts of Block Kit this message uses. */
 function blockProblems(body: unknown): string[] {

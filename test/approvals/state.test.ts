@@ -11,7 +11,7 @@ import {
   REDEEM_WINDOW_SECONDS,
   redeemed,
 } from '../../exchanger/approvals/state.js';
-import type { ApprovalState, ApprovalVote } from '../../exchanger/store/types.js';
+import type { ApprovalState, ApprovalVote } from '../../exchanger/store/approvals-types.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);

@@ -6,7 +6,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { writeAudit } from '../../exchanger/audit/export.js';
 import { AUDIT_CSV_HEADER, auditCsvLine, csvCell } from '../../exchanger/audit/format.js';
-import type { AuditEntry } from '../../exchanger/store/types.js';
+import type { AuditEntry } from '../../exchanger/store/audit-types.js';
 
 const entry = (overrides: Partial<AuditEntry> = {}): AuditEntry => ({
   at: new Date('2026-12-06T10:00:00.000Z'),

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SignedIn } from '../../exchanger/console/session.js';
 import { activityState, leaseActivityPage } from '../../exchanger/console/view-lease-activity.js';
-import type { ActivityKey } from '../../exchanger/store/types.js';
+import type { ActivityKey } from '../../exchanger/store/activity-types.js';
 
 const T0 = new Date('2026-12-01T10:00:00Z');
 const key = (over: Partial<ActivityKey>): ActivityKey => ({

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../exchanger/store/audit-types.js';
 import { openStore } from '../../exchanger/store/open.js';
-import type { AuditEntry } from '../../exchanger/store/types.js';
 import { type Stack, startStack } from '../support/stack.js';
 
 let stack: Stack;

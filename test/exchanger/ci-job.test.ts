@@ -11,7 +11,7 @@ import { identifyingClaims } from '../../exchanger/claims.js';
 import { queuePage } from '../../exchanger/console/view-queue.js';
 import { requestPage } from '../../exchanger/console/view-request.js';
 import { roleSessionName, sessionTags, sourceIdentity } from '../../exchanger/providers/aws-params.js';
-import type { ApprovalRequestRecord } from '../../exchanger/store/types.js';
+import type { ApprovalRequestRecord } from '../../exchanger/store/approvals-types.js';
 import { awsRole } from '../providers/aws-fixtures.js';
 import { buildkiteClaims, CIRCLECI_ORG_ID, circleciClaims, gitlabClaims } from '../support/ci-claims.js';
 

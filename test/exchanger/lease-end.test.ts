@@ -13,8 +13,9 @@ import { createKubernetesProvider, type KubernetesProvider } from '../../exchang
 import { createKubeApi } from '../../exchanger/providers/kubernetes-api.js';
 import { readKubeconfig } from '../../exchanger/providers/kubernetes-config.js';
 import type { Provider } from '../../exchanger/providers/types.js';
+import type { LeaseRecord } from '../../exchanger/store/leases-types.js';
 import { openStore } from '../../exchanger/store/open.js';
-import type { LeaseRecord, Store } from '../../exchanger/store/types.js';
+import type { Store } from '../../exchanger/store/types.js';
 import { type KubernetesStandin, startKubernetesStandin } from '../support/kubernetes-standin.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };

@@ -6,8 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { cloudEvent } from '../../exchanger/export/cloudevents.js';
 import { apiActivityId, OCSF_VERSION, ocsfEvent } from '../../exchanger/export/ocsf.js';
 import { httpsBody, retryAfterMs } from '../../exchanger/export/sink-https.js';
+import type { ActivityEvent } from '../../exchanger/store/activity-types.js';
+import type { AuditEntry } from '../../exchanger/store/audit-types.js';
 import type { ExportRecord } from '../../exchanger/store/export-cursor-types.js';
-import type { ActivityEvent, AuditEntry } from '../../exchanger/store/types.js';
 import { entry } from '../store/contract.js';
 
 const at = new Date('2026-03-01T12:00:00.123Z');

@@ -1,6 +1,7 @@
 /** The store contract for lease activity (issue 26, item 2): keys to poll, claimed once, events kept once. */
 import { describe, expect, it } from 'vitest';
-import type { ActivityEvent, ActivityKey, Store, StoreOptions } from '../../exchanger/store/types.js';
+import type { ActivityEvent, ActivityKey } from '../../exchanger/store/activity-types.js';
+import type { Store, StoreOptions } from '../../exchanger/store/types.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);

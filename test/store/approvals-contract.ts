@@ -4,13 +4,9 @@
  * updates on a version lands, with its audit row (and lease), on one instance or across two.
  */
 import { describe, expect, it } from 'vitest';
-import type {
-  ApprovalListFilter,
-  ApprovalRequestRecord,
-  AuditEntry,
-  Store,
-  StoreOptions,
-} from '../../exchanger/store/types.js';
+import type { ApprovalListFilter, ApprovalRequestRecord } from '../../exchanger/store/approvals-types.js';
+import type { AuditEntry } from '../../exchanger/store/audit-types.js';
+import type { Store, StoreOptions } from '../../exchanger/store/types.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);

@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { leftOutNote, writeAudit } from '../../exchanger/audit/export.js';
-import type { AuditEntry } from '../../exchanger/store/types.js';
+import type { AuditEntry } from '../../exchanger/store/audit-types.js';
 import { entry } from './contract.js';
 
 async function* entries(count: number): AsyncIterable<AuditEntry> {

@@ -3,7 +3,8 @@
  * kept through every kind of write, and `client` filtering by an address or a CIDR range.
  */
 import { describe, expect, it } from 'vitest';
-import type { AuditEntry, AuditFilter, Store, StoreOptions } from '../../exchanger/store/types.js';
+import type { AuditEntry, AuditFilter } from '../../exchanger/store/audit-types.js';
+import type { Store, StoreOptions } from '../../exchanger/store/types.js';
 import { approvalRequest } from './approvals-contract.js';
 import { entry, lease, streamed } from './contract.js';
 

@@ -3,13 +3,9 @@
  * trail under every filter the audit screen offers, and the leases in force.
  */
 import { describe, expect, it } from 'vitest';
-import type {
-  AuditCursor,
-  AuditEntry,
-  LeaseRecord,
-  Store,
-  StoreOptions,
-} from '../../exchanger/store/types.js';
+import type { AuditCursor, AuditEntry } from '../../exchanger/store/audit-types.js';
+import type { LeaseRecord } from '../../exchanger/store/leases-types.js';
+import type { Store, StoreOptions } from '../../exchanger/store/types.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);

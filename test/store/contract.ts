@@ -5,13 +5,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '../../exchanger/log.js';
-import type {
-  AuditEntry,
-  AuditFilter,
-  LeaseRecord,
-  Store,
-  StoreOptions,
-} from '../../exchanger/store/types.js';
+import type { AuditEntry, AuditFilter } from '../../exchanger/store/audit-types.js';
+import type { LeaseRecord } from '../../exchanger/store/leases-types.js';
+import type { Store, StoreOptions } from '../../exchanger/store/types.js';
 import { activityContract } from './activity-contract.js';
 import { approvalRequestContract } from './approvals-contract.js';
 import { clientContract } from './client-contract.js';

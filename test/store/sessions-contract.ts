@@ -4,7 +4,9 @@
  * purged once expired; and one request's audit rows found by its id.
  */
 import { describe, expect, it } from 'vitest';
-import type { AuditEntry, ConsoleSession, Store, StoreOptions } from '../../exchanger/store/types.js';
+import type { AuditEntry } from '../../exchanger/store/audit-types.js';
+import type { ConsoleSession } from '../../exchanger/store/sessions-types.js';
+import type { Store, StoreOptions } from '../../exchanger/store/types.js';
 
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
