@@ -16,7 +16,7 @@ import { createApprovals } from '../exchanger/approvals/service.js';
 import { createConsole } from '../exchanger/console/console.js';
 import { hashSecret } from '../exchanger/digest.js';
 import { silentLogger } from '../exchanger/log.js';
-import { loadPolicy } from '../exchanger/policy/compile.js';
+import { loadPolicy } from '../exchanger/policy/load/load-policy.js';
 import { createMetrics } from '../exchanger/server/metrics.js';
 import type { ApprovalRequestRecord } from '../exchanger/store/approvals-types.js';
 import { openStore } from '../exchanger/store/open.js';

@@ -10,8 +10,8 @@
  * `policy/kubernetes-actions.ts` says.
  */
 import type { Logger } from '../log.js';
-import { kubernetesActionMatches, parseKubernetesResource } from '../policy/kubernetes-actions.js';
-import type { Policy, Role } from '../policy/types.js';
+import { kubernetesActionMatches, parseKubernetesResource } from '../policy/model/kubernetes-actions.js';
+import type { Policy, Role } from '../policy/model/types.js';
 import type { ActivityEvent, ActivityKey } from '../store/activity-types.js';
 import type { LeaseRecord } from '../store/leases-types.js';
 import type { Store } from '../store/types.js';

@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { auditedUserAgent } from '../net/request-client.js';
-import { kubernetesResourceName } from '../policy/kubernetes-actions.js';
+import { kubernetesResourceName } from '../policy/model/kubernetes-actions.js';
 import type { ActivityEvent } from '../store/activity-types.js';
 
 const MARK = Buffer.from('"JTI=');

@@ -7,7 +7,7 @@
 import { jobKind } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import type { GithubApp } from '../github/app.js';
-import { asciiLower, equalsAscii } from '../policy/glob.js';
+import { asciiLower, equalsAscii } from '../policy/model/glob.js';
 import type { ApprovalVote } from '../store/approvals-types.js';
 
 export type ApproverDirectory = Pick<GithubApp, 'getUser' | 'isTeamMember' | 'getRunAttempt'>;

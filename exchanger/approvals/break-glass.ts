@@ -14,7 +14,7 @@ import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
 import { mintAndRecord } from '../exchange/mint.js';
 import type { Grant, ImmediateGrantRequest } from '../exchange/types.js';
-import { equalsAscii } from '../policy/glob.js';
+import { equalsAscii } from '../policy/model/glob.js';
 import { randomString } from '../random.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { Store } from '../store/types.js';

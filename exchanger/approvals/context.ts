@@ -5,7 +5,7 @@
 import { ALL_JOB_CLAIMS } from '../claims.js';
 import { JitkeyError, unavailable } from '../errors.js';
 import type { ExchangeDeps } from '../exchange/types.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { AuditEntry } from '../store/audit-types.js';
 import type { ApproverDirectory } from './approvers.js';

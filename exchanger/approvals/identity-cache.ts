@@ -6,7 +6,7 @@
  */
 import { hashSecret } from '../digest.js';
 import { JitkeyError } from '../errors.js';
-import { asciiLower } from '../policy/glob.js';
+import { asciiLower } from '../policy/model/glob.js';
 import type { ApproverDirectory } from './approvers.js';
 
 export const IDENTITY_CACHE_TTL_MS = 60_000;

@@ -8,7 +8,7 @@
 import type { Logger } from '../log.js';
 import { fetchTransport, httpCall } from '../net/http-client.js';
 import { checkUrl, urlRefusal } from '../net/url-rule.js';
-import type { NotifyTarget } from '../policy/types.js';
+import type { NotifyTarget } from '../policy/model/types.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import { slackMessage } from './slack.js';
 import { approveCommand, type RequestSummary, shownClaims } from './views.js';

@@ -11,7 +11,7 @@
  * then fails to go out is not retried (a reminder is a nudge, never a gate); the log says so.
  */
 import { formatDuration } from '../duration.js';
-import type { ApprovalConfig } from '../policy/types.js';
+import type { ApprovalConfig } from '../policy/model/types.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { AuditEntry } from '../store/audit-types.js';
 import { type ApprovalContext, type ApprovalDeps, approvalContext, escalatedAt } from './context.js';

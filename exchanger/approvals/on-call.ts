@@ -8,8 +8,8 @@
  * the request waits for its approvers as usual, and an audit row says why.
  */
 import { formatDuration } from '../duration.js';
-import type { OnCallApproval } from '../policy/types.js';
-import { onCallUser } from '../policy/validate-on-call.js';
+import type { OnCallApproval } from '../policy/model/types.js';
+import { onCallUser } from '../policy/validate/validate-on-call.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { ApprovalContext } from './context.js';
 import { approve, REDEEM_WINDOW_SECONDS } from './state.js';

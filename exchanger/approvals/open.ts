@@ -5,7 +5,7 @@ import { type Claims, claimText, identifyingClaims, jobKind, ownClaim } from '..
 import { hashSecret } from '../digest.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
-import type { Role } from '../policy/types.js';
+import type { Role } from '../policy/model/types.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { AuditClient } from '../store/audit-types.js';
 import { type ApprovalContext, SAME_RUN_CLAIMS } from './context.js';

@@ -7,7 +7,7 @@
 import { JitkeyError } from '../errors.js';
 import { fetchTransport, type HttpAnswer, httpCall } from '../net/http-client.js';
 import { checkUrl } from '../net/url-rule.js';
-import type { OnCallUser } from '../policy/types.js';
+import type { OnCallUser } from '../policy/model/types.js';
 
 export const PAGERDUTY_API_URL = 'https://api.pagerduty.com';
 export const PAGERDUTY_TIMEOUT_MS = 5000;

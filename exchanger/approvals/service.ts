@@ -7,7 +7,7 @@
  */
 
 import type { Grant } from '../exchange/types.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { AuditClient } from '../store/audit-types.js';
 import type { RunKey } from '../store/runs-types.js';
 import { clean } from '../text/clean.js';

@@ -13,7 +13,7 @@ import { JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { fetchTransport, httpCall } from '../net/http-client.js';
 import { isLoopbackHost, urlRefusal } from '../net/url-rule.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { AuditClient, AuditEntry } from '../store/audit-types.js';
 import type { Store } from '../store/types.js';

@@ -37,7 +37,7 @@ import { parseDuration } from '../duration.js';
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
 import { parseServiceUrl } from '../net/service-url.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import { newRequestId } from '../server/request-id.js';
 import type { Store } from '../store/types.js';
 

@@ -3,8 +3,8 @@
  * 1 invalid. A directory is checked as one policy (org.yaml and every team file).
  */
 import { readFile, stat } from 'node:fs/promises';
-import { checkDirectory, checkPolicy } from '../policy/check.js';
-import { readPolicyDir } from '../policy/directory.js';
+import { checkDirectory, checkPolicy } from '../policy/lint/check.js';
+import { readPolicyDir } from '../policy/load/directory.js';
 import { parse, required } from './args.js';
 
 const USAGE = 'jitkey check --policy FILE|DIR';

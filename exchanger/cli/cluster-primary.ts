@@ -18,7 +18,7 @@ import { SIGN_INS_PER_MINUTE } from '../console/auth.js';
 import { JitkeyError } from '../errors.js';
 import { createRefusalFold } from '../exchange/refusal-fold.js';
 import type { Logger } from '../log.js';
-import type { PolicySnapshot } from '../policy/snapshot.js';
+import type { PolicySnapshot } from '../policy/load/snapshot.js';
 import { aggregateMetrics, createMetrics, type MetricsSnapshot } from '../server/metrics.js';
 import { newRequestId } from '../server/request-id.js';
 import {

@@ -4,8 +4,8 @@
  * own messages on the same channel for one of these.
  */
 import type { FoldedCode, FoldedEvent } from '../exchange/refusal-fold.js';
-import type { PolicyFileText } from '../policy/directory.js';
-import type { PolicySnapshot } from '../policy/snapshot.js';
+import type { PolicyFileText } from '../policy/load/directory.js';
+import type { PolicySnapshot } from '../policy/load/snapshot.js';
 import type { MetricsSnapshot } from '../server/metrics.js';
 
 /** A snapshot without its files' text, which goes before it in `policy-part` messages. */

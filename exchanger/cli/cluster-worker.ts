@@ -6,7 +6,7 @@
 import { JitkeyError } from '../errors.js';
 import type { RefusalFold } from '../exchange/refusal-fold.js';
 import type { Logger } from '../log.js';
-import type { PolicySnapshot } from '../policy/snapshot.js';
+import type { PolicySnapshot } from '../policy/load/snapshot.js';
 import type { MetricsSnapshot } from '../server/metrics.js';
 import type { AuditEntry } from '../store/audit-types.js';
 import {

@@ -6,9 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Claims } from '../claims.js';
 import { silentLogger } from '../log.js';
-import { loadPolicyFile } from '../policy/compile.js';
-import { evaluate } from '../policy/evaluate.js';
-import { formatExplanation } from '../policy/explain.js';
+import { evaluate } from '../policy/evaluate/evaluate.js';
+import { formatExplanation } from '../policy/evaluate/explain.js';
+import { loadPolicyFile } from '../policy/load/load-policy.js';
 import { parse, required, UsageError } from './args.js';
 
 const USAGE = 'jitkey explain --policy FILE|DIR --role NAME (--claims FILE.json | --token JWT) [--json]';

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { auditIntake } from '../activity/kubernetes-intake.js';
 import { jtiDirectory } from '../activity/kubernetes-keys.js';
 import type { Logger } from '../log.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import { type KubernetesAuditHandler, kubernetesAuditRoute } from '../server/kubernetes-audit-route.js';
 import type { Store } from '../store/types.js';
 import { forbiddenFlagger } from './activity-from-env.js';

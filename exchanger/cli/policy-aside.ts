@@ -8,9 +8,14 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { PolicyError } from '../policy/errors.js';
-import { compileHead, compilePiece, type PolicySnapshot, type ValidatedPolicy } from '../policy/snapshot.js';
-import type { Policy, Role } from '../policy/types.js';
+import {
+  compileHead,
+  compilePiece,
+  type PolicySnapshot,
+  type ValidatedPolicy,
+} from '../policy/load/snapshot.js';
+import { PolicyError } from '../policy/model/errors.js';
+import type { Policy, Role } from '../policy/model/types.js';
 import type { AsideInput, AsideMessage } from './policy-thread.js';
 
 /** Roles compiled per event-loop turn: a few milliseconds of work on a busy core. */

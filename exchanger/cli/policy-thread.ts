@@ -4,7 +4,6 @@
  * hundred roles, so the thread that serves requests never parses YAML.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { isPolicyError, type PolicyIssue } from '../policy/errors.js';
 import {
   headOf,
   type PolicyPiece,
@@ -15,7 +14,8 @@ import {
   roleCount,
   type ValidatedPolicy,
   validateSnapshot,
-} from '../policy/snapshot.js';
+} from '../policy/load/snapshot.js';
+import { isPolicyError, type PolicyIssue } from '../policy/model/errors.js';
 
 /** What `policy-aside.ts` hands the thread, and what the thread posts back. */
 export type AsideInput = ({ path: string } | { snapshot: PolicySnapshot }) & {

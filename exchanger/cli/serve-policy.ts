@@ -8,8 +8,8 @@
 import { warnApprovalsUnconfigured } from '../approvals/service.js';
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
-import type { PolicySnapshot } from '../policy/snapshot.js';
-import type { Policy } from '../policy/types.js';
+import type { PolicySnapshot } from '../policy/load/snapshot.js';
+import type { Policy } from '../policy/model/types.js';
 import type { Providers } from '../providers/types.js';
 import type { Metrics } from '../server/metrics.js';
 import type { ReadyTokenVerifier } from '../token/types.js';

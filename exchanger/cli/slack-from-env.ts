@@ -7,7 +7,7 @@
 import type { Approvals } from '../approvals/service.js';
 import { slackInteractions } from '../approvals/slack-interactions.js';
 import type { Logger } from '../log.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { ExtraRoutes } from '../server/approval-routes.js';
 import { slackRoute } from '../server/slack-route.js';
 import type { Store } from '../store/types.js';

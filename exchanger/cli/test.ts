@@ -5,12 +5,12 @@
  */
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { loadPolicyFile } from '../policy/compile.js';
-import { FIXTURE_SUFFIX } from '../policy/directory.js';
-import { formatIssue, isPolicyError, type PolicyIssue, sortIssues } from '../policy/errors.js';
-import { readFixture, type TestCase } from '../policy/fixtures.js';
-import { junitReport, runCases, tapReport } from '../policy/run-fixtures.js';
-import type { Policy } from '../policy/types.js';
+import { readFixture, type TestCase } from '../policy/fixtures/fixtures.js';
+import { junitReport, runCases, tapReport } from '../policy/fixtures/run-fixtures.js';
+import { FIXTURE_SUFFIX } from '../policy/load/directory.js';
+import { loadPolicyFile } from '../policy/load/load-policy.js';
+import { formatIssue, isPolicyError, type PolicyIssue, sortIssues } from '../policy/model/errors.js';
+import type { Policy } from '../policy/model/types.js';
 import { parse, required, UsageError } from './args.js';
 
 const USAGE = 'jitkey test --policy FILE|DIR [--reporter tap|junit] [--output FILE] [FIXTURE.test.yaml…]';

@@ -8,7 +8,7 @@ import { invalidRequest } from '../errors.js';
 import { type AdminRevokeDeps, revokeByAdmin, upstreamRevocable } from '../leases/revoke-by-admin.js';
 import type { Logger } from '../log.js';
 import { requestClient } from '../net/request-client.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { Providers } from '../providers/types.js';
 import type { Metrics } from '../server/metrics.js';
 import { newRequestId } from '../server/request-id.js';

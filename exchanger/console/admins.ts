@@ -5,7 +5,7 @@
  */
 import { type ApproverDirectory, isApprover } from '../approvals/approvers.js';
 import { JitkeyError } from '../errors.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { SignedIn } from './session.js';
 
 export type TeamDirectory = Pick<ApproverDirectory, 'isTeamMember'>;

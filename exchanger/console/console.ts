@@ -6,7 +6,7 @@
 import type { Approvals } from '../approvals/service.js';
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { Store } from '../store/types.js';
 import { type AdminDeps, adminPages } from './admin-pages.js';
 import { authRoutes } from './auth.js';

@@ -6,7 +6,7 @@
  */
 import { forbiddenMatch } from '../activity/forbidden.js';
 import { JitkeyError } from '../errors.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { Store } from '../store/types.js';
 import { sendHtml } from './respond.js';
 import type { ConsolePage } from './router.js';

@@ -8,7 +8,7 @@ import type { Approvals } from '../approvals/service.js';
 import { JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { requestClient } from '../net/request-client.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import { parseReason } from '../server/approval-routes.js';
 import type { ConsoleConfig } from './config.js';
 import { redirect, sendHtml } from './respond.js';

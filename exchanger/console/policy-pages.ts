@@ -6,8 +6,8 @@
 import type { ServerResponse } from 'node:http';
 import type { Claims } from '../claims.js';
 import { JitkeyError } from '../errors.js';
-import { explainDecision, formatExplanation } from '../policy/explain.js';
-import type { Policy } from '../policy/types.js';
+import { explainDecision, formatExplanation } from '../policy/evaluate/explain.js';
+import type { Policy } from '../policy/model/types.js';
 import type { Store } from '../store/types.js';
 import { sendHtml } from './respond.js';
 import type { ConsolePage } from './router.js';

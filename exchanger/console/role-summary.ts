@@ -4,8 +4,8 @@
  * the role, and which allow rule holds on the claims recorded with the request.
  */
 import { basename } from 'node:path';
-import { evaluateRule } from '../policy/evaluate.js';
-import type { Policy, Role } from '../policy/types.js';
+import { evaluateRule } from '../policy/evaluate/evaluate.js';
+import type { Policy, Role } from '../policy/model/types.js';
 
 export interface RoleSummary {
   provider: string;

@@ -3,7 +3,7 @@
  * the org guardrails over it; and the explain form, whose answer is `jitkey explain`'s text.
  */
 import { formatDuration } from '../duration.js';
-import type { Policy, Role } from '../policy/types.js';
+import type { Policy, Role } from '../policy/model/types.js';
 import { type Html, html } from './html.js';
 import { roleSummary } from './role-summary.js';
 import type { SignedIn } from './session.js';

@@ -11,7 +11,7 @@ import { JitkeyError, unavailable } from '../errors.js';
 import { endLease } from '../leases/end.js';
 import { sealForRunEnd } from '../leases/run-end.js';
 import { hashRevokeToken, newLeaseId, newRevokeToken, seal } from '../leases/secrets.js';
-import type { Role } from '../policy/types.js';
+import type { Role } from '../policy/model/types.js';
 import type { Minted } from '../providers/types.js';
 import type { AuditEntry } from '../store/audit-types.js';
 import type { LeaseRecord } from '../store/leases-types.js';

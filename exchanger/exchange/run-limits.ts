@@ -11,7 +11,7 @@ import { endedRun, jobRun } from '../ci-job.js';
 import type { Claims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError, unavailable } from '../errors.js';
-import type { Role } from '../policy/types.js';
+import type { Role } from '../policy/model/types.js';
 import type { RunKey, RunState } from '../store/runs-types.js';
 import type { Store } from '../store/types.js';
 

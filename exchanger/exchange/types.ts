@@ -4,8 +4,8 @@
  */
 import type { Claims } from '../claims.js';
 import type { Logger } from '../log.js';
-import type { Guard } from '../policy/guard.js';
-import type { Evaluate, Policy, Role } from '../policy/types.js';
+import type { Guard } from '../policy/evaluate/guard.js';
+import type { Evaluate, Policy, Role } from '../policy/model/types.js';
 import type { Providers } from '../providers/types.js';
 import type { AuditClient } from '../store/audit-types.js';
 import type { RunKey } from '../store/runs-types.js';

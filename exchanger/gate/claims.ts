@@ -5,7 +5,7 @@
  * grant these claims. Pure functions.
  */
 import type { GateRun } from '../github/deployment-gate.js';
-import type { Evaluate, Policy, Role } from '../policy/types.js';
+import type { Evaluate, Policy, Role } from '../policy/model/types.js';
 import type { GateDeployment } from './delivery.js';
 
 /** Marks an approval request as the gate's, and keeps the installation to answer through. */

@@ -13,9 +13,9 @@
 import { type Claims, ownClaim } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
-import { asciiLower } from '../policy/glob.js';
-import type { Guard } from '../policy/guard.js';
-import type { Role } from '../policy/types.js';
+import type { Guard } from '../policy/evaluate/guard.js';
+import { asciiLower } from '../policy/model/glob.js';
+import type { Role } from '../policy/model/types.js';
 import type { EnvironmentInfo, GithubApp } from './app.js';
 
 export const MAX_ENVIRONMENT_CACHE_TTL_MS = 60_000;

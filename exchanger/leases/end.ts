@@ -8,7 +8,7 @@
 import { leaseJobClaims } from '../ci-job.js';
 import type { Logger } from '../log.js';
 import { retry } from '../net/retry.js';
-import type { Policy, ProviderName, Role } from '../policy/types.js';
+import type { Policy, ProviderName, Role } from '../policy/model/types.js';
 import type { Providers } from '../providers/types.js';
 import type { AuditClient, AuditEntry } from '../store/audit-types.js';
 import type { LeaseRecord } from '../store/leases-types.js';

@@ -6,7 +6,7 @@
  */
 import { invalidRequest, JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { Providers } from '../providers/types.js';
 import type { AuditClient } from '../store/audit-types.js';
 import type { Store } from '../store/types.js';

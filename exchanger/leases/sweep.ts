@@ -8,7 +8,7 @@
  * past its `expires_at`.
  */
 import type { Logger } from '../log.js';
-import type { Policy, ProviderName } from '../policy/types.js';
+import type { Policy, ProviderName } from '../policy/model/types.js';
 import type { LeaseLookup, Providers } from '../providers/types.js';
 import type { Store } from '../store/types.js';
 

@@ -30,8 +30,8 @@ import type { AssumeRoleCommandInput, Tag } from '@aws-sdk/client-sts';
 import { claimText, jobKind, ownClaim } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
-import type { Role } from '../policy/types.js';
-import { AWS_MIN_LEASE_SECONDS } from '../policy/validate-role.js';
+import type { Role } from '../policy/model/types.js';
+import { AWS_MIN_LEASE_SECONDS } from '../policy/validate/validate-role.js';
 import { leaseEndPolicy } from './aws-lease-end.js';
 import type { MintRequest } from './types.js';
 

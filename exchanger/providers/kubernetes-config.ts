@@ -20,7 +20,7 @@ import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { JitkeyError } from '../errors.js';
 import { parseServiceUrl } from '../net/service-url.js';
-import { serverUrl } from '../policy/validate-kubernetes.js';
+import { serverUrl } from '../policy/validate/validate-kubernetes.js';
 import type { KubeConnection } from './kubernetes-api.js';
 
 type Env = Readonly<Record<string, string | undefined>>;

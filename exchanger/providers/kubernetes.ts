@@ -24,7 +24,7 @@
  */
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
-import type { KubernetesRoleConfig, Role } from '../policy/types.js';
+import type { KubernetesRoleConfig, Role } from '../policy/model/types.js';
 import { jwtClaims, type KubeApi, type SecretRef } from './kubernetes-api.js';
 import type { LeaseLookup, Minted, MintRequest, Provider } from './types.js';
 

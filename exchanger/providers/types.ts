@@ -3,7 +3,7 @@
  * or `@actions/core`: it takes the role, the verified claims and the granted duration.
  */
 import type { Claims } from '../claims.js';
-import type { ProviderName, Role } from '../policy/types.js';
+import type { ProviderName, Role } from '../policy/model/types.js';
 
 export interface MintRequest {
   role: Role;

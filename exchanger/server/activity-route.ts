@@ -9,7 +9,7 @@ import { type ApproverDirectory, identify, isApprover } from '../approvals/appro
 import { activityJson } from '../audit/activity.js';
 import { JitkeyError } from '../errors.js';
 import { clientAddress } from '../net/client-address.js';
-import type { Policy } from '../policy/types.js';
+import type { Policy } from '../policy/model/types.js';
 import type { Store } from '../store/types.js';
 import { bearerToken, sendJson } from './http.js';
 

@@ -7,7 +7,7 @@
 import { afterAll, expect, it } from 'vitest';
 import { flagForbidden } from '../../exchanger/activity/forbidden.js';
 import { silentLogger } from '../../exchanger/log.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import type { ActivityEvent, ActivityKey } from '../../exchanger/store/activity-types.js';
 import { openStore } from '../../exchanger/store/open.js';
 

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flagForbidden, MAX_NOTICES_AT_ONCE } from '../../exchanger/activity/forbidden.js';
 import { notifyForbidden } from '../../exchanger/approvals/forbidden-notify.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import type { ActivityEvent, ActivityKey } from '../../exchanger/store/activity-types.js';
 import { openStore } from '../../exchanger/store/open.js';
 import type { Store } from '../../exchanger/store/types.js';

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notify } from '../../exchanger/approvals/notify.js';
 import { escapeMrkdwn, slackMessage } from '../../exchanger/approvals/slack.js';
 import type { Logger } from '../../exchanger/log.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { validateDirectory } from '../../exchanger/policy/directory.js';
-import { PolicyError } from '../../exchanger/policy/errors.js';
+import { validateDirectory } from '../../exchanger/policy/load/directory.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
+import { PolicyError } from '../../exchanger/policy/model/errors.js';
 import type { ApprovalRequestRecord } from '../../exchanger/store/approvals-types.js';
 
 /** What Slack refuses with `invalid_blocks`: the parts of Block Kit this message uses. */

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatAuditTable } from '../../exchanger/audit/format.js';
 import { createEnvironmentGuard } from '../../exchanger/github/environment-guard.js';
-import type { Role } from '../../exchanger/policy/types.js';
+import type { Role } from '../../exchanger/policy/model/types.js';
 import { clean } from '../../exchanger/text/clean.js';
 import { formatTable } from '../../exchanger/text/table.js';
 

@@ -8,7 +8,7 @@ import { describeJob } from '../../exchanger/ci-job.js';
 import { type EndLeaseDeps, endLease } from '../../exchanger/leases/end.js';
 import { newLeaseId } from '../../exchanger/leases/secrets.js';
 import { sweepOnce } from '../../exchanger/leases/sweep.js';
-import type { Policy, Role } from '../../exchanger/policy/types.js';
+import type { Policy, Role } from '../../exchanger/policy/model/types.js';
 import { createKubernetesProvider, type KubernetesProvider } from '../../exchanger/providers/kubernetes.js';
 import { createKubeApi } from '../../exchanger/providers/kubernetes-api.js';
 import { readKubeconfig } from '../../exchanger/providers/kubernetes-config.js';

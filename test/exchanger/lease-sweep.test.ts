@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sweepOnce } from '../../exchanger/leases/sweep.js';
-import type { Policy, Role } from '../../exchanger/policy/types.js';
+import type { Policy, Role } from '../../exchanger/policy/model/types.js';
 import type { LeaseLookup, Provider } from '../../exchanger/providers/types.js';
 import { openStore } from '../../exchanger/store/open.js';
 

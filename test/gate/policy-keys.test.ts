@@ -4,7 +4,7 @@
  * error that says what to change (a team where only logins are taken, a count under 1).
  */
 import { describe, expect, it } from 'vitest';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 
 const policy = (approval: string) =>
   [

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { exchangerUrl } from '../../exchanger/cli/approver-client.js';
 import { parseServiceUrl } from '../../exchanger/net/service-url.js';
 import { isLoopbackHost, type UrlRefusalReason, urlRefusal } from '../../exchanger/net/url-rule.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import { createAwsProvider } from '../../exchanger/providers/aws.js';
 import { createVerifier } from '../../exchanger/token/verify-token.js';
 import { parseExchangerUrl } from '../../src/shared/exchanger-url.js';

@@ -3,9 +3,9 @@
  * or org.yaml, never in a team file; exposed lower-cased on the compiled policy.
  */
 import { describe, expect, it } from 'vitest';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { compileDirectory, validateDirectory } from '../../exchanger/policy/directory.js';
-import { formatIssue } from '../../exchanger/policy/errors.js';
+import { compileDirectory, validateDirectory } from '../../exchanger/policy/load/directory.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
+import { formatIssue } from '../../exchanger/policy/model/errors.js';
 import { loadErrors } from '../support/policy-issues.js';
 
 const HEAD = `version: 1

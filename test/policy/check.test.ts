@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { checkPolicy } from '../../exchanger/policy/check.js';
+import { checkPolicy } from '../../exchanger/policy/lint/check.js';
 
 const read = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8');
 

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadPolicy, loadPolicyFile } from '../../exchanger/policy/compile.js';
-import { PolicyError } from '../../exchanger/policy/errors.js';
+import { loadPolicy, loadPolicyFile } from '../../exchanger/policy/load/load-policy.js';
+import { PolicyError } from '../../exchanger/policy/model/errors.js';
 
 const spec = readFileSync(new URL('../fixtures/policies/spec-example.yaml', import.meta.url), 'utf8');
 const example = readFileSync(new URL('../../examples/policy.yaml', import.meta.url), 'utf8');

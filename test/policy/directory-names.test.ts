@@ -14,8 +14,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadPolicyFile } from '../../exchanger/policy/compile.js';
-import { PolicyError, type PolicyIssue } from '../../exchanger/policy/errors.js';
+import { loadPolicyFile } from '../../exchanger/policy/load/load-policy.js';
+import { PolicyError, type PolicyIssue } from '../../exchanger/policy/model/errors.js';
 import { REPO_ROOT, runCli } from '../support/exchanger-process.js';
 
 /** A copy of examples/org (it loads) to add entries to. */

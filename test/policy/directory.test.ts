@@ -6,16 +6,16 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadPolicyFile } from '../../exchanger/policy/compile.js';
+import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
 import {
   compileDirectory,
   type PolicyFileText,
   readPolicyDir,
   validateDirectory,
-} from '../../exchanger/policy/directory.js';
-import { formatIssue, PolicyError } from '../../exchanger/policy/errors.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
-import type { Policy } from '../../exchanger/policy/types.js';
+} from '../../exchanger/policy/load/directory.js';
+import { loadPolicyFile } from '../../exchanger/policy/load/load-policy.js';
+import { formatIssue, PolicyError } from '../../exchanger/policy/model/errors.js';
+import type { Policy } from '../../exchanger/policy/model/types.js';
 
 const ORG = `version: 1
 issuers:

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { Claims } from '../../exchanger/claims.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
+import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 
 const fixtures = new URL('../fixtures/policies/', import.meta.url);
 const policy = loadPolicy(readFileSync(new URL('semantics.yaml', fixtures), 'utf8'), 'semantics.yaml');

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { isJitkeyError } from '../../exchanger/errors.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { explain, explainDecision } from '../../exchanger/policy/explain.js';
+import { explain, explainDecision } from '../../exchanger/policy/evaluate/explain.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 
 const policy = loadPolicy(
   readFileSync(new URL('../fixtures/policies/spec-example.yaml', import.meta.url), 'utf8'),

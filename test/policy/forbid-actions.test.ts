@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { actionOf, forbiddenMatch } from '../../exchanger/activity/forbidden.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import { loadErrors } from '../support/policy-issues.js';
 
 const HEAD = `version: 1

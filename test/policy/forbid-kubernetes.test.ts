@@ -3,13 +3,13 @@
  * when the policy loads (file:line and what to write), and which audit-event requests it names.
  */
 import { describe, expect, it } from 'vitest';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import {
   type KubernetesRequest,
   kubernetesActionMatches,
   kubernetesResourceName,
   parseKubernetesResource,
-} from '../../exchanger/policy/kubernetes-actions.js';
+} from '../../exchanger/policy/model/kubernetes-actions.js';
 import { loadErrors } from '../support/policy-issues.js';
 
 const HEAD = `version: 1

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compilePatterns, Glob, globMatch } from '../../exchanger/policy/glob.js';
+import { compilePatterns, Glob, globMatch } from '../../exchanger/policy/model/glob.js';
 
 interface Case {
   name: string;

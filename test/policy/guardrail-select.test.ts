@@ -4,10 +4,10 @@
  * ARN under another name, or PROD-web-hotfix for prod-*, does not escape.
  */
 import { describe, expect, it } from 'vitest';
-import { compileDirectory, validateDirectory } from '../../exchanger/policy/directory.js';
-import { formatIssue } from '../../exchanger/policy/errors.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
-import type { Policy } from '../../exchanger/policy/types.js';
+import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
+import { compileDirectory, validateDirectory } from '../../exchanger/policy/load/directory.js';
+import { formatIssue } from '../../exchanger/policy/model/errors.js';
+import type { Policy } from '../../exchanger/policy/model/types.js';
 
 const PAY_ARN = 'arn:aws:iam::111122223333:role/payments-deploy';
 const K8S = 'http://127.0.0.1:6443';

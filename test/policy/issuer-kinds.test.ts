@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { checkPolicy } from '../../exchanger/policy/check.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { compileDirectory, validateDirectory } from '../../exchanger/policy/directory.js';
-import { formatIssue } from '../../exchanger/policy/errors.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
-import type { Policy } from '../../exchanger/policy/types.js';
+import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
+import { checkPolicy } from '../../exchanger/policy/lint/check.js';
+import { compileDirectory, validateDirectory } from '../../exchanger/policy/load/directory.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
+import { formatIssue } from '../../exchanger/policy/model/errors.js';
+import type { Policy } from '../../exchanger/policy/model/types.js';
 import { buildkiteClaims, CIRCLECI_ORG_ID, circleciClaims, gitlabClaims } from '../support/ci-claims.js';
 import { CI_URLS, fourCiPolicy } from '../support/ci-policy.js';
 

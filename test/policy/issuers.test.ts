@@ -4,12 +4,12 @@
  * claims, and with one issuer roles are bound to it implicitly.
  */
 import { describe, expect, it } from 'vitest';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { compileDirectory, validateDirectory } from '../../exchanger/policy/directory.js';
-import { formatIssue } from '../../exchanger/policy/errors.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
-import { explain } from '../../exchanger/policy/explain.js';
-import { issuerRefusal } from '../../exchanger/policy/role-issuers.js';
+import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
+import { explain } from '../../exchanger/policy/evaluate/explain.js';
+import { issuerRefusal } from '../../exchanger/policy/evaluate/issuer-refusal.js';
+import { compileDirectory, validateDirectory } from '../../exchanger/policy/load/directory.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
+import { formatIssue } from '../../exchanger/policy/model/errors.js';
 import { loadErrors } from '../support/policy-issues.js';
 
 const A = 'https://token.actions.githubusercontent.com';

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { checkPolicy } from '../../exchanger/policy/check.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { explain } from '../../exchanger/policy/explain.js';
+import { explain } from '../../exchanger/policy/evaluate/explain.js';
+import { checkPolicy } from '../../exchanger/policy/lint/check.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 
 const CA_DATA = readFileSync(new URL('../fixtures/kubernetes-ca.pem', import.meta.url)).toString('base64');
 

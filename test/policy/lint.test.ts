@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { checkPolicy } from '../../exchanger/policy/check.js';
-import { lintPolicy } from '../../exchanger/policy/lint.js';
-import { parsePolicyText } from '../../exchanger/policy/parse.js';
-import { validatePolicy } from '../../exchanger/policy/validate.js';
+import { checkPolicy } from '../../exchanger/policy/lint/check.js';
+import { lintPolicy } from '../../exchanger/policy/lint/lint.js';
+import { parsePolicyText } from '../../exchanger/policy/validate/parse.js';
+import { validatePolicy } from '../../exchanger/policy/validate/validate.js';
 
 interface Case {
   name: string;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { PolicyError } from '../../exchanger/policy/errors.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
+import { PolicyError } from '../../exchanger/policy/model/errors.js';
 
 interface Case {
   name: string;

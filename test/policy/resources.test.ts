@@ -5,9 +5,9 @@
  * repository and permission level — never on the role's name.
  */
 import { describe, expect, it } from 'vitest';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { validateDirectory } from '../../exchanger/policy/directory.js';
-import { formatIssue } from '../../exchanger/policy/errors.js';
+import { validateDirectory } from '../../exchanger/policy/load/directory.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
+import { formatIssue } from '../../exchanger/policy/model/errors.js';
 
 /** A loopback API server needs no ca_data: the scope compares the server URL, nothing else. */
 const K8S = 'http://127.0.0.1:6443';

@@ -4,9 +4,9 @@
  * as a directive and does not count a failing TODO.
  */
 import { describe, expect, it } from 'vitest';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import type { TestCase } from '../../exchanger/policy/fixtures.js';
-import { runCases, tapDescription, tapReport } from '../../exchanger/policy/run-fixtures.js';
+import type { TestCase } from '../../exchanger/policy/fixtures/fixtures.js';
+import { runCases, tapDescription, tapReport } from '../../exchanger/policy/fixtures/run-fixtures.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 
 const policy = loadPolicy(
   `version: 1

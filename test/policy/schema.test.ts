@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ALL_KIND_CLAIMS } from '../../exchanger/ci-kinds.js';
-import { CASE_KEYS, DECISION_CODES, FIXTURE_KEYS } from '../../exchanger/policy/fixtures.js';
+import { CASE_KEYS, DECISION_CODES, FIXTURE_KEYS } from '../../exchanger/policy/fixtures/fixtures.js';
 import {
   KEY_LINKS,
   KEYSETS,
@@ -11,7 +11,7 @@ import {
   PROVIDERS,
   TEAM_KEYS,
   TEAM_ROLE_REF,
-} from '../../exchanger/policy/keys.js';
+} from '../../exchanger/policy/validate/keys.js';
 
 interface SchemaNode {
   $ref?: string;

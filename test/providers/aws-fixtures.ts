@@ -1,6 +1,6 @@
 /** Shared fixtures for the AWS provider tests (not a test file itself). */
 import type { Claims } from '../../exchanger/claims.js';
-import type { AwsRoleConfig, Role } from '../../exchanger/policy/types.js';
+import type { AwsRoleConfig, Role } from '../../exchanger/policy/model/types.js';
 import type { MintRequest } from '../../exchanger/providers/types.js';
 
 export const KEY = { accessKeyId: 'AKIAJITKEYTEST00001', secretAccessKey: 'jitkey/test+secret/key' };

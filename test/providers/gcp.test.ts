@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { JWT } from 'google-auth-library';
 import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Role } from '../../exchanger/policy/types.js';
+import type { Role } from '../../exchanger/policy/model/types.js';
 import { createGcpProvider, type GcpProvider, gcpConfigFromEnv } from '../../exchanger/providers/gcp.js';
 import { type GcpStandin, type ServiceAccountKey, startGcpStandin } from '../support/gcp-standin.js';
 import { rejection } from '../support/rejection.js';

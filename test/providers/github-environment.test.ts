@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Claims } from '../../exchanger/claims.js';
 import { createGithubApp, type GithubApp } from '../../exchanger/github/app.js';
 import { createEnvironmentGuard } from '../../exchanger/github/environment-guard.js';
-import type { Guard } from '../../exchanger/policy/guard.js';
-import type { Role } from '../../exchanger/policy/types.js';
+import type { Guard } from '../../exchanger/policy/evaluate/guard.js';
+import type { Role } from '../../exchanger/policy/model/types.js';
 import {
   BRANCH_POLICY_ONLY_ENVIRONMENT,
   type GithubStandin,

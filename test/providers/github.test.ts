@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createGithubApp } from '../../exchanger/github/app.js';
 import { githubAppConfigFromEnv } from '../../exchanger/github/config.js';
 import { parseAppPrivateKey, signAppJwt } from '../../exchanger/github/jwt.js';
-import type { Role } from '../../exchanger/policy/types.js';
+import type { Role } from '../../exchanger/policy/model/types.js';
 import { createGithubProvider, type GithubProvider } from '../../exchanger/providers/github.js';
 import {
   type GithubStandin,

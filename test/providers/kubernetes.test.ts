@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { newLeaseId } from '../../exchanger/leases/secrets.js';
-import type { Role } from '../../exchanger/policy/types.js';
+import type { Role } from '../../exchanger/policy/model/types.js';
 import {
   createKubernetesProvider,
   type KubernetesProvider,

@@ -5,8 +5,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../exchanger/log.js';
-import { loadPolicy } from '../../exchanger/policy/compile.js';
-import { evaluate } from '../../exchanger/policy/evaluate.js';
+import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import { createMetrics } from '../../exchanger/server/metrics.js';
 
 export const ONE_GITHUB_ROLE = loadPolicy(

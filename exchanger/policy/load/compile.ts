@@ -1,0 +1,76 @@
+/**
+ * Validated document → the `Policy` the server evaluates: each condition's patterns compiled
+ * once into a matcher, github repositories split into owner + names. Only for a document that
+ * validated without issues; `load-policy.ts` runs the whole pipeline.
+ */
+import { CASE_INSENSITIVE_CLAIMS } from '../../claims.js';
+import { compilePatterns } from '../model/glob.js';
+import type { Condition, GithubRoleConfig, Policy, Role, Rule } from '../model/types.js';
+import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from '../validate/doc.js';
+import { boundIssuers } from '../validate/role-issuers.js';
+
+export function compileCondition(c: ConditionDoc): Condition {
+  // `fold` is set from the rule's issuer kinds (`issuer-kinds.ts`); GitHub's names otherwise.
+  const foldCase = !c.custom && (c.fold ?? CASE_INSENSITIVE_CLAIMS.has(c.claim));
+  const matches = compilePatterns(
+    c.patterns.map((p) => p.value),
+    { foldCase },
+  );
+  return { claim: c.claim, matches, ...(c.form ? { form: c.form } : {}), position: c.position };
+}
+
+export function compileRule(rule: RuleDoc): Rule {
+  const conditions = rule.conditions.map(compileCondition);
+  // `issuer:` is a condition on the token's `iss`, matched byte for byte like the verifier's.
+  if (rule.issuer) {
+    const url = rule.issuer.value;
+    conditions.unshift({ claim: 'iss', matches: (v) => v === url, position: rule.issuer.position });
+  }
+  return { kind: rule.kind, index: rule.index, conditions, position: rule.position };
+}
+
+export function compileRole(doc: RoleDoc): Role {
+  if (!doc.provider)
+    throw new Error(`internal: role '${doc.name}' has no provider; compile only a valid document`);
+  const role: Role = {
+    name: doc.name,
+    provider: doc.provider,
+    durationSeconds: doc.durationSeconds,
+    maxDurationSeconds: doc.maxDurationSeconds,
+    allow: doc.allow.map(compileRule),
+    deny: doc.deny.map(compileRule),
+    requireProtectedEnvironment: doc.requireProtectedEnvironment,
+    position: doc.position,
+  };
+  if (doc.description !== undefined) role.description = doc.description;
+  if (doc.aws) role.aws = doc.aws;
+  if (doc.gcp) role.gcp = doc.gcp;
+  if (doc.github) role.github = splitRepositories(doc.github.repositories, doc.github.permissions);
+  if (doc.kubernetes) role.kubernetes = doc.kubernetes;
+  if (doc.approval) role.approval = doc.approval;
+  if (doc.forbidActions) role.forbidActions = doc.forbidActions;
+  const issuers = boundIssuers(doc);
+  if (issuers) role.issuers = issuers;
+  return role;
+}
+
+function splitRepositories(full: string[], permissions: GithubRoleConfig['permissions']): GithubRoleConfig {
+  const first = full[0] ?? '/';
+  const owner = first.slice(0, first.indexOf('/'));
+  return { owner, repositories: full.map((r) => r.slice(r.indexOf('/') + 1)), permissions };
+}
+
+/** Only for a document `validatePolicy` returned without issues. */
+export function compilePolicy(doc: PolicyDoc): Policy {
+  const roles = new Map<string, Role>();
+  for (const r of doc.roles) roles.set(r.name, compileRole(r));
+  return {
+    version: 1,
+    issuers: doc.issuers,
+    defaults: doc.defaults,
+    admins: doc.admins,
+    ...(doc.slackUsers ? { slackUsers: doc.slackUsers } : {}),
+    roles,
+    source: doc.file,
+  };
+}

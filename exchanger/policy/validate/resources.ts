@@ -1,0 +1,193 @@
+import { parseServiceUrl } from '../../net/service-url.js';
+import type { SourcePosition } from '../model/types.js';
+import {
+  AWS_RESOURCE_KEYS,
+  GCP_RESOURCE_KEYS,
+  GITHUB_RESOURCE_KEYS,
+  KUBERNETES_RESOURCE_KEYS,
+  RESOURCE_KEYS,
+} from './keys.js';
+import type { Field, Reader } from './read.js';
+import { serverUrl } from './validate-kubernetes.js';
+import { type Access, readPermissions } from './validate-permissions.js';
+
+export type { Access };
+
+export interface ResourcesDoc {
+  position: SourcePosition;
+  aws?: { accounts: string[]; roleArns: string[] };
+  gcp?: { projects: string[]; serviceAccounts: string[] };
+  kubernetes?: { clusters: string[]; namespaces: string[]; serviceAccounts?: string[]; audiences?: string[] };
+  github?: {
+    repositories: string[];
+    permissions?: Record<string, Access>;
+    /** A selector's: roles with (true) or without (false) some permission at write or above. */
+    write?: boolean;
+  };
+}
+
+export type ResourceProvider = 'aws' | 'gcp' | 'kubernetes' | 'github';
+
+/** `111122223333` (the `aws` partition) or `aws-cn:…`, `aws-us-gov:…` (an account of that one). */
+const ACCOUNT = /^((aws-cn|aws-us-gov):)?\d{12}$/;
+/** A scope's role ARN pattern: partition and account written out, a glob only in the role part. */
+const SCOPE_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/\S+$/;
+const PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+const NAME_GLOB = /^[a-z0-9*][-a-z0-9.*]*$/;
+
+/** `teams.<name>.resources` or `shared[].resources`: a scope naming at least one provider. */
+export function readScope(r: Reader, field: Field, path: string): ResourcesDoc {
+  const f = r.fields(field.value, RESOURCE_KEYS, path, field.key);
+  const out = readResourceFields(r, f ?? new Map(), path, 'scope', r.pos(field.key));
+  if (f?.size === 0)
+    r.error(field.value ?? field.key, `${path} names no provider: give aws, gcp, kubernetes or github`);
+  return out;
+}
+
+/** The provider blocks among a map's fields (a scope's, or a guardrail's `applies_to`). */
+export function readResourceFields(
+  r: Reader,
+  f: Map<string, Field>,
+  path: string,
+  mode: 'scope' | 'selector',
+  position: SourcePosition,
+): ResourcesDoc {
+  const out: ResourcesDoc = { position };
+  const aws = f.get('aws');
+  if (aws) out.aws = readAws(r, aws, `${path}.aws`, mode);
+  const gcp = f.get('gcp');
+  if (gcp) out.gcp = readGcp(r, gcp, `${path}.gcp`, mode);
+  const kubernetes = f.get('kubernetes');
+  if (kubernetes) out.kubernetes = readKubernetes(r, kubernetes, `${path}.kubernetes`, mode);
+  const github = f.get('github');
+  if (github) out.github = readGithub(r, github, `${path}.github`, mode);
+  return out;
+}
+
+/** Reads `fields` of a block; in a scope, `need` says which keys (any one of) must be given. */
+function block(
+  r: Reader,
+  field: Field,
+  keys: readonly string[],
+  path: string,
+  need: readonly string[],
+): Map<string, Field> | undefined {
+  const f = r.fields(field.value, keys, path, field.key);
+  if (f && need.length > 0 && !need.some((k) => f.has(k))) {
+    r.error(field.value ?? field.key, `${path} needs ${need.join(' or ')}`);
+  }
+  return f;
+}
+
+function list(
+  r: Reader,
+  f: Map<string, Field> | undefined,
+  key: string,
+  path: string,
+  check: (value: string) => string | undefined,
+): string[] {
+  const field = f?.get(key);
+  if (!field) return [];
+  const out: string[] = [];
+  for (const s of r.strings(field, `${path}.${key}`, { nonEmpty: true })) {
+    const problem = check(s.value);
+    if (problem) r.error(s.node, `${path}.${key}: '${s.value}' ${problem}`);
+    else if (!out.includes(s.value)) out.push(s.value);
+  }
+  return out;
+}
+
+function readAws(r: Reader, field: Field, path: string, mode: string): ResourcesDoc['aws'] {
+  const f = block(r, field, AWS_RESOURCE_KEYS, path, mode === 'scope' ? ['accounts', 'role_arns'] : []);
+  return {
+    accounts: list(r, f, 'accounts', path, (v) =>
+      ACCOUNT.test(v)
+        ? undefined
+        : 'is not a 12-digit AWS account id (of the aws partition; aws-cn:… or aws-us-gov:… for another)',
+    ),
+    roleArns: list(r, f, 'role_arns', path, (v) => {
+      if (mode === 'scope' && !SCOPE_ROLE_ARN.test(v)) {
+        return 'is not a role ARN pattern like arn:aws:iam::111122223333:role/team-* (the account written out)';
+      }
+      return v.startsWith('arn:') ? undefined : 'is not a role ARN pattern (arn:aws:iam::…:role/…)';
+    }),
+  };
+}
+
+function readGcp(r: Reader, field: Field, path: string, mode: string): ResourcesDoc['gcp'] {
+  const f = block(
+    r,
+    field,
+    GCP_RESOURCE_KEYS,
+    path,
+    mode === 'scope' ? ['projects', 'service_accounts'] : [],
+  );
+  return {
+    projects: list(r, f, 'projects', path, (v) =>
+      PROJECT.test(v) ? undefined : 'is not a GCP project id (6–30 lowercase letters, digits and -)',
+    ),
+    serviceAccounts: list(r, f, 'service_accounts', path, (v) =>
+      v.includes('@')
+        ? undefined
+        : 'is not a service account email or pattern (name@project.iam.gserviceaccount.com)',
+    ),
+  };
+}
+
+function readKubernetes(r: Reader, field: Field, path: string, mode: string): ResourcesDoc['kubernetes'] {
+  const f = r.fields(field.value, KUBERNETES_RESOURCE_KEYS, path, field.key);
+  if (f && mode === 'scope') {
+    for (const k of ['clusters', 'namespaces']) {
+      if (!f.has(k)) r.error(field.value ?? field.key, `${path}: missing required key '${k}'`);
+    }
+  }
+  const clusters: string[] = [];
+  const clusterField = f?.get('clusters');
+  for (const s of clusterField ? r.strings(clusterField, `${path}.clusters`, { nonEmpty: true }) : []) {
+    try {
+      const url = serverUrl(parseServiceUrl(s.value, `${path}.clusters`));
+      if (!clusters.includes(url)) clusters.push(url);
+    } catch (err) {
+      r.error(s.node, (err as Error).message);
+    }
+  }
+  const names = (v: string) =>
+    NAME_GLOB.test(v)
+      ? undefined
+      : "is not a Kubernetes name or pattern (lowercase letters, digits, '-', '.', '*')";
+  const out: NonNullable<ResourcesDoc['kubernetes']> = {
+    clusters,
+    namespaces: list(r, f, 'namespaces', path, names),
+  };
+  if (f?.has('service_accounts')) out.serviceAccounts = list(r, f, 'service_accounts', path, names);
+  if (f?.has('audiences')) out.audiences = list(r, f, 'audiences', path, () => undefined);
+  return out;
+}
+
+function readGithub(r: Reader, field: Field, path: string, mode: string): ResourcesDoc['github'] {
+  const f = r.fields(field.value, GITHUB_RESOURCE_KEYS, path, field.key);
+  if (f && mode === 'scope') {
+    for (const k of ['repositories', 'permissions']) {
+      if (!f.has(k)) r.error(field.value ?? field.key, `${path}: missing required key '${k}'`);
+    }
+  }
+  const out: NonNullable<ResourcesDoc['github']> = {
+    repositories: list(r, f, 'repositories', path, (v) => {
+      const [owner = '', name, extra] = v.split('/');
+      if (!owner || !name || extra !== undefined) return 'must be owner/name, owner/prefix-* or owner/*';
+      return owner.includes('*') ? 'has a wildcard owner: name the GitHub owner' : undefined;
+    }),
+  };
+  const write = f?.get('write');
+  if (write) {
+    if (mode === 'scope') {
+      r.error(write.key, `${path}.write selects roles in a guardrail; a scope caps them with permissions`);
+    } else {
+      const value = r.boolean(write, `${path}.write`);
+      if (value !== undefined) out.write = value;
+    }
+  }
+  const perms = f?.get('permissions');
+  if (perms) out.permissions = readPermissions(r, perms, path);
+  return out;
+}
