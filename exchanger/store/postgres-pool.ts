@@ -5,6 +5,7 @@
  * and the pool opens a new client on the next query.
  */
 import pg from 'pg';
+import { JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { storeFailure } from './common.js';
 
@@ -58,4 +59,16 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T
     clearTimeout(timer);
     promise.catch(() => {}); // a late failure after the timeout is not unhandled
   }
+}
+
+/**
+ * pg would send an invalid Date as the text `NaN` (deprecated; the server refuses it anyway):
+ * refuse it before it leaves, as SQLite's row codec does, so only its own caller fails.
+ */
+export function refuseInvalidDates(values: readonly unknown[] | undefined): void {
+  const index = values?.findIndex((v) => v instanceof Date && Number.isNaN(v.getTime())) ?? -1;
+  if (index < 0) return;
+  throw new JitkeyError('internal_error', 'the store was given an invalid value', {
+    detail: `query parameter $${index + 1} is an invalid Date`,
+  });
 }

@@ -3,11 +3,11 @@
  *
  * - The pool, its timeouts and its idle-error listener: `postgres-pool.ts`. The schema, created
  *   and migrated at start under `pg_advisory_lock`: `postgres-schema.ts`. The audit and lease
- *   rows, shared with SQLite: `rows.ts`. Run attempts, and the two statements of an exchange
- *   (`spendToken`, `recordGrant`): `runs-postgres.ts`.
+ *   rows, shared with SQLite: `rows.ts`. Run attempts: `runs-postgres.ts`.
  * - Every write is one statement (data-modifying CTEs where two tables change), so each is
- *   atomic without a BEGIN/COMMIT round trip. No group commit here: the pool already runs
- *   writes in parallel, and PostgreSQL flushes concurrent commits together itself.
+ *   atomic without a BEGIN/COMMIT round trip. The exchange's two writes are group-committed
+ *   (`exchange-writes-postgres.ts`): one statement for the exchanges of one event-loop turn, as
+ *   each statement costs the exchanger, the database and a context switch far more than a row.
  */
 import type pg from 'pg';
 import { JitkeyError } from '../errors.js';
@@ -17,9 +17,10 @@ import { type PostgresIo, postgresApprovals } from './approvals-postgres.js';
 import type { AuditEntry } from './audit-types.js';
 import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
 import { consoleReads } from './console-reads.js';
+import { postgresExchangeWrites } from './exchange-writes-postgres.js';
 import { postgresExportCursor } from './export-cursor-postgres.js';
 import type { LeaseRecord } from './leases-types.js';
-import { describe, openPool, withTimeout } from './postgres-pool.js';
+import { describe, openPool, refuseInvalidDates, withTimeout } from './postgres-pool.js';
 import { migratePostgres, tableNames } from './postgres-schema.js';
 import {
   AUDIT_COLUMNS,
@@ -53,18 +54,6 @@ const dialect = rowsFor({
 });
 const auditValues = (entry: AuditEntry) => rowValues(dialect.auditRow(entry), AUDIT_FIELDS);
 const leaseValues = (lease: LeaseRecord) => rowValues(dialect.leaseRow(lease), LEASE_FIELDS);
-
-/**
- * pg would send an invalid Date as the text `NaN` (deprecated; the server refuses it anyway):
- * refuse it before it leaves, as SQLite's row codec does, so only its own caller fails.
- */
-function refuseInvalidDates(values: readonly unknown[] | undefined): void {
-  const index = values?.findIndex((v) => v instanceof Date && Number.isNaN(v.getTime())) ?? -1;
-  if (index < 0) return;
-  throw new JitkeyError('internal_error', 'the store was given an invalid value', {
-    detail: `query parameter $${index + 1} is an invalid Date`,
-  });
-}
 
 export async function openPostgresStore(url: string, options: StoreOptions = {}): Promise<Store> {
   const log = options.log ?? silentLogger;
@@ -175,7 +164,8 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       });
     },
     ...postgresApprovals(io),
-    ...postgresRuns({ ...io, insertAudit, insertJti, consumeJti, leaseRecord: dialect.leaseRecord }),
+    ...postgresRuns({ ...io, insertAudit, leaseRecord: dialect.leaseRecord }),
+    ...postgresExchangeWrites(io),
     ...postgresSessions({ t, query }),
     ...postgresActivity({ t, query }),
     ...postgresExportCursor({ t, query }, dialect),

@@ -1,7 +1,7 @@
 /**
- * Run attempts on PostgreSQL (SPEC section 5): what an exchange reads of its attempt with its jti
- * and with its lease, each in the one statement of that write (data-modifying CTEs), and
- * `completeRun`. So a granted exchange makes two round trips: `spendToken`, `recordGrant`.
+ * Run attempts on PostgreSQL (SPEC section 5): `runState` and `completeRun`. What an exchange
+ * reads of its attempt with its jti and with its lease is read in the statements of those writes
+ * (`exchange-writes-postgres.ts`), so a granted exchange makes two round trips.
  *
  * A statement's reads see its snapshot: `recordGrant` sees a `completeRun` committed before it
  * started. One that overlaps it can be missed by both, as one overlapping a commit-then-read
@@ -9,11 +9,11 @@
  */
 import type { PostgresIo } from './approvals-postgres.js';
 import type { LeaseRecord } from './leases-types.js';
-import { AUDIT_FIELDS, LEASE_COLUMNS, LEASE_FIELDS, type LeaseRowOf } from './rows.js';
+import { AUDIT_FIELDS, LEASE_COLUMNS, type LeaseRowOf } from './rows.js';
 import type { RunState } from './runs-types.js';
 import type { Store } from './types.js';
 
-export type RunMethods = Pick<Store, 'runState' | 'spendToken' | 'recordGrant' | 'completeRun'>;
+export type RunMethods = Pick<Store, 'runState' | 'completeRun'>;
 
 type RunStateRow = { completed: boolean; first_lease_at: Date | null };
 
@@ -21,9 +21,6 @@ export function postgresRuns(
   io: PostgresIo & {
     /** The audit row's INSERT, its values $1…$AUDIT_FIELDS.length. */
     insertAudit: string;
-    /** The jti's INSERT … RETURNING (jti $1, expiry $2, issuer $3). */
-    insertJti: string;
-    consumeJti: Store['consumeJti'];
     leaseRecord(row: LeaseRowOf<Date>): LeaseRecord;
   },
 ): RunMethods {
@@ -41,41 +38,6 @@ export function postgresRuns(
   });
 
   return {
-    async spendToken({ jti, expiresAt, issuer }, run) {
-      if (!run) return { fresh: await io.consumeJti(jti, expiresAt, issuer) };
-      // The insert and the reads share a snapshot; the reads look at no jti row.
-      const { rows } = await query<RunStateRow & { fresh: boolean }>('record the token id', {
-        name: 'jitkey_spend_token',
-        text: `WITH spent AS (${io.insertJti})
-               SELECT EXISTS (SELECT 1 FROM spent) AS fresh, ${runStateColumns(3)}`,
-        values: [jti, expiresAt, issuer, run.key.repositoryId, run.key.runId, run.key.runAttempt, run.role],
-      });
-      const row = rows[0]!;
-      return { fresh: row.fresh, run: runStateOf(row) };
-    },
-    async recordGrant(entry, lease, run) {
-      const n = AUDIT_FIELDS.length + LEASE_FIELDS.length;
-      const { rows } = await query<{ completed: boolean }>('record the lease', {
-        name: 'jitkey_record_grant',
-        text: `WITH lease AS (
-                 INSERT INTO ${t('leases')} (${LEASE_COLUMNS})
-                 VALUES (${LEASE_FIELDS.map((_, i) => `$${AUDIT_FIELDS.length + 1 + i}`).join(', ')})
-               ), audited AS (
-                 ${insertAudit}
-               )
-               SELECT EXISTS (SELECT 1 FROM ${t('completed_runs')}
-                               WHERE repository_id = $${n + 1} AND run_id = $${n + 2}
-                                 AND run_attempt = $${n + 3}) AS completed`,
-        values: [
-          ...io.auditValues(entry),
-          ...io.leaseValues(lease),
-          run.repositoryId,
-          run.runId,
-          run.runAttempt,
-        ],
-      });
-      return { completed: rows[0]!.completed };
-    },
     async runState(run, role) {
       const { rows } = await query<RunStateRow>('read the run attempt', {
         name: 'jitkey_run_state',

@@ -1,0 +1,171 @@
+/**
+ * The two writes of an exchange on PostgreSQL, `spendToken` and `recordGrant`, group-committed
+ * (`postgres-batch.ts`): the exchanges of one event-loop turn spend their jtis in one statement
+ * and record their leases and audit rows in another, each a data-modifying CTE over unnested
+ * arrays that also reads, per row, what the exchange must know of its run attempt. So an exchange
+ * still makes two round trips, and concurrent exchanges share them.
+ *
+ * - Single use holds across instances: the jti's INSERT … ON CONFLICT DO NOTHING is what decides,
+ *   as before. The rows go in (issuer, jti) order, so two instances' statements that meet on the
+ *   same jtis wait for each other in one order and cannot deadlock. A jti twice in one batch is
+ *   sent once; its later copies are replays.
+ * - The reads see the statement's snapshot, as the single statements' did (`runs-postgres.ts`).
+ * - An invalid Date fails only its own caller, before it joins a batch.
+ */
+
+import type { PostgresIo } from './approvals-postgres.js';
+import { batcher, columnArrays, unnestArrays } from './postgres-batch.js';
+import { refuseInvalidDates } from './postgres-pool.js';
+import { AUDIT_FIELDS, LEASE_FIELDS } from './rows.js';
+import type { Store } from './types.js';
+
+export type ExchangeWrites = Pick<Store, 'spendToken' | 'recordGrant'>;
+
+/** Statements of each kind out at once, per instance; the pool has room for the rest. */
+const MAX_IN_FLIGHT = 2;
+/** Rows in one statement at most (its parameters are one array per column whatever the count). */
+const MAX_BATCH = 500;
+
+const TIMES = new Set(['at', 'expires_at', 'created_at', 'revoked_at']);
+const typed = (fields: readonly string[]) =>
+  fields.map((name) => ({ name, type: TIMES.has(name) ? 'timestamptz' : 'text' }));
+
+type SpendItem = Parameters<Store['spendToken']>;
+type SpendRow = { n: string; fresh: boolean; completed: boolean; first_lease_at: Date | null };
+/** Whether the jti was fresh, and its run attempt's state (`RunState`) when it names one. */
+type Spent = { fresh: boolean; run: { completed: boolean; firstLeaseAt?: Date } };
+/** A grant's lease, audit row and run attempt as positional values. */
+type GrantItem = { lease: unknown[]; audit: unknown[]; run: unknown[] };
+
+export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: PostgresIo): ExchangeWrites {
+  const spendColumns = typed(['jti', 'issuer', 'repository_id', 'run_id', 'run_attempt', 'role']);
+  spendColumns.splice(1, 0, { name: 'expires_at', type: 'timestamptz' });
+  // A row of issuer '' was written before jtis were keyed by issuer: it still counts as spent.
+  const spendText = `WITH input AS (
+      SELECT * FROM ${unnestArrays(spendColumns, 1, 'i', true)}
+    ), spent AS (
+      INSERT INTO ${t('used_jtis')} (issuer, jti, expires_at)
+      SELECT issuer, jti, expires_at FROM input
+       WHERE NOT EXISTS (SELECT 1 FROM ${t('used_jtis')} u WHERE u.issuer = '' AND u.jti = input.jti)
+       ORDER BY issuer, jti
+      ON CONFLICT (issuer, jti) DO NOTHING RETURNING issuer, jti
+    )
+    SELECT i.n, EXISTS (SELECT 1 FROM spent s WHERE s.issuer = i.issuer AND s.jti = i.jti) AS fresh,
+           EXISTS (SELECT 1 FROM ${t('completed_runs')} c
+                    WHERE c.repository_id = i.repository_id AND c.run_id = i.run_id
+                      AND c.run_attempt = i.run_attempt) AS completed,
+           (SELECT min(created_at) FROM ${t('leases')} l
+             WHERE l.repository_id = i.repository_id AND l.run_id = i.run_id
+               AND l.run_attempt = i.run_attempt AND l.role = i.role) AS first_lease_at
+      FROM input i`;
+
+  const spend = batcher<SpendItem, Spent>(
+    async (items) => {
+      // The first of a jti in the batch goes; its copies are answered from it.
+      const first = new Map<string, number>();
+      const sent: number[] = [];
+      for (const [i, [token]] of items.entries()) {
+        const key = `${token.issuer}\n${token.jti}`;
+        if (first.has(key)) continue;
+        first.set(key, i);
+        sent.push(i);
+      }
+      const rows = sent.map((i) => {
+        const [token, run] = items[i]!;
+        return [
+          token.jti,
+          token.expiresAt,
+          token.issuer,
+          run?.key.repositoryId,
+          run?.key.runId,
+          run?.key.runAttempt,
+          run?.role,
+        ];
+      });
+      const result = await query<SpendRow>('record the token id', {
+        name: 'jitkey_spend_tokens',
+        text: spendText,
+        values: columnArrays(rows, spendColumns.length),
+      });
+      const answers = new Array<Spent>(sent.length);
+      for (const row of result.rows) {
+        answers[Number(row.n) - 1] = {
+          fresh: row.fresh,
+          run: {
+            completed: row.completed,
+            ...(row.first_lease_at ? { firstLeaseAt: row.first_lease_at } : {}),
+          },
+        };
+      }
+      const bySent = new Map(sent.map((itemIndex, i) => [itemIndex, answers[i]!]));
+      return items.map(([token], i) => {
+        const own = bySent.get(i);
+        if (own) return own;
+        const original = bySent.get(first.get(`${token.issuer}\n${token.jti}`)!)!;
+        return { ...original, fresh: false };
+      });
+    },
+    { maxInFlight: MAX_IN_FLIGHT, maxBatch: MAX_BATCH },
+  );
+
+  const leaseColumns = typed(LEASE_FIELDS);
+  const auditColumns = typed(AUDIT_FIELDS);
+  const runColumns = typed(['repository_id', 'run_id', 'run_attempt']);
+  const grantText = `WITH lease AS (
+      INSERT INTO ${t('leases')} (${LEASE_FIELDS.join(', ')})
+      SELECT ${LEASE_FIELDS.join(', ')} FROM ${unnestArrays(leaseColumns, 1, 'l')}
+    ), audited AS (
+      INSERT INTO ${t('audit')} (${AUDIT_FIELDS.join(', ')})
+      SELECT ${AUDIT_FIELDS.map((f) => (f === 'claims' ? 'claims::jsonb' : f)).join(', ')}
+        FROM ${unnestArrays(auditColumns, 1 + leaseColumns.length, 'a', true)} ORDER BY a.n
+    )
+    SELECT r.n, EXISTS (SELECT 1 FROM ${t('completed_runs')} c
+                         WHERE c.repository_id = r.repository_id AND c.run_id = r.run_id
+                           AND c.run_attempt = r.run_attempt) AS completed
+      FROM ${unnestArrays(runColumns, 1 + leaseColumns.length + auditColumns.length, 'r', true)}`;
+
+  const grant = batcher<GrantItem, { completed: boolean }>(
+    async (items) => {
+      const { rows } = await query<{ n: string; completed: boolean }>('record the lease', {
+        name: 'jitkey_record_grants',
+        text: grantText,
+        values: [
+          ...columnArrays(
+            items.map((item) => item.lease),
+            leaseColumns.length,
+          ),
+          ...columnArrays(
+            items.map((item) => item.audit),
+            auditColumns.length,
+          ),
+          ...columnArrays(
+            items.map((item) => item.run),
+            runColumns.length,
+          ),
+        ],
+      });
+      const answers = new Array<{ completed: boolean }>(items.length);
+      for (const row of rows) answers[Number(row.n) - 1] = { completed: row.completed };
+      return answers;
+    },
+    { maxInFlight: MAX_IN_FLIGHT, maxBatch: MAX_BATCH },
+  );
+
+  return {
+    async spendToken(token, run) {
+      refuseInvalidDates([token.expiresAt]);
+      const { fresh, run: state } = await spend.submit([token, run]);
+      return run ? { fresh, run: state } : { fresh };
+    },
+    async recordGrant(entry, lease, run) {
+      const item = {
+        lease: leaseValues(lease),
+        audit: auditValues(entry),
+        run: [run.repositoryId, run.runId, run.runAttempt],
+      };
+      refuseInvalidDates(item.lease);
+      refuseInvalidDates(item.audit);
+      return grant.submit(item);
+    },
+  };
+}

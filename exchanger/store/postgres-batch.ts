@@ -1,0 +1,94 @@
+/**
+ * Group commit for PostgreSQL: the writes of one kind submitted during one turn of the event loop
+ * go to the database together, as ONE statement (the caller's `run`, which unnests arrays), so
+ * one round trip, one commit and one backend wake-up serve them all.
+ *
+ * At most `maxInFlight` statements of a kind are out at once; writes submitted meanwhile wait and
+ * go together in the next one, so the busier the exchanger, the larger and fewer the statements
+ * (at low load a write goes alone, one `setImmediate` after it was submitted).
+ *
+ * Each caller's promise settles when its statement has committed. A statement that fails fails
+ * every write in it (none of them happened), as a transaction of SQLite's group commit does.
+ */
+export interface Batcher<I, O> {
+  submit(item: I): Promise<O>;
+}
+
+interface Pending<I, O> {
+  item: I;
+  resolve: (value: O) => void;
+  reject: (error: unknown) => void;
+}
+
+export function batcher<I, O>(
+  /** One statement for `items`; answers one result per item, in their order. */
+  run: (items: I[]) => Promise<O[]>,
+  options: { maxInFlight: number; maxBatch: number },
+): Batcher<I, O> {
+  let queue: Pending<I, O>[] = [];
+  let scheduled = false;
+  let inFlight = 0;
+
+  const schedule = () => {
+    if (scheduled || queue.length === 0 || inFlight >= options.maxInFlight) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+
+  const send = async (batch: Pending<I, O>[]) => {
+    inFlight++;
+    try {
+      const results = await run(batch.map((p) => p.item));
+      for (const [i, pending] of batch.entries()) pending.resolve(results[i] as O);
+    } catch (err) {
+      for (const pending of batch) pending.reject(err);
+    } finally {
+      inFlight--;
+      schedule();
+    }
+  };
+
+  function flush(): void {
+    scheduled = false;
+    while (queue.length > 0 && inFlight < options.maxInFlight) {
+      let batch = queue;
+      if (batch.length > options.maxBatch) {
+        batch = queue.slice(0, options.maxBatch);
+        queue = queue.slice(options.maxBatch);
+      } else {
+        queue = [];
+      }
+      void send(batch);
+    }
+  }
+
+  return {
+    submit(item: I): Promise<O> {
+      return new Promise<O>((resolve, reject) => {
+        queue.push({ item, resolve, reject });
+        schedule();
+      });
+    },
+  };
+}
+
+/** `unnest($first::type[], …) AS alias(columns…)` for columns of the given SQL types. */
+export function unnestArrays(
+  columns: readonly { name: string; type: string }[],
+  first: number,
+  alias: string,
+  ordinality = false,
+): string {
+  const arrays = columns.map((c, i) => `$${first + i}::${c.type}[]`).join(', ');
+  const names = [...columns.map((c) => c.name), ...(ordinality ? ['n'] : [])].join(', ');
+  return `unnest(${arrays})${ordinality ? ' WITH ORDINALITY' : ''} AS ${alias}(${names})`;
+}
+
+/** Rows of positional values → one array per column, for `unnestArrays`. */
+export function columnArrays(rows: readonly (readonly unknown[])[], width: number): unknown[][] {
+  const columns = Array.from({ length: width }, () => new Array<unknown>(rows.length));
+  for (const [r, row] of rows.entries()) {
+    for (let c = 0; c < width; c++) columns[c]![r] = row[c] ?? null;
+  }
+  return columns;
+}
