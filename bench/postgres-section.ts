@@ -4,13 +4,17 @@
  * `jitkey serve --workers 1` on SQLite, measured in the same run the same way:
  *
  * - exchanges/s, each instance driven by its own load generator at once;
- * - latency at a fixed 300/s in all (150/s on each instance);
+ * - latency at a fixed 300/s in all (150/s on each instance), and meanwhile where requests wait:
+ *   the instances' event-loop delay, and what the database's backends do (`postgres-activity.ts`);
  * - CPU per exchange of each instance ÷ SQLite's, and of the database server;
  * - statements per exchange: the database's committed transactions (`pg_stat_database`) over the
  *   throughput run ÷ its exchanges. Outside a transaction every statement commits its own, so
- *   this counts the round trips an exchange makes.
+ *   this counts statements; group commit lets concurrent exchanges share one;
+ * - CPU of the whole stack per exchange (instances, database, STS stand-in and issuer, load
+ *   generators), so the most exchanges/s these CPUs could serve.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
+import { cpus as cpuList } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -18,7 +22,9 @@ import { startEmbeddedPostgres } from '../test/support/embedded-postgres.js';
 import type { HttpContext } from './exchange.js';
 import { runLoad } from './load.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
+import { type LoopDelay, readLoopDelays } from './loop-delay.js';
 import { type CpuShare, describe, expectAllOk, startExchanger, withCpu } from './measure.js';
+import { describeActivity, sampleActivity } from './postgres-activity.js';
 import { cpuSeconds, type ServerProcess, startExchangerProcess } from './processes.js';
 import { type Row, row } from './report.js';
 import { descendants } from './sched.js';
@@ -30,6 +36,10 @@ const COUNT = 2000;
 const CONNECTIONS = 32;
 const RATE = 300;
 const PACED_SECONDS = 4;
+const cpus = cpuList().length;
+
+const describeDelay = (d: LoopDelay) =>
+  `the event loop of ${d.pid} late by p99 ${d.p99.toFixed(1)} ms, max ${d.max.toFixed(1)} ms (${d.gcCount} GC pauses, ${d.gcMs.toFixed(0)} ms)`;
 
 export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
   const recipe = tokenRecipe(ctx.idp, ctx.key);
@@ -69,6 +79,7 @@ export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
   ctx.log('11 two instances on one PostgreSQL');
   const db = await startEmbeddedPostgres();
   const instances: ServerProcess[] = [];
+  const delayFile = join(ctx.dir, 'pg-loop-delay.jsonl');
   const admin = new pg.Client({ connectionString: db.url });
   try {
     await admin.connect();
@@ -81,6 +92,7 @@ export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
           env: ctx.env,
           store: db.url,
           workers: 1,
+          loopDelayFile: delayFile,
           ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
         }),
       );
@@ -110,13 +122,31 @@ export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
     const exchanges = 2 * COUNT;
 
     const perInstance = Math.round((RATE / 2) * PACED_SECONDS);
-    const atRate = await both((ex) => runLoad(paced(ex.url, RATE / 2, perInstance)));
+    // Where the paced requests wait: the instances' event loops, or the database's backends.
+    const delaysBefore = readLoopDelays(delayFile).length;
+    for (const ex of instances) ex.signalAll('SIGUSR2');
+    await sleep(50);
+    const { result: atRate, activity } = await sampleActivity(admin, () =>
+      both((ex) => runLoad(paced(ex.url, RATE / 2, perInstance))),
+    );
+    for (const ex of instances) ex.signalAll('SIGUSR2');
+    await sleep(200);
+    const delays = readLoopDelays(delayFile).slice(delaysBefore);
     for (const r of atRate) expectAllOk(`PostgreSQL at ${RATE}/s`, r, perInstance);
 
     const worst = (key: 'p50' | 'p99') => Math.max(...atRate.map((r) => r.latencyMs[key]));
     const cpu = max.map((m) => m.serverMs);
     const worstCpu = Math.max(...cpu);
     const perStatement = statements / exchanges;
+    // The stand-in and issuer serve both instances: their CPU over one instance's window, halved.
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const parts = {
+      instance: mean(cpu),
+      database: (dbCpuS * 1000) / exchanges,
+      stack: max[0]!.stackMs / 2,
+      generator: mean(max.map((m) => m.generatorMs)),
+    };
+    const wholeMs = parts.instance + parts.database + parts.stack + parts.generator;
     return [
       row(11, 'exchanges/s, 2 instances on one PostgreSQL', exchanges / elapsedS, '/s', {
         baseline: { label: 'SQLite, --workers 1', value: sqlite.result.rate },
@@ -132,10 +162,14 @@ export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
       }),
       row(11, `latency p99 at ${RATE}/s, 2 instances (worse instance)`, worst('p99'), 'ms', {
         goal: { text: '≤ 25 ms', met: worst('p99') <= 25 },
+        note: `meanwhile: ${delays.map(describeDelay).join('; ')}; ${describeActivity(activity)}`,
       }),
-      row(11, 'statements (round trips) to PostgreSQL per exchange', perStatement, '', {
+      row(11, 'CPU of the whole stack per exchange, PostgreSQL', wholeMs, 'ms', {
+        note: `each instance ${parts.instance.toFixed(3)} ms, PostgreSQL ${parts.database.toFixed(3)} ms, STS stand-in + issuer ${parts.stack.toFixed(3)} ms, load generators ${parts.generator.toFixed(3)} ms: ${cpus} CPUs serve at most ${Math.round((cpus * 1000) / wholeMs)} exchanges/s`,
+      }),
+      row(11, 'statements to PostgreSQL per exchange', perStatement, '', {
         goal: { text: '≤ 2', met: perStatement <= 2.05 },
-        note: `${statements} transactions committed in pg_stat_database over ${exchanges} exchanges (the purge's and the pool's own statements included)`,
+        note: `${statements} transactions committed in pg_stat_database over ${exchanges} exchanges (the purge's and the pool's own statements included). An exchange waits for at most two round trips; group-committed, the exchanges of one event-loop turn share them`,
       }),
     ];
   } finally {
