@@ -9,11 +9,20 @@
  * policy needs anyway). Four REST calls with JSON bodies do not need it. The tests still run the real
  * client against the Kubernetes stand-in (under Node 24) to prove the stand-in's wire format.
  *
- * Every failure becomes `upstream_error` (502) that says what to fix: a 403 names the RBAC verb and
- * resource the exchanger's identity lacks, a 404 the missing namespace or service account.
+ * What the answers mean, failures included: `kubernetes-answers.ts`; the checks of an issued
+ * token's audiences: `kubernetes-token-claims.ts`.
  */
-import { JitkeyError } from '../errors.js';
 import { type HttpAnswer, type HttpError, httpCall, nodeTransport } from '../net/http-client.js';
+import {
+  type Answer,
+  type Call,
+  jsonObject,
+  malformed,
+  NEEDS,
+  refusal,
+  unreachable,
+} from './kubernetes-answers.js';
+import { checkAudiences } from './kubernetes-token-claims.js';
 
 /** How the exchanger itself reaches and authenticates to one API server. */
 export interface KubeConnection {
@@ -65,20 +74,6 @@ const LIST_LIMIT = 500;
  * wants to hold another workload's secrets in memory (plain JSON is the fallback a server may pick).
  */
 const METADATA_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json';
-
-/** The RBAC rule each call needs, named in a 403's message. */
-const NEEDS = {
-  createSecret: { verb: 'create', resource: 'secrets' },
-  requestToken: { verb: 'create', resource: 'serviceaccounts/token' },
-  deleteSecret: { verb: 'delete', resource: 'secrets' },
-  listSecrets: { verb: 'list', resource: 'secrets' },
-} as const;
-type Call = keyof typeof NEEDS;
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
 
 export function createKubeApi(conn: KubeConnection): KubeApi {
   const base = new URL(conn.server);
@@ -204,107 +199,4 @@ export function createKubeApi(conn: KubeConnection): KubeApi {
       return out;
     },
   };
-}
-
-/**
- * A token for other audiences than asked would be accepted by other services than the role names
- * (or refused by the one it does): the answer's `spec.audiences` and the token's own `aud` (a
- * service-account token is a JWT) must be the set asked for. Asked for none, the API server picks
- * its own, and there is nothing to compare.
- */
-function checkAudiences(conn: KubeConnection, asked: string[], spec: unknown, token: string): void {
-  if (asked.length === 0) return;
-  const want = [...new Set(asked)].sort();
-  const same = (got: unknown) =>
-    Array.isArray(got) &&
-    got.every((a) => typeof a === 'string') &&
-    JSON.stringify([...new Set(got as string[])].sort()) === JSON.stringify(want);
-  const answered = (spec as { audiences?: unknown } | undefined)?.audiences;
-  if (!same(answered)) {
-    throw malformed(
-      conn,
-      `the TokenRequest answer is for audiences ${JSON.stringify(answered ?? null)}, not the ${JSON.stringify(want)} asked for; the token was not handed out`,
-    );
-  }
-  const aud = jwtAudience(token);
-  if (aud !== undefined && !same(aud)) {
-    throw malformed(
-      conn,
-      `the token issued is for audiences ${JSON.stringify(aud)}, not the ${JSON.stringify(want)} asked for; it was not handed out`,
-    );
-  }
-}
-
-/** The `aud` claim of a JWT as a list; undefined when the token is not a JWT that carries one. */
-function jwtAudience(token: string): unknown[] | undefined {
-  const aud = jwtClaims(token)?.aud;
-  if (aud === undefined) return undefined;
-  return Array.isArray(aud) ? aud : [aud];
-}
-
-/**
- * The claims of a JWT the API server just issued us, unverified (it came over our own connection
- * to it); undefined when the token is not a JWT.
- */
-export function jwtClaims(token: string): Record<string, unknown> | undefined {
-  const payload = token.split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
-    return claims && typeof claims === 'object' ? (claims as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The answer as a JSON object; `{}` for anything else (a proxy's HTML error page: the status says enough). */
-function jsonObject(res: HttpAnswer): Record<string, unknown> {
-  try {
-    const parsed = res.json();
-    return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
-function unreachable(conn: KubeConnection, cause: Error): JitkeyError {
-  return new JitkeyError(
-    'upstream_error',
-    `the Kubernetes API server at ${conn.server} is unreachable; try again shortly`,
-    { cause, detail: `${conn.source}: ${cause.message}` },
-  );
-}
-
-function malformed(conn: KubeConnection, what: string): JitkeyError {
-  return new JitkeyError(
-    'upstream_error',
-    `the Kubernetes API server at ${conn.server} answered oddly: ${what}`,
-  );
-}
-
-/** The API server's Status message is for operators (it names our identity); the client gets ours. */
-function refusal(conn: KubeConnection, call: Call, namespace: string, answer: Answer): JitkeyError {
-  const upstream = typeof answer.body.message === 'string' ? answer.body.message : '';
-  const detail = `${conn.source}: HTTP ${answer.status} ${upstream}`.trim();
-  const need = NEEDS[call];
-  let message: string;
-  if (answer.status === 403) {
-    message =
-      `the Kubernetes API server at ${conn.server} refused: the exchanger's identity lacks RBAC permission ` +
-      `'${need.verb}' on '${need.resource}' in namespace '${namespace}' (grant it with a Role and RoleBinding ` +
-      'there: see deploy/kubernetes/)';
-  } else if (answer.status === 401) {
-    message =
-      `the Kubernetes API server at ${conn.server} did not accept the exchanger's own credentials ` +
-      `(${conn.source}): check JITKEY_KUBECONFIG or the in-cluster service account`;
-  } else if (answer.status === 404) {
-    const details = answer.body.details as { kind?: unknown; name?: unknown } | undefined;
-    message =
-      details?.kind === 'serviceaccounts'
-        ? `service account '${String(details.name)}' does not exist in namespace '${namespace}' on ${conn.server}: create it or fix the role's service_account`
-        : `namespace '${namespace}' does not exist on ${conn.server}: create it or fix the role's namespace`;
-  } else {
-    message = `the Kubernetes API server at ${conn.server} answered HTTP ${answer.status} to ${need.verb} ${need.resource}`;
-  }
-  return new JitkeyError('upstream_error', message, { detail });
 }

@@ -25,7 +25,8 @@
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { KubernetesRoleConfig, Role } from '../policy/model/types.js';
-import { jwtClaims, type KubeApi, type SecretRef } from './kubernetes-api.js';
+import type { KubeApi, SecretRef } from './kubernetes-api.js';
+import { jwtClaims } from './kubernetes-token-claims.js';
 import type { LeaseLookup, Minted, MintRequest, Provider } from './types.js';
 
 /** Kubernetes refuses TokenRequest expirationSeconds below 10 minutes. */
