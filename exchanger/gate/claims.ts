@@ -4,7 +4,7 @@
  * tell it. Roles are gated for a deployment when they have `approval.gate: true` and their rules
  * grant these claims. Pure functions.
  */
-import type { GateRun } from '../github/deployment-gate.js';
+import type { GateRun } from '../github/gate-run.js';
 import type { Evaluate, Policy, Role } from '../policy/model/types.js';
 import type { GateDeployment } from './delivery.js';
 
