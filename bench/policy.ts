@@ -4,7 +4,6 @@
  * (a denial also writes the reason naming each failed condition). Baseline: the same on a policy
  * of one role with one rule of one condition, the least a decision can cost.
  */
-
 import { evaluate } from '../exchanger/policy/evaluate/evaluate.js';
 import { loadPolicy } from '../exchanger/policy/load/load-policy.js';
 import type { Policy } from '../exchanger/policy/model/types.js';

@@ -2,7 +2,8 @@
  * The layers of docs/architecture.md, enforced: every import in exchanger/** and src/** runs
  * downwards (or stays in its folder), folders never import each other in a cycle, and the Action
  * bundles nothing of the exchanger beyond its core. A new folder must be given a layer here (an
- * Action folder a room in ACTION_ROOMS).
+ * Action folder a room in ACTION_ROOMS, a policy folder one in POLICY_ROOMS). No two files import
+ * each other, directly or round a longer circle.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -58,7 +59,7 @@ const ACTION_MAY_IMPORT = 'core';
  * marked `siblings` hold folders that never import each other (the post step takes nothing from
  * the main step: what both need lives lower).
  */
-const ACTION_ROOMS: { name: string; parts: string[]; siblings?: boolean }[] = [
+const ACTION_ROOMS: Room[] = [
   { name: 'shared', parts: ['src/shared/'] },
   { name: 'transport', parts: ['src/transport/'] },
   { name: 'client', parts: ['src/client/'] },
@@ -67,25 +68,53 @@ const ACTION_ROOMS: { name: string; parts: string[]; siblings?: boolean }[] = [
   { name: 'entry points', parts: ['src/main.ts', 'src/post.ts'] },
 ];
 
+/** The policy (a domain folder): each job a room, lowest first, in the same two rules as above. */
+const POLICY = 'exchanger/policy/';
+const POLICY_ROOMS: Room[] = [
+  // The compiled policy's types, its issues and the pattern matchers every other room reads.
+  { name: 'policy model', parts: ['exchanger/policy/model/'] },
+  // The exchange evaluates a compiled policy and never needs the file's reader; load never
+  // needs a decision.
+  {
+    name: 'policy checks (evaluate, validate)',
+    parts: ['exchanger/policy/evaluate/', 'exchanger/policy/validate/'],
+    siblings: true,
+  },
+  { name: 'policy load', parts: ['exchanger/policy/load/'] },
+  // `jitkey check` and `jitkey test` stand on the rest, apart.
+  {
+    name: 'policy tools (lint, fixtures)',
+    parts: ['exchanger/policy/lint/', 'exchanger/policy/fixtures/'],
+    siblings: true,
+  },
+];
+
+interface Room {
+  name: string;
+  parts: string[];
+  /** The room's folders never import each other. */
+  siblings?: boolean;
+}
+
 const partOf = (file: string, parts: string[]) =>
   parts.find((p) => (p.endsWith('/') ? file.startsWith(p) : file === p));
 
-function roomOf(file: string): number {
-  return ACTION_ROOMS.findIndex((r) => partOf(file, r.parts) !== undefined);
+function roomOf(rooms: Room[], file: string): number {
+  return rooms.findIndex((r) => partOf(file, r.parts) !== undefined);
 }
 
-/** What is wrong with one import inside the Action. */
-function actionImport(from: string, to: string): string[] {
-  const [source, target] = [roomOf(from), roomOf(to)];
+/** What is wrong with one import between two rooms of the same list. */
+function roomImport(rooms: Room[], from: string, to: string): string[] {
+  const [source, target] = [roomOf(rooms, from), roomOf(rooms, to)];
   if (source < 0 || target < 0) return [];
-  const room = ACTION_ROOMS[source]!;
+  const room = rooms[source]!;
   if (target > source) {
     return [
-      `${from} (${room.name}) imports ${to} (${ACTION_ROOMS[target]!.name}): a lower room must not import a higher one`,
+      `${from} (${room.name}) imports ${to} (${rooms[target]!.name}): a lower room must not import a higher one`,
     ];
   }
   if (target === source && room.siblings && partOf(from, room.parts) !== partOf(to, room.parts)) {
-    return [`${from} imports ${to}: the steps do not import each other`];
+    return [`${from} imports ${to}: the ${room.name} do not import each other`];
   }
   return [];
 }
@@ -109,14 +138,17 @@ function violations(imports: Import[], files: string[]): string[] {
   const out: string[] = [];
   for (const f of files) {
     if (!f.startsWith(ACTION) && layerOf(f) < 0) out.push(`${f} belongs to no layer: add it to LAYERS`);
-    if (f.startsWith(ACTION) && roomOf(f) < 0) out.push(`${f} belongs to no room: add it to ACTION_ROOMS`);
+    if (f.startsWith(ACTION) && roomOf(ACTION_ROOMS, f) < 0)
+      out.push(`${f} belongs to no room: add it to ACTION_ROOMS`);
+    if (f.startsWith(POLICY) && roomOf(POLICY_ROOMS, f) < 0)
+      out.push(`${f} belongs to no room: add it to POLICY_ROOMS`);
   }
   const core = LAYERS.findIndex((l) => l.name === ACTION_MAY_IMPORT);
   for (const { from, to } of imports) {
     const fromAction = from.startsWith(ACTION);
     const toAction = to.startsWith(ACTION);
     if (fromAction && toAction) {
-      out.push(...actionImport(from, to));
+      out.push(...roomImport(ACTION_ROOMS, from, to));
       continue;
     }
     if (toAction) {
@@ -135,17 +167,28 @@ function violations(imports: Import[], files: string[]): string[] {
         `${from} (${LAYERS[source]!.name}) imports ${to} (${LAYERS[target]!.name}): a lower layer must not import a higher one`,
       );
     }
+    if (from.startsWith(POLICY) && to.startsWith(POLICY)) out.push(...roomImport(POLICY_ROOMS, from, to));
   }
-  out.push(...folderCycles(imports));
+  // Between folders (e.g. github/ ↔ providers/), even within one layer; and between files.
+  out.push(
+    ...cycles(
+      imports.map((i) => [folderOf(i.from), folderOf(i.to)]),
+      'folders',
+    ),
+  );
+  out.push(
+    ...cycles(
+      imports.map((i) => [i.from, i.to]),
+      'files',
+    ),
+  );
   return out;
 }
 
-/** Cycles between folders (e.g. github/ ↔ providers/), even within one layer. */
-function folderCycles(imports: Import[]): string[] {
+/** Pairs joined by an edge that import each other, directly or round a longer circle. */
+function cycles(pairs: [string, string][], what: string): string[] {
   const edges = new Map<string, Set<string>>();
-  for (const { from, to } of imports) {
-    const a = folderOf(from);
-    const b = folderOf(to);
+  for (const [a, b] of pairs) {
     if (a === b) continue;
     if (!edges.has(a)) edges.set(a, new Set());
     edges.get(a)!.add(b);
@@ -165,7 +208,7 @@ function folderCycles(imports: Import[]): string[] {
   };
   for (const [a, targets] of edges) {
     for (const b of targets) {
-      if (a < b && reaches(b, a)) out.push(`folders ${a} and ${b} import each other (a cycle)`);
+      if (a < b && reaches(b, a)) out.push(`${what} ${a} and ${b} import each other (a cycle)`);
     }
   }
   return out;
@@ -284,7 +327,7 @@ describe('architecture', () => {
     },
     {
       name: 'the Action importing more than the core',
-      imports: [{ from: 'src/inputs.ts', to: 'exchanger/policy/read.ts' }],
+      imports: [{ from: 'src/inputs.ts', to: 'exchanger/policy/validate/read.ts' }],
       says: /the Action bundles only/,
     },
     {
@@ -308,6 +351,27 @@ describe('architecture', () => {
       says: /never imports the Action/,
     },
     {
+      name: 'a lower policy room importing a higher one',
+      imports: [{ from: 'exchanger/policy/validate/org-checks.ts', to: 'exchanger/policy/lint/lint.ts' }],
+      says: /org-checks.ts \(policy checks \(evaluate, validate\)\) imports exchanger\/policy\/lint\/lint.ts \(policy tools \(lint, fixtures\)\): a lower room/,
+    },
+    {
+      name: 'evaluation importing validation',
+      imports: [
+        { from: 'exchanger/policy/evaluate/evaluate.ts', to: 'exchanger/policy/validate/role-issuers.ts' },
+      ],
+      says: /the policy checks \(evaluate, validate\) do not import each other/,
+    },
+    {
+      name: 'a file cycle within one folder',
+      imports: [
+        { from: 'exchanger/policy/load/compile.ts', to: 'exchanger/policy/load/directory.ts' },
+        { from: 'exchanger/policy/load/directory.ts', to: 'exchanger/policy/load/snapshot.ts' },
+        { from: 'exchanger/policy/load/snapshot.ts', to: 'exchanger/policy/load/compile.ts' },
+      ],
+      says: /files exchanger\/policy\/load\/compile.ts and exchanger\/policy\/load\/directory.ts import each other/,
+    },
+    {
       name: 'a folder cycle within one layer',
       imports: [
         { from: 'exchanger/github/app.ts', to: 'exchanger/audit/format.ts' },
@@ -325,6 +389,9 @@ describe('architecture', () => {
       'exchanger/newfolder/x.ts belongs to no layer: add it to LAYERS',
     ]);
     expect(violations([], ['src/x.ts'])).toEqual(['src/x.ts belongs to no room: add it to ACTION_ROOMS']);
+    expect(violations([], ['exchanger/policy/x.ts'])).toEqual([
+      'exchanger/policy/x.ts belongs to no room: add it to POLICY_ROOMS',
+    ]);
   });
 
   it('parses static, re-export, type-only and dynamic imports', () => {

@@ -7,7 +7,7 @@
  * what an incident responder wants to hear about (the row says when AWS refused it).
  *
  * A Kubernetes event is a verb on a resource (`delete secrets`), matched as
- * `policy/kubernetes-actions.ts` says.
+ * `policy/model/kubernetes-actions.ts` says.
  */
 import type { Logger } from '../log.js';
 import { kubernetesActionMatches, parseKubernetesResource } from '../policy/model/kubernetes-actions.js';

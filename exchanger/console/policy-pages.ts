@@ -1,5 +1,5 @@
 /**
- * The policy screen and its explain form (admins only). The decision is `policy/explain.ts`'s, on
+ * The policy screen and its explain form (admins only). The decision is `policy/evaluate/explain.ts`'s, on
  * the policy in force: the same text `jitkey explain` prints. A past request's claims are the
  * ones recorded with it (the identifying claims): a condition on another claim shows as missing.
  */

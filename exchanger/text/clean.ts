@@ -9,7 +9,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 /**
  * Bidi controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) reorder what a terminal
  * shows: `main\u202Enoisserpmi` can read as another value. They are shown escaped, as `\u202e`,
- * the way `policy/evaluate.ts` quotes a claim, so the reader sees they are there.
+ * the way `policy/evaluate/evaluate.ts` quotes a claim, so the reader sees they are there.
  */
 const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 

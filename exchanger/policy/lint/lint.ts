@@ -1,6 +1,6 @@
 /**
  * `jitkey check` warnings: valid policies that are probably not what their author meant.
- * "Privileged" roles (for the pull_request check) are `isPrivileged`'s (`resource-match.ts`).
+ * "Privileged" roles (for the pull_request check) are `isPrivileged`'s (`validate/resource-match.ts`).
  */
 
 import type { PolicyIssue } from '../model/errors.js';

@@ -10,7 +10,7 @@ import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from '../validate/doc.
 import { boundIssuers } from '../validate/role-issuers.js';
 
 export function compileCondition(c: ConditionDoc): Condition {
-  // `fold` is set from the rule's issuer kinds (`issuer-kinds.ts`); GitHub's names otherwise.
+  // `fold` is set from the rule's issuer kinds (`validate/issuer-kinds.ts`); GitHub's names otherwise.
   const foldCase = !c.custom && (c.fold ?? CASE_INSENSITIVE_CLAIMS.has(c.claim));
   const matches = compilePatterns(
     c.patterns.map((p) => p.value),

@@ -1,5 +1,5 @@
 /**
- * The compiled policy: what `policy/compile.ts` produces from a parsed YAML file and what
+ * The compiled policy: what `policy/load/compile.ts` produces from a parsed YAML file and what
  * `policy/evaluate.ts` and the server read. Durations are whole seconds.
  */
 import type { ClaimForm, IssuerKind } from '../../ci-kinds.js';
