@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { actionNodes, actionRunner, errors } from '../support/runner.js';
+import { startTlsFront, TEST_CA, type TlsFront } from '../support/tls-front.js';
 import { AWS_LEASE, fakeJwt } from './fakes.js';
 
 interface Host {
@@ -17,7 +18,9 @@ interface Host {
 }
 
 const servers: Server[] = [];
+const fronts: TlsFront[] = [];
 afterEach(async () => {
+  await Promise.all(fronts.splice(0).map((f) => f.stop()));
   await Promise.all(
     servers.splice(0).map((s) => {
       s.closeAllConnections();
@@ -68,6 +71,35 @@ describe.each(actionNodes())('the main step on $name', (node) => {
     expect(main.env.AWS_ACCESS_KEY_ID).toBe(AWS_LEASE.credentials.access_key_id);
     expect(exchanger.requests).toEqual(['POST /v1/exchange', 'POST /v1/exchange']);
     expect(tokens.requests).toHaveLength(2);
+    expect({ exchanger: exchanger.connections, tokens: tokens.connections }).toEqual({
+      exchanger: 1,
+      tokens: 1,
+    });
+  });
+
+  it('over https, opens one TLS connection per host (the early one included) and exits', async () => {
+    const tokens = await host(() => ({ status: 200, body: { value: fakeJwt({ aud: 'jitkey' }) } }));
+    const exchanger = await host(() => ({ status: 200, body: AWS_LEASE }));
+    // Each TLS connection to a front is one plain connection to its host: the hosts count them.
+    const [exchangerTls, tokensTls] = await Promise.all(
+      [exchanger, tokens].map((h) => startTlsFront(Number(new URL(h.url).port))),
+    );
+    fronts.push(exchangerTls!, tokensTls!);
+    const main = await runMain({
+      inputs: { 'exchanger-url': `https://127.0.0.1:${exchangerTls!.port}`, role: 'deploy-web-prod' },
+      env: {
+        ACTIONS_ID_TOKEN_REQUEST_URL: `https://127.0.0.1:${tokensTls!.port}/token?api-version=2.0`,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'rt',
+        NODE_EXTRA_CA_CERTS: TEST_CA,
+      },
+    });
+    expect(errors(main)).toEqual([]);
+    expect(main.exitCode).toBe(0);
+    expect(main.env.AWS_ACCESS_KEY_ID).toBe(AWS_LEASE.credentials.access_key_id);
+    expect({ exchanger: exchanger.requests, tokens: tokens.requests.length }).toEqual({
+      exchanger: ['POST /v1/exchange'],
+      tokens: 1,
+    });
     expect({ exchanger: exchanger.connections, tokens: tokens.connections }).toEqual({
       exchanger: 1,
       tokens: 1,
