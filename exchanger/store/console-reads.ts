@@ -4,8 +4,9 @@
  * (the leases screen). Each store passes how it runs a query.
  */
 import type { AuditFilter, AuditPage } from './audit-types.js';
+import type { DialectRows } from './dialect-rows.js';
 import type { LeaseFilter } from './leases-types.js';
-import type { AuditRowOf, DialectRows, LeaseRowOf } from './rows.js';
+import type { AuditRowOf, LeaseRowOf } from './rows.js';
 import type { Store } from './types.js';
 
 /** Rows one audit page holds at most. */

@@ -13,6 +13,7 @@
  */
 import { type ActivityEventRowOf, activityEvent } from './activity-rows.js';
 import type { PostgresIo } from './approvals-postgres.js';
+import type { DialectRows } from './dialect-rows.js';
 import {
   activityEventId,
   activitySource,
@@ -21,7 +22,7 @@ import {
   type ExportRecord,
   type SourceColumns,
 } from './export-cursor-types.js';
-import { type AuditRowOf, DATE_TIMES, type DialectRows } from './rows.js';
+import { type AuditRowOf, DATE_TIMES } from './rows.js';
 
 export const postgresExportMigration = (t: (name: string) => string) => `
   CREATE TABLE ${t('export_cursors')} (

@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3';
 import { type ActivityEventRowOf, activityEvent } from './activity-rows.js';
 import type { SqliteIo } from './approvals-sqlite.js';
+import type { DialectRows } from './dialect-rows.js';
 import {
   activityEventId,
   activitySource,
@@ -18,7 +19,7 @@ import {
   type ExportRecord,
   type SourceColumns,
 } from './export-cursor-types.js';
-import { type AuditRowOf, type DialectRows, MS_TIMES } from './rows.js';
+import { type AuditRowOf, MS_TIMES } from './rows.js';
 
 export const SQLITE_EXPORT_MIGRATION = `
   CREATE TABLE export_cursors (

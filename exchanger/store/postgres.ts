@@ -14,9 +14,11 @@ import { JitkeyError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { postgresActivity } from './activity-postgres.js';
 import { type PostgresIo, postgresApprovals } from './approvals-postgres.js';
+import { AUDIT_PAGE_ROWS } from './audit-queries.js';
 import type { AuditEntry } from './audit-types.js';
 import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
 import { consoleReads } from './console-reads.js';
+import { rowsFor } from './dialect-rows.js';
 import { postgresExchangeWrites } from './exchange-writes-postgres.js';
 import { postgresExportCursor } from './export-cursor-postgres.js';
 import type { LeaseRecord } from './leases-types.js';
@@ -25,13 +27,11 @@ import { migratePostgres, tableNames } from './postgres-schema.js';
 import {
   AUDIT_COLUMNS,
   AUDIT_FIELDS,
-  AUDIT_PAGE_ROWS,
   type AuditRowOf,
   DATE_TIMES,
   LEASE_COLUMNS,
   LEASE_FIELDS,
   type LeaseRowOf,
-  rowsFor,
   rowValues,
 } from './rows.js';
 import { postgresRuns } from './runs-postgres.js';

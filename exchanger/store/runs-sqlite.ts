@@ -5,7 +5,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { SqliteIo } from './approvals-sqlite.js';
-import type { DialectRows, LeaseRowOf } from './rows.js';
+import type { DialectRows } from './dialect-rows.js';
+import type { LeaseRowOf } from './rows.js';
 import type { RunKey, RunState, SpentToken } from './runs-types.js';
 import type { Store } from './types.js';
 

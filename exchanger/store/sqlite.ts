@@ -17,6 +17,7 @@ import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { sqliteActivity } from './activity-sqlite.js';
 import { type SqliteIo, sqliteApprovals } from './approvals-sqlite.js';
+import { AUDIT_PAGE_ROWS, type AuditKey } from './audit-queries.js';
 import {
   auditLimit,
   openFailure,
@@ -28,19 +29,17 @@ import {
   storeFailure,
 } from './common.js';
 import { consoleReads } from './console-reads.js';
+import { rowsFor } from './dialect-rows.js';
 import { sqliteExportCursor } from './export-cursor-sqlite.js';
 import { groupCommit } from './group-commit.js';
 import {
   AUDIT_COLUMNS,
   AUDIT_FIELDS,
-  AUDIT_PAGE_ROWS,
-  type AuditKey,
   type AuditRowOf,
   LEASE_COLUMNS,
   LEASE_FIELDS,
   type LeaseRowOf,
   MS_TIMES,
-  rowsFor,
 } from './rows.js';
 import { sqliteRuns } from './runs-sqlite.js';
 import { sqliteSessions } from './sessions-sqlite.js';

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rowsFor } from '../../exchanger/store/dialect-rows.js';
 import { openStore } from '../../exchanger/store/open.js';
-import { MS_TIMES, rowsFor } from '../../exchanger/store/rows.js';
+import { MS_TIMES } from '../../exchanger/store/rows.js';
 import { entry, lease, storeContract } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'jitkey-store-'));
