@@ -4,12 +4,12 @@ import {
   ACTIVITY_KEY_FIELDS,
   type ActivityEventRowOf,
   type ActivityKeyRowOf,
-  type ActivityMethods,
   activityEvent,
   activityEventRow,
   activityKey,
   activityKeyRow,
 } from './activity-rows.js';
+import type { ActivityStore } from './activity-types.js';
 import type { PostgresIo } from './approvals-postgres.js';
 import { DATE_TIMES, rowValues } from './rows.js';
 
@@ -54,7 +54,7 @@ type EventRow = ActivityEventRowOf<Date>;
 const params = (count: number, first = 1) =>
   Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
 
-export function postgresActivity({ t, query }: Pick<PostgresIo, 't' | 'query'>): ActivityMethods {
+export function postgresActivity({ t, query }: Pick<PostgresIo, 't' | 'query'>): ActivityStore {
   const keys = t('lease_activity_keys');
   const events = t('lease_activity');
   return {

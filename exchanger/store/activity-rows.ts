@@ -4,18 +4,6 @@
  */
 import type { ActivityEvent, ActivityKey } from './activity-types.js';
 import type { TimeCodec } from './rows.js';
-import type { Store } from './types.js';
-
-/** What each dialect's activity module implements. */
-export type ActivityMethods = Pick<
-  Store,
-  | 'addActivityKey'
-  | 'claimActivityKeys'
-  | 'saveActivity'
-  | 'activityKeysById'
-  | 'addActivityEvents'
-  | 'leaseActivity'
->;
 
 export interface ActivityKeyRowOf<Time> {
   lease_id: string;

@@ -5,12 +5,12 @@ import {
   ACTIVITY_KEY_FIELDS,
   type ActivityEventRowOf,
   type ActivityKeyRowOf,
-  type ActivityMethods,
   activityEvent,
   activityEventRow,
   activityKey,
   activityKeyRow,
 } from './activity-rows.js';
+import type { ActivityStore } from './activity-types.js';
 import type { SqliteIo } from './approvals-sqlite.js';
 import { MS_TIMES } from './rows.js';
 
@@ -54,7 +54,7 @@ type EventRow = ActivityEventRowOf<number>;
 
 const named = (fields: readonly string[]) => fields.map((f) => `@${f}`).join(', ');
 
-export function sqliteActivity(db: Database.Database, io: Pick<SqliteIo, 'write' | 'read'>): ActivityMethods {
+export function sqliteActivity(db: Database.Database, io: Pick<SqliteIo, 'write' | 'read'>): ActivityStore {
   const insertKey = db.prepare<KeyRow>(
     `INSERT INTO lease_activity_keys (${ACTIVITY_KEY_FIELDS.join(', ')}) VALUES (${named(ACTIVITY_KEY_FIELDS)})
      ON CONFLICT DO NOTHING`,

@@ -8,14 +8,18 @@
  */
 import type pg from 'pg';
 import {
-  type ApprovalMethods,
   DEFAULT_APPROVAL_LIST_LIMIT,
   type RequestRowOf,
   type RowDecoding,
   requestRecord,
   votesJson,
 } from './approvals-rows.js';
-import type { ApprovalListFilter, ApprovalRequestRecord, ApprovalState } from './approvals-types.js';
+import type {
+  ApprovalListFilter,
+  ApprovalRequestRecord,
+  ApprovalState,
+  ApprovalStore,
+} from './approvals-types.js';
 import type { AuditEntry } from './audit-types.js';
 import type { LeaseRecord } from './leases-types.js';
 
@@ -125,7 +129,7 @@ function listValues({ statuses, roles, notActorId, run, openAt }: ApprovalListFi
   ];
 }
 
-export function postgresApprovals(io: PostgresIo): ApprovalMethods {
+export function postgresApprovals(io: PostgresIo): ApprovalStore {
   const { t } = io;
   const table = t('approval_requests');
   const insertAudit = (first: number, from: string) =>

@@ -1,20 +1,10 @@
 /**
- * What both approval stores (`approvals-sqlite.ts`, `approvals-postgres.ts`) share: the methods they
- * add to the store, the list limit, the approvals as JSON, and one `approval_requests` row read
+ * What both approval stores (`approvals-sqlite.ts`, `approvals-postgres.ts`) share (each implements
+ * `ApprovalStore`, `approvals-types.ts`): the list limit, the approvals as JSON, and one `approval_requests` row read
  * back as a record. Each dialect says how its times and JSON columns decode.
  */
 import type { ApprovalRequestRecord, ApprovalStatus, ApprovalVote } from './approvals-types.js';
 import { ms } from './rows.js';
-import type { Store } from './types.js';
-
-export type ApprovalMethods = Pick<
-  Store,
-  | 'createApprovalRequest'
-  | 'getApprovalRequest'
-  | 'listApprovalRequests'
-  | 'countApprovalRequests'
-  | 'updateApprovalRequest'
->;
 
 export const DEFAULT_APPROVAL_LIST_LIMIT = 100;
 

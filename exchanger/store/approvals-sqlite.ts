@@ -5,14 +5,13 @@
  * claims and approvals are JSON text.
  */
 import type Database from 'better-sqlite3';
-import {
-  type ApprovalMethods,
-  DEFAULT_APPROVAL_LIST_LIMIT,
-  type RowDecoding,
-  requestRecord,
-  votesJson,
-} from './approvals-rows.js';
-import type { ApprovalListFilter, ApprovalRequestRecord, ApprovalState } from './approvals-types.js';
+import { DEFAULT_APPROVAL_LIST_LIMIT, type RowDecoding, requestRecord, votesJson } from './approvals-rows.js';
+import type {
+  ApprovalListFilter,
+  ApprovalRequestRecord,
+  ApprovalState,
+  ApprovalStore,
+} from './approvals-types.js';
 import type { AuditEntry } from './audit-types.js';
 import type { LeaseRecord } from './leases-types.js';
 import { ms } from './rows.js';
@@ -76,7 +75,7 @@ const DECODE: RowDecoding<number, string> = {
   json: (value) => JSON.parse(value),
 };
 
-export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalMethods {
+export function sqliteApprovals(db: Database.Database, io: SqliteIo): ApprovalStore {
   const insert = db.prepare<RequestRow>(
     `INSERT INTO approval_requests (id, role, status, version, poll_token_hash, created_at, expires_at,
        duration_seconds, approvers, required, claims, approvals, reason, decided_by, lease_id, redeemed_at)

@@ -1,7 +1,6 @@
 /** Console sessions in the PostgreSQL store: one row per sign-in, keyed by the SHA-256 of its cookie id. */
 import type { PostgresIo } from './approvals-postgres.js';
-import type { ConsoleSession } from './sessions-types.js';
-import type { Store } from './types.js';
+import type { ConsoleSession, SessionStore } from './sessions-types.js';
 
 export const postgresSessionsMigration = (t: (name: string) => string) => `
   CREATE TABLE ${t('console_sessions')} (
@@ -24,9 +23,7 @@ interface SessionRow {
   absolute_expires_at: Date;
 }
 
-type SessionMethods = Pick<Store, 'createSession' | 'getSession' | 'extendSession' | 'deleteSession'>;
-
-export function postgresSessions({ t, query }: Pick<PostgresIo, 't' | 'query'>): SessionMethods {
+export function postgresSessions({ t, query }: Pick<PostgresIo, 't' | 'query'>): SessionStore {
   return {
     async createSession(s: ConsoleSession) {
       await query('record the console session', {

@@ -1,8 +1,7 @@
 /** Console sessions in the SQLite store: one row per sign-in, keyed by the SHA-256 of its cookie id. */
 import type Database from 'better-sqlite3';
 import type { SqliteIo } from './approvals-sqlite.js';
-import type { ConsoleSession } from './sessions-types.js';
-import type { Store } from './types.js';
+import type { ConsoleSession, SessionStore } from './sessions-types.js';
 
 export const SQLITE_SESSIONS_MIGRATION = `
   CREATE TABLE console_sessions (
@@ -25,15 +24,13 @@ interface SessionRow {
   absolute_expires_at: number;
 }
 
-type SessionMethods = Pick<Store, 'createSession' | 'getSession' | 'extendSession' | 'deleteSession'>;
-
 const time = (d: Date, what: string): number => {
   const t = d.getTime();
   if (!Number.isFinite(t)) throw new RangeError(`${what} is not a valid date`);
   return t;
 };
 
-export function sqliteSessions(db: Database.Database, io: Pick<SqliteIo, 'write' | 'read'>): SessionMethods {
+export function sqliteSessions(db: Database.Database, io: Pick<SqliteIo, 'write' | 'read'>): SessionStore {
   const insert = db.prepare<SessionRow>(
     `INSERT INTO console_sessions (id_hash, login, user_id, created_at, expires_at, absolute_expires_at)
      VALUES (@id_hash, @login, @user_id, @created_at, @expires_at, @absolute_expires_at)`,
