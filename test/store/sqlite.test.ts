@@ -23,18 +23,6 @@ storeContract({
   },
 });
 
-storeContract({
-  name: 'sqlite (file, one transaction per write)',
-  groupCommit: false,
-  async fresh() {
-    const path = freshPath();
-    return {
-      open: (options) => openStore(`sqlite:${path}`, { ...options, groupCommit: false }),
-      cleanup: async () => {},
-    };
-  },
-});
-
 describe('sqlite store', () => {
   it('opens sqlite::memory:', async () => {
     const store = await openStore('sqlite::memory:', { purgeIntervalMs: 0 });
