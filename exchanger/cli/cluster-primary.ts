@@ -10,7 +10,11 @@
  * - `/metrics`, asked of any worker, is the sum over all processes;
  * - the refusal fold and the approver-call budget are counted here, once for the whole server,
  *   whichever worker a request reaches (each worker asks over IPC);
- * - a worker that dies is replaced; one that dies before the group first listened stops it.
+ * - a worker that dies is replaced; one that dies before the group first listened stops it;
+ * - on SQLite, the primary holds the one store: each worker's store calls run here
+ *   (store/forwarded-host.ts), so one process writes the file and one group commit takes every
+ *   worker's writes. It closes once the last worker has stopped; when the primary dies, its
+ *   workers' channel closes and they exit with it (node:cluster), never serving without a store.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { callerBudget } from '../approvals/caller-budget.js';
@@ -21,11 +25,14 @@ import type { Logger } from '../log.js';
 import type { PolicySnapshot } from '../policy/load/snapshot.js';
 import { aggregateMetrics, createMetrics, type MetricsSnapshot } from '../server/metrics.js';
 import { newRequestId } from '../server/request-id.js';
+import { hostClient, type StoreHostOptions } from '../store/forwarded-host.js';
+import type { Store } from '../store/types.js';
 import {
   type BudgetRefusal,
   isMessage,
   policyMessages,
   type SnapshotHead,
+  STORE_VIA_PRIMARY_ENV,
   type ToPrimary,
   type ToWorker,
   WORKER_INDEX_ENV,
@@ -51,6 +58,8 @@ export interface PrimaryOptions {
   policy: Validated;
   /** Reads and validates the policy again (SIGHUP); throws what is wrong with it. */
   load: () => Promise<Validated>;
+  /** The store the workers call through the primary (SQLite); without it, each opens its own. */
+  store?: { store: Store } & StoreHostOptions;
 }
 
 export function runPrimary(options: PrimaryOptions): Promise<void> {
@@ -209,7 +218,17 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
     if (worker.isConnected()) worker.send({ jitkey: 'answer', id, value } satisfies ToWorker);
   };
 
-  const onMessage = (worker: Worker, index: number) => (message: unknown) => {
+  const onMessage = (worker: Worker, index: number) => {
+    const store =
+      options.store &&
+      hostClient(options.store.store, (m) => worker.isConnected() && worker.send(m), options.store);
+    return (message: unknown) => {
+      if (store?.receive(message)) return;
+      onWorkerMessage(worker, index, message);
+    };
+  };
+
+  const onWorkerMessage = (worker: Worker, index: number, message: unknown) => {
     if (!isMessage<ToPrimary>(message)) return;
     switch (message.jitkey) {
       case 'fold-admit':
@@ -268,7 +287,10 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
   let fail: ((err: Error) => void) | undefined;
   let failed = false;
   const start = (index: number) => {
-    const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
+    const worker = cluster.fork({
+      [WORKER_INDEX_ENV]: String(index),
+      ...(options.store ? { [STORE_VIA_PRIMARY_ENV]: options.store.store.kind } : {}),
+    });
     slots.set(index, worker);
     worker.on('message', onMessage(worker, index));
     worker.on('exit', (code, signal) => {
@@ -315,9 +337,15 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
       reject(err);
     };
     finish = () => {
-      log.info('stopped');
-      // A group that never started exits as a failure, whichever worker stopped last.
-      process.exit(failed ? 1 : 0);
+      // Every worker has stopped: nothing calls the store any more.
+      const closed = options.store?.store.close() ?? Promise.resolve();
+      closed
+        .catch((err: unknown) => log.error('closing the store failed', { error: err as Error }))
+        .finally(() => {
+          log.info('stopped');
+          // A group that never started exits as a failure, whichever worker stopped last.
+          process.exit(failed ? 1 : 0);
+        });
     };
     process.on('SIGHUP', () => {
       reloading = reloading.then(reload, reload);

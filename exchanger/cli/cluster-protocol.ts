@@ -68,6 +68,9 @@ export function isMessage<T extends { jitkey: string }>(value: unknown): value i
 /** Worker index (1…N) the primary hands each worker in its environment, kept across restarts. */
 export const WORKER_INDEX_ENV = 'JITKEY_WORKER_INDEX';
 
+/** Set (to the store's kind) when the primary holds the store and the worker calls it there. */
+export const STORE_VIA_PRIMARY_ENV = 'JITKEY_STORE_VIA_PRIMARY';
+
 /** Characters of policy text per `policy-part` message. */
 const PART_CHARS = 256 * 1024;
 

@@ -1,7 +1,8 @@
 /**
  * The worker's side of `jitkey serve --workers N`: takes the policy the primary read (at start
  * and for each reload), answers the primary's requests (its metrics, the two phases of a
- * reload) and asks it for the cluster-wide `/metrics`.
+ * reload) and asks it for the cluster-wide `/metrics`. On SQLite its store is the primary's,
+ * called over the same channel (store/forwarded.ts).
  */
 import { JitkeyError } from '../errors.js';
 import type { RefusalFold } from '../exchange/refusal-fold.js';
@@ -9,10 +10,13 @@ import type { Logger } from '../log.js';
 import type { PolicySnapshot } from '../policy/load/snapshot.js';
 import type { MetricsSnapshot } from '../server/metrics.js';
 import type { AuditEntry } from '../store/audit-types.js';
+import { forwardedStore } from '../store/forwarded.js';
+import type { Store } from '../store/types.js';
 import {
   type BudgetRefusal,
   isMessage,
   partCollector,
+  STORE_VIA_PRIMARY_ENV,
   type ToPrimary,
   type ToWorker,
 } from './cluster-protocol.js';
@@ -44,6 +48,8 @@ export interface WorkerLink {
   approverCall(peer: string): Promise<void>;
   /** Spends one console sign-in start of the address's whole-server budget; throws 429 past it. */
   signIn(peer: string): Promise<void>;
+  /** The store the primary holds, when it holds it (SQLite): every call runs there. */
+  primaryStore(): Store | undefined;
 }
 
 export function linkWorker(log: Logger): WorkerLink {
@@ -149,6 +155,18 @@ export function linkWorker(log: Logger): WorkerLink {
         ),
     },
     approverCall: (peer) => spendOf('approver-call', peer, 'approver calls'),
+    primaryStore() {
+      const kind = process.env[STORE_VIA_PRIMARY_ENV];
+      if (kind !== 'sqlite' && kind !== 'postgres') return undefined;
+      return forwardedStore(
+        {
+          send: (message) => process.connected && process.send!(message),
+          onMessage: (listener) => process.on('message', listener),
+          onClose: (listener) => process.once('disconnect', listener),
+        },
+        kind,
+      );
+    },
     signIn: (peer) => spendOf('sign-in', peer, 'sign-ins'),
     policy() {
       return new Promise<PolicySnapshot>((resolve) => {

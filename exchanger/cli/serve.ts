@@ -11,11 +11,12 @@
  */
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
+import { holderGone } from '../export/holder.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Metrics } from '../server/metrics.js';
 import { createMetrics } from '../server/metrics.js';
 import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
-import { openStore } from '../store/open.js';
+import { openStore, parseStoreUrl } from '../store/open.js';
 import type { TokenVerifier } from '../token/types.js';
 import { activityFromEnv } from './activity-from-env.js';
 import { runPrimary } from './cluster-primary.js';
@@ -31,7 +32,7 @@ import { startBackground, wireServer } from './serve-wiring.js';
 export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const flags = serveFlags(argv, env);
   const baseLog = createLogger({ level: flags.level });
-  if (flags.workers > 1 && cluster.isPrimary) return servePrimary(flags, baseLog);
+  if (flags.workers > 1 && cluster.isPrimary) return servePrimary(flags, baseLog, env);
   const workerIndex = cluster.isWorker ? Number(env[WORKER_INDEX_ENV] ?? cluster.worker?.id ?? 1) : 0;
   // Each worker's lines say which worker wrote them.
   const log = workerIndex ? tagged(baseLog, { worker: workerIndex }) : baseLog;
@@ -45,7 +46,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const loaded = await loadAside(link ? { snapshot: await link.policy() } : { path: flags.policyPath });
   const activity = activityFromEnv(env);
   const purge = lead ? purgeInterval(env) : { purgeIntervalMs: 0 };
-  const store = await openStore(flags.storeUrl, { log, ...purge, ...flags.retention });
+  const store =
+    link?.primaryStore() ?? (await openStore(flags.storeUrl, { log, ...purge, ...flags.retention }));
   // One GitHub App client for the provider, the environment guard and approvals.
   const github = githubAppFromEnv(env, log);
   const providers = buildProviders(env, { log }, github);
@@ -138,12 +140,19 @@ async function listenAndSay(
  * with the reason, rather than by every worker; opening the store also applies its migrations
  * before any worker starts.
  */
-async function servePrimary(flags: ServeFlags, log: Logger): Promise<void> {
+async function servePrimary(flags: ServeFlags, log: Logger, env: NodeJS.ProcessEnv): Promise<void> {
   const first = await validateAside(flags.policyPath);
-  const store = await openStore(flags.storeUrl, { log, purgeIntervalMs: 0 });
+  // SQLite: the primary holds the store and is its one writer (cluster-primary.ts); PostgreSQL
+  // takes every process's connections, so each worker opens its own.
+  const held = parseStoreUrl(flags.storeUrl).kind === 'sqlite';
+  const store = await openStore(
+    flags.storeUrl,
+    held ? { log, ...purgeInterval(env), ...flags.retention } : { log, purgeIntervalMs: 0 },
+  );
   const kind = store.kind;
-  await store.close();
+  if (!held) await store.close();
   return runPrimary({
+    ...(held ? { store: { store, gone: holderGone } } : {}),
     workers: flags.workers,
     log,
     policy: first,
