@@ -76,6 +76,9 @@ const sts = new STSClient({
   ...(process.env.AWS_ENDPOINT_URL_STS ? { endpoint: process.env.AWS_ENDPOINT_URL_STS } : {}),
   // The SDK's default retries: a keep-alive socket the stand-in closed is retried, not a 502.
   requestHandler: { httpAgent: { keepAlive: true, maxSockets: 256 } },
+  // The SDK's own cheaper path, which `jitkey serve` takes too: the floor is the least the SDK
+  // allows, not its default.
+  cacheMiddleware: true,
 });
 
 const keys = new Map<string, KeyObject>();
