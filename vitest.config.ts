@@ -26,10 +26,17 @@ const SLOW_FILES = [
 const POSTGRES_FILES = ['test/store/postgres.test.ts', 'test/export/export-cursor.test.ts'];
 
 /**
- * Quick files that would change what later files of a shared worker see: the core test replaces
- * `process.env` itself. They run in a process of their own (the `isolated` project).
+ * Quick files that run in a process of their own (the `isolated` project). The core test replaces
+ * `process.env` itself, which later files of a shared worker would see. The OIDC stand-in's own
+ * test and the JWKS cache's ask the stand-in again after rotating its keys; in a shared worker
+ * that second request was reset (ECONNRESET) on the kept-alive connection, so the verifier kept
+ * the old keys; in a process of their own they pass.
  */
-const OWN_PROCESS = ['test/action/core.test.ts'];
+const OWN_PROCESS = [
+  'test/action/core.test.ts',
+  'test/token/oidc-issuer.test.ts',
+  'test/token/jwks.test.ts',
+];
 
 export default defineConfig(({ mode }) => {
   const quick = mode === 'quick';
