@@ -32,11 +32,7 @@ const POSTGRES_FILES = ['test/store/postgres.test.ts', 'test/export/export-curso
  * that second request was reset (ECONNRESET) on the kept-alive connection, so the verifier kept
  * the old keys; in a process of their own they pass.
  */
-const OWN_PROCESS = [
-  'test/action/core.test.ts',
-  'test/token/oidc-issuer.test.ts',
-  'test/token/jwks.test.ts',
-];
+const OWN_PROCESS = ['test/action/core.test.ts', 'test/token/oidc-issuer.test.ts', 'test/token/jwks.test.ts'];
 
 export default defineConfig(({ mode }) => {
   const quick = mode === 'quick';
