@@ -9,34 +9,37 @@ import type { ErrorCode } from './errors.js';
 
 export type ProviderName = 'aws' | 'gcp' | 'github' | 'kubernetes';
 
-export interface AwsCredentials {
+// The credential shapes are type aliases, not interfaces, so each is also a plain JSON record
+// (`Record<string, unknown>`) where code handles any provider's credentials alike.
+
+export type AwsCredentials = {
   access_key_id: string;
   secret_access_key: string;
   session_token: string;
   expiration: string;
   region?: string;
-}
+};
 
-export interface GcpCredentials {
+export type GcpCredentials = {
   access_token: string;
   token_type: string;
   service_account: string;
-}
+};
 
-export interface GithubCredentials {
+export type GithubCredentials = {
   token: string;
   permissions: Record<string, string>;
   repositories: string[];
-}
+};
 
-export interface KubernetesCredentials {
+export type KubernetesCredentials = {
   server: string;
   /** Base64 PEM of the cluster CA, as a kubeconfig's certificate-authority-data. */
   ca_data?: string;
   namespace: string;
   token: string;
   expires_at: string;
-}
+};
 
 /** Each provider's `credentials` object. */
 export interface CredentialsOf {

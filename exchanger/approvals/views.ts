@@ -3,6 +3,7 @@
  * status, who approved and a denial's reason; approvers, once GitHub and the policy say they are
  * one, see what they are deciding on: role, repository, ref, actor, run. Nobody sees a hash.
  */
+import type { RequestStatusAnswer } from '../api-types.js';
 import { type JobName, jobName } from '../ci-job.js';
 import { jobKind } from '../claims.js';
 import { formatDuration } from '../duration.js';
@@ -17,17 +18,8 @@ export function approveCommand(requestId: string, publicUrl: string | undefined)
 /** The job's `202`: the exchange route's own answer type. */
 export type PendingView = Pending;
 
-export interface StatusView {
-  request_id: string;
-  status: ApprovalStatus;
-  role: string;
-  approvals: Array<{ login: string; at: string }>;
-  required: number;
-  /** Pending: the approval deadline; approved: the redemption deadline. */
-  expires_at: string;
-  reason?: string;
-  denied_by?: string;
-}
+/** The job's status answer (`api-types.ts`). */
+export type StatusView = RequestStatusAnswer;
 
 /** The claims an approver is shown (and a notification carries), as the job's token had them. */
 const SHOWN_CLAIMS = [

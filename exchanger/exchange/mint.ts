@@ -130,6 +130,7 @@ export async function mintAndRecord({
   await registerActivity(deps, lease, minted);
   if (run) await endIfRunCompleted(deps, requestId, run, lease, minted, completed);
   deps.metrics.decisions.inc({ role: role.name, outcome: 'allowed', code: '' });
+  // The role's provider minted these credentials: they are that provider's shape.
   return {
     lease_id: leaseId,
     revoke_token: revokeToken,
@@ -137,7 +138,7 @@ export async function mintAndRecord({
     provider: role.provider,
     expires_at: minted.expiresAt.toISOString(),
     credentials: minted.credentials,
-  };
+  } as Grant;
 }
 
 /**

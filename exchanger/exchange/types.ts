@@ -2,6 +2,7 @@
  * The exchange use-case's ports and answers: what it needs handed in (`ExchangeDeps`) and what
  * it gives back (`Grant`, `Pending`). The HTTP layer (server/) and approvals depend on these.
  */
+import type { LeaseAnswer, PendingAnswer } from '../api-types.js';
 import type { Claims } from '../claims.js';
 import type { Logger } from '../log.js';
 import type { Guard } from '../policy/evaluate/guard.js';
@@ -47,15 +48,8 @@ export interface ExchangeDeps {
   refusals?: RefusalFold;
 }
 
-/** The answer to an exchange for a role with `approval` (reference.md §3, HTTP API, "Approvals"). */
-export interface Pending {
-  status: 'pending';
-  request_id: string;
-  poll_token: string;
-  expires_at: string;
-  approvers: string[];
-  required: number;
-}
+/** The answer to an exchange for a role with `approval` (`api-types.ts`). */
+export type Pending = PendingAnswer;
 
 /** What an exchange and the end of a run need of the approvals. */
 export interface RunApprovals {
@@ -94,11 +88,5 @@ export interface ExchangeRequest {
   durationSeconds?: number;
 }
 
-export interface Grant {
-  lease_id: string;
-  revoke_token: string;
-  role: string;
-  provider: string;
-  expires_at: string;
-  credentials: Record<string, unknown>;
-}
+/** The answer to an exchange or a redeem that issued credentials (`api-types.ts`). */
+export type Grant = LeaseAnswer;

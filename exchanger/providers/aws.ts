@@ -24,7 +24,7 @@ import { retry } from '../net/retry.js';
 import { checkUrl, isLoopbackHost } from '../net/url-rule.js';
 import { errorCode, isRetryable, outcomeOf, toJitkeyError, type UpstreamOutcome } from './aws-errors.js';
 import { assumeRoleInput, shortLeaseEnd } from './aws-params.js';
-import type { Minted, MintRequest, Provider } from './types.js';
+import type { MintedBy, MintRequest, Provider } from './types.js';
 
 export type { UpstreamOutcome } from './aws-errors.js';
 /** Called once per upstream call (each attempt), e.g. to feed a latency histogram. */
@@ -54,6 +54,7 @@ export interface AwsProviderOptions {
 
 export interface AwsProvider extends Provider {
   readonly name: 'aws';
+  mint(request: MintRequest): Promise<MintedBy<'aws'>>;
   /** Closes the kept connections (server shutdown, tests). */
   close(): void;
 }
@@ -120,7 +121,7 @@ export function createAwsProvider(options: AwsProviderOptions = {}): AwsProvider
     }
   };
 
-  async function mint(request: MintRequest): Promise<Minted> {
+  async function mint(request: MintRequest): Promise<MintedBy<'aws'>> {
     const { role } = request;
     const now = options.now?.() ?? new Date();
     const input = assumeRoleInput(request, now);

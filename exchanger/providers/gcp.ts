@@ -30,7 +30,7 @@ import {
   toJitkeyError,
   type UpstreamOutcome,
 } from './gcp-errors.js';
-import type { Minted, MintRequest, Provider } from './types.js';
+import type { Minted, MintedBy, MintRequest, Provider } from './types.js';
 
 export const DEFAULT_GCP_IAM_ENDPOINT = 'https://iamcredentials.googleapis.com';
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -56,6 +56,7 @@ export interface GcpProviderOptions {
 
 export interface GcpProvider extends Provider {
   readonly name: 'gcp';
+  mint(request: MintRequest): Promise<MintedBy<'gcp'>>;
   close(): Promise<void>;
 }
 
@@ -153,7 +154,7 @@ export function createGcpProvider(options: GcpProviderOptions = {}): GcpProvider
     }
   };
 
-  async function mint({ role, durationSeconds, requestId, leaseId }: MintRequest): Promise<Minted> {
+  async function mint({ role, durationSeconds, requestId, leaseId }: MintRequest): Promise<MintedBy<'gcp'>> {
     const config = role.gcp;
     if (!config) throw new JitkeyError('internal_error', `role '${role.name}' has no gcp settings`);
     if (!Number.isSafeInteger(durationSeconds) || durationSeconds < 1) {

@@ -12,12 +12,13 @@ import { createHash } from 'node:crypto';
 import { JitkeyError } from '../errors.js';
 import { createGithubApp, type GithubApp, type GithubAppOptions } from '../github/app.js';
 import { type Logger, silentLogger } from '../log.js';
-import type { Minted, MintRequest, Provider } from './types.js';
+import type { MintedBy, MintRequest, Provider } from './types.js';
 
 export type GithubProviderOptions = GithubAppOptions | { app: GithubApp; log?: Logger };
 
 export interface GithubProvider extends Provider {
   readonly name: 'github';
+  mint(request: MintRequest): Promise<MintedBy<'github'>>;
   /** The App client, to share with the environment guard and approvals. */
   readonly app: GithubApp;
 }
@@ -30,7 +31,7 @@ export function createGithubProvider(options: GithubProviderOptions): GithubProv
     name: 'github',
     app,
 
-    async mint({ role, requestId, leaseId }: MintRequest): Promise<Minted> {
+    async mint({ role, requestId, leaseId }: MintRequest): Promise<MintedBy<'github'>> {
       const config = role.github;
       if (!config) throw new JitkeyError('internal_error', `role '${role.name}' has no github settings`);
       const minted = await app.createInstallationToken(config.owner, {

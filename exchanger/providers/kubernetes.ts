@@ -22,12 +22,13 @@
  *
  * Secret names allow only lowercase letters, digits, '-' and '.', so the lease id is written in hex.
  */
+import type { KubernetesCredentials } from '../api-types.js';
 import { JitkeyError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { KubernetesRoleConfig, Role } from '../policy/model/types.js';
 import type { KubeApi, SecretRef } from './kubernetes-api.js';
 import { jwtClaims } from './kubernetes-token-claims.js';
-import type { LeaseLookup, Minted, MintRequest, Provider } from './types.js';
+import type { LeaseLookup, MintedBy, MintRequest, Provider } from './types.js';
 
 /** Kubernetes refuses TokenRequest expirationSeconds below 10 minutes. */
 export const MIN_TOKEN_SECONDS = 600;
@@ -59,6 +60,7 @@ export interface KubernetesProviderOptions {
 
 export interface KubernetesProvider extends Provider {
   readonly name: 'kubernetes';
+  mint(request: MintRequest): Promise<MintedBy<'kubernetes'>>;
   revoke(role: Role | undefined, revocationSecret: string): Promise<void>;
   /** Deletes the Secrets of ended leases in the namespaces these roles (and past mints) name. */
   sweep(roles: Role[], lease: LeaseLookup): Promise<number>;
@@ -92,7 +94,7 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
   return {
     name: 'kubernetes',
 
-    async mint({ role, durationSeconds, leaseId, requestId }: MintRequest): Promise<Minted> {
+    async mint({ role, durationSeconds, leaseId, requestId }: MintRequest): Promise<MintedBy<'kubernetes'>> {
       const config = role.kubernetes;
       if (!config) throw new JitkeyError('internal_error', `role '${role.name}' has no kubernetes settings`);
       const api = options.connect(config.server);
@@ -212,11 +214,7 @@ export function createKubernetesProvider(options: KubernetesProviderOptions): Ku
 }
 
 /** The 200 answer's credentials (reference.md §6, Kubernetes provider). */
-function credentialsOf(
-  config: KubernetesRoleConfig,
-  token: string,
-  expiresAt: Date,
-): Record<string, unknown> {
+function credentialsOf(config: KubernetesRoleConfig, token: string, expiresAt: Date): KubernetesCredentials {
   return {
     server: config.server,
     ...(config.caData ? { ca_data: config.caData } : {}),

@@ -2,6 +2,7 @@
  * What the server asks of a cloud provider. A provider never sees the HTTP request, the store
  * or `@actions/core`: it takes the role, the verified claims and the granted duration.
  */
+import type { CredentialsOf } from '../api-types.js';
 import type { Claims } from '../claims.js';
 import type { ProviderName, Role } from '../policy/model/types.js';
 
@@ -20,7 +21,7 @@ export interface MintRequest {
 }
 
 export interface Minted {
-  /** The provider-specific credential object of reference.md §3, HTTP API (`credentials`). */
+  /** The lease answer's `credentials`; each provider's own shape is `MintedBy` its name. */
   credentials: Record<string, unknown>;
   expiresAt: Date;
   /**
@@ -42,6 +43,9 @@ export interface Minted {
     until?: Date;
   };
 }
+
+/** What provider `P` mints: its shape of the lease answer's credentials (`api-types.ts`). */
+export type MintedBy<P extends ProviderName> = Minted & { credentials: CredentialsOf[P] };
 
 export interface Provider {
   readonly name: ProviderName;
