@@ -19,11 +19,11 @@ const SLOW_FILES = [
 ];
 
 /**
- * Also left out by `npm run test:quick`: the files that need PostgreSQL (the store contract and
- * the export cursor against it), so the quick run starts no database server. The same store
- * contract runs against SQLite in the quick run.
+ * Also left out by `npm run test:quick`: the files that need PostgreSQL (named `postgres*`, and
+ * the export cursor, which runs against both stores), so the quick run starts no database server.
+ * The same store contract runs against SQLite in the quick run.
  */
-const POSTGRES_FILES = ['test/store/postgres.test.ts', 'test/export/export-cursor.test.ts'];
+const POSTGRES_FILES = ['test/**/postgres*.test.ts', 'test/export/export-cursor.test.ts'];
 
 /**
  * Quick files that run in a process of their own (the `isolated` project). The core test replaces
