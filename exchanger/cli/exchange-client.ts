@@ -28,6 +28,7 @@ import {
   nodeTransport,
   type Transport,
 } from '../net/http-client.js';
+import { retryAfterMs } from '../net/retry.js';
 import { checkUrl } from '../net/url-rule.js';
 
 export type Provider = ProviderName;
@@ -128,7 +129,8 @@ export function exchangeClient(options: ClientOptions) {
       json = undefined;
     }
     if (res.status < 400) return { status: res.status, json };
-    const retryAfter = Number(res.header('retry-after'));
+    // Seconds or an HTTP date, as the retrying client reads it; rounded up so a wait is never short.
+    const retryAfter = Math.ceil((retryAfterMs(res.header('retry-after'), Date.now()) ?? 0) / 1000);
     throw new ExchangeFailure(
       (typeof json?.error === 'string' ? json.error : `http_${res.status}`) as ExchangeFailure['code'],
       typeof json?.message === 'string'
@@ -136,7 +138,7 @@ export function exchangeClient(options: ClientOptions) {
         : `the exchanger answered ${res.status} without a JSON body (is --url the exchanger?)`,
       res.status,
       typeof json?.request_id === 'string' ? json.request_id : res.header('x-request-id'),
-      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
+      retryAfter > 0 ? retryAfter : undefined,
     );
   }
 
