@@ -11,7 +11,7 @@
  * - the refusal fold and the approver-call budget are counted here, once for the whole server,
  *   whichever worker a request reaches (each worker asks over IPC);
  * - a worker that dies is replaced; one that dies before the group first listened stops it;
- * - on SQLite, the primary holds the one store: each worker's store calls run here
+ * - on SQLite with JITKEY_SQLITE_WRITER=primary, the primary holds the one store: each worker's store calls run here
  *   (store/forwarded-host.ts), so one process writes the file and one group commit takes every
  *   worker's writes. It closes once the last worker has stopped; when the primary dies, its
  *   workers' channel closes and they exit with it (node:cluster), never serving without a store.

@@ -1,8 +1,8 @@
 /**
  * The worker's side of `jitkey serve --workers N`: takes the policy the primary read (at start
  * and for each reload), answers the primary's requests (its metrics, the two phases of a
- * reload) and asks it for the cluster-wide `/metrics`. On SQLite its store is the primary's,
- * called over the same channel (store/forwarded.ts).
+ * reload) and asks it for the cluster-wide `/metrics`. When the primary holds the store
+ * (JITKEY_SQLITE_WRITER=primary), the worker calls it over the same channel (store/forwarded.ts).
  */
 import { JitkeyError } from '../errors.js';
 import type { RefusalFold } from '../exchange/refusal-fold.js';

@@ -80,8 +80,9 @@ export function trustedProxiesLine(trust: ProxyTrust): Record<string, unknown> {
 }
 
 /**
- * `--workers` unset: one process on SQLite, where a second worker adds lock waits and CPU per
- * exchange but no exchanges/s (README, Performance); one per CPU on PostgreSQL.
+ * `--workers` unset: one process on SQLite, where a second worker has cost more CPU per exchange
+ * than it adds in exchanges/s, whichever process writes the file (README, Performance); one per
+ * CPU on PostgreSQL.
  */
 function defaultWorkers(storeUrl: string): string {
   return String(parseStoreUrl(storeUrl).kind === 'sqlite' ? 1 : availableParallelism());

@@ -142,9 +142,10 @@ async function listenAndSay(
  */
 async function servePrimary(flags: ServeFlags, log: Logger, env: NodeJS.ProcessEnv): Promise<void> {
   const first = await validateAside(flags.policyPath);
-  // SQLite: the primary holds the store and is its one writer (cluster-primary.ts); PostgreSQL
-  // takes every process's connections, so each worker opens its own.
-  const held = parseStoreUrl(flags.storeUrl).kind === 'sqlite';
+  // JITKEY_SQLITE_WRITER=primary: on SQLite the primary holds the store and is its one writer
+  // (cluster-primary.ts). Otherwise, and always on PostgreSQL, each worker opens its own: the
+  // single writer has not yet measured better than workers sharing the file (README, Performance).
+  const held = parseStoreUrl(flags.storeUrl).kind === 'sqlite' && env.JITKEY_SQLITE_WRITER === 'primary';
   const store = await openStore(
     flags.storeUrl,
     held ? { log, ...purgeInterval(env), ...flags.retention } : { log, purgeIntervalMs: 0 },

@@ -1,6 +1,6 @@
 /**
- * `jitkey serve --workers 2` on SQLite: the primary holds the one store and its workers call it
- * there, so one process writes the file. A worker killed mid-load loses no grant it answered, and
+ * `jitkey serve --workers 2` on SQLite with `JITKEY_SQLITE_WRITER=primary`: the primary holds the
+ * one store and its workers call it there, so one process writes the file. A worker killed mid-load loses no grant it answered, and
  * a primary that dies takes its workers with it: none serves on without a store.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -15,7 +15,8 @@ afterEach(async () => {
   stack = undefined;
 });
 
-const twoWorkers = () => startStack({ exchanger: { args: ['--workers', '2'] } });
+const twoWorkers = () =>
+  startStack({ exchanger: { args: ['--workers', '2'], env: { JITKEY_SQLITE_WRITER: 'primary' } } });
 
 /** An exchange on a connection of its own (the primary hands each new one to the next worker). */
 async function exchange(s: Stack, token: string) {
@@ -64,7 +65,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-describe('jitkey serve --workers 2 on SQLite: one writer, the primary', () => {
+describe('jitkey serve --workers 2 on SQLite, JITKEY_SQLITE_WRITER=primary: one writer', () => {
   it('only the primary holds the database open; both workers serve, and a replay is refused across them', async () => {
     stack = await twoWorkers();
     const s = stack;

@@ -252,7 +252,7 @@ describe('jitkey serve without --workers: the default fits the store', () => {
   });
   const listening = (p: ExchangerProcess) => JSON.parse(/^.*"msg":"listening".*$/m.exec(p.output())![0]);
 
-  it('runs one process on SQLite, where a second worker only adds lock waits', async () => {
+  it('runs one process on SQLite, where a second worker has not paid for itself', async () => {
     ex = await startExchanger({ policy: policyFor('https://token.example'), defaultWorkers: true });
     // One process: its listening line is its own, with no worker count (a primary's has one).
     expect(listening(ex)).not.toHaveProperty('workers');
