@@ -10,7 +10,9 @@
  *   same jtis wait for each other in one order and cannot deadlock. A jti twice in one batch is
  *   sent once; its later copies are replays.
  * - The reads see the statement's snapshot, as the single statements' did (`runs-postgres.ts`).
- * - An invalid Date fails only its own caller, before it joins a batch.
+ * - An invalid Date fails only its own caller, before it joins a batch. A value PostgreSQL refuses
+ *   (a NUL in a role name from the request body, say) fails only its own caller too: the batch
+ *   is split until it is alone (`isolate`).
  */
 
 import type { PostgresIo } from './approvals-postgres.js';
@@ -29,6 +31,17 @@ const MAX_BATCH = 500;
 const TIMES = new Set(['at', 'expires_at', 'created_at', 'revoked_at']);
 const typed = (fields: readonly string[]) =>
   fields.map((name) => ({ name, type: TIMES.has(name) ? 'timestamptz' : 'text' }));
+
+/**
+ * SQLSTATE classes of a failure a row's values cause: data exception (22), integrity constraint
+ * (23), program limit such as an index row too large (54). Not the connection, a timeout or a
+ * shutdown, which would fail each row again.
+ */
+const ROW_FAILURES = new Set(['22', '23', '54']);
+const rowFailure = (err: unknown): boolean => {
+  const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof code === 'string' && ROW_FAILURES.has(code.slice(0, 2));
+};
 
 type SpendItem = Parameters<Store['spendToken']>;
 type SpendRow = { n: string; fresh: boolean; completed: boolean; first_lease_at: Date | null };
@@ -105,7 +118,7 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
         return { ...original, fresh: false };
       });
     },
-    { maxInFlight: MAX_IN_FLIGHT, maxBatch: MAX_BATCH },
+    { maxInFlight: MAX_IN_FLIGHT, maxBatch: MAX_BATCH, isolate: rowFailure },
   );
 
   const leaseColumns = typed(LEASE_FIELDS);
@@ -148,7 +161,7 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
       for (const row of rows) answers[Number(row.n) - 1] = { completed: row.completed };
       return answers;
     },
-    { maxInFlight: MAX_IN_FLIGHT, maxBatch: MAX_BATCH },
+    { maxInFlight: MAX_IN_FLIGHT, maxBatch: MAX_BATCH, isolate: rowFailure },
   );
 
   return {

@@ -8,7 +8,10 @@
  * (at low load a write goes alone, one `setImmediate` after it was submitted).
  *
  * Each caller's promise settles when its statement has committed. A statement that fails fails
- * every write in it (none of them happened), as a transaction of SQLite's group commit does.
+ * every write in it (none of them happened), as a transaction of SQLite's group commit does,
+ * unless `isolate` blames one of its rows (a value PostgreSQL refuses): then its halves go again,
+ * one after the other, until that row's caller alone fails. So a value one caller sent fails no
+ * one else's write, as when each write was a statement of its own.
  */
 export interface Batcher<I, O> {
   submit(item: I): Promise<O>;
@@ -23,7 +26,12 @@ interface Pending<I, O> {
 export function batcher<I, O>(
   /** One statement for `items`; answers one result per item, in their order. */
   run: (items: I[]) => Promise<O[]>,
-  options: { maxInFlight: number; maxBatch: number },
+  options: {
+    maxInFlight: number;
+    maxBatch: number;
+    /** Whether the failure came from a row's values, not the database or the connection. */
+    isolate?: (error: unknown) => boolean;
+  },
 ): Batcher<I, O> {
   let queue: Pending<I, O>[] = [];
   let scheduled = false;
@@ -35,13 +43,26 @@ export function batcher<I, O>(
     setImmediate(flush);
   };
 
-  const send = async (batch: Pending<I, O>[]) => {
-    inFlight++;
+  // In order, the earlier half first: a jti sent twice is still spent by its first caller.
+  const settle = async (batch: Pending<I, O>[]): Promise<void> => {
     try {
       const results = await run(batch.map((p) => p.item));
       for (const [i, pending] of batch.entries()) pending.resolve(results[i] as O);
     } catch (err) {
+      if (batch.length > 1 && options.isolate?.(err)) {
+        const half = Math.ceil(batch.length / 2);
+        await settle(batch.slice(0, half));
+        await settle(batch.slice(half));
+        return;
+      }
       for (const pending of batch) pending.reject(err);
+    }
+  };
+
+  const send = async (batch: Pending<I, O>[]) => {
+    inFlight++;
+    try {
+      await settle(batch);
     } finally {
       inFlight--;
       schedule();

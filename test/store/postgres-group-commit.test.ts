@@ -110,6 +110,46 @@ describe('postgres store: the exchange writes of one turn in one statement', () 
     expect(await store.consumeJti('ok-2', EXP, ISSUER)).toBe(false);
   });
 
+  // A role name comes from the request body before the policy is read; PostgreSQL refuses a NUL.
+  it('a spend PostgreSQL refuses fails alone; the others of its turn are recorded', async () => {
+    const { store } = await open();
+    const run = (role: string) => ({ key: runOf('r'), role });
+    const results = await Promise.allSettled([
+      store.spendToken(token('ok-1'), run('deploy')),
+      store.spendToken(token('poison'), run('de\u0000ploy')),
+      store.spendToken(token('ok-1'), run('deploy')),
+      store.spendToken(token('ok-2'), run('deploy')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.fresh : undefined))).toEqual([
+      true,
+      undefined,
+      false,
+      true,
+    ]);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'unavailable' });
+    expect(await store.consumeJti('poison', EXP, ISSUER)).toBe(true);
+  });
+
+  it('a grant PostgreSQL refuses fails alone; the others of its turn are recorded', async () => {
+    const { store } = await open();
+    const run = runOf('open');
+    const claims = (value: string) => ({ ...entry().claims, workflow: value });
+    const results = await Promise.allSettled(
+      ['ok', 'nul\u0000', 'ok'].map((workflow, i) =>
+        store.recordGrant(
+          entry({ leaseId: `l-${i}`, requestId: `r-${i}`, claims: claims(workflow) }),
+          lease({ id: `l-${i}`, ...run }),
+          run,
+        ),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await store.getLease('l-0')).toEqual(lease({ id: 'l-0', ...run }));
+    expect(await store.getLease('l-1')).toBeUndefined();
+    expect(await store.getLease('l-2')).toEqual(lease({ id: 'l-2', ...run }));
+  });
+
   it('two instances spending the same jtis in opposite orders: each spent once, none fails', async () => {
     const { store: a, schema } = await open();
     const { store: b } = await open(schema);
