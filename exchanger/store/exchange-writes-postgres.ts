@@ -16,6 +16,7 @@
  */
 
 import type { PostgresIo } from './approvals-postgres.js';
+import { storeFailure } from './common.js';
 import { batcher, columnArrays, unnestArrays } from './postgres-batch.js';
 import { refuseInvalidDates } from './postgres-pool.js';
 import { AUDIT_FIELDS, LEASE_FIELDS } from './rows.js';
@@ -27,6 +28,8 @@ export type ExchangeWrites = Pick<Store, 'spendToken' | 'recordGrant'>;
 const MAX_IN_FLIGHT = 2;
 /** Rows in one statement at most (its parameters are one array per column whatever the count). */
 const MAX_BATCH = 500;
+/** Writes waiting at most: what the next statements take, so none waits behind more than those. */
+const MAX_QUEUED = MAX_IN_FLIGHT * MAX_BATCH;
 
 const TIMES = new Set(['at', 'expires_at', 'created_at', 'revoked_at']);
 const typed = (fields: readonly string[]) =>
@@ -42,6 +45,14 @@ const rowFailure = (err: unknown): boolean => {
   const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
   return typeof code === 'string' && ROW_FAILURES.has(code.slice(0, 2));
 };
+
+const limits = (what: string) => ({
+  maxInFlight: MAX_IN_FLIGHT,
+  maxBatch: MAX_BATCH,
+  maxQueued: MAX_QUEUED,
+  full: () => storeFailure(what, new Error('too many writes are waiting for the database')),
+  isolate: rowFailure,
+});
 
 type SpendItem = Parameters<Store['spendToken']>;
 type SpendRow = { n: string; fresh: boolean; completed: boolean; first_lease_at: Date | null };
@@ -72,54 +83,51 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
                AND l.run_attempt = i.run_attempt AND l.role = i.role) AS first_lease_at
       FROM input i`;
 
-  const spend = batcher<SpendItem, Spent>(
-    async (items) => {
-      // The first of a jti in the batch goes; its copies are answered from it.
-      const first = new Map<string, number>();
-      const sent: number[] = [];
-      for (const [i, [token]] of items.entries()) {
-        const key = `${token.issuer}\n${token.jti}`;
-        if (first.has(key)) continue;
-        first.set(key, i);
-        sent.push(i);
-      }
-      const rows = sent.map((i) => {
-        const [token, run] = items[i]!;
-        return [
-          token.jti,
-          token.expiresAt,
-          token.issuer,
-          run?.key.repositoryId,
-          run?.key.runId,
-          run?.key.runAttempt,
-          run?.role,
-        ];
-      });
-      const result = await query<SpendRow>('record the token id', {
-        name: 'jitkey_spend_tokens',
-        text: spendText,
-        values: columnArrays(rows, spendColumns.length),
-      });
-      const answers = new Array<Spent>(sent.length);
-      for (const row of result.rows) {
-        answers[Number(row.n) - 1] = {
-          fresh: row.fresh,
-          run: {
-            completed: row.completed,
-            ...(row.first_lease_at ? { firstLeaseAt: row.first_lease_at } : {}),
-          },
-        };
-      }
-      const bySent = new Map(sent.map((itemIndex, i) => [itemIndex, answers[i]!]));
-      return items.map(([token], i) => {
-        const own = bySent.get(i);
-        if (own) return own;
-        const original = bySent.get(first.get(`${token.issuer}\n${token.jti}`)!)!;
-        return { ...original, fresh: false };
-      });
-    },
-    { maxInFlight: MAX_IN_FLIGHT, maxBatch: MAX_BATCH, isolate: rowFailure },
-  );
+  const spend = batcher<SpendItem, Spent>(async (items) => {
+    // The first of a jti in the batch goes; its copies are answered from it.
+    const first = new Map<string, number>();
+    const sent: number[] = [];
+    for (const [i, [token]] of items.entries()) {
+      const key = `${token.issuer}\n${token.jti}`;
+      if (first.has(key)) continue;
+      first.set(key, i);
+      sent.push(i);
+    }
+    const rows = sent.map((i) => {
+      const [token, run] = items[i]!;
+      return [
+        token.jti,
+        token.expiresAt,
+        token.issuer,
+        run?.key.repositoryId,
+        run?.key.runId,
+        run?.key.runAttempt,
+        run?.role,
+      ];
+    });
+    const result = await query<SpendRow>('record the token id', {
+      name: 'jitkey_spend_tokens',
+      text: spendText,
+      values: columnArrays(rows, spendColumns.length),
+    });
+    const answers = new Array<Spent>(sent.length);
+    for (const row of result.rows) {
+      answers[Number(row.n) - 1] = {
+        fresh: row.fresh,
+        run: {
+          completed: row.completed,
+          ...(row.first_lease_at ? { firstLeaseAt: row.first_lease_at } : {}),
+        },
+      };
+    }
+    const bySent = new Map(sent.map((itemIndex, i) => [itemIndex, answers[i]!]));
+    return items.map(([token], i) => {
+      const own = bySent.get(i);
+      if (own) return own;
+      const original = bySent.get(first.get(`${token.issuer}\n${token.jti}`)!)!;
+      return { ...original, fresh: false };
+    });
+  }, limits('record the token id'));
 
   const leaseColumns = typed(LEASE_FIELDS);
   const auditColumns = typed(AUDIT_FIELDS);
@@ -137,32 +145,29 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
                            AND c.run_attempt = r.run_attempt) AS completed
       FROM ${unnestArrays(runColumns, 1 + leaseColumns.length + auditColumns.length, 'r', true)}`;
 
-  const grant = batcher<GrantItem, { completed: boolean }>(
-    async (items) => {
-      const { rows } = await query<{ n: string; completed: boolean }>('record the lease', {
-        name: 'jitkey_record_grants',
-        text: grantText,
-        values: [
-          ...columnArrays(
-            items.map((item) => item.lease),
-            leaseColumns.length,
-          ),
-          ...columnArrays(
-            items.map((item) => item.audit),
-            auditColumns.length,
-          ),
-          ...columnArrays(
-            items.map((item) => item.run),
-            runColumns.length,
-          ),
-        ],
-      });
-      const answers = new Array<{ completed: boolean }>(items.length);
-      for (const row of rows) answers[Number(row.n) - 1] = { completed: row.completed };
-      return answers;
-    },
-    { maxInFlight: MAX_IN_FLIGHT, maxBatch: MAX_BATCH, isolate: rowFailure },
-  );
+  const grant = batcher<GrantItem, { completed: boolean }>(async (items) => {
+    const { rows } = await query<{ n: string; completed: boolean }>('record the lease', {
+      name: 'jitkey_record_grants',
+      text: grantText,
+      values: [
+        ...columnArrays(
+          items.map((item) => item.lease),
+          leaseColumns.length,
+        ),
+        ...columnArrays(
+          items.map((item) => item.audit),
+          auditColumns.length,
+        ),
+        ...columnArrays(
+          items.map((item) => item.run),
+          runColumns.length,
+        ),
+      ],
+    });
+    const answers = new Array<{ completed: boolean }>(items.length);
+    for (const row of rows) answers[Number(row.n) - 1] = { completed: row.completed };
+    return answers;
+  }, limits('record the lease'));
 
   return {
     async spendToken(token, run) {

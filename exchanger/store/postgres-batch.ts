@@ -5,7 +5,10 @@
  *
  * At most `maxInFlight` statements of a kind are out at once; writes submitted meanwhile wait and
  * go together in the next one, so the busier the exchanger, the larger and fewer the statements
- * (at low load a write goes alone, one `setImmediate` after it was submitted).
+ * (at low load a write goes alone, one `setImmediate` after it was submitted). At most
+ * `maxQueued` wait: while the database holds the statements in flight (a lock, an outage until
+ * the timeouts), more are refused at once (`full`) rather than queued without bound, each
+ * holding its caller's request ever longer.
  *
  * Each caller's promise settles when its statement has committed. A statement that fails fails
  * every write in it (none of them happened), as a transaction of SQLite's group commit does,
@@ -29,6 +32,9 @@ export function batcher<I, O>(
   options: {
     maxInFlight: number;
     maxBatch: number;
+    maxQueued: number;
+    /** What a write refused because `maxQueued` are waiting fails with. */
+    full: () => Error;
     /** Whether the failure came from a row's values, not the database or the connection. */
     isolate?: (error: unknown) => boolean;
   },
@@ -85,6 +91,7 @@ export function batcher<I, O>(
 
   return {
     submit(item: I): Promise<O> {
+      if (queue.length >= options.maxQueued) return Promise.reject(options.full());
       return new Promise<O>((resolve, reject) => {
         queue.push({ item, resolve, reject });
         schedule();

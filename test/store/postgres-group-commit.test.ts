@@ -150,6 +150,33 @@ describe('postgres store: the exchange writes of one turn in one statement', () 
     expect(await store.getLease('l-2')).toEqual(lease({ id: 'l-2', ...run }));
   });
 
+  it('while the database holds its statements, writes beyond what the next ones take are refused', async () => {
+    const { store, schema } = await open();
+    const settled = await admin(async (c) => {
+      // The jtis' table locked: the statements in flight wait, as on a stalled database.
+      await c.query('BEGIN');
+      await c.query(`LOCK TABLE "${schema}".used_jtis IN ACCESS EXCLUSIVE MODE`);
+      const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+      const held = [store.spendToken(token('held-0'))];
+      await nextTurn();
+      held.push(store.spendToken(token('held-1')));
+      await nextTurn();
+      const waiting = Array.from({ length: 1500 }, (_, i) => store.spendToken(token(`w-${i}`)));
+      const all = Promise.allSettled([...held, ...waiting]);
+      await nextTurn();
+      await c.query('COMMIT');
+      return all;
+    });
+    const refused = settled.filter((r) => r.status === 'rejected');
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused)
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'unavailable' });
+    for (const r of settled) if (r.status === 'fulfilled') expect(r.value).toEqual({ fresh: true });
+    // The latest was refused, and did not spend its token.
+    expect(settled.at(-1)!.status).toBe('rejected');
+    expect(await store.consumeJti('w-1499', EXP, ISSUER)).toBe(true);
+  });
+
   it('two instances spending the same jtis in opposite orders: each spent once, none fails', async () => {
     const { store: a, schema } = await open();
     const { store: b } = await open(schema);
