@@ -61,7 +61,11 @@ type Spent = { fresh: boolean; run: { completed: boolean; firstLeaseAt?: Date } 
 /** A grant's lease, audit row and run attempt as positional values. */
 type GrantItem = { lease: unknown[]; audit: unknown[]; run: unknown[] };
 
-export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: PostgresIo): ExchangeWrites {
+export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: PostgresIo): {
+  writes: ExchangeWrites;
+  /** Sends the writes still waiting and waits for every one out (`close`, before the pool ends). */
+  drain(): Promise<void>;
+} {
   const spendColumns = typed(['jti', 'issuer', 'repository_id', 'run_id', 'run_attempt', 'role']);
   spendColumns.splice(1, 0, { name: 'expires_at', type: 'timestamptz' });
   // A row of issuer '' was written before jtis were keyed by issuer: it still counts as spent.
@@ -169,7 +173,7 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
     return answers;
   }, limits('record the lease'));
 
-  return {
+  const writes: ExchangeWrites = {
     async spendToken(token, run) {
       refuseInvalidDates([token.expiresAt]);
       const { fresh, run: state } = await spend.submit([token, run]);
@@ -186,4 +190,5 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
       return grant.submit(item);
     },
   };
+  return { writes, drain: async () => void (await Promise.all([spend.drain(), grant.drain()])) };
 }

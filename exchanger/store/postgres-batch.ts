@@ -18,6 +18,8 @@
  */
 export interface Batcher<I, O> {
   submit(item: I): Promise<O>;
+  /** Sends what is waiting now and settles once every write submitted so far has (for `close`). */
+  drain(): Promise<void>;
 }
 
 interface Pending<I, O> {
@@ -42,6 +44,7 @@ export function batcher<I, O>(
   let queue: Pending<I, O>[] = [];
   let scheduled = false;
   let inFlight = 0;
+  const sending = new Set<Promise<void>>();
 
   const schedule = () => {
     if (scheduled || queue.length === 0 || inFlight >= options.maxInFlight) return;
@@ -85,11 +88,19 @@ export function batcher<I, O>(
       } else {
         queue = [];
       }
-      void send(batch);
+      const sent = send(batch);
+      sending.add(sent);
+      void sent.finally(() => sending.delete(sent));
     }
   }
 
   return {
+    async drain() {
+      while (queue.length > 0 || sending.size > 0) {
+        flush();
+        await Promise.all(sending);
+      }
+    },
     submit(item: I): Promise<O> {
       if (queue.length >= options.maxQueued) return Promise.reject(options.full());
       return new Promise<O>((resolve, reject) => {

@@ -103,6 +103,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
     return rowCount === 1;
   };
 
+  const exchangeWrites = postgresExchangeWrites(io);
   let closed = false;
   /** Deletes in bounded chunks; SKIP LOCKED lets several instances purge side by side. */
   const purger = startPurge(
@@ -165,7 +166,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
     },
     ...postgresApprovals(io),
     ...postgresRuns({ ...io, insertAudit, leaseRecord: dialect.leaseRecord }),
-    ...postgresExchangeWrites(io),
+    ...exchangeWrites.writes,
     ...postgresSessions({ t, query }),
     ...postgresActivity({ t, query }),
     ...postgresExportCursor({ t, query }, dialect),
@@ -252,6 +253,8 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       if (closed) return;
       closed = true;
       await purger.stop();
+      // An exchange's writes submitted before close go out, rather than fail on an ended pool.
+      await exchangeWrites.drain();
       await pool.end();
     },
   };

@@ -177,6 +177,16 @@ describe('postgres store: the exchange writes of one turn in one statement', () 
     expect(await store.consumeJti('w-1499', EXP, ISSUER)).toBe(true);
   });
 
+  it('close sends the writes still waiting before it ends the pool', async () => {
+    const { store, schema } = await open();
+    const writes = Promise.allSettled([store.spendToken(token('late-0')), store.spendToken(token('late-1'))]);
+    await store.close();
+    expect((await writes).map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    const { store: again } = await open(schema);
+    expect(await again.consumeJti('late-0', EXP, ISSUER)).toBe(false);
+    expect(await again.consumeJti('late-1', EXP, ISSUER)).toBe(false);
+  });
+
   it('two instances spending the same jtis in opposite orders: each spent once, none fails', async () => {
     const { store: a, schema } = await open();
     const { store: b } = await open(schema);
