@@ -17,20 +17,15 @@
  *   workers' channel closes and they exit with it (node:cluster), never serving without a store.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { callerBudget } from '../approvals/caller-budget.js';
-import { SIGN_INS_PER_MINUTE } from '../console/auth.js';
-import { JitkeyError } from '../errors.js';
-import { createRefusalFold } from '../exchange/refusal-fold.js';
 import type { Logger } from '../log.js';
 import type { PolicySnapshot } from '../policy/load/snapshot.js';
 import { aggregateMetrics, createMetrics, type MetricsSnapshot } from '../server/metrics.js';
-import { newRequestId } from '../server/request-id.js';
 import { hostClient, type StoreHostOptions } from '../store/forwarded-host.js';
 import type { Store } from '../store/types.js';
+import { workerCalls } from './cluster-calls.js';
+import { clusterLimits, isLimitQuestion } from './cluster-limits.js';
 import {
-  type BudgetRefusal,
   isMessage,
-  policyMessages,
   type SnapshotHead,
   STORE_VIA_PRIMARY_ENV,
   type ToPrimary,
@@ -71,60 +66,20 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
   const listened = new Set<number>();
   let url: string | undefined;
   let stopping = false;
-  let nextId = 0;
-  const replies = new Map<number, { from: Set<Worker>; got: Map<Worker, ToPrimary>; done: () => void }>();
 
   /** The policy in force: what a starting worker is handed. */
   let current = options.policy;
   const live = () => [...slots.values()].filter((w) => w.isConnected());
 
-  /** Per worker, the policy part it is being sent, until it says it took it. */
-  const partTaken = new Map<Worker, () => void>();
-  /**
-   * A policy's parts, one at a time: each is parsed by the worker's serving thread, so a burst
-   * of megabytes would hold up its requests; the next goes once the worker has taken one.
-   */
-  const sendParts = async (worker: Worker, id: number, snapshot: PolicySnapshot): Promise<void> => {
-    for (const part of policyMessages(id, snapshot)) {
-      if (!worker.isConnected()) return;
-      const taken = new Promise<void>((resolve) => partTaken.set(worker, resolve));
-      worker.send(part);
-      await taken;
-    }
-    partTaken.delete(worker);
-  };
-
-  /**
-   * Sends `message(id)` (after `before(worker, id)`, such as a policy's parts) to each of `to`
-   * and waits for each one's reply, or the timeout.
-   */
-  const ask = async (
+  const calls = workerCalls();
+  const ask = (
     message: (id: number) => ToWorker,
     {
       to = live(),
       timeoutMs = REPLY_TIMEOUT_MS,
-      before = async (_worker: Worker, _id: number): Promise<void> => {},
-    } = {},
-  ): Promise<Map<Worker, ToPrimary>> => {
-    const id = nextId++;
-    const from = new Set(to);
-    const got = new Map<Worker, ToPrimary>();
-    if (from.size === 0) return got;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      replies.set(id, {
-        from,
-        got,
-        done: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-      for (const w of from) void before(w, id).then(() => w.isConnected() && w.send(message(id)));
-    });
-    replies.delete(id);
-    return got;
-  };
+      before,
+    }: { to?: Worker[]; timeoutMs?: number; before?: (worker: Worker, id: number) => Promise<void> } = {},
+  ) => calls.ask(message, to, { timeoutMs, ...(before ? { before } : {}) });
 
   const headOf = ({ files: _, ...head }: PolicySnapshot): SnapshotHead => head;
 
@@ -137,7 +92,7 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
     const answers = await ask((id) => ({ jitkey: 'stage-reload', id, head: headOf(snapshot) }), {
       to,
       timeoutMs: STAGE_TIMEOUT_MS,
-      before: (worker, id) => sendParts(worker, id, snapshot),
+      before: (worker, id) => calls.sendParts(worker, id, snapshot),
     });
     let problem: string | undefined;
     for (const a of answers.values()) {
@@ -192,28 +147,16 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
   /** A starting worker gets the policy in force, after any reload under way has settled. */
   const handPolicy = (worker: Worker) => {
     reloading = reloading.then(async () => {
-      const id = nextId++;
+      const id = calls.newId();
       const { snapshot } = current;
-      await sendParts(worker, id, snapshot);
+      await calls.sendParts(worker, id, snapshot);
       if (worker.isConnected())
         worker.send({ jitkey: 'policy', id, head: headOf(snapshot) } satisfies ToWorker);
     });
   };
 
   // Whole-server limits: counted once here, so N workers hold one address to one budget.
-  const now = () => new Date();
-  const fold = createRefusalFold({ now, requestId: newRequestId });
-  const approverCalls = callerBudget({ now });
-  const signIns = callerBudget({ now, perMinute: SIGN_INS_PER_MINUTE, what: 'sign-in attempts' });
-  const spend = (budget: (peer: string) => void, peer: string) => {
-    try {
-      budget(peer);
-      return undefined;
-    } catch (err) {
-      if (!(err instanceof JitkeyError)) throw err;
-      return { message: err.message, retryAfter: err.retryAfter ?? 1 } satisfies BudgetRefusal;
-    }
-  };
+  const limits = clusterLimits();
   const answer = (worker: Worker, id: number, value: unknown) => {
     if (worker.isConnected()) worker.send({ jitkey: 'answer', id, value } satisfies ToWorker);
   };
@@ -230,18 +173,8 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
 
   const onWorkerMessage = (worker: Worker, index: number, message: unknown) => {
     if (!isMessage<ToPrimary>(message)) return;
-    switch (message.jitkey) {
-      case 'fold-admit':
-        return answer(worker, message.id, fold.admit(message.subject, message.event, message.code));
-      case 'fold-due':
-        return answer(worker, message.id, fold.due(message.all));
-      case 'approver-call':
-        return answer(worker, message.id, spend(approverCalls, message.peer));
-      case 'sign-in':
-        return answer(worker, message.id, spend(signIns, message.peer));
-    }
+    if (isLimitQuestion(message)) return answer(worker, message.id, limits(message));
     if (message.jitkey === 'policy-wanted') return handPolicy(worker);
-    if (message.jitkey === 'part-taken') return partTaken.get(worker)?.();
     if (message.jitkey === 'listening') {
       listened.add(index);
       // Handed the policy before a reload put another in force: it takes that one too.
@@ -276,10 +209,7 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
       );
       return;
     }
-    const pending = replies.get(message.id);
-    if (!pending?.from.has(worker)) return;
-    pending.got.set(worker, message);
-    if (pending.got.size === pending.from.size) pending.done();
+    calls.receive(worker, message);
   };
 
   let ready: (() => void) | undefined;
@@ -295,12 +225,7 @@ export function runPrimary(options: PrimaryOptions): Promise<void> {
     worker.on('message', onMessage(worker, index));
     worker.on('exit', (code, signal) => {
       if (slots.get(index) === worker) slots.delete(index);
-      // Replies it owed would never come: stop waiting for them.
-      partTaken.get(worker)?.();
-      partTaken.delete(worker);
-      for (const pending of replies.values()) {
-        if (pending.from.delete(worker) && pending.got.size >= pending.from.size) pending.done();
-      }
+      calls.forget(worker);
       if (stopping) {
         if (slots.size === 0) finish?.();
         return;
