@@ -133,6 +133,8 @@ export function startExchangerProcess(options: ExchangerOptions): Promise<Server
     {
       PATH: process.env.PATH ?? '',
       JITKEY_LOG_LEVEL: 'info',
+      // The single SQLite writer is opt-in: `JITKEY_SQLITE_WRITER=primary npm run bench` measures it.
+      ...(process.env.JITKEY_SQLITE_WRITER ? { JITKEY_SQLITE_WRITER: process.env.JITKEY_SQLITE_WRITER } : {}),
       ...options.env,
       ...(options.loopDelayFile
         ? {
