@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExchangeFailure, exchangeClient } from '../../exchanger/cli/exchange-client.js';
+import { rejectionOf } from '../support/rejection.js';
 
 let server: Server | undefined;
 afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
@@ -22,12 +23,7 @@ async function refusing(retryAfter: string): Promise<string> {
 
 async function refusal(retryAfter: string): Promise<ExchangeFailure> {
   const client = exchangeClient({ url: await refusing(retryAfter), userAgent: 'test' });
-  const failure = await client.exchange('a.b.c', 'deploy').then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(failure).toBeInstanceOf(ExchangeFailure);
-  return failure as ExchangeFailure;
+  return rejectionOf(client.exchange('a.b.c', 'deploy'), ExchangeFailure);
 }
 
 describe('Retry-After on a refusal', () => {

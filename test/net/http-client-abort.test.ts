@@ -15,6 +15,7 @@ import {
   nodeTransport,
   type Transport,
 } from '../../exchanger/net/http-client.js';
+import { rejectionOf } from '../support/rejection.js';
 
 const servers: (Server | TcpServer)[] = [];
 const sockets: Socket[] = [];
@@ -48,14 +49,7 @@ async function silent(onConnect: () => void): Promise<string> {
   return `https://127.0.0.1:${port}`;
 }
 
-async function failure(p: Promise<unknown>): Promise<HttpError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HttpError);
-  return err as HttpError;
-}
+const failure = (p: Promise<unknown>): Promise<HttpError> => rejectionOf(p, HttpError);
 
 /** `transport`, calling `onChunk` as each chunk of an answer's body arrives. */
 function watchingBody(transport: Transport, onChunk: () => void): Transport {

@@ -14,6 +14,7 @@ import {
   nodeTransport,
   type Transport,
 } from '../../exchanger/net/http-client.js';
+import { rejectionOf } from '../support/rejection.js';
 
 const tls = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url), 'utf8');
 
@@ -52,14 +53,7 @@ async function nothingListening(): Promise<{ url: string }> {
   return up;
 }
 
-async function failure(p: Promise<unknown>): Promise<HttpError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HttpError);
-  return err as HttpError;
-}
+const failure = (p: Promise<unknown>): Promise<HttpError> => rejectionOf(p, HttpError);
 
 const transports: [string, Transport][] = [
   ['fetch', fetchTransport()],
