@@ -11,6 +11,10 @@
  * a checkpoint in the writer's own connection lets the WAL start over; by then the worker has
  * copied nearly everything, so that checkpoint is short.
  *
+ * The thread starts `startAfterMs` after the store opens, not at once: starting it costs about as
+ * much CPU as a short-lived store's whole work (`jitkey audit`, a test's store), and until then the
+ * WAL is small enough for SQLite's own checkpoint to stay short.
+ *
  * A worker that cannot start or fails puts the automatic checkpoint back to SQLite's default.
  */
 import { createRequire } from 'node:module';
@@ -25,6 +29,8 @@ export interface CheckpointOptions {
   intervalMs?: number;
   /** `wal_autocheckpoint` of the writing connection meanwhile; default 10,000 pages (~40 MB of WAL). */
   backstopPages?: number;
+  /** How long after opening the thread starts; default 1 s. */
+  startAfterMs?: number;
 }
 
 export interface Checkpointer {
@@ -59,6 +65,21 @@ export function startCheckpointer(
   options: CheckpointOptions = {},
 ): Checkpointer {
   if (db.memory) return none;
+  let thread: Checkpointer | undefined;
+  const timer = setTimeout(() => {
+    if (db.open) thread = startThread(db, log, options);
+  }, options.startAfterMs ?? 1000);
+  // A store that is only read, or closed soon, never needs the thread: nothing waits for it.
+  timer.unref();
+  return {
+    async stop() {
+      clearTimeout(timer);
+      await thread?.stop();
+    },
+  };
+}
+
+function startThread(db: Database.Database, log: Logger, options: CheckpointOptions): Checkpointer {
   const restore = () => db.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`);
   let worker: Worker;
   try {
