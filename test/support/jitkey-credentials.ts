@@ -57,15 +57,9 @@ export function ciJob(o: { bundle?: boolean } = {}): CiJob {
     });
     let stdout = '';
     let stderr = '';
-    let cmdline = '';
-    // 'spawn' comes once exec has succeeded: /proc shows the client's own command line then.
-    child.once('spawn', () => {
-      try {
-        cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      } catch {
-        cmdline = '';
-      }
-    });
+    // The argv exec was given, as the kernel holds it: reading /proc/<pid>/cmdline instead raced a
+    // client that had already exited (a zombie's command line reads empty).
+    const cmdline = child.spawnargs.join(' ');
     child.stdout!.on('data', (c: Buffer) => (stdout += c));
     child.stderr!.on('data', (c: Buffer) => (stderr += c));
     const done = new Promise<ClientRun>((res) =>
