@@ -196,12 +196,38 @@ class RetryableAnswer extends Error {
   }
 }
 
+/**
+ * One attempt under its own signal: the deadline, or the caller's signal. Not `AbortSignal.any`:
+ * Node keeps every signal it makes in its sources, so a long-lived caller's signal (a shutdown)
+ * would hold every call made with it; this listener is removed when the attempt ends.
+ */
 async function attempt(request: HttpRequest, url: URL, transport: Transport): Promise<HttpAnswer> {
+  const controller = new AbortController();
+  const deadline = setTimeout(
+    () => controller.abort(new Error('timeout')),
+    request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  );
+  deadline.unref();
+  const outer = request.signal;
+  const stop = () => controller.abort(outer?.reason);
+  outer?.addEventListener('abort', stop, { once: true });
+  try {
+    return await attemptUnder(request, url, transport, controller.signal);
+  } finally {
+    clearTimeout(deadline);
+    outer?.removeEventListener('abort', stop);
+  }
+}
+
+async function attemptUnder(
+  request: HttpRequest,
+  url: URL,
+  transport: Transport,
+  signal: AbortSignal,
+): Promise<HttpAnswer> {
   const { name } = request;
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBytes = request.maxBytes ?? DEFAULT_MAX_BYTES;
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const signal = request.signal ? AbortSignal.any([deadline, request.signal]) : deadline;
   const failed = (err: unknown): HttpError =>
     err instanceof HttpError
       ? err
@@ -209,7 +235,7 @@ async function attempt(request: HttpRequest, url: URL, transport: Transport): Pr
         ? new HttpError(name, 'aborted', `${name} failed: stopped before the answer was complete`, {
             cause: err,
           })
-        : deadline.aborted
+        : signal.aborted
           ? new HttpError(name, 'timeout', `${name} failed: no answer within ${timeoutMs / 1000} s`, {
               cause: err,
             })
