@@ -124,6 +124,8 @@ export function forwardedStore(channel: Channel, kind: Store['kind']): Store {
   /** Why calls are refused from now on: the host is gone, or this end was closed. */
   let refused: string | undefined;
   let drained: (() => void) | undefined;
+  /** What every `close` waits on: one promise, so a second close cannot orphan the first. */
+  let closed: Promise<void> | undefined;
   const settled = () => pending.size === 0 && drained?.();
 
   const flush = () => {
@@ -184,10 +186,11 @@ export function forwardedStore(channel: Channel, kind: Store['kind']): Store {
       }
     },
     // The host's store stays open for the other processes; this one only stops calling it.
-    async close() {
+    close() {
       flush();
       refused ??= 'closed';
-      if (pending.size > 0) await new Promise<void>((resolve) => (drained = resolve));
+      closed ??= pending.size > 0 ? new Promise<void>((resolve) => (drained = resolve)) : Promise.resolve();
+      return closed;
     },
   };
 }

@@ -86,3 +86,18 @@ describe('forwarded store', () => {
     await host.close();
   });
 });
+
+describe('closing a forwarded store', () => {
+  it('settles every close once the calls in flight are answered, the first one too', async () => {
+    const host = await openStore(`sqlite:${join(dir, 'close.db')}`, { purgeIntervalMs: 0 });
+    const link = channel();
+    link.host(host);
+    const store = forwardedStore(link.client, 'sqlite');
+    const lease = store.getLease('in-flight');
+    // A shutdown signalled twice closes twice; neither may wait forever.
+    await Promise.all([store.close(), store.close()]);
+    await expect(lease).resolves.toBeUndefined();
+    await expect(store.ping()).rejects.toMatchObject({ code: 'unavailable' });
+    await host.close();
+  });
+});
