@@ -280,23 +280,33 @@ describe('lease activity from the Kubernetes audit webhook', () => {
     const head = `POST /v1/kubernetes/audit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${AUDIT_TOKEN}\r\nContent-Type: application/json\r\n`;
     // Declared too large: refused before a byte of it is read. Streamed (chunked, no length):
     // refused at the cap.
-    for (const send of [
-      (conn: RawConnection) => conn.socket.write(`${head}Content-Length: ${body.length}\r\n\r\n`),
-      (conn: RawConnection) => {
-        conn.socket.write(`${head}Transfer-Encoding: chunked\r\n\r\n`);
-        for (let i = 0; i < body.length && !conn.socket.destroyed; i += 64 * 1024) {
-          const chunk = body.subarray(i, i + 64 * 1024);
-          conn.socket.write(`${chunk.length.toString(16)}\r\n`);
-          conn.socket.write(chunk);
-          conn.socket.write('\r\n');
-        }
-        conn.socket.write('0\r\n\r\n');
-      },
-    ]) {
+    for (const [streamed, send] of [
+      [false, (conn: RawConnection) => conn.socket.write(`${head}Content-Length: ${body.length}\r\n\r\n`)],
+      [
+        true,
+        (conn: RawConnection) => {
+          conn.socket.write(`${head}Transfer-Encoding: chunked\r\n\r\n`);
+          for (let i = 0; i < body.length && !conn.socket.destroyed; i += 64 * 1024) {
+            const chunk = body.subarray(i, i + 64 * 1024);
+            conn.socket.write(`${chunk.length.toString(16)}\r\n`);
+            conn.socket.write(chunk);
+            conn.socket.write('\r\n');
+          }
+          conn.socket.write('0\r\n\r\n');
+        },
+      ],
+    ] as const) {
       const conn = await rawConnect(port);
       try {
         send(conn);
-        expect(await firstStatus(conn)).toBe(400);
+        const status = await firstStatus(conn);
+        if (streamed && status === undefined) {
+          // The body is cut, not drained: closing a socket with unread bytes makes the kernel reset
+          // it, which can discard the 400 before a client still sending reads it (docs/hardening.md).
+          expect(conn.errorCode()).toBe('ECONNRESET');
+          continue;
+        }
+        expect(status).toBe(400);
         const answer = await eventually(() => /\{.*\}/s.exec(conn.received())?.[0], 'the answer body');
         expect(JSON.parse(answer)).toMatchObject({
           error: 'invalid_request',

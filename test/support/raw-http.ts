@@ -11,6 +11,8 @@ export interface RawConnection {
   received(): string;
   /** Resolves when the server (or the test) closed the connection. */
   closed: Promise<void>;
+  /** The socket error's code, if the connection ended with one (ECONNRESET: the server reset it). */
+  errorCode(): string | undefined;
 }
 
 export async function rawConnect(
@@ -24,13 +26,14 @@ export async function rawConnect(
   });
   let text = '';
   socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-  socket.on('error', () => {});
+  let errorCode: string | undefined;
+  socket.on('error', (err: NodeJS.ErrnoException) => (errorCode ??= err.code));
   const closed = new Promise<void>((res) => socket.on('close', () => res()));
   await new Promise<void>((res, rej) => {
     socket.once('connect', res);
     socket.once('error', rej);
   });
-  return { socket, received: () => text, closed };
+  return { socket, received: () => text, closed, errorCode: () => errorCode };
 }
 
 /** Sends the head of a POST that announces `declared` body bytes and only `sent` of them. */
