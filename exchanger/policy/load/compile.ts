@@ -64,13 +64,22 @@ function splitRepositories(full: string[], permissions: GithubRoleConfig['permis
 export function compilePolicy(doc: PolicyDoc): Policy {
   const roles = new Map<string, Role>();
   for (const r of doc.roles) roles.set(r.name, compileRole(r));
+  return assemblePolicy(doc, roles, doc.file);
+}
+
+/** A compiled Policy from a document's org-wide settings (a file's, or a directory's org.yaml). */
+export function assemblePolicy(
+  head: Pick<PolicyDoc, 'issuers' | 'defaults' | 'admins' | 'slackUsers'>,
+  roles: Map<string, Role>,
+  source: string,
+): Policy {
   return {
     version: 1,
-    issuers: doc.issuers,
-    defaults: doc.defaults,
-    admins: doc.admins,
-    ...(doc.slackUsers ? { slackUsers: doc.slackUsers } : {}),
+    issuers: head.issuers,
+    defaults: head.defaults,
+    admins: head.admins,
+    ...(head.slackUsers ? { slackUsers: head.slackUsers } : {}),
     roles,
-    source: doc.file,
+    source,
   };
 }

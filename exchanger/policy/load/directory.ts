@@ -19,7 +19,7 @@ import { checkTeams, selects } from '../validate/org-checks.js';
 import { parsePolicyText } from '../validate/parse.js';
 import { NAME, validateOrg } from '../validate/validate-org.js';
 import { validateTeam } from '../validate/validate-team.js';
-import { compileRole, compileRule } from './compile.js';
+import { assemblePolicy, compileRole, compileRule } from './compile.js';
 
 export const ORG_FILE = 'org.yaml';
 /** Fixtures for `jitkey test` live next to the policy and are not team files. */
@@ -192,15 +192,7 @@ export function compileDirectory(dir: string, org: OrgDoc, teams: readonly TeamD
       roles.set(role.name, role);
     }
   }
-  return {
-    version: 1,
-    issuers: org.issuers,
-    defaults: org.defaults,
-    admins: org.admins,
-    ...(org.slackUsers ? { slackUsers: org.slackUsers } : {}),
-    roles,
-    source: dir,
-  };
+  return assemblePolicy(org, roles, dir);
 }
 
 /** Read, validate and compile a directory; throws `PolicyError` with every problem in every file. */
