@@ -4,10 +4,9 @@
  * body, waiting to retry), as an `aborted` HttpError naming the call, through both transports.
  * Each abort is triggered by the step it interrupts, never by a clock.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import {
   fetchTransport,
   HttpError,
@@ -15,23 +14,10 @@ import {
   nodeTransport,
   type Transport,
 } from '../../exchanger/net/http-client.js';
+import { useLoopbackServers } from '../support/loopback-servers.js';
 import { rejectionOf } from '../support/rejection.js';
 
-const servers: (Server | TcpServer)[] = [];
-const sockets: Socket[] = [];
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  for (const s of servers.splice(0)) {
-    if ('closeAllConnections' in s) s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
-});
-
-async function listen(server: Server | TcpServer): Promise<number> {
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return (server.address() as AddressInfo).port;
-}
+const listen = useLoopbackServers();
 
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
   return `http://127.0.0.1:${await listen(createServer(handler))}`;
@@ -41,7 +27,6 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse) => voi
 async function silent(onConnect: () => void): Promise<string> {
   const port = await listen(
     createTcpServer((socket) => {
-      sockets.push(socket);
       socket.on('error', () => {});
       onConnect();
     }),

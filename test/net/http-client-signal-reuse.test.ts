@@ -3,24 +3,15 @@
  * go of it when it ends, or every call made over the process's life stays reachable from it.
  */
 import { getEventListeners } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import { describe, expect, it } from 'vitest';
 import { fetchTransport, httpCall, nodeTransport, type Transport } from '../../exchanger/net/http-client.js';
+import { useLoopbackServers } from '../support/loopback-servers.js';
 
-const servers: Server[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
-});
+const listen = useLoopbackServers();
 
 async function okServer(): Promise<string> {
-  const server = createServer((_req, res) => res.end('ok'));
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  return `http://127.0.0.1:${await listen(createServer((_req, res) => res.end('ok')))}/`;
 }
 
 /**
@@ -57,9 +48,7 @@ describe.each([
       res.statusCode = n++ % 2 === 0 ? 503 : 200;
       res.end('x');
     });
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const url = `http://127.0.0.1:${await listen(server)}/`;
     const shutdown = new AbortController();
     for (let i = 0; i < 5; i++) {
       const answer = await httpCall(

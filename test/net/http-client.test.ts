@@ -3,10 +3,10 @@
  * CA): each property of `net/http-client.ts` through both transports where it applies.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   fetchTransport,
   HttpError,
@@ -14,17 +14,12 @@ import {
   nodeTransport,
   type Transport,
 } from '../../exchanger/net/http-client.js';
+import { useLoopbackServers } from '../support/loopback-servers.js';
 import { rejectionOf } from '../support/rejection.js';
 
 const tls = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url), 'utf8');
 
-const servers: Server[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
-});
+const listen = useLoopbackServers();
 
 /** A loopback server; `seen` counts the requests it got, with their headers. */
 async function serve(
@@ -39,18 +34,17 @@ async function serve(
   const server = https
     ? createHttpsServer({ cert: tls('server.pem'), key: tls('server-key.pem') }, onRequest)
     : createServer(onRequest);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server);
   return { url: `${https ? 'https' : 'http'}://127.0.0.1:${port}`, seen };
 }
 
 /** A loopback URL whose port was just free: a server listened there and has closed. */
 async function nothingListening(): Promise<{ url: string }> {
-  const up = await serve(() => {});
-  const server = servers.pop()!;
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
   await new Promise((r) => server.close(r));
-  return up;
+  return { url: `http://127.0.0.1:${port}` };
 }
 
 const failure = (p: Promise<unknown>): Promise<HttpError> => rejectionOf(p, HttpError);
