@@ -13,9 +13,10 @@
  * ends `unavailable` at its horizon, never `complete`.
  */
 import type { Logger } from '../log.js';
-import type { ActivityEvent, ActivityKey } from '../store/activity-types.js';
+import type { ActivityKey } from '../store/activity-types.js';
 import type { Store } from '../store/types.js';
 import { type ActivityLookup, ActivityThrottled, ActivityTruncated } from './cloudtrail.js';
+import { type NewEventsListener, tellNewEvents } from './new-events.js';
 
 export const DEFAULT_HORIZON_MS = 15 * 60_000;
 export const DEFAULT_POLL_MS = 5 * 60_000;
@@ -41,7 +42,7 @@ export interface CollectorOptions {
   tickMs?: number;
   throttledRetryMs?: number;
   /** Told the events a poll found for the first time (`forbidden.ts`); its failure is logged. */
-  onNewEvents?: (key: ActivityKey, events: ActivityEvent[]) => Promise<void>;
+  onNewEvents?: NewEventsListener;
 }
 
 export interface Collector {
@@ -112,16 +113,7 @@ export function startActivityCollector(options: CollectorOptions): Collector {
         found,
       ),
     );
-    if (added.size && options.onNewEvents) {
-      await options
-        .onNewEvents(
-          key,
-          found.filter((e) => added.has(e.eventId)),
-        )
-        .catch((err: unknown) =>
-          log.warn('could not check new lease activity', { lease_id: key.leaseId, error: err as Error }),
-        );
-    }
+    await tellNewEvents(options.onNewEvents, key, found, added, log);
   };
 
   let running: Promise<void> | undefined;

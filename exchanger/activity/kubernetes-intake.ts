@@ -11,13 +11,14 @@ import type { Store } from '../store/types.js';
 import type { ActivityLookup } from './cloudtrail.js';
 import { candidateJtis, eventListProblem, keptEvents } from './kubernetes-audit.js';
 import type { JtiDirectory } from './kubernetes-keys.js';
+import { type NewEventsListener, tellNewEvents } from './new-events.js';
 
 export interface AuditIntakeDeps {
   directory: JtiDirectory;
   store: Pick<Store, 'addActivityEvents'>;
   log: Logger;
   /** Told a key's events stored for the first time; its failure is logged. */
-  onNewEvents?: (key: ActivityKey, events: ActivityEvent[]) => Promise<void>;
+  onNewEvents?: NewEventsListener;
 }
 
 export interface IntakeOutcome {
@@ -62,19 +63,7 @@ export function auditIntake(deps: AuditIntakeDeps): (body: Buffer) => Promise<In
         for (const id of await deps.store.addActivityEvents(events.slice(i, i + CHUNK))) fresh.add(id);
       }
       added += fresh.size;
-      if (fresh.size && deps.onNewEvents) {
-        await deps
-          .onNewEvents(
-            key,
-            events.filter((e) => fresh.has(e.eventId)),
-          )
-          .catch((err: unknown) =>
-            deps.log.warn('could not check new lease activity', {
-              lease_id: key.leaseId,
-              error: err as Error,
-            }),
-          );
-      }
+      await tellNewEvents(deps.onNewEvents, key, events, fresh, deps.log);
     }
     return { candidates: candidates.size, kept: kept.length, added };
   };
