@@ -4,46 +4,36 @@
  * listens, when a shutdown stops a batch in flight, and when the endpoint keeps it waiting. No
  * message quotes a header.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SinkError } from '../../exchanger/export/sink.js';
 import { httpsSink } from '../../exchanger/export/sink-https.js';
+import { useLoopbackServers } from '../support/loopback-servers.js';
+import { rejectionOf } from '../support/rejection.js';
 
-const servers: Server[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
-});
+const listen = useLoopbackServers();
 
 /** A loopback endpoint that reads each request and never answers; `onRequest` sees each. */
 async function silentEndpoint(onRequest: (req: IncomingMessage) => void = () => {}): Promise<string> {
-  const server = createServer((req) => onRequest(req));
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/ingest`;
+  return `http://127.0.0.1:${await listen(createServer((req) => onRequest(req)))}/ingest`;
 }
 
 const EVENTS = [{ line: '{"a":1}', time: new Date(0) }];
 const SECRET = { authorization: 'Splunk secret-value' };
 
 async function sinkFailure(p: Promise<unknown>): Promise<SinkError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SinkError);
-  expect((err as Error).message).not.toContain('secret-value');
-  return err as SinkError;
+  const err = await rejectionOf(p, SinkError);
+  expect(err.message).not.toContain('secret-value');
+  return err;
 }
 
 describe('the HTTPS sink', () => {
   it('says the endpoint could not be reached, in Node’s words, and may be retried', async () => {
-    const url = await silentEndpoint();
-    const server = servers.pop()!;
-    await new Promise((r) => server.close(r));
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/ingest`;
+    await new Promise((r) => closed.close(r));
     const err = await sinkFailure(httpsSink({ url, body: 'ndjson', headers: SECRET }).send(EVENTS));
     expect(err.message).toMatch(new RegExp(`^${url} could not be reached: .*ECONNREFUSED`));
     expect(err.permanent).toBe(false);
