@@ -88,33 +88,26 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
       FROM input i`;
 
   const spend = batcher<SpendItem, Spent>(async (items) => {
-    // The first of a jti in the batch goes; its copies are answered from it.
-    const first = new Map<string, number>();
-    const sent: number[] = [];
-    for (const [i, [token]] of items.entries()) {
+    // The first of a jti in the batch goes; its copies are answered from it, as replays.
+    const slotOf = new Map<string, number>();
+    const rows: unknown[][] = [];
+    const copy: boolean[] = [];
+    const slots = items.map(([token, run]) => {
       const key = `${token.issuer}\n${token.jti}`;
-      if (first.has(key)) continue;
-      first.set(key, i);
-      sent.push(i);
-    }
-    const rows = sent.map((i) => {
-      const [token, run] = items[i]!;
-      return [
-        token.jti,
-        token.expiresAt,
-        token.issuer,
-        run?.key.repositoryId,
-        run?.key.runId,
-        run?.key.runAttempt,
-        run?.role,
-      ];
+      const seen = slotOf.get(key);
+      copy.push(seen !== undefined);
+      if (seen !== undefined) return seen;
+      slotOf.set(key, rows.length);
+      const { repositoryId, runId, runAttempt } = run?.key ?? {};
+      rows.push([token.jti, token.expiresAt, token.issuer, repositoryId, runId, runAttempt, run?.role]);
+      return rows.length - 1;
     });
     const result = await query<SpendRow>('record the token id', {
       name: 'jitkey_spend_tokens',
       text: spendText,
       values: columnArrays(rows, spendColumns.length),
     });
-    const answers = new Array<Spent>(sent.length);
+    const answers = new Array<Spent>(rows.length);
     for (const row of result.rows) {
       answers[Number(row.n) - 1] = {
         fresh: row.fresh,
@@ -124,13 +117,7 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
         },
       };
     }
-    const bySent = new Map(sent.map((itemIndex, i) => [itemIndex, answers[i]!]));
-    return items.map(([token], i) => {
-      const own = bySent.get(i);
-      if (own) return own;
-      const original = bySent.get(first.get(`${token.issuer}\n${token.jti}`)!)!;
-      return { ...original, fresh: false };
-    });
+    return slots.map((slot, i) => (copy[i] ? { ...answers[slot]!, fresh: false } : answers[slot]!));
   }, limits('record the token id'));
 
   const leaseColumns = typed(LEASE_FIELDS);
