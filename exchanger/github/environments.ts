@@ -3,8 +3,7 @@
  * exchanger's own Actions: read token (see internal-token.ts); nothing here is cached.
  */
 import type { GithubClient } from './client.js';
-import { githubStatus } from './errors.js';
-import { ACTIONS_READ, ACTIONS_READ_MISSING, type AsExchanger, readFailure } from './internal-token.js';
+import { ACTIONS_READ, ACTIONS_READ_MISSING, type AsExchanger, readOrNotFound } from './internal-token.js';
 
 export interface EnvironmentInfo {
   name: string;
@@ -21,29 +20,26 @@ export interface Environments {
 
 export function createEnvironments(client: GithubClient, asExchanger: AsExchanger): Environments {
   return {
-    async getEnvironment(owner, repo, name) {
-      try {
-        return await asExchanger(owner, ACTIONS_READ, async (auth) => {
-          try {
-            const { data } = await client.octokit.rest.repos.getEnvironment({
-              owner,
-              repo,
-              environment_name: name,
-              ...auth,
-            });
-            return {
-              name: data.name,
-              protectionRules: (data.protection_rules ?? []).map((r) => String(r.type)),
-              deploymentBranchPolicy: data.deployment_branch_policy != null,
-            };
-          } catch (e) {
-            if (githubStatus(e) === 404) return undefined;
-            throw e;
-          }
-        });
-      } catch (e) {
-        throw readFailure(`reading environment '${name}' of ${owner}/${repo}`, e, ACTIONS_READ_MISSING);
-      }
-    },
+    getEnvironment: (owner, repo, name) =>
+      readOrNotFound(
+        asExchanger,
+        owner,
+        [ACTIONS_READ, ACTIONS_READ_MISSING],
+        `reading environment '${name}' of ${owner}/${repo}`,
+        async (auth) => {
+          const { data } = await client.octokit.rest.repos.getEnvironment({
+            owner,
+            repo,
+            environment_name: name,
+            ...auth,
+          });
+          return {
+            name: data.name,
+            protectionRules: (data.protection_rules ?? []).map((r) => String(r.type)),
+            deploymentBranchPolicy: data.deployment_branch_policy != null,
+          };
+        },
+        undefined,
+      ),
   };
 }

@@ -25,6 +25,32 @@ export function readFailure(action: string, e: unknown, missingPermission: strin
   return upstream(action, e, githubStatus(e) === 403 ? missingPermission : undefined);
 }
 
+/**
+ * `read` as the exchanger on `owner`, GitHub's 404 answered with `notFound`; any other failure is a
+ * `readFailure` naming `action` (and `missingPermission` on a 403).
+ */
+export async function readOrNotFound<T, N>(
+  asExchanger: AsExchanger,
+  owner: string,
+  [permissions, missingPermission]: readonly [GithubPermissions, string],
+  action: string,
+  read: (auth: CallOptions) => Promise<T>,
+  notFound: N,
+): Promise<T | N> {
+  try {
+    return await asExchanger<T | N>(owner, permissions, async (auth) => {
+      try {
+        return await read(auth);
+      } catch (e) {
+        if (githubStatus(e) === 404) return notFound;
+        throw e;
+      }
+    });
+  } catch (e) {
+    throw readFailure(action, e, missingPermission);
+  }
+}
+
 const INTERNAL_TOKEN_MARGIN_MS = 5 * 60_000;
 
 export function createAsExchanger(

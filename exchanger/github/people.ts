@@ -6,7 +6,7 @@
 import { JitkeyError } from '../errors.js';
 import type { GithubClient } from './client.js';
 import { githubStatus, upstream } from './errors.js';
-import { type AsExchanger, MEMBERS_READ, MEMBERS_READ_MISSING, readFailure } from './internal-token.js';
+import { type AsExchanger, MEMBERS_READ, MEMBERS_READ_MISSING, readOrNotFound } from './internal-token.js';
 
 export interface People {
   /** Who holds this GitHub token (`GET /user`); throws `invalid_token` when GitHub rejects it. */
@@ -29,25 +29,22 @@ export function createPeople(client: GithubClient, asExchanger: AsExchanger): Pe
       }
     },
 
-    async isTeamMember(org, teamSlug, username) {
-      try {
-        return await asExchanger(org, MEMBERS_READ, async (auth) => {
-          try {
-            const { data } = await client.octokit.rest.teams.getMembershipForUserInOrg({
-              org,
-              team_slug: teamSlug,
-              username,
-              ...auth,
-            });
-            return data.state === 'active';
-          } catch (e) {
-            if (githubStatus(e) === 404) return false;
-            throw e;
-          }
-        });
-      } catch (e) {
-        throw readFailure(`reading ${username}'s membership of ${org}/${teamSlug}`, e, MEMBERS_READ_MISSING);
-      }
-    },
+    isTeamMember: (org, teamSlug, username) =>
+      readOrNotFound(
+        asExchanger,
+        org,
+        [MEMBERS_READ, MEMBERS_READ_MISSING],
+        `reading ${username}'s membership of ${org}/${teamSlug}`,
+        async (auth) => {
+          const { data } = await client.octokit.rest.teams.getMembershipForUserInOrg({
+            org,
+            team_slug: teamSlug,
+            username,
+            ...auth,
+          });
+          return data.state === 'active';
+        },
+        false,
+      ),
   };
 }
