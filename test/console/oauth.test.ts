@@ -3,13 +3,14 @@
  * stand-in, which checks what GitHub checks: the client secret, the code (once), `redirect_uri`
  * and the PKCE verifier. Each refusal reaches the person as words to act on, never the secret.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsoleConfig } from '../../exchanger/console/config.js';
 import { exchangeCode, startSignIn } from '../../exchanger/console/oauth.js';
 import { type GithubStandin, startGithubStandin } from '../support/github-standin.js';
+import { useLoopbackServers } from '../support/loopback-servers.js';
 
+const listen = useLoopbackServers();
 const CALLBACK = 'http://127.0.0.1:9/console/auth/callback';
 let gh: GithubStandin;
 let config: ConsoleConfig;
@@ -101,30 +102,21 @@ describe('the OAuth web flow', () => {
 
   it('does not follow a redirect with the client secret, and says to try again', async () => {
     const seen: string[] = [];
-    const listen = async (handler: Parameters<typeof createServer>[1]) => {
-      const server: Server = createServer(handler);
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-    };
-    const elsewhere = await listen((req, res) => {
+    const serve = async (handler: Parameters<typeof createServer>[1]) => ({
+      url: `http://127.0.0.1:${await listen(createServer(handler))}`,
+    });
+    const elsewhere = await serve((req, res) => {
       seen.push(req.url ?? '');
       res.end('{"access_token":"gho_elsewhere"}');
     });
-    const moved = await listen((_req, res) =>
+    const moved = await serve((_req, res) =>
       res.writeHead(307, { location: `${elsewhere.url}/login/oauth/access_token` }).end(),
     );
-    try {
-      const refused = exchangeCode({ ...config, githubWebUrl: moved.url }, fetch, 'code', 'verifier');
-      await expect(refused).rejects.toMatchObject({
-        code: 'upstream_error',
-        message: 'GitHub could not be reached to finish the sign-in: try again',
-      });
-      expect(seen).toEqual([]);
-    } finally {
-      for (const { server } of [elsewhere, moved]) {
-        server.closeAllConnections();
-        await new Promise((r) => server.close(r));
-      }
-    }
+    const refused = exchangeCode({ ...config, githubWebUrl: moved.url }, fetch, 'code', 'verifier');
+    await expect(refused).rejects.toMatchObject({
+      code: 'upstream_error',
+      message: 'GitHub could not be reached to finish the sign-in: try again',
+    });
+    expect(seen).toEqual([]);
   });
 });
