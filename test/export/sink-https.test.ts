@@ -5,11 +5,10 @@
  * message quotes a header.
  */
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { SinkError } from '../../exchanger/export/sink.js';
 import { httpsSink } from '../../exchanger/export/sink-https.js';
-import { useLoopbackServers } from '../support/loopback-servers.js';
+import { closedPort, useLoopbackServers } from '../support/loopback-servers.js';
 import { rejectionOf } from '../support/rejection.js';
 
 const listen = useLoopbackServers();
@@ -30,10 +29,7 @@ async function sinkFailure(p: Promise<unknown>): Promise<SinkError> {
 
 describe('the HTTPS sink', () => {
   it('says the endpoint could not be reached, in Node’s words, and may be retried', async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/ingest`;
-    await new Promise((r) => closed.close(r));
+    const url = `http://127.0.0.1:${await closedPort()}/ingest`;
     const err = await sinkFailure(httpsSink({ url, body: 'ndjson', headers: SECRET }).send(EVENTS));
     expect(err.message).toMatch(new RegExp(`^${url} could not be reached: .*ECONNREFUSED`));
     expect(err.permanent).toBe(false);

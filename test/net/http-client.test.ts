@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
   fetchTransport,
@@ -14,7 +13,7 @@ import {
   nodeTransport,
   type Transport,
 } from '../../exchanger/net/http-client.js';
-import { useLoopbackServers } from '../support/loopback-servers.js';
+import { closedPort, useLoopbackServers } from '../support/loopback-servers.js';
 import { rejectionOf } from '../support/rejection.js';
 
 const tls = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url), 'utf8');
@@ -40,11 +39,7 @@ async function serve(
 
 /** A loopback URL whose port was just free: a server listened there and has closed. */
 async function nothingListening(): Promise<{ url: string }> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return { url: `http://127.0.0.1:${port}` };
+  return { url: `http://127.0.0.1:${await closedPort()}` };
 }
 
 const failure = (p: Promise<unknown>): Promise<HttpError> => rejectionOf(p, HttpError);
