@@ -10,18 +10,11 @@ import { createRefusalFold } from '../exchange/refusal-fold.js';
 import { newRequestId } from '../server/request-id.js';
 import type { BudgetRefusal, ToPrimary } from './cluster-protocol.js';
 
-/** The limits' questions among the messages workers send. */
-export type LimitQuestion = Extract<
-  ToPrimary,
-  { jitkey: 'fold-admit' | 'fold-due' | 'approver-call' | 'sign-in' }
->;
+const QUESTION_KINDS = ['fold-admit', 'fold-due', 'approver-call', 'sign-in'] as const;
+const QUESTIONS: ReadonlySet<string> = new Set(QUESTION_KINDS);
 
-const QUESTIONS: ReadonlySet<string> = new Set<LimitQuestion['jitkey']>([
-  'fold-admit',
-  'fold-due',
-  'approver-call',
-  'sign-in',
-]);
+/** The limits' questions among the messages workers send. */
+export type LimitQuestion = Extract<ToPrimary, { jitkey: (typeof QUESTION_KINDS)[number] }>;
 
 export const isLimitQuestion = (message: ToPrimary): message is LimitQuestion =>
   QUESTIONS.has(message.jitkey);
