@@ -15,9 +15,8 @@
  * Node 20's uses none from the environment) and `nodeTransport` (node:http(s) with TLS options: a
  * CA, a client certificate), for API servers with their own CA.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fetchTransport, type Sent, type Transport } from './http-transports.js';
 import { type RetryOptions, retry, retryAfterMs } from './retry.js';
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -77,73 +76,14 @@ export class HttpError extends Error {
 }
 
 /** What a transport hands back: the status and headers, and the body still to be read. */
-export interface Sent {
-  status: number;
-  header(name: string): string | undefined;
-  body: AsyncIterable<Uint8Array>;
-  /** Drops the rest of the body (and the connection, where it cannot be reused). */
-  cancel(): void;
-}
-
-export type Transport = (request: {
-  method: string;
-  url: URL;
-  headers: Record<string, string>;
-  body: string | undefined;
-  signal: AbortSignal;
-}) => Promise<Sent>;
-
-export function fetchTransport(fetchFn: typeof fetch = globalThis.fetch): Transport {
-  return async ({ method, url, headers, body, signal }) => {
-    const res = await fetchFn(url, { method, headers, body, redirect: 'manual', signal });
-    return {
-      status: res.status,
-      header: (name) => res.headers.get(name) ?? undefined,
-      body: res.body ?? (async function* () {})(),
-      cancel: () => void res.body?.cancel().catch(() => {}),
-    };
-  };
-}
-
-export interface TlsOptions {
-  /** PEM of the CA to trust instead of the system's. */
-  ca?: string;
-  /** Client certificate authentication (PEM). */
-  cert?: string;
-  key?: string;
-}
-
-export function nodeTransport(tls: TlsOptions = {}): Transport {
-  return ({ method, url, headers, body, signal }) =>
-    new Promise<Sent>((resolve, reject) => {
-      const https = url.protocol === 'https:';
-      const options = {
-        method,
-        host: url.hostname.replace(/^\[|\]$/g, ''),
-        port: url.port || (https ? 443 : 80),
-        path: `${url.pathname}${url.search}`,
-        // Node frames a body (a DELETE's too) only when told its length.
-        headers:
-          body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-        signal,
-        ...(https && tls.ca ? { ca: tls.ca } : {}),
-        ...(https && tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
-      };
-      const req = (https ? httpsRequest : httpRequest)(options, (res: IncomingMessage) =>
-        resolve({
-          status: res.statusCode ?? 0,
-          header: (name) => {
-            const v = res.headers[name.toLowerCase()];
-            return Array.isArray(v) ? v.join(', ') : v;
-          },
-          body: res,
-          cancel: () => res.destroy(),
-        }),
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
-}
+// The transports live beside the client; callers take them from here with it.
+export {
+  fetchTransport,
+  nodeTransport,
+  type Sent,
+  type TlsOptions,
+  type Transport,
+} from './http-transports.js';
 
 /** One call, with its retries; see the file's comment. */
 export async function httpCall(
