@@ -4,9 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { OidcIssuer, SigningKey } from '../test/support/oidc-issuer.js';
 import type { StsStandin } from '../test/support/sts-standin.js';
+import { closedJob as closed, pacedJob as paced, preminted } from './jobs.js';
 import { limitOf } from './limits.js';
 import { runLoad } from './load.js';
-import type { LoadJob, LoadResult, TokenPlan } from './loadgen.js';
+import type { LoadResult, TokenPlan } from './loadgen.js';
 import { describeLoopDelays, type LoopDelay } from './loop-delay.js';
 import {
   type CpuShare,
@@ -20,7 +21,7 @@ import {
 import { metricsCostMs } from './metrics-cost.js';
 import { listenOverflows, type ServerProcess, startBareRoute } from './processes.js';
 import { type Row, row } from './report.js';
-import { minter, type TokenRecipe, tokenRecipe } from './tokens.js';
+import { minter, tokenRecipe } from './tokens.js';
 
 export interface HttpContext {
   idp: OidcIssuer;
@@ -34,31 +35,12 @@ export interface HttpContext {
   log: (line: string) => void;
 }
 
-const PATH = '/v1/exchange';
-const BODY = JSON.stringify({ role: 'deploy' });
 const THROUGHPUT_CONNECTIONS = 64;
 const FAN_OUT = 1000;
 const STS_DELAY_MS = 50;
 /** Requests of the fixed-rate runs: 3 s at 1,000/s, 3 s at 500/s. */
 const AT_1000 = 3000;
 const AT_500 = 1500;
-
-const closed = (
-  url: string,
-  tokens: TokenPlan,
-  connections: number,
-  amount: { amount?: number; durationS?: number },
-): LoadJob => ({ kind: 'closed', url, path: PATH, body: BODY, tokens, connections, timeoutS: 30, ...amount });
-const paced = (url: string, tokens: TokenPlan, rate: number, count: number): LoadJob => ({
-  kind: 'paced',
-  url,
-  path: PATH,
-  body: BODY,
-  tokens,
-  rate,
-  count,
-});
-const preminted = (recipe: TokenRecipe, count: number): TokenPlan => ({ mode: 'preminted', recipe, count });
 
 /**
  * The most this stack could do if every CPU ran it and nothing else: the CPUs ÷ the CPU one

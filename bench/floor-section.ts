@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { githubAppEnv, startGithubStandin } from '../test/support/github-standin.js';
 import { policyFor } from '../test/support/stack.js';
 import type { HttpContext } from './exchange.js';
+import { closedJob, preminted } from './jobs.js';
 import { runLoad } from './load.js';
-import type { LoadJob } from './loadgen.js';
 import { type CpuShare, describe, describeCpu, expectAllOk, startExchanger, withCpu } from './measure.js';
 import { type ServerProcess, startFloor } from './processes.js';
 import { type Row, row } from './report.js';
@@ -34,16 +34,8 @@ const APPROVAL_ROLE = `  deploy-approved:
 
 export async function benchFloor(ctx: HttpContext): Promise<Row[]> {
   const recipe = tokenRecipe(ctx.idp, ctx.key);
-  const job = (url: string, count: number, connections: number): LoadJob => ({
-    kind: 'closed',
-    url,
-    path: '/v1/exchange',
-    body: JSON.stringify({ role: 'deploy' }),
-    tokens: { mode: 'preminted', recipe, count },
-    connections,
-    timeoutS: 30,
-    amount: count,
-  });
+  const job = (url: string, count: number, connections: number) =>
+    closedJob(url, preminted(recipe, count), connections, { amount: count });
   const measure = async (server: ServerProcess, what: string): Promise<CpuShare> => {
     expectAllOk(`${what} warm-up`, await runLoad(job(server.url, WARM, 32)), WARM);
     const run = await withCpu(server, job(server.url, COUNT, CONNECTIONS));

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpContext } from './exchange.js';
+import { EXCHANGE_BODY, EXCHANGE_PATH } from './jobs.js';
 import type { RunShares } from './limits.js';
 import { runLoad } from './load.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
@@ -14,9 +15,6 @@ import { readLoopDelays } from './loop-delay.js';
 import { type ServerProcess, startExchangerProcess } from './processes.js';
 import { machineBusyS, schedShare, schedSnapshot } from './sched.js';
 import { minter, tokenRecipe } from './tokens.js';
-
-const PATH = '/v1/exchange';
-const BODY = JSON.stringify({ role: 'deploy' });
 
 export function describe(r: LoadResult): string {
   const codes = Object.entries(r.status)
@@ -43,9 +41,11 @@ export async function withCpu(server: ServerProcess, job: LoadJob): Promise<CpuS
   const stackBefore = process.cpuUsage();
   const machineBefore = machineBusyS();
   const result = await runLoad(job);
-  const machineBusy = machineBusyS() - machineBefore;
+  // The generator forks and mints its tokens before its clock starts: the shares are of the run
+  // itself, and the minting's CPU (one busy thread) is not the machine's during the run.
+  const machineBusy = Math.max(0, machineBusyS() - machineBefore - result.mintS);
   const stack = process.cpuUsage(stackBefore);
-  const serverSched = schedShare(schedBefore, schedSnapshot(server.pid));
+  const serverSched = schedShare(schedBefore, schedSnapshot(server.pid), result.elapsedS);
   const per = (seconds: number) => (seconds * 1000) / Math.max(1, result.completed);
   const stackCpuS = (stack.user + stack.system) / 1e6;
   return {
@@ -89,13 +89,13 @@ export async function startExchanger(
     ...(ctx.cpuProfDir ? { cpuProfDir: ctx.cpuProfDir } : {}),
   });
   // One exchange by hand: the whole path works before anything is timed.
-  const res = await fetch(`${ex.url}${PATH}`, {
+  const res = await fetch(`${ex.url}${EXCHANGE_PATH}`, {
     method: 'POST',
     headers: {
       authorization: `Bearer ${minter(tokenRecipe(ctx.idp, ctx.key))()}`,
       'content-type': 'application/json',
     },
-    body: BODY,
+    body: EXCHANGE_BODY,
   });
   if (res.status !== 200)
     throw new Error(`the exchanger refused the bench's token: ${res.status} ${await res.text()}`);

@@ -20,8 +20,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../test/support/embedded-postgres.js';
 import type { HttpContext } from './exchange.js';
+import { closedJob, pacedJob, preminted } from './jobs.js';
 import { runLoad } from './load.js';
-import type { LoadJob, LoadResult } from './loadgen.js';
+import type { LoadResult } from './loadgen.js';
 import { type LoopDelay, readLoopDelays } from './loop-delay.js';
 import { type CpuShare, describe, expectAllOk, startExchanger, withCpu } from './measure.js';
 import { describeActivity, sampleActivity } from './postgres-activity.js';
@@ -43,25 +44,10 @@ const describeDelay = (d: LoopDelay) =>
 
 export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
   const recipe = tokenRecipe(ctx.idp, ctx.key);
-  const closed = (url: string, count: number, connections = CONNECTIONS): LoadJob => ({
-    kind: 'closed',
-    url,
-    path: '/v1/exchange',
-    body: JSON.stringify({ role: 'deploy' }),
-    tokens: { mode: 'preminted', recipe, count },
-    connections,
-    timeoutS: 30,
-    amount: count,
-  });
-  const paced = (url: string, rate: number, count: number): LoadJob => ({
-    kind: 'paced',
-    url,
-    path: '/v1/exchange',
-    body: JSON.stringify({ role: 'deploy' }),
-    tokens: { mode: 'preminted', recipe, count },
-    rate,
-    count,
-  });
+  const closed = (url: string, count: number, connections = CONNECTIONS) =>
+    closedJob(url, preminted(recipe, count), connections, { amount: count });
+  const paced = (url: string, rate: number, count: number) =>
+    pacedJob(url, preminted(recipe, count), rate, count);
 
   ctx.log('11 SQLite, --workers 1: the baseline');
   let sqlite: CpuShare;

@@ -64,8 +64,12 @@ export interface SchedShare {
   busiest: { run: number; wait: number; idle: number };
 }
 
-export function schedShare(before: SchedSnapshot, after: SchedSnapshot): SchedShare {
-  const wallNs = (after.at - before.at) * 1e6;
+/**
+ * Shares of `wallS` (default: the time between the snapshots). A caller whose snapshots also span
+ * time the process sat idle on purpose (a load generator minting its tokens) passes the run's own.
+ */
+export function schedShare(before: SchedSnapshot, after: SchedSnapshot, wallS?: number): SchedShare {
+  const wallNs = wallS !== undefined ? wallS * 1e9 : (after.at - before.at) * 1e6;
   let cpuS = 0;
   let waitS = 0;
   let busiest = { run: 0, wait: 0, idle: 1 };
