@@ -4,7 +4,7 @@
  * numbers). Writes the table as JSON under bench/results/.
  *
  *   npm run bench                       # everything, about 2 minutes
- *   BENCH_ONLY=1,2 npm run bench        # some sections (11: two instances on PostgreSQL)
+ *   BENCH_ONLY=1,2 npm run bench        # some sections (11: two instances on PostgreSQL; 12: cost by load)
  *   BENCH_CPU_PROF=/tmp/prof npm run bench   # also write V8 CPU profiles of `jitkey serve`
  *   BENCH_KEEP=1 npm run bench          # keep the temporary directory (server logs, SQLite files)
  *   BENCH_JITKEY=/other/checkout/lib/exchanger/cli/main.js npm run bench   # measure another build
@@ -23,6 +23,7 @@ import { benchConsole } from './console.js';
 import { benchHttp, benchMemory, type HttpContext } from './exchange.js';
 import { benchFloor } from './floor-section.js';
 import { benchKubernetesAudit } from './kubernetes-audit.js';
+import { benchLoadLevel } from './load-level.js';
 import { benchPolicy } from './policy.js';
 import { benchPostgres } from './postgres-section.js';
 import { benchRefresh } from './refresh.js';
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
     [[9], '9 the console', () => benchConsole(ctx)],
     [[11], '11 two instances on one PostgreSQL', () => benchPostgres(ctx)],
     [[10], '10 the Kubernetes audit filter', () => benchKubernetesAudit()],
+    [[12], '12 CPU per exchange by offered load', () => benchLoadLevel(ctx)],
   ];
   try {
     for (const [ids, name, run] of sections) {
