@@ -135,6 +135,10 @@ export function startExchangerProcess(options: ExchangerOptions): Promise<Server
       JITKEY_LOG_LEVEL: 'info',
       // The single SQLite writer is opt-in: `JITKEY_SQLITE_WRITER=primary npm run bench` measures it.
       ...(process.env.JITKEY_SQLITE_WRITER ? { JITKEY_SQLITE_WRITER: process.env.JITKEY_SQLITE_WRITER } : {}),
+      // How the primary shares out connections: `none` lets the workers accept them themselves.
+      ...(process.env.NODE_CLUSTER_SCHED_POLICY
+        ? { NODE_CLUSTER_SCHED_POLICY: process.env.NODE_CLUSTER_SCHED_POLICY }
+        : {}),
       ...options.env,
       ...(options.loopDelayFile
         ? {

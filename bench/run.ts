@@ -9,6 +9,7 @@
  *   BENCH_KEEP=1 npm run bench          # keep the temporary directory (server logs, SQLite files)
  *   BENCH_JITKEY=/other/checkout/lib/exchanger/cli/main.js npm run bench   # measure another build
  *   JITKEY_SQLITE_WRITER=primary BENCH_ONLY=3 npm run bench   # --workers N with the one SQLite writer
+ *   NODE_CLUSTER_SCHED_POLICY=none BENCH_ONLY=3 npm run bench # the workers accept connections themselves
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
