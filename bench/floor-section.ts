@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { githubAppEnv, startGithubStandin } from '../test/support/github-standin.js';
 import { policyFor } from '../test/support/stack.js';
 import type { HttpContext } from './exchange.js';
-import { closedJob, preminted } from './jobs.js';
+import { closedCount } from './jobs.js';
 import { runLoad } from './load.js';
 import { type CpuShare, describe, describeCpu, expectAllOk, startExchanger, withCpu } from './measure.js';
 import { type ServerProcess, startFloor } from './processes.js';
@@ -35,7 +35,7 @@ const APPROVAL_ROLE = `  deploy-approved:
 export async function benchFloor(ctx: HttpContext): Promise<Row[]> {
   const recipe = tokenRecipe(ctx.idp, ctx.key);
   const job = (url: string, count: number, connections: number) =>
-    closedJob(url, preminted(recipe, count), connections, { amount: count });
+    closedCount(url, recipe, count, connections);
   const measure = async (server: ServerProcess, what: string): Promise<CpuShare> => {
     expectAllOk(`${what} warm-up`, await runLoad(job(server.url, WARM, 32)), WARM);
     const run = await withCpu(server, job(server.url, COUNT, CONNECTIONS));

@@ -39,3 +39,11 @@ export function closedJob(
 export function pacedJob(url: string, tokens: TokenPlan, rate: number, count: number): LoadJob {
   return { kind: 'paced', url, path: EXCHANGE_PATH, body: EXCHANGE_BODY, tokens, rate, count };
 }
+
+/** `count` exchanges, each with its own pre-minted token, on `connections` connections. */
+export const closedCount = (url: string, recipe: TokenRecipe, count: number, connections: number): LoadJob =>
+  closedJob(url, preminted(recipe, count), connections, { amount: count });
+
+/** How many answers a job should get, when it says (a closed job run for a duration does not). */
+export const expectedCount = (job: LoadJob): number | undefined =>
+  job.kind === 'paced' ? job.count : job.amount;

@@ -86,8 +86,20 @@ function headersWith(token: string | undefined): Record<string, string> {
   return headers;
 }
 
+/**
+ * Tells the parent the tokens are minted and waits for its go: it takes its "before" readings
+ * (CPU of each process, the scheduler's figures) between the two, so they span the run alone.
+ */
+function ready(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('message', () => resolve());
+    process.send!({ ready: true });
+  });
+}
+
 async function closed(job: Extract<LoadJob, { kind: 'closed' }>): Promise<LoadResult> {
   const { next, mintS } = tokenSource(job.tokens);
+  await ready();
   const latencies: number[] = [];
   const status: Record<string, number> = {};
   const cpu = process.cpuUsage();
@@ -139,6 +151,7 @@ function cpuSince(start: NodeJS.CpuUsage): number {
 
 async function paced(job: Extract<LoadJob, { kind: 'paced' }>): Promise<LoadResult> {
   const { next, mintS } = tokenSource(job.tokens);
+  await ready();
   const target = new URL(job.path, job.url);
   const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
   const latencies: number[] = [];

@@ -34,23 +34,29 @@ export interface CpuShare {
   shares: RunShares;
 }
 
-/** Runs `job` and accounts for the CPU each process used during it, and how it was scheduled. */
+/**
+ * Runs `job` and accounts for the CPU each process used during it, and how it was scheduled. The
+ * readings start when the generator's clock does (after its fork and its minting) and end when it
+ * answers, so they span the run; the server's CPU is the scheduler's (nanoseconds, every thread of
+ * every process of the server), not /proc/PID/stat's 10 ms ticks.
+ */
 export async function withCpu(server: ServerProcess, job: LoadJob): Promise<CpuShare> {
-  const serverBefore = server.cpuSeconds();
-  const schedBefore = schedSnapshot(server.pid);
-  const stackBefore = process.cpuUsage();
-  const machineBefore = machineBusyS();
-  const result = await runLoad(job);
-  // The generator forks and mints its tokens before its clock starts: the shares are of the run
-  // itself, and the minting's CPU (one busy thread) is not the machine's during the run.
-  const machineBusy = Math.max(0, machineBusyS() - machineBefore - result.mintS);
+  let schedBefore = schedSnapshot(server.pid);
+  let stackBefore = process.cpuUsage();
+  let machineBefore = machineBusyS();
+  const result = await runLoad(job, () => {
+    schedBefore = schedSnapshot(server.pid);
+    stackBefore = process.cpuUsage();
+    machineBefore = machineBusyS();
+  });
+  const machineBusy = machineBusyS() - machineBefore;
   const stack = process.cpuUsage(stackBefore);
-  const serverSched = schedShare(schedBefore, schedSnapshot(server.pid), result.elapsedS);
+  const serverSched = schedShare(schedBefore, schedSnapshot(server.pid));
   const per = (seconds: number) => (seconds * 1000) / Math.max(1, result.completed);
   const stackCpuS = (stack.user + stack.system) / 1e6;
   return {
     result,
-    serverMs: per(server.cpuSeconds() - serverBefore),
+    serverMs: per(serverSched.cpuS),
     stackMs: per(stackCpuS),
     generatorMs: per(result.cpuS),
     shares: { result, server: serverSched, stackCpuS, machineBusyS: machineBusy },

@@ -6,7 +6,9 @@
  * - exchanges/s, each instance driven by its own load generator at once;
  * - latency at a fixed 300/s in all (150/s on each instance), and meanwhile where requests wait:
  *   the instances' event-loop delay, and what the database's backends do (`postgres-activity.ts`);
- * - CPU per exchange of each instance ÷ SQLite's, and of the database server;
+ * - CPU per exchange of each instance ÷ SQLite's, at the most each serves and, for the goal, at
+ *   the same load (each instance's 150/s of the paced run against SQLite alone at 150/s: what a
+ *   process pays per exchange depends on its load, section 12); and of the database server;
  * - statements per exchange: the database's committed transactions (`pg_stat_database`) over the
  *   throughput run ÷ its exchanges. Outside a transaction every statement commits its own, so
  *   this counts statements; group commit lets concurrent exchanges share one;
@@ -20,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../test/support/embedded-postgres.js';
 import type { HttpContext } from './exchange.js';
-import { closedJob, pacedJob, preminted } from './jobs.js';
+import { closedCount, pacedJob, preminted } from './jobs.js';
 import { runLoad } from './load.js';
 import type { LoadResult } from './loadgen.js';
 import { type LoopDelay, readLoopDelays } from './loop-delay.js';
@@ -45,18 +47,23 @@ const describeDelay = (d: LoopDelay) =>
 export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
   const recipe = tokenRecipe(ctx.idp, ctx.key);
   const closed = (url: string, count: number, connections = CONNECTIONS) =>
-    closedJob(url, preminted(recipe, count), connections, { amount: count });
+    closedCount(url, recipe, count, connections);
   const paced = (url: string, rate: number, count: number) =>
     pacedJob(url, preminted(recipe, count), rate, count);
 
+  const perInstance = Math.round((RATE / 2) * PACED_SECONDS);
   ctx.log('11 SQLite, --workers 1: the baseline');
   let sqlite: CpuShare;
+  let sqliteAtRate: CpuShare;
   {
     const { ex } = await startExchanger(ctx, 'pg-baseline-sqlite', {}, 1);
     try {
       expectAllOk('SQLite warm-up', await runLoad(closed(ex.url, WARM)), WARM);
       sqlite = await withCpu(ex, closed(ex.url, 2 * COUNT, 2 * CONNECTIONS));
       expectAllOk('SQLite', sqlite.result, 2 * COUNT);
+      // What one instance of the two carries below: a process's CPU per exchange depends on its load.
+      sqliteAtRate = await withCpu(ex, paced(ex.url, RATE / 2, perInstance));
+      expectAllOk(`SQLite at ${RATE / 2}/s`, sqliteAtRate.result, perInstance);
     } finally {
       await ex.stop();
     }
@@ -107,14 +114,14 @@ export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
     for (const m of max) expectAllOk('PostgreSQL, two instances', m.result, COUNT);
     const exchanges = 2 * COUNT;
 
-    const perInstance = Math.round((RATE / 2) * PACED_SECONDS);
     // Where the paced requests wait: the instances' event loops, or the database's backends.
     const delaysBefore = readLoopDelays(delayFile).length;
     for (const ex of instances) ex.signalAll('SIGUSR2');
     await sleep(50);
-    const { result: atRate, activity } = await sampleActivity(admin, () =>
-      both((ex) => runLoad(paced(ex.url, RATE / 2, perInstance))),
+    const { result: atRateCpu, activity } = await sampleActivity(admin, () =>
+      both((ex) => withCpu(ex, paced(ex.url, RATE / 2, perInstance))),
     );
+    const atRate = atRateCpu.map((c) => c.result);
     for (const ex of instances) ex.signalAll('SIGUSR2');
     await sleep(200);
     const delays = readLoopDelays(delayFile).slice(delaysBefore);
@@ -123,6 +130,7 @@ export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
     const worst = (key: 'p50' | 'p99') => Math.max(...atRate.map((r) => r.latencyMs[key]));
     const cpu = max.map((m) => m.serverMs);
     const worstCpu = Math.max(...cpu);
+    const worstAtRate = Math.max(...atRateCpu.map((c) => c.serverMs));
     const perStatement = statements / exchanges;
     // The stand-in and issuer serve both instances: their CPU over one instance's window, halved.
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -138,11 +146,21 @@ export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
         baseline: { label: 'SQLite, --workers 1', value: sqlite.result.rate },
         note: `${COUNT} exchanges on each instance, ${CONNECTIONS} connections each, at once: ${max.map((m) => describe(m.result)).join('; ')}. The embedded PostgreSQL of the tests (fsync off), on the same CPUs, used ${((dbCpuS * 1000) / exchanges).toFixed(3)} ms of CPU per exchange`,
       }),
-      row(11, 'CPU of jitkey serve per exchange, PostgreSQL (worse instance)', worstCpu, 'ms', {
-        baseline: { label: 'SQLite, --workers 1', value: sqlite.serverMs },
-        goal: { text: '≤ 1.3× SQLite', met: worstCpu <= 1.3 * sqlite.serverMs },
-        note: `instances: ${cpu.map((c) => c.toFixed(3)).join(' and ')} ms`,
+      row(11, 'CPU of jitkey serve per exchange, PostgreSQL, at its most (worse instance)', worstCpu, 'ms', {
+        baseline: { label: 'SQLite, --workers 1, at its most', value: sqlite.serverMs },
+        note: `instances: ${cpu.map((c) => c.toFixed(3)).join(' and ')} ms at ${max.map((m) => m.result.rate.toFixed(0)).join(' and ')}/s each; SQLite at ${sqlite.result.rate.toFixed(0)}/s. Each at a different load, so not the goal's figure (next row)`,
       }),
+      row(
+        11,
+        `CPU of jitkey serve per exchange at ${RATE / 2}/s, PostgreSQL (worse instance)`,
+        worstAtRate,
+        'ms',
+        {
+          baseline: { label: `SQLite, --workers 1, at ${RATE / 2}/s`, value: sqliteAtRate.serverMs },
+          goal: { text: '≤ 1.3× SQLite', met: worstAtRate <= 1.3 * sqliteAtRate.serverMs },
+          note: `each instance carries ${RATE / 2}/s of the ${RATE}/s below, and SQLite the same alone: instances ${atRateCpu.map((c) => c.serverMs.toFixed(3)).join(' and ')} ms`,
+        },
+      ),
       row(11, `latency p50 at ${RATE}/s, 2 instances (worse instance)`, worst('p50'), 'ms', {
         note: atRate.map((r: LoadResult) => describe(r)).join('; '),
       }),

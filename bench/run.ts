@@ -62,8 +62,17 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     cpu: cpus()[0]?.model ?? 'unknown',
     loadavgAtStart: load(),
+    /** The knobs that change what sections 3–5 measure. */
+    settings: Object.fromEntries(
+      ['BENCH_WORKERS', 'BENCH_STORE', 'JITKEY_SQLITE_WRITER', 'NODE_CLUSTER_SCHED_POLICY']
+        .filter((name) => process.env[name] !== undefined)
+        // A store URL may carry a password: only its scheme is kept.
+        .map((name) => [name, name === 'BENCH_STORE' ? process.env[name]!.split(':')[0] : process.env[name]]),
+    ),
   };
-  log(`node ${machine.node}, ${machine.cpus} × ${machine.cpu}, load average ${machine.loadavgAtStart}`);
+  log(
+    `node ${machine.node}, ${machine.cpus} × ${machine.cpu}, load average ${machine.loadavgAtStart}${Object.keys(machine.settings).length ? `, ${JSON.stringify(machine.settings)}` : ''}`,
+  );
 
   const dir = mkdtempSync(join(tmpdir(), 'jitkey-bench-'));
   // The issuer publishes a key the bench holds, so the load generator can mint tokens as well.
@@ -123,7 +132,7 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const out = [
     `jitkey bench — ${commit()} — node ${machine.node}, ${machine.cpus} CPU (${machine.cpu})`,
-    `load average at start ${machine.loadavgAtStart}, at end ${load()}; ${seconds.toFixed(0)} s`,
+    `load average at start ${machine.loadavgAtStart}, at end ${load()}; ${seconds.toFixed(0)} s${Object.keys(machine.settings).length ? `; ${JSON.stringify(machine.settings)}` : ''}`,
     `The load generator, jitkey serve, the STS stand-in and the issuer share these ${machine.cpus} CPUs:`,
     'HTTP figures are for the whole stack on one machine. Compare ratios across commits.',
     '',

@@ -60,31 +60,29 @@ export interface SchedShare {
   /** CPU seconds of every thread of every process, and seconds runnable but not running. */
   cpuS: number;
   waitS: number;
+  /** CPU seconds of each process (all its threads): a primary and its workers, say. */
+  perProcess: { pid: number; cpuS: number }[];
   /** Of the busiest main thread (event loop): shares of the wall time, 0–1. */
   busiest: { run: number; wait: number; idle: number };
 }
 
-/**
- * Shares of `wallS` (default: the time between the snapshots). A caller whose snapshots also span
- * time the process sat idle on purpose (a load generator minting its tokens) passes the run's own.
- */
-export function schedShare(before: SchedSnapshot, after: SchedSnapshot, wallS?: number): SchedShare {
-  const wallNs = wallS !== undefined ? wallS * 1e9 : (after.at - before.at) * 1e6;
+export function schedShare(before: SchedSnapshot, after: SchedSnapshot): SchedShare {
+  const wallNs = (after.at - before.at) * 1e6;
   let cpuS = 0;
   let waitS = 0;
   let busiest = { run: 0, wait: 0, idle: 1 };
-  let n = 0;
+  const perProcess: SchedShare['perProcess'] = [];
   for (const [pid, b] of before.processes) {
     const a = after.processes.get(pid);
     if (!a) continue;
-    n++;
+    perProcess.push({ pid, cpuS: (a.runNs - b.runNs) / 1e9 });
     cpuS += (a.runNs - b.runNs) / 1e9;
     waitS += (a.waitNs - b.waitNs) / 1e9;
     const run = (a.mainRunNs - b.mainRunNs) / wallNs;
     const wait = (a.mainWaitNs - b.mainWaitNs) / wallNs;
     if (run > busiest.run) busiest = { run, wait, idle: Math.max(0, 1 - run - wait) };
   }
-  return { processes: n, cpuS, waitS, busiest };
+  return { processes: perProcess.length, cpuS, waitS, perProcess, busiest };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
