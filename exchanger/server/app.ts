@@ -254,6 +254,8 @@ export function createServer(deps: AppDeps): Server {
     const folded = writeFoldedRefusals(refusals, deps);
     server.on('close', () => void folded.stop());
   }
-  gateServer(server, limits, deps.proxyTrust ?? NO_TRUSTED_PROXIES);
+  gateServer(server, limits, deps.proxyTrust ?? NO_TRUSTED_PROXIES, (reason) =>
+    deps.metrics.gateClosed.inc({ reason }),
+  );
   return server;
 }

@@ -35,7 +35,15 @@ export interface GateOptions {
   exempt?: (socket: Socket) => boolean;
   /** The key of a socket's peer (an IPv4 address, an IPv6 /64: `limitKey`). */
   addressOf: (socket: Socket) => string;
+  /** A connection the gate closed, and why (a metric: a closed connection is otherwise silent). */
+  onClosed?: (reason: GateCloseReason) => void;
 }
+
+/**
+ * Why the gate closed a connection: its address's queue was full, it waited in the queue past
+ * the headers timeout, or it was an idle keep-alive connection closed to make room.
+ */
+export type GateCloseReason = 'queue_full' | 'queue_timeout' | 'idle_reclaimed';
 
 export interface ConnectionGate {
   /** A new connection: `admit` is called now, later (from the queue) or never (closed). */
@@ -123,6 +131,7 @@ export function connectionGate(options: GateOptions): ConnectionGate {
     tracked.delete(oldest);
     p.counted--;
     oldest.destroy();
+    options.onClosed?.('idle_reclaimed');
     forgetIfEmpty(address, p);
     return true;
   };
@@ -138,12 +147,16 @@ export function connectionGate(options: GateOptions): ConnectionGate {
       }
       if (p.queued.length >= options.queue) {
         socket.destroy();
+        options.onClosed?.('queue_full');
         return forgetIfEmpty(address, p);
       }
       const entry: Queued = {
         socket,
         admit,
-        timer: setTimeout(() => socket.destroy(), options.queueTimeoutMs),
+        timer: setTimeout(() => {
+          socket.destroy();
+          options.onClosed?.('queue_timeout');
+        }, options.queueTimeoutMs),
       };
       p.queued.push(entry);
       socket.once('close', () => {
@@ -196,8 +209,10 @@ export function gateServer(
   server: Server,
   limits: Pick<HttpLimits, 'maxConnectionsPerPeer' | 'connectionQueuePerPeer' | 'headersTimeoutMs'>,
   trust: ProxyTrust,
+  onClosed?: (reason: GateCloseReason) => void,
 ): ConnectionGate {
   const gate = connectionGate({
+    ...(onClosed ? { onClosed } : {}),
     max: limits.maxConnectionsPerPeer,
     queue: limits.connectionQueuePerPeer,
     queueTimeoutMs: limits.headersTimeoutMs,

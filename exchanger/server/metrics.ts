@@ -78,6 +78,12 @@ export function createMetrics() {
     help: "Audit events of jitkey's own Kubernetes tokens in those batches, kept as lease activity (a batch sent again counts again).",
     registers,
   });
+  const gateClosed = new Counter({
+    name: 'jitkey_connections_closed_total',
+    help: 'Connections the per-address connection cap closed before reading them, by reason: queue_full, queue_timeout, idle_reclaimed (an idle keep-alive connection closed to make room).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
   // prom-client's process metrics: CPU, memory, GC, event-loop lag.
   collectDefaultMetrics({ register: registry });
   return {
@@ -90,6 +96,7 @@ export function createMetrics() {
     forbiddenActions,
     kubernetesAuditBatches,
     kubernetesAuditEvents,
+    gateClosed,
     contentType: registry.contentType,
     /** The text exposition of this process's metrics. */
     render: (): Promise<string> => registry.metrics(),

@@ -249,6 +249,8 @@ describe('what counts against the connection cap', () => {
     // The longest idle one made room.
     await idle[0]!.closed;
     expect(idle[1]!.socket.destroyed).toBe(false);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^jitkey_connections_closed_total\{reason="idle_reclaimed"\} 1$/m);
   });
 
   it('queues a connection past the cap and serves it once a held one delivers its request', async () => {

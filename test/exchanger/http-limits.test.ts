@@ -96,6 +96,9 @@ describe('connections per peer (issue 16, item 1)', () => {
     const other = await rawConnect(port, { localAddress: '127.0.0.6' });
     other.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(await firstStatus(other)).toBe(200);
+    // An operator sees what the cap closed: a closed connection says nothing to the client.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^jitkey_connections_closed_total\{reason="queue_full"\} 1$/m);
   });
 });
 
