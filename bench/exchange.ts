@@ -60,11 +60,33 @@ function goalGap(value: number, target: number, unit: string, higherIsBetter: bo
   return `goal missed by ${gap.toFixed(unit === 'ms' ? 2 : 0)} ${unit} (${ratio.toFixed(2)}× the goal)`;
 }
 
-/** A fan-out, and how many SYNs the kernel dropped meanwhile (each costs its client a 1 s retry). */
-async function fanOut(url: string, tokens: TokenPlan): Promise<{ result: LoadResult; overflows: number }> {
+interface FanOut {
+  result: LoadResult;
+  /** SYNs the kernel dropped meanwhile (each costs its client a 1 s retry). */
+  overflows: number;
+  /** Connections the per-address cap closed unread (`/metrics`; 0 where there is none). */
+  capClosed: number;
+}
+
+async function fanOut(url: string, tokens: TokenPlan): Promise<FanOut> {
   const before = listenOverflows();
+  const closedBefore = await capClosed(url);
   const result = await runLoad(closed(url, tokens, FAN_OUT, { amount: FAN_OUT }));
-  return { result, overflows: listenOverflows() - before };
+  return { result, overflows: listenOverflows() - before, capClosed: (await capClosed(url)) - closedBefore };
+}
+
+/** Requests lost to the connection cap: closed full or timed out in the queue (not idle ones). */
+async function capClosed(url: string): Promise<number> {
+  const res = await fetch(`${url}/metrics`);
+  const text = await res.text();
+  if (!res.ok) return 0;
+  let sum = 0;
+  for (const m of text.matchAll(
+    /^jitkey_connections_closed_total\{reason="queue_(?:full|timeout)"\} (\d+)$/gm,
+  )) {
+    sum += Number(m[1]);
+  }
+  return sum;
 }
 
 export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
@@ -75,7 +97,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   const bare = await startBareRoute(ctx.dir);
   let bareMax: CpuShare;
   let bare1000: LoadResult;
-  let bareFan: { result: LoadResult; overflows: number };
+  let bareFan: FanOut;
   try {
     await runLoad(closed(bare.url, sameBytes, THROUGHPUT_CONNECTIONS, { durationS: 1 }));
     bareMax = await withCpu(bare, closed(bare.url, sameBytes, THROUGHPUT_CONNECTIONS, { durationS: 2 }));
@@ -128,7 +150,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   let max: CpuShare;
   let at1000: LoadResult;
   let at500: CpuShare;
-  let fan: { result: LoadResult; overflows: number };
+  let fan: FanOut;
   let delays500: LoopDelay[];
   let delaysFan: LoopDelay[];
   try {
@@ -225,7 +247,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
         text: '0 errors, none dropped',
         met: unanswered === 0 && fan.result.errors === 0 && fan.result.timeouts === 0,
       },
-      note: `${describe(fan.result)}; SYNs dropped on a full accept queue meanwhile: ${fan.overflows} (bare route: ${bareFan.overflows})`,
+      note: `${describe(fan.result)}; sent and never answered: ${FAN_OUT - fan.result.completed - fan.result.errors - fan.result.timeouts}, connections the per-address cap closed unread: ${fan.capClosed}; SYNs dropped on a full accept queue meanwhile: ${fan.overflows} (bare route: ${bareFan.overflows})`,
     }),
     row(5, 'fan-out latency p99', fan.result.latencyMs.p99, 'ms', {
       baseline: { label: 'bare route', value: bareFan.result.latencyMs.p99 },
