@@ -14,6 +14,7 @@ import {
   describe,
   describeCpu,
   expectAllOk,
+  measuredRun,
   startExchanger,
   withCpu,
   withLoopDelay,
@@ -125,12 +126,11 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
     const warm = await runLoad(closed(ex.url, preminted(recipe, 1500), 32, { amount: 1500 }));
     expectAllOk(`${what} warm-up`, warm);
     const count = Math.min(12_000, Math.max(2000, Math.round(warm.rate * 3)));
-    const run = await withCpu(
+    return measuredRun(
       ex,
+      what,
       closed(ex.url, preminted(recipe, count), THROUGHPUT_CONNECTIONS, { amount: count }),
     );
-    expectAllOk(what, run.result, count);
-    return run;
   };
 
   ctx.log('3 exchange throughput: one process (--workers 1)');

@@ -13,7 +13,7 @@ import { policyFor } from '../test/support/stack.js';
 import type { HttpContext } from './exchange.js';
 import { closedCount } from './jobs.js';
 import { runLoad } from './load.js';
-import { type CpuShare, describe, describeCpu, expectAllOk, startExchanger, withCpu } from './measure.js';
+import { type CpuShare, describe, describeCpu, expectAllOk, measuredRun, startExchanger } from './measure.js';
 import { type ServerProcess, startFloor } from './processes.js';
 import { type Row, row } from './report.js';
 import { tokenRecipe } from './tokens.js';
@@ -38,9 +38,7 @@ export async function benchFloor(ctx: HttpContext): Promise<Row[]> {
     closedCount(url, recipe, count, connections);
   const measure = async (server: ServerProcess, what: string): Promise<CpuShare> => {
     expectAllOk(`${what} warm-up`, await runLoad(job(server.url, WARM, 32)), WARM);
-    const run = await withCpu(server, job(server.url, COUNT, CONNECTIONS));
-    expectAllOk(what, run.result, COUNT);
-    return run;
+    return measuredRun(server, what, job(server.url, COUNT, CONNECTIONS));
   };
 
   const gh = await startGithubStandin({});

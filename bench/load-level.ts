@@ -21,11 +21,10 @@ import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { HttpContext } from './exchange.js';
-import { closedCount, closedJob, expectedCount, pacedJob, preminted } from './jobs.js';
+import { closedCount, closedJob, pacedJob, preminted } from './jobs.js';
 import { limitOf } from './limits.js';
 import { runLoad } from './load.js';
-import type { LoadJob } from './loadgen.js';
-import { type CpuShare, describe, expectAllOk, startExchanger, withCpu } from './measure.js';
+import { type CpuShare, describe, expectAllOk, measuredRun, startExchanger } from './measure.js';
 import { type ServerProcess, startBareRoute, startFloor } from './processes.js';
 import { type Row, row } from './report.js';
 import { minter, tokenRecipe } from './tokens.js';
@@ -50,11 +49,6 @@ export async function benchLoadLevel(ctx: HttpContext): Promise<Row[]> {
   const sameBytes = { mode: 'fixed' as const, token: minter(recipe)() };
   const paced = (url: string, rate: number, tokens = preminted(recipe, rate * PACED_SECONDS)) =>
     pacedJob(url, tokens, rate, rate * PACED_SECONDS);
-  const measure = async (server: ServerProcess, what: string, job: LoadJob): Promise<CpuShare> => {
-    const run = await withCpu(server, job);
-    expectAllOk(what, run.result, expectedCount(job));
-    return run;
-  };
   const warm = async (server: ServerProcess) =>
     expectAllOk('warm-up', await runLoad(closedCount(server.url, recipe, WARM, 32)), WARM);
   const dirFor = (name: string) => {
@@ -71,9 +65,9 @@ export async function benchLoadLevel(ctx: HttpContext): Promise<Row[]> {
   try {
     const warmBare = await runLoad(closedJob(bare.url, sameBytes, MOST_CONNECTIONS, { durationS: 1 }));
     expectAllOk('bare route warm-up', warmBare);
-    bareLow = await measure(bare, 'bare route, low', paced(bare.url, LOW, sameBytes));
-    bareEqual = await measure(bare, 'bare route, equal', paced(bare.url, EQUAL, sameBytes));
-    bareMost = await measure(
+    bareLow = await measuredRun(bare, 'bare route, low', paced(bare.url, LOW, sameBytes));
+    bareEqual = await measuredRun(bare, 'bare route, equal', paced(bare.url, EQUAL, sameBytes));
+    bareMost = await measuredRun(
       bare,
       'bare route, most',
       closedJob(bare.url, sameBytes, MOST_CONNECTIONS, { durationS: 2 }),
@@ -87,7 +81,7 @@ export async function benchLoadLevel(ctx: HttpContext): Promise<Row[]> {
   let floorEqual: CpuShare;
   try {
     await warm(floor);
-    floorEqual = await measure(floor, 'the floor', paced(floor.url, EQUAL));
+    floorEqual = await measuredRun(floor, 'the floor', paced(floor.url, EQUAL));
   } finally {
     await floor.stop();
   }
@@ -104,12 +98,12 @@ export async function benchLoadLevel(ctx: HttpContext): Promise<Row[]> {
     const most = (connections: number) => closedCount(ex.url, recipe, MOST_COUNT, connections);
     try {
       await warm(ex);
-      oneLow = await measure(ex, 'one worker, low', paced(ex.url, LOW));
-      oneHalf = await measure(ex, 'one worker, half', paced(ex.url, HALF));
-      oneEqual = await measure(ex, 'one worker, equal', paced(ex.url, EQUAL));
-      oneMost = await measure(ex, 'one worker, most', most(MOST_CONNECTIONS));
-      oneFew = await measure(ex, 'one worker, few connections', most(FEW_CONNECTIONS));
-      oneMany = await measure(ex, 'one worker, many connections', most(MANY_CONNECTIONS));
+      oneLow = await measuredRun(ex, 'one worker, low', paced(ex.url, LOW));
+      oneHalf = await measuredRun(ex, 'one worker, half', paced(ex.url, HALF));
+      oneEqual = await measuredRun(ex, 'one worker, equal', paced(ex.url, EQUAL));
+      oneMost = await measuredRun(ex, 'one worker, most', most(MOST_CONNECTIONS));
+      oneFew = await measuredRun(ex, 'one worker, few connections', most(FEW_CONNECTIONS));
+      oneMany = await measuredRun(ex, 'one worker, many connections', most(MANY_CONNECTIONS));
     } finally {
       await ex.stop();
     }
@@ -121,7 +115,7 @@ export async function benchLoadLevel(ctx: HttpContext): Promise<Row[]> {
     const { ex } = await startExchanger(ctx, 'load-level-2', {}, 2);
     try {
       await warm(ex);
-      twoEqual = await measure(ex, 'two workers, equal', paced(ex.url, EQUAL));
+      twoEqual = await measuredRun(ex, 'two workers, equal', paced(ex.url, EQUAL));
     } finally {
       await ex.stop();
     }

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpContext } from './exchange.js';
-import { EXCHANGE_BODY, EXCHANGE_PATH } from './jobs.js';
+import { EXCHANGE_BODY, EXCHANGE_PATH, expectedCount } from './jobs.js';
 import type { RunShares } from './limits.js';
 import { runLoad } from './load.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
@@ -74,6 +74,13 @@ export function expectAllOk(what: string, r: LoadResult, expected?: number): voi
   const bad = r.completed - r.ok + r.errors + r.timeouts;
   if (bad > 0 || (expected !== undefined && r.ok !== expected))
     throw new Error(`${what}: not every request was a 200: ${describe(r)}`);
+}
+
+/** A timed run (`withCpu`) whose every request must be answered 200: a figure of failures is none. */
+export async function measuredRun(server: ServerProcess, what: string, job: LoadJob): Promise<CpuShare> {
+  const run = await withCpu(server, job);
+  expectAllOk(what, run.result, expectedCount(job));
+  return run;
 }
 
 export async function startExchanger(
