@@ -35,7 +35,11 @@ export interface GateOptions {
   exempt?: (socket: Socket) => boolean;
   /** The key of a socket's peer (an IPv4 address, an IPv6 /64: `limitKey`). */
   addressOf: (socket: Socket) => string;
-  /** A connection the gate closed, and why (a metric: a closed connection is otherwise silent). */
+  /**
+   * A connection the gate closed while serving, and why (a metric: a closed connection is
+   * otherwise silent). A queued connection is paused, so one its client gave up on is noticed
+   * only when its wait ends: it counts as `queue_timeout`.
+   */
   onClosed?: (reason: GateCloseReason) => void;
 }
 
@@ -130,8 +134,11 @@ export function connectionGate(options: GateOptions): ConnectionGate {
     p.idle.delete(oldest);
     tracked.delete(oldest);
     p.counted--;
-    oldest.destroy();
-    options.onClosed?.('idle_reclaimed');
+    // Closed this turn already (its keep-alive timeout, the client), 'close' not yet emitted.
+    if (!oldest.destroyed) {
+      oldest.destroy();
+      options.onClosed?.('idle_reclaimed');
+    }
     forgetIfEmpty(address, p);
     return true;
   };
@@ -154,6 +161,7 @@ export function connectionGate(options: GateOptions): ConnectionGate {
         socket,
         admit,
         timer: setTimeout(() => {
+          if (socket.destroyed) return;
           socket.destroy();
           options.onClosed?.('queue_timeout');
         }, options.queueTimeoutMs),

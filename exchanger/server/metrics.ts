@@ -80,7 +80,7 @@ export function createMetrics() {
   });
   const gateClosed = new Counter({
     name: 'jitkey_connections_closed_total',
-    help: 'Connections the per-address connection cap closed before reading them, by reason: queue_full, queue_timeout, idle_reclaimed (an idle keep-alive connection closed to make room).',
+    help: 'Connections the per-address connection cap closed, by reason: queue_full and queue_timeout (closed unread: its queue was full, or it waited past the headers timeout), idle_reclaimed (an idle keep-alive connection closed to make room).',
     labelNames: ['reason'] as const,
     registers,
   });

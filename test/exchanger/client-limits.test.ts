@@ -272,6 +272,26 @@ describe('what counts against the connection cap', () => {
     silent[0]!.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(await firstStatus(silent[0]!)).toBe(200);
     expect(await firstStatus(queued)).toBe(200);
+    // The refused one is counted; the one admitted from the queue is not.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics.match(/^jitkey_connections_closed_total\{.*$/gm)).toEqual([
+      'jitkey_connections_closed_total{reason="queue_full"} 1',
+    ]);
+  });
+
+  it('closes a connection that waits in the queue past the headers timeout, and counts it', async () => {
+    const { port } = await serve({
+      limits: { maxConnectionsPerPeer: 1, connectionQueuePerPeer: 1, headersTimeoutMs: 300 },
+    });
+    const silent = await rawConnect(port, { localAddress: '127.0.0.10' });
+    cleanup.push(() => silent.socket.destroy());
+    const queued = await rawConnect(port, { localAddress: '127.0.0.10' });
+    await queued.closed;
+    expect(queued.received()).toBe('');
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics.match(/^jitkey_connections_closed_total\{.*$/gm)).toEqual([
+      'jitkey_connections_closed_total{reason="queue_timeout"} 1',
+    ]);
   });
 });
 
