@@ -60,11 +60,10 @@ export async function benchPostgres(ctx: HttpContext): Promise<Row[]> {
     // Two, each with its own file: at the paced rate they carry what the two PostgreSQL instances
     // carry below, so each process and the machine are as loaded as then (a process's CPU per
     // exchange depends on both, section 12). The most one serves is measured on the first alone.
-    const pair = [
-      (await startExchanger(ctx, 'pg-baseline-sqlite', {}, 1)).ex,
-      (await startExchanger(ctx, 'pg-baseline-sqlite-2', {}, 1)).ex,
-    ];
+    const pair: ServerProcess[] = [];
     try {
+      for (const name of ['pg-baseline-sqlite', 'pg-baseline-sqlite-2'])
+        pair.push((await startExchanger(ctx, name, {}, 1)).ex);
       for (const ex of pair) expectAllOk('SQLite warm-up', await runLoad(closed(ex.url, WARM)), WARM);
       const ex = pair[0]!;
       sqlite = await measuredRun(ex, 'SQLite', closed(ex.url, 2 * COUNT, 2 * CONNECTIONS));
