@@ -284,7 +284,9 @@ describe('what counts against the connection cap', () => {
       limits: { maxConnectionsPerPeer: 1, connectionQueuePerPeer: 1, headersTimeoutMs: 300 },
     });
     const silent = await rawConnect(port, { localAddress: '127.0.0.10' });
-    cleanup.push(() => silent.socket.destroy());
+    cleanup.push(() => {
+      silent.socket.destroy();
+    });
     const queued = await rawConnect(port, { localAddress: '127.0.0.10' });
     await queued.closed;
     expect(queued.received()).toBe('');
