@@ -72,35 +72,37 @@ export function evaluate(role: Role, claims: Claims): Decision {
   const iss = ownClaim(claims, 'iss');
   const issuerBound = !role.issuers || (typeof iss === 'string' && role.issuers.includes(iss));
   const granted = issuerBound && !blocked && allowHeld !== undefined && denyHeld === undefined;
-  const base = { role: role.name, granted, allow, deny, ...(guardrails ? { guardrails } : {}) };
+  // One literal, its one spread last: on Node 20 a literal with anything after a spread
+  // (`{ ...base, code }`) takes V8's slow path, about 0.7 µs an object, more than the rest of
+  // a decision (bench section 2).
+  const decision = (code: Decision['code'], reason: string, guardrail?: string): Decision => ({
+    role: role.name,
+    granted,
+    allow,
+    deny,
+    code,
+    reason,
+    ...(guardrails ? (guardrail ? { guardrails, guardrail } : { guardrails }) : {}),
+  });
   // Before anything else: no rule makes a role meant for one issuer's jobs another issuer's.
-  if (!issuerBound) {
-    return {
-      ...base,
-      code: 'issuer',
-      reason: issuerDenial(role.name, typeof iss === 'string' ? iss : undefined),
-    };
-  }
+  if (!issuerBound)
+    return decision('issuer', issuerDenial(role.name, typeof iss === 'string' ? iss : undefined));
   // A guardrail is named, never its patterns: only the token's own values are quoted.
   if (blocked) {
     const reason = `role '${role.name}' denied by org guardrail '${blocked.name}': ${describeConditions(blocked.rule, true)}`;
-    return { ...base, code: 'guardrail', guardrail: blocked.name, reason };
+    return decision('guardrail', reason, blocked.name);
   }
   if (denyHeld) {
-    const reason = `role '${role.name}' denied: ${ruleName(denyHeld)} held: ${describeConditions(denyHeld, true)}`;
-    return { ...base, code: 'deny_rule', reason };
+    return decision(
+      'deny_rule',
+      `role '${role.name}' denied: ${ruleName(denyHeld)} held: ${describeConditions(denyHeld, true)}`,
+    );
   }
-  if (allowHeld)
-    return { ...base, code: 'granted', reason: `role '${role.name}' granted: ${ruleName(allowHeld)} held` };
-  if (allow.length === 0) {
-    return { ...base, code: 'no_allow_rule', reason: `role '${role.name}' denied: it has no allow rules` };
-  }
+  if (allowHeld) return decision('granted', `role '${role.name}' granted: ${ruleName(allowHeld)} held`);
+  if (allow.length === 0)
+    return decision('no_allow_rule', `role '${role.name}' denied: it has no allow rules`);
   const why = allow.map((r) => `${ruleName(r)}: ${describeConditions(r, false)}`).join(' — ');
-  return {
-    ...base,
-    code: 'no_allow_rule',
-    reason: `role '${role.name}' denied: no allow rule held — ${why}`,
-  };
+  return decision('no_allow_rule', `role '${role.name}' denied: no allow rule held — ${why}`);
 }
 
 export function ruleName(r: { kind: string; index: number }): string {
