@@ -65,31 +65,18 @@ interface FanOut {
   result: LoadResult;
   /** SYNs the kernel dropped meanwhile (each costs its client a 1 s retry). */
   overflows: number;
-  /** Connections the exchanger's per-address cap closed unread, by reason (none for the bare route). */
-  capClosed: CapClosed;
 }
 
-type CapClosed = { queue_full: number; queue_timeout: number };
-const NONE_CLOSED: CapClosed = { queue_full: 0, queue_timeout: 0 };
-
-/** `gated`: the server is `jitkey serve`, whose `/metrics` counts what its connection cap closes. */
-async function fanOut(url: string, tokens: TokenPlan, gated: boolean): Promise<FanOut> {
-  const read = () => (gated ? capClosed(url) : Promise.resolve(NONE_CLOSED));
+async function fanOut(url: string, tokens: TokenPlan): Promise<FanOut> {
   const before = listenOverflows();
-  const closedBefore = await read();
   const result = await runLoad(closed(url, tokens, FAN_OUT, { amount: FAN_OUT }));
-  const closedAfter = await read();
-  return {
-    result,
-    overflows: listenOverflows() - before,
-    capClosed: {
-      queue_full: closedAfter.queue_full - closedBefore.queue_full,
-      queue_timeout: closedAfter.queue_timeout - closedBefore.queue_timeout,
-    },
-  };
+  return { result, overflows: listenOverflows() - before };
 }
 
-/** `jitkey_connections_closed_total` of the reasons that close a connection unread. */
+/** Connections the exchanger's per-address cap closed unread, by reason. */
+type CapClosed = { queue_full: number; queue_timeout: number };
+
+/** `jitkey_connections_closed_total` of the exchanger at `url`: the reasons that close unread. */
 async function capClosed(url: string): Promise<CapClosed> {
   const res = await fetch(`${url}/metrics`);
   const text = await res.text();
@@ -116,7 +103,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
     await runLoad(closed(bare.url, sameBytes, THROUGHPUT_CONNECTIONS, { durationS: 1 }));
     bareMax = await withCpu(bare, closed(bare.url, sameBytes, THROUGHPUT_CONNECTIONS, { durationS: 2 }));
     bare1000 = await runLoad(paced(bare.url, sameBytes, 1000, AT_1000));
-    bareFan = await fanOut(bare.url, sameBytes, false);
+    bareFan = await fanOut(bare.url, sameBytes);
   } finally {
     await bare.stop();
   }
@@ -164,6 +151,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   let at1000: LoadResult;
   let at500: CpuShare;
   let fan: FanOut;
+  let fanClosed: CapClosed;
   let delays500: LoopDelay[];
   let delaysFan: LoopDelay[];
   try {
@@ -180,9 +168,15 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
     expectAllOk(`500/s with STS at ${STS_DELAY_MS} ms`, at500.result, AT_500);
 
     ctx.log(`5 fan-out: ${FAN_OUT} exchanges at once`);
+    const closedBefore = await capClosed(ex.url);
     ({ result: fan, delays: delaysFan } = await withLoopDelay(ex, delayFile, () =>
-      fanOut(ex.url, preminted(recipe, FAN_OUT), true),
+      fanOut(ex.url, preminted(recipe, FAN_OUT)),
     ));
+    const closedAfter = await capClosed(ex.url);
+    fanClosed = {
+      queue_full: closedAfter.queue_full - closedBefore.queue_full,
+      queue_timeout: closedAfter.queue_timeout - closedBefore.queue_timeout,
+    };
   } finally {
     ctx.sts.setDelay(0);
     await ex.stop();
@@ -253,7 +247,8 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   );
 
   const unanswered = FAN_OUT - fan.result.ok;
-  // autocannon counts a timed-out request among its errors too.
+  // Neither answered nor failed: autocannon counts a timed-out request among its errors too.
+  const neverAnswered = FAN_OUT - fan.result.completed - fan.result.errors;
   rows.push(
     row(5, `fan-out: ${FAN_OUT} at once, requests not answered 200`, unanswered, '', {
       baseline: { label: 'bare route', value: FAN_OUT - bareFan.result.ok },
@@ -261,7 +256,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
         text: '0 errors, none dropped',
         met: unanswered === 0 && fan.result.errors === 0 && fan.result.timeouts === 0,
       },
-      note: `${describe(fan.result)}; sent and never answered (no answer, no error): ${FAN_OUT - fan.result.completed - fan.result.errors}; closed unread by the per-address cap: ${fan.capClosed.queue_full} on a full queue, ${fan.capClosed.queue_timeout} after waiting in it; SYNs dropped on a full accept queue meanwhile: ${fan.overflows} (bare route: ${bareFan.overflows})`,
+      note: `${describe(fan.result)}; sent and never answered (no answer, no error): ${neverAnswered}; closed unread by the per-address cap: ${fanClosed.queue_full} on a full queue, ${fanClosed.queue_timeout} after waiting in it; SYNs dropped on a full accept queue meanwhile: ${fan.overflows} (bare route: ${bareFan.overflows})`,
     }),
     row(5, 'fan-out latency p99', fan.result.latencyMs.p99, 'ms', {
       baseline: { label: 'bare route', value: bareFan.result.latencyMs.p99 },

@@ -217,10 +217,10 @@ export function gateServer(
   server: Server,
   limits: Pick<HttpLimits, 'maxConnectionsPerPeer' | 'connectionQueuePerPeer' | 'headersTimeoutMs'>,
   trust: ProxyTrust,
-  onClosed?: (reason: GateCloseReason) => void,
+  onClosed: (reason: GateCloseReason) => void,
 ): ConnectionGate {
   const gate = connectionGate({
-    ...(onClosed ? { onClosed } : {}),
+    onClosed,
     max: limits.maxConnectionsPerPeer,
     queue: limits.connectionQueuePerPeer,
     queueTimeoutMs: limits.headersTimeoutMs,

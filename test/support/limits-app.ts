@@ -33,6 +33,12 @@ export function useCleanup(): Cleanup[] {
   return cleanup;
 }
 
+/** The `jitkey_connections_closed_total` lines of the app's `/metrics`: what its connection cap closed. */
+export async function capClosedLines(port: number): Promise<string[]> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text.match(/^jitkey_connections_closed_total\{.*$/gm) ?? [];
+}
+
 /** Serves the app on 127.0.0.1 (deps override the fakes); closed by a cleanup pushed to `cleanup`. */
 export async function serveLimitsApp(
   cleanup: Cleanup[],
