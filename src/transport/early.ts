@@ -17,7 +17,7 @@ export interface EarlyConnections {
 }
 
 export function earlyConnections(agent: HttpAgent): EarlyConnections {
-  const a = agent as unknown as { createConnection: Create };
+  const a = agent as unknown as { createConnection: Create; options: Record<string, unknown> };
   const create = a.createConnection.bind(agent);
   const early = new Map<string, Promise<Socket>>();
   const connect = (options: Record<string, unknown>) =>
@@ -51,7 +51,9 @@ export function earlyConnections(agent: HttpAgent): EarlyConnections {
       const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
       const key = keyOf(host, port);
       if (early.has(key)) return;
-      const pending = connect({ host, port, ...(isIP(host) ? {} : { servername: host }) });
+      // The agent's own options first (`noDelay`, keep-alive probes), as it passes them when it
+      // opens a connection itself: the early one is the connection the agent would have opened.
+      const pending = connect({ ...a.options, host, port, ...(isIP(host) ? {} : { servername: host }) });
       pending.then(
         (socket) => {
           socket.unref();

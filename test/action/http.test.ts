@@ -4,12 +4,13 @@
  * answers and one that stalls mid-body; answers over the cap are refused, whether they announce
  * their length or not, with a message naming the call.
  */
-import { createServer, type Server } from 'node:http';
+import { Agent, createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchange } from '../../src/client/exchanger.js';
 import { ActionError } from '../../src/shared/errors.js';
 import { call } from '../../src/transport/call.js';
+import { earlyConnections } from '../../src/transport/early.js';
 import { createTransport, MAX_RESPONSE_BYTES, type Transport } from '../../src/transport/http.js';
 import { fakeCore, fakeDeps } from './fakes.js';
 
@@ -86,6 +87,26 @@ describe('the transport', () => {
     await get(a.url);
     expect(a.connections).toHaveLength(1);
     expect(ports).toEqual([a.connections[0]!.remotePort, a.connections[0]!.remotePort]);
+  });
+
+  it('opens an early connection with the options the agent opens its own with', async () => {
+    const a = await serve((_req, res) => res.end('{}'));
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const opened: Array<Record<string, unknown>> = [];
+    const own = agent.createConnection.bind(agent);
+    agent.createConnection = (options, created) => {
+      opened.push({ ...options });
+      return own(options, created);
+    };
+    const early = earlyConnections(agent);
+    const accepted = new Promise<void>((resolve) => servers[0]!.once('connection', () => resolve()));
+    early.open(a.url);
+    await accepted;
+    early.close();
+    agent.destroy();
+    expect(opened).toEqual([
+      expect.objectContaining({ noDelay: true, keepAlive: true, port: Number(a.url.port) }),
+    ]);
   });
 
   it('replaces an early connection the server closed before the first request', async () => {
