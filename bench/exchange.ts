@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { OidcIssuer, SigningKey } from '../test/support/oidc-issuer.js';
 import type { StsStandin } from '../test/support/sts-standin.js';
+import { floorTail } from './floor-tail.js';
 import { closedJob as closed, pacedJob as paced, preminted } from './jobs.js';
 import { limitOf } from './limits.js';
 import { runLoad } from './load.js';
@@ -14,13 +15,16 @@ import {
   describe,
   describeCpu,
   expectAllOk,
+  FAN_OUT,
+  type FanOut,
+  fanOut,
   measuredRun,
   startExchanger,
   withCpu,
   withLoopDelay,
 } from './measure.js';
 import { metricsCostMs } from './metrics-cost.js';
-import { listenOverflows, type ServerProcess, startBareRoute } from './processes.js';
+import { type ServerProcess, startBareRoute } from './processes.js';
 import { type Row, row } from './report.js';
 import { minter, tokenRecipe } from './tokens.js';
 
@@ -37,7 +41,6 @@ export interface HttpContext {
 }
 
 const THROUGHPUT_CONNECTIONS = 64;
-const FAN_OUT = 1000;
 const STS_DELAY_MS = 50;
 /** Requests of the fixed-rate runs: 3 s at 1,000/s, 3 s at 500/s. */
 const AT_1000 = 3000;
@@ -59,18 +62,6 @@ function goalGap(value: number, target: number, unit: string, higherIsBetter: bo
   if (met) return `goal met (${ratio.toFixed(2)}× the goal)`;
   const gap = Math.abs(value - target);
   return `goal missed by ${gap.toFixed(unit === 'ms' ? 2 : 0)} ${unit} (${ratio.toFixed(2)}× the goal)`;
-}
-
-interface FanOut {
-  result: LoadResult;
-  /** SYNs the kernel dropped meanwhile (each costs its client a 1 s retry). */
-  overflows: number;
-}
-
-async function fanOut(url: string, tokens: TokenPlan): Promise<FanOut> {
-  const before = listenOverflows();
-  const result = await runLoad(closed(url, tokens, FAN_OUT, { amount: FAN_OUT }));
-  return { result, overflows: listenOverflows() - before };
 }
 
 /** Connections the exchanger's per-address cap closed unread, by reason. */
@@ -118,6 +109,9 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
     ctx.sts.setDelay(0);
     await proxy.stop();
   }
+
+  ctx.log('4–5 the floor: a minimal exchanger at 500/s and in a fan-out');
+  const least = await floorTail(ctx, recipe, STS_DELAY_MS, AT_500);
 
   const machineCpus = cpus().length;
   const workers = Number(process.env.BENCH_WORKERS ?? machineCpus);
@@ -244,6 +238,10 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
       },
       note: `${goalGap(over(at500.result, 'p99'), 1.5 * over(proxy500, 'p99'), 'ms', false)}; ${describeLoopDelays(delays500)}; the same route without the exchanger's work (baseline) has ${over(proxy500, 'p99').toFixed(2)} ms of it on this machine now. ${limitOf(at500.shares, machineCpus, workers)}. ${describe(at500.result)}; generator lag max ${at500.result.maxLagMs?.toFixed(1)} ms; baseline: ${describe(proxy500)}`,
     }),
+    row(4, `the floor: overhead p99 (latency − ${STS_DELAY_MS} ms)`, over(least.paced, 'p99'), 'ms', {
+      baseline: { ...floor, value: over(proxy500, 'p99') },
+      note: `the minimal exchanger (bench/floor.ts, no WAL checkpoints) paced the same way, ${over(least.paced, 'p99') <= 1.5 * over(proxy500, 'p99') ? 'within' : 'outside'} the goal's 1.5× the baseline; jitkey serve's overhead p99 is ${(over(at500.result, 'p99') / over(least.paced, 'p99')).toFixed(2)}× the floor's, its p50 ${over(least.paced, 'p50').toFixed(2)} ms. ${describe(least.paced)}`,
+    }),
   );
 
   const unanswered = FAN_OUT - fan.result.ok;
@@ -268,6 +266,10 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
     }),
     row(5, 'fan-out latency max (all answered after)', fan.result.latencyMs.max, 'ms', {
       baseline: { label: 'bare route', value: bareFan.result.latencyMs.max },
+    }),
+    row(5, 'the floor: fan-out latency p99', least.fan.result.latencyMs.p99, 'ms', {
+      baseline: { label: 'bare route', value: bareFan.result.latencyMs.p99 },
+      note: `the minimal exchanger (bench/floor.ts, no WAL checkpoints, no per-address cap), ${least.fan.result.latencyMs.p99 <= 1000 && least.fan.result.latencyMs.p99 <= 2 * bareFan.result.latencyMs.p99 ? 'within' : 'outside'} the goal (≤ 1,000 ms and ≤ 2× the bare route); jitkey serve's p99 is ${(fan.result.latencyMs.p99 / least.fan.result.latencyMs.p99).toFixed(2)}× the floor's. ${describe(least.fan.result)}; SYNs dropped on a full accept queue: ${least.fan.overflows}`,
     }),
   );
   return rows;

@@ -11,7 +11,12 @@
  * - the jti, a lease and an audit row written in one SQLite transaction per event-loop turn
  *   (group commit, WAL, synchronous=NORMAL), committed before the answer.
  *
- *   node lib/bench/floor.js --issuer URL --db FILE
+ *   node lib/bench/floor.js --issuer URL --db FILE [--no-checkpoints]
+ *
+ * With `--no-checkpoints` SQLite never checkpoints its WAL, so the event loop carries only the
+ * exchanges (sections 4 and 5, where the floor stands for latency): an automatic checkpoint runs
+ * in the committing call and stalls every exchange waiting behind it, which `jitkey serve` avoids
+ * with a thread of its own. Fine for a bench's few thousand exchanges; not for a server.
  *
  * Nothing else: no policy language, no limits, no logging per request, no metrics.
  */
@@ -35,6 +40,7 @@ const AUDIENCE = 'jitkey';
 const db = new Database(arg('--db'));
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
+if (process.argv.includes('--no-checkpoints')) db.pragma('wal_autocheckpoint = 0');
 db.exec(`
   CREATE TABLE IF NOT EXISTS used_jtis (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, role TEXT NOT NULL, repository TEXT,

@@ -7,12 +7,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpContext } from './exchange.js';
-import { EXCHANGE_BODY, EXCHANGE_PATH, expectedCount } from './jobs.js';
+import { closedJob, EXCHANGE_BODY, EXCHANGE_PATH, expectedCount } from './jobs.js';
 import type { RunShares } from './limits.js';
 import { runLoad } from './load.js';
-import type { LoadJob, LoadResult } from './loadgen.js';
+import type { LoadJob, LoadResult, TokenPlan } from './loadgen.js';
 import { readLoopDelays } from './loop-delay.js';
-import { type ServerProcess, startExchangerProcess } from './processes.js';
+import { listenOverflows, type ServerProcess, startExchangerProcess } from './processes.js';
 import { machineBusyS, schedShare, schedSnapshot } from './sched.js';
 import { minter, tokenRecipe } from './tokens.js';
 
@@ -124,4 +124,19 @@ export async function withLoopDelay<T>(server: ServerProcess, file: string, run:
   server.signalAll('SIGUSR2');
   await sleep(200);
   return { result, delays: readLoopDelays(file).slice(before) };
+}
+
+/** Section 5: this many exchanges sent at once, each on its own connection. */
+export const FAN_OUT = 1000;
+
+export interface FanOut {
+  result: LoadResult;
+  /** SYNs the kernel dropped meanwhile (each costs its client a 1 s retry). */
+  overflows: number;
+}
+
+export async function fanOut(url: string, tokens: TokenPlan): Promise<FanOut> {
+  const before = listenOverflows();
+  const result = await runLoad(closedJob(url, tokens, FAN_OUT, { amount: FAN_OUT }));
+  return { result, overflows: listenOverflows() - before };
 }

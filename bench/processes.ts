@@ -183,10 +183,12 @@ export function startFloor(
   dir: string,
   issuerUrl: string,
   env: Record<string, string>,
+  options: { checkpoints?: boolean } = {},
 ): Promise<ServerProcess> {
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const db = ['--db', join(dir, 'floor.db'), ...(options.checkpoints === false ? ['--no-checkpoints'] : [])];
   return launch(
-    [...prof, join(REPO_ROOT, 'lib/bench/floor.js'), '--issuer', issuerUrl, '--db', join(dir, 'floor.db')],
+    [...prof, join(REPO_ROOT, 'lib/bench/floor.js'), '--issuer', issuerUrl, ...db],
     { PATH: process.env.PATH ?? '', ...env },
     join(dir, 'floor.log'),
   );
