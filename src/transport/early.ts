@@ -17,8 +17,23 @@ export interface EarlyConnections {
 }
 
 export function earlyConnections(agent: HttpAgent): EarlyConnections {
-  const a = agent as unknown as { createConnection: Create; options: Record<string, unknown> };
-  const create = a.createConnection.bind(agent);
+  const a = agent as unknown as {
+    createConnection: Create;
+    options: Record<string, unknown>;
+    keepAlive: boolean;
+    keepAliveMsecs: number;
+  };
+  const own = a.createConnection.bind(agent);
+  // Node 20's tls.connect drops the agent's `noDelay` and keep-alive options (node 24 applies
+  // them), which left Nagle's algorithm on for every https connection: a write could wait for
+  // the peer's delayed acknowledgement. So each socket made here gets them set explicitly.
+  const tuned = (socket: Socket | undefined) => {
+    socket?.setNoDelay(true);
+    if (a.keepAlive) socket?.setKeepAlive(true, a.keepAliveMsecs);
+    return socket;
+  };
+  const create: Create = (options, created) =>
+    tuned(own(options, (error, socket) => created(error, tuned(socket))));
   const early = new Map<string, Promise<Socket>>();
   const connect = (options: Record<string, unknown>) =>
     new Promise<Socket>((resolve, reject) => {
@@ -51,8 +66,7 @@ export function earlyConnections(agent: HttpAgent): EarlyConnections {
       const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
       const key = keyOf(host, port);
       if (early.has(key)) return;
-      // The agent's own options first (`noDelay`, keep-alive probes), as it passes them when it
-      // opens a connection itself: the early one is the connection the agent would have opened.
+      // The agent's options (as node's own Agent passes them), then this target's address.
       const pending = connect({ ...a.options, host, port, ...(isIP(host) ? {} : { servername: host }) });
       pending.then(
         (socket) => {

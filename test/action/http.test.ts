@@ -4,7 +4,9 @@
  * answers and one that stalls mid-body; answers over the cap are refused, whether they announce
  * their length or not, with a message naming the call.
  */
+import { readFileSync } from 'node:fs';
 import { Agent, createServer, type Server } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchange } from '../../src/client/exchanger.js';
@@ -12,6 +14,7 @@ import { ActionError } from '../../src/shared/errors.js';
 import { call } from '../../src/transport/call.js';
 import { earlyConnections } from '../../src/transport/early.js';
 import { createTransport, MAX_RESPONSE_BYTES, type Transport } from '../../src/transport/http.js';
+import { startTlsFront, TEST_CA } from '../support/tls-front.js';
 import { fakeCore, fakeDeps } from './fakes.js';
 
 interface Served {
@@ -107,6 +110,47 @@ describe('the transport', () => {
     expect(opened).toEqual([
       expect.objectContaining({ noDelay: true, keepAlive: true, port: Number(a.url.port) }),
     ]);
+  });
+
+  it('turns Nagle off on https connections, early or not (node 20 drops the agent option)', async () => {
+    const a = await serve((_req, res) => res.end('{}'));
+    const fronts = await Promise.all([startTlsFront(Number(a.url.port)), startTlsFront(Number(a.url.port))]);
+    // The test certificate names jitkey.test; these connections go to 127.0.0.1 (the chain is
+    // still checked against the test CA).
+    const agent = new HttpsAgent({
+      keepAlive: true,
+      maxSockets: 1,
+      ca: readFileSync(TEST_CA),
+      checkServerIdentity: () => undefined,
+    });
+    try {
+      const early = earlyConnections(agent);
+      const urls = fronts.map((f) => new URL(`https://127.0.0.1:${f.port}/x`));
+      early.open(urls[0]!); // the second is opened by the request itself
+      const sockets = await Promise.all(
+        urls.map(
+          (url) =>
+            new Promise<Socket>((resolve, reject) =>
+              httpsRequest(url, { agent }, (res) => {
+                res.resume();
+                resolve(res.socket);
+              })
+                .on('error', reject)
+                .end(),
+            ),
+        ),
+      );
+      // What `setNoDelay` records: no public getter reads TCP_NODELAY back.
+      const noDelay = (socket: Socket) => {
+        const key = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'kSetNoDelay');
+        expect(key).toBeDefined();
+        return (socket as unknown as Record<symbol, unknown>)[key!];
+      };
+      expect(sockets.map(noDelay)).toEqual([true, true]);
+    } finally {
+      agent.destroy();
+      await Promise.all(fronts.map((f) => f.stop()));
+    }
   });
 
   it('replaces an early connection the server closed before the first request', async () => {
