@@ -221,17 +221,17 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
     );
   }
 
-  const floor = { label: `bare route + 1 upstream call`, value: 0 };
+  const upstream = { label: `bare route + 1 upstream call`, value: 0 };
   const over = (r: LoadResult, key: 'p50' | 'p99') => r.latencyMs[key] - STS_DELAY_MS;
   rows.push(
     row(4, `exchange latency p50 at 500/s, STS at ${STS_DELAY_MS} ms`, at500.result.latencyMs.p50, 'ms', {
-      baseline: { ...floor, value: proxy500.latencyMs.p50 },
+      baseline: { ...upstream, value: proxy500.latencyMs.p50 },
     }),
     row(4, `exchanger overhead p50 (latency − ${STS_DELAY_MS} ms)`, over(at500.result, 'p50'), 'ms', {
-      baseline: { ...floor, value: over(proxy500, 'p50') },
+      baseline: { ...upstream, value: over(proxy500, 'p50') },
     }),
     row(4, `exchanger overhead p99 (latency − ${STS_DELAY_MS} ms)`, over(at500.result, 'p99'), 'ms', {
-      baseline: { ...floor, value: over(proxy500, 'p99') },
+      baseline: { ...upstream, value: over(proxy500, 'p99') },
       goal: {
         text: '≤ 1.5× the baseline',
         met: over(at500.result, 'p99') <= 1.5 * over(proxy500, 'p99'),
@@ -239,8 +239,8 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
       note: `${goalGap(over(at500.result, 'p99'), 1.5 * over(proxy500, 'p99'), 'ms', false)}; ${describeLoopDelays(delays500)}; the same route without the exchanger's work (baseline) has ${over(proxy500, 'p99').toFixed(2)} ms of it on this machine now. ${limitOf(at500.shares, machineCpus, workers)}. ${describe(at500.result)}; generator lag max ${at500.result.maxLagMs?.toFixed(1)} ms; baseline: ${describe(proxy500)}`,
     }),
     row(4, `the floor: overhead p99 (latency − ${STS_DELAY_MS} ms)`, over(least.paced, 'p99'), 'ms', {
-      baseline: { ...floor, value: over(proxy500, 'p99') },
-      note: `the minimal exchanger (bench/floor.ts, no WAL checkpoints) paced the same way, ${over(least.paced, 'p99') <= 1.5 * over(proxy500, 'p99') ? 'within' : 'outside'} the goal's 1.5× the baseline; jitkey serve's overhead p99 is ${(over(at500.result, 'p99') / over(least.paced, 'p99')).toFixed(2)}× the floor's, its p50 ${over(least.paced, 'p50').toFixed(2)} ms. ${describe(least.paced)}`,
+      baseline: { ...upstream, value: over(proxy500, 'p99') },
+      note: `the minimal exchanger (bench/floor.ts, no WAL checkpoints) paced the same way, ${over(least.paced, 'p99') <= 1.5 * over(proxy500, 'p99') ? 'within' : 'outside'} the goal's 1.5× the baseline; jitkey serve's overhead p99 is ${(over(at500.result, 'p99') / over(least.paced, 'p99')).toFixed(2)}× the floor's; the floor's overhead p50 ${over(least.paced, 'p50').toFixed(2)} ms. ${describe(least.paced)}`,
     }),
   );
 

@@ -5,7 +5,7 @@
  * with no work per request; the floor shows any exchanger that verifies a token, calls STS
  * through the SDK and commits to SQLite, here without WAL checkpoints (`floor.ts`). A tail goal
  * the floor misses is out of reach for `jitkey serve` on this machine, whatever it trims of its
- * own. Warmed first with about as many exchanges as `jitkey serve` has served before its 500/s run.
+ * own. Warmed first, as `jitkey serve` is by the sections before.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -13,7 +13,7 @@
  *
  *   node lib/bench/floor.js --issuer URL --db FILE [--no-checkpoints]
  *
- * With `--no-checkpoints` SQLite never checkpoints its WAL, so the event loop carries only the
+ * With `--no-checkpoints` SQLite does not checkpoint its WAL while it runs, so the loop carries only the
  * exchanges (sections 4 and 5, where the floor stands for latency): an automatic checkpoint runs
  * in the committing call and stalls every exchange waiting behind it, which `jitkey serve` avoids
  * with a thread of its own. Fine for a bench's few thousand exchanges; not for a server.
