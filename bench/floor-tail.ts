@@ -12,16 +12,15 @@ import { join } from 'node:path';
 import type { HttpContext } from './exchange.js';
 import { closedCount, pacedJob, preminted } from './jobs.js';
 import { runLoad } from './load.js';
-import type { LoadResult } from './loadgen.js';
-import { expectAllOk, FAN_OUT, type FanOut, fanOut } from './measure.js';
+import { type CpuShare, expectAllOk, FAN_OUT, type FanOut, fanOut, withCpu } from './measure.js';
 import { startFloor } from './processes.js';
 import type { TokenRecipe } from './tokens.js';
 
 const WARM = 6000;
 
 export interface FloorTail {
-  /** Paced at 500/s, STS answering after `stsDelayMs`. */
-  paced: LoadResult;
+  /** Paced at 500/s, STS answering after `stsDelayMs`, with the CPU the floor used. */
+  paced: CpuShare;
   fan: FanOut;
 }
 
@@ -37,13 +36,13 @@ export async function floorTail(
   try {
     expectAllOk('the floor warm-up', await runLoad(closedCount(floor.url, recipe, WARM, 32)), WARM);
     ctx.sts.setDelay(stsDelayMs);
-    let paced: LoadResult;
+    let paced: CpuShare;
     try {
-      paced = await runLoad(pacedJob(floor.url, preminted(recipe, count), 500, count));
+      paced = await withCpu(floor, pacedJob(floor.url, preminted(recipe, count), 500, count));
     } finally {
       ctx.sts.setDelay(0);
     }
-    expectAllOk(`the floor at 500/s with STS at ${stsDelayMs} ms`, paced, count);
+    expectAllOk(`the floor at 500/s with STS at ${stsDelayMs} ms`, paced.result, count);
     const fan = await fanOut(floor.url, preminted(recipe, FAN_OUT));
     expectAllOk('the floor fan-out', fan.result, FAN_OUT);
     return { paced, fan };
