@@ -12,8 +12,7 @@ import { githubAppEnv, startGithubStandin } from '../test/support/github-standin
 import { policyFor } from '../test/support/stack.js';
 import type { HttpContext } from './exchange.js';
 import { closedCount } from './jobs.js';
-import { runLoad } from './load.js';
-import { type CpuShare, describe, describeCpu, expectAllOk, measuredRun, startExchanger } from './measure.js';
+import { type CpuShare, describe, describeCpu, measuredRun, startExchanger, warmUp } from './measure.js';
 import { type ServerProcess, startFloor } from './processes.js';
 import { type Row, row } from './report.js';
 import { tokenRecipe } from './tokens.js';
@@ -37,7 +36,7 @@ export async function benchFloor(ctx: HttpContext): Promise<Row[]> {
   const job = (url: string, count: number, connections: number) =>
     closedCount(url, recipe, count, connections);
   const measure = async (server: ServerProcess, what: string): Promise<CpuShare> => {
-    expectAllOk(`${what} warm-up`, await runLoad(job(server.url, WARM, 32)), WARM);
+    await warmUp(server, recipe, WARM, `${what} warm-up`);
     return measuredRun(server, what, job(server.url, COUNT, CONNECTIONS));
   };
 

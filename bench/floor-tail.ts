@@ -10,9 +10,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HttpContext } from './exchange.js';
-import { closedCount, pacedJob, preminted } from './jobs.js';
-import { runLoad } from './load.js';
-import { type CpuShare, expectAllOk, FAN_OUT, type FanOut, fanOut, withCpu } from './measure.js';
+import { pacedJob, preminted } from './jobs.js';
+import { type CpuShare, expectAllOk, FAN_OUT, type FanOut, fanOut, measuredRun, warmUp } from './measure.js';
 import { startFloor } from './processes.js';
 import type { TokenRecipe } from './tokens.js';
 
@@ -34,15 +33,15 @@ export async function floorTail(
   mkdirSync(dir, { recursive: true });
   const floor = await startFloor(dir, ctx.idp.url, ctx.env, { checkpoints: false });
   try {
-    expectAllOk('the floor warm-up', await runLoad(closedCount(floor.url, recipe, WARM, 32)), WARM);
+    await warmUp(floor, recipe, WARM, 'the floor warm-up');
     ctx.sts.setDelay(stsDelayMs);
     let paced: CpuShare;
     try {
-      paced = await withCpu(floor, pacedJob(floor.url, preminted(recipe, count), 500, count));
+      const job = pacedJob(floor.url, preminted(recipe, count), 500, count);
+      paced = await measuredRun(floor, `the floor at 500/s with STS at ${stsDelayMs} ms`, job);
     } finally {
       ctx.sts.setDelay(0);
     }
-    expectAllOk(`the floor at 500/s with STS at ${stsDelayMs} ms`, paced.result, count);
     const fan = await fanOut(floor.url, preminted(recipe, FAN_OUT));
     expectAllOk('the floor fan-out', fan.result, FAN_OUT);
     return { paced, fan };

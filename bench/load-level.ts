@@ -24,7 +24,7 @@ import type { HttpContext } from './exchange.js';
 import { closedCount, closedJob, pacedJob, preminted } from './jobs.js';
 import { limitOf } from './limits.js';
 import { runLoad } from './load.js';
-import { type CpuShare, describe, expectAllOk, measuredRun, startExchanger } from './measure.js';
+import { type CpuShare, describe, expectAllOk, measuredRun, startExchanger, warmUp } from './measure.js';
 import { type ServerProcess, startBareRoute, startFloor } from './processes.js';
 import { type Row, row } from './report.js';
 import { minter, tokenRecipe } from './tokens.js';
@@ -49,8 +49,7 @@ export async function benchLoadLevel(ctx: HttpContext): Promise<Row[]> {
   const sameBytes = { mode: 'fixed' as const, token: minter(recipe)() };
   const paced = (url: string, rate: number, tokens = preminted(recipe, rate * PACED_SECONDS)) =>
     pacedJob(url, tokens, rate, rate * PACED_SECONDS);
-  const warm = async (server: ServerProcess) =>
-    expectAllOk('warm-up', await runLoad(closedCount(server.url, recipe, WARM, 32)), WARM);
+  const warm = (server: ServerProcess) => warmUp(server, recipe, WARM);
   const dirFor = (name: string) => {
     const dir = join(ctx.dir, name);
     mkdirSync(dir, { recursive: true });

@@ -7,14 +7,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpContext } from './exchange.js';
-import { closedJob, EXCHANGE_BODY, EXCHANGE_PATH, expectedCount } from './jobs.js';
+import { closedCount, closedJob, EXCHANGE_BODY, EXCHANGE_PATH, expectedCount } from './jobs.js';
 import type { RunShares } from './limits.js';
 import { runLoad } from './load.js';
 import type { LoadJob, LoadResult, TokenPlan } from './loadgen.js';
 import { readLoopDelays } from './loop-delay.js';
 import { listenOverflows, type ServerProcess, startExchangerProcess } from './processes.js';
 import { machineBusyS, schedShare, schedSnapshot } from './sched.js';
-import { minter, tokenRecipe } from './tokens.js';
+import { minter, type TokenRecipe, tokenRecipe } from './tokens.js';
 
 export function describe(r: LoadResult): string {
   const codes = Object.entries(r.status)
@@ -74,6 +74,11 @@ export function expectAllOk(what: string, r: LoadResult, expected?: number): voi
   const bad = r.completed - r.ok + r.errors + r.timeouts;
   if (bad > 0 || (expected !== undefined && r.ok !== expected))
     throw new Error(`${what}: not every request was a 200: ${describe(r)}`);
+}
+
+/** `count` exchanges on 32 connections, every one answered 200, before a server is measured. */
+export async function warmUp(server: ServerProcess, recipe: TokenRecipe, count: number, what = 'warm-up') {
+  expectAllOk(what, await runLoad(closedCount(server.url, recipe, count, 32)), count);
 }
 
 /** A timed run (`withCpu`) whose every request must be answered 200: a figure of failures is none. */
