@@ -4,7 +4,8 @@
  * numbers). Writes the table as JSON under bench/results/.
  *
  *   npm run bench                       # everything, about 2 minutes
- *   BENCH_ONLY=1,2 npm run bench        # some sections (11: two instances on PostgreSQL; 12: cost by load)
+ *   BENCH_ONLY=1,2 npm run bench        # some sections (11: two instances on PostgreSQL; 12: cost by load;
+ *                                       # 13: an exchange's SQLite writes)
  *   BENCH_CPU_PROF=/tmp/prof npm run bench   # also write V8 CPU profiles of `jitkey serve`
  *   BENCH_KEEP=1 npm run bench          # keep the temporary directory (server logs, SQLite files)
  *   BENCH_JITKEY=/other/checkout/lib/exchanger/cli/main.js npm run bench   # measure another build
@@ -30,6 +31,7 @@ import { benchPostgres } from './postgres-section.js';
 import { benchRefresh } from './refresh.js';
 import { fmt, type Row, renderTable } from './report.js';
 import { benchStoreWriters } from './store-writers.js';
+import { benchStoreWrites } from './store-writes.js';
 import { benchVerify } from './verify.js';
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
     [[11], '11 two instances on one PostgreSQL', () => benchPostgres(ctx)],
     [[10], '10 the Kubernetes audit filter', () => benchKubernetesAudit()],
     [[12], '12 CPU per exchange by offered load', () => benchLoadLevel(ctx)],
+    [[13], '13 SQLite writes of one exchange', () => benchStoreWrites(dir)],
   ];
   try {
     for (const [ids, name, run] of sections) {

@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import { SQLITE_ACTIVITY_DETAILS_MIGRATION, SQLITE_ACTIVITY_MIGRATION } from './activity-sqlite.js';
 import { SQLITE_APPROVALS_MIGRATION } from './approvals-sqlite.js';
+import { SQLITE_AUDIT_STAGING_MIGRATION } from './audit-staging-sqlite.js';
 import { checkSchemaVersion } from './common.js';
 import { SQLITE_EXPORT_MIGRATION } from './export-cursor-sqlite.js';
 import { SQLITE_SESSIONS_MIGRATION } from './sessions-sqlite.js';
@@ -99,6 +100,9 @@ const MIGRATIONS: readonly string[] = [
   SQLITE_ACTIVITY_DETAILS_MIGRATION,
   // The SIEM export (issue 26): named cursors; activity events numbered in commit order.
   SQLITE_EXPORT_MIGRATION,
+  // Audit rows staged without indexes and moved into `audit` in bulk (issue 23). A column added
+  // to `audit` from here on is added to `audit_staging` in the same migration.
+  SQLITE_AUDIT_STAGING_MIGRATION,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

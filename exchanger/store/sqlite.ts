@@ -6,6 +6,8 @@
  *
  * Writes go through group commit (`group-commit.ts`): one transaction per event-loop turn.
  * WAL checkpoints run on a thread of their own (`sqlite-checkpoint.ts`), not inside a commit.
+ * Audit rows are staged in a table without indexes and moved into `audit` in bulk
+ * (`audit-staging-sqlite.ts`); every read of the audit trail moves them first.
  * The schema and its migrations: `sqlite-schema.ts`; the audit and lease rows, shared with
  * PostgreSQL: `rows.ts`; run attempts (and what an exchange reads of its own): `runs-sqlite.ts`.
  * Times are stored as integer milliseconds since the epoch.
@@ -18,6 +20,7 @@ import { type Logger, silentLogger } from '../log.js';
 import { sqliteActivity } from './activity-sqlite.js';
 import { type SqliteIo, sqliteApprovals } from './approvals-sqlite.js';
 import { AUDIT_PAGE_ROWS, type AuditKey } from './audit-queries.js';
+import { sqliteAuditStaging } from './audit-staging-sqlite.js';
 import {
   auditLimit,
   openFailure,
@@ -32,15 +35,7 @@ import { consoleReads } from './console-reads.js';
 import { rowsFor } from './dialect-rows.js';
 import { sqliteExportCursor } from './export-cursor-sqlite.js';
 import { groupCommit } from './group-commit.js';
-import {
-  AUDIT_COLUMNS,
-  AUDIT_FIELDS,
-  type AuditRowOf,
-  LEASE_COLUMNS,
-  LEASE_FIELDS,
-  type LeaseRowOf,
-  MS_TIMES,
-} from './rows.js';
+import { type AuditRowOf, LEASE_COLUMNS, LEASE_FIELDS, type LeaseRowOf, MS_TIMES } from './rows.js';
 import { sqliteRuns } from './runs-sqlite.js';
 import { sqliteSessions } from './sessions-sqlite.js';
 import { startCheckpointer } from './sqlite-checkpoint.js';
@@ -107,9 +102,6 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
        SELECT @issuer, @jti, @until WHERE NOT EXISTS (SELECT 1 FROM used_jtis WHERE issuer = '' AND jti = @jti)
        ON CONFLICT (issuer, jti) DO NOTHING`,
   );
-  const insertAudit = db.prepare<AuditRow>(
-    `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (${named(AUDIT_FIELDS)})`,
-  );
   const insertLease = db.prepare<LeaseRow>(
     `INSERT INTO leases (${LEASE_COLUMNS}) VALUES (${named(LEASE_FIELDS)})`,
   );
@@ -150,6 +142,16 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     (cause) => storeFailure('record the request', cause),
     { enabled: options.groupCommit !== false },
   );
+  const staging = sqliteAuditStaging(
+    db,
+    {
+      transaction: (work) => begin.immediate(work),
+      submit: (op) => writes.submit(op),
+      failed: (error) =>
+        log.warn('audit rows stay staged until the next move: moving them failed', { error }),
+    },
+    { enabled: options.auditStaging !== false },
+  );
 
   let closed = false;
   /**
@@ -176,13 +178,19 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       return Promise.reject(storeFailure(what, err));
     }
   };
+  /** A read of the audit trail: what is staged moves in first, so the read sees every row. */
+  const readAudit = <T>(what: string, op: () => T): Promise<T> =>
+    read(what, () => {
+      staging.settle();
+      return op();
+    });
 
   const io: SqliteIo = {
     write,
     read,
     audit: (entry) => {
       const row = dialect.auditRow(entry);
-      return () => insertAudit.run(row);
+      return () => staging.insert(row);
     },
     lease: (lease) => {
       const row = dialect.leaseRow(lease);
@@ -195,6 +203,8 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     const statement = purges.get(target.table)!;
     let total = 0;
     try {
+      // Staged rows are purged as any other: moved in first.
+      if (target.table === 'audit') staging.settle();
       for (;;) {
         if (closed) return total;
         const { changes } = statement.run(cutoff, PURGE_CHUNK);
@@ -220,7 +230,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
         const leased = lease && dialect.leaseRow(lease);
         return () => {
           if (leased) insertLease.run(leased);
-          insertAudit.run(audit);
+          staging.insert(audit);
         };
       }),
     markRevoked: (id, at, entry) =>
@@ -229,7 +239,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
         const revokedAt = dialect.times.encode(at, 'at');
         return () => {
           revokeLease.run(revokedAt, id);
-          insertAudit.run(audit);
+          staging.insert(audit);
         };
       }),
     ...sqliteApprovals(db, io),
@@ -242,14 +252,14 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     }),
     ...sqliteSessions(db, { write, read }),
     ...sqliteActivity(db, { write, read }),
-    ...sqliteExportCursor(db, { write, read }, dialect),
+    ...sqliteExportCursor(db, { write, read: readAudit }, dialect),
     getLease: (id) =>
       read('read the lease', () => {
         const row = selectLease.get(id);
         return row && dialect.leaseRecord(row);
       }),
     queryAudit: (filter) =>
-      read('read the audit trail', () => {
+      readAudit('read the audit trail', () => {
         const { sql, params } = dialect.auditQuery('audit', filter);
         return auditStatement(sql)
           .all(...params)
@@ -265,7 +275,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       let after: AuditKey<number> | undefined;
       while (remaining > 0) {
         const limit = Math.min(AUDIT_PAGE_ROWS, remaining);
-        const rows = await read('read the audit trail', () => {
+        const rows = await readAudit('read the audit trail', () => {
           const { sql, params } = dialect.auditPage('audit', filter, { limit, after });
           return auditStatement(sql).all(...params);
         });
@@ -277,7 +287,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       }
     },
     ...consoleReads(dialect, { audit: 'audit', leases: 'leases' }, (what, sql, params) =>
-      read(what, () => auditStatement(sql).all(...params) as never[]),
+      readAudit(what, () => auditStatement(sql).all(...params) as never[]),
     ),
     purgeExpired: purger.purgeExpired,
     ping: () =>
@@ -290,6 +300,12 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       closed = true;
       await purger.stop();
       writes.flush(); // writes already queued were promised an answer: apply them first
+      staging.stop();
+      try {
+        staging.settle();
+      } catch (error) {
+        log.warn('audit rows stay staged until the store next opens: moving them failed', { error });
+      }
       await checkpointer.stop();
       db.close();
     },

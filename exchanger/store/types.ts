@@ -58,4 +58,6 @@ export interface StoreOptions {
   maxConnections?: number;
   /** SQLite: apply the writes of one event-loop turn in one transaction (default true). */
   groupCommit?: boolean;
+  /** SQLite: stage audit rows and move them into the indexed table in bulk (default true). */
+  auditStaging?: boolean;
 }

@@ -45,6 +45,8 @@ const BACKENDS: Backend[] = [
         url: `sqlite:${path}`,
         store,
         async ids() {
+          // Audit rows are staged before they get their id; a read through the store moves them in.
+          await store.queryAudit({ limit: 1 });
           const db = new Database(path, { readonly: true });
           try {
             return allIds(

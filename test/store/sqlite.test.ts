@@ -36,7 +36,7 @@ describe('sqlite store', () => {
     await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(11);
+    expect(raw.pragma('user_version', { simple: true })).toBe(12);
     raw.close();
   });
 
@@ -90,7 +90,8 @@ describe('sqlite store', () => {
     await before.close();
     // The file as version 6 left it: no client columns.
     const raw = new Database(path);
-    raw.exec(`DROP TABLE export_cursors;
+    raw.exec(`DROP TABLE audit_staging;
+      DROP TABLE export_cursors;
       DROP TABLE export_counters;
       DROP INDEX audit_repository_outcome_at;
       DROP INDEX approval_requests_actor_id;
@@ -122,7 +123,7 @@ describe('sqlite store', () => {
     raw.close();
     await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
       code: 'unavailable',
-      message: expect.stringContaining('newer than this jitkey knows (11): upgrade jitkey'),
+      message: expect.stringContaining('newer than this jitkey knows (12): upgrade jitkey'),
     });
   });
 

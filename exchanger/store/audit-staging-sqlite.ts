@@ -1,0 +1,112 @@
+/**
+ * Audit rows on SQLite land first in `audit_staging`, a table with no index, and move into
+ * `audit` in bulk.
+ *
+ * The audit table carries the console's indexes (by time, repository, outcome, role, provider,
+ * actor, client, request). A row inserted into it dirties one page of each, and each commit
+ * writes every page it dirtied to the WAL in full. When exchanges arrive one per event-loop turn,
+ * every grant's commit paid for all of them. In the staging table a row dirties one page. The
+ * move, at most every `intervalMs` and in the same group commit as the writes of that turn, puts
+ * a batch of rows into `audit` at once, so a batch shares each index page it touches.
+ *
+ * A staged row is as durable as any other: it is committed before its caller hears back, and a
+ * process that stops before moving it leaves it for the next move, by this or any other process
+ * on the file. Rows move in the order they were staged, and only then get their `id`: the ids
+ * keep the order of the writes (the export follows them), and no reader sees a row without one,
+ * because every read of the audit trail first moves what is staged (`settle`).
+ */
+import type Database from 'better-sqlite3';
+import { AUDIT_COLUMNS, AUDIT_FIELDS, type AuditRowOf } from './rows.js';
+
+/**
+ * Appended to the SQLite migrations: `audit`'s columns with its constraints, so a row that would
+ * not fit `audit` fails its own write, not a later move. A column added to `audit` later is added
+ * here too, in the same migration (a test compares the two tables).
+ */
+export const SQLITE_AUDIT_STAGING_MIGRATION = `CREATE TABLE audit_staging (
+     id INTEGER PRIMARY KEY,
+     at INTEGER NOT NULL,
+     request_id TEXT NOT NULL,
+     event TEXT NOT NULL,
+     outcome TEXT NOT NULL,
+     role TEXT,
+     provider TEXT,
+     error_code TEXT,
+     reason TEXT NOT NULL,
+     repository TEXT COLLATE NOCASE,
+     claims TEXT NOT NULL DEFAULT '{}',
+     lease_id TEXT,
+     expires_at INTEGER,
+     actor TEXT,
+     client_address TEXT,
+     user_agent TEXT,
+     client_key TEXT
+   );`;
+
+export interface AuditStaging {
+  /** Stages a row; to be called inside a write transaction. */
+  insert(row: AuditRowOf<number>): void;
+  /** Moves every staged row, of any process, into `audit` now, if there is one. Before reads. */
+  settle(): void;
+  /** Stops the timer; rows still staged stay there for the next move. */
+  stop(): void;
+}
+
+export function sqliteAuditStaging(
+  db: Database.Database,
+  io: {
+    /** Runs `work` in a transaction of its own, now. */
+    transaction(work: () => void): void;
+    /** Queues `op` into the next group commit. */
+    submit(op: () => void): Promise<void>;
+    /** Called with a move that failed in the background (the rows stay staged). */
+    failed(error: unknown): void;
+  },
+  options: { intervalMs?: number; enabled?: boolean } = {},
+): AuditStaging {
+  const named = AUDIT_FIELDS.map((field) => `@${field}`).join(', ');
+  if (options.enabled === false) {
+    const direct = db.prepare<AuditRowOf<number>>(`INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (${named})`);
+    return { insert: (row) => void direct.run(row), settle() {}, stop() {} };
+  }
+  const stage = db.prepare<AuditRowOf<number>>(
+    `INSERT INTO audit_staging (${AUDIT_COLUMNS}) VALUES (${named})`,
+  );
+  const moveIn = db.prepare(
+    `INSERT INTO audit (${AUDIT_COLUMNS}) SELECT ${AUDIT_COLUMNS} FROM audit_staging ORDER BY rowid`,
+  );
+  const clear = db.prepare('DELETE FROM audit_staging');
+  const anyStaged = db.prepare<[], { n: number }>('SELECT EXISTS (SELECT 1 FROM audit_staging) AS n');
+  const move = () => {
+    if (moveIn.run().changes > 0) clear.run();
+  };
+  // Inside a group commit the move is a savepoint of its own: if it fails, the rows stay staged
+  // and the writes it shares the transaction with still commit.
+  const moveAlongside = db.transaction(move);
+
+  let timer: NodeJS.Timeout | undefined;
+  const moveSoon = () => {
+    timer = undefined;
+    io.submit(() => {
+      try {
+        moveAlongside();
+      } catch (error) {
+        io.failed(error);
+      }
+    }).catch(io.failed);
+  };
+  return {
+    insert(row) {
+      stage.run(row);
+      // The timer keeps nothing alive: `close` settles what is left.
+      timer ??= setTimeout(moveSoon, options.intervalMs ?? 100).unref();
+    },
+    settle() {
+      if (anyStaged.get()!.n === 1) io.transaction(move);
+    },
+    stop() {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}

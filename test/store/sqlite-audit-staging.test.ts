@@ -1,0 +1,173 @@
+/**
+ * Audit rows on SQLite are staged in a table without indexes and moved into `audit` in bulk
+ * (`audit-staging-sqlite.ts`). What must hold: every read sees every row, a staged row survives its
+ * process, ids follow the order of the writes across processes, and the tables keep one shape.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../exchanger/store/open.js';
+import { eventually } from '../support/eventually.js';
+import { REPO_ROOT } from '../support/paths.js';
+import { entry } from './contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'jitkey-staging-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const freshPath = () => join(dir, `store-${++n}.db`);
+
+/** Rows of each table, read by a connection of its own, as another process would. */
+function counts(path: string): { audit: number; staged: number } {
+  const db = new Database(path, { readonly: true });
+  try {
+    const count = (table: string) =>
+      (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    return { audit: count('audit'), staged: count('audit_staging') };
+  } finally {
+    db.close();
+  }
+}
+
+describe('SQLite audit staging', () => {
+  it('stages a row, and a read of the audit trail moves it in first', async () => {
+    const path = freshPath();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    try {
+      await store.record(entry({ requestId: 'staged' }));
+      expect(counts(path)).toEqual({ audit: 0, staged: 1 });
+      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['staged']);
+      expect(counts(path)).toEqual({ audit: 1, staged: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('moves staged rows in the background when nothing reads them', async () => {
+    const path = freshPath();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    try {
+      await Promise.all([1, 2, 3].map((i) => store.record(entry({ requestId: `r-${i}` }))));
+      expect(counts(path).staged).toBe(3);
+      await eventually(() => (counts(path).audit === 3 ? true : undefined), 'the staged rows to move in');
+      expect(counts(path).staged).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps a row staged by a process killed before it moved it; the next store moves it in', async () => {
+    const path = freshPath();
+    // The row is committed before `record` resolves; the process is killed right after.
+    const script = `
+      const { openStore } = await import(${JSON.stringify(join(REPO_ROOT, 'lib/exchanger/store/open.js'))});
+      const store = await openStore(${JSON.stringify(`sqlite:${path}`)}, { purgeIntervalMs: 0 });
+      await store.record({ at: new Date(), requestId: 'killed', event: 'exchange', outcome: 'allowed', reason: 'r', claims: {} });
+      process.stdout.write('recorded\\n');
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('recorded')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`the writer exited (${code}) before recording`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('close', resolve));
+    expect(counts(path)).toEqual({ audit: 0, staged: 1 });
+
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    try {
+      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['killed']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('gives ids in the order of the writes, across stores on one file', async () => {
+    const path = freshPath();
+    const a = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    const b = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    try {
+      const at = new Date('2025-03-01T12:00:00Z'); // one time: ties are ordered by id
+      await a.record(entry({ requestId: 'first', at }));
+      await b.record(entry({ requestId: 'second', at }));
+      await a.record(entry({ requestId: 'third', at }));
+      // Newest first.
+      expect((await b.queryAudit({})).map((r) => r.requestId)).toEqual(['third', 'second', 'first']);
+      await a.record(entry({ requestId: 'fourth', at }));
+      expect((await a.queryAudit({})).map((r) => r.requestId)).toEqual([
+        'fourth',
+        'third',
+        'second',
+        'first',
+      ]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('moves what is staged when the store closes', async () => {
+    const path = freshPath();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    await store.record(entry({ requestId: 'before-close' }));
+    await store.close();
+    expect(counts(path)).toEqual({ audit: 1, staged: 0 });
+  });
+
+  it('has the columns of the audit table, with their types, NOT NULLs and defaults', async () => {
+    const path = freshPath();
+    await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
+    const db = new Database(path, { readonly: true });
+    try {
+      const columns = (table: string) =>
+        (
+          db.prepare(`PRAGMA table_info(${table})`).all() as {
+            name: string;
+            type: string;
+            notnull: number;
+            dflt_value: string | null;
+          }[]
+        ).map((c) => [c.name, c.type, c.notnull, c.dflt_value]);
+      expect(columns('audit_staging')).toEqual(columns('audit'));
+      expect(columns('audit').map(([name]) => name)).toContain('client_key');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('refuses a row audit would refuse at its own write, and the next moves still work', async () => {
+    const path = freshPath();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    try {
+      const bad = entry({ requestId: null as unknown as string });
+      const [refused, kept] = await Promise.allSettled([
+        store.record(bad),
+        new Promise((resolve) => setImmediate(resolve)).then(() =>
+          store.record(entry({ requestId: 'kept' })),
+        ),
+      ]);
+      expect(refused.status).toBe('rejected');
+      expect(kept.status).toBe('fulfilled');
+      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['kept']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('with auditStaging: false, writes straight into the audit table', async () => {
+    const path = freshPath();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0, auditStaging: false });
+    try {
+      await store.record(entry({ requestId: 'direct' }));
+      expect(counts(path)).toEqual({ audit: 1, staged: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+});
