@@ -6,21 +6,24 @@
  * actor, client, request). A row inserted into it dirties one page of each, and each commit
  * writes every page it dirtied to the WAL in full. When exchanges arrive one per event-loop turn,
  * every grant's commit paid for all of them. In the staging table a row dirties one page. The
- * move, at most every `intervalMs` and in the same group commit as the writes of that turn, puts
- * a batch of rows into `audit` at once, so a batch shares each index page it touches.
+ * move puts a batch of rows into `audit` at once, so the batch shares each index page it touches:
+ * `intervalMs` after a process stages a row, in the same group commit as the writes of that turn,
+ * and before each read of the audit trail.
  *
  * A staged row is as durable as any other: it is committed before its caller hears back, and a
  * process that stops before moving it leaves it for the next move, by this or any other process
  * on the file. Rows move in the order they were staged, and only then get their `id`: the ids
- * keep the order of the writes (the export follows them), and no reader sees a row without one,
- * because every read of the audit trail first moves what is staged (`settle`).
+ * keep the order of the writes (the export follows them). A read moves what is staged first
+ * (`settle`) unless another connection holds the write lock: then it reads without waiting, and
+ * the rows still staged show from the next read on (the export, past them, still sends them: their
+ * ids come after its cursor).
  */
 import type Database from 'better-sqlite3';
 import { AUDIT_COLUMNS, AUDIT_FIELDS, type AuditRowOf } from './rows.js';
 
 /**
  * Appended to the SQLite migrations: `audit`'s columns with its constraints, so a row that would
- * not fit `audit` fails its own write, not a later move. A column added to `audit` later is added
+ * not fit `audit` fails when it is written (with its group commit), not at a later move. A column added to `audit` later is added
  * here too, in the same migration (a test compares the two tables).
  */
 export const SQLITE_AUDIT_STAGING_MIGRATION = `CREATE TABLE audit_staging (
@@ -46,8 +49,13 @@ export const SQLITE_AUDIT_STAGING_MIGRATION = `CREATE TABLE audit_staging (
 export interface AuditStaging {
   /** Stages a row; to be called inside a write transaction. */
   insert(row: AuditRowOf<number>): void;
-  /** Moves every staged row, of any process, into `audit` now, if there is one. Before reads. */
+  /**
+   * Before a read: moves every staged row, of any process, into `audit`, unless another
+   * connection holds the write lock (then nothing is waited for). Throws if the move fails.
+   */
   settle(): void;
+  /** Moves every staged row now, waiting for the write lock as any write does (for `close`). */
+  moveAll(): void;
   /** Stops the timer; rows still staged stay there for the next move. */
   stop(): void;
 }
@@ -59,15 +67,17 @@ export function sqliteAuditStaging(
     transaction(work: () => void): void;
     /** Queues `op` into the next group commit. */
     submit(op: () => void): Promise<void>;
-    /** Called with a move that failed in the background (the rows stay staged). */
-    failed(error: unknown): void;
+    /** Hears when background moves start failing (the rows stay staged) and when they work again. */
+    failing(error: unknown | undefined): void;
+    /** The connection's `busy_timeout` in ms, restored after a read's move that did not wait. */
+    busyTimeoutMs: number;
   },
   options: { intervalMs?: number; enabled?: boolean } = {},
 ): AuditStaging {
   const named = AUDIT_FIELDS.map((field) => `@${field}`).join(', ');
   if (options.enabled === false) {
     const direct = db.prepare<AuditRowOf<number>>(`INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (${named})`);
-    return { insert: (row) => void direct.run(row), settle() {}, stop() {} };
+    return { insert: (row) => void direct.run(row), settle() {}, moveAll() {}, stop() {} };
   }
   const stage = db.prepare<AuditRowOf<number>>(
     `INSERT INTO audit_staging (${AUDIT_COLUMNS}) VALUES (${named})`,
@@ -84,6 +94,11 @@ export function sqliteAuditStaging(
   // and the writes it shares the transaction with still commit.
   const moveAlongside = db.transaction(move);
 
+  let failed = false;
+  const failing = (error: unknown) => {
+    if (!failed) io.failing(error); // once per run of failures, not every interval
+    failed = true;
+  };
   let timer: NodeJS.Timeout | undefined;
   const moveSoon = () => {
     timer = undefined;
@@ -91,17 +106,33 @@ export function sqliteAuditStaging(
       try {
         moveAlongside();
       } catch (error) {
-        io.failed(error);
+        // SQLite rolled the whole transaction back (I/O, memory): the batch has failed with it.
+        if (!db.inTransaction) throw error;
+        failing(error);
+        return;
       }
-    }).catch(io.failed);
+      if (failed) io.failing(undefined);
+      failed = false;
+    }).catch(failing);
   };
   return {
     insert(row) {
       stage.run(row);
-      // The timer keeps nothing alive: `close` settles what is left.
+      // The timer keeps nothing alive: `close` moves what is left.
       timer ??= setTimeout(moveSoon, options.intervalMs ?? 100).unref();
     },
     settle() {
+      if (anyStaged.get()!.n !== 1) return;
+      db.pragma('busy_timeout = 0');
+      try {
+        io.transaction(move);
+      } catch (error) {
+        if (!String((error as { code?: string }).code).startsWith('SQLITE_BUSY')) throw error;
+      } finally {
+        db.pragma(`busy_timeout = ${io.busyTimeoutMs}`);
+      }
+    },
+    moveAll() {
       if (anyStaged.get()!.n === 1) io.transaction(move);
     },
     stop() {

@@ -18,6 +18,8 @@ export function consoleReads<Time>(
   rows: DialectRows<Time>,
   tables: { audit: string; leases: string },
   all: RunQuery,
+  /** How the leases are read, if not as the audit trail is (SQLite moves staged audit rows first). */
+  allLeases: RunQuery = all,
 ): Pick<Store, 'auditPage' | 'listActiveLeases'> {
   return {
     async auditPage(filter: AuditFilter, page) {
@@ -41,7 +43,7 @@ export function consoleReads<Time>(
     },
     async listActiveLeases(filter: LeaseFilter) {
       const { sql, params } = rows.leaseQuery(tables.leases, filter);
-      return (await all<LeaseRowOf<Time>>('read the leases', sql, params)).map(rows.leaseRecord);
+      return (await allLeases<LeaseRowOf<Time>>('read the leases', sql, params)).map(rows.leaseRecord);
     },
   };
 }

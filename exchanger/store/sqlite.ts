@@ -43,6 +43,8 @@ import { migrateSqlite } from './sqlite-schema.js';
 import type { Store, StoreOptions } from './types.js';
 
 type AuditRow = AuditRowOf<number>;
+
+const BUSY_TIMEOUT_MS = 5000;
 type LeaseRow = LeaseRowOf<number>;
 
 const dialect = rowsFor({
@@ -86,7 +88,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     db = new Database(path);
     // Another process holding the write lock is waited for (up to 5 s, blocking this thread),
     // then the write fails as `unavailable`.
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     migrateSqlite(db);
@@ -147,10 +149,18 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     {
       transaction: (work) => begin.immediate(work),
       submit: (op) => writes.submit(op),
-      failed: (error) =>
-        log.warn('audit rows stay staged until the next move: moving them failed', { error }),
+      failing: (error) =>
+        error === undefined
+          ? log.info('staged audit rows move into the audit table again')
+          : log.warn('audit rows stay staged until a move works: moving them failed', {
+              error: error as Error,
+            }),
+      busyTimeoutMs: BUSY_TIMEOUT_MS,
     },
-    { enabled: options.auditStaging !== false },
+    {
+      enabled: options.auditStaging !== false,
+      ...(options.auditMoveIntervalMs !== undefined ? { intervalMs: options.auditMoveIntervalMs } : {}),
+    },
   );
 
   let closed = false;
@@ -204,7 +214,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     let total = 0;
     try {
       // Staged rows are purged as any other: moved in first.
-      if (target.table === 'audit') staging.settle();
+      if (target.table === 'audit') staging.moveAll();
       for (;;) {
         if (closed) return total;
         const { changes } = statement.run(cutoff, PURGE_CHUNK);
@@ -286,8 +296,11 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
         after = { at: last.at, id: last.id };
       }
     },
-    ...consoleReads(dialect, { audit: 'audit', leases: 'leases' }, (what, sql, params) =>
-      readAudit(what, () => auditStatement(sql).all(...params) as never[]),
+    ...consoleReads(
+      dialect,
+      { audit: 'audit', leases: 'leases' },
+      (what, sql, params) => readAudit(what, () => auditStatement(sql).all(...params) as never[]),
+      (what, sql, params) => read(what, () => auditStatement(sql).all(...params) as never[]),
     ),
     purgeExpired: purger.purgeExpired,
     ping: () =>
@@ -302,9 +315,11 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       writes.flush(); // writes already queued were promised an answer: apply them first
       staging.stop();
       try {
-        staging.settle();
+        staging.moveAll();
       } catch (error) {
-        log.warn('audit rows stay staged until the store next opens: moving them failed', { error });
+        log.warn('audit rows stay staged until the next move on this file: moving them failed', {
+          error: error as Error,
+        });
       }
       await checkpointer.stop();
       db.close();

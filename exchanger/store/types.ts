@@ -60,4 +60,6 @@ export interface StoreOptions {
   groupCommit?: boolean;
   /** SQLite: stage audit rows and move them into the indexed table in bulk (default true). */
   auditStaging?: boolean;
+  /** SQLite: how long after staging a row its process moves the staged rows; default 100 ms. */
+  auditMoveIntervalMs?: number;
 }

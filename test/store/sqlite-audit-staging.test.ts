@@ -141,7 +141,67 @@ describe('SQLite audit staging', () => {
     }
   });
 
-  it('refuses a row audit would refuse at its own write, and the next moves still work', async () => {
+  it('reads while another connection holds the write lock, without its staged rows; they show after', async () => {
+    const path = freshPath();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    const other = new Database(path);
+    try {
+      await store.record(entry({ requestId: 'moved' }));
+      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['moved']);
+      await store.record(entry({ requestId: 'staged', at: new Date('2025-03-01T13:00:00Z') }));
+      other.exec('BEGIN IMMEDIATE');
+      // The move is not waited for (busy_timeout 0 for it): the read goes ahead without it.
+      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['moved']);
+      expect(await store.listActiveLeases({ activeAt: new Date() })).toEqual([]);
+      other.exec('COMMIT');
+      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['staged', 'moved']);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await store.close();
+    }
+  });
+
+  it('a background move that fails keeps its rows staged and fails none of the writes beside it', async () => {
+    const path = freshPath();
+    const warnings: string[] = [];
+    const infos: string[] = [];
+    const log = {
+      debug() {},
+      info: (msg: string) => void infos.push(msg),
+      warn: (msg: string) => void warnings.push(msg),
+      error() {},
+    };
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0, log, auditMoveIntervalMs: 1 });
+    const admin = new Database(path);
+    try {
+      // A move fails at its second step while this trigger exists: the rows were copied into
+      // audit, and clearing them from staging is refused. The copy must be undone with it.
+      admin.exec(
+        "CREATE TRIGGER refuse_clear BEFORE DELETE ON audit_staging BEGIN SELECT RAISE(ABORT, 'refused'); END",
+      );
+      // Writes in every turn for a while, so that moves share group commits with them.
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < 40; i++) {
+        writes.push(store.record(entry({ requestId: `w-${i}` })));
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const settled = await Promise.allSettled(writes);
+      expect(settled.filter((r) => r.status === 'rejected')).toEqual([]);
+      expect(warnings).toEqual(['audit rows stay staged until a move works: moving them failed']);
+      expect(counts(path)).toEqual({ audit: 0, staged: 40 });
+
+      admin.exec('DROP TRIGGER refuse_clear');
+      await store.record(entry({ requestId: 'after' }));
+      await eventually(() => (counts(path).audit === 41 ? true : undefined), 'the staged rows to move in');
+      expect(infos).toContain('staged audit rows move into the audit table again');
+    } finally {
+      admin.close();
+      await store.close();
+    }
+  });
+
+  it('refuses a row audit would refuse when it is written, and the next moves still work', async () => {
     const path = freshPath();
     const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
     try {
