@@ -15,16 +15,16 @@
  * on the file. Rows move in the order they were staged, and only then get their `id`: the ids
  * keep the order of the writes (the export follows them). A read moves what is staged first
  * (`settle`) unless another connection holds the write lock: then it reads without waiting, and
- * the rows still staged show from the next read on (the export, past them, still sends them: their
- * ids come after its cursor).
+ * the rows still staged show in a later read. The export misses none of them: they get ids after
+ * its cursor.
  */
 import type Database from 'better-sqlite3';
 import { AUDIT_COLUMNS, AUDIT_FIELDS, type AuditRowOf } from './rows.js';
 
 /**
  * Appended to the SQLite migrations: `audit`'s columns with its constraints, so a row that would
- * not fit `audit` fails when it is written (with its group commit), not at a later move. A column added to `audit` later is added
- * here too, in the same migration (a test compares the two tables).
+ * not fit `audit` fails when it is written (with its group commit), not at a later move. A later
+ * migration that adds a column to `audit` adds it to `audit_staging` too (a test compares them).
  */
 export const SQLITE_AUDIT_STAGING_MIGRATION = `CREATE TABLE audit_staging (
      id INTEGER PRIMARY KEY,
