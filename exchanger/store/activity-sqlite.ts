@@ -12,7 +12,7 @@ import {
 } from './activity-rows.js';
 import type { ActivityStore } from './activity-types.js';
 import type { SqliteIo } from './approvals-sqlite.js';
-import { MS_TIMES } from './rows.js';
+import { MS_TIMES, namedParams } from './rows.js';
 
 export const SQLITE_ACTIVITY_MIGRATION = `
   CREATE TABLE lease_activity_keys (
@@ -52,11 +52,9 @@ export const SQLITE_ACTIVITY_DETAILS_MIGRATION = `
 type KeyRow = ActivityKeyRowOf<number>;
 type EventRow = ActivityEventRowOf<number>;
 
-const named = (fields: readonly string[]) => fields.map((f) => `@${f}`).join(', ');
-
 export function sqliteActivity(db: Database.Database, io: Pick<SqliteIo, 'write' | 'read'>): ActivityStore {
   const insertKey = db.prepare<KeyRow>(
-    `INSERT INTO lease_activity_keys (${ACTIVITY_KEY_FIELDS.join(', ')}) VALUES (${named(ACTIVITY_KEY_FIELDS)})
+    `INSERT INTO lease_activity_keys (${ACTIVITY_KEY_FIELDS.join(', ')}) VALUES (${namedParams(ACTIVITY_KEY_FIELDS)})
      ON CONFLICT DO NOTHING`,
   );
   const due = db.prepare<[number, number], KeyRow>(
@@ -71,7 +69,7 @@ export function sqliteActivity(db: Database.Database, io: Pick<SqliteIo, 'write'
             polled_at = @polled_at WHERE lease_id = @lease_id AND key_id = @key_id`,
   );
   const insertEvent = db.prepare<EventRow>(
-    `INSERT INTO lease_activity (${ACTIVITY_EVENT_FIELDS.join(', ')}) VALUES (${named(ACTIVITY_EVENT_FIELDS)})
+    `INSERT INTO lease_activity (${ACTIVITY_EVENT_FIELDS.join(', ')}) VALUES (${namedParams(ACTIVITY_EVENT_FIELDS)})
      ON CONFLICT DO NOTHING`,
   );
   const keysById = db.prepare<[string], KeyRow>(

@@ -19,7 +19,8 @@
  * its cursor.
  */
 import type Database from 'better-sqlite3';
-import { AUDIT_COLUMNS, AUDIT_FIELDS, type AuditRowOf } from './rows.js';
+import type { Logger } from '../log.js';
+import { AUDIT_COLUMNS, AUDIT_FIELDS, type AuditRowOf, namedParams } from './rows.js';
 
 /**
  * Appended to the SQLite migrations: `audit`'s columns with its constraints, so a row that would
@@ -68,19 +69,18 @@ export function sqliteAuditStaging(
     /** Queues `op` into the next group commit. */
     submit(op: () => void): Promise<void>;
     /** Hears when background moves start failing (the rows stay staged) and when they work again. */
-    failing(error: unknown | undefined): void;
-    /** The connection's `busy_timeout` in ms, restored after a read's move that did not wait. */
-    busyTimeoutMs: number;
+    log: Logger;
   },
   options: { intervalMs?: number; enabled?: boolean } = {},
 ): AuditStaging {
-  const named = AUDIT_FIELDS.map((field) => `@${field}`).join(', ');
   if (options.enabled === false) {
-    const direct = db.prepare<AuditRowOf<number>>(`INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (${named})`);
+    const direct = db.prepare<AuditRowOf<number>>(
+      `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (${namedParams(AUDIT_FIELDS)})`,
+    );
     return { insert: (row) => void direct.run(row), settle() {}, moveAll() {}, stop() {} };
   }
   const stage = db.prepare<AuditRowOf<number>>(
-    `INSERT INTO audit_staging (${AUDIT_COLUMNS}) VALUES (${named})`,
+    `INSERT INTO audit_staging (${AUDIT_COLUMNS}) VALUES (${namedParams(AUDIT_FIELDS)})`,
   );
   const moveIn = db.prepare(
     `INSERT INTO audit (${AUDIT_COLUMNS}) SELECT ${AUDIT_COLUMNS} FROM audit_staging ORDER BY rowid`,
@@ -90,14 +90,19 @@ export function sqliteAuditStaging(
   const move = () => {
     if (moveIn.run().changes > 0) clear.run();
   };
+  const moveAll = () => {
+    if (anyStaged.get()!.n === 1) io.transaction(move);
+  };
+  // What the store set: a read's move does not wait for the lock, and puts it back after.
+  const busyTimeout = db.pragma('busy_timeout', { simple: true }) as number;
   // Inside a group commit the move is a savepoint of its own: if it fails, the rows stay staged
   // and the writes it shares the transaction with still commit.
   const moveAlongside = db.transaction(move);
 
-  let failed = false;
-  const failing = (error: unknown) => {
-    if (!failed) io.failing(error); // once per run of failures, not every interval
-    failed = true;
+  let failing = false; // logged once per run of failures, not every interval
+  const failed = (error: unknown) => {
+    if (!failing) io.log.warn('audit rows stay staged until a move works: moving them failed', { error });
+    failing = true;
   };
   let timer: NodeJS.Timeout | undefined;
   const moveSoon = () => {
@@ -108,12 +113,12 @@ export function sqliteAuditStaging(
       } catch (error) {
         // SQLite rolled the whole transaction back (I/O, memory): the batch has failed with it.
         if (!db.inTransaction) throw error;
-        failing(error);
+        failed(error);
         return;
       }
-      if (failed) io.failing(undefined);
-      failed = false;
-    }).catch(failing);
+      if (failing) io.log.info('staged audit rows move into the audit table again');
+      failing = false;
+    }).catch(failed);
   };
   return {
     insert(row) {
@@ -129,12 +134,10 @@ export function sqliteAuditStaging(
       } catch (error) {
         if (!String((error as { code?: string }).code).startsWith('SQLITE_BUSY')) throw error;
       } finally {
-        db.pragma(`busy_timeout = ${io.busyTimeoutMs}`);
+        db.pragma(`busy_timeout = ${busyTimeout}`);
       }
     },
-    moveAll() {
-      if (anyStaged.get()!.n === 1) io.transaction(move);
-    },
+    moveAll,
     stop() {
       clearTimeout(timer);
       timer = undefined;

@@ -99,6 +99,11 @@ export const LEASE_FIELDS = [
 export const AUDIT_COLUMNS = AUDIT_FIELDS.join(', ');
 export const LEASE_COLUMNS = LEASE_FIELDS.join(', ');
 
+/** `@a, @b, …`: SQLite's named parameters for `fields`, to bind a row object as it is. */
+export function namedParams(fields: readonly string[]): string {
+  return fields.map((field) => `@${field}`).join(', ');
+}
+
 /** A row's values in `fields` order, for positional parameters. */
 export function rowValues<R>(row: R, fields: readonly (keyof R)[]): unknown[] {
   return fields.map((field) => row[field]);

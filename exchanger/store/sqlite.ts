@@ -35,7 +35,14 @@ import { consoleReads } from './console-reads.js';
 import { rowsFor } from './dialect-rows.js';
 import { sqliteExportCursor } from './export-cursor-sqlite.js';
 import { groupCommit } from './group-commit.js';
-import { type AuditRowOf, LEASE_COLUMNS, LEASE_FIELDS, type LeaseRowOf, MS_TIMES } from './rows.js';
+import {
+  type AuditRowOf,
+  LEASE_COLUMNS,
+  LEASE_FIELDS,
+  type LeaseRowOf,
+  MS_TIMES,
+  namedParams,
+} from './rows.js';
 import { sqliteRuns } from './runs-sqlite.js';
 import { sqliteSessions } from './sessions-sqlite.js';
 import { startCheckpointer } from './sqlite-checkpoint.js';
@@ -43,8 +50,6 @@ import { migrateSqlite } from './sqlite-schema.js';
 import type { Store, StoreOptions } from './types.js';
 
 type AuditRow = AuditRowOf<number>;
-
-const BUSY_TIMEOUT_MS = 5000;
 type LeaseRow = LeaseRowOf<number>;
 
 const dialect = rowsFor({
@@ -54,8 +59,6 @@ const dialect = rowsFor({
   repositoryEquals: (placeholder) => `repository = ${placeholder}`,
   actorEquals: (placeholder) => `actor = ${placeholder} COLLATE NOCASE`,
 });
-
-const named = (fields: readonly string[]) => fields.map((field) => `@${field}`).join(', ');
 
 /**
  * The store holds sealed revocation secrets and the audit trail: the file is created owner-only
@@ -88,7 +91,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     db = new Database(path);
     // Another process holding the write lock is waited for (up to 5 s, blocking this thread),
     // then the write fails as `unavailable`.
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     migrateSqlite(db);
@@ -105,7 +108,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
        ON CONFLICT (issuer, jti) DO NOTHING`,
   );
   const insertLease = db.prepare<LeaseRow>(
-    `INSERT INTO leases (${LEASE_COLUMNS}) VALUES (${named(LEASE_FIELDS)})`,
+    `INSERT INTO leases (${LEASE_COLUMNS}) VALUES (${namedParams(LEASE_FIELDS)})`,
   );
   const revokeLease = db.prepare<[number, string]>(
     'UPDATE leases SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?',
@@ -146,17 +149,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   );
   const staging = sqliteAuditStaging(
     db,
-    {
-      transaction: (work) => begin.immediate(work),
-      submit: (op) => writes.submit(op),
-      failing: (error) =>
-        error === undefined
-          ? log.info('staged audit rows move into the audit table again')
-          : log.warn('audit rows stay staged until a move works: moving them failed', {
-              error: error as Error,
-            }),
-      busyTimeoutMs: BUSY_TIMEOUT_MS,
-    },
+    { transaction: (work) => begin.immediate(work), submit: (op) => writes.submit(op), log },
     {
       enabled: options.auditStaging !== false,
       ...(options.auditMoveIntervalMs !== undefined ? { intervalMs: options.auditMoveIntervalMs } : {}),
@@ -188,7 +181,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       return Promise.reject(storeFailure(what, err));
     }
   };
-  /** A read of the audit trail: what is staged moves in first, so the read sees every row. */
+  /** A read of the audit trail: what is staged moves in first, unless another connection holds the lock. */
   const readAudit = <T>(what: string, op: () => T): Promise<T> =>
     read(what, () => {
       staging.settle();

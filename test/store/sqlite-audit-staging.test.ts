@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../exchanger/store/open.js';
+import type { Store, StoreOptions } from '../../exchanger/store/types.js';
 import { eventually } from '../support/eventually.js';
 import { REPO_ROOT } from '../support/paths.js';
 import { entry } from './contract.js';
@@ -31,31 +32,40 @@ function counts(path: string): { audit: number; staged: number } {
   }
 }
 
+/** Opens a store on `path` (a fresh file by default), runs `body` with it, and closes it. */
+async function withStore(
+  body: (store: Store, path: string) => Promise<void>,
+  options: StoreOptions = {},
+  path = freshPath(),
+): Promise<void> {
+  const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0, ...options });
+  try {
+    await body(store, path);
+  } finally {
+    await store.close();
+  }
+}
+
+/** The audit trail's request ids, newest first, as a read through the store sees them. */
+const requestIds = async (store: Store) => (await store.queryAudit({})).map((r) => r.requestId);
+
 describe('SQLite audit staging', () => {
   it('stages a row, and a read of the audit trail moves it in first', async () => {
-    const path = freshPath();
-    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
-    try {
+    await withStore(async (store, path) => {
       await store.record(entry({ requestId: 'staged' }));
       expect(counts(path)).toEqual({ audit: 0, staged: 1 });
-      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['staged']);
+      expect(await requestIds(store)).toEqual(['staged']);
       expect(counts(path)).toEqual({ audit: 1, staged: 0 });
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('moves staged rows in the background when nothing reads them', async () => {
-    const path = freshPath();
-    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
-    try {
+    await withStore(async (store, path) => {
       await Promise.all([1, 2, 3].map((i) => store.record(entry({ requestId: `r-${i}` }))));
       expect(counts(path).staged).toBe(3);
       await eventually(() => (counts(path).audit === 3 ? true : undefined), 'the staged rows to move in');
       expect(counts(path).staged).toBe(0);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('keeps a row staged by a process killed before it moved it; the next store moves it in', async () => {
@@ -80,12 +90,7 @@ describe('SQLite audit staging', () => {
     await new Promise((resolve) => child.once('close', resolve));
     expect(counts(path)).toEqual({ audit: 0, staged: 1 });
 
-    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
-    try {
-      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['killed']);
-    } finally {
-      await store.close();
-    }
+    await withStore(async (store) => expect(await requestIds(store)).toEqual(['killed']), {}, path);
   });
 
   it('gives ids in the order of the writes, across stores on one file', async () => {
@@ -98,14 +103,9 @@ describe('SQLite audit staging', () => {
       await b.record(entry({ requestId: 'second', at }));
       await a.record(entry({ requestId: 'third', at }));
       // Newest first.
-      expect((await b.queryAudit({})).map((r) => r.requestId)).toEqual(['third', 'second', 'first']);
+      expect(await requestIds(b)).toEqual(['third', 'second', 'first']);
       await a.record(entry({ requestId: 'fourth', at }));
-      expect((await a.queryAudit({})).map((r) => r.requestId)).toEqual([
-        'fourth',
-        'third',
-        'second',
-        'first',
-      ]);
+      expect(await requestIds(a)).toEqual(['fourth', 'third', 'second', 'first']);
     } finally {
       await a.close();
       await b.close();
@@ -147,14 +147,14 @@ describe('SQLite audit staging', () => {
     const other = new Database(path);
     try {
       await store.record(entry({ requestId: 'moved' }));
-      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['moved']);
+      expect(await requestIds(store)).toEqual(['moved']);
       await store.record(entry({ requestId: 'staged', at: new Date('2025-03-01T13:00:00Z') }));
       other.exec('BEGIN IMMEDIATE');
       // The move is not waited for (busy_timeout 0 for it): the read goes ahead without it.
-      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['moved']);
+      expect(await requestIds(store)).toEqual(['moved']);
       expect(await store.listActiveLeases({ activeAt: new Date() })).toEqual([]);
       other.exec('COMMIT');
-      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['staged', 'moved']);
+      expect(await requestIds(store)).toEqual(['staged', 'moved']);
     } finally {
       if (other.inTransaction) other.exec('ROLLBACK');
       other.close();
@@ -202,9 +202,7 @@ describe('SQLite audit staging', () => {
   });
 
   it('refuses a row audit would refuse when it is written, and the next moves still work', async () => {
-    const path = freshPath();
-    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
-    try {
+    await withStore(async (store) => {
       const bad = entry({ requestId: null as unknown as string });
       const [refused, kept] = await Promise.allSettled([
         store.record(bad),
@@ -214,20 +212,17 @@ describe('SQLite audit staging', () => {
       ]);
       expect(refused.status).toBe('rejected');
       expect(kept.status).toBe('fulfilled');
-      expect((await store.queryAudit({})).map((r) => r.requestId)).toEqual(['kept']);
-    } finally {
-      await store.close();
-    }
+      expect(await requestIds(store)).toEqual(['kept']);
+    });
   });
 
   it('with auditStaging: false, writes straight into the audit table', async () => {
-    const path = freshPath();
-    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0, auditStaging: false });
-    try {
-      await store.record(entry({ requestId: 'direct' }));
-      expect(counts(path)).toEqual({ audit: 1, staged: 0 });
-    } finally {
-      await store.close();
-    }
+    await withStore(
+      async (store, path) => {
+        await store.record(entry({ requestId: 'direct' }));
+        expect(counts(path)).toEqual({ audit: 1, staged: 0 });
+      },
+      { auditStaging: false },
+    );
   });
 });
