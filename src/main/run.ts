@@ -36,8 +36,10 @@ export async function run(deps: Deps): Promise<void> {
     const client: ClientOptions = { baseUrl: exchangerUrl, retries };
 
     core.info(`Exchanging the job's OIDC token for role '${role}' at ${inputs.exchangerUrlText}`);
-    // The exchanger's connection (its TLS handshake) opens while the runner issues the token.
-    deps.preconnect?.(exchangerUrl);
+    // The exchanger's connection (its TLS handshake) opens while the runner issues the token. The
+    // token's request goes out first: the exchange waits for it, and the connection opened first
+    // pays for loading node:tls and its first secure context.
+    setImmediate(() => deps.preconnect?.(exchangerUrl));
     const outcome = await exchange(deps, client, getToken, { role, durationSeconds: inputs.durationSeconds });
     let lease: Lease;
     let approval: { pending: PendingApproval; status: RequestStatus } | undefined;

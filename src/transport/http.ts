@@ -126,19 +126,22 @@ export function createTransport(env: Env, maxResponseBytes = MAX_RESPONSE_BYTES)
     });
   };
 
+  // A step that failed before its preconnect ran has closed the transport: nothing opens after.
+  let closed = false;
   return {
     send,
     preconnect: (url) => {
       try {
-        if (proxyFor(url, env)) return;
+        if (closed || proxyFor(url, env)) return;
       } catch {
         return; // A bad proxy variable: the request itself says so.
       }
       void agentFor(url, undefined).then(() => {
-        direct[url.protocol === 'https:' ? 'https:' : 'http:']?.early.open(url);
+        if (!closed) direct[url.protocol === 'https:' ? 'https:' : 'http:']?.early.open(url);
       });
     },
     close: () => {
+      closed = true;
       for (const { agent, early } of Object.values(direct)) {
         early.close();
         agent.destroy();

@@ -92,6 +92,17 @@ describe('the transport', () => {
     expect(ports).toEqual([a.connections[0]!.remotePort, a.connections[0]!.remotePort]);
   });
 
+  it('preconnect after close() opens nothing (a step that failed before it ran)', async () => {
+    const a = await serve((_req, res) => res.end('{}'));
+    const closed = createTransport({});
+    closed.close();
+    closed.preconnect(a.url);
+    // Any connection it opened would be asked for before this request's own.
+    await new Promise((resolve) => setImmediate(resolve));
+    await get(a.url);
+    expect(a.connections).toHaveLength(1);
+  });
+
   it('opens an early connection with the options the agent opens its own with', async () => {
     const a = await serve((_req, res) => res.end('{}'));
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });

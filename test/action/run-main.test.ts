@@ -72,6 +72,21 @@ describe('run (main step)', () => {
     expect(tokens!.requests[0]!.audience).toBe('jitkey');
   });
 
+  it("asks for the token before it opens the exchanger's connection", async () => {
+    server = await startFakeServer(() => ({ status: 200, body: AWS_LEASE }));
+    tokens = await startTokenEndpoint({ token: (aud) => fakeJwt({ ...CLAIMS, aud }) });
+    const fc = fakeCore({ 'exchanger-url': server.url, role: 'deploy-web-prod' });
+    const deps = fakeDeps(fc, tokens.env);
+    deps.preconnect = (url) => fc.calls.push({ method: 'preconnect', args: [url.href] });
+    await run(deps);
+    expect(fc.failed).toEqual([]);
+    // The exchange waits for the token, so the token's request goes out first.
+    expect(
+      fc.calls.filter((c) => c.method === 'send' || c.method === 'preconnect').map((c) => c.method),
+    ).toEqual(['send', 'preconnect', 'send']);
+    expect(fc.calls.find((c) => c.method === 'preconnect')!.args).toEqual([`${server.url}/`]);
+  });
+
   it('without a region exports no region variables', async () => {
     const { region: _, ...credentials } = AWS_LEASE.credentials;
     const fc = await runWith({ status: 200, body: { ...AWS_LEASE, credentials } });
