@@ -11,11 +11,18 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HttpContext } from './exchange.js';
 import { pacedJob, preminted } from './jobs.js';
-import { type CpuShare, expectAllOk, FAN_OUT, type FanOut, fanOut, measuredRun, warmUp } from './measure.js';
+import {
+  type CpuShare,
+  expectAllOk,
+  FAN_OUT,
+  type FanOut,
+  fanOut,
+  measuredRun,
+  WARM_UP,
+  warmUp,
+} from './measure.js';
 import { startFloor } from './processes.js';
 import type { TokenRecipe } from './tokens.js';
-
-const WARM = 6000;
 
 export interface FloorTail {
   /** Paced at 500/s, STS answering after `stsDelayMs`, with the CPU the floor used. */
@@ -33,7 +40,7 @@ export async function floorTail(
   mkdirSync(dir, { recursive: true });
   const floor = await startFloor(dir, ctx.idp.url, ctx.env, { checkpoints: false });
   try {
-    await warmUp(floor, recipe, WARM, 'the floor warm-up');
+    await warmUp(floor, recipe, WARM_UP, 'the floor warm-up');
     ctx.sts.setDelay(stsDelayMs);
     let paced: CpuShare;
     try {

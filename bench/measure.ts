@@ -77,6 +77,9 @@ export function expectAllOk(what: string, r: LoadResult, expected?: number): voi
 }
 
 /** `count` exchanges on 32 connections, every one answered 200, before a server is measured. */
+/** Exchanges that warm a server up before a timed run: its JIT, pools and caches. */
+export const WARM_UP = 6000;
+
 export async function warmUp(server: ServerProcess, recipe: TokenRecipe, count: number, what = 'warm-up') {
   expectAllOk(what, await runLoad(closedCount(server.url, recipe, count, 32)), count);
 }
