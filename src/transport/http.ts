@@ -126,13 +126,14 @@ export function createTransport(env: Env, maxResponseBytes = MAX_RESPONSE_BYTES)
     });
   };
 
-  // A step that failed before its preconnect ran has closed the transport: nothing opens after.
+  // A step that ended (failed) before its preconnect opened anything has closed the transport:
+  // nothing opens after.
   let closed = false;
   return {
     send,
     preconnect: (url) => {
       try {
-        if (closed || proxyFor(url, env)) return;
+        if (proxyFor(url, env)) return;
       } catch {
         return; // A bad proxy variable: the request itself says so.
       }

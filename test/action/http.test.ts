@@ -103,6 +103,16 @@ describe('the transport', () => {
     expect(a.connections).toHaveLength(1);
   });
 
+  it('preconnect then close() at once opens nothing (the step ended first)', async () => {
+    const a = await serve((_req, res) => res.end('{}'));
+    const closing = createTransport({});
+    closing.preconnect(a.url);
+    closing.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    await get(a.url);
+    expect(a.connections).toHaveLength(1);
+  });
+
   it('opens an early connection with the options the agent opens its own with', async () => {
     const a = await serve((_req, res) => res.end('{}'));
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });

@@ -77,14 +77,23 @@ describe('run (main step)', () => {
     tokens = await startTokenEndpoint({ token: (aud) => fakeJwt({ ...CLAIMS, aud }) });
     const fc = fakeCore({ 'exchanger-url': server.url, role: 'deploy-web-prod' });
     const deps = fakeDeps(fc, tokens.env);
-    deps.preconnect = (url) => fc.calls.push({ method: 'preconnect', args: [url.href] });
+    const send = deps.send;
+    let answered = 0;
+    deps.send = async (req) => {
+      const res = await send(req);
+      answered++;
+      return res;
+    };
+    // Opened while the token's request is out: after it was sent, before its answer.
+    deps.preconnect = (url) =>
+      fc.calls.push({ method: 'preconnect', args: [url.href, `answered ${answered}`] });
     await run(deps);
     expect(fc.failed).toEqual([]);
     // The exchange waits for the token, so the token's request goes out first.
     expect(
       fc.calls.filter((c) => c.method === 'send' || c.method === 'preconnect').map((c) => c.method),
     ).toEqual(['send', 'preconnect', 'send']);
-    expect(fc.calls.find((c) => c.method === 'preconnect')!.args).toEqual([`${server.url}/`]);
+    expect(fc.calls.find((c) => c.method === 'preconnect')!.args).toEqual([`${server.url}/`, 'answered 0']);
   });
 
   it('without a region exports no region variables', async () => {
