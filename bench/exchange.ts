@@ -1,4 +1,4 @@
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -27,7 +27,7 @@ import {
   withLoopDelay,
 } from './measure.js';
 import { metricsCostMs } from './metrics-cost.js';
-import { type ServerProcess, startBareRoute } from './processes.js';
+import { benchWorkers, type ServerProcess, startBareRoute } from './processes.js';
 import { type Row, row } from './report.js';
 import { minter, tokenRecipe } from './tokens.js';
 
@@ -118,11 +118,12 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
 
   const machineCpus = cpus().length;
   // Section 3's "N workers" throughput: one per CPU unless BENCH_WORKERS says otherwise.
-  const workers = Number(process.env.BENCH_WORKERS ?? machineCpus);
+  const workers = benchWorkers() ?? availableParallelism();
   // The latency runs (3 at 1,000/s, 4, 5) measure jitkey serve as deployed: `--workers` as its
-  // default for the bench's store picks it (one process on SQLite, one per CPU on PostgreSQL).
+  // default for the bench's store picks it (one process on SQLite, one per CPU on PostgreSQL,
+  // as `serve-flags.ts` counts CPUs).
   const storeKind = process.env.BENCH_STORE ? parseStoreUrl(process.env.BENCH_STORE).kind : 'sqlite';
-  const served = Number(process.env.BENCH_WORKERS ?? (storeKind === 'sqlite' ? 1 : machineCpus));
+  const served = benchWorkers() ?? (storeKind === 'sqlite' ? 1 : availableParallelism());
   /** Warm-up, then about 3 s of tokens at the warm-up's pace (bounded either way), all on `url`. */
   const throughput = async (ex: ServerProcess, what: string): Promise<CpuShare> => {
     const warm = await runLoad(closed(ex.url, preminted(recipe, 1500), 32, { amount: 1500 }));
@@ -149,7 +150,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   const max =
     workers === 1 ? one : await throughputOf(workers, 'exchanger-n', `throughput, ${workers} workers`);
 
-  const servedText = `jitkey serve --workers ${served}${process.env.BENCH_WORKERS ? ' (BENCH_WORKERS)' : `, the default on ${storeKind}`}`;
+  const servedText = `jitkey serve --workers ${served}${benchWorkers() ? ' (BENCH_WORKERS)' : `, the default on ${storeKind}`}`;
   ctx.log(`3 exchange latency: ${servedText}`);
   const delayFile = join(ctx.dir, 'loop-delay.jsonl');
   const { ex } = await startExchanger(ctx, 'exchanger', {}, served, ctx.policyPath, delayFile);

@@ -76,10 +76,10 @@ export function expectAllOk(what: string, r: LoadResult, expected?: number): voi
     throw new Error(`${what}: not every request was a 200: ${describe(r)}`);
 }
 
-/** `count` exchanges on 32 connections, every one answered 200, before a server is measured. */
 /** Exchanges that warm a server up before a timed run: its JIT, pools and caches. */
 export const WARM_UP = 6000;
 
+/** `count` exchanges on 32 connections, every one answered 200, before a server is measured. */
 export async function warmUp(server: ServerProcess, recipe: TokenRecipe, count: number, what = 'warm-up') {
   expectAllOk(what, await runLoad(closedCount(server.url, recipe, count, 32)), count);
 }

@@ -110,6 +110,19 @@ export interface ExchangerOptions {
   loopDelayFile?: string;
 }
 
+/**
+ * `BENCH_WORKERS`: the `--workers` of every `jitkey serve` the HTTP sections start, when set;
+ * undefined when unset or empty, so each section uses its own default.
+ */
+export function benchWorkers(): number | undefined {
+  const text = process.env.BENCH_WORKERS?.trim();
+  if (!text) return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new Error(`BENCH_WORKERS must be a whole number of processes, at least 1 (got '${text}')`);
+  return n;
+}
+
 export function startExchangerProcess(options: ExchangerOptions): Promise<ServerProcess> {
   const storePath = join(options.dir, 'jitkey.db');
   const prof = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];

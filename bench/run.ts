@@ -14,7 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey, startOidcIssuer } from '../test/support/oidc-issuer.js';
 import { REPO_ROOT } from '../test/support/paths.js';
@@ -28,6 +28,7 @@ import { benchKubernetesAudit } from './kubernetes-audit.js';
 import { benchLoadLevel } from './load-level.js';
 import { benchPolicy } from './policy.js';
 import { benchPostgres } from './postgres-section.js';
+import { benchWorkers } from './processes.js';
 import { benchRefresh } from './refresh.js';
 import { fmt, type Row, renderTable } from './report.js';
 import { benchStoreWriters } from './store-writers.js';
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
     [
       [3],
       '3 SQLite shared by worker processes',
-      () => benchStoreWriters(dir, Number(process.env.BENCH_WORKERS ?? cpus().length)),
+      () => benchStoreWriters(dir, benchWorkers() ?? availableParallelism()),
     ],
     [[6], '6 memory', () => benchMemory(ctx)],
     [[7], '7 the Action', () => benchAction(ctx)],
