@@ -3,14 +3,17 @@
  * measured in the same run (these machines are noisy: compare ratios across commits, not raw
  * numbers). Writes the table as JSON under bench/results/.
  *
- *   npm run bench                       # everything, about 2 minutes
+ *   npm run bench                       # everything, about 5–7 minutes
  *   BENCH_ONLY=1,2 npm run bench        # some sections (11: two instances on PostgreSQL; 12: cost by load;
  *                                       # 13: an exchange's SQLite writes)
  *   BENCH_CPU_PROF=/tmp/prof npm run bench   # also write V8 CPU profiles of `jitkey serve`
  *   BENCH_KEEP=1 npm run bench          # keep the temporary directory (server logs, SQLite files)
  *   BENCH_JITKEY=/other/checkout/lib/exchanger/cli/main.js npm run bench   # measure another build
+ *   BENCH_WORKERS=2 BENCH_ONLY=3,4,5 npm run bench   # two workers in every run of sections 3–5
  *   JITKEY_SQLITE_WRITER=primary BENCH_ONLY=3 npm run bench   # --workers N with the one SQLite writer
  *   NODE_CLUSTER_SCHED_POLICY=none BENCH_ONLY=3 npm run bench # the workers accept connections themselves
+ *   (sections 3–5 measure latency on the store's default --workers, one process on SQLite:
+ *   the last two change only section 3's N-worker throughput unless BENCH_WORKERS is set too)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
