@@ -1,13 +1,15 @@
 /**
  * Who is deciding, and may they? The approver's own GitHub token tells GitHub's `GET /user` who
  * it is; the policy's `approvers` entries are logins (compared case-insensitively, as GitHub
- * does) or `org/team-slug`, checked through the App (`Members: read`). Nobody approves their own
- * job: the GitHub user id is compared with the request's `actor_id` claim.
+ * does), `login:id` (matched on the user id alone: `policy/model/person.ts`) or `org/team-slug`,
+ * checked through the App (`Members: read`). Nobody approves their own job: the GitHub user id is
+ * compared with the request's `actor_id` claim.
  */
 import { jobKind } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import type { GithubApp } from '../github/app.js';
 import { asciiLower, equalsAscii } from '../policy/model/glob.js';
+import { namesPerson } from '../policy/model/person.js';
 import type { ApprovalVote } from '../store/approvals-types.js';
 
 export type ApproverDirectory = Pick<GithubApp, 'getUser' | 'isTeamMember' | 'getRunAttempt'>;
@@ -36,7 +38,7 @@ export async function isApprover(
   approvers: readonly string[],
   memo: MembershipMemo = new Map(),
 ): Promise<boolean> {
-  if (approvers.some((a) => !a.includes('/') && equalsAscii(a, who.login, true))) return true;
+  if (approvers.some((a) => !a.includes('/') && namesPerson(a, who))) return true;
   for (const entry of approvers) {
     const slash = entry.indexOf('/');
     if (slash < 0) continue;

@@ -1,5 +1,5 @@
 /**
- * Break-glass (`approval.break_glass: { allowed: [logins], reviews_required: N }`): a run started
+ * Break-glass (`approval.break_glass: { allowed: [login or login:id, …], reviews_required: N }`): a run started
  * by a person the policy names gets the role at once, without waiting for an approval; every
  * approver is told, and a retro review stays open until N approvers have acknowledged the use
  * (`POST /v1/requests/{id}/acknowledge`). Open reviews show in `jitkey audit --break-glass` and
@@ -14,7 +14,7 @@ import { formatDuration } from '../duration.js';
 import { JitkeyError } from '../errors.js';
 import { mintAndRecord } from '../exchange/mint.js';
 import type { Grant, ImmediateGrantRequest } from '../exchange/types.js';
-import { equalsAscii } from '../policy/model/glob.js';
+import { namesPerson, type Person } from '../policy/model/person.js';
 import { randomString } from '../random.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { Store } from '../store/types.js';
@@ -30,8 +30,8 @@ const CAS_ATTEMPTS = 5;
 
 export type BreakGlassUse = ImmediateGrantRequest;
 
-const named = (allowed: readonly string[], login: string | undefined) =>
-  login !== undefined && allowed.some((a) => equalsAscii(a, login, true));
+/** Is `person` in `allowed`: by login, or by user id for a pinned `login:id` entry. */
+const named = (allowed: readonly string[], person: Person) => allowed.some((a) => namesPerson(a, person));
 
 /**
  * Credentials at once when the run's actor and whoever started this attempt are both named;
@@ -43,7 +43,12 @@ export async function breakGlass(ctx: ApprovalContext, use: BreakGlassUse): Prom
   const { role, claims, requestId } = use;
   const bg = role.approval?.breakGlass;
   const actor = ownClaim(claims, 'actor');
-  if (!bg || typeof actor !== 'string' || !named(bg.allowed, actor) || !deps.github) return undefined;
+  const actorId = ownClaim(claims, 'actor_id');
+  const runActor = {
+    login: typeof actor === 'string' ? actor : undefined,
+    id: typeof actorId === 'string' || typeof actorId === 'number' ? String(actorId) : undefined,
+  };
+  if (!bg || typeof actor !== 'string' || !named(bg.allowed, runActor) || !deps.github) return undefined;
   const [repository = '', runId, attempt] = ['repository', 'run_id', 'run_attempt'].map((n) => {
     const v = ownClaim(claims, n);
     return typeof v === 'string' ? v : undefined;
@@ -52,7 +57,7 @@ export async function breakGlass(ctx: ApprovalContext, use: BreakGlassUse): Prom
   if (!owner || !repo || !runId || !attempt) return undefined;
   try {
     const run = await ctx.requireGithub('break-glass').getRunAttempt(owner, repo, runId, attempt);
-    if (!named(bg.allowed, run.triggeringActorLogin)) return undefined;
+    if (!named(bg.allowed, { login: run.triggeringActorLogin, id: run.triggeringActorId })) return undefined;
   } catch (err) {
     deps.log.warn('break-glass not used: GitHub could not say who started the run attempt', {
       request_id: requestId,
@@ -62,7 +67,6 @@ export async function breakGlass(ctx: ApprovalContext, use: BreakGlassUse): Prom
   }
   const approval = role.approval!;
   const now = deps.now();
-  const actorId = ownClaim(claims, 'actor_id');
   const review: ApprovalRequestRecord = {
     id: requestId,
     role: role.name,
@@ -75,7 +79,7 @@ export async function breakGlass(ctx: ApprovalContext, use: BreakGlassUse): Prom
     required: bg.reviewsRequired,
     claims: {
       ...identifyingClaims(claims),
-      ...(typeof actorId === 'string' || typeof actorId === 'number' ? { actor_id: String(actorId) } : {}),
+      ...(runActor.id !== undefined ? { actor_id: runActor.id } : {}),
       [MARK]: 'true',
     },
     approvals: [],

@@ -1,4 +1,7 @@
-/** Who may decide: logins (case-insensitive), teams through the App, never the job's own actor. */
+/**
+ * Who may decide: logins (case-insensitive), `login:id` by the id alone, teams through the App,
+ * never the job's own actor.
+ */
 import { describe, expect, it } from 'vitest';
 import {
   type ApproverDirectory,
@@ -65,6 +68,18 @@ describe('isApprover', () => {
       who: carol,
       approvers: ['acme/platform-leads'],
       teams: { 'acme/platform-leads': ['dave'] },
+      want: false,
+    },
+    {
+      name: 'a pinned login:id matches on the id: the account renamed is still it',
+      who: { login: 'alice-renamed', id: '1001' },
+      approvers: ['alice:1001'],
+      want: true,
+    },
+    {
+      name: 'a pinned login:id refuses its login under another id (renamed away, registered again)',
+      who: { login: 'alice', id: '2002' },
+      approvers: ['alice:1001'],
       want: false,
     },
     {

@@ -30,7 +30,7 @@ beforeAll(async () => {
     approval:
       approvers: [alice, bob, octocat]
       notify: ${hook.url}
-      break_glass: { allowed: [OctoCat], reviews_required: 2 }
+      break_glass: { allowed: [OctoCat, "dave:4242"], reviews_required: 2 }
     allow:
       - repository_id: "123456"
 `;
@@ -145,5 +145,26 @@ describe('break_glass: the named person proceeds at once, reviewed afterwards', 
       role: 'emergency',
     });
     expect(rerun.status).toBe(202);
+  });
+
+  it('a pinned login:id names the account by its id: renamed it may, its old login re-registered may not', async () => {
+    gh.setRunAttempt('acme/web', '8004', '1', {
+      actor: { login: 'dave-renamed', id: 4242 },
+      triggering_actor: { login: 'dave-renamed', id: 4242 },
+    });
+    const renamed = await stack.exchange(
+      stack.idp.mint({ run_id: '8004', run_attempt: '1', actor: 'dave-renamed', actor_id: '4242' }),
+      { role: 'emergency' },
+    );
+    expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);
+    gh.setRunAttempt('acme/web', '8005', '1', {
+      actor: { login: 'dave', id: 9999 },
+      triggering_actor: { login: 'dave', id: 9999 },
+    });
+    const taken = await stack.exchange(
+      stack.idp.mint({ run_id: '8005', run_attempt: '1', actor: 'dave', actor_id: '9999' }),
+      { role: 'emergency' },
+    );
+    expect(taken.status).toBe(202);
   });
 });

@@ -26,6 +26,11 @@ describe('admins in a single-file policy', () => {
     expect(p.admins).toEqual({ logins: ['octocat', 'hubot'], teams: ['acme/platform-leads'] });
   });
 
+  it('keeps a pinned login:id as one person, lower-cased', () => {
+    const p = loadPolicy(`${HEAD}admins: [Octocat:583231, acme/leads]\n${ROLES}`, 'p.yaml');
+    expect(p.admins).toEqual({ logins: ['octocat:583231'], teams: ['acme/leads'] });
+  });
+
   it('is empty when the policy names none', () => {
     expect(loadPolicy(HEAD + ROLES, 'p.yaml').admins).toEqual({ logins: [], teams: [] });
   });
@@ -35,6 +40,11 @@ describe('admins in a single-file policy', () => {
       name: 'an email is neither a login nor a team',
       admins: '[octo@example.com]',
       want: "p.yaml:4:10: admins: 'octo@example.com' is neither a GitHub login (octocat) nor an org/team slug (acme/platform)",
+    },
+    {
+      name: 'a pin that is no user id says how to find the id',
+      admins: '[octocat:cat]',
+      want: "p.yaml:4:10: admins: 'octocat:cat' pins no user id: write octocat:ID with the account's numeric GitHub user id (gh api users/octocat --jq .id)",
     },
     {
       name: 'a nested team path',

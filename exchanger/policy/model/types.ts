@@ -73,7 +73,7 @@ export type NotifyTarget =
 
 export interface Escalation {
   afterSeconds: number;
-  /** GitHub logins, or `org/team-slug`. */
+  /** People (`login`, or `login:id` matched on the user id: `person.ts`), or `org/team-slug`. */
   approvers: string[];
   notify?: NotifyTarget;
 }
@@ -90,7 +90,7 @@ export interface OnCallApproval {
 }
 
 export interface ApprovalConfig {
-  /** GitHub logins, or `org/team-slug`. */
+  /** People (`login`, or `login:id` matched on the user id: `person.ts`), or `org/team-slug`. */
   approvers: string[];
   required: number;
   timeoutSeconds: number;
@@ -191,8 +191,9 @@ export interface Policy {
   issuers: IssuerConfig[];
   defaults: { durationSeconds: number; maxDurationSeconds: number };
   /**
-   * Who may use the console: GitHub logins and `org/team-slug`s, lower-cased (GitHub compares
-   * both case-insensitively). Empty when the policy names none.
+   * Who may use the console: GitHub logins (or `login:id`, matched on the user id) and
+   * `org/team-slug`s, lower-cased (GitHub compares both case-insensitively). Empty when the
+   * policy names none.
    */
   admins: { logins: readonly string[]; teams: readonly string[] };
   roles: ReadonlyMap<string, Role>;

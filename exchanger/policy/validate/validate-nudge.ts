@@ -7,7 +7,7 @@ import { formatDuration } from '../../duration.js';
 import type { ApprovalConfig, Escalation } from '../model/types.js';
 import { ESCALATE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { LOGIN, TEAM_SLUG } from './validate-admins.js';
+import { PERSON, pinProblem, TEAM_SLUG } from './validate-admins.js';
 import { readNotify } from './validate-notify.js';
 
 /** Reminders more often than this would be noise, not a nudge. */
@@ -50,9 +50,14 @@ function readEscalate(r: Reader, field: Field, path: string, timeoutSeconds: num
   const approvers: string[] = [];
   const list = r.require(f, 'approvers', path, field.key);
   for (const a of list ? r.strings(list, `${path}.approvers`, { nonEmpty: true }) : []) {
-    if (LOGIN.test(a.value) || TEAM_SLUG.test(a.value)) {
+    if (PERSON.test(a.value) || TEAM_SLUG.test(a.value)) {
       if (!approvers.some((x) => x.toLowerCase() === a.value.toLowerCase())) approvers.push(a.value);
-    } else r.error(a.node, `${path}.approvers: '${a.value}' is neither a GitHub login nor org/team-slug`);
+    } else
+      r.error(
+        a.node,
+        pinProblem(a.value, `${path}.approvers`) ??
+          `${path}.approvers: '${a.value}' is neither a GitHub login nor org/team-slug`,
+      );
   }
   const out: Escalation = { afterSeconds: after ?? 0, approvers };
   const notify = f.get('notify');

@@ -7,7 +7,7 @@ import type { ApprovalConfig, ProviderName, SourcePosition } from '../model/type
 import type { PatternDoc, RoleDoc } from './doc.js';
 import { APPROVAL_KEYS, BREAK_GLASS_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { LOGIN, TEAM_SLUG } from './validate-admins.js';
+import { PERSON, pinProblem, TEAM_SLUG } from './validate-admins.js';
 import { readKubernetes } from './validate-kubernetes.js';
 import { readNotify } from './validate-notify.js';
 import { readNudges } from './validate-nudge.js';
@@ -230,9 +230,14 @@ function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | u
   const out: ApprovalConfig = { approvers: [], required: 1, timeoutSeconds: DEFAULT_APPROVAL_TIMEOUT };
   const approvers = r.require(f, 'approvers', path, field.key);
   for (const a of approvers ? r.strings(approvers, `${path}.approvers`, { nonEmpty: true }) : []) {
-    if (LOGIN.test(a.value) || TEAM_SLUG.test(a.value)) {
+    if (PERSON.test(a.value) || TEAM_SLUG.test(a.value)) {
       if (!out.approvers.some((x) => x.toLowerCase() === a.value.toLowerCase())) out.approvers.push(a.value);
-    } else r.error(a.node, `${path}.approvers: '${a.value}' is neither a GitHub login nor org/team-slug`);
+    } else
+      r.error(
+        a.node,
+        pinProblem(a.value, `${path}.approvers`) ??
+          `${path}.approvers: '${a.value}' is neither a GitHub login nor org/team-slug`,
+      );
   }
   const required = f.get('required');
   if (required) {
@@ -269,8 +274,13 @@ function readBreakGlass(r: Reader, field: Field, path: string, out: ApprovalConf
   const allowed: string[] = [];
   const list = r.require(f, 'allowed', path, field.key);
   for (const a of list ? r.strings(list, `${path}.allowed`, { nonEmpty: true }) : []) {
-    if (LOGIN.test(a.value)) allowed.push(a.value);
-    else r.error(a.node, `${path}.allowed: '${a.value}' is not a GitHub login (teams are not taken here)`);
+    if (PERSON.test(a.value)) allowed.push(a.value);
+    else
+      r.error(
+        a.node,
+        pinProblem(a.value, `${path}.allowed`) ??
+          `${path}.allowed: '${a.value}' is not a GitHub login (teams are not taken here)`,
+      );
   }
   let reviewsRequired = 1;
   const n = f.get('reviews_required');
