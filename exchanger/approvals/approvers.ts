@@ -11,6 +11,7 @@ import type { GithubApp } from '../github/app.js';
 import { asciiLower, equalsAscii } from '../policy/model/glob.js';
 import { namesPerson } from '../policy/model/person.js';
 import type { ApprovalVote } from '../store/approvals-types.js';
+import { onCallSchedule } from './on-call-vote.js';
 
 export type ApproverDirectory = Pick<GithubApp, 'getUser' | 'isTeamMember' | 'getRunAttempt'>;
 
@@ -120,16 +121,25 @@ export async function checkNotTriggeredBy(
   }
 }
 
-/** The votes of approvers the policy in force still names (a removed approver's vote lapses). */
+/**
+ * The votes the policy in force still stands behind: a person's while it names them (a removed
+ * approver's vote lapses); an on-call auto-approval's while the role still auto-approves from
+ * that schedule. The latter is cast for the job's own actor, who need not be an approver.
+ */
 export async function votesInForce(
   github: ApproverDirectory,
   votes: readonly ApprovalVote[],
-  approvers: readonly string[],
+  inForce: { approvers: readonly string[]; onCallSchedules: readonly string[] },
   memo: MembershipMemo = new Map(),
 ): Promise<ApprovalVote[]> {
   const kept: ApprovalVote[] = [];
   for (const vote of votes) {
-    if (await isApprover(github, { login: vote.login, id: vote.id }, approvers, memo)) kept.push(vote);
+    const schedule = onCallSchedule(vote.id);
+    if (schedule !== undefined) {
+      if (inForce.onCallSchedules.includes(schedule)) kept.push(vote);
+    } else if (await isApprover(github, { login: vote.login, id: vote.id }, inForce.approvers, memo)) {
+      kept.push(vote);
+    }
   }
   return kept;
 }

@@ -42,15 +42,24 @@ export function approvalConfig(
   policy: Policy,
   request: Pick<ApprovalRequestRecord, 'role' | 'approvers' | 'required'> & { createdAt?: Date },
   now?: Date,
-): { approvers: string[]; required: number } {
+): ApproversInForce {
   const approval = policy.roles.get(request.role)?.approval;
-  if (!approval) return { approvers: request.approvers, required: request.required };
+  if (!approval) return { approvers: request.approvers, required: request.required, onCallSchedules: [] };
   const up = approval.escalate;
   const escalated = up && now && request.createdAt && escalatedAt(request.createdAt, up.afterSeconds) <= now;
   return {
     approvers: escalated ? [...approval.approvers, ...up.approvers] : approval.approvers,
     required: approval.required,
+    onCallSchedules: approval.autoApproveOnCall?.pagerduty.scheduleIds ?? [],
   };
+}
+
+/** Who may decide a request under the policy in force (`approvalConfig`). */
+export interface ApproversInForce {
+  approvers: string[];
+  required: number;
+  /** The PagerDuty schedules whose on-call auto-approvals the role still stands behind. */
+  onCallSchedules: readonly string[];
 }
 
 /** When a request opened at `createdAt` escalates. */

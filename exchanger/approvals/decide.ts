@@ -55,7 +55,7 @@ export async function decideAs(
       await authorizeApprover(github, who, { id, approvers: config.approvers, claims: request.claims }, memo);
       if (decision.kind === 'approve') {
         await checkNotTriggeredBy(github, who, request);
-        const kept = await votesInForce(github, request.approvals, config.approvers, memo);
+        const kept = await votesInForce(github, request.approvals, config, memo);
         inForce = new Set(kept.map((v) => v.id));
       }
     } catch (err) {

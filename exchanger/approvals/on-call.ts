@@ -12,10 +12,8 @@ import type { OnCallApproval } from '../policy/model/types.js';
 import { onCallUser } from '../policy/validate/validate-on-call.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { ApprovalContext } from './context.js';
+import { ON_CALL_ACTOR } from './on-call-vote.js';
 import { approve, REDEEM_WINDOW_SECONDS } from './state.js';
-
-/** The audit rows' `actor`: never a GitHub login (a login has no colon), so it counts only these. */
-export const ON_CALL_ACTOR = 'on-call:pagerduty';
 
 const startOfUtcDay = (now: Date) =>
   new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));

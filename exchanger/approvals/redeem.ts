@@ -97,7 +97,7 @@ export async function redeemRequest(
 async function checkApprovalStillHolds(ctx: ApprovalContext, request: ApprovalRequestRecord): Promise<void> {
   const config = approvalConfig(ctx.deps.policy(), request);
   const github = ctx.requireGithub('redeeming an approval needs GitHub to check its approvers');
-  const kept = await votesInForce(github, request.approvals, config.approvers);
+  const kept = await votesInForce(github, request.approvals, config);
   const count = approvalCount({ approvals: kept });
   if (count >= config.required) return;
   throw new JitkeyError(

@@ -50,7 +50,7 @@ export async function redeemAtGate(
   if (!match) return undefined;
   // Under the policy in force: a vote of someone it no longer names does not count.
   const config = approvalConfig(deps.policy(), match);
-  const kept = await votesInForce(deps.github, match.approvals, config.approvers);
+  const kept = await votesInForce(deps.github, match.approvals, config);
   if (approvalCount({ approvals: kept }) < config.required) return undefined;
   const by = kept.map((v) => v.login).join(', ');
   return mintAndRecord({

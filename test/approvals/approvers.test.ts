@@ -9,6 +9,7 @@ import {
   identify,
   isApprover,
   isSelf,
+  votesInForce,
 } from '../../exchanger/approvals/approvers.js';
 import { JitkeyError } from '../../exchanger/errors.js';
 
@@ -162,5 +163,24 @@ describe('ASCII folding and ids (issue 16, items 5 and 8)', () => {
   it('a numeric actor_id is compared as a string, never falling back to the login', () => {
     expect(isSelf(alice, { actor_id: 1001, actor: 'someone-else' })).toBe(true);
     expect(isSelf(alice, { actor_id: 1002, actor: 'alice' })).toBe(false);
+  });
+});
+
+describe('votesInForce', () => {
+  const at = new Date('2026-01-01T00:00:00Z');
+  const vote = (login: string, id: string) => ({ login, id, at });
+  const onCall = vote('octocat', 'on-call:pagerduty:PSCHED1');
+
+  it('keeps an on-call auto-approval while the role still auto-approves from its schedule, though the actor is no approver', async () => {
+    const votes = [onCall, vote('alice', '1001'), vote('bob', '1002')];
+    expect(
+      await votesInForce(directory(), votes, { approvers: ['alice'], onCallSchedules: ['PSCHED1'] }),
+    ).toEqual([onCall, vote('alice', '1001')]);
+  });
+
+  it('drops it once the role no longer auto-approves from that schedule', async () => {
+    expect(
+      await votesInForce(directory(), [onCall], { approvers: ['octocat'], onCallSchedules: ['POTHER'] }),
+    ).toEqual([]);
   });
 });
