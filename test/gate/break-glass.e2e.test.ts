@@ -148,23 +148,15 @@ describe('break_glass: the named person proceeds at once, reviewed afterwards', 
   });
 
   it('a pinned login:id names the account by its id: renamed it may, its old login re-registered may not', async () => {
-    gh.setRunAttempt('acme/web', '8004', '1', {
-      actor: { login: 'dave-renamed', id: 4242 },
-      triggering_actor: { login: 'dave-renamed', id: 4242 },
-    });
-    const renamed = await stack.exchange(
-      stack.idp.mint({ run_id: '8004', run_attempt: '1', actor: 'dave-renamed', actor_id: '4242' }),
-      { role: 'emergency' },
-    );
+    // A run started, and its attempt too, by the account `login` (GitHub user id `id`).
+    const runBy = (runId: string, login: string, id: number) => {
+      gh.setRunAttempt('acme/web', runId, '1', { actor: { login, id }, triggering_actor: { login, id } });
+      const token = stack.idp.mint({ run_id: runId, run_attempt: '1', actor: login, actor_id: String(id) });
+      return stack.exchange(token, { role: 'emergency' });
+    };
+    const renamed = await runBy('8004', 'dave-renamed', 4242);
     expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);
-    gh.setRunAttempt('acme/web', '8005', '1', {
-      actor: { login: 'dave', id: 9999 },
-      triggering_actor: { login: 'dave', id: 9999 },
-    });
-    const taken = await stack.exchange(
-      stack.idp.mint({ run_id: '8005', run_attempt: '1', actor: 'dave', actor_id: '9999' }),
-      { role: 'emergency' },
-    );
+    const taken = await runBy('8005', 'dave', 9999);
     expect(taken.status).toBe(202);
   });
 });
