@@ -12,6 +12,7 @@ import { asciiLower, equalsAscii } from '../policy/model/glob.js';
 import { namesPerson } from '../policy/model/person.js';
 import type { ApprovalVote } from '../store/approvals-types.js';
 import { onCallSchedule } from './on-call-vote.js';
+import { approvalCount } from './state.js';
 
 export type ApproverDirectory = Pick<GithubApp, 'getUser' | 'isTeamMember' | 'getRunAttempt'>;
 
@@ -119,6 +120,18 @@ export async function checkNotTriggeredBy(
       `${who.login} started attempt ${attempt} of this run (a re-run) and cannot approve it: another approver has to`,
     );
   }
+}
+
+/**
+ * Does an approval still hold under the policy in force: enough distinct approvers' votes it still
+ * names, or an on-call auto-approval it still stands behind, which is a whole approval by design
+ * (cast with `required` 1, whatever the role requires of people).
+ */
+export function approvalHolds(kept: readonly ApprovalVote[], required: number): boolean {
+  return (
+    kept.some((v) => onCallSchedule(v.id) !== undefined) ||
+    approvalCount({ approvals: [...kept] }) >= required
+  );
 }
 
 /**

@@ -6,6 +6,7 @@ import { ALL_JOB_CLAIMS } from '../claims.js';
 import { JitkeyError, unavailable } from '../errors.js';
 import type { ExchangeDeps } from '../exchange/types.js';
 import type { Policy } from '../policy/model/types.js';
+import { onCallUser } from '../policy/validate/validate-on-call.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { AuditEntry } from '../store/audit-types.js';
 import type { ApproverDirectory } from './approvers.js';
@@ -40,17 +41,24 @@ export const notFound = (id: string) =>
  */
 export function approvalConfig(
   policy: Policy,
-  request: Pick<ApprovalRequestRecord, 'role' | 'approvers' | 'required'> & { createdAt?: Date },
+  request: Pick<ApprovalRequestRecord, 'role' | 'approvers' | 'required'> & {
+    createdAt?: Date;
+    claims?: Readonly<Record<string, string>>;
+  },
   now?: Date,
 ): ApproversInForce {
   const approval = policy.roles.get(request.role)?.approval;
   if (!approval) return { approvers: request.approvers, required: request.required, onCallSchedules: [] };
   const up = approval.escalate;
   const escalated = up && now && request.createdAt && escalatedAt(request.createdAt, up.afterSeconds) <= now;
+  // An on-call auto-approval stands while the role still auto-approves on call and still maps
+  // the job's actor to a PagerDuty user: a reload that corrects a wrong mapping cancels it.
+  const onCall = approval.autoApproveOnCall;
+  const actor = { login: request.claims?.actor, id: request.claims?.actor_id };
   return {
     approvers: escalated ? [...approval.approvers, ...up.approvers] : approval.approvers,
     required: approval.required,
-    onCallSchedules: approval.autoApproveOnCall?.pagerduty.scheduleIds ?? [],
+    onCallSchedules: onCall && onCallUser(onCall, actor) ? onCall.pagerduty.scheduleIds : [],
   };
 }
 

@@ -14,7 +14,7 @@ import type { Grant } from '../exchange/types.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { AuditClient } from '../store/audit-types.js';
 import { quote } from '../text/quote.js';
-import { votesInForce } from './approvers.js';
+import { approvalHolds, votesInForce } from './approvers.js';
 import { type ApprovalContext, approvalConfig, notFound } from './context.js';
 import { approvalCount, checkRedeemable, redeemed } from './state.js';
 
@@ -95,11 +95,12 @@ export async function redeemRequest(
  * count, and a `required` raised since must be met (README: 403 when the policy changed).
  */
 async function checkApprovalStillHolds(ctx: ApprovalContext, request: ApprovalRequestRecord): Promise<void> {
-  const config = approvalConfig(ctx.deps.policy(), request);
+  // With the clock: an escalated request's approvers include the escalation's, whose votes count.
+  const config = approvalConfig(ctx.deps.policy(), request, ctx.deps.now());
   const github = ctx.requireGithub('redeeming an approval needs GitHub to check its approvers');
   const kept = await votesInForce(github, request.approvals, config);
+  if (approvalHolds(kept, config.required)) return;
   const count = approvalCount({ approvals: kept });
-  if (count >= config.required) return;
   throw new JitkeyError(
     'access_denied',
     `the role's approval policy changed since this request was approved: ${count} of the ${config.required} approvals it now requires come from approvers it names; re-run the job to ask again`,

@@ -1,7 +1,8 @@
 /**
  * On-call auto-approval end to end (`jitkey serve` as a process, the GitHub and PagerDuty
  * stand-ins): the job of someone on call is approved at once, and the job then redeems that
- * approval for credentials, whether or not its actor is also one of the role's approvers.
+ * approval for credentials, though its actor is none of the role's approvers and whatever the
+ * role requires of people.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
@@ -27,18 +28,20 @@ beforeAll(async () => {
     start: new Date(Date.now() - hour).toISOString(),
     end: new Date(Date.now() + hour).toISOString(),
   });
-  // octocat (the test issuer's actor, id 1) is on call; only alice approves by hand.
-  const roles = `  db-admin:
+  // octocat (the test issuer's actor, id 1) is on call; only alice and bob approve by hand.
+  const role = (name: string, required: number) => `  ${name}:
     provider: aws
     aws: { role_arn: ${ROLE_ARN} }
     approval:
-      approvers: [alice]
+      approvers: [alice, bob]
+      required: ${required}
       auto_approve_on_call:
         pagerduty: { schedule_ids: [PSCHED1] }
         oncall_users: { octocat: jane@acme.com }
     allow:
       - repository_id: "123456"
 `;
+  const roles = role('db-admin', 1) + role('db-admin-two', 2);
   stack = await startStack({
     policy: (issuer) => policyFor(issuer, roles),
     exchanger: {
@@ -52,8 +55,11 @@ afterAll(async () => {
 });
 
 describe('on-call auto-approval', () => {
-  it('approves the on-call actor at once, and the job redeems it for credentials', async () => {
-    const pending = await stack.exchange(stack.idp.mint({ run_id: '9001' }), { role: 'db-admin' });
+  it.each([
+    { role: 'db-admin', runId: '9001' },
+    { role: 'db-admin-two', runId: '9002' },
+  ])('approves the on-call actor at once, and the job redeems it: $role', async ({ role, runId }) => {
+    const pending = await stack.exchange(stack.idp.mint({ run_id: runId }), { role });
     expect(pending.status, JSON.stringify(pending.body)).toBe(202);
     const { request_id: id, poll_token: pollToken } = pending.body;
     await eventually(async () => {
@@ -66,7 +72,7 @@ describe('on-call auto-approval', () => {
     const redeemed = await stack.post(
       `/v1/requests/${id}/redeem`,
       { poll_token: pollToken },
-      { authorization: `Bearer ${stack.idp.mint({ run_id: '9001' })}` },
+      { authorization: `Bearer ${stack.idp.mint({ run_id: runId })}` },
     );
     expect(redeemed.status, JSON.stringify(redeemed.body)).toBe(200);
     expect(redeemed.body.credentials.access_key_id).toMatch(/^ASIA/);

@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ApproverDirectory } from '../../exchanger/approvals/approvers.js';
+import { approvalConfig } from '../../exchanger/approvals/context.js';
 import { pagerDuty } from '../../exchanger/approvals/pagerduty.js';
 import { type Approvals, createApprovals } from '../../exchanger/approvals/service.js';
 import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
@@ -251,5 +252,25 @@ describe('policy', () => {
     expect(() => loadPolicy(policyText(`      auto_approve_on_call:\n${body}`), 'policy.yaml')).toThrow(
       message,
     );
+  });
+});
+
+describe('the on-call approval in force (approvalConfig)', () => {
+  const request = {
+    role: 'db-admin',
+    approvers: ['alice'],
+    required: 1,
+    claims: { actor: 'octocat', actor_id: '1' },
+  };
+  const schedules = (onCall: string) =>
+    approvalConfig(loadPolicy(policyText(onCall), 'policy.yaml'), request).onCallSchedules;
+
+  it("stands while the role auto-approves on call and maps the job's actor", () => {
+    expect(schedules(ON_CALL)).toEqual(['PSCHED1', 'PSCHED2']);
+  });
+
+  it('lapses when a reload no longer maps the actor, or drops auto-approval', () => {
+    expect(schedules(ON_CALL.replace('octocat: Jane@Acme.com, ', ''))).toEqual([]);
+    expect(schedules('')).toEqual([]);
   });
 });

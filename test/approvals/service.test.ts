@@ -391,6 +391,20 @@ describe('after a policy change (issue 16, item 4)', () => {
     expect(world.minted).toBe(0);
   });
 
+  it('an escalation approver’s approval is redeemed (their vote counts once the request escalated)', async () => {
+    world.setPolicy(
+      policyText({ approvers: '[alice]' }).replace(
+        '      timeout: 30m\n',
+        '      timeout: 30m\n      escalate: { after: 10m, approvers: [bob] }\n',
+      ),
+    );
+    const pending = await ask();
+    world.clock.advance(11 * 60);
+    expect((await decide(pending.request_id, 'bob')).status).toBe('approved');
+    await redeem(pending.request_id, pending.poll_token);
+    expect(world.minted).toBe(1);
+  });
+
   it('nor once the approver who approved it is no longer named', async () => {
     const pending = await ask();
     await decide(pending.request_id, 'alice');

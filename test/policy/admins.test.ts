@@ -44,7 +44,7 @@ describe('admins in a single-file policy', () => {
     {
       name: 'a pin that is no user id says how to find the id',
       admins: '[octocat:cat]',
-      want: "p.yaml:4:10: admins: 'octocat:cat' pins no user id: write octocat:ID with the account's numeric GitHub user id (gh api users/octocat --jq .id)",
+      want: "p.yaml:4:10: admins: 'octocat:cat' pins no user id: write octocat:ID with the account's numeric GitHub user id (its owner's 'gh api user --jq .id')",
     },
     {
       name: 'a nested team path',

@@ -15,7 +15,7 @@ export function pinProblem(value: string, path: string): string | undefined {
   const colon = value.indexOf(':');
   if (colon < 0 || !LOGIN.test(value.slice(0, colon))) return undefined;
   const login = value.slice(0, colon);
-  return `${path}: '${value}' pins no user id: write ${login}:ID with the account's numeric GitHub user id (gh api users/${login} --jq .id)`;
+  return `${path}: '${value}' pins no user id: write ${login}:ID with the account's numeric GitHub user id (its owner's 'gh api user --jq .id')`;
 }
 
 /** `org/team-slug`, as GitHub's API names a team. */
