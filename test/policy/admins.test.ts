@@ -47,6 +47,16 @@ describe('admins in a single-file policy', () => {
       want: "p.yaml:4:10: admins: 'octocat:cat' pins no user id: write octocat:ID with the account's numeric GitHub user id (its owner's 'gh api user --jq .id')",
     },
     {
+      name: 'a bare login beside its own pin would let whoever holds the login in',
+      admins: '[octocat:583231, octocat]',
+      want: "p.yaml:4:26: admins: 'octocat' lets whoever holds the login through, which undoes 'octocat:583231': keep only 'octocat:583231'",
+    },
+    {
+      name: 'one user id under two logins is one account',
+      admins: '[a:7, b:7]',
+      want: "p.yaml:4:15: admins: 'b:7' and 'a:7' are one account (user id 7): keep one",
+    },
+    {
       name: 'a nested team path',
       admins: '[acme/a/b]',
       want: "p.yaml:4:10: admins: 'acme/a/b' is neither a GitHub login (octocat) nor an org/team slug (acme/platform)",

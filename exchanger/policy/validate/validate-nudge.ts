@@ -7,7 +7,7 @@ import { formatDuration } from '../../duration.js';
 import type { ApprovalConfig, Escalation } from '../model/types.js';
 import { ESCALATE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { PERSON, pinProblem, TEAM_SLUG } from './validate-admins.js';
+import { checkPins, PERSON, pinProblem, TEAM_SLUG } from './validate-admins.js';
 import { readNotify } from './validate-notify.js';
 
 /** Reminders more often than this would be noise, not a nudge. */
@@ -49,7 +49,9 @@ function readEscalate(r: Reader, field: Field, path: string, timeoutSeconds: num
   }
   const approvers: string[] = [];
   const list = r.require(f, 'approvers', path, field.key);
-  for (const a of list ? r.strings(list, `${path}.approvers`, { nonEmpty: true }) : []) {
+  const listed = list ? r.strings(list, `${path}.approvers`, { nonEmpty: true }) : [];
+  checkPins(r, listed, `${path}.approvers`);
+  for (const a of listed) {
     if (PERSON.test(a.value) || TEAM_SLUG.test(a.value)) {
       if (!approvers.some((x) => x.toLowerCase() === a.value.toLowerCase())) approvers.push(a.value);
     } else

@@ -7,7 +7,7 @@ import type { ApprovalConfig, ProviderName, SourcePosition } from '../model/type
 import type { PatternDoc, RoleDoc } from './doc.js';
 import { APPROVAL_KEYS, BREAK_GLASS_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { PERSON, pinProblem, TEAM_SLUG } from './validate-admins.js';
+import { checkPins, PERSON, pinProblem, TEAM_SLUG } from './validate-admins.js';
 import { readKubernetes } from './validate-kubernetes.js';
 import { readNotify } from './validate-notify.js';
 import { readNudges } from './validate-nudge.js';
@@ -229,7 +229,9 @@ function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | u
   if (!f) return undefined;
   const out: ApprovalConfig = { approvers: [], required: 1, timeoutSeconds: DEFAULT_APPROVAL_TIMEOUT };
   const approvers = r.require(f, 'approvers', path, field.key);
-  for (const a of approvers ? r.strings(approvers, `${path}.approvers`, { nonEmpty: true }) : []) {
+  const listed = approvers ? r.strings(approvers, `${path}.approvers`, { nonEmpty: true }) : [];
+  checkPins(r, listed, `${path}.approvers`);
+  for (const a of listed) {
     if (PERSON.test(a.value) || TEAM_SLUG.test(a.value)) {
       if (!out.approvers.some((x) => x.toLowerCase() === a.value.toLowerCase())) out.approvers.push(a.value);
     } else
@@ -273,7 +275,9 @@ function readBreakGlass(r: Reader, field: Field, path: string, out: ApprovalConf
   if (!f) return;
   const allowed: string[] = [];
   const list = r.require(f, 'allowed', path, field.key);
-  for (const a of list ? r.strings(list, `${path}.allowed`, { nonEmpty: true }) : []) {
+  const listed = list ? r.strings(list, `${path}.allowed`, { nonEmpty: true }) : [];
+  checkPins(r, listed, `${path}.allowed`);
+  for (const a of listed) {
     if (PERSON.test(a.value)) allowed.push(a.value);
     else
       r.error(
