@@ -2,56 +2,9 @@
  * `admins:` of a single-file policy or `org.yaml`: who may use the console (GitHub logins and
  * `org/team` slugs). Both compare case-insensitively on GitHub, so they are kept lower-cased.
  */
-import type { Node } from 'yaml';
 import type { AdminsDoc } from './doc.js';
 import type { Field, Reader } from './read.js';
-
-/** A GitHub login: letters, digits and single hyphens, at most 39, no leading or trailing hyphen. */
-export const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$/;
-/** A person: a login, or `login:id` pinning the account's numeric GitHub user id (`model/person.ts`). */
-export const PERSON = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?(?::[1-9][0-9]{0,19})?$/;
-
-/** The message for `login:something` whose id is not a user id; undefined for any other value. */
-export function pinProblem(value: string, path: string): string | undefined {
-  const colon = value.indexOf(':');
-  if (colon < 0 || !LOGIN.test(value.slice(0, colon))) return undefined;
-  const login = value.slice(0, colon);
-  return `${path}: '${value}' pins no user id: write ${login}:ID with the account's numeric GitHub user id (its owner's 'gh api user --jq .id')`;
-}
-
-/**
- * Refuses a list that names one account twice in ways that matter: a bare login beside its own
- * pin (`alice` lets whoever holds the login through, which undoes `alice:1001`), or one user id
- * under two logins (one person, counted once, so `required` could never be met). Entries that
- * are no person (teams, mistakes reported elsewhere) are skipped.
- */
-export function checkPins(r: Reader, entries: readonly { value: string; node: Node }[], path: string): void {
-  const pins = new Map<string, string>();
-  const ids = new Map<string, string>();
-  const people = entries.filter((e) => PERSON.test(e.value));
-  for (const { value, node } of people) {
-    const colon = value.indexOf(':');
-    if (colon < 0) continue;
-    const id = value.slice(colon + 1);
-    const other = ids.get(id);
-    if (other !== undefined)
-      r.error(node, `${path}: '${value}' and '${other}' are one account (user id ${id}): keep one`);
-    else ids.set(id, value);
-    pins.set(value.slice(0, colon).toLowerCase(), value);
-  }
-  for (const { value, node } of people) {
-    const pin = value.includes(':') ? undefined : pins.get(value.toLowerCase());
-    if (pin !== undefined) {
-      r.error(
-        node,
-        `${path}: '${value}' lets whoever holds the login through, which undoes '${pin}': keep only '${pin}'`,
-      );
-    }
-  }
-}
-
-/** `org/team-slug`, as GitHub's API names a team. */
-export const TEAM_SLUG = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?\/[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+import { checkPins, PERSON, pinProblem, TEAM_SLUG } from './validate-people.js';
 
 export const noAdmins = (): AdminsDoc => ({ logins: [], teams: [] });
 

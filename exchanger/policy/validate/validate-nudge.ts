@@ -7,8 +7,8 @@ import { formatDuration } from '../../duration.js';
 import type { ApprovalConfig, Escalation } from '../model/types.js';
 import { ESCALATE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { checkPins, PERSON, pinProblem, TEAM_SLUG } from './validate-admins.js';
 import { readNotify } from './validate-notify.js';
+import { readApprovers } from './validate-people.js';
 
 /** Reminders more often than this would be noise, not a nudge. */
 export const MIN_REMIND_SECONDS = 60;
@@ -47,20 +47,7 @@ function readEscalate(r: Reader, field: Field, path: string, timeoutSeconds: num
       `${path}.after (${formatDuration(after)}) must be more than 0s and shorter than timeout (${formatDuration(timeoutSeconds)}): the request would expire first`,
     );
   }
-  const approvers: string[] = [];
-  const list = r.require(f, 'approvers', path, field.key);
-  const listed = list ? r.strings(list, `${path}.approvers`, { nonEmpty: true }) : [];
-  checkPins(r, listed, `${path}.approvers`);
-  for (const a of listed) {
-    if (PERSON.test(a.value) || TEAM_SLUG.test(a.value)) {
-      if (!approvers.some((x) => x.toLowerCase() === a.value.toLowerCase())) approvers.push(a.value);
-    } else
-      r.error(
-        a.node,
-        pinProblem(a.value, `${path}.approvers`) ??
-          `${path}.approvers: '${a.value}' is neither a GitHub login nor org/team-slug`,
-      );
-  }
+  const approvers = readApprovers(r, r.require(f, 'approvers', path, field.key), `${path}.approvers`);
   const out: Escalation = { afterSeconds: after ?? 0, approvers };
   const notify = f.get('notify');
   if (notify) readNotify(r, notify, `${path}.notify`, out);

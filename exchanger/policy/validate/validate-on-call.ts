@@ -8,7 +8,7 @@
 import type { ApprovalConfig, OnCallApproval, OnCallUser } from '../model/types.js';
 import { AUTO_APPROVE_KEYS, PAGERDUTY_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { LOGIN } from './validate-admins.js';
+import { LOGIN } from './validate-people.js';
 
 export const DEFAULT_MAX_PER_DAY = 5;
 const SCHEDULE_ID = /^[A-Z0-9]{2,20}$/;

@@ -7,11 +7,11 @@ import type { ApprovalConfig, ProviderName, SourcePosition } from '../model/type
 import type { PatternDoc, RoleDoc } from './doc.js';
 import { APPROVAL_KEYS, BREAK_GLASS_KEYS, PROVIDERS, ROLE_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { checkPins, PERSON, pinProblem, TEAM_SLUG } from './validate-admins.js';
 import { readKubernetes } from './validate-kubernetes.js';
 import { readNotify } from './validate-notify.js';
 import { readNudges } from './validate-nudge.js';
 import { readOnCall } from './validate-on-call.js';
+import { checkPins, PERSON, pinProblem, readApprovers } from './validate-people.js';
 import { readAws, readGcp, readGithub } from './validate-provider.js';
 import { readRules } from './validate-rules.js';
 import { readChatDecisions } from './validate-slack.js';
@@ -228,19 +228,7 @@ function readApproval(r: Reader, field: Field, path: string): ApprovalConfig | u
   const f = r.fields(field.value, APPROVAL_KEYS, path, field.key);
   if (!f) return undefined;
   const out: ApprovalConfig = { approvers: [], required: 1, timeoutSeconds: DEFAULT_APPROVAL_TIMEOUT };
-  const approvers = r.require(f, 'approvers', path, field.key);
-  const listed = approvers ? r.strings(approvers, `${path}.approvers`, { nonEmpty: true }) : [];
-  checkPins(r, listed, `${path}.approvers`);
-  for (const a of listed) {
-    if (PERSON.test(a.value) || TEAM_SLUG.test(a.value)) {
-      if (!out.approvers.some((x) => x.toLowerCase() === a.value.toLowerCase())) out.approvers.push(a.value);
-    } else
-      r.error(
-        a.node,
-        pinProblem(a.value, `${path}.approvers`) ??
-          `${path}.approvers: '${a.value}' is neither a GitHub login nor org/team-slug`,
-      );
-  }
+  out.approvers = readApprovers(r, r.require(f, 'approvers', path, field.key), `${path}.approvers`);
   const required = f.get('required');
   if (required) {
     const n = r.integer(required, `${path}.required`);

@@ -9,7 +9,7 @@ import { isMap } from 'yaml';
 import type { ApprovalConfig, SlackUser } from '../model/types.js';
 import { SLACK_USER_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { LOGIN } from './validate-admins.js';
+import { LOGIN } from './validate-people.js';
 
 /** A Slack user id: `U…`, or `W…` on Enterprise Grid; upper-case letters and digits. */
 export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
