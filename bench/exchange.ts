@@ -2,6 +2,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { defaultWorkers } from '../exchanger/cli/serve-flags.js';
 import { parseStoreUrl } from '../exchanger/store/open.js';
 import type { OidcIssuer, SigningKey } from '../test/support/oidc-issuer.js';
 import type { StsStandin } from '../test/support/sts-standin.js';
@@ -117,13 +118,13 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   const least = await floorTail(ctx, recipe, STS_DELAY_MS, AT_500);
 
   const machineCpus = cpus().length;
+  const forced = benchWorkers();
   // Section 3's "N workers" throughput: one per CPU unless BENCH_WORKERS says otherwise.
-  const workers = benchWorkers() ?? availableParallelism();
-  // The latency runs (3 at 1,000/s, 4, 5) measure jitkey serve as deployed: `--workers` as its
-  // default for the bench's store picks it (one process on SQLite, one per CPU on PostgreSQL,
-  // as `serve-flags.ts` counts CPUs).
-  const storeKind = process.env.BENCH_STORE ? parseStoreUrl(process.env.BENCH_STORE).kind : 'sqlite';
-  const served = benchWorkers() ?? (storeKind === 'sqlite' ? 1 : availableParallelism());
+  const workers = forced ?? availableParallelism();
+  // The latency runs (3 at 1,000/s, 4, 5) measure jitkey serve as deployed: with the `--workers`
+  // its default picks for the bench's store.
+  const store = process.env.BENCH_STORE ?? 'sqlite:jitkey.db';
+  const served = forced ?? Number(defaultWorkers(store));
   /** Warm-up, then about 3 s of tokens at the warm-up's pace (bounded either way), all on `url`. */
   const throughput = async (ex: ServerProcess, what: string): Promise<CpuShare> => {
     const warm = await runLoad(closed(ex.url, preminted(recipe, 1500), 32, { amount: 1500 }));
@@ -150,7 +151,7 @@ export async function benchHttp(ctx: HttpContext): Promise<Row[]> {
   const max =
     workers === 1 ? one : await throughputOf(workers, 'exchanger-n', `throughput, ${workers} workers`);
 
-  const servedText = `jitkey serve --workers ${served}${benchWorkers() ? ' (BENCH_WORKERS)' : `, the default on ${storeKind}`}`;
+  const servedText = `jitkey serve --workers ${served}${forced ? ' (BENCH_WORKERS)' : `, the default on ${parseStoreUrl(store).kind}`}`;
   ctx.log(`3 exchange latency: ${servedText}`);
   const delayFile = join(ctx.dir, 'loop-delay.jsonl');
   const { ex } = await startExchanger(ctx, 'exchanger', {}, served, ctx.policyPath, delayFile);

@@ -129,8 +129,7 @@ export async function checkNotTriggeredBy(
  */
 export function approvalHolds(kept: readonly ApprovalVote[], required: number): boolean {
   return (
-    kept.some((v) => onCallSchedule(v.id) !== undefined) ||
-    approvalCount({ approvals: [...kept] }) >= required
+    kept.some((v) => onCallSchedule(v.id) !== undefined) || approvalCount({ approvals: kept }) >= required
   );
 }
 

@@ -41,7 +41,7 @@ export function closeForRunEnd(state: ApprovalState, now: Date, why: string): Ap
 
 /** Distinct approvers (by GitHub user id) so far; with `inForce`, only those voter ids count. */
 export function approvalCount(
-  state: Pick<ApprovalState, 'approvals'>,
+  state: { readonly approvals: readonly ApprovalVote[] },
   inForce?: ReadonlySet<string>,
 ): number {
   return new Set(state.approvals.map((v) => v.id).filter((id) => !inForce || inForce.has(id))).size;

@@ -84,7 +84,7 @@ export function trustedProxiesLine(trust: ProxyTrust): Record<string, unknown> {
  * than it adds in exchanges/s, whichever process writes the file (README, Performance); one per
  * CPU on PostgreSQL.
  */
-function defaultWorkers(storeUrl: string): string {
+export function defaultWorkers(storeUrl: string): string {
   return String(parseStoreUrl(storeUrl).kind === 'sqlite' ? 1 : availableParallelism());
 }
 
