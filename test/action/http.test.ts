@@ -92,22 +92,17 @@ describe('the transport', () => {
     expect(ports).toEqual([a.connections[0]!.remotePort, a.connections[0]!.remotePort]);
   });
 
-  it('preconnect after close() opens nothing (a step that failed before it ran)', async () => {
-    const a = await serve((_req, res) => res.end('{}'));
-    const closed = createTransport({});
-    closed.close();
-    closed.preconnect(a.url);
-    // Any connection it opened would be asked for before this request's own.
-    await new Promise((resolve) => setImmediate(resolve));
-    await get(a.url);
-    expect(a.connections).toHaveLength(1);
-  });
-
-  it('preconnect then close() at once opens nothing (the step ended first)', async () => {
+  // A step that failed first closes its transport before, or just after, its preconnect runs.
+  it.each([
+    { order: 'close() then preconnect', preconnectFirst: false },
+    { order: 'preconnect then close() at once', preconnectFirst: true },
+  ])('opens nothing after close(): $order', async ({ preconnectFirst }) => {
     const a = await serve((_req, res) => res.end('{}'));
     const closing = createTransport({});
-    closing.preconnect(a.url);
+    if (preconnectFirst) closing.preconnect(a.url);
     closing.close();
+    if (!preconnectFirst) closing.preconnect(a.url);
+    // Any connection it opened would be asked for before this request's own.
     await new Promise((resolve) => setImmediate(resolve));
     await get(a.url);
     expect(a.connections).toHaveLength(1);
