@@ -197,13 +197,3 @@ export function linkWorker(log: Logger): WorkerLink {
     },
   };
 }
-
-/** `log` with `fields` added to every line. */
-export function tagged(log: Logger, fields: Record<string, unknown>): Logger {
-  return {
-    debug: (msg, f) => log.debug(msg, { ...fields, ...f }),
-    info: (msg, f) => log.info(msg, { ...fields, ...f }),
-    warn: (msg, f) => log.warn(msg, { ...fields, ...f }),
-    error: (msg, f) => log.error(msg, { ...fields, ...f }),
-  };
-}

@@ -12,7 +12,7 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import { holderGone } from '../export/holder.js';
-import { createLogger, type Logger } from '../log.js';
+import { childLogger, createLogger, type Logger } from '../log.js';
 import type { Metrics } from '../server/metrics.js';
 import { createMetrics } from '../server/metrics.js';
 import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
@@ -21,7 +21,7 @@ import type { TokenVerifier } from '../token/types.js';
 import { activityFromEnv } from './activity-from-env.js';
 import { runPrimary } from './cluster-primary.js';
 import { WORKER_INDEX_ENV } from './cluster-protocol.js';
-import { linkWorker, tagged, type WorkerLink } from './cluster-worker.js';
+import { linkWorker, type WorkerLink } from './cluster-worker.js';
 import { loadAside, validateAside } from './policy-aside.js';
 import { buildGuards, buildProviders, githubAppFromEnv } from './providers-from-env.js';
 import { type ServeFlags, serveFlags, trustedProxiesLine } from './serve-flags.js';
@@ -34,8 +34,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   const baseLog = createLogger({ level: flags.level });
   if (flags.workers > 1 && cluster.isPrimary) return servePrimary(flags, baseLog, env);
   const workerIndex = cluster.isWorker ? Number(env[WORKER_INDEX_ENV] ?? cluster.worker?.id ?? 1) : 0;
-  // Each worker's lines say which worker wrote them.
-  const log = workerIndex ? tagged(baseLog, { worker: workerIndex }) : baseLog;
+  // Each worker's lines say which worker wrote them: a pino binding, serialised once, not an
+  // object built on every call (a debug line that is not written included).
+  const log = workerIndex ? childLogger(baseLog, { worker: workerIndex }) : baseLog;
   // One process does what one is enough for (purge, sweeps, collector, exporter, reconciler,
   // nudges): worker 1, or the single process; the others would only find the work done.
   const lead = workerIndex <= 1;

@@ -86,8 +86,8 @@ describe('jitkey serve --workers 2 on SQLite, JITKEY_SQLITE_WRITER=primary: one 
     const served = new Set(
       s.exchanger
         .output()
-        .match(/"msg":"exchange[^\n]*"worker":(\d)/g)
-        ?.map((l) => l.at(-1)),
+        .match(/"worker":\d[^\n]*"msg":"exchange/g)
+        ?.map((l) => l.charAt('"worker":'.length)),
     );
     expect(served).toEqual(new Set(['1', '2']));
   });

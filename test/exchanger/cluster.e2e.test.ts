@@ -211,8 +211,8 @@ describe('jitkey serve --workers 2', () => {
     }
     expect(s.sts.issued).toHaveLength(allowed);
     // Both workers answered exchanges, so the sums above really added two registries.
-    const leases = s.exchanger.output().match(/"msg":"exchange"[^\n]*"worker":\d/g) ?? [];
-    expect(new Set(leases.map((l) => l.at(-1)))).toEqual(new Set(['1', '2']));
+    const leases = s.exchanger.output().match(/"worker":\d[^\n]*"msg":"exchange"/g) ?? [];
+    expect(new Set(leases.map((l) => l.charAt('"worker":'.length)))).toEqual(new Set(['1', '2']));
   });
 });
 

@@ -28,7 +28,7 @@ const send = (url: string, method: string, path: string, headers: Record<string,
 
 /** The workers (by the `worker` field of their log lines) that refused a request. */
 const refusingWorkers = (output: string) =>
-  new Set([...output.matchAll(/"msg":"request refused"[^\n]*"worker":(\d+)/g)].map((m) => m[1]));
+  new Set([...output.matchAll(/"worker":(\d+)[^\n]*"msg":"request refused"/g)].map((m) => m[1]));
 
 describe('jitkey serve --workers 2: one budget for the whole server', () => {
   it('approver calls: 120 a minute from one address in all, so 200 junk tokens cost GitHub 120 /user calls', async () => {
