@@ -53,8 +53,8 @@ roles:
 function fillAudit(path: string, rows: number, now: number): void {
   const db = new Database(path);
   const insert = db.prepare(
-    `INSERT INTO audit (at, request_id, event, outcome, role, provider, reason, repository, claims, lease_id, expires_at, actor)
-     VALUES (?, ?, ?, ?, 'deploy', ?, 'granted for 15m', ?, ?, ?, ?, ?)`,
+    `INSERT INTO audit (at, request_id, event, outcome, role, provider, reason, repository, claims, lease_id, expires_at, actor, actor_id)
+     VALUES (?, ?, ?, ?, 'deploy', ?, 'granted for 15m', ?, ?, ?, ?, ?, ?)`,
   );
   const claims = JSON.stringify({
     repository_id: '123456',
@@ -79,6 +79,7 @@ function fillAudit(path: string, rows: number, now: number): void {
         `lease_${i}`,
         at + 900_000,
         decided ? `approver-${i % 20}` : null,
+        decided ? String(i % 20) : null,
       );
     }
   });
@@ -209,7 +210,7 @@ function auditPlan(path: string): string {
     { name: 'no filter', filter: {} },
     { name: 'repository+outcome', filter: { repository: 'acme/repo-8', outcome: 'denied' as const } },
     { name: 'provider', filter: { provider: 'github' } },
-    { name: 'approver', filter: { decidedBy: 'approver-3' } },
+    { name: 'approver', filter: { decidedBy: { login: 'approver-3', id: '3' } } },
   ].map(({ name, filter }) => {
     const { sql, params } = rows.auditPage('audit', filter, { limit: 51 });
     const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>;

@@ -153,6 +153,7 @@ export async function acknowledge(ctx: ApprovalContext, id: string, userToken: s
             errorCode: err.code,
             reason: `acknowledge refused: ${err.message}`,
             actor: who.login,
+            actorId: who.id,
           }),
         );
       }
@@ -166,6 +167,7 @@ export async function acknowledge(ctx: ApprovalContext, id: string, userToken: s
       event: 'approve',
       outcome: 'allowed',
       actor: who.login,
+      actorId: who.id,
       reason: `acknowledged break-glass use (${count} of ${request.required})${done ? '; retro review complete' : ''}`,
     });
     if (await store.updateApprovalRequest(id, request.version, { ...request, approvals }, row)) {

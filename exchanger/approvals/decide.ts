@@ -67,6 +67,7 @@ export async function decideAs(
             errorCode: err.code,
             reason: `${decision.kind} refused: ${err.message}`,
             actor: who.login,
+            actorId: who.id,
             ...decision.client,
           }),
         );
@@ -141,6 +142,7 @@ function decisionEntry(
     outcome: decision.kind === 'approve' ? 'allowed' : 'denied',
     reason,
     actor: who.login,
+    actorId: who.id,
     ...(next.status === 'approved' ? { expiresAt: next.expiresAt } : {}),
     ...decision.client,
   });

@@ -68,6 +68,7 @@ export function auditJsonLine(e: AuditEntry): string {
     lease_id: e.leaseId,
     expires_at: e.expiresAt?.toISOString(),
     actor: e.actor,
+    actor_id: e.actorId,
     client_address: e.clientAddress,
     user_agent: e.userAgent,
   })}\n`;
@@ -88,6 +89,7 @@ const CSV_COLUMNS: ReadonlyArray<readonly [string, (e: AuditEntry) => string | u
   ['run_id', (e) => e.claims.run_id],
   ['run_attempt', (e) => e.claims.run_attempt],
   ['actor', (e) => e.actor],
+  ['actor_id', (e) => e.actorId],
   ['lease_id', (e) => e.leaseId],
   ['expires_at', (e) => e.expiresAt?.toISOString()],
   ['reason', (e) => e.reason],

@@ -34,7 +34,7 @@ export function auditPages(deps: AuditPageDeps): ConsolePage[] {
   /** The filter asked for, narrowed to this person's share of the trail. */
   const scoped = async (who: SignedIn, filter: AuditFilter) => {
     const admin = await deps.isAdmin(who);
-    return { admin, filter: admin ? filter : { ...filter, decidedBy: who.login } };
+    return { admin, filter: admin ? filter : { ...filter, decidedBy: { login: who.login, id: who.id } } };
   };
 
   const page = async (res: ServerResponse, who: SignedIn, url: URL) => {

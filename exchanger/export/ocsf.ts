@@ -128,8 +128,11 @@ function auditEvent(e: AuditEntry, id: string, product: { version?: string }): J
       claims: e.claims,
     },
   };
+  // The person who acted (an approver, an admin) or the job's actor; with their GitHub user id.
   const who = e.actor ?? e.claims.actor;
-  const actor = who ? { actor: { user: { name: who, type_id: 1, type: 'User' } } } : {};
+  const uid = e.actor !== undefined ? e.actorId : e.claims.actor_id;
+  const user = who ? { user: { name: who, ...(uid ? { uid } : {}), type_id: 1, type: 'User' } } : {};
+  const actor = who ? { actor: user } : {};
   const auth = AUTHENTICATION_EVENTS[e.event];
   if (auth) {
     return {
@@ -152,7 +155,7 @@ function auditEvent(e: AuditEntry, id: string, product: { version?: string }): J
   return {
     ...base(API_ACTIVITY, activityId, ACTIVITY[activityId]!, auditSeverity(e), e.at, meta),
     ...common,
-    actor: { ...(who ? { user: { name: who, type_id: 1, type: 'User' } } : {}), app_name: 'jitkey' },
+    actor: { ...user, app_name: 'jitkey' },
     api: { operation: e.event, service: { name: 'jitkey' }, request: { uid: e.requestId } },
     resources: [
       ...(e.role ? [{ type: 'role', name: e.role }] : []),

@@ -52,6 +52,8 @@ export interface EndLease {
   claims: AuditEntry['claims'];
   /** Who ended it, when a person did (an admin in the console): the audit row's actor. */
   actor?: string;
+  /** That person's GitHub user id. */
+  actorId?: string;
   /** The client of the request that ended it (none for the sweep), for the audit row. */
   client?: AuditClient | undefined;
 }
@@ -75,6 +77,7 @@ export async function endLease(deps: EndLeaseDeps, lease: LeaseRecord, end: EndL
     leaseId: lease.id,
     expiresAt: lease.expiresAt,
     ...(end.actor ? { actor: end.actor } : {}),
+    ...(end.actorId ? { actorId: end.actorId } : {}),
     ...end.client,
   });
   return upstream.revoked;

@@ -39,7 +39,7 @@ export function upstreamRevocable(
 export async function revokeByAdmin(
   deps: AdminRevokeDeps,
   leaseId: string,
-  admin: { login: string },
+  admin: { login: string; id: string },
   requestId: string,
   /** The admin's browser (address, user agent), for the audit row. */
   client?: AuditClient,
@@ -58,6 +58,7 @@ export async function revokeByAdmin(
       ...(lease.runAttempt ? { run_attempt: lease.runAttempt } : {}),
     },
     actor: admin.login,
+    actorId: admin.id,
     client,
   });
   return { lease, upstream, already: false };

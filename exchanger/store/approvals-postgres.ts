@@ -22,6 +22,7 @@ import type {
 } from './approvals-types.js';
 import type { AuditEntry } from './audit-types.js';
 import type { LeaseRecord } from './leases-types.js';
+import { AUDIT_FIELDS } from './rows.js';
 
 export const postgresApprovalsMigration = (t: (name: string) => string) => `
   CREATE TABLE IF NOT EXISTS ${t('approval_requests')} (
@@ -62,25 +63,10 @@ export interface PostgresIo {
   leaseValues(lease: LeaseRecord): unknown[];
 }
 
-/** Each audit column's type, in `AUDIT_FIELDS` order. */
-const AUDIT_TYPES = [
-  'timestamptz',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'jsonb',
-  'text',
-  'timestamptz',
-  'text',
-  'text',
-  'text',
-  'text',
-];
+/** Each audit column's type, in `AUDIT_FIELDS` order: a column added there is typed here too. */
+const AUDIT_TYPES = AUDIT_FIELDS.map((field) =>
+  field === 'claims' ? 'jsonb' : field === 'at' || field === 'expires_at' ? 'timestamptz' : 'text',
+);
 
 /** `$n::type, …` for the audit columns starting at parameter `first` (typed: they sit in a SELECT list). */
 function auditParams(first: number): string {

@@ -84,11 +84,15 @@ export function auditPage<Time>(
     where.push(`client_key BETWEEN ${param(from)} AND ${param(to)}`);
   }
   if (filter.decidedBy !== undefined) {
-    // The requests this login decided, then every row of them: an approver's share of the trail.
+    // The requests this person decided, then every row of them: an approver's share of the trail.
     // Only decisions that took effect count: a refused approve or deny (anyone signed in can send
     // one for an id they saw) carries an error code and must not widen what its sender reads.
+    // The login finds the rows (by its index) and the user id must match too: whoever registers a
+    // login its owner gave up does not read the owner's decisions. Rows from before ids were kept
+    // have none and match by the login alone.
+    const { login, id } = filter.decidedBy;
     where.push(
-      `request_id IN (SELECT request_id FROM ${table} WHERE ${dialect.actorEquals(param(filter.decidedBy))} AND ${APPLIED_DECISION})`,
+      `request_id IN (SELECT request_id FROM ${table} WHERE ${dialect.actorEquals(param(login))} AND (actor_id = ${param(id)} OR actor_id IS NULL) AND ${APPLIED_DECISION})`,
     );
   }
   // A row value, so the (at, id) order of the index is walked from the key, not re-filtered.

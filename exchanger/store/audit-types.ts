@@ -39,6 +39,12 @@ export interface AuditEntry {
   /** Who acted, for approvals (GitHub login). */
   actor?: string;
   /**
+   * The GitHub user id of `actor` when a signed-in person acted (approve, deny, acknowledge, an
+   * admin's revoke): a login can change hands, the id cannot. Rows written before it was kept
+   * have none.
+   */
+  actorId?: string;
+  /**
    * The client that sent the request: its address by the trusted-proxy rule
    * (`net/client-address.ts`). Absent on rows no request wrote (an expiry, the lease sweep).
    */
@@ -62,8 +68,12 @@ export interface AuditFilter {
   provider?: string;
   /** Who acted (a GitHub login, compared case-insensitively). */
   actor?: string;
-  /** Only rows of the requests this login approved or denied: an approver's share of the trail. */
-  decidedBy?: string;
+  /**
+   * Only rows of the requests this person approved or denied: an approver's share of the trail.
+   * A decision counts when its row names this login and this user id; a row written before ids
+   * were kept names no id and counts by the login alone.
+   */
+  decidedBy?: { login: string; id: string };
   /** Rows whose client address is this address or lies in this CIDR range (`10.0.0.0/8`). */
   client?: string;
   /** Newest first; `queryAudit` defaults to 1000, `streamAudit` to every row. */

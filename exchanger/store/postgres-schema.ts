@@ -100,6 +100,9 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
   postgresActivityDetailsMigration,
   // The SIEM export (issue 26): named cursors; rows ordered by their inserting transaction.
   postgresExportMigration,
+  // Who decided, by GitHub user id as well as login: the console's share of the trail for someone
+  // who is not an admin matches the id, so a login that changed hands does not carry it along.
+  (t) => `ALTER TABLE ${t('audit')} ADD COLUMN actor_id text;`,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */

@@ -44,6 +44,7 @@ export interface AuditRowOf<Time, Claims = string> {
   user_agent: string | null;
   /** `net/request-client.ts` addressKey of `client_address`: what `--client` ranges compare. */
   client_key: string | null;
+  actor_id: string | null;
 }
 
 export interface LeaseRowOf<Time> {
@@ -80,6 +81,7 @@ export const AUDIT_FIELDS = [
   'client_address',
   'user_agent',
   'client_key',
+  'actor_id',
 ] as const satisfies readonly (keyof AuditRowOf<unknown>)[];
 export const LEASE_FIELDS = [
   'id',
@@ -128,6 +130,7 @@ export function auditRow<Time>(entry: AuditEntry, times: TimeCodec<Time>): Audit
     client_address: entry.clientAddress ?? null,
     user_agent: entry.userAgent ?? null,
     client_key: (entry.clientAddress && addressKey(entry.clientAddress)) ?? null,
+    actor_id: entry.actorId ?? null,
   };
 }
 
@@ -145,6 +148,7 @@ export function auditEntry<Time>(row: AuditRowOf<Time, unknown>, times: TimeCode
     ...(row.lease_id !== null ? { leaseId: row.lease_id } : {}),
     ...(row.expires_at !== null ? { expiresAt: times.decode(row.expires_at) } : {}),
     ...(row.actor !== null ? { actor: row.actor } : {}),
+    ...(row.actor_id !== null ? { actorId: row.actor_id } : {}),
     ...(row.client_address !== null ? { clientAddress: row.client_address } : {}),
     ...(row.user_agent !== null ? { userAgent: row.user_agent } : {}),
   };

@@ -103,6 +103,10 @@ const MIGRATIONS: readonly string[] = [
   // Audit rows staged without indexes and moved into `audit` in bulk (issue 23). A column added
   // to `audit` from here on is added to `audit_staging` in the same migration.
   SQLITE_AUDIT_STAGING_MIGRATION,
+  // Who decided, by GitHub user id as well as login: the console's share of the trail for someone
+  // who is not an admin matches the id, so a login that changed hands does not carry it along.
+  `ALTER TABLE audit ADD COLUMN actor_id TEXT;
+   ALTER TABLE audit_staging ADD COLUMN actor_id TEXT;`,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalRoles } from '../approvals/support.js';
+import { approvalRoles, USERS } from '../approvals/support.js';
 import { launchBrowser } from '../support/browser.js';
 import { runCli } from '../support/exchanger-process.js';
 import { adminPolicy, type ConsoleStack, startConsoleStack } from './support.js';
@@ -256,6 +256,25 @@ describe('audit', () => {
     expect(exported.status()).toBe(200);
     expect(await exported.text()).toBe('');
     await m.context.close();
+
+    // Alice renames her account and someone else registers 'alice': the login does not carry her
+    // decisions along, as her audit rows name her user id too.
+    c.gh.renameUser('alice', 'alice-renamed');
+    c.gh.addUserToken('gho_eve_as_alice', { login: 'alice', id: 66_666 });
+    try {
+      const eve = await phone();
+      await c.signIn(eve.page, 'alice', '/console/audit');
+      expect(await eve.page.locator('tbody tr').count()).toBe(0);
+      expect(await eve.page.locator('main').textContent()).toContain('No row matches.');
+      const theirs = await eve.page.context().request.get(`${c.url}/console/audit/export?format=jsonl`);
+      expect(await theirs.text()).toBe('');
+      await eve.context.close();
+    } finally {
+      c.gh.renameUser('alice', 'eve');
+      c.gh.renameUser('alice-renamed', 'alice');
+    }
+    const approve = (await auditRows()).find((r) => r.request_id === id && r.event === 'approve');
+    expect(approve).toMatchObject({ actor: 'alice', actor_id: String(USERS.alice.id) });
   });
 });
 

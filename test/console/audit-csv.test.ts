@@ -43,6 +43,13 @@ describe('CSV cells', () => {
     expect(line).toContain(`,"'-x",`);
     expect(line.endsWith('\r\n')).toBe(true);
   });
+
+  it('puts the user id of who acted beside the login', () => {
+    const header = AUDIT_CSV_HEADER.trimEnd().split(',');
+    const cells = auditCsvLine(entry({ event: 'approve', actor: 'alice', actorId: '1001' })).split(',');
+    expect(cells[header.indexOf('actor')]).toBe('alice');
+    expect(cells[header.indexOf('actor_id')]).toBe('1001');
+  });
 });
 
 describe('the streamed download', () => {

@@ -264,16 +264,17 @@ describe('export order of rows written before the export migration', () => {
     const before = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
     await addActivity(before, 'lease-old', ['b', 'a', 'c']);
     await before.close();
-    // The file as the version before left it: no cursor tables, no sequence. The audit staging
-    // migration, the one after the export's, is undone first.
+    // The file as the version before left it: no cursor tables, no sequence. The two migrations
+    // after the export's (the audit staging table, then the actor_id column) are undone first.
     const raw = new Database(path);
-    raw.exec(`DROP TABLE audit_staging;
+    raw.exec(`ALTER TABLE audit DROP COLUMN actor_id;
+      DROP TABLE audit_staging;
       DROP TRIGGER lease_activity_export_seq;
       DROP INDEX lease_activity_export_seq;
       ALTER TABLE lease_activity DROP COLUMN export_seq;
       DROP TABLE export_counters;
       DROP TABLE export_cursors;`);
-    raw.pragma(`user_version = ${(raw.pragma('user_version', { simple: true }) as number) - 2}`);
+    raw.pragma(`user_version = ${(raw.pragma('user_version', { simple: true }) as number) - 3}`);
     raw.close();
     const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
     try {

@@ -112,6 +112,15 @@ describe('OCSF', () => {
       expect(e.api).toMatchObject({ operation: overrides.event, request: { uid: 'req-7' } });
   });
 
+  it("names who acted by login and GitHub user id: an approver's, else the job's actor", () => {
+    const approve = parse(ocsfEvent(audit({ event: 'approve', actor: 'alice', actorId: '1001' })));
+    expect(approve).toMatchObject({ actor: { user: { name: 'alice', uid: '1001', type_id: 1 } } });
+    const job = parse(
+      ocsfEvent(audit({ claims: { repository: 'acme/web', actor: 'octocat', actor_id: '583231' } })),
+    );
+    expect(job).toMatchObject({ actor: { user: { name: 'octocat', uid: '583231' } } });
+  });
+
   it('maps a lease activity event to API Activity (6003) with the key, the call and the cloud', () => {
     const e = parse(ocsfEvent(activity));
     for (const key of [...BASE, 'actor', 'api']) expect(e, key).toHaveProperty(key);

@@ -80,6 +80,11 @@ describe('formatAuditJson', () => {
     );
   });
 
+  it('names who decided by login and GitHub user id', () => {
+    const line = formatAuditJson([{ ...granted, event: 'approve', actor: 'alice', actorId: '1001' }]);
+    expect(JSON.parse(line)).toMatchObject({ actor: 'alice', actor_id: '1001' });
+  });
+
   it('is empty for no entries', () => {
     expect(formatAuditJson([])).toBe('');
   });

@@ -57,18 +57,21 @@ export function consoleReadsContract(open: (options?: StoreOptions) => Promise<S
       const store = await open();
       await store.record(row(1, { provider: 'github' }));
       await store.record(row(2, { requestId: 'req-a', event: 'approval_request', outcome: 'pending' }));
-      await store.record(row(3, { requestId: 'req-a', event: 'approve', actor: 'Carol' }));
-      await store.record(row(4, { requestId: 'req-b', event: 'approve', actor: 'alice' }));
+      await store.record(row(3, { requestId: 'req-a', event: 'approve', actor: 'Carol', actorId: '3001' }));
+      await store.record(row(4, { requestId: 'req-b', event: 'approve', actor: 'alice', actorId: '1001' }));
       await store.record(row(5, { requestId: 'req-a', event: 'redeem' }));
       const reasons = async (filter: Parameters<Store['auditPage']>[0]) =>
         (await store.auditPage(filter, { limit: 50 })).entries.map((e) => e.reason);
       expect(await reasons({ since: at(2), until: at(4) })).toEqual(['row 3', 'row 2']);
       expect(await reasons({ provider: 'github' })).toEqual(['row 1']);
       expect(await reasons({ actor: 'carol' })).toEqual(['row 3']);
-      expect(await reasons({ decidedBy: 'CAROL' })).toEqual(['row 5', 'row 3', 'row 2']);
-      expect(await reasons({ decidedBy: 'carol', outcome: 'pending' })).toEqual(['row 2']);
+      const carol = { login: 'CAROL', id: '3001' };
+      expect(await reasons({ decidedBy: carol })).toEqual(['row 5', 'row 3', 'row 2']);
+      expect(await reasons({ decidedBy: { ...carol, login: 'carol' }, outcome: 'pending' })).toEqual([
+        'row 2',
+      ]);
       const streamed: string[] = [];
-      for await (const e of store.streamAudit({ decidedBy: 'carol', until: at(5) })) streamed.push(e.reason);
+      for await (const e of store.streamAudit({ decidedBy: carol, until: at(5) })) streamed.push(e.reason);
       expect(streamed).toEqual(['row 3', 'row 2']);
     });
 
@@ -76,7 +79,13 @@ export function consoleReadsContract(open: (options?: StoreOptions) => Promise<S
       const store = await open();
       await store.record(row(1, { requestId: 'req-x', event: 'approval_request', outcome: 'pending' }));
       await store.record(
-        row(2, { requestId: 'req-x', event: 'approve', actor: 'alice', clientAddress: '198.51.100.23' }),
+        row(2, {
+          requestId: 'req-x',
+          event: 'approve',
+          actor: 'alice',
+          actorId: '1001',
+          clientAddress: '198.51.100.23',
+        }),
       );
       // Mallory is no approver: her deny and approve are refused, written with an error code.
       for (const event of ['deny', 'approve'] as const) {
@@ -87,19 +96,46 @@ export function consoleReadsContract(open: (options?: StoreOptions) => Promise<S
             outcome: 'denied',
             errorCode: 'access_denied',
             actor: 'mallory',
+            actorId: '666',
           }),
         );
       }
-      await store.record(row(4, { requestId: 'req-y', event: 'deny', outcome: 'denied', actor: 'dave' }));
-      expect((await store.auditPage({ decidedBy: 'mallory' }, { limit: 50 })).entries).toEqual([]);
+      await store.record(
+        row(4, { requestId: 'req-y', event: 'deny', outcome: 'denied', actor: 'dave', actorId: '4001' }),
+      );
+      const mallory = { login: 'mallory', id: '666' };
+      expect((await store.auditPage({ decidedBy: mallory }, { limit: 50 })).entries).toEqual([]);
       const streamed: AuditEntry[] = [];
-      for await (const e of store.streamAudit({ decidedBy: 'mallory' })) streamed.push(e);
+      for await (const e of store.streamAudit({ decidedBy: mallory })) streamed.push(e);
       expect(streamed).toEqual([]);
       // Decisions that took effect still count: alice's approve, dave's deny.
-      expect((await store.auditPage({ decidedBy: 'alice' }, { limit: 50 })).entries).toHaveLength(4);
+      const alice = { login: 'alice', id: '1001' };
+      expect((await store.auditPage({ decidedBy: alice }, { limit: 50 })).entries).toHaveLength(4);
       expect(
-        (await store.auditPage({ decidedBy: 'dave' }, { limit: 50 })).entries.map((e) => e.requestId),
+        (await store.auditPage({ decidedBy: { login: 'dave', id: '4001' } }, { limit: 50 })).entries.map(
+          (e) => e.requestId,
+        ),
       ).toEqual(['req-y']);
+    });
+
+    it('a login that changed hands does not carry its decisions: the user id must match too', async () => {
+      const store = await open();
+      // Alice (id 1001) approved req-a, then renamed her account; Eve registered the login 'alice'.
+      await store.record(row(1, { requestId: 'req-a', event: 'approval_request', outcome: 'pending' }));
+      await store.record(row(2, { requestId: 'req-a', event: 'approve', actor: 'alice', actorId: '1001' }));
+      // A decision written before ids were kept names none: it counts by the login alone.
+      await store.record(row(3, { requestId: 'req-old', event: 'approve', actor: 'alice' }));
+      const requests = async (decidedBy: { login: string; id: string }) => {
+        const ids = (await store.auditPage({ decidedBy }, { limit: 50 })).entries.map((e) => e.requestId);
+        const streamed: string[] = [];
+        for await (const e of store.streamAudit({ decidedBy })) streamed.push(e.requestId);
+        expect(streamed).toEqual(ids);
+        return ids;
+      };
+      expect(await requests({ login: 'Alice', id: '1001' })).toEqual(['req-old', 'req-a', 'req-a']);
+      expect(await requests({ login: 'alice', id: '7777' })).toEqual(['req-old']);
+      const [approval] = (await store.auditPage({ requestId: 'req-a', since: at(2) }, { limit: 1 })).entries;
+      expect(approval).toMatchObject({ actor: 'alice', actorId: '1001' });
     });
 
     it('lists the leases in force, newest first, narrowed by provider, repository and role', async () => {

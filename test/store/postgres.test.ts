@@ -42,7 +42,7 @@ describe('postgres store', () => {
     const { rows } = await admin((c) =>
       c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`),
     );
-    expect(rows).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((version) => ({ version })));
+    expect(rows).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((version) => ({ version })));
     const exp = new Date(Date.now() + 60_000);
     expect((await Promise.all(both.map((s) => s.consumeJti('j', exp)))).sort()).toEqual([false, true]);
   });

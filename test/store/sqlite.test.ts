@@ -36,7 +36,7 @@ describe('sqlite store', () => {
     await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(12);
+    expect(raw.pragma('user_version', { simple: true })).toBe(13);
     raw.close();
   });
 
@@ -98,6 +98,7 @@ describe('sqlite store', () => {
       DROP TABLE lease_activity_keys;
       DROP TABLE lease_activity;
       DROP INDEX audit_client_at;
+      ALTER TABLE audit DROP COLUMN actor_id;
       ALTER TABLE audit DROP COLUMN client_key;
       ALTER TABLE audit DROP COLUMN user_agent;
       ALTER TABLE audit DROP COLUMN client_address;`);
@@ -116,6 +117,28 @@ describe('sqlite store', () => {
     await store.close();
   });
 
+  it('adds actor_id to a file of the version before: its decisions count by login, new ones by id', async () => {
+    const path = freshPath();
+    const before = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    await before.record(entry({ requestId: 'old', event: 'approve', actor: 'alice' }));
+    await before.close();
+    // The file as version 12 left it: no actor_id, in the audit table or its staging table.
+    const raw = new Database(path);
+    raw.exec('ALTER TABLE audit DROP COLUMN actor_id; ALTER TABLE audit_staging DROP COLUMN actor_id;');
+    raw.pragma('user_version = 12');
+    raw.close();
+    const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
+    await store.record(entry({ requestId: 'new', event: 'approve', actor: 'alice', actorId: '1001' }));
+    const decided = async (id: string) =>
+      (await store.queryAudit({ decidedBy: { login: 'alice', id } })).map((r) => [r.requestId, r.actorId]);
+    expect(await decided('1001')).toEqual([
+      ['new', '1001'],
+      ['old', undefined],
+    ]);
+    expect(await decided('7777')).toEqual([['old', undefined]]);
+    await store.close();
+  });
+
   it('refuses a file migrated by a newer jitkey', async () => {
     const path = freshPath();
     const raw = new Database(path);
@@ -123,7 +146,7 @@ describe('sqlite store', () => {
     raw.close();
     await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
       code: 'unavailable',
-      message: expect.stringContaining('newer than this jitkey knows (12): upgrade jitkey'),
+      message: expect.stringContaining('newer than this jitkey knows (13): upgrade jitkey'),
     });
   });
 

@@ -175,6 +175,11 @@ export interface GithubStandin {
   addInstallation(installation: StandinInstallation): number;
   setEnvironment(repository: string, name: string, environment: StandinEnvironment | undefined): void;
   addUserToken(token: string, user: { login: string; id: number }): void;
+  /**
+   * The account with login `from` is now called `to` (its id stays; its tokens still work). The
+   * old login is free: `addUserToken` with it and a new id is someone else registering it.
+   */
+  renameUser(from: string, to: string): void;
   setTeam(team: string, logins: string[]): void;
   /** Who started the run (`actor`) and this attempt of it (`triggering_actor`, e.g. a re-run). */
   setRunAttempt(
@@ -685,6 +690,10 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
     setEnvironment,
     addUserToken(token, user) {
       users.set(token, user);
+    },
+    renameUser(from, to) {
+      for (const [token, user] of users)
+        if (lc(user.login) === lc(from)) users.set(token, { ...user, login: to });
     },
     setTeam,
     setRunAttempt(repository, runId, attempt, who) {
