@@ -9,7 +9,7 @@ import { jobKind } from '../claims.js';
 import { JitkeyError } from '../errors.js';
 import type { GithubApp } from '../github/app.js';
 import { asciiLower, equalsAscii } from '../policy/model/glob.js';
-import { namesPerson } from '../policy/model/person.js';
+import { namesPerson, pinnedToAnother } from '../policy/model/person.js';
 import type { ApprovalVote } from '../store/approvals-types.js';
 import { onCallSchedule } from './on-call-vote.js';
 import { approvalCount } from './state.js';
@@ -66,9 +66,13 @@ export async function authorizeApprover(
   memo?: MembershipMemo,
 ): Promise<void> {
   if (!(await isApprover(github, who, request.approvers, memo))) {
+    // The login is named, pinned to another account: say so, or a typo'd id reads as a mystery.
+    const why = request.approvers.some((a) => pinnedToAnother(a, who))
+      ? `the role's policy pins the login '${who.login}' to another GitHub account (a login that changed hands, or a user id to correct in the policy)`
+      : "the role's policy names who is";
     throw new JitkeyError(
       'access_denied',
-      `${who.login} is not an approver for request ${request.id}: the role's policy names who is`,
+      `${who.login} is not an approver for request ${request.id}: ${why}`,
     );
   }
   if (isSelf(who, request.claims)) {

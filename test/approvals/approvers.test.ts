@@ -139,6 +139,17 @@ describe('authorizeApprover', () => {
     );
   });
 
+  it('says when the login is pinned to another account: changed hands, or an id to correct', async () => {
+    const pinned = { id: 'req_2', approvers: ['Alice:1001', 'acme/leads'], claims: { actor_id: '1002' } };
+    const err = await authorizeApprover(directory(), { login: 'alice', id: '2002' }, pinned).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'access_denied' });
+    expect((err as Error).message).toBe(
+      "alice is not an approver for request req_2: the role's policy pins the login 'alice' to another GitHub account (a login that changed hands, or a user id to correct in the policy)",
+    );
+  });
+
   it('refuses the job’s own actor with self_approval, by user id', async () => {
     await expect(
       authorizeApprover(directory(), alice, request({ actor: 'someone-else', actor_id: '1001' })),

@@ -12,6 +12,20 @@ export interface Person {
   id?: string | undefined;
 }
 
+/**
+ * A pinned entry whose login is `person`'s and whose id is not: the login changed hands, or the
+ * id in the policy is wrong. Only for saying why someone was refused; it grants nothing.
+ */
+export function pinnedToAnother(entry: string, person: Person): boolean {
+  const colon = entry.indexOf(':');
+  return (
+    colon >= 0 &&
+    person.login !== undefined &&
+    equalsAscii(entry.slice(0, colon), person.login, true) &&
+    person.id !== entry.slice(colon + 1)
+  );
+}
+
 export function namesPerson(entry: string, person: Person): boolean {
   const colon = entry.indexOf(':');
   if (colon >= 0) return person.id !== undefined && person.id === entry.slice(colon + 1);
