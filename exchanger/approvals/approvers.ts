@@ -57,7 +57,9 @@ export async function isApprover(
 
 /**
  * Throws `access_denied` (not an approver) or `self_approval` (the job's own actor). The message
- * names only the caller and the request id: nothing about the request itself.
+ * names only the caller and the request id, nothing about the request itself; when the policy
+ * pins the caller's own login to another account, it says that much (a typo'd id is otherwise a
+ * mystery to its owner, and whoever registered a freed login learns only that it was pinned).
  */
 export async function authorizeApprover(
   github: ApproverDirectory,

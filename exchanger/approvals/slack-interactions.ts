@@ -109,7 +109,7 @@ export function slackInteractions(deps: SlackInteractionDeps): SlackInteractions
   const refuse = async (
     click: SlackClick,
     request: ApprovalRequestRecord,
-    actor: string,
+    actor: { login: string; id?: string },
     why: string,
     client: AuditClient,
   ) => {
@@ -127,7 +127,8 @@ export function slackInteractions(deps: SlackInteractionDeps): SlackInteractions
       outcome: 'denied',
       errorCode: 'access_denied',
       reason: `${click.kind} in Slack refused: ${why}`,
-      actor,
+      actor: actor.login,
+      ...(actor.id ? { actorId: actor.id } : {}),
       ...client,
     };
     await deps.store.record(row);
@@ -150,7 +151,7 @@ export function slackInteractions(deps: SlackInteractionDeps): SlackInteractions
         return refuse(
           click,
           request,
-          `slack:${click.slackUser}`,
+          { login: `slack:${click.slackUser}` },
           `Slack user ${click.slackUser} is not in the policy's slack_users, so jitkey cannot tell which GitHub account decides`,
           client,
         );
@@ -159,7 +160,7 @@ export function slackInteractions(deps: SlackInteractionDeps): SlackInteractions
         return refuse(
           click,
           request,
-          who.login,
+          who,
           `role ${request.role} takes decisions in the console or the CLI only (its approval.chat_decisions is not true)`,
           client,
         );

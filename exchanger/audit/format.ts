@@ -74,7 +74,10 @@ export function auditJsonLine(e: AuditEntry): string {
   })}\n`;
 }
 
-/** The CSV columns, in order: the JSON line's fields, the usual claims on their own, the rest as JSON. */
+/**
+ * The CSV columns, in order: the JSON line's fields, the usual claims on their own, the rest as
+ * JSON; a column added later goes at the end.
+ */
 const CSV_COLUMNS: ReadonlyArray<readonly [string, (e: AuditEntry) => string | undefined]> = [
   ['at', (e) => e.at.toISOString()],
   ['request_id', (e) => e.requestId],
@@ -89,13 +92,14 @@ const CSV_COLUMNS: ReadonlyArray<readonly [string, (e: AuditEntry) => string | u
   ['run_id', (e) => e.claims.run_id],
   ['run_attempt', (e) => e.claims.run_attempt],
   ['actor', (e) => e.actor],
-  ['actor_id', (e) => e.actorId],
   ['lease_id', (e) => e.leaseId],
   ['expires_at', (e) => e.expiresAt?.toISOString()],
   ['reason', (e) => e.reason],
   ['client_address', (e) => e.clientAddress],
   ['user_agent', (e) => e.userAgent],
   ['claims', (e) => JSON.stringify(e.claims)],
+  // Last: added after the others, so a reader of the columns by position is not thrown off.
+  ['actor_id', (e) => e.actorId],
 ];
 
 export const AUDIT_CSV_HEADER = `${CSV_COLUMNS.map(([name]) => name).join(',')}\r\n`;

@@ -122,7 +122,7 @@ async function listenAndSay(
   const { flags, log, link, live } = o;
   const url = await listen(server, flags.host, flags.port);
   if (link) {
-    log.debug('worker listening', { url, worker: o.workerIndex });
+    log.debug('worker listening', { url }); // the line carries `worker` as a binding
     link.listening(url, live.digest());
   } else
     log.info('listening', {

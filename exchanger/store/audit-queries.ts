@@ -88,11 +88,13 @@ export function auditPage<Time>(
     // Only decisions that took effect count: a refused approve or deny (anyone signed in can send
     // one for an id they saw) carries an error code and must not widen what its sender reads.
     // The login finds the rows (by its index) and the user id must match too: whoever registers a
-    // login its owner gave up does not read the owner's decisions. Rows from before ids were kept
-    // have none and match by the login alone.
+    // login its owner gave up does not read the owner's decisions. A row without an id matches by
+    // the login alone only when it is older than the migration that added ids (`_actor_ids`, one
+    // row beside the audit table): a newer one lost its id to an older process and counts for none.
     const { login, id } = filter.decidedBy;
+    const legacy = `actor_id IS NULL AND at < (SELECT since FROM ${table}_actor_ids)`;
     where.push(
-      `request_id IN (SELECT request_id FROM ${table} WHERE ${dialect.actorEquals(param(login))} AND (actor_id = ${param(id)} OR actor_id IS NULL) AND ${APPLIED_DECISION})`,
+      `request_id IN (SELECT request_id FROM ${table} WHERE ${dialect.actorEquals(param(login))} AND (actor_id = ${param(id)} OR (${legacy})) AND ${APPLIED_DECISION})`,
     );
   }
   // A row value, so the (at, id) order of the index is walked from the key, not re-filtered.

@@ -3,6 +3,7 @@
  * applied; each runs in its own transaction, and all of them under `pg_advisory_lock`, so
  * instances that start together migrate one after another and the others find it done.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { postgresActivityDetailsMigration, postgresActivityMigration } from './activity-postgres.js';
@@ -17,6 +18,16 @@ export type TableName = (name: string) => string;
 /** Every jitkey instance takes this lock around migration ('jitk'). */
 const MIGRATION_LOCK = 0x6a69746b;
 const MIGRATION_TIMEOUT_MS = 60_000;
+/**
+ * How long one migration waits for a table lock before it gives way. An `ALTER TABLE` waiting
+ * for a long read (an audit download) holds every write to that table behind it, other
+ * instances' exchanges included; it lets them through and tries again after `MIGRATION_RETRY_MS`,
+ * until `MIGRATION_TIMEOUT_MS` has passed.
+ */
+const MIGRATION_LOCK_WAIT_MS = 2000;
+const MIGRATION_RETRY_MS = 1000;
+/** SQLSTATE lock_not_available: `lock_timeout` ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Schema changes, in order; `schema_migrations` records which were applied. Append only. */
 const MIGRATIONS: readonly ((t: TableName) => string)[] = [
@@ -102,7 +113,12 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
   postgresExportMigration,
   // Who decided, by GitHub user id as well as login: the console's share of the trail for someone
   // who is not an admin matches the id, so a login that changed hands does not carry it along.
-  (t) => `ALTER TABLE ${t('audit')} ADD COLUMN actor_id text;`,
+  // A row without an id counts by its login only if it is older than this migration: one that an
+  // older instance wrote since (a rolling upgrade) counts for nobody.
+  (t) => `
+    ALTER TABLE ${t('audit')} ADD COLUMN actor_id text;
+    CREATE TABLE ${t('audit_actor_ids')} (since timestamptz NOT NULL);
+    INSERT INTO ${t('audit_actor_ids')} (since) VALUES (now());`,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */
@@ -130,6 +146,9 @@ export async function migratePostgres(
   try {
     await run(`SET statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
     await run('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    // After the advisory lock: another instance migrating is waited for as long as it takes.
+    await run(`SET lock_timeout = ${MIGRATION_LOCK_WAIT_MS}`);
+    const deadline = Date.now() + MIGRATION_TIMEOUT_MS;
     if (schema) await run(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await run(
       `CREATE TABLE IF NOT EXISTS ${t('schema_migrations')} (
@@ -141,14 +160,22 @@ export async function migratePostgres(
     const current = Number(rows[0]?.version ?? 0);
     checkSchemaVersion('PostgreSQL', current, MIGRATIONS.length);
     for (let version = current; version < MIGRATIONS.length; version++) {
-      await run('BEGIN');
-      try {
-        await run(MIGRATIONS[version]!(t));
-        await run(`INSERT INTO ${t('schema_migrations')} (version) VALUES ($1)`, [version + 1]);
-        await run('COMMIT');
-      } catch (err) {
-        await run('ROLLBACK').catch(() => {});
-        throw err;
+      for (let attempt = 1; ; attempt++) {
+        await run('BEGIN');
+        try {
+          await run(MIGRATIONS[version]!(t));
+          await run(`INSERT INTO ${t('schema_migrations')} (version) VALUES ($1)`, [version + 1]);
+          await run('COMMIT');
+          break;
+        } catch (err) {
+          await run('ROLLBACK').catch(() => {});
+          if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE || Date.now() > deadline) throw err;
+          log.warn('store: a migration waits for a table that others are reading; trying again', {
+            version: version + 1,
+            attempt,
+          });
+          await sleep(MIGRATION_RETRY_MS);
+        }
       }
     }
   } finally {

@@ -105,8 +105,12 @@ const MIGRATIONS: readonly string[] = [
   SQLITE_AUDIT_STAGING_MIGRATION,
   // Who decided, by GitHub user id as well as login: the console's share of the trail for someone
   // who is not an admin matches the id, so a login that changed hands does not carry it along.
+  // A row without an id counts by its login only if it is older than this migration: one that an
+  // older process wrote (or moved) since has lost its id, and counts for nobody.
   `ALTER TABLE audit ADD COLUMN actor_id TEXT;
-   ALTER TABLE audit_staging ADD COLUMN actor_id TEXT;`,
+   ALTER TABLE audit_staging ADD COLUMN actor_id TEXT;
+   CREATE TABLE audit_actor_ids (since INTEGER NOT NULL);
+   INSERT INTO audit_actor_ids (since) VALUES (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));`,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

@@ -148,6 +148,13 @@ describe('authorizeApprover', () => {
     expect((err as Error).message).toBe(
       "alice is not an approver for request req_2: the role's policy pins the login 'alice' to another GitHub account (a login that changed hands, or a user id to correct in the policy)",
     );
+    // Someone else's pin says nothing about it.
+    const other = await authorizeApprover(directory(), { login: 'mallory', id: '1666' }, pinned).catch(
+      (e: unknown) => e,
+    );
+    expect((other as Error).message).toBe(
+      "mallory is not an approver for request req_2: the role's policy names who is",
+    );
   });
 
   it('refuses the job’s own actor with self_approval, by user id', async () => {

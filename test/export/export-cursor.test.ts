@@ -268,6 +268,7 @@ describe('export order of rows written before the export migration', () => {
     // after the export's (the audit staging table, then the actor_id column) are undone first.
     const raw = new Database(path);
     raw.exec(`ALTER TABLE audit DROP COLUMN actor_id;
+      DROP TABLE audit_actor_ids;
       DROP TABLE audit_staging;
       DROP TRIGGER lease_activity_export_seq;
       DROP INDEX lease_activity_export_seq;

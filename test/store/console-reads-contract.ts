@@ -125,6 +125,11 @@ export function consoleReadsContract(open: (options?: StoreOptions) => Promise<S
       await store.record(row(2, { requestId: 'req-a', event: 'approve', actor: 'alice', actorId: '1001' }));
       // A decision written before ids were kept names none: it counts by the login alone.
       await store.record(row(3, { requestId: 'req-old', event: 'approve', actor: 'alice' }));
+      // One without an id written since (by an older process on the same store) counts for nobody.
+      await store.record({
+        ...row(4, { requestId: 'req-lost', event: 'approve', actor: 'alice' }),
+        at: new Date(Date.now() + 60_000),
+      });
       const requests = async (decidedBy: { login: string; id: string }) => {
         const ids = (await store.auditPage({ decidedBy }, { limit: 50 })).entries.map((e) => e.requestId);
         const streamed: string[] = [];

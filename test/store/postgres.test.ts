@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openStore } from '../../exchanger/store/open.js';
 import type { Store } from '../../exchanger/store/types.js';
@@ -45,6 +46,50 @@ describe('postgres store', () => {
     expect(rows).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((version) => ({ version })));
     const exp = new Date(Date.now() + 60_000);
     expect((await Promise.all(both.map((s) => s.consumeJti('j', exp)))).sort()).toEqual([false, true]);
+  });
+
+  it('a migration waiting behind a long read lets writers through, then applies once the read ends', async () => {
+    const schema = fresh();
+    const older = await openStore(PG_URL, { schema, purgeIntervalMs: 0 });
+    await older.close();
+    // The schema as the version before left it (no actor_id), and a download reading audit in a
+    // transaction that stays open: the ALTER TABLE of the last migration has to wait for it.
+    await admin((c) =>
+      c.query(`ALTER TABLE "${schema}".audit DROP COLUMN actor_id;
+        DROP TABLE "${schema}".audit_actor_ids;
+        DELETE FROM "${schema}".schema_migrations WHERE version = 12`),
+    );
+    const reader = new pg.Client({ connectionString: PG_URL });
+    await reader.connect();
+    const writer = new pg.Client({ connectionString: PG_URL });
+    await writer.connect();
+    try {
+      await reader.query('BEGIN');
+      await reader.query(`SELECT count(*) FROM "${schema}".audit`);
+      const log = captureLog();
+      let migrated = false;
+      const upgrading = openStore(PG_URL, { schema, purgeIntervalMs: 0, log }).then((s) => {
+        migrated = true;
+        stores.push(s);
+        return s;
+      });
+      await vi.waitFor(() => expect(log.lines.some((l) => l.msg.includes('a migration waits'))).toBe(true), {
+        timeout: 10_000,
+      });
+      // Between its tries the migration holds no lock: another instance's write goes through.
+      await writer.query(
+        `INSERT INTO "${schema}".audit (at, request_id, event, outcome, reason) VALUES (now(), 'during', 'exchange', 'allowed', 'r')`,
+      );
+      expect(migrated).toBe(false);
+      await reader.query('COMMIT');
+      const store = await upgrading;
+      await store.record(entry({ requestId: 'after', event: 'approve', actor: 'alice', actorId: '1001' }));
+      expect((await store.queryAudit({ requestId: 'after' }))[0]).toMatchObject({ actorId: '1001' });
+      expect((await store.queryAudit({ requestId: 'during' })).length).toBe(1);
+    } finally {
+      await reader.end();
+      await writer.end();
+    }
   });
 
   it('an unreachable server is unavailable, and the message keeps the password out', async () => {

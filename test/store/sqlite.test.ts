@@ -98,6 +98,7 @@ describe('sqlite store', () => {
       DROP TABLE lease_activity_keys;
       DROP TABLE lease_activity;
       DROP INDEX audit_client_at;
+      DROP TABLE audit_actor_ids;
       ALTER TABLE audit DROP COLUMN actor_id;
       ALTER TABLE audit DROP COLUMN client_key;
       ALTER TABLE audit DROP COLUMN user_agent;
@@ -124,11 +125,16 @@ describe('sqlite store', () => {
     await before.close();
     // The file as version 12 left it: no actor_id, in the audit table or its staging table.
     const raw = new Database(path);
-    raw.exec('ALTER TABLE audit DROP COLUMN actor_id; ALTER TABLE audit_staging DROP COLUMN actor_id;');
+    raw.exec(`ALTER TABLE audit DROP COLUMN actor_id;
+      ALTER TABLE audit_staging DROP COLUMN actor_id;
+      DROP TABLE audit_actor_ids;`);
     raw.pragma('user_version = 12');
     raw.close();
     const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
     await store.record(entry({ requestId: 'new', event: 'approve', actor: 'alice', actorId: '1001' }));
+    // A row without an id written after the upgrade (an older process on the file): nobody's.
+    const later = new Date(Date.now() + 60_000);
+    await store.record(entry({ requestId: 'late', event: 'approve', actor: 'alice', at: later }));
     const decided = async (id: string) =>
       (await store.queryAudit({ decidedBy: { login: 'alice', id } })).map((r) => [r.requestId, r.actorId]);
     expect(await decided('1001')).toEqual([
