@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
-import { checkPolicy } from '../../exchanger/policy/lint/check.js';
+import { checkDirectory, checkPolicy } from '../../exchanger/policy/lint/check.js';
 import { compileDirectory, validateDirectory } from '../../exchanger/policy/load/directory.js';
 import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import { formatIssue } from '../../exchanger/policy/model/errors.js';
@@ -327,10 +327,10 @@ teams:
 guardrails:
   - name: no-ssh
     deny:
-      - { oidc.circleci.com/ssh-rerun: "true" }
+      - { issuer: ${CI_URLS.circleci}, oidc.circleci.com/ssh-rerun: "true" }
   - name: no-legacy
     deny:
-      - { project_path: my-group/legacy }
+      - { issuer: ${CI_URLS.gitlab}, project_path: my-group/legacy }
 `;
   const team = `version: 1
 owners: [my-group/*, acme/*]
@@ -348,15 +348,15 @@ roles:
     allow:
       - { namespace_path: my-group, namespace_id: "72", ref_protected: "true" }
 `;
-  const {
-    org: doc,
-    teams,
-    issues,
-  } = validateDirectory('org', [
-    { name: 'ops.yaml', file: 'org/ops.yaml', text: team },
-    { name: 'org.yaml', file: 'org/org.yaml', text: org },
-  ]);
-  const policy = () => {
+  const policy = (orgText = org) => {
+    const {
+      org: doc,
+      teams,
+      issues,
+    } = validateDirectory('org', [
+      { name: 'ops.yaml', file: 'org/ops.yaml', text: team },
+      { name: 'org.yaml', file: 'org/org.yaml', text: orgText },
+    ]);
     expect(issues.map((i) => formatIssue(i))).toEqual([]);
     return compileDirectory('org', doc!, teams);
   };
@@ -372,6 +372,44 @@ roles:
     const role = policy().roles.get('gl')!;
     expect(evaluate(role, gitlab({ project_path: 'my-group/app' })).code).toBe('granted');
     expect(evaluate(role, gitlab({ project_path: 'My-Group/Legacy' })).code).toBe('guardrail');
+  });
+
+  it("fails closed on a claim the token's issuer never carries: a team cannot bind its way around it", () => {
+    const unscoped = policy(`${org}  - name: hosted-runners
+    deny:
+      - { runner_environment: self-hosted }
+`);
+    // CircleCI tokens never say where the job ran: the guardrail cannot check, so it denies.
+    const ci = evaluate(unscoped.roles.get('ci')!, circleci());
+    expect([ci.code, ci.guardrail]).toEqual(['guardrail', 'hosted-runners']);
+    expect(ci.reason).toBe(
+      "role 'ci' denied by org guardrail 'hosted-runners': runner_environment was missing (this token's issuer never carries it, and a guardrail denies what it cannot check)",
+    );
+    // GitLab's do: read as any condition, and a GitLab token without it fails it as usual.
+    const gl = unscoped.roles.get('gl')!;
+    expect(evaluate(gl, gitlab({ runner_environment: 'gitlab-hosted' })).code).toBe('granted');
+    expect(evaluate(gl, gitlab({ runner_environment: 'self-hosted' })).code).toBe('guardrail');
+    const without = gitlab();
+    delete without.runner_environment;
+    expect(evaluate(gl, without).code).toBe('granted');
+  });
+
+  it('jitkey check says which roles a guardrail denies every token of an issuer, and how to scope it', () => {
+    const check = (orgText: string) =>
+      checkDirectory('org', [
+        { name: 'ops.yaml', file: 'org/ops.yaml', text: team },
+        { name: 'org.yaml', file: 'org/org.yaml', text: orgText },
+      ]).warnings.filter((w) => w.includes('org guardrail'));
+    // Scoped with issuer:, each guardrail reads only the tokens that carry its claims.
+    expect(check(org)).toEqual([]);
+    expect(
+      check(`${org}  - name: hosted-runners
+    deny:
+      - { runner_environment: self-hosted }
+`),
+    ).toEqual([
+      `org/ops.yaml:4:3: warning: role 'ci' is denied every token of ${CI_URLS.circleci} by org guardrail 'hosted-runners': it tests runner_environment, which CircleCI tokens never carry, and a guardrail denies what it cannot check. If the guardrail is not meant for them, give its rule issuer: in org.yaml`,
+    ]);
   });
 });
 

@@ -2,7 +2,8 @@
  * The decision for one role and one token's claims (reference.md §2, policy file), pure and allocation-light:
  * granted iff the token's `iss` is one the role is bound to (when it is bound), no guardrail
  * holds, some allow rule holds and no deny rule holds; within a rule every condition must hold;
- * a claim that is missing (not the token's own property) or not a string fails.
+ * a claim that is missing (not the token's own property) or not a string fails, except in a
+ * guardrail when the token's issuer never carries it (`Condition.unreadFor`): there it holds.
  */
 import { type Claims, ownClaim } from '../../claims.js';
 import { quote } from '../../text/quote.js';
@@ -19,7 +20,10 @@ import { issuerDenial } from './issuer-refusal.js';
 
 export function evaluateCondition(c: Condition, claims: Claims): ConditionOutcome {
   let v = ownClaim(claims, c.claim);
-  if (v === undefined) return { claim: c.claim, held: false, reason: 'missing' };
+  if (v === undefined) {
+    const held = c.unreadFor?.has(String(ownClaim(claims, 'iss'))) === true;
+    return { claim: c.claim, held, reason: 'missing' };
+  }
   // A number or boolean the issuer documents (Buildkite's build_number) is compared as its text;
   // a list it documents (CircleCI's context-ids) holds when any of its strings matches.
   if (c.form === 'scalar' && (typeof v === 'number' || typeof v === 'boolean')) v = String(v);
@@ -89,7 +93,8 @@ export function evaluate(role: Role, claims: Claims): Decision {
     return decision('issuer', issuerDenial(role.name, typeof iss === 'string' ? iss : undefined));
   // A guardrail is named, never its patterns: only the token's own values are quoted.
   if (blocked) {
-    const reason = `role '${role.name}' denied by org guardrail '${blocked.name}': ${describeConditions(blocked.rule, true)}`;
+    const unread = blocked.rule.conditions.some((c) => c.held && c.reason === 'missing');
+    const reason = `role '${role.name}' denied by org guardrail '${blocked.name}': ${describeConditions(blocked.rule, true)}${unread ? " (this token's issuer never carries it, and a guardrail denies what it cannot check)" : ''}`;
     return decision('guardrail', reason, blocked.name);
   }
   if (denyHeld) {

@@ -113,7 +113,10 @@ export function formatCondition(c: ConditionOutcome): string {
     case 'mismatch':
       return `  ${c.claim}: failed (token has ${quote(c.actual ?? '')})`;
     case 'missing':
-      return `  ${c.claim}: failed (missing from the token)`;
+      // Held only in a guardrail, for an issuer that never carries the claim.
+      return c.held
+        ? `  ${c.claim}: held (this issuer's tokens never carry it: the guardrail denies what it cannot check)`
+        : `  ${c.claim}: failed (missing from the token)`;
     case 'not_string':
       return `  ${c.claim}: failed (not a string: the token has ${c.actualType ?? 'another type'})`;
   }

@@ -4,9 +4,11 @@
  */
 import { type PolicyFileText, validateDirectory } from '../load/directory.js';
 import { formatIssue, sortIssues } from '../model/errors.js';
+import type { RoleDoc } from '../validate/doc.js';
 import { selects } from '../validate/org-checks.js';
 import { parsePolicyText } from '../validate/parse.js';
 import { validatePolicy } from '../validate/validate.js';
+import { lintGuardrailKinds } from './guardrail-kinds-lint.js';
 import { lintPolicy } from './lint.js';
 
 export interface CheckResult {
@@ -31,11 +33,17 @@ export function checkPolicy(text: string, file: string): CheckResult {
 /** `jitkey check --policy DIR`: every file's errors, then lint with the org's guardrails in view. */
 export function checkDirectory(dir: string, files: readonly PolicyFileText[]): CheckResult {
   const { org, teams, issues } = validateDirectory(dir, files);
-  const warnings = teams.flatMap((team) =>
-    lintPolicy(team, (role) =>
-      (org?.guardrails ?? []).filter((g) => selects(g.appliesTo, role, team.team)).flatMap((g) => g.deny),
-    ),
-  );
+  const warnings = teams.flatMap((team) => {
+    const selecting = (role: RoleDoc) =>
+      (org?.guardrails ?? []).filter((g) => selects(g.appliesTo, role, team.team));
+    const out = lintPolicy(team, (role) => selecting(role).flatMap((g) => g.deny));
+    for (const role of team.roles) {
+      lintGuardrailKinds(role, selecting(role), org?.issuers ?? [], (at, code, message) =>
+        out.push({ file: team.file, line: at.line, col: at.col, code, message }),
+      );
+    }
+    return out;
+  });
   return {
     ok: issues.length === 0,
     errors: sortIssues(issues).map((i) => formatIssue(i, 'error')),

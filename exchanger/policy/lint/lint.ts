@@ -21,6 +21,7 @@ export type LintCode =
   | 'workflow-name'
   | 'actor-login'
   | 'kubernetes-unapproved'
+  | 'guardrail-unread-claim'
   | KindLintCode;
 
 export interface LintWarning extends PolicyIssue {

@@ -3,10 +3,12 @@
  * once into a matcher, github repositories split into owner + names. Only for a document that
  * validated without issues; `load-policy.ts` runs the whole pipeline.
  */
+import { KINDS } from '../../ci-kinds.js';
 import { CASE_INSENSITIVE_CLAIMS } from '../../claims.js';
 import { compilePatterns } from '../model/glob.js';
-import type { Condition, GithubRoleConfig, Policy, Role, Rule } from '../model/types.js';
+import type { Condition, GithubRoleConfig, IssuerConfig, Policy, Role, Rule } from '../model/types.js';
 import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from '../validate/doc.js';
+import { guardrailRule } from '../validate/issuer-kinds.js';
 import { boundIssuers } from '../validate/role-issuers.js';
 
 export function compileCondition(c: ConditionDoc): Condition {
@@ -27,6 +29,24 @@ export function compileRule(rule: RuleDoc): Rule {
     conditions.unshift({ claim: 'iss', matches: (v) => v === url, position: rule.issuer.position });
   }
   return { kind: rule.kind, index: rule.index, conditions, position: rule.position };
+}
+
+/**
+ * An org guardrail's deny rule. It fails closed: a condition on a claim that a trusted issuer's
+ * kind never carries (CircleCI's tokens and `runner_environment`) holds for that issuer's tokens.
+ * Otherwise a team would escape the guardrail by binding its role to such an issuer. A claim the
+ * kind carries only sometimes (GitHub's `environment`) fails when missing, as in any rule; a
+ * guardrail meant for one issuer's tokens says so with `issuer:`.
+ */
+export function compileGuardrailRule(doc: RuleDoc, issuers: readonly IssuerConfig[]): Rule {
+  const rule = compileRule(guardrailRule(doc));
+  const custom = new Set(doc.conditions.filter((c) => c.custom).map((c) => c.claim));
+  for (const c of rule.conditions) {
+    if (c.claim === 'iss' || custom.has(c.claim)) continue;
+    const unread = issuers.filter((i) => !KINDS[i.kind ?? 'github'].claims.has(c.claim)).map((i) => i.url);
+    if (unread.length > 0) c.unreadFor = new Set(unread);
+  }
+  return rule;
 }
 
 export function compileRole(doc: RoleDoc): Role {

@@ -14,12 +14,11 @@ import { PolicyError, type PolicyIssue } from '../model/errors.js';
 import { asciiLower } from '../model/glob.js';
 import type { Guardrail, Policy, Role } from '../model/types.js';
 import type { OrgDoc, TeamDoc } from '../validate/doc.js';
-import { guardrailRule } from '../validate/issuer-kinds.js';
 import { checkTeams, selects } from '../validate/org-checks.js';
 import { parsePolicyText } from '../validate/parse.js';
 import { NAME, validateOrg } from '../validate/validate-org.js';
 import { validateTeam } from '../validate/validate-team.js';
-import { assemblePolicy, compileRole, compileRule } from './compile.js';
+import { assemblePolicy, compileGuardrailRule, compileRole } from './compile.js';
 
 export const ORG_FILE = 'org.yaml';
 /** Fixtures for `jitkey test` live next to the policy and are not team files. */
@@ -177,7 +176,7 @@ export function compileDirectory(dir: string, org: OrgDoc, teams: readonly TeamD
       name: g.name,
       source: g.file,
       position: g.position,
-      deny: g.deny.map((rule) => compileRule(guardrailRule(rule))),
+      deny: g.deny.map((rule) => compileGuardrailRule(rule, org.issuers)),
     } satisfies Guardrail,
   }));
   const roles = new Map<string, Role>();

@@ -125,6 +125,11 @@ export interface Condition {
   matches: Matcher;
   /** How the issuer writes the claim (`ci-kinds.ts`); undefined: a string. */
   form?: ClaimForm;
+  /**
+   * A guardrail's condition only: the issuers (urls) whose kind never carries the claim. For their
+   * tokens it holds: a guardrail denies what it cannot check (`load/compile.ts`).
+   */
+  unreadFor?: ReadonlySet<string>;
   position?: SourcePosition;
 }
 

@@ -1,0 +1,38 @@
+/**
+ * `jitkey check` on a directory: an org guardrail that tests a claim one of a role's issuers never
+ * carries denies that role every token of that issuer, as it fails closed (`load/compile.ts`).
+ * Said at the role, so its team sees why, with what the platform team changes if it is not meant.
+ */
+import { KINDS } from '../../ci-kinds.js';
+import type { IssuerConfig, SourcePosition } from '../model/types.js';
+import type { GuardrailDoc, RoleDoc } from '../validate/doc.js';
+import { boundIssuers } from '../validate/role-issuers.js';
+
+type Warn = (at: SourcePosition, code: 'guardrail-unread-claim', message: string) => void;
+
+export function lintGuardrailKinds(
+  role: RoleDoc,
+  guardrails: readonly GuardrailDoc[],
+  issuers: readonly IssuerConfig[],
+  warn: Warn,
+): void {
+  const urls = boundIssuers(role) ?? issuers.map((i) => i.url);
+  for (const url of urls) {
+    const kind = KINDS[issuers.find((i) => i.url === url)?.kind ?? 'github'];
+    for (const g of guardrails) {
+      const unread = g.deny.flatMap((rule) =>
+        rule.issuer && rule.issuer.value !== url
+          ? []
+          : rule.conditions.filter((c) => !c.custom && !kind.claims.has(c.claim)).map((c) => c.claim),
+      );
+      if (unread.length === 0) continue;
+      warn(
+        role.position,
+        'guardrail-unread-claim',
+        `role '${role.name}' is denied every token of ${url} by org guardrail '${g.name}': it tests ` +
+          `${[...new Set(unread)].join(', ')}, which ${kind.title} tokens never carry, and a guardrail ` +
+          'denies what it cannot check. If the guardrail is not meant for them, give its rule issuer: in org.yaml',
+      );
+    }
+  }
+}
