@@ -145,10 +145,12 @@ export async function exchange(
           `role '${role.name}' needs a human approval, which this exchanger does not offer`,
         );
       }
+      const issuerKind = deps.policy().issuers.find((i) => i.url === verified.issuer)?.kind ?? 'github';
       const now: ImmediateGrantRequest = {
         requestId,
         role,
         claims: verified.claims,
+        issuerKind,
         durationSeconds: duration,
         endsAt,
         client,
@@ -159,6 +161,7 @@ export async function exchange(
         requestId: ctx.requestId,
         role,
         claims: verified.claims,
+        issuerKind,
         durationSeconds: request.durationSeconds,
         client,
       });

@@ -3,6 +3,7 @@
  * it gives back (`Grant`, `Pending`). The HTTP layer (server/) and approvals depend on these.
  */
 import type { LeaseAnswer, PendingAnswer } from '../api-types.js';
+import type { IssuerKind } from '../ci-kinds.js';
 import type { Claims } from '../claims.js';
 import type { Logger } from '../log.js';
 import type { Guard } from '../policy/evaluate/guard.js';
@@ -57,6 +58,8 @@ export interface RunApprovals {
     requestId: string;
     role: Role;
     claims: Claims;
+    /** As `ImmediateGrantRequest.issuerKind`: on-call auto-approval is for GitHub's tokens only. */
+    issuerKind: IssuerKind;
     durationSeconds?: number | undefined;
     /** Who sent the request, for its audit row. */
     client?: AuditClient | undefined;
@@ -77,6 +80,12 @@ export interface ImmediateGrantRequest {
   requestId: string;
   role: Role;
   claims: Claims;
+  /**
+   * The kind of the verified token's issuer (the policy's `issuers[].kind`). Break-glass and
+   * on-call name GitHub people by the token's `actor`/`actor_id`: they act on GitHub's tokens
+   * only, whatever claims another issuer's token carries.
+   */
+  issuerKind: IssuerKind;
   durationSeconds: number;
   endsAt?: Date | undefined;
   /** Who sent the exchange, for the audit row. */

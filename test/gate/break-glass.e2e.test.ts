@@ -160,3 +160,52 @@ describe('break_glass: the named person proceeds at once, reviewed afterwards', 
     expect(taken.status).toBe(202);
   });
 });
+
+describe("break_glass: GitHub's tokens only", () => {
+  let other: Stack;
+  beforeAll(async () => {
+    other = await startStack({
+      // An issuer of another kind, whose tokens (say, from a compromised self-managed instance)
+      // carry GitHub's actor, repository and run claims beside their own.
+      policy: (issuer) => `version: 1
+issuers:
+  - { url: ${issuer}, audience: jitkey, kind: gitlab }
+roles:
+  emergency:
+    provider: aws
+    aws: { role_arn: ${ROLE_ARN} }
+    approval:
+      approvers: [alice, bob]
+      notify: ${hook.url}
+      break_glass: { allowed: [octocat] }
+    allow:
+      - { namespace_path: my-group, namespace_id: "72" }
+`,
+      exchanger: { env: { ...githubAppEnv(gh), JITKEY_GATE_RECONCILE_INTERVAL: '0' } },
+    });
+  });
+  afterAll(async () => {
+    await other?.stop();
+  });
+
+  it("another issuer's token naming octocat and a run octocat started waits for approvers", async () => {
+    // GitHub would confirm: octocat started this run and this attempt of it.
+    gh.setRunAttempt('acme/web', '8101', '1', {
+      actor: { login: 'octocat', id: 1 },
+      triggering_actor: { login: 'octocat', id: 1 },
+    });
+    const token = other.idp.mint({
+      namespace_path: 'my-group',
+      namespace_id: '72',
+      project_path: 'my-group/app',
+      project_id: '20',
+      pipeline_id: '574',
+      job_id: '302',
+      run_id: '8101',
+      run_attempt: '1',
+    });
+    const res = await other.exchange(token, { role: 'emergency' });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body.status).toBe('pending');
+  });
+});
