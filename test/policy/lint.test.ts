@@ -28,6 +28,7 @@ describe('lintPolicy', () => {
     );
     expect([...new Set(all.flat().map((w) => w.code))].sort()).toEqual([
       'actor-login',
+      'github-org-permission',
       'kubernetes-unapproved',
       'no-allow',
       'owner-glob',

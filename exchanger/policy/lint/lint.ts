@@ -22,6 +22,7 @@ export type LintCode =
   | 'actor-login'
   | 'kubernetes-unapproved'
   | 'guardrail-unread-claim'
+  | 'github-org-permission'
   | KindLintCode;
 
 export interface LintWarning extends PolicyIssue {
@@ -69,6 +70,7 @@ export function lintPolicy(
       lintUnpinnedWrite(gh, warn);
     }
     lintKubernetes(role, warn);
+    lintOrgPermissions(role, warn);
     lintKinds(role, isPrivileged(role), warn);
   }
   return out;
@@ -216,6 +218,26 @@ function lintUnpinnedWrite(role: RoleDoc, warn: Warn): void {
         'add ref (e.g. refs/heads/main) or require_protected_environment: true',
     );
   }
+}
+
+/**
+ * A GitHub App's organization permissions act on the whole organization: the repositories a role
+ * lists (and a team scope or guardrail that names repositories) do not bound them.
+ */
+function lintOrgPermissions(role: RoleDoc, warn: Warn): void {
+  const github = role.github;
+  if (!github) return;
+  const org = Object.keys(github.permissions).filter(
+    (p) => p === 'members' || p === 'team_discussions' || p.startsWith('organization_'),
+  );
+  if (org.length === 0) return;
+  const owner = github.repositories[0]?.split('/')[0] ?? 'the organization';
+  warn(
+    role.position,
+    'github-org-permission',
+    `role '${role.name}' grants ${org.join(', ')}, which act on all of ${owner}, not only on the ` +
+      'repositories it lists: a team scope or guardrail that names repositories does not bound them',
+  );
 }
 
 function pinsWorkflowRef(c: ConditionDoc): boolean {
