@@ -191,6 +191,17 @@ describe('on-call auto-approval', () => {
     expect(pd.queries[0]!.params['include[]']).toBeUndefined();
   });
 
+  it('maps a pinned login:id by the id alone: a renamed account still, its old login re-registered not', async () => {
+    const pinned = ON_CALL.replace('octocat: Jane@Acme.com', '"octocat:1": Jane@Acme.com');
+    const renamed = await open(await setup(pinned), { actor: 'octocat-renamed', actor_id: '1' });
+    expect(renamed.status.status).toBe('approved');
+    await store.close();
+    pd.queries.length = 0;
+    const squatter = await open(await setup(pinned), { actor: 'octocat', actor_id: '666' });
+    expect(squatter.status.status).toBe('pending');
+    expect(pd.queries).toEqual([]);
+  });
+
   it('holds the per-role daily limit, counted in the store, and starts again the next UTC day', async () => {
     const role = await setup();
     expect((await open(role)).status.status).toBe('approved');

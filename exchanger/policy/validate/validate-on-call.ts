@@ -1,14 +1,14 @@
 /**
  * `approval.auto_approve_on_call: { pagerduty: { schedule_ids }, oncall_users, max_per_day }`: a
  * request is approved at once when the job's actor is on call now. Who the actor is in PagerDuty
- * comes only from `oncall_users` (GitHub login or user id → PagerDuty email or user id), never a
- * guess from names.
+ * comes only from `oncall_users` (GitHub login, user id, or `login:id` pinned to the id as
+ * approvers are → PagerDuty email or user id), never a guess from names.
  */
 
 import type { ApprovalConfig, OnCallApproval, OnCallUser } from '../model/types.js';
 import { AUTO_APPROVE_KEYS, PAGERDUTY_KEYS } from './keys.js';
 import type { Field, Reader } from './read.js';
-import { LOGIN } from './validate-people.js';
+import { checkPins, LOGIN, PERSON, pinProblem } from './validate-people.js';
 
 export const DEFAULT_MAX_PER_DAY = 5;
 const SCHEDULE_ID = /^[A-Z0-9]{2,20}$/;
@@ -36,11 +36,19 @@ export function readOnCall(r: Reader, f: Map<string, Field>, path: string, out: 
   }
   const users = new Map<string, OnCallUser>();
   const mapping = r.require(g, 'oncall_users', at, field.key);
-  for (const e of mapping ? (r.entries(mapping.value, `${at}.oncall_users`, mapping.key) ?? []) : []) {
+  const entries = mapping ? (r.entries(mapping.value, `${at}.oncall_users`, mapping.key) ?? []) : [];
+  for (const e of entries) {
     const where = `${at}.oncall_users.${e.name}`;
-    const isId = GITHUB_ID.test(e.name);
-    if (!isId && !LOGIN.test(e.name)) {
-      r.error(e.key, `${where}: '${e.name}' is neither a GitHub login nor a GitHub user id`);
+    // `login:id` names the account by its id alone, as in approvers: a login can change hands.
+    const pinnedId =
+      e.name.includes(':') && PERSON.test(e.name) ? e.name.slice(e.name.indexOf(':') + 1) : undefined;
+    const isId = pinnedId === undefined && GITHUB_ID.test(e.name);
+    if (pinnedId === undefined && !isId && !LOGIN.test(e.name)) {
+      r.error(
+        e.key,
+        pinProblem(e.name, where) ??
+          `${where}: '${e.name}' is neither a GitHub login, a GitHub user id, nor login:id`,
+      );
       continue;
     }
     const value = r.string(e, where);
@@ -57,10 +65,16 @@ export function readOnCall(r: Reader, f: Map<string, Field>, path: string, out: 
       );
       continue;
     }
-    const key = isId ? `id:${e.name}` : `login:${e.name.toLowerCase()}`;
+    const key =
+      pinnedId !== undefined ? `id:${pinnedId}` : isId ? `id:${e.name}` : `login:${e.name.toLowerCase()}`;
     if (users.has(key)) r.error(e.key, `${where} is listed twice`);
     else users.set(key, pdUser);
   }
+  checkPins(
+    r,
+    entries.map((e) => ({ value: e.name, node: e.key })),
+    `${at}.oncall_users`,
+  );
   let maxPerDay = DEFAULT_MAX_PER_DAY;
   const max = g.get('max_per_day');
   if (max) {
