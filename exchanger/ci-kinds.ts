@@ -23,6 +23,8 @@ export interface KindClaims {
   claims: ReadonlyMap<string, ClaimForm>;
   /** Claims that say whose job it is: every allow rule needs one (reference.md §2, policy file, pins). */
   pins: readonly string[];
+  /** Claims the job chooses whether to ask for: a token without one says nothing about it. */
+  optional?: ReadonlySet<string>;
   /** Pins that are immutable ids: exact values only. */
   idPins: readonly string[];
   /** Compared with ASCII case folding: the system itself treats them case-insensitively. */
@@ -123,6 +125,16 @@ export const KINDS: Readonly<Record<IssuerKind, KindClaims>> = {
     ),
     // One issuer for every Buildkite organization: only the organization says whose job it is.
     pins: ['organization_slug', 'organization_id'],
+    // `buildkite-agent oidc request-token --claim …` adds these only when the job asks.
+    optional: new Set([
+      'organization_id',
+      'pipeline_id',
+      'build_id',
+      'cluster_id',
+      'cluster_name',
+      'queue_id',
+      'queue_key',
+    ]),
     idPins: ['organization_id'],
     foldCase: new Set(),
     replay: 'token',

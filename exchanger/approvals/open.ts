@@ -19,7 +19,7 @@ export interface OpenRequest {
   role: Role;
   claims: Claims;
   /** The verified token's issuer kind: on-call auto-approval is for GitHub's tokens only. */
-  issuerKind: IssuerKind;
+  issuerKind: IssuerKind | undefined;
   /** As the job asked; checked again against the role at redemption. */
   durationSeconds?: number | undefined;
   /** Who sent the exchange, for the audit row. */

@@ -145,7 +145,9 @@ export async function exchange(
           `role '${role.name}' needs a human approval, which this exchanger does not offer`,
         );
       }
-      const issuerKind = deps.policy().issuers.find((i) => i.url === verified.issuer)?.kind ?? 'github';
+      // Undefined (acting for no kind) if a reload since the token was verified dropped its issuer.
+      const issuer = deps.policy().issuers.find((i) => i.url === verified.issuer);
+      const issuerKind = issuer && (issuer.kind ?? 'github');
       const now: ImmediateGrantRequest = {
         requestId,
         role,

@@ -59,7 +59,7 @@ export interface RunApprovals {
     role: Role;
     claims: Claims;
     /** As `ImmediateGrantRequest.issuerKind`: on-call auto-approval is for GitHub's tokens only. */
-    issuerKind: IssuerKind;
+    issuerKind: IssuerKind | undefined;
     durationSeconds?: number | undefined;
     /** Who sent the request, for its audit row. */
     client?: AuditClient | undefined;
@@ -85,7 +85,7 @@ export interface ImmediateGrantRequest {
    * on-call name GitHub people by the token's `actor`/`actor_id`: they act on GitHub's tokens
    * only, whatever claims another issuer's token carries.
    */
-  issuerKind: IssuerKind;
+  issuerKind: IssuerKind | undefined;
   durationSeconds: number;
   endsAt?: Date | undefined;
   /** Who sent the exchange, for the audit row. */

@@ -6,10 +6,15 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { IssuerKind } from '../../exchanger/ci-kinds.js';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { approvedComment, MAX_COMMENT, rejectedComment } from '../../exchanger/gate/comment.js';
 import { parseGateDelivery } from '../../exchanger/gate/delivery.js';
+import { redeemAtGate } from '../../exchanger/gate/redeem.js';
+import type { GateCore } from '../../exchanger/gate/service.js';
+import type { GateDeps } from '../../exchanger/gate/types.js';
 import { createGateGithub } from '../../exchanger/github/deployment-gate.js';
+import type { Role } from '../../exchanger/policy/model/types.js';
 
 const delivery = (over: Record<string, unknown> = {}) => ({
   action: 'requested',
@@ -128,5 +133,32 @@ describe('the gate client keeps to GitHub rate limit', () => {
     await expect(client.installations()).resolves.toEqual([]);
     await expect(client.installations()).rejects.toMatchObject({ code: 'rate_limited' });
     expect(client.pausedUntil()).toBe(reset * 1000);
+  });
+});
+
+describe('redeemAtGate', () => {
+  it("is GitHub's tokens only: another issuer's token with a gate request's claims is not looked up", async () => {
+    const asked: unknown[] = [];
+    const core = {
+      requestsOf: async (...args: unknown[]) => {
+        asked.push(args);
+        return [];
+      },
+    } as unknown as GateCore;
+    const deps = { github: {}, now: () => new Date() } as unknown as GateDeps;
+    const claims = { repository_id: '123456', run_id: '42', run_attempt: '1', environment: 'production' };
+    const use = (issuerKind: IssuerKind | undefined) => ({
+      requestId: 'req_1',
+      role: { name: 'deploy' } as Role,
+      claims,
+      durationSeconds: 900,
+      issuerKind,
+    });
+    expect(await redeemAtGate(deps, core, use('gitlab'))).toBeUndefined();
+    expect(await redeemAtGate(deps, core, use(undefined))).toBeUndefined();
+    expect(asked).toEqual([]);
+    // A GitHub token with the same claims is looked up (and finds nothing here).
+    expect(await redeemAtGate(deps, core, use('github'))).toBeUndefined();
+    expect(asked).toHaveLength(1);
   });
 });

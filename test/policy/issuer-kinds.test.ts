@@ -383,8 +383,11 @@ roles:
     const ci = evaluate(unscoped.roles.get('ci')!, circleci());
     expect([ci.code, ci.guardrail]).toEqual(['guardrail', 'hosted-runners']);
     expect(ci.reason).toBe(
-      "role 'ci' denied by org guardrail 'hosted-runners': runner_environment was missing (this token's issuer never carries it, and a guardrail denies what it cannot check)",
+      "role 'ci' denied by org guardrail 'hosted-runners': runner_environment is a claim this token's issuer never carries (a guardrail denies what it cannot check)",
     );
+    // Nor does a value such a token carries anyway count: CircleCI's tokens never say it.
+    const forged = evaluate(unscoped.roles.get('ci')!, circleci({ runner_environment: 'github-hosted' }));
+    expect(forged.code).toBe('guardrail');
     // GitLab's do: read as any condition, and a GitLab token without it fails it as usual.
     const gl = unscoped.roles.get('gl')!;
     expect(evaluate(gl, gitlab({ runner_environment: 'gitlab-hosted' })).code).toBe('granted');
@@ -392,6 +395,19 @@ roles:
     const without = gitlab();
     delete without.runner_environment;
     expect(evaluate(gl, without).code).toBe('granted');
+    // A value the guardrail cannot read (not a string) holds, as it cannot tell.
+    expect(evaluate(gl, gitlab({ runner_environment: null })).code).toBe('guardrail');
+  });
+
+  it("refuses a guardrail rule whose issuer: is not a trusted issuer's url: it would hold for nothing", () => {
+    const typo = org.replace(`issuer: ${CI_URLS.gitlab},`, `issuer: ${CI_URLS.gitlab}/,`);
+    const { issues } = validateDirectory('org', [
+      { name: 'ops.yaml', file: 'org/ops.yaml', text: team },
+      { name: 'org.yaml', file: 'org/org.yaml', text: typo },
+    ]);
+    expect(issues.map((i) => i.message)).toEqual([
+      `guardrails.no-legacy.deny[0].issuer: '${CI_URLS.gitlab}/' is not one of the issuers, so the rule would never hold; did you mean '${CI_URLS.gitlab}'?`,
+    ]);
   });
 
   it('jitkey check says which roles a guardrail denies every token of an issuer, and how to scope it', () => {
@@ -408,7 +424,7 @@ roles:
       - { runner_environment: self-hosted }
 `),
     ).toEqual([
-      `org/ops.yaml:4:3: warning: role 'ci' is denied every token of ${CI_URLS.circleci} by org guardrail 'hosted-runners': it tests runner_environment, which CircleCI tokens never carry, and a guardrail denies what it cannot check. If the guardrail is not meant for them, give its rule issuer: in org.yaml`,
+      `org/ops.yaml:4:3: warning: org guardrail 'hosted-runners' tests runner_environment, which CircleCI tokens never carry: it denies role 'ci' every token of ${CI_URLS.circleci} that the rest of its rule matches (a guardrail denies what it cannot check). If it is not meant for them, give its rule issuer: in org.yaml`,
     ]);
   });
 });
@@ -416,4 +432,49 @@ roles:
 it('examples/ci-systems.yaml checks without an error or a warning', () => {
   const text = readFileSync(new URL('../../examples/ci-systems.yaml', import.meta.url), 'utf8');
   expect(checkPolicy(text, 'examples/ci-systems.yaml')).toEqual({ ok: true, errors: [], warnings: [] });
+});
+
+describe('an org guardrail on a claim the job chooses to ask for (Buildkite)', () => {
+  const files = [
+    {
+      name: 'org.yaml',
+      file: 'org/org.yaml',
+      text: `version: 1
+issuers:
+  - { url: ${CI_URLS.buildkite}, audience: jitkey, kind: buildkite }
+teams:
+  ops: { resources: { aws: { accounts: ["111122223333"] } } }
+guardrails:
+  - name: no-shared-queues
+    deny:
+      - { issuer: ${CI_URLS.buildkite}, queue_key: "shared-*" }
+`,
+    },
+    {
+      name: 'ops.yaml',
+      file: 'org/ops.yaml',
+      text: `version: 1
+owners: [acme-inc/*]
+roles:
+  bk:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/bk" }
+    allow:
+      - { organization_slug: acme-inc, organization_id: 0184990a-477b-4fa8-9968-496074483a77 }
+`,
+    },
+  ];
+
+  it('a job that leaves the claim out is denied, as one on a shared queue is', () => {
+    const { org, teams, issues } = validateDirectory('org', files);
+    expect(issues.map((i) => formatIssue(i))).toEqual([]);
+    const role = compileDirectory('org', org!, teams).roles.get('bk')!;
+    expect(evaluate(role, buildkite({ queue_key: 'private-1' })).code).toBe('granted');
+    expect(evaluate(role, buildkite({ queue_key: 'shared-1' })).code).toBe('guardrail');
+    const left = evaluate(role, buildkite());
+    expect([left.code, left.reason]).toEqual([
+      'guardrail',
+      "role 'bk' denied by org guardrail 'no-shared-queues': iss was 'https://agent.buildkite.com'; queue_key was missing (a guardrail denies what it cannot check)",
+    ]);
+  });
 });

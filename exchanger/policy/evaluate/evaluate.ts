@@ -20,8 +20,12 @@ import { issuerDenial } from './issuer-refusal.js';
 
 export function evaluateCondition(c: Condition, claims: Claims): ConditionOutcome {
   let v = ownClaim(claims, c.claim);
+  // A guardrail reads no value of a claim the token's issuer never carries (one it put there anyway
+  // included): the condition holds.
+  if (c.unreadFor?.has(String(ownClaim(claims, 'iss'))))
+    return { claim: c.claim, held: true, reason: 'unread' };
   if (v === undefined) {
-    const held = c.unreadFor?.has(String(ownClaim(claims, 'iss'))) === true;
+    const held = c.missingHoldsFor?.has(String(ownClaim(claims, 'iss'))) === true;
     return { claim: c.claim, held, reason: 'missing' };
   }
   // A number or boolean the issuer documents (Buildkite's build_number) is compared as its text;
@@ -32,7 +36,7 @@ export function evaluateCondition(c: Condition, claims: Claims): ConditionOutcom
     return { claim: c.claim, held, reason: held ? 'held' : 'mismatch', actual: v.join(',') };
   }
   if (typeof v !== 'string') {
-    return { claim: c.claim, held: false, reason: 'not_string', actualType: typeName(v) };
+    return { claim: c.claim, held: c.failClosed === true, reason: 'not_string', actualType: typeName(v) };
   }
   const held = c.matches(v);
   return { claim: c.claim, held, reason: held ? 'held' : 'mismatch', actual: v };
@@ -93,8 +97,8 @@ export function evaluate(role: Role, claims: Claims): Decision {
     return decision('issuer', issuerDenial(role.name, typeof iss === 'string' ? iss : undefined));
   // A guardrail is named, never its patterns: only the token's own values are quoted.
   if (blocked) {
-    const unread = blocked.rule.conditions.some((c) => c.held && c.reason === 'missing');
-    const reason = `role '${role.name}' denied by org guardrail '${blocked.name}': ${describeConditions(blocked.rule, true)}${unread ? " (this token's issuer never carries it, and a guardrail denies what it cannot check)" : ''}`;
+    const unchecked = blocked.rule.conditions.some((c) => c.held && c.reason !== 'held');
+    const reason = `role '${role.name}' denied by org guardrail '${blocked.name}': ${describeConditions(blocked.rule, true)}${unchecked ? ' (a guardrail denies what it cannot check)' : ''}`;
     return decision('guardrail', reason, blocked.name);
   }
   if (denyHeld) {
@@ -124,6 +128,7 @@ function describeConditions(r: RuleOutcome, held: boolean): string {
 /** `ref was 'refs/heads/dev'`, `environment was missing`, `run_id was not a string (number)`. */
 export function describeOutcome(c: ConditionOutcome): string {
   if (c.reason === 'missing') return `${c.claim} was missing`;
+  if (c.reason === 'unread') return `${c.claim} is a claim this token's issuer never carries`;
   if (c.reason === 'not_string') return `${c.claim} was not a string (${c.actualType ?? 'unknown'})`;
   return `${c.claim} was ${quote(c.actual ?? '')}`;
 }

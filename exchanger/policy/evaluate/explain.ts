@@ -113,12 +113,14 @@ export function formatCondition(c: ConditionOutcome): string {
     case 'mismatch':
       return `  ${c.claim}: failed (token has ${quote(c.actual ?? '')})`;
     case 'missing':
-      // Held only in a guardrail, for an issuer that never carries the claim.
       return c.held
-        ? `  ${c.claim}: held (this issuer's tokens never carry it: the guardrail denies what it cannot check)`
+        ? `  ${c.claim}: held (missing: the job did not ask for it, and the guardrail cannot check it)`
         : `  ${c.claim}: failed (missing from the token)`;
+    // The two below hold only in a guardrail, which denies what it cannot check.
+    case 'unread':
+      return `  ${c.claim}: held (this issuer's tokens never carry it: the guardrail cannot check it)`;
     case 'not_string':
-      return `  ${c.claim}: failed (not a string: the token has ${c.actualType ?? 'another type'})`;
+      return `  ${c.claim}: ${c.held ? 'held' : 'failed'} (not a string: the token has ${c.actualType ?? 'another type'})`;
   }
 }
 

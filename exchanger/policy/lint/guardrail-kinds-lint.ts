@@ -1,6 +1,6 @@
 /**
  * `jitkey check` on a directory: an org guardrail that tests a claim one of a role's issuers never
- * carries denies that role every token of that issuer, as it fails closed (`load/compile.ts`).
+ * carries denies that role that issuer's tokens, as it fails closed (`load/compile.ts`).
  * Said at the role, so its team sees why, with what the platform team changes if it is not meant.
  */
 import { KINDS } from '../../ci-kinds.js';
@@ -29,9 +29,9 @@ export function lintGuardrailKinds(
       warn(
         role.position,
         'guardrail-unread-claim',
-        `role '${role.name}' is denied every token of ${url} by org guardrail '${g.name}': it tests ` +
-          `${[...new Set(unread)].join(', ')}, which ${kind.title} tokens never carry, and a guardrail ` +
-          'denies what it cannot check. If the guardrail is not meant for them, give its rule issuer: in org.yaml',
+        `org guardrail '${g.name}' tests ${[...new Set(unread)].join(', ')}, which ${kind.title} tokens ` +
+          `never carry: it denies role '${role.name}' every token of ${url} that the rest of its rule ` +
+          'matches (a guardrail denies what it cannot check). If it is not meant for them, give its rule issuer: in org.yaml',
       );
     }
   }

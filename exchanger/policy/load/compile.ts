@@ -34,17 +34,24 @@ export function compileRule(rule: RuleDoc): Rule {
 /**
  * An org guardrail's deny rule. It fails closed: a condition on a claim that a trusted issuer's
  * kind never carries (CircleCI's tokens and `runner_environment`) holds for that issuer's tokens.
- * Otherwise a team would escape the guardrail by binding its role to such an issuer. A claim the
- * kind carries only sometimes (GitHub's `environment`) fails when missing, as in any rule; a
- * guardrail meant for one issuer's tokens says so with `issuer:`.
+ * Otherwise a team would escape the guardrail by binding its role to such an issuer. So does a
+ * claim the job chooses to leave out (Buildkite's `queue_key`), and a value that is not one the
+ * patterns read. A claim the kind carries only for some jobs (GitHub's `environment`) fails when
+ * missing, as in any rule; a guardrail meant for one issuer's tokens says so with `issuer:`.
  */
 export function compileGuardrailRule(doc: RuleDoc, issuers: readonly IssuerConfig[]): Rule {
   const rule = compileRule(guardrailRule(doc));
   const custom = new Set(doc.conditions.filter((c) => c.custom).map((c) => c.claim));
+  // A rule with `issuer:` reads that issuer's tokens only.
+  const reads = doc.issuer ? issuers.filter((i) => i.url === doc.issuer!.value) : issuers;
   for (const c of rule.conditions) {
-    if (c.claim === 'iss' || custom.has(c.claim)) continue;
-    const unread = issuers.filter((i) => !KINDS[i.kind ?? 'github'].claims.has(c.claim)).map((i) => i.url);
+    if (c.claim === 'iss') continue;
+    c.failClosed = true;
+    if (custom.has(c.claim)) continue;
+    const unread = reads.filter((i) => !KINDS[i.kind ?? 'github'].claims.has(c.claim)).map((i) => i.url);
     if (unread.length > 0) c.unreadFor = new Set(unread);
+    const optional = reads.filter((i) => KINDS[i.kind ?? 'github'].optional?.has(c.claim)).map((i) => i.url);
+    if (optional.length > 0) c.missingHoldsFor = new Set(optional);
   }
   return rule;
 }

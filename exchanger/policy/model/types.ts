@@ -127,9 +127,17 @@ export interface Condition {
   form?: ClaimForm;
   /**
    * A guardrail's condition only: the issuers (urls) whose kind never carries the claim. For their
-   * tokens it holds: a guardrail denies what it cannot check (`load/compile.ts`).
+   * tokens it holds, whatever value they carry: a guardrail denies what it cannot check
+   * (`load/compile.ts`).
    */
   unreadFor?: ReadonlySet<string>;
+  /** A guardrail's condition: a value that is not one its patterns read (`not_string`) holds. */
+  failClosed?: boolean;
+  /**
+   * A guardrail's condition only: the issuers whose kind carries the claim only when the job asks
+   * for it (Buildkite's `queue_key`). For their tokens a missing claim holds: the job left it out.
+   */
+  missingHoldsFor?: ReadonlySet<string>;
   position?: SourcePosition;
 }
 
@@ -211,7 +219,8 @@ export interface Policy {
   source?: string;
 }
 
-export type ConditionReason = 'held' | 'mismatch' | 'missing' | 'not_string';
+/** `unread`: a guardrail's condition on a claim the token's issuer never carries (it holds). */
+export type ConditionReason = 'held' | 'mismatch' | 'missing' | 'not_string' | 'unread';
 
 export interface ConditionOutcome {
   claim: string;

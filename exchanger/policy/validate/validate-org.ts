@@ -58,6 +58,7 @@ export function validateOrg(parsed: ParsedPolicy): { org: OrgDoc; issues: Policy
   if (shared) org.shared = readShared(r, shared);
   const guardrails = f.get('guardrails');
   if (guardrails) org.guardrails = readGuardrails(r, guardrails);
+  checkGuardrailIssuers(r, org);
   return { org, issues: r.issues };
 }
 
@@ -169,6 +170,25 @@ function readShared(r: Reader, field: Field): SharedDoc[] {
       out.push({ teams, resources: readScope(r, resources, `${path}.resources`), position: r.pos(node) });
   });
   return out;
+}
+
+/**
+ * A guardrail rule's `issuer:` names an issuer of `issuers` exactly: a rule scoped to a url no
+ * token has (a typo, a trailing slash) would hold for nothing, and the guardrail would be gone.
+ */
+function checkGuardrailIssuers(r: Reader, org: OrgDoc): void {
+  const urls = org.issuers.map((i) => i.url);
+  for (const g of org.guardrails) {
+    for (const rule of g.deny) {
+      const url = rule.issuer?.value;
+      if (url === undefined || urls.includes(url)) continue;
+      r.error(
+        rule.issuer!.position,
+        `guardrails.${g.name}.deny[${rule.index}].issuer: '${url}' is not one of the issuers, so the ` +
+          `rule would never hold${didYouMean(url, urls)}`,
+      );
+    }
+  }
 }
 
 function readGuardrails(r: Reader, field: Field): GuardrailDoc[] {
