@@ -275,3 +275,32 @@ describe('an IAM path or partition does not take a role out of a guardrail', () 
     ]);
   });
 });
+
+describe('an organization permission acts on every repository of its owner', () => {
+  it('a guardrail naming another repository of the owner selects the role, whatever it lists', () => {
+    const orgText = org('{ github: { repositories: ["acme/web"] } }').replace(
+      'permissions: { contents: admin, issues: write } }',
+      'permissions: { contents: admin, issues: write, organization_secrets: write } }',
+    );
+    const team = `version: 1
+owners: ["acme/payments-*"]
+roles:
+  org-secrets:
+    provider: github
+    github: { repositories: [acme/payments-api], permissions: { organization_secrets: write } }
+${allow}  repo-read:
+    provider: github
+    github: { repositories: [acme/payments-api], permissions: { contents: read } }
+${allow}`;
+    const {
+      org: o,
+      teams,
+      issues,
+    } = validateDirectory('org', [
+      { name: 'org.yaml', file: 'org/org.yaml', text: orgText },
+      { name: 'payments.yaml', file: 'org/payments.yaml', text: team },
+    ]);
+    expect(issues.map((i) => formatIssue(i))).toEqual([]);
+    expect(selected(compileDirectory('org', o!, teams))).toEqual(['org-secrets']);
+  });
+});

@@ -7,7 +7,7 @@ import type { PolicyIssue } from '../model/errors.js';
 import { compilePatterns } from '../model/glob.js';
 import type { SourcePosition } from '../model/types.js';
 import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from '../validate/doc.js';
-import { isPrivileged } from '../validate/resource-match.js';
+import { isPrivileged, organizationPermissions } from '../validate/resource-match.js';
 import { ownerPart } from '../validate/validate-rules.js';
 import { type KindLintCode, lintKinds } from './issuer-kinds-lint.js';
 
@@ -227,9 +227,7 @@ function lintUnpinnedWrite(role: RoleDoc, warn: Warn): void {
 function lintOrgPermissions(role: RoleDoc, warn: Warn): void {
   const github = role.github;
   if (!github) return;
-  const org = Object.keys(github.permissions).filter(
-    (p) => p === 'members' || p === 'team_discussions' || p.startsWith('organization_'),
-  );
+  const org = organizationPermissions(github.permissions);
   if (org.length === 0) return;
   const owner = github.repositories[0]?.split('/')[0] ?? 'the organization';
   warn(

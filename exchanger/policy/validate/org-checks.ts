@@ -10,7 +10,14 @@ import type { SourcePosition } from '../model/types.js';
 import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, RuleDoc, TeamDoc } from './doc.js';
 import { checkRoleKinds } from './issuer-kinds.js';
 import { checkResources, checkShared } from './resource-checks.js';
-import { grantedBy, holds, isPrivileged, permissionAtLeast, writesAny } from './resource-match.js';
+import {
+  grantedBy,
+  holds,
+  isPrivileged,
+  organizationPermissions,
+  permissionAtLeast,
+  writesAny,
+} from './resource-match.js';
 import type { ResourcesDoc } from './resources.js';
 import { checkRoleIssuers } from './role-issuers.js';
 import { teamCeiling } from './validate-team.js';
@@ -203,12 +210,31 @@ export function selects(
 }
 
 /**
+ * A role with an organization permission acts on every repository of its owner: a selector that
+ * names a repository of that owner selects it, whatever repositories the role lists (its
+ * permissions and `write` still have to fit the selector's).
+ */
+function actsOrgWide(selector: ResourcesDoc, role: RoleDoc): boolean {
+  const gh = role.github;
+  const want = selector.github;
+  if (!gh || !want || organizationPermissions(gh.permissions).length === 0) return false;
+  const owner = gh.repositories[0]?.split('/')[0] ?? '';
+  const ownerNamed =
+    want.repositories.length === 0 ||
+    want.repositories.some((p) => compilePattern(p.slice(0, p.indexOf('/')), { foldCase: true })(owner));
+  if (!ownerNamed) return false;
+  if (want.permissions && !permissionAtLeast(gh.permissions, want.permissions)) return false;
+  return want.write === undefined || writesAny(gh.permissions) === want.write;
+}
+
+/**
  * Whether a role grants something a selector's provider blocks hold (with several blocks, any):
  * the same ARN under another role name is selected all the same.
  */
 function grantsFrom(selector: ResourcesDoc, role: RoleDoc): boolean {
   const github = selector.github?.permissions;
   const audiences = selector.kubernetes?.audiences;
+  if (actsOrgWide(selector, role)) return true;
   return grantedBy(role).some((g) => {
     if (!holds(selector, g)) return false;
     if (g.github && github && !permissionAtLeast(role.github?.permissions ?? {}, github)) return false;
