@@ -304,3 +304,35 @@ ${allow}`;
     expect(selected(compileDirectory('org', o!, teams))).toEqual(['org-secrets']);
   });
 });
+
+describe('an organization permission: only it reaches the other repositories', () => {
+  it.each([
+    { appliesTo: '{ github: { repositories: ["acme/web"], permissions: { contents: write } } }', want: [] },
+    { appliesTo: '{ github: { repositories: ["acme/web"], write: true } }', want: [] },
+    { appliesTo: '{ github: { repositories: ["ACME/web"], write: false } }', want: ['mixed'] },
+    { appliesTo: '{ github: { repositories: ["other/web"] } }', want: [] },
+  ])('$appliesTo selects $want', ({ appliesTo, want }) => {
+    // contents: write is on acme/payments-api alone; members: read reaches every repository.
+    const orgText = org(appliesTo).replace(
+      'permissions: { contents: admin, issues: write } }',
+      'permissions: { contents: admin, issues: write, members: read } }',
+    );
+    const team = `version: 1
+owners: ["acme/payments-*"]
+roles:
+  mixed:
+    provider: github
+    github: { repositories: [acme/payments-api], permissions: { contents: write, members: read } }
+${allow}`;
+    const {
+      org: o,
+      teams,
+      issues,
+    } = validateDirectory('org', [
+      { name: 'org.yaml', file: 'org/org.yaml', text: orgText },
+      { name: 'payments.yaml', file: 'org/payments.yaml', text: team },
+    ]);
+    expect(issues.map((i) => formatIssue(i))).toEqual([]);
+    expect(selected(compileDirectory('org', o!, teams))).toEqual(want);
+  });
+});

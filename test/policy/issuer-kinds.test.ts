@@ -395,8 +395,10 @@ roles:
     const without = gitlab();
     delete without.runner_environment;
     expect(evaluate(gl, without).code).toBe('granted');
-    // A value the guardrail cannot read (not a string) holds, as it cannot tell.
-    expect(evaluate(gl, gitlab({ runner_environment: null })).code).toBe('guardrail');
+    // A value the guardrail cannot read (not a string) holds, as it cannot tell; a null is read as
+    // a value, as Buildkite's step_key of a step without a key is.
+    expect(evaluate(gl, gitlab({ runner_environment: 1 })).code).toBe('guardrail');
+    expect(evaluate(gl, gitlab({ runner_environment: null })).code).toBe('granted');
   });
 
   it("refuses a guardrail rule whose issuer: is not a trusted issuer's url: it would hold for nothing", () => {

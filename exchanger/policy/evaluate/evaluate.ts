@@ -3,7 +3,8 @@
  * granted iff the token's `iss` is one the role is bound to (when it is bound), no guardrail
  * holds, some allow rule holds and no deny rule holds; within a rule every condition must hold;
  * a claim that is missing (not the token's own property) or not a string fails, except in a
- * guardrail when the token's issuer never carries it (`Condition.unreadFor`): there it holds.
+ * guardrail, which fails closed where it cannot check (`unreadFor`, `missingHoldsFor`,
+ * `failClosed` on `Condition`).
  */
 import { type Claims, ownClaim } from '../../claims.js';
 import { quote } from '../../text/quote.js';
@@ -36,7 +37,10 @@ export function evaluateCondition(c: Condition, claims: Claims): ConditionOutcom
     return { claim: c.claim, held, reason: held ? 'held' : 'mismatch', actual: v.join(',') };
   }
   if (typeof v !== 'string') {
-    return { claim: c.claim, held: c.failClosed === true, reason: 'not_string', actualType: typeName(v) };
+    // A null is a value the issuer documents (Buildkite's step_key of a step without a key), so a
+    // guardrail reads it as not matching; any other value it cannot read holds there.
+    const held = c.failClosed === true && v !== null;
+    return { claim: c.claim, held, reason: 'not_string', actualType: typeName(v) };
   }
   const held = c.matches(v);
   return { claim: c.claim, held, reason: held ? 'held' : 'mismatch', actual: v };

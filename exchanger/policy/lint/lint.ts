@@ -222,7 +222,8 @@ function lintUnpinnedWrite(role: RoleDoc, warn: Warn): void {
 
 /**
  * A GitHub App's organization permissions act on the whole organization: the repositories a role
- * lists (and a team scope or guardrail that names repositories) do not bound them.
+ * lists (and a team scope that names repositories) do not bound them. Guardrails select such a
+ * role by its owner (`validate/org-checks.ts`).
  */
 function lintOrgPermissions(role: RoleDoc, warn: Warn): void {
   const github = role.github;
@@ -234,7 +235,7 @@ function lintOrgPermissions(role: RoleDoc, warn: Warn): void {
     role.position,
     'github-org-permission',
     `role '${role.name}' grants ${org.join(', ')}, which act on all of ${owner}, not only on the ` +
-      'repositories it lists: a team scope or guardrail that names repositories does not bound them',
+      'repositories it lists: a team scope that names repositories does not bound them (a guardrail on a repository of that owner selects the role)',
   );
 }
 

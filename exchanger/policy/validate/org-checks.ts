@@ -5,7 +5,7 @@
  */
 import { formatDuration } from '../../duration.js';
 import type { PolicyIssue } from '../model/errors.js';
-import { compilePattern } from '../model/glob.js';
+import { asciiLower, compilePattern } from '../model/glob.js';
 import type { SourcePosition } from '../model/types.js';
 import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, RuleDoc, TeamDoc } from './doc.js';
 import { checkRoleKinds } from './issuer-kinds.js';
@@ -217,14 +217,16 @@ export function selects(
 function actsOrgWide(selector: ResourcesDoc, role: RoleDoc): boolean {
   const gh = role.github;
   const want = selector.github;
-  if (!gh || !want || organizationPermissions(gh.permissions).length === 0) return false;
-  const owner = gh.repositories[0]?.split('/')[0] ?? '';
-  const ownerNamed =
-    want.repositories.length === 0 ||
-    want.repositories.some((p) => compilePattern(p.slice(0, p.indexOf('/')), { foldCase: true })(owner));
-  if (!ownerNamed) return false;
-  if (want.permissions && !permissionAtLeast(gh.permissions, want.permissions)) return false;
-  return want.write === undefined || writesAny(gh.permissions) === want.write;
+  if (!gh || !want) return false;
+  // Only the organization permissions reach the other repositories.
+  const org = Object.fromEntries(organizationPermissions(gh.permissions).map((p) => [p, gh.permissions[p]!]));
+  if (Object.keys(org).length === 0) return false;
+  // Selector owners are exact (a scope's repositories refuse a wildcard owner), case-insensitive.
+  const owner = asciiLower(gh.repositories[0]?.split('/')[0] ?? '');
+  if (want.repositories.length > 0 && !want.repositories.some((p) => asciiLower(p.split('/')[0]!) === owner))
+    return false;
+  if (want.permissions && !permissionAtLeast(org, want.permissions)) return false;
+  return want.write === undefined || writesAny(org) === want.write;
 }
 
 /**
