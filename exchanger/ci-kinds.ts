@@ -169,6 +169,11 @@ export const ALL_KIND_CLAIMS: readonly string[] = [
   ...new Set(ISSUER_KINDS.flatMap((k) => [...KINDS[k].claims.keys()])),
 ];
 
+/** An issuer's kind as the policy configures it: `kind:` when written, else GitHub's. */
+export function kindOf(issuer: { kind?: IssuerKind | undefined }): IssuerKind {
+  return issuer.kind ?? 'github';
+}
+
 export function isIssuerKind(value: string): value is IssuerKind {
   return (ISSUER_KINDS as readonly string[]).includes(value);
 }

@@ -4,6 +4,7 @@
  * leaves one audit row; when that row cannot be written the caller gets 503 and nothing else.
  */
 import { jobRun } from '../ci-job.js';
+import { kindOf } from '../ci-kinds.js';
 import { type Claims, identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
@@ -147,7 +148,7 @@ export async function exchange(
       }
       // Undefined (acting for no kind) if a reload since the token was verified dropped its issuer.
       const issuer = deps.policy().issuers.find((i) => i.url === verified.issuer);
-      const issuerKind = issuer && (issuer.kind ?? 'github');
+      const issuerKind = issuer && kindOf(issuer);
       const now: ImmediateGrantRequest = {
         requestId,
         role,

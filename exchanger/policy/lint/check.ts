@@ -4,7 +4,6 @@
  */
 import { type PolicyFileText, validateDirectory } from '../load/directory.js';
 import { formatIssue, sortIssues } from '../model/errors.js';
-import type { RoleDoc } from '../validate/doc.js';
 import { selects } from '../validate/org-checks.js';
 import { parsePolicyText } from '../validate/parse.js';
 import { validatePolicy } from '../validate/validate.js';
@@ -34,11 +33,16 @@ export function checkPolicy(text: string, file: string): CheckResult {
 export function checkDirectory(dir: string, files: readonly PolicyFileText[]): CheckResult {
   const { org, teams, issues } = validateDirectory(dir, files);
   const warnings = teams.flatMap((team) => {
-    const selecting = (role: RoleDoc) =>
-      (org?.guardrails ?? []).filter((g) => selects(g.appliesTo, role, team.team));
-    const out = lintPolicy(team, (role) => selecting(role).flatMap((g) => g.deny));
-    for (const role of team.roles) {
-      lintGuardrailKinds(role, selecting(role), org?.issuers ?? [], (at, code, message) =>
+    // The guardrails selecting each role, worked out once for both lints.
+    const selecting = new Map(
+      team.roles.map((role) => [
+        role,
+        (org?.guardrails ?? []).filter((g) => selects(g.appliesTo, role, team.team)),
+      ]),
+    );
+    const out = lintPolicy(team, (role) => (selecting.get(role) ?? []).flatMap((g) => g.deny));
+    for (const [role, guardrails] of selecting) {
+      lintGuardrailKinds(role, guardrails, org?.issuers ?? [], (at, code, message) =>
         out.push({ file: team.file, line: at.line, col: at.col, code, message }),
       );
     }

@@ -3,7 +3,7 @@
  * carries denies that role that issuer's tokens, as it fails closed (`load/compile.ts`).
  * Said at the role, so its team sees why, with what the platform team changes if it is not meant.
  */
-import { KINDS } from '../../ci-kinds.js';
+import { KINDS, kindOf } from '../../ci-kinds.js';
 import type { IssuerConfig, SourcePosition } from '../model/types.js';
 import type { GuardrailDoc, RoleDoc } from '../validate/doc.js';
 import { boundIssuers } from '../validate/role-issuers.js';
@@ -18,7 +18,7 @@ export function lintGuardrailKinds(
 ): void {
   const urls = boundIssuers(role) ?? issuers.map((i) => i.url);
   for (const url of urls) {
-    const kind = KINDS[issuers.find((i) => i.url === url)?.kind ?? 'github'];
+    const kind = KINDS[kindOf(issuers.find((i) => i.url === url) ?? {})];
     for (const g of guardrails) {
       const unread = g.deny.flatMap((rule) =>
         rule.issuer && rule.issuer.value !== url

@@ -3,7 +3,7 @@
  * once into a matcher, github repositories split into owner + names. Only for a document that
  * validated without issues; `load-policy.ts` runs the whole pipeline.
  */
-import { KINDS } from '../../ci-kinds.js';
+import { KINDS, kindOf } from '../../ci-kinds.js';
 import { CASE_INSENSITIVE_CLAIMS } from '../../claims.js';
 import { compilePatterns } from '../model/glob.js';
 import type { Condition, GithubRoleConfig, IssuerConfig, Policy, Role, Rule } from '../model/types.js';
@@ -48,10 +48,15 @@ export function compileGuardrailRule(doc: RuleDoc, issuers: readonly IssuerConfi
     if (c.claim === 'iss') continue;
     c.failClosed = true;
     if (custom.has(c.claim)) continue;
-    const unread = reads.filter((i) => !KINDS[i.kind ?? 'github'].claims.has(c.claim)).map((i) => i.url);
-    if (unread.length > 0) c.unreadFor = new Set(unread);
-    const optional = reads.filter((i) => KINDS[i.kind ?? 'github'].optional?.has(c.claim)).map((i) => i.url);
-    if (optional.length > 0) c.missingHoldsFor = new Set(optional);
+    const unread = new Set<string>();
+    const optional = new Set<string>();
+    for (const issuer of reads) {
+      const kind = KINDS[kindOf(issuer)];
+      if (!kind.claims.has(c.claim)) unread.add(issuer.url);
+      else if (kind.optional?.has(c.claim)) optional.add(issuer.url);
+    }
+    if (unread.size > 0) c.unreadFor = unread;
+    if (optional.size > 0) c.missingHoldsFor = optional;
   }
   return rule;
 }

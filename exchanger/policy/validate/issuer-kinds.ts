@@ -9,7 +9,7 @@
  * each kind's own pins. A GitLab token therefore never meets a GitHub rule: the rule's issuer, or
  * the role's binding, refuses it before any claim is read, whatever claims it carries.
  */
-import { ISSUER_KINDS, type IssuerKind, isIssuerKind, KINDS, pinsSomeone } from '../../ci-kinds.js';
+import { ISSUER_KINDS, type IssuerKind, isIssuerKind, KINDS, kindOf, pinsSomeone } from '../../ci-kinds.js';
 import { didYouMean } from '../model/suggest.js';
 import type { IssuerConfig, SourcePosition } from '../model/types.js';
 import type { RoleDoc, RuleDoc } from './doc.js';
@@ -58,12 +58,12 @@ type Report = (at: SourcePosition, message: string) => void;
  * `trusted`: the policy's issuers. A role whose binding is itself in error is skipped.
  */
 export function checkRoleKinds(role: RoleDoc, trusted: readonly IssuerConfig[], error: Report): void {
-  const kindOf = new Map(trusted.map((i) => [i.url, i.kind ?? 'github'] as const));
+  const kindByUrl = new Map(trusted.map((i) => [i.url, kindOf(i)] as const));
   const bound = (boundIssuers(role) ?? (trusted.length === 1 ? [trusted[0]!.url] : [])).filter((u) =>
-    kindOf.has(u),
+    kindByUrl.has(u),
   );
   if (bound.length === 0) return;
-  role.kinds = [...new Set(bound.map((u) => kindOf.get(u)!))];
+  role.kinds = [...new Set(bound.map((u) => kindByUrl.get(u)!))];
   for (const rule of [...role.allow, ...role.deny]) {
     const path = `roles.${role.name}.${rule.kind}[${rule.index}]`;
     let issuers = bound;
@@ -80,7 +80,7 @@ export function checkRoleKinds(role: RoleDoc, trusted: readonly IssuerConfig[], 
       }
       issuers = [url];
     }
-    checkRule(rule, path, issuers, kindOf, error);
+    checkRule(rule, path, issuers, kindByUrl, error);
   }
 }
 
@@ -88,18 +88,18 @@ function checkRule(
   rule: RuleDoc,
   path: string,
   issuers: readonly string[],
-  kindOf: ReadonlyMap<string, IssuerKind>,
+  kindByUrl: ReadonlyMap<string, IssuerKind>,
   error: Report,
 ): void {
-  const kinds = [...new Set(issuers.map((u) => kindOf.get(u)!))];
+  const kinds = [...new Set(issuers.map((u) => kindByUrl.get(u)!))];
   rule.kinds = kinds;
   let refused = false;
   for (const c of rule.conditions) {
     if (c.custom) continue;
-    const lacking = issuers.filter((u) => !KINDS[kindOf.get(u)!].claims.has(c.claim));
+    const lacking = issuers.filter((u) => !KINDS[kindByUrl.get(u)!].claims.has(c.claim));
     if (lacking.length > 0) {
       const url = lacking[0]!;
-      const k = KINDS[kindOf.get(url)!];
+      const k = KINDS[kindByUrl.get(url)!];
       const scope =
         issuers.length > 1 && !rule.issuer
           ? '; to write rules for one issuer of the role, add issuer: URL to the rule'
