@@ -129,9 +129,9 @@ export async function checkNotTriggeredBy(
 }
 
 /**
- * Does an approval still hold under the policy in force: enough distinct approvers' votes it still
- * names, or an on-call auto-approval it still stands behind, which is a whole approval by design
- * (cast with `required` 1, whatever the role requires of people).
+ * Does an approval still hold: enough distinct approvers' votes, or an on-call auto-approval,
+ * which is a whole approval by design (cast with `required` 1, whatever the role requires of
+ * people).
  */
 export function approvalHolds(kept: readonly ApprovalVote[], required: number): boolean {
   return (

@@ -7,9 +7,9 @@ import { JitkeyError, unavailable } from '../errors.js';
 import type { ExchangeDeps } from '../exchange/types.js';
 import type { Policy } from '../policy/model/types.js';
 import { onCallUser } from '../policy/validate/validate-on-call.js';
-import type { ApprovalRequestRecord } from '../store/approvals-types.js';
+import type { ApprovalRequestRecord, ApprovalVote } from '../store/approvals-types.js';
 import type { AuditEntry } from '../store/audit-types.js';
-import type { ApproverDirectory } from './approvers.js';
+import { type ApproverDirectory, approvalHolds, votesInForce } from './approvers.js';
 import { cachedDirectory } from './identity-cache.js';
 import type { OnCallDirectory } from './pagerduty.js';
 import { approvalCount, expire } from './state.js';
@@ -68,6 +68,22 @@ export interface ApproversInForce {
   required: number;
   /** The PagerDuty schedules whose on-call auto-approvals the role still stands behind. */
   onCallSchedules: readonly string[];
+}
+
+/**
+ * An approved request under the policy in force, now (the clock: an escalated request's
+ * escalation approvers are named): the votes it still stands behind, and whether they still make
+ * the approval. Redemption and the deployment gate ask the same question.
+ */
+export async function approvalInForce(
+  github: ApproverDirectory,
+  policy: Policy,
+  request: ApprovalRequestRecord,
+  now: Date,
+): Promise<{ kept: ApprovalVote[]; required: number; holds: boolean }> {
+  const { required, ...inForce } = approvalConfig(policy, request, now);
+  const kept = await votesInForce(github, request.approvals, inForce);
+  return { kept, required, holds: approvalHolds(kept, required) };
 }
 
 /** When a request opened at `createdAt` escalates. */

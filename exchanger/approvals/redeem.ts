@@ -14,8 +14,7 @@ import type { Grant } from '../exchange/types.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { AuditClient } from '../store/audit-types.js';
 import { quote } from '../text/quote.js';
-import { approvalHolds, votesInForce } from './approvers.js';
-import { type ApprovalContext, approvalConfig, notFound } from './context.js';
+import { type ApprovalContext, approvalConfig, approvalInForce, notFound } from './context.js';
 import { approvalCount, checkRedeemable, redeemed } from './state.js';
 
 export async function redeemRequest(
@@ -95,15 +94,13 @@ export async function redeemRequest(
  * count, and a `required` raised since must be met (README: 403 when the policy changed).
  */
 async function checkApprovalStillHolds(ctx: ApprovalContext, request: ApprovalRequestRecord): Promise<void> {
-  // With the clock: an escalated request's approvers include the escalation's, whose votes count.
-  const config = approvalConfig(ctx.deps.policy(), request, ctx.deps.now());
   const github = ctx.requireGithub('redeeming an approval needs GitHub to check its approvers');
-  const kept = await votesInForce(github, request.approvals, config);
-  if (approvalHolds(kept, config.required)) return;
+  const { kept, required, holds } = await approvalInForce(github, ctx.deps.policy(), request, ctx.deps.now());
+  if (holds) return;
   const count = approvalCount({ approvals: kept });
   throw new JitkeyError(
     'access_denied',
-    `the role's approval policy changed since this request was approved: ${count} of the ${config.required} approvals it now requires come from approvers it names; re-run the job to ask again`,
+    `the role's approval policy changed since this request was approved: ${count} of the ${required} approvals it now requires come from approvers it names; re-run the job to ask again`,
   );
 }
 

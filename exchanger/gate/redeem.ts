@@ -9,8 +9,7 @@
  * the run attempt completes; each use is its own lease and its own audit row.
  */
 
-import { approvalHolds, votesInForce } from '../approvals/approvers.js';
-import { approvalConfig } from '../approvals/context.js';
+import { approvalInForce } from '../approvals/context.js';
 import { effectiveStatus } from '../approvals/state.js';
 import { ownClaim } from '../claims.js';
 import { formatDuration } from '../duration.js';
@@ -51,11 +50,9 @@ export async function redeemAtGate(
       BOUND.every((name) => r.claims[name] !== undefined && r.claims[name] === str(name)),
   );
   if (!match) return undefined;
-  // Under the policy in force: a vote of someone it no longer names does not count; with the
-  // clock, an escalated request's escalation approvers are named.
-  const config = approvalConfig(deps.policy(), match, deps.now());
-  const kept = await votesInForce(deps.github, match.approvals, config);
-  if (!approvalHolds(kept, config.required)) return undefined;
+  // Under the policy in force: a vote of someone it no longer names does not count.
+  const { kept, holds } = await approvalInForce(deps.github, deps.policy(), match, deps.now());
+  if (!holds) return undefined;
   const by = kept.map((v) => v.login).join(', ');
   return mintAndRecord({
     deps,
