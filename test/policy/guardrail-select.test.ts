@@ -12,7 +12,7 @@ import type { Policy } from '../../exchanger/policy/model/types.js';
 const PAY_ARN = 'arn:aws:iam::111122223333:role/payments-deploy';
 const K8S = 'http://127.0.0.1:6443';
 
-function org(appliesTo: string): string {
+function org(appliesTo: string, githubCaps = 'contents: admin, issues: write'): string {
   return `version: 1
 issuers:
   - { url: https://token.actions.githubusercontent.com, audience: jitkey }
@@ -22,7 +22,7 @@ teams:
       aws: { accounts: ["111122223333"] }
       gcp: { projects: [acme-payments] }
       kubernetes: { clusters: ["${K8S}"], namespaces: [payments, payments-*] }
-      github: { repositories: ["acme/payments-*"], permissions: { contents: admin, issues: write } }
+      github: { repositories: ["acme/payments-*"], permissions: { ${githubCaps} } }
 guardrails:
   - name: g
     applies_to: ${appliesTo}
@@ -63,14 +63,15 @@ ${allow}  repo-read:
     github: { repositories: [acme/payments-api], permissions: { contents: read } }
 ${allow}`;
 
-function load(appliesTo: string): Policy {
+/** The directory with a guardrail selecting by `appliesTo`; `payments` is the team's file. */
+function load(appliesTo: string, payments = PAYMENTS, githubCaps?: string): Policy {
   const {
     org: o,
     teams,
     issues,
   } = validateDirectory('org', [
-    { name: 'org.yaml', file: 'org/org.yaml', text: org(appliesTo) },
-    { name: 'payments.yaml', file: 'org/payments.yaml', text: PAYMENTS },
+    { name: 'org.yaml', file: 'org/org.yaml', text: org(appliesTo, githubCaps) },
+    { name: 'payments.yaml', file: 'org/payments.yaml', text: payments },
   ]);
   expect(issues.map((i) => formatIssue(i))).toEqual([]);
   return compileDirectory('org', o!, teams);
@@ -276,63 +277,38 @@ describe('an IAM path or partition does not take a role out of a guardrail', () 
   });
 });
 
-describe('an organization permission acts on every repository of its owner', () => {
-  it('a guardrail naming another repository of the owner selects the role, whatever it lists', () => {
-    const orgText = org('{ github: { repositories: ["acme/web"] } }').replace(
-      'permissions: { contents: admin, issues: write } }',
-      'permissions: { contents: admin, issues: write, organization_secrets: write } }',
-    );
-    const team = `version: 1
+/** A payments team file of GitHub roles on acme/payments-api: role name → its permissions (YAML). */
+const githubTeam = (roles: Record<string, string>) =>
+  `version: 1
 owners: ["acme/payments-*"]
 roles:
-  org-secrets:
+${Object.entries(roles)
+  .map(
+    ([name, permissions]) => `  ${name}:
     provider: github
-    github: { repositories: [acme/payments-api], permissions: { organization_secrets: write } }
-${allow}  repo-read:
-    provider: github
-    github: { repositories: [acme/payments-api], permissions: { contents: read } }
-${allow}`;
-    const {
-      org: o,
-      teams,
-      issues,
-    } = validateDirectory('org', [
-      { name: 'org.yaml', file: 'org/org.yaml', text: orgText },
-      { name: 'payments.yaml', file: 'org/payments.yaml', text: team },
-    ]);
-    expect(issues.map((i) => formatIssue(i))).toEqual([]);
-    expect(selected(compileDirectory('org', o!, teams))).toEqual(['org-secrets']);
-  });
-});
+    github: { repositories: [acme/payments-api], permissions: ${permissions} }
+${allow}`,
+  )
+  .join('')}`;
 
-describe('an organization permission: only it reaches the other repositories', () => {
+describe('an organization permission acts on every repository of its owner', () => {
+  it('a guardrail naming another repository of the owner selects the role, whatever it lists', () => {
+    const team = githubTeam({
+      'org-secrets': '{ organization_secrets: write }',
+      'repo-read': '{ contents: read }',
+    });
+    const caps = 'contents: admin, issues: write, organization_secrets: write';
+    expect(selected(load('{ github: { repositories: ["acme/web"] } }', team, caps))).toEqual(['org-secrets']);
+  });
+
   it.each([
     { appliesTo: '{ github: { repositories: ["acme/web"], permissions: { contents: write } } }', want: [] },
     { appliesTo: '{ github: { repositories: ["acme/web"], write: true } }', want: [] },
     { appliesTo: '{ github: { repositories: ["ACME/web"], write: false } }', want: ['mixed'] },
     { appliesTo: '{ github: { repositories: ["other/web"] } }', want: [] },
-  ])('$appliesTo selects $want', ({ appliesTo, want }) => {
+  ])('only it reaches the other repositories: $appliesTo selects $want', ({ appliesTo, want }) => {
     // contents: write is on acme/payments-api alone; members: read reaches every repository.
-    const orgText = org(appliesTo).replace(
-      'permissions: { contents: admin, issues: write } }',
-      'permissions: { contents: admin, issues: write, members: read } }',
-    );
-    const team = `version: 1
-owners: ["acme/payments-*"]
-roles:
-  mixed:
-    provider: github
-    github: { repositories: [acme/payments-api], permissions: { contents: write, members: read } }
-${allow}`;
-    const {
-      org: o,
-      teams,
-      issues,
-    } = validateDirectory('org', [
-      { name: 'org.yaml', file: 'org/org.yaml', text: orgText },
-      { name: 'payments.yaml', file: 'org/payments.yaml', text: team },
-    ]);
-    expect(issues.map((i) => formatIssue(i))).toEqual([]);
-    expect(selected(compileDirectory('org', o!, teams))).toEqual(want);
+    const team = githubTeam({ mixed: '{ contents: write, members: read }' });
+    expect(selected(load(appliesTo, team, 'contents: admin, issues: write, members: read'))).toEqual(want);
   });
 });
