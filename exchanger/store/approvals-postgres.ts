@@ -22,7 +22,7 @@ import type {
 } from './approvals-types.js';
 import type { AuditEntry } from './audit-types.js';
 import type { LeaseRecord } from './leases-types.js';
-import { AUDIT_FIELDS } from './rows.js';
+import { AUDIT_FIELDS, LEASE_FIELDS, pgColumnType } from './rows.js';
 
 export const postgresApprovalsMigration = (t: (name: string) => string) => `
   CREATE TABLE IF NOT EXISTS ${t('approval_requests')} (
@@ -63,33 +63,12 @@ export interface PostgresIo {
   leaseValues(lease: LeaseRecord): unknown[];
 }
 
-/** Each audit column's type, in `AUDIT_FIELDS` order: a column added there is typed here too. */
-const AUDIT_TYPES = AUDIT_FIELDS.map((field) =>
-  field === 'claims' ? 'jsonb' : field === 'at' || field === 'expires_at' ? 'timestamptz' : 'text',
-);
-
-/** `$n::type, …` for the audit columns starting at parameter `first` (typed: they sit in a SELECT list). */
-function auditParams(first: number): string {
-  return AUDIT_TYPES.map((type, i) => `$${first + i}::${type}`).join(', ');
-}
-
-function leaseParams(first: number): string {
-  const types = [
-    'text',
-    'text',
-    'text',
-    'timestamptz',
-    'timestamptz',
-    'text',
-    'text',
-    'text',
-    'text',
-    'timestamptz',
-    'text',
-    'text',
-    'text',
-  ];
-  return types.map((type, i) => `$${first + i}::${type}`).join(', ');
+/**
+ * `$n::type, …` for `fields` starting at parameter `first` (typed: they sit in a SELECT list); the
+ * types follow the fields, so a column added to a row is typed here too.
+ */
+function typedParams(fields: readonly string[], first: number): string {
+  return fields.map((field, i) => `$${first + i}::${pgColumnType(field)}`).join(', ');
 }
 
 /** One WHERE for every filter ($1…$8): an absent narrowing is a NULL parameter. */
@@ -119,7 +98,7 @@ export function postgresApprovals(io: PostgresIo): ApprovalStore {
   const { t } = io;
   const table = t('approval_requests');
   const insertAudit = (first: number, from: string) =>
-    `INSERT INTO ${t('audit')} (${io.auditColumns}) SELECT ${auditParams(first)} FROM ${from}`;
+    `INSERT INTO ${t('audit')} (${io.auditColumns}) SELECT ${typedParams(AUDIT_FIELDS, first)} FROM ${from}`;
 
   return {
     async createApprovalRequest(request, entry) {
@@ -163,7 +142,7 @@ export function postgresApprovals(io: PostgresIo): ApprovalStore {
     },
     async updateApprovalRequest(id, version, next, entry, lease) {
       const state = stateValues(next); // $1…$7
-      const audit = io.auditValues(entry); // $10…$25
+      const audit = io.auditValues(entry); // from $10, one per AUDIT_FIELDS
       const updated = `UPDATE ${table}
                           SET status = $1, expires_at = $2, approvals = $3::jsonb, reason = $4,
                               decided_by = $5, lease_id = $6, redeemed_at = $7, version = version + 1
@@ -174,7 +153,7 @@ export function postgresApprovals(io: PostgresIo): ApprovalStore {
         text: lease
           ? `WITH updated AS (${updated}),
                   lease AS (
-                    INSERT INTO ${t('leases')} (${io.leaseColumns}) SELECT ${leaseParams(10 + AUDIT_TYPES.length)} FROM updated
+                    INSERT INTO ${t('leases')} (${io.leaseColumns}) SELECT ${typedParams(LEASE_FIELDS, 10 + AUDIT_FIELDS.length)} FROM updated
                   )
              ${insertAudit(10, 'updated')}`
           : `WITH updated AS (${updated}) ${insertAudit(10, 'updated')}`,

@@ -19,7 +19,7 @@ import type { PostgresIo } from './approvals-postgres.js';
 import { storeFailure } from './common.js';
 import { batcher, columnArrays, unnestArrays } from './postgres-batch.js';
 import { refuseInvalidDates } from './postgres-pool.js';
-import { AUDIT_FIELDS, LEASE_FIELDS } from './rows.js';
+import { AUDIT_FIELDS, LEASE_FIELDS, TIME_FIELDS } from './rows.js';
 import type { Store } from './types.js';
 
 export type ExchangeWrites = Pick<Store, 'spendToken' | 'recordGrant'>;
@@ -31,9 +31,9 @@ const MAX_BATCH = 500;
 /** Writes waiting at most: what the next statements take, so none waits behind more than those. */
 const MAX_QUEUED = MAX_IN_FLIGHT * MAX_BATCH;
 
-const TIMES = new Set(['at', 'expires_at', 'created_at', 'revoked_at']);
+// Unnested from arrays of text: `claims` too, cast where it is inserted.
 const typed = (fields: readonly string[]) =>
-  fields.map((name) => ({ name, type: TIMES.has(name) ? 'timestamptz' : 'text' }));
+  fields.map((name) => ({ name, type: TIME_FIELDS.has(name) ? 'timestamptz' : 'text' }));
 
 /**
  * SQLSTATE classes of a failure a row's values cause: data exception (22), integrity constraint

@@ -98,6 +98,13 @@ export const LEASE_FIELDS = [
   'run_attempt',
   'sealed_run_end',
 ] as const satisfies readonly (keyof LeaseRowOf<unknown>)[];
+/** The audit and lease columns that hold times (`MS_TIMES`, `DATE_TIMES` encode them). */
+export const TIME_FIELDS: ReadonlySet<string> = new Set(['at', 'expires_at', 'created_at', 'revoked_at']);
+
+/** A column's PostgreSQL type, for typed parameters: `claims` jsonb, the times timestamptz, else text. */
+export const pgColumnType = (field: string): string =>
+  field === 'claims' ? 'jsonb' : TIME_FIELDS.has(field) ? 'timestamptz' : 'text';
+
 export const AUDIT_COLUMNS = AUDIT_FIELDS.join(', ');
 export const LEASE_COLUMNS = LEASE_FIELDS.join(', ');
 
