@@ -12,7 +12,11 @@ import type { Policy } from '../../exchanger/policy/model/types.js';
 const PAY_ARN = 'arn:aws:iam::111122223333:role/payments-deploy';
 const K8S = 'http://127.0.0.1:6443';
 
-function org(appliesTo: string, githubCaps = 'contents: admin, issues: write'): string {
+function org(
+  appliesTo: string,
+  githubCaps = 'contents: admin, issues: write',
+  repositories = 'acme/payments-*',
+): string {
   return `version: 1
 issuers:
   - { url: https://token.actions.githubusercontent.com, audience: jitkey }
@@ -22,7 +26,7 @@ teams:
       aws: { accounts: ["111122223333"] }
       gcp: { projects: [acme-payments] }
       kubernetes: { clusters: ["${K8S}"], namespaces: [payments, payments-*] }
-      github: { repositories: ["acme/payments-*"], permissions: { ${githubCaps} } }
+      github: { repositories: ["${repositories}"], permissions: { ${githubCaps} } }
 guardrails:
   - name: g
     applies_to: ${appliesTo}
@@ -64,13 +68,13 @@ ${allow}  repo-read:
 ${allow}`;
 
 /** The directory with a guardrail selecting by `appliesTo`; `payments` is the team's file. */
-function load(appliesTo: string, payments = PAYMENTS, githubCaps?: string): Policy {
+function load(appliesTo: string, payments = PAYMENTS, githubCaps?: string, repositories?: string): Policy {
   const {
     org: o,
     teams,
     issues,
   } = validateDirectory('org', [
-    { name: 'org.yaml', file: 'org/org.yaml', text: org(appliesTo, githubCaps) },
+    { name: 'org.yaml', file: 'org/org.yaml', text: org(appliesTo, githubCaps, repositories) },
     { name: 'payments.yaml', file: 'org/payments.yaml', text: payments },
   ]);
   expect(issues.map((i) => formatIssue(i))).toEqual([]);
@@ -298,7 +302,10 @@ describe('an organization permission acts on every repository of its owner', () 
       'repo-read': '{ contents: read }',
     });
     const caps = 'contents: admin, issues: write, organization_secrets: write';
-    expect(selected(load('{ github: { repositories: ["acme/web"] } }', team, caps))).toEqual(['org-secrets']);
+    // The scope must hold all of acme to cap an organization permission at all.
+    expect(selected(load('{ github: { repositories: ["acme/web"] } }', team, caps, 'acme/*'))).toEqual([
+      'org-secrets',
+    ]);
   });
 
   it.each([
@@ -309,6 +316,7 @@ describe('an organization permission acts on every repository of its owner', () 
   ])('only it reaches the other repositories: $appliesTo selects $want', ({ appliesTo, want }) => {
     // contents: write is on acme/payments-api alone; members: read reaches every repository.
     const team = githubTeam({ mixed: '{ contents: write, members: read }' });
-    expect(selected(load(appliesTo, team, 'contents: admin, issues: write, members: read'))).toEqual(want);
+    const caps = 'contents: admin, issues: write, members: read';
+    expect(selected(load(appliesTo, team, caps, 'acme/*'))).toEqual(want);
   });
 });

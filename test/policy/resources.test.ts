@@ -210,6 +210,42 @@ describe('a team grants only its own resources', () => {
   });
 });
 
+describe('an organization permission acts on all of its owner', () => {
+  const webScope =
+    'github: { repositories: ["acme/web*"], permissions: { contents: write, pull_requests: write } }';
+  const withScope = (scope: string) => ORG.replace(webScope, scope);
+  const github = web('github', '{ repositories: [acme/web], permissions: { organization_secrets: write } }');
+
+  it('a scope holding only some of the owner’s repositories may not cap one', () => {
+    const org = withScope(
+      'github: { repositories: ["acme/web*", "other/web"], permissions: { contents: write, organization_secrets: write } }',
+    );
+    expect(errors(github, org)).toEqual([
+      "org/org.yaml:10:59: teams.web.resources.github.permissions: organization_secrets acts on every repository of acme and other, but this scope holds only some of them (acme/web*, other/web): a role with them would reach other teams' repositories. Hold all of the owner (acme/*, other/*), or drop organization_secrets",
+    ]);
+  });
+
+  it('members and team_discussions are organization permissions too; a shared entry is held alike', () => {
+    const org = `${ORG}  - teams: [web, payments]
+    resources:
+      github: { repositories: ["acme/web"], permissions: { members: read, team_discussions: write } }
+`;
+    expect(errors(web('aws', '{ role_arn: "arn:aws:iam::111122223333:role/web-x" }'), org)).toEqual([
+      "org/org.yaml:23:45: shared[1].resources.github.permissions: members, team_discussions act on every repository of acme, but this scope holds only some of them (acme/web): a role with them would reach other teams' repositories. Hold all of the owner (acme/*), or drop members, team_discussions",
+    ]);
+  });
+
+  it('a scope holding all of the owner (in any case) caps one; a repository permission needs no more', () => {
+    const org = withScope(
+      'github: { repositories: ["ACME/*", "acme/web"], permissions: { contents: write, organization_secrets: write } }',
+    );
+    expect(errors(github, org)).toEqual([]);
+    expect(errors(web('github', '{ repositories: [acme/web], permissions: { contents: write } }'))).toEqual(
+      [],
+    );
+  });
+});
+
 describe('two teams share a resource only when org.yaml says so', () => {
   const wide = ORG.replace(
     'role_arns: ["arn:aws:iam::111122223333:role/web-*"]',

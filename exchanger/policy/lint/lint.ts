@@ -7,7 +7,8 @@ import type { PolicyIssue } from '../model/errors.js';
 import { compilePatterns } from '../model/glob.js';
 import type { SourcePosition } from '../model/types.js';
 import type { ConditionDoc, PolicyDoc, RoleDoc, RuleDoc } from '../validate/doc.js';
-import { isPrivileged, organizationPermissions } from '../validate/resource-match.js';
+import { isPrivileged } from '../validate/resource-match.js';
+import { organizationPermissions } from '../validate/validate-permissions.js';
 import { ownerPart } from '../validate/validate-rules.js';
 import { type KindLintCode, lintKinds } from './issuer-kinds-lint.js';
 
@@ -222,8 +223,8 @@ function lintUnpinnedWrite(role: RoleDoc, warn: Warn): void {
 
 /**
  * A GitHub App's organization permissions act on the whole organization: the repositories a role
- * lists (and a team scope that names repositories) do not bound them. Guardrails select such a
- * role by its owner (`validate/org-checks.ts`).
+ * lists do not bound them. A team scope caps them only if it holds all of the owner
+ * (`validate/resources.ts`); guardrails select such a role by its owner (`validate/org-checks.ts`).
  */
 function lintOrgPermissions(role: RoleDoc, warn: Warn): void {
   const github = role.github;
@@ -235,7 +236,7 @@ function lintOrgPermissions(role: RoleDoc, warn: Warn): void {
     role.position,
     'github-org-permission',
     `role '${role.name}' grants ${org.join(', ')}, which act on all of ${owner}, not only on the ` +
-      'repositories it lists: a team scope that names repositories does not bound them (a guardrail on a repository of that owner selects the role)',
+      'repositories it lists (in a directory only a team scope holding all of the owner may grant them; a guardrail on a repository of that owner selects the role)',
   );
 }
 

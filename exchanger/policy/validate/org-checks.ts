@@ -10,16 +10,10 @@ import type { SourcePosition } from '../model/types.js';
 import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, RuleDoc, TeamDoc } from './doc.js';
 import { checkRoleKinds } from './issuer-kinds.js';
 import { checkResources, checkShared } from './resource-checks.js';
-import {
-  grantedBy,
-  holds,
-  isPrivileged,
-  organizationPermissions,
-  permissionAtLeast,
-  writesAny,
-} from './resource-match.js';
+import { grantedBy, holds, isPrivileged, permissionAtLeast, writesAny } from './resource-match.js';
 import type { ResourcesDoc } from './resources.js';
 import { checkRoleIssuers } from './role-issuers.js';
+import { organizationPermissions } from './validate-permissions.js';
 import { teamCeiling } from './validate-team.js';
 
 /** `present`: every team with a file, read or not (a file with a syntax error is still there). */

@@ -229,16 +229,6 @@ export function permissionsAbove(
   return over;
 }
 
-/**
- * A GitHub App's organization permissions: they act on the whole organization, not on the
- * repositories a role lists.
- */
-export function organizationPermissions(permissions: Readonly<Record<string, Access>>): string[] {
-  return Object.keys(permissions).filter(
-    (p) => p === 'members' || p === 'team_discussions' || p.startsWith('organization_'),
-  );
-}
-
 /** Whether a GitHub role has some permission at `write` or above (`github: { write: true }`). */
 export function writesAny(permissions: Readonly<Record<string, Access>>): boolean {
   return Object.values(permissions).some((level) => RANK[level] >= RANK.write);

@@ -1,4 +1,5 @@
 import { parseServiceUrl } from '../../net/service-url.js';
+import { asciiLower } from '../model/glob.js';
 import type { SourcePosition } from '../model/types.js';
 import {
   AWS_RESOURCE_KEYS,
@@ -9,7 +10,7 @@ import {
 } from './keys.js';
 import type { Field, Reader } from './read.js';
 import { serverUrl } from './validate-kubernetes.js';
-import { type Access, readPermissions } from './validate-permissions.js';
+import { type Access, organizationPermissions, readPermissions } from './validate-permissions.js';
 
 export type { Access };
 
@@ -189,5 +190,36 @@ function readGithub(r: Reader, field: Field, path: string, mode: string): Resour
   }
   const perms = f?.get('permissions');
   if (perms) out.permissions = readPermissions(r, perms, path);
+  if (mode === 'scope' && perms && out.permissions) checkOrganizationWide(r, perms, out, path);
   return out;
+}
+
+/**
+ * An organization permission (`organization_secrets`, `members`, …) acts on every repository of
+ * its owner, whichever repositories a role lists. A scope may cap it only where it already holds
+ * all of that owner's repositories (`acme/*`): else a team given `acme/web-*` and
+ * `organization_secrets: write` could write the secrets every other team's repositories read.
+ */
+function checkOrganizationWide(
+  r: Reader,
+  perms: Field,
+  scope: NonNullable<ResourcesDoc['github']>,
+  path: string,
+): void {
+  const org = organizationPermissions(scope.permissions ?? {});
+  if (org.length === 0) return;
+  const whole = new Set(
+    scope.repositories.filter((p) => /^[^/]+\/\*\*?$/.test(p)).map((p) => asciiLower(p.split('/')[0]!)),
+  );
+  const partial = [
+    ...new Set(scope.repositories.map((p) => p.split('/')[0]!).filter((o) => !whole.has(asciiLower(o)))),
+  ];
+  if (partial.length === 0) return;
+  r.error(
+    perms.key,
+    `${path}.permissions: ${org.join(', ')} ${org.length === 1 ? 'acts' : 'act'} on every repository of ` +
+      `${partial.join(' and ')}, but this scope ` +
+      `holds only some of them (${scope.repositories.join(', ')}): a role with them would reach other teams' ` +
+      `repositories. Hold all of the owner (${partial.map((o) => `${o}/*`).join(', ')}), or drop ${org.join(', ')}`,
+  );
 }

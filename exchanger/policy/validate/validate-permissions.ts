@@ -33,3 +33,13 @@ export function readPermissions(r: Reader, field: Field, path: string): Record<s
   }
   return permissions;
 }
+
+/**
+ * A GitHub App's organization permissions: they act on the whole organization, not on the
+ * repositories a role lists.
+ */
+export function organizationPermissions(permissions: Readonly<Record<string, Access>>): string[] {
+  return Object.keys(permissions).filter(
+    (p) => p === 'members' || p === 'team_discussions' || p.startsWith('organization_'),
+  );
+}
