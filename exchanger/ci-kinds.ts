@@ -174,6 +174,22 @@ export function kindOf(issuer: { kind?: IssuerKind | undefined }): IssuerKind {
   return issuer.kind ?? 'github';
 }
 
+/**
+ * The issuer whose Actions runs the GitHub App's API answers for: `JITKEY_GITHUB_ISSUER` when set
+ * (and a `github` issuer of the policy), else the policy's one `github` issuer. With two (github.com
+ * and a GHES) and none named, none: a token of either names runs, people and environments that the
+ * App's one API host would be asked about, so what acts on GitHub's word (break-glass, on-call,
+ * the deployment gate, `require_protected_environment`) acts for neither.
+ */
+export function appGithubIssuer(
+  issuers: readonly { url: string; kind?: IssuerKind | undefined }[],
+  configured: string | undefined,
+): string | undefined {
+  const github = issuers.filter((i) => kindOf(i) === 'github').map((i) => i.url);
+  if (configured !== undefined) return github.includes(configured) ? configured : undefined;
+  return github.length === 1 ? github[0] : undefined;
+}
+
 export function isIssuerKind(value: string): value is IssuerKind {
   return (ISSUER_KINDS as readonly string[]).includes(value);
 }

@@ -43,7 +43,7 @@ export async function breakGlass(ctx: ApprovalContext, use: BreakGlassUse): Prom
   const { role, claims, requestId } = use;
   // The people break_glass names are GitHub's, matched on the token's actor and GitHub's run:
   // another issuer's token is never theirs, whatever claims it carries.
-  if (use.issuerKind !== 'github') return undefined;
+  if (!use.appGithub) return undefined;
   const bg = role.approval?.breakGlass;
   const actor = ownClaim(claims, 'actor');
   const actorId = ownClaim(claims, 'actor_id');

@@ -1,7 +1,6 @@
 /** Opening an approval request once every claim check has passed: stored, audited, notified. */
 import { randomBytes } from 'node:crypto';
 import { sameJobClaims } from '../ci-job.js';
-import type { IssuerKind } from '../ci-kinds.js';
 import { type Claims, claimText, identifyingClaims, jobKind, ownClaim } from '../claims.js';
 import { hashSecret } from '../digest.js';
 import { formatDuration } from '../duration.js';
@@ -18,8 +17,8 @@ export interface OpenRequest {
   requestId: string;
   role: Role;
   claims: Claims;
-  /** The verified token's issuer kind: on-call auto-approval is for GitHub's tokens only. */
-  issuerKind: IssuerKind | undefined;
+  /** As `ImmediateGrantRequest.appGithub`: on-call auto-approval is for the App's GitHub's tokens only. */
+  appGithub: boolean;
   /** As the job asked; checked again against the role at redemption. */
   durationSeconds?: number | undefined;
   /** Who sent the exchange, for the audit row. */
@@ -77,7 +76,7 @@ export function newPollToken(): string {
 
 export async function openRequest(
   ctx: ApprovalContext,
-  { requestId, role, claims, durationSeconds, client, issuerKind }: OpenRequest,
+  { requestId, role, claims, durationSeconds, client, appGithub }: OpenRequest,
 ): Promise<PendingView> {
   const { deps, store, requireGithub, entry, track } = ctx;
   const approval = role.approval;
@@ -142,7 +141,7 @@ export async function openRequest(
     expires_at: request.expiresAt.toISOString(),
   });
   // On call is a GitHub person, named by the token's actor: another issuer's token never says who.
-  const onCall = issuerKind === 'github' ? approval.autoApproveOnCall : undefined;
+  const onCall = appGithub ? approval.autoApproveOnCall : undefined;
   // Approvers are not asked about a request already approved because its actor is on call.
   if (onCall && (await autoApproveOnCall(ctx, request, onCall))) return pendingView(request, pollToken);
   if (approval.notify) {

@@ -6,6 +6,7 @@
  * SIGHUP): an invalid policy is refused and the one in force stays.
  */
 import { warnApprovalsUnconfigured } from '../approvals/service.js';
+import { appGithubIssuer, kindOf } from '../ci-kinds.js';
 import type { GithubApp } from '../github/app.js';
 import type { Logger } from '../log.js';
 import type { PolicySnapshot } from '../policy/load/snapshot.js';
@@ -48,10 +49,12 @@ export function livePolicy(
     metrics.policyInfo.set({ digest: d }, 1);
     warnUnconfigured(p, providers, log);
     warnApprovalsUnconfigured(p, github, log);
+    warnGithubIssuerUnnamed(p, o.env, log);
   };
   // A role the exchanger's own configuration cannot serve (a Kubernetes server no context names)
   // stops the start, as it refuses a reload.
   checkProviderRoles(first.policy, providers);
+  checkGithubIssuer(first.policy, o.env);
   let policy = first.policy;
   let digest = first.digest;
   let verifier = makeVerifier(policy);
@@ -66,6 +69,7 @@ export function livePolicy(
       staged = undefined;
       const next = await loadAside(snapshot ? { snapshot } : { path: o.path });
       checkProviderRoles(next.policy, providers);
+      checkGithubIssuer(next.policy, o.env);
       const nextVerifier =
         JSON.stringify(next.policy.issuers) !== JSON.stringify(policy.issuers)
           ? makeVerifier(next.policy)
@@ -109,4 +113,25 @@ function warnUnconfigured(policy: Policy, providers: Record<string, unknown>, lo
       });
     }
   }
+}
+
+/** `JITKEY_GITHUB_ISSUER`, when set, names one of the policy's `github` issuers (`appGithubIssuer`). */
+function checkGithubIssuer(policy: Policy, env: NodeJS.ProcessEnv): void {
+  const named = env.JITKEY_GITHUB_ISSUER?.trim();
+  if (!named || appGithubIssuer(policy.issuers, named)) return;
+  const github = policy.issuers.filter((i) => kindOf(i) === 'github').map((i) => i.url);
+  throw new Error(
+    `JITKEY_GITHUB_ISSUER '${named}' is not one of the policy's github issuers ` +
+      `(${github.join(', ') || 'none'}): name the issuer whose Actions tokens the GitHub of JITKEY_GITHUB_API_URL issues, exactly as under issuers`,
+  );
+}
+
+/** Two GitHubs trusted and neither named: what acts on GitHub's word acts for neither. */
+function warnGithubIssuerUnnamed(policy: Policy, env: NodeJS.ProcessEnv, log: Logger): void {
+  const github = policy.issuers.filter((i) => kindOf(i) === 'github');
+  if (github.length < 2 || env.JITKEY_GITHUB_ISSUER?.trim()) return;
+  log.warn(
+    'the policy trusts several github issuers and JITKEY_GITHUB_ISSUER names none: break-glass, on-call auto-approval, the deployment gate and require_protected_environment act for no token',
+    { issuers: github.map((i) => i.url) },
+  );
 }

@@ -64,6 +64,7 @@ export function wireServer(p: ServeParts) {
     // With workers, the primary keeps it: one fold for the whole server (cluster-primary.ts).
     refusals: link?.refusals ?? createRefusalFold({ now: () => new Date(), requestId: newRequestId }),
     ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
+    ...(env.JITKEY_GITHUB_ISSUER?.trim() ? { githubIssuer: env.JITKEY_GITHUB_ISSUER.trim() } : {}),
     ...(activity ? { activity: { firstPollMs: activity.pollMs, providers: activity.providers } } : {}),
   };
   const foldedRefusals = writeFoldedRefusals(deps.refusals, deps);

@@ -4,7 +4,7 @@
  * leaves one audit row; when that row cannot be written the caller gets 503 and nothing else.
  */
 import { jobRun } from '../ci-job.js';
-import { kindOf } from '../ci-kinds.js';
+import { appGithubIssuer } from '../ci-kinds.js';
 import { type Claims, identifyingClaims } from '../claims.js';
 import { formatDuration } from '../duration.js';
 import { invalidRequest, JitkeyError, unavailable } from '../errors.js';
@@ -146,14 +146,12 @@ export async function exchange(
           `role '${role.name}' needs a human approval, which this exchanger does not offer`,
         );
       }
-      // Undefined (acting for no kind) if a reload since the token was verified dropped its issuer.
-      const issuer = deps.policy().issuers.find((i) => i.url === verified.issuer);
-      const issuerKind = issuer && kindOf(issuer);
+      const appGithub = isAppGithub(deps, verified.issuer);
       const now: ImmediateGrantRequest = {
         requestId,
         role,
         claims: verified.claims,
-        issuerKind,
+        appGithub,
         durationSeconds: duration,
         endsAt,
         client,
@@ -164,7 +162,7 @@ export async function exchange(
         requestId: ctx.requestId,
         role,
         claims: verified.claims,
-        issuerKind,
+        appGithub,
         durationSeconds: request.durationSeconds,
         client,
       });
@@ -202,7 +200,12 @@ export async function authorize(
   if (refusal) throw new JitkeyError('access_denied', refusal);
   const decision = deps.evaluate(role, claims);
   if (!decision.granted) throw new JitkeyError('access_denied', decision.reason);
-  for (const guard of deps.guards) await guard.check(role, claims);
+  for (const guard of deps.guards) await guard.check(role, claims, { appGithub: isAppGithub(deps, issuer) });
+}
+
+/** False too when a reload since the token was verified dropped its issuer. */
+function isAppGithub(deps: ExchangeDeps, issuer: string): boolean {
+  return issuer === appGithubIssuer(deps.policy().issuers, deps.githubIssuer);
 }
 
 /** Longest role name and reason an audit row keeps of what the caller sent. */

@@ -3,7 +3,6 @@
  * it gives back (`Grant`, `Pending`). The HTTP layer (server/) and approvals depend on these.
  */
 import type { LeaseAnswer, PendingAnswer } from '../api-types.js';
-import type { IssuerKind } from '../ci-kinds.js';
 import type { Claims } from '../claims.js';
 import type { Logger } from '../log.js';
 import type { Guard } from '../policy/evaluate/guard.js';
@@ -39,6 +38,8 @@ export interface ExchangeDeps {
   approvals?: RunApprovals;
   /** JITKEY_GITHUB_WEBHOOK_SECRET: GitHub tokens are also sealed under it (`leases/run-end.ts`). */
   webhookSecret?: string;
+  /** JITKEY_GITHUB_ISSUER: which of several `github` issuers the App's API answers for. */
+  githubIssuer?: string;
   /**
    * Lease activity collection (`activity/`): set, each credential that names itself upstream is
    * registered for the collector, its first poll `firstPollMs` after it is issued; only those of
@@ -58,8 +59,8 @@ export interface RunApprovals {
     requestId: string;
     role: Role;
     claims: Claims;
-    /** As `ImmediateGrantRequest.issuerKind`: on-call auto-approval is for GitHub's tokens only. */
-    issuerKind: IssuerKind | undefined;
+    /** As `ImmediateGrantRequest.appGithub`: on-call auto-approval is for the App's GitHub's tokens only. */
+    appGithub: boolean;
     durationSeconds?: number | undefined;
     /** Who sent the request, for its audit row. */
     client?: AuditClient | undefined;
@@ -81,11 +82,11 @@ export interface ImmediateGrantRequest {
   role: Role;
   claims: Claims;
   /**
-   * The kind of the verified token's issuer (the policy's `issuers[].kind`). Break-glass and
-   * on-call name GitHub people by the token's `actor`/`actor_id`: they act on GitHub's tokens
-   * only, whatever claims another issuer's token carries.
+   * The verified token's issuer is the GitHub the App's API answers for (`appGithubIssuer`).
+   * Break-glass, on-call and the gate name GitHub people and runs by the token's claims and ask
+   * that API about them: they act on its tokens only, whatever claims another issuer's carry.
    */
-  issuerKind: IssuerKind | undefined;
+  appGithub: boolean;
   durationSeconds: number;
   endsAt?: Date | undefined;
   /** Who sent the exchange, for the audit row. */

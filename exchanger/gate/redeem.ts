@@ -26,11 +26,11 @@ const BOUND = ['sha', 'workflow_ref'] as const;
 export async function redeemAtGate(
   deps: GateDeps,
   core: GateCore,
-  { role, claims, durationSeconds, endsAt, client, issuerKind }: GateRedemption,
+  { role, claims, durationSeconds, endsAt, client, appGithub }: GateRedemption,
 ): Promise<Grant | undefined> {
-  // The gate's approvals are for GitHub deployments: another issuer's token is never one of
-  // them, whatever GitHub claims it carries.
-  if (issuerKind !== 'github') return undefined;
+  // The gate's approvals are for the App's GitHub's deployments: another issuer's token (another
+  // CI, or a second GitHub) is never one of them, whatever GitHub claims it carries.
+  if (!appGithub) return undefined;
   const str = (name: string) => {
     const v = ownClaim(claims, name);
     return typeof v === 'string' && v !== '' ? v : undefined;

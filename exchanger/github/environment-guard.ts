@@ -62,8 +62,17 @@ export function createEnvironmentGuard(options: EnvironmentGuardOptions): Guard 
   }
 
   return {
-    async check(role: Role, claims: Claims): Promise<void> {
+    async check(role: Role, claims: Claims, token: { appGithub: boolean }): Promise<void> {
       if (!role.requireProtectedEnvironment) return;
+      // The environment is looked up where the App is installed: another issuer's token naming
+      // one of its repositories would pass on the word of a job that never ran there.
+      if (!token.appGithub) {
+        throw new JitkeyError(
+          'access_denied',
+          `role '${role.name}' requires a protected environment, which only a token of the GitHub the ` +
+            "exchanger's App asks (JITKEY_GITHUB_ISSUER) can show",
+        );
+      }
       const environment = ownClaim(claims, 'environment');
       if (typeof environment !== 'string' || environment === '') {
         throw new JitkeyError(

@@ -123,7 +123,7 @@ async function makeWorld(approval = NUDGED): Promise<World> {
     nudges: () => createNudges(deps),
     async open(id = `req_${++n}`) {
       const role = policy.roles.get('db-admin') as Role;
-      const pending = await approvals.open({ requestId: id, role, claims: JOB, issuerKind: 'github' });
+      const pending = await approvals.open({ requestId: id, role, claims: JOB, appGithub: true });
       pollTokens.set(id, pending.poll_token);
       await approvals.settled();
       sent.length = 0; // the request's own notification is not what these tests are about

@@ -7,7 +7,6 @@ import type { ApproverDirectory } from '../../exchanger/approvals/approvers.js';
 import { approvalConfig } from '../../exchanger/approvals/context.js';
 import { pagerDuty } from '../../exchanger/approvals/pagerduty.js';
 import { type Approvals, createApprovals } from '../../exchanger/approvals/service.js';
-import type { IssuerKind } from '../../exchanger/ci-kinds.js';
 import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import type { Role } from '../../exchanger/policy/model/types.js';
 import { openStore } from '../../exchanger/store/open.js';
@@ -101,10 +100,10 @@ async function setup(onCall = ON_CALL) {
   return policy.roles.get('db-admin') as Role;
 }
 
-async function open(role: Role, claims: Record<string, string> = {}, issuerKind: IssuerKind = 'github') {
+async function open(role: Role, claims: Record<string, string> = {}, appGithub = true) {
   const id = `req_${++n}`;
   triggeredBy = claims.actor_id ?? JOB.actor_id;
-  const pending = await approvals.open({ requestId: id, role, claims: { ...JOB, ...claims }, issuerKind });
+  const pending = await approvals.open({ requestId: id, role, claims: { ...JOB, ...claims }, appGithub });
   await approvals.settled();
   return { id, status: await approvals.status(id, pending.poll_token) };
 }
@@ -164,10 +163,11 @@ describe('on-call auto-approval', () => {
     expect(notified).toEqual([HOOK]);
   });
 
-  it("is GitHub's only: another issuer's token naming the on-call actor waits, and PagerDuty is not asked", async () => {
+  it("is the App's GitHub's only: another issuer's token naming the on-call actor waits, and PagerDuty is not asked", async () => {
     const role = await setup();
-    // The claims of the first test, which was approved at once; from a GitLab-kind issuer.
-    const { status } = await open(role, {}, 'gitlab');
+    // The claims of the first test, which was approved at once; from another issuer (another
+    // CI's, or a second GitHub's).
+    const { status } = await open(role, {}, false);
     expect(status.status).toBe('pending');
     expect(pd.queries).toEqual([]);
   });

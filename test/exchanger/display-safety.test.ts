@@ -57,12 +57,12 @@ describe('ASCII case folding of the environment cache key (item 8)', () => {
       },
     });
     const role = { name: 'r', requireProtectedEnvironment: true } as Role;
-    await guard.check(role, { repository: 'acme/web', environment: 'kube' });
-    await guard.check(role, { repository: 'ACME/web', environment: 'KUBE' });
+    await guard.check(role, { repository: 'acme/web', environment: 'kube' }, { appGithub: true });
+    await guard.check(role, { repository: 'ACME/web', environment: 'KUBE' }, { appGithub: true });
     expect(asked).toEqual(['kube']);
     // U+212A KELVIN SIGN lowercases to "k" in Unicode; GitHub does not treat it as "K".
     await expect(
-      guard.check(role, { repository: 'acme/web', environment: '\u212Aube' }),
+      guard.check(role, { repository: 'acme/web', environment: '\u212Aube' }, { appGithub: true }),
     ).rejects.toMatchObject({
       code: 'access_denied',
     });

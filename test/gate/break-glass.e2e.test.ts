@@ -5,11 +5,16 @@
  * acknowledged it (`POST /v1/requests/{id}/acknowledge`; not the person who used it, not someone
  * who is no approver). Anyone else, and a re-run started by someone else, waits for an approval.
  */
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhook, USERS, type UserName, type Webhook } from '../approvals/support.js';
 import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { type OidcIssuer, startOidcIssuer } from '../support/oidc-issuer.js';
 import { type Answer, policyFor, ROLE_ARN, type Stack, startStack } from '../support/stack.js';
 
 let gh: GithubStandin;
@@ -207,5 +212,73 @@ roles:
     const res = await other.exchange(token, { role: 'emergency' });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     expect(res.body.status).toBe('pending');
+  });
+});
+
+describe('break_glass: tokens of the GitHub the App asks, of two trusted', () => {
+  // A second GitHub (say, a GHES) whose tokens name the same repository, run and person.
+  let ghes: OidcIssuer;
+  let named: Stack;
+  let unnamed: Stack;
+  const twoGithubs = (issuer: string) => `version: 1
+issuers:
+  - { url: ${issuer}, audience: jitkey }
+  - { url: ${ghes.url}, audience: jitkey }
+roles:
+  emergency:
+    provider: aws
+    aws: { role_arn: ${ROLE_ARN} }
+    issuers: [${issuer}, ${ghes.url}]
+    approval:
+      approvers: [alice, bob]
+      notify: ${hook.url}
+      break_glass: { allowed: [octocat] }
+    allow:
+      - repository_id: "123456"
+`;
+  const env = () => ({ ...githubAppEnv(gh), JITKEY_GATE_RECONCILE_INTERVAL: '0' });
+  beforeAll(async () => {
+    ghes = await startOidcIssuer();
+    // The App's GitHub is the stand-in; JITKEY_GITHUB_ISSUER says its tokens are ghes's.
+    named = await startStack({
+      policy: twoGithubs,
+      exchanger: { env: { ...env(), JITKEY_GITHUB_ISSUER: ghes.url } },
+    });
+    unnamed = await startStack({ policy: twoGithubs, exchanger: { env: env() } });
+  });
+  afterAll(async () => {
+    await Promise.all([named?.stop(), unnamed?.stop()]);
+    await ghes?.stop();
+  });
+
+  it('JITKEY_GITHUB_ISSUER names whose tokens break glass; the other GitHub’s wait', async () => {
+    const mine = await named.exchange(ghes.mint({ run_id: '8201' }), { role: 'emergency' });
+    expect(mine.status, JSON.stringify(mine.body)).toBe(200);
+    const other = await named.exchange(named.idp.mint({ run_id: '8202' }), { role: 'emergency' });
+    expect(other.status, JSON.stringify(other.body)).toBe(202);
+  });
+
+  it('with neither named, neither breaks glass, and the start says why', async () => {
+    for (const token of [ghes.mint({ run_id: '8203' }), unnamed.idp.mint({ run_id: '8204' })]) {
+      const res = await unnamed.exchange(token, { role: 'emergency' });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+    }
+    expect(unnamed.exchanger.output()).toContain(
+      'the policy trusts several github issuers and JITKEY_GITHUB_ISSUER names none',
+    );
+    expect(named.exchanger.output()).not.toContain('JITKEY_GITHUB_ISSUER names none');
+  });
+
+  it('a JITKEY_GITHUB_ISSUER that is not one of the policy’s github issuers stops the start', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'jitkey-ghissuer-')), 'policy.yaml');
+    writeFileSync(file, twoGithubs(named.idp.url));
+    const { code, stderr } = await runCli(
+      ['serve', '--policy', file, '--workers', '1', '--port', '0', '--store', 'sqlite::memory:'],
+      { ...env(), JITKEY_GITHUB_ISSUER: `${ghes.url}/` },
+    );
+    expect(code).not.toBe(0);
+    expect(stderr).toContain(
+      `JITKEY_GITHUB_ISSUER '${ghes.url}/' is not one of the policy's github issuers (${named.idp.url}, ${ghes.url})`,
+    );
   });
 });

@@ -6,7 +6,6 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { IssuerKind } from '../../exchanger/ci-kinds.js';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { approvedComment, MAX_COMMENT, rejectedComment } from '../../exchanger/gate/comment.js';
 import { parseGateDelivery } from '../../exchanger/gate/delivery.js';
@@ -137,7 +136,7 @@ describe('the gate client keeps to GitHub rate limit', () => {
 });
 
 describe('redeemAtGate', () => {
-  it("is GitHub's tokens only: another issuer's token with a gate request's claims is not looked up", async () => {
+  it("is the App's GitHub's tokens only: another issuer's token with a gate request's claims is not looked up", async () => {
     const asked: unknown[] = [];
     const core = {
       requestsOf: async (...args: unknown[]) => {
@@ -147,18 +146,17 @@ describe('redeemAtGate', () => {
     } as unknown as GateCore;
     const deps = { github: {}, now: () => new Date() } as unknown as GateDeps;
     const claims = { repository_id: '123456', run_id: '42', run_attempt: '1', environment: 'production' };
-    const use = (issuerKind: IssuerKind | undefined) => ({
+    const use = (appGithub: boolean) => ({
       requestId: 'req_1',
       role: { name: 'deploy' } as Role,
       claims,
       durationSeconds: 900,
-      issuerKind,
+      appGithub,
     });
-    expect(await redeemAtGate(deps, core, use('gitlab'))).toBeUndefined();
-    expect(await redeemAtGate(deps, core, use(undefined))).toBeUndefined();
+    expect(await redeemAtGate(deps, core, use(false))).toBeUndefined();
     expect(asked).toEqual([]);
-    // A GitHub token with the same claims is looked up (and finds nothing here).
-    expect(await redeemAtGate(deps, core, use('github'))).toBeUndefined();
+    // A token of the App's GitHub with the same claims is looked up (and finds nothing here).
+    expect(await redeemAtGate(deps, core, use(true))).toBeUndefined();
     expect(asked).toHaveLength(1);
   });
 });

@@ -70,9 +70,12 @@ afterEach(async () => {
 
 const environmentRequests = () => gh.requests.filter((r) => r.path.includes('/environments/'));
 
+/** A token of the GitHub the App asks about (`appGithubIssuer`). */
+const GH = { appGithub: true };
+
 describe('environment guard', () => {
   it('does nothing for roles that do not require a protected environment', async () => {
-    await guard.check(role(false), claims());
+    await guard.check(role(false), claims(), GH);
     expect(gh.requests).toHaveLength(0);
   });
 
@@ -81,7 +84,7 @@ describe('environment guard', () => {
     ['a deployment branch policy', 'release'],
     ['a wait timer', 'timer'],
   ])('passes an environment protected by %s', async (_name, environment) => {
-    await expect(guard.check(role(), claims(environment))).resolves.toBeUndefined();
+    await expect(guard.check(role(), claims(environment), GH)).resolves.toBeUndefined();
     expect(environmentRequests()).toMatchObject([
       {
         method: 'GET',
@@ -93,20 +96,30 @@ describe('environment guard', () => {
   });
 
   it('asks with an installation token narrowed to actions: read', async () => {
-    await guard.check(role(), claims('production'));
+    await guard.check(role(), claims('production'), GH);
     expect(gh.issued.map((t) => t.permissions)).toEqual([{ actions: 'read' }]);
   });
 
   it('denies an environment without protection rules', async () => {
-    const e = await rejection(guard.check(role(), claims('staging')));
+    const e = await rejection(guard.check(role(), claims('staging'), GH));
     expect(e.code).toBe('access_denied');
     expect(e.message).toContain("environment 'staging' has no protection rules in acme/web");
     expect(e.message).toContain("role 'deploy-web-prod' requires a protected environment");
   });
 
+  it("denies another issuer's token, whatever its claims, and asks GitHub nothing", async () => {
+    // A token of another CI (or a second GitHub) naming a protected environment of the App's.
+    const e = await rejection(guard.check(role(), claims('production'), { appGithub: false }));
+    expect(e.code).toBe('access_denied');
+    expect(e.message).toBe(
+      "role 'deploy-web-prod' requires a protected environment, which only a token of the GitHub the exchanger's App asks (JITKEY_GITHUB_ISSUER) can show",
+    );
+    expect(gh.requests).toHaveLength(0);
+  });
+
   it('denies a job without an environment', async () => {
     for (const c of [claims(), claims(''), { repository: 'acme/web', environment: 7 }]) {
-      const e = await rejection(guard.check(role(), c));
+      const e = await rejection(guard.check(role(), c, GH));
       expect(e.code).toBe('access_denied');
       expect(e.message).toContain('requires a protected environment; add `environment:` to the job');
     }
@@ -114,7 +127,7 @@ describe('environment guard', () => {
   });
 
   it('denies an environment that does not exist (404)', async () => {
-    const e = await rejection(guard.check(role(), claims('prod')));
+    const e = await rejection(guard.check(role(), claims('prod'), GH));
     expect(e.code).toBe('access_denied');
     expect(e.message).toContain("environment 'prod' does not exist in acme/web");
     expect(environmentRequests()[0]?.status).toBe(404);
@@ -122,15 +135,15 @@ describe('environment guard', () => {
 
   it('fails closed when the API fails: upstream_error naming the status, not cached', async () => {
     gh.failNext({ method: 'GET', path: /\/environments\// }, 503);
-    const e = await rejection(guard.check(role(), claims('production')));
+    const e = await rejection(guard.check(role(), claims('production'), GH));
     expect(e.code).toBe('upstream_error');
     expect(e.message).toContain('HTTP 503');
-    await expect(guard.check(role(), claims('production'))).resolves.toBeUndefined();
+    await expect(guard.check(role(), claims('production'), GH)).resolves.toBeUndefined();
     expect(environmentRequests().map((r) => r.status)).toEqual([503, 200]);
   });
 
   it('fails closed when the App cannot read environments (no actions: read)', async () => {
-    const e = await rejection(guard.check(role(), claims('production', 'no-actions/web')));
+    const e = await rejection(guard.check(role(), claims('production', 'no-actions/web'), GH));
     expect(e.code).toBe('upstream_error');
     expect(e.message).toContain('needs actions: read');
   });
@@ -142,14 +155,14 @@ describe('environment guard', () => {
       1,
       'Resource not accessible by integration',
     );
-    const e = await rejection(guard.check(role(), claims('production')));
+    const e = await rejection(guard.check(role(), claims('production'), GH));
     expect(e.code).toBe('upstream_error');
     expect(e.message).toContain('HTTP 403');
     expect(e.message).toContain('the GitHub App needs the Actions: read repository permission');
   });
 
   it('fails closed when the App is not installed on the owner', async () => {
-    const e = await rejection(guard.check(role(), claims('production', 'elsewhere/web')));
+    const e = await rejection(guard.check(role(), claims('production', 'elsewhere/web'), GH));
     expect(e.code).toBe('upstream_error');
     expect(e.message).toContain("not installed on 'elsewhere'");
   });
@@ -160,47 +173,49 @@ describe('environment guard', () => {
       privateKey: gh.privateKeyPem,
       apiUrl: 'http://127.0.0.1:9',
     });
-    const e = await rejection(createEnvironmentGuard({ github: down }).check(role(), claims('production')));
+    const e = await rejection(
+      createEnvironmentGuard({ github: down }).check(role(), claims('production'), GH),
+    );
     expect(e.code).toBe('upstream_error');
   });
 
   it('reuses an answer within the TTL and asks again after it', async () => {
-    await guard.check(role(), claims('production'));
+    await guard.check(role(), claims('production'), GH);
     clock = new Date(clock.getTime() + 59_999);
-    await guard.check(role(), claims('PRODUCTION', 'Acme/Web')); // GitHub's names are case-insensitive
+    await guard.check(role(), claims('PRODUCTION', 'Acme/Web'), GH); // GitHub's names are case-insensitive
     expect(environmentRequests()).toHaveLength(1);
 
     clock = new Date(clock.getTime() + 1);
-    await guard.check(role(), claims('production'));
+    await guard.check(role(), claims('production'), GH);
     expect(environmentRequests()).toHaveLength(2);
   });
 
   it('caches denials too, and sees a newly added protection after the TTL', async () => {
-    await rejection(guard.check(role(), claims('staging')));
+    await rejection(guard.check(role(), claims('staging'), GH));
     gh.setEnvironment('acme/web', 'staging', PROTECTED_ENVIRONMENT);
-    await rejection(guard.check(role(), claims('staging')));
+    await rejection(guard.check(role(), claims('staging'), GH));
     expect(environmentRequests()).toHaveLength(1);
     clock = new Date(clock.getTime() + 60_000);
-    await expect(guard.check(role(), claims('staging'))).resolves.toBeUndefined();
+    await expect(guard.check(role(), claims('staging'), GH)).resolves.toBeUndefined();
   });
 
   it('never caches longer than 60 s', async () => {
     const long = createEnvironmentGuard({ github: app, now: () => clock, cacheTtlMs: 3_600_000 });
-    await long.check(role(), claims('production'));
+    await long.check(role(), claims('production'), GH);
     clock = new Date(clock.getTime() + 60_000);
-    await long.check(role(), claims('production'));
+    await long.check(role(), claims('production'), GH);
     expect(environmentRequests()).toHaveLength(2);
   });
 
   it('concurrent checks of one environment share one request', async () => {
-    await Promise.all([1, 2, 3].map(() => guard.check(role(), claims('production'))));
+    await Promise.all([1, 2, 3].map(() => guard.check(role(), claims('production'), GH)));
     expect(environmentRequests()).toHaveLength(1);
   });
 
   it("reuses the exchanger's own read token across checks", async () => {
-    await guard.check(role(), claims('production'));
-    await guard.check(role(), claims('release'));
-    await guard.check(role(), claims('timer'));
+    await guard.check(role(), claims('production'), GH);
+    await guard.check(role(), claims('release'), GH);
+    await guard.check(role(), claims('timer'), GH);
     expect(gh.issued).toHaveLength(1);
   });
 });

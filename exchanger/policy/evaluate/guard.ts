@@ -6,5 +6,6 @@ import type { Role } from '../model/types.js';
  * (e.g. "the environment exists and is protected"). Throws JitkeyError `access_denied`.
  */
 export interface Guard {
-  check(role: Role, claims: Claims): Promise<void>;
+  /** `token.appGithub`: the token's issuer is the GitHub the App's API answers for (`appGithubIssuer`). */
+  check(role: Role, claims: Claims, token: { appGithub: boolean }): Promise<void>;
 }
