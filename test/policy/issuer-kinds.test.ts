@@ -204,6 +204,21 @@ describe('jitkey check: rules against their issuers’ kinds', () => {
     ]);
   });
 
+  it('refuses require_protected_environment on a role no GitHub issuer may use', () => {
+    const pinned = '      - project_id: "20"\n';
+    const protectedRole = (issuers: string, allow: string) =>
+      ROLE(issuers, allow).replace('    issuers:', '    require_protected_environment: true\n    issuers:');
+    expect(errors(P(protectedRole('https://gitlab.com', pinned)))).toEqual([
+      'policy.yaml:8:3: error: roles.a.require_protected_environment: only GitHub Actions tokens can show a protected GitHub environment, and this role is bound to gitlab issuers only; drop it, and pin the system\'s own protection in the rules (GitLab: environment_protected: "true")',
+    ]);
+    // With a GitHub issuer among its issuers, it loads (the other kind's tokens are refused).
+    const both = protectedRole(
+      'https://token.actions.githubusercontent.com, https://gitlab.com',
+      '      - { issuer: https://gitlab.com, project_id: "20" }\n      - { issuer: https://token.actions.githubusercontent.com, repository_id: "1" }\n',
+    );
+    expect(errors(P(both))).toEqual([]);
+  });
+
   it('refuses an unknown kind and a lifetime over a day', () => {
     const text = `version: 1
 issuers:

@@ -64,6 +64,15 @@ export function checkRoleKinds(role: RoleDoc, trusted: readonly IssuerConfig[], 
   );
   if (bound.length === 0) return;
   role.kinds = [...new Set(bound.map((u) => kindByUrl.get(u)!))];
+  if (role.requireProtectedEnvironment && !role.kinds.includes('github')) {
+    // It asks GitHub about the token's repository: only a GitHub Actions token names one truly.
+    error(
+      role.position,
+      `roles.${role.name}.require_protected_environment: only GitHub Actions tokens can show a protected ` +
+        `GitHub environment, and this role is bound to ${role.kinds.join(', ')} issuers only; drop it, and pin the ` +
+        'system\'s own protection in the rules (GitLab: environment_protected: "true")',
+    );
+  }
   for (const rule of [...role.allow, ...role.deny]) {
     const path = `roles.${role.name}.${rule.kind}[${rule.index}]`;
     let issuers = bound;
