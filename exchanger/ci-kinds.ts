@@ -89,6 +89,9 @@ export const KINDS: Readonly<Record<IssuerKind, KindClaims>> = {
       { runner_id: 'scalar', groups_direct: 'list' },
     ),
     pins: ['project_path', 'project_id', 'namespace_path', 'namespace_id'],
+    // Sent only where the instance turns on its `ci_jwt_groups_direct` feature flag (it made
+    // tokens too large for some proxies), and only for a user in at most 200 groups directly.
+    optional: new Set(['groups_direct']),
     idPins: ['project_id', 'namespace_id'],
     // GitLab resolves group, project and user paths case-insensitively.
     foldCase: new Set(['project_path', 'namespace_path', 'user_login']),

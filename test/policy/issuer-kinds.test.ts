@@ -495,3 +495,48 @@ roles:
     ]);
   });
 });
+
+describe('an org guardrail on a claim GitLab sends only sometimes (groups_direct)', () => {
+  const files = [
+    {
+      name: 'org.yaml',
+      file: 'org/org.yaml',
+      text: `version: 1
+issuers:
+  - { url: ${CI_URLS.gitlab}, audience: jitkey, kind: gitlab }
+teams:
+  ops: { resources: { aws: { accounts: ["111122223333"] } } }
+guardrails:
+  - name: no-contractors
+    deny:
+      - { issuer: ${CI_URLS.gitlab}, groups_direct: contractors }
+`,
+    },
+    {
+      name: 'ops.yaml',
+      file: 'org/ops.yaml',
+      text: `version: 1
+owners: [my-group/*]
+roles:
+  gl:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/gl" }
+    allow:
+      - { namespace_path: my-group, namespace_id: "72" }
+`,
+    },
+  ];
+
+  it('a token without it is denied (the instance may not send it), as a contractor’s is', () => {
+    const { org, teams, issues } = validateDirectory('org', files);
+    expect(issues.map((i) => formatIssue(i))).toEqual([]);
+    const role = compileDirectory('org', org!, teams).roles.get('gl')!;
+    expect(evaluate(role, gitlab({ groups_direct: ['my-group', 'ops'] })).code).toBe('granted');
+    expect(evaluate(role, gitlab({ groups_direct: ['my-group', 'contractors'] })).code).toBe('guardrail');
+    const left = evaluate(role, gitlab());
+    expect([left.code, left.reason]).toEqual([
+      'guardrail',
+      `role 'gl' denied by org guardrail 'no-contractors': iss was '${CI_URLS.gitlab}'; groups_direct was missing (a guardrail denies what it cannot check)`,
+    ]);
+  });
+});
