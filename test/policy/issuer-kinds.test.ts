@@ -494,6 +494,12 @@ roles:
       "role 'bk' denied by org guardrail 'no-shared-queues': iss was 'https://agent.buildkite.com'; queue_key was missing (a guardrail denies what it cannot check)",
     ]);
   });
+
+  it('jitkey check says so at each role it selects', () => {
+    expect(checkDirectory('org', files).warnings).toEqual([
+      `org/ops.yaml:4:3: warning: org guardrail 'no-shared-queues' tests queue_key, which Buildkite tokens carry only sometimes (a job asks for it, or the system leaves it out): it denies role 'bk' every token of ${CI_URLS.buildkite} without it that the rest of its rule matches (a guardrail denies what it cannot check)`,
+    ]);
+  });
 });
 
 describe('an org guardrail on a claim GitLab sends only sometimes (groups_direct)', () => {

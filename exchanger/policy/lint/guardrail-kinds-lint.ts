@@ -1,14 +1,19 @@
 /**
  * `jitkey check` on a directory: an org guardrail that tests a claim one of a role's issuers never
- * carries denies that role that issuer's tokens, as it fails closed (`load/compile.ts`).
- * Said at the role, so its team sees why, with what the platform team changes if it is not meant.
+ * carries denies that role that issuer's tokens, as it fails closed (`load/compile.ts`); one that
+ * tests a claim the issuer sends only sometimes (Buildkite's `queue_key`, which a job asks for)
+ * denies every token without it. Said at the role, so its team sees why and what to change.
  */
 import { KINDS, kindOf } from '../../ci-kinds.js';
 import type { IssuerConfig, SourcePosition } from '../model/types.js';
 import type { GuardrailDoc, RoleDoc } from '../validate/doc.js';
 import { boundIssuers } from '../validate/role-issuers.js';
 
-type Warn = (at: SourcePosition, code: 'guardrail-unread-claim', message: string) => void;
+type Warn = (
+  at: SourcePosition,
+  code: 'guardrail-unread-claim' | 'guardrail-optional-claim',
+  message: string,
+) => void;
 
 export function lintGuardrailKinds(
   role: RoleDoc,
@@ -20,11 +25,20 @@ export function lintGuardrailKinds(
   for (const url of urls) {
     const kind = KINDS[kindOf(issuers.find((i) => i.url === url) ?? {})];
     for (const g of guardrails) {
-      const unread = g.deny.flatMap((rule) =>
-        rule.issuer && rule.issuer.value !== url
-          ? []
-          : rule.conditions.filter((c) => !c.custom && !kind.claims.has(c.claim)).map((c) => c.claim),
+      const tested = g.deny.flatMap((rule) =>
+        rule.issuer && rule.issuer.value !== url ? [] : rule.conditions.filter((c) => !c.custom),
       );
+      const unread = tested.filter((c) => !kind.claims.has(c.claim)).map((c) => c.claim);
+      const optional = tested.filter((c) => kind.optional?.has(c.claim)).map((c) => c.claim);
+      if (optional.length > 0) {
+        warn(
+          role.position,
+          'guardrail-optional-claim',
+          `org guardrail '${g.name}' tests ${[...new Set(optional)].join(', ')}, which ${kind.title} tokens ` +
+            `carry only sometimes (a job asks for it, or the system leaves it out): it denies role '${role.name}' ` +
+            `every token of ${url} without it that the rest of its rule matches (a guardrail denies what it cannot check)`,
+        );
+      }
       if (unread.length === 0) continue;
       warn(
         role.position,

@@ -23,6 +23,7 @@ export type LintCode =
   | 'actor-login'
   | 'kubernetes-unapproved'
   | 'guardrail-unread-claim'
+  | 'guardrail-optional-claim'
   | 'github-org-permission'
   | KindLintCode;
 
