@@ -9,7 +9,14 @@
  *   as before. The rows go in (issuer, jti) order, so two instances' statements that meet on the
  *   same jtis wait for each other in one order and cannot deadlock. A jti twice in one batch is
  *   sent once; its later copies are replays.
- * - The reads see the statement's snapshot, as the single statements' did (`runs-postgres.ts`).
+ * - The spend's reads see the statement's snapshot, as the single statements' did (`runs-postgres.ts`).
+ * - The grant's answer of whether its run attempt completed does not: it upserts the attempt's
+ *   row in `run_attempts`, which a completion upserts too (`runs-postgres.ts`). Whichever writes
+ *   it first holds its lock until it commits. A grant that came second reads the completion
+ *   (ON CONFLICT DO UPDATE acts on the newest row, committed after its snapshot or not); a
+ *   completion that came second reads the leases only after, in a statement of its own, and
+ *   finds the grant's. Read from the snapshot, both could miss each other, and the lease would
+ *   outlive its run. Rows go in key order, so two batches cannot deadlock over them.
  * - An invalid Date fails only its own caller, before it joins a batch. A value PostgreSQL refuses
  *   (a NUL in a role name from the request body, say) fails only its own caller too: the batch
  *   is split until it is alone (`isolate`).
@@ -123,7 +130,15 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
   const leaseColumns = typed(LEASE_FIELDS);
   const auditColumns = typed(AUDIT_FIELDS);
   const runColumns = typed(['repository_id', 'run_id', 'run_attempt']);
-  const grantText = `WITH lease AS (
+  const runsAt = 1 + leaseColumns.length + auditColumns.length;
+  const grantText = `WITH r AS (
+      SELECT * FROM ${unnestArrays(runColumns, runsAt, 'r', true)}
+    ), attempt AS (
+      INSERT INTO ${t('run_attempts')} (repository_id, run_id, run_attempt, seen_at)
+      SELECT DISTINCT repository_id, run_id, run_attempt, now() FROM r ORDER BY 1, 2, 3
+      ON CONFLICT (repository_id, run_id, run_attempt) DO UPDATE SET seen_at = EXCLUDED.seen_at
+      RETURNING repository_id, run_id, run_attempt, completed
+    ), lease AS (
       INSERT INTO ${t('leases')} (${LEASE_FIELDS.join(', ')})
       SELECT ${LEASE_FIELDS.join(', ')} FROM ${unnestArrays(leaseColumns, 1, 'l')}
     ), audited AS (
@@ -131,10 +146,14 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
       SELECT ${AUDIT_FIELDS.map((f) => (f === 'claims' ? 'claims::jsonb' : f)).join(', ')}
         FROM ${unnestArrays(auditColumns, 1 + leaseColumns.length, 'a', true)} ORDER BY a.n
     )
-    SELECT r.n, EXISTS (SELECT 1 FROM ${t('completed_runs')} c
+    SELECT r.n, EXISTS (SELECT 1 FROM attempt a
+                         WHERE a.repository_id = r.repository_id AND a.run_id = r.run_id
+                           AND a.run_attempt = r.run_attempt AND a.completed)
+             -- A completion by an older instance writes completed_runs alone.
+             OR EXISTS (SELECT 1 FROM ${t('completed_runs')} c
                          WHERE c.repository_id = r.repository_id AND c.run_id = r.run_id
                            AND c.run_attempt = r.run_attempt) AS completed
-      FROM ${unnestArrays(runColumns, 1 + leaseColumns.length + auditColumns.length, 'r', true)}`;
+      FROM r`;
 
   const grant = batcher<GrantItem, { completed: boolean }>(async (items) => {
     const { rows } = await query<{ n: string; completed: boolean }>('record the lease', {

@@ -119,6 +119,18 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
     ALTER TABLE ${t('audit')} ADD COLUMN actor_id text;
     CREATE TABLE ${t('audit_actor_ids')} (since timestamptz NOT NULL);
     INSERT INTO ${t('audit_actor_ids')} (since) VALUES (now());`,
+  // A row per run attempt that a grant and the attempt's completion both write, so the row lock
+  // orders them (`exchange-writes-postgres.ts`). No index on seen_at: each grant batch rewrites
+  // it, and the purge reads a table of one day's attempts.
+  (t) => `
+    CREATE TABLE ${t('run_attempts')} (
+      repository_id text NOT NULL,
+      run_id text NOT NULL,
+      run_attempt text NOT NULL,
+      completed boolean NOT NULL DEFAULT false,
+      seen_at timestamptz NOT NULL,
+      PRIMARY KEY (repository_id, run_id, run_attempt)
+    );`,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */

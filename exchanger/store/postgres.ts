@@ -16,7 +16,16 @@ import { postgresActivity } from './activity-postgres.js';
 import { type PostgresIo, postgresApprovals } from './approvals-postgres.js';
 import { AUDIT_PAGE_ROWS } from './audit-queries.js';
 import type { AuditEntry } from './audit-types.js';
-import { auditLimit, openFailure, PURGE_CHUNK, purgeSettings, startPurge, storeFailure } from './common.js';
+import {
+  auditLimit,
+  openFailure,
+  PURGE_CHUNK,
+  PURGE_TARGETS,
+  type PurgeTarget,
+  purgeSettings,
+  startPurge,
+  storeFailure,
+} from './common.js';
 import { consoleReads } from './console-reads.js';
 import { rowsFor } from './dialect-rows.js';
 import { postgresExchangeWrites } from './exchange-writes-postgres.js';
@@ -54,6 +63,14 @@ const dialect = rowsFor({
 });
 const auditValues = (entry: AuditEntry) => rowValues(dialect.auditRow(entry), AUDIT_FIELDS);
 const leaseValues = (lease: LeaseRecord) => rowValues(dialect.leaseRow(lease), LEASE_FIELDS);
+
+/** `run_attempts` (`runs-postgres.ts`): PostgreSQL's own, purged with `completed_runs`. */
+const RUN_ATTEMPTS: PurgeTarget = {
+  table: 'run_attempts',
+  key: 'repository_id, run_id, run_attempt',
+  column: 'seen_at',
+  what: 'purge run attempts',
+};
 
 export async function openPostgresStore(url: string, options: StoreOptions = {}): Promise<Store> {
   const log = options.log ?? silentLogger;
@@ -106,29 +123,35 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
   const exchangeWrites = postgresExchangeWrites(io);
   let closed = false;
   /** Deletes in bounded chunks; SKIP LOCKED lets several instances purge side by side. */
-  const purger = startPurge(
-    settings,
-    log,
-    async ({ what, table, key, column, databaseClockMarginMs }, cutoff) => {
-      // The database's clock, not this instance's (see PurgeTarget.databaseClockMarginMs).
-      const before =
-        databaseClockMarginMs === undefined
-          ? '$1'
-          : `LEAST($1::timestamptz, now() - interval '${databaseClockMarginMs} milliseconds')`;
-      let total = 0;
-      for (;;) {
-        if (closed) return total;
-        const { rowCount } = await query(what, {
-          name: `jitkey_purge_${table}`,
-          text: `DELETE FROM ${t(table)} WHERE (${key}) IN
+  const purgeTable = async (
+    { what, table, key, column, databaseClockMarginMs }: PurgeTarget,
+    cutoff: number,
+  ): Promise<number> => {
+    // The database's clock, not this instance's (see PurgeTarget.databaseClockMarginMs).
+    const before =
+      databaseClockMarginMs === undefined
+        ? '$1'
+        : `LEAST($1::timestamptz, now() - interval '${databaseClockMarginMs} milliseconds')`;
+    let total = 0;
+    for (;;) {
+      if (closed) return total;
+      const { rowCount } = await query(what, {
+        name: `jitkey_purge_${table}`,
+        text: `DELETE FROM ${t(table)} WHERE (${key}) IN
                  (SELECT ${key} FROM ${t(table)} WHERE ${column} < ${before} LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-          values: [new Date(cutoff), PURGE_CHUNK],
-        });
-        total += rowCount ?? 0;
-        if ((rowCount ?? 0) < PURGE_CHUNK) return total;
-      }
-    },
-  );
+        values: [new Date(cutoff), PURGE_CHUNK],
+      });
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < PURGE_CHUNK) return total;
+    }
+  };
+  const purger = startPurge(settings, log, async (target, cutoff) => {
+    const n = await purgeTable(target, cutoff);
+    // The attempts' rows that order grants and completions (`runs-postgres.ts`) go with them, a
+    // day after anyone last wrote one.
+    if (target === PURGE_TARGETS.completedRuns) await purgeTable(RUN_ATTEMPTS, cutoff);
+    return n;
+  });
 
   return {
     kind: 'postgres',

@@ -3,9 +3,10 @@
  * reads of its attempt with its jti and with its lease is read in the statements of those writes
  * (`exchange-writes-postgres.ts`), so a granted exchange makes two round trips.
  *
- * A statement's reads see its snapshot: `recordGrant` sees a `completeRun` committed before it
- * started. One that overlaps it can be missed by both, as one overlapping a commit-then-read
- * would be; nothing serialises the two on PostgreSQL.
+ * A completion and a grant of one attempt are ordered by the attempt's row in `run_attempts`,
+ * which both write (`exchange-writes-postgres.ts`): the completion marks it, and only once that has
+ * committed, after any grant that held the row first, does it read the attempt's leases, in a
+ * statement of its own: a statement's reads see only what had committed when it started.
  */
 import type { PostgresIo } from './approvals-postgres.js';
 import type { LeaseRecord } from './leases-types.js';
@@ -48,18 +49,28 @@ export function postgresRuns(
     },
     async completeRun(run, at, entry) {
       const n = AUDIT_FIELDS.length;
-      const { rows } = await query<LeaseRowOf<Date>>('record the completed run', {
+      const key = [run.repositoryId, run.runId, run.runAttempt];
+      await query('record the completed run', {
         name: 'jitkey_complete_run',
-        text: `WITH done AS (
+        text: `WITH attempt AS (
+                 INSERT INTO ${t('run_attempts')} (repository_id, run_id, run_attempt, completed, seen_at)
+                 VALUES ($${n + 1}, $${n + 2}, $${n + 3}, true, $${n + 4})
+                 ON CONFLICT (repository_id, run_id, run_attempt)
+                 DO UPDATE SET completed = true, seen_at = EXCLUDED.seen_at
+               ), done AS (
                  INSERT INTO ${t('completed_runs')} (repository_id, run_id, run_attempt, completed_at)
                  VALUES ($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}) ON CONFLICT DO NOTHING
                ), audited AS (
                  ${insertAudit}
                )
-               SELECT ${LEASE_COLUMNS} FROM ${t('leases')}
-                WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
-                  AND revoked_at IS NULL`,
-        values: [...io.auditValues(entry), run.repositoryId, run.runId, run.runAttempt, at],
+               SELECT 1`,
+        values: [...io.auditValues(entry), ...key, at],
+      });
+      const { rows } = await query<LeaseRowOf<Date>>('read the completed run’s leases', {
+        name: 'jitkey_completed_run_leases',
+        text: `SELECT ${LEASE_COLUMNS} FROM ${t('leases')}
+                WHERE repository_id = $1 AND run_id = $2 AND run_attempt = $3 AND revoked_at IS NULL`,
+        values: key,
       });
       return rows.map(io.leaseRecord);
     },
