@@ -21,9 +21,10 @@ export function gateClaims(d: GateDeployment, run: GateRun): Record<string, stri
     repository: d.repository,
     repository_id: d.repositoryId,
     repository_owner: d.owner,
-    sha: d.sha ?? run.headSha,
+    // The run's own, where it says (`verify.ts` refused a delivery that says otherwise).
+    sha: run.headSha || d.sha || '',
     environment: d.environment,
-    event_name: d.event ?? run.event,
+    event_name: run.event || d.event || '',
     run_id: run.id,
     run_attempt: run.attempt,
     [GATE_CLAIM]: d.installationId,

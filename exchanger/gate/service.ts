@@ -11,14 +11,9 @@
  */
 
 import { approvalConfig } from '../approvals/context.js';
-import { notify } from '../approvals/notify.js';
 import { effectiveStatus } from '../approvals/state.js';
 import { identifyingClaims } from '../claims.js';
-import { hashSecret } from '../digest.js';
-import { formatDuration } from '../duration.js';
 import { equalsAscii } from '../policy/model/glob.js';
-import type { Role } from '../policy/model/types.js';
-import { randomString } from '../random.js';
 import type { ApprovalRequestRecord, ApprovalStatus } from '../store/approvals-types.js';
 import type { AuditEntry } from '../store/audit-types.js';
 import type { RunKey } from '../store/runs-types.js';
@@ -32,7 +27,9 @@ import {
   statusComment,
 } from './comment.js';
 import type { GateDeployment } from './delivery.js';
+import { openGateRequest } from './open-request.js';
 import type { GateDeps, GateGroup } from './types.js';
+import { checkDeliveryAgainstRun, gateStatus, stillLatest } from './verify.js';
 
 /** How long the jobs of an approved deployment may redeem its approval (a hosted job's longest run). */
 export const GATE_REDEEM_WINDOW_SECONDS = 6 * 60 * 60;
@@ -70,7 +67,7 @@ export interface GateCore {
 }
 
 export function createGateCore(deps: GateDeps): GateCore {
-  const { store, log } = deps;
+  const { store } = deps;
   /** Per deployment: status reports sent, the last one's text, and whether this process answered it. */
   const reports = new Map<string, { sent: number; last: string; answered?: string }>();
   /** One deployment is worked on by one task at a time (a delivery and the reconciler may meet). */
@@ -133,14 +130,10 @@ export function createGateCore(deps: GateDeps): GateCore {
   const settle = async (g: GateGroup, requests: ApprovalRequestRecord[], force: boolean) => {
     const now = deps.now();
     const policy = deps.policy();
-    // An approval stands at the gate once given: its redemption window passing later (a run that
-    // still waits on another rule) is no reason to answer rejected.
-    const gateStatus = (r: ApprovalRequestRecord) =>
-      r.status === 'approved' || r.status === 'redeemed' ? r.status : effectiveStatus(r, now);
-    const lines: GateRequestLine[] = perRole(requests).map((r) => ({
-      request: { ...r, status: gateStatus(r) },
-      ...approvalConfig(policy, r),
-    }));
+    const lines: GateRequestLine[] = [];
+    for (const r of perRole(requests)) {
+      lines.push({ request: { ...r, status: await gateStatus(deps, r, now) }, ...approvalConfig(policy, r) });
+    }
     if (lines.length === 0) return;
     const key = groupKey(g);
     const seen = reports.get(key) ?? { sent: 0, last: '' };
@@ -172,6 +165,10 @@ export function createGateCore(deps: GateDeps): GateCore {
     if (closed || approved) {
       const state = closed ? 'rejected' : 'approved';
       if (seen.answered === state && !force) return;
+      if (!(await stillLatest(deps, g))) {
+        seen.answered = 'superseded';
+        return;
+      }
       if (approved)
         for (const r of requests)
           if (effectiveStatus(r, now) === 'approved') await lengthen(r).catch(() => {});
@@ -188,67 +185,30 @@ export function createGateCore(deps: GateDeps): GateCore {
     await post(g, { environment_name: g.environment, comment }, rowBase);
   };
 
-  const open = async (
-    role: Role,
-    claims: Record<string, string>,
-    g: GateGroup,
-  ): Promise<ApprovalRequestRecord> => {
-    const approval = role.approval!;
-    const now = deps.now();
-    const request: ApprovalRequestRecord = {
-      id: `req_${randomString(12)}`,
-      role: role.name,
-      status: 'pending',
-      version: 1,
-      // Nobody polls a gate request: the job is not running yet. A hash of nothing anyone holds.
-      pollTokenHash: hashSecret(randomString(32)),
-      createdAt: now,
-      expiresAt: new Date(now.getTime() + approval.timeoutSeconds * 1000),
-      approvers: [...approval.approvers],
-      required: approval.required,
-      claims: {
-        ...identifyingClaims(claims),
-        ...(claims.actor_id ? { actor_id: claims.actor_id } : {}),
-        [GATE_CLAIM]: g.installationId,
-      },
-      approvals: [],
-    };
-    await store.createApprovalRequest(request, {
-      at: now,
-      requestId: request.id,
-      event: 'approval_request',
-      outcome: 'pending',
-      role: role.name,
-      provider: role.provider,
-      reason: `at GitHub's deployment gate (environment ${g.environment}): waiting for ${approval.required} of ${approval.approvers.join(', ')} to approve (timeout ${formatDuration(approval.timeoutSeconds)})`,
-      claims: identifyingClaims(request.claims),
-      expiresAt: request.expiresAt,
-    });
-    deps.metrics.decisions.inc({ role: role.name, outcome: 'pending', code: '' });
-    log.info('approval requested at the deployment gate', {
-      request_id: request.id,
-      role: role.name,
-      run_id: g.run.runId,
-      environment: g.environment,
-    });
-    if (approval.notify) {
-      void notify(
-        {
-          fetch: deps.fetch ?? globalThis.fetch,
-          log,
-          ...(deps.publicUrl ? { publicUrl: deps.publicUrl } : {}),
-        },
-        approval.notify,
-        request,
-      );
-    }
-    return request;
-  };
-
   return {
     requestsOf,
     async handle(d, requestId, options = {}) {
       const run = await deps.gateGithub.getRun(d.installationId, d.owner, d.repo, d.runId);
+      try {
+        checkDeliveryAgainstRun(d, run);
+      } catch (err) {
+        // Signed with the secret, yet not GitHub's account of the run: someone holds the secret.
+        await store.record({
+          at: deps.now(),
+          requestId,
+          event: 'gate',
+          outcome: 'error',
+          errorCode: 'invalid_request',
+          reason: (err as Error).message,
+          claims: {
+            repository: d.repository,
+            repository_id: d.repositoryId,
+            run_id: d.runId,
+            environment: d.environment,
+          },
+        });
+        throw err;
+      }
       const claims = gateClaims(d, run);
       const g: GateGroup = {
         installationId: d.installationId,
@@ -273,7 +233,8 @@ export function createGateCore(deps: GateDeps): GateCore {
           return;
         }
         for (const role of roles) {
-          if (!existing.some((r) => r.role === role.name)) existing.push(await open(role, claims, g));
+          if (!existing.some((r) => r.role === role.name))
+            existing.push(await openGateRequest(deps, role, claims, g));
         }
         await settle(g, existing, options.answerAgain ?? false);
       });

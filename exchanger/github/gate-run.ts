@@ -4,6 +4,8 @@ import { JitkeyError } from '../errors.js';
 export interface GateRun {
   id: string;
   attempt: string;
+  /** The repository's id, as the run names it. */
+  repositoryId?: string;
   /** `push`, `workflow_dispatch`, … */
   event: string;
   headSha: string;
@@ -29,10 +31,12 @@ export function runOf(data: unknown): GateRun {
       : undefined;
   };
   const actor = user(r.actor);
+  const repositoryId = (r.repository as { id?: unknown } | undefined)?.id;
   const triggeringActor = user(r.triggering_actor);
   return {
     id: String(id),
     attempt: String(attempt),
+    ...(typeof repositoryId === 'number' ? { repositoryId: String(repositoryId) } : {}),
     event: typeof r.event === 'string' ? r.event : '',
     headSha: typeof r.head_sha === 'string' ? r.head_sha : '',
     ...(typeof r.head_branch === 'string' ? { headBranch: r.head_branch } : {}),

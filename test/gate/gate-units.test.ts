@@ -6,14 +6,19 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { ApproverDirectory } from '../../exchanger/approvals/approvers.js';
 import { JitkeyError } from '../../exchanger/errors.js';
 import { approvedComment, MAX_COMMENT, rejectedComment } from '../../exchanger/gate/comment.js';
 import { parseGateDelivery } from '../../exchanger/gate/delivery.js';
 import { redeemAtGate } from '../../exchanger/gate/redeem.js';
 import type { GateCore } from '../../exchanger/gate/service.js';
 import type { GateDeps } from '../../exchanger/gate/types.js';
+import { checkDeliveryAgainstRun, gateStatus } from '../../exchanger/gate/verify.js';
 import { createGateGithub } from '../../exchanger/github/deployment-gate.js';
+import type { GateRun } from '../../exchanger/github/gate-run.js';
+import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import type { Role } from '../../exchanger/policy/model/types.js';
+import type { ApprovalRequestRecord } from '../../exchanger/store/approvals-types.js';
 
 const delivery = (over: Record<string, unknown> = {}) => ({
   action: 'requested',
@@ -158,5 +163,88 @@ describe('redeemAtGate', () => {
     // A token of the App's GitHub with the same claims is looked up (and finds nothing here).
     expect(await redeemAtGate(deps, core, use(true))).toBeUndefined();
     expect(asked).toHaveLength(1);
+  });
+});
+
+describe('what the gate checks against GitHub before it trusts or answers', () => {
+  const d = parseGateDelivery(delivery());
+  const run = (over: Partial<GateRun> = {}): GateRun => ({
+    id: '42',
+    attempt: '1',
+    repositoryId: '123456',
+    event: 'push',
+    headSha: 'a'.repeat(40),
+    headBranch: 'main',
+    path: '.github/workflows/deploy.yml',
+    ...over,
+  });
+  const refusal = (r: GateRun, over: Record<string, unknown> = {}) => {
+    try {
+      checkDeliveryAgainstRun(parseGateDelivery(delivery(over)), r);
+      return undefined;
+    } catch (err) {
+      return (err as JitkeyError).message;
+    }
+  };
+
+  it('takes a delivery that says what the run says, a tag ref included', () => {
+    expect(refusal(run())).toBeUndefined();
+    expect(refusal(run({ headBranch: 'v1.2.0' }), { ref: 'refs/tags/v1.2.0' })).toBeUndefined();
+    // A run GitHub described without a repository id or branch is not held against it.
+    const { repositoryId: _, headBranch: __, ...bare } = run();
+    expect(refusal(bare as GateRun)).toBeUndefined();
+    expect(d.sha).toBe('a'.repeat(40));
+  });
+
+  it.each([
+    [
+      { ref: 'refs/heads/main' },
+      { headBranch: 'evil-feature' },
+      "ref 'refs/heads/main' is not run 42's ('evil-feature')",
+    ],
+    [{}, { headSha: 'b'.repeat(40) }, `sha '${'a'.repeat(40)}' is not run 42's ('${'b'.repeat(40)}')`],
+    [{ event: 'workflow_dispatch' }, {}, "event 'workflow_dispatch' is not run 42's ('push')"],
+    [{}, { repositoryId: '999' }, "repository id '123456' is not run 42's ('999')"],
+  ])('refuses a delivery whose %o differs from the run (%o)', (over, runOver, says) => {
+    expect(refusal(run(runOver), over)).toBe(
+      `deployment_protection_rule: the delivery's ${says}; not acted on`,
+    );
+  });
+
+  it('an approval the policy in force no longer counts answers nothing approved', async () => {
+    const policy = loadPolicy(
+      `version: 1
+issuers:
+  - { url: https://token.actions.githubusercontent.com, audience: jitkey }
+roles:
+  release:
+    provider: aws
+    aws: { role_arn: "arn:aws:iam::111122223333:role/r" }
+    approval: { approvers: [alice], required: 1, gate: true }
+    allow:
+      - { repository_id: "123456", environment: production }
+`,
+      'policy.yaml',
+    );
+    const now = new Date();
+    const approvedBy = (login: string, id: string): ApprovalRequestRecord => ({
+      id: 'req_1',
+      role: 'release',
+      version: 2,
+      status: 'approved',
+      pollTokenHash: 'x',
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + 3_600_000),
+      approvers: ['alice', 'bob'],
+      required: 1,
+      claims: { repository_id: '123456', run_id: '42', run_attempt: '1', environment: 'production' },
+      approvals: [{ login, id, at: now }],
+    });
+    const deps = { github: {} as ApproverDirectory, policy: () => policy };
+    expect(await gateStatus(deps, approvedBy('alice', '1001'), now)).toBe('approved');
+    // Bob approved while the policy named him; it no longer does.
+    expect(await gateStatus(deps, approvedBy('bob', '1002'), now)).toBe('pending');
+    // Without the App, nobody can be told to be an approver: nothing stands.
+    expect(await gateStatus({ policy: () => policy }, approvedBy('alice', '1001'), now)).toBe('pending');
   });
 });

@@ -12,6 +12,7 @@ import { eventually } from '../support/eventually.js';
 import { runCli } from '../support/exchanger-process.js';
 import { GATE_SHA, type GateJob, type GithubGate, githubGate } from '../support/github-gate.js';
 import { type GithubStandin, githubAppEnv, startGithubStandin } from '../support/github-standin.js';
+import { deliverWebhook } from '../support/github-webhook.js';
 import { actionNodes, actionRunner, errors, log } from '../support/runner.js';
 import { type Answer, policyFor, ROLE_ARN, type Stack, startStack } from '../support/stack.js';
 import { startTokenEndpoint } from '../support/token-endpoint.js';
@@ -243,6 +244,52 @@ describe('deployment_protection_rule: jitkey decides before the job starts', () 
     expect((await asUser('bob', 'POST', `/v1/requests/${secondId}/approve`)).status).toBe(200);
     expect((await finalOf(rerun)).state).toBe('approved');
     expect((await jobExchange(rerun)).status).toBe(200);
+  });
+
+  it('an approval of an attempt a re-run followed answers nothing: GitHub would apply it to the re-run', async () => {
+    const first = gate.hold({ runId: ++runId });
+    await gate.deliver(first, stack.exchanger.url, SECRET);
+    const firstId = await requestOf(first);
+    // Attempt 1 was cancelled and alice re-ran it; attempt 2 waits at the gate.
+    const rerun = gate.rerun(first, { login: USERS.alice.login, id: USERS.alice.id });
+    await gate.deliver(rerun, stack.exchanger.url, SECRET);
+    await requestOf(rerun, 'release', 'bob');
+    // Alice may not approve her re-run, but may approve attempt 1's request, which bob's push started.
+    expect((await asUser('alice', 'POST', `/v1/requests/${firstId}/approve`)).status).toBe(200);
+    await eventually(
+      async () =>
+        (await auditRows(firstId)).find(
+          (r) => r.reason === `closed: run ${first.runId} attempt 1 completed` && r.outcome === 'denied',
+        ),
+      'attempt 1’s request closed as its run attempt’s',
+    );
+    expect(reviewsOf(rerun).filter((r) => r.state)).toEqual([]);
+    expect(rerun.started).toBe(false);
+  });
+
+  it('refuses a signed delivery that says of the run what GitHub does not, and audits it', async () => {
+    // A run on a feature branch; a delivery signed with the secret that calls it main.
+    const job = gate.hold({ runId: ++runId, ref: 'refs/heads/evil-feature', sha: 'b'.repeat(40) });
+    const forged = { ...gate.payload(job), ref: 'refs/heads/main', sha: GATE_SHA };
+    const res = await deliverWebhook(stack.exchanger.url, SECRET, forged, {
+      event: 'deployment_protection_rule',
+    });
+    expect(res.status).toBe(202);
+    const refused = await eventually(async () => {
+      const out = await runCli(['audit', '--store', stack.exchanger.store, '--json', '--outcome', 'error']);
+      return out.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, string>)
+        .find((r) => r.event === 'gate' && r.reason?.includes(`run ${job.runId}'s`));
+    }, 'the refused delivery’s audit row');
+    expect(refused.reason).toBe(
+      `deployment_protection_rule: the delivery's sha '${GATE_SHA}' is not run ${job.runId}'s ('${'b'.repeat(40)}'); not acted on`,
+    );
+    const listed = await asUser('bob', 'GET', '/v1/requests?status=pending');
+    expect(
+      (listed.body.requests as Array<Record<string, string>>).some((r) => r.run_id === String(job.runId)),
+    ).toBe(false);
   });
 
   it('finds a deployment whose delivery GitHub dropped (the reconciler), and answers it', async () => {

@@ -93,7 +93,7 @@ export function githubGate(
     head_sha: j.sha,
     head_branch: j.ref.replace(/^refs\/(heads|tags)\//, ''),
     path: j.workflowPath,
-    repository: { full_name: j.repository },
+    repository: { id: options.repositories[j.repository], full_name: j.repository },
     actor: user(j.actor),
     triggering_actor: user(j.triggeringActor),
   });
