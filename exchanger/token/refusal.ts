@@ -40,9 +40,12 @@ export class TokenRefusal extends JitkeyError {
   constructor(
     reason: TokenRefusalReason,
     message: string,
-    options: { claim?: string; cause?: unknown } = {},
+    options: { claim?: string; cause?: unknown; detail?: string } = {},
   ) {
-    super('invalid_token', message, { cause: options.cause });
+    super('invalid_token', message, {
+      cause: options.cause,
+      ...(options.detail !== undefined ? { detail: options.detail } : {}),
+    });
     this.name = 'TokenRefusal';
     this.reason = reason;
     if (options.claim !== undefined) this.claim = options.claim;

@@ -16,7 +16,7 @@ import { type CheckedHeader, checkHeader } from './header.js';
 import { unusableReason, type VerificationKey, verifySignature } from './jwk.js';
 import { createKeySource, type KeySource } from './jwks.js';
 import { type CompactParts, decodeSegment, splitCompact } from './jws.js';
-import { refuseToken } from './refusal.js';
+import { refuseToken, TokenRefusal } from './refusal.js';
 import type { ReadyTokenVerifier, TrustedIssuer, VerifiedToken } from './types.js';
 
 export interface VerifierOptions {
@@ -135,10 +135,12 @@ export function createVerifier(options: VerifierOptions): ReadyTokenVerifier {
     if (typeof iss !== 'string') throw refuseToken('missing', 'the token has no "iss" claim', 'iss');
     const issuer = issuers.get(iss);
     if (!issuer) {
-      throw refuseToken(
+      // Which issuers are trusted is for the operators' log, not for whoever sent a token: the
+      // list names internal hosts (a self-managed GitLab) and ids (a CircleCI organization).
+      throw new TokenRefusal(
         'untrusted_issuer',
-        `the token's issuer ${quote(iss)} is not trusted; trusted: ${trusted}`,
-        'iss',
+        `the token's issuer ${quote(iss)} is not one this exchanger trusts; its operators can say which it does (the policy's issuers)`,
+        { claim: 'iss', detail: `trusted: ${trusted}` },
       );
     }
 
