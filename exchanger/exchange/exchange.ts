@@ -237,8 +237,8 @@ export async function refusalRow(
   const { claims } = refusal;
   deps.metrics.decisions.inc({ role: refusal.metricRole, outcome: 'denied', code });
   if (code === 'unavailable') return undefined;
-  if (!(await auditsRefusal(deps.refusals, { peer: refusal.peer, event: refusal.event, claims, code })))
-    return undefined;
+  const folding = { peer: refusal.peer, event: refusal.event, claims, code, role: refusal.role };
+  if (!(await auditsRefusal(deps.refusals, folding))) return undefined;
   return {
     at: deps.now(),
     requestId: refusal.requestId,

@@ -1,13 +1,19 @@
 /**
- * Refusals of callers whose token did not verify are the one kind of audit row anyone on the
- * network can make the exchanger write (an exchange, a redemption, or a webhook delivery without
- * its signature); a replay of a spent token is one that anyone holding the token can repeat.
- * Each client address (an IPv6 one by its /64; for a replay: each token) gets one row per window
- * and event; the refusals after it in that window are counted and written as one summary row when
- * the window ends (issue 16, item 2). Other refusals of verified tokens are always audited one by
- * one: they name a job.
+ * Refusals are audit rows that callers make the exchanger write. Anyone on the network can send a
+ * token that does not verify (an exchange, a redemption, or a webhook delivery without its
+ * signature); anyone holding a spent token can replay it; and anyone who can run a job on a
+ * trusted public issuer (github.com, gitlab.com, Buildkite) holds tokens that verify and are
+ * refused. So each subject gets one row per window, event and code, and the refusals after it in
+ * that window are counted and written as one summary row when the window ends (issue 16, item 2).
+ * The subject: a client address (an IPv6 one by its /64) for a token that did not verify; the
+ * token for a replay; for any other refusal of a verified token, its issuer, job (run attempt,
+ * else `sub`) and role. The first row of each names the job with its claims; errors of ours
+ * (`upstream_error`, `internal_error`) are never folded.
  */
+import { jobRun } from '../ci-job.js';
 import { type Claims, ownClaim } from '../claims.js';
+import { hashSecret } from '../digest.js';
+import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { limitKey } from '../net/ip.js';
 import type { AuditEntry } from '../store/audit-types.js';
@@ -25,7 +31,7 @@ export type FoldedEvent = 'exchange' | 'redeem' | 'webhook';
  * What was wrong: no valid token (or signature), a token already spent, or a signed webhook
  * delivery already acted on (anyone who saw it could send it again).
  */
-export type FoldedCode = 'invalid_token' | 'token_replayed' | 'delivery_replayed';
+export type FoldedCode = ErrorCode | 'delivery_replayed';
 
 export interface RefusalFold {
   /**
@@ -52,17 +58,40 @@ interface Window {
  */
 export function auditsRefusal(
   fold: RefusalFold | undefined,
-  refusal: { peer: string; event: FoldedEvent; claims?: Claims | undefined; code?: string },
+  refusal: {
+    peer: string;
+    event: FoldedEvent;
+    claims?: Claims | undefined;
+    code?: string;
+    role?: string | undefined;
+  },
 ): boolean | Promise<boolean> {
   const { claims } = refusal;
   if (!fold) return true;
   // An IPv6 client by its /64 (its audit row keeps the full address): else one host could fill
   // the fold's subjects and fold every other client's refusals into the overflow.
   if (!claims) return fold.admit(limitKey(refusal.peer), refusal.event, 'invalid_token');
-  if (refusal.code !== 'token_replayed') return true;
-  // By token, wherever it comes from: each spent token still gets its own first row.
-  const token = `jti ${quote(ownClaim(claims, 'jti'), 64)} of ${quote(ownClaim(claims, 'iss'), 100)}`;
-  return fold.admit(token, refusal.event, 'token_replayed');
+  const code = refusal.code as ErrorCode | undefined;
+  if (code === undefined || code === 'upstream_error' || code === 'internal_error' || code === 'unavailable')
+    return true;
+  const iss = quote(ownClaim(claims, 'iss'), 100);
+  if (code === 'token_replayed') {
+    // By token, wherever it comes from: each spent token still gets its own first row. A token
+    // without a jti (Buildkite, CircleCI) by a digest of its claims: one bucket for all of them
+    // would let one replay hide another's.
+    const jti = ownClaim(claims, 'jti');
+    const id =
+      typeof jti === 'string'
+        ? `jti ${quote(jti, 64)}`
+        : `claims ${hashSecret(JSON.stringify(claims)).slice(0, 16)}`;
+    return fold.admit(`${id} of ${iss}`, refusal.event, 'token_replayed');
+  }
+  const run = jobRun(claims);
+  const job = run
+    ? `run ${run.runId} attempt ${run.runAttempt} of ${run.repositoryId}`
+    : `sub ${quote(ownClaim(claims, 'sub'), 100)}`;
+  const role = refusal.role === undefined ? '' : ` for role ${quote(refusal.role, 100)}`;
+  return fold.admit(`${job} of ${iss}${role}`, refusal.event, code);
 }
 
 function summaryOf(w: Window): string {
@@ -71,8 +100,11 @@ function summaryOf(w: Window): string {
   }
   const n = `${w.folded} more refused request${w.folded === 1 ? '' : 's'}`;
   if (w.code === 'token_replayed') return `${n} replaying the token with ${w.subject}`;
-  const what = w.event === 'webhook' ? 'a wrong webhook signature' : 'an unverified token';
-  return `${n} with ${what} from ${w.subject}`;
+  if (w.code === 'invalid_token') {
+    const what = w.event === 'webhook' ? 'a wrong webhook signature' : 'an unverified token';
+    return `${n} with ${what} from ${w.subject}`;
+  }
+  return `${n} (${w.code}) of ${w.subject}`;
 }
 
 export function createRefusalFold(options: { now: () => Date; windowMs?: number; requestId: () => string }): {

@@ -65,7 +65,7 @@ describe('refusal fold', () => {
     ]);
   });
 
-  it('folds replays by token, wherever they come from; other refusals of verified tokens never', () => {
+  it('folds replays by token, wherever they come from', () => {
     const { f } = fold();
     const spent = { iss: 'https://token.actions.githubusercontent.com', jti: 'j-1', repository: 'acme/web' };
     const replay = (peer: string, claims = spent) =>
@@ -74,11 +74,6 @@ describe('refusal fold', () => {
     expect(replay('10.0.0.2')).toBe(false);
     expect(replay('10.0.0.3')).toBe(false);
     expect(replay('10.0.0.1', { ...spent, jti: 'j-2' })).toBe(true);
-    for (let i = 0; i < 5; i++) {
-      expect(
-        auditsRefusal(f, { peer: '10.0.0.1', event: 'exchange', claims: spent, code: 'access_denied' }),
-      ).toBe(true);
-    }
     expect(auditsRefusal(undefined, { peer: 'p', event: 'exchange' })).toBe(true);
     expect(f.due(true)).toEqual([
       expect.objectContaining({
@@ -88,6 +83,52 @@ describe('refusal fold', () => {
           /^2 more refused requests replaying the token with jti 'j-1' of 'https:\/\/token\.actions\.githubusercontent\.com' in 60 s/,
         ),
       }),
+    ]);
+  });
+
+  it('tells apart the replays of tokens without a jti (Buildkite, CircleCI) by their claims', () => {
+    const { f } = fold();
+    const buildkite = (job: string) => ({
+      iss: 'https://agent.buildkite.com',
+      sub: 'organization:acme',
+      job_id: job,
+    });
+    const replay = (claims: Record<string, string>) =>
+      auditsRefusal(f, { peer: '10.0.0.1', event: 'exchange', claims, code: 'token_replayed' });
+    expect(replay(buildkite('attacker'))).toBe(true);
+    expect(replay(buildkite('attacker'))).toBe(false);
+    // Another job's token replayed in the same minute still gets its own row.
+    expect(replay(buildkite('victim'))).toBe(true);
+  });
+
+  it('folds other refusals of verified tokens by job and role; never errors of ours', () => {
+    const { f } = fold();
+    const job = (runId: string) => ({
+      iss: 'https://token.actions.githubusercontent.com',
+      repository_id: '666',
+      run_id: runId,
+      run_attempt: '1',
+    });
+    const refuse = (claims: Record<string, string>, role = 'deploy', code = 'access_denied') =>
+      auditsRefusal(f, { peer: '10.0.0.1', event: 'exchange', claims, code, role });
+    expect(refuse(job('1'))).toBe(true);
+    for (let i = 0; i < 5; i++) expect(refuse(job('1'))).toBe(false);
+    expect(refuse(job('1'), 'other')).toBe(true);
+    expect(refuse(job('2'))).toBe(true);
+    expect(refuse(job('1'), 'deploy', 'run_completed')).toBe(true);
+    // A job with no run is known by its sub.
+    expect(refuse({ iss: 'https://x.example', sub: 'project:a' })).toBe(true);
+    expect(refuse({ iss: 'https://x.example', sub: 'project:a' })).toBe(false);
+    for (let i = 0; i < 3; i++) expect(refuse(job('1'), 'deploy', 'upstream_error')).toBe(true);
+    expect(f.due(true).map((r) => [r.errorCode, r.reason.replace(/ in 60 s.*/, '')])).toEqual([
+      [
+        'access_denied',
+        "5 more refused requests (access_denied) of run 1 attempt 1 of 666 of 'https://token.actions.githubusercontent.com' for role 'deploy'",
+      ],
+      [
+        'access_denied',
+        "1 more refused request (access_denied) of sub 'project:a' of 'https://x.example' for role 'deploy'",
+      ],
     ]);
   });
 });
