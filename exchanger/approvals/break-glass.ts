@@ -142,7 +142,7 @@ export async function acknowledge(ctx: ApprovalContext, id: string, userToken: s
     const request = await store.getApprovalRequest(id);
     if (request?.claims[MARK] !== 'true') throw notFound(id);
     const config = {
-      approvers: approvalConfig(deps.policy(), request).approvers,
+      approvers: approvalConfig(deps.policy(), request, deps.now()).approvers,
       required: request.required,
     };
     try {

@@ -45,12 +45,13 @@ export function approvalConfig(
     createdAt?: Date;
     claims?: Readonly<Record<string, string>>;
   },
-  now?: Date,
+  /** Required: an escalated request's escalation approvers are named from then on. */
+  now: Date,
 ): ApproversInForce {
   const approval = policy.roles.get(request.role)?.approval;
   if (!approval) return { approvers: request.approvers, required: request.required, onCallSchedules: [] };
   const up = approval.escalate;
-  const escalated = up && now && request.createdAt && escalatedAt(request.createdAt, up.afterSeconds) <= now;
+  const escalated = up && request.createdAt && escalatedAt(request.createdAt, up.afterSeconds) <= now;
   // An on-call auto-approval stands while the role still auto-approves on call and still maps
   // the job's actor to a PagerDuty user: a reload that corrects a wrong mapping cancels it.
   const onCall = approval.autoApproveOnCall;
@@ -107,7 +108,17 @@ export interface ApprovalContext {
   /** Keeps a background notification until it settles. */
   track(p: Promise<void>): void;
   settled(): Promise<void>;
+  /**
+   * Whether a refused decision (`kind`) of `who` on request `id` is audited: the first in a window is,
+   * the rest are counted in the log. Anyone signed in to the console may try any request id, and
+   * a request's page shows its newest rows: unfolded, one person's refusals would push out its history.
+   */
+  auditsDecisionRefusal(id: string, who: string, kind: string): boolean;
 }
+
+/** One audited refusal per person, request and kind of decision in this long, per process. */
+export const REFUSAL_FOLD_MS = 10 * 60_000;
+const MAX_FOLDED = 10_000;
 
 export function approvalContext(deps: ApprovalDeps): ApprovalContext {
   const inFlight = new Set<Promise<void>>();
@@ -149,7 +160,7 @@ export function approvalContext(deps: ApprovalDeps): ApprovalContext {
     const next = expire(request, deps.now());
     if (!next) return;
     const wasApproved = request.status === 'approved';
-    const { required } = approvalConfig(deps.policy(), request);
+    const { required } = approvalConfig(deps.policy(), request, deps.now());
     const reason = wasApproved
       ? `approved but not redeemed by ${request.expiresAt.toISOString()}`
       : `expired with ${approvalCount(request)} of ${required} approvals`;
@@ -173,6 +184,19 @@ export function approvalContext(deps: ApprovalDeps): ApprovalContext {
     void p.finally(() => inFlight.delete(p));
   };
 
+  // Oldest first: a key audited again moves to the end.
+  const refused = new Map<string, number>();
+  const auditsDecisionRefusal = (id: string, who: string, kind: string): boolean => {
+    const key = `${id}\n${who}\n${kind}`;
+    const at = deps.now().getTime();
+    const last = refused.get(key);
+    if (last !== undefined && at - last < REFUSAL_FOLD_MS) return false;
+    refused.delete(key);
+    if (refused.size >= MAX_FOLDED) refused.delete(refused.keys().next().value as string);
+    refused.set(key, at);
+    return true;
+  };
+
   return {
     deps,
     store,
@@ -181,6 +205,7 @@ export function approvalContext(deps: ApprovalDeps): ApprovalContext {
     record,
     persistExpiry,
     track,
+    auditsDecisionRefusal,
     async settled() {
       await Promise.all([...inFlight]);
     },

@@ -43,7 +43,7 @@ export async function decideAs(
   who: Approver,
   decision: Decision,
 ): Promise<RequestView> {
-  const { deps, store, record, entry, persistExpiry } = ctx;
+  const { deps, store, record, entry, persistExpiry, auditsDecisionRefusal } = ctx;
   const github = ctx.requireGithub('approvals need GitHub to say who you are');
   for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
     const request = await store.getApprovalRequest(id);
@@ -59,7 +59,9 @@ export async function decideAs(
         inForce = new Set(kept.map((v) => v.id));
       }
     } catch (err) {
-      if (err instanceof JitkeyError && (err.code === 'access_denied' || err.code === 'self_approval')) {
+      const refusal =
+        err instanceof JitkeyError && (err.code === 'access_denied' || err.code === 'self_approval');
+      if (refusal && auditsDecisionRefusal(id, who.id, decision.kind)) {
         await record(
           entry(request, {
             event: decision.kind,
@@ -70,6 +72,14 @@ export async function decideAs(
             actorId: who.id,
             ...decision.client,
           }),
+        );
+      } else if (refusal) {
+        deps.log.info(
+          'a refused decision not audited again: one per person, request and kind in 10 minutes',
+          {
+            request_id: id,
+            by: who.login,
+          },
         );
       }
       throw err;

@@ -16,7 +16,7 @@ export async function requestStatus(
   const request = await store.getApprovalRequest(id);
   if (!request || !secretMatches(pollToken, request.pollTokenHash)) throw notFound(id);
   await persistExpiry(request);
-  const { required } = approvalConfig(deps.policy(), request);
+  const { required } = approvalConfig(deps.policy(), request, deps.now());
   return statusView(request, effectiveStatus(request, deps.now()), required);
 }
 
@@ -82,7 +82,9 @@ async function decidableScope(
   const gated = [...deps.policy().roles.values()].filter((role) => role.approval);
   const decidable: string[] = [];
   for (const role of gated) {
-    if (await isApprover(github, who, role.approval!.approvers, memo)) decidable.push(role.name);
+    // An escalation approver too: whether the request has escalated yet is checked after, per request.
+    const named = [...role.approval!.approvers, ...(role.approval!.escalate?.approvers ?? [])];
+    if (await isApprover(github, who, named, memo)) decidable.push(role.name);
   }
   return {
     memo,
@@ -110,7 +112,7 @@ async function keepDecidable(
       continue;
     }
     if (isSelf(who, request.claims)) continue;
-    const config = approvalConfig(deps.policy(), request);
+    const config = approvalConfig(deps.policy(), request, deps.now());
     if (!(await isApprover(github, who, config.approvers, memo))) continue;
     mine.push({
       view: requestView(request, 'pending', config),
@@ -146,7 +148,7 @@ export async function requestForApprover(
   const github = requireGithub('approvals need GitHub to say who you are');
   const request: ApprovalRequestRecord | undefined = await store.getApprovalRequest(id);
   if (!request) throw notFound(id);
-  const config = approvalConfig(deps.policy(), request);
+  const config = approvalConfig(deps.policy(), request, deps.now());
   if (isSelf(who, request.claims) || !(await isApprover(github, who, config.approvers))) throw notFound(id);
   await persistExpiry(request);
   const history = await store.queryAudit({ requestId: id, limit: HISTORY_LIMIT });

@@ -43,7 +43,10 @@ export async function redeemRequest(
     }
     checkSameRun(request, verified.claims);
     try {
-      checkRedeemable({ ...request, required: approvalConfig(deps.policy(), request).required }, deps.now());
+      checkRedeemable(
+        { ...request, required: approvalConfig(deps.policy(), request, deps.now()).required },
+        deps.now(),
+      );
     } catch (err) {
       await persistExpiry(request);
       throw err;

@@ -132,6 +132,7 @@ function extraRoutesFor(
           log,
           now: () => new Date(),
           ...(link ? { signInBudget: link.signIn } : {}),
+          decisionBudget: approverCall,
           admin: { github, store, providers, metrics, webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET },
         })
       : undefined;

@@ -28,6 +28,11 @@ export interface ConsoleDeps {
   fetch?: typeof globalThis.fetch;
   /** The sign-in budget; with workers, the primary's (default: this process's own). */
   signInBudget?: (peer: string) => void | Promise<void>;
+  /**
+   * The approver-call budget decisions spend, shared with the API's (`callerBudget`); with
+   * workers, the primary's (default: this process's own).
+   */
+  decisionBudget?: (peer: string) => void | Promise<void>;
   /** The platform admins' screens (leases, audit, policy): what they need beyond the above. */
   admin?: Omit<AdminDeps, 'policy' | 'log' | 'now'>;
 }

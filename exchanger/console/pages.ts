@@ -4,9 +4,11 @@
  * `GET /v1/requests` and the same checks as the API's decisions, with the person the session names.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { callerBudget } from '../approvals/caller-budget.js';
 import type { Approvals } from '../approvals/service.js';
 import { JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { clientAddress } from '../net/client-address.js';
 import { requestClient } from '../net/request-client.js';
 import type { Policy } from '../policy/model/types.js';
 import { parseReason } from '../server/approval-routes.js';
@@ -24,6 +26,7 @@ export interface PageDeps {
   config: ConsoleConfig;
   log: Logger;
   now: () => Date;
+  decisionBudget?: (peer: string) => void | Promise<void>;
 }
 
 /** Cards on the queue page at most: the newest; a person decides them before they scroll that far. */
@@ -35,6 +38,8 @@ const DONE: Record<string, string> = {
 };
 
 export function approverPages(deps: PageDeps) {
+  // Each decision can cost GitHub calls and a refused one an audit row: counted as the API's are.
+  const spend = deps.decisionBudget ?? callerBudget({ now: deps.now });
   const render = async (
     res: ServerResponse,
     who: SignedIn,
@@ -95,6 +100,8 @@ export function approverPages(deps: PageDeps) {
       form: URLSearchParams,
     ): Promise<void> {
       const text = form.get(kind === 'approve' ? 'note' : 'reason') ?? '';
+      // Awaited: with workers the budget is the primary's and answers asynchronously.
+      await spend(clientAddress(req));
       try {
         const reason = parseReason(text ? { reason: text } : {}, kind);
         await deps.approvals.decideAs(id, who, { kind, reason, client: requestClient(req) });

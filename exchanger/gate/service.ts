@@ -132,7 +132,10 @@ export function createGateCore(deps: GateDeps): GateCore {
     const policy = deps.policy();
     const lines: GateRequestLine[] = [];
     for (const r of perRole(requests)) {
-      lines.push({ request: { ...r, status: await gateStatus(deps, r, now) }, ...approvalConfig(policy, r) });
+      lines.push({
+        request: { ...r, status: await gateStatus(deps, r, now) },
+        ...approvalConfig(policy, r, now),
+      });
     }
     if (lines.length === 0) return;
     const key = groupKey(g);

@@ -283,7 +283,7 @@ describe('the on-call approval in force (approvalConfig)', () => {
     claims: { actor: 'octocat', actor_id: '1' },
   };
   const schedules = (onCall: string) =>
-    approvalConfig(loadPolicy(policyText(onCall), 'policy.yaml'), request).onCallSchedules;
+    approvalConfig(loadPolicy(policyText(onCall), 'policy.yaml'), request, new Date()).onCallSchedules;
 
   it("stands while the role auto-approves on call and maps the job's actor", () => {
     expect(schedules(ON_CALL)).toEqual(['PSCHED1', 'PSCHED2']);

@@ -328,6 +328,29 @@ describe('deciding', () => {
     ]);
   });
 
+  it('one refusal per person and request is audited in 10 minutes: a flood does not bury the history', async () => {
+    const pending = await ask();
+    for (let i = 0; i < 5; i++) {
+      await expect(decide(pending.request_id, 'bob', 'deny', 'no')).rejects.toMatchObject({
+        code: 'access_denied',
+      });
+    }
+    const rows = async () =>
+      (await world.store.queryAudit({ requestId: pending.request_id })).map((r) => [
+        r.event,
+        r.actor ?? null,
+      ]);
+    expect(await rows()).toEqual([
+      ['deny', 'bob'],
+      ['approval_request', null],
+    ]);
+    world.clock.advance(10 * 60);
+    await expect(decide(pending.request_id, 'bob', 'deny', 'no')).rejects.toMatchObject({
+      code: 'access_denied',
+    });
+    expect((await rows()).length).toBe(3);
+  });
+
   it('who may decide follows the policy in force (a reload that drops an approver takes effect)', async () => {
     const pending = await ask();
     world.setPolicy(policyText({ approvers: '[acme/leads]' }));
@@ -403,6 +426,26 @@ describe('after a policy change (issue 16, item 4)', () => {
     expect((await decide(pending.request_id, 'bob')).status).toBe('approved');
     await redeem(pending.request_id, pending.poll_token);
     expect(world.minted).toBe(1);
+  });
+
+  it('once escalated, an escalation approver is shown the request and queued it, as the console shows them', async () => {
+    world.setPolicy(
+      policyText({ approvers: '[alice]' }).replace(
+        '      timeout: 30m\n',
+        '      timeout: 30m\n      escalate: { after: 10m, approvers: [bob] }\n',
+      ),
+    );
+    const pending = await ask();
+    const bob = { login: 'bob', id: '1002' };
+    await expect(world.approvals.detailAs(pending.request_id, bob)).rejects.toMatchObject({
+      code: 'not_found',
+    });
+    expect((await world.approvals.queueAs(bob)).map((q) => q.view.request_id)).toEqual([]);
+    world.clock.advance(11 * 60);
+    expect((await world.approvals.detailAs(pending.request_id, bob)).view.request_id).toBe(
+      pending.request_id,
+    );
+    expect((await world.approvals.queueAs(bob)).map((q) => q.view.request_id)).toEqual([pending.request_id]);
   });
 
   it('nor once the approver who approved it is no longer named', async () => {

@@ -11,6 +11,7 @@ import { escapeHtml, html } from '../../exchanger/console/html.js';
 import { runUrl, workflowUrl } from '../../exchanger/console/links.js';
 import { approverPages, QUEUE_SHOWN } from '../../exchanger/console/pages.js';
 import { ABSOLUTE_MS, createSessions, IDLE_MS, SESSION_COOKIE } from '../../exchanger/console/session.js';
+import { JitkeyError } from '../../exchanger/errors.js';
 import { silentLogger } from '../../exchanger/log.js';
 import { openStore } from '../../exchanger/store/open.js';
 import { ONE_GITHUB_ROLE } from '../support/app-policy.js';
@@ -202,5 +203,46 @@ describe('my queue', () => {
     );
     expect(body.indexOf(`req_${QUEUE_SHOWN + 49}`)).toBeLessThan(body.indexOf(`req_${QUEUE_SHOWN + 48}`));
     expect(body).not.toContain('req_49"');
+  });
+});
+
+describe('a decision in the console', () => {
+  it('spends the approver-call budget of its address first, as the API does', async () => {
+    const decided: string[] = [];
+    const spent: string[] = [];
+    const pages = approverPages({
+      approvals: {
+        queuePageAs: async () => Promise.reject(new Error('not read')),
+        detailAs: async () => Promise.reject(new Error('not read')),
+        decideAs: async (id) => {
+          decided.push(id);
+          return Promise.reject(new Error('not needed'));
+        },
+      },
+      policy: () => ONE_GITHUB_ROLE,
+      config: {
+        clientId: 'c',
+        clientSecret: 's',
+        origin: 'https://j.example',
+        redirectUri: 'x',
+        githubWebUrl: 'https://github.com',
+      },
+      log: silentLogger,
+      now: () => new Date(0),
+      decisionBudget: (peer) => {
+        spent.push(peer);
+        if (spent.length > 1) throw new JitkeyError('rate_limited', 'more than 1 approver calls a minute');
+      },
+    });
+    const req = { socket: { remoteAddress: '127.0.0.9' }, headers: {} } as unknown as IncomingMessage;
+    const res = {} as ServerResponse;
+    const who = { login: 'mallory', id: '666', csrf: 'x', idHash: 'h' };
+    await expect(pages.decide(req, res, who, 'req_1', 'deny', new URLSearchParams('reason=because'))).rejects.toThrow(
+      'not needed',
+    );
+    await expect(pages.decide(req, res, who, 'req_2', 'deny', new URLSearchParams('reason=because'))).rejects.toMatchObject({
+      code: 'rate_limited',
+    });
+    expect([spent, decided]).toEqual([['127.0.0.9', '127.0.0.9'], ['req_1']]);
   });
 });
