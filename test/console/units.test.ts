@@ -237,10 +237,12 @@ describe('a decision in the console', () => {
     const req = { socket: { remoteAddress: '127.0.0.9' }, headers: {} } as unknown as IncomingMessage;
     const res = {} as ServerResponse;
     const who = { login: 'mallory', id: '666', csrf: 'x', idHash: 'h' };
-    await expect(pages.decide(req, res, who, 'req_1', 'deny', new URLSearchParams('reason=because'))).rejects.toThrow(
-      'not needed',
-    );
-    await expect(pages.decide(req, res, who, 'req_2', 'deny', new URLSearchParams('reason=because'))).rejects.toMatchObject({
+    await expect(
+      pages.decide(req, res, who, 'req_1', 'deny', new URLSearchParams('reason=because')),
+    ).rejects.toThrow('not needed');
+    await expect(
+      pages.decide(req, res, who, 'req_2', 'deny', new URLSearchParams('reason=because')),
+    ).rejects.toMatchObject({
       code: 'rate_limited',
     });
     expect([spent, decided]).toEqual([['127.0.0.9', '127.0.0.9'], ['req_1']]);
