@@ -10,8 +10,11 @@
  *
  * Sign-in is a GET link, not a form: a form whose POST redirects to github.com would be blocked
  * by `form-action 'self'`. Attempts are limited per client address. The user's GitHub token
- * never leaves `callback`: it is not stored, logged or put in a page or URL.
+ * never leaves `callback`: it is not stored, logged or put in a page or URL. The pre-login cookie
+ * carries a MAC under a key derived from the OAuth client secret (which every instance holds), so
+ * a callback with a cookie this exchanger did not set costs no store write and no GitHub call.
  */
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { callerBudget } from '../approvals/caller-budget.js';
 import { hashSecret, secretMatches } from '../digest.js';
@@ -32,7 +35,8 @@ export const LOGIN_COOKIE = '__Host-jitkey_login';
 const LOGIN_TTL_S = 10 * 60;
 /**
  * Sign-ins started per client address per minute. A callback needs a started sign-in's cookie
- * and state before it costs a store write or a GitHub call, so starts are what is counted.
+ * (with its MAC) and state before it costs a store write or a GitHub call, so starts are what is
+ * counted.
  */
 export const SIGN_INS_PER_MINUTE = 20;
 /** `store.consumeJti`'s issuer for spent sign-in states: apart from every token issuer's jtis. */
@@ -66,6 +70,19 @@ export function authRoutes(deps: AuthDeps) {
     deps.signInBudget ??
     callerBudget({ now: deps.now, perMinute: SIGN_INS_PER_MINUTE, what: 'sign-in attempts' });
   const clearLogin = hostCookie(LOGIN_COOKIE, '', 0);
+  const key = Buffer.from(
+    hkdfSync('sha256', deps.config.clientSecret, '', 'jitkey console sign-in cookie', 32),
+  );
+  const mac = (text: string) => createHmac('sha256', key).update(text).digest('base64url');
+  /** The cookie's parts when its MAC is ours; else none (a cookie someone made up). */
+  const loginCookie = (req: IncomingMessage): string[] => {
+    const value = readCookie(req, LOGIN_COOKIE) ?? '';
+    const at = value.lastIndexOf('.');
+    const body = value.slice(0, Math.max(at, 0));
+    const given = Buffer.from(value.slice(at + 1));
+    const want = Buffer.from(mac(body));
+    return at > 0 && given.length === want.length && timingSafeEqual(given, want) ? body.split('.') : [];
+  };
 
   const refuse = (res: ServerResponse, status: number, message: string, next?: string) =>
     sendHtml(res, status, signInPage({ next, error: message }), [clearLogin]);
@@ -78,11 +95,11 @@ export function authRoutes(deps: AuthDeps) {
       const next = safeNext(url.searchParams.get('next'));
       const start = startSignIn(deps.config);
       const value = `${start.state}.${start.verifier}.${Buffer.from(next).toString('base64url')}`;
-      redirect(res, start.url, [hostCookie(LOGIN_COOKIE, value, LOGIN_TTL_S)]);
+      redirect(res, start.url, [hostCookie(LOGIN_COOKIE, `${value}.${mac(value)}`, LOGIN_TTL_S)]);
     },
 
     async callback(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-      const [state = '', verifier = '', nextB64 = ''] = (readCookie(req, LOGIN_COOKIE) ?? '').split('.');
+      const [state = '', verifier = '', nextB64 = ''] = loginCookie(req);
       const next = safeNext(Buffer.from(nextB64, 'base64url').toString('utf8'));
       if (url.searchParams.get('error')) {
         return refuse(

@@ -406,5 +406,17 @@ describe('the console over plain HTTP', () => {
       last = (await fetch(`${c.url}/console/auth/login`, { redirect: 'manual' })).status;
     }
     expect(last).toBe(429);
+    // A callback with a pre-login cookie this exchanger did not set (no MAC, or another's) costs
+    // no GitHub call and no store write: the budget of starts cannot be walked around.
+    const exchanges = c.gh.oauth!.exchanges.length;
+    for (const cookie of ['s1.v1.L2NvbnNvbGUv', 's1.v1.L2NvbnNvbGUv.bm90LXRoZS1tYWM']) {
+      const forged = await fetch(`${c.url}/console/auth/callback?state=s1&code=c1`, {
+        headers: { cookie: `__Host-jitkey_login=${cookie}` },
+        redirect: 'manual',
+      });
+      expect(forged.status).toBe(400);
+      expect(await forged.text()).toContain('This sign-in did not start in this browser');
+    }
+    expect(c.gh.oauth!.exchanges.length).toBe(exchanges);
   });
 });
