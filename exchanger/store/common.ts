@@ -115,6 +115,8 @@ export interface PurgeCounts {
   /** Lease activity keys and events: kept as long as the audit trail. */
   activityKeys: number;
   activity: number;
+  /** Run attempts' first leases of each role, kept after the leases themselves. */
+  runFirstLeases: number;
 }
 
 /** A table a purge deletes from: its key, the time column compared with the cutoff, and what it does. */
@@ -129,7 +131,23 @@ export interface PurgeTarget {
    * another instance would still accept the token for.
    */
   databaseClockMarginMs?: number;
+  /**
+   * Leases: before a chunk is deleted, the earliest `created_at` of each run attempt and role
+   * among it is kept in `run_first_leases` (`RUN_FIRST_LEASE_KEPT_MS`).
+   */
+  keepsFirstLeases?: boolean;
 }
+
+/**
+ * A run attempt's first lease of each role is what its `max_duration` counts from
+ * (`exchange/run-limits.ts`). Leases go a day after they expire, but when the first did is kept
+ * this long after it was made, or a run still asking a day later would start its `max_duration`
+ * over. A GitHub Actions run lasts 35 days at most.
+ */
+export const RUN_FIRST_LEASE_KEPT_MS = 35 * DAY_MS;
+
+/** `run_first_leases`'s columns, as both stores write and read them. */
+export const RUN_FIRST_LEASE_KEY = ['repository_id', 'run_id', 'run_attempt', 'role'] as const;
 
 /** See `PurgeTarget.databaseClockMarginMs`: well above any clock skew between instances. */
 export const JTI_PURGE_MARGIN_MS = 5 * 60_000;
@@ -142,7 +160,13 @@ export const PURGE_TARGETS = {
     what: 'purge used token ids',
     databaseClockMarginMs: JTI_PURGE_MARGIN_MS,
   },
-  leases: { table: 'leases', key: 'id', column: 'expires_at', what: 'purge expired leases' },
+  leases: {
+    table: 'leases',
+    key: 'id',
+    column: 'expires_at',
+    what: 'purge expired leases',
+    keepsFirstLeases: true,
+  },
   approvals: {
     table: 'approval_requests',
     key: 'id',
@@ -174,6 +198,12 @@ export const PURGE_TARGETS = {
     column: 'at',
     what: 'purge old lease activity',
   },
+  runFirstLeases: {
+    table: 'run_first_leases',
+    key: RUN_FIRST_LEASE_KEY.join(', '),
+    column: 'first_lease_at',
+    what: "purge run attempts' first leases",
+  },
 } as const satisfies Record<keyof PurgeCounts, PurgeTarget>;
 
 /**
@@ -202,7 +232,8 @@ async function purgeRows(
     settings.retentionMs === undefined ? Promise.resolve(0) : chunked(target, at - settings.retentionMs);
   const activityKeys = await retained(PURGE_TARGETS.activityKeys);
   const activity = await retained(PURGE_TARGETS.activity);
-  return { jtis, leases, approvals, completedRuns, audit, sessions, activityKeys, activity };
+  const runFirstLeases = await chunked(PURGE_TARGETS.runFirstLeases, at - RUN_FIRST_LEASE_KEPT_MS);
+  return { jtis, leases, approvals, completedRuns, audit, sessions, activityKeys, activity, runFirstLeases };
 }
 
 /**

@@ -89,9 +89,13 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
            EXISTS (SELECT 1 FROM ${t('completed_runs')} c
                     WHERE c.repository_id = i.repository_id AND c.run_id = i.run_id
                       AND c.run_attempt = i.run_attempt) AS completed,
-           (SELECT min(created_at) FROM ${t('leases')} l
-             WHERE l.repository_id = i.repository_id AND l.run_id = i.run_id
-               AND l.run_attempt = i.run_attempt AND l.role = i.role) AS first_lease_at
+           -- The first lease of the attempt's role: among its leases, or kept after they were purged.
+           LEAST((SELECT min(created_at) FROM ${t('leases')} l
+                   WHERE l.repository_id = i.repository_id AND l.run_id = i.run_id
+                     AND l.run_attempt = i.run_attempt AND l.role = i.role),
+                 (SELECT f.first_lease_at FROM ${t('run_first_leases')} f
+                   WHERE f.repository_id = i.repository_id AND f.run_id = i.run_id
+                     AND f.run_attempt = i.run_attempt AND f.role = i.role)) AS first_lease_at
       FROM input i`;
 
   const spend = batcher<SpendItem, Spent>(async (items) => {

@@ -131,6 +131,18 @@ const MIGRATIONS: readonly ((t: TableName) => string)[] = [
       seen_at timestamptz NOT NULL,
       PRIMARY KEY (repository_id, run_id, run_attempt)
     );`,
+  // A run attempt's first lease of each role, kept when the lease itself is purged: its
+  // max_duration counts from it (common.ts, RUN_FIRST_LEASE_KEPT_MS).
+  (t) => `
+    CREATE TABLE ${t('run_first_leases')} (
+      repository_id text NOT NULL,
+      run_id text NOT NULL,
+      run_attempt text NOT NULL,
+      role text NOT NULL,
+      first_lease_at timestamptz NOT NULL,
+      PRIMARY KEY (repository_id, run_id, run_attempt, role)
+    );
+    CREATE INDEX run_first_leases_at ON ${t('run_first_leases')} (first_lease_at);`,
 ];
 
 /** The schema version a fresh database reaches: the number of migrations. */

@@ -23,6 +23,7 @@ import {
   PURGE_TARGETS,
   type PurgeTarget,
   purgeSettings,
+  RUN_FIRST_LEASE_KEY,
   startPurge,
   storeFailure,
 } from './common.js';
@@ -123,10 +124,8 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
   const exchangeWrites = postgresExchangeWrites(io);
   let closed = false;
   /** Deletes in bounded chunks; SKIP LOCKED lets several instances purge side by side. */
-  const purgeTable = async (
-    { what, table, key, column, databaseClockMarginMs }: PurgeTarget,
-    cutoff: number,
-  ): Promise<number> => {
+  const purgeTable = async (target: PurgeTarget, cutoff: number): Promise<number> => {
+    const { what, table, key, column, databaseClockMarginMs } = target;
     // The database's clock, not this instance's (see PurgeTarget.databaseClockMarginMs).
     const before =
       databaseClockMarginMs === undefined
@@ -135,15 +134,32 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
     let total = 0;
     for (;;) {
       if (closed) return total;
-      const { rowCount } = await query(what, {
+      const chunk = `DELETE FROM ${t(table)} WHERE (${key}) IN
+                 (SELECT ${key} FROM ${t(table)} WHERE ${column} < ${before} LIMIT $2 FOR UPDATE SKIP LOCKED)`;
+      const { rows } = await query<{ n: string }>(what, {
         name: `jitkey_purge_${table}`,
-        text: `DELETE FROM ${t(table)} WHERE (${key}) IN
-                 (SELECT ${key} FROM ${t(table)} WHERE ${column} < ${before} LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        text: target.keepsFirstLeases
+          ? keepingFirstLeases(chunk)
+          : `WITH gone AS (${chunk} RETURNING 1) SELECT count(*) AS n FROM gone`,
         values: [new Date(cutoff), PURGE_CHUNK],
       });
-      total += rowCount ?? 0;
-      if ((rowCount ?? 0) < PURGE_CHUNK) return total;
+      const deleted = Number(rows[0]?.n ?? 0);
+      total += deleted;
+      if (deleted < PURGE_CHUNK) return total;
     }
+  };
+  /** A lease chunk's delete, the first lease of each run attempt and role in it kept first. */
+  const keepingFirstLeases = (chunk: string) => {
+    const cols = RUN_FIRST_LEASE_KEY.join(', ');
+    return `WITH gone AS (${chunk} RETURNING ${cols}, created_at), kept AS (
+        INSERT INTO ${t('run_first_leases')} (${cols}, first_lease_at)
+        SELECT ${cols}, min(created_at) FROM gone
+         WHERE ${RUN_FIRST_LEASE_KEY.map((c) => `${c} IS NOT NULL`).join(' AND ')}
+         GROUP BY ${cols} ORDER BY ${cols}
+        ON CONFLICT (${cols})
+        DO UPDATE SET first_lease_at = LEAST(${t('run_first_leases')}.first_lease_at, EXCLUDED.first_lease_at)
+      )
+      SELECT count(*) AS n FROM gone`;
   };
   const purger = startPurge(settings, log, async (target, cutoff) => {
     const n = await purgeTable(target, cutoff);

@@ -30,9 +30,12 @@ export function postgresRuns(
   const runStateColumns = (n: number) =>
     `EXISTS (SELECT 1 FROM ${t('completed_runs')}
               WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}) AS completed,
-     (SELECT min(created_at) FROM ${t('leases')}
-       WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
-         AND role = $${n + 4}) AS first_lease_at`;
+     LEAST((SELECT min(created_at) FROM ${t('leases')}
+             WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
+               AND role = $${n + 4}),
+           (SELECT first_lease_at FROM ${t('run_first_leases')}
+             WHERE repository_id = $${n + 1} AND run_id = $${n + 2} AND run_attempt = $${n + 3}
+               AND role = $${n + 4})) AS first_lease_at`;
   const runStateOf = (row: RunStateRow): RunState => ({
     completed: row.completed,
     ...(row.first_lease_at ? { firstLeaseAt: row.first_lease_at } : {}),

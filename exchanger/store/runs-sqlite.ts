@@ -22,10 +22,15 @@ export function sqliteRuns(
     spend(token: SpentToken): () => boolean;
   },
 ): RunMethods {
-  const selectRunState = db.prepare<[string, string, string, string, string, string, string], RunStateRow>(
-    `SELECT EXISTS (SELECT 1 FROM completed_runs WHERE repository_id = ? AND run_id = ? AND run_attempt = ?) AS completed,
-            (SELECT min(created_at) FROM leases
-              WHERE repository_id = ? AND run_id = ? AND run_attempt = ? AND role = ?) AS first_lease_at`,
+  // The first lease of the attempt's role: among its leases, or kept after they were purged.
+  const selectRunState = db.prepare<{ r: string; i: string; a: string; role: string }, RunStateRow>(
+    `SELECT EXISTS (SELECT 1 FROM completed_runs WHERE repository_id = @r AND run_id = @i AND run_attempt = @a) AS completed,
+            (SELECT min(at) FROM (
+               SELECT min(created_at) AS at FROM leases
+                WHERE repository_id = @r AND run_id = @i AND run_attempt = @a AND role = @role
+               UNION ALL
+               SELECT first_lease_at FROM run_first_leases
+                WHERE repository_id = @r AND run_id = @i AND run_attempt = @a AND role = @role)) AS first_lease_at`,
   );
   const selectCompleted = db.prepare<[string, string, string], { completed: number }>(
     `SELECT EXISTS (SELECT 1 FROM completed_runs WHERE repository_id = ? AND run_id = ? AND run_attempt = ?) AS completed`,
@@ -40,7 +45,7 @@ export function sqliteRuns(
 
   const runStateNow = (run: RunKey, role: string): RunState => {
     const { repositoryId: r, runId: i, runAttempt: a } = run;
-    const row = selectRunState.get(r, i, a, r, i, a, role)!;
+    const row = selectRunState.get({ r, i, a, role })!;
     return {
       completed: row.completed === 1,
       ...(row.first_lease_at !== null ? { firstLeaseAt: new Date(row.first_lease_at) } : {}),

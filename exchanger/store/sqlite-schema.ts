@@ -111,6 +111,17 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE audit_staging ADD COLUMN actor_id TEXT;
    CREATE TABLE audit_actor_ids (since INTEGER NOT NULL);
    INSERT INTO audit_actor_ids (since) VALUES (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));`,
+  // A run attempt's first lease of each role, kept when the lease itself is purged: its
+  // max_duration counts from it (common.ts, RUN_FIRST_LEASE_KEPT_MS).
+  `CREATE TABLE run_first_leases (
+     repository_id TEXT NOT NULL,
+     run_id TEXT NOT NULL,
+     run_attempt TEXT NOT NULL,
+     role TEXT NOT NULL,
+     first_lease_at INTEGER NOT NULL,
+     PRIMARY KEY (repository_id, run_id, run_attempt, role)
+   );
+   CREATE INDEX run_first_leases_at ON run_first_leases (first_lease_at);`,
 ];
 
 export function migrateSqlite(db: Database.Database): void {

@@ -28,6 +28,7 @@ import {
   PURGE_TARGETS,
   type PurgeTarget,
   purgeSettings,
+  RUN_FIRST_LEASE_KEY,
   startPurge,
   storeFailure,
 } from './common.js';
@@ -117,7 +118,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   // Bounded deletes: a purge takes the write lock for one chunk at a time, between request batches.
   const purges = new Map<string, Database.Statement<[number, number]>>(
     Object.values(PURGE_TARGETS).map((target: PurgeTarget) => {
-      const { table, key, column, databaseClockMarginMs: margin } = target;
+      const { table, key, column, databaseClockMarginMs: margin, keepsFirstLeases } = target;
       // SQLite's clock, in ms like the columns: julianday('now') counts days since 4714 BC.
       const before =
         margin === undefined
@@ -126,7 +127,9 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       return [
         table,
         db.prepare<[number, number]>(
-          `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${column} < ${before} LIMIT ?)`,
+          // Leases in the order keepFirstLeases read them: one chunk, the same rows.
+          `DELETE FROM ${table} WHERE (${key}) IN
+             (SELECT ${key} FROM ${table} WHERE ${column} < ${before}${keepsFirstLeases ? ` ORDER BY ${column}, ${key}` : ''} LIMIT ?)`,
         ),
       ];
     }),
@@ -202,15 +205,34 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   };
 
   /** Deletes in chunks, yielding to the event loop between them so requests keep flowing. */
-  const purger = startPurge(settings, log, async (target, cutoff) => {
+  // The chunk a lease purge deletes, its first leases kept first, in one transaction.
+  const keepFirstLeases = db.prepare<[number, number]>(
+    `INSERT INTO run_first_leases (${RUN_FIRST_LEASE_KEY.join(', ')}, first_lease_at)
+     SELECT ${RUN_FIRST_LEASE_KEY.join(', ')}, min(created_at) FROM leases
+      WHERE id IN (SELECT id FROM leases WHERE expires_at < ? ORDER BY expires_at, id LIMIT ?)
+        AND ${RUN_FIRST_LEASE_KEY.map((c) => `${c} IS NOT NULL`).join(' AND ')}
+      GROUP BY ${RUN_FIRST_LEASE_KEY.join(', ')}
+     ON CONFLICT (${RUN_FIRST_LEASE_KEY.join(', ')})
+     DO UPDATE SET first_lease_at = min(first_lease_at, excluded.first_lease_at)`,
+  );
+  const purgeChunk = (target: PurgeTarget, cutoff: number) => {
     const statement = purges.get(target.table)!;
+    if (!target.keepsFirstLeases) return statement.run(cutoff, PURGE_CHUNK);
+    return db
+      .transaction(() => {
+        keepFirstLeases.run(cutoff, PURGE_CHUNK);
+        return statement.run(cutoff, PURGE_CHUNK);
+      })
+      .immediate();
+  };
+  const purger = startPurge(settings, log, async (target, cutoff) => {
     let total = 0;
     try {
       // Staged rows are purged as any other: moved in first.
       if (target.table === 'audit') staging.moveAll();
       for (;;) {
         if (closed) return total;
-        const { changes } = statement.run(cutoff, PURGE_CHUNK);
+        const { changes } = purgeChunk(target, cutoff);
         total += changes;
         if (changes < PURGE_CHUNK) return total;
         await nextTurn();

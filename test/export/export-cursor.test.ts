@@ -264,10 +264,12 @@ describe('export order of rows written before the export migration', () => {
     const before = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
     await addActivity(before, 'lease-old', ['b', 'a', 'c']);
     await before.close();
-    // The file as the version before left it: no cursor tables, no sequence. The two migrations
-    // after the export's (the audit staging table, then the actor_id column) are undone first.
+    // The file as the version before left it: no cursor tables, no sequence. The three migrations
+    // after the export's (the audit staging table, the actor_id column, the run attempts' first
+    // leases) are undone first.
     const raw = new Database(path);
-    raw.exec(`ALTER TABLE audit DROP COLUMN actor_id;
+    raw.exec(`DROP TABLE run_first_leases;
+      ALTER TABLE audit DROP COLUMN actor_id;
       DROP TABLE audit_actor_ids;
       DROP TABLE audit_staging;
       DROP TRIGGER lease_activity_export_seq;
@@ -275,7 +277,7 @@ describe('export order of rows written before the export migration', () => {
       ALTER TABLE lease_activity DROP COLUMN export_seq;
       DROP TABLE export_counters;
       DROP TABLE export_cursors;`);
-    raw.pragma(`user_version = ${(raw.pragma('user_version', { simple: true }) as number) - 3}`);
+    raw.pragma(`user_version = ${(raw.pragma('user_version', { simple: true }) as number) - 4}`);
     raw.close();
     const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
     try {

@@ -439,6 +439,27 @@ export function storeContract(harness: StoreHarness): void {
         expect(await store.queryAudit({})).toHaveLength(2);
       });
 
+      it("keeps a run attempt's first lease time of each role 35 days, so its max_duration does not start over", async () => {
+        const store = await open();
+        const run = { repositoryId: '42', runId: '77', runAttempt: '1' };
+        const of = (id: string, role: string, createdAt: Date) =>
+          lease({ id, role, ...run, createdAt, expiresAt: new Date(createdAt.getTime() + 15 * 60_000) });
+        await store.record(entry(), of('renewal', 'deploy', at(-3 * DAY + 10)));
+        await store.record(entry(), of('first', 'deploy', at(-3 * DAY)));
+        await store.record(entry(), of('other-role', 'admin', at(-3 * DAY + 20)));
+        await store.purgeExpired(T0);
+        for (const id of ['first', 'renewal', 'other-role']) expect(await store.getLease(id)).toBeUndefined();
+        expect((await store.runState(run, 'deploy')).firstLeaseAt).toEqual(at(-3 * DAY));
+        expect((await store.runState(run, 'admin')).firstLeaseAt).toEqual(at(-3 * DAY + 20));
+        // A later lease of the attempt does not move it.
+        await store.record(entry(), of('later', 'deploy', at(-10)));
+        expect((await store.runState(run, 'deploy')).firstLeaseAt).toEqual(at(-3 * DAY));
+        await store.purgeExpired(at(32 * DAY - 1));
+        expect((await store.runState(run, 'admin')).firstLeaseAt).toEqual(at(-3 * DAY + 20));
+        await store.purgeExpired(at(33 * DAY));
+        expect((await store.runState(run, 'admin')).firstLeaseAt).toBeUndefined();
+      });
+
       it('deletes audit rows older than auditRetentionDays', async () => {
         const store = await open({ auditRetentionDays: 30 });
         await store.record(entry({ requestId: 'old', at: at(-31 * DAY) }));

@@ -43,7 +43,7 @@ describe('postgres store', () => {
     const { rows } = await admin((c) =>
       c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`),
     );
-    expect(rows).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13].map((version) => ({ version })));
+    expect(rows).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14].map((version) => ({ version })));
     const exp = new Date(Date.now() + 60_000);
     expect((await Promise.all(both.map((s) => s.consumeJti('j', exp)))).sort()).toEqual([false, true]);
   });
@@ -58,6 +58,7 @@ describe('postgres store', () => {
       c.query(`ALTER TABLE "${schema}".audit DROP COLUMN actor_id;
         DROP TABLE "${schema}".audit_actor_ids;
         DROP TABLE "${schema}".run_attempts;
+        DROP TABLE "${schema}".run_first_leases;
         DELETE FROM "${schema}".schema_migrations WHERE version >= 12`),
     );
     const reader = new pg.Client({ connectionString: PG_URL });

@@ -36,7 +36,7 @@ describe('sqlite store', () => {
     await (await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 })).close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(13);
+    expect(raw.pragma('user_version', { simple: true })).toBe(14);
     raw.close();
   });
 
@@ -98,6 +98,7 @@ describe('sqlite store', () => {
       DROP TABLE lease_activity_keys;
       DROP TABLE lease_activity;
       DROP INDEX audit_client_at;
+      DROP TABLE run_first_leases;
       DROP TABLE audit_actor_ids;
       ALTER TABLE audit DROP COLUMN actor_id;
       ALTER TABLE audit DROP COLUMN client_key;
@@ -127,7 +128,8 @@ describe('sqlite store', () => {
     const raw = new Database(path);
     raw.exec(`ALTER TABLE audit DROP COLUMN actor_id;
       ALTER TABLE audit_staging DROP COLUMN actor_id;
-      DROP TABLE audit_actor_ids;`);
+      DROP TABLE audit_actor_ids;
+      DROP TABLE run_first_leases;`);
     raw.pragma('user_version = 12');
     raw.close();
     const store = await openStore(`sqlite:${path}`, { purgeIntervalMs: 0 });
@@ -152,7 +154,7 @@ describe('sqlite store', () => {
     raw.close();
     await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({
       code: 'unavailable',
-      message: expect.stringContaining('newer than this jitkey knows (13): upgrade jitkey'),
+      message: expect.stringContaining('newer than this jitkey knows (14): upgrade jitkey'),
     });
   });
 
