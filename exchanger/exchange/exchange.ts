@@ -237,7 +237,14 @@ export async function refusalRow(
   const { claims } = refusal;
   deps.metrics.decisions.inc({ role: refusal.metricRole, outcome: 'denied', code });
   if (code === 'unavailable') return undefined;
-  const folding = { peer: refusal.peer, event: refusal.event, claims, code, role: refusal.role };
+  // The role only when the policy knows it: a caller's made-up names would each be a subject.
+  const folding = {
+    peer: refusal.peer,
+    event: refusal.event,
+    claims,
+    code,
+    role: refusal.metricRole || undefined,
+  };
   if (!(await auditsRefusal(deps.refusals, folding))) return undefined;
   return {
     at: deps.now(),

@@ -24,6 +24,8 @@ export const FOLD_WINDOW_MS = 60_000;
 /** Subjects tracked at once; past this, new ones share one bucket (an address-hopping flood). */
 const MAX_PEERS = 10_000;
 const OVERFLOW_PEER = 'other peers or tokens';
+/** What anyone can be refused on without a job of their own: an unverified token, a replay. */
+const ANONYMOUS: ReadonlySet<FoldedCode> = new Set(['invalid_token', 'token_replayed', 'delivery_replayed']);
 
 /** The requests an unverified caller can be refused on (a webhook without its signature is one). */
 export type FoldedEvent = 'exchange' | 'redeem' | 'webhook';
@@ -112,7 +114,10 @@ export function createRefusalFold(options: { now: () => Date; windowMs?: number;
   due(all?: boolean): AuditEntry[];
 } {
   const windowMs = options.windowMs ?? FOLD_WINDOW_MS;
+  // Two sets of windows, each bounded on its own: refusals anyone can send (no token, a replay)
+  // must not crowd out those that name a job, which are audited, not folded, when theirs is full.
   const windows = new Map<string, Window>();
+  const jobs = new Map<string, Window>();
   const ended: AuditEntry[] = [];
   const summary = (w: Window): AuditEntry => ({
     at: options.now(),
@@ -126,25 +131,32 @@ export function createRefusalFold(options: { now: () => Date; windowMs?: number;
   return {
     admit(who, event = 'exchange', code = 'invalid_token') {
       const at = options.now().getTime();
+      const ofJob = !ANONYMOUS.has(code);
+      const map = ofJob ? jobs : windows;
       let subject = who;
-      if (!windows.has(`${event} ${code} ${who}`) && windows.size >= MAX_PEERS) subject = OVERFLOW_PEER;
+      if (!map.has(`${event} ${code} ${who}`) && map.size >= MAX_PEERS) {
+        if (ofJob) return true;
+        subject = OVERFLOW_PEER;
+      }
       const key = `${event} ${code} ${subject}`;
-      const w = windows.get(key);
+      const w = map.get(key);
       if (w && at - w.start < windowMs) {
         w.folded++;
         return false;
       }
       if (w && w.folded > 0) ended.push(summary(w));
-      windows.set(key, { subject, event, code, start: at, folded: 0 });
+      map.set(key, { subject, event, code, start: at, folded: 0 });
       return true;
     },
     due(all = false) {
       const at = options.now().getTime();
       const rows = ended.splice(0);
-      for (const [key, w] of windows) {
-        if (!all && at - w.start < windowMs) continue;
-        if (w.folded > 0) rows.push(summary(w));
-        windows.delete(key);
+      for (const map of [windows, jobs]) {
+        for (const [key, w] of map) {
+          if (!all && at - w.start < windowMs) continue;
+          if (w.folded > 0) rows.push(summary(w));
+          map.delete(key);
+        }
       }
       return rows;
     },

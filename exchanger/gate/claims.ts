@@ -21,10 +21,11 @@ export function gateClaims(d: GateDeployment, run: GateRun): Record<string, stri
     repository: d.repository,
     repository_id: d.repositoryId,
     repository_owner: d.owner,
-    // The run's own, where it says (`verify.ts` refused a delivery that says otherwise).
-    sha: run.headSha || d.sha || '',
+    // The delivery's, which for a pull request's run is the merge commit the job runs on (not the
+    // run's head); where the run can vouch for them, `verify.ts` checked they are the run's.
+    sha: d.sha ?? run.headSha,
     environment: d.environment,
-    event_name: run.event || d.event || '',
+    event_name: d.event ?? run.event,
     run_id: run.id,
     run_attempt: run.attempt,
     [GATE_CLAIM]: d.installationId,

@@ -29,7 +29,7 @@ import {
 import type { GateDeployment } from './delivery.js';
 import { openGateRequest } from './open-request.js';
 import type { GateDeps, GateGroup } from './types.js';
-import { checkDeliveryAgainstRun, gateStatus, stillLatest } from './verify.js';
+import { checkDeliveryAgainstRun, closeIfSuperseded, gateStatus } from './verify.js';
 
 /** How long the jobs of an approved deployment may redeem its approval (a hosted job's longest run). */
 export const GATE_REDEEM_WINDOW_SECONDS = 6 * 60 * 60;
@@ -167,8 +167,8 @@ export function createGateCore(deps: GateDeps): GateCore {
     const approved = lines.every((l) => l.request.status === 'approved' || l.request.status === 'redeemed');
     if (closed || approved) {
       const state = closed ? 'rejected' : 'approved';
-      if (seen.answered === state && !force) return;
-      if (!(await stillLatest(deps, g))) {
+      if ((seen.answered === state && !force) || seen.answered === 'superseded') return;
+      if (await closeIfSuperseded(deps, g)) {
         seen.answered = 'superseded';
         return;
       }

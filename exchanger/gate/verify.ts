@@ -1,10 +1,10 @@
 /**
  * What the gate checks against GitHub's own record of the run before it trusts a delivery or
  * answers one. A delivery is signed with the webhook secret, which a repository's or an
- * organization's webhook may share (docs/approvals.md): its sha, ref, event and repository are
- * taken only where the run says the same. And an answer names the run, not its attempt: GitHub
- * applies it to whichever attempt waits now, so one is sent only while the attempt it is about is
- * still the run's latest.
+ * organization's webhook may share (docs/refresh.md): its repository and event are taken only
+ * where the run says the same, and its sha and ref too where the run's head is what the job runs
+ * on. And an answer names the run, not its attempt: GitHub applies it to whichever attempt waits
+ * now, so one is sent only while the attempt it is about is still the run's latest.
  */
 import { approvalContext, approvalInForce } from '../approvals/context.js';
 import { closeRunRequests } from '../approvals/run-end.js';
@@ -15,6 +15,13 @@ import type { ApprovalRequestRecord, ApprovalStatus } from '../store/approvals-t
 import type { GateDeployment } from './delivery.js';
 import type { GateDeps, GateGroup } from './types.js';
 
+/**
+ * Events whose job runs on the run's head (`GITHUB_SHA`, `GITHUB_REF` are `head_sha` and
+ * `head_branch`). A pull request's job runs on a merge commit the run does not name, and other
+ * events on what their own payload says: there the run cannot vouch for the delivery's sha and ref.
+ */
+const ON_HEAD = new Set(['push', 'workflow_dispatch']);
+
 /** Throws `invalid_request` when the delivery says of the run what the run does not. */
 export function checkDeliveryAgainstRun(d: GateDeployment, run: GateRun): void {
   const differs = (what: string, delivered: string, actual: string) =>
@@ -23,9 +30,10 @@ export function checkDeliveryAgainstRun(d: GateDeployment, run: GateRun): void {
     );
   if (run.repositoryId !== undefined && run.repositoryId !== d.repositoryId)
     throw differs('repository id', d.repositoryId, run.repositoryId);
+  if (d.event !== undefined && run.event && d.event !== run.event) throw differs('event', d.event, run.event);
+  if (!ON_HEAD.has(run.event)) return;
   if (d.sha !== undefined && run.headSha && d.sha !== run.headSha.toLowerCase())
     throw differs('sha', d.sha, run.headSha);
-  if (d.event !== undefined && run.event && d.event !== run.event) throw differs('event', d.event, run.event);
   // A run names its branch or tag unqualified; the delivery's ref must be one of the two.
   if (d.ref !== undefined && run.headBranch !== undefined) {
     const names = [`refs/heads/${run.headBranch}`, `refs/tags/${run.headBranch}`];
@@ -51,13 +59,13 @@ export async function gateStatus(
 }
 
 /**
- * Whether the run's latest attempt is still the one `g` is about. When a re-run has followed, the
- * attempt `g` is about has completed (a run is re-run only then): its requests are closed as a
- * completed run's are, and nothing is answered for it.
+ * Closes `g`'s requests when a re-run has followed the attempt they are about, and says so (true):
+ * that attempt has completed (a run is re-run only then), so its requests are closed as a
+ * completed run's are, and nothing is answered for it. False while it is the run's latest.
  */
-export async function stillLatest(deps: GateDeps, g: GateGroup): Promise<boolean> {
+export async function closeIfSuperseded(deps: GateDeps, g: GateGroup): Promise<boolean> {
   const run = await deps.gateGithub.getRun(g.installationId, g.owner, g.repo, g.run.runId);
-  if (run.attempt === g.run.runAttempt) return true;
+  if (run.attempt === g.run.runAttempt) return false;
   deps.log.info('deployment gate: the run was re-run; the earlier attempt is not answered', {
     run_id: g.run.runId,
     attempt: g.run.runAttempt,
@@ -65,5 +73,5 @@ export async function stillLatest(deps: GateDeps, g: GateGroup): Promise<boolean
     environment: g.environment,
   });
   await closeRunRequests(approvalContext(deps), g.run);
-  return false;
+  return true;
 }

@@ -132,3 +132,38 @@ describe('refusal fold', () => {
     ]);
   });
 });
+
+describe('a flood of one kind of refusal does not hide another', () => {
+  it('a verified job’s refusal keeps its own row while unverified callers fill their subjects', () => {
+    const { f } = fold();
+    for (let i = 0; i < 10_000; i++)
+      auditsRefusal(f, { peer: `2001:db8:${i.toString(16)}::1`, event: 'exchange' });
+    // The next unverified caller shares the overflow bucket...
+    expect(auditsRefusal(f, { peer: '2001:db9::1', event: 'exchange' })).toBe(true);
+    expect(auditsRefusal(f, { peer: '2001:db9:1::1', event: 'exchange' })).toBe(false);
+    // ...but a job's refusal is still its own row, and each job's.
+    const job = (runId: string) => ({
+      iss: 'https://token.actions.githubusercontent.com',
+      repository_id: '1',
+      run_id: runId,
+      run_attempt: '1',
+    });
+    const refuse = (runId: string) =>
+      auditsRefusal(f, {
+        peer: '10.0.0.1',
+        event: 'exchange',
+        claims: job(runId),
+        code: 'access_denied',
+        role: 'deploy',
+      });
+    expect([refuse('1'), refuse('2'), refuse('1')]).toEqual([true, true, false]);
+  });
+
+  it('once the jobs’ subjects are full, a new job’s refusal is audited, not folded', () => {
+    const { f } = fold();
+    for (let i = 0; i < 10_000; i++) f.admit(`job ${i}`, 'exchange', 'access_denied');
+    expect(f.admit('job new', 'exchange', 'access_denied')).toBe(true);
+    expect(f.admit('job new', 'exchange', 'access_denied')).toBe(true);
+    expect(f.admit('job 1', 'exchange', 'access_denied')).toBe(false);
+  });
+});

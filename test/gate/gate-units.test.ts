@@ -193,6 +193,12 @@ describe('what the gate checks against GitHub before it trusts or answers', () =
     // A run GitHub described without a repository id or branch is not held against it.
     const { repositoryId: _, headBranch: __, ...bare } = run();
     expect(refusal(bare as GateRun)).toBeUndefined();
+    // A pull request's job runs on the merge commit and ref, which its run does not name.
+    const pr = run({ event: 'pull_request', headSha: 'c'.repeat(40), headBranch: 'feature' });
+    expect(refusal(pr, { event: 'pull_request', ref: 'refs/pull/7/merge' })).toBeUndefined();
+    expect(refusal(pr, { event: 'push' })).toBe(
+      "deployment_protection_rule: the delivery's event 'push' is not run 42's ('pull_request'); not acted on",
+    );
     expect(d.sha).toBe('a'.repeat(40));
   });
 
