@@ -101,10 +101,16 @@ export async function checkNotTriggeredBy(
   github: ApproverDirectory,
   who: Approver,
   request: { id: string; claims: Readonly<Record<string, string>> },
+  /** The issuer whose runs the App's API answers for (`appGithubIssuer`). */
+  appIssuer: string | undefined,
 ): Promise<void> {
   // Another CI system's job was started by one of its own users, whom GitHub cannot name: there
   // is no GitHub run to ask, and no GitHub account to compare (docs/ci-systems.md, approvals).
+  // So is a job of a second GitHub (a GHES beside github.com): the App's API knows none of its
+  // runs. A request from before issuers were recorded is asked about, as then.
   if (jobKind(request.claims) !== 'github') return;
+  const iss = request.claims.iss;
+  if (iss !== undefined && iss !== appIssuer) return;
   const { repository = '', run_id: runId, run_attempt: attempt } = request.claims;
   const [owner, repo] = repository.split('/');
   if (!owner || !repo || !runId || !attempt) {

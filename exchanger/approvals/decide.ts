@@ -2,6 +2,7 @@
  * An approver's approve or deny: identified through GitHub, checked against the approvers in
  * force, and committed by compare-and-swap with its audit row (re-read and retried on a lost race).
  */
+import { appGithubIssuer } from '../ci-kinds.js';
 import { JitkeyError, unavailable } from '../errors.js';
 import type { ApprovalRequestRecord, ApprovalState } from '../store/approvals-types.js';
 import type { AuditClient, AuditEntry } from '../store/audit-types.js';
@@ -54,7 +55,8 @@ export async function decideAs(
     try {
       await authorizeApprover(github, who, { id, approvers: config.approvers, claims: request.claims }, memo);
       if (decision.kind === 'approve') {
-        await checkNotTriggeredBy(github, who, request);
+        const appIssuer = appGithubIssuer(deps.policy().issuers, deps.githubIssuer);
+        await checkNotTriggeredBy(github, who, request, appIssuer);
         const kept = await votesInForce(github, request.approvals, config, memo);
         inForce = new Set(kept.map((v) => v.id));
       }
@@ -74,13 +76,10 @@ export async function decideAs(
           }),
         );
       } else if (refusal) {
-        deps.log.info(
-          'a refused decision not audited again: one per person, request and kind in 10 minutes',
-          {
-            request_id: id,
-            by: who.login,
-          },
-        );
+        deps.log.info('a refused decision not audited again: one per person, request and kind per window', {
+          request_id: id,
+          by: who.login,
+        });
       }
       throw err;
     }

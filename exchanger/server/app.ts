@@ -221,6 +221,8 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
           path: truncate(path, MAX_LOGGED_PATH),
           code: e.code,
           reason: e.message,
+          // What the caller is not told (which issuers are trusted, say) is for this log.
+          ...(e.detail !== undefined ? { detail: e.detail } : {}),
         });
       if (res.headersSent) return void res.destroy();
       // A body we stopped reading (oversize, too slow) is not drained: the connection goes.

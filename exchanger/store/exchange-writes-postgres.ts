@@ -153,7 +153,8 @@ export function postgresExchangeWrites({ t, query, auditValues, leaseValues }: P
     SELECT r.n, EXISTS (SELECT 1 FROM attempt a
                          WHERE a.repository_id = r.repository_id AND a.run_id = r.run_id
                            AND a.run_attempt = r.run_attempt AND a.completed)
-             -- A completion by an older instance writes completed_runs alone.
+             -- A completion by an older instance writes completed_runs alone, read from the
+             -- snapshot: during a rolling upgrade, old and new instances may still miss each other.
              OR EXISTS (SELECT 1 FROM ${t('completed_runs')} c
                          WHERE c.repository_id = r.repository_id AND c.run_id = r.run_id
                            AND c.run_attempt = r.run_attempt) AS completed

@@ -45,13 +45,16 @@ export interface RunStore {
   spendToken(token: SpentToken, run?: { key: RunKey; role: string }): Promise<SpentTokenState>;
   /**
    * `record` of a grant whose token names a run attempt, answering whether that attempt has
-   * completed, in one round trip: the lease and audit row commit with the read (PostgreSQL: one
-   * statement, the read in its snapshot; SQLite: one transaction, serialised with `completeRun`).
+   * completed, in one round trip: the lease and audit row commit with the read. PostgreSQL: one
+   * statement, which reads the attempt's newest `run_attempts` row, not its snapshot: the row's
+   * lock orders it with `completeRun`. SQLite: one transaction, serialised with `completeRun`.
    */
   recordGrant(entry: AuditEntry, lease: LeaseRecord, run: RunKey): Promise<{ completed: boolean }>;
   /**
    * Records the run attempt as completed (idempotent) with its audit row, in one transaction, and
-   * returns its leases not yet revoked (the caller revokes them one by one).
+   * returns its leases not yet revoked (the caller revokes them one by one). PostgreSQL reads them
+   * in a second statement, after the first committed: a grant that held the attempt's row first
+   * has committed by then, and its lease is among them.
    */
   completeRun(run: RunKey, at: Date, entry: AuditEntry): Promise<LeaseRecord[]>;
 }

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type ApproverDirectory,
   authorizeApprover,
+  checkNotTriggeredBy,
   identify,
   isApprover,
   isSelf,
@@ -200,5 +201,45 @@ describe('votesInForce', () => {
     expect(
       await votesInForce(directory(), [onCall], { approvers: ['octocat'], onCallSchedules: ['POTHER'] }),
     ).toEqual([]);
+  });
+});
+
+describe('checkNotTriggeredBy', () => {
+  const APP = 'https://token.actions.githubusercontent.com';
+  const GHES = 'https://ghes.acme.example/_services/token';
+  const asked: string[] = [];
+  const github: ApproverDirectory = {
+    ...directory(),
+    async getRunAttempt(owner, repo, runId, attempt) {
+      asked.push(`${owner}/${repo}#${runId}/${attempt}`);
+      return { actorId: '1', triggeringActorId: '1001' };
+    },
+  };
+  const request = (iss?: string) => ({
+    id: 'req_1',
+    claims: {
+      repository: 'acme/web',
+      repository_id: '1',
+      run_id: '42',
+      run_attempt: '2',
+      ...(iss ? { iss } : {}),
+    },
+  });
+
+  it("asks the App's GitHub who started a run of its own, and refuses that person", async () => {
+    await expect(checkNotTriggeredBy(github, alice, request(APP), APP)).rejects.toMatchObject({
+      code: 'self_approval',
+    });
+    // A request from before issuers were recorded is asked about too.
+    await expect(checkNotTriggeredBy(github, alice, request(), APP)).rejects.toMatchObject({
+      code: 'self_approval',
+    });
+    expect(asked).toEqual(['acme/web#42/2', 'acme/web#42/2']);
+  });
+
+  it('asks nothing about a second GitHub’s run, which the App’s API does not know', async () => {
+    asked.length = 0;
+    await expect(checkNotTriggeredBy(github, alice, request(GHES), APP)).resolves.toBeUndefined();
+    expect(asked).toEqual([]);
   });
 });
