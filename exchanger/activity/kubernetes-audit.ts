@@ -25,6 +25,14 @@ import { kubernetesResourceName } from '../policy/model/kubernetes-actions.js';
 import type { ActivityEvent } from '../store/activity-types.js';
 
 const MARK = Buffer.from('"JTI=');
+/**
+ * What comes before a TokenRequest's record of the token it issued (the API server's annotation):
+ * jitkey's own request, logged before the token's key is stored. Not a candidate: looked up then,
+ * the id would be remembered as not jitkey's (`kubernetes-keys.ts`), and every event the token
+ * later makes dropped. Raw quotes, which a value chosen by a client cannot hold unescaped.
+ */
+// Kubernetes 1.30 on: `authentication.kubernetes.io/issued-credential-id`; 1.29 had `….k8s.io/…`.
+const ISSUED = Buffer.from('/issued-credential-id":');
 const QUOTE = 0x22;
 /**
  * A service-account token's jti is a UUID (the API server makes it so). Anything else is not a
@@ -48,7 +56,8 @@ export function candidateJtis(body: Buffer): Set<string> {
     const start = at + MARK.length;
     const end = body.indexOf(QUOTE, start);
     if (end === -1) break;
-    if (end - start === JTI_LENGTH) {
+    const issued = at >= ISSUED.length && body.subarray(at - ISSUED.length, at).equals(ISSUED);
+    if (end - start === JTI_LENGTH && !issued) {
       const id = body.toString('latin1', start, end);
       if (UUID.test(id)) found.add(id);
     }

@@ -6,7 +6,9 @@
  * one per event.
  *
  * Remembering "not ours" is safe: a jti is unique, and jitkey's token reaches the job only after
- * its key is committed (`exchange/mint.ts`), so no event can name it before the store knows it.
+ * its key is committed (`exchange/mint.ts`), so no request can be made with it before the store
+ * knows it. The one event that names it earlier, the API server's record of jitkey's own
+ * TokenRequest (its `issued-credential-id` annotation), is not a candidate (`kubernetes-audit.ts`).
  * The memory is bounded: past `maxEntries` it starts afresh.
  */
 import type { ActivityKey } from '../store/activity-types.js';

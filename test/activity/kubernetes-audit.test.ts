@@ -65,6 +65,21 @@ describe('candidate credential ids, from the bytes', () => {
     expect([...found]).toEqual([]);
   });
 
+  it("takes no id from a TokenRequest's record of the token it issued: its key may not be stored yet", () => {
+    // jitkey's own TokenRequest, logged as the API server writes it: the annotation names the
+    // new token before jitkey has stored its key.
+    const issuing = {
+      ...auditEvent(request({ auditID: 'tr', user: sa('0f0f0f0f-0000-4000-8000-000000000001') })),
+      annotations: { 'authentication.kubernetes.io/issued-credential-id': `JTI=${OURS}` },
+    };
+    // Kubernetes 1.29 spelled the annotation under authentication.k8s.io.
+    const older = {
+      ...issuing,
+      annotations: { 'authentication.k8s.io/issued-credential-id': `JTI=${OURS}` },
+    };
+    expect([...candidateJtis(body([issuing, older]))]).toEqual(['0f0f0f0f-0000-4000-8000-000000000001']);
+  });
+
   it('finds none in a batch without bound tokens', () => {
     const people = unrelatedEvents(30).filter((e) => !JSON.stringify(e).includes('"JTI='));
     expect(people.length).toBeGreaterThan(0);
