@@ -7,8 +7,9 @@
  * - The sender proves itself with that file's token as a bearer (`Authorization: Bearer …`),
  *   compared in constant time, before a byte of the body is read: a wrong or missing one is 401
  *   and the connection goes with the answer. Client certificates are not supported.
- * - Bodies up to 10 MiB (the API server's own default cap on a batch, which it splits above), read
- *   within the body timeout; larger is 400 and the connection goes.
+ * - Bodies up to 10 MiB (the API server's default cap on a batch, which it splits above only with
+ *   `--audit-webhook-truncate-enabled`), read within the body timeout; larger is 400 and the
+ *   connection goes, and the API server drops the batch: logged as an error saying the flag.
  * - A batch is answered 200 once its events of jitkey's tokens are stored; a store that cannot
  *   take them is 503, and the API server sends the batch again. Exchanges never wait on any of it.
  */
@@ -20,7 +21,10 @@ import type { Logger } from '../log.js';
 import { asJitkeyError, readBodyStream, sendJson } from './http.js';
 
 export const KUBERNETES_AUDIT_PATH = '/v1/kubernetes/audit';
-/** `--audit-webhook-truncate-max-batch-size`'s default: the API server splits larger batches. */
+/**
+ * `--audit-webhook-truncate-max-batch-size`'s default: with `--audit-webhook-truncate-enabled`,
+ * the API server splits larger batches (and cuts events over 100 KiB to their metadata).
+ */
 export const MAX_AUDIT_BYTES = 10 * 1024 * 1024;
 
 export type KubernetesAuditHandler = (
@@ -48,7 +52,14 @@ export function kubernetesAuditRoute(deps: KubernetesAuditRouteDeps): Kubernetes
       admit();
       outcome = await deps.intake(body);
     } catch (err) {
-      deps.counted?.(asJitkeyError(err).status, 0);
+      const e = asJitkeyError(err);
+      deps.counted?.(e.status, 0);
+      // Not retried by the API server: the batch, and whatever a lease did in it, is gone.
+      if (e.code === 'invalid_request' && e.message.startsWith('request body exceeds')) {
+        log.error('a kubernetes audit batch over 10 MiB was refused and is lost', {
+          fix: 'set --audit-webhook-truncate-enabled=true on the API server: it then splits batches and cuts events over 100 KiB',
+        });
+      }
       throw err;
     }
     deps.counted?.(200, outcome.kept);

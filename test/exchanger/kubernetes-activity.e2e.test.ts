@@ -318,6 +318,11 @@ describe('lease activity from the Kubernetes audit webhook', () => {
       }
     }
     expect((await activity(g.lease_id)).json.events).toEqual([]);
+    // The API server does not send a refused batch again: the log says what to set.
+    expect(stack.exchanger.output()).toContain(
+      'a kubernetes audit batch over 10 MiB was refused and is lost',
+    );
+    expect(stack.exchanger.output()).toContain('--audit-webhook-truncate-enabled=true');
     await kube.flushAudit({ url: auditUrl, token: AUDIT_TOKEN });
   });
 
