@@ -107,12 +107,14 @@ export const AUDIT_CSV_HEADER = `${CSV_COLUMNS.map(([name]) => name).join(',')}\
 /**
  * One CSV cell (RFC 4180). A value a spreadsheet would run as a formula (starting with `=`, `+`,
  * `-`, `@`, a tab or a carriage return: a branch named `=HYPERLINK(…)`) is prefixed with `'`, so
- * it is shown as the text it is.
+ * it is shown as the text it is. A value holding `;` or a tab is quoted too: a spreadsheet in a
+ * locale whose separator is `;` (or that splits on tabs) would cut it into cells there, each of
+ * which could start a formula.
  */
 export function csvCell(value: string | undefined): string {
   if (value === undefined || value === '') return '';
   const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(text) || text !== value ? `"${text.replace(/"/g, '""')}"` : text;
+  return /[",;\t\r\n]/.test(text) || text !== value ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 /** One entry as a CSV record (with its CRLF). */

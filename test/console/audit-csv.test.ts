@@ -33,6 +33,9 @@ describe('CSV cells', () => {
     expect(csvCell('a,b')).toBe('"a,b"');
     expect(csvCell('say "hi"')).toBe('"say ""hi"""');
     expect(csvCell('two\nlines')).toBe('"two\nlines"');
+    // Where a spreadsheet splits on ';' or tabs, each part could start a formula: quoted whole.
+    expect(csvCell("curl/8;=cmd|' /C calc'!A0")).toBe(`"curl/8;=cmd|' /C calc'!A0"`);
+    expect(csvCell('a\t=1')).toBe('"a\t=1"');
     expect(csvCell(undefined)).toBe('');
   });
 
