@@ -6,10 +6,12 @@
  * bytes) and its size after that batch. On resume, a file that is still the same one and longer
  * than that size holds a batch written whose cursor move never happened (the process died
  * between the two): it is cut back, and the batch is written again, once. A file rotated away
- * (another inode, or a reused inode with other bytes at that place) is left alone.
+ * (another inode, or a reused inode with other bytes at that place) is left alone. A file rotated
+ * away while the sink runs (logrotate's rename-and-create, or a delete) is noticed before each
+ * batch: the path is opened again, and the batch goes to the file there now.
  */
 import { createHash } from 'node:crypto';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { jsonLines, type Sink, SinkError } from './sink.js';
 
@@ -73,6 +75,16 @@ export async function fileSink(path: string): Promise<Sink> {
     await handle.truncate(size);
     await handle.datasync();
   };
+  /** Opens the path again when it names another file than the one held (or none). */
+  const followRotation = async () => {
+    const held = await handle.stat();
+    const there = await stat(path).catch(() => undefined);
+    if (there && there.dev === held.dev && there.ino === held.ino) return;
+    const next = await open(path, 'a+', 0o600);
+    await handle.close().catch(() => {});
+    handle = next;
+    end = (await handle.stat()).size;
+  };
   return {
     name,
     async resume(state) {
@@ -89,6 +101,7 @@ export async function fileSink(path: string): Promise<Sink> {
     },
     async send(events) {
       try {
+        await followRotation();
         await cutTo(end);
         if (events.length) await handle.appendFile(jsonLines(events));
         await handle.datasync();

@@ -4,7 +4,7 @@
  * a redirect) stop a one-shot export with the cursor where it was, and the token is never in a
  * log line or a message. The file sink cuts a batch it wrote but whose cursor move was lost.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -222,6 +222,21 @@ describe('file sink', () => {
     await again.send([{ line: '{"n":2}', time: new Date() }]);
     await again.close();
     expect(readFileSync(path, 'utf8')).toBe('someone else wrote this, after rotation\n{"n":2}\n');
+  });
+
+  it('follows a file rotated away while it runs: the next batch goes to the new file', async () => {
+    const path = join(dir, 'live.jsonl');
+    const sink = await fileSink(path);
+    await sink.send([{ line: '{"n":1}', time: new Date() }]);
+    // logrotate's rename-and-create, then a plain delete.
+    renameSync(path, `${path}.1`);
+    writeFileSync(path, '');
+    await sink.send([{ line: '{"n":2}', time: new Date() }]);
+    rmSync(path);
+    await sink.send([{ line: '{"n":3}', time: new Date() }]);
+    await sink.close();
+    expect(readFileSync(`${path}.1`, 'utf8')).toBe('{"n":1}\n');
+    expect(readFileSync(path, 'utf8')).toBe('{"n":3}\n');
   });
 });
 
