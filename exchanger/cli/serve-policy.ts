@@ -8,6 +8,7 @@
 import { warnApprovalsUnconfigured } from '../approvals/service.js';
 import { appGithubIssuer, kindOf } from '../ci-kinds.js';
 import type { GithubApp } from '../github/app.js';
+import { actionsIssuerOf, githubApiUrlFromEnv } from '../github/config.js';
 import type { Logger } from '../log.js';
 import type { PolicySnapshot } from '../policy/load/snapshot.js';
 import type { Policy } from '../policy/model/types.js';
@@ -49,7 +50,7 @@ export function livePolicy(
     metrics.policyInfo.set({ digest: d }, 1);
     warnUnconfigured(p, providers, log);
     warnApprovalsUnconfigured(p, github, log);
-    warnGithubIssuerUnnamed(p, o.env, log);
+    warnGithubIssuerUnnamed(p, o.env, log, github !== undefined);
   };
   // A role the exchanger's own configuration cannot serve (a Kubernetes server no context names)
   // stops the start, as it refuses a reload.
@@ -126,12 +127,28 @@ function checkGithubIssuer(policy: Policy, env: NodeJS.ProcessEnv): void {
   );
 }
 
-/** Two GitHubs trusted and neither named: what acts on GitHub's word acts for neither. */
-function warnGithubIssuerUnnamed(policy: Policy, env: NodeJS.ProcessEnv, log: Logger): void {
+/**
+ * Two GitHubs trusted and neither named: what acts on GitHub's word acts for neither. One named
+ * (or the only one) whose tokens another GitHub than the App's issues: it acts on the wrong one's.
+ */
+function warnGithubIssuerUnnamed(policy: Policy, env: NodeJS.ProcessEnv, log: Logger, app: boolean): void {
   const github = policy.issuers.filter((i) => kindOf(i) === 'github');
-  if (github.length < 2 || env.JITKEY_GITHUB_ISSUER?.trim()) return;
-  log.warn(
-    'the policy trusts several github issuers and JITKEY_GITHUB_ISSUER names none: break-glass, on-call auto-approval, the deployment gate and require_protected_environment act for no token',
-    { issuers: github.map((i) => i.url) },
-  );
+  const named = env.JITKEY_GITHUB_ISSUER?.trim();
+  if (github.length >= 2 && !named) {
+    log.warn(
+      'the policy trusts several github issuers and JITKEY_GITHUB_ISSUER names none: break-glass, on-call auto-approval, the deployment gate and require_protected_environment act for no token',
+      { issuers: github.map((i) => i.url) },
+    );
+    return;
+  }
+  if (!app) return;
+  const issuer = appGithubIssuer(policy.issuers, named);
+  const apiUrl = githubApiUrlFromEnv(env);
+  const expected = actionsIssuerOf(apiUrl);
+  if (issuer && expected && issuer !== expected && !issuer.startsWith(`${expected}/`)) {
+    log.warn(
+      "the github issuer the App's GitHub is taken to issue tokens for is not that GitHub's: break-glass, on-call, the gate and require_protected_environment would ask it about another GitHub's runs; set JITKEY_GITHUB_ISSUER or JITKEY_GITHUB_API_URL",
+      { issuer, github_api_url: apiUrl, expected_issuer: expected },
+    );
+  }
 }

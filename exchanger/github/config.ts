@@ -59,3 +59,18 @@ export function githubAppConfigFromEnv(
   }
   return { appId, privateKey, apiUrl: githubApiUrlFromEnv(env) };
 }
+
+/**
+ * Where the Actions tokens of the GitHub at `apiUrl` come from, when its shape says:
+ * `api.github.com` → `https://token.actions.githubusercontent.com` (an enterprise's own issuer
+ * adds a path), `api.SUBDOMAIN.ghe.com` → `https://token.actions.SUBDOMAIN.ghe.com`, a GHES's
+ * `https://HOST/api/v3` → `https://HOST/_services/token`. Undefined for any other shape.
+ */
+export function actionsIssuerOf(apiUrl: string): string | undefined {
+  const url = new URL(apiUrl);
+  if (url.hostname === 'api.github.com') return 'https://token.actions.githubusercontent.com';
+  const ghe = /^api\.([a-z0-9-]+)\.ghe\.com$/.exec(url.hostname);
+  if (ghe) return `https://token.actions.${ghe[1]}.ghe.com`;
+  if (url.pathname.replace(/\/$/, '') === '/api/v3') return `${url.origin}/_services/token`;
+  return undefined;
+}

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createGithubApp } from '../../exchanger/github/app.js';
-import { githubAppConfigFromEnv } from '../../exchanger/github/config.js';
+import { actionsIssuerOf, githubAppConfigFromEnv } from '../../exchanger/github/config.js';
 import { parseAppPrivateKey, signAppJwt } from '../../exchanger/github/jwt.js';
 import type { Role } from '../../exchanger/policy/model/types.js';
 import { createGithubProvider, type GithubProvider } from '../../exchanger/providers/github.js';
@@ -327,5 +327,16 @@ describe('GitHub App JWT and configuration', () => {
       /not a PEM private key/,
     );
     expect(() => createGithubApp({ appId: '1', privateKey: 'not-a-key-secret' })).not.toThrow(/secret/);
+  });
+});
+
+describe('actionsIssuerOf: whose Actions tokens the App’s GitHub issues', () => {
+  it.each([
+    ['https://api.github.com', 'https://token.actions.githubusercontent.com'],
+    ['https://api.acme.ghe.com', 'https://token.actions.acme.ghe.com'],
+    ['https://ghes.acme.example/api/v3', 'https://ghes.acme.example/_services/token'],
+    ['http://127.0.0.1:8080', undefined],
+  ])('%s → %s', (api, issuer) => {
+    expect(actionsIssuerOf(api)).toBe(issuer);
   });
 });
