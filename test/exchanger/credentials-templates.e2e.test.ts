@@ -109,7 +109,12 @@ describe('templates/gitlab/template.yml', () => {
       AWS_ENDPOINT_URL_STS: stack.sts.url,
       NODE_NO_WARNINGS: '1',
     };
-    const script = [...jitkey.before_script, `node ${job.path('who.mjs')}`].join('\n');
+    // The script sees neither id token: an unspent one would get it a second lease.
+    const script = [
+      ...jitkey.before_script,
+      'test -z "${JITKEY_ID_TOKEN:-}${JITKEY_REDEEM_ID_TOKEN:-}" || { echo "id tokens still set" >&2; exit 3; }',
+      `node ${job.path('who.mjs')}`,
+    ].join('\n');
     const main = await job.sh(`set -e\n${script}`, env);
     expect(main.code, main.err).toBe(0);
     expect(main.out.trim()).toMatch(/^arn:aws:sts::111122223333:assumed-role\/ci-deploy\/jitkey-/);
