@@ -57,8 +57,8 @@ export function exitCodeFor(failure: ExchangeFailure): number {
 
 /** The lines printed on stderr for a failure: what failed, the reason, and what to change. */
 export function describeFailure(what: string, failure: ExchangeFailure, token?: string): string {
-  const status = failure.status ? `${failure.status} ${failure.code}` : failure.code;
-  const id = failure.requestId ? `, request_id ${failure.requestId}` : '';
+  const status = clean(failure.status ? `${failure.status} ${failure.code}` : failure.code);
+  const id = failure.requestId ? `, request_id ${clean(failure.requestId)}` : '';
   const lines = [`${what} failed (${status}${id}):`, `  ${clean(failure.message)}`];
   const advice = ADVICE[failure.code as ErrorCode] ?? CLIENT_ADVICE[failure.code];
   if (failure.code === 'invalid_token' && token) {

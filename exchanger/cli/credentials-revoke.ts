@@ -106,7 +106,7 @@ export async function revokeCommand(argv: string[], deps: CredentialsDeps): Prom
   } catch (e) {
     if (!(e instanceof ExchangeFailure)) throw e;
     if (e.code !== 'not_found') {
-      deps.err(describeFailure(`Revoking lease ${lease.lease_id}`, e));
+      deps.err(describeFailure(`Revoking lease ${clean(lease.lease_id)}`, e));
       deps.err(
         `Its credentials stay valid until ${lease.expires_at || 'they expire'}; ${path} is kept for a retry.\n`,
       );

@@ -28,16 +28,17 @@ export async function waitForApproval(
   o: { role: string; timeoutSeconds: number; deps: WaitDeps },
 ): Promise<RequestStatus> {
   const { deps } = o;
-  const id = pending.request_id;
+  // As the exchanger sent them, they go into lines and errors: one line each, no terminal sequence.
+  const id = clean(pending.request_id);
   const approvers = pending.approvers.length
-    ? pending.approvers.join(', ')
+    ? clean(pending.approvers.join(', '))
     : '(the approvers the policy names)';
   deps.say(
     `Role '${o.role}' needs approval: ${pending.required} of ${approvers} must approve request ${id}.`,
   );
   deps.say(`An approver runs:  jitkey approve ${id} --url ${client.base}`);
   deps.say(
-    `Waiting up to ${formatDuration(o.timeoutSeconds)}${pending.expires_at ? ` (the request expires at ${pending.expires_at})` : ''}.`,
+    `Waiting up to ${formatDuration(o.timeoutSeconds)}${pending.expires_at ? ` (the request expires at ${clean(pending.expires_at)})` : ''}.`,
   );
   const start = deps.now();
   const deadline = start + o.timeoutSeconds * 1000;

@@ -43,7 +43,8 @@ export function realDeps(): CredentialsDeps {
     env: process.env,
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
-    say: (line) => void process.stderr.write(`${line}\n`),
+    // One line each, whatever the exchanger put in it: no terminal sequence, no line of its own.
+    say: (line) => void process.stderr.write(`${clean(line)}\n`),
     now: () => Date.now(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     random: Math.random,
@@ -194,7 +195,7 @@ async function redeemAfterApproval(
   const redeemWith = request.redeemToken ?? (request.token.kind === 'env' ? undefined : request.token);
   if (!redeemWith) {
     throw new ApprovalEnded(
-      `Role '${request.role}' needs approval (request ${pending.request_id}), and redeeming an approval spends a second, unused token, ` +
+      `Role '${request.role}' needs approval (request ${clean(pending.request_id)}), and redeeming an approval spends a second, unused token, ` +
         `which ${request.token.label} cannot give: add a second token (GitLab: another id_tokens entry) and pass it with --redeem-token-env.`,
     );
   }
@@ -243,17 +244,17 @@ async function deliver(
     const revoked = await client.revoke(lease).then(
       () => 'it was revoked at once',
       (r: unknown) =>
-        `revoking it failed too (${r instanceof Error ? clean(r.message) : r}); it ends at ${lease.expires_at}`,
+        `revoking it failed too (${r instanceof Error ? clean(r.message) : r}); it ends at ${clean(lease.expires_at)}`,
     );
     for (const file of written) removeFile(file);
     deps.err(
-      `jitkey credentials: ${clean(reason)}\nLease ${lease.lease_id} was issued for role '${lease.role}'; ${revoked}.\n`,
+      `jitkey credentials: ${clean(reason)}\nLease ${clean(lease.lease_id)} was issued for role '${clean(lease.role)}'; ${revoked}.\n`,
     );
     return e instanceof FormatError ? EXIT.usage : EXIT.refused;
   }
   const names = request.format === 'export' || request.format === 'dotenv' ? envNames(lease, request) : '';
   deps.err(
-    `jitkey: issued ${lease.provider} credentials for role '${clean(lease.role)}' until ${lease.expires_at} (lease ${lease.lease_id})` +
+    `jitkey: issued ${clean(lease.provider)} credentials for role '${clean(lease.role)}' until ${clean(lease.expires_at)} (lease ${clean(lease.lease_id)})` +
       (names ? `: ${names}` : '') +
       (request.out ? ` in ${request.out}` : '') +
       '.\n',

@@ -83,6 +83,15 @@ describe('core (runner protocol)', () => {
     expect(ours).toContain('::add-mask::s3cr%25et%0Aline2');
   });
 
+  it('info keeps a value on its own line: no workflow command rides in on a newline', () => {
+    let out = '';
+    const core = createCore({ env: {}, write: (t) => (out += t), setExitCode: () => {} });
+    // A request id from a hostile exchanger, printed before the secrets are masked.
+    core.info('Role needs approval: request req_1\n::stop-commands::pwned\r::add-mask::x.');
+    expect(out).toBe('Role needs approval: request req_1 ::stop-commands::pwned ::add-mask::x.\n');
+    expect(out.split('\n').filter((line) => line.startsWith('::'))).toEqual([]);
+  });
+
   it('reads inputs and state as @actions/core does', () => {
     const env = { 'INPUT_EXCHANGER-URL': ' https://x ', INPUT_MY_INPUT: 'v', STATE_lease_id: 'l1' };
     Object.assign(process.env, env);

@@ -112,6 +112,7 @@ describe('templates/gitlab/template.yml', () => {
     // The script sees neither id token: an unspent one would get it a second lease.
     const script = [
       ...jitkey.before_script,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's parameter expansion, not a template
       'test -z "${JITKEY_ID_TOKEN:-}${JITKEY_REDEEM_ID_TOKEN:-}" || { echo "id tokens still set" >&2; exit 3; }',
       `node ${job.path('who.mjs')}`,
     ].join('\n');
