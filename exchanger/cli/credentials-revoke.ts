@@ -3,7 +3,8 @@
  * `jitkey credentials revoke --lease-file F` reads at the job's end: it revokes the lease, then
  * deletes the files the exchange wrote (they hold credentials) and the lease file itself.
  */
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { clean } from '../text/clean.js';
 import { parse, UsageError } from './args.js';
 import type { CredentialsDeps } from './credentials-deps.js';
@@ -38,21 +39,33 @@ export function leaseFileText(url: string, lease: Lease, files: string[]): strin
 }
 
 /**
- * The lease file's text, only when this user wrote it (0600, its own): the path is predictable
- * (`/tmp/jitkey-$CI_JOB_ID`), and a file another user left there would name a URL to send to
- * and files for this user to delete.
+ * The lease file's text, only when this user wrote it (0600, its own), in a directory of this
+ * user's that no one else may write, and not through a link: the path is predictable
+ * (`/tmp/jitkey-$CI_JOB_ID`), and a file another user left there, or a link they left to this
+ * user's lease file of another job, would name a lease to revoke and files to delete.
  */
 function readOwnFile(path: string): string {
-  const fd = openSync(path, 'r');
+  const uid = process.getuid?.();
+  const refused = () =>
+    new UsageError(
+      `--lease-file ${path} is not a lease file jitkey credentials wrote for this user (it writes them 0600, its own, in a directory of its own); ` +
+        'nothing was revoked or deleted',
+    );
+  const dir = lstatSync(dirname(path), { throwIfNoEntry: false });
+  if (dir && (!dir.isDirectory() || (uid !== undefined && dir.uid !== uid) || (dir.mode & 0o022) !== 0)) {
+    throw refused();
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    // A symbolic link in the file's place.
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw refused();
+    throw e;
+  }
   try {
     const st = fstatSync(fd);
-    const uid = process.getuid?.();
-    if (!st.isFile() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
-      throw new UsageError(
-        `--lease-file ${path} is not a lease file jitkey credentials wrote for this user (it writes them 0600, its own); ` +
-          'nothing was revoked or deleted',
-      );
-    }
+    if (!st.isFile() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) throw refused();
     return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);

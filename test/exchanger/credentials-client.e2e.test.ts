@@ -5,7 +5,7 @@
  * uses the credentials; `jitkey credentials revoke` ends the lease. The token is never in an
  * output, a file, or the command line.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -318,10 +318,25 @@ describe('what a job is told when it fails', () => {
       const run = await job.client(['revoke', '--lease-file', planted]);
       expect([run.code, run.stderr]).toEqual([
         2,
-        `jitkey credentials: --lease-file ${planted} is not a lease file jitkey credentials wrote for this user (it writes them 0600, its own); nothing was revoked or deleted\n`,
+        `jitkey credentials: --lease-file ${planted} is not a lease file jitkey credentials wrote for this user (it writes them 0600, its own, in a directory of its own); nothing was revoked or deleted\n`,
       ]);
       expect(readFileSync(victim, 'utf8')).toBe('x');
       expect(readFileSync(planted, 'utf8')).toContain('lease_x');
+      // This user's own lease file of another job, reached through a link someone left, or in a
+      // directory others may write: refused too.
+      const other = ciJob({ bundle });
+      writeFileSync(other.path('lease'), JSON.stringify(lease), { mode: 0o600 });
+      const link = job.path('link');
+      symlinkSync(other.path('lease'), link);
+      chmodSync(other.dir, 0o777);
+      for (const path of [link, other.path('lease')]) {
+        const refused = await job.client(['revoke', '--lease-file', path]);
+        expect([refused.code, refused.stderr]).toEqual([
+          2,
+          `jitkey credentials: --lease-file ${path} is not a lease file jitkey credentials wrote for this user (it writes them 0600, its own, in a directory of its own); nothing was revoked or deleted\n`,
+        ]);
+      }
+      expect(readFileSync(victim, 'utf8')).toBe('x');
     },
   );
 
