@@ -55,10 +55,16 @@ export async function launchAgent(
   node = process.execPath,
 ): Promise<AgentHandle> {
   const tracking = deps.env.RUNNER_TRACKING_ID;
+  // Node reads a private CA's file only from its environment at start (docs/action-network.md):
+  // without it every renewal through a TLS-inspecting proxy, or to an internal certificate, fails.
+  const ca = deps.env.NODE_EXTRA_CA_CERTS;
   const { spawn } = await import('node:child_process');
   const child = spawn(node, [agentPath], {
     cwd: deps.env.RUNNER_TEMP || tmpdir(),
-    env: tracking ? { RUNNER_TRACKING_ID: tracking } : {},
+    env: {
+      ...(tracking ? { RUNNER_TRACKING_ID: tracking } : {}),
+      ...(ca ? { NODE_EXTRA_CA_CERTS: ca } : {}),
+    },
     detached: true,
     stdio: ['pipe', 'pipe', 'ignore'],
   });
@@ -104,6 +110,8 @@ export interface AgentReport {
   revoked: string[];
   failed: string[];
   stopped?: string;
+  /** Why the last renewal failed, when it did (a TLS or network error says what to fix). */
+  lastError?: string;
 }
 
 /** Asks the agent to stop and revoke its leases; SIGTERM to `pid` when it does not answer. */
@@ -147,6 +155,7 @@ export async function stopAgent(
     revoked: Array.isArray(body.revoked) ? body.revoked.map(String) : [],
     failed: Array.isArray(body.failed) ? body.failed.map(String) : [],
     ...(typeof body.stopped === 'string' ? { stopped: body.stopped } : {}),
+    ...(typeof body.lastError === 'string' ? { lastError: body.lastError } : {}),
   };
 }
 

@@ -57,6 +57,9 @@ async function stopRefresh(
     core.info(
       `jitkey: stopped the credentials agent after ${report.renewals} renewal(s); revoked ${report.revoked.length} renewed lease(s)` +
         (report.stopped ? ` (renewing had stopped: ${report.stopped})` : '') +
+        (report.lastError && !report.stopped?.includes(report.lastError)
+          ? `; the last renewal failed: ${report.lastError}`
+          : '') +
         '.',
     );
     if (report.failed.length) {

@@ -109,13 +109,17 @@ async function start(
 
 describe.each(actionNodes())('the credentials agent under $name ends with its job', ({ path: node }) => {
   it.skipIf(!HAS_PROC)(
-    "carries the job's RUNNER_TRACKING_ID and nothing else in its environment",
+    "carries the job's RUNNER_TRACKING_ID and private CA file, and nothing else, in its environment",
     async () => {
       const agent = await start(node, lease(3_600_000), {
         RUNNER_TRACKING_ID: 'github_0f4d1c9e',
+        NODE_EXTRA_CA_CERTS: '/etc/ssl/acme-ca.pem',
         PATH: '/usr/bin',
+        AWS_SECRET_ACCESS_KEY: 'not-for-the-agent',
       });
-      expect(readFileSync(`/proc/${agent.pid}/environ`, 'utf8')).toBe('RUNNER_TRACKING_ID=github_0f4d1c9e\0');
+      expect(readFileSync(`/proc/${agent.pid}/environ`, 'utf8')).toBe(
+        'RUNNER_TRACKING_ID=github_0f4d1c9e\0NODE_EXTRA_CA_CERTS=/etc/ssl/acme-ca.pem\0',
+      );
     },
   );
 
