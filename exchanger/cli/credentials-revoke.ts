@@ -121,7 +121,7 @@ export async function revokeCommand(argv: string[], deps: CredentialsDeps): Prom
     if (e.code !== 'not_found') {
       deps.err(describeFailure(`Revoking lease ${clean(lease.lease_id)}`, e));
       deps.err(
-        `Its credentials stay valid until ${lease.expires_at || 'they expire'}; ${path} is kept for a retry.\n`,
+        `Its credentials stay valid until ${clean(lease.expires_at) || 'they expire'}; ${path} is kept for a retry.\n`,
       );
       return exitCodeFor(e);
     }

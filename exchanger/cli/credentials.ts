@@ -10,7 +10,7 @@
  * that the job cannot use.
  */
 import { parseDuration } from '../duration.js';
-import { clean } from '../text/clean.js';
+import { breakLegacyCommands, clean, cleanLogLine } from '../text/clean.js';
 import { parse, UsageError } from './args.js';
 import type { CredentialsDeps } from './credentials-deps.js';
 import { describeFailure, EXIT, exitCodeFor } from './credentials-errors.js';
@@ -42,9 +42,10 @@ export function realDeps(): CredentialsDeps {
   return {
     env: process.env,
     out: (text) => void process.stdout.write(text),
-    err: (text) => void process.stderr.write(text),
+    // Under GitHub Actions the runner reads stderr for commands too: no `##[` form reaches it.
+    err: (text) => void process.stderr.write(breakLegacyCommands(text)),
     // One line each, whatever the exchanger put in it: no terminal sequence, no line of its own.
-    say: (line) => void process.stderr.write(`${clean(line)}\n`),
+    say: (line) => void process.stderr.write(`${cleanLogLine(line)}\n`),
     now: () => Date.now(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     random: Math.random,

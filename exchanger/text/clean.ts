@@ -20,6 +20,21 @@ export function clean(text: string): string {
     .replace(BIDI, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/**
+ * A line a CI runner reads for workflow commands (a step's stdout and stderr): `clean`, and the
+ * runner's older `##[command]` form, which it finds anywhere in a line, broken up (`## [`). A
+ * value from elsewhere (an exchanger's request id) then cannot give the runner a command, such as
+ * `##[stop-commands]` before the lines that mask the secrets.
+ */
+export function cleanLogLine(text: string): string {
+  return breakLegacyCommands(clean(text));
+}
+
+/** `##[` anywhere, as the runner's legacy command form, broken up; newlines kept. */
+export function breakLegacyCommands(text: string): string {
+  return text.replaceAll('##[', '## [');
+}
+
 /** At most `max` characters; a cut text ends in `…`. */
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;

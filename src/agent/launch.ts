@@ -4,8 +4,8 @@
  * - `launchAgent`: a detached `node dist/agent/index.js` in RUNNER_TEMP (never the workspace), with
  *   its configuration (runner token-request URL and token, first lease, bearer) written to its
  *   stdin, so nothing secret sits on a command line, in an environment block or in a file. Its
- *   environment holds RUNNER_TRACKING_ID alone: the runner ends, after the job, every process whose
- *   environment carries the job's id. It answers one line with its port; then the main step lets
+ *   environment holds RUNNER_TRACKING_ID (the runner ends, after the job, every process whose
+ *   environment carries the job's id) and NODE_EXTRA_CA_CERTS, made absolute, alone. It answers one line with its port; then the main step lets
  *   it go.
  * - `stopAgent` (post step): `POST /v1/agent/shutdown`, after which the agent revokes every lease it
  *   obtained and exits; if it cannot be reached, SIGTERM to its pid does the same.
@@ -14,7 +14,7 @@
  * step pays nothing for them.
  */
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Deps } from '../client/deps.js';
 import type { Core } from '../shared/core.js';
@@ -57,7 +57,8 @@ export async function launchAgent(
   const tracking = deps.env.RUNNER_TRACKING_ID;
   // Node reads a private CA's file only from its environment at start (docs/action-network.md):
   // without it every renewal through a TLS-inspecting proxy, or to an internal certificate, fails.
-  const ca = deps.env.NODE_EXTRA_CA_CERTS;
+  // Absolute: the agent runs in RUNNER_TEMP, not in the step's directory.
+  const ca = deps.env.NODE_EXTRA_CA_CERTS ? resolve(deps.env.NODE_EXTRA_CA_CERTS) : undefined;
   const { spawn } = await import('node:child_process');
   const child = spawn(node, [agentPath], {
     cwd: deps.env.RUNNER_TEMP || tmpdir(),

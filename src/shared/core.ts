@@ -6,14 +6,15 @@
  * statically imports its OIDC client, which pulls `@actions/http-client` and undici (a 479 KB
  * bundle for a single `setSecret`), and its package `exports` allow no narrower import.
  * Apart from `appendSummary`, `Core` is a subset of `@actions/core`'s API, so either fits `run()`.
- * One difference: `info` writes its message with control characters replaced (`text/clean.ts`).
- * Its lines carry values the exchanger sent (request ids, approvers, times); a newline in one
- * would start a line of its own, which the runner reads as a workflow command
- * (`::stop-commands::` before the `::add-mask::` lines would show every secret).
+ * One difference: `info` writes its message with control characters replaced and the runner's
+ * `##[command]` form broken up (`text/clean.ts`, `cleanLogLine`). Its lines carry values the
+ * exchanger sent (request ids, approvers, times); a newline in one would start a line of its own,
+ * which the runner reads as a workflow command, and so would `##[` anywhere in a line
+ * (`stop-commands` before the `::add-mask::` lines would show every secret).
  */
 import { appendFileSync, existsSync } from 'node:fs';
 import { EOL } from 'node:os';
-import { clean } from '../../exchanger/text/clean.js';
+import { cleanLogLine } from '../../exchanger/text/clean.js';
 
 export interface Core {
   getInput(name: string): string;
@@ -66,7 +67,7 @@ export function createCore(io: CoreIo = processIo()): Core {
       if (!fileCommand('STATE', name, value)) command('save-state', value, { name });
     },
     debug: (message) => command('debug', message),
-    info: (message) => write(`${clean(message)}${EOL}`),
+    info: (message) => write(`${cleanLogLine(message)}${EOL}`),
     warning: (message) => command('warning', message),
     error: (message) => command('error', message),
     setFailed: (message) => {

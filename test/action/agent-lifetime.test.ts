@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AgentConfig } from '../../src/agent/config.js';
 import { type AgentHandle, launchAgent } from '../../src/agent/launch.js';
@@ -113,12 +113,13 @@ describe.each(actionNodes())('the credentials agent under $name ends with its jo
     async () => {
       const agent = await start(node, lease(3_600_000), {
         RUNNER_TRACKING_ID: 'github_0f4d1c9e',
-        NODE_EXTRA_CA_CERTS: '/etc/ssl/acme-ca.pem',
+        // Relative to the step's directory; the agent runs in another.
+        NODE_EXTRA_CA_CERTS: 'ci/acme-ca.pem',
         PATH: '/usr/bin',
         AWS_SECRET_ACCESS_KEY: 'not-for-the-agent',
       });
       expect(readFileSync(`/proc/${agent.pid}/environ`, 'utf8')).toBe(
-        'RUNNER_TRACKING_ID=github_0f4d1c9e\0NODE_EXTRA_CA_CERTS=/etc/ssl/acme-ca.pem\0',
+        `RUNNER_TRACKING_ID=github_0f4d1c9e\0NODE_EXTRA_CA_CERTS=${resolve('ci/acme-ca.pem')}\0`,
       );
     },
   );

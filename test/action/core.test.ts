@@ -90,6 +90,10 @@ describe('core (runner protocol)', () => {
     core.info('Role needs approval: request req_1\n::stop-commands::pwned\r::add-mask::x.');
     expect(out).toBe('Role needs approval: request req_1 ::stop-commands::pwned ::add-mask::x.\n');
     expect(out.split('\n').filter((line) => line.startsWith('::'))).toEqual([]);
+    // The runner's older form, which it finds anywhere in a line, is broken up too.
+    out = '';
+    core.info('request req_1 ##[stop-commands]tok ##[add-mask]x');
+    expect(out).toBe('request req_1 ## [stop-commands]tok ## [add-mask]x\n');
   });
 
   it('reads inputs and state as @actions/core does', () => {

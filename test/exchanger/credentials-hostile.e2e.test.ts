@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ciJob } from '../support/jitkey-credentials.js';
 
-const HOSTILE = 'x\u001b]8;;http://evil\u0007\r\n::add-mask::x\u001b[2K';
+const HOSTILE = 'x\u001b]8;;http://evil\u0007\r\n::add-mask::x\u001b[2K ##[stop-commands]t';
 let server: Server;
 let url: string;
 let answer: { status: number; body: unknown } = { status: 500, body: {} };
@@ -36,6 +36,7 @@ const plain = (stderr: string) => {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for them is the point
   expect(stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
   expect(stderr.split('\n').filter((line) => line.startsWith('::'))).toEqual([]);
+  expect(stderr).not.toContain('##[');
 };
 
 describe('jitkey credentials, an exchanger answering hostile text', () => {
