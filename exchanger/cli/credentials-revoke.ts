@@ -51,8 +51,11 @@ function readOwnFile(path: string): string {
       `--lease-file ${path} is not a lease file jitkey credentials wrote for this user (it writes them 0600, its own, in a directory of its own); ` +
         'nothing was revoked or deleted',
     );
-  const dir = lstatSync(dirname(path), { throwIfNoEntry: false });
-  if (dir && (!dir.isDirectory() || (uid !== undefined && dir.uid !== uid) || (dir.mode & 0o022) !== 0)) {
+  const dirPath = dirname(path);
+  const dir = lstatSync(dirPath, { throwIfNoEntry: false });
+  // No directory, no lease file: said as a missing file is (ENOENT, below).
+  if (!dir) throw Object.assign(new Error(`${dirPath} does not exist`), { code: 'ENOENT' });
+  if (!dir.isDirectory() || (uid !== undefined && dir.uid !== uid) || (dir.mode & 0o022) !== 0) {
     throw refused();
   }
   let fd: number;
@@ -66,6 +69,13 @@ function readOwnFile(path: string): string {
   try {
     const st = fstatSync(fd);
     if (!st.isFile() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) throw refused();
+    // The open resolved the directory again: it must still be the one checked (not swapped for a
+    // link meanwhile), and the file opened the one the path names now.
+    const dirNow = lstatSync(dirPath, { throwIfNoEntry: false });
+    const fileNow = lstatSync(path, { throwIfNoEntry: false });
+    const same = (a: { dev: number; ino: number } | undefined, b: { dev: number; ino: number }) =>
+      a !== undefined && a.dev === b.dev && a.ino === b.ino;
+    if (!same(dirNow, dir) || !same(fileNow, st)) throw refused();
     return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);

@@ -80,6 +80,8 @@ export async function fileSink(path: string): Promise<Sink> {
     const held = await handle.stat();
     const there = await stat(path).catch(() => undefined);
     if (there && there.dev === held.dev && there.ino === held.ino) return;
+    // A batch that failed part-way is cut from the file it was going to, before it goes elsewhere.
+    await cutTo(end).catch(() => {});
     const next = await open(path, 'a+', 0o600);
     await handle.close().catch(() => {});
     handle = next;

@@ -110,12 +110,10 @@ describe('templates/gitlab/template.yml', () => {
       NODE_NO_WARNINGS: '1',
     };
     // The script sees neither id token: an unspent one would get it a second lease.
-    const script = [
-      ...jitkey.before_script,
+    const unsetCheck =
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's parameter expansion, not a template
-      'test -z "${JITKEY_ID_TOKEN:-}${JITKEY_REDEEM_ID_TOKEN:-}" || { echo "id tokens still set" >&2; exit 3; }',
-      `node ${job.path('who.mjs')}`,
-    ].join('\n');
+      'test -z "${JITKEY_ID_TOKEN:-}${JITKEY_REDEEM_ID_TOKEN:-}" || { echo "id tokens still set" >&2; exit 3; }';
+    const script = [...jitkey.before_script, unsetCheck, `node ${job.path('who.mjs')}`].join('\n');
     const main = await job.sh(`set -e\n${script}`, env);
     expect(main.code, main.err).toBe(0);
     expect(main.out.trim()).toMatch(/^arn:aws:sts::111122223333:assumed-role\/ci-deploy\/jitkey-/);
@@ -125,7 +123,9 @@ describe('templates/gitlab/template.yml', () => {
     const dir = join(job.dir, 'jitkey-424242');
     expect(readFileSync(join(dir, 'env'), 'utf8')).toContain("export AWS_ACCESS_KEY_ID='");
 
-    const after = await job.sh(jitkey.after_script.join('\n'), env);
+    // after_script is a shell of its own, given the id tokens again: it unsets them first.
+    const [unset, ...rest] = jitkey.after_script;
+    const after = await job.sh([unset, unsetCheck, ...rest].join('\n'), env);
     expect(after.code, after.err).toBe(0);
     expect(after.err).toMatch(
       /^jitkey: revoked lease lease_\S+ \(role gitlab-deploy\); deleted \S+\/env\.\n$/,

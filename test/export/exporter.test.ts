@@ -4,7 +4,7 @@
  * a redirect) stop a one-shot export with the cursor where it was, and the token is never in a
  * log line or a message. The file sink cuts a batch it wrote but whose cursor move was lost.
  */
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -237,6 +237,19 @@ describe('file sink', () => {
     await sink.close();
     expect(readFileSync(`${path}.1`, 'utf8')).toBe('{"n":1}\n');
     expect(readFileSync(path, 'utf8')).toBe('{"n":3}\n');
+  });
+
+  it('cuts a batch that failed part-way from the file it went to, rotated away before the retry', async () => {
+    const path = join(dir, 'partial.jsonl');
+    const sink = await fileSink(path);
+    await sink.send([{ line: '{"n":1}', time: new Date() }]);
+    // What a write cut short by a full disk leaves; the sink's next try comes after a rotation.
+    appendFileSync(path, '{"n":2,"parti');
+    renameSync(path, `${path}.1`);
+    await sink.send([{ line: '{"n":2}', time: new Date() }]);
+    await sink.close();
+    expect(readFileSync(`${path}.1`, 'utf8')).toBe('{"n":1}\n');
+    expect(readFileSync(path, 'utf8')).toBe('{"n":2}\n');
   });
 });
 
