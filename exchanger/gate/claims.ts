@@ -22,7 +22,7 @@ export function gateClaims(d: GateDeployment, run: GateRun): Record<string, stri
     repository_id: d.repositoryId,
     repository_owner: d.owner,
     // The delivery's, which for a pull request's run is the merge commit the job runs on (not the
-    // run's head); where the run can vouch for them, `verify.ts` checked they are the run's.
+    // run's head); for any other event `verify.ts` checked they are the run's.
     sha: d.sha ?? run.headSha,
     environment: d.environment,
     event_name: d.event ?? run.event,

@@ -2,8 +2,8 @@
  * What the gate checks against GitHub's own record of the run before it trusts a delivery or
  * answers one. A delivery is signed with the webhook secret, which a repository's or an
  * organization's webhook may share (docs/refresh.md): its repository and event are taken only
- * where the run says the same, and its sha and ref too where the run's head is what the job runs
- * on. And an answer names the run, not its attempt: GitHub applies it to whichever attempt waits
+ * where the run says the same, and its sha and ref too unless the job runs off the run's head (a
+ * pull request's). And an answer names the run, not its attempt: GitHub applies it to whichever attempt waits
  * now, so one is sent only while the attempt it is about is still the run's latest.
  */
 import { approvalContext, approvalInForce } from '../approvals/context.js';
@@ -16,11 +16,17 @@ import type { GateDeployment } from './delivery.js';
 import type { GateDeps, GateGroup } from './types.js';
 
 /**
- * Events whose job runs on the run's head (`GITHUB_SHA`, `GITHUB_REF` are `head_sha` and
- * `head_branch`). A pull request's job runs on a merge commit the run does not name, and other
- * events on what their own payload says: there the run cannot vouch for the delivery's sha and ref.
+ * Events whose job does not run on the run's head (`GITHUB_SHA`, `GITHUB_REF` are not `head_sha`
+ * and `head_branch`): a pull request's job runs on a merge commit (or, for `pull_request_target`,
+ * on the base branch) the run does not name, so the run cannot vouch for the delivery's sha and
+ * ref. Every other event's are checked.
  */
-const ON_HEAD = new Set(['push', 'workflow_dispatch']);
+const OFF_HEAD = new Set([
+  'pull_request',
+  'pull_request_target',
+  'pull_request_review',
+  'pull_request_review_comment',
+]);
 
 /** Throws `invalid_request` when the delivery says of the run what the run does not. */
 export function checkDeliveryAgainstRun(d: GateDeployment, run: GateRun): void {
@@ -31,7 +37,7 @@ export function checkDeliveryAgainstRun(d: GateDeployment, run: GateRun): void {
   if (run.repositoryId !== undefined && run.repositoryId !== d.repositoryId)
     throw differs('repository id', d.repositoryId, run.repositoryId);
   if (d.event !== undefined && run.event && d.event !== run.event) throw differs('event', d.event, run.event);
-  if (!ON_HEAD.has(run.event)) return;
+  if (OFF_HEAD.has(run.event)) return;
   if (d.sha !== undefined && run.headSha && d.sha !== run.headSha.toLowerCase())
     throw differs('sha', d.sha, run.headSha);
   // A run names its branch or tag unqualified; the delivery's ref must be one of the two.

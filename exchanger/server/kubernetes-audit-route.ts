@@ -7,9 +7,10 @@
  * - The sender proves itself with that file's token as a bearer (`Authorization: Bearer …`),
  *   compared in constant time, before a byte of the body is read: a wrong or missing one is 401
  *   and the connection goes with the answer. Client certificates are not supported.
- * - Bodies up to 10 MiB (the API server's default cap on a batch, which it splits above only with
- *   `--audit-webhook-truncate-enabled`), read within the body timeout; larger is 400 and the
- *   connection goes, and the API server drops the batch: logged as an error saying the flag.
+ * - Bodies up to 10 MiB (the API server splits batches by size only with
+ *   `--audit-webhook-truncate-enabled`; docs/activity.md says what to set), read within the body
+ *   timeout; larger is 400 and the connection goes, and the API server drops the batch: logged
+ *   as an error saying the flags.
  * - A batch is answered 200 once its events of jitkey's tokens are stored; a store that cannot
  *   take them is 503, and the API server sends the batch again. Exchanges never wait on any of it.
  */
@@ -22,8 +23,9 @@ import { asJitkeyError, readBodyStream, sendJson } from './http.js';
 
 export const KUBERNETES_AUDIT_PATH = '/v1/kubernetes/audit';
 /**
- * `--audit-webhook-truncate-max-batch-size`'s default: with `--audit-webhook-truncate-enabled`,
- * the API server splits larger batches (and cuts events over 100 KiB to their metadata).
+ * `--audit-webhook-truncate-max-batch-size`'s default. With `--audit-webhook-truncate-enabled` the
+ * API server splits batches by the size of their events; docs/activity.md asks for 9 MiB, so the
+ * list around them stays under this.
  */
 export const MAX_AUDIT_BYTES = 10 * 1024 * 1024;
 
@@ -57,7 +59,7 @@ export function kubernetesAuditRoute(deps: KubernetesAuditRouteDeps): Kubernetes
       // Not retried by the API server: the batch, and whatever a lease did in it, is gone.
       if (e.code === 'invalid_request' && e.message.startsWith('request body exceeds')) {
         log.error('a kubernetes audit batch over 10 MiB was refused and is lost', {
-          fix: 'set --audit-webhook-truncate-enabled=true on the API server: it then splits batches and cuts events over 100 KiB',
+          fix: 'set --audit-webhook-truncate-enabled=true, --audit-webhook-truncate-max-batch-size=9437184 and --audit-webhook-truncate-max-event-size=2097152 on the API server (docs/activity.md)',
         });
       }
       throw err;

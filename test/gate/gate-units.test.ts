@@ -196,6 +196,10 @@ describe('what the gate checks against GitHub before it trusts or answers', () =
     // A pull request's job runs on the merge commit and ref, which its run does not name.
     const pr = run({ event: 'pull_request', headSha: 'c'.repeat(40), headBranch: 'feature' });
     expect(refusal(pr, { event: 'pull_request', ref: 'refs/pull/7/merge' })).toBeUndefined();
+    // Any other event's job runs on the run's head: a scheduled run's sha is checked.
+    expect(refusal(run({ event: 'schedule', headSha: 'b'.repeat(40) }), { event: 'schedule' })).toBe(
+      `deployment_protection_rule: the delivery's sha '${'a'.repeat(40)}' is not run 42's ('${'b'.repeat(40)}'); not acted on`,
+    );
     expect(refusal(pr, { event: 'push' })).toBe(
       "deployment_protection_rule: the delivery's event 'push' is not run 42's ('pull_request'); not acted on",
     );
