@@ -130,13 +130,16 @@ export function buildkiteWebhookRoute(deps: CiWebhookDeps): CiWebhookHandler {
     const org = sender(deps.senders, req.headers['x-buildkite-token'], 'X-Buildkite-Token').names;
     const body = await readJson(req, timeoutMs);
     admit();
-    if (body.event !== 'build.finished') {
+    // A build stopped at a block step is sent as finished, with `blocked: true`: it goes on once
+    // someone unblocks it, and the steps after the block still need their credentials.
+    const build = obj(body.build);
+    if (body.event !== 'build.finished' || build.blocked === true || build.state === 'blocked') {
       sendJson(res, 200, { revoked: 0 });
       log.info('buildkite webhook', { revoked: 0 });
       return;
     }
     const slug = obj(body.pipeline).slug;
-    const number = id(obj(body.build).number);
+    const number = id(build.number);
     if (typeof slug !== 'string' || !/^[a-z0-9][a-z0-9-]{0,99}$/.test(slug) || !number) {
       throw invalidRequest('build.finished payload lacks pipeline.slug or build.number');
     }

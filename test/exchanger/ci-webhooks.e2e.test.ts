@@ -135,15 +135,26 @@ describe('webhook token files', () => {
 describe('Buildkite build webhook', () => {
   it('revokes a finished build’s leases', async () => {
     expect((await exchange(ci.buildkite.mint(), 'buildkite-deploy')).status).toBe(200);
-    const hook = (token: string, event: string) =>
+    const hook = (token: string, event: string, build: Record<string, unknown> = { state: 'passed' }) =>
       post(
         '/v1/buildkite/webhook',
         { 'x-buildkite-token': token, 'x-buildkite-event': event },
-        { event, build: { id: 'b1', number: 12, state: 'passed' }, pipeline: { slug: 'super-duper-app' } },
+        { event, build: { id: 'b1', number: 12, ...build }, pipeline: { slug: 'super-duper-app' } },
       );
     expect((await hook('wrong-buildkite-token', 'build.finished')).status).toBe(401);
     expect((await hook(BUILDKITE_TOKEN, 'build.running')).body).toEqual({ revoked: 0 });
-    expect((await hook(BUILDKITE_TOKEN, 'build.finished')).body).toEqual({ revoked: 1 });
+    // Stopped at a block step, Buildkite says finished and blocked: the steps after it go on.
+    expect((await hook(BUILDKITE_TOKEN, 'build.finished', { state: 'blocked', blocked: true })).body).toEqual(
+      {
+        revoked: 0,
+      },
+    );
+    expect(
+      (await exchange(ci.buildkite.mint({ nbf: Math.floor(Date.now() / 1000) - 2 }), 'buildkite-deploy'))
+        .status,
+    ).toBe(200);
+    // The lease of before the block, and the one after it.
+    expect((await hook(BUILDKITE_TOKEN, 'build.finished')).body).toEqual({ revoked: 2 });
     // Another token of the build (Buildkite's carry no jti: two asked for in one second are one token).
     const later = await exchange(
       ci.buildkite.mint({ nbf: Math.floor(Date.now() / 1000) - 1 }),
