@@ -120,6 +120,25 @@ export interface ApprovalContext {
 export const REFUSAL_FOLD_MS = 10 * 60_000;
 const MAX_FOLDED = 10_000;
 
+/**
+ * Whether a refused decision of `who` on request `id` is audited (`auditsDecisionRefusal`): the
+ * first per person, request and kind in `REFUSAL_FOLD_MS`. The console's and Slack's refusals.
+ */
+export function decisionRefusalFold(now: () => Date): (id: string, who: string, kind: string) => boolean {
+  // Oldest first: a key audited again moves to the end.
+  const refused = new Map<string, number>();
+  return (id, who, kind) => {
+    const key = `${id}\n${who}\n${kind}`;
+    const at = now().getTime();
+    const last = refused.get(key);
+    if (last !== undefined && at - last < REFUSAL_FOLD_MS) return false;
+    refused.delete(key);
+    if (refused.size >= MAX_FOLDED) refused.delete(refused.keys().next().value as string);
+    refused.set(key, at);
+    return true;
+  };
+}
+
 export function approvalContext(deps: ApprovalDeps): ApprovalContext {
   const inFlight = new Set<Promise<void>>();
   const store = deps.store;
@@ -184,18 +203,7 @@ export function approvalContext(deps: ApprovalDeps): ApprovalContext {
     void p.finally(() => inFlight.delete(p));
   };
 
-  // Oldest first: a key audited again moves to the end.
-  const refused = new Map<string, number>();
-  const auditsDecisionRefusal = (id: string, who: string, kind: string): boolean => {
-    const key = `${id}\n${who}\n${kind}`;
-    const at = deps.now().getTime();
-    const last = refused.get(key);
-    if (last !== undefined && at - last < REFUSAL_FOLD_MS) return false;
-    refused.delete(key);
-    if (refused.size >= MAX_FOLDED) refused.delete(refused.keys().next().value as string);
-    refused.set(key, at);
-    return true;
-  };
+  const auditsDecisionRefusal = decisionRefusalFold(deps.now);
 
   return {
     deps,

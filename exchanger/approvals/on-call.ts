@@ -48,43 +48,47 @@ export async function autoApproveOnCall(
     if (!startedBy) return await wait(`attempt ${request.claims.run_attempt} was not started by ${login}`);
     const schedule = await deps.onCall.onCallIn(config.pagerduty.scheduleIds, user, deps.now());
     if (!schedule) return await wait(`${login} is not on call now in PagerDuty schedule ${schedules}`);
-    const now = deps.now();
-    const today = await ctx.store.queryAudit({
-      role: request.role,
-      actor: ON_CALL_ACTOR,
-      since: startOfUtcDay(now),
-      limit: config.maxPerDay + 1,
-    });
-    if (today.filter((row) => row.event === 'approve').length >= config.maxPerDay) {
-      return await wait(
-        `role ${request.role} has had its ${config.maxPerDay} on-call auto-approvals today (UTC)`,
+    // The day's count is read, then the approval written: one role's at a time in this process,
+    // or a matrix's requests would all read the count before any of them wrote.
+    return await oneAtATime(ctx, request.role, async () => {
+      const now = deps.now();
+      const today = await ctx.store.queryAudit({
+        role: request.role,
+        actor: ON_CALL_ACTOR,
+        since: startOfUtcDay(now),
+        limit: config.maxPerDay + 1,
+      });
+      if (today.filter((row) => row.event === 'approve').length >= config.maxPerDay) {
+        return await wait(
+          `role ${request.role} has had its ${config.maxPerDay} on-call auto-approvals today (UTC)`,
+        );
+      }
+      const { next } = approve(
+        request,
+        {
+          login,
+          id: `${ON_CALL_ACTOR}:${schedule}`,
+          at: now,
+          reason: `on call in PagerDuty schedule ${schedule}`,
+        },
+        { required: 1, now, redeemWindowSeconds: deps.redeemWindowSeconds ?? REDEEM_WINDOW_SECONDS },
       );
-    }
-    const { next } = approve(
-      request,
-      {
-        login,
-        id: `${ON_CALL_ACTOR}:${schedule}`,
-        at: now,
-        reason: `on call in PagerDuty schedule ${schedule}`,
-      },
-      { required: 1, now, redeemWindowSeconds: deps.redeemWindowSeconds ?? REDEEM_WINDOW_SECONDS },
-    );
-    const reason = `auto-approved: ${login} on call in PagerDuty schedule ${schedule}; the job may redeem it within ${formatDuration(deps.redeemWindowSeconds ?? REDEEM_WINDOW_SECONDS)}`;
-    const row = ctx.entry(request, {
-      event: 'approve',
-      outcome: 'allowed',
-      actor: ON_CALL_ACTOR,
-      reason,
-      expiresAt: next.expiresAt,
+      const reason = `auto-approved: ${login} on call in PagerDuty schedule ${schedule}; the job may redeem it within ${formatDuration(deps.redeemWindowSeconds ?? REDEEM_WINDOW_SECONDS)}`;
+      const row = ctx.entry(request, {
+        event: 'approve',
+        outcome: 'allowed',
+        actor: ON_CALL_ACTOR,
+        reason,
+        expiresAt: next.expiresAt,
+      });
+      if (!(await ctx.store.updateApprovalRequest(request.id, request.version, next, row))) return false;
+      deps.log.info('approval request auto-approved: actor on call', {
+        request_id: request.id,
+        role: request.role,
+        schedule,
+      });
+      return true;
     });
-    if (!(await ctx.store.updateApprovalRequest(request.id, request.version, next, row))) return false;
-    deps.log.info('approval request auto-approved: actor on call', {
-      request_id: request.id,
-      role: request.role,
-      schedule,
-    });
-    return true;
   } catch (err) {
     deps.log.warn('on-call auto-approval failed; the request waits for approvers', {
       request_id: request.id,
@@ -102,4 +106,24 @@ async function startedByActor(ctx: ApprovalContext, request: ApprovalRequestReco
   const github = ctx.requireGithub('on-call auto-approval needs GitHub to say who started the run');
   const run = await github.getRunAttempt(owner, repo, runId, attempt);
   return run.triggeringActorId === actorId;
+}
+
+/** Per context and key, the work started so far: each waits for the one before it. */
+const turns = new WeakMap<ApprovalContext, Map<string, Promise<unknown>>>();
+
+async function oneAtATime<T>(ctx: ApprovalContext, key: string, work: () => Promise<T>): Promise<T> {
+  let queue = turns.get(ctx);
+  if (!queue) {
+    queue = new Map();
+    turns.set(ctx, queue);
+  }
+  const before = queue.get(key) ?? Promise.resolve();
+  const mine = before.then(work, work);
+  const tail = mine.catch(() => {});
+  queue.set(key, tail);
+  try {
+    return await mine;
+  } finally {
+    if (queue.get(key) === tail) queue.delete(key);
+  }
 }

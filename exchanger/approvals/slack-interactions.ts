@@ -17,6 +17,7 @@ import type { Policy } from '../policy/model/types.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { AuditClient, AuditEntry } from '../store/audit-types.js';
 import type { Store } from '../store/types.js';
+import { decisionRefusalFold } from './context.js';
 import type { Approvals } from './service.js';
 import { APPROVE_ACTION, DENY_ACTION, slackMessage } from './slack.js';
 
@@ -105,6 +106,9 @@ export function slackInteractions(deps: SlackInteractionDeps): SlackInteractions
   };
   const tell = (click: SlackClick, text: string) =>
     respond(click, { response_type: 'ephemeral', replace_original: false, text });
+  // Anyone in the channel can click: as the console's, refusals are audited once per person,
+  // request and kind in a window, so clicks cannot push a request's history off its page.
+  const audited = decisionRefusalFold(deps.now);
 
   const refuse = async (
     click: SlackClick,
@@ -131,7 +135,7 @@ export function slackInteractions(deps: SlackInteractionDeps): SlackInteractions
       ...(actor.id ? { actorId: actor.id } : {}),
       ...client,
     };
-    await deps.store.record(row);
+    if (audited(request.id, actor.id ?? actor.login, click.kind)) await deps.store.record(row);
     tell(click, `Not recorded: ${why}.`);
     return { outcome: 'refused' };
   };
@@ -176,6 +180,16 @@ export function slackInteractions(deps: SlackInteractionDeps): SlackInteractions
         return { outcome: err.code };
       }
       const after = (await deps.store.getApprovalRequest(request.id)) ?? request;
+      // Decided before this click (an approval already complete, a denial): the message keeps
+      // what it says, and only the clicker is told.
+      const counted =
+        click.kind === 'approve'
+          ? after.approvals.some((v) => v.id === who.id)
+          : after.status === 'denied' && after.decidedBy === who.login;
+      if (!counted) {
+        tell(click, `Not recorded: request ${request.id} is already ${after.status}; nothing changed.`);
+        return { outcome: 'unchanged' };
+      }
       const done =
         click.kind === 'deny'
           ? `Denied in Slack by ${who.login}: the job is told and stops waiting.`

@@ -216,6 +216,14 @@ describe('on-call auto-approval', () => {
     expect((await open(role)).status.status).toBe('approved');
   });
 
+  it('holds it for requests that come at once (a matrix): each reads the count after the last wrote', async () => {
+    const role = await setup();
+    // PagerDuty answers the six together, so their counts are read in one turn of the loop.
+    pd.gather = 6;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => open(role)));
+    expect(answers.filter((a) => a.status.status === 'approved')).toHaveLength(2);
+  });
+
   it('falls back to waiting when PagerDuty answers 500, audited', async () => {
     const role = await setup();
     pd.failWith = 500;

@@ -62,6 +62,7 @@ beforeAll(async () => {
 slack_users:
   U0ALICE01: { login: alice, id: ${USERS.alice.id} }
   U0OCTO001: { login: octocat, id: ${USERS.octocat.id} }
+  U0BOB0001: { login: bob, id: ${USERS.bob.id} }
 `;
   stack = await startStack({
     policy: (issuer) => policyFor(issuer, roles),
@@ -176,6 +177,14 @@ describe('POST /v1/slack/interactions', () => {
     expect(update.replace_original).toBe(true);
     expect(JSON.stringify(update.blocks)).toContain('Approved in Slack by alice (1 of 1)');
     expect(JSON.stringify(update.blocks)).not.toContain('jitkey_approve');
+    // A click on the message once it is approved: only the clicker is told; the message stays.
+    const late = click(req.request_id, 'U0BOB0001');
+    expect((await late.send()).status).toBe(200);
+    expect(await responseTo(late.responsePath)).toMatchObject({
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: `Not recorded: request ${req.request_id} is already approved; nothing changed.`,
+    });
   });
 
   it("takes a body past the API's 16 KiB (Slack sends the message back) and refuses one past 64 KiB", async () => {
@@ -264,6 +273,10 @@ describe('POST /v1/slack/interactions', () => {
       error_code: 'access_denied',
       actor: 'slack:U0NOBODY1',
     });
+    // More clicks by the same user: told each time, audited once in the window.
+    for (let i = 0; i < 3; i++) expect((await click(req.request_id, 'U0NOBODY1').send()).status).toBe(200);
+    const rows = (await auditRows(req.request_id)).filter((r) => r.actor === 'slack:U0NOBODY1');
+    expect(rows).toHaveLength(1);
   });
 
   it('a role without chat_decisions refuses Slack decisions', async () => {

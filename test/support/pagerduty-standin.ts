@@ -1,7 +1,8 @@
 /**
  * A PagerDuty REST API stand-in on loopback: `GET /oncalls` as PagerDuty answers it, checking the
  * `Authorization: Token token=…` header (401 otherwise) and recording each query. `oncalls` is
- * what it answers; `failWith` makes it answer that status instead.
+ * what it answers; `failWith` makes it answer that status instead; `gather` holds the answers
+ * until that many queries came, then sends them all at once (requests that race).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,7 @@ export interface PagerDutyStandin {
   token: string;
   oncalls: PagerDutyOnCall[];
   failWith?: number;
+  gather?: number;
   /** Each query's parameters (repeated keys as lists), and whether its token was right. */
   queries: Array<{ params: Record<string, string | string[]>; authorized: boolean }>;
   stop(): Promise<void>;
@@ -25,6 +27,7 @@ export interface PagerDutyStandin {
 
 export async function startPagerDutyStandin(token = 'pd_test_token_0001'): Promise<PagerDutyStandin> {
   const state = { oncalls: [], queries: [] } as unknown as PagerDutyStandin;
+  let held: Array<() => void> = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://standin');
     const params: Record<string, string | string[]> = {};
@@ -34,8 +37,16 @@ export async function startPagerDutyStandin(token = 'pd_test_token_0001'): Promi
     }
     const authorized = req.headers.authorization === `Token token=${token}`;
     state.queries.push({ params, authorized });
-    const send = (status: number, body: unknown) =>
+    const write = (status: number, body: unknown) =>
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const send = (status: number, body: unknown) => {
+      if (!state.gather) return write(status, body);
+      held.push(() => write(status, body));
+      if (held.length < state.gather) return;
+      const all = held;
+      held = [];
+      for (const answer of all) answer();
+    };
     if (req.method !== 'GET' || url.pathname !== '/oncalls')
       return send(404, { error: { message: 'Not Found' } });
     if (!authorized) return send(401, { error: { message: 'Unauthorized', code: 2006 } });
