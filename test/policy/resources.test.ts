@@ -246,6 +246,21 @@ describe('an organization permission acts on all of its owner', () => {
   });
 });
 
+describe('a team file notifies over https only', () => {
+  it('refuses a loopback http notify, which would post to the exchanger host’s own services', () => {
+    const text = web('aws', '{ role_arn: "arn:aws:iam::111122223333:role/web-x" }').replace(
+      '    allow:',
+      '    approval:\n      approvers: [alice]\n      notify: "http://127.0.0.1:15000/quitquitquit"\n    allow:',
+    );
+    expect(errors(text)).toEqual([
+      "org/web.yaml:4:3: roles.r.approval.notify: a team file may not notify http://127.0.0.1:15000/quitquitquit: write an https:// URL (plain http reaches only loopback, the exchanger's own host, which is for single-file test policies)",
+    ]);
+    expect(
+      errors(text.replace('http://127.0.0.1:15000/quitquitquit', 'https://hooks.acme.example/jitkey')),
+    ).toEqual([]);
+  });
+});
+
 describe('two teams share a resource only when org.yaml says so', () => {
   const wide = ORG.replace(
     'role_arns: ["arn:aws:iam::111122223333:role/web-*"]',

@@ -39,6 +39,7 @@ export function checkTeams(
         );
       } else seen.set(key, { file: team.file, position: role.position });
       checkCeilings(org, team, role, error);
+      checkTeamNotify(role, error);
       // The kinds first: ownership reads each rule's own system's project claims.
       checkRoleKinds(role, org.issuers, error);
       checkOwnership(team, role, error);
@@ -80,6 +81,27 @@ export function checkTeams(
 }
 
 type Report = (at: SourcePosition, message: string) => void;
+
+/**
+ * A team file's `notify` URLs are https. `http://` is allowed on loopback only (for tests), and
+ * loopback is the exchanger's own host, whose local services a team has no business posting to
+ * (a sidecar's admin port, say).
+ */
+function checkTeamNotify(role: RoleDoc, error: Report): void {
+  const targets = [
+    ['approval.notify', role.approval?.notify],
+    ['approval.escalate.notify', role.approval?.escalate?.notify],
+  ] as const;
+  for (const [key, target] of targets) {
+    const url = typeof target === 'string' ? target : target?.slack;
+    if (url?.startsWith('http://')) {
+      error(
+        role.position,
+        `roles.${role.name}.${key}: a team file may not notify ${url}: write an https:// URL (plain http reaches only loopback, the exchanger's own host, which is for single-file test policies)`,
+      );
+    }
+  }
+}
 
 function checkCeilings(org: OrgDoc, team: TeamDoc, role: RoleDoc, error: Report): void {
   const path = `roles.${role.name}`;
