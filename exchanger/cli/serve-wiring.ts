@@ -88,8 +88,6 @@ export function wireServer(p: ServeParts) {
     ...deps,
     ...(kubernetesAudit ? { kubernetesAudit } : {}),
     ciWebhooks: ciWebhooksFromEnv(env),
-    // A workflow_run completion is confirmed with GitHub first, where the App can ask.
-    ...(github ? { runs: github } : {}),
     limits: flags.limits,
     proxyTrust: flags.proxyTrust,
     approvals: gate ? { ...approvals, redeemAtGate: gate.redeem } : approvals,

@@ -8,9 +8,6 @@ import { githubStatus } from './errors.js';
 import { ACTIONS_READ, ACTIONS_READ_MISSING, type AsExchanger, readFailure } from './internal-token.js';
 
 export interface RunAttempt {
-  /** `queued`, `in_progress`, `completed`, … */
-  status?: string;
-  repositoryId?: string;
   actorId?: string;
   triggeringActorId?: string;
   triggeringActorLogin?: string;
@@ -42,10 +39,7 @@ export function createRunAttempts(client: GithubClient, asExchanger: AsExchanger
             u?.id === undefined ? undefined : String(u.id);
           const actorId = id(data.actor);
           const triggeringActorId = id(data.triggering_actor);
-          const repositoryId = data.repository?.id;
           return {
-            ...(typeof data.status === 'string' ? { status: data.status } : {}),
-            ...(typeof repositoryId === 'number' ? { repositoryId: String(repositoryId) } : {}),
             ...(actorId ? { actorId } : {}),
             ...(triggeringActorId ? { triggeringActorId } : {}),
             ...(data.triggering_actor?.login ? { triggeringActorLogin: data.triggering_actor.login } : {}),

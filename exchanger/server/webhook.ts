@@ -24,7 +24,6 @@
 import type { IncomingMessage } from 'node:http';
 import { invalidRequest, JitkeyError } from '../errors.js';
 import { auditsRefusal, type RefusalFold } from '../exchange/refusal-fold.js';
-import type { RunAttempts } from '../github/run-attempts.js';
 import { parseSignature, signatureCheck } from '../github/webhook-signature.js';
 import { type EndRunDeps, endRun } from '../leases/end-run.js';
 import { clientAddress } from '../net/client-address.js';
@@ -34,7 +33,6 @@ import type { RunKey } from '../store/runs-types.js';
 import { quote } from '../text/quote.js';
 import { readSignedBody } from './webhook-body.js';
 import type { BodyTicket } from './webhook-budget.js';
-import { refuteCompletion } from './webhook-confirm.js';
 import type { DeliveryMemory } from './webhook-deliveries.js';
 
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
@@ -42,8 +40,6 @@ export const WEBHOOK_PATH = '/v1/github/webhook';
 
 export interface WebhookDeps extends EndRunDeps {
   webhookSecret?: string;
-  /** The GitHub App's run attempts: a completion is confirmed with GitHub first (`webhook-confirm.ts`). */
-  runs?: Pick<RunAttempts, 'getRunAttempt'> | undefined;
   refusals?: RefusalFold | undefined;
   /** GitHub's deployment gate (`gate/gate.ts`): without it `deployment_protection_rule` is ignored. */
   gate?: { requested(payload: Record<string, unknown>, requestId: string): void } | undefined;
@@ -117,8 +113,6 @@ export async function handleWebhook(
     return gateDelivery(deps, req, requestId, intake, payload);
   if (payload.action !== 'completed') return { status: 204 };
   const run = runOf(payload);
-  const refuted = await refuteCompletion(deps.runs, payload.repository?.full_name, run, deps.log);
-  if (refuted) await refuseCompletion(deps, requestId, run, refuted, requestClient(req));
   const delivery = header(req, 'x-github-delivery') ?? '';
   const start = intake.deliveries.begin(delivery, parseSignature(signature)!.toString('hex'));
   if ('replayOf' in start) {
@@ -180,28 +174,6 @@ async function auditReplay(
   });
 }
 
-/** A signed completion GitHub does not confirm: someone else holds the secret. Audited; 400. */
-async function refuseCompletion(
-  deps: WebhookDeps,
-  requestId: string,
-  run: RunKey,
-  why: string,
-  client: AuditClient,
-): Promise<never> {
-  const reason = `workflow_run completed refused: ${why}; no lease was ended`;
-  await deps.store.record({
-    at: deps.now(),
-    requestId,
-    event: 'webhook',
-    outcome: 'denied',
-    errorCode: 'invalid_request',
-    reason,
-    claims: { repository_id: run.repositoryId, run_id: run.runId, run_attempt: run.runAttempt },
-    ...client,
-  });
-  throw invalidRequest(reason);
-}
-
 /** Audits (folded per client address, as anyone can send these) and throws the 401. */
 async function refuseSignature(deps: WebhookDeps, req: IncomingMessage, requestId: string): Promise<never> {
   if (await auditsRefusal(deps.refusals, { peer: clientAddress(req), event: 'webhook' })) {
@@ -224,7 +196,7 @@ async function refuseSignature(deps: WebhookDeps, req: IncomingMessage, requestI
 
 interface Payload {
   action?: unknown;
-  repository?: { id?: unknown; full_name?: unknown };
+  repository?: { id?: unknown };
   workflow_run?: { id?: unknown; run_attempt?: unknown };
 }
 

@@ -45,10 +45,9 @@
  * - `GET /orgs/{org}/teams/{slug}/memberships/{user}` with an installation token of `org` with
  *   `members: read` → 200 `{state: 'active', role: 'member'}` or 404.
  * - `GET /repos/{owner}/{repo}/actions/runs/{id}/attempts/{n}` with an installation token that covers
- *   the repository and has `actions: read` (else 403): the attempt with `actor`, `triggering_actor`
- *   and `status` (`setRunAttempt`; an attempt not set was started by `defaultRunActor`, octocat id
- *   1, the test issuer's default actor, and is `completed`); 404 for a repository outside the
- *   installation.
+ *   the repository and has `actions: read` (else 403): the attempt with `actor` and `triggering_actor`
+ *   (`setRunAttempt`; an attempt not set was started by `defaultRunActor`, octocat id 1, the test
+ *   issuer's default actor); 404 for a repository outside the installation.
  * - `GET /orgs/{org}/audit-log` when `addAuditLog(gh, …)` (`github-audit-log.ts`) adds it: the
  *   actions done with installation tokens issued here, searched by `hashed_token`, paged by `Link`.
  * Errors are GitHub's JSON (`{message, documentation_url, status}`). Test-only: never import this from `exchanger/`.
@@ -187,12 +186,7 @@ export interface GithubStandin {
     repository: string,
     runId: string,
     attempt: string,
-    who: {
-      actor: { login: string; id: number };
-      triggering_actor: { login: string; id: number };
-      /** Default `completed`. */
-      status?: string;
-    },
+    who: { actor: { login: string; id: number }; triggering_actor: { login: string; id: number } },
   ): void;
   /** The live (not revoked, not expired) token's record. */
   tokenInfo(token: string): GithubIssuedToken | undefined;
@@ -567,7 +561,7 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
         {
           id: Number(runId),
           run_attempt: Number(attempt),
-          status: who.status ?? 'completed',
+          status: 'in_progress',
           repository: { full_name: `${owner}/${repo}` },
           actor: user(who.actor),
           triggering_actor: user(who.triggering_actor),
