@@ -179,14 +179,16 @@ export function slackInteractions(deps: SlackInteractionDeps): SlackInteractions
         tell(click, `Not recorded: ${err.message}`);
         return { outcome: err.code };
       }
-      const after = (await deps.store.getApprovalRequest(request.id)) ?? request;
+      const reread = await deps.store.getApprovalRequest(request.id);
+      const after = reread ?? request;
       // Decided before this click (an approval already complete, a denial): the message keeps
       // what it says, and only the clicker is told.
       const counted =
         click.kind === 'approve'
           ? after.approvals.some((v) => v.id === who.id)
           : after.status === 'denied' && after.decidedBy === who.login;
-      if (!counted) {
+      // Gone since (purged): what decideAs recorded stands, and the message says what it was.
+      if (reread && !counted) {
         tell(click, `Not recorded: request ${request.id} is already ${after.status}; nothing changed.`);
         return { outcome: 'unchanged' };
       }

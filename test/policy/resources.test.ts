@@ -253,11 +253,21 @@ describe('a team file notifies over https only', () => {
       '    approval:\n      approvers: [alice]\n      notify: "http://127.0.0.1:15000/quitquitquit"\n    allow:',
     );
     expect(errors(text)).toEqual([
-      "org/web.yaml:4:3: roles.r.approval.notify: a team file may not notify http://127.0.0.1:15000/quitquitquit: write an https:// URL (plain http reaches only loopback, the exchanger's own host, which is for single-file test policies)",
+      "org/web.yaml:4:3: roles.r.approval.notify: a team file may not notify http://127.0.0.1:15000/quitquitquit: write an https:// URL of another host (plain http and loopback reach the exchanger's own host: for single-file test policies only)",
     ]);
     expect(
       errors(text.replace('http://127.0.0.1:15000/quitquitquit', 'https://hooks.acme.example/jitkey')),
     ).toEqual([]);
+    // However the URL is spelt: as fetch reads it, it is http or the exchanger's own host.
+    for (const spelt of [
+      'HTTP://127.0.0.1:15000/q',
+      'http:/localhost:15000/q',
+      'https://localhost:15000/q',
+    ]) {
+      expect(errors(text.replace('http://127.0.0.1:15000/quitquitquit', spelt))).toEqual([
+        `org/web.yaml:4:3: roles.r.approval.notify: a team file may not notify ${spelt}: write an https:// URL of another host (plain http and loopback reach the exchanger's own host: for single-file test policies only)`,
+      ]);
+    }
   });
 });
 

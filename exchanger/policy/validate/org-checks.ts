@@ -4,6 +4,7 @@
  * reuse another file's role name. Each problem is a load error at the team file's line:col.
  */
 import { formatDuration } from '../../duration.js';
+import { isLoopbackHost } from '../../net/url-rule.js';
 import type { PolicyIssue } from '../model/errors.js';
 import { asciiLower, compilePattern } from '../model/glob.js';
 import type { SourcePosition } from '../model/types.js';
@@ -82,6 +83,16 @@ export function checkTeams(
 
 type Report = (at: SourcePosition, message: string) => void;
 
+/** Not https, or the exchanger's own host, as `fetch` reads the URL (`HTTP://`, `http:/x` too). */
+function reachesOwnHost(url: string): boolean {
+  try {
+    const parsed = new URL(url.trim());
+    return parsed.protocol !== 'https:' || isLoopbackHost(parsed.hostname);
+  } catch {
+    return false; // not a URL: the notify reader said so already
+  }
+}
+
 /**
  * A team file's `notify` URLs are https. `http://` is allowed on loopback only (for tests), and
  * loopback is the exchanger's own host, whose local services a team has no business posting to
@@ -94,10 +105,10 @@ function checkTeamNotify(role: RoleDoc, error: Report): void {
   ] as const;
   for (const [key, target] of targets) {
     const url = typeof target === 'string' ? target : target?.slack;
-    if (url?.startsWith('http://')) {
+    if (url !== undefined && reachesOwnHost(url)) {
       error(
         role.position,
-        `roles.${role.name}.${key}: a team file may not notify ${url}: write an https:// URL (plain http reaches only loopback, the exchanger's own host, which is for single-file test policies)`,
+        `roles.${role.name}.${key}: a team file may not notify ${url}: write an https:// URL of another host (plain http and loopback reach the exchanger's own host: for single-file test policies only)`,
       );
     }
   }
