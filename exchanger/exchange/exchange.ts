@@ -200,7 +200,10 @@ export async function authorize(
   if (refusal) throw new JitkeyError('access_denied', refusal);
   const decision = deps.evaluate(role, claims);
   if (!decision.granted) throw new JitkeyError('access_denied', decision.reason);
-  for (const guard of deps.guards) await guard.check(role, claims, { appGithub: isAppGithub(deps, issuer) });
+  if (deps.guards.length === 0) return;
+  // Once per exchange, not per guard: the policy's issuers are looked through for it.
+  const token = { appGithub: isAppGithub(deps, issuer) };
+  for (const guard of deps.guards) await guard.check(role, claims, token);
 }
 
 /** False too when a reload since the token was verified dropped its issuer. */
