@@ -13,6 +13,7 @@ import { onCallUser } from '../policy/validate/validate-on-call.js';
 import type { ApprovalRequestRecord } from '../store/approvals-types.js';
 import type { ApprovalContext } from './context.js';
 import { ON_CALL_ACTOR } from './on-call-vote.js';
+import { type OneAtATime, oneAtATime } from './one-at-a-time.js';
 import { approve, REDEEM_WINDOW_SECONDS } from './state.js';
 
 const startOfUtcDay = (now: Date) =>
@@ -50,7 +51,7 @@ export async function autoApproveOnCall(
     if (!schedule) return await wait(`${login} is not on call now in PagerDuty schedule ${schedules}`);
     // The day's count is read, then the approval written: one role's at a time in this process,
     // or a matrix's requests would all read the count before any of them wrote.
-    return await oneAtATime(ctx, request.role, async () => {
+    return await oneRoleAtATime(ctx, request.role, async () => {
       const now = deps.now();
       const today = await ctx.store.queryAudit({
         role: request.role,
@@ -108,22 +109,14 @@ async function startedByActor(ctx: ApprovalContext, request: ApprovalRequestReco
   return run.triggeringActorId === actorId;
 }
 
-/** Per context and key, the work started so far: each waits for the one before it. */
-const turns = new WeakMap<ApprovalContext, Map<string, Promise<unknown>>>();
+/** Per approvals context, its roles' counts one at a time. */
+const turns = new WeakMap<ApprovalContext, OneAtATime>();
 
-async function oneAtATime<T>(ctx: ApprovalContext, key: string, work: () => Promise<T>): Promise<T> {
+function oneRoleAtATime<T>(ctx: ApprovalContext, role: string, work: () => Promise<T>): Promise<T> {
   let queue = turns.get(ctx);
   if (!queue) {
-    queue = new Map();
+    queue = oneAtATime();
     turns.set(ctx, queue);
   }
-  const before = queue.get(key) ?? Promise.resolve();
-  const mine = before.then(work, work);
-  const tail = mine.catch(() => {});
-  queue.set(key, tail);
-  try {
-    return await mine;
-  } finally {
-    if (queue.get(key) === tail) queue.delete(key);
-  }
+  return queue(role, work);
 }

@@ -11,6 +11,7 @@
  */
 
 import { approvalConfig } from '../approvals/context.js';
+import { oneAtATime } from '../approvals/one-at-a-time.js';
 import { effectiveStatus } from '../approvals/state.js';
 import { identifyingClaims } from '../claims.js';
 import { equalsAscii } from '../policy/model/glob.js';
@@ -71,18 +72,7 @@ export function createGateCore(deps: GateDeps): GateCore {
   /** Per deployment: status reports sent, the last one's text, and whether this process answered it. */
   const reports = new Map<string, { sent: number; last: string; answered?: string }>();
   /** One deployment is worked on by one task at a time (a delivery and the reconciler may meet). */
-  const locks = new Map<string, Promise<void>>();
-  const serial = async (key: string, fn: () => Promise<void>) => {
-    const before = locks.get(key) ?? Promise.resolve();
-    const mine = before.then(fn, fn);
-    const tail = mine.catch(() => {});
-    locks.set(key, tail);
-    try {
-      await mine;
-    } finally {
-      if (locks.get(key) === tail) locks.delete(key);
-    }
-  };
+  const serial = oneAtATime();
 
   const requestsOf: GateCore['requestsOf'] = async (run, environment) =>
     (await store.listApprovalRequests({ statuses: ALL, run, limit: 200 })).filter(
