@@ -198,6 +198,12 @@ async function ask(body: Record<string, unknown> = {}, claims: Record<string, un
   return answer;
 }
 
+/** The role approved by alice, escalating to bob after 10 minutes. */
+const escalatingToBob = () =>
+  policyText({ approvers: '[alice]' }).replace(
+    '      timeout: 30m\n',
+    '      timeout: 30m\n      escalate: { after: 10m, approvers: [bob] }\n',
+  );
 const decide = (id: string, user: string, kind: 'approve' | 'deny' = 'approve', reason?: string) =>
   world.approvals.decide(id, `gho_${user}`, { kind, reason });
 const redeem = (id: string, pollToken: string, claims: Record<string, unknown> = {}) =>
@@ -415,12 +421,7 @@ describe('after a policy change (issue 16, item 4)', () => {
   });
 
   it('an escalation approver’s approval is redeemed (their vote counts once the request escalated)', async () => {
-    world.setPolicy(
-      policyText({ approvers: '[alice]' }).replace(
-        '      timeout: 30m\n',
-        '      timeout: 30m\n      escalate: { after: 10m, approvers: [bob] }\n',
-      ),
-    );
+    world.setPolicy(escalatingToBob());
     const pending = await ask();
     world.clock.advance(11 * 60);
     expect((await decide(pending.request_id, 'bob')).status).toBe('approved');
@@ -429,12 +430,7 @@ describe('after a policy change (issue 16, item 4)', () => {
   });
 
   it('once escalated, an escalation approver is shown the request and queued it, as the console shows them', async () => {
-    world.setPolicy(
-      policyText({ approvers: '[alice]' }).replace(
-        '      timeout: 30m\n',
-        '      timeout: 30m\n      escalate: { after: 10m, approvers: [bob] }\n',
-      ),
-    );
+    world.setPolicy(escalatingToBob());
     const pending = await ask();
     const bob = { login: 'bob', id: '1002' };
     await expect(world.approvals.detailAs(pending.request_id, bob)).rejects.toMatchObject({

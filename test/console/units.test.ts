@@ -158,6 +158,20 @@ describe('sessions', () => {
   });
 });
 
+/** What approverPages needs besides the approvals, the same in every test here. */
+const PAGE_DEPS = {
+  policy: () => ONE_GITHUB_ROLE,
+  config: {
+    clientId: 'c',
+    clientSecret: 's',
+    origin: 'https://j.example',
+    redirectUri: 'x',
+    githubWebUrl: 'https://github.com',
+  },
+  log: silentLogger,
+  now: () => new Date(0),
+};
+
 describe('my queue', () => {
   it(`shows the newest ${QUEUE_SHOWN} of a longer queue, and says how many wait`, async () => {
     const queued = Array.from({ length: QUEUE_SHOWN + 50 }, (_, n) => ({
@@ -183,16 +197,7 @@ describe('my queue', () => {
         detailAs: async () => Promise.reject(new Error('not read')),
         decideAs: async () => Promise.reject(new Error('not read')),
       },
-      policy: () => ONE_GITHUB_ROLE,
-      config: {
-        clientId: 'c',
-        clientSecret: 's',
-        origin: 'https://j.example',
-        redirectUri: 'x',
-        githubWebUrl: 'https://github.com',
-      },
-      log: silentLogger,
-      now: () => new Date(0),
+      ...PAGE_DEPS,
     });
     let body = '';
     const res = { writeHead: () => res, end: (text: string) => (body = text) } as unknown as ServerResponse;
@@ -219,16 +224,7 @@ describe('a decision in the console', () => {
           return Promise.reject(new Error('not needed'));
         },
       },
-      policy: () => ONE_GITHUB_ROLE,
-      config: {
-        clientId: 'c',
-        clientSecret: 's',
-        origin: 'https://j.example',
-        redirectUri: 'x',
-        githubWebUrl: 'https://github.com',
-      },
-      log: silentLogger,
-      now: () => new Date(0),
+      ...PAGE_DEPS,
       decisionBudget: (peer) => {
         spent.push(peer);
         if (spent.length > 1) throw new JitkeyError('rate_limited', 'more than 1 approver calls a minute');

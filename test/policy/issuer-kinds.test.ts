@@ -451,41 +451,67 @@ it('examples/ci-systems.yaml checks without an error or a warning', () => {
   expect(checkPolicy(text, 'examples/ci-systems.yaml')).toEqual({ ok: true, errors: [], warnings: [] });
 });
 
-describe('an org guardrail on a claim the job chooses to ask for (Buildkite)', () => {
-  const files = [
+/** An org.yaml of one issuer and one guardrail rule scoped to it, and a team file of one role. */
+function guardrailDirectory(o: {
+  issuer: string;
+  kind: string;
+  guardrail: string;
+  deny: string;
+  owners: string;
+  role: string;
+  allow: string;
+}) {
+  return [
     {
       name: 'org.yaml',
       file: 'org/org.yaml',
       text: `version: 1
 issuers:
-  - { url: ${CI_URLS.buildkite}, audience: jitkey, kind: buildkite }
+  - { url: ${o.issuer}, audience: jitkey, kind: ${o.kind} }
 teams:
   ops: { resources: { aws: { accounts: ["111122223333"] } } }
 guardrails:
-  - name: no-shared-queues
+  - name: ${o.guardrail}
     deny:
-      - { issuer: ${CI_URLS.buildkite}, queue_key: "shared-*" }
+      - { issuer: ${o.issuer}, ${o.deny} }
 `,
     },
     {
       name: 'ops.yaml',
       file: 'org/ops.yaml',
       text: `version: 1
-owners: [acme-inc/*]
+owners: [${o.owners}]
 roles:
-  bk:
+  ${o.role}:
     provider: aws
-    aws: { role_arn: "arn:aws:iam::111122223333:role/bk" }
+    aws: { role_arn: "arn:aws:iam::111122223333:role/${o.role}" }
     allow:
-      - { organization_slug: acme-inc, organization_id: 0184990a-477b-4fa8-9968-496074483a77 }
+      - ${o.allow}
 `,
     },
   ];
+}
+
+/** The directory's role, compiled; the directory must load without an issue. */
+function compiledRole(files: ReturnType<typeof guardrailDirectory>, name: string) {
+  const { org, teams, issues } = validateDirectory('org', files);
+  expect(issues.map((i) => formatIssue(i))).toEqual([]);
+  return compileDirectory('org', org!, teams).roles.get(name)!;
+}
+
+describe('an org guardrail on a claim the job chooses to ask for (Buildkite)', () => {
+  const files = guardrailDirectory({
+    issuer: CI_URLS.buildkite,
+    kind: 'buildkite',
+    guardrail: 'no-shared-queues',
+    deny: 'queue_key: "shared-*"',
+    owners: 'acme-inc/*',
+    role: 'bk',
+    allow: '{ organization_slug: acme-inc, organization_id: 0184990a-477b-4fa8-9968-496074483a77 }',
+  });
 
   it('a job that leaves the claim out is denied, as one on a shared queue is', () => {
-    const { org, teams, issues } = validateDirectory('org', files);
-    expect(issues.map((i) => formatIssue(i))).toEqual([]);
-    const role = compileDirectory('org', org!, teams).roles.get('bk')!;
+    const role = compiledRole(files, 'bk');
     expect(evaluate(role, buildkite({ queue_key: 'private-1' })).code).toBe('granted');
     expect(evaluate(role, buildkite({ queue_key: 'shared-1' })).code).toBe('guardrail');
     const left = evaluate(role, buildkite());
@@ -503,40 +529,18 @@ roles:
 });
 
 describe('an org guardrail on a claim GitLab sends only sometimes (groups_direct)', () => {
-  const files = [
-    {
-      name: 'org.yaml',
-      file: 'org/org.yaml',
-      text: `version: 1
-issuers:
-  - { url: ${CI_URLS.gitlab}, audience: jitkey, kind: gitlab }
-teams:
-  ops: { resources: { aws: { accounts: ["111122223333"] } } }
-guardrails:
-  - name: no-contractors
-    deny:
-      - { issuer: ${CI_URLS.gitlab}, groups_direct: contractors }
-`,
-    },
-    {
-      name: 'ops.yaml',
-      file: 'org/ops.yaml',
-      text: `version: 1
-owners: [my-group/*]
-roles:
-  gl:
-    provider: aws
-    aws: { role_arn: "arn:aws:iam::111122223333:role/gl" }
-    allow:
-      - { namespace_path: my-group, namespace_id: "72" }
-`,
-    },
-  ];
+  const files = guardrailDirectory({
+    issuer: CI_URLS.gitlab,
+    kind: 'gitlab',
+    guardrail: 'no-contractors',
+    deny: 'groups_direct: contractors',
+    owners: 'my-group/*',
+    role: 'gl',
+    allow: '{ namespace_path: my-group, namespace_id: "72" }',
+  });
 
   it('a token without it is denied (the instance may not send it), as a contractor’s is', () => {
-    const { org, teams, issues } = validateDirectory('org', files);
-    expect(issues.map((i) => formatIssue(i))).toEqual([]);
-    const role = compileDirectory('org', org!, teams).roles.get('gl')!;
+    const role = compiledRole(files, 'gl');
     expect(evaluate(role, gitlab({ groups_direct: ['my-group', 'ops'] })).code).toBe('granted');
     expect(evaluate(role, gitlab({ groups_direct: ['my-group', 'contractors'] })).code).toBe('guardrail');
     const left = evaluate(role, gitlab());
