@@ -16,6 +16,7 @@ import {
 } from '../policy/load/snapshot.js';
 import { PolicyError } from '../policy/model/errors.js';
 import type { Policy, Role } from '../policy/model/types.js';
+import type { ClusterNames } from '../policy/validate/resources.js';
 import type { AsideInput, AsideMessage } from './policy-thread.js';
 
 /** Roles compiled per event-loop turn: a few milliseconds of work on a busy core. */
@@ -32,10 +33,13 @@ export interface Loaded {
   roles: number;
 }
 
-/** Reads and validates `path` in a thread (the cluster primary: it compiles nothing). */
-export async function validateAside(path: string): Promise<Validated> {
+/**
+ * Reads and validates `path` in a thread (the cluster primary: it compiles nothing). `clusters`:
+ * server URLs that name one cluster (`clusterNamesFromEnv`), here and in `loadAside`.
+ */
+export async function validateAside(path: string, clusters: ClusterNames): Promise<Validated> {
   let result: Validated | undefined;
-  await runThread({ path, pieces: 0 }, (m) => {
+  await runThread({ path, pieces: 0, clusters }, (m) => {
     if (m.kind === 'valid' && m.snapshot) result = { snapshot: m.snapshot, roles: m.roles };
   });
   if (!result) throw new Error('internal: the policy thread ended without its answer');
@@ -43,14 +47,17 @@ export async function validateAside(path: string): Promise<Validated> {
 }
 
 /** Validates the snapshot (or reads the path) in a thread and compiles it here, piece by piece. */
-export async function loadAside(source: { path: string } | { snapshot: PolicySnapshot }): Promise<Loaded> {
+export async function loadAside(
+  source: { path: string } | { snapshot: PolicySnapshot },
+  clusters: ClusterNames,
+): Promise<Loaded> {
   let head: ValidatedPolicy | undefined;
   let policy: Policy | undefined;
   const compiled = new Map<string, Role>();
   let digest = '';
   let roles = 0;
   // One piece per event-loop turn: the thread sends the next only once this one is compiled.
-  await runThread({ ...source, pieces: PIECE_ROLES }, (m) => {
+  await runThread({ ...source, pieces: PIECE_ROLES, clusters }, (m) => {
     if (m.kind === 'valid') {
       head = m.head;
       policy = compileHead(m.head!);

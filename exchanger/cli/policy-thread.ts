@@ -16,11 +16,14 @@ import {
   validateSnapshot,
 } from '../policy/load/snapshot.js';
 import { isPolicyError, type PolicyIssue } from '../policy/model/errors.js';
+import type { ClusterNames } from '../policy/validate/resources.js';
 
 /** What `policy-aside.ts` hands the thread, and what the thread posts back. */
 export type AsideInput = ({ path: string } | { snapshot: PolicySnapshot }) & {
   /** Roles per piece to send back for compiling; 0: validate only. */
   pieces: number;
+  /** Server URLs that name one cluster (`clusterNamesFromEnv`). */
+  clusters: ClusterNames;
 };
 
 export type AsideMessage =
@@ -46,7 +49,7 @@ export async function runAside(
         ? // Handed in: the digest is worked out again here, from the content this process compiles.
           { ...input.snapshot, digest: policyDigest(input.snapshot.kind, input.snapshot.files) }
         : await readPolicySnapshot(input.path);
-    const validated = validateSnapshot(snapshot);
+    const validated = validateSnapshot(snapshot, { clusters: input.clusters });
     post({
       kind: 'valid',
       digest: snapshot.digest,

@@ -12,6 +12,7 @@ import { actionsIssuerOf, githubApiUrlFromEnv } from '../github/config.js';
 import type { Logger } from '../log.js';
 import type { PolicySnapshot } from '../policy/load/snapshot.js';
 import type { Policy } from '../policy/model/types.js';
+import type { ClusterNames } from '../policy/validate/resources.js';
 import type { Providers } from '../providers/types.js';
 import type { Metrics } from '../server/metrics.js';
 import type { ReadyTokenVerifier } from '../token/types.js';
@@ -38,6 +39,8 @@ export function livePolicy(
     providers: Providers;
     github: GithubApp | undefined;
     metrics: Pick<Metrics, 'policyInfo' | 'reloads'>;
+    /** Server URLs that name one cluster (`clusterNamesFromEnv`), for each reload. */
+    clusters: ClusterNames;
   },
 ): LivePolicy {
   const { log, providers, github, metrics } = o;
@@ -68,7 +71,7 @@ export function livePolicy(
     digest: () => digest,
     async stage(snapshot) {
       staged = undefined;
-      const next = await loadAside(snapshot ? { snapshot } : { path: o.path });
+      const next = await loadAside(snapshot ? { snapshot } : { path: o.path }, o.clusters);
       checkProviderRoles(next.policy, providers);
       checkGithubIssuer(next.policy, o.env);
       const nextVerifier =

@@ -13,6 +13,7 @@ import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import { holderGone } from '../export/holder.js';
 import { childLogger, createLogger, type Logger } from '../log.js';
+import { clusterNamesFromEnv } from '../providers/kubernetes-config.js';
 import type { Metrics } from '../server/metrics.js';
 import { createMetrics } from '../server/metrics.js';
 import { DEFAULT_PURGE_INTERVAL_MS } from '../store/common.js';
@@ -44,7 +45,11 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   // A worker compiles the policy its primary read, so every worker holds the same content; one
   // process reads it itself. Either way it is parsed on a thread of its own (policy-aside.ts).
   const link: WorkerLink | undefined = cluster.isWorker ? linkWorker(log) : undefined;
-  const loaded = await loadAside(link ? { snapshot: await link.policy() } : { path: flags.policyPath });
+  const clusters = clusterNamesFromEnv(env);
+  const loaded = await loadAside(
+    link ? { snapshot: await link.policy() } : { path: flags.policyPath },
+    clusters,
+  );
   const activity = activityFromEnv(env);
   const purge = lead ? purgeInterval(env) : { purgeIntervalMs: 0 };
   const store =
@@ -61,6 +66,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     providers,
     github,
     metrics: ownMetrics,
+    clusters,
   });
   link?.attach({
     snapshot: ownMetrics.snapshot,
@@ -142,7 +148,9 @@ async function listenAndSay(
  * before any worker starts.
  */
 async function servePrimary(flags: ServeFlags, log: Logger, env: NodeJS.ProcessEnv): Promise<void> {
-  const first = await validateAside(flags.policyPath);
+  // Workers validate again with the same names: the primary's check is the early refusal.
+  const clusters = clusterNamesFromEnv(env);
+  const first = await validateAside(flags.policyPath, clusters);
   // JITKEY_SQLITE_WRITER=primary: on SQLite the primary holds the store and is its one writer
   // (cluster-primary.ts). Otherwise, and always on PostgreSQL, each worker opens its own: the
   // single writer has not yet measured better than workers sharing the file (README, Performance).
@@ -158,7 +166,7 @@ async function servePrimary(flags: ServeFlags, log: Logger, env: NodeJS.ProcessE
     workers: flags.workers,
     log,
     policy: first,
-    load: () => validateAside(flags.policyPath),
+    load: () => validateAside(flags.policyPath, clusters),
     describe: (url) => ({
       url,
       policy: flags.policyPath,

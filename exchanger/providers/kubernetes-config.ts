@@ -42,23 +42,16 @@ export function kubeCredentialsFromEnv(
 ): KubeCredentials | undefined {
   const path = env.JITKEY_KUBECONFIG?.trim();
   if (path) return readKubeconfig(path, options.now);
-  const host = env.KUBERNETES_SERVICE_HOST?.trim();
   const dir = options.inClusterDir ?? IN_CLUSTER_DIR;
-  // Every pod has KUBERNETES_SERVICE_HOST; only one with a mounted service account has credentials
-  // (our own deployment sets automountServiceAccountToken: false).
-  if (!host || !existsSync(`${dir}/token`)) return undefined;
-  const port = env.KUBERNETES_SERVICE_PORT?.trim() || '443';
-  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const inCluster = inClusterServer(env, dir);
+  if (!inCluster) return undefined;
+  const { server, names } = inCluster;
   const conn: KubeConnection = {
     server,
     ca: readFileSync(`${dir}/ca.crt`, 'utf8'),
     token: rereading(`${dir}/token`, options.now),
     source: 'the in-cluster service account',
   };
-  const names = new Set([serverUrl(new URL(server)), 'https://kubernetes.default.svc']);
-  for (const text of (env.JITKEY_IN_CLUSTER_SERVERS ?? '').split(',')) {
-    if (text.trim()) names.add(serverUrl(parseServiceUrl(text.trim(), 'JITKEY_IN_CLUSTER_SERVERS')));
-  }
   return {
     source: conn.source,
     connectionFor: (role) => {
@@ -72,6 +65,36 @@ export function kubeCredentialsFromEnv(
       );
     },
   };
+}
+
+/**
+ * In-cluster, the service address and every name a role may give for the exchanger's own cluster
+ * (`https://kubernetes.default.svc`, `JITKEY_IN_CLUSTER_SERVERS`); undefined out of a cluster, or
+ * with `JITKEY_KUBECONFIG`, whose contexts each name their own server.
+ */
+function inClusterServer(env: Env, dir: string): { server: string; names: Set<string> } | undefined {
+  if (env.JITKEY_KUBECONFIG?.trim()) return undefined;
+  const host = env.KUBERNETES_SERVICE_HOST?.trim();
+  // Every pod has KUBERNETES_SERVICE_HOST; only one with a mounted service account has credentials
+  // (our own deployment sets automountServiceAccountToken: false).
+  if (!host || !existsSync(`${dir}/token`)) return undefined;
+  const port = env.KUBERNETES_SERVICE_PORT?.trim() || '443';
+  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const names = new Set([serverUrl(new URL(server)), 'https://kubernetes.default.svc']);
+  for (const text of (env.JITKEY_IN_CLUSTER_SERVERS ?? '').split(',')) {
+    if (text.trim()) names.add(serverUrl(parseServiceUrl(text.trim(), 'JITKEY_IN_CLUSTER_SERVERS')));
+  }
+  return { server, names };
+}
+
+/**
+ * Server URLs that name one cluster, for the policy loader (`ClusterNames`): in-cluster, every
+ * name of the exchanger's own cluster. A team scope or guardrail that names one of them holds the
+ * others too, so a team cannot reach another's namespace there by writing another address.
+ */
+export function clusterNamesFromEnv(env: Env, options: { inClusterDir?: string } = {}): string[][] {
+  const inCluster = inClusterServer(env, options.inClusterDir ?? IN_CLUSTER_DIR);
+  return inCluster && inCluster.names.size > 1 ? [[...inCluster.names]] : [];
 }
 
 interface Named<T> {

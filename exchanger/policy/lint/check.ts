@@ -37,7 +37,7 @@ export function checkDirectory(dir: string, files: readonly PolicyFileText[]): C
     const selecting = new Map(
       team.roles.map((role) => [
         role,
-        (org?.guardrails ?? []).filter((g) => selects(g.appliesTo, role, team.team)),
+        (org?.guardrails ?? []).filter((g) => selects(g.appliesTo, role, team.team, org?.clusters ?? [])),
       ]),
     );
     const out = lintPolicy(team, (role) => (selecting.get(role) ?? []).flatMap((g) => g.deny));

@@ -16,6 +16,7 @@ import type { Guardrail, Policy, Role } from '../model/types.js';
 import type { OrgDoc, TeamDoc } from '../validate/doc.js';
 import { checkTeams, selects } from '../validate/org-checks.js';
 import { parsePolicyText } from '../validate/parse.js';
+import type { ClusterNames } from '../validate/resources.js';
 import { NAME, validateOrg } from '../validate/validate-org.js';
 import { validateTeam } from '../validate/validate-team.js';
 import { assemblePolicy, compileGuardrailRule, compileRole } from './compile.js';
@@ -88,7 +89,15 @@ export interface ValidatedDirectory {
   issues: PolicyIssue[];
 }
 
-export function validateDirectory(dir: string, files: readonly PolicyFileText[]): ValidatedDirectory {
+/**
+ * `clusters`: server URLs that name one cluster, which only `jitkey serve` knows (from its
+ * Kubernetes credentials); compared as one in team scopes and guardrail selectors.
+ */
+export function validateDirectory(
+  dir: string,
+  files: readonly PolicyFileText[],
+  options: { clusters?: ClusterNames } = {},
+): ValidatedDirectory {
   const issues: PolicyIssue[] = [];
   const named = nameFiles(files, issues);
   const orgText = named.find((f) => f.team === undefined);
@@ -100,7 +109,7 @@ export function validateDirectory(dir: string, files: readonly PolicyFileText[])
   if (orgText.unreadable) return { teams: [], issues };
   const orgParsed = parsePolicyText(orgText.text, orgText.file);
   if (orgParsed.issues.length > 0) return { teams: [], issues: [...issues, ...orgParsed.issues] };
-  const { org, issues: orgIssues } = validateOrg(orgParsed.parsed);
+  const { org, issues: orgIssues } = validateOrg(orgParsed.parsed, options.clusters ?? []);
   issues.push(...orgIssues);
   const teams: TeamDoc[] = [];
   /** Every team file's name, read or not. */
@@ -185,7 +194,7 @@ export function compileDirectory(dir: string, org: OrgDoc, teams: readonly TeamD
       const role = compileRole(doc);
       role.source = team.file;
       const selected = guardrails
-        .filter((g) => selects(g.doc.appliesTo, doc, team.team))
+        .filter((g) => selects(g.doc.appliesTo, doc, team.team, org.clusters))
         .map((g) => g.compiled);
       if (selected.length > 0) role.guardrails = selected;
       roles.set(role.name, role);

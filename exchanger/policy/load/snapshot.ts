@@ -15,6 +15,7 @@ import { PolicyError } from '../model/errors.js';
 import type { Policy, Role } from '../model/types.js';
 import type { OrgDoc, PolicyDoc, RoleDoc, TeamDoc } from '../validate/doc.js';
 import { parsePolicyText } from '../validate/parse.js';
+import type { ClusterNames } from '../validate/resources.js';
 import { validatePolicy } from '../validate/validate.js';
 import { compilePolicy } from './compile.js';
 import { compileDirectory, type PolicyFileText, readPolicyDir, validateDirectory } from './directory.js';
@@ -72,9 +73,12 @@ export type ValidatedPolicy =
   | { kind: 'dir'; dir: string; org: OrgDoc; teams: TeamDoc[] };
 
 /** Parses and validates the snapshot's content; throws `PolicyError` with every problem. */
-export function validateSnapshot(snapshot: PolicySnapshot): ValidatedPolicy {
+export function validateSnapshot(
+  snapshot: PolicySnapshot,
+  options: { clusters?: ClusterNames } = {},
+): ValidatedPolicy {
   if (snapshot.kind === 'dir') {
-    const { org, teams, issues } = validateDirectory(snapshot.path, snapshot.files);
+    const { org, teams, issues } = validateDirectory(snapshot.path, snapshot.files, options);
     if (issues.length > 0 || !org) throw new PolicyError(issues);
     return { kind: 'dir', dir: snapshot.path, org, teams };
   }

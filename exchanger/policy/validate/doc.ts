@@ -14,7 +14,7 @@ import type {
   SlackUser,
   SourcePosition,
 } from '../model/types.js';
-import type { ResourcesDoc } from './resources.js';
+import type { ClusterNames, ResourcesDoc } from './resources.js';
 
 export interface PatternDoc {
   value: string;
@@ -145,6 +145,8 @@ export interface OrgDoc {
   /** Resources more than one team may grant; nothing else may be granted by two teams. */
   shared: SharedDoc[];
   guardrails: GuardrailDoc[];
+  /** Server URLs that name one cluster, from the exchanger's credentials (`resource-match.ts`). */
+  clusters: ClusterNames;
 }
 
 export interface SharedDoc {

@@ -12,7 +12,7 @@ import type { ConditionDoc, OrgDoc, PatternDoc, RoleDoc, RuleDoc, TeamDoc } from
 import { checkRoleKinds } from './issuer-kinds.js';
 import { checkResources, checkShared } from './resource-checks.js';
 import { grantedBy, holds, isPrivileged, permissionAtLeast, writesAny } from './resource-match.js';
-import type { ResourcesDoc } from './resources.js';
+import type { ClusterNames, ResourcesDoc } from './resources.js';
 import { checkRoleIssuers } from './role-issuers.js';
 import { organizationPermissions } from './validate-permissions.js';
 import { teamCeiling } from './validate-team.js';
@@ -225,6 +225,7 @@ export function selects(
   selector: OrgDoc['guardrails'][number]['appliesTo'],
   role: RoleDoc,
   team: string,
+  clusters: ClusterNames,
 ): boolean {
   // Role names are unique case-insensitively: `PROD-web` is a `prod-*` role.
   if (selector.roles && !selector.roles.some((p) => compilePattern(p, { foldCase: true })(role.name)))
@@ -232,7 +233,7 @@ export function selects(
   if (selector.providers && !(role.provider && selector.providers.includes(role.provider))) return false;
   if (selector.teams && !selector.teams.includes(team)) return false;
   if (selector.write !== undefined && isPrivileged(role) !== selector.write) return false;
-  if (selector.resources && !grantsFrom(selector.resources, role)) return false;
+  if (selector.resources && !grantsFrom(selector.resources, role, clusters)) return false;
   return true;
 }
 
@@ -260,12 +261,12 @@ function actsOrgWide(selector: ResourcesDoc, role: RoleDoc): boolean {
  * Whether a role grants something a selector's provider blocks hold (with several blocks, any):
  * the same ARN under another role name is selected all the same.
  */
-function grantsFrom(selector: ResourcesDoc, role: RoleDoc): boolean {
+function grantsFrom(selector: ResourcesDoc, role: RoleDoc, clusters: ClusterNames): boolean {
   const github = selector.github?.permissions;
   const audiences = selector.kubernetes?.audiences;
   if (actsOrgWide(selector, role)) return true;
-  return grantedBy(role).some((g) => {
-    if (!holds(selector, g)) return false;
+  return grantedBy(role, clusters).some((g) => {
+    if (!holds(selector, g, clusters)) return false;
     if (g.github && github && !permissionAtLeast(role.github?.permissions ?? {}, github)) return false;
     const write = selector.github?.write;
     if (g.github && write !== undefined && writesAny(role.github?.permissions ?? {}) !== write) return false;

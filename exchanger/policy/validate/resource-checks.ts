@@ -60,9 +60,9 @@ export function checkResources(org: OrgDoc, team: TeamDoc, role: RoleDoc, error:
     );
     return;
   }
-  for (const g of grantedBy(role)) {
-    const mine = ownHas !== undefined && holds(ownHas, g);
-    const viaShared = shared.filter((s) => holds(s.resources, g));
+  for (const g of grantedBy(role, org.clusters)) {
+    const mine = ownHas !== undefined && holds(ownHas, g, org.clusters);
+    const viaShared = shared.filter((s) => holds(s.resources, g, org.clusters));
     if (!mine && viaShared.length === 0) {
       const scope = ownHas
         ? `teams.${name}.resources.${provider} (${describeScope(ownHas, provider)})`
@@ -76,7 +76,8 @@ export function checkResources(org: OrgDoc, team: TeamDoc, role: RoleDoc, error:
     }
     for (const other of teamsThatMayHold(org, g)) {
       const limits = org.teams.get(other);
-      if (other === name || !limits?.resources?.[provider] || !holds(limits.resources, g)) continue;
+      if (other === name || !limits?.resources?.[provider] || !holds(limits.resources, g, org.clusters))
+        continue;
       if (viaShared.some((s) => s.teams.includes(other))) continue;
       error(
         at,
@@ -99,7 +100,7 @@ function teamsThatMayHold(org: OrgDoc, g: Granted): string[] {
     index = { byKey: new Map(), open: [] };
     for (const [name, limits] of org.teams) {
       if (!limits.resources) continue;
-      const keys = scopeKeys(limits.resources);
+      const keys = scopeKeys(limits.resources, org.clusters);
       if (!keys) index.open.push(name);
       for (const k of new Set(keys)) index.byKey.set(k, [...(index.byKey.get(k) ?? []), name]);
     }

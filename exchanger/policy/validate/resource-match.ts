@@ -4,7 +4,7 @@
  * Compared on the resource, not the role's name: the role ARN, the service account (and each
  * delegate it acts through), the cluster + namespace + service account, each repository. IAM
  * role names are unique case-insensitively, so role ARNs match with ASCII case folding (a
- * `role/Payments-Deploy` is inside `role/payments-*`); account ids, projects, cluster URLs and
+ * `role/Payments-Deploy` is inside `role/payments-*`); account ids, projects, clusters (`clusterOf`) and
  * Kubernetes names compare exactly (they are digits or lowercase by their own rules), repository
  * names with case folding as GitHub does.
  *
@@ -16,7 +16,13 @@
 
 import { compilePatterns } from '../model/glob.js';
 import type { RoleDoc } from './doc.js';
-import type { Access, ResourceProvider, ResourcesDoc } from './resources.js';
+import type { Access, ClusterNames, ResourceProvider, ResourcesDoc } from './resources.js';
+
+/** The cluster a server URL names: the first address of its group, else the URL itself. */
+export function clusterOf(clusters: ClusterNames, server: string): string {
+  for (const group of clusters) if (group.includes(server)) return group[0] ?? server;
+  return server;
+}
 
 /** One thing a role hands out, as messages name it. */
 export interface Granted {
@@ -27,11 +33,12 @@ export interface Granted {
   key: string;
   aws?: { arn: string; account: string };
   gcp?: { serviceAccount: string };
-  kubernetes?: { server: string; namespace: string; serviceAccount: string };
+  /** `server` as the role writes it; `cluster` as compared (`clusterOf`). */
+  kubernetes?: { server: string; cluster: string; namespace: string; serviceAccount: string };
   github?: { repository: string };
 }
 
-export function grantedBy(role: RoleDoc): Granted[] {
+export function grantedBy(role: RoleDoc, clusters: ClusterNames): Granted[] {
   const out: Granted[] = [];
   if (role.aws?.roleArn) {
     const arn = role.aws.roleArn;
@@ -51,7 +58,12 @@ export function grantedBy(role: RoleDoc): Granted[] {
       provider: 'kubernetes',
       id,
       key: 'kubernetes.namespace',
-      kubernetes: { server: k.server, namespace: k.namespace, serviceAccount: k.serviceAccount },
+      kubernetes: {
+        server: k.server,
+        cluster: clusterOf(clusters, k.server),
+        namespace: k.namespace,
+        serviceAccount: k.serviceAccount,
+      },
     });
   }
   for (const repository of role.github?.repositories ?? []) {
@@ -145,7 +157,7 @@ export function resourceKeys(g: Granted): string[] {
     return keys;
   }
   if (g.gcp) return [`gcp ${gcpKey(g.gcp.serviceAccount) ?? ''}`];
-  if (g.kubernetes) return [`kubernetes ${g.kubernetes.server}`];
+  if (g.kubernetes) return [`kubernetes ${g.kubernetes.cluster}`];
   return [`github ${(g.github?.repository.split('/')[0] ?? '').toLowerCase()}`];
 }
 
@@ -153,7 +165,7 @@ export function resourceKeys(g: Granted): string[] {
 const PREFIX = 3;
 
 /** The keys of a team scope; undefined when a glob leaves them open (then it is asked always). */
-export function scopeKeys(scope: ResourcesDoc): string[] | undefined {
+export function scopeKeys(scope: ResourcesDoc, clusters: ClusterNames): string[] | undefined {
   const keys: string[] = [];
   for (const a of scope.aws?.accounts ?? []) keys.push(`aws ${a}`);
   for (const p of scope.aws?.roleArns ?? []) {
@@ -170,7 +182,7 @@ export function scopeKeys(scope: ResourcesDoc): string[] | undefined {
     if (key === undefined || key.includes('*')) return undefined;
     keys.push(`gcp ${key}`);
   }
-  for (const c of scope.kubernetes?.clusters ?? []) keys.push(`kubernetes ${c}`);
+  for (const c of scope.kubernetes?.clusters ?? []) keys.push(`kubernetes ${clusterOf(clusters, c)}`);
   if (scope.kubernetes && scope.kubernetes.clusters.length === 0) return undefined;
   for (const r of scope.github?.repositories ?? [])
     keys.push(`github ${(r.split('/')[0] ?? '').toLowerCase()}`);
@@ -185,7 +197,7 @@ function gcpKey(email: string): string | undefined {
 }
 
 /** Whether `scope` (a team's or shared scope, or a guardrail's selector) holds the resource. */
-export function holds(scope: ResourcesDoc, g: Granted): boolean {
+export function holds(scope: ResourcesDoc, g: Granted, clusters: ClusterNames): boolean {
   const m = matchers(scope);
   if (g.aws && scope.aws) {
     const { accounts, roleArns } = scope.aws;
@@ -202,7 +214,7 @@ export function holds(scope: ResourcesDoc, g: Granted): boolean {
     const s = scope.kubernetes;
     const k = g.kubernetes;
     return (
-      (s.clusters.length === 0 || s.clusters.includes(k.server)) &&
+      (s.clusters.length === 0 || s.clusters.some((c) => clusterOf(clusters, c) === k.cluster)) &&
       (s.namespaces.length === 0 || m.namespace(k.namespace)) &&
       (s.serviceAccounts === undefined || m.kubernetesServiceAccount(k.serviceAccount))
     );

@@ -12,6 +12,14 @@ import type { Field, Reader } from './read.js';
 import { serverUrl } from './validate-kubernetes.js';
 import { type Access, organizationPermissions, readPermissions } from './validate-permissions.js';
 
+/**
+ * Server URLs that name one cluster: each group is one cluster's addresses (in-cluster, the
+ * service address, `https://kubernetes.default.svc` and `JITKEY_IN_CLUSTER_SERVERS` all reach the
+ * exchanger's own). Only the exchanger's credentials know them, so the loader is handed them.
+ * Compared as one, a team cannot reach another's namespace by writing the other address.
+ */
+export type ClusterNames = readonly (readonly string[])[];
+
 export type { Access };
 
 export interface ResourcesDoc {

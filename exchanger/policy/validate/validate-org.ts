@@ -21,7 +21,7 @@ import {
 } from './keys.js';
 import type { ParsedPolicy } from './parse.js';
 import { type Field, Reader } from './read.js';
-import { readResourceFields, readScope } from './resources.js';
+import { type ClusterNames, readResourceFields, readScope } from './resources.js';
 import { defaultDurations, readHead } from './validate.js';
 import { noAdmins } from './validate-admins.js';
 import { readIssuerUrls } from './validate-role.js';
@@ -30,7 +30,10 @@ import { readRules } from './validate-rules.js';
 /** Guardrail and team names: what a file name or a log line can carry without quoting. */
 export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export function validateOrg(parsed: ParsedPolicy): { org: OrgDoc; issues: PolicyIssue[] } {
+export function validateOrg(
+  parsed: ParsedPolicy,
+  clusters: ClusterNames,
+): { org: OrgDoc; issues: PolicyIssue[] } {
   const r = new Reader(parsed);
   const org: OrgDoc = {
     file: parsed.file,
@@ -41,6 +44,7 @@ export function validateOrg(parsed: ParsedPolicy): { org: OrgDoc; issues: Policy
     teams: new Map(),
     shared: [],
     guardrails: [],
+    clusters,
   };
   const root = r.node(parsed.doc.contents);
   if (!root) {
