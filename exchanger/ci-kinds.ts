@@ -25,6 +25,8 @@ export interface KindClaims {
   pins: readonly string[];
   /** Claims the job chooses whether to ask for: a token without one says nothing about it. */
   optional?: ReadonlySet<string>;
+  /** Custom claims (a rule's `claims:`) the job chooses whether to ask for, by prefix. */
+  optionalPrefixes?: readonly string[];
   /** Pins that are immutable ids: exact values only. */
   idPins: readonly string[];
   /** Compared with ASCII case folding: the system itself treats them case-insensitively. */
@@ -138,6 +140,8 @@ export const KINDS: Readonly<Record<IssuerKind, KindClaims>> = {
       'queue_id',
       'queue_key',
     ]),
+    // `--claim agent_tag:queue` (any agent tag) too: the job on the agent decides.
+    optionalPrefixes: ['agent_tag:'],
     idPins: ['organization_id'],
     foldCase: new Set(),
     replay: 'token',
@@ -166,6 +170,11 @@ export const KINDS: Readonly<Record<IssuerKind, KindClaims>> = {
     maxLifetimeSeconds: 60 * 60,
   },
 };
+
+/** Whether a kind's tokens carry the claim only when the job asks (or the system chooses). */
+export function isOptionalClaim(kind: KindClaims, claim: string): boolean {
+  return kind.optional?.has(claim) === true || (kind.optionalPrefixes ?? []).some((p) => claim.startsWith(p));
+}
 
 /** Every claim name some kind's rules may name directly. */
 export const ALL_KIND_CLAIMS: readonly string[] = [

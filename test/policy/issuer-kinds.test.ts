@@ -528,6 +528,57 @@ describe('an org guardrail on a claim the job chooses to ask for (Buildkite)', (
   });
 });
 
+describe('an org guardrail on an agent tag the job chooses to ask for (Buildkite agent_tag:NAME)', () => {
+  const files = guardrailDirectory({
+    issuer: CI_URLS.buildkite,
+    kind: 'buildkite',
+    guardrail: 'no-untrusted-agents',
+    deny: 'claims: { "agent_tag:queue": "untrusted-*" }',
+    owners: 'acme-inc/*',
+    role: 'bk',
+    allow: '{ organization_slug: acme-inc, organization_id: 0184990a-477b-4fa8-9968-496074483a77 }',
+  });
+
+  it('a job on an untrusted agent that leaves the tag out is denied, as one naming it is', () => {
+    const role = compiledRole(files, 'bk');
+    expect(evaluate(role, buildkite({ 'agent_tag:queue': 'deploy' })).code).toBe('granted');
+    expect(evaluate(role, buildkite({ 'agent_tag:queue': 'untrusted-1' })).code).toBe('guardrail');
+    const left = evaluate(role, buildkite());
+    expect([left.code, left.reason]).toEqual([
+      'guardrail',
+      "role 'bk' denied by org guardrail 'no-untrusted-agents': iss was 'https://agent.buildkite.com'; agent_tag:queue was missing (a guardrail denies what it cannot check)",
+    ]);
+  });
+
+  it('jitkey check says so at each role it selects', () => {
+    expect(checkDirectory('org', files).warnings).toEqual([
+      `org/ops.yaml:4:3: warning: org guardrail 'no-untrusted-agents' tests agent_tag:queue, which Buildkite tokens carry only sometimes (a job asks for it, or the system leaves it out): it denies role 'bk' every token of ${CI_URLS.buildkite} without it that the rest of its rule matches (a guardrail denies what it cannot check)`,
+    ]);
+  });
+
+  it("another kind's token without the custom claim fails the condition, as in any rule", () => {
+    const github = guardrailDirectory({
+      issuer: 'https://token.actions.githubusercontent.com',
+      kind: 'github',
+      guardrail: 'no-untrusted-agents',
+      deny: 'claims: { "agent_tag:queue": "untrusted-*" }',
+      owners: 'acme/*',
+      role: 'gh',
+      allow: '{ repository: acme/app, repository_id: "1" }',
+    });
+    expect(checkDirectory('org', github).warnings.filter((w) => w.includes('guardrail'))).toEqual([]);
+    const role = compiledRole(github, 'gh');
+    expect(
+      role.guardrails?.[0]?.deny[0]?.conditions.find((c) => c.claim === 'agent_tag:queue'),
+    ).toMatchObject({
+      failClosed: true,
+    });
+    expect(
+      role.guardrails?.[0]?.deny[0]?.conditions.find((c) => c.claim === 'agent_tag:queue')?.missingHoldsFor,
+    ).toBeUndefined();
+  });
+});
+
 describe('an org guardrail on a claim GitLab sends only sometimes (groups_direct)', () => {
   const files = guardrailDirectory({
     issuer: CI_URLS.gitlab,

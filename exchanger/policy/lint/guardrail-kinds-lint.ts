@@ -4,7 +4,7 @@
  * tests a claim the issuer sends only sometimes (Buildkite's `queue_key`, which a job asks for)
  * denies every token without it. Said at the role, so its team sees why and what to change.
  */
-import { KINDS, kindOf } from '../../ci-kinds.js';
+import { isOptionalClaim, KINDS, kindOf } from '../../ci-kinds.js';
 import type { IssuerConfig, SourcePosition } from '../model/types.js';
 import type { GuardrailDoc, RoleDoc } from '../validate/doc.js';
 import { boundIssuers } from '../validate/role-issuers.js';
@@ -26,10 +26,10 @@ export function lintGuardrailKinds(
     const kind = KINDS[kindOf(issuers.find((i) => i.url === url) ?? {})];
     for (const g of guardrails) {
       const tested = g.deny.flatMap((rule) =>
-        rule.issuer && rule.issuer.value !== url ? [] : rule.conditions.filter((c) => !c.custom),
+        rule.issuer && rule.issuer.value !== url ? [] : rule.conditions,
       );
-      const unread = tested.filter((c) => !kind.claims.has(c.claim)).map((c) => c.claim);
-      const optional = tested.filter((c) => kind.optional?.has(c.claim)).map((c) => c.claim);
+      const unread = tested.filter((c) => !c.custom && !kind.claims.has(c.claim)).map((c) => c.claim);
+      const optional = tested.filter((c) => isOptionalClaim(kind, c.claim)).map((c) => c.claim);
       if (optional.length > 0) {
         warn(
           role.position,

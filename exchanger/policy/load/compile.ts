@@ -3,7 +3,7 @@
  * once into a matcher, github repositories split into owner + names. Only for a document that
  * validated without issues; `load-policy.ts` runs the whole pipeline.
  */
-import { KINDS, kindOf } from '../../ci-kinds.js';
+import { isOptionalClaim, KINDS, kindOf } from '../../ci-kinds.js';
 import { CASE_INSENSITIVE_CLAIMS } from '../../claims.js';
 import { compilePatterns } from '../model/glob.js';
 import type { Condition, GithubRoleConfig, IssuerConfig, Policy, Role, Rule } from '../model/types.js';
@@ -47,13 +47,13 @@ export function compileGuardrailRule(doc: RuleDoc, issuers: readonly IssuerConfi
   for (const c of rule.conditions) {
     if (c.claim === 'iss') continue;
     c.failClosed = true;
-    if (custom.has(c.claim)) continue;
     const unread = new Set<string>();
     const optional = new Set<string>();
     for (const issuer of reads) {
       const kind = KINDS[kindOf(issuer)];
-      if (!kind.claims.has(c.claim)) unread.add(issuer.url);
-      else if (kind.optional?.has(c.claim)) optional.add(issuer.url);
+      if (isOptionalClaim(kind, c.claim)) optional.add(issuer.url);
+      // A custom claim is no kind's own: which tokens carry it is the policy's to know.
+      else if (!custom.has(c.claim) && !kind.claims.has(c.claim)) unread.add(issuer.url);
     }
     if (unread.size > 0) c.unreadFor = unread;
     if (optional.size > 0) c.missingHoldsFor = optional;
