@@ -19,6 +19,9 @@ import type { Lease } from '../shared/api.js';
 import { ExchangerError, errorMessage } from '../shared/errors.js';
 import { type AgentConfig, DEFAULT_RENEW_AT } from './config.js';
 
+/** The longest delay `setTimeout` takes as given (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
@@ -71,6 +74,9 @@ export function startRenewer(
 
   const endOf = (l: Lease) => Date.parse(l.expiresAt);
   const schedule = (ms: number) => {
+    // Node fires a timer past its 32-bit limit at once: a lease ending that far off would renew
+    // in a loop. Such a lease is renewed (or ends) at the limit, some 24 days on.
+    ms = Math.min(ms, MAX_TIMER_MS);
     timer = timers.setTimeout(
       () => {
         renewing = renew().finally(() => {
@@ -83,7 +89,10 @@ export function startRenewer(
   /** Renewing is over for good: the current lease serves until its end, then the agent is done. */
   const stopFor = (reason: string) => {
     stopped = reason;
-    timer = timers.setTimeout(() => onEnded(reason), Math.max(0, endOf(lease) - deps.now()));
+    timer = timers.setTimeout(
+      () => onEnded(reason),
+      Math.max(0, Math.min(endOf(lease) - deps.now(), MAX_TIMER_MS)),
+    );
   };
   const scheduleRenewal = () => {
     const life = endOf(lease) - receivedAt;

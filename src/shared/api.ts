@@ -85,6 +85,8 @@ export function parseLease(body: Json, core: Pick<Core, 'setSecret'>, what: stri
     role: str(body, 'role'),
     expiresAt: str(body, 'expires_at'),
   };
+  // The refresh agent times its renewals by it: a time it cannot read would renew at once, again and again.
+  if (Number.isNaN(Date.parse(base.expiresAt))) throw bad('expires_at');
   if (!creds) throw bad('credentials');
   const c = (field: string) => str(creds, field, 'credentials.');
   switch (provider) {

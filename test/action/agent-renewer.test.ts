@@ -173,6 +173,14 @@ describe('the renewal loop', () => {
     expect(h.renewer.status().lastError).toBeUndefined();
   });
 
+  it('a lease ending past the timer limit renews at the limit, not at once and again', async () => {
+    const h = harness([grant('far', T0 + 100 * 24 * 3600_000), grant('next', T0 + 200 * 24 * 3600_000)]);
+    await h.tick();
+    expect(h.renewer.status()).toMatchObject({ leaseId: 'far', renewals: 1 });
+    // Node would fire a longer delay at once (1 ms): one renewal after another.
+    expect(h.timers.map((t) => t.at - h.now())).toEqual([2 ** 31 - 1]);
+  });
+
   it('a role that answers 202 (approval each time) stops renewal', async () => {
     const h = harness([
       {

@@ -268,4 +268,9 @@ describe('run (main step)', () => {
     expect(fc.failed[0]).toContain("lacks a valid 'credentials.secret_access_key'");
     expect(fc.failed[0]).not.toContain('AKIA_ONLY');
   });
+
+  it('refuses an answer whose expires_at is not a time (the refresh agent times renewals by it)', async () => {
+    const fc = await runWith({ status: 200, body: { ...AWS_LEASE, expires_at: 'soon' } });
+    expect(fc.failed[0]).toContain("lacks a valid 'expires_at'");
+  });
 });
