@@ -47,6 +47,25 @@ export function gateClaims(d: GateDeployment, run: GateRun): Record<string, stri
   return out;
 }
 
+/**
+ * The roles that gate a deployment under the policy in force, judged on the claims its requests
+ * were opened with, as a new delivery would be: a role removed, or no longer granting it, since
+ * counts for nothing, and one added since is named. Requests opened before they kept every gate
+ * claim (no `sub`) are judged by their roles alone: still in the policy, with `approval.gate`.
+ */
+export function gatingNow(
+  policy: Policy,
+  evaluate: Evaluate,
+  requests: readonly { role: string; claims: Record<string, string> }[],
+): { roles: Role[]; why: string } {
+  const claims = requests[0]?.claims ?? {};
+  if (claims.sub !== undefined) return gatedRoles(policy, evaluate, claims);
+  const roles = [...new Set(requests.map((r) => r.role))]
+    .map((name) => policy.roles.get(name))
+    .filter((r): r is Role => r?.approval?.gate === true);
+  return { roles, why: 'the roles it was opened for are no longer in the policy with approval.gate' };
+}
+
 /** The roles with `approval.gate` whose rules grant this deployment. */
 export function gatedRoles(
   policy: Policy,

@@ -32,11 +32,9 @@ export async function openGateRequest(
     expiresAt: new Date(now.getTime() + approval.timeoutSeconds * 1000),
     approvers: [...approval.approvers],
     required: approval.required,
-    claims: {
-      ...identifyingClaims(claims),
-      ...(claims.actor_id ? { actor_id: claims.actor_id } : {}),
-      [GATE_CLAIM]: g.installationId,
-    },
+    // Every claim the gate judged it on (`gateClaims`, none secret): settling judges it again
+    // under the policy then in force (`gatingNow`).
+    claims: { ...claims, [GATE_CLAIM]: g.installationId },
     approvals: [],
   };
   await store.createApprovalRequest(request, {

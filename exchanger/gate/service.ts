@@ -19,7 +19,7 @@ import type { ApprovalRequestRecord, ApprovalStatus } from '../store/approvals-t
 import type { AuditEntry } from '../store/audit-types.js';
 import type { RunKey } from '../store/runs-types.js';
 import { answerer } from './answer.js';
-import { GATE_CLAIM, gateClaims, gatedRoles } from './claims.js';
+import { GATE_CLAIM, gateClaims, gatedRoles, gatingNow } from './claims.js';
 import {
   approvedComment,
   type GateRequestLine,
@@ -37,6 +37,9 @@ export const GATE_REDEEM_WINDOW_SECONDS = 6 * 60 * 60;
 /** GitHub takes 10 status reports per deployment; the last is left unused. */
 export const MAX_STATUS_REPORTS = 9;
 const ALL: ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'redeemed'];
+
+/** Per deployment: status reports sent, the last one's text, and what this process answered. */
+type Seen = { sent: number; last: string; answered?: string };
 
 const groupKey = (g: GateGroup) =>
   `${g.run.repositoryId}/${g.run.runId}/${g.run.runAttempt}/${g.environment.toLowerCase()}`;
@@ -70,7 +73,7 @@ export interface GateCore {
 export function createGateCore(deps: GateDeps): GateCore {
   const { store } = deps;
   /** Per deployment: status reports sent, the last one's text, and whether this process answered it. */
-  const reports = new Map<string, { sent: number; last: string; answered?: string }>();
+  const reports = new Map<string, Seen>();
   /** One deployment is worked on by one task at a time (a delivery and the reconciler may meet). */
   const serial = oneAtATime();
 
@@ -81,12 +84,15 @@ export function createGateCore(deps: GateDeps): GateCore {
 
   const post = answerer(deps);
 
-  /** One request per role: the most advanced, oldest first (two workers may have opened two). */
+  /**
+   * One request per role: the most advanced, oldest first (two processes may have opened two). A
+   * denial outranks an approval of the other: an approver's "no" is not undone by another's "yes".
+   */
   const perRole = (requests: ApprovalRequestRecord[]) => {
     const rank: Record<ApprovalStatus, number> = {
-      redeemed: 4,
-      approved: 3,
-      denied: 2,
+      denied: 4,
+      redeemed: 3,
+      approved: 2,
       expired: 1,
       pending: 0,
     };
@@ -117,23 +123,55 @@ export function createGateCore(deps: GateDeps): GateCore {
     await store.updateApprovalRequest(r.id, r.version, { ...r, expiresAt: until }, row);
   };
 
+  /** The final answer, once per state unless forced; none for an attempt a re-run has followed. */
+  const answer = async (
+    g: GateGroup,
+    seen: Seen,
+    state: 'approved' | 'rejected',
+    comment: string,
+    row: { requestId: string; role: string; claims: Record<string, string> },
+    force: boolean,
+    before?: () => Promise<void>,
+  ) => {
+    if ((seen.answered === state && !force) || seen.answered === 'superseded') return;
+    if (await closeIfSuperseded(deps, g)) {
+      seen.answered = 'superseded';
+      return;
+    }
+    await before?.();
+    if (await post(g, { environment_name: g.environment, state, comment }, row)) seen.answered = state;
+  };
+
   const settle = async (g: GateGroup, requests: ApprovalRequestRecord[], force: boolean) => {
+    const opened = requests[0];
+    if (!opened) return;
     const now = deps.now();
     const policy = deps.policy();
+    const key = groupKey(g);
+    const seen = reports.get(key) ?? { sent: 0, last: '' };
+    reports.set(key, seen);
+    if (reports.size > 10_000) reports.delete(reports.keys().next().value!);
+    // The policy in force says which roles gate it, as for a new delivery (a reload since it opened).
+    const { roles, why } = gatingNow(policy, deps.evaluate, requests);
+    for (const role of roles)
+      if (!requests.some((r) => r.role === role.name))
+        requests.push(await openGateRequest(deps, role, opened.claims, g));
+    const gating = requests.filter((r) => roles.some((role) => role.name === r.role));
+    if (gating.length === 0) {
+      const comment = noRoleComment(opened.claims.repository ?? '', g.environment, why);
+      const row = { requestId: opened.id, role: opened.role, claims: identifyingClaims(opened.claims) };
+      await answer(g, seen, 'rejected', comment, row, force);
+      return;
+    }
     const lines: GateRequestLine[] = [];
-    for (const r of perRole(requests)) {
+    for (const r of perRole(gating)) {
       lines.push({
         request: { ...r, status: await gateStatus(deps, r, now) },
         ...approvalConfig(policy, r, now),
       });
     }
-    if (lines.length === 0) return;
-    const key = groupKey(g);
-    const seen = reports.get(key) ?? { sent: 0, last: '' };
-    reports.set(key, seen);
-    if (reports.size > 10_000) reports.delete(reports.keys().next().value!);
     const first = lines[0]!.request;
-    const rowBase = { requestId: first.id, role: first.role, claims: identifyingClaims(requests[0]!.claims) };
+    const rowBase = { requestId: first.id, role: first.role, claims: identifyingClaims(opened.claims) };
     for (const r of requests)
       if (r.status === 'pending' && effectiveStatus(r, now) === 'expired') {
         await store
@@ -155,20 +193,15 @@ export function createGateCore(deps: GateDeps): GateCore {
       }
     const closed = lines.some((l) => l.request.status === 'denied' || l.request.status === 'expired');
     const approved = lines.every((l) => l.request.status === 'approved' || l.request.status === 'redeemed');
-    if (closed || approved) {
-      const state = closed ? 'rejected' : 'approved';
-      if ((seen.answered === state && !force) || seen.answered === 'superseded') return;
-      if (await closeIfSuperseded(deps, g)) {
-        seen.answered = 'superseded';
-        return;
-      }
-      if (approved)
-        for (const r of requests)
-          if (effectiveStatus(r, now) === 'approved') await lengthen(r).catch(() => {});
-      const comment = closed
-        ? rejectedComment(lines, deps.publicUrl)
-        : approvedComment(lines, deps.publicUrl);
-      if (await post(g, { environment_name: g.environment, state, comment }, rowBase)) seen.answered = state;
+    if (closed) {
+      await answer(g, seen, 'rejected', rejectedComment(lines, deps.publicUrl), rowBase, force);
+      return;
+    }
+    if (approved) {
+      const comment = approvedComment(lines, deps.publicUrl);
+      await answer(g, seen, 'approved', comment, rowBase, force, async () => {
+        for (const r of gating) if (effectiveStatus(r, now) === 'approved') await lengthen(r).catch(() => {});
+      });
       return;
     }
     const comment = statusComment(lines, deps.publicUrl);
