@@ -287,6 +287,19 @@ describe('two teams share a resource only when org.yaml says so', () => {
     expect(errors(shared, wide).filter((e) => e.startsWith('org/web.yaml'))).toEqual([]);
   });
 
+  it("a shared entry that leaves a team out keeps it out, even where the team's own scope is wider", () => {
+    // web's scope holds every role of the account; a role no team's own scope holds is shared
+    // with payments alone (with payments and data, say: a one-team entry is an error of its own,
+    // left out here, as are payments' overlaps with web's wide scope).
+    const narrowShared = wide
+      .replace('teams: [web, payments]', 'teams: [payments]')
+      .replace('role/payments-artifacts-read', 'role/ledger-read');
+    const text = web('aws', '{ role_arn: "arn:aws:iam::111122223333:role/ledger-read" }');
+    expect(errors(text, narrowShared).filter((e) => e.startsWith('org/web.yaml'))).toEqual([
+      "org/web.yaml:6:22: roles.r.aws.role_arn: 'arn:aws:iam::111122223333:role/ledger-read' is shared in org/org.yaml (org/org.yaml:18:5) only with 'payments'; grant a resource of the team's, or have the platform team add 'web' to that shared: entry",
+    ]);
+  });
+
   it('a shared entry naming a team without a file is a load error', () => {
     const org = ORG.replace('teams: [web, payments]', 'teams: [web, paymnts]');
     expect(errors(web('aws', '{ role_arn: "arn:aws:iam::111122223333:role/web-x" }'), org)).toContain(

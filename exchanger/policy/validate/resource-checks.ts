@@ -74,6 +74,17 @@ export function checkResources(org: OrgDoc, team: TeamDoc, role: RoleDoc, error:
       );
       continue;
     }
+    // A shared entry is the resource's owners: one that leaves this team out keeps it out, even
+    // where the team's own scope is wider (`role/*` beside an entry for payments and data).
+    for (const s of org.shared) {
+      if (s.teams.includes(name) || !s.resources[provider] || !holds(s.resources, g, org.clusters)) continue;
+      error(
+        at,
+        `${path}.${g.key}: '${g.id}' is shared in ${org.file} (${org.file}:${s.position.line}:${s.position.col}) ` +
+          `only with ${s.teams.map((t) => `'${t}'`).join(', ')}; grant a resource of the team's, or have the ` +
+          `platform team add '${name}' to that shared: entry`,
+      );
+    }
     for (const other of teamsThatMayHold(org, g)) {
       const limits = org.teams.get(other);
       if (other === name || !limits?.resources?.[provider] || !holds(limits.resources, g, org.clusters))
