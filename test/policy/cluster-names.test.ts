@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAside } from '../../exchanger/cli/policy-aside.js';
+import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
+import { checkDirectory } from '../../exchanger/policy/lint/check.js';
 import { compileDirectory, validateDirectory } from '../../exchanger/policy/load/directory.js';
+import { loadPolicyFile } from '../../exchanger/policy/load/load-policy.js';
 import { formatIssue } from '../../exchanger/policy/model/errors.js';
 import type { ClusterNames } from '../../exchanger/policy/validate/resources.js';
 import { clusterNamesFromEnv } from '../../exchanger/providers/kubernetes-config.js';
@@ -106,6 +109,28 @@ describe('team scopes compare the addresses of one cluster as one', () => {
     await expect(loadAside({ path: dir }, ONE_CLUSTER)).rejects.toThrow(
       /is also in team 'payments' resources/,
     );
+  });
+});
+
+describe('jitkey explain, test and check judge as jitkey serve does, given the names', () => {
+  it('loadPolicyFile and checkDirectory take them', async () => {
+    const f = files(OUTSIDE, 'web', 'web');
+    const dir = mkdtempSync(join(tmpdir(), 'jitkey-clusters-'));
+    for (const x of f) writeFileSync(join(dir, x.name), x.text);
+    const selfHosted = {
+      iss: 'https://token.actions.githubusercontent.com',
+      repository: 'acme/web-app',
+      repository_id: '1',
+      ref: 'refs/heads/main',
+      runner_environment: 'self-hosted',
+    };
+    const decide = async (clusters: ClusterNames) =>
+      evaluate((await loadPolicyFile(dir, { clusters })).roles.get('web')!, selfHosted).code;
+    expect(await decide([])).toBe('granted');
+    expect(await decide(ONE_CLUSTER)).toBe('guardrail');
+    const overlapping = files(OUTSIDE, 'payments');
+    expect(checkDirectory('org', overlapping).errors).toEqual([]);
+    expect(checkDirectory('org', overlapping, { clusters: ONE_CLUSTER }).errors).toHaveLength(2);
   });
 });
 

@@ -6,6 +6,7 @@ import { type PolicyFileText, validateDirectory } from '../load/directory.js';
 import { formatIssue, sortIssues } from '../model/errors.js';
 import { selects } from '../validate/org-checks.js';
 import { parsePolicyText } from '../validate/parse.js';
+import type { ClusterNames } from '../validate/resources.js';
 import { validatePolicy } from '../validate/validate.js';
 import { lintGuardrailKinds } from './guardrail-kinds-lint.js';
 import { lintPolicy } from './lint.js';
@@ -30,8 +31,12 @@ export function checkPolicy(text: string, file: string): CheckResult {
 }
 
 /** `jitkey check --policy DIR`: every file's errors, then lint with the org's guardrails in view. */
-export function checkDirectory(dir: string, files: readonly PolicyFileText[]): CheckResult {
-  const { org, teams, issues } = validateDirectory(dir, files);
+export function checkDirectory(
+  dir: string,
+  files: readonly PolicyFileText[],
+  options: { clusters?: ClusterNames } = {},
+): CheckResult {
+  const { org, teams, issues } = validateDirectory(dir, files, options);
   const warnings = teams.flatMap((team) => {
     // The guardrails selecting each role, worked out once for both lints.
     const selecting = new Map(

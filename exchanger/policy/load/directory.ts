@@ -204,8 +204,8 @@ export function compileDirectory(dir: string, org: OrgDoc, teams: readonly TeamD
 }
 
 /** Read, validate and compile a directory; throws `PolicyError` with every problem in every file. */
-export async function loadPolicyDir(dir: string): Promise<Policy> {
-  const { org, teams, issues } = validateDirectory(dir, await readPolicyDir(dir));
+export async function loadPolicyDir(dir: string, options: { clusters?: ClusterNames } = {}): Promise<Policy> {
+  const { org, teams, issues } = validateDirectory(dir, await readPolicyDir(dir), options);
   if (issues.length > 0 || !org) throw new PolicyError(issues);
   return compileDirectory(dir, org, teams);
 }

@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { PolicyError } from '../model/errors.js';
 import type { Policy } from '../model/types.js';
 import { parsePolicyText } from '../validate/parse.js';
+import type { ClusterNames } from '../validate/resources.js';
 import { validatePolicy } from '../validate/validate.js';
 import { compilePolicy } from './compile.js';
 import { loadPolicyDir } from './directory.js';
@@ -21,9 +22,12 @@ export function loadPolicy(text: string, file: string): Policy {
 
 /**
  * `loadPolicy` on a file, or `loadPolicyDir` on a directory (org.yaml + team files); an
- * unreadable path is a `PolicyError` too.
+ * unreadable path is a `PolicyError` too. `clusters`: as `jitkey serve` is given them.
  */
-export async function loadPolicyFile(path: string): Promise<Policy> {
+export async function loadPolicyFile(
+  path: string,
+  options: { clusters?: ClusterNames } = {},
+): Promise<Policy> {
   let text: string | undefined;
   try {
     if (!(await stat(path)).isDirectory()) text = await readFile(path, 'utf8');
@@ -33,6 +37,6 @@ export async function loadPolicyFile(path: string): Promise<Policy> {
       { file: path, line: 1, col: 1, message: `cannot read the policy file (${reason})` },
     ]);
   }
-  if (text === undefined) return loadPolicyDir(path);
+  if (text === undefined) return loadPolicyDir(path, options);
   return loadPolicy(text, path);
 }
