@@ -543,6 +543,8 @@ describe('an org guardrail on an agent tag the job chooses to ask for (Buildkite
     const role = compiledRole(files, 'bk');
     expect(evaluate(role, buildkite({ 'agent_tag:queue': 'deploy' })).code).toBe('granted');
     expect(evaluate(role, buildkite({ 'agent_tag:queue': 'untrusted-1' })).code).toBe('guardrail');
+    // A null tells no more than a missing tag (the agent has no such tag, say).
+    expect(evaluate(role, buildkite({ 'agent_tag:queue': null })).code).toBe('guardrail');
     const left = evaluate(role, buildkite());
     expect([left.code, left.reason]).toEqual([
       'guardrail',

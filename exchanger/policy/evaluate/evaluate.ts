@@ -38,8 +38,10 @@ export function evaluateCondition(c: Condition, claims: Claims): ConditionOutcom
   }
   if (typeof v !== 'string') {
     // A null is a value the issuer documents (Buildkite's step_key of a step without a key), so a
-    // guardrail reads it as not matching; any other value it cannot read holds there.
-    const held = c.failClosed === true && v !== null;
+    // guardrail reads it as not matching; any other value it cannot read holds there. On a claim
+    // the job chooses to ask for, a null says no more than its absence: it holds, as missing does.
+    const optional = v === null && c.missingHoldsFor?.has(String(ownClaim(claims, 'iss'))) === true;
+    const held = c.failClosed === true && (v !== null || optional);
     return { claim: c.claim, held, reason: 'not_string', actualType: typeName(v) };
   }
   const held = c.matches(v);
