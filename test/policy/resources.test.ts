@@ -271,6 +271,40 @@ describe('a team file notifies over https only', () => {
   });
 });
 
+describe('session tags: only the keys org.yaml lets a team set', () => {
+  const ARN = 'arn:aws:iam::111122223333:role/web-deploy';
+  const tagged = (tags: string) => web('aws', `{ role_arn: "${ARN}", session_tags: ${tags} }`);
+  const withKeys = ORG.replace(
+    'role_arns: ["arn:aws:iam::111122223333:role/web-*"]',
+    'role_arns: ["arn:aws:iam::111122223333:role/web-*"], session_tags: [repository, run]',
+  );
+
+  it("refuses a tag key the team's scope does not list (a team tagging itself payments' team)", () => {
+    const refusal = (keys: string) =>
+      `org/web.yaml:6:22: roles.r.aws.session_tags: ${keys} not in its team's aws.session_tags in org.yaml; IAM reads a session tag as the principal's own (over the role's tag of that key), so the platform team says which keys a team may set: drop the tag, or have the platform team list it there`;
+    expect(errors(tagged('{ team: payments }'))).toEqual([refusal('team')]);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: session_tags templates are written `${claim}`
+    expect(errors(tagged('{ team: payments, repository: "${repository}" }'), withKeys)).toEqual([
+      refusal('team'),
+    ]);
+  });
+
+  it('takes the keys it lists, in any case (IAM compares tag keys so)', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: session_tags templates are written `${claim}`
+    expect(errors(tagged('{ Repository: "${repository}", run: "${run_id}" }'), withKeys)).toEqual([]);
+  });
+
+  it('a key that is no tag key, or session_tags in a guardrail, is a load error', () => {
+    expect(errors(tagged('{ repository: x }'), withKeys.replace('[repository, run]', '["aws:x"]'))).toContain(
+      "org/org.yaml:7:82: teams.web.resources.aws.session_tags: 'aws:x' is not a session tag key (1–128 letters, digits, spaces and _.:/=+-@, not aws:…)",
+    );
+    const guardrail = `${ORG}guardrails:\n  - name: g\n    applies_to: { aws: { session_tags: [team] } }\n    deny:\n      - { runner_environment: self-hosted }\n`;
+    expect(errors(web('aws', `{ role_arn: "${ARN}" }`), guardrail)).toEqual([
+      "org/org.yaml:23:26: guardrails.g.applies_to.aws.session_tags caps what a team's roles may tag; a guardrail selects by role_arns or accounts",
+    ]);
+  });
+});
+
 describe('two teams share a resource only when org.yaml says so', () => {
   const wide = ORG.replace(
     'role_arns: ["arn:aws:iam::111122223333:role/web-*"]',

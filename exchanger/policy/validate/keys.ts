@@ -119,7 +119,7 @@ export const CEILING_KEYS = ['max_duration', 'providers'] as const;
 export const TEAM_LIMIT_KEYS = ['max_duration', 'providers', 'issuers', 'resources'] as const;
 /** A resource scope (`teams.<name>.resources`, `shared[].resources`) and its provider blocks. */
 export const RESOURCE_KEYS = ['aws', 'gcp', 'kubernetes', 'github'] as const;
-export const AWS_RESOURCE_KEYS = ['accounts', 'role_arns'] as const;
+export const AWS_RESOURCE_KEYS = ['accounts', 'role_arns', 'session_tags'] as const;
 export const GCP_RESOURCE_KEYS = ['projects', 'service_accounts'] as const;
 export const KUBERNETES_RESOURCE_KEYS = ['clusters', 'namespaces', 'service_accounts', 'audiences'] as const;
 /** `write` only in a guardrail's selector (`resources.ts` refuses it in a scope). */

@@ -6,6 +6,7 @@
  * `org.yaml` (the platform team's own roles live in its own team file, with its own scope).
  */
 
+import { asciiLower } from '../model/glob.js';
 import type { SourcePosition } from '../model/types.js';
 import type { OrgDoc, RoleDoc, SharedDoc, TeamDoc } from './doc.js';
 import {
@@ -122,7 +123,11 @@ function teamsThatMayHold(org: OrgDoc, g: Granted): string[] {
   return [...found];
 }
 
-/** GitHub permissions and Kubernetes audiences must fit the cap of some scope holding the resource. */
+/**
+ * GitHub permissions, Kubernetes audiences and AWS session tag keys must fit the cap of some scope
+ * holding the resource. A session tag is the principal's tag to IAM, and overrides the role's own
+ * tag of that key: a team free to tag `team: payments` would pass payments' ABAC conditions.
+ */
 function checkCaps(
   role: RoleDoc,
   g: Granted,
@@ -138,6 +143,21 @@ function checkCaps(
         at,
         `${path}.github.permissions on '${g.id}': ${tries[0]?.join(', ')} is above what its team's resources allow; ` +
           'ask for less, or have the platform team raise github.permissions in org.yaml',
+      );
+    }
+  }
+  const tagKeys = Object.keys(g.aws ? (role.aws?.sessionTags ?? {}) : {});
+  if (tagKeys.length > 0) {
+    // IAM compares tag keys case-insensitively.
+    const outside = (s: ResourcesDoc) =>
+      tagKeys.filter((k) => !s.aws?.sessionTags?.some((t) => asciiLower(t) === asciiLower(k)));
+    const tries = scopes.map(outside);
+    if (!tries.some((left) => left.length === 0)) {
+      error(
+        at,
+        `${path}.aws.session_tags: ${tries[0]?.join(', ')} not in its team's aws.session_tags in org.yaml; IAM reads a ` +
+          "session tag as the principal's own (over the role's tag of that key), so the platform team says which " +
+          'keys a team may set: drop the tag, or have the platform team list it there',
       );
     }
   }

@@ -24,7 +24,8 @@ export type { Access };
 
 export interface ResourcesDoc {
   position: SourcePosition;
-  aws?: { accounts: string[]; roleArns: string[] };
+  /** `sessionTags`: a scope's tag keys its roles may set (case-insensitive); none when absent. */
+  aws?: { accounts: string[]; roleArns: string[]; sessionTags?: string[] };
   gcp?: { projects: string[]; serviceAccounts: string[] };
   kubernetes?: { clusters: string[]; namespaces: string[]; serviceAccounts?: string[]; audiences?: string[] };
   github?: {
@@ -43,6 +44,8 @@ const ACCOUNT = /^((aws-cn|aws-us-gov):)?\d{12}$/;
 const SCOPE_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/\S+$/;
 const PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const NAME_GLOB = /^[a-z0-9*][-a-z0-9.*]*$/;
+/** An AWS tag key as STS takes it. */
+const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
 
 /** `teams.<name>.resources` or `shared[].resources`: a scope naming at least one provider. */
 export function readScope(r: Reader, field: Field, path: string): ResourcesDoc {
@@ -108,7 +111,22 @@ function list(
 
 function readAws(r: Reader, field: Field, path: string, mode: string): ResourcesDoc['aws'] {
   const f = block(r, field, AWS_RESOURCE_KEYS, path, mode === 'scope' ? ['accounts', 'role_arns'] : []);
+  const tags = f?.get('session_tags');
+  let sessionTags: string[] | undefined;
+  if (tags && mode !== 'scope') {
+    r.error(
+      tags.key,
+      `${path}.session_tags caps what a team's roles may tag; a guardrail selects by role_arns or accounts`,
+    );
+  } else if (tags) {
+    sessionTags = list(r, f, 'session_tags', path, (v) =>
+      TAG_KEY.test(v) && !v.toLowerCase().startsWith('aws:')
+        ? undefined
+        : 'is not a session tag key (1–128 letters, digits, spaces and _.:/=+-@, not aws:…)',
+    );
+  }
   return {
+    ...(sessionTags ? { sessionTags } : {}),
     accounts: list(r, f, 'accounts', path, (v) =>
       ACCOUNT.test(v)
         ? undefined
