@@ -51,6 +51,8 @@ import type { Store, StoreOptions } from './types.js';
 export { describe } from './postgres-pool.js';
 
 const PING_TIMEOUT_MS = 2000;
+/** How long an audit stream's transaction may sit between reads before the server ends it. */
+const STREAM_IDLE_MS = 5 * 60_000;
 const AUDIT_VALUES = AUDIT_FIELDS.map((field, i) => `$${i + 1}${field === 'claims' ? '::jsonb' : ''}`).join(
   ', ',
 );
@@ -246,9 +248,18 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       }
       let done = false;
       let failure: unknown;
+      // Checked out, the client is no longer the pool's to watch: a connection lost now (a
+      // failover, pg_terminate_backend) is an 'error' event that would end the process unheard.
+      const onError = (err: Error) => {
+        failure ??= err;
+      };
+      client.on('error', onError);
       try {
         refuseInvalidDates(params);
         await client.query('BEGIN READ ONLY');
+        // A reader that stops reading (a stalled download) keeps neither the snapshot nor,
+        // once its caller gives up, the connection.
+        await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${STREAM_IDLE_MS}`);
         await client.query({ text: `DECLARE jitkey_audit NO SCROLL CURSOR FOR ${sql}`, values: params });
         for (;;) {
           const { rows } = await client.query<AuditRowOf<Date, unknown>>(
@@ -265,6 +276,7 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       } finally {
         // Stopped early or failed: end the transaction, or drop the connection if that fails too.
         if (!done) await client.query('ROLLBACK').catch((err: unknown) => (failure ??= err));
+        client.off('error', onError);
         client.release(failure instanceof Error ? failure : undefined);
       }
     },

@@ -133,6 +133,33 @@ describe('postgres store', () => {
     expect((await store.queryAudit({})).map((r) => r.requestId)).toContain('after');
   });
 
+  it('an audit stream whose backend is terminated fails as unavailable; the process lives on', async () => {
+    const schema = fresh();
+    const store = await openStore(PG_URL, { schema, purgeIntervalMs: 0 });
+    stores.push(store);
+    // More than one cursor page, so the stream holds its connection between reads.
+    await Promise.all(Array.from({ length: 1500 }, (_, i) => store.record(entry({ requestId: `r${i}` }))));
+    const rows = store.streamAudit({})[Symbol.asyncIterator]();
+    expect((await rows.next()).done).toBe(false);
+    await admin((c) =>
+      c.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle in transaction'",
+        [`jitkey/${schema}`],
+      ),
+    );
+    // The lost connection's 'error' event comes while nothing reads: unheard, it ended the process.
+    await new Promise((r) => setTimeout(r, 300));
+    const failure = await (async () => {
+      for (let next = await rows.next(); !next.done; next = await rows.next());
+    })().then(
+      () => 'read to the end',
+      (e: { code?: string }) => e.code,
+    );
+    expect(failure).toBe('unavailable');
+    await store.record(entry({ requestId: 'after' }));
+    expect((await store.queryAudit({ requestId: 'after' })).length).toBe(1);
+  });
+
   it('a query that fails mid-flight answers unavailable', async () => {
     const schema = fresh();
     const store = await openStore(PG_URL, { schema, purgeIntervalMs: 0 });
