@@ -65,6 +65,11 @@ export function livePolicy(
   show(policy, digest);
 
   let staged: { policy: Policy; verifier: ReadyTokenVerifier; digest: string } | undefined;
+  /**
+   * Reloads one after another: two SIGHUPs in quick succession, the first of a large policy, would
+   * otherwise let the first commit last, over the newer file read by the second.
+   */
+  let reloading: Promise<void> = Promise.resolve();
   const live: LivePolicy = {
     policy: () => policy,
     verifier: () => verifier,
@@ -90,21 +95,26 @@ export function livePolicy(
     abort() {
       staged = undefined;
     },
-    async reload() {
-      try {
-        const { roles } = await live.stage();
-        live.commit();
-        metrics.reloads.inc({ outcome: 'ok' });
-        log.info('policy reloaded', { policy: o.path, roles, digest });
-      } catch (err) {
-        metrics.reloads.inc({ outcome: 'invalid' });
-        log.error('policy reload refused; the previous policy stays in force', {
-          policy: o.path,
-          problems: String(err),
-        });
-      }
+    reload() {
+      const next = reloading.then(() => reloadOnce());
+      reloading = next;
+      return next;
     },
   };
+  async function reloadOnce(): Promise<void> {
+    try {
+      const { roles } = await live.stage();
+      live.commit();
+      metrics.reloads.inc({ outcome: 'ok' });
+      log.info('policy reloaded', { policy: o.path, roles, digest });
+    } catch (err) {
+      metrics.reloads.inc({ outcome: 'invalid' });
+      log.error('policy reload refused; the previous policy stays in force', {
+        policy: o.path,
+        problems: String(err),
+      });
+    }
+  }
   return live;
 }
 
