@@ -18,6 +18,11 @@ export interface AuditOutput {
   /** Rows to print at most; the rest are counted. Undefined: all of them. */
   cap?: number;
   out: Writable;
+  /**
+   * Gives up when the reader takes nothing for this long (a download left paused): what is read
+   * from holds a database connection meanwhile. Undefined: waits (a terminal's pager).
+   */
+  stallMs?: number;
 }
 
 export interface AuditWritten {
@@ -25,7 +30,7 @@ export interface AuditWritten {
   leftOut: number;
 }
 
-export async function writeAudit({ entries, format, cap, out }: AuditOutput): Promise<AuditWritten> {
+export async function writeAudit({ entries, format, cap, out, stallMs }: AuditOutput): Promise<AuditWritten> {
   const limit = cap ?? Number.POSITIVE_INFINITY;
   let shown = 0;
   let leftOut = 0;
@@ -43,22 +48,24 @@ export async function writeAudit({ entries, format, cap, out }: AuditOutput): Pr
     }
     chunk += format === 'csv' ? auditCsvLine(entry) : auditJsonLine(entry);
     if (chunk.length >= CHUNK_CHARS) {
-      await write(out, chunk);
+      await write(out, chunk, stallMs);
       chunk = '';
     }
   }
   if (format === 'table') chunk = formatAuditTable(table);
-  if (chunk) await write(out, chunk);
+  if (chunk) await write(out, chunk, stallMs);
   return { shown, leftOut };
 }
 
 /** Resolves once the stream has taken `text` or, when its buffer is full, has drained. */
-function write(out: Writable, text: string): Promise<void> {
+function write(out: Writable, text: string, stallMs: number | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
     // A reader that goes away (a browser's download cancelled) closes the stream without an error.
     const onClose = () => fail(new Error('the reader closed the stream'));
     const onError = (err: Error) => fail(err);
     const off = () => {
+      clearTimeout(timer);
       out.off('error', onError);
       out.off('close', onClose);
       out.off('drain', done);
@@ -74,8 +81,10 @@ function write(out: Writable, text: string): Promise<void> {
     if (out.destroyed) return fail(new Error('the reader closed the stream'));
     out.once('error', onError);
     out.once('close', onClose);
-    if (out.write(text)) done();
-    else out.once('drain', done);
+    if (out.write(text)) return done();
+    out.once('drain', done);
+    if (stallMs !== undefined)
+      timer = setTimeout(() => fail(new Error(`the reader took nothing for ${stallMs / 1000} s`)), stallMs);
   });
 }
 

@@ -7,6 +7,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { writeAudit } from '../audit/export.js';
+import { JitkeyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AuditEntry, AuditFilter } from '../store/audit-types.js';
 import type { Store } from '../store/types.js';
@@ -17,12 +18,20 @@ import type { SignedIn } from './session.js';
 import { auditPage } from './view-audit.js';
 
 export const AUDIT_PAGE_ROWS = 50;
+/**
+ * Downloads streamed at once by this process: each holds a store connection while it lasts
+ * (PostgreSQL's pool has ten), so downloads never take the exchanges' connections.
+ */
+export const MAX_DOWNLOADS = 2;
+const DOWNLOAD_STALL_MS = 60_000;
 
 export interface AuditPageDeps {
   store: Pick<Store, 'auditPage' | 'streamAudit'>;
   isAdmin: (who: SignedIn) => Promise<boolean>;
   log: Logger;
   now: () => Date;
+  /** A download whose browser takes nothing for this long is cut, and its connection freed. */
+  downloadStallMs?: number;
 }
 
 const FORMATS = {
@@ -47,9 +56,29 @@ export function auditPages(deps: AuditPageDeps): ConsolePage[] {
     sendHtml(res, 200, auditPage({ who, admin, page: found, fields: parsed.fields, first: !parsed.after }));
   };
 
+  let downloading = 0;
   const download = async (res: ServerResponse, who: SignedIn, url: URL) => {
     const kind = FORMATS[(url.searchParams.get('format') ?? 'jsonl') as keyof typeof FORMATS];
     if (!kind) return page(res, who, url);
+    if (downloading >= MAX_DOWNLOADS) {
+      throw new JitkeyError('rate_limited', 'Other audit downloads are running; try again in a minute.', {
+        retryAfter: 60,
+      });
+    }
+    downloading++;
+    try {
+      await stream(res, who, url, kind);
+    } finally {
+      downloading--;
+    }
+  };
+
+  const stream = async (
+    res: ServerResponse,
+    who: SignedIn,
+    url: URL,
+    kind: (typeof FORMATS)[keyof typeof FORMATS],
+  ) => {
     const parsed = parseAuditQuery(url.searchParams, deps.now());
     const { filter } = await scoped(who, parsed.filter);
     // The first rows are read before the answer starts, so a store that fails gets an error page.
@@ -70,7 +99,12 @@ export function auditPages(deps: AuditPageDeps): ConsolePage[] {
       },
     };
     try {
-      const { shown } = await writeAudit({ entries, format: kind.format, out: res });
+      const { shown } = await writeAudit({
+        entries,
+        format: kind.format,
+        out: res,
+        stallMs: deps.downloadStallMs ?? DOWNLOAD_STALL_MS,
+      });
       res.end();
       deps.log.info('console audit download', { by: who.login, format: kind.ext, rows: shown });
     } catch (err) {
