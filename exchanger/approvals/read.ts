@@ -126,7 +126,7 @@ async function keepDecidable(
 /** One request as an approver sees it before deciding: its view, its recorded claims, its audit rows. */
 export interface RequestDetail {
   view: RequestView;
-  /** The job's identifying claims as recorded with the request (no secret is among them). */
+  /** The claims recorded with the request: the job's identifying ones (a gate request: every claim the gate judged it on); no secret is among them. */
   claims: Readonly<Record<string, string>>;
   durationSeconds?: number;
   history: AuditEntry[];

