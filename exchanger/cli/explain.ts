@@ -9,7 +9,7 @@ import { silentLogger } from '../log.js';
 import { evaluate } from '../policy/evaluate/evaluate.js';
 import { formatExplanation } from '../policy/evaluate/explain.js';
 import { loadPolicyFile } from '../policy/load/load-policy.js';
-import { clusterNamesFromEnv } from '../providers/kubernetes-config.js';
+import { clusterNamesForTools } from '../providers/kubernetes-config.js';
 import { parse, required, UsageError } from './args.js';
 
 const USAGE = 'jitkey explain --policy FILE|DIR --role NAME (--claims FILE.json | --token JWT) [--json]';
@@ -28,7 +28,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   );
   // In the exchanger's pod, the addresses of its own cluster count as one, as in `jitkey serve`.
   const policy = await loadPolicyFile(required(values.policy, '--policy', USAGE), {
-    clusters: clusterNamesFromEnv(process.env),
+    clusters: clusterNamesForTools(process.env),
   });
   const roleName = required(values.role, '--role', USAGE);
   if (!!values.claims === !!values.token)

@@ -11,7 +11,7 @@ import { FIXTURE_SUFFIX } from '../policy/load/directory.js';
 import { loadPolicyFile } from '../policy/load/load-policy.js';
 import { formatIssue, isPolicyError, type PolicyIssue, sortIssues } from '../policy/model/errors.js';
 import type { Policy } from '../policy/model/types.js';
-import { clusterNamesFromEnv } from '../providers/kubernetes-config.js';
+import { clusterNamesForTools } from '../providers/kubernetes-config.js';
 import { parse, required, UsageError } from './args.js';
 
 const USAGE = 'jitkey test --policy FILE|DIR [--reporter tap|junit] [--output FILE] [FIXTURE.test.yaml…]';
@@ -29,7 +29,7 @@ export async function testCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--reporter must be tap or junit, not '${values.reporter}'\n\nusage: ${USAGE}`);
   let policy: Policy;
   try {
-    policy = await loadPolicyFile(path, { clusters: clusterNamesFromEnv(process.env) });
+    policy = await loadPolicyFile(path, { clusters: clusterNamesForTools(process.env) });
   } catch (err) {
     // Any policy that does not load is 2, never the 1 of a failed case: a CI step that treats 1
     // as "tests failed, see report" must not read a broken policy as a test result.

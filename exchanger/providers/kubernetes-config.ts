@@ -97,6 +97,15 @@ export function clusterNamesFromEnv(env: Env, options: { inClusterDir?: string }
   return inCluster && inCluster.names.size > 1 ? [[...inCluster.names]] : [];
 }
 
+/**
+ * The names for `jitkey check`, `explain` and `test`: only where `JITKEY_IN_CLUSTER_SERVERS` is
+ * set, the exchanger's own variable. A CI runner in a cluster (Actions Runner Controller) has an
+ * in-cluster service account too, of its own cluster, whose addresses say nothing of jitkey's.
+ */
+export function clusterNamesForTools(env: Env, options: { inClusterDir?: string } = {}): string[][] {
+  return env.JITKEY_IN_CLUSTER_SERVERS?.trim() ? clusterNamesFromEnv(env, options) : [];
+}
+
 interface Named<T> {
   name?: unknown;
   cluster?: T;

@@ -15,7 +15,7 @@ import { compileDirectory, validateDirectory } from '../../exchanger/policy/load
 import { loadPolicyFile } from '../../exchanger/policy/load/load-policy.js';
 import { formatIssue } from '../../exchanger/policy/model/errors.js';
 import type { ClusterNames } from '../../exchanger/policy/validate/resources.js';
-import { clusterNamesFromEnv } from '../../exchanger/providers/kubernetes-config.js';
+import { clusterNamesForTools, clusterNamesFromEnv } from '../../exchanger/providers/kubernetes-config.js';
 
 // Loopback servers need no ca_data; which addresses are one cluster is the test's to say.
 const SERVICE = 'http://127.0.0.1:6443';
@@ -167,5 +167,20 @@ describe('clusterNamesFromEnv', () => {
       [],
     );
     expect(clusterNamesFromEnv({}, { inClusterDir })).toEqual([]);
+  });
+});
+
+describe('clusterNamesForTools', () => {
+  it("reads the names only where the exchanger's JITKEY_IN_CLUSTER_SERVERS is set", () => {
+    const inClusterDir = mkdtempSync(join(tmpdir(), 'jitkey-sa-'));
+    writeFileSync(join(inClusterDir, 'token'), 'in-cluster-token\n');
+    writeFileSync(join(inClusterDir, 'ca.crt'), 'PEM');
+    const runner = { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' };
+    // A CI runner in a cluster of its own: its service account says nothing of jitkey's cluster.
+    expect(clusterNamesForTools(runner, { inClusterDir })).toEqual([]);
+    const exchanger = { ...runner, JITKEY_IN_CLUSTER_SERVERS: 'https://k8s.acme.example' };
+    expect(clusterNamesForTools(exchanger, { inClusterDir })).toEqual([
+      ['https://10.0.0.1', 'https://kubernetes.default.svc', 'https://k8s.acme.example'],
+    ]);
   });
 });
