@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAside } from '../../exchanger/cli/policy-aside.js';
+import { livePolicy } from '../../exchanger/cli/serve-policy.js';
+import { silentLogger } from '../../exchanger/log.js';
 import { evaluate } from '../../exchanger/policy/evaluate/evaluate.js';
 import { checkDirectory } from '../../exchanger/policy/lint/check.js';
 import { compileDirectory, validateDirectory } from '../../exchanger/policy/load/directory.js';
@@ -16,6 +18,7 @@ import { loadPolicyFile } from '../../exchanger/policy/load/load-policy.js';
 import { formatIssue } from '../../exchanger/policy/model/errors.js';
 import type { ClusterNames } from '../../exchanger/policy/validate/resources.js';
 import { clusterNamesForTools, clusterNamesFromEnv } from '../../exchanger/providers/kubernetes-config.js';
+import { createMetrics } from '../../exchanger/server/metrics.js';
 
 // Loopback servers need no ca_data; which addresses are one cluster is the test's to say.
 const SERVICE = 'http://127.0.0.1:6443';
@@ -109,6 +112,23 @@ describe('team scopes compare the addresses of one cluster as one', () => {
     await expect(loadAside({ path: dir }, ONE_CLUSTER)).rejects.toThrow(
       /is also in team 'payments' resources/,
     );
+  });
+
+  it('a reload (livePolicy.stage) is judged with the names serve was started with', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jitkey-clusters-'));
+    for (const f of files(OUTSIDE, 'web', 'web')) writeFileSync(join(dir, f.name), f.text);
+    const live = livePolicy(await loadAside({ path: dir }, ONE_CLUSTER), {
+      path: dir,
+      env: {},
+      log: silentLogger,
+      providers: {},
+      github: undefined,
+      metrics: createMetrics(),
+      clusters: ONE_CLUSTER,
+    });
+    // web's role moves into payments' namespace by the other address: refused, the old one stays.
+    for (const f of files(OUTSIDE, 'payments')) writeFileSync(join(dir, f.name), f.text);
+    await expect(live.stage()).rejects.toThrow(/is also in team 'payments' resources/);
   });
 });
 
