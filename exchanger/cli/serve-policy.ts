@@ -67,9 +67,11 @@ export function livePolicy(
   let staged: { policy: Policy; verifier: ReadyTokenVerifier; digest: string } | undefined;
   /**
    * Reloads one after another: two SIGHUPs in quick succession, the first of a large policy, would
-   * otherwise let the first commit last, over the newer file read by the second.
+   * otherwise let the first commit last, over the newer file read by the second. At most one waits
+   * behind the one running (it reads the files when it starts), however many SIGHUPs come.
    */
   let reloading: Promise<void> = Promise.resolve();
+  let queued = false;
   const live: LivePolicy = {
     policy: () => policy,
     verifier: () => verifier,
@@ -96,9 +98,13 @@ export function livePolicy(
       staged = undefined;
     },
     reload() {
-      const next = reloading.then(() => reloadOnce());
-      reloading = next;
-      return next;
+      if (queued) return reloading;
+      queued = true;
+      reloading = reloading.then(() => {
+        queued = false;
+        return reloadOnce();
+      });
+      return reloading;
     },
   };
   async function reloadOnce(): Promise<void> {

@@ -59,7 +59,18 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<{ deployments:
   const pending = (
     await store.listApprovalRequests({ statuses: ['pending', 'approved'], limit: 1000 })
   ).filter(isGateRequest);
-  for (const r of pending) await core.settleRequest(r.id, { force: false });
+  for (const r of pending) {
+    try {
+      await core.settleRequest(r.id, { force: false });
+    } catch (err) {
+      // One deployment GitHub would not describe does not stop the pass for the others.
+      if (err instanceof JitkeyError && err.code === 'rate_limited') throw err;
+      log.warn('deployment gate reconciler could not settle a request', {
+        request_id: r.id,
+        error: err as Error,
+      });
+    }
+  }
   if (github.pausedUntil()) return { deployments: 0 };
   let deployments = 0;
   const installations = await github.installations();

@@ -133,18 +133,18 @@ export function createGateCore(deps: GateDeps): GateCore {
     before?: () => Promise<void>,
   ) => {
     if (seen.answered === 'superseded') return;
-    if (!force && (seen.answered === state || seen.answered === 'no longer waiting')) return;
+    if (seen.answered === state && !force) return;
     if (await closeIfSuperseded(deps, g)) {
       seen.answered = 'superseded';
       return;
     }
-    // An answer stands at GitHub once given (a reconciler pass settles approved requests for
-    // hours): when the deployment no longer waits, a reload or a late denial changes nothing there.
-    const waiting = await deps.gateGithub.pendingEnvironments(g.installationId, g.owner, g.repo, g.run.runId);
-    if (!waiting.some((e) => equalsAscii(e, g.environment, true))) {
-      seen.answered = 'no longer waiting';
-      return;
-    }
+    // A reconciler pass settles approved requests for hours: once GitHub no longer lists the
+    // environment as waiting, a reload or a late denial has nothing to answer. Read each time (a
+    // list read once may be stale); when it cannot be read, answer as before and let the post tell.
+    const waiting = await deps.gateGithub
+      .pendingEnvironments(g.installationId, g.owner, g.repo, g.run.runId)
+      .catch(() => undefined);
+    if (waiting && !waiting.some((e) => equalsAscii(e, g.environment, true))) return;
     await before?.();
     if (await post(g, { environment_name: g.environment, state, comment }, row)) seen.answered = state;
   };

@@ -51,8 +51,6 @@ import type { Store, StoreOptions } from './types.js';
 export { describe } from './postgres-pool.js';
 
 const PING_TIMEOUT_MS = 2000;
-/** How long an audit stream's transaction may sit between reads before the server ends it. */
-const STREAM_IDLE_MS = 5 * 60_000;
 const AUDIT_VALUES = AUDIT_FIELDS.map((field, i) => `$${i + 1}${field === 'claims' ? '::jsonb' : ''}`).join(
   ', ',
 );
@@ -257,9 +255,6 @@ export async function openPostgresStore(url: string, options: StoreOptions = {})
       try {
         refuseInvalidDates(params);
         await client.query('BEGIN READ ONLY');
-        // A reader that stops reading (a stalled download) keeps neither the snapshot nor,
-        // once its caller gives up, the connection.
-        await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${STREAM_IDLE_MS}`);
         await client.query({ text: `DECLARE jitkey_audit NO SCROLL CURSOR FOR ${sql}`, values: params });
         for (;;) {
           const { rows } = await client.query<AuditRowOf<Date, unknown>>(

@@ -28,13 +28,14 @@ const role = (name: string, environment: string) => `  ${name}:
 it('a large policy still loading does not commit over a newer one read after it', async () => {
   const path = join(mkdtempSync(join(tmpdir(), 'jitkey-reload-')), 'policy.yaml');
   writeFileSync(path, HEAD + role('deploy', 'production'));
+  const metrics = createMetrics();
   const live = livePolicy(await loadAside({ path }, []), {
     path,
     env: {},
     log: silentLogger,
     providers: {},
     github: undefined,
-    metrics: createMetrics(),
+    metrics,
     clusters: [],
   });
   // v1: thousands of roles, seconds to compile; v2, written while v1 compiles: one role.
@@ -44,7 +45,11 @@ it('a large policy still loading does not commit over a newer one read after it'
   await new Promise((r) => setTimeout(r, 300));
   writeFileSync(path, `${HEAD}${role('deploy', 'dev')}`);
   const second = live.reload();
-  await Promise.all([first, second]);
+  // A storm of SIGHUPs meanwhile: they join the one waiting, which reads the newest file.
+  const storm = Array.from({ length: 20 }, () => live.reload());
+  await Promise.all([first, second, ...storm]);
+  const reloads = (await metrics.reloads.get()).values.reduce((n, v) => n + v.value, 0);
+  expect(reloads).toBe(2);
   expect(live.policy().roles.size).toBe(1);
   const deploy = live.policy().roles.get('deploy')!;
   const job = (environment: string) => ({

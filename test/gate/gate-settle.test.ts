@@ -61,6 +61,7 @@ async function harness(first: Policy) {
   // As GitHub: the deployment waits until it is answered approved or rejected.
   let waiting = true;
   let down = false;
+  let listDown = false;
   const gateGithub = {
     async getRun() {
       return {
@@ -81,7 +82,10 @@ async function harness(first: Policy) {
       if (review.state && !waiting) throw new Error('GitHub: no pending deployment protection rule');
       if (review.state) waiting = false;
     },
-    pendingEnvironments: async () => (waiting ? ['production'] : []),
+    pendingEnvironments: async () => {
+      if (listDown) throw new Error('GitHub answered 502');
+      return waiting ? ['production'] : [];
+    },
     pausedUntil: () => 0,
   } as unknown as GateGithub;
   const github: ApproverDirectory = {
@@ -115,6 +119,9 @@ async function harness(first: Policy) {
     },
     githubDown: (d: boolean) => {
       down = d;
+    },
+    pendingListDown: (d: boolean) => {
+      listDown = d;
     },
     runOn: (branch: string) => {
       headBranch = branch;
@@ -189,6 +196,17 @@ describe('the gate answers by the policy in force when it settles', () => {
     expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
     await h.store.close();
   });
+});
+
+it('answers when GitHub will not list what waits: the answer itself tells', async () => {
+  const h = await harness(RELEASE);
+  await h.core.handle(delivery, 'req_delivery');
+  const [request] = await h.core.requestsOf(RUN, 'production');
+  h.pendingListDown(true);
+  await h.approvals.decideAs(request!.id, alice, { kind: 'approve' });
+  await h.core.settleRequest(request!.id);
+  expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
+  await h.store.close();
 });
 
 describe('two requests for one role (two processes opened one each)', () => {
