@@ -10,6 +10,7 @@ import { createApprovals } from '../../exchanger/approvals/service.js';
 import { stillGates } from '../../exchanger/gate/claims.js';
 import { parseGateDelivery } from '../../exchanger/gate/delivery.js';
 import { openGateRequest } from '../../exchanger/gate/open-request.js';
+import { reconcileOnce } from '../../exchanger/gate/reconciler.js';
 import { createGateCore, groupOf } from '../../exchanger/gate/service.js';
 import type { GateDeps } from '../../exchanger/gate/types.js';
 import type { GateGithub, GateReview } from '../../exchanger/github/deployment-gate.js';
@@ -264,4 +265,41 @@ describe('stillGates', () => {
     expect(stillGates(policyOf(role('release', PROD, false)), evaluate, request)).toBe(false);
     expect(stillGates(policyOf(role('other', PROD)), evaluate, request)).toBe(false);
   });
+});
+
+it('the reconciler settles every pending gate request, past one GitHub would not describe', async () => {
+  const h = await harness(RELEASE);
+  await h.core.handle(delivery, 'req_delivery');
+  // Another deployment's request (run 43), as its own delivery would open it.
+  const [first] = await h.core.requestsOf(RUN, 'production');
+  const g = groupOf(first!)!;
+  await openGateRequest(
+    h.deps,
+    h.deps.policy().roles.get('release')!,
+    { ...first!.claims, run_id: '43' },
+    {
+      ...g,
+      run: { ...g.run, runId: '43' },
+    },
+  );
+  const ids = (await h.store.listApprovalRequests({ statuses: ['pending'], limit: 10 })).map((r) => r.id);
+  expect(ids).toHaveLength(2);
+  const settled: string[] = [];
+  const core = {
+    ...h.core,
+    settleRequest: async (id: string) => {
+      settled.push(id);
+      if (id === ids[0]) throw new Error('GitHub answered 502');
+    },
+  };
+  await reconcileOnce({
+    core,
+    github: { pausedUntil: () => Date.now() + 60_000 } as unknown as GateGithub,
+    store: h.store,
+    log: silentLogger,
+    now: () => new Date(),
+    anyGated: () => true,
+  });
+  expect(settled).toEqual(ids);
+  await h.store.close();
 });
