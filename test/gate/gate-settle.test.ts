@@ -20,6 +20,7 @@ import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import type { Policy } from '../../exchanger/policy/model/types.js';
 import { createMetrics } from '../../exchanger/server/metrics.js';
 import { openStore } from '../../exchanger/store/open.js';
+import { gateDelivery } from '../support/gate-delivery.js';
 
 const role = (name: string, allow: string, gate = true) => `  ${name}:
     provider: aws
@@ -43,16 +44,7 @@ const RELEASE = policyOf(role('release', PROD));
 const alice = { login: 'alice', id: '1001' };
 const bob = { login: 'bob', id: '1002' };
 const RUN = { repositoryId: '123456', runId: '42', runAttempt: '1' };
-const delivery = parseGateDelivery({
-  action: 'requested',
-  environment: 'production',
-  event: 'push',
-  sha: 'a'.repeat(40),
-  ref: 'refs/heads/main',
-  deployment_callback_url: 'https://api.github.com/repos/acme/web/actions/runs/42/deployment_protection_rule',
-  repository: { id: 123456, full_name: 'acme/web' },
-  installation: { id: 7 },
-});
+const delivery = parseGateDelivery(gateDelivery({ sha: 'a'.repeat(40) }));
 
 async function harness(first: Policy) {
   const store = await openStore('sqlite::memory:', { purgeIntervalMs: 0 });

@@ -19,18 +19,9 @@ import type { GateRun } from '../../exchanger/github/gate-run.js';
 import { loadPolicy } from '../../exchanger/policy/load/load-policy.js';
 import type { Role } from '../../exchanger/policy/model/types.js';
 import type { ApprovalRequestRecord } from '../../exchanger/store/approvals-types.js';
+import { gateDelivery } from '../support/gate-delivery.js';
 
-const delivery = (over: Record<string, unknown> = {}) => ({
-  action: 'requested',
-  environment: 'production',
-  event: 'push',
-  sha: 'A'.repeat(40),
-  ref: 'refs/heads/main',
-  deployment_callback_url: 'https://api.github.com/repos/acme/web/actions/runs/42/deployment_protection_rule',
-  repository: { id: 123456, full_name: 'acme/web' },
-  installation: { id: 7 },
-  ...over,
-});
+const delivery = gateDelivery;
 
 describe('parseGateDelivery', () => {
   it('takes the run id from the callback URL and keeps a full ref', () => {
