@@ -100,10 +100,12 @@ export function livePolicy(
     reload() {
       if (queued) return reloading;
       queued = true;
-      reloading = reloading.then(() => {
+      const run = () => {
         queued = false;
         return reloadOnce();
-      });
+      };
+      // On either outcome of the one before: a reload that threw must not stop every later one.
+      reloading = reloading.then(run, run);
       return reloading;
     },
   };

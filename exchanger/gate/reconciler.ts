@@ -56,9 +56,11 @@ async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<
 export async function reconcileOnce(deps: ReconcileDeps): Promise<{ deployments: number }> {
   const { core, github, store, log } = deps;
   if (!deps.anyGated()) return { deployments: 0 };
-  const pending = (
-    await store.listApprovalRequests({ statuses: ['pending', 'approved'], limit: 1000 })
-  ).filter(isGateRequest);
+  const pending =
+    // Pending ones (decided or expired since): an approved deployment still waiting is found by
+    // the runs GitHub lists as waiting, below; settling every approved one each pass would ask
+    // GitHub about each for hours.
+    (await store.listApprovalRequests({ statuses: ['pending'], limit: 1000 })).filter(isGateRequest);
   for (const r of pending) {
     try {
       await core.settleRequest(r.id, { force: false });

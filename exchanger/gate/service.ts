@@ -14,6 +14,7 @@ import { approvalConfig } from '../approvals/context.js';
 import { oneAtATime } from '../approvals/one-at-a-time.js';
 import { effectiveStatus } from '../approvals/state.js';
 import { identifyingClaims } from '../claims.js';
+import { JitkeyError } from '../errors.js';
 import { equalsAscii } from '../policy/model/glob.js';
 import type { ApprovalRequestRecord, ApprovalStatus } from '../store/approvals-types.js';
 import type { AuditEntry } from '../store/audit-types.js';
@@ -143,7 +144,10 @@ export function createGateCore(deps: GateDeps): GateCore {
     // list read once may be stale); when it cannot be read, answer as before and let the post tell.
     const waiting = await deps.gateGithub
       .pendingEnvironments(g.installationId, g.owner, g.repo, g.run.runId)
-      .catch(() => undefined);
+      .catch((err: unknown) => {
+        if (err instanceof JitkeyError && err.code === 'rate_limited') throw err;
+        return undefined;
+      });
     if (waiting && !waiting.some((e) => equalsAscii(e, g.environment, true))) return;
     await before?.();
     if (await post(g, { environment_name: g.environment, state, comment }, row)) seen.answered = state;

@@ -41,7 +41,8 @@ beforeAll(async () => {
     isAdmin: async () => true,
     log: silentLogger,
     now: () => new Date(),
-    downloadStallMs: 500,
+    // Long enough that the third request below always comes while the first two still stream.
+    downloadStallMs: 2000,
   });
   const who = { login: 'carol', id: '3', csrf: 'c', idHash: 'h' };
   const server = createServer((req, res) => {
@@ -99,7 +100,7 @@ it('streams at most MAX_DOWNLOADS at once; the next is told to come back', async
       expect(r.status).toBe(200);
       whole = await r.text();
     },
-    { timeout: 10_000, interval: 200 },
+    { timeout: 20_000, interval: 200 },
   );
   expect(whole.trimEnd().split('\n')).toHaveLength(ROWS);
   expect(await Promise.all(held.map(readRest))).toEqual(held.map(() => 'cut'));

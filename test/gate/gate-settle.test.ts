@@ -55,6 +55,7 @@ async function harness(first: Policy) {
   let waiting = true;
   let down = false;
   let listDown = false;
+  let listStale = 0;
   const gateGithub = {
     async getRun() {
       return {
@@ -77,6 +78,10 @@ async function harness(first: Policy) {
     },
     pendingEnvironments: async () => {
       if (listDown) throw new Error('GitHub answered 502');
+      if (listStale > 0) {
+        listStale--;
+        return [];
+      }
       return waiting ? ['production'] : [];
     },
     pausedUntil: () => 0,
@@ -115,6 +120,9 @@ async function harness(first: Policy) {
     },
     pendingListDown: (d: boolean) => {
       listDown = d;
+    },
+    pendingListStale: (times: number) => {
+      listStale = times;
     },
     runOn: (branch: string) => {
       headBranch = branch;
@@ -189,6 +197,19 @@ describe('the gate answers by the policy in force when it settles', () => {
     expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
     await h.store.close();
   });
+});
+
+it('a stale list (the environment left out once) delays the answer, and the next settle gives it', async () => {
+  const h = await harness(RELEASE);
+  await h.core.handle(delivery, 'req_delivery');
+  const [request] = await h.core.requestsOf(RUN, 'production');
+  h.pendingListStale(1);
+  await h.approvals.decideAs(request!.id, alice, { kind: 'approve' });
+  await h.core.settleRequest(request!.id);
+  expect(h.answers()).toEqual([]);
+  await h.core.settleRequest(request!.id);
+  expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
+  await h.store.close();
 });
 
 it('answers when GitHub will not list what waits: the answer itself tells', async () => {
