@@ -2,7 +2,8 @@
  * Audit downloads hold a store connection while they stream (PostgreSQL's pool has ten): a
  * process streams at most `MAX_DOWNLOADS` at once, and a download whose reader takes nothing for
  * a while is cut, so paused browsers cannot take the connections exchanges need. The pages run
- * behind a real HTTP server over a real store; the clients are raw HTTP requests that stop reading.
+ * behind a real HTTP server over the real PostgreSQL store (whose pool the downloads would hold);
+ * the clients are raw HTTP requests that stop reading.
  */
 import { createServer, get, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +13,9 @@ import { JitkeyError } from '../../exchanger/errors.js';
 import { silentLogger } from '../../exchanger/log.js';
 import { openStore } from '../../exchanger/store/open.js';
 import type { Store } from '../../exchanger/store/types.js';
+import { admin, dropSchema, newSchema, PG_URL } from '../store/pg-support.js';
 
+const schema = newSchema();
 let store: Store;
 let base: string;
 const close: Array<() => void> = [];
@@ -21,7 +24,7 @@ let stopServer = () => {};
 const ROWS = 8000;
 
 beforeAll(async () => {
-  store = await openStore('sqlite::memory:', { purgeIntervalMs: 0 });
+  store = await openStore(PG_URL, { schema, purgeIntervalMs: 0 });
   // Enough rows that a paused reader fills the socket buffers on both sides (megabytes).
   const reason = 'x'.repeat(4000);
   await Promise.all(
@@ -65,6 +68,7 @@ afterAll(async () => {
   for (const c of close) c();
   stopServer();
   await store.close();
+  await dropSchema(schema);
 });
 
 /** A download that reads its headers, then nothing: resolves the response, paused. */
@@ -104,4 +108,12 @@ it('streams at most MAX_DOWNLOADS at once; the next is told to come back', async
   );
   expect(whole.trimEnd().split('\n')).toHaveLength(ROWS);
   expect(await Promise.all(held.map(readRest))).toEqual(held.map(() => 'cut'));
+  // The cut downloads gave their connections back: none is left inside its read transaction.
+  const { rows } = await admin((c) =>
+    c.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle in transaction'",
+      [`jitkey/${schema}`],
+    ),
+  );
+  expect(rows[0]?.n).toBe(0);
 }, 30_000);
