@@ -106,12 +106,33 @@ async function harness(first: Policy) {
     gateGithub,
     retryDelaysMs: [],
   } as unknown as GateDeps;
+  const core = createGateCore(deps);
+  const approvals = createApprovals(deps);
+  const answers = () => reviews.filter((r) => r.state).map((r) => `${r.state}: ${r.comment}`);
   return {
     deps,
     store,
-    core: createGateCore(deps),
-    approvals: createApprovals(deps),
-    answers: () => reviews.filter((r) => r.state).map((r) => `${r.state}: ${r.comment}`),
+    core,
+    approvals,
+    answers,
+    /** The deployment's delivery handled: its one request. */
+    opened: async () => {
+      await core.handle(delivery, 'req_delivery');
+      const [request] = await core.requestsOf(RUN, 'production');
+      return request;
+    },
+    /** The final answers' states, in order: `approved`, `rejected`. */
+    states: () => answers().map((a) => a.split(':')[0]),
+    /** A person's decision, then the gate settling (by `by`, another process's core, if given). */
+    decide: async (
+      id: string,
+      who: { login: string; id: string },
+      decision: { kind: 'approve' } | { kind: 'deny'; reason: string },
+      by = core,
+    ) => {
+      await approvals.decideAs(id, who, decision);
+      await by.settleRequest(id);
+    },
     reload: (next: Policy) => {
       policy = next;
     },
@@ -133,12 +154,10 @@ async function harness(first: Policy) {
 describe('the gate answers by the policy in force when it settles', () => {
   it('a gated role removed since its request opened approves nothing: the deployment is rejected', async () => {
     const h = await harness(RELEASE);
-    await h.core.handle(delivery, 'req_delivery');
-    const [request] = await h.core.requestsOf(RUN, 'production');
+    const request = await h.opened();
     // Production deploys are frozen: the platform team takes the role out.
     h.reload(policyOf(role('other', '{ repository_id: "999" }')));
-    await h.approvals.decideAs(request!.id, alice, { kind: 'approve' });
-    await h.core.settleRequest(request!.id);
+    await h.decide(request!.id, alice, { kind: 'approve' });
     expect(h.answers()).toHaveLength(1);
     expect(h.answers()[0]).toMatch(
       /^rejected: \*\*jitkey: rejected\.\*\* No role with `approval\.gate: true`/,
@@ -157,19 +176,17 @@ describe('the gate answers by the policy in force when it settles', () => {
       h.reload(next);
       await h.approvals.decideAs(request!.id, alice, { kind: 'approve' }).catch(() => {});
       await h.core.settleRequest(request!.id);
-      expect(h.answers().map((a) => a.split(':')[0])).toEqual(['rejected']);
+      expect(h.states()).toEqual(['rejected']);
       await h.store.close();
     }
   });
 
   it('a gated role added since takes no part: a reload takes a say away, never adds one', async () => {
     const h = await harness(RELEASE);
-    await h.core.handle(delivery, 'req_delivery');
-    const [request] = await h.core.requestsOf(RUN, 'production');
+    const request = await h.opened();
     h.reload(policyOf(role('release', PROD) + role('db-migrate', PROD)));
-    await h.approvals.decideAs(request!.id, alice, { kind: 'approve' });
-    await h.core.settleRequest(request!.id);
-    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
+    await h.decide(request!.id, alice, { kind: 'approve' });
+    expect(h.states()).toEqual(['approved']);
     expect((await h.core.requestsOf(RUN, 'production')).map((r) => r.role)).toEqual(['release']);
     await h.store.close();
   });
@@ -189,37 +206,31 @@ describe('the gate answers by the policy in force when it settles', () => {
     await h.core.handle({ ...delivery, ref: 'refs/tags/v1' }, 'req_delivery');
     const [first, second] = await h.core.requestsOf(RUN, 'production');
     expect(second?.role).toBe('tag-release');
-    await h.approvals.decideAs(first!.id, alice, { kind: 'approve' });
-    await h.core.settleRequest(first!.id);
+    await h.decide(first!.id, alice, { kind: 'approve' });
     expect(h.answers().filter((a) => /^(approved|rejected):/.test(a))).toEqual([]);
-    await h.approvals.decideAs(second!.id, bob, { kind: 'approve' });
-    await h.core.settleRequest(second!.id);
-    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
+    await h.decide(second!.id, bob, { kind: 'approve' });
+    expect(h.states()).toEqual(['approved']);
     await h.store.close();
   });
 });
 
 it('a stale list (the environment left out once) delays the answer, and the next settle gives it', async () => {
   const h = await harness(RELEASE);
-  await h.core.handle(delivery, 'req_delivery');
-  const [request] = await h.core.requestsOf(RUN, 'production');
+  const request = await h.opened();
   h.pendingListStale(1);
-  await h.approvals.decideAs(request!.id, alice, { kind: 'approve' });
-  await h.core.settleRequest(request!.id);
+  await h.decide(request!.id, alice, { kind: 'approve' });
   expect(h.answers()).toEqual([]);
   await h.core.settleRequest(request!.id);
-  expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
+  expect(h.states()).toEqual(['approved']);
   await h.store.close();
 });
 
 it('answers when GitHub will not list what waits: the answer itself tells', async () => {
   const h = await harness(RELEASE);
-  await h.core.handle(delivery, 'req_delivery');
-  const [request] = await h.core.requestsOf(RUN, 'production');
+  const request = await h.opened();
   h.pendingListDown(true);
-  await h.approvals.decideAs(request!.id, alice, { kind: 'approve' });
-  await h.core.settleRequest(request!.id);
-  expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
+  await h.decide(request!.id, alice, { kind: 'approve' });
+  expect(h.states()).toEqual(['approved']);
   await h.store.close();
 });
 
@@ -239,33 +250,27 @@ describe('two requests for one role (two processes opened one each)', () => {
 
   it('while it waits, a denial of one is not undone by an approval of the other', async () => {
     const { h, other, requests } = await duplicated();
-    await h.approvals.decideAs(requests[0]!.id, bob, { kind: 'deny', reason: 'freeze' });
-    await h.core.settleRequest(requests[0]!.id);
-    await h.approvals.decideAs(requests[1]!.id, alice, { kind: 'approve' });
-    await other.settleRequest(requests[1]!.id);
-    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['rejected']);
+    await h.decide(requests[0]!.id, bob, { kind: 'deny', reason: 'freeze' });
+    await h.decide(requests[1]!.id, alice, { kind: 'approve' }, other);
+    expect(h.states()).toEqual(['rejected']);
     await h.store.close();
   });
 
   it('a denial whose answer GitHub did not take still outranks the other approval', async () => {
     const { h, other, requests } = await duplicated();
     h.githubDown(true);
-    await h.approvals.decideAs(requests[0]!.id, bob, { kind: 'deny', reason: 'freeze' });
-    await h.core.settleRequest(requests[0]!.id);
+    await h.decide(requests[0]!.id, bob, { kind: 'deny', reason: 'freeze' });
     h.githubDown(false);
-    await h.approvals.decideAs(requests[1]!.id, alice, { kind: 'approve' });
-    await other.settleRequest(requests[1]!.id);
-    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['rejected']);
+    await h.decide(requests[1]!.id, alice, { kind: 'approve' }, other);
+    expect(h.states()).toEqual(['rejected']);
     await h.store.close();
   });
 
   it('once GitHub has its answer, a late denial of the other answers nothing', async () => {
     const { h, other, requests } = await duplicated();
-    await h.approvals.decideAs(requests[0]!.id, alice, { kind: 'approve' });
-    await h.core.settleRequest(requests[0]!.id);
-    await h.approvals.decideAs(requests[1]!.id, bob, { kind: 'deny', reason: 'too late' });
-    await other.settleRequest(requests[1]!.id);
-    expect(h.answers().map((a) => a.split(':')[0])).toEqual(['approved']);
+    await h.decide(requests[0]!.id, alice, { kind: 'approve' });
+    await h.decide(requests[1]!.id, bob, { kind: 'deny', reason: 'too late' }, other);
+    expect(h.states()).toEqual(['approved']);
     await h.store.close();
   });
 });
