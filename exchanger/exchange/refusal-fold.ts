@@ -64,7 +64,7 @@ export function auditsRefusal(
     peer: string;
     event: FoldedEvent;
     claims?: Claims | undefined;
-    code?: string;
+    code?: ErrorCode;
     role?: string | undefined;
   },
 ): boolean | Promise<boolean> {
@@ -73,7 +73,7 @@ export function auditsRefusal(
   // An IPv6 client by its /64 (its audit row keeps the full address): else one host could fill
   // the fold's subjects and fold every other client's refusals into the overflow.
   if (!claims) return fold.admit(limitKey(refusal.peer), refusal.event, 'invalid_token');
-  const code = refusal.code as ErrorCode | undefined;
+  const { code } = refusal;
   if (code === undefined || code === 'upstream_error' || code === 'internal_error' || code === 'unavailable')
     return true;
   const iss = quote(ownClaim(claims, 'iss'), 100);

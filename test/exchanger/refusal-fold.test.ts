@@ -1,5 +1,6 @@
 /** The per-peer folding of refusals of unverified tokens (issue 16, item 2): exact counts. */
 import { describe, expect, it } from 'vitest';
+import type { ErrorCode } from '../../exchanger/errors.js';
 import { auditsRefusal, createRefusalFold } from '../../exchanger/exchange/refusal-fold.js';
 
 function fold() {
@@ -109,7 +110,7 @@ describe('refusal fold', () => {
       run_id: runId,
       run_attempt: '1',
     });
-    const refuse = (claims: Record<string, string>, role = 'deploy', code = 'access_denied') =>
+    const refuse = (claims: Record<string, string>, role = 'deploy', code: ErrorCode = 'access_denied') =>
       auditsRefusal(f, { peer: '10.0.0.1', event: 'exchange', claims, code, role });
     expect(refuse(job('1'))).toBe(true);
     for (let i = 0; i < 5; i++) expect(refuse(job('1'))).toBe(false);
