@@ -43,14 +43,22 @@ export interface BodyStreamOptions {
  * Reads a body chunk by chunk within `limit` and `timeoutMs`. A declared oversize body is refused
  * before a byte is read; a client that goes away mid-body fails the read instead of hanging it.
  */
+/** The refusals `readBodyStream` made for a body over its limit (a caller may log those apart). */
+const bodiesTooLarge = new WeakSet<object>();
+export const isBodyTooLarge = (err: unknown): boolean =>
+  typeof err === 'object' && err !== null && bodiesTooLarge.has(err);
+
 export function readBodyStream(
   req: IncomingMessage,
   { limit, timeoutMs, onChunk }: BodyStreamOptions,
 ): Promise<Buffer> {
-  const tooLarge = () =>
-    invalidRequest(
+  const tooLarge = () => {
+    const err = invalidRequest(
       `request body exceeds ${limit >= 1024 * 1024 ? `${limit / 1024 / 1024} MiB` : `${limit / 1024} KiB`}`,
     );
+    bodiesTooLarge.add(err);
+    return err;
+  };
   if (Number(req.headers['content-length']) > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

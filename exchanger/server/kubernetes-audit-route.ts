@@ -19,7 +19,7 @@ import type { IntakeOutcome } from '../activity/kubernetes-intake.js';
 import { hashSecret, secretMatches } from '../digest.js';
 import { invalidToken } from '../errors.js';
 import type { Logger } from '../log.js';
-import { asJitkeyError, readBodyStream, sendJson } from './http.js';
+import { asJitkeyError, isBodyTooLarge, readBodyStream, sendJson } from './http.js';
 
 export const KUBERNETES_AUDIT_PATH = '/v1/kubernetes/audit';
 /**
@@ -57,7 +57,7 @@ export function kubernetesAuditRoute(deps: KubernetesAuditRouteDeps): Kubernetes
       const e = asJitkeyError(err);
       deps.counted?.(e.status, 0);
       // Not retried by the API server: the batch, and whatever a lease did in it, is gone.
-      if (e.code === 'invalid_request' && e.message.startsWith('request body exceeds')) {
+      if (isBodyTooLarge(err)) {
         log.error('a kubernetes audit batch over 10 MiB was refused and is lost', {
           fix: 'set --audit-webhook-truncate-enabled=true, --audit-webhook-truncate-max-batch-size=9437184 and --audit-webhook-truncate-max-event-size=2097152 on the API server (docs/activity.md)',
         });
