@@ -73,26 +73,23 @@ export function startRenewer(
   let stopping: Promise<{ revoked: string[]; failed: string[] }> | undefined;
 
   const endOf = (l: Lease) => Date.parse(l.expiresAt);
-  const schedule = (ms: number) => {
-    // Node fires a timer past its 32-bit limit at once: a lease ending that far off would renew
-    // in a loop. Such a lease is renewed (or ends) at the limit, some 24 days on.
-    ms = Math.min(ms, MAX_TIMER_MS);
-    timer = timers.setTimeout(
-      () => {
-        renewing = renew().finally(() => {
-          renewing = undefined;
-        });
-      },
-      Math.max(0, ms),
-    );
+  /**
+   * Node fires a timer past its 32-bit limit at once: a lease ending that far off would renew in a
+   * loop. Such a lease is renewed (or ends) at the limit, some 24 days on.
+   */
+  const later = (fn: () => void, ms: number) => {
+    timer = timers.setTimeout(fn, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
   };
+  const schedule = (ms: number) =>
+    later(() => {
+      renewing = renew().finally(() => {
+        renewing = undefined;
+      });
+    }, ms);
   /** Renewing is over for good: the current lease serves until its end, then the agent is done. */
   const stopFor = (reason: string) => {
     stopped = reason;
-    timer = timers.setTimeout(
-      () => onEnded(reason),
-      Math.max(0, Math.min(endOf(lease) - deps.now(), MAX_TIMER_MS)),
-    );
+    later(() => onEnded(reason), endOf(lease) - deps.now());
   };
   const scheduleRenewal = () => {
     const life = endOf(lease) - receivedAt;
