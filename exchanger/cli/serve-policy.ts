@@ -8,7 +8,7 @@
 import { warnApprovalsUnconfigured } from '../approvals/service.js';
 import { appGithubIssuer, kindOf } from '../ci-kinds.js';
 import type { GithubApp } from '../github/app.js';
-import { actionsIssuerOf, githubApiUrlFromEnv } from '../github/config.js';
+import { actionsIssuerOf, githubApiUrlFromEnv, githubIssuerFromEnv } from '../github/config.js';
 import type { Logger } from '../log.js';
 import type { PolicySnapshot } from '../policy/load/snapshot.js';
 import type { Policy } from '../policy/model/types.js';
@@ -139,7 +139,7 @@ function warnUnconfigured(policy: Policy, providers: Record<string, unknown>, lo
 
 /** `JITKEY_GITHUB_ISSUER`, when set, names one of the policy's `github` issuers (`appGithubIssuer`). */
 function checkGithubIssuer(policy: Policy, env: NodeJS.ProcessEnv): void {
-  const named = env.JITKEY_GITHUB_ISSUER?.trim();
+  const named = githubIssuerFromEnv(env);
   if (!named || appGithubIssuer(policy.issuers, named)) return;
   const github = policy.issuers.filter((i) => kindOf(i) === 'github').map((i) => i.url);
   throw new Error(
@@ -154,7 +154,7 @@ function checkGithubIssuer(policy: Policy, env: NodeJS.ProcessEnv): void {
  */
 function warnGithubIssuerUnnamed(policy: Policy, env: NodeJS.ProcessEnv, log: Logger, app: boolean): void {
   const github = policy.issuers.filter((i) => kindOf(i) === 'github');
-  const named = env.JITKEY_GITHUB_ISSUER?.trim();
+  const named = githubIssuerFromEnv(env);
   if (github.length >= 2 && !named) {
     log.warn(
       'the policy trusts several github issuers and JITKEY_GITHUB_ISSUER names none: break-glass, on-call auto-approval, the deployment gate and require_protected_environment act for no token',

@@ -12,6 +12,7 @@ import { createConsole } from '../console/console.js';
 import { createRefusalFold, writeFoldedRefusals } from '../exchange/refusal-fold.js';
 import { startExport } from '../export/from-env.js';
 import type { GithubApp } from '../github/app.js';
+import { githubIssuerFromEnv } from '../github/config.js';
 import { startSweeps } from '../leases/sweep.js';
 import type { Logger } from '../log.js';
 import { evaluate } from '../policy/evaluate/evaluate.js';
@@ -50,6 +51,7 @@ export interface ServeParts {
 export function wireServer(p: ServeParts) {
   const { env, flags, log, link, store, github, providers, guards, metrics, activity } = p;
   const policy = p.live.policy;
+  const githubIssuer = githubIssuerFromEnv(env);
   const deps = {
     policy,
     verifier: p.live.verifier,
@@ -64,7 +66,7 @@ export function wireServer(p: ServeParts) {
     // With workers, the primary keeps it: one fold for the whole server (cluster-primary.ts).
     refusals: link?.refusals ?? createRefusalFold({ now: () => new Date(), requestId: newRequestId }),
     ...(env.JITKEY_GITHUB_WEBHOOK_SECRET ? { webhookSecret: env.JITKEY_GITHUB_WEBHOOK_SECRET } : {}),
-    ...(env.JITKEY_GITHUB_ISSUER?.trim() ? { githubIssuer: env.JITKEY_GITHUB_ISSUER.trim() } : {}),
+    ...(githubIssuer ? { githubIssuer } : {}),
     ...(activity ? { activity: { firstPollMs: activity.pollMs, providers: activity.providers } } : {}),
   };
   const foldedRefusals = writeFoldedRefusals(deps.refusals, deps);

@@ -22,6 +22,11 @@ export interface GithubAppConfig {
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** `JITKEY_GITHUB_API_URL`, checked (http only on loopback), without a trailing slash. */
+/** `JITKEY_GITHUB_ISSUER`, trimmed; undefined when unset or blank. */
+export function githubIssuerFromEnv(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  return env.JITKEY_GITHUB_ISSUER?.trim() || undefined;
+}
+
 export function githubApiUrlFromEnv(env: Env = process.env): string {
   const raw = env.JITKEY_GITHUB_API_URL?.trim() || DEFAULT_GITHUB_API_URL;
   return parseServiceUrl(raw, 'JITKEY_GITHUB_API_URL').toString().replace(/\/$/, '');
