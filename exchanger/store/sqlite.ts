@@ -116,23 +116,22 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
   );
   const selectLease = db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?');
   // Bounded deletes: a purge takes the write lock for one chunk at a time, between request batches.
+  // A chunk's rows (parameters: the cutoff, the chunk size); ordered where keepFirstLeases reads them.
+  const chunkOf = ({ table, key, column, databaseClockMarginMs: margin, keepsFirstLeases }: PurgeTarget) => {
+    // SQLite's clock, in ms like the columns: julianday('now') counts days since 4714 BC.
+    const before =
+      margin === undefined
+        ? '?'
+        : `min(?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - ${margin})`;
+    return `SELECT ${key} FROM ${table} WHERE ${column} < ${before}${keepsFirstLeases ? ` ORDER BY ${column}, ${key}` : ''} LIMIT ?`;
+  };
   const purges = new Map<string, Database.Statement<[number, number]>>(
-    Object.values(PURGE_TARGETS).map((target: PurgeTarget) => {
-      const { table, key, column, databaseClockMarginMs: margin, keepsFirstLeases } = target;
-      // SQLite's clock, in ms like the columns: julianday('now') counts days since 4714 BC.
-      const before =
-        margin === undefined
-          ? '?'
-          : `min(?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - ${margin})`;
-      return [
-        table,
-        db.prepare<[number, number]>(
-          // Leases in the order keepFirstLeases read them: one chunk, the same rows.
-          `DELETE FROM ${table} WHERE (${key}) IN
-             (SELECT ${key} FROM ${table} WHERE ${column} < ${before}${keepsFirstLeases ? ` ORDER BY ${column}, ${key}` : ''} LIMIT ?)`,
-        ),
-      ];
-    }),
+    Object.values(PURGE_TARGETS).map((target: PurgeTarget) => [
+      target.table,
+      db.prepare<[number, number]>(
+        `DELETE FROM ${target.table} WHERE (${target.key}) IN (${chunkOf(target)})`,
+      ),
+    ]),
   );
   const auditQueries = new Map<string, Database.Statement<unknown[], AuditRow & { id: number }>>();
   const auditStatement = (sql: string) => {
@@ -204,15 +203,15 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
     },
   };
 
-  /** Deletes in chunks, yielding to the event loop between them so requests keep flowing. */
   // The chunk a lease purge deletes, its first leases kept first, in one transaction.
+  const runKey = RUN_FIRST_LEASE_KEY.join(', ');
   const keepFirstLeases = db.prepare<[number, number]>(
-    `INSERT INTO run_first_leases (${RUN_FIRST_LEASE_KEY.join(', ')}, first_lease_at)
-     SELECT ${RUN_FIRST_LEASE_KEY.join(', ')}, min(created_at) FROM leases
-      WHERE id IN (SELECT id FROM leases WHERE expires_at < ? ORDER BY expires_at, id LIMIT ?)
+    `INSERT INTO run_first_leases (${runKey}, first_lease_at)
+     SELECT ${runKey}, min(created_at) FROM leases
+      WHERE id IN (${chunkOf(PURGE_TARGETS.leases)})
         AND ${RUN_FIRST_LEASE_KEY.map((c) => `${c} IS NOT NULL`).join(' AND ')}
-      GROUP BY ${RUN_FIRST_LEASE_KEY.join(', ')}
-     ON CONFLICT (${RUN_FIRST_LEASE_KEY.join(', ')})
+      GROUP BY ${runKey}
+     ON CONFLICT (${runKey})
      DO UPDATE SET first_lease_at = min(first_lease_at, excluded.first_lease_at)`,
   );
   const purgeChunk = (target: PurgeTarget, cutoff: number) => {
@@ -225,6 +224,7 @@ export async function openSqliteStore(path: string, options: StoreOptions = {}):
       })
       .immediate();
   };
+  /** Deletes in chunks, yielding to the event loop between them so requests keep flowing. */
   const purger = startPurge(settings, log, async (target, cutoff) => {
     let total = 0;
     try {
